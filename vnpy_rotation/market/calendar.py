@@ -45,6 +45,15 @@ class TradingCalendar:
             return day in self._set
         return day.weekday() < 5
 
+    def trading_mask(self, days: np.ndarray) -> np.ndarray:
+        """Vectorised :meth:`is_trading_day` over an array of ``datetime64[D]``."""
+        days = np.asarray(days, dtype="datetime64[D]")
+        listed = np.isin(days, self.days.values.astype("datetime64[D]"))
+        lo, hi = np.datetime64(self.first, "D"), np.datetime64(self.last, "D")
+        inside = (days >= lo) & (days <= hi)
+        weekday = (days.astype("int64") + 3) % 7 < 5  # 1970-01-01 was a Thursday
+        return np.where(inside, listed, weekday)
+
     def between(self, start: date | None = None, end: date | None = None) -> pd.DatetimeIndex:
         lo = pd.Timestamp(start) if start else self.days[0]
         hi = pd.Timestamp(end) if end else self.days[-1]

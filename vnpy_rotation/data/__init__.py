@@ -1,0 +1,1 @@
+"""Market data: file formats, validation, corporate actions (pure) and the database layer."""
