@@ -1,0 +1,57 @@
+"""Shared fixtures. vnpy is imported once per test process, inside a temporary runtime folder."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+ROOT = Path(__file__).resolve().parents[1]
+BUNDLED = ROOT / "vnpy_rotation" / "bundled"
+
+
+def _real_data() -> Path | None:
+    candidates = [os.environ.get("ROTATION_REAL_DATA"), ROOT.parent / "shared" / "data" / "real",
+                  Path("/work/shared/data/real")]
+    return next((Path(c) for c in candidates if c and Path(c, "PROVENANCE.md").exists()), None)
+
+
+REAL = _real_data()
+needs_real = pytest.mark.skipif(REAL is None, reason="../shared/data/real is not present")
+
+
+@pytest.fixture(scope="session")
+def runtime_home(tmp_path_factory) -> Path:
+    """The one runtime folder vnpy uses in this test process (never the user's home)."""
+    from vnpy_rotation.runtime import settle_runtime
+
+    home = tmp_path_factory.mktemp("home")
+    settle_runtime(home)
+    return home
+
+
+@pytest.fixture
+def store(runtime_home):
+    """A :class:`BarStore` on an emptied database."""
+    from vnpy_rotation.data.store import MODELS, BarStore
+
+    bar_store = BarStore()
+    bar_store.bar_model.delete().execute()
+    for model in MODELS:
+        model.delete().execute()
+    overview = getattr(sys.modules[type(bar_store.database).__module__], "DbBarOverview", None)
+    if overview is not None:
+        overview.delete().execute()
+    return bar_store
+
+
+def run_cli(*args: str, home: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run ``python run.py ARGS --home HOME`` in a subprocess, from a neutral directory."""
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args, "--home", str(home)],
+                          cwd=home, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})

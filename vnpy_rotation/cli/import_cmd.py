@@ -1,0 +1,39 @@
+"""``run.py import PATH...``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..data.importer import ImportOptions, ImportResult, import_paths
+from ..data.store import BarStore
+
+MAX_PROBLEMS_SHOWN = 20
+
+
+def print_result(result: ImportResult, out=sys.stdout) -> None:
+    for report in result.reports:
+        status = "unchanged" if report.skipped else f"{report.rows} rows"
+        print(f"ok   {report.source} → {report.vt_symbol} [{report.fmt}, {report.basis}] {status} "
+              f"{report.first} … {report.last}, suspended {report.suspended}, "
+              f"corporate actions {len(report.events)}", file=out)
+        for jump in report.jumps:
+            print(f"     ! {jump.day}: {jump.move:+.1%} beyond the ±{jump.limit:.0%} limit, not a market move", file=out)
+        for warning in report.warnings:
+            print(f"     ! {warning}", file=out)
+    for source, problems in result.failures:
+        print(f"FAIL {source}: nothing written ({len(problems)} problem(s))", file=sys.stderr)
+        for problem in problems[:MAX_PROBLEMS_SHOWN]:
+            print(f"  {problem}", file=sys.stderr)
+        if len(problems) > MAX_PROBLEMS_SHOWN:
+            print(f"  … and {len(problems) - MAX_PROBLEMS_SHOWN} more", file=sys.stderr)
+    rows = sum(r.rows for r in result.reports if not r.skipped)
+    print(f"summary: {len(result.reports)} file(s) imported ({rows} new rows, "
+          f"{sum(r.skipped for r in result.reports)} unchanged), {len(result.failures)} rejected", file=out)
+
+
+def run(args: argparse.Namespace) -> int:
+    options = ImportOptions(args.fmt, args.symbol, args.adjustment, args.start, args.end)
+    result = import_paths(args.paths, BarStore(), options)
+    print_result(result)
+    return 0 if result.ok else 1

@@ -1,0 +1,65 @@
+"""``run.py``: argument parsing, runtime-folder settling and user-facing error handling.
+
+vnpy is imported only after ``--home`` has been settled, so every subcommand's vnpy-dependent code
+is imported lazily inside its handler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+from pathlib import Path
+
+from ..errors import InputRejected, RotationError
+from ..runtime import settle_runtime
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    home = argparse.ArgumentParser(add_help=False)
+    home.add_argument("--home", type=Path, default=argparse.SUPPRESS,
+                      help="runtime folder holding .vntrader (settings and the SQLite database); default: current directory")
+    parser = argparse.ArgumentParser(prog="run.py", parents=[home],
+                                     description="vnpy_rotation: A-share ETF rotation and VQM on VeighNa")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    demo = commands.add_parser("demo", parents=[home], help="import the bundled real data and summarise it")
+    demo.set_defaults(handler="vnpy_rotation.cli.demo:run")
+
+    imp = commands.add_parser("import", parents=[home], help="validate and import bar files into the database")
+    imp.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (searched recursively)")
+    imp.add_argument("--format", dest="fmt", default="auto", choices=["auto", "akshare", "tdx", "baostock", "csv"])
+    imp.add_argument("--symbol", help="CODE.EXCHANGE for every file, e.g. 510300.SSE (default: from name or content)")
+    imp.add_argument("--adjust", dest="adjustment", choices=["none", "qfq"],
+                     help="price basis of the files (default: qfq when the path says qfq / Baostock adjustflag 2)")
+    imp.add_argument("--start", type=_date, help="ignore rows before this date")
+    imp.add_argument("--end", type=_date, help="ignore rows after this date")
+    imp.set_defaults(handler="vnpy_rotation.cli.import_cmd:run")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    home = getattr(args, "home", None) or Path.cwd()
+    try:
+        settle_runtime(home)
+        module_name, func_name = args.handler.split(":")
+        module = __import__(module_name, fromlist=[func_name])
+        return int(getattr(module, func_name)(args) or 0)
+    except InputRejected as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+    except RotationError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,212 @@
+"""The database adapter: vnpy's bar table plus this project's tables, in one transaction.
+
+Unadjusted daily bars go into vnpy's own bar table through ``get_database().save_bar_data`` so every
+vnpy tool (CtaBacktester, DataManager) sees them. What vnpy has no table for lives in tables
+prefixed ``rotation_`` in the same database: adjustment events, suspended / ST days, the forward-
+adjusted closes used to derive factors, the price basis of each series and an import log. All
+vnpy database drivers (sqlite, mysql, postgresql) are peewee databases exposed as ``.db``; our
+models are bound to that same connection so one ``atomic()`` block covers both.
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import AbstractContextManager
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+from peewee import BooleanField, CharField, DateField, FloatField, Model, TextField
+
+from vnpy.trader.constant import Exchange, Interval
+from vnpy.trader.database import DB_TZ, BaseDatabase, get_database
+from vnpy.trader.object import BarData
+
+from ..runtime import DATABASE_TIMEZONE
+from .corporate_actions import AdjustmentEvent
+
+SHANGHAI = ZoneInfo(DATABASE_TIMEZONE)
+
+
+class _Row(Model):
+    symbol = CharField()
+    exchange = CharField()
+
+
+class AdjustmentRow(_Row):
+    ex_date = DateField()
+    factor = FloatField()
+    source = CharField()
+    note = TextField(default="")
+
+    class Meta:
+        table_name = "rotation_adjustment"
+        indexes = ((("symbol", "exchange", "ex_date"), True),)
+
+
+class DayFlagRow(_Row):
+    day = DateField()
+    suspended = BooleanField(default=False)
+    is_st = BooleanField(default=False)
+
+    class Meta:
+        table_name = "rotation_day_flag"
+        indexes = ((("symbol", "exchange", "day"), True),)
+
+
+class QfqCloseRow(_Row):
+    day = DateField()
+    close = FloatField()
+
+    class Meta:
+        table_name = "rotation_qfq_close"
+        indexes = ((("symbol", "exchange", "day"), True),)
+
+
+class SeriesRow(_Row):
+    basis = CharField()  # unadjusted | qfq
+
+    class Meta:
+        table_name = "rotation_series"
+        indexes = ((("symbol", "exchange"), True),)
+
+
+class ImportLogRow(Model):
+    digest = CharField(unique=True)
+    source = TextField()
+
+    class Meta:
+        table_name = "rotation_import_log"
+
+
+MODELS = (AdjustmentRow, DayFlagRow, QfqCloseRow, SeriesRow, ImportLogRow)
+
+
+class BarStore:
+    """Reads and writes one symbol's data; every write method expects an open transaction."""
+
+    def __init__(self, database: BaseDatabase | None = None) -> None:
+        self.database = database or get_database()
+        self.db = self.database.db
+        self.db.bind(MODELS)
+        self.db.create_tables(MODELS)
+        self.bar_model = sys.modules[type(self.database).__module__].DbBarData
+
+    def transaction(self) -> AbstractContextManager:
+        return self.db.atomic()
+
+    # -- vnpy's bar table -------------------------------------------------------------------
+    def save_bars(self, code: str, exchange: str, frame: pd.DataFrame) -> None:
+        if frame.empty:
+            return
+        ex = Exchange(exchange)
+        turnover = frame["turnover"].fillna(0.0).to_numpy()
+        bars = [
+            BarData(
+                gateway_name="DB", symbol=code, exchange=ex, interval=Interval.DAILY,
+                datetime=datetime(d.year, d.month, d.day, tzinfo=SHANGHAI),
+                open_price=o, high_price=h, low_price=lo, close_price=c, volume=v, turnover=t,
+            )
+            for d, o, h, lo, c, v, t in zip(
+                frame["date"].dt.date, frame["open"].to_numpy(), frame["high"].to_numpy(), frame["low"].to_numpy(),
+                frame["close"].to_numpy(), frame["volume"].to_numpy(), turnover,
+            )
+        ]
+        self.database.save_bar_data(bars)
+
+    def delete_bars(self, code: str, exchange: str) -> None:
+        self.database.delete_bar_data(code, Exchange(exchange), Interval.DAILY)
+
+    def bar_frame(self, code: str, exchange: str) -> pd.DataFrame:
+        """Date-indexed open/close of one symbol's daily bars, straight from SQL."""
+        m = self.bar_model
+        query = (m.select(m.datetime, m.open_price, m.close_price)
+                 .where((m.symbol == code) & (m.exchange == exchange) & (m.interval == Interval.DAILY.value))
+                 .order_by(m.datetime))
+        rows = self.db.execute_sql(*query.sql()).fetchall()
+        frame = pd.DataFrame(rows, columns=["datetime", "open", "close"])
+        frame.index = to_dates(frame["datetime"])
+        return frame[["open", "close"]].astype(float)
+
+    # -- project tables ---------------------------------------------------------------------
+    def basis(self, code: str, exchange: str) -> str | None:
+        row = SeriesRow.get_or_none(SeriesRow.symbol == code, SeriesRow.exchange == exchange)
+        return row.basis if row else None
+
+    def set_basis(self, code: str, exchange: str, basis: str) -> None:
+        SeriesRow.insert(symbol=code, exchange=exchange, basis=basis).on_conflict_replace().execute()
+
+    def save_flags(self, code: str, exchange: str, days: pd.Series, suspended: np.ndarray, is_st: np.ndarray) -> None:
+        keep = np.asarray(suspended) | np.asarray(is_st)
+        rows = [
+            {"symbol": code, "exchange": exchange, "day": d, "suspended": bool(s), "is_st": bool(st)}
+            for d, s, st in zip(days[keep].dt.date, np.asarray(suspended)[keep], np.asarray(is_st)[keep])
+        ]
+        for chunk in _chunks(rows):
+            DayFlagRow.insert_many(chunk).on_conflict_replace().execute()
+
+    def flags(self, code: str, exchange: str) -> pd.DataFrame:
+        rows = (DayFlagRow.select(DayFlagRow.day, DayFlagRow.suspended, DayFlagRow.is_st)
+                .where((DayFlagRow.symbol == code) & (DayFlagRow.exchange == exchange)).tuples())
+        frame = pd.DataFrame(list(rows), columns=["day", "suspended", "is_st"])
+        frame.index = pd.DatetimeIndex(pd.to_datetime(frame["day"]))
+        return frame[["suspended", "is_st"]].astype(bool)
+
+    def save_qfq(self, code: str, exchange: str, days: pd.Series, close: np.ndarray) -> None:
+        rows = [{"symbol": code, "exchange": exchange, "day": d, "close": float(c)} for d, c in zip(days.dt.date, close)]
+        for chunk in _chunks(rows):
+            QfqCloseRow.insert_many(chunk).on_conflict_replace().execute()
+
+    def qfq_close(self, code: str, exchange: str) -> pd.Series:
+        rows = (QfqCloseRow.select(QfqCloseRow.day, QfqCloseRow.close)
+                .where((QfqCloseRow.symbol == code) & (QfqCloseRow.exchange == exchange)).tuples())
+        frame = pd.DataFrame(list(rows), columns=["day", "close"])
+        return pd.Series(frame["close"].to_numpy(float), index=pd.DatetimeIndex(pd.to_datetime(frame["day"])))
+
+    def events(self, code: str, exchange: str, sources: tuple[str, ...] | None = None) -> list[AdjustmentEvent]:
+        query = AdjustmentRow.select().where((AdjustmentRow.symbol == code) & (AdjustmentRow.exchange == exchange))
+        if sources:
+            query = query.where(AdjustmentRow.source.in_(sources))
+        return [AdjustmentEvent(_as_date(r.ex_date), r.factor, r.source, r.note) for r in query.order_by(AdjustmentRow.ex_date)]
+
+    def replace_events(self, code: str, exchange: str, sources: tuple[str, ...], events: list[AdjustmentEvent]) -> None:
+        AdjustmentRow.delete().where((AdjustmentRow.symbol == code) & (AdjustmentRow.exchange == exchange)
+                                     & AdjustmentRow.source.in_(sources)).execute()
+        rows = [{"symbol": code, "exchange": exchange, "ex_date": e.ex_date, "factor": e.factor,
+                 "source": e.source, "note": e.note} for e in events]
+        for chunk in _chunks(rows):
+            AdjustmentRow.insert_many(chunk).on_conflict_replace().execute()
+
+    def all_events(self) -> pd.DataFrame:
+        rows = AdjustmentRow.select(AdjustmentRow.symbol, AdjustmentRow.exchange, AdjustmentRow.ex_date,
+                                    AdjustmentRow.factor).tuples()
+        return pd.DataFrame(list(rows), columns=["symbol", "exchange", "ex_date", "factor"])
+
+    def all_flags(self) -> pd.DataFrame:
+        rows = DayFlagRow.select(DayFlagRow.symbol, DayFlagRow.exchange, DayFlagRow.day,
+                                 DayFlagRow.suspended, DayFlagRow.is_st).tuples()
+        return pd.DataFrame(list(rows), columns=["symbol", "exchange", "day", "suspended", "is_st"])
+
+    def already_imported(self, digest: str) -> bool:
+        return ImportLogRow.get_or_none(ImportLogRow.digest == digest) is not None
+
+    def log_import(self, digest: str, source: str) -> None:
+        ImportLogRow.insert(digest=digest, source=source).on_conflict_replace().execute()
+
+
+def to_dates(values: pd.Series) -> pd.DatetimeIndex:
+    """Stored bar datetimes (naive, in vnpy's database zone; text on SQLite) as Shanghai dates."""
+    if str(DB_TZ) == DATABASE_TIMEZONE:  # the default we write: midnight stays midnight
+        return pd.DatetimeIndex(pd.to_datetime(values.astype(str).str.slice(0, 10), format="%Y-%m-%d"))
+    stamps = pd.DatetimeIndex(pd.to_datetime(values.astype(str).str.slice(0, 19), format="%Y-%m-%d %H:%M:%S"))
+    return stamps.tz_localize(DB_TZ).tz_convert(SHANGHAI).tz_localize(None).normalize()
+
+
+def _as_date(value: date | str) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+def _chunks(rows: list[dict], size: int = 500):
+    for i in range(0, len(rows), size):
+        yield rows[i:i + size]
