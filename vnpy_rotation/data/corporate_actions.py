@@ -66,11 +66,17 @@ def from_preclose(dates: pd.Series, close: np.ndarray, preclose: np.ndarray) -> 
     return events
 
 
-def _fit(u: np.ndarray, q: np.ndarray) -> tuple[float, float]:
-    if len(u) < 2 or np.ptp(u) == 0:
-        return 1.0, float(np.mean(q - u))
+def _fit(u: np.ndarray, q: np.ndarray, a_default: float = 1.0) -> tuple[float, float]:
+    """Least-squares ``q = a * u + b``; with too few distinct prices keep ``a_default``."""
+    if len(u) < 3 or np.ptp(u) == 0:
+        return a_default, float(np.mean(q - a_default * u))
     a, b = np.polyfit(u, q, 1)
     return float(a), float(b)
+
+
+def _tolerance(a: float) -> float:
+    # Both prices are rounded to QUOTE_STEP: residuals stay within half a step of each, scaled by a.
+    return 1.1 * QUOTE_STEP * (1 + abs(a))
 
 
 def from_qfq_pair(unadjusted: pd.Series, qfq: pd.Series, limit: float = 0.10) -> list[AdjustmentEvent]:
@@ -88,33 +94,32 @@ def from_qfq_pair(unadjusted: pd.Series, qfq: pd.Series, limit: float = 0.10) ->
     days = both.index
     n = len(u)
 
-    end = n  # current segment is [start, end)
+    seg_end = n  # the segment being grown backwards is [t + 1, seg_end)
     a, b = _fit(u[max(0, n - SPLIT_FIT_DAYS):], q[max(0, n - SPLIT_FIT_DAYS):])
     events: list[AdjustmentEvent] = []
-    t = n - 2
-    while t >= 0:
-        tol = 1.1 * QUOTE_STEP * (1 + abs(a))
-        if abs(q[t] - (a * u[t] + b)) <= tol:
-            t -= 1
+    for t in range(n - 2, -1, -1):
+        if abs(q[t] - (a * u[t] + b)) <= _tolerance(a):
             continue
-        # Boundary between t and t+1: ex-date is days[t+1]; (a, b) belong to the later segment.
+        # Maybe only the fit was imprecise: refit the whole segment including t.
+        a2, b2 = _fit(u[t:seg_end], q[t:seg_end], a)
+        if np.max(np.abs(q[t:seg_end] - (a2 * u[t:seg_end] + b2))) <= _tolerance(a2):
+            a, b = a2, b2
+            continue
+        # Boundary between t and t+1: the ex-date is days[t+1]; fit the later segment precisely.
+        a, b = _fit(u[t + 1:seg_end], q[t + 1:seg_end], a)
         reference = (q[t] - b) / a
         factor = u[t] / reference
-        u_move = u[t + 1] / u[t] - 1
-        q_move = q[t + 1] / q[t] - 1
-        split = abs(u_move) > limit and abs(q_move) <= limit
-        if split:
-            lo = max(0, t - SPLIT_FIT_DAYS + 1)
-            a, b = _fit(u[lo:t + 1], q[lo:t + 1])
-        else:
-            b = q[t] - a * u[t]
+        split = abs(u[t + 1] / u[t] - 1) > limit and abs(q[t + 1] / q[t] - 1) <= limit
         if abs(factor - 1) > MIN_EFFECT:
             kind = "split or large distribution" if split else "distribution"
             events.append(AdjustmentEvent(pd.Timestamp(days[t + 1]).date(), float(factor), "qfq_pair",
                                           f"{kind}: reference price {reference:.4f}"))
-        end = t + 1
-        t -= 1
-    del end
+        seg_end = t + 1
+        if split:
+            lo = max(0, t - SPLIT_FIT_DAYS + 1)
+            a, b = _fit(u[lo:t + 1], q[lo:t + 1], a)
+        else:
+            b = q[t] - a * u[t]
     return sorted(events, key=lambda e: e.ex_date)
 
 
