@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
+import tempfile
 import sys
 from pathlib import Path
 
@@ -25,14 +28,19 @@ REAL = _real_data()
 needs_real = pytest.mark.skipif(REAL is None, reason="../shared/data/real is not present")
 
 
-@pytest.fixture(scope="session")
-def runtime_home(tmp_path_factory) -> Path:
-    """The one runtime folder vnpy uses in this test process (never the user's home)."""
-    from vnpy_rotation.runtime import settle_runtime
+# vnpy fixes its runtime folder at first import, and test modules import vnpy at collection time:
+# settle it here, before any test module is imported, in a temporary folder (never ~/.vntrader).
+_HOME = Path(tempfile.mkdtemp(prefix="vnpy_rotation_tests_"))
+atexit.register(shutil.rmtree, _HOME, ignore_errors=True)
+from vnpy_rotation.runtime import settle_runtime  # noqa: E402
 
-    home = tmp_path_factory.mktemp("home")
-    settle_runtime(home)
-    return home
+settle_runtime(_HOME)
+
+
+@pytest.fixture(scope="session")
+def runtime_home() -> Path:
+    """The one runtime folder vnpy uses in this test process."""
+    return _HOME
 
 
 @pytest.fixture

@@ -61,7 +61,7 @@ BAOSTOCK = Layout(
     "baostock",
     {
         "date": "date", "open": "open", "high": "high", "low": "low", "close": "close", "preclose": "preclose",
-        "volume": "volume", "turnover": "amount", "tradestatus": "tradestatus", "is_st": "isST",
+        "volume": "volume", "turnover": "amount", "tradestatus": "tradestatus", "is_st": "isst",  # headers are lower-cased on read
     },
     optional=frozenset({"preclose", "tradestatus", "is_st", "turnover"}),
 )
@@ -229,7 +229,7 @@ def parse(path: Path, fmt: str = "auto", adjustment: str | None = None) -> Parse
 
 
 def _adjustment_of(path: Path, raw: pd.DataFrame) -> str:
-    """``qfq`` for Baostock adjustflag 2 or files whose path says qfq / 前复权; else ``none``."""
+    """``qfq`` for Baostock adjustflag 2 or files whose name or folder says qfq / 前复权; else ``none``."""
     if "adjustflag" in raw.columns:
         flags = set(raw["adjustflag"].str.strip()) - {""}
         if flags == {"2"}:
@@ -237,7 +237,8 @@ def _adjustment_of(path: Path, raw: pd.DataFrame) -> str:
         if flags and flags != {"3"}:
             raise InputRejected(Problem(str(path), None, f"adjustflag {sorted(flags)}: import unadjusted (3) or qfq (2) bars"))
         return "none"
-    text = str(path).lower()
+    # Only the file's own name and folder count: a user's home called "qfq_fan" says nothing.
+    text = f"{path.parent.name}/{path.name}".lower()
     return "qfq" if ("qfq" in text or "前复权" in text) else "none"
 
 

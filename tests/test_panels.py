@@ -1,0 +1,67 @@
+"""The panel loader against the raw files it was fed."""
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vnpy_rotation.bundled import bundled_files
+from vnpy_rotation.data.formats import parse
+from vnpy_rotation.data.importer import import_paths
+from vnpy_rotation.data.panels import load_panels
+
+from conftest import BUNDLED
+
+
+@pytest.fixture
+def bundled_store(store):
+    result = import_paths(bundled_files(), store, progress=False)
+    assert result.ok, result.failures
+    return store
+
+
+@pytest.mark.parametrize("relative,vt_symbol", [
+    ("etf/unadjusted_em/510300.csv", "510300.SSE"),
+    ("etf/unadjusted_tdx/159941.csv", "159941.SZSE"),
+    ("etf/unadjusted_em/159915.csv", "159915.SZSE"),
+])
+def test_panels_equal_raw_file(bundled_store, relative, vt_symbol):
+    raw = parse(BUNDLED / relative).frame.set_index("date")
+    panels = load_panels([vt_symbol], store=bundled_store)
+    for field in ("open", "high", "low", "close", "volume"):
+        got = panels.__getattribute__(field)[vt_symbol].dropna()
+        pd.testing.assert_series_equal(got, raw[field].astype(float), check_names=False, check_freq=False)
+
+
+def test_volume_is_in_shares(bundled_store):
+    # Eastmoney counts lots: 12775188 lots on 2012-05-28 … our bundled 2017-01-18 row is checked via the file.
+    text = (BUNDLED / "etf/unadjusted_em/510300.csv").read_text(encoding="utf-8").splitlines()[1].split(",")
+    panels = load_panels(["510300.SSE"], date(2017, 1, 18), date(2017, 1, 18), store=bundled_store)
+    assert panels.volume.iloc[0, 0] == float(text[5]) * 100
+
+
+def test_missing_day_is_suspended_and_window(bundled_store):
+    panels = load_panels(["159915.SZSE", "510300.SSE"], date(2021, 2, 1), date(2021, 2, 10), store=bundled_store)
+    assert panels.days[0] == pd.Timestamp("2021-02-01") and panels.days[-1] == pd.Timestamp("2021-02-10")
+    assert panels.suspended.loc["2021-02-08", "159915.SZSE"]
+    assert np.isnan(panels.close.loc["2021-02-08", "159915.SZSE"])
+    assert not panels.suspended["510300.SSE"].any()
+
+
+def test_adjusted_prices_are_continuous_through_split_and_distributions(bundled_store):
+    panels = load_panels(["159941.SZSE", "510300.SSE"], store=bundled_store)
+    adj = panels.adjusted("close")
+    moves = adj.pct_change(fill_method=None).abs()
+    assert moves["159941.SZSE"].max() < 0.105  # the −74.7 % unit split of 2022-07-05 is gone
+    raw_moves = panels.close.pct_change(fill_method=None).abs()
+    assert raw_moves.loc["2022-07-05", "159941.SZSE"] > 0.7
+    # 510300's 2024-01-18 distribution: raw close drops, the adjusted return is the market move.
+    assert panels.factor.loc["2024-01-18", "510300.SSE"] > panels.factor.loc["2024-01-17", "510300.SSE"]
+
+
+def test_adjusted_history_is_point_in_time(bundled_store):
+    """Adjusted prices up to t do not depend on data after t (backward adjustment)."""
+    full = load_panels(["510300.SSE"], store=bundled_store).adjusted("close")
+    early = load_panels(["510300.SSE"], end=date(2020, 6, 30), store=bundled_store).adjusted("close")
+    pd.testing.assert_frame_equal(full.loc[:"2020-06-30"], early, check_freq=False)
