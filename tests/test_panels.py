@@ -31,7 +31,8 @@ def test_panels_equal_raw_file(bundled_store, relative, vt_symbol):
     panels = load_panels([vt_symbol], store=bundled_store)
     for field in ("open", "high", "low", "close", "volume"):
         got = panels.__getattribute__(field)[vt_symbol].dropna()
-        pd.testing.assert_series_equal(got, raw[field].astype(float), check_names=False, check_freq=False)
+        pd.testing.assert_series_equal(got, raw[field].astype(float), check_names=False, check_freq=False,
+                                       check_index_type=False)  # datetime unit (ns/us) is immaterial
 
 
 def test_volume_is_in_shares(bundled_store):

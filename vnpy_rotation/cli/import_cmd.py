@@ -13,9 +13,11 @@ MAX_PROBLEMS_SHOWN = 20
 
 def print_result(result: ImportResult, out=sys.stdout) -> None:
     for report in result.reports:
-        status = "unchanged" if report.skipped else f"{report.rows} rows"
-        print(f"ok   {report.source} → {report.vt_symbol} [{report.fmt}, {report.basis}] {status} "
-              f"{report.first} … {report.last}, suspended {report.suspended}, "
+        if report.skipped:
+            print(f"ok   {report.source}: unchanged since its last import", file=out)
+            continue
+        print(f"ok   {report.source} → {report.vt_symbol} [{report.fmt}, {report.basis}] "
+              f"{report.rows} rows {report.first} … {report.last}, suspended {report.suspended}, "
               f"corporate actions {len(report.events)}", file=out)
         for jump in report.jumps:
             print(f"     ! {jump.day}: {jump.move:+.1%} beyond the ±{jump.limit:.0%} limit, not a market move", file=out)

@@ -120,41 +120,54 @@ def import_file(path: Path, store: BarStore, options: ImportOptions = ImportOpti
                 calendar: TradingCalendar | None = None) -> FileReport:
     """Validate ``path`` fully, then write it in one transaction. Raises :class:`InputRejected`."""
     digest = _digest(path, options)
+    if store.already_imported(digest):  # same bytes, same options: nothing to do
+        return FileReport(str(path), "", options.fmt, "", 0, None, None, 0, skipped=True)
     parsed, instrument = read_and_validate(path, options, calendar or default_calendar())
-    code, exchange = instrument.code, instrument.exchange
     frame = parsed.frame
     report = FileReport(str(path), instrument.vt_symbol, parsed.layout.name, parsed.adjustment, len(frame),
                         frame["date"].min().date(), frame["date"].max().date(), int(frame["suspended"].sum()))
-    if store.already_imported(digest):
-        report.skipped = True
-        report.events = store.events(code, exchange)
-        return report
 
-    traded = frame[~frame["suspended"]]
     with store.transaction():
-        basis = store.basis(code, exchange)
-        if parsed.adjustment == "qfq":
-            store.save_qfq(code, exchange, frame["date"], frame["close"].to_numpy())
-            if basis in (None, "qfq"):
-                store.save_bars(code, exchange, traded)
-                store.set_basis(code, exchange, "qfq")
-                report.warnings.append("only forward-adjusted (qfq) prices are stored for this fund: fills before "
-                                       "its last distribution are not at real traded prices")
-            report.basis = "qfq"
-        else:
-            if basis == "qfq":
-                store.delete_bars(code, exchange)  # real prices replace the adjusted stand-ins
-            store.save_bars(code, exchange, traded)
-            store.set_basis(code, exchange, "unadjusted")
-            if frame["preclose"].notna().any():
-                store.replace_events(code, exchange, ("preclose",),
-                                     merge_events(store.events(code, exchange, ("preclose",)),
-                                                  from_preclose(frame["date"], frame["close"].to_numpy(),
-                                                                frame["preclose"].to_numpy())))
-        store.save_flags(code, exchange, frame["date"], frame["suspended"].to_numpy(), frame["is_st"].to_numpy())
-        report.events, report.jumps = refresh_adjustments(store, instrument)
+        report.warnings, report.events, report.jumps = store_series(store, instrument, frame, parsed.adjustment)
+        report.basis = parsed.adjustment
         store.log_import(digest, str(path))
     return report
+
+
+def store_series(store: BarStore, instrument: Instrument, frame: pd.DataFrame,
+                 adjustment: str) -> tuple[list[str], list[AdjustmentEvent], list[Jump]]:
+    """Write one validated series (inside the caller's transaction); return warnings, events, jumps.
+
+    Unadjusted bars always win the bar table; a forward-adjusted (qfq) series only stands in for
+    them while no unadjusted bars exist, and always feeds the factor derivation.
+    """
+    code, exchange = instrument.code, instrument.exchange
+    warnings: list[str] = []
+    traded = frame[~frame["suspended"]]
+    basis = store.basis(code, exchange)
+    if adjustment == "qfq":
+        store.save_qfq(code, exchange, frame["date"], frame["close"].to_numpy())
+        if basis in (None, "qfq"):
+            store.save_bars(code, exchange, traded)
+            store.set_basis(code, exchange, "qfq")
+            warnings.append("only forward-adjusted (qfq) prices are stored for this fund: fills before "
+                            "its last distribution are not at real traded prices")
+        else:
+            warnings.append("unadjusted bars already stored are kept; the qfq closes derive adjustment factors")
+    else:
+        if basis == "qfq":
+            store.delete_bars(code, exchange)  # real prices replace the adjusted stand-ins
+        store.save_bars(code, exchange, traded)
+        store.set_basis(code, exchange, "unadjusted")
+        if frame["preclose"].notna().any():
+            store.replace_events(code, exchange, ("preclose",),
+                                 merge_events(store.events(code, exchange, ("preclose",)),
+                                              from_preclose(frame["date"], frame["close"].to_numpy(),
+                                                            frame["preclose"].to_numpy())))
+    store.save_flags(code, exchange, frame["date"], frame["suspended"].to_numpy(), frame["is_st"].to_numpy())
+    store.rebuild_block(code, exchange)
+    events, jumps = refresh_adjustments(store, instrument)
+    return warnings, events, jumps
 
 
 def merge_events(old: list[AdjustmentEvent], new: list[AdjustmentEvent]) -> list[AdjustmentEvent]:

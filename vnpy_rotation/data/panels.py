@@ -1,23 +1,23 @@
-"""Wide panels (trading days × vt_symbols) read straight from the database with one SQL query.
+"""Wide panels (trading days × vt_symbols) read straight from the database.
 
 vnpy's ``load_bar_data`` builds one ``BarData`` per row; research over hundreds of symbols needs
-columns, not objects. :func:`load_panels` selects the raw rows, pivots them once and attaches the
-adjustment factors and suspension / ST masks from this project's tables.
+columns, not objects. :func:`load_panels` reads each symbol's columnar block (``rotation_bar_block``,
+one row per symbol, rebuilt from vnpy's bar table whenever that symbol's bars changed — checked by
+one grouped query), scatters them into day × symbol arrays and attaches the adjustment factors and
+suspension / ST masks from this project's tables.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
-from vnpy.trader.constant import Interval
-
 from ..market.calendar import TradingCalendar, default_calendar
-from .store import BarStore, to_dates
+from .store import BarStore
 
 FIELDS = ("open", "high", "low", "close", "volume", "turnover")
 
@@ -55,42 +55,45 @@ def load_panels(vt_symbols: Iterable[str] | None = None, start: date | None = No
     store = store or BarStore()
     calendar = calendar or default_calendar()
     wanted = None if vt_symbols is None else list(dict.fromkeys(vt_symbols))
-    m = store.bar_model
-    query = m.select(m.symbol, m.exchange, m.datetime, m.open_price, m.high_price, m.low_price,
-                     m.close_price, m.volume, m.turnover).where(m.interval == Interval.DAILY.value)
-    if wanted is not None:
-        query = query.where(m.symbol.in_(sorted({s.split(".")[0] for s in wanted})))
-    if start is not None:
-        query = query.where(m.datetime >= datetime(start.year, start.month, start.day) - pd.Timedelta(hours=12))
-    if end is not None:
-        query = query.where(m.datetime <= datetime(end.year, end.month, end.day) + pd.Timedelta(hours=12))
-    rows = store.db.execute_sql(*query.sql()).fetchall()
-    raw = pd.DataFrame(rows, columns=["symbol", "exchange", "datetime", *FIELDS])
-    raw["vt_symbol"] = raw["symbol"] + "." + raw["exchange"]
-    raw["date"] = to_dates(raw["datetime"])
-    if start is not None:
-        raw = raw[raw["date"] >= pd.Timestamp(start)]
-    if end is not None:
-        raw = raw[raw["date"] <= pd.Timestamp(end)]
-    columns = wanted if wanted is not None else sorted(raw["vt_symbol"].unique())
-    raw = raw[raw["vt_symbol"].isin(columns)]
+    blocks = store.blocks(None if wanted is None else set(wanted))
+    columns = wanted if wanted is not None else sorted(blocks)
+    lo = np.datetime64(start, "D") if start else None
+    hi = np.datetime64(end, "D") if end else None
 
-    days = calendar.between(start, end)
-    outside = raw["date"][(raw["date"] < calendar.days[0]) | (raw["date"] > calendar.days[-1])]
-    days = days.union(pd.DatetimeIndex(outside.unique())) if len(outside) else days
-    if len(raw):
-        days = days[(days >= raw["date"].min()) | (start is not None)]
-        days = days[(days <= raw["date"].max()) | (end is not None)]
+    def window(days: np.ndarray) -> np.ndarray:
+        keep = np.ones(len(days), dtype=bool)
+        if lo is not None:
+            keep &= days >= lo
+        if hi is not None:
+            keep &= days <= hi
+        return keep
 
-    wide = raw.set_index(["date", "vt_symbol"])[list(FIELDS)].astype(float).unstack("vt_symbol")
-    frames = {f: wide[f].reindex(index=days, columns=columns) if f in wide else
-              pd.DataFrame(np.nan, index=days, columns=columns) for f in FIELDS}
+    bar_days = [b["day"].astype("datetime64[D]") for b in blocks.values()]
+    all_days = np.unique(np.concatenate(bar_days)) if bar_days else np.array([], dtype="datetime64[D]")
+    days_np = calendar.between(start, end).values.astype("datetime64[D]")
+    outside = all_days[~np.isin(all_days, calendar.days.values.astype("datetime64[D]")) & window(all_days)]
+    days_np = np.union1d(days_np, outside)
+    if len(all_days):  # without explicit bounds, span only the data
+        days_np = days_np[(days_np >= (lo if lo is not None else all_days.min()))
+                          & (days_np <= (hi if hi is not None else all_days.max()))]
+    days = pd.DatetimeIndex(days_np.astype("datetime64[ns]"))
 
-    spans = raw.groupby("vt_symbol")["date"].agg(["min", "max"]).reindex(columns)
-    listed = pd.DataFrame(
-        (days.values[:, None] >= spans["min"].values[None, :]) & (days.values[:, None] <= spans["max"].values[None, :]),
-        index=days, columns=columns)
-    suspended = listed & frames["close"].isna()
+    shape = (len(days_np), len(columns))
+    arrays = {f: np.full(shape, np.nan) for f in FIELDS}
+    listed = np.zeros(shape, dtype=bool)
+    for j, vt_symbol in enumerate(columns):
+        block = blocks.get(vt_symbol)
+        if block is None:
+            continue
+        sym_days = block["day"].astype("datetime64[D]")
+        rows = np.searchsorted(days_np, sym_days)
+        ok = (rows < len(days_np)) & (days_np[np.minimum(rows, len(days_np) - 1)] == sym_days)
+        for f in FIELDS:
+            arrays[f][rows[ok], j] = block[f][ok]
+        listed[:, j] = (days_np >= sym_days.min()) & (days_np <= sym_days.max())
+    frames = {f: pd.DataFrame(arrays[f], index=days, columns=columns) for f in FIELDS}
+
+    suspended = pd.DataFrame(listed & np.isnan(arrays["close"]), index=days, columns=columns)
     is_st = pd.DataFrame(False, index=days, columns=columns)
     flags = store.all_flags()
     if len(flags):
@@ -108,16 +111,16 @@ def load_panels(vt_symbols: Iterable[str] | None = None, start: date | None = No
 
 
 def _factor_panel(store: BarStore, days: pd.DatetimeIndex, columns: list[str]) -> pd.DataFrame:
+    """Cumulative factors; ex-dates before the window still count (product over all history)."""
     events = store.all_events()
-    factor = pd.DataFrame(1.0, index=days, columns=columns)
-    if events.empty:
-        return factor
-    events["vt_symbol"] = events["symbol"] + "." + events["exchange"]
-    events["ex_date"] = pd.to_datetime(events["ex_date"].astype(str))
-    for vt_symbol, group in events[events["vt_symbol"].isin(columns)].groupby("vt_symbol"):
-        steps = np.ones(len(days))
-        for ex_date, value in zip(group["ex_date"], group["factor"]):
-            steps[days >= ex_date] *= value
-        # Ex-dates before the window still count: the product covers all history up to each day.
-        factor[vt_symbol] = steps
-    return factor
+    factor = np.ones((len(days), len(columns)))
+    if not events.empty:
+        events["vt_symbol"] = events["symbol"] + "." + events["exchange"]
+        position = {s: j for j, s in enumerate(columns)}
+        events = events[events["vt_symbol"].isin(position)]
+        rows = days.searchsorted(pd.to_datetime(events["ex_date"].astype(str)))
+        steps = np.ones((len(days) + 1, len(columns)))
+        for row, vt_symbol, value in zip(rows, events["vt_symbol"], events["factor"]):
+            steps[row, position[vt_symbol]] *= value
+        factor = np.cumprod(steps, axis=0)[:-1]
+    return pd.DataFrame(factor, index=days, columns=columns)

@@ -17,7 +17,9 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-from peewee import BooleanField, CharField, DateField, FloatField, Model, TextField
+import io
+
+from peewee import BlobField, BooleanField, CharField, DateField, FloatField, Model, TextField, fn
 
 from vnpy.trader.constant import Exchange, Interval
 from vnpy.trader.database import DB_TZ, BaseDatabase, get_database
@@ -72,6 +74,17 @@ class SeriesRow(_Row):
         indexes = ((("symbol", "exchange"), True),)
 
 
+class BarBlockRow(_Row):
+    """A columnar copy of one symbol's daily bars, tagged with the bar table state it mirrors."""
+
+    signature = CharField()
+    data = BlobField()
+
+    class Meta:
+        table_name = "rotation_bar_block"
+        indexes = ((("symbol", "exchange"), True),)
+
+
 class ImportLogRow(Model):
     digest = CharField(unique=True)
     source = TextField()
@@ -80,7 +93,8 @@ class ImportLogRow(Model):
         table_name = "rotation_import_log"
 
 
-MODELS = (AdjustmentRow, DayFlagRow, QfqCloseRow, SeriesRow, ImportLogRow)
+MODELS = (AdjustmentRow, DayFlagRow, QfqCloseRow, SeriesRow, BarBlockRow, ImportLogRow)
+BLOCK_FIELDS = ("open", "high", "low", "close", "volume", "turnover")
 
 
 class BarStore:
@@ -128,6 +142,49 @@ class BarStore:
         frame = pd.DataFrame(rows, columns=["datetime", "open", "close"])
         frame.index = to_dates(frame["datetime"])
         return frame[["open", "close"]].astype(float)
+
+    # -- columnar blocks: the fast read path -----------------------------------------------------
+    def bar_signatures(self) -> dict[tuple[str, str], str]:
+        """(symbol, exchange) → count/max id/last datetime of its daily bars: changes on any write."""
+        m = self.bar_model
+        query = (m.select(m.symbol, m.exchange, fn.COUNT(m.id), fn.MAX(m.id), fn.MAX(m.datetime))
+                 .where(m.interval == Interval.DAILY.value).group_by(m.symbol, m.exchange))
+        return {(sym, ex): f"{n}/{top}/{last}" for sym, ex, n, top, last in self.db.execute_sql(*query.sql()).fetchall()}
+
+    def rebuild_block(self, code: str, exchange: str, signature: str | None = None) -> dict[str, np.ndarray]:
+        """Copy one symbol's bars from vnpy's table into its columnar block and return the columns."""
+        m = self.bar_model
+        query = (m.select(m.datetime, m.open_price, m.high_price, m.low_price, m.close_price, m.volume, m.turnover)
+                 .where((m.symbol == code) & (m.exchange == exchange) & (m.interval == Interval.DAILY.value))
+                 .order_by(m.datetime))
+        rows = self.db.execute_sql(*query.sql()).fetchall()
+        frame = pd.DataFrame(rows, columns=["datetime", *BLOCK_FIELDS])
+        columns = {"day": to_dates(frame["datetime"]).values.astype("datetime64[D]").astype("int32")}
+        columns.update({f: frame[f].to_numpy(dtype=float) for f in BLOCK_FIELDS})
+        if signature is None:
+            signature = self.bar_signatures().get((code, exchange), "")
+        buffer = io.BytesIO()
+        np.savez(buffer, **columns)
+        BarBlockRow.insert(symbol=code, exchange=exchange, signature=signature,
+                           data=buffer.getvalue()).on_conflict_replace().execute()
+        return columns
+
+    def blocks(self, wanted: set[str] | None = None) -> dict[str, dict[str, np.ndarray]]:
+        """vt_symbol → columns for every (wanted) symbol, rebuilding blocks the bar table outdated."""
+        signatures = self.bar_signatures()
+        stored = {(r.symbol, r.exchange): r for r in BarBlockRow.select()}
+        out: dict[str, dict[str, np.ndarray]] = {}
+        for (code, exchange), signature in signatures.items():
+            vt_symbol = f"{code}.{exchange}"
+            if wanted is not None and vt_symbol not in wanted:
+                continue
+            row = stored.get((code, exchange))
+            if row is not None and row.signature == signature:
+                with np.load(io.BytesIO(bytes(row.data))) as data:
+                    out[vt_symbol] = {k: data[k] for k in data.files}
+            else:
+                out[vt_symbol] = self.rebuild_block(code, exchange, signature)
+        return out
 
     # -- project tables ---------------------------------------------------------------------
     def basis(self, code: str, exchange: str) -> str | None:

@@ -1,0 +1,1 @@
+"""In-memory stand-ins for native services the tests cannot reach (xtquant / MiniQMT)."""
