@@ -1,0 +1,53 @@
+"""End to end through ``run.py``: the demo, --home placement, and user mistakes without tracebacks."""
+
+import sqlite3
+
+from conftest import run_cli
+
+
+def test_demo_imports_once_and_summarises_pools(tmp_path):
+    first = run_cli("demo", home=tmp_path)
+    assert first.returncode == 0, first.stderr
+    for pool in ("A_SHARE", "QDII", "OTHER", "BENCHMARK"):
+        assert pool in first.stdout
+    db = tmp_path / ".vntrader" / "database.db"
+    assert db.exists() and (tmp_path / ".vntrader" / "vt_setting.json").exists()
+    with sqlite3.connect(db) as con:
+        bars = con.execute("select count(*) from dbbardata").fetchone()[0]
+        symbols = con.execute("select count(distinct symbol) from dbbardata").fetchone()[0]
+        split = con.execute("select factor from rotation_adjustment where symbol='159941' "
+                            "and ex_date='2022-07-05'").fetchone()
+    assert symbols == 15 and bars > 25_000
+    assert split is not None and 3.5 < split[0] < 4.5  # the 2022-07-05 unit split, about 1:4
+
+    second = run_cli("demo", home=tmp_path)
+    assert second.returncode == 0
+    with sqlite3.connect(db) as con:
+        assert con.execute("select count(*) from dbbardata").fetchone()[0] == bars
+
+
+def test_home_before_or_after_the_subcommand(tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    home = tmp_path / "h"
+    home.mkdir()
+    done = subprocess.run([sys.executable, str(ROOT / "run.py"), "--home", str(home), "import",
+                           str(ROOT / "vnpy_rotation/bundled/index/h00300.csv")],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (home / ".vntrader" / "database.db").exists()
+    assert not (tmp_path / ".vntrader").exists()
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    done = run_cli("import", str(tmp_path / "nope.csv"), home=tmp_path)
+    assert done.returncode == 2
+    assert "nope.csv" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_bad_date_argument_is_a_usage_error(tmp_path):
+    done = run_cli("import", str(tmp_path), "--start", "2024-13-01", home=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
