@@ -40,7 +40,7 @@ def main() -> None:
     started = time.perf_counter()
     result = import_paths([args.real / "stocks_daily_unadjusted_baostock"], store)
     print(f"import: {len(result.reports)} files, {len(result.failures)} rejected, {time.perf_counter() - started:.1f}s")
-    symbols = sorted(r.vt_symbol for r in result.reports)
+    symbols = sorted(f"{code}.{exchange}" for code, exchange in store.bar_signatures())
 
     def ours() -> int:
         panels = load_panels(symbols, store=store)

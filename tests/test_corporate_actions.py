@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from vnpy_rotation.data.corporate_actions import (
@@ -87,7 +87,7 @@ def test_preclose_factors_on_a_real_stock():
     assert events[0].ex_date == date(2010, 6, 10) and events[0].factor == pytest.approx(18.50 / 14.12)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=int(__import__("os").environ.get("PROPERTY_EXAMPLES", 40)), deadline=None)
 @given(
     st.integers(min_value=0, max_value=2**31 - 1),
     # Events at least 40 trading days apart (real funds act at most a few times a year).
@@ -118,6 +118,8 @@ def test_qfq_pair_recovers_synthetic_events(seed, spec):
     for ex, (cash_pct, split) in events:
         i = days.get_loc(ex)
         cash = unadj[i - 1] * cash_pct
+        # Below ~2 quote steps a distribution is indistinguishable from rounding (documented limit).
+        assume(cash >= 0.005)
         qfq[:i] = (qfq[:i] - cash) / split
     if qfq.min() <= 0.05:
         return  # negative/near-zero qfq prices (as in the real 510050 file) are rejected at import

@@ -84,7 +84,9 @@ def from_qfq_pair(unadjusted: pd.Series, qfq: pd.Series, limit: float = 0.10) ->
 
     Both series are indexed by date; only common dates are used. ``limit`` is the fund's daily price
     limit: an unadjusted move beyond it with no matching qfq move marks a split, after which the
-    scale ``a`` is re-fitted.
+    scale ``a`` is re-fitted. Resolution: both series are rounded to 0.001, so a cash distribution
+    smaller than about two quote steps (0.002 CNY per unit) cannot be told from rounding and is not
+    recovered; splits must be at least ``SPLIT_FIT_DAYS`` apart.
     """
     both = pd.concat({"u": unadjusted, "q": qfq}, axis=1, join="inner").dropna().sort_index()
     if len(both) < 2:

@@ -94,6 +94,7 @@ class ImportLogRow(Model):
 
 
 MODELS = (AdjustmentRow, DayFlagRow, QfqCloseRow, SeriesRow, BarBlockRow, ImportLogRow)
+TABLE_MARKER = "*"  # the BarBlockRow holding the whole bar table's signature
 BLOCK_FIELDS = ("open", "high", "low", "close", "volume", "turnover")
 
 
@@ -169,10 +170,25 @@ class BarStore:
                            data=buffer.getvalue()).on_conflict_replace().execute()
         return columns
 
+    def table_signature(self) -> str:
+        """Row count and highest id of vnpy's bar table: any insert, upsert or delete changes it."""
+        m = self.bar_model
+        count, top = self.db.execute_sql(*m.select(fn.COUNT(m.id), fn.MAX(m.id)).sql()).fetchone()
+        return f"{count}/{top}"
+
     def blocks(self, wanted: set[str] | None = None) -> dict[str, dict[str, np.ndarray]]:
-        """vt_symbol → columns for every (wanted) symbol, rebuilding blocks the bar table outdated."""
-        signatures = self.bar_signatures()
-        stored = {(r.symbol, r.exchange): r for r in BarBlockRow.select()}
+        """vt_symbol → columns for every (wanted) symbol, rebuilding blocks the bar table outdated.
+
+        When the whole bar table is as it was at the last full check (its count and highest id
+        match), every block is current and the per-symbol check is skipped.
+        """
+        table = self.table_signature()
+        marker = BarBlockRow.get_or_none(BarBlockRow.symbol == TABLE_MARKER)
+        stored = {(r.symbol, r.exchange): r for r in BarBlockRow.select().where(BarBlockRow.symbol != TABLE_MARKER)}
+        if marker is not None and marker.signature == table:
+            signatures = {key: row.signature for key, row in stored.items()}
+        else:
+            signatures = self.bar_signatures()
         out: dict[str, dict[str, np.ndarray]] = {}
         for (code, exchange), signature in signatures.items():
             vt_symbol = f"{code}.{exchange}"
@@ -184,6 +200,8 @@ class BarStore:
                     out[vt_symbol] = {k: data[k] for k in data.files}
             else:
                 out[vt_symbol] = self.rebuild_block(code, exchange, signature)
+        if wanted is None or len(out) == len(signatures):
+            BarBlockRow.insert(symbol=TABLE_MARKER, exchange="", signature=table, data=b"").on_conflict_replace().execute()
         return out
 
     # -- project tables ---------------------------------------------------------------------
@@ -236,14 +254,18 @@ class BarStore:
             AdjustmentRow.insert_many(chunk).on_conflict_replace().execute()
 
     def all_events(self) -> pd.DataFrame:
-        rows = AdjustmentRow.select(AdjustmentRow.symbol, AdjustmentRow.exchange, AdjustmentRow.ex_date,
-                                    AdjustmentRow.factor).tuples()
-        return pd.DataFrame(list(rows), columns=["symbol", "exchange", "ex_date", "factor"])
+        query = AdjustmentRow.select(AdjustmentRow.symbol, AdjustmentRow.exchange, AdjustmentRow.ex_date,
+                                     AdjustmentRow.factor)
+        return pd.DataFrame(self._raw(query), columns=["symbol", "exchange", "ex_date", "factor"])
 
     def all_flags(self) -> pd.DataFrame:
-        rows = DayFlagRow.select(DayFlagRow.symbol, DayFlagRow.exchange, DayFlagRow.day,
-                                 DayFlagRow.suspended, DayFlagRow.is_st).tuples()
-        return pd.DataFrame(list(rows), columns=["symbol", "exchange", "day", "suspended", "is_st"])
+        query = DayFlagRow.select(DayFlagRow.symbol, DayFlagRow.exchange, DayFlagRow.day,
+                                  DayFlagRow.suspended, DayFlagRow.is_st)
+        return pd.DataFrame(self._raw(query), columns=["symbol", "exchange", "day", "suspended", "is_st"])
+
+    def _raw(self, query) -> list[tuple]:
+        """Rows of a select without peewee's per-value conversion (bulk reads)."""
+        return self.db.execute_sql(*query.sql()).fetchall()
 
     def already_imported(self, digest: str) -> bool:
         return ImportLogRow.get_or_none(ImportLogRow.digest == digest) is not None
