@@ -48,18 +48,25 @@ def runtime_home() -> Path:
     return _HOME
 
 
-@pytest.fixture
-def store(runtime_home):
-    """A :class:`BarStore` on an emptied database."""
-    from vnpy_rotation.data.store import MODELS, BarStore
+def empty_database(bar_store) -> None:
+    """Delete every row of vnpy's bar tables and of this project's tables."""
+    from vnpy_rotation.data.store import MODELS
 
-    bar_store = BarStore()
     bar_store.bar_model.delete().execute()
     for model in MODELS:
         model.delete().execute()
     overview = getattr(sys.modules[type(bar_store.database).__module__], "DbBarOverview", None)
     if overview is not None:
         overview.delete().execute()
+
+
+@pytest.fixture
+def store(runtime_home):
+    """A :class:`BarStore` on an emptied database."""
+    from vnpy_rotation.data.store import BarStore
+
+    bar_store = BarStore()
+    empty_database(bar_store)
     return bar_store
 
 

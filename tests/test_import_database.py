@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import date
 
 import pandas as pd
 import pytest
 
-from conftest import BUNDLED
+from conftest import BUNDLED, empty_database
 
 UNADJUSTED = BUNDLED / "etf" / "unadjusted_em" / "510300.csv"
 QFQ = BUNDLED / "etf" / "qfq_em" / "510300.csv"
@@ -67,15 +66,7 @@ def rows(store) -> dict[str, list]:
     return out
 
 
-def empty(store) -> None:
-    from vnpy_rotation.data.store import MODELS
-
-    store.bar_model.delete().execute()
-    for model in MODELS:
-        model.delete().execute()
-    overview = getattr(sys.modules[type(store.database).__module__], "DbBarOverview", None)
-    if overview is not None:
-        overview.delete().execute()
+empty = empty_database
 
 
 def bar_closes(store, code="510300", exchange="SSE") -> pd.Series:

@@ -36,7 +36,7 @@ def test_panels_equal_raw_file(bundled_store, relative, vt_symbol):
 
 
 def test_volume_is_in_shares(bundled_store):
-    # Eastmoney counts lots: 12775188 lots on 2012-05-28 … our bundled 2017-01-18 row is checked via the file.
+    # Eastmoney counts lots of 100: the stored volume is the file's figure × 100.
     text = (BUNDLED / "etf/unadjusted_em/510300.csv").read_text(encoding="utf-8").splitlines()[1].split(",")
     panels = load_panels(["510300.SSE"], date(2017, 1, 18), date(2017, 1, 18), store=bundled_store)
     assert panels.volume.iloc[0, 0] == float(text[5]) * 100

@@ -11,6 +11,22 @@ from ..data.store import BarStore
 MAX_PROBLEMS_SHOWN = 20
 
 
+def print_findings(jumps, warnings, out=sys.stdout) -> None:
+    """The indented notes under a stored series: unexplained jumps and warnings."""
+    for jump in jumps:
+        print(f"     ! {jump.day}: {jump.move:+.1%} beyond the ±{jump.limit:.0%} limit, not a market move", file=out)
+    for warning in warnings:
+        print(f"     ! {warning}", file=out)
+
+
+def print_rejection(source: str, problems) -> None:
+    print(f"FAIL {source}: nothing written ({len(problems)} problem(s))", file=sys.stderr)
+    for problem in problems[:MAX_PROBLEMS_SHOWN]:
+        print(f"  {problem}", file=sys.stderr)
+    if len(problems) > MAX_PROBLEMS_SHOWN:
+        print(f"  … and {len(problems) - MAX_PROBLEMS_SHOWN} more", file=sys.stderr)
+
+
 def print_result(result: ImportResult, out=sys.stdout) -> None:
     for report in result.reports:
         if report.skipped:
@@ -19,16 +35,9 @@ def print_result(result: ImportResult, out=sys.stdout) -> None:
         print(f"ok   {report.source} → {report.vt_symbol} [{report.fmt}, {report.basis}] "
               f"{report.rows} rows {report.first} … {report.last}, suspended {report.suspended}, "
               f"corporate actions {len(report.events)}", file=out)
-        for jump in report.jumps:
-            print(f"     ! {jump.day}: {jump.move:+.1%} beyond the ±{jump.limit:.0%} limit, not a market move", file=out)
-        for warning in report.warnings:
-            print(f"     ! {warning}", file=out)
+        print_findings(report.jumps, report.warnings, out)
     for source, problems in result.failures:
-        print(f"FAIL {source}: nothing written ({len(problems)} problem(s))", file=sys.stderr)
-        for problem in problems[:MAX_PROBLEMS_SHOWN]:
-            print(f"  {problem}", file=sys.stderr)
-        if len(problems) > MAX_PROBLEMS_SHOWN:
-            print(f"  … and {len(problems) - MAX_PROBLEMS_SHOWN} more", file=sys.stderr)
+        print_rejection(source, problems)
     rows = sum(r.rows for r in result.reports if not r.skipped)
     print(f"summary: {len(result.reports)} file(s) imported ({rows} new rows, "
           f"{sum(r.skipped for r in result.reports)} unchanged), {len(result.failures)} rejected", file=out)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -15,7 +16,8 @@ from ..errors import InputRejected, RotationError
 from ..runtime import settle_runtime
 
 
-def _date(text: str) -> date:
+def parse_date(text: str) -> date:
+    """argparse type for YYYY-MM-DD dates."""
     try:
         return date.fromisoformat(text)
     except ValueError:
@@ -39,27 +41,37 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--symbol", help="CODE.EXCHANGE for every file, e.g. 510300.SSE (default: from name or content)")
     imp.add_argument("--adjust", dest="adjustment", choices=["none", "qfq"],
                      help="price basis of the files (default: qfq when the path says qfq / Baostock adjustflag 2)")
-    imp.add_argument("--start", type=_date, help="ignore rows before this date")
-    imp.add_argument("--end", type=_date, help="ignore rows after this date")
+    imp.add_argument("--start", type=parse_date, help="ignore rows before this date")
+    imp.add_argument("--end", type=parse_date, help="ignore rows after this date")
     imp.set_defaults(handler="vnpy_rotation.cli.import_cmd:run")
     return parser
+
+
+def run_guarded(action: Callable[[], int], exit_codes: dict[type[RotationError], int] | None = None) -> int:
+    """Run ``action``; a user mistake becomes ``error: ...`` lines and an exit code, never a traceback.
+
+    ``exit_codes`` maps more specific :class:`RotationError` subclasses to their own exit codes.
+    """
+    try:
+        return action()
+    except RotationError as exc:
+        code = next((c for kind, c in (exit_codes or {}).items() if isinstance(exc, kind)), 2)
+        for line in (exc.problems if isinstance(exc, InputRejected) else [exc]):
+            print(f"error: {line}", file=sys.stderr)
+        return code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     home = getattr(args, "home", None) or Path.cwd()
-    try:
+
+    def dispatch() -> int:
         settle_runtime(home)
         module_name, func_name = args.handler.split(":")
         module = __import__(module_name, fromlist=[func_name])
         return int(getattr(module, func_name)(args) or 0)
-    except InputRejected as exc:
-        for problem in exc.problems:
-            print(f"error: {problem}", file=sys.stderr)
-        return 2
-    except RotationError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+
+    return run_guarded(dispatch)

@@ -168,7 +168,7 @@ def parse(path: Path, fmt: str = "auto", adjustment: str | None = None) -> Parse
     if fmt == "tdx" and not _TDX_DATE.match(lines[first]):
         # Some TDX exports start with a title line and a column-name line.
         skip = next((i for i, line in enumerate(lines) if _TDX_DATE.match(line)), len(lines))
-    body = [line for line in lines[skip:]]
+    body = lines[skip:]
     # TDX appends "数据来源:通达信"; drop trailing lines that are not data.
     while body and fmt == "tdx" and not _TDX_DATE.match(body[-1]):
         body.pop()

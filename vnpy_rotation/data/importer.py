@@ -102,7 +102,7 @@ def refresh_adjustments(store: BarStore, instrument: Instrument) -> tuple[list[A
     derived: list[AdjustmentEvent] = []
     if store.basis(code, exchange) == "unadjusted":
         qfq = store.qfq_close(code, exchange)
-        if len(qfq):
+        if len(qfq) and len(bars):
             limit = instrument.price_limit(bars.index[-1].date()) or 0.10
             preclose_days = {e.ex_date for e in known}
             derived = [e for e in from_qfq_pair(bars["close"], qfq, limit) if e.ex_date not in preclose_days]
@@ -129,7 +129,6 @@ def import_file(path: Path, store: BarStore, options: ImportOptions = ImportOpti
 
     with store.transaction():
         report.warnings, report.events, report.jumps = store_series(store, instrument, frame, parsed.adjustment)
-        report.basis = parsed.adjustment
         store.log_import(digest, str(path))
     return report
 

@@ -13,10 +13,10 @@ from datetime import date
 from enum import Enum
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..errors import InputRejected, Problem, UnknownInstrument
 
@@ -64,11 +64,16 @@ class DatedRate(_Frozen):
     rate: float = Field(ge=0, lt=0.01)
 
 
-def _check_ascending(items: list, what: str) -> list:
+def _check_ascending(items: list) -> list:
     starts = [item.start for item in items]
     if starts != sorted(set(starts)):
-        raise ValueError(f"{what} dates must be strictly ascending")
+        raise ValueError("dates must be strictly ascending")
     return items
+
+
+# A dated schedule: entries sorted by their `from` date, each date once.
+PctSchedule = Annotated[list[DatedPct], AfterValidator(_check_ascending)]
+RateSchedule = Annotated[list[DatedRate], AfterValidator(_check_ascending)]
 
 
 class RuleSet(_Frozen):
@@ -80,15 +85,11 @@ class RuleSet(_Frozen):
     t0_from: date | None
     stamp_duty: bool
     transfer_fee: bool
-    price_limits: list[DatedPct]
-    st_price_limits: list[DatedPct] = []
+    price_limits: PctSchedule
+    st_price_limits: PctSchedule = []
     tradable: bool = True
     source: list[str]
 
-    @field_validator("price_limits", "st_price_limits")
-    @classmethod
-    def _ascending(cls, value: list[DatedPct]) -> list[DatedPct]:
-        return _check_ascending(value, "price limit")
 
 
 class NamedInstrument(_Frozen):
@@ -100,13 +101,9 @@ class NamedInstrument(_Frozen):
 
 
 class FeeTable(_Frozen):
-    stamp_duty_sell: list[DatedRate]
-    transfer_fee: list[DatedRate]
+    stamp_duty_sell: RateSchedule
+    transfer_fee: RateSchedule
 
-    @field_validator("stamp_duty_sell", "transfer_fee")
-    @classmethod
-    def _ascending(cls, value: list[DatedRate]) -> list[DatedRate]:
-        return _check_ascending(value, "fee")
 
 
 class InstrumentTable(_Frozen):
