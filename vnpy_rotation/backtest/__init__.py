@@ -1,0 +1,1 @@
+"""The A-share-exact portfolio backtester: a pure core (no vnpy imports) over numpy panels."""

@@ -1,0 +1,103 @@
+"""Typed, frozen backtest settings, validated once at the edge (YAML/JSON/CLI → :class:`BacktestConfig`)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ..errors import InputRejected, Problem
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FillPrice(str, Enum):
+    OPEN = "open"
+    VWAP = "vwap"  # turnover / volume of the fill day
+
+
+class Commission(_Frozen):
+    """Broker commission: ``max(value × rate, minimum)`` per order."""
+
+    rate: float = Field(ge=0, lt=0.01)
+    minimum: float = Field(ge=0)
+
+
+class Slippage(_Frozen):
+    """Adverse price move per fill: whole ticks, or basis points rounded to the tick."""
+
+    unit: Literal["ticks", "bps"] = "ticks"
+    amount: float = Field(default=0.0, ge=0)
+
+
+class Rules(_Frozen):
+    """Which A-share rules the simulation enforces (all on by default).
+
+    Turning them off gives vnpy_portfoliostrategy's behaviour, used to cross-check against it.
+    """
+
+    lots: bool = True
+    t1: bool = True
+    price_limits: bool = True
+    suspension: bool = True
+    corporate_actions: bool = True
+    stamp_duty: bool = True
+    transfer_fee: bool = True
+    round_costs: bool = True  # fees are charged in whole fen (0.01 CNY), rounded half up
+
+
+class BacktestConfig(_Frozen):
+    """Everything that changes the simulation except the data and the strategy."""
+
+    capital: float = Field(default=1_000_000.0, gt=0)
+    fill_price: FillPrice = FillPrice.OPEN
+    # Common retail terms: 0.025 % with a 5 CNY minimum on stocks; ETFs often without the minimum.
+    stock_commission: Commission = Commission(rate=0.00025, minimum=5.0)
+    etf_commission: Commission = Commission(rate=0.00025, minimum=0.0)
+    slippage: Slippage = Slippage()
+    participation_cap: float = Field(default=0.1, gt=0, le=1)  # max fraction of the day's volume
+    resubmit: bool = True  # retry the unfilled part of a target on the following days
+    rules: Rules = Rules()
+
+    @classmethod
+    def vnpy_compatible(cls, capital: float, rate: float) -> "BacktestConfig":
+        """vnpy_portfoliostrategy's model: one symmetric rate, no lots, limits, T+1, minimums or taxes."""
+        flat = Commission(rate=rate, minimum=0.0)
+        return cls(capital=capital, stock_commission=flat, etf_commission=flat, participation_cap=1.0,
+                   resubmit=False,
+                   rules=Rules(lots=False, t1=False, price_limits=False, suspension=False,
+                               corporate_actions=False, stamp_duty=False, transfer_fee=False,
+                               round_costs=False))
+
+
+def _problems(source: str, exc: ValidationError) -> list[Problem]:
+    return [Problem(source, None, f"{'.'.join(map(str, e['loc']))}: {e['msg']}") for e in exc.errors()]
+
+
+def validate_section(model: type[BaseModel], raw: Any, source: str) -> Any:
+    """Validate ``raw`` as ``model``; errors name the source and the field."""
+    try:
+        return model.model_validate(raw or {})
+    except ValidationError as exc:
+        raise InputRejected(_problems(source, exc)) from None
+
+
+def read_yaml(path: Path) -> dict:
+    """A YAML mapping from ``path``; a syntax error names the file and line."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputRejected(Problem(str(path), None, "file not found")) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise InputRejected(Problem(str(path), None if mark is None else mark.line + 1, str(exc))) from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise InputRejected(Problem(str(path), None, "expected a mapping at the top level"))
+    return raw

@@ -1,0 +1,48 @@
+"""Load market data and a benchmark from the project's database (the only vnpy-touching step here)."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+
+from ..data.panels import load_panels
+from ..data.store import BarStore
+from ..errors import InputRejected, Problem
+from .market_data import MarketData, build_market_data
+
+# CSI 300 total-return index first (dividends reinvested, a fair yardstick), then the price index.
+BENCHMARKS = ("H00300.SSE", "000300.SSE")
+
+
+def load_market(vt_symbols: list[str], start: date | None = None, end: date | None = None,
+                warmup_days: int = 0, store: BarStore | None = None) -> MarketData:
+    """Market data for ``vt_symbols`` from ``warmup_days`` trading days before ``start`` to ``end``."""
+    store = store or BarStore()
+    first = None if start is None else start - timedelta(days=int(warmup_days * 7 / 5) + 15)
+    panels = load_panels(vt_symbols, first, end, store=store)
+    missing = [s for s in vt_symbols if panels.close[s].isna().all()]
+    if missing:
+        raise InputRejected(Problem("database", None, f"no bars for {', '.join(missing)} in the requested "
+                                    "span; import them first (python run.py import PATH)"))
+    if not len(panels.days):
+        raise InputRejected(Problem("database", None, "no trading days in the requested span"))
+    return build_market_data(panels)
+
+
+def load_benchmark(days: pd.DatetimeIndex, store: BarStore | None = None,
+                   candidates: tuple[str, ...] = BENCHMARKS) -> tuple[str, pd.Series] | None:
+    """The first candidate index with bars covering ``days``: (vt_symbol, close on those days)."""
+    store = store or BarStore()
+    for vt_symbol in candidates:
+        panels = load_panels([vt_symbol], days[0].date(), days[-1].date(), store=store)
+        close = panels.close[vt_symbol].reindex(days).ffill()
+        if close.notna().mean() > 0.95:
+            return vt_symbol, close.astype(float)
+    return None
+
+
+def trading_index(md: MarketData, start: date | None) -> int:
+    """Position of the first day on or after ``start``."""
+    return 0 if start is None else int(np.searchsorted(md.days.values, np.datetime64(start, "ns")))

@@ -1,0 +1,153 @@
+"""Day × symbol arrays the simulation reads: prices, tradability, limit prices, lots, fees, actions.
+
+Built once per data load from :class:`~vnpy_rotation.data.panels.Panels` and the instrument table;
+every rule the matcher applies is looked up here as plain numpy, so a backtest never touches pandas
+or the registry in its inner loop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from ..data.panels import Panels
+from ..market.instruments import InstrumentRegistry, default_registry
+
+# A factor step >= 1.0999 is treated as a unit split / bonus shares (holdings are multiplied), smaller
+# steps as a cash distribution (credited on the ex-date). The factor alone cannot tell a 10 % cash
+# dividend from a 10-for-1 bonus issue; cash yields above 9 % in one payment are rare on A-shares.
+SPLIT_MIN_STEP = 1.0999
+
+
+def round_to_tick(price: np.ndarray | float, tick: np.ndarray | float) -> np.ndarray:
+    """Round half up to the tick, as the exchanges compute limit prices (四舍五入至最小变动价位)."""
+    return np.floor(np.asarray(price) / tick + 0.5 + 1e-9) * tick
+
+
+PER_SYMBOL = ("symbols", "lot", "lot_step", "tick", "is_stock")
+
+
+@dataclass(frozen=True)
+class MarketData:
+    """Unadjusted trading data plus the rule arrays; NaN means no bar / no limit."""
+
+    days: pd.DatetimeIndex
+    symbols: tuple[str, ...]
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    turnover: np.ndarray
+    factor: np.ndarray  # cumulative backward adjustment factor
+    suspended: np.ndarray  # bool: suspended, no bar, or zero volume
+    is_st: np.ndarray
+    last_close: np.ndarray  # close carried forward over suspensions (valuation price)
+    limit_up: np.ndarray
+    limit_down: np.ndarray
+    split: np.ndarray  # holding multiplier on the ex-date (1 where none)
+    dividend: np.ndarray  # cash per share held before the ex-date (0 where none)
+    lot: np.ndarray
+    lot_step: np.ndarray
+    tick: np.ndarray
+    is_stock: np.ndarray
+    t0: np.ndarray  # (days × symbols) bool: shares bought that day may be sold that day
+    stamp_rate: np.ndarray  # per day, charged on stock sells
+    transfer_rate: np.ndarray  # per day, charged on stock buys and sells
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.close.shape
+
+    def adjusted(self, field: str = "close") -> np.ndarray:
+        """Backward-adjusted prices for signals (continuous through splits and distributions)."""
+        return getattr(self, field) * self.factor
+
+    def frame(self, values: np.ndarray) -> pd.DataFrame:
+        return pd.DataFrame(values, index=self.days, columns=list(self.symbols))
+
+    def window(self, start: date | None, end: date | None) -> "MarketData":
+        """The same data restricted to ``start..end`` (limits and actions stay as computed on the whole)."""
+        keep = np.ones(len(self.days), dtype=bool)
+        if start is not None:
+            keep &= self.days >= pd.Timestamp(start)
+        if end is not None:
+            keep &= self.days <= pd.Timestamp(end)
+        fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        for name, value in fields.items():
+            if name not in PER_SYMBOL and isinstance(value, (np.ndarray, pd.Index)):
+                fields[name] = value[keep]
+        return MarketData(**fields)
+
+
+def _forward_fill(values: np.ndarray) -> np.ndarray:
+    """Carry the last finite value down each column."""
+    index = np.where(np.isfinite(values), np.arange(len(values))[:, None], 0)
+    np.maximum.accumulate(index, axis=0, out=index)
+    filled = values[index, np.arange(values.shape[1])]
+    seen = np.maximum.accumulate(np.isfinite(values), axis=0)
+    return np.where(seen, filled, np.nan)
+
+
+def build_market_data(panels: Panels, registry: InstrumentRegistry | None = None) -> MarketData:
+    """Rule arrays for ``panels`` from the instrument table (every symbol must be known to it)."""
+    registry = registry or default_registry()
+    days = panels.days
+    symbols = tuple(panels.symbols)
+    instruments = [registry.by_vt_symbol(s) for s in symbols]
+
+    close = panels.close.to_numpy(dtype=float)
+    volume = panels.volume.to_numpy(dtype=float)
+    factor = panels.factor.to_numpy(dtype=float)
+    suspended = panels.suspended.to_numpy(dtype=bool) | ~np.isfinite(close) | ~(np.nan_to_num(volume) > 0)
+    is_st = panels.is_st.to_numpy(dtype=bool)
+    last_close = _forward_fill(close)
+
+    step = np.ones_like(factor)
+    step[1:] = factor[1:] / factor[:-1]
+    step[~np.isfinite(step)] = 1.0
+    step[np.abs(step - 1.0) < 1e-12] = 1.0
+    is_split = (step >= SPLIT_MIN_STEP) | (step < 1.0)
+    previous_close = np.vstack([np.full((1, len(symbols)), np.nan), last_close[:-1]])
+    split = np.where(is_split, step, 1.0)
+    dividend = np.where(~is_split & (step > 1.0), np.nan_to_num(previous_close) * (1.0 - 1.0 / step), 0.0)
+
+    tick = np.array([i.rules.tick for i in instruments])
+    # The exchange's reference price after an ex-date is the previous close divided by the factor step.
+    reference = previous_close / step
+    pct = np.full(close.shape, np.nan)
+    t0 = np.zeros(close.shape, dtype=bool)
+    day_np = days.values.astype("datetime64[D]")
+    for j, instrument in enumerate(instruments):
+        rules = instrument.rules
+        pct[:, j] = _schedule(day_np, rules.price_limits)
+        if rules.st_price_limits and is_st[:, j].any():
+            pct[:, j] = np.where(is_st[:, j], _schedule(day_np, rules.st_price_limits), pct[:, j])
+        if rules.t0_from is not None:
+            t0[:, j] = day_np >= np.datetime64(rules.t0_from, "D")
+    limit_up = round_to_tick(reference * (1 + pct), tick)
+    limit_down = round_to_tick(reference * (1 - pct), tick)
+
+    return MarketData(
+        days=days, symbols=symbols,
+        open=panels.open.to_numpy(dtype=float), high=panels.high.to_numpy(dtype=float),
+        low=panels.low.to_numpy(dtype=float), close=close, volume=volume,
+        turnover=panels.turnover.to_numpy(dtype=float), factor=factor, suspended=suspended, is_st=is_st,
+        last_close=last_close, limit_up=limit_up, limit_down=limit_down, split=split, dividend=dividend,
+        lot=np.array([i.rules.lot for i in instruments], dtype=float),
+        lot_step=np.array([i.rules.lot_step for i in instruments], dtype=float),
+        tick=tick, is_stock=np.array([i.is_stock for i in instruments], dtype=bool), t0=t0,
+        stamp_rate=np.nan_to_num(_schedule(day_np, registry.table.fees.stamp_duty_sell, "rate")),
+        transfer_rate=np.nan_to_num(_schedule(day_np, registry.table.fees.transfer_fee, "rate")),
+    )
+
+
+def _schedule(days: np.ndarray, items: list, attr: str = "pct") -> np.ndarray:
+    """A dated schedule (ascending ``from`` dates) evaluated on every day; NaN before its first date."""
+    starts = np.array([np.datetime64(item.start, "D") for item in items])
+    values = np.array([getattr(item, attr) for item in items] + [np.nan], dtype=float)
+    index = np.searchsorted(starts, days, side="right") - 1
+    return values[np.where(index >= 0, index, -1)]

@@ -1,0 +1,53 @@
+"""What one backtest produces: daily equity, fills, orders (with refusals), positions and cash flows.
+
+Column contracts (BRIEF §6; other columns may be added, none removed):
+
+- ``equity``: index ``date`` (one row per trading day); ``equity, cash, market_value``.
+- ``trades``: one row per fill; ``datetime, vt_symbol, direction (buy|sell), price, volume, value,
+  commission, stamp_duty, transfer_fee, slippage, reason``. ``price`` is the traded price after slippage;
+  ``slippage`` is the CNY cost of it versus the undisturbed fill price; ``reason`` says why the order
+  existed (``rebalance``, later ``stop_loss`` ...).
+- ``orders``: one row per order the engine considered, filled or not; ``date, vt_symbol, direction,
+  requested, submitted, filled, price, status (filled|partial|refused), reason``. ``reason`` lists what
+  refused or reduced it: ``limit_up, limit_down, suspended, t1_locked, insufficient_cash, lot_rounding,
+  participation_cap`` joined by ``;`` (empty when filled in full).
+- ``positions``: one row per trading day and held symbol; ``date, vt_symbol, volume, close, market_value,
+  weight``.
+- ``holdings_value``: days × symbols market value (CNY), for exposure and allocation charts.
+- ``symbol_pnl``: days × symbols daily profit (CNY) after costs and including dividends: sums to the
+  daily change in equity.
+- ``cash_flows``: one row per corporate action applied to a holding; ``date, vt_symbol, kind
+  (dividend|split), volume_before, volume_after, cash``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+REFUSAL_REASONS = ("limit_up", "limit_down", "suspended", "t1_locked", "insufficient_cash",
+                   "lot_rounding", "participation_cap")
+COST_KINDS = ("commission", "stamp_duty", "transfer_fee", "slippage")
+
+
+@dataclass
+class BacktestResult:
+    equity: pd.DataFrame
+    trades: pd.DataFrame
+    orders: pd.DataFrame
+    positions: pd.DataFrame
+    holdings_value: pd.DataFrame
+    symbol_pnl: pd.DataFrame
+    cash_flows: pd.DataFrame
+    initial_capital: float
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def final_equity(self) -> float:
+        return float(self.equity["equity"].iloc[-1]) if len(self.equity) else self.initial_capital
+
+    def refusals(self) -> pd.DataFrame:
+        """Orders refused or reduced, with their reasons."""
+        return self.orders[self.orders["reason"] != ""]

@@ -1,0 +1,22 @@
+"""Built-in target strategies, by the name ``run.py backtest --strategy NAME`` uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..backtest.config import validate_section
+from ..backtest.strategy import TargetStrategy
+from ..errors import InputRejected, Problem
+from .equal_weight import EqualWeightStrategy
+from .momentum import MomentumTopNStrategy
+
+STRATEGIES: dict[str, type] = {cls.name: cls for cls in (EqualWeightStrategy, MomentumTopNStrategy)}
+
+
+def create_strategy(name: str, raw_settings: dict[str, Any] | None = None, source: str = "strategy") -> TargetStrategy:
+    """An instance of the strategy ``name`` with validated settings (errors name ``source`` and field)."""
+    cls = STRATEGIES.get(name)
+    if cls is None:
+        raise InputRejected(Problem("--strategy", None, f"unknown strategy {name!r}; choose from "
+                                    f"{', '.join(sorted(STRATEGIES))}"))
+    return cls(validate_section(cls.Settings, raw_settings, source))

@@ -1,0 +1,61 @@
+"""Top-N momentum rotation: hold the N symbols with the best trailing adjusted return.
+
+A deliberately small strategy (the full ETF rotation template is its own module) used by the speed
+benchmarks against vnpy_portfoliostrategy and by the sweep; every input is point-in-time.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+import numpy as np
+from pydantic import Field
+
+from ..backtest.engine import TargetPlan
+from ..backtest.market_data import MarketData
+from ..backtest.strategy import StrategySettings, rebalance_days, weights_frame
+from .equal_weight import EqualWeightSettings, EqualWeightStrategy
+
+
+class MomentumTopNSettings(EqualWeightSettings):
+    lookback: int = Field(default=20, ge=1, le=500)
+    top_n: int = Field(default=2, ge=1)
+    rebalance: Literal["month_end", "week_end", "daily"] = "week_end"
+    absolute: bool = True  # hold cash instead of a symbol whose momentum is not positive
+
+
+def momentum_scores(market: MarketData, lookback: int) -> np.ndarray:
+    """Trailing ``lookback``-day return of the adjusted close; NaN without enough history or when suspended."""
+    adjusted = market.adjusted("close")
+    scores = np.full(adjusted.shape, np.nan)
+    scores[lookback:] = adjusted[lookback:] / adjusted[:-lookback] - 1
+    scores[market.suspended] = np.nan
+    return scores
+
+
+def top_n_weights(scores: np.ndarray, top_n: int, invested: float, absolute: bool) -> np.ndarray:
+    """Equal weights on the ``top_n`` highest scores of each row (ties broken by column order)."""
+    ranked = np.where(np.isfinite(scores), scores, -np.inf)
+    order = np.argsort(-ranked, axis=1, kind="stable")[:, :top_n]
+    chosen = np.zeros(scores.shape, dtype=bool)
+    np.put_along_axis(chosen, order, True, axis=1)
+    chosen &= np.isfinite(scores)
+    if absolute:
+        chosen &= scores > 0
+    return np.where(chosen, invested / top_n, 0.0)
+
+
+class MomentumTopNStrategy(EqualWeightStrategy):
+    name: ClassVar[str] = "momentum_topn"
+    Settings = MomentumTopNSettings
+    settings: MomentumTopNSettings
+
+    @property
+    def warmup_days(self) -> int:
+        return self.settings.lookback + 1
+
+    def targets(self, market: MarketData) -> TargetPlan:
+        rows = rebalance_days(market, self.settings.rebalance)
+        scores = momentum_scores(market, self.settings.lookback)[rows]
+        s = self.settings
+        return TargetPlan(weights_frame(market, rows, top_n_weights(scores, s.top_n, s.invested, s.absolute)))
