@@ -32,7 +32,8 @@ ORDER_COLUMNS = ["date", "vt_symbol", "direction", "requested", "submitted", "fi
 class TargetPlan:
     """Targets decided at the close of each index day: weights (fractions of equity) or share counts.
 
-    A row is a complete portfolio: symbols missing or NaN in it are targeted at zero.
+    A row is a complete portfolio: symbols missing from it are targeted at zero; NaN means "no
+    instruction" and keeps the current holding (vnpy strategies send no order for a symbol without a bar).
     """
 
     frame: pd.DataFrame
@@ -121,7 +122,8 @@ def _plan_rows(md: MarketData, plan: TargetPlan) -> dict[int, np.ndarray]:
     if (positions < 0).any():
         bad = frame.index[positions < 0][0]
         raise InputRejected(Problem("targets", None, f"decision day {bad} is not a trading day of the data"))
-    values = np.nan_to_num(frame.to_numpy(dtype=float))
+    values = frame.to_numpy(dtype=float, copy=True)
+    values[:, ~np.isin(np.array(md.symbols), plan.frame.columns)] = 0.0
     rows: dict[int, np.ndarray] = {}
     for position, row, defined in zip(positions, values, frame.notna().any(axis=1).to_numpy()):
         if defined and position + 1 < len(md.days):
@@ -172,9 +174,10 @@ def simulate(md: MarketData, plan: TargetPlan, config: BacktestConfig) -> RawRun
             price_row = exec_prices[i].tolist()
             if weighted:
                 equity = cash + sum(h * p for h, p in zip(held, price_row) if h and p == p)
-                want = [w * equity / p if w > 0 and p > 0 else 0.0 for w, p in zip(target.tolist(), price_row)]
+                want = [h if w != w else (w * equity / p if w > 0 and p > 0 else 0.0)
+                        for w, p, h in zip(target.tolist(), price_row, held)]
             else:
-                want = target.tolist()
+                want = [h if w != w else w for w, h in zip(target.tolist(), held)]
             retry = False
             bought_today = [0.0] * m
             volume_row = md.volume[i].tolist()

@@ -44,6 +44,15 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--start", type=parse_date, help="ignore rows before this date")
     imp.add_argument("--end", type=parse_date, help="ignore rows after this date")
     imp.set_defaults(handler="vnpy_rotation.cli.import_cmd:run")
+
+    bt = commands.add_parser("backtest", parents=[home], help="run one backtest and write its reports")
+    bt.add_argument("--strategy", required=True, help="built-in strategy name, e.g. equal_weight")
+    bt.add_argument("--config", type=Path, help="YAML with sections strategy:, backtest:, benchmark:")
+    bt.add_argument("--start", type=parse_date, help="first trading day of the simulation")
+    bt.add_argument("--end", type=parse_date, help="last trading day of the simulation")
+    bt.add_argument("--capital", type=float, help="initial capital in CNY (overrides the config)")
+    bt.add_argument("--out", type=Path, required=True, help="output folder (created)")
+    bt.set_defaults(handler="vnpy_rotation.cli.backtest_cmd:run")
     return parser
 
 

@@ -22,11 +22,16 @@ class MomentumTopNSettings(EqualWeightSettings):
     top_n: int = Field(default=2, ge=1)
     rebalance: Literal["month_end", "week_end", "daily"] = "week_end"
     absolute: bool = True  # hold cash instead of a symbol whose momentum is not positive
+    adjusted: bool = True  # momentum on adjusted prices; False reproduces tools that ignore corporate actions
+    # "weight": fractions of equity sized at the fill; "shares": int(notional × weight / close) decided at
+    # the close of t, the fixed-capital sizing vnpy strategies use (no portfolio value in their template)
+    sizing: Literal["weight", "shares"] = "weight"
+    notional: float = Field(default=1_000_000.0, gt=0)
 
 
-def momentum_scores(market: MarketData, lookback: int) -> np.ndarray:
-    """Trailing ``lookback``-day return of the adjusted close; NaN without enough history or when suspended."""
-    adjusted = market.adjusted("close")
+def momentum_scores(market: MarketData, lookback: int, adjusted: bool = True) -> np.ndarray:
+    """Trailing ``lookback``-day return of the (adjusted) close; NaN without enough history or when suspended."""
+    adjusted = market.adjusted("close") if adjusted else market.close
     scores = np.full(adjusted.shape, np.nan)
     scores[lookback:] = adjusted[lookback:] / adjusted[:-lookback] - 1
     scores[market.suspended] = np.nan
@@ -56,6 +61,12 @@ class MomentumTopNStrategy(EqualWeightStrategy):
 
     def targets(self, market: MarketData) -> TargetPlan:
         rows = rebalance_days(market, self.settings.rebalance)
-        scores = momentum_scores(market, self.settings.lookback)[rows]
         s = self.settings
-        return TargetPlan(weights_frame(market, rows, top_n_weights(scores, s.top_n, s.invested, s.absolute)))
+        scores = momentum_scores(market, s.lookback, s.adjusted)[rows]
+        weights = top_n_weights(scores, s.top_n, s.invested, s.absolute)
+        if s.sizing == "weight":
+            return TargetPlan(weights_frame(market, rows, weights))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shares = np.where(weights > 0, np.floor(s.notional * weights / market.close[rows]), 0.0)
+        # No bar at the decision: no instruction for that symbol (NaN keeps the holding).
+        return TargetPlan(weights_frame(market, rows, shares), kind="shares")

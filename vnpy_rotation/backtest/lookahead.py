@@ -1,0 +1,74 @@
+"""The look-ahead harness every strategy goes through.
+
+Re-run with every bar after day t perturbed (prices scaled by random factors, volumes shuffled) and
+require every decision, fill and equity value up to t to be identical. A strategy that peeks at
+t+1 (a centred window, a forward shift, a full-sample normalisation) changes something up to t and
+fails. Fills on t+1 legitimately use t+1's open, so the comparison stops at t.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .config import BacktestConfig
+from .engine import RawRun, simulate
+from .market_data import MarketData, _forward_fill
+from .strategy import TargetStrategy
+
+PRICE_FIELDS = ("open", "high", "low", "close")
+
+
+@dataclass(frozen=True)
+class LookaheadCheck:
+    cut: pd.Timestamp
+    ok: bool
+    detail: str
+
+
+def perturb_after(md: MarketData, cut: int, seed: int = 0) -> MarketData:
+    """A copy of ``md`` whose rows after ``cut`` carry different prices and volumes."""
+    rng = np.random.default_rng(seed)
+    tail = slice(cut + 1, None)
+    shape = md.close[tail].shape
+    scale = rng.uniform(0.7, 1.3, size=shape)
+    changed = {name: getattr(md, name).copy() for name in PRICE_FIELDS + ("volume", "turnover")}
+    for name in PRICE_FIELDS:
+        changed[name][tail] *= scale
+    changed["volume"][tail] *= rng.uniform(0.2, 5.0, size=shape)
+    changed["turnover"][tail] = changed["volume"][tail] * changed["close"][tail]
+    last_close = _forward_fill(changed["close"])
+    return dataclasses.replace(md, **changed, last_close=last_close)
+
+
+def _fills_until(run: RawRun, day: pd.Timestamp) -> list[tuple]:
+    return [t for t in run.trades if pd.Timestamp(t[0]) <= day]
+
+
+def check_lookahead(strategy: TargetStrategy, md: MarketData, config: BacktestConfig,
+                    cuts: int = 3, seed: int = 0) -> list[LookaheadCheck]:
+    """Perturb after ``cuts`` evenly spaced days and compare decisions, fills and equity up to each."""
+    base_plan = strategy.targets(md)
+    base = simulate(md, base_plan, config)
+    base_equity = base.equity()
+    checks = []
+    for k, cut in enumerate(np.linspace(len(md.days) * 0.3, len(md.days) * 0.85, cuts).astype(int)):
+        day = md.days[cut]
+        other_md = perturb_after(md, cut, seed + k)
+        plan = strategy.targets(other_md)
+        run = simulate(other_md, plan, config)
+        problems = []
+        left = base_plan.frame[base_plan.frame.index <= day]
+        right = plan.frame[plan.frame.index <= day]
+        if not left.equals(right):
+            problems.append("targets decided up to the cut changed")
+        if _fills_until(base, day) != _fills_until(run, day):
+            problems.append("fills up to the cut changed")
+        if not np.array_equal(base_equity[:cut + 1], run.equity()[:cut + 1]):
+            problems.append("equity up to the cut changed")
+        checks.append(LookaheadCheck(day, not problems, "; ".join(problems) or
+                                     f"decisions, fills and equity to {day.date()} unchanged"))
+    return checks

@@ -1,0 +1,62 @@
+"""Write a backtest run to its output folder (BRIEF §6 file contract)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from .report_html import write_html
+from .report_md import ReportContext, write_markdown
+from .runner import BacktestRun
+
+FILES = ("metrics.json", "equity.csv", "trades.csv", "orders.csv", "positions.csv", "report.html", "report.md")
+
+
+def _json_safe(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def data_description(run: BacktestRun) -> list[str]:
+    md = run.market
+    first_bar = {s: md.days[i].date() for s, i in zip(md.symbols, (~md.suspended).argmax(axis=0))}
+    lines = [f"{len(md.symbols)} symbols, {len(md.days)} trading days {md.days[0].date()} … {md.days[-1].date()}",
+             "fills at unadjusted prices; signals on backward-adjusted prices (factors from corporate actions)"]
+    lines += [f"{s}: first tradable bar {d}, suspended/no-bar days {int(md.suspended[:, j].sum())}"
+              for j, (s, d) in enumerate(first_bar.items())]
+    if run.benchmark:
+        lines.append(f"benchmark {run.benchmark[0]}")
+    return lines
+
+
+def write_outputs(run: BacktestRun, out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    result = run.result
+    (out / "metrics.json").write_text(json.dumps(_json_safe({
+        **run.metrics,
+        "identities_ok": all(c.ok for c in run.identities),
+        "lookahead_ok": all(c.ok for c in run.lookahead),
+    }), ensure_ascii=False, indent=2), encoding="utf-8")
+    result.equity.to_csv(out / "equity.csv", date_format="%Y-%m-%d")
+    result.trades.to_csv(out / "trades.csv", index=False, date_format="%Y-%m-%d")
+    result.orders.to_csv(out / "orders.csv", index=False, date_format="%Y-%m-%d")
+    result.positions.to_csv(out / "positions.csv", index=False, date_format="%Y-%m-%d")
+    title = f"{run.strategy.name} backtest"
+    write_html(out / "report.html", result, run.metrics, None if run.benchmark is None else run.benchmark[1], title)
+    context = ReportContext(
+        strategy=run.strategy.name,
+        data_description=data_description(run),
+        settings={"strategy": run.strategy.settings.model_dump(mode="json"),
+                  "backtest": run.spec.config.model_dump(mode="json"),
+                  "start": str(run.market.days[0].date()), "end": str(run.market.days[-1].date())},
+        lookahead_checks=[(f"perturb bars after {c.cut.date()}", c.ok, c.detail) for c in run.lookahead],
+        identities=[(c.name, c.ok, c.detail) for c in run.identities],
+    )
+    write_markdown(out / "report.md", result, run.metrics, context)
+    return [out / name for name in FILES]

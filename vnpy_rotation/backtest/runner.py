@@ -1,0 +1,86 @@
+"""One complete backtest: load, decide, simulate, measure and check — what ``run.py backtest`` runs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..data.store import BarStore
+from ..errors import InputRejected, Problem
+from .config import BacktestConfig, read_yaml, validate_section
+from .engine import TargetPlan, simulate
+from .identities import IdentityCheck, check_identities
+from .loader import BENCHMARKS, load_benchmark, load_market
+from .lookahead import LookaheadCheck, check_lookahead
+from .market_data import MarketData
+from .metrics import compute_metrics
+from .result import BacktestResult
+from .strategy import TargetStrategy
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything a backtest run is configured with, validated."""
+
+    strategy_name: str
+    strategy_settings: dict[str, Any]
+    config: BacktestConfig
+    benchmark: tuple[str, ...] = BENCHMARKS
+    start: date | None = None
+    end: date | None = None
+
+
+@dataclass
+class BacktestRun:
+    strategy: TargetStrategy
+    spec: RunSpec
+    market: MarketData
+    plan: TargetPlan
+    result: BacktestResult
+    metrics: dict[str, Any]
+    benchmark: tuple[str, pd.Series] | None
+    identities: list[IdentityCheck]
+    lookahead: list[LookaheadCheck]
+
+
+def read_spec(strategy: str, config_file: Path | None, start: date | None, end: date | None,
+              capital: float | None) -> RunSpec:
+    """Merge the config file's sections with command-line overrides; errors name the file and field."""
+    raw = read_yaml(config_file) if config_file else {}
+    source = str(config_file) if config_file else "command line"
+    unknown = set(raw) - {"strategy", "backtest", "benchmark"}
+    if unknown:
+        raise InputRejected(Problem(source, None, f"unknown sections {sorted(unknown)}; "
+                                    "allowed: strategy, backtest, benchmark"))
+    backtest = dict(raw.get("backtest") or {})
+    if capital is not None:
+        backtest["capital"] = capital
+    config = validate_section(BacktestConfig, backtest, f"{source}: backtest")
+    benchmark = raw.get("benchmark", list(BENCHMARKS))
+    benchmark = tuple([benchmark] if isinstance(benchmark, str) else benchmark)
+    if start and end and start > end:
+        raise InputRejected(Problem("--start/--end", None, f"start {start} is after end {end}"))
+    return RunSpec(strategy, dict(raw.get("strategy") or {}), config, benchmark, start, end)
+
+
+def run_backtest(spec: RunSpec, store: BarStore | None = None, lookahead_cuts: int = 3) -> BacktestRun:
+    from ..strategies import create_strategy
+
+    store = store or BarStore()
+    strategy = create_strategy(spec.strategy_name, spec.strategy_settings, "strategy settings")
+    full = load_market(strategy.symbols, spec.start, spec.end, strategy.warmup_days, store)
+    plan = strategy.targets(full)
+    market = full.window(spec.start, None)
+    plan = TargetPlan(plan.frame[plan.frame.index.isin(market.days)], plan.kind, plan.reason)
+    result = simulate(market, plan, spec.config).to_result()
+    benchmark = load_benchmark(market.days, store, spec.benchmark)
+    metrics = compute_metrics(result.equity, trades=result.trades,
+                              benchmark=None if benchmark is None else benchmark[1],
+                              symbol_pnl=result.symbol_pnl)
+    metrics["benchmark"] = None if benchmark is None else benchmark[0]
+    return BacktestRun(strategy, spec, market, plan, result, metrics, benchmark,
+                       check_identities(result), check_lookahead(strategy, full, spec.config, lookahead_cuts))

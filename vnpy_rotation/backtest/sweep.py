@@ -1,0 +1,68 @@
+"""Many backtests over one loaded panel, in parallel through any ``concurrent.futures.Executor``.
+
+The grid is cut into chunks; each task receives the market data once and runs its chunk serially, so
+process pools pay one pickle per chunk, not per backtest. Any executor with ``submit`` works: a
+``ProcessPoolExecutor`` locally, or a Dask / Ray executor for a cluster.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from concurrent.futures import Executor
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from .config import BacktestConfig
+from .engine import simulate
+from .market_data import MarketData
+from .metrics import TRADING_DAYS
+
+
+def grid(**ranges: Iterable[Any]) -> list[dict[str, Any]]:
+    """Every combination of the given parameter ranges, as settings dicts."""
+    names = list(ranges)
+    return [dict(zip(names, values)) for values in itertools.product(*(list(r) for r in ranges.values()))]
+
+
+def quick_metrics(equity: np.ndarray) -> dict[str, float]:
+    """The metrics a parameter search ranks by, straight from the equity array (see metrics.py)."""
+    returns = equity[1:] / equity[:-1] - 1
+    years = max(len(returns), 1) / TRADING_DAYS
+    total = equity[-1] / equity[0] - 1
+    annual = (1 + total) ** (1 / years) - 1 if total > -1 else -1.0
+    std = returns.std(ddof=1) if len(returns) > 1 else 0.0
+    drawdown = float((equity / np.maximum.accumulate(equity) - 1).min())
+    return {"total_return": float(total), "annual_return": float(annual),
+            "sharpe": float(returns.mean() / std * math.sqrt(TRADING_DAYS)) if std > 1e-12 else math.nan,
+            "max_drawdown": drawdown, "calmar": float(annual / -drawdown) if drawdown < 0 else math.nan}
+
+
+def run_chunk(market: MarketData, strategy_name: str, base: dict[str, Any], combos: list[dict[str, Any]],
+              config: BacktestConfig) -> list[dict[str, Any]]:
+    """Run one chunk of the grid (executed in a worker)."""
+    from ..strategies import create_strategy
+
+    rows = []
+    for combo in combos:
+        strategy = create_strategy(strategy_name, {**base, **combo}, "sweep")
+        run = simulate(market, strategy.targets(market), config)
+        rows.append({**combo, **quick_metrics(run.equity()), "trade_count": len(run.trades),
+                     "total_cost": float(run.costs[:3].sum())})
+    return rows
+
+
+def sweep(market: MarketData, strategy_name: str, combos: list[dict[str, Any]], config: BacktestConfig,
+          base: dict[str, Any] | None = None, executor: Executor | None = None,
+          chunks: int | None = None) -> pd.DataFrame:
+    """One row per combination with its metrics, in the grid's order."""
+    base = base or {}
+    if executor is None:
+        return pd.DataFrame(run_chunk(market, strategy_name, base, combos, config))
+    count = chunks or max(1, getattr(executor, "_max_workers", 2) * 2)
+    size = math.ceil(len(combos) / count) or 1
+    futures = [executor.submit(run_chunk, market, strategy_name, base, combos[k:k + size], config)
+               for k in range(0, len(combos), size)]
+    return pd.DataFrame([row for future in futures for row in future.result()])
