@@ -170,14 +170,17 @@ def simulate(md: MarketData, plan: TargetPlan, config: BacktestConfig) -> RawRun
         if i in schedule:
             target = schedule[i]
         if target is not None:
-            held = shares.tolist()
-            price_row = exec_prices[i].tolist()
+            prices = exec_prices[i]
             if weighted:
-                equity = cash + sum(h * p for h, p in zip(held, price_row) if h and p == p)
-                want = [h if w != w else (w * equity / p if w > 0 and p > 0 else 0.0)
-                        for w, p, h in zip(target.tolist(), price_row, held)]
+                held_value = shares * prices
+                equity = cash + float(held_value[(shares != 0) & np.isfinite(held_value)].sum())
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    sized = np.where((target > 0) & (prices > 0), target * equity / prices, 0.0)
             else:
-                want = [h if w != w else w for w, h in zip(target.tolist(), held)]
+                sized = target
+            desired = np.where(np.isnan(target), shares, sized)
+            delta = desired - shares
+            held, want, price_row = shares.tolist(), desired.tolist(), prices.tolist()
             retry = False
             bought_today = [0.0] * m
             volume_row = md.volume[i].tolist()
@@ -186,11 +189,9 @@ def simulate(md: MarketData, plan: TargetPlan, config: BacktestConfig) -> RawRun
             t0_row = md.t0[i].tolist()
             stamp = float(md.stamp_rate[i]) if rules.stamp_duty else 0.0
             transfer = float(md.transfer_rate[i]) if rules.transfer_fee else 0.0
-            for buy in (False, True):
-                for j in range(m):
+            for buy, sides in ((False, np.nonzero(delta < -1e-9)[0]), (True, np.nonzero(delta > 1e-9)[0])):
+                for j in sides.tolist():
                     wanted = want[j] - held[j] if buy else held[j] - want[j]
-                    if wanted <= 1e-9:
-                        continue
                     if rules.lots and weighted and wanted < lots[j]:
                         # Weight targets are not exact share counts: skip differences below one lot
                         # unless opening from nothing (reported) or closing out (always sent).

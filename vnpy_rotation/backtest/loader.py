@@ -7,6 +7,8 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
+from ..bundled import bundled_files, manifest
+from ..data.importer import import_paths
 from ..data.panels import load_panels
 from ..data.store import BarStore
 from ..errors import InputRejected, Problem
@@ -14,6 +16,18 @@ from .market_data import MarketData, build_market_data
 
 # CSI 300 total-return index first (dividends reinvested, a fair yardstick), then the price index.
 BENCHMARKS = ("H00300.SSE", "000300.SSE")
+
+
+def ensure_bundled(vt_symbols: list[str], store: BarStore) -> bool:
+    """Import the bundled real data when a requested bundled symbol has no bars yet (first run)."""
+    bundled = {s for members in manifest()["pools"].values() for s in members}
+    wanted = [s for s in vt_symbols if s in bundled]
+    if not wanted or set(wanted) <= set(store.blocks(set(wanted))):
+        return False
+    result = import_paths(bundled_files(), store, progress=False)
+    if not result.ok:
+        raise InputRejected([p for _, problems in result.failures for p in problems])
+    return True
 
 
 def load_market(vt_symbols: list[str], start: date | None = None, end: date | None = None,

@@ -136,7 +136,7 @@ def match(buy: bool, wanted: float, bar: Bar, terms: SymbolTerms, config: Backte
         volume = _affordable(volume, price, cash, terms, config, reasons)
     if volume <= 0:
         return nothing._replace(reasons=tuple(reasons))
-    value = volume * price
+    value = cents(volume * price) if rules.round_costs else volume * price  # settled in whole fen
     commission, stamp, transfer = fees(value, not buy, terms, rules.round_costs)
     return Fill(volume, price, value, commission, stamp, transfer, abs(price - bar.price) * volume,
                 tuple(reasons))

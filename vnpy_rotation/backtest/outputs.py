@@ -10,7 +10,8 @@ from .report_html import write_html
 from .report_md import ReportContext, write_markdown
 from .runner import BacktestRun
 
-FILES = ("metrics.json", "equity.csv", "trades.csv", "orders.csv", "positions.csv", "report.html", "report.md")
+FILES = ("metrics.json", "equity.csv", "trades.csv", "orders.csv", "positions.csv", "corporate_actions.csv",
+         "report.html", "report.md")
 
 
 def _json_safe(value):
@@ -47,6 +48,7 @@ def write_outputs(run: BacktestRun, out: Path) -> list[Path]:
     result.trades.to_csv(out / "trades.csv", index=False, date_format="%Y-%m-%d")
     result.orders.to_csv(out / "orders.csv", index=False, date_format="%Y-%m-%d")
     result.positions.to_csv(out / "positions.csv", index=False, date_format="%Y-%m-%d")
+    result.cash_flows.to_csv(out / "corporate_actions.csv", index=False, date_format="%Y-%m-%d")
     title = f"{run.strategy.name} backtest"
     write_html(out / "report.html", result, run.metrics, None if run.benchmark is None else run.benchmark[1], title)
     context = ReportContext(

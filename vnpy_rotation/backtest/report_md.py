@@ -252,12 +252,12 @@ def _trades(trades: pd.DataFrame) -> list[str]:
 def render_markdown(result: BacktestResult, metrics: dict[str, Any], context: ReportContext) -> str:
     """The report as one markdown string (see :func:`write_markdown`)."""
     start, end = format_value(metrics.get("start"), "date"), format_value(metrics.get("end"), "date")
-    lines = [f"# {context.strategy} 回测报告", "", f"区间 {start} ~ {end}", ""]
+    capital = format_value(result.initial_capital, "money")
+    lines = [f"# {context.strategy} 回测报告", "", f"区间 {start} ~ {end}，初始资金 {capital} CNY", ""]
     if context.warnings:
         lines += [f"## {WARNINGS_HEADING}", "", *(f"> ⚠️ {_cell(w)}" for w in context.warnings), ""]
 
-    settings = {**result.settings, **context.settings}
-    settings.setdefault("initial_capital", result.initial_capital)
+    settings = context.settings or result.settings
     metrics_rows = [(label, f"`{key}`", value) for label, key, value in kpi_rows(metrics)]
     body = {
         "data": [f"- {_cell(d)}" for d in context.data_description] or ["无数据说明。"],
@@ -278,7 +278,7 @@ def render_markdown(result: BacktestResult, metrics: dict[str, Any], context: Re
 def write_markdown(path: Path, result: BacktestResult, metrics: dict[str, Any], context: ReportContext) -> Path:
     """Write the markdown report to ``path`` (UTF-8; parent folders created) and return the path.
 
-    Settings shown are ``result.settings`` updated by ``context.settings``.
+    Settings shown are ``context.settings``, or ``result.settings`` when the context has none.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

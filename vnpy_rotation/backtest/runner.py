@@ -14,7 +14,7 @@ from ..errors import InputRejected, Problem
 from .config import BacktestConfig, read_yaml, validate_section
 from .engine import TargetPlan, simulate
 from .identities import IdentityCheck, check_identities
-from .loader import BENCHMARKS, load_benchmark, load_market
+from .loader import BENCHMARKS, ensure_bundled, load_benchmark, load_market
 from .lookahead import LookaheadCheck, check_lookahead
 from .market_data import MarketData
 from .metrics import compute_metrics
@@ -32,6 +32,7 @@ class RunSpec:
     benchmark: tuple[str, ...] = BENCHMARKS
     start: date | None = None
     end: date | None = None
+    source: str = "command line"  # where the settings came from, for error messages
 
 
 @dataclass
@@ -64,14 +65,16 @@ def read_spec(strategy: str, config_file: Path | None, start: date | None, end: 
     benchmark = tuple([benchmark] if isinstance(benchmark, str) else benchmark)
     if start and end and start > end:
         raise InputRejected(Problem("--start/--end", None, f"start {start} is after end {end}"))
-    return RunSpec(strategy, dict(raw.get("strategy") or {}), config, benchmark, start, end)
+    return RunSpec(strategy, dict(raw.get("strategy") or {}), config, benchmark, start, end, source)
 
 
 def run_backtest(spec: RunSpec, store: BarStore | None = None, lookahead_cuts: int = 3) -> BacktestRun:
     from ..strategies import create_strategy
 
     store = store or BarStore()
-    strategy = create_strategy(spec.strategy_name, spec.strategy_settings, "strategy settings")
+    strategy = create_strategy(spec.strategy_name, spec.strategy_settings, f"{spec.source}: strategy")
+    if ensure_bundled(strategy.symbols + list(spec.benchmark), store):
+        print("imported the bundled real data into the database (first run)")
     full = load_market(strategy.symbols, spec.start, spec.end, strategy.warmup_days, store)
     plan = strategy.targets(full)
     market = full.window(spec.start, None)
