@@ -75,3 +75,19 @@ def run_cli(*args: str, home: Path, timeout: int = 600) -> subprocess.CompletedP
     return subprocess.run([sys.executable, str(ROOT / "run.py"), *args, "--home", str(home)],
                           cwd=home, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+
+
+@pytest.fixture(scope="session")
+def bundled_market(runtime_home):
+    """MarketData of every bundled ETF, loaded once from a freshly imported database (kept in memory)."""
+    from vnpy_rotation.backtest.loader import load_market
+    from vnpy_rotation.bundled import bundled_files, manifest
+    from vnpy_rotation.data.importer import import_paths
+    from vnpy_rotation.data.store import BarStore
+
+    bar_store = BarStore()
+    empty_database(bar_store)
+    assert import_paths(bundled_files(), bar_store, progress=False).ok
+    pools = manifest()["pools"]
+    symbols = [s for name, members in pools.items() if name != "BENCHMARK" for s in members]
+    return load_market(symbols, store=bar_store)

@@ -50,12 +50,19 @@ def _fills_until(run: RawRun, day: pd.Timestamp) -> list[tuple]:
 
 def check_lookahead(strategy: TargetStrategy, md: MarketData, config: BacktestConfig,
                     cuts: int = 3, seed: int = 0) -> list[LookaheadCheck]:
-    """Perturb after ``cuts`` evenly spaced days and compare decisions, fills and equity up to each."""
+    """Perturb after ``cuts`` decision days spread over the run; compare decisions, fills and equity.
+
+    Cutting on a decision day makes even a one-day peek visible: that day's decision reads the
+    perturbed bar of the next day.
+    """
     base_plan = strategy.targets(md)
     base = simulate(md, base_plan, config)
     base_equity = base.equity()
+    decided = md.days.get_indexer(base_plan.frame.index)
+    spread = np.linspace(len(md.days) * 0.3, len(md.days) * 0.85, cuts).astype(int)
+    on_decisions = [int(decided[np.abs(decided - s).argmin()]) if len(decided) else int(s) for s in spread]
     checks = []
-    for k, cut in enumerate(np.linspace(len(md.days) * 0.3, len(md.days) * 0.85, cuts).astype(int)):
+    for k, cut in enumerate(on_decisions):
         day = md.days[cut]
         other_md = perturb_after(md, cut, seed + k)
         plan = strategy.targets(other_md)
