@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..errors import InputRejected, Problem
 from .config import BacktestConfig, FillPrice
-from .market_data import MarketData
+from .market_data import MarketData, round_to_tick
 from .matching import Bar, SymbolTerms, cents, match
 from .result import BacktestResult
 
@@ -169,6 +169,8 @@ def simulate(md: MarketData, plan: TargetPlan, config: BacktestConfig) -> RawRun
             cash += received
         if i in schedule:
             target = schedule[i]
+        if i in action_days and target is not None and not weighted:
+            target = target * md.split[i]  # share counts decided before the ex-date follow the split
         if target is not None:
             prices = exec_prices[i]
             if weighted:
@@ -205,7 +207,7 @@ def simulate(md: MarketData, plan: TargetPlan, config: BacktestConfig) -> RawRun
                     fill = match(buy, wanted, bar, terms, config, held=held[j], locked=bought_today[j], cash=cash)
                     direction = "buy" if buy else "sell"
                     status = "refused" if fill.volume == 0 else ("partial" if fill.reasons else "filled")
-                    run.orders.append((day, symbols[j], direction, round(wanted, 4), fill.volume, fill.volume,
+                    run.orders.append((day, symbols[j], direction, round(wanted, 4), fill.submitted, fill.volume,
                                        fill.price, status, ";".join(fill.reasons)))
                     if fill.reasons and not retry:
                         retry = not RETRYABLE.isdisjoint(fill.reasons)
@@ -265,7 +267,8 @@ def _vwap(md: MarketData) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         vwap = np.where(md.volume > 0, md.turnover / md.volume, np.nan)
     # Turnover / volume is not a tradable quote: put it on the tick grid and inside the bar.
-    vwap = np.floor(vwap / md.tick + 0.5) * md.tick
+    # Without turnover the day's average price is unknown: the open stands in.
+    vwap = np.where(np.isfinite(vwap), round_to_tick(vwap, md.tick), md.open)
     return np.clip(vwap, md.low, md.high)
 
 

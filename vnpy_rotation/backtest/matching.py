@@ -41,7 +41,7 @@ class Bar(NamedTuple):
 
 
 class Fill(NamedTuple):
-    volume: float
+    volume: float  # executed
     price: float
     value: float
     commission: float
@@ -49,11 +49,16 @@ class Fill(NamedTuple):
     transfer_fee: float
     slippage: float
     reasons: tuple[str, ...]
+    submitted: float = 0.0  # after the order-sizing rules (T+1, lots, cash), before the market's refusals
 
 
 def cents(amount: float) -> float:
-    """Round half up to 0.01 CNY (fees are charged in whole fen)."""
-    return math.floor(amount * 100 + 0.5 + EPS) / 100
+    """Round half up to 0.01 CNY (fees are charged in whole fen).
+
+    ``amount * 100`` is first rounded to 1e-6 fen so that float noise (4.015 * 100 = 401.49999…) cannot
+    turn half-up into half-down at any realistic amount.
+    """
+    return math.floor(round(amount * 100, 6) + 0.5) / 100
 
 
 def fees(value: float, sell: bool, terms: SymbolTerms, round_costs: bool) -> tuple[float, float, float]:
@@ -105,57 +110,71 @@ def valid_sell(volume: float, held: float, terms: SymbolTerms) -> float:
 
 def match(buy: bool, wanted: float, bar: Bar, terms: SymbolTerms, config: BacktestConfig, *,
           held: float = 0.0, locked: float = 0.0, cash: float = math.inf) -> Fill:
-    """Fill as much of ``wanted`` as the rules allow; ``wanted`` > 0 in shares."""
+    """Fill as much of ``wanted`` (> 0 shares) as the rules allow.
+
+    First the order is sized as a broker would accept it (T+1 lock, lots, cash), then the market
+    decides (suspension, price limits, the participation cap).
+    """
     rules = config.rules
     reasons: list[str] = []
-    nothing = Fill(0.0, math.nan, 0.0, 0.0, 0.0, 0.0, 0.0, ())
-    if rules.suspension and not bar.tradable or not bar.price == bar.price or bar.price <= 0:
-        return nothing._replace(reasons=("suspended",))
-    if rules.price_limits:
-        if buy and bar.price >= bar.limit_up - EPS:
-            return nothing._replace(reasons=("limit_up",))
-        if not buy and bar.price <= bar.limit_down + EPS:
-            return nothing._replace(reasons=("limit_down",))
     volume = wanted
     if not buy:
         sellable = held - (locked if rules.t1 and not terms.t0 else 0.0)
         if volume > sellable + EPS:
             volume = max(sellable, 0.0)
             reasons.append("t1_locked")
-    cap = config.participation_cap * bar.volume if bar.volume == bar.volume else math.inf
-    if config.participation_cap < 1 and volume > cap + EPS:
-        volume = cap
-        reasons.append("participation_cap")
     if rules.lots:
         lotted = valid_buy(volume, terms) if buy else valid_sell(volume, held, terms)
         if lotted < volume - EPS and (lotted == 0 or wanted == math.floor(wanted)) and not reasons:
             reasons.append("lot_rounding")
         volume = lotted
-    price = slipped(bar.price, buy, config.slippage, terms.tick, bar)
-    if buy and volume > 0:
+    priced = bar.price == bar.price and bar.price > 0
+    price = slipped(bar.price, buy, config.slippage, terms.tick, bar) if priced else math.nan
+    if buy and volume > 0 and priced:
         volume = _affordable(volume, price, cash, terms, config, reasons)
+    submitted = volume
+    nothing = Fill(0.0, math.nan, 0.0, 0.0, 0.0, 0.0, 0.0, (), submitted)
     if volume <= 0:
         return nothing._replace(reasons=tuple(reasons))
+    if not priced or rules.suspension and not bar.tradable:
+        return nothing._replace(reasons=(*reasons, "suspended"))
+    if rules.price_limits:
+        if buy and bar.price >= bar.limit_up - EPS:
+            return nothing._replace(reasons=(*reasons, "limit_up"))
+        if not buy and bar.price <= bar.limit_down + EPS:
+            return nothing._replace(reasons=(*reasons, "limit_down"))
+    cap = config.participation_cap * bar.volume if bar.volume == bar.volume else math.inf
+    if config.participation_cap < 1 and volume > cap + EPS:
+        volume = cap
+        if rules.lots:
+            volume = valid_buy(cap, terms) if buy else valid_sell(cap, held, terms)
+        reasons.append("participation_cap")
+        if volume <= 0:
+            return nothing._replace(reasons=tuple(reasons))
     value = cents(volume * price) if rules.round_costs else volume * price  # settled in whole fen
     commission, stamp, transfer = fees(value, not buy, terms, rules.round_costs)
     return Fill(volume, price, value, commission, stamp, transfer, abs(price - bar.price) * volume,
-                tuple(reasons))
+                tuple(reasons), submitted)
 
 
 def _affordable(volume: float, price: float, cash: float, terms: SymbolTerms, config: BacktestConfig,
                 reasons: list[str]) -> float:
-    """Shrink a buy (in valid lots) until its value and fees fit in ``cash``."""
+    """The largest valid buy not above ``volume`` whose value and fees fit in ``cash``."""
     def cost(v: float) -> float:
-        return v * price + sum(fees(v * price, False, terms, config.rules.round_costs))
+        value = cents(v * price) if config.rules.round_costs else v * price
+        return value + sum(fees(value, False, terms, config.rules.round_costs))
 
     if cost(volume) <= cash + EPS:
         return volume
     reasons.append("insufficient_cash")
-    rate = terms.commission_rate + terms.transfer_rate
-    guess = max(cash - terms.commission_min, 0.0) / (price * (1 + rate))
-    if not config.rules.lots:
-        return max(min(guess, volume), 0.0)
-    fitted = valid_buy(min(guess, volume), terms)
+    # Fees are at least rate × value, so this bounds the answer from above (the fen allows rounding).
+    bound = (cash + 0.01) / (price * (1 + terms.commission_rate + terms.transfer_rate))
+    if not config.rules.lots:  # fractional volumes: solve for the rate-bound or the minimum-bound case
+        by_rate = cash / (price * (1 + terms.commission_rate + terms.transfer_rate))
+        by_minimum = (cash - terms.commission_min) / (price * (1 + terms.transfer_rate))
+        fitting = [v for v in (by_rate, by_minimum) if 0 < v <= volume and cost(v) <= cash + EPS]
+        return max(fitting, default=0.0)
+    fitted = valid_buy(min(bound, volume), terms)
     while fitted > 0 and cost(fitted) > cash + EPS:
         fitted = valid_buy(fitted - terms.lot_step, terms)
     return fitted
