@@ -757,3 +757,53 @@ def test_fees_are_whole_fen_and_respect_the_minimum(value, sell, terms):
     if value > 0:
         assert commission >= terms.commission_min
     assert stamp == (cents(value * terms.stamp_rate) if sell else 0.0)
+
+
+# ---------------------------------------------------------------------------------------------------
+# 15. Slippage: whole ticks or basis points on the tick grid, never beyond the day's limit
+# ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("slippage,price,cost", [
+    # 2 ticks on an ETF: 4.000 + 0.002 = 4.002; slippage cost 1000 × 0.002 = 2.00
+    ({"unit": "ticks", "amount": 2}, 4.002, 2.0),
+    # 5 bp: 4.000 × 1.0005 = 4.002 exactly; a buy rounds up to the tick → 4.002
+    ({"unit": "bps", "amount": 5}, 4.002, 2.0),
+    # 12 bp: 4.0048 → up to the tick 4.005; cost 5.00
+    ({"unit": "bps", "amount": 12}, 4.005, 5.0),
+    # 600 ticks would be 4.600, beyond the 4.400 limit-up (prev close 4.000 × 1.1): capped at 4.400
+    ({"unit": "ticks", "amount": 600}, 4.4, 400.0),
+])
+def test_slippage_on_a_buy(slippage, price, cost):
+    bars = {ETF: [flat(4.000), flat(4.000), flat(4.000)]}
+    _, result = backtest(make_panels(days("2023-08-21", 3), bars), {"2023-08-21": {ETF: 1000}},
+                          slippage=slippage)
+    trade = result.trades.iloc[0]
+    assert trade["price"] == pytest.approx(price) and trade["slippage"] == pytest.approx(cost)
+    # the cash paid is at the slipped price: commission 0.025 % of the slipped value, rounded half up
+    value = round(price * 1000, 2)
+    assert result.equity["cash"].iloc[-1] == money(CAPITAL - value - cents(value * 0.00025))
+
+
+def test_slippage_on_a_sell_moves_the_price_down():
+    bars = {ETF: [flat(4.000), flat(4.000), flat(4.000), flat(4.000)]}
+    _, result = backtest(make_panels(days("2023-08-21", 4), bars),
+                          {"2023-08-21": {ETF: 1000}, "2023-08-22": {ETF: 0}},
+                          slippage={"unit": "ticks", "amount": 3})
+    sell = result.trades.iloc[1]
+    assert sell["direction"] == "sell" and sell["price"] == pytest.approx(3.997)
+    assert sell["slippage"] == pytest.approx(3.0)
+
+
+# ---------------------------------------------------------------------------------------------------
+# 16. A share-count target decided before an ex-date follows the split
+# ---------------------------------------------------------------------------------------------------
+
+def test_share_target_decided_before_a_split_is_scaled():
+    d = days("2023-08-21", 4)  # decision 08-22 (pre-split units), ex-date and fill 08-23
+    bars = {ETF: [flat(4.000), flat(4.000), flat(2.000), flat(2.000)]}
+    _, result = backtest(make_panels(d, bars, factor={ETF: [1, 1, 2, 2]}),
+                          {"2023-08-21": {ETF: 1000}, "2023-08-22": {ETF: 500}})
+    # 1000 bought 08-22 → 2000 after the ×2 split; the target of 500 old units is 1000 new units,
+    # so 1000 are sold on 08-23 (not 1500)
+    assert result.cash_flows["volume_after"].tolist() == [2000.0]
+    assert trades_of(result)[-1][:5] == ("2023-08-23", ETF, "sell", 2.0, 1000.0)
