@@ -49,6 +49,7 @@ class Rules(_Frozen):
     stamp_duty: bool = True
     transfer_fee: bool = True
     round_costs: bool = True  # fees are charged in whole fen (0.01 CNY), rounded half up
+    cash_check: bool = True  # buys shrink to the cash available (vnpy's backtester lets cash go negative)
 
 
 class BacktestConfig(_Frozen):
@@ -72,7 +73,7 @@ class BacktestConfig(_Frozen):
                    resubmit=False,
                    rules=Rules(lots=False, t1=False, price_limits=False, suspension=False,
                                corporate_actions=False, stamp_duty=False, transfer_fee=False,
-                               round_costs=False))
+                               round_costs=False, cash_check=False))
 
 
 def _problems(source: str, exc: ValidationError) -> list[Problem]:

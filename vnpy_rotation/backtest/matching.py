@@ -130,7 +130,7 @@ def match(buy: bool, wanted: float, bar: Bar, terms: SymbolTerms, config: Backte
         volume = lotted
     priced = bar.price == bar.price and bar.price > 0
     price = slipped(bar.price, buy, config.slippage, terms.tick, bar) if priced else math.nan
-    if buy and volume > 0 and priced:
+    if buy and volume > 0 and priced and rules.cash_check:
         volume = _affordable(volume, price, cash, terms, config, reasons)
     submitted = volume
     nothing = Fill(0.0, math.nan, 0.0, 0.0, 0.0, 0.0, 0.0, (), submitted)

@@ -67,6 +67,8 @@ class MomentumTopNStrategy(EqualWeightStrategy):
         if s.sizing == "weight":
             return TargetPlan(weights_frame(market, rows, weights))
         with np.errstate(invalid="ignore", divide="ignore"):
-            shares = np.where(weights > 0, np.floor(s.notional * weights / market.close[rows]), 0.0)
+            close = market.close[rows]
+            shares = np.where(weights > 0, np.floor(s.notional * weights / close), 0.0)
+            shares[~np.isfinite(close)] = np.nan
         # No bar at the decision: no instruction for that symbol (NaN keeps the holding).
         return TargetPlan(weights_frame(market, rows, shares), kind="shares")
