@@ -38,3 +38,16 @@ def test_parallel_sweep_equals_serial_and_single_runs(bundled_market):
     assert serial.iloc[3]["total_return"] == run.equity()[-1] / config.capital - 1
     assert serial.iloc[3]["trade_count"] == len(run.trades)
     assert serial["total_return"].nunique() == len(combos)  # the parameters really change the runs
+
+
+def test_the_simulation_core_does_not_import_vnpy():
+    """Sweep workers (spawned, Dask, Ray) import the core only: vnpy would pick a runtime folder."""
+    import subprocess
+    import sys
+
+    code = ("import sys, vnpy_rotation.backtest.sweep, vnpy_rotation.backtest.engine, "
+            "vnpy_rotation.backtest.metrics, vnpy_rotation.strategies; "
+            "print(sorted(m for m in sys.modules if m == 'vnpy' or m.startswith('vnpy.')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

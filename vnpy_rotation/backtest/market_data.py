@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from ..data.panels import Panels
 from ..market.instruments import InstrumentRegistry, default_registry
+
+if TYPE_CHECKING:  # the data layer imports vnpy; the simulation core must not (sweep workers, tests)
+    from ..data.panels import Panels
 
 # A factor step >= 1.0999 is treated as a unit split / bonus shares (holdings are multiplied), smaller
 # steps as a cash distribution (credited on the ex-date). The factor alone cannot tell a 10 % cash

@@ -1,0 +1,464 @@
+"""Our backtester against vnpy_portfoliostrategy's: same answer, speed, peak memory, parameter sweep.
+
+    python benchmarks/bench_backtest.py [--real ../shared/data/real] [--home DIR] [--skip-stocks]
+                                        [--repeat N] [--profile]
+
+Imports into the embedded SQLite database under ``--home`` (a temporary folder by default; an
+already-filled home is reused):
+
+- ``etf20``: 20 ETFs with unadjusted daily bars, 2015-10-08 … 2024-09-30 (9 years; TDX exports end on
+  2024-09-30). The 20 earliest-listed unadjusted funds of ``etf_daily_unadjusted_tdx`` /
+  ``etf_daily_unadjusted_em``: 9 trade from the start (510050 510880 159915 510300 510500 511010 159928
+  512010 159941), the others join at listing (159949 512660 512880 2016, 513050 512800 2017, 512980
+  2018, 512690 515880 2019, 159995 515030 159819 2020) -- both engines see the same NaN cells.
+- ``stocks``: the 265 CSI 300 stocks of ``stocks_daily_unadjusted_baostock``, 2014-01-02 … 2023-12-29
+  (those with bars in the span).
+
+For each universe, in one run:
+
+1. compatibility: our engine in ``BacktestConfig.vnpy_compatible`` mode (raw-close momentum, share
+   sizing) against the same rotation in vnpy's ``BacktestingEngine`` (``vnpy_peer.py``): fills and daily
+   equity compared, largest differences printed;
+2. time per backtest: vnpy = ``run_backtesting`` + ``calculate_result`` on loaded data (``load_data``
+   reported apart); ours = ``strategy.targets`` + ``simulate`` with the full A-share rules (defaults,
+   weight sizing, adjusted momentum), ``to_result`` reported apart; bar-cells (days × symbols) per second;
+3. peak memory: each side loads and runs once in its own subprocess (``--child``); its peak RSS
+   (``VmHWM``, which is ``ru_maxrss`` of the child alone -- see :func:`rss_mb`).
+
+Then the sweep: 200 combinations (lookback × top_n × rebalance) on the ETF panel, serial and with a
+``ProcessPoolExecutor(2)``. A markdown table of every figure closes the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+ETF_TDX = ["510050", "510880", "510300", "159928", "512010", "159941", "159949", "512660", "512880",
+           "513050", "512800", "512980", "512690", "515880", "159995", "515030", "159819"]
+ETF_EM = ["159915", "510500", "511010"]
+RATE = 0.0003  # vnpy's one symmetric commission rate, used by both sides in the compatibility run
+TARGETS = {"speed": 50.0, "memory": 5.0, "sweep": 200.0}
+
+
+@dataclass
+class Universe:
+    name: str
+    start: date
+    end: date
+    capital: float
+    lookback: int
+    top_n: int
+    rebalance: str = "week_end"
+    symbols: list[str] = field(default_factory=list)
+
+    def settings(self) -> dict:
+        """The strategy parameters both engines share (vnpy's peer takes these names as they are)."""
+        return dict(lookback=self.lookback, top_n=self.top_n, rebalance=self.rebalance, absolute=True,
+                    invested=0.99, notional=self.capital)
+
+
+def universes(skip_stocks: bool) -> list[Universe]:
+    found = [Universe("etf20", date(2015, 10, 8), date(2024, 9, 30), 1_000_000.0, 20, 2)]
+    if not skip_stocks:
+        found.append(Universe("stocks", date(2014, 1, 2), date(2023, 12, 29), 10_000_000.0, 20, 10))
+    return found
+
+
+def rss_mb() -> float:
+    """Peak resident memory of this process (MB).
+
+    ``VmHWM`` where /proc exists: on Linux ``ru_maxrss`` survives fork + exec, so a child started by a
+    big parent reports the parent's peak; ``VmHWM`` belongs to the child's own address space.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    scale = 1024 * 1024 if sys.platform == "darwin" else 1024  # bytes on macOS, kilobytes on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
+
+
+# --------------------------------------------------------------------------------------------- data
+
+def import_data(real: Path, store, skip_stocks: bool) -> None:
+    from vnpy_rotation.data.importer import import_paths
+
+    files = ([real / "etf_daily_unadjusted_tdx" / f"{c}.csv" for c in ETF_TDX]
+             + [real / "etf_daily_unadjusted_em" / f"{c}.csv" for c in ETF_EM])
+    if not skip_stocks:
+        files.append(real / "stocks_daily_unadjusted_baostock")
+    started = time.perf_counter()
+    result = import_paths(files, store, progress=False)
+    if not result.ok:
+        raise SystemExit(f"import failed: {result.failures[:3]}")
+    print(f"import: {len(result.reports)} files checked/imported in {time.perf_counter() - started:.1f}s "
+          "(files already in --home are skipped)")
+
+
+def resolve_symbols(universe: Universe, store) -> None:
+    """The universe's vt_symbols that have at least one bar in its span (in a stable order)."""
+    from vnpy_rotation.data.panels import load_panels
+
+    if universe.name == "etf20":
+        codes = ETF_TDX + ETF_EM
+        candidates = [f"{c}.{'SZSE' if c.startswith('15') else 'SSE'}" for c in codes]
+    else:
+        candidates = sorted(f"{code}.{exchange}" for code, exchange in store.bar_signatures()
+                            if code[0] in "036")  # stocks (funds start with 1 or 5)
+    panels = load_panels(candidates, universe.start, universe.end, store=store)
+    universe.symbols = [s for s in candidates if panels.close[s].notna().any()]
+
+
+def load_ours(universe: Universe, store=None):
+    """``load_market``'s two steps over exactly the span vnpy loads (``load_market`` would add 15 days
+    before the start, and cutting them off with ``window`` copies every array)."""
+    from vnpy_rotation.backtest.market_data import build_market_data
+    from vnpy_rotation.data.panels import load_panels
+
+    return build_market_data(load_panels(universe.symbols, universe.start, universe.end, store=store))
+
+
+def full_rules_strategy(universe: Universe):
+    from vnpy_rotation.strategies import create_strategy
+
+    s = universe.settings()
+    return create_strategy("momentum_topn", {"lookback": s["lookback"], "top_n": s["top_n"],
+                                             "rebalance": s["rebalance"], "absolute": True,
+                                             "symbols": universe.symbols})
+
+
+def full_rules_config(universe: Universe):
+    from vnpy_rotation.backtest.config import BacktestConfig
+
+    return BacktestConfig(capital=universe.capital)
+
+
+def ours_full(md, universe: Universe):
+    strategy = full_rules_strategy(universe)
+    from vnpy_rotation.backtest.engine import simulate
+
+    return simulate(md, strategy.targets(md), full_rules_config(universe))
+
+
+# ----------------------------------------------------------------------------------- compatibility
+
+def compare(md, ours, theirs) -> dict:
+    import numpy as np
+
+    our_trades = sorted((t[0].date(), t[1], t[2], t[3], t[4]) for t in ours.trades)
+    vnpy_trades = sorted(theirs.trades)
+    same_days = [d.date() for d in md.days] == theirs.days
+    mismatched, price_diff = 0, 0.0
+    if len(our_trades) == len(vnpy_trades):
+        for a, b in zip(our_trades, vnpy_trades):
+            if (a[0], a[1], a[2], a[4]) != (b[0], b[1], b[2], b[4]):
+                mismatched += 1
+            else:
+                price_diff = max(price_diff, abs(a[3] - b[3]))
+    else:
+        mismatched = len(set(our_trades) ^ set(vnpy_trades))
+    equity_diff = float(np.abs(ours.equity() - np.asarray(theirs.equity)).max()) if same_days else float("inf")
+    first = None
+    if mismatched:
+        only_ours = sorted(set(our_trades) - set(vnpy_trades))
+        only_vnpy = sorted(set(vnpy_trades) - set(our_trades))
+        first = (only_ours[:1], only_vnpy[:1])
+    refused = sum(1 for o in ours.orders if o[8])
+    ok = same_days and not mismatched and price_diff <= 1e-9 and equity_diff < 0.005
+    return {"ok": ok, "trades": len(vnpy_trades), "our_trades": len(our_trades), "mismatched": mismatched,
+            "price_diff": price_diff, "equity_diff": equity_diff, "same_days": same_days,
+            "refused": refused, "first_mismatch": first}
+
+
+def compat_run(md, universe: Universe, patched: bool = False):
+    """Ours in vnpy mode. ``patched``: targets NaN (no order) where the symbol has no bar at the decision."""
+    import numpy as np
+
+    from vnpy_rotation.backtest.config import BacktestConfig
+    from vnpy_rotation.backtest.engine import TargetPlan, simulate
+    from vnpy_rotation.strategies import create_strategy
+
+    strategy = create_strategy("momentum_topn", {**universe.settings(), "adjusted": False, "sizing": "shares",
+                                                 "symbols": universe.symbols})
+    plan = strategy.targets(md)
+    if patched:
+        rows = md.days.get_indexer(plan.frame.index)
+        frame = plan.frame.where(np.isfinite(md.close[rows]))
+        plan = TargetPlan(frame, kind=plan.kind, reason=plan.reason)
+    return simulate(md, plan, BacktestConfig.vnpy_compatible(universe.capital, RATE))
+
+
+# ------------------------------------------------------------------------------------------ timing
+
+def best_of(repeat: int, func):
+    times, value = [], None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        value = func()
+        times.append(time.perf_counter() - started)
+    return min(times), value
+
+
+def profile_ours(md, universe: Universe) -> None:
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(3):
+        ours_full(md, universe)
+    profiler.disable()
+    print(f"--- cProfile: 3 × (targets + simulate), {universe.name}, by own time")
+    pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
+
+
+# ------------------------------------------------------------------------------------------ memory
+
+def child(args) -> None:
+    """Load and run one backtest of ``args.child`` in this fresh process; print peak RSS as JSON.
+
+    Each side imports only what it needs: ours the project (which reads vnpy's database through
+    vnpy.trader.database), vnpy its backtesting engine and the peer strategy.
+    """
+    from vnpy_rotation.runtime import settle_runtime
+
+    settle_runtime(args.home)
+    spec = json.loads(Path(args.universe).read_text(encoding="utf-8"))
+    universe = Universe(spec["name"], date.fromisoformat(spec["start"]), date.fromisoformat(spec["end"]),
+                        spec["capital"], spec["lookback"], spec["top_n"], spec["rebalance"], spec["symbols"])
+    if args.child == "ours":
+        from vnpy_rotation.backtest.engine import simulate  # noqa: F401
+        from vnpy_rotation.backtest.market_data import build_market_data  # noqa: F401
+        from vnpy_rotation.strategies import create_strategy  # noqa: F401
+    else:
+        import vnpy_peer
+        import vnpy_portfoliostrategy.backtesting  # noqa: F401
+    baseline = rss_mb()
+    started = time.perf_counter()
+    if args.child == "ours":
+        md = load_ours(universe)
+        run = ours_full(md, universe)
+        run.to_result()
+    else:
+        ticks = {s: vnpy_peer.default_pricetick(s) for s in universe.symbols}
+        peer = vnpy_peer.VnpyPeer(universe.symbols, universe.start, universe.end, universe.capital, RATE, ticks)
+        peer.load()
+        peer.run(universe.settings())
+    print(json.dumps({"peak_mb": rss_mb(), "baseline_mb": baseline, "seconds": time.perf_counter() - started,
+                      "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def measure_memory(home: Path, universe: Universe, side: str) -> dict:
+    spec = home / f"universe_{universe.name}.json"
+    spec.write_text(json.dumps({"name": universe.name, "start": universe.start.isoformat(),
+                                "end": universe.end.isoformat(), "capital": universe.capital,
+                                "lookback": universe.lookback, "top_n": universe.top_n,
+                                "rebalance": universe.rebalance, "symbols": universe.symbols}), encoding="utf-8")
+    done = subprocess.run([sys.executable, __file__, "--child", side, "--universe", str(spec),
+                           "--home", str(home)], capture_output=True, text=True, cwd=home, timeout=3600)
+    if done.returncode != 0:
+        raise SystemExit(f"child {side} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# ------------------------------------------------------------------------------------------- sweep
+
+def run_sweep(md, universe: Universe, repeat: int) -> dict:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from vnpy_rotation.backtest.sweep import grid, sweep
+
+    combos = grid(lookback=range(5, 105, 5), top_n=[1, 2, 3, 4, 5], rebalance=["week_end", "month_end"])
+    config = full_rules_config(universe)
+    base = {"symbols": universe.symbols}
+    serial, frame = best_of(max(1, min(repeat, 2)), lambda: sweep(md, "momentum_topn", combos, config, base))
+    assert len(frame) == len(combos)
+    # fork: the workers inherit vnpy's settled runtime folder (a spawned worker would import vnpy afresh;
+    # the cwd is the bench home, so it would still find ./.vntrader rather than the user's ~/.vntrader).
+    context = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    started = time.perf_counter()
+    with ProcessPoolExecutor(2, mp_context=context) as pool:
+        list(pool.map(abs, [1, 2]))  # start both workers before timing
+        startup = time.perf_counter() - started
+        parallel, frame2 = best_of(max(1, min(repeat, 2)),
+                                   lambda: sweep(md, "momentum_topn", combos, config, base, executor=pool))
+    assert frame2.equals(frame), "parallel sweep must give the serial result"
+    return {"combos": len(combos), "serial_s": serial, "parallel_s": parallel, "pool_startup_s": startup,
+            "serial_per_core": len(combos) / serial, "parallel_per_core": len(combos) / parallel / 2,
+            "best": frame.sort_values("sharpe", ascending=False).head(3)}
+
+
+# -------------------------------------------------------------------------------------------- main
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--real", type=Path, default=ROOT.parent / "shared" / "data" / "real")
+    parser.add_argument("--home", type=Path, default=None)
+    parser.add_argument("--skip-stocks", action="store_true")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--profile", action="store_true", help="cProfile our backtest on each universe")
+    parser.add_argument("--child", choices=["ours", "vnpy"], help=argparse.SUPPRESS)
+    parser.add_argument("--universe", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+
+    temporary = args.home is None
+    home = (args.home or Path(tempfile.mkdtemp(prefix="bench_backtest_"))).resolve()
+    try:
+        run_all(args, home)
+    finally:
+        if temporary:
+            os.chdir(ROOT)
+            shutil.rmtree(home, ignore_errors=True)
+
+
+def run_all(args, home: Path) -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    real = args.real.resolve()
+    from vnpy_rotation.runtime import settle_runtime
+
+    settle_runtime(home)
+    os.chdir(home)  # subprocesses and any spawned worker find ./.vntrader here, never ~/.vntrader
+    head = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True,
+                          text=True).stdout.strip()
+    print(f"home: {home}; code: {head or 'unknown'}; {os.cpu_count()} CPUs")
+    import numpy as np
+
+    import vnpy_peer
+    from vnpy_rotation.data.store import BarStore
+
+    store = BarStore()
+    import_data(real, store, args.skip_stocks)
+
+    rows: list[tuple[str, str, str]] = []  # (figure, universe, value) for the table
+    sweep_md = None
+    for universe in universes(args.skip_stocks):
+        resolve_symbols(universe, store)
+        first_load_s, md = best_of(1, lambda: load_ours(universe, store))  # includes the one-time block cache
+        load_s, md = best_of(args.repeat, lambda: load_ours(universe, store))
+        n_days, n_symbols = md.shape
+        cells = n_days * n_symbols
+        print(f"\n== {universe.name}: {n_symbols} symbols × {n_days} days = {cells:,} bar-cells "
+              f"({md.days[0].date()} … {md.days[-1].date()}), {int(np.isfinite(md.close).sum()):,} bars")
+        if universe.name == "etf20":
+            sweep_md = md
+            print("   symbols:", " ".join(universe.symbols))
+
+        ticks = dict(zip(md.symbols, md.tick.tolist()))
+        peer = vnpy_peer.VnpyPeer(universe.symbols, universe.start, universe.end, universe.capital, RATE, ticks)
+        vnpy_load_s = peer.load()
+
+        # 1. compatibility
+        settings = universe.settings()
+        theirs = peer.run(settings)
+        verdict = compare(md, compat_run(md, universe), theirs)
+        print(f"compat (lookback {settings['lookback']}, top {settings['top_n']}, {settings['rebalance']}): "
+              f"{'MATCH' if verdict['ok'] else 'MISMATCH'}: {verdict['trades']} vnpy fills, "
+              f"{verdict['our_trades']} ours, {verdict['mismatched']} differ; max |price diff| "
+              f"{verdict['price_diff']:.1e}; max |equity diff| {verdict['equity_diff']:.2e} CNY; "
+              f"{verdict['refused']} orders refused/reduced by us")
+        compat_text = (f"{'match' if verdict['ok'] else 'MISMATCH'}: {verdict['trades']} fills, "
+                       f"max equity diff {verdict['equity_diff']:.1e} CNY")
+        if not verdict["ok"]:
+            print(f"   first difference (ours only, vnpy only): {verdict['first_mismatch']}")
+            patched = compare(md, compat_run(md, universe, patched=True), theirs)
+            print(f"   diagnosis -- with targets forced to NaN where the symbol has no bar at the decision "
+                  f"(vnpy's rebalance_portfolio only orders the slice): {'MATCH' if patched['ok'] else 'MISMATCH'}, "
+                  f"{patched['mismatched']} differ, max |equity diff| {patched['equity_diff']:.2e} CNY")
+            compat_text += (f"; with NaN targets for bar-less symbols: {'match' if patched['ok'] else 'MISMATCH'}"
+                            f", max diff {patched['equity_diff']:.1e} CNY")
+        rows.append(("vnpy compatibility (fills, daily equity)", universe.name, compat_text))
+
+        # 2. time per backtest
+        vnpy_times = [theirs.run_seconds] + [peer.run(settings).run_seconds for _ in range(args.repeat - 1)]
+        vnpy_s = min(vnpy_times)
+        ours_s, raw = best_of(args.repeat, lambda: ours_full(md, universe))
+        result_s, _ = best_of(args.repeat, raw.to_result)
+        compat_s, _ = best_of(args.repeat, lambda: compat_run(md, universe))
+        print(f"load: ours load_panels+build_market_data {load_s:.2f}s (first call after the import "
+              f"{first_load_s:.2f}s: builds the column cache); vnpy load_data {vnpy_load_s:.2f}s")
+        print(f"vnpy run_backtesting+calculate_result {vnpy_s * 1e3:9.1f} ms  {cells / vnpy_s / 1e3:10.0f} k cells/s"
+              f"   {len(theirs.trades)} fills")
+        print(f"ours targets+simulate (A-share rules) {ours_s * 1e3:9.1f} ms  {cells / ours_s / 1e3:10.0f} k cells/s"
+              f"   (+ to_result {result_s * 1e3:.1f} ms)   {len(raw.trades)} fills, {len(raw.orders)} orders")
+        print(f"ours targets+simulate (vnpy mode)     {compat_s * 1e3:9.1f} ms  "
+              f"{cells / compat_s / 1e3:10.0f} k cells/s")
+        print(f"speed-up {vnpy_s / ours_s:.1f}× (target ≥ {TARGETS['speed']:.0f}×); "
+              f"with to_result {vnpy_s / (ours_s + result_s):.1f}×")
+        rows += [
+            ("load: vnpy load_data / ours load_panels+build_market_data (s)", universe.name,
+             f"{vnpy_load_s:.2f} / {load_s:.2f} (first after import {first_load_s:.2f})"),
+            ("vnpy: run_backtesting + calculate_result", universe.name,
+             f"{vnpy_s * 1e3:.0f} ms ({cells / vnpy_s / 1e3:,.0f} k cells/s)"),
+            ("ours: targets + simulate, A-share rules", universe.name,
+             f"{ours_s * 1e3:.1f} ms ({cells / ours_s / 1e6:,.1f} M cells/s)"),
+            ("ours: to_result (frames)", universe.name, f"{result_s * 1e3:.1f} ms"),
+            ("ours: targets + simulate, vnpy-compatible mode", universe.name,
+             f"{compat_s * 1e3:.1f} ms ({vnpy_s / compat_s:.0f}× vnpy)"),
+            ("speed-up per backtest (target ≥ 50×)", universe.name,
+             f"{vnpy_s / ours_s:.0f}× ({vnpy_s / (ours_s + result_s):.0f}× with to_result)"),
+        ]
+        if args.profile:
+            profile_ours(md, universe)
+        peer = theirs = None  # drop vnpy's loaded bars: not needed by the memory children or the sweep
+
+        # 3. peak memory
+        mem = {side: measure_memory(home, universe, side) for side in ("vnpy", "ours")}
+        for side in ("vnpy", "ours"):
+            m = mem[side]
+            print(f"peak RSS {side:4s}: {m['peak_mb']:7.0f} MB (after imports {m['baseline_mb']:.0f} MB; "
+                  f"load+run {m['seconds']:.1f}s)")
+        ratio = mem["ours"]["peak_mb"] / mem["vnpy"]["peak_mb"]
+        growth = ((mem["ours"]["peak_mb"] - mem["ours"]["baseline_mb"])
+                  / max(mem["vnpy"]["peak_mb"] - mem["vnpy"]["baseline_mb"], 1e-9))
+        print(f"memory ours/vnpy {ratio:.2f} (target ≤ {1 / TARGETS['memory']:.2f}); "
+              f"above the imports: {growth:.2f}")
+        rows += [
+            ("peak RSS vnpy / ours (MB)", universe.name,
+             f"{mem['vnpy']['peak_mb']:.0f} / {mem['ours']['peak_mb']:.0f}"),
+            ("memory ours/vnpy: peak (above imports) (target ≤ 0.20)", universe.name,
+             f"{ratio:.2f} ({growth:.2f})"),
+        ]
+
+    # 4. sweep
+    etf = universes(True)[0]
+    resolve_symbols(etf, store)
+    result = run_sweep(sweep_md, etf, args.repeat)
+    print(f"\n== sweep: {result['combos']} combinations on etf20, A-share rules")
+    print(f"serial        {result['serial_s']:.2f}s  {result['serial_per_core']:6.0f} backtests/s/core")
+    print(f"2 processes   {result['parallel_s']:.2f}s  {result['parallel_per_core']:6.0f} backtests/s/core "
+          f"(pool start-up {result['pool_startup_s']:.2f}s, not counted)")
+    print("best by Sharpe:\n" + result["best"].to_string(index=False))
+    rows += [
+        ("sweep 200 combos, serial (target ≥ 200/s/core)", "etf20",
+         f"{result['serial_s']:.2f} s = {result['serial_per_core']:.0f} backtests/s/core"),
+        ("sweep 200 combos, ProcessPoolExecutor(2)", "etf20",
+         f"{result['parallel_s']:.2f} s = {result['parallel_per_core']:.0f} backtests/s/core"),
+    ]
+
+    print("\n| figure | universe | value |\n|---|---|---|")
+    for figure, name, value in rows:
+        print(f"| {figure} | {name} | {value} |")
+
+
+if __name__ == "__main__":
+    main()
