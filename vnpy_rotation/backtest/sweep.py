@@ -49,7 +49,7 @@ def run_chunk(market: MarketData, strategy_name: str, base: dict[str, Any], comb
     for combo in combos:
         strategy = create_strategy(strategy_name, {**base, **combo}, "sweep")
         run = simulate(market, strategy.targets(market), config)
-        rows.append({**combo, **quick_metrics(run.equity()), "trade_count": len(run.trades),
+        rows.append({**combo, **quick_metrics(run.equity()), "trade_count": len(run.fill_rows),
                      "total_cost": float(run.costs[:3].sum())})
     return rows
 

@@ -1,0 +1,300 @@
+"""The compiled core: the A-share matcher for one order and the day loop that drives it.
+
+Written with scalars and arrays only so that numba compiles it (``cache=True``: the machine code is kept
+next to the module after the first run). The matcher :func:`match_order` is the one implementation of
+the fill rules: the backtest loop calls it here, and :func:`vnpy_rotation.backtest.matching.match` (used
+by tests and the replay gateway) calls it from Python.
+
+Refusal reasons travel as bits of an int (``REASON_BITS``), in the order they are checked.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+EPS = 1e-9
+REASON_BITS = ("t1_locked", "lot_rounding", "insufficient_cash", "suspended", "limit_up", "limit_down",
+               "participation_cap")
+T1_LOCKED, LOT_ROUNDING, INSUFFICIENT_CASH, SUSPENDED, LIMIT_UP, LIMIT_DOWN, PARTICIPATION_CAP = (
+    1, 2, 4, 8, 16, 32, 64)
+# Reasons that may clear by tomorrow: the rest of the target is tried again (config.resubmit).
+RETRYABLE = T1_LOCKED | SUSPENDED | LIMIT_UP | LIMIT_DOWN | PARTICIPATION_CAP
+ORDER_FIELDS = ("day", "symbol", "buy", "requested", "submitted", "filled", "price", "value", "commission",
+                "stamp_duty", "transfer_fee", "slippage", "reasons")
+ACTION_FIELDS = ("day", "symbol", "dividend", "volume_before", "volume_after", "cash")
+
+
+@njit(cache=True)
+def cents(amount: float) -> float:
+    """Round half up to 0.01 CNY, after rounding away float noise below 1e-6 fen."""
+    return math.floor(np.round(amount * 100.0, 6) + 0.5) / 100.0
+
+
+@njit(cache=True)
+def order_fees(value: float, sell: bool, commission_rate: float, commission_min: float, stamp_rate: float,
+               transfer_rate: float, round_costs: bool) -> tuple[float, float, float]:
+    """Commission (with its per-order minimum), stamp duty (sells; the rate is 0 for non-stocks), transfer fee."""
+    if value <= 0:
+        return 0.0, 0.0, 0.0
+    commission = max(value * commission_rate, commission_min)
+    stamp = value * stamp_rate if sell else 0.0
+    transfer = value * transfer_rate
+    if round_costs:
+        return cents(commission), cents(stamp), cents(transfer)
+    return commission, stamp, transfer
+
+
+@njit(cache=True)
+def lot_buy(volume: float, lot: float, lot_step: float) -> float:
+    """Largest buy quantity not above ``volume`` that the lot rules accept."""
+    if volume < lot - EPS:
+        return 0.0
+    return lot + math.floor((volume - lot + EPS) / lot_step) * lot_step
+
+
+@njit(cache=True)
+def lot_sell(volume: float, held: float, lot: float, lot_step: float) -> float:
+    """Largest sell quantity not above ``volume``: whole lots, or the odd-lot remainder with them."""
+    if volume >= held - EPS:
+        return held
+    if lot_step < lot:  # STAR/BSE: at least one minimum lot, then any step
+        return float(math.floor(volume + EPS)) if volume >= lot - EPS else 0.0
+    whole_lots = math.floor((volume + EPS) / lot) * lot
+    odd = held % lot
+    with_odd = odd + math.floor((volume - odd + EPS) / lot) * lot if volume >= odd - EPS else 0.0
+    return max(whole_lots, with_odd)
+
+
+@njit(cache=True)
+def slipped(price: float, buy: bool, in_bps: bool, amount: float, tick: float, limit_up: float,
+            limit_down: float) -> float:
+    """The traded price after adverse slippage, on the tick grid and inside the day's limits."""
+    if amount == 0:
+        return price
+    sign = 1.0 if buy else -1.0
+    if in_bps:
+        raw = price * (1 + sign * amount / 1e4)
+        moved = (math.ceil(raw / tick - EPS) if buy else math.floor(raw / tick + EPS)) * tick
+    else:
+        moved = price + sign * amount * tick
+    if buy and limit_up == limit_up:
+        moved = min(moved, limit_up)
+    if not buy and limit_down == limit_down:
+        moved = max(moved, limit_down)
+    return max(moved, tick)
+
+
+@njit(cache=True)
+def _buy_cost(volume: float, price: float, commission_rate: float, commission_min: float,
+              transfer_rate: float, round_costs: bool) -> float:
+    value = cents(volume * price) if round_costs else volume * price
+    c, s, t = order_fees(value, False, commission_rate, commission_min, 0.0, transfer_rate, round_costs)
+    return value + c + s + t
+
+
+@njit(cache=True)
+def affordable(volume: float, price: float, cash: float, lot: float, lot_step: float, commission_rate: float,
+               commission_min: float, transfer_rate: float, lots: bool, round_costs: bool) -> float:
+    """The largest valid buy not above ``volume`` whose value and fees fit in ``cash``."""
+    if _buy_cost(volume, price, commission_rate, commission_min, transfer_rate, round_costs) <= cash + EPS:
+        return volume
+    if not lots:  # fractional volumes: solve for the rate-bound or the minimum-bound case
+        best = 0.0
+        by_rate = cash / (price * (1 + commission_rate + transfer_rate))
+        by_minimum = (cash - commission_min) / (price * (1 + transfer_rate))
+        for v in (by_rate, by_minimum):
+            if 0 < v <= volume and v > best and \
+                    _buy_cost(v, price, commission_rate, commission_min, transfer_rate, round_costs) <= cash + EPS:
+                best = v
+        return best
+    # Fees are at least rate × value, so this bounds the answer from above (the fen allows rounding).
+    bound = (cash + 0.01) / (price * (1 + commission_rate + transfer_rate))
+    fitted = lot_buy(min(bound, volume), lot, lot_step)
+    while fitted > 0 and _buy_cost(fitted, price, commission_rate, commission_min, transfer_rate,
+                                   round_costs) > cash + EPS:
+        fitted = lot_buy(fitted - lot_step, lot, lot_step)
+    return fitted
+
+
+@njit(cache=True)
+def match_order(buy: bool, wanted: float, price: float, bar_volume: float, limit_up: float,
+                limit_down: float, tradable: bool, lot: float, lot_step: float, tick: float, t0: bool,
+                commission_rate: float, commission_min: float, stamp_rate: float, transfer_rate: float,
+                held: float, locked: float, cash: float, participation_cap: float, slip_bps: bool,
+                slip_amount: float, lots: bool, t1: bool, limits: bool, suspension: bool,
+                round_costs: bool, cash_check: bool):
+    """Fill as much of ``wanted`` (> 0 shares) as the rules allow.
+
+    First the order is sized as a broker would accept it (T+1 lock, lots, cash), then the market decides
+    (suspension, price limits, participation cap). Returns ``(volume, price, value, commission,
+    stamp_duty, transfer_fee, slippage, reasons, submitted)``.
+    """
+    reasons = 0
+    volume = wanted
+    if not buy:
+        sellable = held - (locked if t1 and not t0 else 0.0)
+        if volume > sellable + EPS:
+            volume = max(sellable, 0.0)
+            reasons |= T1_LOCKED
+    if lots:
+        lotted = lot_buy(volume, lot, lot_step) if buy else lot_sell(volume, held, lot, lot_step)
+        if lotted < volume - EPS and (lotted == 0 or wanted == math.floor(wanted)) and reasons == 0:
+            reasons |= LOT_ROUNDING
+        volume = lotted
+    priced = price == price and price > 0
+    fill_price = slipped(price, buy, slip_bps, slip_amount, tick, limit_up, limit_down) if priced else np.nan
+    if buy and volume > 0 and priced and cash_check:
+        fitted = affordable(volume, fill_price, cash, lot, lot_step, commission_rate, commission_min,
+                            transfer_rate, lots, round_costs)
+        if fitted < volume:
+            reasons |= INSUFFICIENT_CASH
+        volume = fitted
+    submitted = volume
+    if volume <= 0:
+        return 0.0, np.nan, 0.0, 0.0, 0.0, 0.0, 0.0, reasons, submitted
+    if not priced or (suspension and not tradable):
+        return 0.0, np.nan, 0.0, 0.0, 0.0, 0.0, 0.0, reasons | SUSPENDED, submitted
+    if limits:
+        if buy and price >= limit_up - EPS:
+            return 0.0, np.nan, 0.0, 0.0, 0.0, 0.0, 0.0, reasons | LIMIT_UP, submitted
+        if not buy and price <= limit_down + EPS:
+            return 0.0, np.nan, 0.0, 0.0, 0.0, 0.0, 0.0, reasons | LIMIT_DOWN, submitted
+    if participation_cap < 1 and bar_volume == bar_volume and volume > participation_cap * bar_volume + EPS:
+        cap = participation_cap * bar_volume
+        volume = cap
+        if lots:
+            volume = lot_buy(cap, lot, lot_step) if buy else lot_sell(cap, held, lot, lot_step)
+        reasons |= PARTICIPATION_CAP
+        if volume <= 0:
+            return 0.0, np.nan, 0.0, 0.0, 0.0, 0.0, 0.0, reasons, submitted
+    value = cents(volume * fill_price) if round_costs else volume * fill_price  # settled in whole fen
+    commission, stamp, transfer = order_fees(value, not buy, commission_rate, commission_min, stamp_rate,
+                                             transfer_rate, round_costs)
+    return (volume, fill_price, value, commission, stamp, transfer, abs(fill_price - price) * volume, reasons,
+            submitted)
+
+
+@njit(cache=True)
+def _put(row, values) -> None:
+    """Write a tuple of floats into a record row."""
+    for k in range(len(values)):
+        row[k] = values[k]
+
+
+@njit(cache=True)
+def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split, dividend, action_day,
+             lot, lot_step, tick, is_stock, commission_rate, commission_min, stamp_rate, transfer_rate,
+             plan_days, plan_targets, weighted, capital, participation_cap, slip_bps, slip_amount, resubmit,
+             lots, t1, limits, suspension, corporate_actions, stamp_duty, transfer_fee, round_costs,
+             cash_check, order_capacity, action_capacity):
+    """Every trading day in order: ex-date adjustments, then the day's orders (sells, then buys).
+
+    Returns holdings and cash at each close, per-symbol cash flows, the order and action records and
+    how many of each were written (-1 when a capacity was too small: call again with more).
+    """
+    n, m = exec_prices.shape
+    holdings = np.zeros((n, m))
+    cash_at_close = np.empty(n)
+    flows = np.zeros((n, m))
+    orders = np.empty((order_capacity, len(ORDER_FIELDS)))
+    actions = np.empty((action_capacity, len(ACTION_FIELDS)))
+    n_orders = 0
+    n_actions = 0
+    shares = np.zeros(m)
+    bought = np.zeros(m)
+    desired = np.zeros(m)
+    target = np.zeros(m)
+    has_target = False
+    cash = capital
+    next_plan = 0
+    for i in range(n):
+        if corporate_actions and action_day[i]:
+            for j in range(m):
+                before = shares[j]
+                if before == 0:
+                    continue
+                if split[i, j] != 1.0:
+                    shares[j] = math.floor(before * split[i, j] + 1e-9)
+                    if n_actions == action_capacity:
+                        return holdings, cash_at_close, flows, orders, -1, actions, -1
+                    _put(actions[n_actions], (float(i), float(j), 0.0, before, shares[j], 0.0))
+                    n_actions += 1
+                if dividend[i, j] != 0.0:
+                    amount = before * np.round(dividend[i, j], 4)
+                    if round_costs:
+                        amount = cents(amount)
+                    cash += amount
+                    flows[i, j] += amount
+                    if n_actions == action_capacity:
+                        return holdings, cash_at_close, flows, orders, -1, actions, -1
+                    _put(actions[n_actions], (float(i), float(j), 1.0, before, shares[j], amount))
+                    n_actions += 1
+        if next_plan < len(plan_days) and plan_days[next_plan] == i:
+            target[:] = plan_targets[next_plan]
+            has_target = True
+            next_plan += 1
+        if has_target and corporate_actions and action_day[i] and not weighted:
+            for j in range(m):  # share counts decided before the ex-date follow the split
+                target[j] *= split[i, j]
+        if has_target:
+            equity = cash
+            if weighted:
+                for j in range(m):
+                    if shares[j] != 0 and exec_prices[i, j] == exec_prices[i, j]:
+                        equity += shares[j] * exec_prices[i, j]
+            for j in range(m):
+                w = target[j]
+                if w != w:
+                    desired[j] = shares[j]  # no instruction: keep the holding
+                elif weighted:
+                    p = exec_prices[i, j]
+                    desired[j] = w * equity / p if w > 0 and p > 0 else 0.0
+                else:
+                    desired[j] = w
+            bought[:] = 0.0
+            retry = False
+            stamp = stamp_rate[i] if stamp_duty else 0.0
+            transfer = transfer_rate[i] if transfer_fee else 0.0
+            for side in range(2):
+                buy = side == 1
+                for j in range(m):
+                    wanted = desired[j] - shares[j] if buy else shares[j] - desired[j]
+                    if wanted <= 1e-9:
+                        continue
+                    if lots and weighted and wanted < lot[j]:
+                        # Weight targets are not exact share counts: skip differences below one lot
+                        # unless opening from nothing (reported) or closing out (always sent).
+                        if not ((buy and shares[j] == 0) or (not buy and desired[j] == 0)):
+                            continue
+                    volume, price, value, commission, stamp_paid, transfer_paid, slip, reasons, submitted = \
+                        match_order(buy, wanted, exec_prices[i, j], bar_volume[i, j], limit_up[i, j],
+                                    limit_down[i, j], tradable[i, j], lot[j], lot_step[j], tick[j], t0[i, j],
+                                    commission_rate[j], commission_min[j], stamp if is_stock[j] else 0.0,
+                                    transfer if is_stock[j] else 0.0, shares[j], bought[j], cash,
+                                    participation_cap, slip_bps, slip_amount, lots, t1, limits, suspension,
+                                    round_costs, cash_check)
+                    if n_orders == order_capacity:
+                        return holdings, cash_at_close, flows, orders, -1, actions, -1
+                    _put(orders[n_orders], (float(i), float(j), float(side), wanted, submitted, volume, price, value,
+                                            commission, stamp_paid, transfer_paid, slip, float(reasons)))
+                    n_orders += 1
+                    if reasons & RETRYABLE:
+                        retry = True
+                    if volume == 0:
+                        continue
+                    flow = (-value if buy else value) - commission - stamp_paid - transfer_paid
+                    cash += flow
+                    flows[i, j] += flow
+                    if buy:
+                        shares[j] += volume
+                        bought[j] += volume
+                    else:
+                        shares[j] -= volume
+            if not (retry and resubmit and i + 1 < n):
+                has_target = False
+        holdings[i] = shares
+        cash_at_close[i] = cash
+    return holdings, cash_at_close, flows, orders, n_orders, actions, n_actions
