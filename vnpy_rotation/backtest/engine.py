@@ -171,9 +171,10 @@ def simulate(md: MarketData, plan: TargetPlan, config: BacktestConfig) -> RawRun
     exec_prices = _execution_prices(md, fill_prices, rules.suspension)
     stock = md.is_stock
     fee = config.stock_commission, config.etf_commission
-    action_day = ((md.split != 1.0) | (md.dividend != 0.0)).any(axis=1)
+    acted = (md.split != 1.0) | (md.dividend != 0.0)
+    action_day = acted.any(axis=1)
     order_capacity = max(1024, 2 * len(plan_days) * min(md.shape[1], 32))
-    action_capacity = max(64, int(((md.split != 1.0) | (md.dividend != 0.0)).sum()))
+    action_capacity = max(64, int(acted.sum()))
     while True:
         out = kernel.run_days(
             exec_prices, md.volume, md.limit_up, md.limit_down, ~md.suspended, md.t0, md.split, md.dividend,

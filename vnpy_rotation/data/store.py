@@ -145,11 +145,14 @@ class BarStore:
         return frame[["open", "close"]].astype(float)
 
     # -- columnar blocks: the fast read path -----------------------------------------------------
-    def bar_signatures(self) -> dict[tuple[str, str], str]:
+    def bar_signatures(self, codes: set[str] | None = None) -> dict[tuple[str, str], str]:
         """(symbol, exchange) → count/max id/last datetime of its daily bars: changes on any write."""
         m = self.bar_model
+        where = m.interval == Interval.DAILY.value
+        if codes is not None:
+            where &= m.symbol.in_(sorted(codes))
         query = (m.select(m.symbol, m.exchange, fn.COUNT(m.id), fn.MAX(m.id), fn.MAX(m.datetime))
-                 .where(m.interval == Interval.DAILY.value).group_by(m.symbol, m.exchange))
+                 .where(where).group_by(m.symbol, m.exchange))
         return {(sym, ex): f"{n}/{top}/{last}" for sym, ex, n, top, last in self.db.execute_sql(*query.sql()).fetchall()}
 
     def rebuild_block(self, code: str, exchange: str, signature: str | None = None) -> dict[str, np.ndarray]:
@@ -184,11 +187,16 @@ class BarStore:
         """
         table = self.table_signature()
         marker = BarBlockRow.get_or_none(BarBlockRow.symbol == TABLE_MARKER)
-        stored = {(r.symbol, r.exchange): r for r in BarBlockRow.select().where(BarBlockRow.symbol != TABLE_MARKER)}
+        codes = None if wanted is None else {s.partition(".")[0] for s in wanted}
+        # Only the wanted symbols' blobs are read: a few ETFs in a database of stocks stay cheap.
+        selection = BarBlockRow.select().where(BarBlockRow.symbol != TABLE_MARKER)
+        if codes is not None:
+            selection = selection.where(BarBlockRow.symbol.in_(sorted(codes)))
+        stored = {(r.symbol, r.exchange): r for r in selection}
         if marker is not None and marker.signature == table:
             signatures = {key: row.signature for key, row in stored.items()}
         else:
-            signatures = self.bar_signatures()
+            signatures = self.bar_signatures(codes)
         out: dict[str, dict[str, np.ndarray]] = {}
         for (code, exchange), signature in signatures.items():
             vt_symbol = f"{code}.{exchange}"
@@ -200,7 +208,7 @@ class BarStore:
                     out[vt_symbol] = {k: data[k] for k in data.files}
             else:
                 out[vt_symbol] = self.rebuild_block(code, exchange, signature)
-        if wanted is None or len(out) == len(signatures):
+        if wanted is None:
             BarBlockRow.insert(symbol=TABLE_MARKER, exchange="", signature=table, data=b"").on_conflict_replace().execute()
         return out
 
