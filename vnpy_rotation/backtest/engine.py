@@ -142,31 +142,35 @@ class RawRun:
                               settings=self.config.model_dump(mode="json"))
 
 
-def _plan_rows(md: MarketData, plan: TargetPlan) -> dict[int, np.ndarray]:
-    """Execution day index → full target vector (decision day + 1)."""
-    unknown = [s for s in plan.frame.columns if s not in md.symbols]
+def _plan_rows(md: MarketData, plan: TargetPlan) -> tuple[np.ndarray, np.ndarray]:
+    """Execution day positions (decision day + 1) and their full target vectors, in day order."""
+    columns = list(plan.frame.columns)
+    unknown = [s for s in columns if s not in md.symbols]
     if unknown:
         raise InputRejected(Problem("targets", None, f"symbols without market data: {', '.join(unknown)}"))
-    frame = plan.frame.reindex(columns=list(md.symbols))
-    positions = md.days.get_indexer(pd.DatetimeIndex(frame.index))
-    if (positions < 0).any():
-        bad = frame.index[positions < 0][0]
+    given = plan.frame.to_numpy(dtype=float)
+    if columns == list(md.symbols):
+        values = given.copy()
+    else:  # symbols missing from the plan are targeted at zero
+        values = np.zeros((len(given), len(md.symbols)))
+        values[:, [md.symbols.index(s) for s in columns]] = given
+    decided = pd.DatetimeIndex(plan.frame.index).values.astype("datetime64[ns]")
+    day_values = md.days.values.astype("datetime64[ns]")
+    positions = np.searchsorted(day_values, decided)
+    valid = positions < len(day_values)
+    valid[valid] = day_values[positions[valid]] == decided[valid]
+    if not valid.all():
+        bad = plan.frame.index[~valid][0]
         raise InputRejected(Problem("targets", None, f"decision day {bad} is not a trading day of the data"))
-    values = frame.to_numpy(dtype=float, copy=True)
-    values[:, ~np.isin(np.array(md.symbols), plan.frame.columns)] = 0.0
-    rows: dict[int, np.ndarray] = {}
-    for position, row, defined in zip(positions, values, frame.notna().any(axis=1).to_numpy()):
-        if defined and position + 1 < len(md.days):
-            rows[int(position) + 1] = row
-    return rows
+    keep = ~np.isnan(given).all(axis=1) & (positions + 1 < len(day_values)) if len(given) else positions >= 0
+    order = np.argsort(positions[keep], kind="stable")
+    return (positions[keep][order] + 1).astype(np.int64), values[keep][order].reshape(-1, len(md.symbols))
 
 
 def simulate(md: MarketData, plan: TargetPlan, config: BacktestConfig) -> RawRun:
     """Run ``plan`` over ``md`` under ``config``'s rules."""
     rules = config.rules
-    schedule = _plan_rows(md, plan)
-    plan_days = np.array(sorted(schedule), dtype=np.int64)
-    plan_targets = np.array([schedule[d] for d in plan_days]).reshape(len(plan_days), md.shape[1])
+    plan_days, plan_targets = _plan_rows(md, plan)
     fill_prices = md.open if config.fill_price is FillPrice.OPEN else _vwap(md)
     exec_prices = _execution_prices(md, fill_prices, rules.suspension)
     stock = md.is_stock

@@ -7,6 +7,7 @@ have; a row decided at the close of day t may only depend on rows up to t (check
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
@@ -44,9 +45,16 @@ def rebalance_days(market: MarketData, every: str) -> np.ndarray:
     Period ends come from the exchange calendar (published in advance), not from the data, so a
     data gap cannot move a decision day and the last day of the data is not a month end by accident.
     """
-    days = market.days
+    days = market.days.values.astype("datetime64[D]")
     if every == "daily":
         return np.arange(len(days))
+    return _period_end_rows(days.tobytes(), every).copy()
+
+
+@lru_cache(maxsize=64)
+def _period_end_rows(day_bytes: bytes, every: str) -> np.ndarray:
+    """Cached per day axis: a parameter sweep asks the same question hundreds of times."""
+    days = pd.DatetimeIndex(np.frombuffer(day_bytes, dtype="datetime64[D]"))
     calendar = default_calendar()
     start, end = days[0].date(), days[-1].date()
     ends = calendar.month_ends(start, end) if every == "month_end" else calendar.week_ends(start, end)
