@@ -16,6 +16,7 @@ from typing import Iterable, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from vnpy_rotation.backtest.config import BacktestConfig
 from vnpy_rotation.backtest.engine import TargetPlan, simulate
@@ -32,6 +33,30 @@ class Row(NamedTuple):
     close: float
     volume: float = 1_000_000.0
     turnover: float | None = None  # default: volume × close
+
+
+# Symbols and dates shared by the scenario and matcher tests (one of each rule family).
+CAPITAL = 100_000.0
+AUG = ["2023-08-21", "2023-08-22", "2023-08-23", "2023-08-24", "2023-08-25",
+       "2023-08-28", "2023-08-29", "2023-08-30", "2023-08-31", "2023-09-01"]
+
+STOCK = "600000.SSE"
+STOCK_B = "600036.SSE"
+ETF = "510300.SSE"
+ETF_B = "510500.SSE"
+CROSS = "513100.SSE"
+CHINEXT_ETF = "159915.SZSE"
+STAR = "688001.SSE"
+
+
+def money(amount: float):
+    """Cash and equity sums: exact to well below a fen (float sums of fen amounts)."""
+    return pytest.approx(amount, abs=1e-6)
+
+
+def days(first: str, count: int) -> list[str]:
+    start = AUG.index(first)
+    return AUG[start:start + count]
 
 
 def bar(open_: float, high: float, low: float, close: float, volume: float = 1_000_000.0,
