@@ -15,9 +15,10 @@ import math
 import numpy as np
 from numba import njit
 
+from .result import REFUSAL_REASONS
+
 EPS = 1e-9
-REASON_BITS = ("t1_locked", "lot_rounding", "insufficient_cash", "suspended", "limit_up", "limit_down",
-               "participation_cap")
+REASON_BITS = REFUSAL_REASONS
 T1_LOCKED, LOT_ROUNDING, INSUFFICIENT_CASH, SUSPENDED, LIMIT_UP, LIMIT_DOWN, PARTICIPATION_CAP = (
     1, 2, 4, 8, 16, 32, 64)
 # Reasons that may clear by tomorrow: the rest of the target is tried again (config.resubmit).

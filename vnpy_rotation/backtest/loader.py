@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-import numpy as np
 import pandas as pd
 
 from ..bundled import bundled_files, manifest
@@ -56,7 +55,3 @@ def load_benchmark(days: pd.DatetimeIndex, store: BarStore | None = None,
             return vt_symbol, close.astype(float)
     return None
 
-
-def trading_index(md: MarketData, start: date | None) -> int:
-    """Position of the first day on or after ``start``."""
-    return 0 if start is None else int(np.searchsorted(md.days.values, np.datetime64(start, "ns")))

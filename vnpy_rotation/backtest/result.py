@@ -27,8 +27,9 @@ from typing import Any
 
 import pandas as pd
 
-REFUSAL_REASONS = ("limit_up", "limit_down", "suspended", "t1_locked", "insufficient_cash",
-                   "lot_rounding", "participation_cap")
+# In the order the matcher checks them; the compiled matcher carries them as bits in this order.
+REFUSAL_REASONS = ("t1_locked", "lot_rounding", "insufficient_cash", "suspended", "limit_up", "limit_down",
+                   "participation_cap")
 COST_KINDS = ("commission", "stamp_duty", "transfer_fee", "slippage")
 
 

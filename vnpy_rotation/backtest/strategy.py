@@ -8,7 +8,7 @@ have; a row decided at the close of day t may only depend on rows up to t (check
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -59,10 +59,6 @@ def _period_end_rows(day_bytes: bytes, every: str) -> np.ndarray:
     start, end = days[0].date(), days[-1].date()
     ends = calendar.month_ends(start, end) if every == "month_end" else calendar.week_ends(start, end)
     return np.nonzero(days.isin(ends))[0]
-
-
-def describe(strategy: Any) -> dict[str, Any]:
-    return {"strategy": strategy.name, **strategy.settings.model_dump(mode="json")}
 
 
 def weights_frame(market: MarketData, rows: np.ndarray, weights: np.ndarray) -> pd.DataFrame:

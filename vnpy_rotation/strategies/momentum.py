@@ -13,7 +13,7 @@ from pydantic import Field
 
 from ..backtest.engine import TargetPlan
 from ..backtest.market_data import MarketData
-from ..backtest.strategy import StrategySettings, rebalance_days, weights_frame
+from ..backtest.strategy import rebalance_days, weights_frame
 from .equal_weight import EqualWeightSettings, EqualWeightStrategy
 
 
