@@ -66,3 +66,38 @@ def test_adjusted_history_is_point_in_time(bundled_store):
     full = load_panels(["510300.SSE"], store=bundled_store).adjusted("close")
     early = load_panels(["510300.SSE"], end=date(2020, 6, 30), store=bundled_store).adjusted("close")
     pd.testing.assert_frame_equal(full.loc[:"2020-06-30"], early, check_freq=False)
+
+
+def test_a_bar_on_a_day_the_calendar_lacks_gets_its_own_row(bundled_store):
+    from vnpy_rotation.market.calendar import TradingCalendar, default_calendar
+
+    full = default_calendar().days
+    gap = pd.Timestamp("2021-02-04")
+    calendar = TradingCalendar(full[full != gap])
+    panels = load_panels(["159915.SZSE", "510300.SSE"], date(2021, 2, 1), date(2021, 2, 10), store=bundled_store,
+                         calendar=calendar)
+    reference = load_panels(["159915.SZSE", "510300.SSE"], date(2021, 2, 1), date(2021, 2, 10),
+                            store=bundled_store)
+    assert gap in panels.days
+    pd.testing.assert_frame_equal(panels.close, reference.close, check_freq=False)
+    pd.testing.assert_frame_equal(panels.suspended, reference.suspended, check_freq=False)
+
+
+def test_bars_saved_after_a_read_show_in_the_next_read(bundled_store):
+    """The columnar block is rebuilt when vnpy's bar table changed for that symbol."""
+    from vnpy.trader.constant import Exchange, Interval
+    from vnpy.trader.object import BarData
+
+    from vnpy_rotation.data.store import SHANGHAI
+
+    before = load_panels(["510300.SSE"], store=bundled_store)
+    last = before.days[-1]
+    assert last == pd.Timestamp("2024-09-30")
+    new_day = pd.Timestamp("2024-10-08")  # the next trading day (National Day holiday in between)
+    bar = BarData(gateway_name="DB", symbol="510300", exchange=Exchange.SSE,
+                  datetime=new_day.to_pydatetime().replace(tzinfo=SHANGHAI), interval=Interval.DAILY,
+                  open_price=3.5, high_price=3.6, low_price=3.4, close_price=3.55, volume=1e6, turnover=3.55e6)
+    bundled_store.database.save_bar_data([bar])
+    after = load_panels(["510300.SSE"], store=bundled_store)
+    assert after.days[-1] == new_day and after.close.loc[new_day, "510300.SSE"] == 3.55
+    pd.testing.assert_frame_equal(after.close.loc[:last], before.close, check_freq=False)

@@ -121,7 +121,9 @@ class RawRun:
         equity = cash + values.sum(axis=1)
         equity_frame = pd.DataFrame({"equity": equity, "cash": cash, "market_value": values.sum(axis=1)},
                                     index=md.days.rename("date"))
-        pnl = np.diff(np.vstack([np.zeros((1, md.shape[1])), values]), axis=0) + self.flows_array
+        pnl = values.copy()  # day-on-day change in value plus cash flows, in place
+        pnl[1:] -= values[:-1]
+        pnl += self.flows_array
         held_i, held_j = np.nonzero(holdings)
         positions = pd.DataFrame({
             "date": md.days[held_i], "vt_symbol": np.array(md.symbols, dtype=object)[held_j],

@@ -21,7 +21,7 @@ def ensure_bundled(vt_symbols: list[str], store: BarStore) -> bool:
     """Import the bundled real data when a requested bundled symbol has no bars yet (first run)."""
     bundled = {s for members in manifest()["pools"].values() for s in members}
     wanted = [s for s in vt_symbols if s in bundled]
-    if not wanted or set(wanted) <= set(store.blocks(set(wanted))):
+    if not wanted or set(wanted) <= set(store.check_blocks(set(wanted)).vt_symbols):
         return False
     result = import_paths(bundled_files(), store, progress=False)
     if not result.ok:

@@ -70,7 +70,7 @@ class MarketData:
         return getattr(self, field) * self.factor
 
     def frame(self, values: np.ndarray) -> pd.DataFrame:
-        return pd.DataFrame(values, index=self.days, columns=list(self.symbols))
+        return pd.DataFrame(values, index=self.days, columns=list(self.symbols), copy=False)
 
     def window(self, start: date | None, end: date | None) -> "MarketData":
         """The same data restricted to ``start..end`` (limits and actions stay as computed on the whole)."""
@@ -87,16 +87,23 @@ class MarketData:
 
 
 def _forward_fill(values: np.ndarray) -> np.ndarray:
-    """Carry the last finite value down each column."""
-    index = np.where(np.isfinite(values), np.arange(len(values))[:, None], 0)
-    np.maximum.accumulate(index, axis=0, out=index)
-    filled = values[index, np.arange(values.shape[1])]
-    seen = np.maximum.accumulate(np.isfinite(values), axis=0)
-    return np.where(seen, filled, np.nan)
+    """Carry the last finite value down each column (column by column: no day × symbol temporaries)."""
+    filled = np.empty_like(values)
+    rows = np.arange(len(values))
+    for j in range(values.shape[1]):
+        column = values[:, j]
+        finite = np.isfinite(column)
+        index = np.maximum.accumulate(np.where(finite, rows, 0))
+        filled[:, j] = np.where(np.maximum.accumulate(finite), column[index], np.nan)
+    return filled
 
 
 def build_market_data(panels: Panels, registry: InstrumentRegistry | None = None) -> MarketData:
-    """Rule arrays for ``panels`` from the instrument table (every symbol must be known to it)."""
+    """Rule arrays for ``panels`` from the instrument table (every symbol must be known to it).
+
+    The panels' price arrays are shared, not copied; the derived arrays are computed one symbol at a
+    time so building adds only what the MarketData keeps.
+    """
     registry = registry or default_registry()
     days = panels.days
     symbols = tuple(panels.symbols)
@@ -109,30 +116,30 @@ def build_market_data(panels: Panels, registry: InstrumentRegistry | None = None
     is_st = panels.is_st.to_numpy(dtype=bool)
     last_close = _forward_fill(close)
 
-    step = np.ones_like(factor)
-    step[1:] = factor[1:] / factor[:-1]
-    step[~np.isfinite(step)] = 1.0
-    step[np.abs(step - 1.0) < 1e-12] = 1.0
-    is_split = (step >= SPLIT_MIN_STEP) | (step < 1.0)
-    previous_close = np.vstack([np.full((1, len(symbols)), np.nan), last_close[:-1]])
-    split = np.where(is_split, step, 1.0)
-    dividend = np.where(~is_split & (step > 1.0), np.nan_to_num(previous_close) * (1.0 - 1.0 / step), 0.0)
-
+    shape = close.shape
+    split, dividend = np.ones(shape), np.zeros(shape)
+    limit_up, limit_down = np.empty(shape), np.empty(shape)
+    t0 = np.zeros(shape, dtype=bool)
     tick = np.array([i.rules.tick for i in instruments])
-    # The exchange's reference price after an ex-date is the previous close divided by the factor step.
-    reference = previous_close / step
-    pct = np.full(close.shape, np.nan)
-    t0 = np.zeros(close.shape, dtype=bool)
     day_np = days.values.astype("datetime64[D]")
     for j, instrument in enumerate(instruments):
+        step = np.ones(len(days))
+        step[1:] = factor[1:, j] / factor[:-1, j]
+        step[~np.isfinite(step) | (np.abs(step - 1.0) < 1e-12)] = 1.0
+        is_split = (step >= SPLIT_MIN_STEP) | (step < 1.0)
+        previous_close = np.concatenate([[np.nan], last_close[:-1, j]])
+        split[:, j] = np.where(is_split, step, 1.0)
+        dividend[:, j] = np.where(~is_split & (step > 1.0), np.nan_to_num(previous_close) * (1.0 - 1.0 / step), 0.0)
         rules = instrument.rules
-        pct[:, j] = _schedule(day_np, rules.price_limits)
+        pct = _schedule(day_np, rules.price_limits)
         if rules.st_price_limits and is_st[:, j].any():
-            pct[:, j] = np.where(is_st[:, j], _schedule(day_np, rules.st_price_limits), pct[:, j])
+            pct = np.where(is_st[:, j], _schedule(day_np, rules.st_price_limits), pct)
         if rules.t0_from is not None:
             t0[:, j] = day_np >= np.datetime64(rules.t0_from, "D")
-    limit_up = round_to_tick(reference * (1 + pct), tick)
-    limit_down = round_to_tick(reference * (1 - pct), tick)
+        # The exchange's reference price after an ex-date is the previous close divided by the factor step.
+        reference = previous_close / step
+        limit_up[:, j] = round_to_tick(reference * (1 + pct), tick[j])
+        limit_down[:, j] = round_to_tick(reference * (1 - pct), tick[j])
 
     return MarketData(
         days=days, symbols=symbols,

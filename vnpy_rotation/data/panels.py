@@ -51,68 +51,97 @@ class Panels:
 
 def load_panels(vt_symbols: Iterable[str] | None = None, start: date | None = None, end: date | None = None,
                 store: BarStore | None = None, calendar: TradingCalendar | None = None) -> Panels:
-    """Daily panels for ``vt_symbols`` (default: every symbol in the database) between two dates."""
+    """Daily panels for ``vt_symbols`` (default: every symbol in the database) between two dates.
+
+    One symbol's block is decoded at a time and scattered straight into the day × symbol arrays,
+    which the frames then wrap without a copy: peak memory is the panels plus one block.
+    """
     store = store or BarStore()
     calendar = calendar or default_calendar()
     wanted = None if vt_symbols is None else list(dict.fromkeys(vt_symbols))
-    blocks = store.blocks(None if wanted is None else set(wanted))
-    columns = wanted if wanted is not None else sorted(blocks)
+    check = store.check_blocks(None if wanted is None else set(wanted))
+    columns = wanted if wanted is not None else sorted(check.vt_symbols)
+    position = {s: j for j, s in enumerate(columns)}
     lo = np.datetime64(start, "D") if start else None
     hi = np.datetime64(end, "D") if end else None
-
-    def window(days: np.ndarray) -> np.ndarray:
-        keep = np.ones(len(days), dtype=bool)
-        if lo is not None:
-            keep &= days >= lo
-        if hi is not None:
-            keep &= days <= hi
-        return keep
-
-    bar_days = [b["day"].astype("datetime64[D]") for b in blocks.values()]
-    all_days = np.unique(np.concatenate(bar_days)) if bar_days else np.array([], dtype="datetime64[D]")
     days_np = calendar.between(start, end).values.astype("datetime64[D]")
-    outside = all_days[~np.isin(all_days, calendar.days.values.astype("datetime64[D]")) & window(all_days)]
-    days_np = np.union1d(days_np, outside)
-    if len(all_days):  # without explicit bounds, span only the data
-        days_np = days_np[(days_np >= (lo if lo is not None else all_days.min()))
-                          & (days_np <= (hi if hi is not None else all_days.max()))]
-    days = pd.DatetimeIndex(days_np.astype("datetime64[ns]"))
 
     shape = (len(days_np), len(columns))
     arrays = {f: np.full(shape, np.nan) for f in FIELDS}
-    listed = np.zeros(shape, dtype=bool)
-    for j, vt_symbol in enumerate(columns):
-        block = blocks.get(vt_symbol)
-        if block is None:
-            continue
+    spans = np.zeros((len(columns), 2), dtype="datetime64[D]")  # first and last bar day per symbol
+    has_bars = np.zeros(len(columns), dtype=bool)
+    stray: list[tuple[int, np.ndarray, dict[str, np.ndarray]]] = []  # bars on days the calendar lacks
+    for vt_symbol, block in store.iter_blocks(check):
+        j = position[vt_symbol]
         sym_days = block["day"].astype("datetime64[D]")
-        rows = np.searchsorted(days_np, sym_days)
-        ok = (rows < len(days_np)) & (days_np[np.minimum(rows, len(days_np) - 1)] == sym_days)
+        if not len(sym_days):
+            continue
+        has_bars[j] = True
+        spans[j] = sym_days.min(), sym_days.max()
+        rows, ok = _rows_on(days_np, sym_days)
         for f in FIELDS:
             arrays[f][rows[ok], j] = block[f][ok]
-        listed[:, j] = (days_np >= sym_days.min()) & (days_np <= sym_days.max())
-    frames = {f: pd.DataFrame(arrays[f], index=days, columns=columns) for f in FIELDS}
+        off = ~ok & _inside(sym_days, lo, hi)
+        if off.any():
+            stray.append((j, sym_days[off], {f: block[f][off] for f in FIELDS}))
+    if stray:  # rare: add the missing days to the axis, then place those bars
+        extra = np.unique(np.concatenate([d for _, d, _ in stray]))
+        merged = np.union1d(days_np, extra)
+        keep_rows = np.searchsorted(merged, days_np)
+        for f in FIELDS:
+            wider = np.full((len(merged), len(columns)), np.nan)
+            wider[keep_rows] = arrays[f]
+            arrays[f] = wider
+            for j, d, values in stray:
+                wider[np.searchsorted(merged, d), j] = values[f]
+        days_np = merged
+    if has_bars.any():  # without explicit bounds, span only the data
+        first = lo if lo is not None else spans[has_bars, 0].min()
+        last = hi if hi is not None else spans[has_bars, 1].max()
+        inside = (days_np >= first) & (days_np <= last)
+        if not inside.all():
+            days_np = days_np[inside]
+            arrays = {f: a[inside] for f, a in arrays.items()}
+    days = pd.DatetimeIndex(days_np.astype("datetime64[ns]"))
+    listed = has_bars & (days_np[:, None] >= spans[:, 0]) & (days_np[:, None] <= spans[:, 1])
 
-    suspended = pd.DataFrame(listed & np.isnan(arrays["close"]), index=days, columns=columns)
-    is_st = pd.DataFrame(False, index=days, columns=columns)
-    flags = store.all_flags()
+    def frame(values: np.ndarray) -> pd.DataFrame:  # the frames wrap the arrays: no copy
+        return pd.DataFrame(values, index=days, columns=columns, copy=False)
+
+    suspended = listed & np.isnan(arrays["close"])
+    is_st = np.zeros(suspended.shape, dtype=bool)
+    codes = {s.partition(".")[0] for s in columns}
+    flags = store.all_flags(codes)
     if len(flags):
         flags["vt_symbol"] = flags["symbol"] + "." + flags["exchange"]
-        flags["day"] = pd.to_datetime(flags["day"].astype(str))
-        flags = flags[flags["vt_symbol"].isin(columns) & flags["day"].isin(days)]
+        flags = flags[flags["vt_symbol"].isin(position)]
+        rows, on_axis = _rows_on(days_np, pd.to_datetime(flags["day"].astype(str)).values.astype("datetime64[D]"))
+        cols = flags["vt_symbol"].map(position).to_numpy(dtype=np.int64)
         for name, target in (("suspended", suspended), ("is_st", is_st)):
-            marked = flags[flags[name].astype(bool)]
-            if len(marked):
-                mask = marked.assign(v=True).pivot_table(index="day", columns="vt_symbol", values="v", aggfunc="any")
-                target |= mask.reindex(index=days, columns=columns).fillna(False).astype(bool)
+            marked = on_axis & flags[name].astype(bool).to_numpy()
+            target[rows[marked], cols[marked]] = True
 
-    factor = _factor_panel(store, days, columns)
-    return Panels(**frames, factor=factor, suspended=suspended, is_st=is_st)
+    factor = _factor_panel(store.all_events(codes), days, columns)
+    return Panels(**{f: frame(a) for f, a in arrays.items()}, factor=frame(factor), suspended=frame(suspended), is_st=frame(is_st))
 
 
-def _factor_panel(store: BarStore, days: pd.DatetimeIndex, columns: list[str]) -> pd.DataFrame:
+def _rows_on(axis: np.ndarray, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row of each of ``days`` in the sorted ``axis`` and whether it is really there."""
+    rows = np.searchsorted(axis, days)
+    return rows, (rows < len(axis)) & (axis[np.minimum(rows, max(len(axis) - 1, 0))] == days)
+
+
+def _inside(days: np.ndarray, lo: np.datetime64 | None, hi: np.datetime64 | None) -> np.ndarray:
+    keep = np.ones(len(days), dtype=bool)
+    if lo is not None:
+        keep &= days >= lo
+    if hi is not None:
+        keep &= days <= hi
+    return keep
+
+
+def _factor_panel(events: pd.DataFrame, days: pd.DatetimeIndex, columns: list[str]) -> np.ndarray:
     """Cumulative factors; ex-dates before the window still count (product over all history)."""
-    events = store.all_events()
     factor = np.ones((len(days), len(columns)))
     if not events.empty:
         events["vt_symbol"] = events["symbol"] + "." + events["exchange"]
@@ -122,5 +151,5 @@ def _factor_panel(store: BarStore, days: pd.DatetimeIndex, columns: list[str]) -
         steps = np.ones((len(days) + 1, len(columns)))
         for row, vt_symbol, value in zip(rows, events["vt_symbol"], events["factor"]):
             steps[row, position[vt_symbol]] *= value
-        factor = np.cumprod(steps, axis=0)[:-1]
-    return pd.DataFrame(factor, index=days, columns=columns)
+        factor = np.cumprod(steps, axis=0, out=steps)[:-1]
+    return factor

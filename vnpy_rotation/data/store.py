@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import sys
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Iterator
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -95,6 +97,19 @@ class ImportLogRow(Model):
 
 MODELS = (AdjustmentRow, DayFlagRow, QfqCloseRow, SeriesRow, BarBlockRow, ImportLogRow)
 TABLE_MARKER = "*"  # the BarBlockRow holding the whole bar table's signature
+
+
+@dataclass(frozen=True)
+class BlockCheck:
+    """The outcome of :meth:`BarStore.check_blocks`, consumed by :meth:`BarStore.iter_blocks`."""
+
+    signatures: dict[tuple[str, str], str]  # (symbol, exchange) → the bar table's current signature
+    stored: dict[tuple[str, str], str]  # (symbol, exchange) → the signature its block was built from
+    table: str | None  # the whole table's signature to record once every block is current
+
+    @property
+    def vt_symbols(self) -> list[str]:
+        return [f"{code}.{exchange}" for code, exchange in self.signatures]
 BLOCK_FIELDS = ("open", "high", "low", "close", "volume", "turnover")
 
 
@@ -179,38 +194,50 @@ class BarStore:
         count, top = self.db.execute_sql(*m.select(fn.COUNT(m.id), fn.MAX(m.id)).sql()).fetchone()
         return f"{count}/{top}"
 
-    def blocks(self, wanted: set[str] | None = None) -> dict[str, dict[str, np.ndarray]]:
-        """vt_symbol → columns for every (wanted) symbol, rebuilding blocks the bar table outdated.
+    def check_blocks(self, wanted: set[str] | None = None) -> BlockCheck:
+        """Which (wanted) series have bars and whether their blocks are current: no block is decoded.
 
         When the whole bar table is as it was at the last full check (its count and highest id
-        match), every block is current and the per-symbol check is skipped.
+        match), every block is current and the per-series query is skipped.
         """
+        codes = None if wanted is None else {s.partition(".")[0] for s in wanted}
         table = self.table_signature()
         marker = BarBlockRow.get_or_none(BarBlockRow.symbol == TABLE_MARKER)
-        codes = None if wanted is None else {s.partition(".")[0] for s in wanted}
-        # Only the wanted symbols' blobs are read: a few ETFs in a database of stocks stay cheap.
-        selection = BarBlockRow.select().where(BarBlockRow.symbol != TABLE_MARKER)
+        # Only the wanted symbols' signatures are read: a few ETFs in a database of stocks stay cheap.
+        selection = (BarBlockRow.select(BarBlockRow.symbol, BarBlockRow.exchange, BarBlockRow.signature)
+                     .where(BarBlockRow.symbol != TABLE_MARKER))
         if codes is not None:
             selection = selection.where(BarBlockRow.symbol.in_(sorted(codes)))
-        stored = {(r.symbol, r.exchange): r for r in selection}
-        if marker is not None and marker.signature == table:
-            signatures = {key: row.signature for key, row in stored.items()}
-        else:
-            signatures = self.bar_signatures(codes)
-        out: dict[str, dict[str, np.ndarray]] = {}
-        for (code, exchange), signature in signatures.items():
-            vt_symbol = f"{code}.{exchange}"
-            if wanted is not None and vt_symbol not in wanted:
-                continue
-            row = stored.get((code, exchange))
-            if row is not None and row.signature == signature:
-                with np.load(io.BytesIO(bytes(row.data))) as data:
-                    out[vt_symbol] = {k: data[k] for k in data.files}
-            else:
-                out[vt_symbol] = self.rebuild_block(code, exchange, signature)
-        if wanted is None:
-            BarBlockRow.insert(symbol=TABLE_MARKER, exchange="", signature=table, data=b"").on_conflict_replace().execute()
-        return out
+        stored = {(r.symbol, r.exchange): r.signature for r in selection}
+        current = marker is not None and marker.signature == table
+        signatures = dict(stored) if current else self.bar_signatures(codes)
+        if wanted is not None:
+            signatures = {key: sig for key, sig in signatures.items() if f"{key[0]}.{key[1]}" in wanted}
+        return BlockCheck(signatures, stored, None if current or codes is not None else table)
+
+    def iter_blocks(self, check: BlockCheck) -> Iterator[tuple[str, dict[str, np.ndarray]]]:
+        """(vt_symbol, columns) for every series of ``check``, one block in memory at a time.
+
+        Blocks the bar table outdated are rebuilt (after the current ones are read).
+        """
+        current = {key for key, signature in check.signatures.items() if check.stored.get(key) == signature}
+        if current:  # one streaming cursor: the rows arrive one at a time
+            query = (BarBlockRow.select(BarBlockRow.symbol, BarBlockRow.exchange, BarBlockRow.data)
+                     .where(BarBlockRow.symbol.in_(sorted({code for code, _ in current}))))
+            for code, exchange, blob in self.db.execute_sql(*query.sql()):
+                if (code, exchange) in current:
+                    with np.load(io.BytesIO(bytes(blob))) as data:
+                        yield f"{code}.{exchange}", {k: data[k] for k in data.files}
+        for (code, exchange), signature in check.signatures.items():
+            if (code, exchange) not in current:
+                yield f"{code}.{exchange}", self.rebuild_block(code, exchange, signature)
+        if check.table is not None:  # every block was checked and is current now
+            BarBlockRow.insert(symbol=TABLE_MARKER, exchange="", signature=check.table,
+                               data=b"").on_conflict_replace().execute()
+
+    def blocks(self, wanted: set[str] | None = None) -> dict[str, dict[str, np.ndarray]]:
+        """vt_symbol → columns for every (wanted) symbol, all decoded at once (:meth:`iter_blocks` streams)."""
+        return dict(self.iter_blocks(self.check_blocks(wanted)))
 
     # -- project tables ---------------------------------------------------------------------
     def basis(self, code: str, exchange: str) -> str | None:
@@ -261,14 +288,20 @@ class BarStore:
         for chunk in _chunks(rows):
             AdjustmentRow.insert_many(chunk).on_conflict_replace().execute()
 
-    def all_events(self) -> pd.DataFrame:
+    def all_events(self, codes: set[str] | None = None) -> pd.DataFrame:
+        """Adjustment events (of the series with these codes, or of all)."""
         query = AdjustmentRow.select(AdjustmentRow.symbol, AdjustmentRow.exchange, AdjustmentRow.ex_date,
                                      AdjustmentRow.factor)
+        if codes is not None:
+            query = query.where(AdjustmentRow.symbol.in_(sorted(codes)))
         return pd.DataFrame(self._raw(query), columns=["symbol", "exchange", "ex_date", "factor"])
 
-    def all_flags(self) -> pd.DataFrame:
+    def all_flags(self, codes: set[str] | None = None) -> pd.DataFrame:
+        """Suspended / ST day flags (of the series with these codes, or of all)."""
         query = DayFlagRow.select(DayFlagRow.symbol, DayFlagRow.exchange, DayFlagRow.day,
                                   DayFlagRow.suspended, DayFlagRow.is_st)
+        if codes is not None:
+            query = query.where(DayFlagRow.symbol.in_(sorted(codes)))
         return pd.DataFrame(self._raw(query), columns=["symbol", "exchange", "day", "suspended", "is_st"])
 
     def _raw(self, query) -> list[tuple]:
