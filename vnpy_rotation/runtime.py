@@ -71,3 +71,10 @@ def settle_runtime(home: Path | str | None = None) -> Path:
     finally:
         os.chdir(previous)
     return folder
+
+
+def snapshot_folder(strategy: str) -> Path:
+    """Where the last runs of ``strategy`` are kept: ``.vntrader/rotation_snapshots/<strategy>``."""
+    from vnpy.trader.utility import TEMP_DIR  # settled by settle_runtime before any command runs
+
+    return Path(TEMP_DIR) / "rotation_snapshots" / strategy

@@ -8,7 +8,7 @@ used by the replay gateway). Records come back as arrays and become frames only 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -39,6 +39,7 @@ class TargetPlan:
     frame: pd.DataFrame
     kind: Literal["weight", "shares"] = "weight"
     reason: str = "rebalance"
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # the strategy's diagnostics, written as CSV
 
 
 @dataclass

@@ -16,7 +16,7 @@ import pandas as pd
 
 from .config import BacktestConfig
 from .engine import RawRun, simulate
-from .market_data import MarketData, _forward_fill
+from .market_data import MarketData, forward_fill
 from .strategy import TargetStrategy
 
 PRICE_FIELDS = ("open", "high", "low", "close")
@@ -40,7 +40,10 @@ def perturb_after(md: MarketData, cut: int, seed: int = 0) -> MarketData:
         changed[name][tail] *= scale
     changed["volume"][tail] *= rng.uniform(0.2, 5.0, size=shape)
     changed["turnover"][tail] = changed["volume"][tail] * changed["close"][tail]
-    last_close = _forward_fill(changed["close"])
+    last_close = forward_fill(changed["close"])
+    if md.benchmark is not None:
+        changed["benchmark"] = md.benchmark.copy()
+        changed["benchmark"][tail] *= rng.uniform(0.7, 1.3, size=len(md.benchmark) - cut - 1)
     return dataclasses.replace(md, **changed, last_close=last_close)
 
 

@@ -60,6 +60,7 @@ class MarketData:
     t0: np.ndarray  # (days × symbols) bool: shares bought that day may be sold that day
     stamp_rate: np.ndarray  # per day, charged on stock sells
     transfer_rate: np.ndarray  # per day, charged on stock buys and sells
+    benchmark: np.ndarray | None = None  # per day: the benchmark's close (for relative-strength signals)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -86,7 +87,7 @@ class MarketData:
         return MarketData(**fields)
 
 
-def _forward_fill(values: np.ndarray) -> np.ndarray:
+def forward_fill(values: np.ndarray) -> np.ndarray:
     """Carry the last finite value down each column (column by column: no day × symbol temporaries)."""
     filled = np.empty_like(values)
     rows = np.arange(len(values))
@@ -114,7 +115,7 @@ def build_market_data(panels: Panels, registry: InstrumentRegistry | None = None
     factor = panels.factor.to_numpy(dtype=float)
     suspended = panels.suspended.to_numpy(dtype=bool) | ~np.isfinite(close) | ~(np.nan_to_num(volume) > 0)
     is_st = panels.is_st.to_numpy(dtype=bool)
-    last_close = _forward_fill(close)
+    last_close = forward_fill(close)
 
     shape = close.shape
     split, dividend = np.ones(shape), np.zeros(shape)

@@ -6,6 +6,8 @@ import json
 import math
 from pathlib import Path
 
+import pandas as pd
+
 from .report_html import write_html
 from .report_md import ReportContext, write_markdown
 from .runner import BacktestRun
@@ -36,6 +38,19 @@ def data_description(run: BacktestRun) -> list[str]:
     return lines
 
 
+def _extra_sections(run: BacktestRun) -> list[tuple[str, pd.DataFrame]]:
+    """Strategy-specific tables for the report: per-pool metrics and where capacity limits bound."""
+    sections = []
+    if run.pool_metrics is not None:
+        sections.append(("分池指标 Per-pool metrics", run.pool_metrics))
+    capacity = run.plan.tables.get("capacity")
+    if capacity is not None:
+        summary = (capacity.groupby(["pool", "vt_symbol", "rule"]).size().rename("decisions_bound").reset_index()
+                   if len(capacity) else pd.DataFrame({"result": ["no capacity limit bound"]}))
+        sections.append(("容量约束 Capacity limits that bound", summary))
+    return sections
+
+
 def write_outputs(run: BacktestRun, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     result = run.result
@@ -59,6 +74,14 @@ def write_outputs(run: BacktestRun, out: Path) -> list[Path]:
                   "start": str(run.market.days[0].date()), "end": str(run.market.days[-1].date())},
         lookahead_checks=[(f"perturb bars after {c.cut.date()}", c.ok, c.detail) for c in run.lookahead],
         identities=[(c.name, c.ok, c.detail) for c in run.identities],
+        extra=_extra_sections(run),
     )
     write_markdown(out / "report.md", result, run.metrics, context)
-    return [out / name for name in FILES]
+    extra = []
+    for name, table in run.plan.tables.items():  # the strategy's diagnostics (capacity, selection, ...)
+        table.to_csv(out / f"{name}.csv", index=False, date_format="%Y-%m-%d")
+        extra.append(out / f"{name}.csv")
+    if run.pool_metrics is not None:
+        run.pool_metrics.to_csv(out / "pool_metrics_summary.csv", index=False)
+        extra.append(out / "pool_metrics_summary.csv")
+    return [out / name for name in FILES] + extra

@@ -27,6 +27,7 @@ SECTIONS: dict[str, str] = {
     "refusals": "7. 拒单与减量 Refusals",
     "trades": "8. 交易记录 Trades",
     "identities": "9. 会计恒等式 Accounting identities",
+    "alerts": "10. 告警规则 Alert rules",
 }
 WARNINGS_HEADING = "警告 Warnings"  # rendered only when the context carries warnings
 TRADE_HEAD = 50  # long runs show the first and last TRADE_HEAD trades
@@ -74,6 +75,7 @@ class ReportContext:
     lookahead_checks: Sequence[tuple[str, bool, str]]
     identities: Sequence[tuple[str, bool, str]]
     warnings: Sequence[str] = ()
+    extra: Sequence[tuple[str, pd.DataFrame]] = ()  # strategy-specific (heading, table), after the sections
 
 
 def _missing(value: Any) -> bool:
@@ -249,6 +251,16 @@ def _trades(trades: pd.DataFrame) -> list[str]:
             *_table(header, rows, "lcl" + "r" * 4 + "l")]
 
 
+def _alerts(alerts: Sequence[dict[str, Any]]) -> list[str]:
+    if not alerts:
+        return ["未评估告警规则。"]
+    kinds = {key: kind for key, _, kind in KPI_ROWS}
+    rows = [(a["rule"], f"`{a['metric']}`", format_value(a["value"], kinds.get(a["metric"], "num")),
+             MISSING if a["triggered"] is None else (f"{FAIL} 触发" if a["triggered"] else f"{PASS} 正常"))
+            for a in alerts]
+    return _table(("规则", "key", "值", "状态"), rows, "llrl")
+
+
 def render_markdown(result: BacktestResult, metrics: dict[str, Any], context: ReportContext) -> str:
     """The report as one markdown string (see :func:`write_markdown`)."""
     start, end = format_value(metrics.get("start"), "date"), format_value(metrics.get("end"), "date")
@@ -269,9 +281,12 @@ def render_markdown(result: BacktestResult, metrics: dict[str, Any], context: Re
         "refusals": _refusals(result.orders),
         "trades": _trades(result.trades),
         "identities": _checks(context.identities, "未提供会计恒等式检查。"),
+        "alerts": _alerts(metrics.get("alerts") or []),
     }
     for key, heading in SECTIONS.items():
         lines += [f"## {heading}", "", *body[key], ""]
+    for number, (heading, table) in enumerate(context.extra, start=len(SECTIONS) + 1):
+        lines += [f"## {number}. {heading}", "", *_table(list(table.columns), table.round(4).values.tolist()), ""]
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -11,6 +12,7 @@ import pandas as pd
 
 from ..data.store import BarStore
 from ..errors import InputRejected, Problem
+from .alerts import evaluate_alerts, triggered
 from .config import BacktestConfig, read_yaml, validate_section
 from .engine import TargetPlan, simulate
 from .identities import IdentityCheck, check_identities
@@ -46,6 +48,7 @@ class BacktestRun:
     benchmark: tuple[str, pd.Series] | None
     identities: list[IdentityCheck]
     lookahead: list[LookaheadCheck]
+    pool_metrics: pd.DataFrame | None = None  # one row per pool sleeve plus the portfolio (pooled strategies)
 
 
 def read_spec(strategy: str, config_file: Path | None, start: date | None, end: date | None,
@@ -76,14 +79,49 @@ def run_backtest(spec: RunSpec, store: BarStore | None = None, lookahead_cuts: i
     if ensure_bundled(strategy.symbols + list(spec.benchmark), store):
         print("imported the bundled real data into the database (first run)")
     full = load_market(strategy.symbols, spec.start, spec.end, strategy.warmup_days, store)
+    reference = load_benchmark(full.days, store, spec.benchmark)
+    if reference is not None:  # for relative-strength signals; point-in-time like every other column
+        full = dataclasses.replace(full, benchmark=reference[1].to_numpy(dtype=float))
     plan = strategy.targets(full)
     market = full.window(spec.start, None)
-    plan = TargetPlan(plan.frame[plan.frame.index.isin(market.days)], plan.kind, plan.reason)
+    plan = dataclasses.replace(plan, frame=plan.frame[plan.frame.index.isin(market.days)])
     result = simulate(market, plan, spec.config).to_result()
     benchmark = load_benchmark(market.days, store, spec.benchmark)
+    metrics = _metrics(result, benchmark)
+    metrics["benchmark"] = None if benchmark is None else benchmark[0]
+    pool_metrics = _pool_metrics(strategy, full, market, spec, metrics, benchmark)
+    return BacktestRun(strategy, spec, market, plan, result, metrics, benchmark,
+                       check_identities(result), check_lookahead(strategy, full, spec.config, lookahead_cuts),
+                       pool_metrics)
+
+
+def _metrics(result: BacktestResult, benchmark: tuple[str, pd.Series] | None) -> dict[str, Any]:
     metrics = compute_metrics(result.equity, trades=result.trades,
                               benchmark=None if benchmark is None else benchmark[1],
                               symbol_pnl=result.symbol_pnl)
-    metrics["benchmark"] = None if benchmark is None else benchmark[0]
-    return BacktestRun(strategy, spec, market, plan, result, metrics, benchmark,
-                       check_identities(result), check_lookahead(strategy, full, spec.config, lookahead_cuts))
+    metrics["alerts"] = evaluate_alerts(metrics)
+    return metrics
+
+
+POOL_COLUMNS = ("total_return", "annual_return", "annual_volatility", "sharpe", "max_drawdown", "calmar",
+                "monthly_win_rate", "turnover", "total_cost", "trade_count")
+
+
+def _pool_metrics(strategy: TargetStrategy, full: MarketData, market: MarketData, spec: RunSpec,
+                  metrics: dict[str, Any], benchmark: tuple[str, pd.Series] | None) -> pd.DataFrame | None:
+    """Each pool sleeve backtested alone on its share of the capital, then the whole portfolio."""
+    pool_plans = getattr(strategy, "pool_plans", None)
+    if pool_plans is None:
+        return None
+    shares = strategy.pools_config.shares(strategy.pool_names)
+    rows = []
+    for pool, plan in pool_plans(full).items():
+        plan = dataclasses.replace(plan, frame=plan.frame[plan.frame.index.isin(market.days)])
+        config = spec.config.model_copy(update={"capital": spec.config.capital * shares[pool]})
+        pool_result = simulate(market, plan, config).to_result()
+        m = _metrics(pool_result, benchmark)
+        rows.append({"pool": pool, "capital_share": shares[pool], **{k: m.get(k) for k in POOL_COLUMNS},
+                     "alerts": ";".join(triggered(m["alerts"]))})
+    rows.append({"pool": "PORTFOLIO", "capital_share": 1.0, **{k: metrics.get(k) for k in POOL_COLUMNS},
+                 "alerts": ";".join(triggered(metrics["alerts"]))})
+    return pd.DataFrame(rows)

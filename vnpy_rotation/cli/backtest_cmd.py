@@ -7,6 +7,8 @@ import time
 
 from ..backtest.outputs import write_outputs
 from ..backtest.runner import read_spec, run_backtest
+from ..backtest.snapshots import keep_snapshot
+from ..runtime import snapshot_folder
 
 KPIS = (("total_return", "%"), ("annual_return", "%"), ("annual_volatility", "%"), ("sharpe", ""),
         ("max_drawdown", "%"), ("calmar", ""), ("monthly_win_rate", "%"), ("turnover", ""),
@@ -34,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
     spec = read_spec(args.strategy, args.config, args.start, args.end, args.capital)
     result = run_backtest(spec)
     paths = write_outputs(result, args.out)
+    snapshot = keep_snapshot([p for p in paths if p.suffix in (".json", ".md") or p.name.startswith("pool_")],
+                             snapshot_folder(args.strategy))
     m = result.metrics
     print(f"backtest {args.strategy}: {m['start']} … {m['end']}, benchmark {m.get('benchmark') or '-'}")
     print(format_kpis(m))
@@ -41,5 +45,5 @@ def run(args: argparse.Namespace) -> int:
     for check in failed:
         print(f"CHECK FAILED: {getattr(check, 'name', 'look-ahead')}: {check.detail}")
     print(f"wrote {len(paths)} files to {args.out} in {time.perf_counter() - started:.1f}s "
-          f"(report: {args.out / 'report.html'})")
+          f"(report: {args.out / 'report.html'}; snapshot: {snapshot})")
     return 1 if failed else 0

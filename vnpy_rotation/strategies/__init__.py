@@ -8,9 +8,10 @@ from ..backtest.config import validate_section
 from ..backtest.strategy import TargetStrategy
 from ..errors import InputRejected, Problem
 from .equal_weight import EqualWeightStrategy
+from .etf_rotation import EtfRotationStrategy
 from .momentum import MomentumTopNStrategy
 
-STRATEGIES: dict[str, type] = {cls.name: cls for cls in (EqualWeightStrategy, MomentumTopNStrategy)}
+STRATEGIES: dict[str, type] = {cls.name: cls for cls in (EqualWeightStrategy, MomentumTopNStrategy, EtfRotationStrategy)}
 
 
 def create_strategy(name: str, raw_settings: dict[str, Any] | None = None, source: str = "strategy") -> TargetStrategy:

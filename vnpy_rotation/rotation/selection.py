@@ -1,0 +1,64 @@
+"""Scores, selection with hysteresis and slot weights: the rotation template's middle steps.
+
+All functions take arrays over decision rows × pool members and are pure; row i may depend on rows
+< i only through the explicit ``held`` state (hysteresis), never on later rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..factors.library import FACTORS
+
+
+def percentile_ranks(values: np.ndarray) -> np.ndarray:
+    """Cross-sectional rank of each row's finite values scaled to (0, 1]; ties share the mean rank."""
+    return pd.DataFrame(values).rank(axis=1, method="average", pct=True).to_numpy()
+
+
+def composite_score(factors: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
+    """Weighted mean of the factors' percentile ranks, each oriented so that higher is better.
+
+    A member needs every weighted factor to be scored (NaN otherwise): a fund too young for the
+    longest window waits rather than being scored on part of the model.
+    """
+    total = sum(weights.values())
+    score = None
+    for name, weight in weights.items():
+        ranked = percentile_ranks(FACTORS[name].direction * factors[name]) * (weight / total)
+        score = ranked if score is None else score + ranked
+    return score
+
+
+def select_with_hysteresis(scores: np.ndarray, eligible: np.ndarray, top_n: int, buffer: int) -> np.ndarray:
+    """Top ``top_n`` by score each row; a holding stays while it ranks within ``top_n + buffer``.
+
+    Only eligible members with a finite score can be held or chosen. Ties go to the earlier column.
+    """
+    rows, members = scores.shape
+    chosen = np.zeros((rows, members), dtype=bool)
+    held = np.zeros(members, dtype=bool)
+    for i in range(rows):
+        usable = eligible[i] & np.isfinite(scores[i])
+        ranked = np.where(usable, scores[i], -np.inf)
+        order = np.argsort(-ranked, kind="stable")[:int(usable.sum())]
+        rank = np.full(members, members)
+        rank[order] = np.arange(len(order))
+        pick = held & usable & (rank < top_n + buffer)
+        for j in order:
+            if pick.sum() >= top_n:
+                break
+            pick[j] = True
+        chosen[i] = held = pick
+    return chosen
+
+
+def slot_weights(chosen: np.ndarray, top_n: int, max_single_weight: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each chosen member gets one of ``top_n`` equal slots, capped at ``max_single_weight``.
+
+    Returns (member weights, the fraction left for the defensive asset: the empty slots).
+    """
+    weights = np.where(chosen, min(1.0 / top_n, max_single_weight), 0.0)
+    empty = (top_n - chosen.sum(axis=1)) / top_n
+    return weights, empty

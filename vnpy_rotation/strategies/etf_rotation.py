@@ -1,0 +1,245 @@
+"""ETF rotation across pools (seed 001): factor scores, top-N with hysteresis, a defensive asset, capacity.
+
+The steps are small and replaceable, each a pure function of point-in-time arrays:
+
+schedule (every k sessions / week end / month end, on the pool's own sessions)
+→ universe (members with a bar, enough history and turnover, positive absolute momentum)
+→ scores (weighted percentile ranks of library factors)
+→ selection (top N, a holding stays while it ranks within N + buffer)
+→ weights (N equal slots capped at max_single_weight; empty slots go to the defensive asset)
+→ constraints (each order within max_adv_pct of the 20-session average turnover).
+
+Each pool decides on its own sessions and holds target_capital / Σ target_capital of the portfolio;
+on a day only one pool decides, the other pools' funds get no instruction (they keep their holdings).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+from numpy.lib.stride_tricks import sliding_window_view
+from pydantic import Field, field_validator, model_validator
+
+from ..backtest.engine import TargetPlan
+from ..backtest.market_data import MarketData, forward_fill
+from ..backtest.strategy import StrategySettings, rebalance_days
+from ..factors.inputs import pool_inputs
+from ..factors.library import FACTORS, compute_factors, on_rows
+from ..rotation.capacity import cap_order_sizes
+from ..rotation.pools import PoolsConfig, read_pools
+from ..rotation.selection import composite_score, select_with_hysteresis, slot_weights
+
+ADV_SESSIONS = 20  # seed 001: max_adv_pct is a share of the 20-day average turnover
+
+
+class EtfRotationSettings(StrategySettings):
+    pools_file: str | None = None  # default: configs/etf_pools.yaml
+    pools: list[str] = Field(default_factory=list)  # pools to trade (default: every pool in the file)
+    factors: dict[str, float] = Field(default_factory=lambda: {"mom_60": 0.4, "trend_60": 0.3, "mom_20": 0.2,
+                                                                 "vol_20": 0.1})
+    top_n: int = Field(default=2, ge=1)
+    buffer: int = Field(default=1, ge=0)  # hysteresis: a holding stays while ranked within top_n + buffer
+    schedule: Literal["every_k", "week_end", "month_end"] = "week_end"
+    every_k: int = Field(default=5, ge=1)  # sessions between decisions when schedule is every_k
+    min_history: int = Field(default=120, ge=1)  # sessions with a bar before a fund can be chosen
+    min_adv: float = Field(default=5_000_000.0, ge=0)  # CNY, 20-session average turnover
+    absolute_factor: str = "mom_120"  # a fund qualifies only if this factor is above the threshold
+    absolute_threshold: float = 0.0
+    defensive: str | None = "511010.SSE"  # bond ETF for empty slots; None keeps them in cash
+    invested: float = Field(default=0.99, gt=0, le=1)
+    # True: every decision resets every weight of the deciding pool (keeps the capital split exact);
+    # False: a fund whose target did not change gets no order (drift is left alone, fewer trades).
+    trim_unchanged: bool = True
+
+    @field_validator("factors")
+    @classmethod
+    def _known_factors(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(FACTORS))
+        if unknown:
+            raise ValueError(f"unknown factors {unknown}; available: {', '.join(FACTORS)}")
+        if not value or any(w <= 0 for w in value.values()):
+            raise ValueError("give at least one factor, each with a positive weight")
+        return value
+
+    @field_validator("absolute_factor")
+    @classmethod
+    def _known_absolute(cls, value: str) -> str:
+        if value not in FACTORS:
+            raise ValueError(f"unknown factor {value!r}; available: {', '.join(FACTORS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _pools_exist(self) -> "EtfRotationSettings":
+        config = read_pools(self.pools_file)
+        unknown = sorted(set(self.pools) - set(config.pools))
+        if unknown:
+            raise ValueError(f"pools {unknown} are not in the pools file; it has {sorted(config.pools)}")
+        return self
+
+
+@dataclass(frozen=True)
+class PoolDecisions:
+    """One pool's decisions: rows into the day axis and weights of the pool's capital per column."""
+
+    pool: str
+    rows: np.ndarray
+    columns: list[str]  # members, then the defensive asset when it is not a member
+    weights: np.ndarray  # rows × columns, after every constraint
+    selected: np.ndarray  # rows × members: the selection before weights
+    capacity: pd.DataFrame  # where a constraint bound
+
+
+class EtfRotationStrategy:
+    """Rotation among ETF pools; ``targets`` is what both the backtester and the live app call."""
+
+    name: ClassVar[str] = "etf_rotation"
+    author: ClassVar[str] = "vnpy_rotation"
+    parameters: ClassVar[list[str]] = ["top_n", "buffer", "schedule", "every_k", "min_history", "min_adv",
+                                       "absolute_factor", "absolute_threshold", "defensive", "invested",
+                                       "trim_unchanged"]
+    variables: ClassVar[list[str]] = ["last_decision", "holdings"]
+    Settings = EtfRotationSettings
+
+    def __init__(self, settings: EtfRotationSettings) -> None:
+        self.settings = settings
+        self.pools_config: PoolsConfig = read_pools(settings.pools_file)
+        self.pool_names = list(settings.pools or self.pools_config.pools)
+        self.last_decision: str = ""
+        self.holdings: str = ""
+
+    @property
+    def symbols(self) -> list[str]:
+        members = [s for p in self.pool_names for s in self.pools_config.pools[p]]
+        defensive = [self.settings.defensive] if self.settings.defensive else []
+        return list(dict.fromkeys(members + defensive))
+
+    @property
+    def warmup_days(self) -> int:
+        windows = [FACTORS[n].window for n in [*self.settings.factors, self.settings.absolute_factor]]
+        return max(windows + [self.settings.min_history, ADV_SESSIONS]) + 5
+
+    # -- the steps ------------------------------------------------------------------------------
+    def decision_rows(self, market: MarketData, sessions: np.ndarray) -> np.ndarray:
+        """Decision days among the pool's sessions: a calendar period end, or the pool's next session."""
+        s = self.settings
+        if s.schedule == "every_k":
+            return sessions[::s.every_k]
+        ends = rebalance_days(market, s.schedule)
+        positions = np.searchsorted(sessions, ends)
+        return np.unique(sessions[positions[positions < len(sessions)]])
+
+    def decide_pool(self, market: MarketData, pool: str) -> PoolDecisions:
+        s = self.settings
+        limits = self.pools_config.capital_constraints[pool]
+        members = list(self.pools_config.pools[pool])
+        columns = members + ([s.defensive] if s.defensive and s.defensive not in members else [])
+        sessions, inputs = pool_inputs(market, members)
+        names = list(dict.fromkeys([*s.factors, s.absolute_factor]))
+        values = {k: on_rows(sessions, len(market.days), v) for k, v in compute_factors(inputs, names).items()}
+        rows = self.decision_rows(market, sessions)
+
+        index = [market.symbols.index(c) for c in columns]
+        has_bar = np.isfinite(market.close[:, index]) & ~market.suspended[:, index]
+        history = np.cumsum(has_bar, axis=0)[rows]
+        adv = _average_turnover(market.turnover[:, index])[rows]
+        member_bar = has_bar[rows][:, :len(members)]
+        eligible = (member_bar & (history[:, :len(members)] >= s.min_history)
+                    & (adv[:, :len(members)] >= s.min_adv)
+                    & (np.nan_to_num(values[s.absolute_factor][rows], nan=-np.inf) > s.absolute_threshold))
+        scores = composite_score({k: values[k][rows] for k in s.factors}, s.factors)
+        selected = select_with_hysteresis(scores, eligible, s.top_n, s.buffer)
+        weights, empty = slot_weights(selected, s.top_n, limits.max_single_weight)
+        desired = np.zeros((len(rows), len(columns)))
+        desired[:, :len(members)] = weights
+        if s.defensive:
+            d = columns.index(s.defensive)
+            desired[:, d] += np.where(has_bar[rows][:, d], empty, 0.0)
+        desired *= s.invested
+        allowed, binding = cap_order_sizes(desired, adv, limits.target_capital, limits.max_adv_pct)
+        capped_single = np.zeros_like(binding)
+        capped_single[:, :len(members)] = selected & (1.0 / s.top_n > limits.max_single_weight)
+        capacity = _capacity_rows(market, pool, rows, columns, desired, allowed, adv, binding, capped_single,
+                                  limits.target_capital, limits.max_adv_pct, limits.max_single_weight)
+        return PoolDecisions(pool, rows, columns, allowed, selected, capacity)
+
+    # -- what the engines call ------------------------------------------------------------------
+    def decisions(self, market: MarketData) -> list[PoolDecisions]:
+        return [self.decide_pool(market, pool) for pool in self.pool_names]
+
+    def targets(self, market: MarketData) -> TargetPlan:
+        decided = self.decisions(market)
+        shares = self.pools_config.shares(self.pool_names)
+        symbols = list(market.symbols)
+        all_rows = np.unique(np.concatenate([d.rows for d in decided])) if decided else np.array([], int)
+        latest = {d.pool: np.zeros(len(symbols)) for d in decided}  # each pool's last decision, portfolio weights
+        frame = np.full((len(all_rows), len(symbols)), np.nan)
+        for k, row in enumerate(all_rows):
+            touched = np.zeros(len(symbols), dtype=bool)
+            before = sum(latest.values())
+            for d in decided:
+                hit = np.searchsorted(d.rows, row)
+                if hit < len(d.rows) and d.rows[hit] == row:
+                    cols = [symbols.index(c) for c in d.columns]
+                    latest[d.pool] = np.zeros(len(symbols))
+                    latest[d.pool][cols] = d.weights[hit] * shares[d.pool]
+                    touched[cols] = True
+            now = sum(latest.values())
+            if not self.settings.trim_unchanged:
+                touched &= ~np.isclose(now, before, rtol=0.0, atol=1e-9)
+            frame[k, touched] = now[touched]
+        plan = pd.DataFrame(frame, index=market.days[all_rows], columns=symbols)
+        tables = {"capacity": pd.concat([d.capacity for d in decided], ignore_index=True)
+                  if decided else pd.DataFrame(), "selection": self._selection_log(market, decided)}
+        if len(all_rows):
+            last = plan.iloc[-1]
+            self.last_decision = str(plan.index[-1].date())
+            self.holdings = ", ".join(f"{s} {w:.0%}" for s, w in last[last > 0].items())
+        return TargetPlan(plan, tables=tables)
+
+    def pool_plans(self, market: MarketData) -> dict[str, TargetPlan]:
+        """Each pool alone, on its own capital: for per-pool metrics."""
+        plans = {}
+        for d in self.decisions(market):
+            weights = d.weights.copy()
+            if not self.settings.trim_unchanged and len(weights) > 1:
+                weights[1:][np.isclose(d.weights[1:], d.weights[:-1], rtol=0.0, atol=1e-9)] = np.nan
+            plans[d.pool] = TargetPlan(pd.DataFrame(weights, index=market.days[d.rows], columns=d.columns))
+        return plans
+
+    def _selection_log(self, market: MarketData, decided: list[PoolDecisions]) -> pd.DataFrame:
+        rows = []
+        for d in decided:
+            members = d.columns[:d.selected.shape[1]]
+            for k, row in enumerate(d.rows):
+                rows.append({"date": market.days[row].date(), "pool": d.pool,
+                             "selected": ";".join(m for m, on in zip(members, d.selected[k]) if on),
+                             "weights": ";".join(f"{c}={w:.4f}" for c, w in zip(d.columns, d.weights[k]) if w > 0)})
+        return pd.DataFrame(rows, columns=["date", "pool", "selected", "weights"])
+
+
+def _average_turnover(turnover: np.ndarray) -> np.ndarray:
+    """Mean turnover (CNY) over the last ADV_SESSIONS days with bars, per fund; NaN before enough bars."""
+    out = np.full(turnover.shape, np.nan)
+    for j in range(turnover.shape[1]):
+        traded = np.nonzero(np.isfinite(turnover[:, j]))[0]
+        if len(traded) >= ADV_SESSIONS:
+            means = sliding_window_view(turnover[traded, j], ADV_SESSIONS).mean(axis=-1)
+            out[traded[ADV_SESSIONS - 1:], j] = means
+    return forward_fill(out)  # a day without a bar keeps the last average (it cannot be traded anyway)
+
+
+def _capacity_rows(market, pool, rows, columns, desired, allowed, adv, binding, capped_single, capital,
+                   max_adv_pct, max_single_weight) -> pd.DataFrame:
+    records = []
+    for k, j in zip(*np.nonzero(binding | capped_single)):
+        rule = "max_adv_pct" if binding[k, j] else "max_single_weight"
+        records.append({"date": market.days[rows[k]].date(), "pool": pool, "vt_symbol": columns[j], "rule": rule,
+                        "wanted_weight": float(desired[k, j]), "allowed_weight": float(allowed[k, j]),
+                        "adv20_cny": float(adv[k, j]) if np.isfinite(adv[k, j]) else None,
+                        "limit": (max_adv_pct * float(np.nan_to_num(adv[k, j])) if rule == "max_adv_pct"
+                                  else max_single_weight * capital)})
+    return pd.DataFrame(records, columns=["date", "pool", "vt_symbol", "rule", "wanted_weight", "allowed_weight",
+                                          "adv20_cny", "limit"])
