@@ -1,5 +1,6 @@
 """End to end through ``run.py``: the demo, --home placement, and user mistakes without tracebacks."""
 
+import json
 import sqlite3
 
 from conftest import run_cli
@@ -19,6 +20,12 @@ def test_demo_imports_once_and_summarises_pools(tmp_path):
                             "and ex_date='2022-07-05'").fetchone()
     assert symbols == 15 and bars > 25_000
     assert split is not None and 3.5 < split[0] < 4.5  # the 2022-07-05 unit split, about 1:4
+    # The rotation template's backtest: its files, with both checks passed.
+    report = tmp_path / "demo_output" / "etf_rotation"
+    metrics = json.loads((report / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["lookahead_ok"] and metrics["identities_ok"] and metrics["trade_count"] > 0
+    assert (report / "report.html").exists() and (report / "pool_metrics_summary.csv").exists()
+    assert str(report / "report.html") in first.stdout
 
     second = run_cli("demo", home=tmp_path)
     assert second.returncode == 0

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from ..backtest.outputs import write_outputs
-from ..backtest.runner import read_spec, run_backtest
+from ..backtest.alerts import triggered
+from ..backtest.runner import RunSpec, read_spec, run_backtest
 from ..backtest.snapshots import keep_snapshot
 from ..runtime import snapshot_folder
 
@@ -32,18 +34,25 @@ def format_kpis(metrics: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    started = time.perf_counter()
     spec = read_spec(args.strategy, args.config, args.start, args.end, args.capital)
+    return backtest_and_report(spec, args.out)
+
+
+def backtest_and_report(spec: RunSpec, out: Path) -> int:
+    """Run ``spec``, write its files and a snapshot, print the KPI table; 1 when a check failed."""
+    started = time.perf_counter()
     result = run_backtest(spec)
-    paths = write_outputs(result, args.out)
+    paths = write_outputs(result, out)
     snapshot = keep_snapshot([p for p in paths if p.suffix in (".json", ".md") or p.name.startswith("pool_")],
-                             snapshot_folder(args.strategy))
+                             snapshot_folder(spec.strategy_name))
     m = result.metrics
-    print(f"backtest {args.strategy}: {m['start']} … {m['end']}, benchmark {m.get('benchmark') or '-'}")
+    print(f"backtest {spec.strategy_name}: {m['start']} … {m['end']}, benchmark {m.get('benchmark') or '-'}")
     print(format_kpis(m))
+    alerts = triggered(m.get("alerts") or [])
+    print(f"  alerts (seed 001 rules): {', '.join(alerts) if alerts else 'none'}")
     failed = [c for c in result.identities + result.lookahead if not c.ok]
     for check in failed:
         print(f"CHECK FAILED: {getattr(check, 'name', 'look-ahead')}: {check.detail}")
-    print(f"wrote {len(paths)} files to {args.out} in {time.perf_counter() - started:.1f}s "
-          f"(report: {args.out / 'report.html'}; snapshot: {snapshot})")
+    print(f"wrote {len(paths)} files to {out} in {time.perf_counter() - started:.1f}s "
+          f"(report: {out / 'report.html'}; snapshot: {snapshot})")
     return 1 if failed else 0

@@ -1,9 +1,10 @@
-"""``run.py demo``: import the bundled real data (once) and summarise it per pool."""
+"""``run.py demo``: import the bundled real data (once), summarise it per pool, backtest the templates."""
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import pandas as pd
 
@@ -11,7 +12,11 @@ from ..bundled import bundled_files, manifest
 from ..data.importer import ImportResult, import_paths
 from ..data.panels import load_panels
 from ..data.store import BarStore
+from ..backtest.runner import read_spec
+from .backtest_cmd import backtest_and_report
 from .import_cmd import print_result
+
+DEMO_STRATEGIES = ("etf_rotation",)  # backtested on the bundled data, reports under HOME/demo_output/
 
 
 def pool_summary(store: BarStore) -> pd.DataFrame:
@@ -51,5 +56,10 @@ def run(args: argparse.Namespace) -> int:
         for pool, table in summary.groupby("pool", sort=False):
             print(f"\n== {pool}: {len(table)} symbols")
             print(table.drop(columns="pool").to_string(index=False))
+    code = 0
+    for strategy in DEMO_STRATEGIES:
+        print()
+        out = Path(getattr(args, "home", None) or Path.cwd()).resolve() / "demo_output" / strategy
+        code |= backtest_and_report(read_spec(strategy, None, None, None, None), out)
     print(f"\ndemo finished in {time.perf_counter() - started:.1f}s")
-    return 0
+    return code
