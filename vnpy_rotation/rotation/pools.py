@@ -67,8 +67,14 @@ class PoolsConfig(BaseModel):
 
 
 def read_pools(path: Path | str | None = None) -> PoolsConfig:
-    """The pools file, validated; errors name the file and the field."""
+    """The pools file, validated; errors name the file and the field.
+
+    A relative path is looked up in the current directory, then in the project folder (so
+    ``configs/etf_pools_wide.yaml`` works from anywhere in a clone).
+    """
     path = Path(path) if path else DEFAULT_POOLS_FILE
+    if not path.is_absolute() and not path.exists() and (ROOT / path).exists():
+        path = ROOT / path
     return validate_section(PoolsConfig, read_yaml(path), str(path))
 
 
