@@ -218,7 +218,7 @@ def test_weights_respect_pool_shares_and_single_weight(market_with_benchmark):
         cap = strategy.pools_config.capital_constraints[pool].max_single_weight
         assert (frame[members].drop(columns="511010.SSE", errors="ignore") <= cap * shares[pool] * 0.99 + 1e-12).all().all()
     assert (frame.sum(axis=1) <= 0.99 + 1e-9).all()
-    bound = plan.tables["capacity"]
+    bound = plan.table("capacity")
     assert set(bound["rule"]) <= {"max_adv_pct", "max_single_weight"}
     assert (bound.loc[bound.rule == "max_single_weight", "wanted_weight"] > 0).all()
 

@@ -9,7 +9,7 @@ used by the replay gateway). Records come back as arrays and become frames only 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Callable, Literal
 
 import numpy as np
 import pandas as pd
@@ -39,7 +39,13 @@ class TargetPlan:
     frame: pd.DataFrame
     kind: Literal["weight", "shares"] = "weight"
     reason: str = "rebalance"
-    tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # the strategy's diagnostics, written as CSV
+    # The strategy's diagnostics, written as CSV next to the results: frames, or functions building them
+    # when asked (a parameter sweep never asks).
+    tables: dict[str, pd.DataFrame | Callable[[], pd.DataFrame]] = field(default_factory=dict)
+
+    def table(self, name: str) -> pd.DataFrame | None:
+        value = self.tables.get(name)
+        return value() if callable(value) else value
 
 
 @dataclass

@@ -43,7 +43,7 @@ def _extra_sections(run: BacktestRun) -> list[tuple[str, pd.DataFrame]]:
     sections = []
     if run.pool_metrics is not None:
         sections.append(("分池指标 Per-pool metrics", run.pool_metrics))
-    capacity = run.plan.tables.get("capacity")
+    capacity = run.plan.table("capacity")
     if capacity is not None:
         summary = (capacity.groupby(["pool", "vt_symbol", "rule"]).size().rename("decisions_bound").reset_index()
                    if len(capacity) else pd.DataFrame({"result": ["no capacity limit bound"]}))
@@ -78,8 +78,8 @@ def write_outputs(run: BacktestRun, out: Path) -> list[Path]:
     )
     write_markdown(out / "report.md", result, run.metrics, context)
     extra = []
-    for name, table in run.plan.tables.items():  # the strategy's diagnostics (capacity, selection, ...)
-        table.to_csv(out / f"{name}.csv", index=False, date_format="%Y-%m-%d")
+    for name in run.plan.tables:  # the strategy's diagnostics (capacity, selection, ...)
+        run.plan.table(name).to_csv(out / f"{name}.csv", index=False, date_format="%Y-%m-%d")
         extra.append(out / f"{name}.csv")
     if run.pool_metrics is not None:
         run.pool_metrics.to_csv(out / "pool_metrics_summary.csv", index=False)

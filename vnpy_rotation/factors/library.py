@@ -54,6 +54,18 @@ def _log_returns(adj: np.ndarray) -> np.ndarray:
     return out
 
 
+def _rolling_sum(values: np.ndarray, window: int) -> np.ndarray:
+    """Trailing sums over ``window`` rows (NaN before full, and wherever the window holds a NaN)."""
+    out = np.full(values.shape, np.nan)
+    if len(values) >= window:
+        pad = np.zeros((1,) + values.shape[1:])
+        missing = np.cumsum(np.vstack([pad, ~np.isfinite(values)]), axis=0)
+        total = np.cumsum(np.vstack([pad, np.where(np.isfinite(values), values, 0.0)]), axis=0)
+        full = (missing[window:] - missing[:-window]) == 0
+        out[window - 1:] = np.where(full, total[window:] - total[:-window], np.nan)
+    return out
+
+
 def momentum(x: FactorInputs, window: int) -> np.ndarray:
     """Total return over ``window`` sessions."""
     return _lagged_ratio(x.adj_close, window)
@@ -61,7 +73,10 @@ def momentum(x: FactorInputs, window: int) -> np.ndarray:
 
 def volatility(x: FactorInputs, window: int) -> np.ndarray:
     """Annualised standard deviation of daily log returns over ``window`` sessions."""
-    return _rolling(_log_returns(x.adj_close), window, lambda w: w.std(axis=-1, ddof=1)) * np.sqrt(TRADING_DAYS)
+    r = _log_returns(x.adj_close)
+    total, squares = _rolling_sum(r, window), _rolling_sum(r * r, window)
+    variance = np.maximum(squares - total * total / window, 0.0) / (window - 1)
+    return np.sqrt(variance * TRADING_DAYS)
 
 
 def risk_adjusted_momentum(x: FactorInputs, window: int) -> np.ndarray:
@@ -71,21 +86,28 @@ def risk_adjusted_momentum(x: FactorInputs, window: int) -> np.ndarray:
 
 
 def trend_quality(x: FactorInputs, window: int) -> np.ndarray:
-    """Annualised OLS slope of log price on time, times the fit's R² (a steady trend scores highest)."""
-    t = np.arange(window, dtype=float)
-    t_centered = t - t.mean()
-    denominator = (t_centered ** 2).sum()
+    """Annualised OLS slope of log price on time, times the fit's R² (a steady trend scores highest).
 
-    def fit(w: np.ndarray) -> np.ndarray:
-        y = np.log(w)
-        y_centered = y - y.mean(axis=-1, keepdims=True)
-        slope = (y_centered * t_centered).sum(axis=-1) / denominator
-        total = (y_centered ** 2).sum(axis=-1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            r2 = np.where(total > 0, slope ** 2 * denominator / total, 0.0)
-        return slope * TRADING_DAYS * r2
-
-    return _rolling(x.adj_close, window, fit)
+    Closed form from trailing sums: with t = 0..n-1 inside the window, slope = S_ty_c / S_tt_c and
+    R² = slope² S_tt_c / S_yy_c, where ``_c`` marks sums of centred products.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = np.log(x.adj_close)
+    n = float(window)
+    t_mean = (n - 1) / 2
+    s_tt = ((np.arange(window) - t_mean) ** 2).sum()
+    rows = np.arange(len(y), dtype=float).reshape((-1,) + (1,) * (y.ndim - 1))
+    sum_y = _rolling_sum(y, window)
+    sum_yy = _rolling_sum(y * y, window)
+    # Σ t·y with t counted from the window's first row: Σ (row − first)·y = Σ row·y − first·Σ y.
+    first = rows - (window - 1)
+    sum_ty = _rolling_sum(rows * y, window) - first * sum_y
+    s_ty = sum_ty - t_mean * sum_y
+    s_yy = sum_yy - sum_y * sum_y / n
+    slope = s_ty / s_tt
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(s_yy > 1e-14, np.clip(slope * slope * s_tt / s_yy, 0.0, 1.0), 0.0)
+    return np.where(np.isfinite(sum_y), slope * TRADING_DAYS * r2, np.nan)
 
 
 def max_drawdown(x: FactorInputs, window: int) -> np.ndarray:
@@ -103,7 +125,10 @@ def moving_average_gap(x: FactorInputs, window: int) -> np.ndarray:
 
 
 def _intensity(values: np.ndarray, short: int, long: int) -> np.ndarray:
-    filled = np.where(np.isfinite(values), values, 0.0)  # a day without a bar traded nothing
+    # A session without a bar traded nothing; before the first bar the fund did not exist (NaN, not 0,
+    # so a young fund's long mean is not diluted by days it was not listed).
+    finite = np.isfinite(values)
+    filled = np.where(finite, values, np.where(np.maximum.accumulate(finite, axis=0), 0.0, np.nan))
     short_mean = _rolling(filled, short, lambda w: w.mean(axis=-1))
     long_mean = _rolling(filled, long, lambda w: w.mean(axis=-1))
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -140,10 +165,12 @@ class FactorSpec:
     compute: Callable[[FactorInputs], np.ndarray]
     window: int  # sessions of history needed
     description: str
+    needs_benchmark: bool = False  # all NaN when the inputs carry no benchmark close
 
 
-def _spec(name: str, direction: int, window: int, fn, *args, description: str) -> FactorSpec:
-    return FactorSpec(name, direction, lambda x: fn(x, *args), window, description)
+def _spec(name: str, direction: int, window: int, fn, *args, description: str,
+          needs_benchmark: bool = False) -> FactorSpec:
+    return FactorSpec(name, direction, lambda x: fn(x, *args), window, description, needs_benchmark)
 
 
 FACTORS: dict[str, FactorSpec] = {s.name: s for s in (
@@ -161,16 +188,21 @@ FACTORS: dict[str, FactorSpec] = {s.name: s for s in (
     _spec("turnover_chg_5_60", 1, 65, turnover_change, 5, 60,
           description="5-session change of turnover intensity 5/60"),
     _spec("volume_int_5_60", 1, 60, volume_intensity, 5, 60, description="mean volume 5 / 60 sessions"),
-    _spec("rs_csi300_60", 1, 61, relative_strength, 60, description="60-session return minus CSI 300's"),
+    _spec("rs_csi300_60", 1, 61, relative_strength, 60, description="60-session return minus CSI 300's",
+          needs_benchmark=True),
 )}
 
 
 def compute_factors(inputs: FactorInputs, names: list[str] | None = None) -> dict[str, np.ndarray]:
-    """The named factors (default: all), NaN wherever the symbol has no bar that session."""
+    """The named factors (default: all), NaN wherever the symbol has no bar that session.
+
+    Non-finite results (a ratio over a zero denominator: no turnover in the reference window, zero
+    volatility) are undefined values and come out as NaN, never ±inf.
+    """
     out = {}
     for name in names or list(FACTORS):
         values = FACTORS[name].compute(inputs)
-        out[name] = np.where(inputs.has_bar, values, np.nan)
+        out[name] = np.where(inputs.has_bar & np.isfinite(values), values, np.nan)
     return out
 
 

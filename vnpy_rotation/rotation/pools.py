@@ -7,6 +7,7 @@ days would read stale prices (seed 001: "分池计算因子，避免时区/节�
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +76,16 @@ def read_pools(path: Path | str | None = None) -> PoolsConfig:
     path = Path(path) if path else DEFAULT_POOLS_FILE
     if not path.is_absolute() and not path.exists() and (ROOT / path).exists():
         path = ROOT / path
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        stamp = None  # read_yaml names the missing file
+    return _read_pools(path, stamp)
+
+
+@lru_cache(maxsize=32)
+def _read_pools(path: Path, stamp: int | None) -> PoolsConfig:
+    """Parsed once per file version: a parameter sweep creates hundreds of strategies."""
     return validate_section(PoolsConfig, read_yaml(path), str(path))
 
 

@@ -38,19 +38,19 @@ def select_with_hysteresis(scores: np.ndarray, eligible: np.ndarray, top_n: int,
     """
     rows, members = scores.shape
     chosen = np.zeros((rows, members), dtype=bool)
-    held = np.zeros(members, dtype=bool)
+    usable = eligible & np.isfinite(scores)
+    order = np.argsort(-np.where(usable, scores, -np.inf), axis=1, kind="stable")
+    held: set[int] = set()
     for i in range(rows):
-        usable = eligible[i] & np.isfinite(scores[i])
-        ranked = np.where(usable, scores[i], -np.inf)
-        order = np.argsort(-ranked, kind="stable")[:int(usable.sum())]
-        rank = np.full(members, members)
-        rank[order] = np.arange(len(order))
-        pick = held & usable & (rank < top_n + buffer)
-        for j in order:
-            if pick.sum() >= top_n:
+        ranked = [int(j) for j in order[i] if usable[i, j]]
+        pick = [j for j in ranked[:top_n + buffer] if j in held]
+        for j in ranked:
+            if len(pick) >= top_n:
                 break
-            pick[j] = True
-        chosen[i] = held = pick
+            if j not in pick:
+                pick.append(j)
+        chosen[i, pick] = True
+        held = set(pick)
     return chosen
 
 

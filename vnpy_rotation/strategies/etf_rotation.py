@@ -16,7 +16,8 @@ on a day only one pool decides, the other pools' funds get no instruction (they 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from functools import partial
+from typing import Callable, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -89,7 +90,7 @@ class PoolDecisions:
     columns: list[str]  # members, then the defensive asset when it is not a member
     weights: np.ndarray  # rows × columns, after every constraint
     selected: np.ndarray  # rows × members: the selection before weights
-    capacity: pd.DataFrame  # where a constraint bound
+    capacity: Callable[[], pd.DataFrame]  # where a constraint bound (built when asked: sweeps skip it)
 
 
 class EtfRotationStrategy:
@@ -161,8 +162,8 @@ class EtfRotationStrategy:
         allowed, binding = cap_order_sizes(desired, adv, limits.target_capital, limits.max_adv_pct)
         capped_single = np.zeros_like(binding)
         capped_single[:, :len(members)] = selected & (1.0 / s.top_n > limits.max_single_weight)
-        capacity = _capacity_rows(market, pool, rows, columns, desired, allowed, adv, binding, capped_single,
-                                  limits.target_capital, limits.max_adv_pct, limits.max_single_weight)
+        capacity = partial(_capacity_rows, market, pool, rows, columns, desired, allowed, adv, binding, capped_single,
+                           limits.target_capital, limits.max_adv_pct, limits.max_single_weight)
         return PoolDecisions(pool, rows, columns, allowed, selected, capacity)
 
     # -- what the engines call ------------------------------------------------------------------
@@ -174,25 +175,22 @@ class EtfRotationStrategy:
         shares = self.pools_config.shares(self.pool_names)
         symbols = list(market.symbols)
         all_rows = np.unique(np.concatenate([d.rows for d in decided])) if decided else np.array([], int)
-        latest = {d.pool: np.zeros(len(symbols)) for d in decided}  # each pool's last decision, portfolio weights
-        frame = np.full((len(all_rows), len(symbols)), np.nan)
-        for k, row in enumerate(all_rows):
-            touched = np.zeros(len(symbols), dtype=bool)
-            before = sum(latest.values())
-            for d in decided:
-                hit = np.searchsorted(d.rows, row)
-                if hit < len(d.rows) and d.rows[hit] == row:
-                    cols = [symbols.index(c) for c in d.columns]
-                    latest[d.pool] = np.zeros(len(symbols))
-                    latest[d.pool][cols] = d.weights[hit] * shares[d.pool]
-                    touched[cols] = True
-            now = sum(latest.values())
-            if not self.settings.trim_unchanged:
-                touched &= ~np.isclose(now, before, rtol=0.0, atol=1e-9)
-            frame[k, touched] = now[touched]
+        position = {s: j for j, s in enumerate(symbols)}
+        now = np.zeros((len(all_rows), len(symbols)))  # every pool's latest decision, in portfolio weights
+        touched = np.zeros(now.shape, dtype=bool)  # the funds of the pools deciding that day
+        for d in decided:
+            cols = [position[c] for c in d.columns]
+            latest = np.searchsorted(d.rows, all_rows, side="right") - 1
+            known = latest >= 0
+            now[np.ix_(known, cols)] += d.weights[latest[known]] * shares[d.pool]
+            touched[np.ix_(np.isin(all_rows, d.rows), cols)] = True
+        if not self.settings.trim_unchanged:
+            before = np.vstack([np.zeros((1, len(symbols))), now[:-1]])
+            touched &= ~np.isclose(now, before, rtol=0.0, atol=1e-9)
+        frame = np.where(touched, now, np.nan)
         plan = pd.DataFrame(frame, index=market.days[all_rows], columns=symbols)
-        tables = {"capacity": pd.concat([d.capacity for d in decided], ignore_index=True)
-                  if decided else pd.DataFrame(), "selection": self._selection_log(market, decided)}
+        tables = {"capacity": lambda: pd.concat([d.capacity() for d in decided], ignore_index=True),
+                  "selection": lambda: self._selection_log(market, decided)}
         if len(all_rows):
             last = plan.iloc[-1]
             self.last_decision = str(plan.index[-1].date())
@@ -213,10 +211,10 @@ class EtfRotationStrategy:
         rows = []
         for d in decided:
             members = d.columns[:d.selected.shape[1]]
-            for k, row in enumerate(d.rows):
-                rows.append({"date": market.days[row].date(), "pool": d.pool,
-                             "selected": ";".join(m for m, on in zip(members, d.selected[k]) if on),
-                             "weights": ";".join(f"{c}={w:.4f}" for c, w in zip(d.columns, d.weights[k]) if w > 0)})
+            for day, chosen, weights in zip(market.days[d.rows].date, d.selected.tolist(), d.weights.tolist()):
+                rows.append({"date": day, "pool": d.pool,
+                             "selected": ";".join(m for m, on in zip(members, chosen) if on),
+                             "weights": ";".join(f"{c}={w:.4f}" for c, w in zip(d.columns, weights) if w > 0)})
         return pd.DataFrame(rows, columns=["date", "pool", "selected", "weights"])
 
 
@@ -233,13 +231,11 @@ def _average_turnover(turnover: np.ndarray) -> np.ndarray:
 
 def _capacity_rows(market, pool, rows, columns, desired, allowed, adv, binding, capped_single, capital,
                    max_adv_pct, max_single_weight) -> pd.DataFrame:
-    records = []
-    for k, j in zip(*np.nonzero(binding | capped_single)):
-        rule = "max_adv_pct" if binding[k, j] else "max_single_weight"
-        records.append({"date": market.days[rows[k]].date(), "pool": pool, "vt_symbol": columns[j], "rule": rule,
-                        "wanted_weight": float(desired[k, j]), "allowed_weight": float(allowed[k, j]),
-                        "adv20_cny": float(adv[k, j]) if np.isfinite(adv[k, j]) else None,
-                        "limit": (max_adv_pct * float(np.nan_to_num(adv[k, j])) if rule == "max_adv_pct"
-                                  else max_single_weight * capital)})
-    return pd.DataFrame(records, columns=["date", "pool", "vt_symbol", "rule", "wanted_weight", "allowed_weight",
-                                          "adv20_cny", "limit"])
+    k, j = np.nonzero(binding | capped_single)
+    by_adv = binding[k, j]
+    return pd.DataFrame({
+        "date": market.days[rows[k]].date, "pool": pool, "vt_symbol": np.array(columns, dtype=object)[j],
+        "rule": np.where(by_adv, "max_adv_pct", "max_single_weight").astype(object),
+        "wanted_weight": desired[k, j], "allowed_weight": allowed[k, j], "adv20_cny": adv[k, j],
+        "limit": np.where(by_adv, max_adv_pct * np.nan_to_num(adv[k, j]), max_single_weight * capital),
+    })
