@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+from contextlib import contextmanager
 import os
 import shutil
 import subprocess
@@ -77,17 +78,36 @@ def run_cli(*args: str, home: Path, timeout: int = 600) -> subprocess.CompletedP
                           env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
 
 
-@pytest.fixture(scope="session")
-def bundled_market(runtime_home):
-    """MarketData of every bundled ETF, loaded once from a freshly imported database (kept in memory)."""
-    from vnpy_rotation.backtest.loader import load_market
-    from vnpy_rotation.bundled import bundled_files, manifest
+def fresh_bundled_store():
+    """A :class:`BarStore` on an emptied database holding exactly the bundled real data."""
+    from vnpy_rotation.bundled import bundled_files
     from vnpy_rotation.data.importer import import_paths
     from vnpy_rotation.data.store import BarStore
 
     bar_store = BarStore()
     empty_database(bar_store)
-    assert import_paths(bundled_files(), bar_store, progress=False).ok
+    result = import_paths(bundled_files(), bar_store, progress=False)
+    assert result.ok, result.failures
+    return bar_store
+
+
+@contextmanager
+def bundled_store_for(vnpy_backtesting):
+    """The bundled data in a fresh database, with ``vnpy_backtesting``'s per-process bar cache cleared
+    before and after (vnpy caches bars by symbol and dates: never serve another test's)."""
+    store = fresh_bundled_store()
+    vnpy_backtesting.load_bar_data.cache_clear()
+    yield store
+    vnpy_backtesting.load_bar_data.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def bundled_market(runtime_home):
+    """MarketData of every bundled ETF, loaded once from a freshly imported database (kept in memory)."""
+    from vnpy_rotation.backtest.loader import load_market
+    from vnpy_rotation.bundled import manifest
+
+    bar_store = fresh_bundled_store()
     pools = manifest()["pools"]
     symbols = [s for name, members in pools.items() if name != "BENCHMARK" for s in members]
     return load_market(symbols, store=bar_store)

@@ -29,10 +29,15 @@ class PeekingMomentum(MomentumTopNStrategy):
         return TargetPlan(weights_frame(market, rows, weights))
 
 
+def on_bundled_funds(name, market):
+    """The strategy over every bundled fund (those taking a symbol list) or its own pools file."""
+    takes_symbols = "symbols" in STRATEGIES[name].Settings.model_fields
+    return create_strategy(name, {"symbols": list(market.symbols)} if takes_symbols else {})
+
+
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
 def test_builtin_strategies_pass_the_harness(bundled_market, name):
-    takes_symbols = "symbols" in STRATEGIES[name].Settings.model_fields
-    strategy = create_strategy(name, {"symbols": list(bundled_market.symbols)} if takes_symbols else {})
+    strategy = on_bundled_funds(name, bundled_market)
     checks = check_lookahead(strategy, bundled_market, BacktestConfig(), cuts=4)
     assert len(checks) == 4 and all(c.ok for c in checks), [c.detail for c in checks]
 
@@ -55,7 +60,7 @@ def test_perturbation_changes_only_the_future(bundled_market):
 
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
 def test_identities_hold_on_real_runs(bundled_market, name):
-    strategy = create_strategy(name, {"symbols": list(bundled_market.symbols)})
+    strategy = on_bundled_funds(name, bundled_market)
     result = simulate(bundled_market, strategy.targets(bundled_market), BacktestConfig()).to_result()
     checks = check_identities(result)
     assert all(c.ok for c in checks), [(c.name, c.detail) for c in checks if not c.ok]

@@ -14,7 +14,7 @@ from datetime import date
 import numpy as np
 import pytest
 
-from conftest import ROOT, empty_database
+from conftest import ROOT, bundled_store_for
 
 pytest.importorskip("vnpy_portfoliostrategy")
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -24,8 +24,7 @@ import vnpy_peer  # noqa: E402
 from vnpy_rotation.backtest.config import BacktestConfig  # noqa: E402
 from vnpy_rotation.backtest.engine import simulate  # noqa: E402
 from vnpy_rotation.backtest.loader import load_market  # noqa: E402
-from vnpy_rotation.bundled import bundled_files, manifest  # noqa: E402
-from vnpy_rotation.data.importer import import_paths  # noqa: E402
+from vnpy_rotation.bundled import manifest  # noqa: E402
 from vnpy_rotation.strategies import create_strategy  # noqa: E402
 
 CAPITAL = 1_000_000.0
@@ -36,15 +35,9 @@ RATE = 0.0003
 def bundled_db(runtime_home):
     """The bundled bars in a freshly emptied database, imported once for this module."""
     from vnpy_portfoliostrategy import backtesting
-    from vnpy_rotation.data.store import BarStore
 
-    store = BarStore()
-    empty_database(store)
-    result = import_paths(bundled_files(), store, progress=False)
-    assert result.ok, result.failures
-    backtesting.load_bar_data.cache_clear()  # vnpy caches bars per process: never serve another test's
-    yield store
-    backtesting.load_bar_data.cache_clear()
+    with bundled_store_for(backtesting) as store:
+        yield store
 
 
 def pool() -> list[str]:

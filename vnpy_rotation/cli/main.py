@@ -53,6 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--capital", type=float, help="initial capital in CNY (overrides the config)")
     bt.add_argument("--out", type=Path, required=True, help="output folder (created)")
     bt.set_defaults(handler="vnpy_rotation.cli.backtest_cmd:run")
+
+    panel = commands.add_parser("panel", parents=[home], help="produce each pool's factor panel and run the CI fuses")
+    panel.add_argument("--pools", type=Path, help="pools file (default configs/etf_pools.yaml)")
+    panel.add_argument("--pool", action="extend", nargs="+", metavar="NAME", help="only these pools (default all)")
+    panel.add_argument("--start", type=parse_date, help="first date of the panel (earlier bars are warm-up)")
+    panel.add_argument("--end", type=parse_date, help="last date of the panel")
+    panel.add_argument("--out", type=Path, required=True, help="output folder: one panel_<POOL>/ per pool")
+    panel.set_defaults(handler="vnpy_rotation.cli.panel_cmd:run")
     return parser
 
 

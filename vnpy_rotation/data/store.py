@@ -209,11 +209,23 @@ class BarStore:
         if codes is not None:
             selection = selection.where(BarBlockRow.symbol.in_(sorted(codes)))
         stored = {(r.symbol, r.exchange): r.signature for r in selection}
-        current = marker is not None and marker.signature == table
-        signatures = dict(stored) if current else self.bar_signatures(codes)
+        if marker is not None and marker.signature == table:
+            signatures = dict(stored)
+            table = None  # nothing to record
+        else:
+            signatures = self.bar_signatures()
+            if wanted is not None:
+                # A full check: rebuild now the outdated blocks nobody asked for, so that once the wanted
+                # ones are read every block is current and the marker can say so (later reads skip this).
+                others = {k: v for k, v in signatures.items() if f"{k[0]}.{k[1]}" not in wanted}
+                built = {(r.symbol, r.exchange): r.signature for r in
+                         BarBlockRow.select(BarBlockRow.symbol, BarBlockRow.exchange, BarBlockRow.signature)}
+                for key, signature in others.items():
+                    if built.get(key) != signature:
+                        self.rebuild_block(*key, signature)
         if wanted is not None:
             signatures = {key: sig for key, sig in signatures.items() if f"{key[0]}.{key[1]}" in wanted}
-        return BlockCheck(signatures, stored, None if current or codes is not None else table)
+        return BlockCheck(signatures, stored, table)
 
     def iter_blocks(self, check: BlockCheck) -> Iterator[tuple[str, dict[str, np.ndarray]]]:
         """(vt_symbol, columns) for every series of ``check``, one block in memory at a time.
