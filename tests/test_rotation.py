@@ -237,3 +237,17 @@ def test_backtest_cli_writes_rotation_outputs_and_snapshots(tmp_path):
     assert {"date", "pool", "vt_symbol", "rule"} <= set(pd.read_csv(out / "capacity.csv").columns)
     snapshots = list((tmp_path / ".vntrader" / "rotation_snapshots" / "etf_rotation").iterdir())
     assert len(snapshots) == 1 and (snapshots[0] / "metrics.json").exists()
+
+
+@pytest.mark.parametrize("settings,field", [
+    ({"factors": {"mom_7": 1.0}}, "factors"),
+    ({"factors": {"mom_20": 0.0}}, "factors"),
+    ({"absolute_factor": "nope"}, "absolute_factor"),
+    ({"top_n": 0}, "top_n"),
+    ({"pools": ["ASIA"]}, "pools"),
+    ({"pools_file": "/nonexistent/pools.yaml"}, "/nonexistent/pools.yaml"),
+])
+def test_bad_rotation_settings_name_the_field(settings, field):
+    with pytest.raises(InputRejected) as caught:
+        create_strategy("etf_rotation", settings, "my.yaml: strategy")
+    assert field in str(caught.value)
