@@ -11,7 +11,7 @@ import plotly.offline
 import pytest
 
 from vnpy_rotation.backtest.metrics import compute_metrics
-from vnpy_rotation.backtest.report_html import FIGURES, REFUSALS_TABLE_ID, write_html
+from vnpy_rotation.backtest.report_html import ALERTS_TABLE_ID, FIGURES, REFUSALS_TABLE_ID, write_html
 from vnpy_rotation.backtest.report_md import FAIL, PASS, SECTIONS, TRADE_HEAD, ReportContext, write_markdown
 from vnpy_rotation.backtest.result import COST_KINDS, BacktestResult
 
@@ -162,6 +162,17 @@ def test_html_report(tmp_path: Path, result: BacktestResult, metrics: dict, benc
     assert len(rows) == len(refused) == 5
     assert [(r[0], r[1], r[-1]) for r in rows] == [
         (d.strftime("%Y-%m-%d"), s, reason) for d, s, reason in refused[["date", "vt_symbol", "reason"]].values]
+
+
+def test_html_and_markdown_show_the_alert_rules(tmp_path: Path, result: BacktestResult, metrics: dict) -> None:
+    from vnpy_rotation.backtest.alerts import evaluate_alerts
+
+    alerted = {**metrics, "alerts": evaluate_alerts({**metrics, "sharpe": 0.2, "annual_return": 0.5})}
+    page = _Page()
+    page.feed(write_html(tmp_path / "report.html", result, alerted, None, "t").read_text(encoding="utf-8"))
+    rows = {r[1]: r for r in page.tables[ALERTS_TABLE_ID]}
+    assert list(rows) == ["annual_return", "max_drawdown", "sharpe", "monthly_win_rate"]
+    assert rows["sharpe"][2] == "0.20" and "❌" in rows["sharpe"][3] and "✅" in rows["annual_return"][3]
 
 
 def test_html_without_benchmark_or_trades(tmp_path: Path, result: BacktestResult) -> None:

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from vnpy_rotation.backtest.report_md import (
-    COST_LABELS, REFUSAL_LABELS, cost_breakdown, format_value, kpi_rows, refusal_counts,
+    COST_LABELS, REFUSAL_LABELS, alert_rows, cost_breakdown, format_value, kpi_rows, refusal_counts,
 )
 from vnpy_rotation.backtest.result import BacktestResult
 
@@ -20,6 +20,7 @@ from vnpy_rotation.backtest.result import BacktestResult
 FIGURES: tuple[str, ...] = ("fig-equity", "fig-drawdown", "fig-monthly", "fig-rolling-sharpe", "fig-exposure",
                             "fig-positions", "fig-costs")
 KPI_TABLE_ID, REFUSAL_SUMMARY_ID, REFUSALS_TABLE_ID = "kpi-table", "refusal-summary", "refusals-table"
+ALERTS_TABLE_ID = "alerts-table"
 REFUSAL_COLUMNS = ("date", "vt_symbol", "direction", "requested", "submitted", "filled", "reason")
 MAX_REFUSAL_ROWS = 2000  # beyond this the refusals table is cut, with a note saying how many are omitted
 TOP_SYMBOLS = 20  # the allocation chart shows this many symbols, the rest summed as "other"
@@ -168,6 +169,8 @@ def render_html(result: BacktestResult, metrics: dict[str, Any], benchmark: pd.S
             for i, fid in enumerate(FIGURES)]
 
     kpis = _html_table(("指标", "key", "值"), kpi_rows(metrics), KPI_TABLE_ID, (False, False, True))
+    alerts = _html_table(("规则", "key", "值", "状态"), alert_rows(metrics.get("alerts") or []), ALERTS_TABLE_ID,
+                         (False, False, True, False))
     counts = refusal_counts(result.orders)
     summary = _html_table(("原因", "说明", "订单数", "被拒", "部分成交", "全部成交"),
                           [(r, REFUSAL_LABELS.get(r, r), *(int(v) for v in row)) for r, row in counts.iterrows()],
@@ -185,6 +188,7 @@ def render_html(result: BacktestResult, metrics: dict[str, Any], benchmark: pd.S
         f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{esc(title)}</h1><p>{esc(period)}</p>",
         "<h2>关键指标 Key metrics</h2>", f'<div class="kpi">{kpis}</div>',
+        "<h2>告警规则 Alert rules</h2>", alerts,
         "<h2>图表 Charts</h2>", *divs,
         "<h2>拒单与减量 Refusals</h2>", summary,
         f"<p>{len(refused)} 笔订单被拒或减量 (orders refused or reduced)。</p>", note,

@@ -251,13 +251,18 @@ def _trades(trades: pd.DataFrame) -> list[str]:
             *_table(header, rows, "lcl" + "r" * 4 + "l")]
 
 
+def alert_rows(alerts: Sequence[dict[str, Any]]) -> list[tuple[str, str, str, str]]:
+    """(rule, metric key, formatted value, status) per alert rule; shared with the HTML report."""
+    kinds = {key: kind for key, _, kind in KPI_ROWS}
+    return [(a["rule"], a["metric"], format_value(a["value"], kinds.get(a["metric"], "num")),
+             MISSING if a["triggered"] is None else (f"{FAIL} 触发" if a["triggered"] else f"{PASS} 正常"))
+            for a in alerts]
+
+
 def _alerts(alerts: Sequence[dict[str, Any]]) -> list[str]:
     if not alerts:
         return ["未评估告警规则。"]
-    kinds = {key: kind for key, _, kind in KPI_ROWS}
-    rows = [(a["rule"], f"`{a['metric']}`", format_value(a["value"], kinds.get(a["metric"], "num")),
-             MISSING if a["triggered"] is None else (f"{FAIL} 触发" if a["triggered"] else f"{PASS} 正常"))
-            for a in alerts]
+    rows = [(rule, f"`{key}`", value, status) for rule, key, value, status in alert_rows(alerts)]
     return _table(("规则", "key", "值", "状态"), rows, "llrl")
 
 
