@@ -15,7 +15,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 # Property tests explore the same examples on every run: CI results do not depend on luck.
-hypothesis_settings.register_profile("repeatable", derandomize=True)
+hypothesis_settings.register_profile("repeatable", derandomize=True, deadline=None)  # no timed tests
 hypothesis_settings.load_profile("repeatable")
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
