@@ -13,7 +13,6 @@ cost on vnpy's engine if its strategy were no slower than momentum.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import multiprocessing
 import os
 import shutil
@@ -63,7 +62,7 @@ def run(home: Path, workers: int) -> None:
     settle_runtime(home)
     os.chdir(home)  # forked workers find ./.vntrader here
     from vnpy_rotation.backtest.config import BacktestConfig
-    from vnpy_rotation.backtest.loader import ensure_bundled, load_benchmark, load_market
+    from vnpy_rotation.backtest.loader import ensure_bundled, load_market, with_benchmark
     from vnpy_rotation.backtest.sweep import sweep
     from vnpy_rotation.data.store import BarStore
     from vnpy_rotation.strategies import create_strategy
@@ -74,13 +73,12 @@ def run(home: Path, workers: int) -> None:
     strategy = create_strategy("etf_rotation")
     ensure_bundled(strategy.symbols + ["H00300.SSE"], store)
     market = load_market(strategy.symbols, store=store)
-    reference = load_benchmark(market.days, store)
-    market = dataclasses.replace(market, benchmark=reference[1].to_numpy(dtype=float))
+    market, benchmark = with_benchmark(market, store)
     config = BacktestConfig()
     grid = combos()
     n_days, n_symbols = market.shape
     print(f"market: {n_symbols} ETFs × {n_days} days ({market.days[0].date()} … {market.days[-1].date()}), "
-          f"benchmark {reference[0]}; {len(grid)} combinations; {os.cpu_count()} CPUs")
+          f"benchmark {benchmark}; {len(grid)} combinations; {os.cpu_count()} CPUs")
 
     sweep(market, "etf_rotation", grid[:2], config)  # compile and warm caches outside the timing
     started = time.perf_counter()

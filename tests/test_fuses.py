@@ -1,7 +1,6 @@
 """Seed 001's CI fuses: each one fails on a deliberately broken panel and every one holds on the real
 bundled panels; ``run.py panel`` end to end (four files per pool, exit codes, pools-file errors)."""
 
-import dataclasses
 import json
 
 import numpy as np
@@ -9,7 +8,7 @@ import pandas as pd
 import pytest
 
 from conftest import run_cli
-from vnpy_rotation.backtest.loader import ensure_bundled, load_benchmark
+from vnpy_rotation.backtest.loader import ensure_bundled, with_benchmark
 from vnpy_rotation.errors import RotationError
 from vnpy_rotation.factors import fuses, stats
 from vnpy_rotation.factors.fuses import FuseBlown, FuseResult, require_fuses, run_fuses
@@ -27,9 +26,9 @@ def market(bundled_market):
 
     bar_store = BarStore()
     ensure_bundled(["H00300.SSE"], bar_store)
-    vt_symbol, close = load_benchmark(bundled_market.days, bar_store)
-    assert vt_symbol == "H00300.SSE"
-    return dataclasses.replace(bundled_market, benchmark=close.to_numpy(dtype=float))
+    market, benchmark = with_benchmark(bundled_market, bar_store)
+    assert benchmark == "H00300.SSE"
+    return market
 
 
 @pytest.fixture(scope="module")

@@ -158,11 +158,11 @@ def test_snapshots_keep_the_last_ten(tmp_path):
 
 @pytest.fixture(scope="module")
 def market_with_benchmark(bundled_market):
-    from vnpy_rotation.backtest.loader import load_benchmark
+    from vnpy_rotation.backtest.loader import with_benchmark
 
-    reference = load_benchmark(bundled_market.days)
-    assert reference is not None
-    return dataclasses.replace(bundled_market, benchmark=reference[1].to_numpy(dtype=float))
+    market, benchmark = with_benchmark(bundled_market)
+    assert benchmark == "H00300.SSE"
+    return market
 
 
 def test_rotation_passes_the_lookahead_harness_with_a_benchmark(market_with_benchmark):

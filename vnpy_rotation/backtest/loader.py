@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, timedelta
 
 import pandas as pd
@@ -55,3 +56,13 @@ def load_benchmark(days: pd.DatetimeIndex, store: BarStore | None = None,
             return vt_symbol, close.astype(float)
     return None
 
+
+
+def with_benchmark(market: MarketData, store: BarStore | None = None,
+                   candidates: tuple[str, ...] = BENCHMARKS) -> tuple[MarketData, str | None]:
+    """``market`` with the first covering benchmark's close attached (for relative-strength signals; it is
+    point-in-time like every other column and the look-ahead harness perturbs it), and that benchmark."""
+    reference = load_benchmark(market.days, store, candidates)
+    if reference is None:
+        return market, None
+    return dataclasses.replace(market, benchmark=reference[1].to_numpy(dtype=float)), reference[0]

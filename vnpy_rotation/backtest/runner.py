@@ -16,7 +16,7 @@ from .alerts import evaluate_alerts, triggered
 from .config import BacktestConfig, read_yaml, validate_section
 from .engine import TargetPlan, simulate
 from .identities import IdentityCheck, check_identities
-from .loader import BENCHMARKS, ensure_bundled, load_benchmark, load_market
+from .loader import BENCHMARKS, ensure_bundled, load_benchmark, load_market, with_benchmark
 from .lookahead import LookaheadCheck, check_lookahead
 from .market_data import MarketData
 from .metrics import compute_metrics
@@ -79,9 +79,7 @@ def run_backtest(spec: RunSpec, store: BarStore | None = None, lookahead_cuts: i
     if ensure_bundled(strategy.symbols + list(spec.benchmark), store):
         print("imported the bundled real data into the database (first run)")
     full = load_market(strategy.symbols, spec.start, spec.end, strategy.warmup_days, store)
-    reference = load_benchmark(full.days, store, spec.benchmark)
-    if reference is not None:  # for relative-strength signals; point-in-time like every other column
-        full = dataclasses.replace(full, benchmark=reference[1].to_numpy(dtype=float))
+    full, _ = with_benchmark(full, store, spec.benchmark)
     plan = strategy.targets(full)
     market = full.window(spec.start, None)
     plan = dataclasses.replace(plan, frame=plan.frame[plan.frame.index.isin(market.days)])

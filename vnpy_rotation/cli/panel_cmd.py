@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..backtest.loader import BENCHMARKS, ensure_bundled, load_benchmark, load_market
+from ..backtest.loader import BENCHMARKS, ensure_bundled, load_market, with_benchmark
 from ..data.store import BarStore
 from ..errors import InputRejected, Problem
 from ..factors.fuses import FuseBlown, FuseResult, require_fuses, run_fuses
@@ -47,11 +47,9 @@ def run(args: argparse.Namespace) -> int:
     for pool in pools:
         members = config.pools[pool]
         market = load_market(members, args.start, args.end, WARMUP_SESSIONS, store)
-        benchmark = load_benchmark(market.days, store)
-        if benchmark is not None:
-            market = dataclasses.replace(market, benchmark=benchmark[1].to_numpy(dtype=float))
+        market, benchmark = with_benchmark(market, store)
         note = (f"vnpy database under {home}/.vntrader: daily bars × backward adjustment factors; "
-                f"benchmark {benchmark[0] if benchmark else 'none'}; pools from {source}")
+                f"benchmark {benchmark or 'none'}; pools from {source}")
         panel = produce_panel(market, pool, members, start=args.start, end=args.end, source=note)
         results = run_fuses(panel, market, members)
         panel.meta["fuses"] = [dataclasses.asdict(r) for r in results]

@@ -27,8 +27,8 @@ from pydantic import Field, field_validator, model_validator
 from ..backtest.engine import TargetPlan
 from ..backtest.market_data import MarketData, forward_fill
 from ..backtest.strategy import StrategySettings, rebalance_days
-from ..factors.inputs import pool_inputs
-from ..factors.library import FACTORS, compute_factors, on_rows
+from ..factors.inputs import pool_factors
+from ..factors.library import FACTORS
 from ..rotation.capacity import cap_order_sizes
 from ..rotation.pools import PoolsConfig, read_pools
 from ..rotation.selection import composite_score, select_with_hysteresis, slot_weights
@@ -110,6 +110,7 @@ class EtfRotationStrategy:
         self.pool_names = list(settings.pools or self.pools_config.pools)
         self.last_decision: str = ""
         self.holdings: str = ""
+        self._decided: tuple[MarketData, list[PoolDecisions]] | None = None
 
     @property
     def symbols(self) -> list[str]:
@@ -121,6 +122,12 @@ class EtfRotationStrategy:
     def warmup_days(self) -> int:
         windows = [FACTORS[n].window for n in [*self.settings.factors, self.settings.absolute_factor]]
         return max(windows + [self.settings.min_history, ADV_SESSIONS]) + 5
+
+    def pool_columns(self, pool: str) -> list[str]:
+        """The funds a pool's decisions cover: its members, then the defensive asset if not a member."""
+        members = list(self.pools_config.pools[pool])
+        defensive = self.settings.defensive
+        return members + ([defensive] if defensive and defensive not in members else [])
 
     # -- the steps ------------------------------------------------------------------------------
     def decision_rows(self, market: MarketData, sessions: np.ndarray) -> np.ndarray:
@@ -136,11 +143,10 @@ class EtfRotationStrategy:
         s = self.settings
         limits = self.pools_config.capital_constraints[pool]
         members = list(self.pools_config.pools[pool])
-        columns = members + ([s.defensive] if s.defensive and s.defensive not in members else [])
-        sessions, inputs = pool_inputs(market, members)
-        names = list(dict.fromkeys([*s.factors, s.absolute_factor]))
-        values = {k: on_rows(sessions, len(market.days), v) for k, v in compute_factors(inputs, names).items()}
-        rows = self.decision_rows(market, sessions)
+        columns = self.pool_columns(pool)
+        factors = pool_factors(market, members, list(dict.fromkeys([*s.factors, s.absolute_factor])))
+        values = factors.values
+        rows = self.decision_rows(market, factors.sessions)
 
         index = [market.symbols.index(c) for c in columns]
         has_bar = np.isfinite(market.close[:, index]) & ~market.suspended[:, index]
@@ -168,7 +174,10 @@ class EtfRotationStrategy:
 
     # -- what the engines call ------------------------------------------------------------------
     def decisions(self, market: MarketData) -> list[PoolDecisions]:
-        return [self.decide_pool(market, pool) for pool in self.pool_names]
+        """Every pool's decisions; the last market's are kept, as ``pool_plans`` asks again for the same one."""
+        if self._decided is None or self._decided[0] is not market:
+            self._decided = (market, [self.decide_pool(market, pool) for pool in self.pool_names])
+        return self._decided[1]
 
     def targets(self, market: MarketData) -> TargetPlan:
         decided = self.decisions(market)

@@ -12,7 +12,6 @@ they fill at the next bar's open, like the portfolio backtest does.
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import date, timedelta
 from typing import Any
 
@@ -21,7 +20,7 @@ import numpy as np
 from vnpy.trader.object import BarData, OrderData, TradeData
 from vnpy_ctastrategy import CtaTemplate
 
-from ..backtest.loader import load_benchmark
+from ..backtest.loader import with_benchmark
 from ..backtest.market_data import MarketData, build_market_data, round_to_tick
 from ..data.panels import load_panels
 from ..data.store import BarStore
@@ -121,9 +120,7 @@ class EtfRotationSleeveStrategy(CtaTemplate):
                                        min_history=self.min_history, min_adv=self.min_adv,
                                        defensive=self.defensive or None)
         rotation = EtfRotationStrategy(settings)
-        columns = list(rotation.pools_config.pools[self.pool])
-        if settings.defensive and settings.defensive not in columns:
-            columns.append(settings.defensive)
+        columns = rotation.pool_columns(self.pool)
         if self.vt_symbol not in columns:
             raise ValueError(f"{self.vt_symbol} 不在轮动池 {self.pool} 中（成员：{', '.join(columns)}）")
         self.column = columns.index(self.vt_symbol)  # decide_pool's column order: members, then defensive
@@ -164,10 +161,7 @@ class EtfRotationSleeveStrategy(CtaTemplate):
             raise RuntimeError(f"data after {day} was read")
         if not self.needs_benchmark:  # only relative-strength factors read it: the decision is the same
             return market
-        reference = load_benchmark(market.days, self.store)
-        if reference is not None:
-            market = dataclasses.replace(market, benchmark=reference[1].to_numpy(dtype=float))
-        return market
+        return with_benchmark(market, self.store)[0]
 
     def _decide(self, day: date) -> None:
         market = self._market(day)
