@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -13,6 +14,9 @@ from ..data.panels import load_panels
 from ..data.store import BarStore
 from ..errors import InputRejected, Problem
 from .market_data import MarketData, build_market_data
+
+if TYPE_CHECKING:
+    from .strategy import TargetStrategy
 
 # CSI 300 total-return index first (dividends reinvested, a fair yardstick), then the price index.
 BENCHMARKS = ("H00300.SSE", "000300.SSE")
@@ -66,3 +70,19 @@ def with_benchmark(market: MarketData, store: BarStore | None = None,
     if reference is None:
         return market, None
     return dataclasses.replace(market, benchmark=reference[1].to_numpy(dtype=float)), reference[0]
+
+
+def market_for(strategy: "TargetStrategy", start: date | None = None, end: date | None = None,
+               store: BarStore | None = None, benchmark: tuple[str, ...] = BENCHMARKS) -> MarketData:
+    """Everything ``strategy`` decides on, from its warm-up before ``start`` to ``end``: bars, the benchmark,
+    and whatever the strategy adds in ``prepare_market(market, store)`` (VQM: point-in-time fundamentals).
+
+    The one loading path of ``run.py backtest``, ``walkforward`` and the benchmarks.
+    """
+    store = store or BarStore()
+    if ensure_bundled(strategy.symbols + list(benchmark), store):
+        print("imported the bundled real data into the database (first run)")
+    market = load_market(strategy.symbols, start, end, strategy.warmup_days, store)
+    market, _ = with_benchmark(market, store, benchmark)
+    prepare = getattr(strategy, "prepare_market", None)
+    return market if prepare is None else prepare(market, store)

@@ -1,6 +1,7 @@
 """The look-ahead harness every strategy goes through.
 
-Re-run with every bar after day t perturbed (prices scaled by random factors, volumes shuffled) and
+Re-run with every bar after day t perturbed (prices scaled by random factors, volumes shuffled, and every
+attached input such as point-in-time fundamentals or index membership changed too) and
 require every decision, fill and equity value up to t to be identical. A strategy that peeks at
 t+1 (a centred window, a forward shift, a full-sample normalisation) changes something up to t and
 fails. Fills on t+1 legitimately use t+1's open, so the comparison stops at t.
@@ -44,7 +45,15 @@ def perturb_after(md: MarketData, cut: int, seed: int = 0) -> MarketData:
     if md.benchmark is not None:
         changed["benchmark"] = md.benchmark.copy()
         changed["benchmark"][tail] *= rng.uniform(0.7, 1.3, size=len(md.benchmark) - cut - 1)
-    return dataclasses.replace(md, **changed, last_close=last_close)
+    extras = {}
+    for name, values in md.extras.items():  # fundamentals, membership: changed after the cut as well
+        values = values.copy()
+        if values.dtype == bool:
+            values[tail] = rng.random(values[tail].shape) < 0.5
+        else:
+            values[tail] *= rng.uniform(0.5, 1.5, size=values[tail].shape)
+        extras[name] = values
+    return dataclasses.replace(md, **changed, last_close=last_close, extras=extras)
 
 
 def _fills_until(run: RawRun, day: pd.Timestamp) -> list[tuple]:

@@ -7,7 +7,7 @@ or the registry in its inner loop.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -61,6 +61,9 @@ class MarketData:
     stamp_rate: np.ndarray  # per day, charged on stock sells
     transfer_rate: np.ndarray  # per day, charged on stock buys and sells
     benchmark: np.ndarray | None = None  # per day: the benchmark's close (for relative-strength signals)
+    # Further day × symbol inputs a strategy attached (e.g. point-in-time fundamentals, index membership);
+    # sliced with the days and perturbed by the look-ahead harness like the prices.
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -84,6 +87,7 @@ class MarketData:
         for name, value in fields.items():
             if name not in PER_SYMBOL and isinstance(value, (np.ndarray, pd.Index)):
                 fields[name] = value[keep]
+        fields["extras"] = {name: value[keep] for name, value in self.extras.items()}
         return MarketData(**fields)
 
 

@@ -16,7 +16,7 @@ from .alerts import evaluate_alerts, triggered
 from .config import BacktestConfig, read_yaml, validate_section
 from .engine import TargetPlan, simulate
 from .identities import IdentityCheck, check_identities
-from .loader import BENCHMARKS, ensure_bundled, load_benchmark, load_market, with_benchmark
+from .loader import BENCHMARKS, load_benchmark, market_for
 from .lookahead import LookaheadCheck, check_lookahead
 from .market_data import MarketData
 from .metrics import compute_metrics
@@ -76,10 +76,7 @@ def run_backtest(spec: RunSpec, store: BarStore | None = None, lookahead_cuts: i
 
     store = store or BarStore()
     strategy = create_strategy(spec.strategy_name, spec.strategy_settings, f"{spec.source}: strategy")
-    if ensure_bundled(strategy.symbols + list(spec.benchmark), store):
-        print("imported the bundled real data into the database (first run)")
-    full = load_market(strategy.symbols, spec.start, spec.end, strategy.warmup_days, store)
-    full, _ = with_benchmark(full, store, spec.benchmark)
+    full = market_for(strategy, spec.start, spec.end, store, spec.benchmark)
     plan = strategy.targets(full)
     market = full.window(spec.start, None)
     plan = dataclasses.replace(plan, frame=plan.frame[plan.frame.index.isin(market.days)])

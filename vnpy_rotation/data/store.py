@@ -159,6 +159,17 @@ class BarStore:
         frame.index = to_dates(frame["datetime"])
         return frame[["open", "close"]].astype(float)
 
+    def first_days(self, codes: set[str] | None = None) -> dict[str, date]:
+        """vt_symbol → the day of its first stored daily bar (for a stock imported from its IPO on: listing)."""
+        m = self.bar_model
+        where = m.interval == Interval.DAILY.value
+        if codes is not None:
+            where &= m.symbol.in_(sorted(codes))
+        query = m.select(m.symbol, m.exchange, fn.MIN(m.datetime)).where(where).group_by(m.symbol, m.exchange)
+        rows = self._raw(query)
+        days = to_dates(pd.Series([r[2] for r in rows], dtype=object))
+        return {f"{sym}.{ex}": day.date() for (sym, ex, _), day in zip(rows, days)}
+
     # -- columnar blocks: the fast read path -----------------------------------------------------
     def bar_signatures(self, codes: set[str] | None = None) -> dict[tuple[str, str], str]:
         """(symbol, exchange) → count/max id/last datetime of its daily bars: changes on any write."""

@@ -1,0 +1,106 @@
+"""Point-in-time fundamental panels: each day's value of the latest report usable that day.
+
+A report counts on decision day D only when it was announced strictly before D (the statutory
+deadline stands in where the announcement date is unknown; see :mod:`.pit`). Among the usable reports
+the one with the latest period wins, and of a period the latest announcement (a restatement).
+
+ROE: Baostock's ``roeAvg`` is year-to-date (Q1 ≈ one quarter's return on average equity). Two
+readings are offered and the strategy says which it uses:
+
+- ``roe_annualised``: the YTD value × 4 / quarters elapsed (Q1 × 4, H1 × 2, Q3 × 4/3, annual × 1) —
+  always the latest information, but seasonal businesses look better or worse by quarter;
+- ``roe_full_year``: the latest usable annual (12-31) report's value — no seasonality, up to 16 months old.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .pit import statutory_deadline
+
+# Report fields turned into panels (stored name → panel name) and the derived ROE readings.
+PANEL_FIELDS = {"eps_ttm": "eps_ttm", "net_profit": "net_profit", "total_share": "total_share",
+                "yoy_net_profit": "yoy_net_profit"}
+ROE_PANELS = ("roe_annualised", "roe_full_year")
+
+
+def known_dates(reports: pd.DataFrame) -> pd.Series:
+    """The day each report became public: its announcement, else the statutory deadline."""
+    period = pd.to_datetime(reports["period_end"])
+    announced = pd.to_datetime(reports["announced"])
+    if announced.notna().all():
+        return announced
+    deadline = pd.Series(pd.to_datetime([statutory_deadline(p.date()) for p in period]), index=reports.index)
+    return announced.where(announced.notna(), deadline)
+
+
+def annualised_roe(roe_ytd: pd.Series, period_end: pd.Series) -> pd.Series:
+    """Year-to-date ROE scaled to a year by the quarters it covers."""
+    quarters = pd.to_datetime(period_end).dt.month // 3
+    return roe_ytd * 4.0 / quarters
+
+
+def _step_values(known: np.ndarray, period: np.ndarray, values: np.ndarray, days: np.ndarray) -> np.ndarray:
+    """For each day, ``values`` of the latest-period report among those known strictly before it.
+
+    Reports are replayed in the order they became known; the running best (latest period, then latest
+    announcement) is looked up for each day with a strict ``known < day`` search.
+    """
+    order = np.lexsort((period, known))
+    known, period, values = known[order], period[order], values[order]
+    best = np.empty(len(known), dtype=int)
+    current = -1
+    for k in range(len(known)):
+        if current < 0 or period[k] >= period[current]:
+            current = k
+        best[k] = current
+    count = np.searchsorted(known, days, side="left")  # reports known strictly before each day
+    out = np.full(len(days), np.nan)
+    has = count > 0
+    out[has] = values[best[count[has] - 1]]
+    return out
+
+
+def fundamental_panels(reports: pd.DataFrame, days: pd.DatetimeIndex, symbols: tuple[str, ...] | list[str]
+                       ) -> dict[str, np.ndarray]:
+    """Day × symbol arrays of every field in :data:`PANEL_FIELDS` plus the two ROE readings.
+
+    ``reports`` has ``vt_symbol, period_end, announced`` and the stored fields (missing fields give NaN
+    panels). Symbols without reports are NaN throughout.
+    """
+    names = list(PANEL_FIELDS.values()) + list(ROE_PANELS)
+    panels = {name: np.full((len(days), len(symbols)), np.nan) for name in names}
+    if reports.empty:
+        return panels
+    reports = reports.assign(known=known_dates(reports).to_numpy(),
+                             period_end=pd.to_datetime(reports["period_end"]))
+    if "roe_ytd" in reports:
+        reports["roe_annualised"] = annualised_roe(reports["roe_ytd"], reports["period_end"])
+    day_values = days.values.astype("datetime64[ns]")
+    column = {s: j for j, s in enumerate(symbols)}
+    for symbol, group in reports.groupby("vt_symbol", sort=False):
+        j = column.get(symbol)
+        if j is None:
+            continue
+        known = group["known"].to_numpy(dtype="datetime64[ns]")
+        period = group["period_end"].to_numpy(dtype="datetime64[ns]")
+        for stored, name in [*PANEL_FIELDS.items(), ("roe_annualised", "roe_annualised")]:
+            if stored in group:
+                panels[name][:, j] = _step_values(known, period, group[stored].to_numpy(dtype=float), day_values)
+        annual = (group["period_end"].dt.month == 12).to_numpy()
+        if "roe_ytd" in group and annual.any():
+            panels["roe_full_year"][:, j] = _step_values(known[annual], period[annual],
+                                                         group["roe_ytd"].to_numpy(dtype=float)[annual], day_values)
+    return panels
+
+
+def pe_ttm(close: np.ndarray, eps_ttm: np.ndarray) -> np.ndarray:
+    """Price / trailing-twelve-month EPS on the unadjusted close; NaN where either is missing.
+
+    Negative EPS gives a negative PE (kept, so a strategy can exclude it explicitly); zero EPS gives NaN.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pe = close / eps_ttm
+    pe[~np.isfinite(pe)] = np.nan
+    return pe
