@@ -27,6 +27,16 @@ def print_rejection(source: str, problems) -> None:
         print(f"  … and {len(problems) - MAX_PROBLEMS_SHOWN} more", file=sys.stderr)
 
 
+def print_table(report, out=sys.stdout) -> None:
+    """The ``ok`` line of a fundamentals / index-membership file."""
+    if report.skipped:
+        print(f"ok   {report.source}: unchanged since its last import", file=out)
+        return
+    moves = f" ({report.taken_in} in, {report.dropped} out)" if report.taken_in or report.dropped else ""
+    print(f"ok   {report.source} → {report.target} [{report.label}] {report.rows} rows{moves}, "
+          f"{report.codes} codes, {report.first} … {report.last}", file=out)
+
+
 def print_result(result: ImportResult, out=sys.stdout) -> None:
     for report in result.reports:
         if report.skipped:
@@ -36,11 +46,14 @@ def print_result(result: ImportResult, out=sys.stdout) -> None:
               f"{report.rows} rows {report.first} … {report.last}, suspended {report.suspended}, "
               f"corporate actions {len(report.events)}", file=out)
         print_findings(report.jumps, report.warnings, out)
+    for table in result.tables:
+        print_table(table, out)
     for source, problems in result.failures:
         print_rejection(source, problems)
-    rows = sum(r.rows for r in result.reports if not r.skipped)
-    print(f"summary: {len(result.reports)} file(s) imported ({rows} new rows, "
-          f"{sum(r.skipped for r in result.reports)} unchanged), {len(result.failures)} rejected", file=out)
+    done = [*result.reports, *result.tables]
+    rows = sum(r.rows for r in done if not r.skipped)
+    print(f"summary: {len(done)} file(s) imported ({rows} new rows, "
+          f"{sum(r.skipped for r in done)} unchanged), {len(result.failures)} rejected", file=out)
 
 
 def run(args: argparse.Namespace) -> int:

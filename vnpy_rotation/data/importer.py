@@ -1,4 +1,8 @@
-"""``run.py import``: validate bar files, then write each one whole or not at all."""
+"""``run.py import``: validate bar files, then write each one whole or not at all.
+
+Fundamentals and index-membership files are told by their header and handed to
+:mod:`vnpy_rotation.fundamentals.importer` (same rules: validated whole, one transaction, import log).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from typing import Iterable
 import pandas as pd
 
 from ..errors import InputRejected, Problem, UnknownInstrument
+from ..fundamentals.importer import TableReport, import_table_file, is_table_file
 from ..market.calendar import TradingCalendar, default_calendar
 from ..market.instruments import Instrument, InstrumentKind, default_registry
 from .corporate_actions import AdjustmentEvent, Jump, find_jumps, from_preclose, from_qfq_pair, infer_from_jumps
@@ -178,6 +183,7 @@ def merge_events(old: list[AdjustmentEvent], new: list[AdjustmentEvent]) -> list
 @dataclass
 class ImportResult:
     reports: list[FileReport] = field(default_factory=list)
+    tables: list[TableReport] = field(default_factory=list)  # fundamentals / index-membership files
     failures: list[tuple[str, list[Problem]]] = field(default_factory=list)
 
     @property
@@ -187,7 +193,10 @@ class ImportResult:
 
 def import_paths(paths: Iterable[str | Path], store: BarStore, options: ImportOptions = ImportOptions(),
                  progress: bool = True) -> ImportResult:
-    """Import every file; a bad file is reported and skipped, the others are written."""
+    """Import every file; a bad file is reported and skipped, the others are written.
+
+    Fundamentals and membership files are recognised by their header before the bar parser is tried.
+    """
     files = collect_files(paths)
     result = ImportResult()
     iterator: Iterable[Path] = files
@@ -197,7 +206,10 @@ def import_paths(paths: Iterable[str | Path], store: BarStore, options: ImportOp
         iterator = tqdm(files, desc="导入 import", unit="file", file=sys.stderr)
     for path in iterator:
         try:
-            result.reports.append(import_file(path, store, options))
+            if is_table_file(path):
+                result.tables.append(import_table_file(path, store))
+            else:
+                result.reports.append(import_file(path, store, options))
         except InputRejected as exc:
             result.failures.append((str(path), exc.problems))
     return result
