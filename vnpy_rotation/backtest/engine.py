@@ -20,12 +20,14 @@ from .config import BacktestConfig, FillPrice
 from .market_data import MarketData, round_to_tick
 from .matching import reason_names
 from .result import BacktestResult
+from .risk_rules import RiskRules, risk_reason
 
 TRADE_COLUMNS = ["datetime", "vt_symbol", "direction", "price", "volume", "value", "commission",
                  "stamp_duty", "transfer_fee", "slippage", "reason"]
 ORDER_COLUMNS = ["date", "vt_symbol", "direction", "requested", "submitted", "filled", "price",
-                 "status", "reason"]
+                 "status", "reason", "cause"]
 _F = {name: k for k, name in enumerate(kernel.ORDER_FIELDS)}
+_NO_RISK = RiskRules().kernel_args()
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,11 @@ class TargetPlan:
 
     A row is a complete portfolio: symbols missing from it are targeted at zero; NaN means "no
     instruction" and keeps the current holding (vnpy strategies send no order for a symbol without a bar).
+
+    ``risk``: the risk rules :func:`simulate` applies on top of the rows (none by default). ``notes``:
+    why each symbol has its target, same index and columns as ``frame`` (e.g. ``"VQM rank 3"``; NaN or
+    None where there is nothing to say): it becomes the ``reason`` of the trades that row causes, which
+    otherwise is ``reason``.
     """
 
     frame: pd.DataFrame
@@ -42,6 +49,13 @@ class TargetPlan:
     # The strategy's diagnostics, written as CSV next to the results: frames, or functions building them
     # when asked (a parameter sweep never asks).
     tables: dict[str, pd.DataFrame | Callable[[], pd.DataFrame]] = field(default_factory=dict)
+    risk: RiskRules | None = None
+    notes: pd.DataFrame | None = None
+
+    def __post_init__(self) -> None:
+        if self.notes is not None and not (self.notes.index.equals(self.frame.index)
+                                           and set(self.notes.columns) <= set(self.frame.columns)):
+            raise InputRejected(Problem("targets", None, "notes must have the index and columns of the targets"))
 
     def table(self, name: str) -> pd.DataFrame | None:
         value = self.tables.get(name)
@@ -54,12 +68,13 @@ class RawRun:
 
     market: MarketData
     config: BacktestConfig
-    reason: str
+    reason: str  # of plan orders without a note
     holdings_array: np.ndarray  # shares at each close (days × symbols)
     cash_array: np.ndarray  # cash at each close
     flows_array: np.ndarray  # cash in per day and symbol (fills, fees, distributions)
     order_rows: np.ndarray  # kernel.ORDER_FIELDS per order considered
     action_rows: np.ndarray  # kernel.ACTION_FIELDS per corporate action applied
+    notes: pd.DataFrame | None = None  # TargetPlan.notes: plan row (position) × symbol
 
     def holdings(self) -> np.ndarray:
         return self.holdings_array
@@ -90,8 +105,25 @@ class RawRun:
 
     @property
     def orders(self) -> list[tuple]:
-        """One tuple per order considered, in ``ORDER_COLUMNS`` order (reason last)."""
+        """One tuple per order considered, in ``ORDER_COLUMNS`` order (refusal reasons, then cause)."""
         return list(self._order_frame().itertuples(index=False, name=None))
+
+    def _reasons(self, rows: np.ndarray) -> np.ndarray | str:
+        """Why each order was sent: the plan's note for its symbol, else the plan's reason; a risk rule
+        and its trigger (``stock_stop -9.5%``). One string when that is the plan's reason for all."""
+        cause = rows[:, _F["cause"]].astype(int)
+        if self.notes is None and not cause.any():
+            return self.reason  # (a column of one value builds much faster)
+        texts = np.full(len(rows), self.reason, dtype=object)
+        for k in np.nonzero(cause != kernel.PLAN)[0]:
+            texts[k] = risk_reason(cause[k], rows[k, _F["trigger"]])
+        if self.notes is not None and len(rows):
+            notes = self.notes.reindex(columns=list(self.market.symbols)).to_numpy(dtype=object)
+            planned = np.nonzero(cause == kernel.PLAN)[0]
+            note = notes[rows[planned, _F["plan_row"]].astype(int), rows[planned, _F["symbol"]].astype(int)]
+            given = ~pd.isna(note) & (note != "")
+            texts[planned[given]] = [str(text) for text in note[given]]
+        return texts
 
     def _trade_frame(self) -> pd.DataFrame:
         fills = self.fill_rows
@@ -102,7 +134,7 @@ class RawRun:
             "direction": np.where(fills[:, _F["buy"]] == 1, "buy", "sell").astype(object),
             "price": fills[:, _F["price"]], "volume": fills[:, _F["filled"]],
             **{name: fills[:, _F[name]] for name in ("value", "commission", "stamp_duty", "transfer_fee", "slippage")},
-            "reason": self.reason,
+            "reason": self._reasons(fills),
         }, columns=TRADE_COLUMNS)
 
     def _order_frame(self) -> pd.DataFrame:
@@ -118,6 +150,7 @@ class RawRun:
             "filled": filled, "price": rows[:, _F["price"]],
             "status": np.where(filled == 0, "refused", np.where(bits != 0, "partial", "filled")).astype(object),
             "reason": np.array([names[b] for b in bits], dtype=object),
+            "cause": self._reasons(rows),
         }, columns=ORDER_COLUMNS)
 
     def to_result(self) -> BacktestResult:
@@ -151,8 +184,9 @@ class RawRun:
                               settings=self.config.model_dump(mode="json"))
 
 
-def _plan_rows(md: MarketData, plan: TargetPlan) -> tuple[np.ndarray, np.ndarray]:
-    """Execution day positions (decision day + 1) and their full target vectors, in day order."""
+def _plan_rows(md: MarketData, plan: TargetPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Execution day positions (decision day + 1), their full target vectors and their positions in
+    ``plan.frame``, in day order."""
     columns = list(plan.frame.columns)
     unknown = [s for s in columns if s not in md.symbols]
     if unknown:
@@ -173,36 +207,40 @@ def _plan_rows(md: MarketData, plan: TargetPlan) -> tuple[np.ndarray, np.ndarray
         raise InputRejected(Problem("targets", None, f"decision day {bad} is not a trading day of the data"))
     keep = ~np.isnan(given).all(axis=1) & (positions + 1 < len(day_values)) if len(given) else positions >= 0
     order = np.argsort(positions[keep], kind="stable")
-    return (positions[keep][order] + 1).astype(np.int64), values[keep][order].reshape(-1, len(md.symbols))
+    return ((positions[keep][order] + 1).astype(np.int64), values[keep][order].reshape(-1, len(md.symbols)),
+            np.arange(len(given), dtype=np.int64)[keep][order])
 
 
 def simulate(md: MarketData, plan: TargetPlan, config: BacktestConfig) -> RawRun:
-    """Run ``plan`` over ``md`` under ``config``'s rules."""
+    """Run ``plan`` over ``md`` under ``config``'s rules and the plan's risk rules."""
     rules = config.rules
-    plan_days, plan_targets = _plan_rows(md, plan)
+    plan_days, plan_targets, plan_rows = _plan_rows(md, plan)
+    risk = _NO_RISK if plan.risk is None else plan.risk.kernel_args()
     fill_prices = md.open if config.fill_price is FillPrice.OPEN else _vwap(md)
     exec_prices = _execution_prices(md, fill_prices, rules.suspension)
     stock = md.is_stock
     fee = config.stock_commission, config.etf_commission
     acted = (md.split != 1.0) | (md.dividend != 0.0)
     action_day = acted.any(axis=1)
-    order_capacity = max(1024, 2 * len(plan_days) * min(md.shape[1], 32))
+    # Room for a full turnover of up to 64 names per row plus retries: a second pass costs a whole run.
+    order_capacity = max(1024, 3 * len(plan_days) * min(md.shape[1], 64))
     action_capacity = max(64, int(acted.sum()))
     while True:
         out = kernel.run_days(
             exec_prices, md.volume, md.limit_up, md.limit_down, ~md.suspended, md.t0, md.split, md.dividend,
             action_day, md.lot, md.lot_step, md.tick, stock,
             np.where(stock, fee[0].rate, fee[1].rate), np.where(stock, fee[0].minimum, fee[1].minimum),
-            md.stamp_rate, md.transfer_rate, plan_days, plan_targets, plan.kind == "weight",
+            md.stamp_rate, md.transfer_rate, plan_days, plan_targets, plan_rows, plan.kind == "weight",
             float(config.capital), float(config.participation_cap), config.slippage.unit == "bps",
             float(config.slippage.amount), config.resubmit, rules.lots, rules.t1, rules.price_limits,
             rules.suspension, rules.corporate_actions, rules.stamp_duty, rules.transfer_fee,
-            rules.round_costs, rules.cash_check, order_capacity, action_capacity)
+            rules.round_costs, rules.cash_check, md.last_close, risk, order_capacity, action_capacity)
         holdings, cash, flows, orders, n_orders, actions, n_actions = out
         if n_orders >= 0:
             break
         order_capacity *= 4  # a busy plan: run again with room for every order
-    return RawRun(md, config, plan.reason, holdings, cash, flows, orders[:n_orders], actions[:n_actions])
+    return RawRun(md, config, plan.reason, holdings, cash, flows, orders[:n_orders], actions[:n_actions],
+                  plan.notes)
 
 
 def _vwap(md: MarketData) -> np.ndarray:

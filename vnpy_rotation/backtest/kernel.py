@@ -5,7 +5,9 @@ next to the module after the first run). The matcher :func:`match_order` is the 
 the fill rules: the backtest loop calls it here, and :func:`vnpy_rotation.backtest.matching.match` (used
 by tests and the replay gateway) calls it from Python.
 
-Refusal reasons travel as bits of an int (``REASON_BITS``), in the order they are checked.
+Refusal reasons travel as bits of an int (``REASON_BITS``), in the order they are checked. The risk
+rules of :mod:`~vnpy_rotation.backtest.risk_rules` run inside the day loop (:func:`_check_close` at each
+close, their sells first thing the next day); with every rule off they cost a few branches.
 """
 
 from __future__ import annotations
@@ -23,8 +25,14 @@ T1_LOCKED, LOT_ROUNDING, INSUFFICIENT_CASH, SUSPENDED, LIMIT_UP, LIMIT_DOWN, PAR
     1, 2, 4, 8, 16, 32, 64)
 # Reasons that may clear by tomorrow: the rest of the target is tried again (config.resubmit).
 RETRYABLE = T1_LOCKED | SUSPENDED | LIMIT_UP | LIMIT_DOWN | PARTICIPATION_CAP
+# cause: what sent the order (PLAN ... DRAWDOWN_HALVE, named by risk_rules.CAUSES); plan_row: the plan row
+# executed (-1 for risk orders); trigger: a risk order's loss from entry (stock stop) or drawdown.
 ORDER_FIELDS = ("day", "symbol", "buy", "requested", "submitted", "filled", "price", "value", "commission",
-                "stamp_duty", "transfer_fee", "slippage", "reasons")
+                "stamp_duty", "transfer_fee", "slippage", "reasons", "cause", "plan_row", "trigger")
+PLAN, STOCK_STOP, PORTFOLIO_STOP, DRAWDOWN_HALVE = 0, 1, 2, 3
+# The risk rules' scalars, kept in one float array that the helpers update in place.
+FLAT, FLAT_SINCE, FLAT_TRIGGER, HALVING, HALVE_TRIGGER, PEAK_STOP, PEAK_ALL = 0, 1, 2, 3, 4, 5, 6
+RISK_STATE = 7
 ACTION_FIELDS = ("day", "symbol", "dividend", "volume_before", "volume_after", "cash")
 
 
@@ -186,15 +194,79 @@ def _put(row, values) -> None:
 
 
 @njit(cache=True)
+def _start_row(target, risk, state, keep, sell_cause) -> None:
+    """A plan row starts executing: it ends a portfolio stop's flat spell (the peak restarts), is scaled
+    while the drawdown halving holds, and replaces pending halving sells."""
+    if state[FLAT] != 0:
+        state[FLAT] = 0.0
+        state[PEAK_STOP] = 0.0  # the re-entry day's close becomes the peak
+        for j in range(len(target)):
+            if sell_cause[j] == PORTFOLIO_STOP:
+                sell_cause[j] = PLAN
+    if state[HALVING] != 0:
+        target *= risk[3]  # NaN (no instruction) stays NaN
+    for j in range(len(target)):
+        keep[j] = np.nan
+        if sell_cause[j] == DRAWDOWN_HALVE:
+            sell_cause[j] = PLAN
+
+
+@njit(cache=True)
+def _check_close(i, cash, shares, close, entry, risk, state, keep, sell_cause, sell_trigger, blocked_until):
+    """Evaluate the risk rules at day ``i``'s close and set the next day's risk sells (``sell_cause``:
+    what sells symbol j, ``PLAN`` = nothing; ``keep``: the shares a halving sale leaves). Returns True
+    when the current target must be dropped (a portfolio stop or the start of a halving)."""
+    stock_stop, portfolio_stop, drawdown_halve, halve_to = risk
+    equity = cash
+    for j in range(len(shares)):
+        if shares[j] != 0 and close[j] == close[j]:
+            equity += shares[j] * close[j]
+    drop = False
+    if drawdown_halve == drawdown_halve:
+        state[PEAK_ALL] = max(state[PEAK_ALL], equity)
+        drawdown = equity / state[PEAK_ALL] - 1.0
+        if drawdown < -drawdown_halve - EPS:
+            if state[HALVING] == 0:
+                state[HALVING], state[HALVE_TRIGGER], drop = 1.0, drawdown, True
+                for j in range(len(shares)):
+                    keep[j] = shares[j] * halve_to if shares[j] > 0 else np.nan
+        elif state[HALVING] != 0:
+            state[HALVING] = 0.0
+            keep[:] = np.nan
+    if portfolio_stop == portfolio_stop and state[FLAT] == 0:
+        state[PEAK_STOP] = max(state[PEAK_STOP], equity)
+        loss = equity / state[PEAK_STOP] - 1.0
+        if loss <= -portfolio_stop + EPS:
+            state[FLAT], state[FLAT_SINCE], state[FLAT_TRIGGER], drop = 1.0, float(i), loss, True
+    for j in range(len(shares)):
+        sell_cause[j] = PLAN
+        if shares[j] <= 0:
+            continue
+        loss = close[j] / entry[j] - 1.0 if entry[j] > 0 else np.nan
+        if state[FLAT] != 0:
+            sell_cause[j], sell_trigger[j] = PORTFOLIO_STOP, state[FLAT_TRIGGER]
+        elif stock_stop == stock_stop and loss <= -stock_stop + EPS:
+            sell_cause[j], sell_trigger[j] = STOCK_STOP, loss
+            blocked_until[j] = i + 1  # the row decided on this close does not trade it either
+        elif keep[j] == keep[j] and shares[j] > keep[j] + EPS:
+            sell_cause[j], sell_trigger[j] = DRAWDOWN_HALVE, state[HALVE_TRIGGER]
+    return drop
+
+
+@njit(cache=True)
 def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split, dividend, action_day,
              lot, lot_step, tick, is_stock, commission_rate, commission_min, stamp_rate, transfer_rate,
-             plan_days, plan_targets, weighted, capital, participation_cap, slip_bps, slip_amount, resubmit,
-             lots, t1, limits, suspension, corporate_actions, stamp_duty, transfer_fee, round_costs,
-             cash_check, order_capacity, action_capacity):
-    """Every trading day in order: ex-date adjustments, then the day's orders (sells, then buys).
+             plan_days, plan_targets, plan_rows, weighted, capital, participation_cap, slip_bps, slip_amount,
+             resubmit, lots, t1, limits, suspension, corporate_actions, stamp_duty, transfer_fee, round_costs,
+             cash_check, last_close, risk, order_capacity, action_capacity):
+    """Every trading day in order: ex-date adjustments, the risk sells decided at the previous close,
+    the plan's orders (sells, then buys), then the risk rules at the close.
 
-    Returns holdings and cash at each close, per-symbol cash flows, the order and action records and
-    how many of each were written (-1 when a capacity was too small: call again with more).
+    ``plan_rows`` numbers the plan rows as the caller knows them (recorded with their orders); ``risk``
+    is ``(stock_stop, portfolio_stop, drawdown_halve, halve_to)``, NaN = rule off (see
+    :class:`~vnpy_rotation.backtest.risk_rules.RiskRules`). Returns holdings and cash at each close,
+    per-symbol cash flows, the order and action records and how many of each were written (-1 when a
+    capacity was too small: call again with more).
     """
     n, m = exec_prices.shape
     holdings = np.zeros((n, m))
@@ -206,17 +278,28 @@ def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split,
     n_actions = 0
     shares = np.zeros(m)
     bought = np.zeros(m)
+    entry = np.full(m, np.nan)
     desired = np.zeros(m)
     target = np.zeros(m)
     has_target = False
     cash = capital
     next_plan = 0
+    row, row_day = -1, -1  # the plan row being executed and the day it started
+    any_risk = risk[0] == risk[0] or risk[1] == risk[1] or risk[2] == risk[2]
+    track_entry = risk[0] == risk[0]  # the stock stop's entry prices
+    state = np.zeros(RISK_STATE)
+    keep = np.full(m, np.nan)
+    sell_cause = np.zeros(m, dtype=np.int64)
+    sell_trigger = np.zeros(m)
+    blocked_until = np.full(m, -1, dtype=np.int64)  # the plan leaves j alone while its row started by then
     for i in range(n):
         if corporate_actions and action_day[i]:
             for j in range(m):
                 before = shares[j]
                 if before == 0:
                     continue
+                entry[j] = (entry[j] - dividend[i, j]) / split[i, j]  # follows the price
+                keep[j] *= split[i, j]
                 if split[i, j] != 1.0:
                     shares[j] = math.floor(before * split[i, j] + 1e-9)
                     if n_actions == action_capacity:
@@ -234,12 +317,50 @@ def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split,
                     _put(actions[n_actions], (float(i), float(j), 1.0, before, shares[j], amount))
                     n_actions += 1
         if next_plan < len(plan_days) and plan_days[next_plan] == i:
-            target[:] = plan_targets[next_plan]
-            has_target = True
+            # A row decided on a portfolio stop's close is dropped; the next one re-enters.
+            if not (state[FLAT] != 0 and i <= state[FLAT_SINCE] + 1):
+                target[:] = plan_targets[next_plan]
+                has_target = True
+                row, row_day = plan_rows[next_plan], i
+                if any_risk:
+                    _start_row(target, risk, state, keep, sell_cause)
             next_plan += 1
         if has_target and corporate_actions and action_day[i] and not weighted:
             for j in range(m):  # share counts decided before the ex-date follow the split
                 target[j] *= split[i, j]
+        stamp = stamp_rate[i] if stamp_duty else 0.0
+        transfer = transfer_rate[i] if transfer_fee else 0.0
+        if has_target or any_risk:
+            bought[:] = 0.0
+        if any_risk:
+            for j in range(m):  # the risk sells decided at the previous close go first
+                cause = sell_cause[j]
+                wanted = shares[j] - keep[j] if cause == DRAWDOWN_HALVE else shares[j]
+                if cause == PLAN or wanted <= 1e-9:
+                    continue
+                volume, price, value, commission, stamp_paid, transfer_paid, slip, reasons, submitted = \
+                    match_order(False, wanted, exec_prices[i, j], bar_volume[i, j], limit_up[i, j],
+                                limit_down[i, j], tradable[i, j], lot[j], lot_step[j], tick[j], t0[i, j],
+                                commission_rate[j], commission_min[j], stamp if is_stock[j] else 0.0,
+                                transfer if is_stock[j] else 0.0, shares[j], bought[j], cash,
+                                participation_cap, slip_bps, slip_amount, lots, t1, limits, suspension,
+                                round_costs, cash_check)
+                if n_orders == order_capacity:
+                    return holdings, cash_at_close, flows, orders, -1, actions, -1
+                _put(orders[n_orders], (float(i), float(j), 0.0, wanted, submitted, volume, price, value,
+                                        commission, stamp_paid, transfer_paid, slip, float(reasons)))
+                orders[n_orders, 13] = cause
+                orders[n_orders, 14] = -1.0
+                orders[n_orders, 15] = sell_trigger[j]
+                n_orders += 1
+                if cause == DRAWDOWN_HALVE and not reasons & RETRYABLE:
+                    keep[j] = np.nan  # done, or cut by the lots: not sent again
+                flow = value - commission - stamp_paid - transfer_paid
+                cash += flow
+                flows[i, j] += flow
+                shares[j] -= volume
+                if shares[j] <= 0:
+                    entry[j] = np.nan
         if has_target:
             equity = cash
             if weighted:
@@ -255,15 +376,12 @@ def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split,
                     desired[j] = w * equity / p if w > 0 and p > 0 else 0.0
                 else:
                     desired[j] = w
-            bought[:] = 0.0
             retry = False
-            stamp = stamp_rate[i] if stamp_duty else 0.0
-            transfer = transfer_rate[i] if transfer_fee else 0.0
             for side in range(2):
                 buy = side == 1
                 for j in range(m):
                     wanted = desired[j] - shares[j] if buy else shares[j] - desired[j]
-                    if wanted <= 1e-9:
+                    if wanted <= 1e-9 or row_day <= blocked_until[j]:  # (a stock stop holds j)
                         continue
                     if lots and weighted and wanted < lot[j]:
                         # Weight targets are not exact share counts: skip differences below one lot
@@ -281,6 +399,9 @@ def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split,
                         return holdings, cash_at_close, flows, orders, -1, actions, -1
                     _put(orders[n_orders], (float(i), float(j), float(side), wanted, submitted, volume, price, value,
                                             commission, stamp_paid, transfer_paid, slip, float(reasons)))
+                    orders[n_orders, 13] = PLAN  # cause, plan_row, trigger (a longer tuple above runs slower)
+                    orders[n_orders, 14] = row
+                    orders[n_orders, 15] = np.nan
                     n_orders += 1
                     if reasons & RETRYABLE:
                         retry = True
@@ -289,6 +410,12 @@ def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split,
                     flow = (-value if buy else value) - commission - stamp_paid - transfer_paid
                     cash += flow
                     flows[i, j] += flow
+                    if track_entry:  # the volume-weighted average fill price of the position
+                        held = shares[j]
+                        if buy:
+                            entry[j] = price if held <= 0 else (entry[j] * held + price * volume) / (held + volume)
+                        elif held - volume <= 0:
+                            entry[j] = np.nan
                     if buy:
                         shares[j] += volume
                         bought[j] += volume
@@ -298,4 +425,7 @@ def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split,
                 has_target = False
         holdings[i] = shares
         cash_at_close[i] = cash
+        if any_risk and _check_close(i, cash, shares, last_close[i], entry, risk, state, keep, sell_cause,
+                                     sell_trigger, blocked_until):
+            has_target = False
     return holdings, cash_at_close, flows, orders, n_orders, actions, n_actions

@@ -6,11 +6,14 @@ Column contracts (BRIEF §6; other columns may be added, none removed):
 - ``trades``: one row per fill; ``datetime, vt_symbol, direction (buy|sell), price, volume, value,
   commission, stamp_duty, transfer_fee, slippage, reason``. ``price`` is the traded price after slippage;
   ``slippage`` is the CNY cost of it versus the undisturbed fill price; ``reason`` says why the order
-  existed (``rebalance``, later ``stop_loss`` ...).
+  existed: the plan's note for that decision day and symbol (``TargetPlan.notes``, e.g. ``VQM rank 3``),
+  else the plan's reason (``rebalance``); for a risk rule's sell, the rule and its trigger
+  (``stock_stop -9.5%``, ``portfolio_stop -10.3%``, ``drawdown_halve -15.2%``; see ``risk_rules``).
 - ``orders``: one row per order the engine considered, filled or not; ``date, vt_symbol, direction,
-  requested, submitted, filled, price, status (filled|partial|refused), reason``. ``reason`` lists what
-  refused or reduced it: ``limit_up, limit_down, suspended, t1_locked, insufficient_cash, lot_rounding,
-  participation_cap`` joined by ``;`` (empty when filled in full).
+  requested, submitted, filled, price, status (filled|partial|refused), reason, cause``. ``reason`` lists
+  what refused or reduced it: ``limit_up, limit_down, suspended, t1_locked, insufficient_cash,
+  lot_rounding, participation_cap`` joined by ``;`` (empty when filled in full); ``cause`` says why the
+  order existed, as the trades' ``reason``.
 - ``positions``: one row per trading day and held symbol; ``date, vt_symbol, volume, close, market_value,
   weight``.
 - ``holdings_value``: days × symbols market value (CNY), for exposure and allocation charts.
