@@ -80,15 +80,16 @@ def run_cli(*args: str, home: Path, timeout: int = 600) -> subprocess.CompletedP
                           env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
 
 
-def fresh_bundled_store():
-    """A :class:`BarStore` on an emptied database holding exactly the bundled real data."""
-    from vnpy_rotation.bundled import bundled_files
+def fresh_bundled_store(stocks: bool = False):
+    """A :class:`BarStore` on an emptied database holding exactly the bundled real data (ETFs and indices;
+    with ``stocks`` also the CSI 300 stock subset with its fundamentals and membership)."""
+    from vnpy_rotation.bundled import bundled_files, bundled_stock_files
     from vnpy_rotation.data.importer import import_paths
     from vnpy_rotation.data.store import BarStore
 
     bar_store = BarStore()
     empty_database(bar_store)
-    result = import_paths(bundled_files(), bar_store, progress=False)
+    result = import_paths(bundled_files() + (bundled_stock_files() if stocks else []), bar_store, progress=False)
     assert result.ok, result.failures
     return bar_store
 
@@ -113,3 +114,12 @@ def bundled_market(runtime_home):
     pools = manifest()["pools"]
     symbols = [s for name, members in pools.items() if name != "BENCHMARK" for s in members]
     return load_market(symbols, store=bar_store)
+
+
+@pytest.fixture(scope="session")
+def bundled_stock_market(runtime_home):
+    """MarketData of the bundled CSI 300 stocks with VQM's point-in-time inputs attached (kept in memory)."""
+    from vnpy_rotation.backtest.loader import market_for
+    from vnpy_rotation.strategies import create_strategy
+
+    return market_for(create_strategy("vqm"), store=fresh_bundled_store(stocks=True))

@@ -122,7 +122,7 @@ def test_unknown_strategy_and_inverted_dates(home, tmp_path):
 
 def test_symbol_without_data_is_a_clear_error(home, tmp_path):
     config = tmp_path / "c.yaml"
-    config.write_text("strategy: {symbols: [600519.SSE]}\n")
+    config.write_text("strategy: {symbols: [600900.SSE]}\n")
     done = run_cli("backtest", "--strategy", "equal_weight", "--config", str(config), "--out", str(tmp_path / "z"),
                    home=home)
-    assert done.returncode == 2 and "600519.SSE" in done.stderr and "Traceback" not in done.stderr
+    assert done.returncode == 2 and "600900.SSE" in done.stderr and "Traceback" not in done.stderr

@@ -18,7 +18,7 @@ def test_demo_imports_once_and_summarises_pools(tmp_path):
         symbols = con.execute("select count(distinct symbol) from dbbardata").fetchone()[0]
         split = con.execute("select factor from rotation_adjustment where symbol='159941' "
                             "and ex_date='2022-07-05'").fetchone()
-    assert symbols == 15 and bars > 25_000
+    assert symbols == 15 + 55 and bars > 25_000 + 55 * 2_800  # ETFs and indices, the CSI 300 stock subset
     assert split is not None and 3.5 < split[0] < 4.5  # the 2022-07-05 unit split, about 1:4
     # The rotation template's backtest: its files, with both checks passed.
     report = tmp_path / "demo_output" / "etf_rotation"
@@ -26,6 +26,11 @@ def test_demo_imports_once_and_summarises_pools(tmp_path):
     assert metrics["lookahead_ok"] and metrics["identities_ok"] and metrics["trade_count"] > 0
     assert (report / "report.html").exists() and (report / "pool_metrics_summary.csv").exists()
     assert str(report / "report.html") in first.stdout
+    # VQM on the bundled stocks: point-in-time fundamentals, trades with their reasons.
+    vqm = tmp_path / "demo_output" / "vqm"
+    metrics = json.loads((vqm / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["lookahead_ok"] and metrics["identities_ok"] and metrics["trade_count"] > 100
+    assert metrics["data_warnings"]  # the bundled universe is a survivorship-biased subset, and says so
 
     second = run_cli("demo", home=tmp_path)
     assert second.returncode == 0

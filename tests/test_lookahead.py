@@ -13,6 +13,7 @@ from vnpy_rotation.backtest.lookahead import check_lookahead, perturb_after
 from vnpy_rotation.backtest.strategy import rebalance_days, weights_frame
 from vnpy_rotation.strategies import STRATEGIES, create_strategy
 from vnpy_rotation.strategies.momentum import MomentumTopNStrategy, top_n_weights
+from vnpy_rotation.strategies.vqm import VqmStrategy
 
 
 class PeekingMomentum(MomentumTopNStrategy):
@@ -29,17 +30,39 @@ class PeekingMomentum(MomentumTopNStrategy):
         return TargetPlan(weights_frame(market, rows, weights))
 
 
-def on_bundled_funds(name, market):
-    """The strategy over every bundled fund (those taking a symbol list) or its own pools file."""
+STOCK_STRATEGIES = {"vqm"}  # run on the bundled stocks with their point-in-time fundamentals
+
+
+def on_bundled_data(name, request):
+    """The strategy and its market: the bundled stocks for stock selection, else every bundled fund
+    (strategies taking a symbol list) or the strategy's own pools file."""
+    if name in STOCK_STRATEGIES:
+        return create_strategy(name), request.getfixturevalue("bundled_stock_market")
+    market = request.getfixturevalue("bundled_market")
     takes_symbols = "symbols" in STRATEGIES[name].Settings.model_fields
-    return create_strategy(name, {"symbols": list(market.symbols)} if takes_symbols else {})
+    return create_strategy(name, {"symbols": list(market.symbols)} if takes_symbols else {}), market
 
 
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
-def test_builtin_strategies_pass_the_harness(bundled_market, name):
-    strategy = on_bundled_funds(name, bundled_market)
-    checks = check_lookahead(strategy, bundled_market, BacktestConfig(), cuts=4)
+def test_builtin_strategies_pass_the_harness(request, name):
+    strategy, market = on_bundled_data(name, request)
+    checks = check_lookahead(strategy, market, BacktestConfig(), cuts=4)
     assert len(checks) == 4 and all(c.ok for c in checks), [c.detail for c in checks]
+
+
+class PeekingVqm(VqmStrategy):
+    """Ranks on next month's EPS: reports not yet announced at the decision."""
+
+    def targets(self, market):
+        eps = market.extras["eps_ttm"]
+        ahead = np.vstack([eps[21:], np.repeat(eps[-1:], 21, axis=0)])
+        return super().targets(dataclasses.replace(market, extras={**market.extras, "eps_ttm": ahead}))
+
+
+def test_a_strategy_using_unannounced_fundamentals_fails_the_harness(bundled_stock_market):
+    strategy = PeekingVqm(VqmStrategy.Settings())
+    checks = check_lookahead(strategy, bundled_stock_market, BacktestConfig(), cuts=3)
+    assert not any(c.ok for c in checks)
 
 
 def test_a_peeking_strategy_fails_the_harness(bundled_market):
@@ -59,12 +82,12 @@ def test_perturbation_changes_only_the_future(bundled_market):
 
 
 @pytest.mark.parametrize("name", sorted(STRATEGIES))
-def test_identities_hold_on_real_runs(bundled_market, name):
-    strategy = on_bundled_funds(name, bundled_market)
-    result = simulate(bundled_market, strategy.targets(bundled_market), BacktestConfig()).to_result()
+def test_identities_hold_on_real_runs(request, name):
+    strategy, market = on_bundled_data(name, request)
+    result = simulate(market, strategy.targets(market), BacktestConfig()).to_result()
     checks = check_identities(result)
     assert all(c.ok for c in checks), [(c.name, c.detail) for c in checks if not c.ok]
-    assert len(result.cash_flows)  # distributions and the 159941 unit split were applied
+    assert len(result.cash_flows)  # distributions (and on the funds the 159941 unit split) were applied
 
 
 def test_identities_catch_a_tampered_result(bundled_market):

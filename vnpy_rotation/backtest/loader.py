@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ..bundled import bundled_files, manifest
+from ..bundled import bundled_files, bundled_stock_files, manifest
 from ..data.importer import import_paths
 from ..data.panels import load_panels
 from ..data.store import BarStore
@@ -23,15 +23,24 @@ BENCHMARKS = ("H00300.SSE", "000300.SSE")
 
 
 def ensure_bundled(vt_symbols: list[str], store: BarStore) -> bool:
-    """Import the bundled real data when a requested bundled symbol has no bars yet (first run)."""
-    bundled = {s for members in manifest()["pools"].values() for s in members}
-    wanted = [s for s in vt_symbols if s in bundled]
-    if not wanted or set(wanted) <= set(store.check_blocks(set(wanted)).vt_symbols):
-        return False
-    result = import_paths(bundled_files(), store, progress=False)
-    if not result.ok:
-        raise InputRejected([p for _, problems in result.failures for p in problems])
-    return True
+    """Import the bundled real data when a requested bundled symbol has no bars yet (first run).
+
+    The ETF/index part and the stock part (bars, fundamentals, index membership) are imported separately,
+    each only when one of its symbols is wanted and missing.
+    """
+    info = manifest()
+    parts = [({s for members in info["pools"].values() for s in members}, bundled_files),
+             (set(info.get("stocks", [])), bundled_stock_files)]
+    imported = False
+    for symbols, files in parts:
+        wanted = [s for s in vt_symbols if s in symbols]
+        if not wanted or set(wanted) <= set(store.check_blocks(set(wanted)).vt_symbols):
+            continue
+        result = import_paths(files(), store, progress=False)
+        if not result.ok:
+            raise InputRejected([p for _, problems in result.failures for p in problems])
+        imported = True
+    return imported
 
 
 def load_market(vt_symbols: list[str], start: date | None = None, end: date | None = None,

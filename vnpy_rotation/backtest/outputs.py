@@ -48,6 +48,11 @@ def _extra_sections(run: BacktestRun) -> list[tuple[str, pd.DataFrame]]:
         summary = (capacity.groupby(["pool", "vt_symbol", "rule"]).size().rename("decisions_bound").reset_index()
                    if len(capacity) else pd.DataFrame({"result": ["no capacity limit bound"]}))
         sections.append(("容量约束 Capacity limits that bound", summary))
+    universe = run.plan.table("universe")
+    if universe is not None and len(universe):
+        counts = universe.drop(columns="date")
+        sections.append(("选股范围 Universe per decision (mean / min / max names)",
+                         counts.agg(["mean", "min", "max"]).T.round(1).rename_axis("count").reset_index()))
     return sections
 
 
@@ -74,6 +79,7 @@ def write_outputs(run: BacktestRun, out: Path) -> list[Path]:
                   "start": str(run.market.days[0].date()), "end": str(run.market.days[-1].date())},
         lookahead_checks=[(f"perturb bars after {c.cut.date()}", c.ok, c.detail) for c in run.lookahead],
         identities=[(c.name, c.ok, c.detail) for c in run.identities],
+        warnings=run.metrics.get("data_warnings") or (),
         extra=_extra_sections(run),
     )
     write_markdown(out / "report.md", result, run.metrics, context)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -22,6 +21,7 @@ from .market_data import MarketData
 from .metrics import compute_metrics
 from .result import BacktestResult
 from .strategy import TargetStrategy
+from .sweep import plan_within
 
 
 @dataclass(frozen=True)
@@ -51,21 +51,30 @@ class BacktestRun:
     pool_metrics: pd.DataFrame | None = None  # one row per pool sleeve plus the portfolio (pooled strategies)
 
 
-def read_spec(strategy: str, config_file: Path | None, start: date | None, end: date | None,
-              capital: float | None) -> RunSpec:
-    """Merge the config file's sections with command-line overrides; errors name the file and field."""
+def read_sections(config_file: Path | None, capital: float | None, extra: tuple[str, ...] = ()
+                  ) -> tuple[dict, str, BacktestConfig, tuple[str, ...]]:
+    """A run's YAML: (raw sections, source name, validated ``backtest:``, ``benchmark:`` candidates).
+
+    Sections other than strategy, backtest, benchmark and ``extra`` are rejected, naming the file.
+    """
     raw = read_yaml(config_file) if config_file else {}
     source = str(config_file) if config_file else "command line"
-    unknown = set(raw) - {"strategy", "backtest", "benchmark"}
+    allowed = ("strategy", "backtest", "benchmark", *extra)
+    unknown = set(raw) - set(allowed)
     if unknown:
-        raise InputRejected(Problem(source, None, f"unknown sections {sorted(unknown)}; "
-                                    "allowed: strategy, backtest, benchmark"))
+        raise InputRejected(Problem(source, None, f"unknown sections {sorted(unknown)}; allowed: {', '.join(allowed)}"))
     backtest = dict(raw.get("backtest") or {})
     if capital is not None:
         backtest["capital"] = capital
     config = validate_section(BacktestConfig, backtest, f"{source}: backtest")
     benchmark = raw.get("benchmark", list(BENCHMARKS))
-    benchmark = tuple([benchmark] if isinstance(benchmark, str) else benchmark)
+    return raw, source, config, tuple([benchmark] if isinstance(benchmark, str) else benchmark)
+
+
+def read_spec(strategy: str, config_file: Path | None, start: date | None, end: date | None,
+              capital: float | None) -> RunSpec:
+    """Merge the config file's sections with command-line overrides; errors name the file and field."""
+    raw, source, config, benchmark = read_sections(config_file, capital)
     if start and end and start > end:
         raise InputRejected(Problem("--start/--end", None, f"start {start} is after end {end}"))
     return RunSpec(strategy, dict(raw.get("strategy") or {}), config, benchmark, start, end, source)
@@ -79,11 +88,12 @@ def run_backtest(spec: RunSpec, store: BarStore | None = None, lookahead_cuts: i
     full = market_for(strategy, spec.start, spec.end, store, spec.benchmark)
     plan = strategy.targets(full)
     market = full.window(spec.start, None)
-    plan = dataclasses.replace(plan, frame=plan.frame[plan.frame.index.isin(market.days)])
+    plan = plan_within(plan, market.days)
     result = simulate(market, plan, spec.config).to_result()
     benchmark = load_benchmark(market.days, store, spec.benchmark)
     metrics = _metrics(result, benchmark)
     metrics["benchmark"] = None if benchmark is None else benchmark[0]
+    metrics["data_warnings"] = list(getattr(strategy, "data_warnings", []))  # e.g. survivorship of the universe
     pool_metrics = _pool_metrics(strategy, full, market, spec, metrics, benchmark)
     return BacktestRun(strategy, spec, market, plan, result, metrics, benchmark,
                        check_identities(result), check_lookahead(strategy, full, spec.config, lookahead_cuts),
@@ -111,7 +121,7 @@ def _pool_metrics(strategy: TargetStrategy, full: MarketData, market: MarketData
     shares = strategy.pools_config.shares(strategy.pool_names)
     rows = []
     for pool, plan in pool_plans(full).items():
-        plan = dataclasses.replace(plan, frame=plan.frame[plan.frame.index.isin(market.days)])
+        plan = plan_within(plan, market.days)
         config = spec.config.model_copy(update={"capital": spec.config.capital * shares[pool]})
         pool_result = simulate(market, plan, config).to_result()
         m = _metrics(pool_result, benchmark)

@@ -48,6 +48,8 @@ def backtest_and_report(spec: RunSpec, out: Path) -> int:
     m = result.metrics
     print(f"backtest {spec.strategy_name}: {m['start']} … {m['end']}, benchmark {m.get('benchmark') or '-'}")
     print(format_kpis(m))
+    for warning in m.get("data_warnings") or []:
+        print(f"  WARNING: {warning}")
     alerts = triggered(m.get("alerts") or [])
     print(f"  alerts (seed 001 rules): {', '.join(alerts) if alerts else 'none'}")
     failed = [c for c in result.identities + result.lookahead if not c.ok]

@@ -73,25 +73,31 @@ def fundamental_panels(reports: pd.DataFrame, days: pd.DatetimeIndex, symbols: t
     panels = {name: np.full((len(days), len(symbols)), np.nan) for name in names}
     if reports.empty:
         return panels
-    reports = reports.assign(known=known_dates(reports).to_numpy(),
-                             period_end=pd.to_datetime(reports["period_end"]))
-    if "roe_ytd" in reports:
-        reports["roe_annualised"] = annualised_roe(reports["roe_ytd"], reports["period_end"])
+    # Plain arrays once, then one slice per symbol: the per-group pandas overhead dominated otherwise.
+    ordered = reports.sort_values("vt_symbol", kind="stable")
+    code = ordered["vt_symbol"].to_numpy(dtype=object)
+    known = known_dates(ordered).to_numpy(dtype="datetime64[ns]")
+    period = pd.to_datetime(ordered["period_end"]).to_numpy(dtype="datetime64[ns]")
+    annual = period.astype("datetime64[M]").astype(int) % 12 == 11
+    values = {stored: ordered[stored].to_numpy(dtype=float) for stored in PANEL_FIELDS if stored in ordered}
+    roe_ytd = ordered["roe_ytd"].to_numpy(dtype=float) if "roe_ytd" in ordered else None
+    if roe_ytd is not None:
+        values["roe_annualised"] = annualised_roe(ordered["roe_ytd"], ordered["period_end"]).to_numpy(dtype=float)
+    targets = {**PANEL_FIELDS, "roe_annualised": "roe_annualised"}
     day_values = days.values.astype("datetime64[ns]")
     column = {s: j for j, s in enumerate(symbols)}
-    for symbol, group in reports.groupby("vt_symbol", sort=False):
-        j = column.get(symbol)
+    bounds = np.flatnonzero(np.r_[True, code[1:] != code[:-1], True])
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        j = column.get(code[lo])
         if j is None:
             continue
-        known = group["known"].to_numpy(dtype="datetime64[ns]")
-        period = group["period_end"].to_numpy(dtype="datetime64[ns]")
-        for stored, name in [*PANEL_FIELDS.items(), ("roe_annualised", "roe_annualised")]:
-            if stored in group:
-                panels[name][:, j] = _step_values(known, period, group[stored].to_numpy(dtype=float), day_values)
-        annual = (group["period_end"].dt.month == 12).to_numpy()
-        if "roe_ytd" in group and annual.any():
-            panels["roe_full_year"][:, j] = _step_values(known[annual], period[annual],
-                                                         group["roe_ytd"].to_numpy(dtype=float)[annual], day_values)
+        rows = slice(lo, hi)
+        for stored, series in values.items():
+            panels[targets[stored]][:, j] = _step_values(known[rows], period[rows], series[rows], day_values)
+        full_year = annual[rows]
+        if roe_ytd is not None and full_year.any():
+            panels["roe_full_year"][:, j] = _step_values(known[rows][full_year], period[rows][full_year],
+                                                         roe_ytd[rows][full_year], day_values)
     return panels
 
 

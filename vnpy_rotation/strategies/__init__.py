@@ -10,8 +10,10 @@ from ..errors import InputRejected, Problem
 from .equal_weight import EqualWeightStrategy
 from .etf_rotation import EtfRotationStrategy
 from .momentum import MomentumTopNStrategy
+from .vqm import VqmStrategy
 
-STRATEGIES: dict[str, type] = {cls.name: cls for cls in (EqualWeightStrategy, MomentumTopNStrategy, EtfRotationStrategy)}
+STRATEGIES: dict[str, type] = {cls.name: cls for cls in (EqualWeightStrategy, MomentumTopNStrategy, EtfRotationStrategy,
+                                                     VqmStrategy)}
 
 
 def create_strategy(name: str, raw_settings: dict[str, Any] | None = None, source: str = "strategy") -> TargetStrategy:

@@ -1,0 +1,91 @@
+"""VQM selection: hand-computed scores, every exclusion, monthly decisions, notes and risk rules attached."""
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scenario_market import bar, flat, make_panels
+from vnpy_rotation.backtest.market_data import build_market_data
+from vnpy_rotation.strategies import create_strategy
+from vnpy_rotation.strategies.vqm import EXCLUSIONS, score_ranks, vqm_scores
+
+STOCKS = ["600000.SSE", "600036.SSE", "000001.SZSE", "601318.SSE", "600519.SSE", "000002.SZSE", "600030.SSE"]
+# 2023-08-28 … 2023-09-01: 08-31 is the month's last trading day, the only decision day.
+DAYS = ["2023-08-28", "2023-08-29", "2023-08-30", "2023-08-31", "2023-09-01"]
+
+
+def test_scores_match_hand_computation():
+    pe = np.array([[10.0, 20.0, 5.0, -3.0]])
+    roe = np.array([[0.10, 0.20, 0.05, 0.30]])
+    eligible = np.array([[True, True, True, False]])  # negative PE excluded before ranking
+    score = vqm_scores(pe, roe, eligible, 0.6, 0.4)
+    # Among three: rank(−PE) = 2/3, 1/3, 1 and rank(ROE) = 2/3, 1, 1/3.
+    np.testing.assert_allclose(score[0, :3], [0.6 * 2 / 3 + 0.4 * 2 / 3, 0.6 / 3 + 0.4, 0.6 + 0.4 / 3])
+    assert np.isnan(score[0, 3])
+    np.testing.assert_array_equal(score_ranks(score)[0], [2, 3, 1, np.inf])
+
+
+def test_equal_scores_rank_by_column_order():
+    np.testing.assert_array_equal(score_ranks(np.array([[0.5, 0.7, 0.5]]))[0], [2, 1, 3])
+
+
+def scenario_market():
+    """Seven stocks; each but the first two fails exactly one exclusion on 2023-08-31."""
+    normal = [flat(10.0)] * 5
+    bars = {s: list(normal) for s in STOCKS}
+    bars["601318.SSE"][3] = None  # no bar (suspended) on the decision day
+    bars["600030.SSE"][3] = bar(10.0, 11.0, 10.0, 11.0)  # closes at the +10 % limit
+    panels = make_panels(DAYS, bars, is_st={"000002.SZSE": [True] * 5})
+    market = build_market_data(panels)
+    shape = market.shape
+    eps = np.full(shape, 1.0)
+    eps[:, STOCKS.index("000001.SZSE")] = -0.5  # a loss: PE ≤ 0
+    roe = np.full(shape, 0.10)
+    roe[:, STOCKS.index("600036.SSE")] = 0.20
+    listed = np.full(shape, 1000.0)
+    member = np.ones(shape, dtype=bool)
+    extras = {"eps_ttm": eps, "roe": roe, "listed_days": listed, "member": member}
+    return dataclasses.replace(market, extras=extras)
+
+
+def strategy(**settings):
+    return create_strategy("vqm", {"symbols": STOCKS, **settings})
+
+
+def test_every_exclusion_is_applied_and_counted():
+    market = scenario_market()
+    market.extras["listed_days"][:, STOCKS.index("600519.SSE")] = 100  # listed too recently
+    plan = strategy(top_n=5).targets(market)
+    assert list(plan.frame.index) == [pd.Timestamp("2023-08-31")]
+    held = plan.frame.iloc[0]
+    assert set(held[held > 0].index) == {"600000.SSE", "600036.SSE"}  # fewer eligible than top_n: cash stays
+    assert held["600036.SSE"] == pytest.approx(0.99 / 5)
+    universe = plan.table("universe").iloc[0]
+    assert universe["eligible"] == 2
+    for name, count in zip(EXCLUSIONS, [0, 1, 1, 1, 1, 0, 1]):
+        assert universe[name] == count, name
+    notes = plan.notes.iloc[0]
+    assert notes["600036.SSE"].startswith("VQM #1")  # same PE, higher ROE
+
+
+def test_risk_rules_follow_the_settings():
+    plan = strategy(stock_stop=0.05, portfolio_stop=None).targets(scenario_market())
+    assert plan.risk.stock_stop == 0.05 and plan.risk.portfolio_stop is None and plan.risk.drawdown_halve == 0.15
+
+
+def test_non_members_are_never_selected():
+    market = scenario_market()
+    market.extras["member"][:, STOCKS.index("600036.SSE")] = False
+    held = strategy(top_n=5).targets(market).frame.iloc[0]
+    assert held["600036.SSE"] == 0 and held["600000.SSE"] > 0
+
+
+@pytest.mark.parametrize("field,value", [("w_pe", 1.5), ("top_n", 0), ("roe", "quarterly"), ("stock_stop", 1.2)])
+def test_bad_settings_name_the_field(field, value):
+    from vnpy_rotation.errors import InputRejected
+
+    with pytest.raises(InputRejected) as caught:
+        create_strategy("vqm", {field: value}, "cfg.yaml: strategy")
+    assert field in str(caught.value)
