@@ -3,22 +3,32 @@
 The grid is cut into chunks; each task receives the market data once and runs its chunk serially, so
 process pools pay one pickle per chunk, not per backtest. Any executor with ``submit`` works: a
 ``ProcessPoolExecutor`` locally, or a Dask / Ray executor for a cluster.
+
+With a ``span`` every backtest is measured on that span only, as ``run.py backtest --start --end`` does:
+decisions on the market truncated at the span's end (with the history before it as warm-up), the
+simulation on the span's days (see :func:`run_span`). The walk-forward runs each train window so.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from concurrent.futures import Executor
+from datetime import date
 from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
 
+from ..errors import InputRejected, Problem
 from .config import BacktestConfig
-from .engine import simulate
+from .engine import RawRun, TargetPlan, simulate
 from .market_data import MarketData
 from .metrics import TRADING_DAYS
+from .strategy import TargetStrategy
+
+Span = tuple[date, date]  # first and last calendar day, both included
 
 
 def grid(**ranges: Iterable[Any]) -> list[dict[str, Any]]:
@@ -40,15 +50,38 @@ def quick_metrics(equity: np.ndarray) -> dict[str, float]:
             "max_drawdown": drawdown, "calmar": float(annual / -drawdown) if drawdown < 0 else math.nan}
 
 
+def plan_within(plan: TargetPlan, days: pd.DatetimeIndex) -> TargetPlan:
+    """``plan`` with only the rows decided on ``days`` (its notes cut alike)."""
+    keep = plan.frame.index.isin(days)
+    notes = None if plan.notes is None else plan.notes[keep]
+    return dataclasses.replace(plan, frame=plan.frame[keep], notes=notes)
+
+
+def run_span(market: MarketData, strategy: TargetStrategy, config: BacktestConfig, span: Span | None = None) -> RawRun:
+    """Simulate ``strategy`` on ``span`` (the whole market when ``None``).
+
+    The strategy decides on ``market.window(None, span end)``: it never receives a bar after the span, and
+    the bars before the span are its warm-up. The simulation starts in cash on the span's first trading day
+    and follows the decisions taken on the span's days.
+    """
+    if span is None:
+        return simulate(market, strategy.targets(market), config)
+    start, end = span
+    traded = market.window(start, end)
+    if len(traded.days) < 2:
+        raise InputRejected(Problem("span", None, f"fewer than 2 trading days in {start} … {end}"))
+    return simulate(traded, plan_within(strategy.targets(market.window(None, end)), traded.days), config)
+
+
 def run_chunk(market: MarketData, strategy_name: str, base: dict[str, Any], combos: list[dict[str, Any]],
-              config: BacktestConfig) -> list[dict[str, Any]]:
+              config: BacktestConfig, span: Span | None = None) -> list[dict[str, Any]]:
     """Run one chunk of the grid (executed in a worker)."""
     from ..strategies import create_strategy
 
     rows = []
     for combo in combos:
         strategy = create_strategy(strategy_name, {**base, **combo}, "sweep")
-        run = simulate(market, strategy.targets(market), config)
+        run = run_span(market, strategy, config, span)
         rows.append({**combo, **quick_metrics(run.equity()), "trade_count": len(run.fill_rows),
                      "total_cost": float(run.costs[:3].sum())})
     return rows
@@ -56,13 +89,15 @@ def run_chunk(market: MarketData, strategy_name: str, base: dict[str, Any], comb
 
 def sweep(market: MarketData, strategy_name: str, combos: list[dict[str, Any]], config: BacktestConfig,
           base: dict[str, Any] | None = None, executor: Executor | None = None,
-          chunks: int | None = None) -> pd.DataFrame:
-    """One row per combination with its metrics, in the grid's order."""
+          chunks: int | None = None, span: Span | None = None) -> pd.DataFrame:
+    """One row per combination with its metrics, in the grid's order (measured on ``span`` when given)."""
     base = base or {}
+    if span is not None:  # workers receive only what the span's decisions may read
+        market = market.window(None, span[1])
     if executor is None:
-        return pd.DataFrame(run_chunk(market, strategy_name, base, combos, config))
+        return pd.DataFrame(run_chunk(market, strategy_name, base, combos, config, span))
     count = chunks or max(1, getattr(executor, "_max_workers", 2) * 2)
     size = math.ceil(len(combos) / count) or 1
-    futures = [executor.submit(run_chunk, market, strategy_name, base, combos[k:k + size], config)
+    futures = [executor.submit(run_chunk, market, strategy_name, base, combos[k:k + size], config, span)
                for k in range(0, len(combos), size)]
     return pd.DataFrame([row for future in futures for row in future.result()])

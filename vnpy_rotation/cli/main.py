@@ -54,6 +54,27 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--out", type=Path, required=True, help="output folder (created)")
     bt.set_defaults(handler="vnpy_rotation.cli.backtest_cmd:run")
 
+    wf = commands.add_parser("walkforward", parents=[home],
+                             help="walk-forward optimisation with a final holdout, overfit and deflated-Sharpe checks")
+    wf.add_argument("--strategy", required=True, help="built-in strategy name, e.g. momentum_topn")
+    wf.add_argument("--config", type=Path, help="YAML with sections strategy:, backtest:, benchmark:, walkforward:")
+    wf.add_argument("--start", type=parse_date,
+                    help="first day of the first train span (default: walkforward.start, else data start + warm-up)")
+    wf.add_argument("--end", type=parse_date,
+                    help="last day of the holdout (default: walkforward.end, else the data's last day)")
+    wf.add_argument("--train-years", type=int, help="train span length in years (default 3)")
+    wf.add_argument("--test-years", type=int, help="test span length and step in years (default 1)")
+    wf.add_argument("--holdout-years", type=int, help="final holdout no choice sees, in years (default 1; 0: none)")
+    wf.add_argument("--mode", choices=["rolling", "expanding"], help="train span: rolling (default) or from start")
+    wf.add_argument("--objective", choices=["sharpe", "annual_return", "calmar", "total_return"],
+                    help="what the train grid maximises (default sharpe)")
+    wf.add_argument("--grid", action="append", metavar="NAME=V1,V2",
+                    help="values to search (repeatable; replaces the YAML grid and the strategy's search_space)")
+    wf.add_argument("--workers", type=int, default=1, help="processes running each train grid (default 1: serial)")
+    wf.add_argument("--capital", type=float, help="initial capital in CNY (overrides the config)")
+    wf.add_argument("--out", type=Path, required=True, help="output folder (created)")
+    wf.set_defaults(handler="vnpy_rotation.cli.walkforward_cmd:run")
+
     panel = commands.add_parser("panel", parents=[home], help="produce each pool's factor panel and run the CI fuses")
     panel.add_argument("--pools", type=Path, help="pools file (default configs/etf_pools.yaml)")
     panel.add_argument("--pool", action="extend", nargs="+", metavar="NAME", help="only these pools (default all)")
