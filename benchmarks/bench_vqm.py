@@ -1,0 +1,300 @@
+"""A full VQM backtest (seed 003): ours against vnpy_portfoliostrategy doing the same selection, one run.
+
+    python benchmarks/bench_vqm.py --real ../shared/data/real [--home DIR] [--repeat N]
+
+Data: the 265 CSI 300 stocks of ``stocks_daily_unadjusted_baostock`` (every stock with bars in the span),
+2014-01-02 … 2023-12-29, with Baostock's quarterly reports (``fundamentals_baostock``) and the CSI 300
+change history + 2024-08-19 member list (``index_constituents``), imported into the embedded SQLite
+database under ``--home`` (a temporary folder by default; files already imported there are skipped, so
+a filled home is reused as it is).
+
+Strategy: ``vqm`` with its defaults (top 20 by 0.6 × rank(−PE TTM) + 0.4 × rank(ROE annualised) among
+the point-in-time CSI 300 members, month ends) and the risk rules off on our side (vnpy has none built
+in). vnpy's side is ``vnpy_vqm_peer.py``: the same selection written as a vnpy ``StrategyTemplate``,
+with the fundamentals, membership, flags and ex-date steps pre-loaded per symbol (``build_inputs``).
+
+1. selection parity: the chosen set of every decision day, ours (``plan.frame > 0``) against the peer's
+   record; mismatching days are counted (must be 0) and the first ones explained;
+2. fills parity (extra): the same selection as share targets (whole lots of capital × 0.99 / 20 / close,
+   decided at the close; no order for a symbol without a bar) in ``BacktestConfig.vnpy_compatible``
+   mode against the peer's fills and daily equity;
+3. time per backtest, median of ``--repeat`` runs: vnpy = ``run_backtesting`` + ``calculate_result`` on
+   loaded bars (``load_data`` and the peer's ``build_inputs`` reported apart); ours =
+   ``strategy.targets(market)`` + ``simulate`` with the full A-share rules (defaults, weight sizing),
+   ``load_panels`` + ``build_market_data`` and ``prepare_market`` (point-in-time fundamental panels,
+   membership, listing age) reported apart and in an "including preparation" ratio.
+
+A markdown table of every figure closes the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+START, END = date(2014, 1, 2), date(2023, 12, 29)
+CAPITAL = 10_000_000.0
+RATE = 0.0003  # vnpy's one symmetric commission rate
+INDEX = "000300.SSE"
+TARGET = 50.0
+DATA_DIRS = ("stocks_daily_unadjusted_baostock", "fundamentals_baostock", "index_constituents")
+
+
+def timed(func):
+    started = time.perf_counter()
+    value = func()
+    return time.perf_counter() - started, value
+
+
+def median_of(repeat: int, func):
+    times, value = [], None
+    for _ in range(repeat):
+        seconds, value = timed(func)
+        times.append(seconds)
+    return statistics.median(times), value
+
+
+# --------------------------------------------------------------------------------------------- data
+
+def import_data(real: Path, store) -> None:
+    from vnpy_rotation.data.importer import import_paths
+
+    seconds, result = timed(lambda: import_paths([real / d for d in DATA_DIRS], store, progress=False))
+    if not result.ok:
+        raise SystemExit(f"import failed: {result.failures[:3]}")
+    print(f"import: {len(result.reports) + len(result.tables)} files checked/imported in {seconds:.1f}s "
+          "(files already in --home are skipped)")
+
+
+def stock_symbols(store) -> list[str]:
+    """Every stock in the database with at least one bar in the span, sorted (the 265 of the real data)."""
+    from vnpy_rotation.data.panels import load_panels
+    from vnpy_rotation.market.instruments import lookup
+
+    candidates = sorted(f"{code}.{exchange}" for code, exchange in store.bar_signatures())
+    candidates = [s for s in candidates if lookup(s).is_stock]
+    panels = load_panels(candidates, START, END, store=store)
+    return [s for s in candidates if panels.close[s].notna().any()]
+
+
+def load_bars(symbols: list[str], store):
+    """Bars and rule arrays over exactly the span vnpy loads (``market_for`` would add its warm-up days)."""
+    from vnpy_rotation.backtest.market_data import build_market_data
+    from vnpy_rotation.data.panels import load_panels
+
+    return build_market_data(load_panels(symbols, START, END, store=store))
+
+
+def our_strategy(symbols: list[str]):
+    from vnpy_rotation.strategies import create_strategy
+
+    return create_strategy("vqm", {"symbols": symbols, "index": INDEX, "stock_stop": None,
+                                   "portfolio_stop": None, "drawdown_halve": None})
+
+
+def peer_settings(strategy) -> dict:
+    s = strategy.settings
+    return {"w_pe": s.w_pe, "w_roe": s.roe_weight, "top_n": s.top_n, "min_listed_days": s.min_listed_days,
+            "invested": s.invested, "notional": CAPITAL, "lot": 100}
+
+
+# --------------------------------------------------------------------------------------- our side
+
+def ours_full(md, strategy):
+    from vnpy_rotation.backtest.config import BacktestConfig
+    from vnpy_rotation.backtest.engine import simulate
+
+    return simulate(md, strategy.targets(md), BacktestConfig(capital=CAPITAL))
+
+
+def our_selections(plan) -> dict[date, set[str]]:
+    frame = plan.frame
+    chosen = frame.to_numpy() > 0
+    columns = frame.columns.to_numpy()
+    return {day.date(): set(columns[row]) for day, row in zip(frame.index, chosen)}
+
+
+def share_plan(md, plan, budget: float):
+    """The plan's selection as vnpy-style share targets: whole lots of ``budget / close`` at the decision
+    close, 0 for the others, NaN (no order) where the symbol has no bar."""
+    import numpy as np
+
+    from vnpy_rotation.backtest.engine import TargetPlan
+
+    rows = md.days.get_indexer(plan.frame.index)
+    close = md.close[rows]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = np.where(plan.frame.to_numpy() > 0, np.floor(budget / close / 100) * 100, 0.0)
+    shares[~np.isfinite(close)] = np.nan
+    frame = plan.frame.copy()
+    frame[:] = shares
+    return TargetPlan(frame, kind="shares", reason="vqm")
+
+
+# ------------------------------------------------------------------------------------------ parity
+
+def selection_parity(md, ours: dict[date, set[str]], theirs: dict[date, list[str]], strategy) -> dict:
+    days = sorted(set(ours) | set(theirs))
+    bad = [d for d in days if ours.get(d) != set(theirs.get(d, ()))]
+    details = []
+    if bad:
+        import numpy as np
+
+        from vnpy_rotation.strategies.vqm import EXCLUSIONS, exclusion_flags
+
+        for day in bad[:3]:
+            mine, peer = ours.get(day, set()), set(theirs.get(day, ()))
+            row = md.days.get_indexer([day])
+            flags = exclusion_flags(md, row, strategy.settings.min_listed_days)[:, 0, :]
+            why = {}
+            for s in sorted(mine ^ peer):
+                j = md.symbols.index(s)
+                why[s] = [name for name, f in zip(EXCLUSIONS, flags[:, j]) if f] or ["eligible"]
+            details.append((day, sorted(mine - peer), sorted(peer - mine), why,
+                            int(np.sum(~flags.any(axis=0)))))
+    return {"days": len(days), "ours_days": len(ours), "vnpy_days": len(theirs), "mismatched": len(bad),
+            "chosen": sum(len(v) for v in ours.values()), "details": details}
+
+
+# -------------------------------------------------------------------------------------------- main
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--real", type=Path, default=ROOT.parent / "shared" / "data" / "real")
+    parser.add_argument("--home", type=Path, default=None, help="reuse (or fill) this home; default: a temp dir")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    temporary = args.home is None
+    home = (args.home or Path(tempfile.mkdtemp(prefix="bench_vqm_"))).resolve()
+    try:
+        run_all(args, home)
+    finally:
+        if temporary:
+            os.chdir(ROOT)
+            shutil.rmtree(home, ignore_errors=True)
+
+
+def run_all(args, home: Path) -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    from vnpy_rotation.runtime import settle_runtime
+
+    settle_runtime(home)
+    os.chdir(home)
+    head = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True,
+                          text=True).stdout.strip()
+    print(f"home: {home}; code: {head or 'unknown'}; {os.cpu_count()} CPUs; repeat {args.repeat} (medians)")
+    import numpy as np
+
+    import vnpy_vqm_peer
+    from bench_backtest import compare
+    from vnpy_rotation.backtest.config import BacktestConfig
+    from vnpy_rotation.backtest.engine import simulate
+    from vnpy_rotation.data.store import BarStore
+
+    store = BarStore()
+    import_data(args.real.resolve(), store)
+    symbols = stock_symbols(store)
+    strategy = our_strategy(symbols)
+    settings = peer_settings(strategy)
+
+    # -- load and prepare, each side
+    first_load_s, _ = timed(lambda: load_bars(symbols, store))  # includes the one-time block cache
+    load_s, bars_md = median_of(args.repeat, lambda: load_bars(symbols, store))
+    prepare_s, md = median_of(args.repeat, lambda: strategy.prepare_market(bars_md, store))
+    n_days, n_symbols = md.shape
+    cells = n_days * n_symbols
+    print(f"\n== VQM, {n_symbols} stocks × {n_days} days = {cells:,} bar-cells ({md.days[0].date()} … "
+          f"{md.days[-1].date()}), {int(np.isfinite(md.close).sum()):,} bars; top {strategy.settings.top_n}, "
+          f"w_pe {strategy.settings.w_pe}, index {INDEX}")
+    for warning in strategy.data_warnings:
+        print(f"   data warning: {warning}")
+    inputs_s, inputs = median_of(args.repeat, lambda: vnpy_vqm_peer.build_inputs(symbols, INDEX,
+                                                                                   strategy.settings.roe, store))
+    ticks = dict(zip(md.symbols, md.tick.tolist()))
+    peer = vnpy_vqm_peer.VnpyVqmPeer(symbols, START, END, CAPITAL, RATE, ticks)
+    vnpy_load_s = peer.load()
+
+    # -- 1. selection parity (the first vnpy run is also its first timed run)
+    theirs = peer.run(settings, inputs)
+    plan = strategy.targets(md)
+    ours_sel = our_selections(plan)
+    parity = selection_parity(md, ours_sel, theirs.selections, strategy)
+    verdict = "MATCH" if parity["mismatched"] == 0 else "MISMATCH"
+    print(f"selection parity: {verdict}: {parity['days']} decision days (ours {parity['ours_days']}, vnpy "
+          f"{parity['vnpy_days']}), {parity['chosen']} picks; {parity['mismatched']} days differ")
+    for day, only_ours, only_vnpy, why, eligible in parity["details"]:
+        print(f"   {day}: only ours {only_ours}, only vnpy {only_vnpy}; our exclusions {why}; {eligible} eligible")
+
+    # -- 2. fills parity: the same selection as share targets in vnpy-compatible mode
+    budget = CAPITAL * strategy.settings.invested / strategy.settings.top_n
+    compat = simulate(md, share_plan(md, plan, budget), BacktestConfig.vnpy_compatible(CAPITAL, RATE))
+    fills = compare(md, compat, theirs.run)
+    print(f"fills parity (vnpy mode, share targets from our selection): {'MATCH' if fills['ok'] else 'MISMATCH'}: "
+          f"{fills['trades']} vnpy fills, {fills['our_trades']} ours, {fills['mismatched']} differ; max |price "
+          f"diff| {fills['price_diff']:.1e}; max |equity diff| {fills['equity_diff']:.2e} CNY")
+    if not fills["ok"]:
+        print(f"   first difference (ours only, vnpy only): {fills['first_mismatch']}")
+
+    # -- 3. time per backtest
+    ours_full(md, strategy)  # warm: numba's kernel is loaded from its cache or compiled here
+    vnpy_times = [theirs.run.run_seconds] + [peer.run(settings, inputs).run.run_seconds
+                                             for _ in range(args.repeat - 1)]
+    vnpy_s = statistics.median(vnpy_times)
+    targets_s, plan = median_of(args.repeat, lambda: strategy.targets(md))
+    ours_s, raw = median_of(args.repeat, lambda: ours_full(md, strategy))
+    simulate_s = ours_s - targets_s
+    result_s, result = median_of(args.repeat, raw.to_result)
+    speed = vnpy_s / ours_s
+    with_prep = vnpy_s / (ours_s + prepare_s)
+    both_prep = (vnpy_s + inputs_s) / (ours_s + prepare_s)
+    equity = raw.equity()
+    print(f"load: vnpy load_data {vnpy_load_s:.2f}s; ours load_panels+build_market_data {load_s:.2f}s "
+          f"(first call {first_load_s:.2f}s: builds the column cache after an import)")
+    print(f"prepare: vnpy peer build_inputs {inputs_s * 1e3:.0f} ms; ours prepare_market {prepare_s * 1e3:.0f} ms")
+    print(f"vnpy run_backtesting+calculate_result {vnpy_s * 1e3:9.1f} ms  {cells / vnpy_s / 1e3:10.0f} k cells/s   "
+          f"{len(theirs.run.trades)} fills, final equity {theirs.run.equity[-1]:,.0f} "
+          f"(runs: {', '.join(f'{t:.2f}' for t in vnpy_times)} s)")
+    print(f"ours targets+simulate (A-share rules) {ours_s * 1e3:9.1f} ms  {cells / ours_s / 1e3:10.0f} k cells/s   "
+          f"(targets {targets_s * 1e3:.1f} ms, simulate {simulate_s * 1e3:.1f} ms; + to_result {result_s * 1e3:.1f} "
+          f"ms)   {len(raw.trades)} fills, {len(raw.orders)} orders, final equity {equity[-1]:,.0f}")
+    print(f"speed-up {speed:.1f}× (target ≥ {TARGET:.0f}×); including our prepare_market {with_prep:.1f}×; "
+          f"both sides with their preparation {both_prep:.1f}×")
+
+    rows = [
+        ("universe", f"{n_symbols} stocks × {n_days} days ({md.days[0].date()} … {md.days[-1].date()}), "
+                     f"{cells:,} cells; CSI 300 PIT membership; top {strategy.settings.top_n}, month ends"),
+        ("selection parity (chosen set per decision day)",
+         f"{verdict}: {parity['days']} decision days, {parity['chosen']} picks, {parity['mismatched']} days differ"),
+        ("fills parity (vnpy mode, share targets of the same selection)",
+         f"{'match' if fills['ok'] else 'MISMATCH'}: {fills['trades']} fills, max equity diff "
+         f"{fills['equity_diff']:.1e} CNY"),
+        ("load: vnpy load_data / ours load_panels + build_market_data",
+         f"{vnpy_load_s:.2f} s / {load_s:.2f} s (first {first_load_s:.2f} s)"),
+        ("preparation: vnpy peer build_inputs / ours prepare_market",
+         f"{inputs_s * 1e3:.0f} ms / {prepare_s * 1e3:.0f} ms"),
+        ("vnpy: run_backtesting + calculate_result", f"{vnpy_s * 1e3:,.0f} ms ({cells / vnpy_s / 1e3:,.0f} k cells/s)"),
+        ("ours: targets + simulate, A-share rules",
+         f"{ours_s * 1e3:.1f} ms (targets {targets_s * 1e3:.1f} + simulate {simulate_s * 1e3:.1f}; "
+         f"{cells / ours_s / 1e6:,.1f} M cells/s)"),
+        ("ours: to_result (frames)", f"{result_s * 1e3:.1f} ms"),
+        (f"speed-up per backtest (target ≥ {TARGET:.0f}×)", f"**{speed:.0f}×**"),
+        ("speed-up including our prepare_market", f"{with_prep:.0f}× (both sides with preparation {both_prep:.0f}×)"),
+    ]
+    print(f"\n| figure (median of {args.repeat}) | value |\n|---|---|")
+    for figure, value in rows:
+        print(f"| {figure} | {value} |")
+
+
+if __name__ == "__main__":
+    main()
