@@ -175,6 +175,7 @@ def main() -> None:
     parser.add_argument("--home", type=Path, default=None, help="reuse (or fill) this home; default: a temp dir")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    args.real = args.real.resolve()  # before run_all moves into the home: a relative path means the caller's
     temporary = args.home is None
     home = (args.home or Path(tempfile.mkdtemp(prefix="bench_vqm_"))).resolve()
     try:
