@@ -36,10 +36,8 @@ import argparse
 import json
 import os
 import resource
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import date
@@ -47,6 +45,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_home import code_version, run_in_home  # noqa: E402
 
 ETF_TDX = ["510050", "510880", "510300", "159928", "512010", "159941", "159949", "512660", "512880",
            "513050", "512800", "512980", "512690", "515880", "159995", "515030", "159819"]
@@ -330,26 +329,12 @@ def main() -> None:
         child(args)
         return
 
-    temporary = args.home is None
-    home = (args.home or Path(tempfile.mkdtemp(prefix="bench_backtest_"))).resolve()
-    try:
-        run_all(args, home)
-    finally:
-        if temporary:
-            os.chdir(ROOT)
-            shutil.rmtree(home, ignore_errors=True)
+    real = args.real.resolve()  # before run_all moves into the home: a relative path means the caller's
+    run_in_home(args.home, "bench_backtest_", lambda home: run_all(args, home, real))
 
 
-def run_all(args, home: Path) -> None:
-    home.mkdir(parents=True, exist_ok=True)
-    real = args.real.resolve()
-    from vnpy_rotation.runtime import settle_runtime
-
-    settle_runtime(home)
-    os.chdir(home)  # subprocesses and any spawned worker find ./.vntrader here, never ~/.vntrader
-    head = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True,
-                          text=True).stdout.strip()
-    print(f"home: {home}; code: {head or 'unknown'}; {os.cpu_count()} CPUs")
+def run_all(args, home: Path, real: Path) -> None:
+    print(f"home: {home}; code: {code_version()}; {os.cpu_count()} CPUs")
     import numpy as np
 
     import vnpy_peer

@@ -31,17 +31,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_home import code_version, run_in_home  # noqa: E402
 
 START, END = date(2014, 1, 2), date(2023, 12, 29)
 CAPITAL = 10_000_000.0
@@ -176,25 +174,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     args.real = args.real.resolve()  # before run_all moves into the home: a relative path means the caller's
-    temporary = args.home is None
-    home = (args.home or Path(tempfile.mkdtemp(prefix="bench_vqm_"))).resolve()
-    try:
-        run_all(args, home)
-    finally:
-        if temporary:
-            os.chdir(ROOT)
-            shutil.rmtree(home, ignore_errors=True)
+    run_in_home(args.home, "bench_vqm_", lambda home: run_all(args, home))
 
 
 def run_all(args, home: Path) -> None:
-    home.mkdir(parents=True, exist_ok=True)
-    from vnpy_rotation.runtime import settle_runtime
-
-    settle_runtime(home)
-    os.chdir(home)
-    head = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"], capture_output=True,
-                          text=True).stdout.strip()
-    print(f"home: {home}; code: {head or 'unknown'}; {os.cpu_count()} CPUs; repeat {args.repeat} (medians)")
+    print(f"home: {home}; code: {code_version()}; {os.cpu_count()} CPUs; repeat {args.repeat} (medians)")
     import numpy as np
 
     import vnpy_vqm_peer
@@ -204,7 +188,7 @@ def run_all(args, home: Path) -> None:
     from vnpy_rotation.data.store import BarStore
 
     store = BarStore()
-    import_data(args.real.resolve(), store)
+    import_data(args.real, store)
     symbols = stock_symbols(store)
     strategy = our_strategy(symbols)
     settings = peer_settings(strategy)

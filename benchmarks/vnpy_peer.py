@@ -174,8 +174,16 @@ class VnpyPeer:
         self.loaded = True
         return time.perf_counter() - started
 
-    def run(self, settings: dict[str, Any]) -> PeerRun:
-        """``run_backtesting`` + ``calculate_result`` for one parameter set, on the loaded data."""
+    def strategy_class(self) -> type:
+        """The vnpy strategy this peer runs (subclasses run another on the same engine set-up)."""
+        return strategy_class()
+
+    def run(self, settings: dict[str, Any], attach: dict[str, Any] | None = None) -> PeerRun:
+        """``run_backtesting`` + ``calculate_result`` for one parameter set, on the loaded data.
+
+        ``attach``: attributes set on the strategy instance before the run (inputs that are not vnpy
+        parameters, e.g. pre-loaded fundamentals).
+        """
         import time
 
         if not self.loaded:
@@ -184,7 +192,9 @@ class VnpyPeer:
         engine.clear_data()
         engine.bars = {}
         engine.days = 0
-        engine.add_strategy(strategy_class(), dict(settings))
+        engine.add_strategy(self.strategy_class(), dict(settings))
+        for name, value in (attach or {}).items():
+            setattr(engine.strategy, name, value)
         # run_backtesting counts warm-up days by comparing each bar's day of month with the previous
         # datetime (initially 1970-01-01): a first bar on the 1st of a month would be swallowed by the
         # initialisation pass. Start from the day before the first bar so that with load_bars(0) the

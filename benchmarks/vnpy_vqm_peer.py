@@ -35,13 +35,12 @@ vnpy is imported lazily so that the caller can settle vnpy's runtime folder firs
 from __future__ import annotations
 
 import math
-import time
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date
 from typing import Any, Sequence
 
-from vnpy_peer import PRICE_ADD, PeerRun, decision_days, default_pricetick
+from vnpy_peer import PRICE_ADD, PeerRun, VnpyPeer, decision_days
 
 CHINEXT_REFORM = date(2020, 8, 24)  # ChiNext (300/301) stocks, ST included: ±20 % from this day
 ST_MAIN_10PCT = date(2025, 7, 7)  # main-board ST limit 5 % → 10 %
@@ -309,64 +308,13 @@ class VqmPeerRun:
     run: PeerRun  # fills, days, daily equity, run_seconds (run_backtesting + calculate_result)
 
 
-class VnpyVqmPeer:
+class VnpyVqmPeer(VnpyPeer):
     """One vnpy ``BacktestingEngine`` with its bars loaded once and any number of VQM runs on them."""
 
-    def __init__(self, vt_symbols: Sequence[str], start: date, end: date, capital: float, rate: float,
-                 priceticks: dict[str, float] | None = None) -> None:
-        from vnpy.trader.constant import Interval
-        from vnpy_portfoliostrategy.backtesting import BacktestingEngine
+    def strategy_class(self) -> type:
+        return strategy_class()
 
-        self.vt_symbols = list(vt_symbols)
-        self.capital = capital
-        engine = BacktestingEngine()
-        engine.output = lambda msg: None
-        engine.set_parameters(
-            vt_symbols=self.vt_symbols,
-            interval=Interval.DAILY,
-            start=datetime(start.year, start.month, start.day),
-            end=datetime(end.year, end.month, end.day),
-            rates={s: rate for s in self.vt_symbols},
-            slippages={s: 0.0 for s in self.vt_symbols},
-            sizes={s: 1.0 for s in self.vt_symbols},
-            priceticks={s: (priceticks or {}).get(s, default_pricetick(s)) for s in self.vt_symbols},
-            capital=capital,
-        )
-        self.engine = engine
-        self.loaded = False
-
-    def load(self) -> float:
-        started = time.perf_counter()
-        self.engine.load_data()
-        self.loaded = True
-        return time.perf_counter() - started
-
-    def run(self, settings: dict[str, Any], inputs: VqmInputs) -> VqmPeerRun:
+    def run(self, settings: dict[str, Any], inputs: VqmInputs) -> VqmPeerRun:  # type: ignore[override]
         """``run_backtesting`` + ``calculate_result`` for one parameter set, on the loaded bars."""
-        if not self.loaded:
-            self.load()
-        engine = self.engine
-        engine.clear_data()
-        engine.bars = {}
-        engine.days = 0
-        engine.add_strategy(strategy_class(), dict(settings))
-        engine.strategy.inputs = inputs
-        if engine.dts:  # see vnpy_peer.VnpyPeer.run: the first bar must not be swallowed by the init pass
-            engine.datetime = min(engine.dts) - timedelta(days=1)
-        started = time.perf_counter()
-        engine.run_backtesting()
-        frame = engine.calculate_result()
-        seconds = time.perf_counter() - started
-        if not engine.strategy.trading:
-            raise RuntimeError("vnpy backtest did not start trading:\n" + "\n".join(engine.logs[-5:]))
-        from vnpy.trader.constant import Direction
-
-        trades = [(t.datetime.date(), t.vt_symbol, "buy" if t.direction == Direction.LONG else "sell",
-                   float(t.price), float(t.volume)) for t in engine.trades.values()]
-        if frame is None:
-            days = sorted(engine.daily_results)
-            equity = [float(self.capital)] * len(days)
-        else:
-            days = list(frame.index)
-            equity = (frame["net_pnl"].cumsum() + self.capital).tolist()
-        return VqmPeerRun(dict(engine.strategy.selections), PeerRun(trades, days, equity, run_seconds=seconds))
+        run = super().run(settings, attach={"inputs": inputs})
+        return VqmPeerRun(dict(self.engine.strategy.selections), run)

@@ -15,7 +15,8 @@ buy at the limit anyway).
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, ClassVar, Literal
+from functools import cached_property
+from typing import TYPE_CHECKING, ClassVar, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -63,6 +64,17 @@ class VqmSettings(StrategySettings):
         return 1.0 - self.w_pe if self.w_roe is None else self.w_roe
 
 
+class Ranking(NamedTuple):
+    """One decision's view per row × symbol (``excluded`` is exclusion × row × symbol)."""
+
+    excluded: np.ndarray
+    eligible: np.ndarray
+    pe: np.ndarray
+    roe: np.ndarray
+    score: np.ndarray
+    rank: np.ndarray  # 1 = best; inf = not ranked
+
+
 class VqmStrategy:
     """The VQM portfolio strategy; ``prepare_market`` attaches the point-in-time inputs it ranks on."""
 
@@ -74,8 +86,9 @@ class VqmStrategy:
         self.settings = settings
         self.data_warnings: list[str] = []
 
-    @property
+    @cached_property
     def symbols(self) -> list[str]:
+        """The universe (read once per instance: ``database`` asks the bar table)."""
         chosen = self.settings.symbols
         if isinstance(chosen, list):
             return list(chosen)
@@ -131,15 +144,20 @@ class VqmStrategy:
             self.data_warnings.append(coverage)
         return membership.member
 
-    def targets(self, market: MarketData) -> TargetPlan:
+    def rank_rows(self, market: MarketData, rows: np.ndarray) -> Ranking:
+        """Exclusions, PE, ROE, score and rank of every symbol on the decision ``rows``."""
         s = self.settings
-        rows = rebalance_days(market, "month_end")
         excluded = exclusion_flags(market, rows, s.min_listed_days)
         pe = pe_ttm(market.close[rows], market.extras["eps_ttm"][rows])
         roe = market.extras["roe"][rows]
         eligible = ~excluded.any(axis=0)
         score = vqm_scores(pe, roe, eligible, s.w_pe, s.roe_weight)
-        rank = score_ranks(score)
+        return Ranking(excluded, eligible, pe, roe, score, score_ranks(score))
+
+    def targets(self, market: MarketData) -> TargetPlan:
+        s = self.settings
+        rows = rebalance_days(market, "month_end")
+        excluded, eligible, pe, roe, score, rank = self.rank_rows(market, rows)
         chosen = rank <= s.top_n
         weights = np.where(chosen, s.invested / s.top_n, 0.0)
         frame = weights_frame(market, rows, weights)

@@ -59,12 +59,12 @@ from ..backtest.loader import ensure_bundled
 from ..backtest.market_data import SPLIT_MIN_STEP, MarketData, build_market_data, round_to_tick
 from ..data.panels import FIELDS, Panels
 from ..data.store import SHANGHAI, AdjustmentRow, BarStore, DayFlagRow, to_dates
-from ..fundamentals.panels import fundamental_panels, known_dates, pe_ttm
+from ..fundamentals.panels import fundamental_panels, known_dates
 from ..fundamentals.store import FundamentalRow, FundamentalStore, IndexChangeRow, IndexSnapshotRow
 from ..fundamentals.universe import rebuild_membership
 from ..market.calendar import default_calendar
 from ..market.instruments import lookup
-from .vqm import VqmSettings, VqmStrategy, exclusion_flags, listed_sessions, score_ranks, vqm_scores
+from .vqm import VqmSettings, VqmStrategy, listed_sessions
 
 EPS = 1e-9  # the portfolio backtest's tolerance on the stop threshold
 DEFAULT_BAND = 0.10
@@ -434,12 +434,8 @@ class VqmSleeveStrategy(CtaTemplate):
                        f"{'入选' if self.selected else '未入选'}，目标 {self.target_volume} 股")
 
     def _rank(self, market: MarketData, j: int) -> int:
-        """The stock's VQM rank on the last row (the same steps as ``VqmStrategy.targets``); 0 if excluded."""
-        s = self.vqm.settings
-        rows = np.array([len(market.days) - 1])
-        eligible = ~exclusion_flags(market, rows, s.min_listed_days).any(axis=0)
-        pe = pe_ttm(market.close[rows], market.extras["eps_ttm"][rows])
-        rank = score_ranks(vqm_scores(pe, market.extras["roe"][rows], eligible, s.w_pe, s.roe_weight))[0, j]
+        """The stock's VQM rank on the last row (``VqmStrategy.rank_rows``, as ``targets`` ranks); 0 if excluded."""
+        rank = self.vqm.rank_rows(market, np.array([len(market.days) - 1])).rank[0, j]
         return int(rank) if np.isfinite(rank) else 0
 
     def _follow_actions(self, day: date) -> None:
