@@ -11,7 +11,6 @@ cumulative backward multiplier, so a 1→2 unit split is ``[1, 1, 2, 2]``).
 
 from __future__ import annotations
 
-import math
 from typing import Iterable, NamedTuple, Sequence
 
 import numpy as np
@@ -21,7 +20,7 @@ import pytest
 from vnpy_rotation.backtest.config import BacktestConfig
 from vnpy_rotation.backtest.engine import TargetPlan, simulate
 from vnpy_rotation.backtest.market_data import MarketData, build_market_data
-from vnpy_rotation.backtest.matching import Bar, SymbolTerms
+from vnpy_rotation.backtest.matching import Bar, SymbolTerms, bar_at, terms_at
 from vnpy_rotation.backtest.result import BacktestResult
 from vnpy_rotation.data.panels import Panels
 
@@ -126,21 +125,12 @@ def at(md: MarketData, array: np.ndarray, symbol: str, day: str) -> float:
 
 def terms_on(md: MarketData, symbol: str, day: str, config: BacktestConfig | None = None) -> SymbolTerms:
     """The matcher terms the engine builds for ``symbol`` on ``day`` (default config, all rules on)."""
-    config = config or BacktestConfig()
-    i, j = md.days.get_loc(pd.Timestamp(day)), md.symbols.index(symbol)
-    stock = bool(md.is_stock[j])
-    fee = config.stock_commission if stock else config.etf_commission
-    return SymbolTerms(float(md.lot[j]), float(md.lot_step[j]), float(md.tick[j]), stock, bool(md.t0[i, j]),
-                       fee.rate, fee.minimum, float(md.stamp_rate[i]) if stock else 0.0,
-                       float(md.transfer_rate[i]) if stock else 0.0)
+    return terms_at(md, md.days.get_loc(pd.Timestamp(day)), md.symbols.index(symbol), config or BacktestConfig())
 
 
 def bar_on(md: MarketData, symbol: str, day: str) -> Bar:
     """The bar the engine would match against with open fills."""
-    i, j = md.days.get_loc(pd.Timestamp(day)), md.symbols.index(symbol)
-    price = float(md.open[i, j])
-    return Bar(price if math.isfinite(price) else math.nan, float(md.volume[i, j]), float(md.limit_up[i, j]),
-               float(md.limit_down[i, j]), bool(~md.suspended[i, j]))
+    return bar_at(md, md.days.get_loc(pd.Timestamp(day)), md.symbols.index(symbol))
 
 
 def trades_of(result: BacktestResult) -> list[tuple]:

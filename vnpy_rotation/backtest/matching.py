@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from . import kernel
 from .config import BacktestConfig
+
+if TYPE_CHECKING:
+    from .market_data import MarketData
 
 cents = kernel.cents
 
@@ -87,3 +90,20 @@ def match(buy: bool, wanted: float, bar: Bar, terms: SymbolTerms, config: Backte
         r.suspension, r.round_costs, r.cash_check)
     volume, price, value, commission, stamp, transfer, slippage, bits, submitted = out
     return Fill(volume, price, value, commission, stamp, transfer, slippage, reason_names(bits), submitted)
+
+
+def terms_at(md: "MarketData", i: int, j: int, config: BacktestConfig) -> SymbolTerms:
+    """The matcher terms the backtester uses for symbol ``j`` on day ``i`` under ``config``'s rules."""
+    stock = bool(md.is_stock[j])
+    fee = config.stock_commission if stock else config.etf_commission
+    rules = config.rules
+    return SymbolTerms(float(md.lot[j]), float(md.lot_step[j]), float(md.tick[j]), stock, bool(md.t0[i, j]),
+                       fee.rate, fee.minimum, float(md.stamp_rate[i]) if stock and rules.stamp_duty else 0.0,
+                       float(md.transfer_rate[i]) if stock and rules.transfer_fee else 0.0)
+
+
+def bar_at(md: "MarketData", i: int, j: int) -> Bar:
+    """Symbol ``j``'s bar on day ``i`` for open fills (NaN price: no bar)."""
+    price = float(md.open[i, j])
+    return Bar(price if math.isfinite(price) else math.nan, float(md.volume[i, j]), float(md.limit_up[i, j]),
+               float(md.limit_down[i, j]), bool(~md.suspended[i, j]))
