@@ -1,0 +1,183 @@
+"""The headless trading daemon: a MainEngine with a gateway, vnpy_riskmanager and our app, driven by a clock.
+
+Replay (:func:`run_replay`) walks the stored sessions as fast as the event queue drains; live
+(:func:`run_live`) waits for the exchange's times in Asia/Shanghai. Both put the same phase events on
+the queue, so the live code path is the one the replay exercises.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+from vnpy.event import Event, EventEngine
+from vnpy.trader.engine import MainEngine
+
+from ..backtest.config import BacktestConfig
+from ..backtest.engine import simulate
+from ..backtest.loader import market_for
+from ..backtest.sweep import plan_within
+from ..live.consistency import Consistency, compare, write_report
+from . import RotationStrategyApp
+from .engine import APP_NAME, EVENT_ROTATION_PHASE, Phase, RotationEngine
+from .journal import DayJournal
+
+EVENT_BARRIER = "eRotationBarrier"
+
+
+@dataclass(frozen=True)
+class TradeSpec:
+    strategy: str  # the built-in name (run.py --strategy) or a class name
+    settings: dict[str, Any]
+    config: BacktestConfig
+    out: Path
+    start: date | None = None
+    end: date | None = None
+    tolerance_bps: float = 0.0
+    max_rounds: int = 3
+
+
+class Stack:
+    """MainEngine + gateway + RiskManager + RotationEngine, and a way to wait until the queue is idle."""
+
+    def __init__(self, gateway_class: type, state_folder: Path) -> None:
+        from vnpy_riskmanager import RiskManagerApp
+
+        self.event_engine = EventEngine()
+        self.main_engine = MainEngine(self.event_engine)
+        self.gateway = self.main_engine.add_gateway(gateway_class)
+        self.main_engine.add_app(RiskManagerApp)
+        self.engine: RotationEngine = self.main_engine.add_app(RotationStrategyApp)
+        self.engine.init_engine(state_folder=state_folder)
+        self.event_engine.register(EVENT_BARRIER, lambda event: event.data.set())
+
+    def size_risk_rules(self, capital: float, log: Callable[[str], None]) -> None:
+        """vnpy_riskmanager's order-size rule defaults to 500 shares per order, far below an A-share
+        portfolio's orders. Unless the user configured it, size it to the capital (not saved to disk)."""
+        risk = self.main_engine.get_engine("RiskManager")
+        rule = risk.rules.get("委托规模检查") if risk else None
+        if rule is None or "委托规模检查" in risk.setting:
+            return
+        limits = {"order_volume_limit": int(capital * 10), "order_value_limit": float(capital)}
+        rule.update_setting(limits)
+        log(f"vnpy_riskmanager 委托规模检查 (not configured) sized to the capital: {limits}")
+
+    def drain(self, timeout: float = 120.0) -> None:
+        """Return once every event put so far, and every event those caused, has been processed."""
+        while True:
+            done = threading.Event()
+            self.event_engine.put(Event(EVENT_BARRIER, done))
+            if not done.wait(timeout):
+                raise TimeoutError("the event engine did not drain")
+            if self.event_engine._queue.empty():  # noqa: SLF001 (vnpy exposes no idle signal)
+                return
+
+    def phase(self, name: str, day: date) -> None:
+        self.event_engine.put(Event(EVENT_ROTATION_PHASE, Phase(name, day)))
+        self.drain()
+
+    def close(self) -> None:
+        self.main_engine.close()
+
+
+def class_name_of(strategy: str) -> str:
+    from ..strategies import STRATEGIES
+
+    return STRATEGIES[strategy].__name__ if strategy in STRATEGIES else strategy
+
+
+def ensure_instance(engine: RotationEngine, spec: TradeSpec, gateway: str) -> str:
+    """The instance named after the strategy, created (or its settings refreshed) from ``spec``."""
+    options = {"backtest": spec.config.model_dump(mode="json"), "gateway": gateway,
+               "history_start": spec.start.isoformat() if spec.start else None,
+               "tolerance_bps": spec.tolerance_bps, "max_rounds": spec.max_rounds}
+    name = spec.strategy
+    if name in engine.instances:
+        engine.edit_strategy(name, spec.settings, **options)
+    else:
+        engine.add_strategy(name, class_name_of(spec.strategy), spec.settings, **options)
+    return name
+
+
+def run_replay(spec: TradeSpec, output: Callable[[str], None] = print,
+               after_order: Callable[[int], None] | None = None) -> Consistency:
+    """Replay ``spec.start … spec.end`` through the live stack in paper mode, resuming where a previous
+    run in the same ``out`` folder stopped; then compare with the backtest. ``after_order`` (tests) is
+    called with the count of orders the replay book has received after each phase."""
+    from ..backtest.loader import BENCHMARKS, ensure_bundled
+    from ..data.store import BarStore
+    from ..gateways.replay import ReplayGateway
+    from ..strategies import create_strategy
+
+    if ensure_bundled(create_strategy(spec.strategy, spec.settings).symbols + list(BENCHMARKS), BarStore()):
+        output("imported the bundled real data into the database (first run)")
+    state = spec.out / "state"
+    stack = Stack(ReplayGateway, state)
+    try:
+        gateway: ReplayGateway = stack.gateway
+        gateway.config = spec.config
+        journal = DayJournal(spec.out)
+        stack.engine.day_closed.append(journal)
+        stack.main_engine.connect({"初始资金": spec.config.capital, "开始日期": str(spec.start or ""),
+                                   "结束日期": str(spec.end or ""), "账本文件": str(state / "replay_book.json")},
+                                  gateway.gateway_name)
+        stack.drain()
+        stack.size_risk_rules(spec.config.capital, output)
+        name = ensure_instance(stack.engine, replace(spec, tolerance_bps=0.0), gateway.gateway_name)
+        stack.engine.init_strategy(name)
+        stack.drain()
+        stack.engine.start_strategy(name)
+        cycle = stack.engine.instances[name].cycle
+        if cycle is None:
+            raise RuntimeError(stack.engine.instances[name].error or "the strategy did not initialise")
+        sessions = gateway.sessions()
+        for day in sessions:
+            today = day.date()
+            if cycle.state.last_close >= today.isoformat():
+                continue  # closed before a restart
+            gateway.begin_day(day)
+            stack.drain()
+            for phase in ("open", "retry", "deadline"):
+                stack.phase(phase, today)
+                if after_order:
+                    after_order(len(gateway.book.state.orders))
+            gateway.end_day(day)
+            stack.drain()
+            stack.phase("close", today)
+            instance = stack.engine.instances[name]
+            if not instance.trading:
+                raise RuntimeError(f"strategy {name} stopped on {today}:\n{instance.error}")
+            output(f"{today}  equity {cycle.state.history[-1]['equity']:>14,.2f}  "
+                   f"fills {cycle.state.history[-1]['fills']}")
+    finally:
+        stack.close()
+    result = replay_consistency(spec, journal)
+    write_report(result, spec.out / "consistency.md", spec.out / "consistency.csv")
+    return result
+
+
+def backtest_of(spec: TradeSpec) -> tuple[pd.DataFrame, pd.Series]:
+    """The backtest the replay must equal: same data cut, same config, the plan's risk rules off (the live
+    stack's risk stage is still a pass-through)."""
+    from ..strategies import create_strategy
+
+    strategy = create_strategy(spec.strategy, spec.settings, "strategy")
+    full = market_for(strategy, spec.start, spec.end)
+    plan = replace(strategy.targets(full), risk=None)
+    market = full.window(spec.start, None)
+    result = simulate(market, plan_within(plan, market.days), spec.config).to_result()
+    return result.trades, result.equity["equity"]
+
+
+def replay_consistency(spec: TradeSpec, journal: DayJournal) -> Consistency:
+    trades, equity = backtest_of(spec)
+    live = pd.read_csv(spec.out / "trades.csv")
+    summary = pd.read_csv(spec.out / "daily_summary.csv", parse_dates=["date"]).set_index("date")["equity"]
+    return compare(trades, live, equity, summary)
+
+
+__all__ = ["APP_NAME", "MainEngine", "Stack", "TradeSpec", "run_replay", "backtest_of"]

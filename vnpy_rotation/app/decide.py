@@ -1,0 +1,76 @@
+"""After the close: update the bars, then the strategy's own ``targets`` on data cut at today (the function
+the backtester calls) give today's row, if today is a decision day, as an :class:`OrderPlan`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any, Callable
+
+import pandas as pd
+from vnpy.trader.engine import MainEngine
+from vnpy.trader.object import BarData, HistoryRequest
+
+from ..backtest.loader import market_for
+from ..data.store import BarStore
+from ..live.plan import OrderPlan
+from .settings import InstanceSetting
+
+UPDATE_DAYS = 10  # calendar days of bars fetched after each close (covers holidays and a missed day)
+
+
+@dataclass
+class Decided:
+    plan: OrderPlan | None
+    warnings: list[str] = field(default_factory=list)
+
+
+class GatewayHistory:
+    """vnpy's datafeed interface over a gateway's ``query_history`` (for the bar update)."""
+
+    def __init__(self, main_engine: MainEngine, gateway_name: str) -> None:
+        self.main_engine, self.gateway_name = main_engine, gateway_name
+
+    def init(self, output: Callable[[str], Any] = print) -> bool:
+        return self.main_engine.get_gateway(self.gateway_name) is not None
+
+    def query_bar_history(self, req: HistoryRequest, output: Callable[[str], Any] = print) -> list[BarData]:
+        return self.main_engine.query_history(req, self.gateway_name) or []
+
+
+def update_bars(symbols: list[str], day: date, setting: InstanceSetting, main_engine: MainEngine,
+                store: BarStore) -> list[str]:
+    """Bring the database up to ``day`` from the configured source; returns problems found."""
+    if setting.bars == "database":
+        return []
+    from ..data.xt_fetch import fetch_into_database, load_datafeed
+
+    feed = load_datafeed() if setting.bars == "xt" else GatewayHistory(main_engine, setting.gateway)
+    reports = fetch_into_database(symbols, day - timedelta(days=UPDATE_DAYS), day, store, feed)
+    return [f"{r.vt_symbol}: {p}" for r in reports for p in r.problems]
+
+
+def decide_plan(name: str, strategy: Any, setting: InstanceSetting, day: date, main_engine: MainEngine,
+                store: BarStore | None = None) -> Decided:
+    store = store or BarStore()
+    warnings = update_bars(list(strategy.symbols), day, setting, main_engine, store)
+    market = market_for(strategy, setting.history_start, day, store)
+    if market.days[-1].date() != day:
+        warnings.append(f"没有{day}的K线(最新{market.days[-1].date()}), 今日不做决策")
+        return Decided(None, warnings)
+    plan = strategy.targets(market)
+    warnings.extend(getattr(strategy, "data_warnings", []))
+    stamp = pd.Timestamp(day)
+    if stamp not in plan.frame.index:
+        return Decided(None, warnings)
+    row = plan.frame.loc[stamp].reindex(list(market.symbols), fill_value=0.0)
+    if row.isna().all():
+        return Decided(None, warnings)
+    notes = {}
+    if plan.notes is not None:
+        given = plan.notes.loc[stamp]
+        notes = {s: str(n) for s, n in given.items() if isinstance(n, str) and n}
+    if plan.risk is not None and plan.risk.kernel_args() != type(plan.risk)().kernel_args():
+        warnings.append("策略的止损/回撤规则在实盘由风控阶段执行(下一版本), 当前未生效")
+    return Decided(OrderPlan(name, day.isoformat(), list(market.symbols), [float(v) for v in row.to_numpy()],
+                             plan.kind == "weight", plan.reason, notes), warnings)

@@ -1,0 +1,332 @@
+"""RotationEngine: the rotation strategy app's engine on vnpy's event engine.
+
+It keeps strategy instances (created, edited and removed from the GUI or the daemon, persisted in
+``rotation_strategy_setting.json`` in the runtime folder), and runs each started instance through the
+session phases a clock puts on the event queue (:data:`EVENT_ROTATION_PHASE`): ``open`` (size the plan,
+sells first), ``retry`` (resubmit unfilled parts), ``deadline`` (cancel what still works), ``close``
+(reconcile, summarise, update bars, decide the next plan with the strategy's own ``targets``, run the
+sizing and risk stages). Order and trade events feed the instances' cycles. An exception in one
+strategy stops that strategy, logs the traceback and notifies; the engine and the others carry on.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import traceback
+from dataclasses import dataclass, field
+from datetime import date
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable
+
+from vnpy.event import Event, EventEngine
+from vnpy.trader.constant import Exchange, Status
+from vnpy.trader.engine import BaseEngine, MainEngine
+from vnpy.trader.event import EVENT_ORDER, EVENT_TRADE
+from vnpy.trader.object import OrderData, SubscribeRequest, TradeData
+from vnpy.trader.utility import get_folder_path
+
+from ..backtest.config import validate_section
+from ..errors import InputRejected, Problem
+from ..live.cycle import ExecutionCycle
+from ..live.hooks import HookContext, Stages
+from ..live.plan import DayProgress, StrategyState
+from ..live.sizing import Quote
+from ..live.state_file import read_json, write_atomic
+from ..live.terms import terms_on
+from .broker import VnpyBroker, broker_order, broker_trade
+from .decide import decide_plan
+from .settings import SETTING_FILENAME, InstanceSetting, read_instance
+
+APP_NAME = "RotationStrategy"
+EVENT_ROTATION_PHASE = "eRotationPhase"
+EVENT_ROTATION_STRATEGY = "eRotationStrategy"
+EVENT_ROTATION_LOG = "eRotationLog"
+PHASES = ("open", "retry", "deadline", "close")
+
+
+@dataclass
+class Phase:
+    """A clock tick: the phase of the session ``day`` that has begun."""
+
+    name: str
+    day: date
+
+
+@dataclass
+class StrategyInstance:
+    name: str
+    setting: InstanceSetting
+    strategy: Any = None
+    cycle: ExecutionCycle | None = None
+    inited: bool = False
+    trading: bool = False
+    error: str = ""
+    trail: list[str] = field(default_factory=list)  # the last decision's sizing and risk stages
+    data_warnings: list[str] = field(default_factory=list)
+
+
+class RotationEngine(BaseEngine):
+    """Strategy instances, their persisted state and their daily cycle."""
+
+    def __init__(self, main_engine: MainEngine, event_engine: EventEngine) -> None:
+        super().__init__(main_engine, event_engine, APP_NAME)
+        self.classes: dict[str, type] = {}
+        self.instances: dict[str, StrategyInstance] = {}
+        self.stages = Stages()
+        self.state_folder: Path | None = None
+        self.settings_path: Path | None = None
+        self.notify: Callable[[str, str, str], None] = lambda kind, subject, content: None
+        self.day_closed: list[Callable[[str, DayProgress | None, dict], None]] = []  # e.g. the daemon's files
+        self._lock = threading.RLock()
+        self._registered = False
+
+    # -- set-up -------------------------------------------------------------------------------------
+    def init_engine(self, state_folder: Path | None = None, strategy_folder: Path | None = None) -> None:
+        """Discover classes and load the persisted instances. ``state_folder`` (default: the runtime folder's
+        ``rotation_state``) holds the instances' settings and states: a replay keeps its own."""
+        from .discovery import discover
+
+        self.state_folder = Path(state_folder) if state_folder else get_folder_path("rotation_state")
+        self.settings_path = self.state_folder.parent / SETTING_FILENAME if not state_folder \
+            else self.state_folder / SETTING_FILENAME
+        self.classes = discover(strategy_folder or Path.cwd() / "strategies", self.write_log)
+        for name, raw in (read_json(self.settings_path, {}) or {}).items():
+            try:
+                self.instances[name] = StrategyInstance(name, read_instance(name, raw, str(self.settings_path)))
+            except InputRejected as exc:
+                self.write_log(f"策略{name}配置无效, 已跳过: {exc}")
+        if not self._registered:
+            self.event_engine.register(EVENT_ROTATION_PHASE, self._process_phase)
+            self.event_engine.register(EVENT_ORDER, self._process_order)
+            self.event_engine.register(EVENT_TRADE, self._process_trade)
+            self._registered = True
+        self.write_log("轮动策略引擎初始化成功")
+
+    def _save_settings(self) -> None:
+        write_atomic(self.settings_path, {name: i.setting.model_dump(mode="json") for name, i in self.instances.items()})
+
+    # -- instances ----------------------------------------------------------------------------------
+    def class_parameters(self, class_name: str) -> dict[str, Any]:
+        cls = self._class(class_name)
+        return cls.Settings().model_dump(mode="json")
+
+    def add_strategy(self, name: str, class_name: str, settings: dict | None = None, **options: Any) -> None:
+        with self._lock:
+            if not name or "|" in name:
+                raise InputRejected(Problem("strategy name", None, "must be non-empty without '|'"))
+            if name in self.instances:
+                raise InputRejected(Problem("strategy name", None, f"{name!r} exists already"))
+            setting = self._validated(name, {"class_name": class_name, "settings": settings or {}, **options})
+            self.instances[name] = StrategyInstance(name, setting)
+            self._save_settings()
+            self._put_strategy(self.instances[name])
+
+    def edit_strategy(self, name: str, settings: dict | None = None, **options: Any) -> None:
+        with self._lock:
+            instance = self._instance(name)
+            if instance.trading:
+                raise InputRejected(Problem(name, None, "stop the strategy before editing it"))
+            raw = instance.setting.model_dump(mode="json")
+            raw["settings"] = {**raw["settings"], **(settings or {})}
+            raw.update(options)
+            instance.setting = self._validated(name, raw)
+            instance.inited, instance.strategy, instance.cycle = False, None, None
+            self._save_settings()
+            self._put_strategy(instance)
+
+    def remove_strategy(self, name: str) -> None:
+        with self._lock:
+            instance = self._instance(name)
+            if instance.trading:
+                raise InputRejected(Problem(name, None, "stop the strategy before removing it"))
+            del self.instances[name]
+            self._save_settings()
+            self._state_path(name).unlink(missing_ok=True)
+
+    def init_strategy(self, name: str) -> None:
+        """Build the strategy, load its state, subscribe its symbols and recover orders after a restart."""
+        with self._lock:
+            instance = self._instance(name)
+            setting = instance.setting
+            try:
+                cls = self._class(setting.class_name)
+                instance.strategy = cls(validate_section(cls.Settings, setting.settings, f"{name}: settings"))
+                state = StrategyState.from_json(read_json(self._state_path(name), None) or {})
+                broker = VnpyBroker(self.main_engine, setting.gateway)
+                instance.cycle = ExecutionCycle(name, setting.execution(), broker,
+                                                partial(terms_on, config=setting.backtest), state,
+                                                partial(self._save_state, name),
+                                                lambda msg: self.write_log(f"[{name}] {msg}"),
+                                                partial(self._journal, name))
+                for vt_symbol in instance.strategy.symbols:
+                    code, exchange = vt_symbol.split(".")
+                    self.main_engine.subscribe(SubscribeRequest(code, Exchange(exchange)), setting.gateway)
+                for note in instance.cycle.recover():
+                    self.write_log(f"[{name}] 恢复: {note}")
+                instance.inited, instance.error = True, ""
+                self.write_log(f"[{name}] 初始化完成")
+            except Exception:
+                self._fail(instance, traceback.format_exc())
+            self._put_strategy(instance)
+
+    def start_strategy(self, name: str) -> None:
+        instance = self._instance(name)
+        if not instance.inited:
+            raise InputRejected(Problem(name, None, "initialise the strategy before starting it"))
+        instance.trading, instance.error = True, ""
+        self._put_strategy(instance)
+
+    def stop_strategy(self, name: str) -> None:
+        instance = self._instance(name)
+        instance.trading = False
+        self._put_strategy(instance)
+
+    # -- the clock's phases (event thread) ----------------------------------------------------------
+    def _process_phase(self, event: Event) -> None:
+        phase: Phase = event.data
+        for instance in list(self.instances.values()):
+            if not instance.trading:
+                continue
+            try:
+                getattr(self, f"_on_{phase.name}")(instance, phase.day)
+            except Exception:
+                self._fail(instance, traceback.format_exc())
+            self._put_strategy(instance)
+
+    def _on_open(self, instance: StrategyInstance, day: date) -> None:
+        cycle = instance.cycle
+        if cycle.state.history:
+            expected = cycle.state.history[-1].get("positions", {})
+            held = {s: v for s, v in cycle.broker.holdings().items() if v}
+            if held != expected and cycle.state.progress is None:
+                self.write_log(f"[{instance.name}] 开盘对账: 券商持仓{held}, 昨收记录{expected}")
+        cycle.open(day, self._quotes(instance, day, opening=True))
+
+    def _on_retry(self, instance: StrategyInstance, day: date) -> None:
+        instance.cycle.retry(self._quotes(instance, day, opening=False))
+
+    def _on_deadline(self, instance: StrategyInstance, day: date) -> None:
+        instance.cycle.deadline()
+
+    def _on_close(self, instance: StrategyInstance, day: date) -> None:
+        cycle = instance.cycle
+        closes = {s: q.price for s, q in self._quotes(instance, day, opening=False).items()}
+        summary = cycle.close(day, closes)
+        if summary is not None:
+            if summary["reconciliation"]:
+                self.notify("failure", f"{instance.name} 对账差异 {day}", str(summary["reconciliation"]))
+            self.notify("daily_summary", f"{instance.name} 日终 {day}", _summary_text(summary))
+        decided = decide_plan(instance.name, instance.strategy, instance.setting, day, self.main_engine)
+        instance.data_warnings = decided.warnings
+        for warning in decided.warnings:
+            self.write_log(f"[{instance.name}] {warning}")
+        if decided.plan is None:
+            return
+        context = HookContext(instance.name, day, cycle.broker.holdings(), cycle.broker.cash(),
+                              tuple(cycle.state.history))
+        plan, instance.trail = self.stages.run(decided.plan, context)
+        if plan is not None:
+            cycle.adopt(plan)
+
+    def _quotes(self, instance: StrategyInstance, day: date, opening: bool) -> dict[str, Quote]:
+        """Each symbol's price from the gateway's latest tick of ``day``: the open, or the last price."""
+        quotes = {}
+        for vt_symbol in instance.strategy.symbols:
+            tick = self.main_engine.get_tick(vt_symbol)
+            if tick is None or tick.datetime is None or tick.datetime.date() != day:
+                quotes[vt_symbol] = Quote(math.nan)
+                continue
+            price = tick.open_price if opening else tick.last_price
+            quotes[vt_symbol] = Quote(price if price > 0 else math.nan, tick.limit_up or math.nan,
+                                      tick.limit_down or math.nan, tick.pre_close or math.nan)
+        return quotes
+
+    # -- order and trade events (event thread) ------------------------------------------------------
+    def _process_order(self, event: Event) -> None:
+        order: OrderData = event.data
+        instance = self._owner(order.reference)
+        if instance is None:
+            return
+        if order.status == Status.REJECTED:
+            self.notify("rejected_order", f"{instance.name} 委托被拒",
+                        f"{order.vt_symbol} {order.direction.value} {order.volume}@{order.price} ({order.reference})")
+        self._guarded(instance, lambda: instance.cycle.on_order(broker_order(order)))
+
+    def _process_trade(self, event: Event) -> None:
+        trade: TradeData = event.data
+        for instance in self.instances.values():
+            if instance.cycle is not None:
+                self._guarded(instance, lambda i=instance: i.cycle.on_trade(broker_trade(trade)))
+
+    def _owner(self, reference: str) -> StrategyInstance | None:
+        instance = self.instances.get(reference.split("|", 1)[0]) if "|" in reference else None
+        return instance if instance is not None and instance.cycle is not None else None
+
+    def _guarded(self, instance: StrategyInstance, call: Callable[[], None]) -> None:
+        try:
+            call()
+        except Exception:
+            self._fail(instance, traceback.format_exc())
+        self._put_strategy(instance)
+
+    # -- helpers ------------------------------------------------------------------------------------
+    def _fail(self, instance: StrategyInstance, text: str) -> None:
+        instance.trading, instance.error = False, text
+        self.write_log(f"[{instance.name}] 策略异常, 已停止:\n{text}")
+        self.notify("failure", f"{instance.name} 策略异常已停止", text)
+
+    def _validated(self, name: str, raw: dict) -> InstanceSetting:
+        setting = read_instance(name, raw, "strategy setting")
+        cls = self._class(setting.class_name)
+        validate_section(cls.Settings, setting.settings, f"{name}: settings")
+        return setting
+
+    def _class(self, class_name: str) -> type:
+        cls = self.classes.get(class_name)
+        if cls is None:
+            raise InputRejected(Problem("class_name", None, f"unknown strategy class {class_name!r}; "
+                                        f"choose from {', '.join(sorted(self.classes))}"))
+        return cls
+
+    def _instance(self, name: str) -> StrategyInstance:
+        instance = self.instances.get(name)
+        if instance is None:
+            raise InputRejected(Problem("strategy name", None, f"no strategy named {name!r}"))
+        return instance
+
+    def _state_path(self, name: str) -> Path:
+        return self.state_folder / f"{name}.json"
+
+    def _journal(self, name: str, progress: DayProgress | None, summary: dict) -> None:
+        for callback in self.day_closed:
+            callback(name, progress, summary)
+
+    def _save_state(self, name: str, state: StrategyState) -> None:
+        write_atomic(self._state_path(name), state.to_json())
+
+    def snapshot(self, instance: StrategyInstance) -> dict[str, Any]:
+        """What the widget shows of an instance."""
+        cycle = instance.cycle
+        state = cycle.state if cycle else StrategyState()
+        return {"name": instance.name, "class_name": instance.setting.class_name, "gateway": instance.setting.gateway,
+                "inited": instance.inited, "trading": instance.trading, "error": instance.error,
+                "plan": None if state.plan is None else state.plan.to_json(),
+                "progress": None if state.progress is None else state.progress.to_json(),
+                "last_summary": state.history[-1] if state.history else None, "trail": list(instance.trail)}
+
+    def _put_strategy(self, instance: StrategyInstance) -> None:
+        self.event_engine.put(Event(EVENT_ROTATION_STRATEGY, self.snapshot(instance)))
+
+    def write_log(self, msg: str) -> None:
+        self.main_engine.write_log(msg, APP_NAME)
+        self.event_engine.put(Event(EVENT_ROTATION_LOG, msg))
+
+
+def _summary_text(summary: dict) -> str:
+    lines = [f"{k}: {summary[k]}" for k in ("day", "equity", "pnl", "cash", "orders", "fills")]
+    lines.append("positions: " + ", ".join(f"{s} {v:g}" for s, v in summary["positions"].items()))
+    if summary.get("unfilled"):
+        lines.append(f"unfilled: {summary['unfilled']}")
+    return "\n".join(lines)

@@ -1,0 +1,198 @@
+"""ReplayGateway: a real vnpy ``BaseGateway`` that trades the database's daily bars as a paper account.
+
+It serves contracts and ticks for the subscribed symbols day by day (:meth:`ReplayGateway.begin_day` at
+the open, :meth:`ReplayGateway.end_day` at the close) and fills orders through :class:`ReplayBook`, i.e.
+with the backtester's matcher and rules. A clock drives the days: ``run.py trade --gateway replay`` or
+the replay buttons of the GUI.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime, time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+from vnpy.event import EventEngine
+from vnpy.trader.constant import Direction, Exchange, Offset, OrderType, Product, Status
+from vnpy.trader.gateway import BaseGateway
+from vnpy.trader.object import (AccountData, CancelRequest, ContractData, OrderData, OrderRequest, PositionData,
+                                SubscribeRequest, TickData, TradeData)
+
+from ..backtest.config import BacktestConfig
+from ..backtest.loader import load_market
+from ..live.ports import CANCELLED, FILLED, REJECTED, BrokerOrder, BrokerTrade
+from ..live.replay_book import ReplayBook
+from ..market.instruments import default_registry
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+STATUS = {FILLED: Status.ALLTRADED, CANCELLED: Status.CANCELLED, REJECTED: Status.REJECTED}
+OPEN_TIME, CLOSE_TIME = time(9, 30), time(15, 0)
+
+
+class ReplayGateway(BaseGateway):
+    """Paper trading on stored bars with the backtester's A-share rules."""
+
+    default_name = "REPLAY"
+    default_setting: dict[str, str | int | float | bool] = {
+        "初始资金": 1_000_000.0,
+        "开始日期": "",
+        "结束日期": "",
+        "账本文件": "",  # where the paper account is kept ("": memory only)
+    }
+    exchanges = [Exchange.SSE, Exchange.SZSE]
+
+    def __init__(self, event_engine: EventEngine, gateway_name: str) -> None:
+        super().__init__(event_engine, gateway_name)
+        self.config = BacktestConfig()  # the daemon sets the strategy's own before connecting
+        self.book: ReplayBook | None = None
+        self.symbols: list[str] = []
+        self.start: date | None = None
+        self.end: date | None = None
+        self._loaded: tuple[str, ...] = ()
+
+    # -- BaseGateway --------------------------------------------------------------------------------
+    def connect(self, setting: dict) -> None:
+        capital = float(setting.get("初始资金", self.config.capital))
+        self.config = self.config.model_copy(update={"capital": capital})
+        self.start = _date(setting.get("开始日期"))
+        self.end = _date(setting.get("结束日期"))
+        path = str(setting.get("账本文件") or "")
+        self.book = ReplayBook(self.config, Path(path) if path else None)
+        self.write_log(f"回放账户已连接, 资金 {self.book.state.cash:,.2f}")
+        for data in self.book.state.orders.values():  # a resumed book reports what it holds, like a broker
+            self.on_order(self._order_data(BrokerOrder(**{k: data[k] for k in BrokerOrder.__dataclass_fields__})))
+        for trade in self.book.trades():
+            self.on_trade(self._trade_data(trade))
+        self.query_account()
+        self.query_position()
+
+    def close(self) -> None:
+        pass
+
+    def subscribe(self, req: SubscribeRequest) -> None:
+        vt_symbol = f"{req.symbol}.{req.exchange.value}"
+        if vt_symbol in self.symbols:
+            return
+        instrument = default_registry().by_vt_symbol(vt_symbol)
+        self.symbols.append(vt_symbol)
+        self.on_contract(ContractData(
+            symbol=req.symbol, exchange=req.exchange, name=instrument.name or req.symbol,
+            product=Product.EQUITY if instrument.is_stock else Product.FUND, size=1,
+            pricetick=instrument.rules.tick, min_volume=instrument.rules.lot, gateway_name=self.gateway_name))
+
+    def send_order(self, req: OrderRequest) -> str:
+        vt_symbol = f"{req.symbol}.{req.exchange.value}"
+        buy = req.direction == Direction.LONG
+        if self.book is None or self.book.market is None or vt_symbol not in self.book.market.symbols:
+            order = req.create_order_data(f"x{id(req)}", self.gateway_name)
+            order.status = Status.REJECTED
+            self.on_order(order)
+            return order.vt_orderid
+        order, trade = self.book.submit(vt_symbol, buy, req.volume, req.price, req.reference)
+        if trade is not None:  # the fill first, then the final status: a buyer sees its cash spent
+            self.on_trade(self._trade_data(trade))
+        self.on_order(self._order_data(order))
+        self.query_account()
+        self.query_position()
+        return f"{self.gateway_name}.{order.order_id}"
+
+    def cancel_order(self, req: CancelRequest) -> None:
+        order = self.book.order(req.orderid) if self.book else None
+        if order is not None:
+            self.on_order(self._order_data(order))  # every replay order is final on arrival
+
+    def query_account(self) -> None:
+        if self.book is None:
+            return
+        balance = self.book.state.cash
+        if self.book.market is not None and self.book.state.day:
+            balance = self.book.equity(self.book.today())
+        account = AccountData(accountid="REPLAY", balance=balance, frozen=0.0, gateway_name=self.gateway_name)
+        account.available = self.book.state.cash  # as vnpy_xt reports it: cash, not total assets
+        self.on_account(account)
+
+    def query_position(self) -> None:
+        if self.book is None:
+            return
+        for vt_symbol, volume in self.book.state.positions.items():
+            symbol, exchange = vt_symbol.split(".")
+            bought = self.book.state.bought.get(vt_symbol, 0.0)
+            self.on_position(PositionData(symbol=symbol, exchange=Exchange(exchange), direction=Direction.NET,
+                                          volume=volume, yd_volume=max(volume - bought, 0.0),
+                                          gateway_name=self.gateway_name))
+
+    # -- the replay clock ---------------------------------------------------------------------------
+    def sessions(self) -> list[pd.Timestamp]:
+        """The trading days to replay (the subscribed symbols' days within the connect setting's span)."""
+        self._load()
+        days = self.book.market.days
+        keep = (days >= pd.Timestamp(self.start or days[0])) & (days <= pd.Timestamp(self.end or days[-1]))
+        return list(days[keep])
+
+    def begin_day(self, day: pd.Timestamp) -> None:
+        """Open ``day``: corporate actions on the account, then every subscribed symbol's opening tick."""
+        self._load()
+        self.book.begin_day(day)
+        i = self.book.today()
+        self._push_ticks(i, opening=True)
+        self.query_account()
+        self.query_position()
+
+    def end_day(self, day: pd.Timestamp) -> None:
+        """Close ``day``: closing ticks, the account and positions at the close."""
+        self._push_ticks(self.book.today(), opening=False)
+        self.query_account()
+        self.query_position()
+
+    def _load(self) -> None:
+        if self.book.market is not None and tuple(self.symbols) == self._loaded:
+            return
+        if not self.symbols:
+            raise RuntimeError("replay: subscribe to the symbols to trade first")
+        start = self.start - pd.Timedelta(days=20) if self.start else None  # the first day's limits need a close
+        self.book.market = load_market(list(self.symbols), start, self.end)
+        self._loaded = tuple(self.symbols)
+
+    def _push_ticks(self, i: int, opening: bool) -> None:
+        md = self.book.market
+        day = md.days[i].date()
+        stamp = datetime.combine(day, OPEN_TIME if opening else CLOSE_TIME, SHANGHAI)
+        previous = md.last_close[i - 1] if i > 0 else [math.nan] * len(md.symbols)
+        for j, vt_symbol in enumerate(md.symbols):
+            symbol, exchange = vt_symbol.split(".")
+            trading = bool(~md.suspended[i, j]) and math.isfinite(md.open[i, j])
+            open_price = float(md.open[i, j]) if trading else 0.0
+            last = open_price if opening else float(md.last_close[i, j])
+            self.on_tick(TickData(
+                symbol=symbol, exchange=Exchange(exchange), datetime=stamp, gateway_name=self.gateway_name,
+                open_price=open_price, last_price=last if math.isfinite(last) else 0.0,
+                high_price=float(md.high[i, j]) if trading and not opening else open_price,
+                low_price=float(md.low[i, j]) if trading and not opening else open_price,
+                volume=float(md.volume[i, j]) if trading and not opening else 0.0,
+                limit_up=_finite(md.limit_up[i, j]), limit_down=_finite(md.limit_down[i, j]),
+                pre_close=_finite(previous[j])))
+
+    def _order_data(self, order: BrokerOrder) -> OrderData:
+        symbol, exchange = order.symbol.split(".")
+        return OrderData(symbol=symbol, exchange=Exchange(exchange), orderid=order.order_id,
+                         type=OrderType.LIMIT, direction=Direction.LONG if order.buy else Direction.SHORT,
+                         offset=Offset.NONE, price=order.price, volume=order.volume, traded=order.traded,
+                         status=STATUS[order.status], reference=order.reference, gateway_name=self.gateway_name)
+
+    def _trade_data(self, trade: BrokerTrade) -> TradeData:
+        symbol, exchange = trade.symbol.split(".")
+        return TradeData(symbol=symbol, exchange=Exchange(exchange), orderid=trade.order_id, tradeid=trade.trade_id,
+                         direction=Direction.LONG if trade.buy else Direction.SHORT, offset=Offset.NONE,
+                         price=trade.price, volume=trade.volume,
+                         datetime=datetime.fromisoformat(trade.time).replace(tzinfo=SHANGHAI),
+                         gateway_name=self.gateway_name)
+
+
+def _date(text: object) -> date | None:
+    return date.fromisoformat(str(text)) if text else None
+
+
+def _finite(value: float) -> float:
+    return float(value) if math.isfinite(value) else 0.0

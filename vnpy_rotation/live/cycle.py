@@ -1,0 +1,383 @@
+"""One strategy's session: the order plan becomes orders at the open, fills are tracked, unfilled parts are
+resubmitted until the deadline, and the day is closed with a summary.
+
+Pure Python over a :class:`~vnpy_rotation.live.ports.BrokerPort`; the vnpy engine feeds it events. The
+session's phases are a table (:data:`TRANSITIONS`). Every order is written down with its reference
+before the broker is called and the state is saved atomically after every change, so a restart asks
+the broker for the references it wrote and never sends an order twice (:meth:`ExecutionCycle.recover`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date
+from typing import Callable
+
+import numpy as np
+
+from ..backtest import kernel
+from ..backtest.config import BacktestConfig
+from ..backtest.matching import SymbolTerms, fees
+from ..errors import RotationError
+from .plan import (FINAL, INTENT, SENT, UNSENT, DayProgress, FillRecord, LegRecord, OrderPlan, OrderRecord,
+                   StrategyState)
+from .ports import CANCELLED, FILLED, REJECTED, SUBMITTING, BrokerOrder, BrokerPort, BrokerTrade
+from .sizing import RETRYABLE, Leg, Quote, buy_cost, desired_shares, legs, limit_price, size_order, sizing_config
+
+IDLE, SELLING, BUYING, WORKING, CLOSING, CLOSED = "idle", "selling", "buying", "working", "closing", "closed"
+# (phase, event) -> next phase. "settled": no order of the phase waits for the broker any more.
+TRANSITIONS: dict[tuple[str, str], str] = {
+    (IDLE, "open"): SELLING,
+    (SELLING, "settled"): BUYING,
+    (BUYING, "settled"): WORKING,
+    (WORKING, "retry"): SELLING,
+    (SELLING, "deadline"): CLOSING,
+    (BUYING, "deadline"): CLOSING,
+    (WORKING, "deadline"): CLOSING,
+    (CLOSING, "settled"): CLOSED,
+}
+
+
+class PhaseError(RotationError):
+    """An event arrived in a phase where it means nothing (a scheduling bug); the state is unchanged."""
+
+
+def advance(phase: str, event: str) -> str:
+    try:
+        return TRANSITIONS[(phase, event)]
+    except KeyError:
+        raise PhaseError(f"no transition from phase {phase!r} on {event!r}") from None
+
+
+@dataclass(frozen=True)
+class ExecutionSettings:
+    """How plans become orders: the backtest's cost and sizing rules, the limit tolerance, the retries."""
+
+    config: BacktestConfig = BacktestConfig()
+    tolerance_bps: float = 0.0  # limit = expected fill price moved this far against us (0: the price itself)
+    max_rounds: int = 3  # sending rounds per session: the open plus resubmissions
+
+    def __post_init__(self) -> None:
+        if self.tolerance_bps < 0 or self.max_rounds < 1:
+            raise ValueError("tolerance_bps must be >= 0 and max_rounds >= 1")
+
+
+HISTORY_DAYS = 260  # daily summaries kept in the state (a year); the journal keeps everything
+TermsFor = Callable[[str, date], SymbolTerms]
+
+
+class ExecutionCycle:
+    """Executes one strategy's :class:`OrderPlan` through a broker; ``save`` persists the state."""
+
+    def __init__(self, name: str, settings: ExecutionSettings, broker: BrokerPort, terms_for: TermsFor,
+                 state: StrategyState, save: Callable[[StrategyState], None],
+                 log: Callable[[str], None] = lambda _: None,
+                 journal: Callable[[DayProgress | None, dict], None] = lambda progress, summary: None) -> None:
+        self.name, self.settings, self.broker = name, settings, broker
+        self.terms_for, self.state, self._save, self.log = terms_for, state, save, log
+        self.journal = journal  # keeps the closed day's record; called again if a crash repeats the close
+        self._sizing = sizing_config(settings.config)
+        self.quotes: dict[str, Quote] = {}
+
+    # -- the session's events --------------------------------------------------------------------
+    def open(self, day: date, quotes: dict[str, Quote]) -> None:
+        """Size today's legs from the broker's holdings and cash and send the sells."""
+        self.quotes = dict(quotes)
+        progress = self.state.progress
+        if progress is not None and progress.day == day.isoformat():
+            self._advance()  # already open (a restart): carry on
+            return
+        plan = self.state.plan
+        if plan is None:
+            return
+        holdings, cash = self.broker.holdings(), float(self.broker.cash())
+        symbols = tuple(plan.symbols)
+        shares = np.array([holdings.get(s, 0.0) for s in symbols], dtype=float)
+        prices = np.array([self._valuation(s) for s in symbols], dtype=float)
+        target = np.array(plan.target, dtype=float)
+        desired = desired_shares(target, plan.weighted, shares, cash, prices)
+        lot = np.array([self.terms_for(s, day).lot for s in symbols], dtype=float)
+        sells, buys = legs(symbols, target, plan.weighted, shares, desired, lot, self.settings.config.rules.lots)
+        progress = DayProgress(day.isoformat(), advance(IDLE, "open"), cash,
+                               holdings_open={s: float(v) for s, v in holdings.items() if v},
+                               legs=[LegRecord(g.symbol, g.buy, g.wanted, 0.0) for g in sells + buys])
+        self.state.progress = progress
+        self.save()
+        self._advance()
+
+    def retry(self, quotes: dict[str, Quote]) -> None:
+        """Resubmit what is still unfilled, at fresh prices (up to ``max_rounds`` rounds a session)."""
+        progress = self.state.progress
+        if progress is None or progress.phase != WORKING or progress.round + 1 >= self.settings.max_rounds:
+            return
+        if not any(leg.remaining > 0 and leg.sized for leg in progress.legs):
+            return
+        self.quotes.update(quotes)
+        progress.round += 1
+        progress.phase = advance(progress.phase, "retry")
+        self.save()
+        self._advance()
+
+    def deadline(self) -> None:
+        """Cancel every working order; the session closes when the broker has confirmed them."""
+        progress = self.state.progress
+        if progress is None or progress.phase in (CLOSING, CLOSED):
+            return
+        progress.phase = advance(progress.phase, "deadline")
+        self.save()
+        for order in progress.orders:
+            if order.state == SENT and order.order_id:
+                self.broker.cancel(order.order_id)
+        self._advance()
+
+    def on_order(self, update: BrokerOrder) -> None:
+        order = self._order(update.reference)
+        if order is None:
+            return
+        order.order_id = order.order_id or update.order_id
+        order.status, order.broker_traded = update.status, update.traded
+        if order.state in (INTENT, UNSENT):
+            order.state = SENT  # the broker has it (a restart adopted it, or its update beat our bookkeeping)
+        if update.final:
+            order.state = FINAL
+        self.save()
+        self._advance()
+
+    def on_trade(self, trade: BrokerTrade) -> None:
+        progress = self.state.progress
+        order = next((o for o in progress.orders if o.order_id == trade.order_id), None) if progress else None
+        if order is None or any(f.trade_id == trade.trade_id for f in progress.fills):
+            return
+        self._record_fill(progress, order, trade)
+        self.save()
+        self._advance()
+
+    def close(self, day: date, closes: dict[str, float]) -> dict | None:
+        """End the session: decide whether the plan is tried again tomorrow, summarise, clear the day."""
+        if self.state.last_close == day.isoformat():
+            return None
+        progress = self.state.progress
+        plan = self.state.plan
+        summary = self._summary(day, progress, closes)
+        if progress is not None:
+            retry = progress.retry or any(leg.remaining > 0 for leg in progress.legs)
+            if not (retry and self.settings.config.resubmit):
+                self.state.plan = None  # done: nothing more to execute until the next decision
+            summary["carried"] = self.state.plan is not None
+        elif plan is not None and day.isoformat() > plan.decided:
+            self.state.plan = plan  # a decided plan whose session had no open (no quotes): keep it
+        self.journal(progress, summary)  # before the day is marked closed: a restart writes it again
+        self.state.history = (self.state.history + [summary])[-HISTORY_DAYS:]
+        self.state.progress = None
+        self.state.last_close = day.isoformat()
+        self.save()
+        return summary
+
+    def adopt(self, plan: OrderPlan) -> None:
+        """A new decision replaces whatever target was being executed (the backtester's rule)."""
+        self.state.plan = plan
+        self.save()
+
+    def recover(self) -> list[str]:
+        """After a restart: find every order we wrote down in the broker's book, adopt it and its fills;
+        an order the broker never received is marked unsent (sent again by the next round). Returns what
+        was found, for the log."""
+        progress = self.state.progress
+        if progress is None:
+            return []
+        pending = {o.reference for o in progress.orders if o.state in (INTENT, SENT)}
+        known = self.broker.orders_with({o.reference for o in progress.orders})
+        notes = []
+        for order in progress.orders:
+            found = known.get(order.reference)
+            if found is None:
+                if order.reference in pending:
+                    order.state = UNSENT
+                    notes.append(f"{order.reference}: never reached the broker")
+                continue
+            order.order_id, order.status, order.broker_traded = found.order_id, found.status, found.traded
+            order.state = FINAL if found.final else SENT
+            for trade in self.broker.trades_of(found.order_id):
+                if not any(f.trade_id == trade.trade_id for f in progress.fills):
+                    self._record_fill(progress, order, trade)
+            if order.reference in pending:
+                notes.append(f"{order.reference}: adopted from the broker ({found.status})")
+        for leg_index, leg in enumerate(progress.legs):
+            if any(o.leg == leg_index and o.state == UNSENT for o in progress.orders):
+                leg.round = -1 if progress.round == 0 else min(leg.round, progress.round - 1)
+        self.save()
+        return notes
+
+    # -- bookkeeping -------------------------------------------------------------------------------
+    def save(self) -> None:
+        self._save(self.state)
+
+    def _order(self, reference: str) -> OrderRecord | None:
+        progress = self.state.progress
+        if progress is None:
+            return None
+        return next((o for o in progress.orders if o.reference == reference), None)
+
+    def _valuation(self, symbol: str) -> float:
+        quote = self.quotes.get(symbol)
+        if quote is None:
+            return math.nan
+        return quote.price if quote.price == quote.price else quote.previous_close
+
+    def _record_fill(self, progress: DayProgress, order: OrderRecord, trade: BrokerTrade) -> None:
+        day = date.fromisoformat(progress.day)
+        terms = self.terms_for(order.symbol, day)
+        round_costs = self.settings.config.rules.round_costs
+        value = kernel.cents(trade.volume * trade.price) if round_costs else trade.volume * trade.price
+        commission, stamp, transfer = fees(value, not order.buy, terms, round_costs)
+        leg = progress.legs[order.leg]
+        slippage = abs(trade.price - leg.price) * trade.volume if leg.price == leg.price else 0.0
+        plan = self.state.plan
+        reason = plan.note(order.symbol) if plan else ""
+        progress.fills.append(FillRecord(trade.trade_id, order.reference, order.symbol, order.buy, trade.price,
+                                         trade.volume, value, commission, stamp, transfer, slippage, reason,
+                                         trade.time))
+        order.traded += trade.volume
+        leg.filled += trade.volume
+
+    def _cash(self, progress: DayProgress) -> float:
+        """The session's cash from our own fills, less what working buys hold (as a broker freezes it)."""
+        cash = progress.cash_open
+        for f in progress.fills:
+            cost = f.commission + f.stamp_duty + f.transfer_fee
+            cash += (-f.value if f.buy else f.value) - cost
+        day = date.fromisoformat(progress.day)
+        for o in progress.orders:
+            if o.buy and o.state == SENT and o.status not in (FILLED, CANCELLED, REJECTED):
+                open_volume = o.volume - o.traded
+                if open_volume > 0:
+                    cash -= buy_cost(open_volume, o.price, self.terms_for(o.symbol, day),
+                                     self.settings.config.rules.round_costs)
+        return cash
+
+    def _held(self, progress: DayProgress, symbol: str) -> tuple[float, float]:
+        """(shares held now, shares bought today) from the opening holdings and our fills."""
+        held = progress.holdings_open.get(symbol, 0.0)
+        bought = 0.0
+        for f in progress.fills:
+            if f.symbol == symbol:
+                held += f.volume if f.buy else -f.volume
+                bought += f.volume if f.buy else 0.0
+        return held, bought
+
+    def _unsettled(self, progress: DayProgress, buy: bool | None = None) -> list[OrderRecord]:
+        """Orders still waiting for the broker: not yet final, or final with fills we have not seen."""
+        return [o for o in progress.orders if (buy is None or o.buy == buy) and (
+            o.state in (INTENT, SENT) or (o.state == FINAL and o.traded + 1e-9 < o.broker_traded))]
+
+    def _advance(self) -> None:
+        """Move the session on as far as the broker's answers allow."""
+        progress = self.state.progress
+        while progress is not None:
+            phase = progress.phase
+            if phase == SELLING:
+                self._send_round(progress, buy=False)
+                if self._unsettled(progress, buy=False):
+                    return
+            elif phase == BUYING:
+                if any(o.status in ("", SUBMITTING) for o in self._unsettled(progress, buy=True)):
+                    return  # the next buy is sized once the broker has answered the last one
+                if self._send_next_buy(progress):
+                    continue
+            elif phase == CLOSING:
+                if self._unsettled(progress):
+                    return
+            else:
+                return
+            progress.phase = advance(phase, "settled")
+            self.save()
+
+    def _eligible(self, progress: DayProgress, index: int, leg: LegRecord) -> bool:
+        if leg.round >= progress.round:
+            return False
+        if any(o.leg == index and o in self._unsettled(progress) for o in progress.orders):
+            return False
+        return not leg.sized or leg.remaining > 0
+
+    def _send_round(self, progress: DayProgress, buy: bool) -> None:
+        for index, leg in enumerate(progress.legs):
+            if leg.buy == buy and self._eligible(progress, index, leg):
+                self._size_and_send(progress, index, leg)
+
+    def _send_next_buy(self, progress: DayProgress) -> bool:
+        for index, leg in enumerate(progress.legs):
+            if leg.buy and self._eligible(progress, index, leg):
+                self._size_and_send(progress, index, leg)
+                return True
+        return False
+
+    def _size_and_send(self, progress: DayProgress, index: int, leg: LegRecord) -> None:
+        day = date.fromisoformat(progress.day)
+        leg.round = progress.round
+        quote = self.quotes.get(leg.symbol) or Quote(math.nan)
+        terms = self.terms_for(leg.symbol, day)
+        held, bought = self._held(progress, leg.symbol)
+        wanted = leg.remaining if leg.sized else leg.wanted
+        price = quote.price if quote.price == quote.price else quote.previous_close
+        fill = size_order(Leg(leg.symbol, leg.buy, wanted), Quote(price, quote.limit_up, quote.limit_down),
+                          terms, self._sizing, held=held, locked=bought, cash=self._cash(progress))
+        if not leg.sized:
+            leg.sized, leg.submitted, leg.price = True, float(fill.submitted), price
+            leg.cuts = list(fill.reasons)
+            if RETRYABLE & set(fill.reasons):
+                progress.retry = True
+        volume = float(fill.submitted)
+        if quote.price != quote.price:  # not trading today (suspended, no quote): nothing can fill
+            if "suspended" not in leg.cuts:
+                leg.cuts.append("suspended")
+            progress.retry = True
+            self.save()
+            return
+        if volume <= 0:
+            self.save()
+            return
+        order = OrderRecord(f"{self.name}|{progress.day}|{index}|{progress.round}", leg.symbol, leg.buy, volume,
+                            limit_price(fill.price, leg.buy, self.settings.tolerance_bps, quote, terms.tick),
+                            fill.price, index)
+        progress.orders.append(order)
+        self.save()  # the intent is on disk before the broker hears of it
+        order_id = self.broker.send(leg.symbol, leg.buy, volume, order.price, order.reference)
+        if not order_id:
+            order.state, order.status = FINAL, REJECTED
+        else:
+            order.order_id = order_id
+            if order.state == INTENT:
+                order.state = SENT
+        self.save()
+
+    # -- the day's summary -----------------------------------------------------------------------
+    def _summary(self, day: date, progress: DayProgress | None, closes: dict[str, float]) -> dict:
+        holdings = self.broker.holdings()
+        cash = float(self.broker.cash())
+        value = sum(v * closes.get(s, math.nan) for s, v in holdings.items() if v)
+        equity = cash + (value if value == value else 0.0)
+        previous = self.state.history[-1]["equity"] if self.state.history else None
+        summary = {"day": day.isoformat(), "cash": round(cash, 2), "market_value": round(value, 2),
+                   "equity": round(equity, 2), "pnl": None if previous is None else round(equity - previous, 2),
+                   "positions": {s: v for s, v in sorted(holdings.items()) if v},
+                   "orders": 0, "fills": 0, "unfilled": {}, "reconciliation": []}
+        if progress is not None:
+            summary["orders"] = len(progress.orders)
+            summary["fills"] = len(progress.fills)
+            summary["unfilled"] = {leg.symbol: leg.remaining for leg in progress.legs if leg.remaining > 0}
+            summary["reconciliation"] = reconcile(self._expected_holdings(progress), holdings)
+        return summary
+
+    def _expected_holdings(self, progress: DayProgress) -> dict[str, float]:
+        expected = dict(progress.holdings_open)
+        for f in progress.fills:
+            expected[f.symbol] = expected.get(f.symbol, 0.0) + (f.volume if f.buy else -f.volume)
+        return expected
+
+
+def reconcile(expected: dict[str, float], broker: dict[str, float]) -> list[dict]:
+    """Symbols whose broker holding differs from what our records say it should be."""
+    return [{"symbol": s, "expected": expected.get(s, 0.0), "broker": broker.get(s, 0.0)}
+            for s in sorted(set(expected) | set(broker))
+            if abs(expected.get(s, 0.0) - broker.get(s, 0.0)) > 1e-6]
