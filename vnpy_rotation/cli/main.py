@@ -82,6 +82,23 @@ def build_parser() -> argparse.ArgumentParser:
     panel.add_argument("--end", type=parse_date, help="last date of the panel")
     panel.add_argument("--out", type=Path, required=True, help="output folder: one panel_<POOL>/ per pool")
     panel.set_defaults(handler="vnpy_rotation.cli.panel_cmd:run")
+
+    trade = commands.add_parser("trade", parents=[home],
+                                help="the trading daemon: replay history in paper mode, or trade live through XT")
+    trade.add_argument("--gateway", choices=["replay", "xt"], required=True,
+                       help="replay: the database's bars day by day (paper); xt: vnpy_xt's XtGateway (MiniQMT)")
+    trade.add_argument("--strategy", required=True, help="built-in strategy name, e.g. etf_rotation")
+    trade.add_argument("--config", type=Path, help="YAML with sections strategy:, backtest: (costs and rules), live:")
+    trade.add_argument("--start", type=parse_date, help="replay: first session; live: first day of data to decide on")
+    trade.add_argument("--end", type=parse_date, help="replay: last session")
+    trade.add_argument("--capital", type=float, help="replay: initial capital in CNY (overrides the config)")
+    trade.add_argument("--once", action="store_true", help="live: run the rest of one session (or its close) and exit")
+    trade.add_argument("--out", type=Path, required=True,
+                       help="output folder: trades.csv, orders.csv, daily_summary.csv, journal/, state/")
+    trade.set_defaults(handler="vnpy_rotation.cli.trade_cmd:run")
+
+    gui = commands.add_parser("gui", parents=[home], help="VeighNa Trader with the rotation app, CTA apps and RiskManager")
+    gui.set_defaults(handler="vnpy_rotation.cli.gui_cmd:run")
     return parser
 
 

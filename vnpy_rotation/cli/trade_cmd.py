@@ -1,0 +1,58 @@
+"""``run.py trade``: the trading daemon, replaying history in paper mode or trading live through XT."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from ..backtest.runner import read_sections
+from ..errors import InputRejected, PlatformUnsupported, Problem
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..app.daemon import TradeSpec
+
+    raw, source, config, _ = read_sections(args.config, args.capital, extra=("live",))
+    live = dict(raw.get("live") or {})
+    unknown = set(live) - {"tolerance_bps", "max_rounds", "xt"}
+    if unknown:
+        raise InputRejected(Problem(source, None, f"live: unknown fields {sorted(unknown)}"))
+    if args.start and args.end and args.start > args.end:
+        raise InputRejected(Problem("--start/--end", None, f"start {args.start} is after end {args.end}"))
+    spec = TradeSpec(args.strategy, dict(raw.get("strategy") or {}), config, args.out, args.start, args.end,
+                     float(live.get("tolerance_bps", 0.0 if args.gateway == "replay" else 30.0)),
+                     int(live.get("max_rounds", 3)))
+    _check_strategy(spec.strategy, spec.settings, source)
+    if args.gateway == "replay":
+        return _replay(spec)
+    return _live(spec, live.get("xt") or {}, args.once)
+
+
+def _check_strategy(name: str, settings: dict, source: str) -> None:
+    from ..strategies import create_strategy
+
+    create_strategy(name, settings, f"{source}: strategy")  # names the field of a bad setting
+
+
+def _replay(spec) -> int:
+    from ..app.daemon import run_replay
+
+    started = time.perf_counter()
+    result = run_replay(spec)
+    print(f"\nreplay written to {spec.out} in {time.perf_counter() - started:.1f} s "
+          "(trades.csv, orders.csv, daily_summary.csv, consistency.md)")
+    print(f"consistency with the backtest: {result.headline()}")
+    return 0 if result.consistent else 1
+
+
+def _live(spec, xt_override: dict, once: bool) -> int:
+    from ..data.xt_fetch import xtquant_native_problem
+
+    problem = xtquant_native_problem()
+    if problem:
+        raise PlatformUnsupported(problem)
+    from vnpy_xt import XtGateway
+
+    from ..app.live_daemon import run_live, xt_setting
+
+    return run_live(spec, XtGateway, xt_setting(xt_override), once=once)
