@@ -9,6 +9,8 @@ the replay buttons of the GUI.
 from __future__ import annotations
 
 import math
+import os
+import signal
 from datetime import date, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -90,7 +92,9 @@ class ReplayGateway(BaseGateway):
             order.status = Status.REJECTED
             self.on_order(order)
             return order.vt_orderid
+        _fault("before")
         order, trade = self.book.submit(vt_symbol, buy, req.volume, req.price, req.reference)
+        _fault("after")
         if trade is not None:  # the fill first, then the final status: a buyer sees its cash spent
             self.on_trade(self._trade_data(trade))
         self.on_order(self._order_data(order))
@@ -188,6 +192,22 @@ class ReplayGateway(BaseGateway):
                          price=trade.price, volume=trade.volume,
                          datetime=datetime.fromisoformat(trade.time).replace(tzinfo=SHANGHAI),
                          gateway_name=self.gateway_name)
+
+
+# Fault injection for crash tests: ROTATION_REPLAY_KILL="before:N" / "after:N" kills this process with SIGKILL
+# when the N-th order of the process is about to reach the paper book / has just been booked, i.e. in the
+# two windows where a trading process can die with an order in flight.
+_KILL = os.environ.get("ROTATION_REPLAY_KILL", "")
+_sent = {"before": 0, "after": 0}
+
+
+def _fault(point: str) -> None:
+    if not _KILL:
+        return
+    where, _, count = _KILL.partition(":")
+    _sent[point] += 1
+    if where == point and _sent[point] == int(count):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _date(text: object) -> date | None:

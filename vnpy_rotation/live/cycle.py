@@ -337,7 +337,10 @@ class ExecutionCycle:
         if volume <= 0:
             self.save()
             return
-        order = OrderRecord(f"{self.name}|{progress.day}|{index}|{progress.round}", leg.symbol, leg.buy, volume,
+        # strategy|day|leg|n-th order of the leg: unique, so an order that never reached the broker (a crash)
+        # is not confused with the one sent in its place
+        sequence = sum(1 for o in progress.orders if o.leg == index)
+        order = OrderRecord(f"{self.name}|{progress.day}|{index}|{sequence}", leg.symbol, leg.buy, volume,
                             limit_price(fill.price, leg.buy, self.settings.tolerance_bps, quote, terms.tick),
                             fill.price, index)
         progress.orders.append(order)

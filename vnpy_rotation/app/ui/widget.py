@@ -1,0 +1,458 @@
+"""RotationManager: the rotation strategy app's window in VeighNa Trader.
+
+A strategies table with add / edit / remove / init / start / stop, and for the selected strategy its
+order plan with the day's legs, its orders, its fills, the last daily summary; a log pane below.
+Engine events reach the widgets through Qt signals (the event engine calls from its own thread).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import datetime
+from typing import Any, Callable
+
+from vnpy.event import Event, EventEngine
+from vnpy.trader.engine import MainEngine
+from vnpy.trader.ui import QtCore, QtGui, QtWidgets
+
+from ...errors import InputRejected
+from ..engine import APP_NAME, EVENT_ROTATION_LOG, EVENT_ROTATION_STRATEGY, RotationEngine
+from ..settings import InstanceSetting
+
+TITLE = "Rotation strategies"
+OPTIONS = ("bars", "history_start", "tolerance_bps", "max_rounds")  # InstanceSetting fields the dialog edits
+SUMMARY_LABELS = {"day": "Day", "equity": "Equity", "market_value": "Market value", "cash": "Cash", "pnl": "P&L",
+                  "positions": "Positions", "orders": "Orders", "fills": "Fills", "unfilled": "Unfilled",
+                  "reconciliation": "Reconciliation", "carried": "Plan carried over"}
+
+
+# -- cell text --------------------------------------------------------------------------------------
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def qty(value: Any) -> str:
+    if _missing(value):
+        return "-"
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
+
+
+def money(value: Any) -> str:
+    return "-" if _missing(value) else f"{value:,.2f}"
+
+
+def price(value: Any) -> str:
+    return "-" if _missing(value) else f"{value:.3f}"
+
+
+def side(buy: bool) -> str:
+    return "Buy" if buy else "Sell"
+
+
+def flag(value: bool) -> str:
+    return "Yes" if value else "No"
+
+
+def plain(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {qty(v) if isinstance(v, (int, float)) else v}" for k, v in value.items()) or "-"
+    if isinstance(value, (list, tuple)):
+        return "; ".join(str(v) for v in value) or "-"
+    if isinstance(value, bool):
+        return flag(value)
+    if isinstance(value, float):
+        return money(value)
+    return "-" if value is None else str(value)
+
+
+# -- settings fields: shown as text, parsed back with the type of their default -------------------
+def edit_text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def parse_value(text: str, default: Any) -> Any:
+    """``text`` as the type of ``default`` (JSON for lists, mappings and None); ValueError when it is not."""
+    text = text.strip()
+    if isinstance(default, bool):
+        return text.lower() in ("true", "1", "yes")
+    if isinstance(default, int):
+        return int(text)
+    if isinstance(default, float):
+        return float(text)
+    if isinstance(default, str) and not text.startswith(("[", "{")):
+        return text
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        if default is None:
+            return text  # e.g. a path or a date
+        raise ValueError(f"{text!r} is not valid JSON") from None
+
+
+# -- tables -----------------------------------------------------------------------------------------
+class DataTable(QtWidgets.QTableWidget):
+    """A read-only table filled row by row from plain values."""
+
+    headers: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setColumnCount(len(self.headers))
+        self.setHorizontalHeaderLabels(list(self.headers))
+        self.verticalHeader().setVisible(False)
+        self.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
+        self.setAlternatingRowColors(True)
+        self.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Stretch)
+
+    def set_rows(self, rows: list[list[str]]) -> None:
+        self.setRowCount(len(rows))
+        for r, row in enumerate(rows):
+            for c, text in enumerate(row):
+                item = QtWidgets.QTableWidgetItem(text)
+                item.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
+                self.setItem(r, c, item)
+
+    def column(self, c: int) -> list[str]:
+        return [self.item(r, c).text() for r in range(self.rowCount())]
+
+
+class StrategyTable(DataTable):
+    headers = ("Name", "Class", "Gateway", "Inited", "Trading", "Error")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
+
+    def show_strategies(self, snapshots: dict[str, dict]) -> None:
+        selected = self.selected_name()
+        rows = [snapshots[name] for name in sorted(snapshots)]
+        self.blockSignals(True)  # re-selecting below fires the selection signal once
+        self.set_rows([[s["name"], s["class_name"], s["gateway"], flag(s["inited"]), flag(s["trading"]),
+                        "ERROR" if s["error"] else ""] for s in rows])
+        for r, s in enumerate(rows):
+            if s["error"]:
+                self.item(r, 5).setForeground(QtGui.QColor("red"))
+                self.item(r, 5).setToolTip(s["error"])
+        self.blockSignals(False)
+        names = [s["name"] for s in rows]
+        if names:
+            self.selectRow(names.index(selected) if selected in names else 0)
+
+    def selected_name(self) -> str | None:
+        rows = self.selectionModel().selectedRows()
+        return self.item(rows[0].row(), 0).text() if rows else None
+
+
+class PlanTable(DataTable):
+    """Today's targets and their legs: one row per symbol of the plan or of the day's execution."""
+
+    headers = ("Symbol", "Target", "Note", "Side", "Wanted", "Submitted", "Filled", "Remaining")
+
+    def show_plan(self, plan: dict | None, progress: dict | None) -> None:
+        plan = plan or {"symbols": [], "target": [], "notes": {}, "reason": "", "weighted": True}
+        legs = {leg["symbol"]: leg for leg in (progress or {}).get("legs", [])}
+        targets = dict(zip(plan["symbols"], plan["target"]))
+        rows = []
+        for symbol in list(plan["symbols"]) + [s for s in legs if s not in targets]:
+            target = targets.get(symbol)
+            shown = "keep" if symbol in targets and _missing(target) else "-" if _missing(target) \
+                else f"{target:.2%}" if plan.get("weighted", True) else qty(target)
+            note = plan["notes"].get(symbol) or plan.get("reason", "") if symbol in targets else ""
+            leg = legs.get(symbol)
+            if leg is None:
+                rows.append([symbol, shown, note, "", "", "", "", ""])
+                continue
+            remaining = max(leg["submitted"] - leg["filled"], 0.0)
+            rows.append([symbol, shown, note, side(leg["buy"]), qty(leg["wanted"]), qty(leg["submitted"]),
+                         qty(leg["filled"]), qty(remaining)])
+        self.set_rows(rows)
+
+
+class OrderTable(DataTable):
+    headers = ("Reference", "Symbol", "Side", "Volume", "Limit", "State", "Broker status", "Traded")
+
+    def show_orders(self, progress: dict | None) -> None:
+        self.set_rows([[o["reference"], o["symbol"], side(o["buy"]), qty(o["volume"]), price(o["price"]),
+                        o["state"], o["status"] or "-", qty(o["traded"])] for o in (progress or {}).get("orders", [])])
+
+
+class FillTable(DataTable):
+    headers = ("Time", "Symbol", "Side", "Price", "Volume", "Value", "Fees", "Reason")
+
+    def show_fills(self, progress: dict | None) -> None:
+        self.set_rows([[f["time"].replace("T", " ")[:19], f["symbol"], side(f["buy"]), price(f["price"]), qty(f["volume"]),
+                        money(f["value"]), money(f["commission"] + f["stamp_duty"] + f["transfer_fee"]), f["reason"]]
+                       for f in (progress or {}).get("fills", [])])
+
+
+class SummaryTable(DataTable):
+    """The last daily summary as key / value rows, then the last decision's sizing and risk trail."""
+
+    headers = ("Item", "Value")
+
+    def show_summary(self, summary: dict | None, trail: list[str]) -> None:
+        rows = [[SUMMARY_LABELS.get(key, key), plain(value)] for key, value in (summary or {}).items()]
+        self.set_rows(rows + [["Decision trail", line] for line in trail])
+
+
+# -- the add / edit dialog --------------------------------------------------------------------------
+class SettingDialog(QtWidgets.QDialog):
+    """Class, name, gateway, execution options and the class's own settings of one instance."""
+
+    def __init__(self, engine: RotationEngine, gateways: list[str], name: str | None = None) -> None:
+        super().__init__()
+        self.engine = engine
+        instance = engine.instances[name] if name else None
+        self.current: dict = dict(instance.setting.settings) if instance else {}
+        options = (instance.setting if instance else InstanceSetting(class_name="")).model_dump(mode="json")
+        self.setWindowTitle(f"Edit {name}" if name else "Add rotation strategy")
+
+        self.name_edit = QtWidgets.QLineEdit(name or "")
+        self.name_edit.setReadOnly(bool(name))
+        self.class_combo = QtWidgets.QComboBox()
+        self.class_combo.addItems(sorted(engine.classes))
+        self.class_combo.setEnabled(not name)
+        self.gateway_combo = QtWidgets.QComboBox()
+        self.gateway_combo.setEditable(True)
+        self.gateway_combo.addItems(gateways)
+        self.gateway_combo.setCurrentText(options["gateway"])
+        self.option_fields = {key: QtWidgets.QLineEdit(edit_text(options[key])) for key in OPTIONS}
+        self.option_defaults = {key: InstanceSetting.model_fields[key].default for key in OPTIONS}
+
+        form = QtWidgets.QFormLayout()
+        form.addRow("Class", self.class_combo)
+        form.addRow("Name", self.name_edit)
+        form.addRow("Gateway", self.gateway_combo)
+        for key, field in self.option_fields.items():
+            form.addRow(key, field)
+        self.settings_form = QtWidgets.QFormLayout()
+        box = QtWidgets.QGroupBox("Strategy settings")
+        box.setLayout(self.settings_form)
+        buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Ok
+                                             | QtWidgets.QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        vbox = QtWidgets.QVBoxLayout(self)
+        vbox.addLayout(form)
+        vbox.addWidget(box)
+        vbox.addWidget(buttons)
+
+        self.fields: dict[str, QtWidgets.QWidget] = {}
+        self.defaults: dict[str, Any] = {}
+        self.class_combo.currentTextChanged.connect(self.show_settings)
+        if instance:
+            self.class_combo.setCurrentText(instance.setting.class_name)
+        self.show_settings(self.class_combo.currentText())
+
+    def show_settings(self, class_name: str) -> None:
+        while self.settings_form.rowCount():
+            self.settings_form.removeRow(0)
+        self.defaults = self.engine.class_parameters(class_name) if class_name else {}
+        self.fields = {}
+        for key, default in self.defaults.items():
+            value = self.current.get(key, default)
+            if isinstance(default, bool):
+                field = QtWidgets.QCheckBox()
+                field.setChecked(bool(value))
+            else:
+                field = QtWidgets.QLineEdit(edit_text(value))
+            self.fields[key] = field
+            self.settings_form.addRow(key, field)
+
+    def values(self) -> tuple[str, str, dict, dict]:
+        """name, class name, settings, options (gateway included); ValueError names a field that does not parse."""
+        settings, options = {}, {"gateway": self.gateway_combo.currentText().strip()}
+        for target, fields, defaults in ((settings, self.fields, self.defaults),
+                                         (options, self.option_fields, self.option_defaults)):
+            for key, field in fields.items():
+                if isinstance(field, QtWidgets.QCheckBox):
+                    target[key] = field.isChecked()
+                    continue
+                try:
+                    target[key] = parse_value(field.text(), defaults[key])
+                except ValueError as exc:
+                    raise ValueError(f"{key}: {exc}") from None
+        return self.name_edit.text().strip(), self.class_combo.currentText(), settings, options
+
+    def accept(self) -> None:
+        try:
+            self.values()
+        except ValueError as exc:
+            QtWidgets.QMessageBox.warning(self, TITLE, str(exc))
+            return
+        super().accept()
+
+
+# -- the window -------------------------------------------------------------------------------------
+class RotationManager(QtWidgets.QWidget):
+    """The rotation strategy app's window (``RotationStrategyApp.widget_name``)."""
+
+    signal_strategy: QtCore.Signal = QtCore.Signal(Event)
+    signal_log: QtCore.Signal = QtCore.Signal(Event)
+
+    def __init__(self, main_engine: MainEngine, event_engine: EventEngine) -> None:
+        super().__init__()
+        self.main_engine = main_engine
+        self.event_engine = event_engine
+        self.rotation_engine: RotationEngine = main_engine.get_engine(APP_NAME)
+        self.snapshots: dict[str, dict] = {}
+        self.registered = False
+        self.init_ui()
+        self.signal_strategy.connect(self.process_strategy_event)
+        self.signal_log.connect(self.process_log_event)
+        if self.rotation_engine.settings_path is None:  # not initialised by whoever built the stack
+            self.rotation_engine.init_engine()
+        self.register_event()
+
+    def init_ui(self) -> None:
+        self.setWindowTitle(TITLE)
+        self.strategy_table = StrategyTable()
+        self.strategy_table.itemSelectionChanged.connect(self.show_selected)
+        self.plan_table, self.order_table = PlanTable(), OrderTable()
+        self.fill_table, self.summary_table = FillTable(), SummaryTable()
+        self.log_edit = QtWidgets.QTextEdit()
+        self.log_edit.setReadOnly(True)
+
+        buttons = QtWidgets.QHBoxLayout()
+        engine = self.rotation_engine
+        for text, slot in (("Add", self.add_strategy), ("Edit", self.edit_strategy),
+                           ("Remove", self.remove_strategy), ("Init", partial_selected(self, engine.init_strategy)),
+                           ("Start", partial_selected(self, engine.start_strategy)),
+                           ("Stop", partial_selected(self, engine.stop_strategy))):
+            button = QtWidgets.QPushButton(text)
+            button.clicked.connect(slot)
+            buttons.addWidget(button)
+            setattr(self, f"{text.lower()}_button", button)
+        buttons.addStretch()
+        clear = QtWidgets.QPushButton("Clear log")
+        clear.clicked.connect(self.log_edit.clear)
+        buttons.addWidget(clear)
+
+        self.plan_box = group("Targets and today's legs", self.plan_table)
+        left = splitter(QtCore.Qt.Orientation.Vertical, group("Strategies", self.strategy_table),
+                        group("Last daily summary", self.summary_table), group("Log", self.log_edit))
+        right = splitter(QtCore.Qt.Orientation.Vertical, self.plan_box, group("Orders", self.order_table),
+                         group("Fills", self.fill_table))
+        vbox = QtWidgets.QVBoxLayout(self)
+        vbox.addLayout(buttons)
+        vbox.addWidget(splitter(QtCore.Qt.Orientation.Horizontal, left, right))
+
+    # -- events -------------------------------------------------------------------------------------
+    def register_event(self) -> None:
+        if self.registered:
+            return
+        self.event_engine.register(EVENT_ROTATION_STRATEGY, self.signal_strategy.emit)
+        self.event_engine.register(EVENT_ROTATION_LOG, self.signal_log.emit)
+        self.registered = True
+        self.snapshots = {name: self.rotation_engine.snapshot(i) for name, i in
+                          list(self.rotation_engine.instances.items())}  # events missed while closed
+        self.strategy_table.show_strategies(self.snapshots)
+        self.show_selected()
+
+    def unregister_event(self) -> None:
+        if self.registered:
+            self.event_engine.unregister(EVENT_ROTATION_STRATEGY, self.signal_strategy.emit)
+            self.event_engine.unregister(EVENT_ROTATION_LOG, self.signal_log.emit)
+            self.registered = False
+
+    def showEvent(self, event: QtGui.QShowEvent) -> None:
+        self.register_event()  # MainWindow shows the same widget again after a close
+        super().showEvent(event)
+
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:
+        self.unregister_event()
+        super().closeEvent(event)
+
+    def process_strategy_event(self, event: Event) -> None:
+        data: dict = event.data
+        if data["name"] not in self.rotation_engine.instances:
+            return  # a late event of a removed strategy
+        self.snapshots[data["name"]] = data
+        self.strategy_table.show_strategies(self.snapshots)
+        if self.strategy_table.selected_name() == data["name"]:
+            self.show_selected()
+
+    def process_log_event(self, event: Event) -> None:
+        self.log_edit.append(f"{datetime.now():%H:%M:%S}  {event.data}")
+
+    def show_selected(self) -> None:
+        data = self.snapshots.get(self.strategy_table.selected_name() or "", {})
+        plan = data.get("plan")
+        self.plan_box.setTitle("Targets and today's legs" + (f" (decided {plan['decided']}, {plan['reason']})"
+                                                              if plan else ""))
+        self.plan_table.show_plan(plan, data.get("progress"))
+        self.order_table.show_orders(data.get("progress"))
+        self.fill_table.show_fills(data.get("progress"))
+        self.summary_table.show_summary(data.get("last_summary"), data.get("trail", []))
+
+    # -- actions ------------------------------------------------------------------------------------
+    def guarded(self, call: Callable[..., None], *args: Any, **kwargs: Any) -> bool:
+        """Run an engine call; a user mistake (InputRejected) is shown in a message box."""
+        try:
+            call(*args, **kwargs)
+        except InputRejected as exc:
+            QtWidgets.QMessageBox.warning(self, TITLE, str(exc))
+            return False
+        return True
+
+    def selected(self) -> str | None:
+        name = self.strategy_table.selected_name()
+        if name is None:
+            QtWidgets.QMessageBox.information(self, TITLE, "Select a strategy first.")
+        return name
+
+    def add_strategy(self) -> None:
+        dialog = SettingDialog(self.rotation_engine, self.main_engine.get_all_gateway_names())
+        if dialog.exec() == QtWidgets.QDialog.DialogCode.Accepted:
+            name, class_name, settings, options = dialog.values()
+            self.guarded(self.rotation_engine.add_strategy, name, class_name, settings, **options)
+
+    def edit_strategy(self) -> None:
+        name = self.selected()
+        if name is None:
+            return
+        dialog = SettingDialog(self.rotation_engine, self.main_engine.get_all_gateway_names(), name)
+        if dialog.exec() == QtWidgets.QDialog.DialogCode.Accepted:
+            _, _, settings, options = dialog.values()
+            self.guarded(self.rotation_engine.edit_strategy, name, settings, **options)
+
+    def remove_strategy(self) -> None:
+        name = self.selected()
+        if name is None:
+            return
+        answer = QtWidgets.QMessageBox.question(self, TITLE, f"Remove {name} and its saved state?")
+        if answer == QtWidgets.QMessageBox.StandardButton.Yes and self.guarded(self.rotation_engine.remove_strategy, name):
+            self.snapshots.pop(name, None)  # the engine sends no event for a removal
+            self.strategy_table.show_strategies(self.snapshots)
+            self.show_selected()
+
+    def show(self) -> None:
+        self.showMaximized()
+
+
+def partial_selected(manager: RotationManager, call: Callable[[str], None]) -> Callable[[], None]:
+    """A button slot calling ``call`` with the selected strategy's name."""
+    def slot() -> None:
+        name = manager.selected()
+        if name is not None:
+            manager.guarded(call, name)
+    return slot
+
+
+def group(title: str, widget: QtWidgets.QWidget) -> QtWidgets.QGroupBox:
+    box = QtWidgets.QGroupBox(title)
+    QtWidgets.QVBoxLayout(box).addWidget(widget)
+    return box
+
+
+def splitter(orientation: QtCore.Qt.Orientation, *widgets: QtWidgets.QWidget) -> QtWidgets.QSplitter:
+    split = QtWidgets.QSplitter(orientation)
+    for widget in widgets:
+        split.addWidget(widget)
+    return split
