@@ -44,7 +44,7 @@ class TradeSpec:
 class Stack:
     """MainEngine + gateway + RiskManager + RotationEngine, and a way to wait until the queue is idle."""
 
-    def __init__(self, gateway_class: type, state_folder: Path) -> None:
+    def __init__(self, gateway_class: type, state_folder: Path, notifications: bool = True) -> None:
         from vnpy_riskmanager import RiskManagerApp
 
         self.event_engine = EventEngine()
@@ -52,7 +52,7 @@ class Stack:
         self.gateway = self.main_engine.add_gateway(gateway_class)
         self.main_engine.add_app(RiskManagerApp)
         self.engine: RotationEngine = self.main_engine.add_app(RotationStrategyApp)
-        self.engine.init_engine(state_folder=state_folder)
+        self.engine.init_engine(state_folder=state_folder, notifications=notifications)
         self.event_engine.register(EVENT_BARRIER, lambda event: event.data.set())
 
     def size_risk_rules(self, capital: float, log: Callable[[str], None]) -> None:
@@ -116,7 +116,7 @@ def run_replay(spec: TradeSpec, output: Callable[[str], None] = print,
     if ensure_bundled(create_strategy(spec.strategy, spec.settings).symbols + list(BENCHMARKS), BarStore()):
         output("imported the bundled real data into the database (first run)")
     state = spec.out / "state"
-    stack = Stack(ReplayGateway, state)
+    stack = Stack(ReplayGateway, state, notifications=False)  # paper history: nobody to tell
     try:
         gateway: ReplayGateway = stack.gateway
         gateway.config = spec.config

@@ -77,16 +77,24 @@ class RotationEngine(BaseEngine):
         self.stages = Stages()
         self.state_folder: Path | None = None
         self.settings_path: Path | None = None
-        self.notify: Callable[[str, str, str], None] = lambda kind, subject, content: None
+        self.notify: Callable[[str, str, str], object] = lambda kind, subject, content: None
+        self.notifier = None
         self.day_closed: list[Callable[[str, DayProgress | None, dict], None]] = []  # e.g. the daemon's files
         self._lock = threading.RLock()
         self._registered = False
 
     # -- set-up -------------------------------------------------------------------------------------
-    def init_engine(self, state_folder: Path | None = None, strategy_folder: Path | None = None) -> None:
+    def init_engine(self, state_folder: Path | None = None, strategy_folder: Path | None = None,
+                    notifications: bool = True) -> None:
         """Discover classes and load the persisted instances. ``state_folder`` (default: the runtime folder's
-        ``rotation_state``) holds the instances' settings and states: a replay keeps its own."""
+        ``rotation_state``) holds the instances' settings and states: a replay keeps its own.
+        ``notifications``: send failures, daily summaries and rejected orders (see :mod:`.notifications`)."""
         from .discovery import discover
+        from .notifications import build_notifier
+
+        if notifications:
+            self.notifier = build_notifier(self.main_engine, self.write_log)
+            self.notify = self.notifier.notify
 
         self.state_folder = Path(state_folder) if state_folder else get_folder_path("rotation_state")
         self.settings_path = self.state_folder.parent / SETTING_FILENAME if not state_folder \
@@ -106,6 +114,10 @@ class RotationEngine(BaseEngine):
 
     def _save_settings(self) -> None:
         write_atomic(self.settings_path, {name: i.setting.model_dump(mode="json") for name, i in self.instances.items()})
+
+    def close(self) -> None:
+        if self.notifier is not None:
+            self.notifier.close()
 
     # -- instances ----------------------------------------------------------------------------------
     def class_parameters(self, class_name: str) -> dict[str, Any]:

@@ -1,9 +1,5 @@
-"""RotationManager: the rotation strategy app's window in VeighNa Trader.
-
-A strategies table with add / edit / remove / init / start / stop, and for the selected strategy its
-order plan with the day's legs, its orders, its fills, the last daily summary; a log pane below.
-Engine events reach the widgets through Qt signals (the event engine calls from its own thread).
-"""
+"""RotationManager, the rotation app's window in VeighNa Trader: the strategies (add / edit / remove / init /
+start / stop) and, for the selected one, its plan with the day's legs, orders, fills and last summary; a log."""
 
 from __future__ import annotations
 
@@ -22,6 +18,7 @@ from ..settings import InstanceSetting
 
 TITLE = "Rotation strategies"
 OPTIONS = ("bars", "history_start", "tolerance_bps", "max_rounds")  # InstanceSetting fields the dialog edits
+SIDE, FLAG = {True: "Buy", False: "Sell"}, {True: "Yes", False: "No"}
 SUMMARY_LABELS = {"day": "Day", "equity": "Equity", "market_value": "Market value", "cash": "Cash", "pnl": "P&L",
                   "positions": "Positions", "orders": "Orders", "fills": "Fills", "unfilled": "Unfilled",
                   "reconciliation": "Reconciliation", "carried": "Plan carried over"}
@@ -32,26 +29,12 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+def money(value: Any, spec: str = ",.2f") -> str:
+    return "-" if _missing(value) else format(value, spec)
+
+
 def qty(value: Any) -> str:
-    if _missing(value):
-        return "-"
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.2f}"
-
-
-def money(value: Any) -> str:
-    return "-" if _missing(value) else f"{value:,.2f}"
-
-
-def price(value: Any) -> str:
-    return "-" if _missing(value) else f"{value:.3f}"
-
-
-def side(buy: bool) -> str:
-    return "Buy" if buy else "Sell"
-
-
-def flag(value: bool) -> str:
-    return "Yes" if value else "No"
+    return money(value, ",.0f" if _missing(value) or float(value).is_integer() else ",.2f")
 
 
 def plain(value: Any) -> str:
@@ -60,7 +43,7 @@ def plain(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "; ".join(str(v) for v in value) or "-"
     if isinstance(value, bool):
-        return flag(value)
+        return FLAG[value]
     if isinstance(value, float):
         return money(value)
     return "-" if value is None else str(value)
@@ -76,7 +59,7 @@ def edit_text(value: Any) -> str:
 def parse_value(text: str, default: Any) -> Any:
     """``text`` as the type of ``default`` (JSON for lists, mappings and None); ValueError when it is not."""
     text = text.strip()
-    if isinstance(default, bool):
+    if isinstance(default, bool):  # (the dialog edits booleans with check boxes)
         return text.lower() in ("true", "1", "yes")
     if isinstance(default, int):
         return int(text)
@@ -99,6 +82,7 @@ class DataTable(QtWidgets.QTableWidget):
     """A read-only table filled row by row from plain values."""
 
     headers: tuple[str, ...] = ()
+    fit: tuple[int, ...] = ()  # columns sized to their contents (the others share the rest)
 
     def __init__(self) -> None:
         super().__init__()
@@ -108,7 +92,11 @@ class DataTable(QtWidgets.QTableWidget):
         self.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
         self.setAlternatingRowColors(True)
-        self.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Stretch)
+        self.setWordWrap(False)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Stretch)
+        for c in self.fit:
+            header.setSectionResizeMode(c, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
 
     def set_rows(self, rows: list[list[str]]) -> None:
         self.setRowCount(len(rows))
@@ -118,12 +106,10 @@ class DataTable(QtWidgets.QTableWidget):
                 item.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
                 self.setItem(r, c, item)
 
-    def column(self, c: int) -> list[str]:
-        return [self.item(r, c).text() for r in range(self.rowCount())]
-
 
 class StrategyTable(DataTable):
     headers = ("Name", "Class", "Gateway", "Inited", "Trading", "Error")
+    fit = (0, 1)
 
     def __init__(self) -> None:
         super().__init__()
@@ -133,7 +119,7 @@ class StrategyTable(DataTable):
         selected = self.selected_name()
         rows = [snapshots[name] for name in sorted(snapshots)]
         self.blockSignals(True)  # re-selecting below fires the selection signal once
-        self.set_rows([[s["name"], s["class_name"], s["gateway"], flag(s["inited"]), flag(s["trading"]),
+        self.set_rows([[s["name"], s["class_name"], s["gateway"], FLAG[s["inited"]], FLAG[s["trading"]],
                         "ERROR" if s["error"] else ""] for s in rows])
         for r, s in enumerate(rows):
             if s["error"]:
@@ -153,6 +139,7 @@ class PlanTable(DataTable):
     """Today's targets and their legs: one row per symbol of the plan or of the day's execution."""
 
     headers = ("Symbol", "Target", "Note", "Side", "Wanted", "Submitted", "Filled", "Remaining")
+    fit = (0, 2)
 
     def show_plan(self, plan: dict | None, progress: dict | None) -> None:
         plan = plan or {"symbols": [], "target": [], "notes": {}, "reason": "", "weighted": True}
@@ -165,29 +152,29 @@ class PlanTable(DataTable):
                 else f"{target:.2%}" if plan.get("weighted", True) else qty(target)
             note = plan["notes"].get(symbol) or plan.get("reason", "") if symbol in targets else ""
             leg = legs.get(symbol)
-            if leg is None:
-                rows.append([symbol, shown, note, "", "", "", "", ""])
-                continue
-            remaining = max(leg["submitted"] - leg["filled"], 0.0)
-            rows.append([symbol, shown, note, side(leg["buy"]), qty(leg["wanted"]), qty(leg["submitted"]),
-                         qty(leg["filled"]), qty(remaining)])
+            rows.append([symbol, shown, note] + ([""] * 5 if leg is None else [
+                SIDE[leg["buy"]], qty(leg["wanted"]), qty(leg["submitted"]), qty(leg["filled"]),
+                qty(max(leg["submitted"] - leg["filled"], 0.0))]))
         self.set_rows(rows)
 
 
 class OrderTable(DataTable):
     headers = ("Reference", "Symbol", "Side", "Volume", "Limit", "State", "Broker status", "Traded")
+    fit = (0, 1, 6)
 
     def show_orders(self, progress: dict | None) -> None:
-        self.set_rows([[o["reference"], o["symbol"], side(o["buy"]), qty(o["volume"]), price(o["price"]),
+        self.set_rows([[o["reference"], o["symbol"], SIDE[o["buy"]], qty(o["volume"]), money(o["price"], ".3f"),
                         o["state"], o["status"] or "-", qty(o["traded"])] for o in (progress or {}).get("orders", [])])
 
 
 class FillTable(DataTable):
     headers = ("Time", "Symbol", "Side", "Price", "Volume", "Value", "Fees", "Reason")
+    fit = (0, 1)
 
     def show_fills(self, progress: dict | None) -> None:
-        self.set_rows([[f["time"].replace("T", " ")[:19], f["symbol"], side(f["buy"]), price(f["price"]), qty(f["volume"]),
-                        money(f["value"]), money(f["commission"] + f["stamp_duty"] + f["transfer_fee"]), f["reason"]]
+        self.set_rows([[f["time"].replace("T", " ")[:19], f["symbol"], SIDE[f["buy"]], money(f["price"], ".3f"),
+                        qty(f["volume"]), money(f["value"]), money(f["commission"] + f["stamp_duty"]
+                                                                    + f["transfer_fee"]), f["reason"]]
                        for f in (progress or {}).get("fills", [])])
 
 
@@ -195,6 +182,7 @@ class SummaryTable(DataTable):
     """The last daily summary as key / value rows, then the last decision's sizing and risk trail."""
 
     headers = ("Item", "Value")
+    fit = (0,)
 
     def show_summary(self, summary: dict | None, trail: list[str]) -> None:
         rows = [[SUMMARY_LABELS.get(key, key), plain(value)] for key, value in (summary or {}).items()]
@@ -215,10 +203,9 @@ class SettingDialog(QtWidgets.QDialog):
 
         self.name_edit = QtWidgets.QLineEdit(name or "")
         self.name_edit.setReadOnly(bool(name))
-        self.class_combo = QtWidgets.QComboBox()
+        self.class_combo, self.gateway_combo = QtWidgets.QComboBox(), QtWidgets.QComboBox()
         self.class_combo.addItems(sorted(engine.classes))
         self.class_combo.setEnabled(not name)
-        self.gateway_combo = QtWidgets.QComboBox()
         self.gateway_combo.setEditable(True)
         self.gateway_combo.addItems(gateways)
         self.gateway_combo.setCurrentText(options["gateway"])
@@ -226,16 +213,14 @@ class SettingDialog(QtWidgets.QDialog):
         self.option_defaults = {key: InstanceSetting.model_fields[key].default for key in OPTIONS}
 
         form = QtWidgets.QFormLayout()
-        form.addRow("Class", self.class_combo)
-        form.addRow("Name", self.name_edit)
-        form.addRow("Gateway", self.gateway_combo)
-        for key, field in self.option_fields.items():
-            form.addRow(key, field)
+        for label, field in (("Class", self.class_combo), ("Name", self.name_edit), ("Gateway", self.gateway_combo),
+                             *self.option_fields.items()):
+            form.addRow(label, field)
         self.settings_form = QtWidgets.QFormLayout()
         box = QtWidgets.QGroupBox("Strategy settings")
         box.setLayout(self.settings_form)
-        buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.StandardButton.Ok
-                                             | QtWidgets.QDialogButtonBox.StandardButton.Cancel)
+        ok, cancel = QtWidgets.QDialogButtonBox.StandardButton.Ok, QtWidgets.QDialogButtonBox.StandardButton.Cancel
+        buttons = QtWidgets.QDialogButtonBox(ok | cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         vbox = QtWidgets.QVBoxLayout(self)
@@ -243,8 +228,6 @@ class SettingDialog(QtWidgets.QDialog):
         vbox.addWidget(box)
         vbox.addWidget(buttons)
 
-        self.fields: dict[str, QtWidgets.QWidget] = {}
-        self.defaults: dict[str, Any] = {}
         self.class_combo.currentTextChanged.connect(self.show_settings)
         if instance:
             self.class_combo.setCurrentText(instance.setting.class_name)
@@ -253,8 +236,8 @@ class SettingDialog(QtWidgets.QDialog):
     def show_settings(self, class_name: str) -> None:
         while self.settings_form.rowCount():
             self.settings_form.removeRow(0)
-        self.defaults = self.engine.class_parameters(class_name) if class_name else {}
-        self.fields = {}
+        self.defaults: dict[str, Any] = self.engine.class_parameters(class_name) if class_name else {}
+        self.fields: dict[str, QtWidgets.QWidget] = {}
         for key, default in self.defaults.items():
             value = self.current.get(key, default)
             if isinstance(default, bool):
@@ -321,10 +304,11 @@ class RotationManager(QtWidgets.QWidget):
 
         buttons = QtWidgets.QHBoxLayout()
         engine = self.rotation_engine
-        for text, slot in (("Add", self.add_strategy), ("Edit", self.edit_strategy),
-                           ("Remove", self.remove_strategy), ("Init", partial_selected(self, engine.init_strategy)),
-                           ("Start", partial_selected(self, engine.start_strategy)),
-                           ("Stop", partial_selected(self, engine.stop_strategy))):
+        for text, slot in (("Add", self.add_strategy), ("Edit", self.for_selected(self.edit_strategy)),
+                           ("Remove", self.for_selected(self.remove_strategy)),
+                           ("Init", self.for_selected(engine.init_strategy)),
+                           ("Start", self.for_selected(engine.start_strategy)),
+                           ("Stop", self.for_selected(engine.stop_strategy))):
             button = QtWidgets.QPushButton(text)
             button.clicked.connect(slot)
             buttons.addWidget(button)
@@ -401,11 +385,15 @@ class RotationManager(QtWidgets.QWidget):
             return False
         return True
 
-    def selected(self) -> str | None:
-        name = self.strategy_table.selected_name()
-        if name is None:
-            QtWidgets.QMessageBox.information(self, TITLE, "Select a strategy first.")
-        return name
+    def for_selected(self, call: Callable[[str], None]) -> Callable[[], None]:
+        """A button's slot: ``call`` with the selected strategy's name, guarded."""
+        def slot() -> None:
+            name = self.strategy_table.selected_name()
+            if name is None:
+                QtWidgets.QMessageBox.information(self, TITLE, "Select a strategy first.")
+            else:
+                self.guarded(call, name)
+        return slot
 
     def add_strategy(self) -> None:
         dialog = SettingDialog(self.rotation_engine, self.main_engine.get_all_gateway_names())
@@ -413,36 +401,22 @@ class RotationManager(QtWidgets.QWidget):
             name, class_name, settings, options = dialog.values()
             self.guarded(self.rotation_engine.add_strategy, name, class_name, settings, **options)
 
-    def edit_strategy(self) -> None:
-        name = self.selected()
-        if name is None:
-            return
+    def edit_strategy(self, name: str) -> None:
         dialog = SettingDialog(self.rotation_engine, self.main_engine.get_all_gateway_names(), name)
         if dialog.exec() == QtWidgets.QDialog.DialogCode.Accepted:
             _, _, settings, options = dialog.values()
-            self.guarded(self.rotation_engine.edit_strategy, name, settings, **options)
+            self.rotation_engine.edit_strategy(name, settings, **options)
 
-    def remove_strategy(self) -> None:
-        name = self.selected()
-        if name is None:
-            return
+    def remove_strategy(self, name: str) -> None:
         answer = QtWidgets.QMessageBox.question(self, TITLE, f"Remove {name} and its saved state?")
-        if answer == QtWidgets.QMessageBox.StandardButton.Yes and self.guarded(self.rotation_engine.remove_strategy, name):
+        if answer == QtWidgets.QMessageBox.StandardButton.Yes:
+            self.rotation_engine.remove_strategy(name)
             self.snapshots.pop(name, None)  # the engine sends no event for a removal
             self.strategy_table.show_strategies(self.snapshots)
             self.show_selected()
 
     def show(self) -> None:
         self.showMaximized()
-
-
-def partial_selected(manager: RotationManager, call: Callable[[str], None]) -> Callable[[], None]:
-    """A button slot calling ``call`` with the selected strategy's name."""
-    def slot() -> None:
-        name = manager.selected()
-        if name is not None:
-            manager.guarded(call, name)
-    return slot
 
 
 def group(title: str, widget: QtWidgets.QWidget) -> QtWidgets.QGroupBox:
