@@ -73,11 +73,11 @@ def store(runtime_home):
     return bar_store
 
 
-def run_cli(*args: str, home: Path, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Run ``python run.py ARGS --home HOME`` in a subprocess, from a neutral directory."""
+def run_cli(*args: str, home: Path, timeout: int = 600, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``python run.py ARGS --home HOME`` in a subprocess, from a neutral directory (``env`` adds variables)."""
     return subprocess.run([sys.executable, str(ROOT / "run.py"), *args, "--home", str(home)],
                           cwd=home, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen", **(env or {})})
 
 
 def fresh_bundled_store(stocks: bool = False):

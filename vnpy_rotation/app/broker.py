@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from vnpy.trader.constant import Direction, Exchange, Offset, OrderType, Status
 from vnpy.trader.engine import MainEngine
 from vnpy.trader.object import OrderData, OrderRequest, TradeData
@@ -27,15 +29,20 @@ class VnpyBroker:
     """Orders go through ``MainEngine.send_order`` (so vnpy_riskmanager checks each one); the book is
     read from the OMS engine's caches, which the gateway's pushes keep current."""
 
-    def __init__(self, main_engine: MainEngine, gateway_name: str) -> None:
+    def __init__(self, main_engine: MainEngine, gateway_name: str,
+                 on_refused: Callable[[OrderRequest], None] = lambda req: None) -> None:
         self.main_engine = main_engine
         self.gateway_name = gateway_name
+        self.on_refused = on_refused  # an order refused before reaching the gateway (vnpy_riskmanager)
 
     def send(self, symbol: str, buy: bool, volume: float, price: float, reference: str) -> str:
         code, exchange = symbol.split(".")
         req = OrderRequest(symbol=code, exchange=Exchange(exchange), direction=Direction.LONG if buy else Direction.SHORT,
                            type=OrderType.LIMIT, volume=volume, price=price, offset=Offset.NONE, reference=reference)
-        return self.main_engine.send_order(req, self.gateway_name)
+        order_id = self.main_engine.send_order(req, self.gateway_name)
+        if not order_id:
+            self.on_refused(req)
+        return order_id
 
     def cancel(self, order_id: str) -> None:
         order = self.main_engine.get_order(order_id)

@@ -24,7 +24,7 @@ from vnpy.event import Event, EventEngine
 from vnpy.trader.constant import Exchange, Status
 from vnpy.trader.engine import BaseEngine, MainEngine
 from vnpy.trader.event import EVENT_ORDER, EVENT_TRADE
-from vnpy.trader.object import OrderData, SubscribeRequest, TradeData
+from vnpy.trader.object import OrderData, OrderRequest, SubscribeRequest, TradeData
 from vnpy.trader.utility import get_folder_path
 
 from ..backtest.config import validate_section
@@ -166,7 +166,7 @@ class RotationEngine(BaseEngine):
                 cls = self._class(setting.class_name)
                 instance.strategy = cls(validate_section(cls.Settings, setting.settings, f"{name}: settings"))
                 state = StrategyState.from_json(read_json(self._state_path(name), None) or {})
-                broker = VnpyBroker(self.main_engine, setting.gateway)
+                broker = VnpyBroker(self.main_engine, setting.gateway, partial(self._refused, name))
                 instance.cycle = ExecutionCycle(name, setting.execution(), broker,
                                                 partial(terms_on, config=setting.backtest), state,
                                                 partial(self._save_state, name),
@@ -262,8 +262,7 @@ class RotationEngine(BaseEngine):
         if instance is None:
             return
         if order.status == Status.REJECTED:
-            self.notify("rejected_order", f"{instance.name} 委托被拒",
-                        f"{order.vt_symbol} {order.direction.value} {order.volume}@{order.price} ({order.reference})")
+            self._refused(instance.name, order)
         self._guarded(instance, lambda: instance.cycle.on_order(broker_order(order)))
 
     def _process_trade(self, event: Event) -> None:
@@ -271,6 +270,11 @@ class RotationEngine(BaseEngine):
         for instance in self.instances.values():
             if instance.cycle is not None:
                 self._guarded(instance, lambda i=instance: i.cycle.on_trade(broker_trade(trade)))
+
+    def _refused(self, name: str, order: OrderData | OrderRequest) -> None:
+        """An order refused by the broker, or by vnpy_riskmanager before it left."""
+        self.notify("rejected_order", f"{name} 委托被拒",
+                    f"{order.vt_symbol} {order.direction.value} {order.volume:g}@{order.price:g} ({order.reference})")
 
     def _owner(self, reference: str) -> StrategyInstance | None:
         instance = self.instances.get(reference.split("|", 1)[0]) if "|" in reference else None
