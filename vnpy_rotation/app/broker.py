@@ -49,9 +49,8 @@ class VnpyBroker:
         if order is not None and order.is_active():
             self.main_engine.cancel_order(order.create_cancel_request(), order.gateway_name)
 
-    def orders_with(self, references: set[str]) -> dict[str, BrokerOrder]:
-        return {o.reference: broker_order(o) for o in self.main_engine.get_all_orders()
-                if o.gateway_name == self.gateway_name and o.reference in references}
+    def orders(self) -> list[BrokerOrder]:
+        return [broker_order(o) for o in self.main_engine.get_all_orders() if o.gateway_name == self.gateway_name]
 
     def trades_of(self, order_id: str) -> list[BrokerTrade]:
         return [broker_trade(t) for t in self.main_engine.get_all_trades() if t.vt_orderid == order_id]

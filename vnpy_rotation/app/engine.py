@@ -258,7 +258,7 @@ class RotationEngine(BaseEngine):
     # -- order and trade events (event thread) ------------------------------------------------------
     def _process_order(self, event: Event) -> None:
         order: OrderData = event.data
-        instance = self._owner(order.reference)
+        instance = self._owner(order)
         if instance is None:
             return
         if order.status == Status.REJECTED:
@@ -276,9 +276,14 @@ class RotationEngine(BaseEngine):
         self.notify("rejected_order", f"{name} 委托被拒",
                     f"{order.vt_symbol} {order.direction.value} {order.volume:g}@{order.price:g} ({order.reference})")
 
-    def _owner(self, reference: str) -> StrategyInstance | None:
-        instance = self.instances.get(reference.split("|", 1)[0]) if "|" in reference else None
-        return instance if instance is not None and instance.cycle is not None else None
+    def _owner(self, order: OrderData) -> StrategyInstance | None:
+        """The instance that sent ``order``: by its reference, or (vnpy_xt drops the reference after the
+        first update) by the order id its cycle recorded."""
+        if "|" in order.reference:
+            instance = self.instances.get(order.reference.split("|", 1)[0])
+            return instance if instance is not None and instance.cycle is not None else None
+        return next((i for i in self.instances.values() if i.cycle is not None and i.cycle.owns(order.vt_orderid)),
+                    None)
 
     def _guarded(self, instance: StrategyInstance, call: Callable[[], None]) -> None:
         try:

@@ -132,7 +132,7 @@ class ExecutionCycle:
         self._advance()
 
     def on_order(self, update: BrokerOrder) -> None:
-        order = self._order(update.reference)
+        order = self._order(update.reference, update.order_id)
         if order is None:
             return
         order.order_id = order.order_id or update.order_id
@@ -182,15 +182,20 @@ class ExecutionCycle:
     def recover(self) -> list[str]:
         """After a restart: find every order we wrote down in the broker's book, adopt it and its fills;
         an order the broker never received is marked unsent (sent again by the next round). Returns what
-        was found, for the log."""
+        was found, for the log.
+
+        Orders are matched by reference, then by the broker's order id we recorded, then -- for an order
+        whose id we never learnt (killed while sending) on a gateway that does not echo references, like
+        vnpy_xt -- by symbol, side, volume and limit among the broker's orders nobody has claimed.
+        """
         progress = self.state.progress
         if progress is None:
             return []
         pending = {o.reference for o in progress.orders if o.state in (INTENT, SENT)}
-        known = self.broker.orders_with({o.reference for o in progress.orders})
+        matched = match_orders(progress.orders, self.broker.orders())
         notes = []
         for order in progress.orders:
-            found = known.get(order.reference)
+            found = matched.get(order.reference)
             if found is None:
                 if order.reference in pending:
                     order.state = UNSENT
@@ -213,11 +218,18 @@ class ExecutionCycle:
     def save(self) -> None:
         self._save(self.state)
 
-    def _order(self, reference: str) -> OrderRecord | None:
+    def _order(self, reference: str, order_id: str = "") -> OrderRecord | None:
+        """Our record of a broker order: by reference, else by the broker's id (vnpy_xt's later updates
+        carry no reference)."""
         progress = self.state.progress
         if progress is None:
             return None
-        return next((o for o in progress.orders if o.reference == reference), None)
+        return next((o for o in progress.orders if (reference and o.reference == reference)
+                     or (not reference and order_id and o.order_id == order_id)), None)
+
+    def owns(self, order_id: str) -> bool:
+        progress = self.state.progress
+        return progress is not None and any(o.order_id == order_id for o in progress.orders)
 
     def _valuation(self, symbol: str) -> float:
         quote = self.quotes.get(symbol)
@@ -377,6 +389,25 @@ class ExecutionCycle:
         for f in progress.fills:
             expected[f.symbol] = expected.get(f.symbol, 0.0) + (f.volume if f.buy else -f.volume)
         return expected
+
+
+def match_orders(records: list[OrderRecord], broker: list[BrokerOrder]) -> dict[str, BrokerOrder]:
+    """Our reference -> the broker's order, each broker order claimed at most once."""
+    matched: dict[str, BrokerOrder] = {}
+    claimed: set[str] = set()
+    rules = (lambda r, b: bool(b.reference) and b.reference == r.reference,
+             lambda r, b: bool(r.order_id) and b.order_id == r.order_id,
+             lambda r, b: not r.order_id and not b.reference and (b.symbol, b.buy, b.volume) == (r.symbol, r.buy, r.volume)
+             and abs(b.price - r.price) < 1e-9)
+    for rule in rules:
+        for record in records:
+            if record.reference in matched:
+                continue
+            found = next((b for b in broker if b.order_id not in claimed and rule(record, b)), None)
+            if found is not None:
+                matched[record.reference] = found
+                claimed.add(found.order_id)
+    return matched
 
 
 def reconcile(expected: dict[str, float], broker: dict[str, float]) -> list[dict]:

@@ -45,8 +45,8 @@ class BrokerPort(Protocol):
 
     def cancel(self, order_id: str) -> None: ...
 
-    def orders_with(self, references: set[str]) -> dict[str, BrokerOrder]:
-        """The broker's orders carrying any of ``references``, by reference."""
+    def orders(self) -> list[BrokerOrder]:
+        """Today's orders the broker knows (their ``reference`` may be empty: vnpy_xt does not echo it)."""
 
     def trades_of(self, order_id: str) -> list[BrokerTrade]: ...
 
