@@ -297,3 +297,23 @@ def test_screenshots(trader, manager, qtbot, tmp_path):
             path = folder / f"{name}.png"
             assert picture.save(str(path))
             assert_picture(path)
+
+
+def test_replay_button_steps_a_paper_session(trader, manager, qtbot):
+    """The GUI drives the replay gateway one session per click: the strategy's plan is executed there."""
+    from conftest import fresh_bundled_store
+
+    fresh_bundled_store()
+    trader.main_engine.connect({"初始资金": 1_000_000.0, "开始日期": "2024-06-28", "结束日期": "2024-07-01",
+                                "账本文件": ""}, "REPLAY")
+    engine = trader.engine
+    engine.add_strategy("paper", "EtfRotationStrategy", gateway="REPLAY", history_start="2024-06-28")
+    engine.init_strategy("paper")
+    engine.start_strategy("paper")
+    risk = trader.main_engine.get_engine("RiskManager")
+    risk.rules["委托规模检查"].update_setting({"order_volume_limit": 10**7, "order_value_limit": 10**7})
+    for expected in ("2024-06-28", "2024-07-01"):
+        manager.replay_button.click()
+        qtbot.waitUntil(lambda: engine.instances["paper"].cycle.state.last_close == expected, timeout=30_000)
+    history = engine.instances["paper"].cycle.state.history
+    assert history[-1]["fills"] > 0 and history[-1]["positions"]  # decided on Friday, traded on Monday

@@ -7,14 +7,13 @@ the queue, so the live code path is the one the replay exercises.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
-from vnpy.event import Event, EventEngine
+from vnpy.event import EventEngine
 from vnpy.trader.engine import MainEngine
 
 from ..backtest.config import BacktestConfig
@@ -23,11 +22,8 @@ from ..backtest.loader import market_for
 from ..backtest.sweep import plan_within
 from ..live.consistency import Consistency, compare, write_report
 from . import RotationStrategyApp
-from .engine import APP_NAME, EVENT_ROTATION_PHASE, Phase, RotationEngine
+from .engine import APP_NAME, RotationEngine
 from .journal import DayJournal
-
-EVENT_BARRIER = "eRotationBarrier"
-
 
 @dataclass(frozen=True)
 class TradeSpec:
@@ -53,7 +49,6 @@ class Stack:
         self.main_engine.add_app(RiskManagerApp)
         self.engine: RotationEngine = self.main_engine.add_app(RotationStrategyApp)
         self.engine.init_engine(state_folder=state_folder, notifications=notifications)
-        self.event_engine.register(EVENT_BARRIER, lambda event: event.data.set())
 
     def size_risk_rules(self, capital: float, log: Callable[[str], None]) -> None:
         """vnpy_riskmanager's order-size rule defaults to 500 shares per order, far below an A-share
@@ -67,18 +62,10 @@ class Stack:
         log(f"vnpy_riskmanager 委托规模检查 (not configured) sized to the capital: {limits}")
 
     def drain(self, timeout: float = 120.0) -> None:
-        """Return once every event put so far, and every event those caused, has been processed."""
-        while True:
-            done = threading.Event()
-            self.event_engine.put(Event(EVENT_BARRIER, done))
-            if not done.wait(timeout):
-                raise TimeoutError("the event engine did not drain")
-            if self.event_engine._queue.empty():  # noqa: SLF001 (vnpy exposes no idle signal)
-                return
+        self.engine.clock.drain(timeout)
 
     def phase(self, name: str, day: date) -> None:
-        self.event_engine.put(Event(EVENT_ROTATION_PHASE, Phase(name, day)))
-        self.drain()
+        self.engine.clock.phase(name, day)
 
     def close(self) -> None:
         self.main_engine.close()
@@ -103,11 +90,9 @@ def ensure_instance(engine: RotationEngine, spec: TradeSpec, gateway: str) -> st
     return name
 
 
-def run_replay(spec: TradeSpec, output: Callable[[str], None] = print,
-               after_order: Callable[[int], None] | None = None) -> Consistency:
+def run_replay(spec: TradeSpec, output: Callable[[str], None] = print) -> Consistency:
     """Replay ``spec.start … spec.end`` through the live stack in paper mode, resuming where a previous
-    run in the same ``out`` folder stopped; then compare with the backtest. ``after_order`` (tests) is
-    called with the count of orders the replay book has received after each phase."""
+    run in the same ``out`` folder stopped; then compare with the backtest."""
     from ..backtest.loader import BENCHMARKS, ensure_bundled
     from ..data.store import BarStore
     from ..gateways.replay import ReplayGateway
@@ -139,15 +124,7 @@ def run_replay(spec: TradeSpec, output: Callable[[str], None] = print,
             today = day.date()
             if cycle.state.last_close >= today.isoformat():
                 continue  # closed before a restart
-            gateway.begin_day(day)
-            stack.drain()
-            for phase in ("open", "retry", "deadline"):
-                stack.phase(phase, today)
-                if after_order:
-                    after_order(len(gateway.book.state.orders))
-            gateway.end_day(day)
-            stack.drain()
-            stack.phase("close", today)
+            stack.engine.clock.replay_session(gateway, day)
             instance = stack.engine.instances[name]
             if not instance.trading:
                 raise RuntimeError(f"strategy {name} stopped on {today}:\n{instance.error}")

@@ -36,22 +36,14 @@ from ..live.sizing import Quote
 from ..live.state_file import read_json, write_atomic
 from ..live.terms import terms_on
 from .broker import VnpyBroker, broker_order, broker_trade
+from .clock import EVENT_ROTATION_PHASE, Phase, SessionClock
 from .decide import decide_plan
 from .settings import SETTING_FILENAME, InstanceSetting, read_instance
 
 APP_NAME = "RotationStrategy"
-EVENT_ROTATION_PHASE = "eRotationPhase"
 EVENT_ROTATION_STRATEGY = "eRotationStrategy"
 EVENT_ROTATION_LOG = "eRotationLog"
 PHASES = ("open", "retry", "deadline", "close")
-
-
-@dataclass
-class Phase:
-    """A clock tick: the phase of the session ``day`` that has begun."""
-
-    name: str
-    day: date
 
 
 @dataclass
@@ -82,6 +74,7 @@ class RotationEngine(BaseEngine):
         self.day_closed: list[Callable[[str, DayProgress | None, dict], None]] = []  # e.g. the daemon's files
         self._lock = threading.RLock()
         self._registered = False
+        self.clock = SessionClock(event_engine)
 
     # -- set-up -------------------------------------------------------------------------------------
     def init_engine(self, state_folder: Path | None = None, strategy_folder: Path | None = None,
@@ -116,6 +109,7 @@ class RotationEngine(BaseEngine):
         write_atomic(self.settings_path, {name: i.setting.model_dump(mode="json") for name, i in self.instances.items()})
 
     def close(self) -> None:
+        self.clock.stop()
         if self.notifier is not None:
             self.notifier.close()
 

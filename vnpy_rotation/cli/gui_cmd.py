@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..app.engine import APP_NAME
+
 
 def build_main_window() -> tuple[Any, Any, Any]:
     """The QApplication (the running one if there is one), a MainEngine with our gateways and apps, and
@@ -38,7 +40,9 @@ def build_main_window() -> tuple[Any, Any, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    qapp, _, main_window = build_main_window()
+    qapp, main_engine, main_window = build_main_window()
+    if main_engine.get_gateway("XT") is not None:  # live sessions on the exchange's clock
+        main_engine.get_engine(APP_NAME).clock.start_live()
     main_window.showMaximized()
     return qapp.exec()  # MainWindow.closeEvent closes the main engine
 

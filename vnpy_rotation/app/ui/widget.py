@@ -3,6 +3,8 @@ start / stop) and, for the selected one, its plan with the day's legs, orders, f
 
 from __future__ import annotations
 
+import threading
+
 import json
 import math
 from datetime import datetime
@@ -313,6 +315,11 @@ class RotationManager(QtWidgets.QWidget):
             button.clicked.connect(slot)
             buttons.addWidget(button)
             setattr(self, f"{text.lower()}_button", button)
+        replay = QtWidgets.QPushButton("Replay next session")
+        replay.setToolTip("Step the connected REPLAY gateway through its next trading day (paper)")
+        replay.clicked.connect(self.replay_next)
+        buttons.addWidget(replay)
+        self.replay_button = replay
         buttons.addStretch()
         clear = QtWidgets.QPushButton("Clear log")
         clear.clicked.connect(self.log_edit.clear)
@@ -326,6 +333,23 @@ class RotationManager(QtWidgets.QWidget):
         vbox = QtWidgets.QVBoxLayout(self)
         vbox.addLayout(buttons)
         vbox.addWidget(splitter(QtCore.Qt.Orientation.Horizontal, left, right))
+
+    def replay_next(self) -> None:
+        """One replay session on a worker thread (the clock waits for the event queue between phases)."""
+        gateway = self.main_engine.get_gateway("REPLAY")
+        if gateway is None or gateway.book is None:
+            QtWidgets.QMessageBox.information(self, TITLE, "Connect the REPLAY gateway first (start and end dates).")
+            return
+        engine = self.rotation_engine
+
+        def step() -> None:
+            try:
+                day = engine.clock.replay_next(gateway)
+                engine.write_log(f"回放交易日 {day}" if day else "回放区间已结束")
+            except Exception as exc:  # shown in the log pane; the GUI keeps running
+                engine.write_log(f"回放失败: {exc!r}")
+
+        threading.Thread(target=step, name="rotation-replay-step", daemon=True).start()
 
     # -- events -------------------------------------------------------------------------------------
     def register_event(self) -> None:
