@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from fakes import fake_xttrader
-from fakes.fake_xttrader import C
+from fakes.fake_xttrader import C, wait_until
 
 fake_xt_trading = fake_xttrader.fake_xt_trading  # the fixture, visible to this module's tests
 
@@ -102,17 +102,6 @@ class Events:
         items = self.of(event_type)
         assert items, f"no {event_type} event"
         return items[-1]
-
-
-def wait_until(predicate, what: str, timeout: float = TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.005)
 
 
 def settle(xt) -> None:

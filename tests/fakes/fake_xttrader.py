@@ -1480,3 +1480,15 @@ def fake_xt_trading(monkeypatch: pytest.MonkeyPatch, runtime_home) -> Iterator[F
     errors = broker.callback_errors + broker.market.callback_errors
     if errors:
         pytest.fail("callbacks raised inside the fake xtquant:\n" + "\n".join(trace for _, _, trace in errors))
+
+
+def wait_until(predicate, what: str, timeout: float = 5.0):
+    """Poll ``predicate`` until it returns something truthy (returned), failing the test after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.005)
