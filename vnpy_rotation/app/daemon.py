@@ -22,7 +22,7 @@ from ..backtest.loader import market_for
 from ..backtest.sweep import plan_within
 from ..live.consistency import Consistency, compare, write_report
 from . import RotationStrategyApp
-from .engine import APP_NAME, RotationEngine
+from .engine import RotationEngine
 from .journal import DayJournal
 
 @dataclass(frozen=True)
@@ -105,8 +105,7 @@ def run_replay(spec: TradeSpec, output: Callable[[str], None] = print) -> Consis
     try:
         gateway: ReplayGateway = stack.gateway
         gateway.config = spec.config
-        journal = DayJournal(spec.out)
-        stack.engine.day_closed.append(journal)
+        stack.engine.day_closed.append(DayJournal(spec.out))
         stack.main_engine.connect({"初始资金": spec.config.capital, "开始日期": str(spec.start or ""),
                                    "结束日期": str(spec.end or ""), "账本文件": str(state / "replay_book.json")},
                                   gateway.gateway_name)
@@ -132,7 +131,7 @@ def run_replay(spec: TradeSpec, output: Callable[[str], None] = print) -> Consis
                    f"fills {cycle.state.history[-1]['fills']}")
     finally:
         stack.close()
-    result = replay_consistency(spec, journal)
+    result = replay_consistency(spec)
     write_report(result, spec.out / "consistency.md", spec.out / "consistency.csv")
     return result
 
@@ -150,11 +149,11 @@ def backtest_of(spec: TradeSpec) -> tuple[pd.DataFrame, pd.Series]:
     return result.trades, result.equity["equity"]
 
 
-def replay_consistency(spec: TradeSpec, journal: DayJournal) -> Consistency:
+def replay_consistency(spec: TradeSpec) -> Consistency:
+    """The backtest of ``spec`` against the replay's files in ``spec.out``."""
     trades, equity = backtest_of(spec)
     live = pd.read_csv(spec.out / "trades.csv")
     summary = pd.read_csv(spec.out / "daily_summary.csv", parse_dates=["date"]).set_index("date")["equity"]
     return compare(trades, live, equity, summary)
 
 
-__all__ = ["APP_NAME", "MainEngine", "Stack", "TradeSpec", "run_replay", "backtest_of"]

@@ -43,7 +43,6 @@ from .settings import SETTING_FILENAME, InstanceSetting, read_instance
 APP_NAME = "RotationStrategy"
 EVENT_ROTATION_STRATEGY = "eRotationStrategy"
 EVENT_ROTATION_LOG = "eRotationLog"
-PHASES = ("open", "retry", "deadline", "close")
 
 
 @dataclass
@@ -56,7 +55,6 @@ class StrategyInstance:
     trading: bool = False
     error: str = ""
     trail: list[str] = field(default_factory=list)  # the last decision's sizing and risk stages
-    data_warnings: list[str] = field(default_factory=list)
 
 
 class RotationEngine(BaseEngine):
@@ -225,7 +223,6 @@ class RotationEngine(BaseEngine):
                 self.notify("failure", f"{instance.name} 对账差异 {day}", str(summary["reconciliation"]))
             self.notify("daily_summary", f"{instance.name} 日终 {day}", _summary_text(summary))
         decided = decide_plan(instance.name, instance.strategy, instance.setting, day, self.main_engine)
-        instance.data_warnings = decided.warnings
         for warning in decided.warnings:
             self.write_log(f"[{instance.name}] {warning}")
         if decided.plan is None:

@@ -157,16 +157,13 @@ class ExecutionCycle:
         """End the session: decide whether the plan is tried again tomorrow, summarise, clear the day."""
         if self.state.last_close == day.isoformat():
             return None
-        progress = self.state.progress
-        plan = self.state.plan
+        progress = self.state.progress  # None: no plan reached an open today (it stays for the next one)
         summary = self._summary(day, progress, closes)
         if progress is not None:
             retry = progress.retry or any(leg.remaining > 0 for leg in progress.legs)
             if not (retry and self.settings.config.resubmit):
                 self.state.plan = None  # done: nothing more to execute until the next decision
             summary["carried"] = self.state.plan is not None
-        elif plan is not None and day.isoformat() > plan.decided:
-            self.state.plan = plan  # a decided plan whose session had no open (no quotes): keep it
         self.journal(progress, summary)  # before the day is marked closed: a restart writes it again
         self.state.history = (self.state.history + [summary])[-HISTORY_DAYS:]
         self.state.progress = None
@@ -289,13 +286,13 @@ class ExecutionCycle:
         while progress is not None:
             phase = progress.phase
             if phase == SELLING:
-                self._send_round(progress, buy=False)
+                self._send(progress, buy=False, first_only=False)
                 if self._unsettled(progress, buy=False):
                     return
             elif phase == BUYING:
                 if any(o.status in ("", SUBMITTING) for o in self._unsettled(progress, buy=True)):
                     return  # the next buy is sized once the broker has answered the last one
-                if self._send_next_buy(progress):
+                if self._send(progress, buy=True, first_only=True):
                     continue
             elif phase == CLOSING:
                 if self._unsettled(progress):
@@ -308,21 +305,20 @@ class ExecutionCycle:
     def _eligible(self, progress: DayProgress, index: int, leg: LegRecord) -> bool:
         if leg.round >= progress.round:
             return False
-        if any(o.leg == index and o in self._unsettled(progress) for o in progress.orders):
+        if any(o.leg == index for o in self._unsettled(progress)):
             return False
         return not leg.sized or leg.remaining > 0
 
-    def _send_round(self, progress: DayProgress, buy: bool) -> None:
+    def _send(self, progress: DayProgress, buy: bool, first_only: bool) -> bool:
+        """Size and send the round's eligible legs of one side (or only the first); True if any was."""
+        handled = False
         for index, leg in enumerate(progress.legs):
             if leg.buy == buy and self._eligible(progress, index, leg):
                 self._size_and_send(progress, index, leg)
-
-    def _send_next_buy(self, progress: DayProgress) -> bool:
-        for index, leg in enumerate(progress.legs):
-            if leg.buy and self._eligible(progress, index, leg):
-                self._size_and_send(progress, index, leg)
-                return True
-        return False
+                handled = True
+                if first_only:
+                    break
+        return handled
 
     def _size_and_send(self, progress: DayProgress, index: int, leg: LegRecord) -> None:
         day = date.fromisoformat(progress.day)
