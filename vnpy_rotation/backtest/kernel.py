@@ -187,6 +187,26 @@ def match_order(buy: bool, wanted: float, price: float, bar_volume: float, limit
 
 
 @njit(cache=True)
+def desired_shares(target, weighted, shares, cash, prices, out) -> None:
+    """Share counts a target row asks for, into ``out``: NaN keeps the holding; weights are fractions of the
+    equity valued at ``prices`` (the execution prices). The live stack sizes its orders with this too."""
+    equity = cash
+    if weighted:
+        for j in range(len(shares)):
+            if shares[j] != 0 and prices[j] == prices[j]:
+                equity += shares[j] * prices[j]
+    for j in range(len(shares)):
+        w = target[j]
+        if w != w:
+            out[j] = shares[j]  # no instruction: keep the holding
+        elif weighted:
+            p = prices[j]
+            out[j] = w * equity / p if w > 0 and p > 0 else 0.0
+        else:
+            out[j] = w
+
+
+@njit(cache=True)
 def _put(row, values) -> None:
     """Write a tuple of floats into a record row."""
     for k in range(len(values)):
@@ -362,20 +382,7 @@ def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split,
                 if shares[j] <= 0:
                     entry[j] = np.nan
         if has_target:
-            equity = cash
-            if weighted:
-                for j in range(m):
-                    if shares[j] != 0 and exec_prices[i, j] == exec_prices[i, j]:
-                        equity += shares[j] * exec_prices[i, j]
-            for j in range(m):
-                w = target[j]
-                if w != w:
-                    desired[j] = shares[j]  # no instruction: keep the holding
-                elif weighted:
-                    p = exec_prices[i, j]
-                    desired[j] = w * equity / p if w > 0 and p > 0 else 0.0
-                else:
-                    desired[j] = w
+            desired_shares(target, weighted, shares, cash, exec_prices[i], desired)
             retry = False
             for side in range(2):
                 buy = side == 1

@@ -45,18 +45,12 @@ class Leg:
 
 def desired_shares(target: np.ndarray, weighted: bool, shares: np.ndarray, cash: float,
                    prices: np.ndarray) -> np.ndarray:
-    """Share counts the target asks for; NaN weights keep the holding.
-
-    Equity is valued at the execution prices (the open, or the last close where there is none), as the
-    backtester does before it trades.
-    """
-    if not weighted:
-        return np.where(np.isnan(target), shares, target)
-    valued = (shares != 0) & np.isfinite(prices)
-    equity = cash + float(np.sum(shares[valued] * prices[valued]))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        wanted = np.where((target > 0) & (prices > 0), target * equity / prices, 0.0)
-    return np.where(np.isnan(target), shares, wanted)
+    """Share counts the target asks for (the backtester's own :func:`kernel.desired_shares`); NaN weights
+    keep the holding, equity is valued at the execution prices (the open, or the last close)."""
+    out = np.empty(len(shares))
+    kernel.desired_shares(np.asarray(target, dtype=float), bool(weighted), np.asarray(shares, dtype=float),
+                          float(cash), np.asarray(prices, dtype=float), out)
+    return out
 
 
 def legs(symbols: tuple[str, ...], target: np.ndarray, weighted: bool, shares: np.ndarray,
