@@ -1,33 +1,22 @@
 """The notification layer: DingTalk signing and delivery, the background notifier, vnpy's email path.
 
 Everything runs on loopback: a fake DingTalk (``http.server``) that verifies the signature the way
-DingTalk does, and a minimal SMTP-over-TLS server for vnpy's ``EmailEngine``. No real network.
+DingTalk does (tests/fakes/dingtalk_server.py). vnpy's email path is in test_notify_email.py.
+No real network.
 """
 
 from __future__ import annotations
 
-import base64
-import email
-import hashlib
-import hmac
 import json
-import os
-import re
-import shutil
-import socket
-import socketserver
-import ssl
-import subprocess
 import threading
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, field
-from email import policy
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from fakes import loopback
+from fakes.dingtalk_server import FakeDingTalk, server_side_sign_ok
+from fakes.loopback import WAIT, closed_port
 from hypothesis import given, settings, strategies as st
 from pydantic import ValidationError
 
@@ -45,116 +34,12 @@ from vnpy_rotation.notify import (
 )
 
 SECRET = "SECtest-secret"
-WAIT = 5.0  # upper bound for anything that should happen promptly; tests normally take far less
 
-
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch):
-    """Loopback requests must never go through a proxy configured in the environment."""
-    monkeypatch.setenv("no_proxy", "*")
-    monkeypatch.setenv("NO_PROXY", "*")
+_no_proxy = loopback.no_proxy  # autouse
 
 
 # ----------------------------------------------------------------------------------------------
-# A fake DingTalk robot
-
-
-def server_side_sign_ok(secret: str, timestamp: str, sign_value: str) -> bool:
-    """DingTalk's check: recompute HMAC-SHA256(secret, f"{timestamp}\\n{secret}") and compare."""
-    expected = hmac.new(secret.encode(), f"{timestamp}\n{secret}".encode(), hashlib.sha256).digest()
-    try:
-        received = base64.b64decode(sign_value, validate=True)
-    except ValueError:
-        return False
-    return hmac.compare_digest(expected, received)
-
-
-class FakeDingTalk:
-    """A DingTalk robot on 127.0.0.1: verifies ``timestamp``/``sign`` when it has a secret.
-
-    ``script`` gives the behaviour of the first requests in turn, then ``mode`` applies:
-    ``ok``, ``http500``, ``errcode`` (HTTP 200 with errcode 130101) or ``hang`` (no reply).
-    """
-
-    def __init__(self, secret: str | None = None, mode: str = "ok", script: tuple[str, ...] = ()) -> None:
-        self.secret = secret
-        self.mode = mode
-        self.script = list(script)
-        self.requests: list[dict] = []  # every request: query, headers, body, accepted
-        self.release = threading.Event()  # ends hanging handlers
-        self._lock = threading.Lock()
-        self._arrived = threading.Condition(self._lock)
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    @property
-    def webhook(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/robot/send?access_token=token123"
-
-    @property
-    def accepted(self) -> list[dict]:
-        """The JSON bodies of the messages the robot accepted."""
-        with self._lock:
-            return [r["body"] for r in self.requests if r["accepted"]]
-
-    def close(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(WAIT)
-
-    def _next_mode(self) -> str:
-        with self._lock:
-            return self.script.pop(0) if self.script else self.mode
-
-    def _record(self, entry: dict) -> None:
-        with self._lock:
-            self.requests.append(entry)
-
-    def _signature_ok(self, query: dict[str, list[str]]) -> bool:
-        if self.secret is None:
-            return True
-        timestamp, signature = query.get("timestamp", [""])[0], query.get("sign", [""])[0]
-        if not timestamp.isdigit() or abs(time.time() * 1000 - int(timestamp)) > 3600_000:
-            return False
-        return server_side_sign_ok(self.secret, timestamp, signature)
-
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        robot = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-                query = parse_qs(urlsplit(self.path).query)
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                mode = robot._next_mode()
-                signed = robot._signature_ok(query)
-                robot._record({"query": query, "headers": dict(self.headers), "body": body,
-                               "accepted": signed and mode == "ok"})
-                if mode == "hang":
-                    robot.release.wait(WAIT)
-                    return
-                if mode == "http500":
-                    self._reply(500, {"error": "internal"})
-                elif not signed:
-                    self._reply(200, {"errcode": 310000, "errmsg": "sign not match"})
-                elif mode == "errcode":
-                    self._reply(200, {"errcode": 130101, "errmsg": "send too fast"})
-                else:
-                    self._reply(200, {"errcode": 0, "errmsg": "ok"})
-
-            def _reply(self, status: int, reply: dict) -> None:
-                data = json.dumps(reply).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, format: str, *args: object) -> None:  # keep test output quiet
-                pass
-
-        return Handler
+# Helpers: the fake DingTalk robot (tests/fakes/dingtalk_server.py), test channels
 
 
 @pytest.fixture
@@ -167,13 +52,6 @@ def dingtalk():
             return robot
 
         yield make
-
-
-def closed_port() -> int:
-    """A loopback port nothing listens on (connection refused)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Recorder:
@@ -467,6 +345,16 @@ def test_config_is_frozen():
         NotifyConfig().vnpy_notification = False  # type: ignore[misc]
 
 
+def rejected(tmp_path, text: str):
+    """Write ``text`` as notify.json and load it: the path and the one problem it was rejected for."""
+    path = tmp_path / "notify.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputRejected) as excinfo:
+        load_notify_config(path)
+    [problem] = excinfo.value.problems
+    return path, problem
+
+
 @pytest.mark.parametrize("text, field", [
     ('{"kinds": ["failure", "bogus"]}', "kinds.1"),
     ('{"dingtalk": {"webhook": "oapi.dingtalk.com/robot/send"}}', "dingtalk.webhook"),
@@ -477,183 +365,12 @@ def test_config_is_frozen():
     ('{"vnpy_notification": "maybe"}', "vnpy_notification"),
 ])
 def test_bad_field_names_the_file_and_the_field(tmp_path, text, field):
-    path = tmp_path / "notify.json"
-    path.write_text(text, encoding="utf-8")
-    with pytest.raises(InputRejected) as excinfo:
-        load_notify_config(path)
-    [problem] = excinfo.value.problems
+    path, problem = rejected(tmp_path, text)
     assert problem.source == str(path)
     assert problem.reason.split(":")[0] == field
 
 
 @pytest.mark.parametrize("text, line", [('{\n  "kinds": [\n}', 3), ("[1, 2]", None)])
 def test_bad_json_names_the_file(tmp_path, text, line):
-    path = tmp_path / "notify.json"
-    path.write_text(text, encoding="utf-8")
-    with pytest.raises(InputRejected) as excinfo:
-        load_notify_config(path)
-    [problem] = excinfo.value.problems
+    path, problem = rejected(tmp_path, text)
     assert (problem.source, problem.line) == (str(path), line)
-
-
-# ----------------------------------------------------------------------------------------------
-# vnpy's email path, for real: MainEngine.send_notification -> EmailEngine -> SMTP over TLS
-
-
-@dataclass
-class Envelope:
-    mail_from: str
-    rcpt_to: list[str]
-    data: bytes
-
-
-@dataclass
-class SMTPState:
-    credentials: tuple[str, str]
-    logins: list[tuple[str, str]] = field(default_factory=list)
-    envelopes: list[Envelope] = field(default_factory=list)
-    received: threading.Event = field(default_factory=threading.Event)
-
-
-class SMTPHandler(socketserver.StreamRequestHandler):
-    """Just enough SMTP (EHLO, AUTH PLAIN/LOGIN, MAIL, RCPT, DATA, QUIT) over implicit TLS."""
-
-    timeout = WAIT
-
-    def setup(self) -> None:
-        self.request.settimeout(WAIT)
-        self.request = self.server.tls.wrap_socket(self.request, server_side=True)
-        super().setup()
-
-    def handle(self) -> None:
-        state: SMTPState = self.server.state
-        authed, mail_from, rcpt_to = False, None, []
-        self.reply("220 127.0.0.1 loopback ESMTP")
-        while line := self.rfile.readline():
-            verb, _, arg = line.decode("utf-8", "replace").rstrip("\r\n").partition(" ")
-            verb = verb.upper()
-            if verb == "EHLO":
-                self.reply("250-127.0.0.1", "250-AUTH PLAIN LOGIN", "250 8BITMIME")
-            elif verb == "HELO" or verb in ("NOOP", "RSET"):
-                self.reply("250 OK")
-            elif verb == "AUTH":
-                login = self.authenticate(arg)
-                authed = login == state.credentials
-                state.logins.append(login)
-                self.reply("235 2.7.0 Authentication successful" if authed else "535 5.7.8 Bad credentials")
-            elif verb == "MAIL" and authed:
-                mail_from, rcpt_to = address(arg), []
-                self.reply("250 OK")
-            elif verb == "RCPT" and mail_from is not None:
-                rcpt_to.append(address(arg))
-                self.reply("250 OK")
-            elif verb == "DATA" and rcpt_to:
-                self.reply("354 End data with <CR><LF>.<CR><LF>")
-                state.envelopes.append(Envelope(mail_from, rcpt_to, self.read_data()))
-                mail_from, rcpt_to = None, []
-                self.reply("250 OK queued")
-                state.received.set()
-            elif verb == "QUIT":
-                self.reply("221 Bye")
-                return
-            else:
-                self.reply("503 Bad sequence of commands")
-
-    def authenticate(self, arg: str) -> tuple[str, str]:
-        mechanism, _, initial = arg.partition(" ")
-        if mechanism.upper() == "PLAIN":
-            _, user, password = b64(initial or self.challenge("")).split("\0")
-            return user, password
-        user = b64(initial or self.challenge("VXNlcm5hbWU6"))  # LOGIN: "Username:"
-        return user, b64(self.challenge("UGFzc3dvcmQ6"))  # "Password:"
-
-    def challenge(self, text: str) -> str:
-        self.reply(f"334 {text}")
-        return self.rfile.readline().decode().strip()
-
-    def read_data(self) -> bytes:
-        lines = []
-        while (line := self.rfile.readline()) not in (b".\r\n", b""):
-            lines.append(line[1:] if line.startswith(b"..") else line)
-        return b"".join(lines)
-
-    def reply(self, *lines: str) -> None:
-        self.wfile.write("".join(f"{line}\r\n" for line in lines).encode())
-
-
-def b64(text: str) -> str:
-    return base64.b64decode(text).decode("utf-8")
-
-
-def address(arg: str) -> str:
-    match = re.search(r"<([^>]*)>", arg)
-    return match.group(1) if match else ""
-
-
-class LoopbackSMTPS(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, tls: ssl.SSLContext, state: SMTPState) -> None:
-        super().__init__(("127.0.0.1", 0), SMTPHandler)
-        self.tls = tls
-        self.state = state
-
-
-@pytest.fixture(scope="module")
-def tls_context(tmp_path_factory) -> ssl.SSLContext:
-    """A server TLS context with a throw-away self-signed certificate (made with the openssl CLI)."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("no openssl CLI to make a self-signed certificate for the loopback SMTPS server")
-    folder: Path = tmp_path_factory.mktemp("smtps_cert")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1"],
-                   check=True, capture_output=True, timeout=30, cwd=folder)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    return context
-
-
-@pytest.fixture
-def smtps(tls_context):
-    state = SMTPState(credentials=("robot@example.com", "app-password"))
-    server = LoopbackSMTPS(tls_context, state)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join(WAIT)
-
-
-def test_vnpy_email_through_main_engine(monkeypatch, runtime_home, smtps):
-    from vnpy.trader.engine import MainEngine
-    from vnpy.trader.setting import SETTINGS
-
-    user, password = smtps.state.credentials
-    for key, value in {"email.server": "127.0.0.1", "email.port": smtps.server_address[1],
-                       "email.username": user, "email.password": password,
-                       "email.sender": user, "email.receiver": "trader@example.com"}.items():
-        monkeypatch.setitem(SETTINGS, key, value)
-
-    subject, content = "调仓失败 Rebalance failed", "510300.SSE 委托被拒绝\nsecond line"
-    cwd = os.getcwd()
-    main_engine = MainEngine()  # chdirs into vnpy's runtime folder (the tests' temporary home)
-    try:
-        with Notifier(NotifyConfig(), send_notification=main_engine.send_notification) as notifier:
-            assert notifier.notify("rejected_order", subject, content)
-            assert notifier.flush(WAIT)
-        assert smtps.state.received.wait(WAIT)
-    finally:
-        main_engine.close()
-        os.chdir(cwd)
-
-    assert smtps.state.logins == [(user, password)]
-    [envelope] = smtps.state.envelopes
-    assert (envelope.mail_from, envelope.rcpt_to) == (user, ["trader@example.com"])
-    message = email.message_from_bytes(envelope.data.replace(b"\r\n", b"\n"), policy=policy.default)
-    assert message["Subject"] == subject
-    assert (message["From"], message["To"]) == (user, "trader@example.com")
-    assert message.get_content().rstrip("\n") == content
