@@ -18,9 +18,9 @@ CASES = [
     ("688981.SSE", K.STAR_STOCK, 0.20, 0.20, False, 200, 1, 0.01, True, True),
     ("830799.BSE", K.BSE_STOCK, None, None, False, 100, 1, 0.01, True, True),
     ("510300.SSE", K.EQUITY_ETF, 0.10, 0.10, False, 100, 100, 0.001, False, False),
-    ("159915.SZSE", K.EQUITY_ETF, 0.10, 0.20, False, 100, 100, 0.001, False, False),
-    ("159949.SZSE", K.EQUITY_ETF, 0.10, 0.20, False, 100, 100, 0.001, False, False),
-    ("588000.SSE", K.EQUITY_ETF, 0.20, 0.20, False, 100, 100, 0.001, False, False),
+    ("159915.SZSE", K.CHINEXT_ETF, 0.10, 0.20, False, 100, 100, 0.001, False, False),
+    ("159949.SZSE", K.CHINEXT_ETF, 0.10, 0.20, False, 100, 100, 0.001, False, False),
+    ("588000.SSE", K.STAR_ETF, 0.20, 0.20, False, 100, 100, 0.001, False, False),
     ("513100.SSE", K.CROSS_BORDER_ETF, 0.10, 0.10, True, 100, 100, 0.001, False, False),
     ("159941.SZSE", K.CROSS_BORDER_ETF, 0.10, 0.10, True, 100, 100, 0.001, False, False),
     ("511010.SSE", K.BOND_ETF, 0.10, 0.10, True, 100, 100, 0.001, False, False),
@@ -28,6 +28,16 @@ CASES = [
     ("511990.SSE", K.MONEY_MARKET_ETF, 0.10, 0.10, True, 100, 100, 0.001, False, False),
     ("501300.SSE", K.LOF, 0.10, 0.10, True, 100, 100, 0.001, False, False),
     ("161725.SZSE", K.LOF, 0.10, 0.10, False, 100, 100, 0.001, False, False),
+    # From the fund master (SZSE 159xxx have no prefix rule).
+    ("159901.SZSE", K.EQUITY_ETF, 0.10, 0.10, False, 100, 100, 0.001, False, False),
+    ("159813.SZSE", K.EQUITY_ETF, 0.10, 0.10, False, 100, 100, 0.001, False, False),
+    ("159967.SZSE", K.CHINEXT_ETF, 0.10, 0.20, False, 100, 100, 0.001, False, False),
+    ("159781.SZSE", K.STAR_ETF, 0.20, 0.20, False, 100, 100, 0.001, False, False),
+    ("159792.SZSE", K.CROSS_BORDER_ETF, 0.10, 0.10, True, 100, 100, 0.001, False, False),
+    ("159985.SZSE", K.COMMODITY_ETF, 0.10, 0.10, True, 100, 100, 0.001, False, False),
+    ("511880.SSE", K.MONEY_MARKET_ETF, 0.10, 0.10, True, 100, 100, 0.001, False, False),
+    ("162411.SZSE", K.LOF, 0.10, 0.10, True, 100, 100, 0.001, False, False),
+    ("508000.SSE", K.REIT, None, None, False, 100, 100, 0.001, False, False),
 ]
 
 
@@ -51,6 +61,9 @@ def test_st_limits_and_dates():
     # Cross-border ETFs became T+0 on 2015-01-19.
     qdii = lookup("513100.SSE")
     assert not qdii.is_t0(date(2015, 1, 16)) and qdii.is_t0(date(2015, 1, 19))
+    # REITs: ±10 % after their listing day (first listings 2021-06-21), T+1.
+    reit = lookup("508000.SSE")
+    assert reit.price_limit(date(2022, 1, 4)) == 0.10 and not reit.is_t0(date(2022, 1, 4))
 
 
 @pytest.mark.parametrize("vt_symbol,wanted,expected", [
@@ -71,7 +84,7 @@ def test_fee_schedule():
     assert reg.transfer_fee_rate(date(2022, 4, 29)) == 0.00001
 
 
-@pytest.mark.parametrize("vt_symbol", ["159999.SZSE", "700000.SSE", "999999.BSE", "517090.SSE"])
+@pytest.mark.parametrize("vt_symbol", ["159000.SZSE", "700000.SSE", "999999.BSE", "519999.SSE"])
 def test_unknown_codes_are_errors(vt_symbol):
     with pytest.raises(UnknownInstrument):
         lookup(vt_symbol)

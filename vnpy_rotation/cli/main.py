@@ -35,6 +35,21 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", parents=[home], help="import the bundled real data and summarise it")
     demo.set_defaults(handler="vnpy_rotation.cli.demo:run")
 
+    inst = commands.add_parser("instruments", parents=[home],
+                               help="show how a code is classified and traded; add or re-classify one")
+    inst_actions = inst.add_subparsers(dest="action", required=True)
+    inst_show = inst_actions.add_parser("show", parents=[home], help="kind, rules, source and verification of a code")
+    inst_show.add_argument("symbol", metavar="CODE[.EXCHANGE]", help="e.g. 159901 or 159901.SZSE")
+    inst_show.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    inst_add = inst_actions.add_parser("add", parents=[home],
+                                       help="add or re-classify a code in HOME/.vntrader/instruments.yaml")
+    inst_add.add_argument("symbol", metavar="CODE.EXCHANGE", help="e.g. 159901.SZSE")
+    inst_add.add_argument("--kind", required=True, help="e.g. equity_etf, chinext_etf, cross_border_etf, lof "
+                                                        "(a wrong value lists them all)")
+    inst_add.add_argument("--name", default="", help="the fund's or stock's short name")
+    inst_add.add_argument("--rules", help="a rule set of instruments.yaml (default: the kind's)")
+    inst.set_defaults(handler="vnpy_rotation.cli.instruments_cmd:run")
+
     imp = commands.add_parser("import", parents=[home], help="validate and import bar files into the database")
     imp.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (searched recursively)")
     imp.add_argument("--format", dest="fmt", default="auto", choices=["auto", "akshare", "tdx", "baostock", "csv"])
