@@ -254,3 +254,36 @@ def test_script_rejects_an_unknown_code(tmp_path):
     assert result.returncode == 2
     assert "999999.SSE" in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / ".vntrader" / "database.db").exists()
+
+
+# XT's instrument detail checked against the instrument table: what XT serves → the fields that disagree.
+XT_DETAIL_SCENARIOS = [
+    # names match (the table's name inside XT's), 159915's +20 % band as the table says since 2020-08-24
+    ({"510300.SH": dict(name="沪深300ETF华泰柏瑞", pre_close=4.000, up_stop=4.400),
+      "159915.SZ": dict(name="创业板ETF易方达", pre_close=2.000, up_stop=2.400)},
+     {"510300.SH": {"fund": True, "etf": True}}, []),
+    # a +20 % band on 510300 (table: ±10 %) and a stock type: the kind is wrong somewhere
+    ({"510300.SH": dict(name="沪深300ETF", pre_close=4.000, up_stop=4.800)},
+     {"510300.SH": {"stock": True}}, [("510300.SSE", "price_limit"), ("510300.SSE", "type")]),
+    # a renamed fund and a tick of 0.01
+    ({"159915.SZ": dict(name="创业板指数ETF", price_tick=0.01, pre_close=2.00, up_stop=2.40)}, {},
+     [("159915.SZSE", "name"), ("159915.SZSE", "tick")]),
+    # an ETF that XT lists as a fund but not an ETF
+    ({}, {"159915.SZ": {"fund": True}}, [("159915.SZSE", "type")]),
+]
+
+
+@pytest.mark.parametrize("details,types,expected", XT_DETAIL_SCENARIOS)
+def test_xt_instrument_detail_is_checked_against_the_table(store, datafeed, fake_xt, served, details, types,
+                                                           expected):
+    from vnpy_rotation.data.xt_fetch import fetch_into_database
+
+    for code, fields in details.items():
+        fake_xt.add_instrument(code, TradingDay="20240102", **fields)
+    fake_xt.instrument_types.update(types)
+
+    reports = fetch_into_database(["510300.SSE", "159915.SZSE"], START, END, store, datafeed)
+
+    assert all(r.ok for r in reports)
+    assert [(m.vt_symbol, m.field) for r in reports for m in r.xt_mismatches] == expected
+    assert all(str(m) in r.warnings for r in reports for m in r.xt_mismatches)  # and the user is told

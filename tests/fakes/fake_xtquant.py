@@ -4,7 +4,7 @@
 ``init``, ``listen``, ``shutdown`` -- with xtquant's order rules (``listen`` before ``init`` raises,
 a token without market rights makes ``init`` raise ``ConnectionError``).
 
-``xtquant.xtdata``: ``enable_hello``, ``get_instrument_detail``, ``download_history_data``,
+``xtquant.xtdata``: ``enable_hello``, ``get_instrument_detail``, ``get_instrument_type``, ``download_history_data``,
 ``get_local_data``. Every call needs a connection, as ``xtdata.get_client`` does: a running MiniQMT
 (``client_running``) or a datacenter that was initialised and is listening. ``get_local_data`` only
 sees what ``download_history_data`` fetched, and for K-line periods returns what xtquant 250807
@@ -70,6 +70,7 @@ class FakeXt:
     _listening: tuple[str, int] | None = None
     # market data (vnpy_xt's gateway)
     instruments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    instrument_types: dict[str, dict[str, bool]] = field(default_factory=dict)  # get_instrument_type answers
     sectors: dict[str, list[str]] = field(default_factory=dict)
     callback_errors: list[tuple[str, BaseException, str]] = field(default_factory=list)
     broker: Any = None  # the fakes.fake_xttrader.FakeBroker behind xttrader
@@ -207,7 +208,8 @@ class FakeXt:
         package.__version__ = "xtquant_250807"
         data, center = ModuleType("xtquant.xtdata"), ModuleType("xtquant.xtdatacenter")
         data.enable_hello = True
-        for func in (self.get_instrument_detail, self.download_history_data, self.get_local_data,
+        for func in (self.get_instrument_detail, self.get_instrument_type, self.download_history_data,
+                     self.get_local_data,
                      self.get_stock_list_in_sector, self.subscribe_quote, self.subscribe_whole_quote,
                      self.unsubscribe_quote, self.get_full_tick):
             setattr(data, func.__name__, func)
@@ -273,6 +275,13 @@ class FakeXt:
         code, market = stock_code.split(".")
         return {"ExchangeID": market, "InstrumentID": code, "InstrumentName": "", "PriceTick": 0.001,
                 "VolumeMultiple": 1, "InstrumentStatus": 0, "IsTrading": True}
+
+    def get_instrument_type(self, stock_code: str, variety_list: list[str] | None = None) -> dict:
+        """xtquant's varieties of a code that are true (``{"fund": True, "etf": True}``); ``{}`` when unknown."""
+        self._record("get_instrument_type", stock_code=stock_code)
+        self._client()
+        flags = {k: v for k, v in self.instrument_types.get(stock_code, {}).items() if v}
+        return {k: flags[k] for k in variety_list if k in flags} if variety_list else flags
 
     def get_stock_list_in_sector(self, sector_name: str, real_timetag: int | str = -1) -> list[str]:
         self._record("get_stock_list_in_sector", sector_name=sector_name)

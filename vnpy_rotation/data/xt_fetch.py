@@ -34,6 +34,7 @@ from vnpy.trader.object import BarData, HistoryRequest
 from ..errors import InputRejected, PlatformUnsupported, Problem, RotationError, UnknownInstrument
 from ..market.calendar import TradingCalendar, default_calendar
 from ..market.instruments import Instrument, default_registry
+from ..market.xt_check import XtMismatch, check_instrument_detail, xt_code
 from .corporate_actions import AdjustmentEvent, Jump
 from .formats import parse_symbol
 from .importer import store_series
@@ -72,6 +73,7 @@ class FetchReport:
     jumps: list[Jump] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    xt_mismatches: list[XtMismatch] = field(default_factory=list)  # XT's detail vs the instrument table
 
     @property
     def ok(self) -> bool:
@@ -207,10 +209,32 @@ def fetch_into_database(symbols: Iterable[str | Instrument], start: date, end: d
                                  end=datetime.combine(end, time(), SHANGHAI), interval=Interval.DAILY)
         frame = bars_to_frame(datafeed.query_bar_history(request, collect) or [])
         frame = frame[(frame["date"] >= pd.Timestamp(start)) & (frame["date"] <= pd.Timestamp(end))]
-        reports.append(_store_series(store, instrument, frame.reset_index(drop=True), calendar,
-                                     f"no daily bars from XT for {start} … {end}" +
-                                     (f" ({'; '.join(messages)})" if messages else "")))
+        report = _store_series(store, instrument, frame.reset_index(drop=True), calendar,
+                               f"no daily bars from XT for {start} … {end}" +
+                               (f" ({'; '.join(messages)})" if messages else ""))
+        report.xt_mismatches, note = xt_table_check(instrument)
+        report.warnings += [str(m) for m in report.xt_mismatches] + ([note] if note else [])
+        reports.append(report)
     return reports
+
+
+def xt_table_check(instrument: Instrument) -> tuple[list[XtMismatch], str | None]:
+    """XT's instrument detail and type for ``instrument`` compared with the instrument table.
+
+    Called once the datafeed has started (vnpy_xt has then imported ``xtquant.xtdata``). Returns the
+    disagreements, and a note instead when XT cannot answer.
+    """
+    xtdata = sys.modules.get("xtquant.xtdata")
+    if xtdata is None:
+        return [], None
+    code = xt_code(instrument)
+    try:
+        detail = xtdata.get_instrument_detail(code)
+        get_type = getattr(xtdata, "get_instrument_type", None)
+        flags = get_type(code) if get_type is not None else None
+    except Exception as exc:  # xtquant raises bare Exceptions for connection problems
+        return [], f"{instrument.vt_symbol}: XT instrument detail unavailable, table not checked ({exc})"
+    return check_instrument_detail(instrument, detail, flags), None
 
 
 def _store_series(store: BarStore, instrument: Instrument, frame: pd.DataFrame, calendar: TradingCalendar,

@@ -1,0 +1,108 @@
+"""Check the instrument table against what XT (xtquant / MiniQMT) says about a code.
+
+Pure: the caller passes ``xtdata.get_instrument_detail(code)`` (fields ``InstrumentName``,
+``PriceTick``, ``PreClose``, ``UpStopPrice``, ``DownStopPrice``, ``TradingDay``) and, where
+available, ``xtdata.get_instrument_type(code)`` (the varieties that are true, e.g. ``{"fund": True,
+"etf": True}``; ``{}`` for an unknown code).
+A disagreement is a warning, not an error: XT's names change with renames, and its limit prices are
+for one trading day; but a limit band or type that contradicts the table usually means a wrong kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from .instruments import Instrument
+
+XT_MARKETS = {"SSE": "SH", "SZSE": "SZ", "BSE": "BJ"}
+
+
+@dataclass(frozen=True)
+class XtMismatch:
+    """One field on which XT and the instrument table disagree."""
+
+    vt_symbol: str
+    field: str  # name, tick, price_limit, type
+    table: str
+    xt: str
+
+    def __str__(self) -> str:
+        return f"{self.vt_symbol}: XT says {self.field} {self.xt}, the instrument table says {self.table}"
+
+
+def xt_code(instrument: Instrument) -> str:
+    """XT's spelling of a code: ``159901.SZ``."""
+    return f"{instrument.code}.{XT_MARKETS[instrument.exchange]}"
+
+
+def _normal(name: str) -> str:
+    """Names compared without spaces, case or full-width letters (XT and Tushare spell them so)."""
+    return "".join(name.split()).upper().replace("Ｅ", "E").replace("Ｔ", "T").replace("Ｆ", "F")
+
+
+def _limit_price(pre_close: float, pct: float, tick: float) -> Decimal:
+    """The exchange's limit price: pre-close × (1 ± pct), rounded half-up to the tick."""
+    step = Decimal(str(tick))
+    raw = Decimal(str(pre_close)) * (Decimal(1) + Decimal(str(pct)))
+    return (raw / step).quantize(Decimal(1), rounding=ROUND_HALF_UP) * step
+
+
+def _trading_day(detail: Mapping[str, Any]) -> date | None:
+    try:
+        return datetime.strptime(str(detail.get("TradingDay") or ""), "%Y%m%d").date()
+    except ValueError:
+        return None
+
+
+def check_instrument_detail(instrument: Instrument, detail: Mapping[str, Any] | None,
+                            type_flags: Mapping[str, Any] | None = None) -> list[XtMismatch]:
+    """Every field on which XT's instrument detail / type contradicts ``instrument``."""
+    vt = instrument.vt_symbol
+    if not detail:
+        return [XtMismatch(vt, "listing", "a listed code", f"nothing for {xt_code(instrument)}")]
+    found: list[XtMismatch] = []
+    name = str(detail.get("InstrumentName") or "")
+    ours, theirs = _normal(instrument.name), _normal(name)
+    if ours and theirs and ours not in theirs and theirs not in ours:  # "深证100ETF" in "深证100ETF易方达"
+        found.append(XtMismatch(vt, "name", instrument.name, name))
+    tick = detail.get("PriceTick")
+    if tick and abs(float(tick) - instrument.rules.tick) > 1e-9:
+        found.append(XtMismatch(vt, "tick", f"{instrument.rules.tick:g}", f"{float(tick):g}"))
+    found += _limit_mismatch(instrument, detail)
+    found += _type_mismatch(instrument, type_flags or {})
+    return found
+
+
+def _limit_mismatch(instrument: Instrument, detail: Mapping[str, Any]) -> list[XtMismatch]:
+    pre, up = detail.get("PreClose"), detail.get("UpStopPrice")
+    day = _trading_day(detail)
+    if not pre or not up or day is None or not instrument.rules.tradable:
+        return []
+    pct = instrument.price_limit(day)
+    if pct is None:
+        return []
+    tick = instrument.rules.tick
+    expected = _limit_price(float(pre), pct, tick)
+    if abs(Decimal(str(up)) - expected) <= Decimal(str(tick)) / 2:
+        return []
+    implied = float(up) / float(pre) - 1
+    return [XtMismatch(instrument.vt_symbol, "price_limit", f"±{pct:.0%} (limit-up {expected})",
+                       f"limit-up {up} on pre-close {pre} (+{implied:.1%}) on {day}")]
+
+
+def _type_mismatch(instrument: Instrument, flags: Mapping[str, Any]) -> list[XtMismatch]:
+    kind = instrument.kind
+    if flags.get("stock") and not kind.is_stock:
+        return [XtMismatch(instrument.vt_symbol, "type", kind.value, "stock")]
+    if (flags.get("fund") or flags.get("etf")) and not kind.is_fund:
+        return [XtMismatch(instrument.vt_symbol, "type", kind.value, "fund")]
+    if flags.get("index") and kind.value != "index":
+        return [XtMismatch(instrument.vt_symbol, "type", kind.value, "index")]
+    # xtquant returns only the varieties that are true: a fund without "etf" is not an ETF.
+    if flags.get("fund") and not flags.get("etf") and kind.value.endswith("_etf"):
+        return [XtMismatch(instrument.vt_symbol, "type", kind.value, "a fund that is not an ETF")]
+    return []
