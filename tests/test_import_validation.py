@@ -65,7 +65,7 @@ SCENARIOS = [
     ("low-above-open-close", "510300.csv", plain(r2_low="3.590"), {}, 4, ["low", "3.59"]),
     ("negative-volume-last-row", "510300.csv", plain(r4_volume="-100"), {}, 6, ["volume", "-100"]),
     ("national-day-last-row", "510300.csv", plain(r4_date="2024-10-01"), {}, 6, ["2024-10-01", "trading day"]),
-    ("unknown-instrument", "159999.csv", plain(), {}, None, ["159999"]),
+    ("unknown-instrument", "159000.csv", plain(), {}, None, ["159000"]),
     ("unrecognised-header", "510300.csv", plain().replace(PLAIN_HEADER, "day,o,h,l,c,v,t"), {}, 1, ["day,o,h"]),
     ("close-only-tradable", "510300.csv", "date,close\n" + "".join(f"{r[0]},{r[4]}\n" for r in GOOD), {},
      None, ["510300.SSE", "close-only"]),
