@@ -397,7 +397,8 @@ def load_master(path: Path = MASTER_PATH, table: InstrumentTable | None = None) 
                 problems.append(Problem(str(path), line, f"bad value: {exc}"))
                 continue
             if entry.exchange not in ("SSE", "SZSE") or not (len(entry.code) == 6 and entry.code.isdigit()):
-                problems.append(Problem(str(path), line, f"code/exchange: {entry.code}.{entry.exchange} is not a fund code"))
+                problems.append(Problem(str(path), line,
+                                        f"code/exchange: {entry.code}.{entry.exchange} is not a fund code"))
             elif entry.rules not in rule_sets:
                 problems.append(Problem(str(path), line, f"rules: unknown rule set {entry.rules!r}"))
             elif (entry.code, entry.exchange) in entries:
