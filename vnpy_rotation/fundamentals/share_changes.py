@@ -89,11 +89,14 @@ def merge(derived: Iterable[Distribution], records: Iterable[Distribution]) -> l
 def holding_arrays(days: pd.DatetimeIndex, distributions: Sequence[Distribution]) -> tuple[np.ndarray, np.ndarray]:
     """Per day: the holding multiplier (1 where none) and the cash per share held (0 where none)."""
     split, cash = np.ones(len(days)), np.zeros(len(days))
-    position = {day.date(): i for i, day in enumerate(days)}
-    for d in distributions:
-        i = position.get(d.ex_date)
-        if i is not None:
-            split[i], cash[i] = d.share_ratio, d.cash
+    if not distributions:
+        return split, cash
+    axis = days.values.astype("datetime64[D]")
+    ex = np.array([np.datetime64(d.ex_date, "D") for d in distributions])
+    rows = np.minimum(np.searchsorted(axis, ex), max(len(axis) - 1, 0))
+    on_axis = (axis[rows] == ex) if len(axis) else np.zeros(len(ex), dtype=bool)
+    split[rows[on_axis]] = [d.share_ratio for d, hit in zip(distributions, on_axis) if hit]
+    cash[rows[on_axis]] = [d.cash for d, hit in zip(distributions, on_axis) if hit]
     return split, cash
 
 

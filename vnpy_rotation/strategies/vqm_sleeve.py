@@ -59,7 +59,7 @@ from ..backtest.loader import ensure_bundled
 from ..backtest.market_data import MarketData, build_market_data, round_to_tick
 from ..data.panels import FIELDS, Panels
 from ..data.store import SHANGHAI, AdjustmentRow, BarStore, DayFlagRow, to_dates
-from ..fundamentals.dividends import DividendRow, stored_distributions, stored_records
+from ..fundamentals.dividends import DividendRow, DividendStore, stored_distributions, stored_records
 from ..fundamentals.panels import KNOWN_PANEL, fundamental_panels, known_dates
 from ..fundamentals.share_changes import STOCK_TICK, eps_share_scale, split_step
 from ..fundamentals.store import FundamentalRow, FundamentalStore, IndexChangeRow, IndexSnapshotRow
@@ -94,6 +94,7 @@ class PointInTimeUniverse:
         self.strategy = strategy
         self.store = store
         self.fundamentals = FundamentalStore(store.database)
+        self.dividends = DividendStore(store.database)  # binds (and creates) its table before any signature
         self.symbols = list(strategy.symbols)
         self.position = {s: j for j, s in enumerate(self.symbols)}
         self.codes = sorted({s.partition(".")[0] for s in self.symbols})
@@ -123,8 +124,7 @@ class PointInTimeUniverse:
                     self.panels = Panels(**{f.name: pd.concat([getattr(self.panels, f.name), getattr(piece, f.name)])
                                             for f in dataclasses.fields(Panels)})
                     self.extras = {k: np.concatenate([self.extras[k], extras[k]]) for k in self.extras}
-                records = self._table("dividends", _signature(DividendRow),
-                                      lambda: stored_records(self.store.database, self.symbols))
+                records = self._table("dividends", _signature(DividendRow), lambda: self.dividends.records(self.symbols))
                 self.market = dataclasses.replace(build_market_data(self.panels, records=records),
                                                   extras=dict(self.extras))
             self.end = day
@@ -464,12 +464,12 @@ class VqmSleeveStrategy(CtaTemplate):
         step = 1.0
         for (factor,) in self.store.db.execute_sql(*query.sql()).fetchall():
             step *= factor
+        if abs(step - 1.0) < 1e-12:
+            return
         records = [d for d in stored_records(self.store.database, [self.vt_symbol]).get(self.vt_symbol, ())
                    if self.last_day < d.ex_date <= day]
         if records:  # an imported dividend record is exact (as build_market_data takes it)
             ratio, cash = records[-1].share_ratio, records[-1].cash
-        elif abs(step - 1.0) < 1e-12:
-            return
         else:  # the step split into shares and cash as build_market_data splits it
             ratio, cash = split_step(step, self.last_close, per_ten=lookup(self.vt_symbol).is_stock,
                                      tick=self.get_pricetick() or STOCK_TICK)
