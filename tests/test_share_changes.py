@@ -226,3 +226,21 @@ def test_vqm_ranks_on_pe_without_the_bonus_jump(bundled_stock_market, vt_symbol,
     adjusted_move = market.adjusted()[i, j] / market.adjusted()[i - 1, j]
     assert 0.94 <= pe[1] / pe[0] / adjusted_move <= 1.0 + 1e-9
     assert market.split[i, j] == pytest.approx(bonus)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ex_offsets=st.lists(st.integers(0, 60), max_size=5, unique=True),
+       ratios=st.lists(st.sampled_from([0.5, 1.0, 1.1, 1.5, 2.0, 3.8]), min_size=5, max_size=5),
+       known_offsets=st.lists(st.one_of(st.none(), st.integers(-5, 60)), min_size=61, max_size=61))
+def test_eps_share_scale_is_the_product_after_the_announcement(ex_offsets, ratios, known_offsets):
+    """Against the definition, day by day: the product of the ratios of ex-dates e with known < e <= day."""
+    start = pd.Timestamp("2023-01-02")
+    d = pd.date_range(start, periods=61, freq="D")
+    distributions = [Distribution((start + pd.Timedelta(days=o)).date(), r, 0.0, FACTOR)
+                     for o, r in zip(ex_offsets, ratios)]
+    epoch = (start - pd.Timestamp("1970-01-01")).days
+    known = np.array([[np.nan if k is None else epoch + k] for k in known_offsets], dtype=float)
+    scale = eps_share_scale({STOCK: distributions}, known, d, [STOCK])[:, 0]
+    for i, k in enumerate(known_offsets):
+        expected = 1.0 if k is None else float(np.prod([r for o, r in zip(ex_offsets, ratios) if k < o <= i]))
+        assert scale[i] == pytest.approx(expected)

@@ -31,7 +31,7 @@ from .formats import _columns, _flag_duplicates, _read, sniff_header
 from .share_changes import BAOSTOCK, FACTOR, Distribution, merge, split_step
 
 KIND = "dividends"
-REQUIRED = ("code", "dividoperatedate", "dividcashpsbeforetax", "dividstocksps", "dividreservetostockps")
+REQUIRED = ("code", "dividOperateDate", "dividCashPsBeforeTax", "dividStocksPs", "dividReserveToStockPs")
 
 
 class DividendRow(_Row):
@@ -61,11 +61,10 @@ def is_dividend_file(path: Path) -> bool:
 def parse_dividends(path: Path) -> DividendFile:
     """Read and validate a dividend file; raise :class:`InputRejected` listing every problem."""
     raw = _read(path)
-    missing = [c for c in REQUIRED if c not in raw.frame.columns]
+    missing = [c for c in REQUIRED if c.lower() not in raw.frame.columns]
     if missing:
-        raise InputRejected(Problem(raw.source, raw.header_line, "a Baostock dividend file needs the columns "
-                                    "code, dividOperateDate, dividCashPsBeforeTax, dividStocksPs, "
-                                    f"dividReserveToStockPs; missing: {', '.join(missing)}"))
+        raise InputRejected(Problem(raw.source, raw.header_line, f"a Baostock dividend file needs the columns "
+                                    f"{', '.join(REQUIRED)}; missing: {', '.join(missing)}"))
     carried = (raw.frame["dividoperatedate"] != "").to_numpy()
     symbol, exchange = raw.symbols("code")
     frame = pd.DataFrame({"line": raw.lines, "symbol": symbol, "exchange": exchange,

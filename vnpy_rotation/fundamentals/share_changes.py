@@ -125,7 +125,7 @@ def eps_share_scale(distributions: Mapping[str, Sequence[Distribution]], known: 
         # cumulative[n]: product of the first n ratios; those with ex <= x number searchsorted(ex, x, "right").
         at_day = cumulative[np.searchsorted(ex, day_numbers, side="right")]
         column = known[:, j]
-        has = np.isfinite(column)
+        has = np.isfinite(column) & (column < day_numbers)  # (known, day] is empty otherwise
         at_known = np.ones(len(days))
         at_known[has] = cumulative[np.searchsorted(ex, column[has].astype(np.int64), side="right")]
         scale[:, j] = np.where(has, at_day / at_known, 1.0)
