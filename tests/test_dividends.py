@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 from datetime import date
 
+import pandas as pd
 import pytest
 
 from vnpy_rotation.errors import InputRejected
@@ -127,3 +128,22 @@ def test_stored_distributions_prefer_the_record(clean_dividends, tmp_path):
     assert import_paths([record], store, progress=False).ok
     assert stored_distributions(store, ["600000.SSE"])["600000.SSE"] == [
         Distribution(date(2023, 6, 2), 2.0, 0.1, BAOSTOCK)]
+
+
+def test_load_market_applies_the_record(clean_dividends, tmp_path):
+    """The backtest's market data (and so the kernel and the replay book) take the imported record."""
+    from vnpy_rotation.backtest.loader import load_market
+    from vnpy_rotation.data.importer import import_paths
+
+    store = clean_dividends
+    bars = tmp_path / "sh.600000.csv"
+    bars.write_text(BARS, encoding="utf-8")
+    assert import_paths([bars], store, progress=False).ok
+    before = load_market(["600000.SSE"], store=store)
+    i = before.days.get_loc(pd.Timestamp("2023-06-02"))
+    assert (before.split[i, 0], round(before.dividend[i, 0], 6)) == (2.0, 0.1)  # from the factor step
+    # a record saying 10送3 + 转增2 + 0.20 (not what the prices imply: only the record can say it)
+    assert import_paths([write(tmp_path / "dividend.csv", [ROWS[0].replace("0.1,0.09或0.1,0,,1", "0.2,0.18,0.3,,0.2")])],
+                        store, progress=False).ok
+    after = load_market(["600000.SSE"], store=store)
+    assert (after.split[i, 0], after.dividend[i, 0]) == (1.5, 0.2)
