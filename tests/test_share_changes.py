@@ -13,7 +13,7 @@ from vnpy_rotation.backtest.config import BacktestConfig
 from vnpy_rotation.backtest.market_data import build_market_data
 from vnpy_rotation.fundamentals.panels import KNOWN_PANEL, fundamental_panels, pe_ttm
 from vnpy_rotation.fundamentals.share_changes import (
-    BAOSTOCK, FACTOR, Distribution, eps_share_scale, from_steps, split_step,
+    BAOSTOCK, FACTOR, Distribution, eps_share_scale, from_steps, split_step, trailing_cash,
 )
 from vnpy_rotation.live.replay_book import ReplayBook
 
@@ -244,3 +244,13 @@ def test_eps_share_scale_is_the_product_after_the_announcement(ex_offsets, ratio
     for i, k in enumerate(known_offsets):
         expected = 1.0 if k is None else float(np.prod([r for o, r in zip(ex_offsets, ratios) if k < o <= i]))
         assert scale[i] == pytest.approx(expected)
+
+
+def test_trailing_cash_is_per_current_share():
+    """10转10 + 0.10 on 2023-06-01, then 0.20 on 2023-09-01: 0.05 + 0.20 per current share in between,
+    the first leaving the 365-day window after 2024-05-30."""
+    d = pd.DatetimeIndex(pd.to_datetime(["2023-05-31", "2023-06-01", "2023-09-01", "2024-05-30", "2024-05-31"]))
+    distributions = {STOCK: [Distribution(date(2023, 6, 1), 2.0, 0.10, FACTOR),
+                             Distribution(date(2023, 9, 1), 1.0, 0.20, FACTOR)]}
+    got = trailing_cash(distributions, d, [STOCK])[:, 0]
+    assert got.tolist() == pytest.approx([0.0, 0.05, 0.25, 0.25, 0.20])

@@ -130,3 +130,28 @@ def eps_share_scale(distributions: Mapping[str, Sequence[Distribution]], known: 
         at_known[has] = cumulative[np.searchsorted(ex, column[has].astype(np.int64), side="right")]
         scale[:, j] = np.where(has, at_day / at_known, 1.0)
     return scale
+
+
+def trailing_cash(distributions: Mapping[str, Sequence[Distribution]], days: pd.DatetimeIndex,
+                  symbols: Sequence[str], window_days: int = 365) -> np.ndarray:
+    """Day × symbol: cash per share held on the day from the ex-dates in ``(day − window_days, day]``.
+
+    Each ex-date's cash is per share held before it; on a later day it is divided by the share ratios
+    of that ex-date and every later one up to the day (10转10 + 0.10 is 0.05 per share afterwards), so
+    it compares with that day's unadjusted close (dividend yield = trailing_cash / close).
+    """
+    out = np.zeros((len(days), len(symbols)))
+    day_numbers = days.values.astype("datetime64[D]").astype(np.int64)
+    for j, symbol in enumerate(symbols):
+        events = sorted(distributions.get(symbol, ()), key=lambda d: d.ex_date)
+        if not events:
+            continue
+        ex = np.array([np.datetime64(d.ex_date, "D").astype(np.int64) for d in events])
+        cumulative = np.concatenate([[1.0], np.cumprod([d.share_ratio for d in events])])
+        at_day = cumulative[np.searchsorted(ex, day_numbers, side="right")]
+        for k, event in enumerate(events):
+            if event.cash == 0.0:
+                continue
+            inside = (day_numbers >= ex[k]) & (day_numbers < ex[k] + window_days)
+            out[inside, j] += event.cash * cumulative[k] / at_day[inside]
+    return out
