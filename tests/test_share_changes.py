@@ -17,7 +17,7 @@ from vnpy_rotation.fundamentals.share_changes import (
 )
 from vnpy_rotation.live.replay_book import ReplayBook
 
-from conftest import BUNDLED
+from conftest import BUNDLED, REAL, needs_real
 from scenario_market import STOCK, at, backtest, days, flat, make_panels, money, positions_on, equity_on
 
 # ---------------------------------------------------------------------------------------------------
@@ -164,12 +164,12 @@ def test_report_announced_after_the_ex_date_is_not_scaled():
     assert new.tolist() == old.tolist()
 
 
-def _bundled_pe_jumps() -> list[tuple]:
-    """Every bundled stock's 送转 ex-date (Baostock preclose step ≥ 1.2) with the same report in use on
-    both sides: (code, ex-date, PE move / adjusted-price move with and without the share scale)."""
-    profit = pd.read_csv(BUNDLED / "fundamentals" / "profit_data.csv.gz")
+def _pe_jumps(stocks: Path, profit_file: Path) -> list[tuple]:
+    """Every stock's 送转 ex-date (Baostock preclose step ≥ 1.2) with the same report in use on both
+    sides: (code, ex-date, PE move / adjusted-price move with and without the share scale)."""
+    profit = pd.read_csv(profit_file)
     out = []
-    for path in sorted((BUNDLED / "stocks").glob("*.csv.gz")):
+    for path in sorted(stocks.glob("*.csv.gz")):
         bars = pd.read_csv(path)
         code = bars["code"].iloc[0]
         rows = profit[profit["code"] == code]
@@ -196,15 +196,31 @@ def _bundled_pe_jumps() -> list[tuple]:
     return out
 
 
+# PE move / adjusted-price move across an ex-date with the same report: the cash paid lowers the price
+# per share (yields on one ex-date stay below 10 %), the reference price's half-fen rounding adds ≤ 0.3 %.
+MOVE_WITH_PRICE = (0.90, 1.003)
+
+
+def _check_pe_jumps(jumps: list[tuple]) -> None:
+    low, high = MOVE_WITH_PRICE
+    assert [(vt, day, round(new, 3)) for vt, day, _, new in jumps if not low <= new <= high] == []
+    assert [(vt, day, round(old, 3)) for vt, day, old, _ in jumps if old >= 0.85] == []  # ratio ≥ 1.2: ≤ 1/1.2
+
+
 def test_pe_moves_with_the_price_across_real_bonus_ex_dates():
     """Real 送转 in the bundled Baostock data: across the ex-date PE moves with the adjusted price up to the
-    cash paid (a cash dividend lowers the price per share; A-share yields stay below 6 % here), and no
-    longer drops by the bonus ratio (≥ 1.2 → at least 1/6 lower)."""
-    jumps = _bundled_pe_jumps()
+    cash paid, and no longer drops by the bonus ratio."""
+    jumps = _pe_jumps(BUNDLED / "stocks", BUNDLED / "fundamentals" / "profit_data.csv.gz")
     assert len(jumps) >= 60  # e.g. 000651.SZSE 2015-07-03 (10转10), 002466.SZSE 2016-05-27 (10转28)
-    off = [(vt, day, round(new, 3)) for vt, day, _, new in jumps if not 0.94 <= new <= 1.0 + 1e-9]
-    assert off == []
-    assert all(old < 0.85 for _, _, old, _ in jumps)
+    _check_pe_jumps(jumps)
+
+
+@needs_real
+def test_pe_moves_with_the_price_across_the_shared_bonus_ex_dates():
+    """The same on the shared real set (265 stocks, 270+ such ex-dates)."""
+    jumps = _pe_jumps(REAL / "stocks_daily_unadjusted_baostock", REAL / "fundamentals_baostock" / "profit_data.csv")
+    assert len(jumps) >= 250
+    _check_pe_jumps(jumps)
 
 
 # The ratios are checked against Baostock's totalShare of the reports around the ex-date (2015Q3 / 2015H1
@@ -224,7 +240,7 @@ def test_vqm_ranks_on_pe_without_the_bonus_jump(bundled_stock_market, vt_symbol,
     j = market.symbols.index(vt_symbol)
     pe = create_strategy("vqm").rank_rows(market, np.array([i - 1, i])).pe[:, j]
     adjusted_move = market.adjusted()[i, j] / market.adjusted()[i - 1, j]
-    assert 0.94 <= pe[1] / pe[0] / adjusted_move <= 1.0 + 1e-9
+    assert MOVE_WITH_PRICE[0] <= pe[1] / pe[0] / adjusted_move <= MOVE_WITH_PRICE[1]
     assert market.split[i, j] == pytest.approx(bonus)
 
 
