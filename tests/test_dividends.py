@@ -71,7 +71,7 @@ def test_the_header_tells_the_layout(tmp_path):
     ("sh.600000,,,,,,2023-06-02,,,-0.1,,0,,1", "3: negative dividCashPsBeforeTax -0.1"),
     ("sh.600000,,,,,,2023-13-02,,,0.1,,0,,1", "3: unparseable date '2023-13-02' in column dividOperateDate"),
     ("xx.600000,,,,,,2023-06-02,,,0.1,,0,,1", "3: unknown code format 'xx.600000'"),
-    ("sh.600000,,,,,,2023-06-02,,,0.1,,abc,,1", "3: "),
+    ("sh.600000,,,,,,2023-06-02,,,0.1,,abc,,1", "3: 'abc' is not a number in column dividStocksPs"),
     (ROWS[0], "3: duplicate dividend for 600000.SSE 2023-06-02 (first on line 2)"),
 ])
 def test_bad_rows_are_refused_with_their_line(tmp_path, row, reason):
