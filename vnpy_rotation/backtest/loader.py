@@ -13,6 +13,7 @@ from ..data.importer import import_paths
 from ..data.panels import load_panels
 from ..data.store import BarStore
 from ..errors import InputRejected, Problem
+from ..fundamentals.dividends import stored_records
 from .market_data import MarketData, build_market_data
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ def load_market(vt_symbols: list[str], start: date | None = None, end: date | No
                                     "span; import them first (python run.py import PATH)"))
     if not len(panels.days):
         raise InputRejected(Problem("database", None, "no trading days in the requested span"))
-    return build_market_data(panels)
+    return build_market_data(panels, records=stored_records(store.database, vt_symbols))
 
 
 def load_benchmark(days: pd.DatetimeIndex, store: BarStore | None = None,

@@ -9,21 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from ..fundamentals.share_changes import Distribution, from_steps, holding_arrays, merge
 from ..market.instruments import InstrumentRegistry, default_registry
 
 if TYPE_CHECKING:  # the data layer imports vnpy; the simulation core must not (sweep workers, tests)
     from ..data.panels import Panels
-
-# A factor step >= 1.0999 is treated as a unit split / bonus shares (holdings are multiplied), smaller
-# steps as a cash distribution (credited on the ex-date). The factor alone cannot tell a 10 % cash
-# dividend from a 10-for-1 bonus issue; cash yields above 9 % in one payment are rare on A-shares.
-SPLIT_MIN_STEP = 1.0999
-
 
 def round_to_tick(price: np.ndarray | float, tick: np.ndarray | float) -> np.ndarray:
     """Round half up to the tick, as the exchanges compute limit prices (四舍五入至最小变动价位)."""
@@ -103,8 +98,13 @@ def forward_fill(values: np.ndarray) -> np.ndarray:
     return filled
 
 
-def build_market_data(panels: Panels, registry: InstrumentRegistry | None = None) -> MarketData:
+def build_market_data(panels: Panels, registry: InstrumentRegistry | None = None,
+                      records: Mapping[str, Sequence[Distribution]] | None = None) -> MarketData:
     """Rule arrays for ``panels`` from the instrument table (every symbol must be known to it).
+
+    Each ex-date's factor step is split into new shares and cash per old share
+    (:func:`~vnpy_rotation.fundamentals.share_changes.split_step`); ``records`` (vt_symbol → imported
+    dividend records) replace that on their ex-dates.
 
     The panels' price arrays are shared, not copied; the derived arrays are computed one symbol at a
     time so building adds only what the MarketData keeps.
@@ -131,10 +131,9 @@ def build_market_data(panels: Panels, registry: InstrumentRegistry | None = None
         step = np.ones(len(days))
         step[1:] = factor[1:, j] / factor[:-1, j]
         step[~np.isfinite(step) | (np.abs(step - 1.0) < 1e-12)] = 1.0
-        is_split = (step >= SPLIT_MIN_STEP) | (step < 1.0)
         previous_close = np.concatenate([[np.nan], last_close[:-1, j]])
-        split[:, j] = np.where(is_split, step, 1.0)
-        dividend[:, j] = np.where(~is_split & (step > 1.0), np.nan_to_num(previous_close) * (1.0 - 1.0 / step), 0.0)
+        derived = from_steps(days, step, previous_close, per_ten=instrument.is_stock, tick=tick[j])
+        split[:, j], dividend[:, j] = holding_arrays(days, merge(derived, (records or {}).get(symbols[j], ())))
         rules = instrument.rules
         pct = _schedule(day_np, rules.price_limits)
         if rules.st_price_limits and is_st[:, j].any():

@@ -109,15 +109,20 @@ def _columns(line: str) -> list[str]:
 
 
 def sniff(path: Path) -> str | None:
-    """The family of ``path`` from its first non-empty line (gzip-aware, reads 64 KiB at most)."""
+    """The family of ``path`` from its first non-empty line."""
+    return family(_columns(sniff_header(path)))
+
+
+def sniff_header(path: Path) -> str:
+    """The first non-empty line of ``path`` ("" when unreadable; gzip-aware, reads 64 KiB at most)."""
     try:
         with open(path, "rb") as fh:
             gz = fh.read(2) == b"\x1f\x8b"
         with (gzip.open(path) if gz else open(path, "rb")) as fh:
             head = fh.read(65536).decode("utf-8-sig", errors="replace")
     except (OSError, EOFError):
-        return None
-    return family(_columns(next((line for line in head.splitlines() if line.strip()), "")))
+        return ""
+    return next((line for line in head.splitlines() if line.strip()), "")
 
 
 def to_symbol(text: str) -> tuple[str, str]:

@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 from ..data.store import BarStore
+from .dividends import KIND as DIVIDENDS, DividendStore, is_dividend_file, parse_dividends
 from .formats import CHANGES, REPORTS, TableFile, parse_table, sniff
 from .store import FundamentalStore
 
@@ -35,7 +36,7 @@ class TableReport:
 
 def is_table_file(path: Path) -> bool:
     """Whether ``path`` is a fundamentals / membership file (by its header), not a bar file."""
-    return sniff(path) is not None
+    return sniff(path) is not None or is_dividend_file(path)
 
 
 def import_table_file(path: Path, store: BarStore) -> TableReport:
@@ -47,6 +48,14 @@ def import_table_file(path: Path, store: BarStore) -> TableReport:
     digest = hashlib.sha256(b"fundamentals\0" + path.read_bytes()).hexdigest()
     if store.already_imported(digest):
         return TableReport(str(path), "", "", "", skipped=True)
+    if is_dividend_file(path):
+        dividends = parse_dividends(path)
+        with store.transaction():
+            DividendStore(store.database).save(dividends.frame)
+            store.log_import(digest, str(path))
+        days, codes = dividends.frame["ex_date"], dividends.frame["symbol"] + "." + dividends.frame["exchange"]
+        return TableReport(str(path), DIVIDENDS, "baostock dividends", "dividends", len(days), int(codes.nunique()),
+                           days.min().date() if len(days) else None, days.max().date() if len(days) else None)
     table = parse_table(path)
     fundamentals = FundamentalStore(store.database)
     with store.transaction():

@@ -23,6 +23,7 @@ from .pit import statutory_deadline
 PANEL_FIELDS = {"eps_ttm": "eps_ttm", "net_profit": "net_profit", "total_share": "total_share",
                 "yoy_net_profit": "yoy_net_profit"}
 ROE_PANELS = ("roe_annualised", "roe_full_year")
+KNOWN_PANEL = "report_known"  # when the report behind eps_ttm became public, days since 1970-01-01
 
 
 def known_dates(reports: pd.DataFrame) -> pd.Series:
@@ -69,7 +70,7 @@ def fundamental_panels(reports: pd.DataFrame, days: pd.DatetimeIndex, symbols: t
     ``reports`` has ``vt_symbol, period_end, announced`` and the stored fields (missing fields give NaN
     panels). Symbols without reports are NaN throughout.
     """
-    names = list(PANEL_FIELDS.values()) + list(ROE_PANELS)
+    names = list(PANEL_FIELDS.values()) + list(ROE_PANELS) + [KNOWN_PANEL]
     panels = {name: np.full((len(days), len(symbols)), np.nan) for name in names}
     if reports.empty:
         return panels
@@ -83,7 +84,8 @@ def fundamental_panels(reports: pd.DataFrame, days: pd.DatetimeIndex, symbols: t
     roe_ytd = ordered["roe_ytd"].to_numpy(dtype=float) if "roe_ytd" in ordered else None
     if roe_ytd is not None:
         values["roe_annualised"] = annualised_roe(ordered["roe_ytd"], ordered["period_end"]).to_numpy(dtype=float)
-    targets = {**PANEL_FIELDS, "roe_annualised": "roe_annualised"}
+    values[KNOWN_PANEL] = known.astype("datetime64[D]").astype(float)
+    targets = {**PANEL_FIELDS, "roe_annualised": "roe_annualised", KNOWN_PANEL: KNOWN_PANEL}
     day_values = days.values.astype("datetime64[ns]")
     column = {s: j for j, s in enumerate(symbols)}
     bounds = np.flatnonzero(np.r_[True, code[1:] != code[:-1], True])
@@ -101,11 +103,15 @@ def fundamental_panels(reports: pd.DataFrame, days: pd.DatetimeIndex, symbols: t
     return panels
 
 
-def pe_ttm(close: np.ndarray, eps_ttm: np.ndarray) -> np.ndarray:
+def pe_ttm(close: np.ndarray, eps_ttm: np.ndarray, share_scale: np.ndarray | None = None) -> np.ndarray:
     """Price / trailing-twelve-month EPS on the unadjusted close; NaN where either is missing.
 
-    Negative EPS gives a negative PE (kept, so a strategy can exclude it explicitly); zero EPS gives NaN.
+    ``share_scale`` (:func:`.share_changes.eps_share_scale`) puts the report's EPS on the close's share
+    basis after bonus / transfer shares. Negative EPS gives a negative PE (kept, so a strategy can
+    exclude it explicitly); zero EPS gives NaN.
     """
+    if share_scale is not None:
+        eps_ttm = eps_ttm / share_scale
     with np.errstate(divide="ignore", invalid="ignore"):
         pe = close / eps_ttm
     pe[~np.isfinite(pe)] = np.nan

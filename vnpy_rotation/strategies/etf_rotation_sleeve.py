@@ -24,6 +24,7 @@ from ..backtest.loader import with_benchmark
 from ..backtest.market_data import MarketData, build_market_data, round_to_tick
 from ..data.panels import load_panels
 from ..data.store import BarStore
+from ..fundamentals.dividends import stored_records
 from ..factors.library import FACTORS
 from ..market.calendar import default_calendar
 from .etf_rotation import EtfRotationSettings, EtfRotationStrategy
@@ -156,7 +157,7 @@ class EtfRotationSleeveStrategy(CtaTemplate):
         and adjustment events dated on that axis: nothing after ``day`` enters the decision.
         """
         panels = load_panels(self.rotation.symbols, self.start, day, store=self.store)
-        market = build_market_data(panels)
+        market = build_market_data(panels, records=stored_records(self.store.database, self.rotation.symbols))
         if len(market.days) and market.days[-1].date() > day:  # cannot happen: load_panels ends at day
             raise RuntimeError(f"data after {day} was read")
         if not self.needs_benchmark:  # only relative-strength factors read it: the decision is the same

@@ -26,7 +26,8 @@ from ..backtest.engine import TargetPlan
 from ..backtest.market_data import MarketData
 from ..backtest.risk_rules import RiskRules
 from ..backtest.strategy import StrategySettings, rebalance_days, weights_frame
-from ..fundamentals.panels import fundamental_panels, pe_ttm
+from ..fundamentals.panels import KNOWN_PANEL, fundamental_panels, pe_ttm
+from ..fundamentals.share_changes import eps_share_scale
 from ..fundamentals.universe import coverage_warning, rebuild_membership
 from ..market.calendar import default_calendar
 from ..rotation.selection import percentile_ranks
@@ -107,12 +108,16 @@ class VqmStrategy:
 
     def prepare_market(self, market: MarketData, store: "BarStore") -> MarketData:
         """Attach PE/ROE inputs, index membership and listing age as point-in-time day × symbol arrays."""
+        from ..fundamentals.dividends import stored_distributions
         from ..fundamentals.store import FundamentalStore
 
         fundamentals = FundamentalStore(store.database)
         reports = fundamentals.reports(list(market.symbols))
         panels = fundamental_panels(reports, market.days, market.symbols)
         extras = {"eps_ttm": panels["eps_ttm"], "roe": panels[f"roe_{self.settings.roe}"],
+                  KNOWN_PANEL: panels[KNOWN_PANEL],
+                  "eps_scale": eps_share_scale(stored_distributions(store, list(market.symbols)),
+                                               panels[KNOWN_PANEL], market.days, market.symbols),
                   "listed_days": listed_sessions(store.first_days({s.split(".")[0] for s in market.symbols}),
                                                  market.days, market.symbols)}
         self.data_warnings = []
@@ -148,7 +153,8 @@ class VqmStrategy:
         """Exclusions, PE, ROE, score and rank of every symbol on the decision ``rows``."""
         s = self.settings
         excluded = exclusion_flags(market, rows, s.min_listed_days)
-        pe = pe_ttm(market.close[rows], market.extras["eps_ttm"][rows])
+        scale = market.extras.get("eps_scale")  # prepare_market attaches it; absent: no share changes
+        pe = pe_ttm(market.close[rows], market.extras["eps_ttm"][rows], None if scale is None else scale[rows])
         roe = market.extras["roe"][rows]
         eligible = ~excluded.any(axis=0)
         score = vqm_scores(pe, roe, eligible, s.w_pe, s.roe_weight)

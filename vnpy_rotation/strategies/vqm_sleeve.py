@@ -56,10 +56,12 @@ from vnpy.trader.object import BarData, OrderData, TradeData
 from vnpy_ctastrategy import CtaTemplate
 
 from ..backtest.loader import ensure_bundled
-from ..backtest.market_data import SPLIT_MIN_STEP, MarketData, build_market_data, round_to_tick
+from ..backtest.market_data import MarketData, build_market_data, round_to_tick
 from ..data.panels import FIELDS, Panels
 from ..data.store import SHANGHAI, AdjustmentRow, BarStore, DayFlagRow, to_dates
-from ..fundamentals.panels import fundamental_panels, known_dates
+from ..fundamentals.dividends import DividendRow, DividendStore, stored_distributions, stored_records
+from ..fundamentals.panels import KNOWN_PANEL, fundamental_panels, known_dates
+from ..fundamentals.share_changes import STOCK_TICK, eps_share_scale, split_step
 from ..fundamentals.store import FundamentalRow, FundamentalStore, IndexChangeRow, IndexSnapshotRow
 from ..fundamentals.universe import rebuild_membership
 from ..market.calendar import default_calendar
@@ -92,6 +94,7 @@ class PointInTimeUniverse:
         self.strategy = strategy
         self.store = store
         self.fundamentals = FundamentalStore(store.database)
+        self.dividends = DividendStore(store.database)  # binds (and creates) its table before any signature
         self.symbols = list(strategy.symbols)
         self.position = {s: j for j, s in enumerate(self.symbols)}
         self.codes = sorted({s.partition(".")[0] for s in self.symbols})
@@ -121,7 +124,9 @@ class PointInTimeUniverse:
                     self.panels = Panels(**{f.name: pd.concat([getattr(self.panels, f.name), getattr(piece, f.name)])
                                             for f in dataclasses.fields(Panels)})
                     self.extras = {k: np.concatenate([self.extras[k], extras[k]]) for k in self.extras}
-                self.market = dataclasses.replace(build_market_data(self.panels), extras=dict(self.extras))
+                records = self._table("dividends", _signature(DividendRow), lambda: self.dividends.records(self.symbols))
+                self.market = dataclasses.replace(build_market_data(self.panels, records=records),
+                                                  extras=dict(self.extras))
             self.end = day
         if self.market is None:
             raise RuntimeError(f"no market data up to {day}")
@@ -197,7 +202,7 @@ class PointInTimeUniverse:
         days = piece.days
         reports, known = self._table("reports", _signature(FundamentalRow), self._read_reports)
         usable = (known < pd.Timestamp(day)).to_numpy()  # on a day up to t only these can count
-        names = {"eps_ttm": "eps_ttm", "roe": f"roe_{settings.roe}"}
+        names = {"eps_ttm": "eps_ttm", "roe": f"roe_{settings.roe}", KNOWN_PANEL: KNOWN_PANEL}
         if self.panels is None:
             changed = list(self.symbols)
             extras = {key: np.full((len(days), len(self.symbols)), np.nan) for key in names}
@@ -210,6 +215,10 @@ class PointInTimeUniverse:
             columns = [self.position[s] for s in changed]
             for key, name in names.items():
                 extras[key][:, columns] = panels[name]
+        # Every name's scale on the piece's days: an ex-date moves it without a new report.
+        distributions = self._table("distributions", f"{_signature(AdjustmentRow)}|{_signature(DividendRow)}",
+                                    lambda: stored_distributions(self.store, self.symbols))
+        extras["eps_scale"] = eps_share_scale(distributions, extras[KNOWN_PANEL], days, self.symbols)
         extras["listed_days"] = listed_sessions(self._first_days(piece, day), days, self.symbols)
         if settings.index:
             snapshot = self._table("membership", f"{_signature(IndexSnapshotRow)}|{_signature(IndexChangeRow)}",
@@ -457,10 +466,14 @@ class VqmSleeveStrategy(CtaTemplate):
             step *= factor
         if abs(step - 1.0) < 1e-12:
             return
-        if step >= SPLIT_MIN_STEP or step < 1.0:  # a split or bonus shares (as build_market_data reads it)
-            self.entry_price /= step
-        else:  # a cash distribution per share
-            self.entry_price -= self.last_close * (1.0 - 1.0 / step)
+        records = [d for d in stored_records(self.store.database, [self.vt_symbol]).get(self.vt_symbol, ())
+                   if self.last_day < d.ex_date <= day]
+        if records:  # an imported dividend record is exact (as build_market_data takes it)
+            ratio, cash = records[-1].share_ratio, records[-1].cash
+        else:  # the step split into shares and cash as build_market_data splits it
+            ratio, cash = split_step(step, self.last_close, per_ten=lookup(self.vt_symbol).is_stock,
+                                     tick=self.get_pricetick() or STOCK_TICK)
+        self.entry_price = (self.entry_price - cash) / ratio
 
     def _check_stop(self, bar: BarData) -> None:
         """The single-stock stop at this close: sell everything next morning, and do not buy it back
