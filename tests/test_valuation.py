@@ -1,0 +1,140 @@
+"""Point-in-time PB and trailing dividend yield: hand-computed values on a few dated rows.
+
+Share basis: cash per share held before an ex-date and a report's per-share book value are rebased to the
+day's shares by the share ratios of later ex-dates (10转10 = ratio 2).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vnpy_rotation.fundamentals.valuation import (book_panels, book_value_rows, dividend_yield_ttm, per_current_share,
+                                                  with_express)
+from vnpy_rotation.fundamentals.panels import fundamental_panels
+
+NAN = np.nan
+
+
+def days_of(*texts: str) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(pd.to_datetime(list(texts)))
+
+
+# -- dividend yield -------------------------------------------------------------------------------------
+def test_dividend_yield_counts_the_365_days_up_to_the_day_on_current_shares():
+    # 2022-06-10: 0.50 cash per share. 2023-06-09: 10转10 (ratio 2) and 0.30 per share held before it.
+    days = days_of("2022-06-09", "2022-06-10", "2023-06-08", "2023-06-09", "2023-06-10", "2023-06-12")
+    close = np.array([[10.0], [9.5], [12.0], [6.0], [6.0], [5.0]])
+    split = np.array([[1.0], [1.0], [1.0], [2.0], [1.0], [1.0]])
+    cash = np.array([[0.0], [0.5], [0.0], [0.3], [0.0], [0.0]])
+
+    dy = dividend_yield_ttm(days, close, split, cash)[:, 0]
+
+    expected = [0.0,  # the ex-date is after the day: not counted
+                0.5 / 9.5,  # counted from its ex-date
+                0.5 / 12.0,  # 363 days later, still inside
+                (0.5 / 2 + 0.3 / 2) / 6.0,  # 364 days: both, each on the doubled share count
+                (0.3 / 2) / 6.0,  # 365 days after 2022-06-10: that one has left the window
+                (0.3 / 2) / 5.0]
+    np.testing.assert_allclose(dy, expected, rtol=0, atol=1e-15)
+
+
+def test_dividend_yield_is_unknown_without_a_close_and_zero_without_payments():
+    days = days_of("2023-01-03", "2023-01-04")
+    close = np.array([[NAN, 10.0], [10.0, 10.0]])
+    dy = dividend_yield_ttm(days, close, np.ones((2, 2)), np.zeros((2, 2)))
+    assert np.isnan(dy[0, 0]) and dy[1, 0] == 0.0 and (dy[:, 1] == 0.0).all()
+
+
+# -- book value per share -------------------------------------------------------------------------------
+def reports_frame(rows):
+    return pd.DataFrame(rows, columns=["vt_symbol", "period_end", "announced", "net_profit", "roe_ytd", "total_share",
+                                       "eps_ttm"]).assign(period_end=lambda f: pd.to_datetime(f["period_end"]),
+                                                          announced=lambda f: pd.to_datetime(f["announced"]))
+
+
+def test_approximate_book_value_is_ytd_profit_over_ytd_roe_not_annualised():
+    # Q1: 1.2e10 YTD profit on a 2.5 % YTD ROE → average equity 4.8e11 (annualising the ROE to 10 % would give 1.2e11).
+    reports = reports_frame([("600000.SSE", "2023-03-31", "2023-04-29", 1.2e10, 0.025, 2.4e10, 1.8)])
+
+    rows = book_value_rows(reports)
+
+    assert rows[["bvps", "approximate"]].values.tolist() == [[pytest.approx(4.8e11 / 2.4e10), True]]
+
+
+def test_balance_equity_is_exact_and_wins_over_the_approximation_once_known():
+    reports = reports_frame([("600000.SSE", "2023-03-31", "2023-04-29", 1.2e10, 0.025, 2.4e10, 1.8)])
+    # The balance file of the same period, published later: shares from the profit report of that period.
+    balance = pd.DataFrame({"vt_symbol": ["600000.SSE"], "period_end": pd.to_datetime(["2023-03-31"]),
+                            "announced": pd.to_datetime(["2023-05-05"]), "total_equity": [4.5e11],
+                            "total_share": [NAN]})
+    days = days_of("2023-04-29", "2023-05-02", "2023-05-05", "2023-05-08")
+
+    panels = book_panels(book_value_rows(reports, balance), days, ["600000.SSE", "600036.SSE"])
+
+    np.testing.assert_allclose(panels["bvps"][:, 0], [NAN, 20.0, 20.0, 18.75])
+    np.testing.assert_array_equal(panels["bvps_approximate"][:, 0], [NAN, 1.0, 1.0, 0.0])
+    assert np.isnan(panels["bvps"][:, 1]).all()
+    known = panels["bvps_known"][:, 0]
+    assert [pd.Timestamp(k, unit="D").date().isoformat() for k in known[1:]] == ["2023-04-29", "2023-04-29", "2023-05-05"]
+
+
+def test_loss_making_company_with_positive_roe_has_no_approximate_book_value():
+    reports = reports_frame([("600000.SSE", "2023-03-31", "2023-04-29", -1.0e9, 0.02, 1e9, -0.5)])
+    assert book_value_rows(reports).empty
+
+
+def test_book_value_is_rebased_by_bonus_shares_after_the_announcement_only():
+    days = days_of("2023-05-04", "2023-06-09", "2023-06-20")
+    split = np.array([[1.0, 1.0], [2.0, 2.0], [1.0, 1.0]])  # 10转10 on 2023-06-09 for both
+    bvps = np.full((3, 2), 10.0)
+    known = np.array([[pd.Timestamp("2023-04-29").value // 86_400_000_000_000,
+                       pd.Timestamp("2023-06-15").value // 86_400_000_000_000]] * 3, dtype=float)
+    known[0, 1] = NAN  # nothing known yet
+
+    out = per_current_share(bvps, known, days, split)
+
+    np.testing.assert_allclose(out[:, 0], [10.0, 5.0, 5.0])  # announced before the ex-date: halved from it on
+    np.testing.assert_allclose(out[1:, 1], [10.0, 10.0])  # announced after: already on the new shares
+    assert np.isnan(out[0, 1])
+
+
+# -- express reports standing in (real rows of sh.600000: shared fundamentals_baostock, Baostock's docs) ---
+REAL_600000 = [  # query_profit_data: (period, pubDate, epsTTM, roeAvg, netProfit, totalShare)
+    ("2014-09-30", "2014-10-31", 2.460829, 0.159734, 35167000000.0, 18653471415.0),
+    ("2014-12-31", "2015-03-19", 2.521032, 0.202461, 47360000000.0, 18653471415.0),
+]
+EXPRESS_600000 = pd.DataFrame({  # query_performance_express_report, 2014 annual
+    "vt_symbol": ["600000.SSE"], "period_end": pd.to_datetime(["2014-12-31"]), "announced": pd.to_datetime(["2015-01-06"]),
+    "net_asset": [260011000000.0], "roe_wa": [0.2102], "eps_diluted": [2.52]})
+
+
+def real_reports():
+    return pd.DataFrame({"vt_symbol": "600000.SSE", "period_end": pd.to_datetime([r[0] for r in REAL_600000]),
+                         "announced": pd.to_datetime([r[1] for r in REAL_600000]),
+                         "eps_ttm": [r[2] for r in REAL_600000], "roe_ytd": [r[3] for r in REAL_600000],
+                         "net_profit": [r[4] for r in REAL_600000], "total_share": [r[5] for r in REAL_600000]})
+
+
+def test_an_express_report_stands_in_until_the_periodic_report_arrives():
+    days = days_of("2015-01-06", "2015-01-07", "2015-03-19", "2015-03-20")
+    plain = fundamental_panels(real_reports(), days, ["600000.SSE"])
+    merged = fundamental_panels(with_express(real_reports(), EXPRESS_600000), days, ["600000.SSE"])
+
+    np.testing.assert_allclose(plain["eps_ttm"][:, 0], [2.460829, 2.460829, 2.460829, 2.521032])
+    np.testing.assert_allclose(merged["eps_ttm"][:, 0], [2.460829, 2.52, 2.52, 2.521032])
+    np.testing.assert_allclose(merged["roe_annualised"][:, 0], [0.159734 * 4 / 3, 0.2102, 0.2102, 0.202461])
+    np.testing.assert_allclose(merged["total_share"][:, 0], [18653471415.0] * 4)  # carried from Q3 meanwhile
+
+
+def test_an_express_report_after_its_periodic_report_changes_nothing():
+    late = EXPRESS_600000.assign(announced=pd.to_datetime(["2015-03-19"]))
+    assert len(with_express(real_reports(), late)) == 2
+
+
+def test_express_net_asset_gives_an_exact_book_value_on_the_shares_known_then():
+    rows = book_value_rows(real_reports(), None, EXPRESS_600000)
+    exact = rows[~rows["approximate"]]
+    assert exact["bvps"].tolist() == [pytest.approx(260011000000.0 / 18653471415.0)]
+    assert exact["announced"].tolist() == [pd.Timestamp("2015-01-06")]
