@@ -6,6 +6,8 @@ day's shares by the share ratios of later ex-dates (10转10 = ratio 2).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,6 +17,7 @@ from vnpy_rotation.fundamentals.valuation import (book_panels, book_value_rows, 
 from vnpy_rotation.fundamentals.panels import fundamental_panels
 
 NAN = np.nan
+CONFIGS = Path(__file__).parent.parent / "configs"
 
 
 def days_of(*texts: str) -> pd.DatetimeIndex:
@@ -162,3 +165,34 @@ def test_real_dividend_yield_across_a_transfer_and_cash_ex_date(bundled_stock_ma
     # Ping An Bank 2015 final: 10转增2股派1.53元 (ex-date 2016-06-16): 0.153 per old share = 0.1275 per new one.
     dy, close = yield_on(bundled_stock_market, "000001.SZSE", "2016-06-30")
     assert dy == pytest.approx(0.153 / 1.2 / close, rel=0.02)
+
+
+def test_cli_backtest_ranks_on_pb_and_dividend_yield_from_the_real_bundled_data(tmp_path):
+    """``run.py backtest`` with ``configs/vqm_valuation.yaml`` on the bundled stocks: every chosen name's PB
+    is flagged approximate (no balance sheet imported) and equals, for 600036.SSE on 2018-02-28, the close
+    of the bundled bar file over netProfit / roeAvg / totalShare of its 2017Q3 report (announced 2017-10-28)."""
+    import gzip
+    import json
+
+    from conftest import run_cli
+    import vnpy_rotation.bundled as bundled
+
+    root = Path(bundled.__file__).parent
+    out = tmp_path / "out"
+    proc = run_cli("backtest", "--strategy", "vqm", "--config", str(CONFIGS / "vqm_valuation.yaml"),
+                   "--start", "2018-01-01", "--end", "2018-03-31", "--out", str(out), home=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+
+    selection = pd.read_csv(out / "selection.csv")
+    assert {"pb", "pb_approximate", "dividend_yield"} <= set(selection.columns)
+    assert selection["pb_approximate"].all()
+    assert any("pb_approximate" in w for w in json.loads((out / "metrics.json").read_text())["data_warnings"])
+    with gzip.open(root / "fundamentals" / "profit_data.csv.gz", "rt") as fh:
+        profit = pd.read_csv(fh)
+    report = profit[(profit["code"] == "sh.600036") & (profit["statDate"] == "2017-09-30")].iloc[0]
+    assert report["pubDate"] == "2017-10-28"
+    with gzip.open(root / "stocks" / "600036.csv.gz", "rt") as fh:
+        bars = pd.read_csv(fh)
+    close = bars.loc[bars["date"] == "2018-02-28", "close"].iloc[0]
+    row = selection[(selection["date"] == "2018-02-28") & (selection["vt_symbol"] == "600036.SSE")].iloc[0]
+    assert row["pb"] == pytest.approx(close / (report["netProfit"] / report["roeAvg"] / report["totalShare"]), rel=1e-12)

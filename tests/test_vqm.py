@@ -181,3 +181,10 @@ def test_bad_factor_weights_are_refused(settings):
 
 def test_w_roe_defaults_to_the_rest_of_the_weights():
     assert three(w_pe=0.5, w_pb=0.2, w_dy=0.1).settings.roe_weight == pytest.approx(0.2)
+
+
+def test_the_share_of_approximate_book_values_is_counted_for_the_data_warning():
+    from vnpy_rotation.strategies.vqm import approximate_book_share
+
+    assert approximate_book_share(np.array([[NAN_BVPS, 0.0], [0.0, 0.0]])) == 0.0
+    assert approximate_book_share(np.array([[NAN_BVPS, 1.0], [0.0, 1.0], [1.0, 0.0]])) == pytest.approx(0.6)

@@ -147,6 +147,11 @@ class VqmStrategy:
         if latest is not None and market.days[-1] - latest > pd.Timedelta(days=STALE_AFTER_DAYS):
             self.data_warnings.append(f"the latest stored report was announced on {latest.date()}: decisions after "
                                       f"{(latest + pd.Timedelta(days=STALE_AFTER_DAYS)).date()} rank on stale fundamentals")
+        share = approximate_book_share(panels["bvps_approximate"]) if "bvps_approximate" in panels else 0.0
+        if share:
+            self.data_warnings.append(f"PB uses the approximate book value netProfit / roeAvg / totalShare on "
+                                      f"{share:.0%} of the stock-days with a book value (no balance-sheet equity "
+                                      "imported for them; selection.csv column pb_approximate)")
         if self.settings.index:
             extras["member"] = self._membership(fundamentals, market)
         return dataclasses.replace(market, extras={**market.extras, **extras})
@@ -216,6 +221,12 @@ def report_extras(inputs: ReportInputs, days: pd.DatetimeIndex, symbols, setting
     if settings.w_pb > 0:
         extras.update(book_panels(inputs.book, days, symbols))
     return extras
+
+
+def approximate_book_share(approximate: np.ndarray) -> float:
+    """The share of stock-days with a book value whose book value is the netProfit / roeAvg approximation."""
+    known = np.isfinite(approximate)
+    return float((approximate[known] == 1).mean()) if known.any() else 0.0
 
 
 def share_actions(market: MarketData) -> tuple[np.ndarray, np.ndarray]:
