@@ -196,3 +196,13 @@ def test_cli_backtest_ranks_on_pb_and_dividend_yield_from_the_real_bundled_data(
     close = bars.loc[bars["date"] == "2018-02-28", "close"].iloc[0]
     row = selection[(selection["date"] == "2018-02-28") & (selection["vt_symbol"] == "600036.SSE")].iloc[0]
     assert row["pb"] == pytest.approx(close / (report["netProfit"] / report["roeAvg"] / report["totalShare"]), rel=1e-12)
+
+
+def test_an_updated_express_report_counts_from_its_update():
+    from vnpy_rotation.fundamentals.valuation import ReportInputs
+
+    updated = EXPRESS_600000.assign(updated=pd.to_datetime(["2015-02-10"]))
+    inputs = ReportInputs.build(real_reports(), None, updated, express_stand_in=True)
+    eps = fundamental_panels(inputs.reports, days_of("2015-01-07", "2015-02-10", "2015-02-11"), ["600000.SSE"])
+    np.testing.assert_allclose(eps["eps_ttm"][:, 0], [2.460829, 2.460829, 2.52])
+    assert inputs.book.loc[~inputs.book["approximate"], "announced"].tolist() == [pd.Timestamp("2015-02-10")]

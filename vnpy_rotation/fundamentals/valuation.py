@@ -192,6 +192,14 @@ def _in_effect(reports: pd.DataFrame, events: pd.DataFrame, fields: list[str]) -
     return out
 
 
+def express_known(express: pd.DataFrame) -> pd.DataFrame:
+    """Express rows dated by the day their values were known: Baostock's row carries the latest disclosure
+    (``performanceExpUpdateDate``), so a row updated after its first announcement counts from the update."""
+    if "updated" not in express or express.empty:
+        return express
+    return express.assign(announced=express[["announced", "updated"]].max(axis=1))
+
+
 class ReportInputs(NamedTuple):
     """Everything a point-in-time valuation reads from the fundamentals tables, with each row's known day."""
 
@@ -202,7 +210,7 @@ class ReportInputs(NamedTuple):
     @classmethod
     def build(cls, reports: pd.DataFrame, balance: pd.DataFrame | None, express: pd.DataFrame | None,
               express_stand_in: bool) -> "ReportInputs":
-        stand_in = express if express_stand_in else None
+        stand_in = express_known(express) if express_stand_in and express is not None else None
         merged = with_express(reports, stand_in) if stand_in is not None else reports
         book = book_value_rows(reports, balance, stand_in)
         known = known_dates(merged) if len(merged) else pd.Series(pd.NaT, index=merged.index)
