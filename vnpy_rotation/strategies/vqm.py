@@ -147,7 +147,7 @@ class VqmStrategy:
         if latest is not None and market.days[-1] - latest > pd.Timedelta(days=STALE_AFTER_DAYS):
             self.data_warnings.append(f"the latest stored report was announced on {latest.date()}: decisions after "
                                       f"{(latest + pd.Timedelta(days=STALE_AFTER_DAYS)).date()} rank on stale fundamentals")
-        share = approximate_book_share(panels["bvps_approximate"]) if "bvps_approximate" in panels else 0.0
+        share = approximate_book_share(panels["bvps_approximate"]) if self.settings.w_pb > 0 else 0.0
         if share:
             self.data_warnings.append(f"PB uses the approximate book value netProfit / roeAvg / totalShare on "
                                       f"{share:.0%} of the stock-days with a book value (no balance-sheet equity "
@@ -206,21 +206,19 @@ class VqmStrategy:
 
 
 def read_report_inputs(fundamentals, symbols: list[str], settings: VqmSettings) -> ReportInputs:
-    """The fundamentals rows the settings use (balance sheets and express reports only when they matter)."""
+    """The fundamentals rows the settings use (express reports only when they may stand in)."""
     reports = fundamentals.reports(symbols)
-    balance = fundamentals.balance(symbols) if settings.w_pb > 0 else None
+    balance = fundamentals.balance(symbols)
     express = fundamentals.express(symbols) if settings.express_stand_in else None
     return ReportInputs.build(reports, balance, express, settings.express_stand_in)
 
 
 def report_extras(inputs: ReportInputs, days: pd.DatetimeIndex, symbols, settings: VqmSettings) -> dict[str, np.ndarray]:
-    """The day × symbol report inputs the ranking reads: ``eps_ttm``, ``roe`` and, while PB is weighted,
-    :data:`~vnpy_rotation.fundamentals.valuation.BOOK_PANELS`. Portfolio and CTA sleeve both call this."""
+    """The day × symbol report inputs the ranking reads: ``eps_ttm``, ``roe`` and the book-value panels
+    (:data:`~vnpy_rotation.fundamentals.valuation.BOOK_PANELS`; always attached, so one loaded market serves
+    every weighting of a walk-forward grid). Portfolio and CTA sleeve both call this."""
     panels = fundamental_panels(inputs.reports, days, symbols)
-    extras = {"eps_ttm": panels["eps_ttm"], "roe": panels[f"roe_{settings.roe}"]}
-    if settings.w_pb > 0:
-        extras.update(book_panels(inputs.book, days, symbols))
-    return extras
+    return {"eps_ttm": panels["eps_ttm"], "roe": panels[f"roe_{settings.roe}"], **book_panels(inputs.book, days, symbols)}
 
 
 def approximate_book_share(approximate: np.ndarray) -> float:
