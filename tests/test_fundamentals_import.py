@@ -229,13 +229,13 @@ def test_xt_file_without_a_code_is_rejected_naming_it(tmp_path):
 
 
 def test_other_baostock_and_xt_tables_are_rejected_not_read_as_bars(fstore, store, tmp_path):
-    balance = write(tmp_path / "balance_data.csv", "code,pubDate,statDate,currentRatio,quickRatio\n"
-                                                   "sh.600000,2023-04-29,2023-03-31,1.1,0.9\n")
+    dupont = write(tmp_path / "dupont_data.csv", "code,pubDate,statDate,dupontROE,dupontAssetStoEquity\n"
+                                                 "sh.600000,2017-08-30,2017-06-30,0.074617,15.594453\n")
     cash = write(tmp_path / "cashflow.csv", "stock_code,m_timetag,m_anntime,net_cash_flows_oper_act\n600000.SH,20230331,20230429,1\n")
 
-    result = importing(store, balance, cash)
+    result = importing(store, dupont, cash)
 
-    assert [source for source, _ in result.failures] == [str(balance), str(cash)]
+    assert [source for source, _ in result.failures] == [str(dupont), str(cash)]
     assert all(p.line == 1 for _, problems in result.failures for p in problems)
 
 

@@ -89,3 +89,102 @@ def test_bad_settings_name_the_field(field, value):
     with pytest.raises(InputRejected) as caught:
         create_strategy("vqm", {field: value}, "cfg.yaml: strategy")
     assert field in str(caught.value)
+
+
+# -- PB and dividend yield as weighted factors ----------------------------------------------------------
+THREE = ["600000.SSE", "600036.SSE", "601318.SSE"]
+
+
+def valuation_market(bvps=(10.0, 5.0, 2.0), approximate=(1.0, 0.0, 0.0)):
+    """Three stocks closing at 10 every day; EPS 1, 0.5, 2 (PE 10, 20, 5); ROE equal; book value per share
+    ``bvps`` from reports known on 2023-04-29 (PB 1, 2, 5 by default)."""
+    panels = make_panels(DAYS, {s: [flat(10.0)] * 5 for s in THREE})
+    market = build_market_data(panels)
+    shape = market.shape
+    known = float(pd.Timestamp("2023-04-29").value // 86_400_000_000_000)
+    extras = {"eps_ttm": np.tile([1.0, 0.5, 2.0], (5, 1)), "roe": np.full(shape, 0.10),
+              "listed_days": np.full(shape, 1000.0), "member": np.ones(shape, dtype=bool),
+              "bvps": np.tile(bvps, (5, 1)), "bvps_known": np.full(shape, known),
+              "bvps_approximate": np.tile(approximate, (5, 1))}
+    return dataclasses.replace(market, extras=extras)
+
+
+def chosen(plan) -> list[str]:
+    held = plan.frame.iloc[0]
+    return list(held[held > 0].index)
+
+
+def three(**settings):
+    return create_strategy("vqm", {"symbols": THREE, **settings})
+
+
+def test_pb_weight_changes_the_choice_by_hand_computed_scores():
+    market = valuation_market()
+    # PE only: rank(−PE) = 2/3, 1/3, 1 → 601318 first.
+    assert chosen(three(w_pe=1.0, w_roe=0.0, top_n=1).targets(market)) == ["601318.SSE"]
+    # Half PE, half PB: rank(−PB) = 1, 2/3, 1/3 → scores 5/6, 1/2, 2/3 → 600000 first.
+    plan = three(w_pe=0.5, w_pb=0.5, top_n=1).targets(market)
+    assert chosen(plan) == ["600000.SSE"]
+    row = plan.table("selection").iloc[0]
+    assert (row["vt_symbol"], row["score"], row["pb"], bool(row["pb_approximate"])) == \
+        ("600000.SSE", pytest.approx(5 / 6), 1.0, True)
+    assert "PB 1.00 (approx.)" in plan.notes.iloc[0]["600000.SSE"]
+
+
+def test_pb_follows_bonus_shares_after_the_report():
+    market = valuation_market()
+    split = np.ones(market.shape)
+    split[2, 0] = 2.0  # 10转10 for 600000 on 2023-08-30, after its report: book value per share halves
+    market = dataclasses.replace(market, split=split)
+    ranking = three(w_pe=0.5, w_pb=0.5).rank_rows(market, np.array([3]))
+    np.testing.assert_allclose(ranking.pb[0], [2.0, 2.0, 5.0])
+
+
+def test_pb_weighted_excludes_names_without_positive_book_value_and_counts_them():
+    plan = three(w_pe=0.5, w_pb=0.5, top_n=3).targets(valuation_market(bvps=(10.0, NAN_BVPS, -1.0)))
+    assert chosen(plan) == ["600000.SSE"]
+    universe = plan.table("universe").iloc[0]
+    assert (universe["eligible"], universe["pb_not_positive"]) == (1, 2)
+
+
+NAN_BVPS = float("nan")
+
+
+def test_dividend_yield_weight_prefers_the_higher_trailing_yield():
+    market = valuation_market()
+    dividend = np.zeros(market.shape)
+    dividend[1, 1], dividend[1, 2] = 0.5, 0.2  # cash per share on 2023-08-29: yields 5 % and 2 % at 10
+    market = dataclasses.replace(market, dividend=dividend)
+    plan = three(w_pe=0.0, w_roe=0.0, w_dy=1.0, top_n=1).targets(market)
+    assert chosen(plan) == ["600036.SSE"]
+    assert plan.table("selection").iloc[0]["dividend_yield"] == pytest.approx(0.05)
+
+
+def test_default_weights_and_outputs_are_unchanged():
+    s = three()
+    assert (s.settings.w_pe, s.settings.roe_weight, s.settings.w_pb, s.settings.w_dy) == (0.6, 0.4, 0.0, 0.0)
+    assert s.warmup_days == 5 and not s.settings.express_stand_in
+    plan = s.targets(valuation_market())
+    assert list(plan.table("selection").columns) == ["date", "vt_symbol", "rank", "score", "pe_ttm", "roe"]
+    assert list(plan.table("universe").columns) == ["date", "eligible", *EXCLUSIONS]
+    assert three(w_dy=0.1).warmup_days == 250  # a year of ex-dates before the first decision
+
+
+@pytest.mark.parametrize("settings", [{"w_pe": 0.6, "w_pb": 0.5}, {"w_pb": -0.1}, {"w_dy": 2},
+                                      {"w_pe": 0, "w_roe": 0}])
+def test_bad_factor_weights_are_refused(settings):
+    from vnpy_rotation.errors import InputRejected
+
+    with pytest.raises(InputRejected):
+        create_strategy("vqm", settings, "cfg.yaml: strategy")
+
+
+def test_w_roe_defaults_to_the_rest_of_the_weights():
+    assert three(w_pe=0.5, w_pb=0.2, w_dy=0.1).settings.roe_weight == pytest.approx(0.2)
+
+
+def test_the_share_of_approximate_book_values_is_counted_for_the_data_warning():
+    from vnpy_rotation.strategies.vqm import approximate_book_share
+
+    assert approximate_book_share(np.array([[NAN_BVPS, 0.0], [0.0, 0.0]])) == 0.0
+    assert approximate_book_share(np.array([[NAN_BVPS, 1.0], [0.0, 1.0], [1.0, 0.0]])) == pytest.approx(0.6)

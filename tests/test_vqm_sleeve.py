@@ -251,3 +251,45 @@ def test_a_bad_setting_is_logged_and_nothing_trades(runtime_home):
         strategy = VqmSleeveStrategy(Engine(), "vqm", vt_symbol, setting)
         strategy.on_init()
         assert strategy.vqm is None and any("初始化失败" in line for line in logs), (setting, logs)
+
+
+def test_sleeve_view_with_pb_dividend_yield_and_express_equals_the_portfolios(stock_db, tmp_path):
+    """With every valuation option on, the sleeve's piecewise point-in-time view equals, row for row, what
+    the portfolio decides on (``market_for``), and ranks the same on each month end. The express and equity
+    rows are synthetic (600036.SSE, in the documented Baostock / equity layouts)."""
+    from vnpy_rotation.fundamentals.store import BalanceRow, ExpressRow
+    from vnpy_rotation.strategies.vqm import VqmSettings, VqmStrategy
+    from vnpy_rotation.strategies.vqm_sleeve import PointInTimeUniverse
+
+    express = tmp_path / "express.csv"
+    express.write_text("code,performanceExpPubDate,performanceExpStatDate,performanceExpUpdateDate,"
+                       "performanceExpressTotalAsset,performanceExpressNetAsset,performanceExpressEPSChgPct,"
+                       "performanceExpressROEWa,performanceExpressEPSDiluted,performanceExpressGRYOY,"
+                       "performanceExpressOPYOY\n"
+                       "sh.600036,2017-01-13,2016-12-31,2017-01-13,5.9e12,4.0e11,0.075,16.27,2.46,0.03,0.05\n")
+    equity = tmp_path / "equity.csv"
+    equity.write_text("code,pubDate,statDate,totalEquity\nsh.600036,2016-08-19,2016-06-30,3.7e11\n"
+                      "sh.600036,2016-10-29,2016-09-30,3.8e11\n")
+    try:
+        assert import_paths([express, equity], stock_db, progress=False).ok
+        settings = VqmSettings(w_pe=0.4, w_pb=0.3, w_dy=0.1, express_stand_in=True, **RULES_OFF)
+        start, end = date(2016, 6, 1), date(2017, 4, 30)
+        strategy = VqmStrategy(settings)
+        full = market_for(strategy, start, end, stock_db, benchmark=())
+        sleeve = PointInTimeUniverse(VqmStrategy(settings), stock_db, start)
+        j = full.symbols.index("600036.SSE")
+        assert (full.extras["bvps_approximate"][:, j] == 0).any()  # the equity rows were used
+        feb = full.days.get_loc(pd.Timestamp("2017-02-28"))
+        assert full.extras["eps_ttm"][feb, j] == 2.46  # the express report stands in for 2016's annual report
+        for month_end in [d.date() for d in default_calendar().month_ends() if start <= d.date() <= end]:
+            view = sleeve.up_to(month_end)
+            reference = full.window(None, month_end)
+            assert view.days.equals(reference.days)
+            assert view.extras.keys() == reference.extras.keys()
+            for name, values in view.extras.items():
+                np.testing.assert_array_equal(values, reference.extras[name], err_msg=f"{name} {month_end}")
+            last = np.array([len(view.days) - 1])
+            np.testing.assert_array_equal(strategy.rank_rows(view, last).rank, strategy.rank_rows(reference, last).rank)
+    finally:
+        for model in (ExpressRow, BalanceRow):
+            model.delete().execute()

@@ -14,6 +14,11 @@ Every file is told by its header line (see ``../shared/data/real/PROVENANCE.md``
 - **CSI 300 / CSI 500 membership changes** ``chang_date,code,in_out``: ``YYYY/M/D`` dates, integer codes
   without leading zeros (``527`` = 000527), ``takein`` / ``dropout``. The index comes from the file name.
 - **Baostock index snapshots** ``updateDate,code,code_name``: the members on ``updateDate``.
+- **Baostock** ``query_balance_data`` (``currentRatio … assetToEquity``: ratios only, no equity level) and a
+  plain **equity** layout ``code,pubDate,statDate,totalEquity[,totalShare]`` (equity attributable to the
+  parent's shareholders in CNY; shares): the book value behind PB (see :mod:`.valuation`).
+- **Baostock** ``query_performance_express_report`` (业绩快报) and ``query_forecast_report`` (业绩预告),
+  told by their ``performanceExp…`` / ``profitForcastExp…`` date columns (see :data:`BAOSTOCK_EXPRESS`).
 
 A file is parsed whole into a :class:`TableFile` or rejected with every problem as ``file:line: reason``.
 """
@@ -37,12 +42,36 @@ from .pit import statutory_deadline
 REPORT_FIELDS = ("eps_ttm", "net_profit", "roe_ytd", "np_margin", "gp_margin", "revenue", "total_share",
                  "float_share", "yoy_equity", "yoy_asset", "yoy_net_profit", "yoy_eps", "yoy_parent_net_profit")
 REPORTS, CHANGES, SNAPSHOT = "reports", "index changes", "index snapshot"
+BALANCE, EXPRESS, FORECAST = "balance sheets", "express reports", "forecasts"
+BALANCE_FIELDS = ("total_equity", "total_share", "current_ratio", "quick_ratio", "cash_ratio", "yoy_liability",
+                  "liability_to_asset", "asset_to_equity")
+EXPRESS_FIELDS = ("total_asset", "net_asset", "eps_chg_pct", "roe_wa", "eps_diluted", "yoy_revenue", "yoy_op_profit")
+FORECAST_FIELDS = ("chg_pct_up", "chg_pct_dwn")
 
 # Baostock column (lower-cased) -> our field. Baostock gives ratios and growth as decimals already.
 BAOSTOCK_PROFIT = {"roeavg": "roe_ytd", "npmargin": "np_margin", "gpmargin": "gp_margin", "netprofit": "net_profit",
                    "epsttm": "eps_ttm", "mbrevenue": "revenue", "totalshare": "total_share", "liqashare": "float_share"}
 BAOSTOCK_GROWTH = {"yoyequity": "yoy_equity", "yoyasset": "yoy_asset", "yoyni": "yoy_net_profit",
                    "yoyepsbasic": "yoy_eps", "yoypni": "yoy_parent_net_profit"}
+# query_balance_data: solvency ratios (decimals). None of them is a level, so no book value follows from
+# them (assetToEquity = assets / equity needs the asset level, which no Baostock table gives); the plain
+# ``totalEquity`` column (CNY, attributable to the parent) is what PB uses.
+BAOSTOCK_BALANCE = {"currentratio": "current_ratio", "quickratio": "quick_ratio", "cashratio": "cash_ratio",
+                    "yoyliability": "yoy_liability", "liabilitytoasset": "liability_to_asset",
+                    "assettoequity": "asset_to_equity"}
+EQUITY_LAYOUT = {"totalequity": "total_equity", "totalshare": "total_share"}
+# query_performance_express_report / query_forecast_report column → (our field, scale). Units as Baostock's
+# documentation example shows them (https://www.baostock.com/mainContent?file=pythonAPI.md, sh.600000):
+# assets in CNY, EPS change / revenue and operating-profit growth as decimals (0.115412), ROEWa in percent
+# (16.35) and the forecast's net-profit change bounds in percent (44.33): both scaled to decimals here.
+BAOSTOCK_EXPRESS = {"performanceexpresstotalasset": ("total_asset", 1.0),
+                    "performanceexpressnetasset": ("net_asset", 1.0),
+                    "performanceexpressepschgpct": ("eps_chg_pct", 1.0),
+                    "performanceexpressroewa": ("roe_wa", 0.01),
+                    "performanceexpressepsdiluted": ("eps_diluted", 1.0),
+                    "performanceexpressgryoy": ("yoy_revenue", 1.0),
+                    "performanceexpressopyoy": ("yoy_op_profit", 1.0)}
+BAOSTOCK_FORECAST = {"profitforcastchgpctup": ("chg_pct_up", 0.01), "profitforcastchgpctdwn": ("chg_pct_dwn", 0.01)}
 
 # xtquant field names from xtquant's own manual, xtquant/doc/xtdata.md, "财务数据字段列表" (as vendored in
 # github.com/yijixiuxin/chanlun-pro src/xtquant/doc/xtdata.md), and the QMT built-in Python manual
@@ -82,7 +111,7 @@ class TableFile:
     """One validated fundamentals / membership file, ready to store."""
 
     source: str
-    kind: str  # REPORTS | CHANGES | SNAPSHOT
+    kind: str  # REPORTS | BALANCE | EXPRESS | FORECAST | CHANGES | SNAPSHOT
     label: str  # what the file is, e.g. "baostock profit", "xt Income", "CSI 300 changes"
     frame: pd.DataFrame  # reports: symbol, exchange, period_end, announced, fields; else day, symbol, exchange(, change)
     fields: tuple[str, ...] = ()  # the report fields this file provides; stored others are kept
@@ -97,6 +126,10 @@ def family(columns: list[str]) -> str | None:
         return CHANGES
     if {"updatedate", "code"} <= cols:
         return SNAPSHOT
+    if {"code", "performanceexppubdate", "performanceexpstatdate"} <= cols:
+        return EXPRESS
+    if {"code", "profitforcastexppubdate", "profitforcastexpstatdate"} <= cols:
+        return FORECAST
     if {"code", "pubdate", "statdate"} <= cols:
         return "baostock"
     if "m_timetag" in cols:
@@ -220,7 +253,8 @@ def parse_table(path: Path) -> TableFile:
     kind = family(list(raw.frame.columns))
     if kind is None:
         raise InputRejected(Problem(raw.source, raw.header_line, "not a fundamentals or index-membership file"))
-    table = {"baostock": _baostock, "xt": _xt, CHANGES: _changes, SNAPSHOT: _snapshot}[kind](path, raw)
+    table = {"baostock": _baostock, "xt": _xt, CHANGES: _changes, SNAPSHOT: _snapshot, EXPRESS: _express,
+             FORECAST: _forecast}[kind](path, raw)
     if raw.problems:
         raise InputRejected(sorted(raw.problems, key=lambda p: p.line or 0))
     return table
@@ -253,15 +287,63 @@ def _flag_duplicates(raw: _Raw, frame: pd.DataFrame, key: list[str], what: str) 
 
 def _baostock(path: Path, raw: _Raw) -> TableFile:
     mapping = {c: f for c, f in {**BAOSTOCK_PROFIT, **BAOSTOCK_GROWTH}.items() if c in raw.frame.columns}
+    balance = {c: f for c, f in {**BAOSTOCK_BALANCE, **EQUITY_LAYOUT}.items() if c in raw.frame.columns}
+    if balance and (set(balance) - {"totalshare"} or not mapping):
+        if mapping.keys() - {"totalshare"}:
+            raise InputRejected(Problem(raw.source, raw.header_line, "profit/growth and balance-sheet columns in one "
+                                                                     "file: import them as separate files"))
+        return _balance(raw, balance)
     if not mapping:
-        raise InputRejected(Problem(raw.source, raw.header_line, "a Baostock table without profit or growth columns: "
-                                                                 "only query_profit_data / query_growth_data are imported"))
+        raise InputRejected(Problem(raw.source, raw.header_line, "a Baostock table without profit, growth or balance "
+                                                                 "columns: query_profit_data / query_growth_data / "
+                                                                 "query_balance_data (or totalEquity) are imported"))
     tables = [name for name, cols in (("profit", BAOSTOCK_PROFIT), ("growth", BAOSTOCK_GROWTH)) if set(cols) & set(mapping)]
     frame = _report_frame(raw, "code", "statdate", "pubdate", "%Y-%m-%d")
     for column, name in mapping.items():
         frame[name] = raw.numbers(column)
     _check_reports(raw, frame, ["symbol", "exchange", "period_end"])
     return TableFile(raw.source, REPORTS, "baostock " + "+".join(tables), frame, tuple(mapping.values()), "baostock")
+
+
+def _balance(raw: _Raw, mapping: dict[str, str]) -> TableFile:
+    frame = _report_frame(raw, "code", "statdate", "pubdate", "%Y-%m-%d")
+    for column, name in mapping.items():
+        frame[name] = raw.numbers(column)
+    if "total_share" in frame:
+        raw.flag(~(frame["total_share"] > 0) & frame["total_share"].notna(),
+                 lambda i: f"totalShare {frame['total_share'].iloc[i]:g} is not a positive share count")
+    _check_reports(raw, frame, ["symbol", "exchange", "period_end"])
+    label = "baostock balance" if set(mapping.values()) - set(EQUITY_LAYOUT.values()) else "equity"
+    return TableFile(raw.source, BALANCE, label, frame, tuple(mapping.values()), "baostock")
+
+
+def _dated_report(raw: _Raw, prefix: str, mapping: dict[str, tuple[str, float]], kind: str, label: str,
+                  extra: dict[str, str]) -> TableFile:
+    """Express reports and forecasts: a period end, an announcement (required: these have no deadline)."""
+    frame = _report_frame(raw, "code", f"{prefix}statdate", f"{prefix}pubdate", "%Y-%m-%d")
+    raw.flag(frame["announced"].isna() & (raw.frame[f"{prefix}pubdate"] == "").to_numpy(),
+             f"missing value in column {raw.names[f'{prefix}pubdate']}")
+    for column, name in extra.items():
+        frame[name] = raw.frame[column].to_numpy() if column in raw.frame else ""
+    fields = []
+    for column, (name, scale) in mapping.items():
+        if column in raw.frame.columns:
+            frame[name] = raw.numbers(column) * scale
+            fields.append(name)
+    _check_reports(raw, frame, ["symbol", "exchange", "period_end", "announced"])
+    return TableFile(raw.source, kind, label, frame, tuple(fields), "baostock")
+
+
+def _express(path: Path, raw: _Raw) -> TableFile:
+    table = _dated_report(raw, "performanceexp", BAOSTOCK_EXPRESS, EXPRESS, "baostock express", {})
+    if "performanceexpupdatedate" in raw.frame:
+        table.frame["updated"] = raw.dates("performanceexpupdatedate", "%Y-%m-%d", required=False)
+    return table
+
+
+def _forecast(path: Path, raw: _Raw) -> TableFile:
+    return _dated_report(raw, "profitforcastexp", BAOSTOCK_FORECAST, FORECAST, "baostock forecast",
+                         {"profitforcasttype": "type", "profitforcastabstract": "abstract"})
 
 
 def _xt(path: Path, raw: _Raw) -> TableFile:

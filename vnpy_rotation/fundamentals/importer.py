@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..data.store import BarStore
 from .dividends import KIND as DIVIDENDS, DividendStore, is_dividend_file, parse_dividends
-from .formats import CHANGES, REPORTS, TableFile, parse_table, sniff
+from .formats import BALANCE, CHANGES, EXPRESS, FORECAST, REPORTS, SNAPSHOT, TableFile, parse_table, sniff
 from .store import FundamentalStore
 
 
@@ -68,6 +68,10 @@ def write_table(store: FundamentalStore, table: TableFile) -> None:
     """Store one validated file (inside the caller's transaction)."""
     if table.kind == REPORTS:
         store.upsert_reports(table.frame, table.fields, table.origin)
+    elif table.kind == BALANCE:
+        store.upsert_balance(table.frame, table.fields, table.origin)
+    elif table.kind in (EXPRESS, FORECAST):
+        store.save_dated("express" if table.kind == EXPRESS else "forecast", table.frame, table.origin)
     elif table.kind == CHANGES:
         store.save_index_changes(table.index, table.frame)
     else:
@@ -76,7 +80,7 @@ def write_table(store: FundamentalStore, table: TableFile) -> None:
 
 def summarise(table: TableFile) -> TableReport:
     frame = table.frame
-    days = frame["period_end"] if table.kind == REPORTS else frame["day"]
+    days = frame["day"] if table.kind in (CHANGES, SNAPSHOT) else frame["period_end"]
     report = TableReport(table.source, table.kind, table.label, table.index or "fundamentals", len(frame),
                          int((frame["symbol"] + "." + frame["exchange"]).nunique()),
                          days.min().date(), days.max().date())

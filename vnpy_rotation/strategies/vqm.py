@@ -1,14 +1,15 @@
 """VQM stock selection (seed 003): value (PE TTM, lower is better) + quality (ROE, higher is better).
 
 Each month's last trading day, at the close, every point-in-time CSI 300 member that can be bought is
-ranked by ``w_pe × rank(−PE) + w_roe × rank(ROE)``; the top N are held at equal weight from the next
-open. PE(TTM) is the unadjusted close over the EPS(TTM) of the latest report announced strictly before
+ranked by ``w_pe × rank(−PE) + w_roe × rank(ROE) + w_pb × rank(−PB) + w_dy × rank(dividend yield)``
+(weights normalised by their sum; PB and dividend yield weigh 0 by default); the top N are held at equal
+weight from the next open. PE(TTM) is the unadjusted close over the EPS(TTM) of the latest report announced strictly before
 the decision day, ROE from the same rule (see :mod:`vnpy_rotation.fundamentals.panels` for which ROE
-reading). Seed 003 §5's risk rules run inside the simulation (:class:`~vnpy_rotation.backtest.risk_rules.RiskRules`).
+reading), PB and the trailing dividend yield from :mod:`vnpy_rotation.fundamentals.valuation`. Seed 003 §5's risk rules run inside the simulation (:class:`~vnpy_rotation.backtest.risk_rules.RiskRules`).
 
 Exclusions, each counted per decision in the ``universe`` table: not an index member that day, no bar
 or suspended, ST, fewer than ``min_listed_days`` sessions since the first bar, PE ≤ 0 or unknown, ROE
-unknown, closed at the limit-up price (the next open is unlikely to be buyable; the matcher refuses a
+unknown, PB ≤ 0 or unknown (only while PB is weighted), closed at the limit-up price (the next open is unlikely to be buyable; the matcher refuses a
 buy at the limit anyway).
 """
 
@@ -28,6 +29,7 @@ from ..backtest.risk_rules import RiskRules
 from ..backtest.strategy import StrategySettings, rebalance_days, weights_frame
 from ..fundamentals.panels import KNOWN_PANEL, fundamental_panels, pe_ttm
 from ..fundamentals.share_changes import eps_share_scale
+from ..fundamentals.valuation import ReportInputs, book_panels, dividend_yield_ttm, per_current_share
 from ..fundamentals.universe import coverage_warning, rebuild_membership
 from ..market.calendar import default_calendar
 from ..rotation.selection import percentile_ranks
@@ -37,6 +39,10 @@ if TYPE_CHECKING:
 
 STALE_AFTER_DAYS = 135  # a quarterly report is due within ~4 months of the last one (BRIEF §5 deadlines)
 EXCLUSIONS = ("not_member", "no_bar", "st", "new_listing", "pe_not_positive", "no_roe", "limit_up")
+PB_EXCLUSION = "pb_not_positive"  # counted only while PB is weighted, so default outputs keep their columns
+# A year of sessions before the first decision: the dividend window (365 days) and the ex-dates after the
+# reports PB rebases (the latest usable report is at most ~6 months old) must lie inside the loaded data.
+VALUATION_WARMUP_SESSIONS = 250
 
 
 class VqmSettings(StrategySettings):
@@ -44,7 +50,12 @@ class VqmSettings(StrategySettings):
     symbols: Literal["bundled", "database"] | list[str] = "bundled"
     index: str | None = "000300.SSE"  # point-in-time membership filter; None: every symbol is eligible
     w_pe: float = Field(default=0.6, ge=0, le=1)
-    w_roe: float | None = Field(default=None, ge=0, le=1)  # None: 1 − w_pe
+    w_roe: float | None = Field(default=None, ge=0, le=1)  # None: 1 − w_pe − w_pb − w_dy
+    w_pb: float = Field(default=0.0, ge=0, le=1)  # rank(−PB): book value per share, see fundamentals.valuation
+    w_dy: float = Field(default=0.0, ge=0, le=1)  # rank(trailing 12-month dividend yield)
+    # May a preliminary results report (业绩快报) stand in for its period's periodic report until that is
+    # announced? Changes EPS TTM (annual periods), ROE and book value between the two announcements.
+    express_stand_in: bool = False
     top_n: int = Field(default=20, ge=1)
     roe: Literal["annualised", "full_year"] = "annualised"
     min_listed_days: int = Field(default=250, ge=0)
@@ -56,13 +67,16 @@ class VqmSettings(StrategySettings):
 
     @model_validator(mode="after")
     def _weights(self) -> "VqmSettings":
-        if self.w_pe + self.roe_weight <= 0:
-            raise ValueError("w_pe and w_roe cannot both be 0")
+        if self.w_roe is None and self.w_pe + self.w_pb + self.w_dy > 1 + 1e-12:
+            raise ValueError(f"w_pe + w_pb + w_dy = {self.w_pe + self.w_pb + self.w_dy:g} exceeds 1: "
+                             "set w_roe explicitly (weights are normalised by their sum)")
+        if self.w_pe + self.roe_weight + self.w_pb + self.w_dy <= 0:
+            raise ValueError("w_pe, w_roe, w_pb and w_dy cannot all be 0")
         return self
 
     @property
     def roe_weight(self) -> float:
-        return 1.0 - self.w_pe if self.w_roe is None else self.w_roe
+        return max(0.0, 1.0 - self.w_pe - self.w_pb - self.w_dy) if self.w_roe is None else self.w_roe
 
 
 class Ranking(NamedTuple):
@@ -74,6 +88,9 @@ class Ranking(NamedTuple):
     roe: np.ndarray
     score: np.ndarray
     rank: np.ndarray  # 1 = best; inf = not ranked
+    pb: np.ndarray | None = None  # while weighted
+    pb_approximate: np.ndarray | None = None  # 1.0: book value from netProfit / roeAvg
+    dividend_yield: np.ndarray | None = None  # while weighted
 
 
 class VqmStrategy:
@@ -104,7 +121,13 @@ class VqmStrategy:
 
     @property
     def warmup_days(self) -> int:
+        if self.settings.w_pb > 0 or self.settings.w_dy > 0:
+            return VALUATION_WARMUP_SESSIONS
         return 5  # the limit-up check needs the previous close; fundamentals come from their own table
+
+    @property
+    def exclusions(self) -> tuple[str, ...]:
+        return EXCLUSIONS + ((PB_EXCLUSION,) if self.settings.w_pb > 0 else ())
 
     def prepare_market(self, market: MarketData, store: "BarStore") -> MarketData:
         """Attach PE/ROE inputs, index membership and listing age as point-in-time day × symbol arrays."""
@@ -112,14 +135,13 @@ class VqmStrategy:
         from ..fundamentals.store import FundamentalStore
 
         fundamentals = FundamentalStore(store.database)
-        reports = fundamentals.reports(list(market.symbols))
-        panels = fundamental_panels(reports, market.days, market.symbols)
-        extras = {"eps_ttm": panels["eps_ttm"], "roe": panels[f"roe_{self.settings.roe}"],
-                  KNOWN_PANEL: panels[KNOWN_PANEL],
-                  "eps_scale": eps_share_scale(stored_distributions(store, list(market.symbols)),
-                                               panels[KNOWN_PANEL], market.days, market.symbols),
+        inputs = read_report_inputs(fundamentals, list(market.symbols), self.settings)
+        reports = inputs.reports
+        panels = report_extras(inputs, market.days, market.symbols, self.settings)
+        extras = {**panels, "eps_scale": eps_share_scale(stored_distributions(store, list(market.symbols)),
+                                                         panels[KNOWN_PANEL], market.days, market.symbols),
                   "listed_days": listed_sessions(store.first_days({s.split(".")[0] for s in market.symbols}),
-                                                 market.days, market.symbols)}
+                                                           market.days, market.symbols)}
         self.data_warnings = []
         missing = [s for s in market.symbols if np.isnan(panels["eps_ttm"][:, market.symbols.index(s)]).all()]
         if missing:
@@ -129,6 +151,11 @@ class VqmStrategy:
         if latest is not None and market.days[-1] - latest > pd.Timedelta(days=STALE_AFTER_DAYS):
             self.data_warnings.append(f"the latest stored report was announced on {latest.date()}: decisions after "
                                       f"{(latest + pd.Timedelta(days=STALE_AFTER_DAYS)).date()} rank on stale fundamentals")
+        share = approximate_book_share(panels["bvps_approximate"]) if self.settings.w_pb > 0 else 0.0
+        if share:
+            self.data_warnings.append(f"PB uses the approximate book value netProfit / roeAvg / totalShare on "
+                                      f"{share:.0%} of the stock-days with a book value (no balance-sheet equity "
+                                      "imported for them; selection.csv column pb_approximate)")
         if self.settings.index:
             extras["member"] = self._membership(fundamentals, market)
         return dataclasses.replace(market, extras={**market.extras, **extras})
@@ -156,23 +183,80 @@ class VqmStrategy:
         scale = market.extras.get("eps_scale")  # prepare_market attaches it; absent: no share changes
         pe = pe_ttm(market.close[rows], market.extras["eps_ttm"][rows], None if scale is None else scale[rows])
         roe = market.extras["roe"][rows]
+        pb = approximate = dy = None
+        if s.w_pb > 0:
+            pb, approximate = price_to_book(market, rows)
+            with np.errstate(invalid="ignore"):
+                excluded = np.concatenate([excluded, ~(pb > 0)[None]])
+        if s.w_dy > 0:
+            dy = trailing_dividend_yield(market)[rows]
         eligible = ~excluded.any(axis=0)
-        score = vqm_scores(pe, roe, eligible, s.w_pe, s.roe_weight)
-        return Ranking(excluded, eligible, pe, roe, score, score_ranks(score))
+        score = vqm_scores(pe, roe, eligible, s.w_pe, s.roe_weight, pb, s.w_pb, dy, s.w_dy)
+        return Ranking(excluded, eligible, pe, roe, score, score_ranks(score), pb, approximate, dy)
 
     def targets(self, market: MarketData) -> TargetPlan:
         s = self.settings
         rows = rebalance_days(market, "month_end")
-        excluded, eligible, pe, roe, score, rank = self.rank_rows(market, rows)
+        ranking = self.rank_rows(market, rows)
+        excluded, eligible, pe, roe, score, rank = ranking[:6]
         chosen = rank <= s.top_n
         weights = np.where(chosen, s.invested / s.top_n, 0.0)
         frame = weights_frame(market, rows, weights)
-        notes = _notes(frame, chosen, rank, pe, roe, s.top_n)
-        tables = {"selection": lambda: _selection_table(frame, chosen, rank, score, pe, roe),
-                  "universe": lambda: _universe_table(frame.index, excluded, eligible)}
+        notes = _notes(frame, chosen, rank, pe, roe, s.top_n, ranking)
+        tables = {"selection": lambda: _selection_table(frame, chosen, ranking),
+                  "universe": lambda: _universe_table(frame.index, excluded, eligible, self.exclusions)}
         risk = RiskRules(stock_stop=s.stock_stop, portfolio_stop=s.portfolio_stop,
                          drawdown_halve=s.drawdown_halve, halve_to=s.halve_to)
         return TargetPlan(frame, reason="vqm", tables=tables, notes=notes, risk=risk)
+
+
+def read_report_inputs(fundamentals, symbols: list[str], settings: VqmSettings) -> ReportInputs:
+    """The fundamentals rows the settings use (express reports only when they may stand in)."""
+    reports = fundamentals.reports(symbols)
+    balance = fundamentals.balance(symbols)
+    express = fundamentals.express(symbols) if settings.express_stand_in else None
+    return ReportInputs.build(reports, balance, express, settings.express_stand_in)
+
+
+def report_extras(inputs: ReportInputs, days: pd.DatetimeIndex, symbols, settings: VqmSettings) -> dict[str, np.ndarray]:
+    """The day × symbol report inputs the ranking reads: ``eps_ttm``, ``roe`` and the book-value panels
+    (:data:`~vnpy_rotation.fundamentals.valuation.BOOK_PANELS`; always attached, so one loaded market serves
+    every weighting of a walk-forward grid). Portfolio and CTA sleeve both call this."""
+    panels = fundamental_panels(inputs.reports, days, symbols)
+    return {"eps_ttm": panels["eps_ttm"], "roe": panels[f"roe_{settings.roe}"], KNOWN_PANEL: panels[KNOWN_PANEL],
+            **book_panels(inputs.book, days, symbols)}
+
+
+def approximate_book_share(approximate: np.ndarray) -> float:
+    """The share of stock-days with a book value whose book value is the netProfit / roeAvg approximation."""
+    known = np.isfinite(approximate)
+    return float((approximate[known] == 1).mean()) if known.any() else 0.0
+
+
+def share_actions(market: MarketData) -> tuple[np.ndarray, np.ndarray]:
+    """(share ratio, cash per share held before the ex-date) of every day × symbol: the decomposition of
+    the stored adjustment factors the backtester credits holdings with (``MarketData.split`` /
+    ``MarketData.dividend``, built in :func:`~vnpy_rotation.backtest.market_data.build_market_data`).
+    Every valuation that needs corporate actions reads them here."""
+    return market.split, market.dividend
+
+
+def price_to_book(market: MarketData, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(PB, approximate flag) on ``rows``: unadjusted close over book value per share rebased to the day's
+    shares (bonus shares after the report divided out)."""
+    e = market.extras
+    split, _ = share_actions(market)
+    bvps = per_current_share(e["bvps"], e["bvps_known"], market.days, split)[rows]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pb = market.close[rows] / bvps
+    pb[~np.isfinite(pb)] = np.nan
+    return pb, e["bvps_approximate"][rows]
+
+
+def trailing_dividend_yield(market: MarketData) -> np.ndarray:
+    """Day × symbol trailing 12-month dividend yield (see :func:`~.valuation.dividend_yield_ttm`)."""
+    split, cash = share_actions(market)
+    return dividend_yield_ttm(market.days, market.close, split, cash)
 
 
 def listed_sessions(first_days: dict, days: pd.DatetimeIndex, symbols) -> np.ndarray:
@@ -215,11 +299,19 @@ def exclusion_flags(market: MarketData, rows: np.ndarray, min_listed_days: int) 
         ])
 
 
-def vqm_scores(pe: np.ndarray, roe: np.ndarray, eligible: np.ndarray, w_pe: float, w_roe: float) -> np.ndarray:
-    """``w_pe × rank(−PE) + w_roe × rank(ROE)`` among the eligible names of each row (NaN elsewhere)."""
+def vqm_scores(pe: np.ndarray, roe: np.ndarray, eligible: np.ndarray, w_pe: float, w_roe: float,
+               pb: np.ndarray | None = None, w_pb: float = 0.0, dy: np.ndarray | None = None,
+               w_dy: float = 0.0) -> np.ndarray:
+    """``w_pe × rank(−PE) + w_roe × rank(ROE) + w_pb × rank(−PB) + w_dy × rank(DY)`` over the weights'
+    sum, among the eligible names of each row (NaN elsewhere). Unweighted factors add no term at all."""
     pe_rank = percentile_ranks(np.where(eligible, -pe, np.nan))
     roe_rank = percentile_ranks(np.where(eligible, roe, np.nan))
-    return (w_pe * pe_rank + w_roe * roe_rank) / (w_pe + w_roe)
+    total = w_pe * pe_rank + w_roe * roe_rank
+    if w_pb > 0 and pb is not None:
+        total = total + w_pb * percentile_ranks(np.where(eligible, -pb, np.nan))
+    if w_dy > 0 and dy is not None:
+        total = total + w_dy * percentile_ranks(np.where(eligible, dy, np.nan))
+    return total / (w_pe + w_roe + (w_pb if pb is not None else 0.0) + (w_dy if dy is not None else 0.0))
 
 
 def score_ranks(score: np.ndarray) -> np.ndarray:
@@ -231,13 +323,18 @@ def score_ranks(score: np.ndarray) -> np.ndarray:
 
 
 def _notes(frame: pd.DataFrame, chosen: np.ndarray, rank: np.ndarray, pe: np.ndarray, roe: np.ndarray,
-           top_n: int) -> pd.DataFrame:
+           top_n: int, ranking: Ranking | None = None) -> pd.DataFrame:
     """Why each name is bought, kept or dropped (the trade records' reason)."""
     notes = np.full(chosen.shape, None, dtype=object)
     previous = np.vstack([np.zeros((1, chosen.shape[1]), dtype=bool), chosen[:-1]])
     for i, j in zip(*np.nonzero(chosen | previous)):
         if chosen[i, j]:
             notes[i, j] = f"VQM #{int(rank[i, j])}: PE {pe[i, j]:.1f}, ROE {roe[i, j]:.1%}"
+            if ranking is not None and ranking.pb is not None:
+                approximate = " (approx.)" if ranking.pb_approximate[i, j] == 1 else ""
+                notes[i, j] += f", PB {ranking.pb[i, j]:.2f}{approximate}"
+            if ranking is not None and ranking.dividend_yield is not None:
+                notes[i, j] += f", DY {ranking.dividend_yield[i, j]:.2%}"
         elif np.isfinite(rank[i, j]):
             notes[i, j] = f"out of top {top_n}: VQM #{int(rank[i, j])}"
         else:
@@ -245,14 +342,23 @@ def _notes(frame: pd.DataFrame, chosen: np.ndarray, rank: np.ndarray, pe: np.nda
     return pd.DataFrame(notes, index=frame.index, columns=frame.columns)
 
 
-def _selection_table(frame: pd.DataFrame, chosen, rank, score, pe, roe) -> pd.DataFrame:
+def _selection_table(frame: pd.DataFrame, chosen, ranking: Ranking) -> pd.DataFrame:
+    """The chosen names per decision; ``pb`` / ``pb_approximate`` and ``dividend_yield`` while weighted."""
     i, j = np.nonzero(chosen)
-    return pd.DataFrame({"date": frame.index[i], "vt_symbol": frame.columns[j], "rank": rank[i, j].astype(int),
-                         "score": score[i, j], "pe_ttm": pe[i, j], "roe": roe[i, j]})
+    table = pd.DataFrame({"date": frame.index[i], "vt_symbol": frame.columns[j],
+                          "rank": ranking.rank[i, j].astype(int), "score": ranking.score[i, j],
+                          "pe_ttm": ranking.pe[i, j], "roe": ranking.roe[i, j]})
+    if ranking.pb is not None:
+        table["pb"] = ranking.pb[i, j]
+        table["pb_approximate"] = ranking.pb_approximate[i, j] == 1
+    if ranking.dividend_yield is not None:
+        table["dividend_yield"] = ranking.dividend_yield[i, j]
+    return table
 
 
-def _universe_table(days: pd.DatetimeIndex, excluded: np.ndarray, eligible: np.ndarray) -> pd.DataFrame:
+def _universe_table(days: pd.DatetimeIndex, excluded: np.ndarray, eligible: np.ndarray,
+                    names: tuple[str, ...] = EXCLUSIONS) -> pd.DataFrame:
     table = pd.DataFrame({"date": days, "eligible": eligible.sum(axis=1)})
-    for name, flags in zip(EXCLUSIONS, excluded):
+    for name, flags in zip(names, excluded):
         table[name] = flags.sum(axis=1)
     return table

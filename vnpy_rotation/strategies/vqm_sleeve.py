@@ -60,13 +60,14 @@ from ..backtest.market_data import MarketData, build_market_data, round_to_tick
 from ..data.panels import FIELDS, Panels
 from ..data.store import SHANGHAI, AdjustmentRow, BarStore, DayFlagRow, to_dates
 from ..fundamentals.dividends import DividendRow, DividendStore, stored_distributions, stored_records
-from ..fundamentals.panels import KNOWN_PANEL, fundamental_panels, known_dates
+from ..fundamentals.panels import KNOWN_PANEL
 from ..fundamentals.share_changes import STOCK_TICK, eps_share_scale, split_step
-from ..fundamentals.store import FundamentalRow, FundamentalStore, IndexChangeRow, IndexSnapshotRow
+from ..fundamentals.store import BalanceRow, ExpressRow, FundamentalRow, FundamentalStore, IndexChangeRow, IndexSnapshotRow
+from ..fundamentals.valuation import ReportInputs
 from ..fundamentals.universe import rebuild_membership
 from ..market.calendar import default_calendar
 from ..market.instruments import lookup
-from .vqm import VqmSettings, VqmStrategy, listed_sessions
+from .vqm import VqmSettings, VqmStrategy, listed_sessions, read_report_inputs, report_extras
 
 EPS = 1e-9  # the portfolio backtest's tolerance on the stop threshold
 DEFAULT_BAND = 0.10
@@ -200,21 +201,19 @@ class PointInTimeUniverse:
     def _extras(self, piece: Panels, day: date) -> dict[str, np.ndarray]:
         settings = self.strategy.settings
         days = piece.days
-        reports, known = self._table("reports", _signature(FundamentalRow), self._read_reports)
-        usable = (known < pd.Timestamp(day)).to_numpy()  # on a day up to t only these can count
-        names = {"eps_ttm": "eps_ttm", "roe": f"roe_{settings.roe}", KNOWN_PANEL: KNOWN_PANEL}
+        signature = "|".join(_signature(m) for m in (FundamentalRow, BalanceRow, ExpressRow))
+        usable = self._table("reports", signature, self._read_reports).usable(pd.Timestamp(day))  # known before t
         if self.panels is None:
-            changed = list(self.symbols)
-            extras = {key: np.full((len(days), len(self.symbols)), np.nan) for key in names}
+            extras = report_extras(usable, days, self.symbols, settings)
         else:  # a name without a report known since the last row keeps that row's values
-            since = (known >= self.panels.days[-1]).to_numpy()
-            changed = sorted(set(reports.loc[usable & since, "vt_symbol"]), key=self.position.__getitem__)
-            extras = {key: np.repeat(self.extras[key][-1:], len(days), axis=0) for key in names}
-        if changed:
-            panels = fundamental_panels(reports[usable & reports["vt_symbol"].isin(changed).to_numpy()], days, changed)
-            columns = [self.position[s] for s in changed]
-            for key, name in names.items():
-                extras[key][:, columns] = panels[name]
+            changed = sorted(usable.known_since(self.panels.days[-1]), key=self.position.__getitem__)
+            extras = {key: np.repeat(values[-1:], len(days), axis=0) for key, values in self.extras.items()
+                      if key not in ("listed_days", "member")}
+            if changed:
+                panels = report_extras(usable.usable(pd.Timestamp(day), changed), days, changed, settings)
+                columns = [self.position[s] for s in changed]
+                for key, values in panels.items():
+                    extras[key][:, columns] = values
         # Every name's scale on the piece's days: an ex-date moves it without a new report.
         distributions = self._table("distributions", f"{_signature(AdjustmentRow)}|{_signature(DividendRow)}",
                                     lambda: stored_distributions(self.store, self.symbols))
@@ -246,10 +245,8 @@ class PointInTimeUniverse:
             self._tables[name] = cached = (signature, read())
         return cached[1]
 
-    def _read_reports(self) -> tuple[pd.DataFrame, pd.Series]:
-        reports = self.fundamentals.reports(self.symbols)
-        known = known_dates(reports) if len(reports) else pd.Series(pd.NaT, index=reports.index)
-        return reports, pd.Series(pd.DatetimeIndex(known), index=reports.index)
+    def _read_reports(self) -> ReportInputs:
+        return read_report_inputs(self.fundamentals, self.symbols, self.strategy.settings)
 
     def _read_membership(self) -> tuple | None:
         index = self.strategy.settings.index
@@ -290,7 +287,10 @@ class VqmSleeveStrategy(CtaTemplate):
 
     fixed_capital: float = 50_000.0  # CNY for this one slot (the portfolio: its capital / top_n)
     top_n: int = 20
-    w_pe: float = 0.6  # the ROE weight is 1 − w_pe
+    w_pe: float = 0.6  # the ROE weight is 1 − w_pe − w_pb − w_dy
+    w_pb: float = 0.0  # rank(−PB)
+    w_dy: float = 0.0  # rank(trailing dividend yield)
+    express_stand_in: bool = False  # an express report (业绩快报) stands in until its periodic report
     roe: str = "annualised"  # annualised / full_year
     min_listed_days: int = 250
     index: str = "000300.SSE"  # point-in-time membership filter; "" = every symbol of the universe
@@ -304,8 +304,8 @@ class VqmSleeveStrategy(CtaTemplate):
     last_decision: str = ""
     entry_price: float = 0.0  # average fill price of the position, following ex-dates (0: flat)
 
-    parameters = ["fixed_capital", "top_n", "w_pe", "roe", "min_listed_days", "index", "universe", "data_start",
-                  "stock_stop"]
+    parameters = ["fixed_capital", "top_n", "w_pe", "w_pb", "w_dy", "express_stand_in", "roe", "min_listed_days",
+                  "index", "universe", "data_start", "stock_stop"]
     variables = ["target_volume", "selected", "rank", "last_decision", "entry_price"]
 
     def __init__(self, cta_engine: Any, strategy_name: str, vt_symbol: str, setting: dict) -> None:
@@ -386,7 +386,8 @@ class VqmSleeveStrategy(CtaTemplate):
         if self.universe not in ("bundled", "database"):
             raise ValueError(f"universe {self.universe!r} 必须是 bundled 或 database")
         start = date.fromisoformat(self.data_start) if self.data_start else None
-        settings = VqmSettings(symbols=self.universe, index=self.index or None, w_pe=self.w_pe, top_n=self.top_n,
+        settings = VqmSettings(symbols=self.universe, index=self.index or None, w_pe=self.w_pe, w_pb=self.w_pb,
+                               w_dy=self.w_dy, express_stand_in=bool(self.express_stand_in), top_n=self.top_n,
                                roe=self.roe, min_listed_days=self.min_listed_days,
                                stock_stop=self.stock_stop or None, portfolio_stop=None, drawdown_halve=None)
         vqm = VqmStrategy(settings)
