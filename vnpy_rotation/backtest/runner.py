@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..data.store import BarStore
@@ -65,6 +66,7 @@ def read_sections(config_file: Path | None, capital: float | None, extra: tuple[
         raise InputRejected(Problem(source, None, f"unknown sections {sorted(unknown)}; allowed: {', '.join(allowed)}"))
     backtest = dict(raw.get("backtest") or {})
     if capital is not None:
+        validate_section(BacktestConfig, {"capital": capital}, "--capital")  # names the flag, not the file
         backtest["capital"] = capital
     config = validate_section(BacktestConfig, backtest, f"{source}: backtest")
     benchmark = raw.get("benchmark", list(BENCHMARKS))
@@ -86,6 +88,7 @@ def run_backtest(spec: RunSpec, store: BarStore | None = None, lookahead_cuts: i
     store = store or BarStore()
     strategy = create_strategy(spec.strategy_name, spec.strategy_settings, f"{spec.source}: strategy")
     full = market_for(strategy, spec.start, spec.end, store, spec.benchmark)
+    full, clipped = clip_to_bars(full, spec.start, spec.end)
     plan = strategy.targets(full)
     market = full.window(spec.start, None)
     plan = plan_within(plan, market.days)
@@ -93,11 +96,36 @@ def run_backtest(spec: RunSpec, store: BarStore | None = None, lookahead_cuts: i
     benchmark = load_benchmark(market.days, store, spec.benchmark)
     metrics = _metrics(result, benchmark)
     metrics["benchmark"] = None if benchmark is None else benchmark[0]
-    metrics["data_warnings"] = list(getattr(strategy, "data_warnings", []))  # e.g. survivorship of the universe
+    # e.g. a span clipped to the stored bars, survivorship of the universe
+    metrics["data_warnings"] = clipped + list(getattr(strategy, "data_warnings", []))
     pool_metrics = _pool_metrics(strategy, full, market, spec, metrics, benchmark)
     return BacktestRun(strategy, spec, market, plan, result, metrics, benchmark,
                        check_identities(result), check_lookahead(strategy, full, spec.config, lookahead_cuts),
                        pool_metrics)
+
+
+def clip_to_bars(market: MarketData, start: date | None, end: date | None) -> tuple[MarketData, list[str]]:
+    """``market`` without the leading and trailing days on which no symbol has a bar, and a warning for each
+    side an explicit ``start``/``end`` reached past the data.
+
+    The calendar goes on where the database stops; simulated days there are flat cash that would dilute
+    annualised returns, volatility and the monthly win rate without a word.
+    """
+    has_bar = np.isfinite(market.close).any(axis=1)
+    if not has_bar.any():
+        return market, []
+    first, last = market.days[has_bar.argmax()], market.days[len(has_bar) - 1 - has_bar[::-1].argmax()]
+    warnings = []
+    days = market.days
+    if end is not None and ((days > last) & (days <= pd.Timestamp(end))).any():
+        warnings.append(f"--end {end} is after the last stored bar ({last.date()}): the run ends on "
+                        f"{last.date()}; import newer bars to extend it")
+    if start is not None and ((days >= pd.Timestamp(start)) & (days < first)).any():
+        warnings.append(f"--start {start} is before the first stored bar ({first.date()}): the run "
+                        f"starts on {first.date()}")
+    if first == days[0] and last == days[-1]:
+        return market, warnings
+    return market.window(first.date(), last.date()), warnings
 
 
 def _metrics(result: BacktestResult, benchmark: tuple[str, pd.Series] | None) -> dict[str, Any]:

@@ -128,7 +128,26 @@ def load_panels(vt_symbols: Iterable[str] | None = None, start: date | None = No
 def _rows_on(axis: np.ndarray, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Row of each of ``days`` in the sorted ``axis`` and whether it is really there."""
     rows = np.searchsorted(axis, days)
-    return rows, (rows < len(axis)) & (axis[np.minimum(rows, max(len(axis) - 1, 0))] == days)
+    if not len(axis):  # a window outside the calendar: nothing is on it
+        return rows, np.zeros(len(days), dtype=bool)
+    return rows, (rows < len(axis)) & (axis[np.minimum(rows, len(axis) - 1)] == days)
+
+
+def describe_coverage(vt_symbols: Iterable[str], store: BarStore | None = None,
+                      calendar: TradingCalendar | None = None) -> str:
+    """What a window can be chosen from: the trading calendar's span and the stored bars' span of
+    ``vt_symbols`` (for an error about an empty window)."""
+    store = store or BarStore()
+    calendar = calendar or default_calendar()
+    firsts, lasts = [], []
+    for _, block in store.iter_blocks(store.check_blocks(set(vt_symbols))):
+        days = block["day"].astype("datetime64[D]")
+        if len(days):
+            firsts.append(days.min())
+            lasts.append(days.max())
+    bars = (f"the database holds their bars from {min(firsts)} to {max(lasts)}" if firsts
+            else "the database holds no bars of them")
+    return f"the trading calendar covers {calendar.first} … {calendar.last}; {bars}"
 
 
 def _inside(days: np.ndarray, lo: np.datetime64 | None, hi: np.datetime64 | None) -> np.ndarray:
