@@ -11,7 +11,7 @@ import hashlib
 import json
 import shutil
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Callable
 
@@ -22,9 +22,12 @@ from vnpy.trader.engine import MainEngine
 from ..backtest.config import BacktestConfig
 from ..backtest.engine import simulate
 from ..backtest.loader import market_for
+from ..backtest.runner import clipped_warning
 from ..backtest.sweep import plan_within
+from ..data.panels import bar_span
 from ..errors import InputRejected, Problem
 from ..live.state_file import read_json, write_atomic
+from ..market.calendar import default_calendar
 from ..live.consistency import Consistency, compare, write_report
 from . import RotationStrategyApp
 from .engine import RotationEngine
@@ -158,8 +161,10 @@ def run_replay(spec: TradeSpec, output: Callable[[str], None] = print) -> Consis
     from ..gateways.replay import ReplayGateway
     from ..strategies import create_strategy
 
-    if ensure_bundled(create_strategy(spec.strategy, spec.settings).symbols + list(BENCHMARKS), BarStore()):
+    symbols = create_strategy(spec.strategy, spec.settings).symbols
+    if ensure_bundled(symbols + list(BENCHMARKS), BarStore()):
         output("imported the bundled real data into the database (first run)")
+    spec = clip_replay(spec, bar_span(symbols), output)
     state = spec.out / "state"
     stack = Stack(ReplayGateway, state, notifications=False)  # paper history: nobody to tell
     try:
@@ -194,6 +199,23 @@ def run_replay(spec: TradeSpec, output: Callable[[str], None] = print) -> Consis
     result = replay_consistency(spec)
     write_report(result, spec.out / "consistency.md", spec.out / "consistency.csv")
     return result
+
+
+def clip_replay(spec: TradeSpec, span: tuple[date, date] | None, output: Callable[[str], None]) -> TradeSpec:
+    """``spec`` with ``start``/``end`` moved inside the stored bars (said on ``output``): sessions past the
+    data would replay flat days as if the market had been open and quiet."""
+    if span is None:
+        return spec
+    calendar = default_calendar()
+    if spec.end is not None and spec.end > span[1]:
+        if len(calendar.between(span[1] + timedelta(days=1), spec.end)):  # not just a weekend or a holiday
+            output(f"warning: {clipped_warning('--end', spec.end, span[1])}")
+        spec = replace(spec, end=span[1])
+    if spec.start is not None and spec.start < span[0]:
+        if len(calendar.between(spec.start, span[0] - timedelta(days=1))):
+            output(f"warning: {clipped_warning('--start', spec.start, span[0])}")
+        spec = replace(spec, start=span[0])
+    return spec
 
 
 def backtest_of(spec: TradeSpec) -> tuple[pd.DataFrame, pd.Series]:

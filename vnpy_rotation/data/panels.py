@@ -133,20 +133,25 @@ def _rows_on(axis: np.ndarray, days: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return rows, (rows < len(axis)) & (axis[np.minimum(rows, len(axis) - 1)] == days)
 
 
-def describe_coverage(vt_symbols: Iterable[str], store: BarStore | None = None,
-                      calendar: TradingCalendar | None = None) -> str:
-    """What a window can be chosen from: the trading calendar's span and the stored bars' span of
-    ``vt_symbols`` (for an error about an empty window)."""
+def bar_span(vt_symbols: Iterable[str], store: BarStore | None = None) -> tuple[date, date] | None:
+    """The first and the last day on which any of ``vt_symbols`` has a stored bar (None: no bars)."""
     store = store or BarStore()
-    calendar = calendar or default_calendar()
     firsts, lasts = [], []
     for _, block in store.iter_blocks(store.check_blocks(set(vt_symbols))):
         days = block["day"].astype("datetime64[D]")
         if len(days):
             firsts.append(days.min())
             lasts.append(days.max())
-    bars = (f"the database holds their bars from {min(firsts)} to {max(lasts)}" if firsts
-            else "the database holds no bars of them")
+    return (min(firsts).astype(date), max(lasts).astype(date)) if firsts else None
+
+
+def describe_coverage(vt_symbols: Iterable[str], store: BarStore | None = None,
+                      calendar: TradingCalendar | None = None) -> str:
+    """What a window can be chosen from: the trading calendar's span and the stored bars' span of
+    ``vt_symbols`` (for an error about an empty window)."""
+    calendar = calendar or default_calendar()
+    span = bar_span(vt_symbols, store)
+    bars = f"the database holds their bars from {span[0]} to {span[1]}" if span else "the database holds no bars of them"
     return f"the trading calendar covers {calendar.first} … {calendar.last}; {bars}"
 
 

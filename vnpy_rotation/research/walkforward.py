@@ -14,7 +14,7 @@ import json
 import math
 from collections import Counter
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -142,9 +142,9 @@ def evaluate(market: MarketData, spec: WalkForwardSpec, params: dict[str, Any], 
 
 def resolve_span(market: MarketData, spec: WalkForwardSpec, warmup_days: int) -> Span:
     """``--start``/``--end``, else the first day with the warm-up behind it and the data's last day."""
-    days = market.days  # clipped to the stored bars: an explicit date past them is moved to the data's edge
-    start = max(spec.run.start, days[0].date()) if spec.run.start else days[min(warmup_days, len(days) - 1)].date()
-    return Span(start, min(spec.run.end, days[-1].date()) if spec.run.end else days[-1].date())
+    days = market.days
+    start = spec.run.start or days[min(warmup_days, len(days) - 1)].date()
+    return Span(start, spec.run.end or days[-1].date())
 
 
 def plan_windows(market: MarketData, spec: WalkForwardSpec, span: Span) -> tuple[list[Window], Span | None]:
@@ -261,8 +261,10 @@ def run_walkforward(spec: WalkForwardSpec, store=None, executor: Executor | None
     strategies = [create_strategy(run.strategy_name, {**run.strategy_settings, **c}, spec.grid_source)
                   for c in spec.combos]
     loader = max(strategies, key=lambda s: s.warmup_days)
-    market, clipped = clip_to_bars(market_for(loader, run.start, run.end, store, run.benchmark), run.start, run.end)
+    clipped = clip_to_bars(market_for(loader, run.start, run.end, store, run.benchmark), run.start, run.end)
+    market = clipped.market
+    spec = replace(spec, run=replace(run, start=clipped.start, end=clipped.end))  # the span the data allows
     reference = load_benchmark(market.days, store, run.benchmark)
     result = walk_forward(market, spec, executor, benchmark=None if reference is None else reference[0])
-    result.warnings += clipped + list(getattr(loader, "data_warnings", []))
+    result.warnings += clipped.warnings + list(getattr(loader, "data_warnings", []))
     return result
