@@ -7,8 +7,11 @@ the queue, so the live code path is the one the replay exercises.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import shutil
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Callable
 
@@ -19,7 +22,12 @@ from vnpy.trader.engine import MainEngine
 from ..backtest.config import BacktestConfig
 from ..backtest.engine import simulate
 from ..backtest.loader import market_for
+from ..backtest.runner import clipped_warning
 from ..backtest.sweep import plan_within
+from ..data.panels import bar_span
+from ..errors import InputRejected, Problem
+from ..live.state_file import read_json, write_atomic
+from ..market.calendar import default_calendar
 from ..live.consistency import Consistency, compare, write_report
 from . import RotationStrategyApp
 from .engine import RotationEngine
@@ -35,6 +43,61 @@ class TradeSpec:
     end: date | None = None
     tolerance_bps: float = 0.0
     max_rounds: int = 3
+
+
+PARAMETERS_FILE = "run_parameters.json"  # in OUT/state: what the state there was built with
+RUN_OUTPUTS = ("state", "journal", "trades.csv", "orders.csv", "daily_summary.csv", "consistency.md",
+               "consistency.csv")  # what a run writes into its --out folder (removed by --fresh)
+
+
+def run_parameters(spec: TradeSpec, gateway: str, connection: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Everything that shapes a run's state: resuming it under other values would mix two accounts."""
+    return {"gateway": gateway, "strategy": spec.strategy, "settings": spec.settings,
+            "backtest": spec.config.model_dump(mode="json"),
+            "start": spec.start.isoformat() if spec.start else None, "end": spec.end.isoformat() if spec.end else None,
+            "tolerance_bps": spec.tolerance_bps, "max_rounds": spec.max_rounds,
+            "connection": {k: v for k, v in (connection or {}).items() if k != "token"}}  # no secrets on disk
+
+
+def claim_out_folder(out: Path, parameters: dict[str, Any], fresh: bool = False) -> str:
+    """Make ``out`` hold a run of ``parameters``: resume one with the same parameters, refuse other ones
+    (naming what differs) unless ``fresh``, which removes the earlier run's files first. Returns what was done.
+
+    The parameters are stored atomically (their SHA-256 and the readable values) before any state is written.
+    """
+    text = json.dumps(parameters, sort_keys=True, ensure_ascii=False, default=str)
+    values = json.loads(text)  # as stored: dates and paths as strings
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    path = out / "state" / PARAMETERS_FILE
+    stored = read_json(path)
+    earlier = [name for name in RUN_OUTPUTS if (out / name).exists()]
+    if stored is not None and stored.get("sha256") == digest:
+        return "resumed"
+    if earlier and not fresh:
+        if stored is None:
+            reason = "holds a trade run whose parameters were not recorded"
+        else:
+            old, new = _flat(stored.get("parameters") or {}), _flat(values)
+            differ = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            reason = f"holds a trade run with other parameters (differing: {', '.join(differ)}; see {path})"
+        raise InputRejected(Problem("--out", None, f"{out} {reason}; rerun with the same parameters to resume it, "
+                                    "add --fresh to start over in that folder, or choose another --out"))
+    for name in earlier:
+        target = out / name
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    write_atomic(path, {"sha256": digest, "parameters": values})
+    return "started afresh" if earlier else "started"
+
+
+def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"backtest": {"capital": 1}}`` → ``{"backtest.capital": 1}``: to name the field that differs."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict) and value:
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 class Stack:
@@ -98,8 +161,10 @@ def run_replay(spec: TradeSpec, output: Callable[[str], None] = print) -> Consis
     from ..gateways.replay import ReplayGateway
     from ..strategies import create_strategy
 
-    if ensure_bundled(create_strategy(spec.strategy, spec.settings).symbols + list(BENCHMARKS), BarStore()):
+    symbols = create_strategy(spec.strategy, spec.settings).symbols
+    if ensure_bundled(symbols + list(BENCHMARKS), BarStore()):
         output("imported the bundled real data into the database (first run)")
+    spec = clip_replay(spec, bar_span(symbols), output)
     state = spec.out / "state"
     stack = Stack(ReplayGateway, state, notifications=False)  # paper history: nobody to tell
     try:
@@ -134,6 +199,23 @@ def run_replay(spec: TradeSpec, output: Callable[[str], None] = print) -> Consis
     result = replay_consistency(spec)
     write_report(result, spec.out / "consistency.md", spec.out / "consistency.csv")
     return result
+
+
+def clip_replay(spec: TradeSpec, span: tuple[date, date] | None, output: Callable[[str], None]) -> TradeSpec:
+    """``spec`` with ``start``/``end`` moved inside the stored bars (said on ``output``): sessions past the
+    data would replay flat days as if the market had been open and quiet."""
+    if span is None:
+        return spec
+    calendar = default_calendar()
+    if spec.end is not None and spec.end > span[1]:
+        if len(calendar.between(span[1] + timedelta(days=1), spec.end)):  # not just a weekend or a holiday
+            output(f"warning: {clipped_warning('--end', spec.end, span[1])}")
+        spec = replace(spec, end=span[1])
+    if spec.start is not None and spec.start < span[0]:
+        if len(calendar.between(spec.start, span[0] - timedelta(days=1))):
+            output(f"warning: {clipped_warning('--start', spec.start, span[0])}")
+        spec = replace(spec, start=span[0])
+    return spec
 
 
 def backtest_of(spec: TradeSpec) -> tuple[pd.DataFrame, pd.Series]:

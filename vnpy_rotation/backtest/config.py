@@ -52,10 +52,19 @@ class Rules(_Frozen):
     cash_check: bool = True  # buys shrink to the cash available (vnpy's backtester lets cash go negative)
 
 
+# Capital in CNY. Up to 1e10, cash in fen (1e12) and the largest possible share count (capital over the
+# smallest price, one tick of 0.001: 1e13) are integers far below 2**53, so float64 holds them exactly,
+# and the spacing of float64 values near the capital (2e-6 CNY) is 500 times finer than the 1e-3 CNY the
+# accounting identities allow. At 1e15 that spacing is 0.125 CNY and the identities fail; at 1e300 share
+# counts overflow int64. Below 1 CNY no order can be sized. See docs/data/cli_errors.md.
+MIN_CAPITAL = 1.0
+MAX_CAPITAL = 1e10
+
+
 class BacktestConfig(_Frozen):
     """Everything that changes the simulation except the data and the strategy."""
 
-    capital: float = Field(default=1_000_000.0, gt=0)
+    capital: float = Field(default=1_000_000.0, ge=MIN_CAPITAL, le=MAX_CAPITAL, allow_inf_nan=False)
     fill_price: FillPrice = FillPrice.OPEN
     # Common retail terms: 0.025 % with a 5 CNY minimum on stocks; ETFs often without the minimum.
     stock_commission: Commission = Commission(rate=0.00025, minimum=5.0)
@@ -77,7 +86,9 @@ class BacktestConfig(_Frozen):
 
 
 def _problems(source: str, exc: ValidationError) -> list[Problem]:
-    return [Problem(source, None, f"{'.'.join(map(str, e['loc']))}: {e['msg']}") for e in exc.errors()]
+    """One problem per field; a model-level error (no field) names just the source."""
+    return [Problem(source, None, f"{'.'.join(map(str, e['loc']))}: {e['msg']}" if e["loc"] else e["msg"])
+            for e in exc.errors()]
 
 
 def validate_section(model: type[BaseModel], raw: Any, source: str) -> Any:

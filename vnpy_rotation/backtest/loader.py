@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..bundled import bundled_files, bundled_stock_files, manifest
 from ..data.importer import import_paths
-from ..data.panels import load_panels
+from ..data.panels import describe_coverage, load_panels
 from ..data.store import BarStore
 from ..errors import InputRejected, Problem
 from ..fundamentals.dividends import stored_records
@@ -51,11 +51,13 @@ def load_market(vt_symbols: list[str], start: date | None = None, end: date | No
     first = None if start is None else start - timedelta(days=int(warmup_days * 7 / 5) + 15)
     panels = load_panels(vt_symbols, first, end, store=store)
     missing = [s for s in vt_symbols if panels.close[s].isna().all()]
-    if missing:
-        raise InputRejected(Problem("database", None, f"no bars for {', '.join(missing)} in the requested "
-                                    "span; import them first (python run.py import PATH)"))
     if not len(panels.days):
-        raise InputRejected(Problem("database", None, "no trading days in the requested span"))
+        raise InputRejected(Problem("--start/--end", None, "no stored bar on the requested dates: "
+                                    f"{describe_coverage(vt_symbols, store)}"))
+    if missing:
+        raise InputRejected(Problem("database", None, f"no bars for {', '.join(missing)} on the requested dates "
+                                    f"({describe_coverage(missing, store)}); import them first "
+                                    "(python run.py import PATH) or choose dates inside the data"))
     return build_market_data(panels, records=stored_records(store.database, vt_symbols))
 
 

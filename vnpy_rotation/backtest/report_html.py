@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from vnpy_rotation.backtest.report_md import (
-    COST_LABELS, REFUSAL_LABELS, alert_rows, cost_breakdown, format_value, kpi_rows, refusal_counts,
+    COST_LABELS, REFUSAL_LABELS, WARNINGS_HEADING, alert_rows, cost_breakdown, format_value, kpi_rows, refusal_counts,
 )
 from vnpy_rotation.backtest.result import BacktestResult
 
@@ -21,6 +21,7 @@ FIGURES: tuple[str, ...] = ("fig-equity", "fig-drawdown", "fig-monthly", "fig-ro
                             "fig-positions", "fig-costs")
 KPI_TABLE_ID, REFUSAL_SUMMARY_ID, REFUSALS_TABLE_ID = "kpi-table", "refusal-summary", "refusals-table"
 ALERTS_TABLE_ID = "alerts-table"
+WARNINGS_LIST_ID = "data-warnings"  # what the data changed about the run (e.g. a span clipped to the bars)
 REFUSAL_COLUMNS = ("date", "vt_symbol", "direction", "requested", "submitted", "filled", "reason")
 MAX_REFUSAL_ROWS = 2000  # beyond this the refusals table is cut, with a note saying how many are omitted
 TOP_SYMBOLS = 20  # the allocation chart shows this many symbols, the rest summed as "other"
@@ -187,6 +188,8 @@ def render_html(result: BacktestResult, metrics: dict[str, Any], benchmark: pd.S
         "<!DOCTYPE html>", '<html lang="zh-CN"><head><meta charset="utf-8">',
         f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{esc(title)}</h1><p>{esc(period)}</p>",
+        *([f'<h2>{WARNINGS_HEADING}</h2><ul id="{WARNINGS_LIST_ID}">',
+           *(f"<li>{esc(w)}</li>" for w in metrics["data_warnings"]), "</ul>"] if metrics.get("data_warnings") else []),
         "<h2>关键指标 Key metrics</h2>", f'<div class="kpi">{kpis}</div>',
         "<h2>告警规则 Alert rules</h2>", alerts,
         "<h2>图表 Charts</h2>", *divs,

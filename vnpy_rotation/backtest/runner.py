@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..data.store import BarStore
@@ -65,6 +66,7 @@ def read_sections(config_file: Path | None, capital: float | None, extra: tuple[
         raise InputRejected(Problem(source, None, f"unknown sections {sorted(unknown)}; allowed: {', '.join(allowed)}"))
     backtest = dict(raw.get("backtest") or {})
     if capital is not None:
+        validate_section(BacktestConfig, {"capital": capital}, "--capital")  # names the flag, not the file
         backtest["capital"] = capital
     config = validate_section(BacktestConfig, backtest, f"{source}: backtest")
     benchmark = raw.get("benchmark", list(BENCHMARKS))
@@ -86,6 +88,8 @@ def run_backtest(spec: RunSpec, store: BarStore | None = None, lookahead_cuts: i
     store = store or BarStore()
     strategy = create_strategy(spec.strategy_name, spec.strategy_settings, f"{spec.source}: strategy")
     full = market_for(strategy, spec.start, spec.end, store, spec.benchmark)
+    clipped = clip_to_bars(full, spec.start, spec.end)
+    full = clipped.market
     plan = strategy.targets(full)
     market = full.window(spec.start, None)
     plan = plan_within(plan, market.days)
@@ -93,11 +97,54 @@ def run_backtest(spec: RunSpec, store: BarStore | None = None, lookahead_cuts: i
     benchmark = load_benchmark(market.days, store, spec.benchmark)
     metrics = _metrics(result, benchmark)
     metrics["benchmark"] = None if benchmark is None else benchmark[0]
-    metrics["data_warnings"] = list(getattr(strategy, "data_warnings", []))  # e.g. survivorship of the universe
+    # e.g. a span clipped to the stored bars, survivorship of the universe
+    metrics["data_warnings"] = clipped.warnings + list(getattr(strategy, "data_warnings", []))
     pool_metrics = _pool_metrics(strategy, full, market, spec, metrics, benchmark)
     return BacktestRun(strategy, spec, market, plan, result, metrics, benchmark,
                        check_identities(result), check_lookahead(strategy, full, spec.config, lookahead_cuts),
                        pool_metrics)
+
+
+def clipped_warning(flag: str, given: date, edge: date) -> str:
+    """What a run says when ``flag``'s date reached past the stored bars and was moved to ``edge``."""
+    if flag == "--end":
+        return (f"--end {given} is after the last stored bar ({edge}): the run ends on {edge}; "
+                "import newer bars to extend it")
+    return f"--start {given} is before the first stored bar ({edge}): the run starts on {edge}"
+
+
+@dataclass(frozen=True)
+class Clipped:
+    """A market cut to its stored bars: the dates the run really covers and what was said about the cut."""
+
+    market: MarketData
+    start: date | None  # the given --start, or the first bar's day when it was before it
+    end: date | None  # the given --end, or the last bar's day when it was after it
+    warnings: list[str]
+
+
+def clip_to_bars(market: MarketData, start: date | None, end: date | None) -> Clipped:
+    """``market`` without the leading and trailing days on which no symbol has a bar, with a warning for each
+    side an explicit ``start``/``end`` reached past the data.
+
+    The calendar goes on where the database stops; simulated days there are flat cash that would dilute
+    annualised returns, volatility and the monthly win rate without a word.
+    """
+    has_bar = np.isfinite(market.close).any(axis=1)
+    if not has_bar.any():
+        return Clipped(market, start, end, [])
+    days = market.days
+    first, last = days[has_bar.argmax()], days[len(has_bar) - 1 - has_bar[::-1].argmax()]
+    warnings = []
+    if end is not None and ((days > last) & (days <= pd.Timestamp(end))).any():
+        warnings.append(clipped_warning("--end", end, last.date()))
+        end = last.date()
+    if start is not None and ((days >= pd.Timestamp(start)) & (days < first)).any():
+        warnings.append(clipped_warning("--start", start, first.date()))
+        start = first.date()
+    if first != days[0] or last != days[-1]:
+        market = market.window(first.date(), last.date())
+    return Clipped(market, start, end, warnings)
 
 
 def _metrics(result: BacktestResult, benchmark: tuple[str, pd.Series] | None) -> dict[str, Any]:

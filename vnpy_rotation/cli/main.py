@@ -7,13 +7,14 @@ is imported lazily inside its handler.
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-from ..errors import InputRejected, RotationError
-from ..runtime import settle_runtime
+from ..errors import InputRejected, Problem, RotationError
+from ..runtime import runtime_folder, settle_runtime
 
 
 def parse_date(text: str) -> date:
@@ -108,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     trade.add_argument("--end", type=parse_date, help="replay: last session")
     trade.add_argument("--capital", type=float, help="replay: initial capital in CNY (overrides the config)")
     trade.add_argument("--once", action="store_true", help="live: run the rest of one session (or its close) and exit")
+    trade.add_argument("--fresh", action="store_true",
+                       help="start over in --out (its earlier run's state and files are removed); without it, a rerun "
+                            "with the same parameters resumes and one with other parameters is refused")
     trade.add_argument("--out", type=Path, required=True,
                        help="output folder: trades.csv, orders.csv, daily_summary.csv, journal/, state/")
     trade.set_defaults(handler="vnpy_rotation.cli.trade_cmd:run")
@@ -134,14 +138,58 @@ def run_guarded(action: Callable[[], int], exit_codes: dict[type[RotationError],
         return 130
 
 
+def check_arguments(args: argparse.Namespace, home: Path) -> None:
+    """What can be refused before the runtime folder is settled: folders that are files, inverted dates and
+    dates the trading calendar does not reach (so a mistake leaves a fresh home untouched)."""
+    from ..market.calendar import default_calendar  # pure: no vnpy
+
+    for flag, path in (("--home", home), ("--home", runtime_folder(home)), ("--out", getattr(args, "out", None))):
+        if path is not None and path.exists() and not path.is_dir():
+            raise InputRejected(Problem(flag, None, f"{path} is a file; give a folder (created when missing)"))
+    start, end = getattr(args, "start", None), getattr(args, "end", None)
+    if args.command == "import":
+        return  # import's --start/--end filter file rows; they need not be trading days
+    if start and end and start > end:
+        raise InputRejected(Problem("--start/--end", None, f"start {start} is after end {end}"))
+    calendar = default_calendar()
+    for flag, day in (("--start", start), ("--end", end)):
+        if day and not (day <= calendar.last if flag == "--start" else day >= calendar.first):
+            raise InputRejected(Problem(flag, None, f"{day} is outside the trading calendar, which covers "
+                                        f"{calendar.first} … {calendar.last}"))
+
+
+def _remove_created(paths: list[Path]) -> None:
+    """Remove the folders this run created (each absent before it started); nothing that existed before."""
+    for path in paths:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.is_file():
+            path.unlink()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    home = getattr(args, "home", None) or Path.cwd()
+    home = Path(getattr(args, "home", None) or Path.cwd()).absolute()
+    for name, value in vars(args).items():  # vnpy's MainEngine changes directory: relative paths would move
+        if isinstance(value, Path):
+            setattr(args, name, value.absolute())
+    # Outermost first: removing a created home removes everything under it.
+    created = [p for p in (home, runtime_folder(home), getattr(args, "out", None)) if p is not None and not p.exists()]
+    if runtime_folder(home).is_dir():  # an existing runtime folder: what this run adds to it (database.db, log/)
+        before = set(runtime_folder(home).iterdir())
+        created_inside = lambda: [p for p in runtime_folder(home).iterdir() if p not in before]  # noqa: E731
+    else:
+        created_inside = list
 
     def dispatch() -> int:
-        settle_runtime(home)
-        module_name, func_name = args.handler.split(":")
-        module = __import__(module_name, fromlist=[func_name])
-        return int(getattr(module, func_name)(args) or 0)
+        try:
+            check_arguments(args, home)
+            settle_runtime(home)
+            module_name, func_name = args.handler.split(":")
+            module = __import__(module_name, fromlist=[func_name])
+            return int(getattr(module, func_name)(args) or 0)
+        except RotationError:
+            _remove_created(created + created_inside())  # a refused command leaves the folders as it found them
+            raise
 
     return run_guarded(dispatch)

@@ -10,7 +10,7 @@ from ..errors import InputRejected, PlatformUnsupported, Problem
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..app.daemon import TradeSpec
+    from ..app.daemon import TradeSpec, claim_out_folder, run_parameters
 
     raw, source, config, _ = read_sections(args.config, args.capital, extra=("live",))
     live = dict(raw.get("live") or {})
@@ -23,9 +23,30 @@ def run(args: argparse.Namespace) -> int:
                      float(live.get("tolerance_bps", 0.0 if args.gateway == "replay" else 30.0)),
                      int(live.get("max_rounds", 3)))
     _check_strategy(spec.strategy, spec.settings, source)
+    if args.gateway == "xt":
+        _check_xt()
+    parameters = run_parameters(spec, args.gateway, live.get("xt") or {})
+    print(f"{spec.out}: {claim_out_folder(spec.out, parameters, args.fresh)}")
     if args.gateway == "replay":
         return _replay(spec)
     return _live(spec, live.get("xt") or {}, args.once)
+
+
+XT_NEEDS = (
+    "trade --gateway xt needs xtquant's native modules, which exist only on Windows: run it there, with "
+    "MiniQMT (QMT's 极简模式) running and logged in. It connects vnpy_xt's XtGateway with the settings saved by "
+    "VeighNa Trader's 连接 XT dialog (HOME/.vntrader/connect_xt.json) or a 'live: xt:' section in --config: "
+    "QMT路径 (the MiniQMT userdata_mini folder), 资金账号 (the account), 仿真交易 (是/否), token (XT data, "
+    "optional). To paper-trade on this machine use --gateway replay."
+)
+
+
+def _check_xt() -> None:
+    from ..data.xt_fetch import PLATFORM_EXPLANATION, xtquant_native_problem
+
+    problem = xtquant_native_problem()
+    if problem:  # keep only the detail about this machine, not the data script's advice
+        raise PlatformUnsupported(f"{XT_NEEDS} {problem.removeprefix(PLATFORM_EXPLANATION).strip()}")
 
 
 def _check_strategy(name: str, settings: dict, source: str) -> None:
@@ -46,11 +67,6 @@ def _replay(spec) -> int:
 
 
 def _live(spec, xt_override: dict, once: bool) -> int:
-    from ..data.xt_fetch import xtquant_native_problem
-
-    problem = xtquant_native_problem()
-    if problem:
-        raise PlatformUnsupported(problem)
     from vnpy_xt import XtGateway
 
     from ..app.live_daemon import run_live, xt_setting

@@ -128,7 +128,31 @@ def load_panels(vt_symbols: Iterable[str] | None = None, start: date | None = No
 def _rows_on(axis: np.ndarray, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Row of each of ``days`` in the sorted ``axis`` and whether it is really there."""
     rows = np.searchsorted(axis, days)
-    return rows, (rows < len(axis)) & (axis[np.minimum(rows, max(len(axis) - 1, 0))] == days)
+    if not len(axis):  # a window outside the calendar: nothing is on it
+        return rows, np.zeros(len(days), dtype=bool)
+    return rows, (rows < len(axis)) & (axis[np.minimum(rows, len(axis) - 1)] == days)
+
+
+def bar_span(vt_symbols: Iterable[str], store: BarStore | None = None) -> tuple[date, date] | None:
+    """The first and the last day on which any of ``vt_symbols`` has a stored bar (None: no bars)."""
+    store = store or BarStore()
+    firsts, lasts = [], []
+    for _, block in store.iter_blocks(store.check_blocks(set(vt_symbols))):
+        days = block["day"].astype("datetime64[D]")
+        if len(days):
+            firsts.append(days.min())
+            lasts.append(days.max())
+    return (min(firsts).astype(date), max(lasts).astype(date)) if firsts else None
+
+
+def describe_coverage(vt_symbols: Iterable[str], store: BarStore | None = None,
+                      calendar: TradingCalendar | None = None) -> str:
+    """What a window can be chosen from: the trading calendar's span and the stored bars' span of
+    ``vt_symbols`` (for an error about an empty window)."""
+    calendar = calendar or default_calendar()
+    span = bar_span(vt_symbols, store)
+    bars = f"the database holds their bars from {span[0]} to {span[1]}" if span else "the database holds no bars of them"
+    return f"the trading calendar covers {calendar.first} … {calendar.last}; {bars}"
 
 
 def _inside(days: np.ndarray, lo: np.datetime64 | None, hi: np.datetime64 | None) -> np.ndarray:

@@ -14,7 +14,7 @@ import json
 import math
 from collections import Counter
 from concurrent.futures import Executor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import numpy as np
@@ -252,6 +252,7 @@ def stitched_equity(segments: Sequence[Evaluation]) -> pd.DataFrame:
 def run_walkforward(spec: WalkForwardSpec, store=None, executor: Executor | None = None) -> WalkForwardResult:
     """Load the data (``market_for``: bars, benchmark, the strategy's own inputs) and walk forward."""
     from ..backtest.loader import load_benchmark, market_for
+    from ..backtest.runner import clip_to_bars
     from ..data.store import BarStore
     from ..strategies import create_strategy
 
@@ -260,8 +261,10 @@ def run_walkforward(spec: WalkForwardSpec, store=None, executor: Executor | None
     strategies = [create_strategy(run.strategy_name, {**run.strategy_settings, **c}, spec.grid_source)
                   for c in spec.combos]
     loader = max(strategies, key=lambda s: s.warmup_days)
-    market = market_for(loader, run.start, run.end, store, run.benchmark)
+    clipped = clip_to_bars(market_for(loader, run.start, run.end, store, run.benchmark), run.start, run.end)
+    market = clipped.market
+    spec = replace(spec, run=replace(run, start=clipped.start, end=clipped.end))  # the span the data allows
     reference = load_benchmark(market.days, store, run.benchmark)
     result = walk_forward(market, spec, executor, benchmark=None if reference is None else reference[0])
-    result.warnings += list(getattr(loader, "data_warnings", []))
+    result.warnings += clipped.warnings + list(getattr(loader, "data_warnings", []))
     return result

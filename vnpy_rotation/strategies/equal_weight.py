@@ -19,6 +19,14 @@ class EqualWeightSettings(StrategySettings):
     rebalance: Literal["month_end", "week_end", "daily"] = "month_end"
     invested: float = Field(default=0.99, gt=0, le=1)  # keep 1 % cash for fees and lot rounding
 
+    @field_validator("pool")
+    @classmethod
+    def _known_pool(cls, value: str | None) -> str | None:
+        pools = manifest()["pools"]
+        if value is not None and value not in pools:
+            raise ValueError(f"{value!r} is not a pool of the bundled manifest; it defines {', '.join(pools)}")
+        return value
+
     @field_validator("symbols")
     @classmethod
     def _vt_symbols(cls, value: list[str]) -> list[str]:

@@ -77,7 +77,8 @@ class EtfRotationSettings(StrategySettings):
         config = read_pools(self.pools_file)
         unknown = sorted(set(self.pools) - set(config.pools))
         if unknown:
-            raise ValueError(f"pools {unknown} are not in the pools file; it has {sorted(config.pools)}")
+            raise ValueError(f"pools: {unknown} are not in {self.pools_file or 'configs/etf_pools.yaml'}; "
+                             f"it defines {', '.join(config.pools)}")
         return self
 
 
