@@ -231,3 +231,18 @@ def test_exchange_suffixed_codes(text, expected):
     from vnpy_rotation.data.formats import parse_symbol
 
     assert parse_symbol(text) == expected
+
+
+@pytest.mark.parametrize("title, adjustment", [("510050 上证50ETF 日线 不复权", "none"), ("510050 上证50ETF 日线 前复权", "qfq")])
+def test_tdx_export_with_title_and_column_names_is_detected_with_its_adjustment(tmp_path, title, adjustment):
+    from vnpy_rotation.data.formats import parse
+
+    lines = [title, "      日期,    开盘,    最高,    最低,    收盘,    成交量,    成交额",
+             "2024/09/23,3.500,3.560,3.480,3.520,1000000,3520000", "2024/09/24,3.520,3.600,3.510,3.580,1200000,4296000",
+             "数据来源:通达信"]
+    path = write(tmp_path, "510050.txt", ("\r\n".join(lines) + "\r\n").encode("gbk"))
+
+    parsed = parse(path)
+
+    assert (parsed.layout.name, parsed.adjustment, parsed.problems) == ("tdx", adjustment, [])
+    assert parsed.frame[["line", "close", "volume"]].values.tolist() == [[3, 3.52, 1000000.0], [4, 3.58, 1200000.0]]

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings, strategies as st
+from hypothesis import HealthCheck, event, example, given, settings, strategies as st
 
 from conftest import BUNDLED, REAL
 
@@ -192,8 +192,22 @@ def check_import(store, folder: Path, name: str, data: bytes) -> None:
 FUZZ = settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
+# Crashes found by longer runs, kept as fixed examples.
+FOUND = [
+    ("510300.csv.gz", b"\x1f\x8b\x08\x00\xaf\xef\x10k\x02\xff"),  # gzip cut after its header
+    ("510300.csv", b"date,open,high,low,close,volume,turnover\n9999-12-31,3.5,3.6,3.4,3.5,1000,3500\n"),
+    ("HS300_history.csv", b"chang_date,code,in_out\n0/9/18,527,dropout\n"),  # year 0: out of pandas' range
+    ("profit_data.csv", b"code,pubDate,statDate,roeAvg,npMargin,gpMargin,netProfit,epsTTM,MBRevenue,totalShare,"
+                        b"liqaShare\nsh.1,234.5,2013-04-26,2013-03-31,0.03,0.02,0.15,1.6e10,0.74,,8.9e10,7.0e10\n"),  # row too long
+]
+
+
 @FUZZ
 @given(case=mutated_files())
+@example(case=FOUND[0])
+@example(case=FOUND[1])
+@example(case=FOUND[2])
+@example(case=FOUND[3])
 def test_mutated_real_files_import_cleanly_or_are_refused_whole(store, tmp_path, case):
     name, data = case
     with tempfile.TemporaryDirectory(dir=tmp_path) as folder:

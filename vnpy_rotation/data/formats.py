@@ -201,6 +201,9 @@ def _find_header(lines: list[str], fmt: str) -> tuple[int | None, str | None]:
         if not line.strip():
             continue
         found = detect(line)
+        following = next((other for other in lines[i + 1:] if other.strip()), "")
+        if found and found != "tdx" and _TDX_DATE.match(following):
+            found = "tdx"  # TDX's own column-name line (日期,开盘,最高,…) above its data lines
         if found and (fmt == "auto" or found in wanted):
             return i, found
         seen += 1
