@@ -246,3 +246,11 @@ def test_tdx_export_with_title_and_column_names_is_detected_with_its_adjustment(
 
     assert (parsed.layout.name, parsed.adjustment, parsed.problems) == ("tdx", adjustment, [])
     assert parsed.frame[["line", "close", "volume"]].values.tolist() == [[3, 3.52, 1000000.0], [4, 3.58, 1200000.0]]
+
+
+def test_tdx_damaged_first_row_is_reported_not_taken_for_a_title(tmp_path):
+    from vnpy_rotation.data.formats import parse
+
+    path = write(tmp_path, "510050.csv", "2024/09/2x,3.5,3.6,3.4,3.5,1000,3500\n" + TDX)
+
+    assert [p.line for p in parse(path, "tdx").problems] == [1]

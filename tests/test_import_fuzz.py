@@ -199,6 +199,8 @@ FOUND = [
     ("HS300_history.csv", b"chang_date,code,in_out\n0/9/18,527,dropout\n"),  # year 0: out of pandas' range
     ("profit_data.csv", b"code,pubDate,statDate,roeAvg,npMargin,gpMargin,netProfit,epsTTM,MBRevenue,totalShare,"
                         b"liqaShare\nsh.1,234.5,2013-04-26,2013-03-31,0.03,0.02,0.15,1.6e10,0.74,,8.9e10,7.0e10\n"),  # row too long
+    ("sh000300.csv", b"date,open,close,high,low,volume,amount,turn,pctChg\n"  # no tradestatus: volume required
+                     b"2017-01-18,3323.3390,3339.3650,3350.9620,3320.4060,nan,75680677264.0000,0.002768,0.391100\n"),
 ]
 
 
@@ -208,6 +210,7 @@ FOUND = [
 @example(case=FOUND[1])
 @example(case=FOUND[2])
 @example(case=FOUND[3])
+@example(case=FOUND[4])
 def test_mutated_real_files_import_cleanly_or_are_refused_whole(store, tmp_path, case):
     name, data = case
     with tempfile.TemporaryDirectory(dir=tmp_path) as folder:

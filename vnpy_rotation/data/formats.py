@@ -331,6 +331,9 @@ def parse(path: Path, fmt: str = "auto", adjustment: str | None = None) -> Parse
     problems: list[Problem] = []
     if fmt == "tdx":
         layout = TDX
+        # A damaged first data row must not pass for a title line and vanish.
+        problems += [Problem(source, k + 1, f"unparseable TDX row {line[:40]!r} (expected YYYY/MM/DD,open,…)")
+                     for k, line in enumerate(preamble) if line.strip()[:1].isdigit() and line.count(",") >= 5]
         raw, line_numbers = _table(lines, start, end, None, len(TDX_COLUMNS), source, problems)
     else:
         header = _unique([c.strip().replace("\ufeff", "") for c in _cells(lines[start])])
@@ -364,7 +367,7 @@ def parse(path: Path, fmt: str = "auto", adjustment: str | None = None) -> Parse
             out[name] = np.nan
             continue
         # Baostock leaves volume empty on suspended rows (tradestatus 0): that is zero, not missing.
-        required = name in PRICE_FIELDS or (name == "volume" and "tradestatus" not in layout.columns)
+        required = name in PRICE_FIELDS or (name == "volume" and layout.columns.get("tradestatus") not in raw.columns)
         out[name] = _numeric(raw, column, name, line_numbers, source, problems, required=required, skip=no_trade)
     out.loc[no_trade, "volume"] = 0.0
     if "tradestatus" in layout.columns and layout.columns["tradestatus"] in raw.columns:
