@@ -254,3 +254,30 @@ def test_tdx_damaged_first_row_is_reported_not_taken_for_a_title(tmp_path):
     path = write(tmp_path, "510050.csv", "2024/09/2x,3.5,3.6,3.4,3.5,1000,3500\n" + TDX)
 
     assert [p.line for p in parse(path, "tdx").problems] == [1]
+
+
+# Terminal headers as public loaders quote them (see tests/data/formats/PROVENANCE.md); one row of 510300
+# on 2024-09-23: 8 973 165 lots = 897 316 500 shares, 2 948 484 470 CNY.
+TERMINAL_HEADERS = [
+    ("wind-millions", "代码,名称,日期,开盘价(元),最高价(元),最低价(元),收盘价(元),成交额(百万),成交量(股)",
+     "510300.SH,沪深300ETF,2024-09-23,3.269,3.3,3.263,3.283,2948.48447,897316500", "wind"),
+    ("choice-lots-thousands", "证券代码,交易时间,开盘价,最高价,最低价,收盘价,前收盘价,涨跌额,涨跌幅,成交量(手),成交额(千元)",
+     "510300.SH,2024/09/23,3.269,3.300,3.263,3.283,3.274,0.009,0.27,8973165,2948484.47", "choice"),
+    ("full-width-brackets", "证券代码,证券名称,交易时间,开盘价（元）,最高价（元）,最低价（元）,收盘价（元）,成交量（股）,成交金额（元）",
+     '510300.SH,沪深300ETF,20240923,3.269,3.300,3.263,3.283,"897,316,500","2,948,484,470.00"', "choice"),
+]
+
+
+@pytest.mark.parametrize("header, row, fmt", [pytest.param(*h[1:], id=h[0]) for h in TERMINAL_HEADERS])
+def test_terminal_header_units_convert_to_shares_and_cny(tmp_path, header, row, fmt):
+    from vnpy_rotation.data.formats import parse
+
+    path = write(tmp_path, "export.csv", ("行情数据 日线 不复权\r\n" + header + "\r\n" + row + "\r\n").encode("gb18030"))
+
+    parsed = parse(path)
+
+    assert (parsed.layout.name, parsed.code, parsed.exchange, parsed.adjustment, parsed.problems) == (
+        fmt, "510300", "SSE", "none", [])
+    got = parsed.frame.iloc[0]
+    assert (str(got["date"].date()), got["line"], got["close"], got["volume"], round(got["turnover"])) == (
+        "2024-09-23", 3, 3.283, 897316500.0, 2948484470)

@@ -19,6 +19,7 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings, strategies as st
 
 from conftest import BUNDLED, REAL
+from vnpy_rotation.data.formats import FORMATS
 
 HERE = Path(__file__).resolve().parent
 SEEDS = [
@@ -167,14 +168,15 @@ def snapshot(store) -> dict[str, list]:
 PROBLEM = r"^{path}(:\d+)?: \S.*$"
 
 
-def check_import(store, folder: Path, name: str, data: bytes) -> None:
-    """Import one file; assert a clean import or well-formed problems naming it, and no write on refusal."""
-    from vnpy_rotation.data.importer import import_paths
+def check_import(store, folder: Path, name: str, data: bytes, fmt: str = "auto") -> None:
+    """Import one file (as ``--format fmt``); assert a clean import or well-formed problems naming it,
+    and no write on refusal."""
+    from vnpy_rotation.data.importer import ImportOptions, import_paths
 
     path = folder / name
     path.write_bytes(data)
     before = snapshot(store)
-    result = import_paths([path], store, progress=False)  # anything but InputRejected escapes and fails the test
+    result = import_paths([path], store, ImportOptions(fmt=fmt), progress=False)  # anything but InputRejected escapes and fails the test
     event("imported" if result.ok else "refused")
     if result.ok:
         assert len(result.reports) + len(result.tables) == 1
@@ -189,6 +191,7 @@ def check_import(store, folder: Path, name: str, data: bytes) -> None:
     assert snapshot(store) == before
 
 
+FORMAT_OPTION = st.sampled_from(["auto"] * 14 + list(FORMATS))  # mostly detected; sometimes the wrong layout
 FUZZ = settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
@@ -205,16 +208,16 @@ FOUND = [
 
 
 @FUZZ
-@given(case=mutated_files())
-@example(case=FOUND[0])
-@example(case=FOUND[1])
-@example(case=FOUND[2])
-@example(case=FOUND[3])
-@example(case=FOUND[4])
-def test_mutated_real_files_import_cleanly_or_are_refused_whole(store, tmp_path, case):
+@given(case=mutated_files(), fmt=FORMAT_OPTION)
+@example(case=FOUND[0], fmt="auto")
+@example(case=FOUND[1], fmt="auto")
+@example(case=FOUND[2], fmt="auto")
+@example(case=FOUND[3], fmt="auto")
+@example(case=FOUND[4], fmt="auto")
+def test_mutated_real_files_import_cleanly_or_are_refused_whole(store, tmp_path, case, fmt):
     name, data = case
     with tempfile.TemporaryDirectory(dir=tmp_path) as folder:
-        check_import(store, Path(folder), name, data)
+        check_import(store, Path(folder), name, data, fmt)
 
 
 @settings(max_examples=100, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

@@ -42,7 +42,7 @@ def read_text(path: Path) -> str:
         return xlsx_text(path, data)
     if data[:4] == OLE_MAGIC:
         raise InputRejected(Problem(str(path), None, "a legacy .xls workbook; save it as .xlsx or CSV"))
-    for encoding in ("utf-8-sig", "gbk"):
+    for encoding in ("utf-8-sig", "gb18030"):  # GB18030 is a superset of GBK
         try:
             text = data.decode(encoding)
             break
