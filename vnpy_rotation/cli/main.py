@@ -53,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     imp = commands.add_parser("import", parents=[home], help="validate and import bar files into the database")
     imp.add_argument("paths", nargs="+", metavar="PATH", help="files or folders (searched recursively)")
-    imp.add_argument("--format", dest="fmt", default="auto", choices=["auto", "akshare", "tdx", "baostock", "csv"])
+    imp.add_argument("--format", dest="fmt", default="auto", choices=["auto", "akshare", "tdx", "baostock", "tushare", "choice", "wind", "csv"])
     imp.add_argument("--symbol", help="CODE.EXCHANGE for every file, e.g. 510300.SSE (default: from name or content)")
     imp.add_argument("--adjust", dest="adjustment", choices=["none", "qfq"],
                      help="price basis of the files (default: qfq when the path says qfq / Baostock adjustflag 2)")

@@ -24,7 +24,7 @@ from .formats import ParsedFile, parse, parse_symbol
 from .store import BarStore
 from .validate import check_bars
 
-BAR_SUFFIXES = (".csv", ".csv.gz", ".txt", ".gz")
+BAR_SUFFIXES = (".csv", ".csv.gz", ".txt", ".gz", ".xlsx")
 FUND_KINDS = {InstrumentKind.EQUITY_ETF, InstrumentKind.CROSS_BORDER_ETF, InstrumentKind.BOND_ETF,
               InstrumentKind.GOLD_ETF, InstrumentKind.MONEY_MARKET_ETF, InstrumentKind.LOF}
 

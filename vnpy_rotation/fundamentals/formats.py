@@ -25,6 +25,7 @@ A file is parsed whole into a :class:`TableFile` or rejected with every problem 
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import math
@@ -210,7 +211,9 @@ class _Raw:
         text = self.frame[column]
         if fmt == "%Y%m%d":
             text = text.str.replace(r"\.0+$", "", regex=True)  # 20230331.0 when pandas wrote floats
-        values = pd.to_datetime(text, format=fmt, errors="coerce").astype("datetime64[ns]")
+        values = pd.to_datetime(text, format=fmt, errors="coerce")
+        # Year 0 or 9999 parse but do not fit nanoseconds: they are typos, reported as unparseable.
+        values = values.where((values >= "1900-01-01") & (values <= "2200-12-31")).astype("datetime64[ns]")
         if fmt == "%Y%m%d":  # strptime would read 2022123 as 2022-12-03
             values = values.where(text.str.fullmatch(r"[0-9]{8}").fillna(False).astype(bool))
         blank = (text == "").to_numpy()
@@ -241,6 +244,10 @@ def _read(path: Path) -> _Raw:
         raise InputRejected(Problem(source, None, f"not a CSV table: {exc}")) from None
     if frame.empty:
         raise InputRejected(Problem(source, None, "no data rows"))
+    if not isinstance(frame.index, pd.RangeIndex):  # pandas took the first column as an index: rows too long
+        width = len(next(csv.reader([lines[first]])))
+        longer = next(k for k, line in enumerate(lines[first + 1:], first + 2) if len(next(csv.reader([line]), [])) > width)
+        raise InputRejected(Problem(source, longer, f"more fields than the header's {width}"))
     names = {str(c).strip().lower(): str(c).strip() for c in frame.columns}
     frame.columns = list(names)
     frame = frame.fillna("").apply(lambda col: col.str.strip())  # short rows: empty cells
