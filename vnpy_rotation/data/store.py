@@ -87,6 +87,27 @@ class BarBlockRow(_Row):
         indexes = ((("symbol", "exchange"), True),)
 
 
+class ProvisionalRow(_Row):
+    """A stored bar the project made itself (e.g. built from live ticks): an official import replaces it."""
+
+    day = DateField()
+    source = CharField()
+
+    class Meta:
+        table_name = "rotation_provisional"
+        indexes = ((("symbol", "exchange", "day"), True),)
+
+
+class GapRow(_Row):
+    """A trading day missing inside a series' span with no suspension record (reported at import)."""
+
+    day = DateField()
+
+    class Meta:
+        table_name = "rotation_gap"
+        indexes = ((("symbol", "exchange", "day"), True),)
+
+
 class ImportLogRow(Model):
     digest = CharField(unique=True)
     source = TextField()
@@ -95,7 +116,7 @@ class ImportLogRow(Model):
         table_name = "rotation_import_log"
 
 
-MODELS = (AdjustmentRow, DayFlagRow, QfqCloseRow, SeriesRow, BarBlockRow, ImportLogRow)
+MODELS = (AdjustmentRow, DayFlagRow, QfqCloseRow, SeriesRow, BarBlockRow, ProvisionalRow, GapRow, ImportLogRow)
 TABLE_MARKER = "*"  # the BarBlockRow holding the whole bar table's signature
 
 
@@ -150,14 +171,7 @@ class BarStore:
 
     def bar_frame(self, code: str, exchange: str) -> pd.DataFrame:
         """Date-indexed open/close of one symbol's daily bars, straight from SQL."""
-        m = self.bar_model
-        query = (m.select(m.datetime, m.open_price, m.close_price)
-                 .where((m.symbol == code) & (m.exchange == exchange) & (m.interval == Interval.DAILY.value))
-                 .order_by(m.datetime))
-        rows = self.db.execute_sql(*query.sql()).fetchall()
-        frame = pd.DataFrame(rows, columns=["datetime", "open", "close"])
-        frame.index = to_dates(frame["datetime"])
-        return frame[["open", "close"]].astype(float)
+        return self.stored_bars(code, exchange)[["open", "close"]]
 
     def first_days(self, codes: set[str] | None = None) -> dict[str, date]:
         """vt_symbol → the day of its first stored daily bar (for a stock imported from its IPO on: listing)."""
@@ -170,29 +184,122 @@ class BarStore:
         days = to_dates(pd.Series([r[2] for r in rows], dtype=object))
         return {f"{sym}.{ex}": day.date() for (sym, ex, _), day in zip(rows, days)}
 
-    # -- columnar blocks: the fast read path -----------------------------------------------------
-    def bar_signatures(self, codes: set[str] | None = None) -> dict[tuple[str, str], str]:
-        """(symbol, exchange) → count/max id/last datetime of its daily bars: changes on any write."""
-        m = self.bar_model
-        where = m.interval == Interval.DAILY.value
-        if codes is not None:
-            where &= m.symbol.in_(sorted(codes))
-        query = (m.select(m.symbol, m.exchange, fn.COUNT(m.id), fn.MAX(m.id), fn.MAX(m.datetime))
-                 .where(where).group_by(m.symbol, m.exchange))
-        return {(sym, ex): f"{n}/{top}/{last}" for sym, ex, n, top, last in self.db.execute_sql(*query.sql()).fetchall()}
-
-    def rebuild_block(self, code: str, exchange: str, signature: str | None = None) -> dict[str, np.ndarray]:
-        """Copy one symbol's bars from vnpy's table into its columnar block and return the columns."""
+    def stored_bars(self, code: str, exchange: str) -> pd.DataFrame:
+        """Date-indexed open/high/low/close/volume/turnover of one symbol's daily bars."""
         m = self.bar_model
         query = (m.select(m.datetime, m.open_price, m.high_price, m.low_price, m.close_price, m.volume, m.turnover)
                  .where((m.symbol == code) & (m.exchange == exchange) & (m.interval == Interval.DAILY.value))
                  .order_by(m.datetime))
-        rows = self.db.execute_sql(*query.sql()).fetchall()
-        frame = pd.DataFrame(rows, columns=["datetime", *BLOCK_FIELDS])
-        columns = {"day": to_dates(frame["datetime"]).values.astype("datetime64[D]").astype("int32")}
+        frame = pd.DataFrame(self._raw(query), columns=["datetime", *BLOCK_FIELDS])
+        frame.index = to_dates(frame["datetime"])
+        return frame[list(BLOCK_FIELDS)].astype(float)
+
+    def delete_bar_days(self, code: str, exchange: str, days: list[date]) -> None:
+        """Delete one symbol's daily bars on ``days`` (found by id: stored datetimes are zone-dependent)."""
+        if not days:
+            return
+        m = self.bar_model
+        query = (m.select(m.id, m.datetime)
+                 .where((m.symbol == code) & (m.exchange == exchange) & (m.interval == Interval.DAILY.value)))
+        rows = self._raw(query)
+        stored = to_dates(pd.Series([r[1] for r in rows], dtype=object))
+        wanted = set(days)
+        ids = [r[0] for r, d in zip(rows, stored) if d.date() in wanted]
+        for chunk in range(0, len(ids), 500):
+            m.delete().where(m.id.in_(ids[chunk:chunk + 500])).execute()
+
+    # -- provisional bars ------------------------------------------------------------------------
+    def save_provisional_bars(self, code: str, exchange: str, frame: pd.DataFrame, source: str) -> list[date]:
+        """Store bars the project built itself (``frame`` as :meth:`save_bars` takes it), marked provisional.
+
+        A day that already has an official bar is left alone; returns the days written.
+        """
+        official = set(self.stored_bars(code, exchange).index.date) - set(self.provisional_days(code, exchange))
+        keep = ~frame["date"].dt.date.isin(official).to_numpy()
+        frame = frame[keep]
+        days = list(frame["date"].dt.date)
+        self.save_bars(code, exchange, frame)
+        rows = [{"symbol": code, "exchange": exchange, "day": d, "source": source} for d in days]
+        for chunk in _chunks(rows):
+            ProvisionalRow.insert_many(chunk).on_conflict_replace().execute()
+        if days:
+            self.rebuild_block(code, exchange)
+        return days
+
+    def provisional_days(self, code: str, exchange: str) -> dict[date, str]:
+        """Day → source of the symbol's bars marked provisional."""
+        query = (ProvisionalRow.select(ProvisionalRow.day, ProvisionalRow.source)
+                 .where((ProvisionalRow.symbol == code) & (ProvisionalRow.exchange == exchange)))
+        return {_as_date(day): source for day, source in self._raw(query)}
+
+    def clear_provisional(self, code: str, exchange: str, days: list[date]) -> None:
+        for i in range(0, len(days), 500):
+            ProvisionalRow.delete().where((ProvisionalRow.symbol == code) & (ProvisionalRow.exchange == exchange)
+                                          & ProvisionalRow.day.in_(days[i:i + 500])).execute()
+
+    # -- gaps --------------------------------------------------------------------------------------
+    def save_gaps(self, code: str, exchange: str, gaps: list[date], filled: list[date]) -> None:
+        """Record ``gaps`` and forget recorded gaps on ``filled`` days (a bar or a suspension arrived)."""
+        for i in range(0, len(filled), 500):
+            GapRow.delete().where((GapRow.symbol == code) & (GapRow.exchange == exchange)
+                                  & GapRow.day.in_(filled[i:i + 500])).execute()
+        rows = [{"symbol": code, "exchange": exchange, "day": d} for d in gaps]
+        for chunk in _chunks(rows):
+            GapRow.insert_many(chunk).on_conflict_replace().execute()
+
+    def gaps(self, codes: set[str] | None = None) -> pd.DataFrame:
+        """Recorded gap days (of the series with these codes, or of all): symbol, exchange, day."""
+        query = GapRow.select(GapRow.symbol, GapRow.exchange, GapRow.day)
+        if codes is not None:
+            query = query.where(GapRow.symbol.in_(sorted(codes)))
+        return pd.DataFrame(self._raw(query), columns=["symbol", "exchange", "day"])
+
+    # -- columnar blocks: the fast read path -----------------------------------------------------
+    def _checksum(self) -> list:
+        """Aggregates over bar rows that any insert, delete or in-place update changes.
+
+        Portable SQL (sqlite, mysql, postgresql): every summed term is a whole number small enough
+        that the sum stays exact in a double (below 2**53), so the result does not depend on the order
+        the database adds the rows in. Prices count in 0.001 CNY (the finest tick); volume and turnover
+        are split into a coarse part (millions) and a fine remainder so neither sum grows large. The
+        id-weighted sum catches values moved between rows (counts and plain sums do not).
+        """
+        m = self.bar_model
+        scale, big = 1000, 1_000_000
+
+        def ticks(column):
+            return fn.ROUND(column * scale)
+
+        def coarse(column):
+            return fn.ROUND(column / big)
+
+        def fine(column):
+            return fn.ROUND(column) - coarse(column) * big
+
+        weight = m.id - fn.ROUND(m.id / 100) * 100  # a small whole number per row (id mod 100 or so)
+        prices = [ticks(c) for c in (m.open_price, m.high_price, m.low_price, m.close_price)]
+        row_mix = prices[0] + prices[1] * 3 + prices[2] * 5 + prices[3] * 7
+        return [fn.COUNT(m.id), fn.MAX(m.id), fn.SUM(m.id), fn.MIN(m.datetime), fn.MAX(m.datetime),
+                *[fn.SUM(p) for p in prices],
+                fn.SUM(coarse(m.volume)), fn.SUM(fine(m.volume)), fn.SUM(coarse(m.turnover)), fn.SUM(fine(m.turnover)),
+                fn.SUM(weight * row_mix)]
+
+    def bar_signatures(self, codes: set[str] | None = None) -> dict[tuple[str, str], str]:
+        """(symbol, exchange) → a checksum of its daily bars (:meth:`_checksum`): changes on any write."""
+        m = self.bar_model
+        where = m.interval == Interval.DAILY.value
+        if codes is not None:
+            where &= m.symbol.in_(sorted(codes))
+        query = m.select(m.symbol, m.exchange, *self._checksum()).where(where).group_by(m.symbol, m.exchange)
+        return {(row[0], row[1]): _signature(row[2:]) for row in self._raw(query)}
+
+    def rebuild_block(self, code: str, exchange: str, signature: str | None = None) -> dict[str, np.ndarray]:
+        """Copy one symbol's bars from vnpy's table into its columnar block and return the columns."""
+        frame = self.stored_bars(code, exchange)
+        columns = {"day": frame.index.values.astype("datetime64[D]").astype("int32")}
         columns.update({f: frame[f].to_numpy(dtype=float) for f in BLOCK_FIELDS})
         if signature is None:
-            signature = self.bar_signatures().get((code, exchange), "")
+            signature = self.bar_signatures({code}).get((code, exchange), "")
         buffer = io.BytesIO()
         np.savez(buffer, **columns)
         BarBlockRow.insert(symbol=code, exchange=exchange, signature=signature,
@@ -200,16 +307,14 @@ class BarStore:
         return columns
 
     def table_signature(self) -> str:
-        """Row count and highest id of vnpy's bar table: any insert, upsert or delete changes it."""
-        m = self.bar_model
-        count, top = self.db.execute_sql(*m.select(fn.COUNT(m.id), fn.MAX(m.id)).sql()).fetchone()
-        return f"{count}/{top}"
+        """The checksum of vnpy's whole bar table (one aggregate): any insert, upsert, update or delete changes it."""
+        return _signature(self.db.execute_sql(*self.bar_model.select(*self._checksum()).sql()).fetchone())
 
     def check_blocks(self, wanted: set[str] | None = None) -> BlockCheck:
         """Which (wanted) series have bars and whether their blocks are current: no block is decoded.
 
-        When the whole bar table is as it was at the last full check (its count and highest id
-        match), every block is current and the per-series query is skipped.
+        When the whole bar table is as it was at the last full check (its checksum matches),
+        every block is current and the per-series query is skipped.
         """
         codes = None if wanted is None else {s.partition(".")[0] for s in wanted}
         table = self.table_signature()
@@ -344,6 +449,12 @@ def to_dates(values: pd.Series) -> pd.DatetimeIndex:
         return pd.DatetimeIndex(pd.to_datetime(values.astype(str).str.slice(0, 10), format="%Y-%m-%d"))
     stamps = pd.DatetimeIndex(pd.to_datetime(values.astype(str).str.slice(0, 19), format="%Y-%m-%d %H:%M:%S"))
     return stamps.tz_localize(DB_TZ).tz_convert(SHANGHAI).tz_localize(None).normalize()
+
+
+def _signature(values) -> str:
+    """Aggregates as text: whole numbers without a type's decoration (int, float or Decimal by driver)."""
+    return "/".join("" if v is None else str(v) if isinstance(v, (str, datetime, date)) else str(int(v))
+                    for v in values)
 
 
 def _as_date(value: date | str) -> date:
