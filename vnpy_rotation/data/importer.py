@@ -140,12 +140,21 @@ def refresh_adjustments(store: BarStore, instrument: Instrument) -> tuple[list[A
     return store.events(code, exchange), jumps
 
 
+def _days(values) -> np.ndarray:
+    """Dates (a datetime Series or index) as ``datetime64[D]``: compared and searched without Python objects."""
+    return np.asarray(values, dtype="datetime64[ns]").astype("datetime64[D]")
+
+
+def _as_dates(days: np.ndarray) -> list[date]:
+    return days.astype("datetime64[D]").astype(object).tolist()
+
+
 @dataclass
 class SeriesPlan:
     """How one validated file relates to what is stored for its series (read inside the transaction)."""
 
-    new: list[date] = field(default_factory=list)
-    unchanged: list[date] = field(default_factory=list)
+    new: np.ndarray = field(default_factory=lambda: np.array([], dtype="datetime64[D]"))
+    unchanged: int = 0
     replaced: list[ReplacedBar] = field(default_factory=list)
     conflicts: list[Problem] = field(default_factory=list)
     drop_bars: list[date] = field(default_factory=list)  # stored bars on days the file says were suspended
@@ -156,7 +165,13 @@ class SeriesPlan:
 
     @property
     def writes_nothing(self) -> bool:
-        return not (self.new or self.replaced or self.drop_bars or self.provisional or self.standins)
+        return not (len(self.new) or self.replaced or self.drop_bars or self.provisional or self.standins)
+
+    def changed(self) -> np.ndarray:
+        """Days whose bar this file writes (new, replaced, or provisional: the official values win even
+        where they differ only within the tolerance), as ``datetime64[D]``."""
+        return np.concatenate([self.new, np.array([r.day for r in self.replaced] + self.provisional,
+                                                  dtype="datetime64[D]")])
 
 
 def plan_series(store: BarStore, instrument: Instrument, frame: pd.DataFrame, adjustment: str, source: str,
@@ -173,76 +188,73 @@ def plan_series(store: BarStore, instrument: Instrument, frame: pd.DataFrame, ad
     plan = SeriesPlan()
     basis = store.basis(code, exchange)
     stored = store.stored_bars(code, exchange)
+    held = _days(stored.index)
     provisional = store.provisional_days(code, exchange)
-    traded = frame[~frame["suspended"].to_numpy()]
-    days = traded["date"].dt.date.to_numpy()
+    marked = np.array(list(provisional), dtype="datetime64[D]")
+    halted_rows = frame["suspended"].to_numpy()
+    traded = frame[~halted_rows]
+    days = _days(traded["date"])
     lines = traded["line"].to_numpy()
 
     if adjustment == "qfq" and basis == "unadjusted":
         qfq = store.qfq_close(code, exchange)
-        known = np.isin(traded["date"].to_numpy(), qfq.index.to_numpy())
-        plan.new = list(days[~known])
+        known = np.isin(days, _days(qfq.index))
+        plan.new = days[~known]
         old = qfq.reindex(traded["date"][known]).to_numpy()
-        same = same_prices(traded["close"].to_numpy()[known], old, tick)
-        for day, line, was, now, ok in zip(days[known], lines[known], old, traded["close"].to_numpy()[known], same):
-            if ok:
-                plan.unchanged.append(day)
-            else:
-                plan.conflicts.append(Problem(source, int(line), f"{day} conflicts with the stored forward-adjusted "
-                                              f"close (stored {was:g}, file {now:g})"))
-                plan.replaced.append(ReplacedBar(day, f"{was:g}", f"{now:g}", "replace"))
+        now = traded["close"].to_numpy()[known]
+        same = same_prices(now, old, tick)
+        plan.unchanged = int(same.sum())
+        for day, line, was, value in zip(_as_dates(days[known][~same]), lines[known][~same], old[~same], now[~same]):
+            plan.conflicts.append(Problem(source, int(line), f"{day} conflicts with the stored forward-adjusted "
+                                          f"close (stored {was:.12g}, file {value:.12g})"))
+            plan.replaced.append(ReplacedBar(day, f"{was:.12g}", f"{value:.12g}", "replace"))
     elif adjustment != "qfq" and basis == "qfq":
-        known = np.isin(traded["date"].to_numpy(), stored.index.to_numpy())
-        plan.new, plan.standins = list(days[~known]), int(known.sum())
+        known = np.isin(days, held)
+        plan.new, plan.standins = days[~known], int(known.sum())
     else:
-        known = np.isin(traded["date"].to_numpy(), stored.index.to_numpy())
-        plan.new = list(days[~known])
+        known = np.isin(days, held)
+        plan.new = days[~known]
         ours = traded[known]
         theirs = stored.reindex(ours["date"])
         same = same_bars(ours, theirs, tick)
-        for k, (day, line) in enumerate(zip(days[known], lines[known])):
-            mark = provisional.get(day)
-            if mark is not None:
-                plan.provisional.append(day)
-            if same[k]:
-                plan.unchanged.append(day)
-                continue
+        was_provisional = np.isin(days[known], marked)
+        plan.unchanged = int(same.sum())
+        plan.provisional = _as_dates(days[known][was_provisional])
+        for k in np.flatnonzero(~same):
+            day, line = _as_dates(days[known][k:k + 1])[0], int(lines[known][k])
             was, now = bar_text(theirs.iloc[k]), bar_text(ours.iloc[k])
-            plan.replaced.append(ReplacedBar(day, was, now, "replace" if mark is None else "provisional"))
-            if mark is None:
-                plan.conflicts.append(Problem(source, int(line), f"{day} conflicts with the stored bar "
+            plan.replaced.append(ReplacedBar(day, was, now, "provisional" if was_provisional[k] else "replace"))
+            if not was_provisional[k]:
+                plan.conflicts.append(Problem(source, line, f"{day} conflicts with the stored bar "
                                               f"(stored O/H/L/C/V {was}, file {now})"))
-        halted = frame[frame["suspended"].to_numpy()]
-        for day, line in zip(halted["date"].dt.date, halted["line"]):
-            if day in stored.index.date and day not in provisional:
-                plan.drop_bars.append(day)
+        halted = frame[halted_rows]
+        clash = np.isin(_days(halted["date"]), held)
+        for day, line in zip(_as_dates(_days(halted["date"])[clash]), halted["line"].to_numpy()[clash]):
+            plan.drop_bars.append(day)
+            if day in provisional:
+                plan.provisional.append(day)
+            else:
                 plan.conflicts.append(Problem(source, int(line), f"{day} is a suspended day (no volume) in the file "
                                               f"but a bar is stored (O/H/L/C/V {bar_text(stored.loc[pd.Timestamp(day)])})"))
-            elif day in provisional:
-                plan.drop_bars.append(day)
-                plan.provisional.append(day)
-    plan.gaps, plan.filled = series_gaps(store, instrument, frame, stored.index, calendar)
+    plan.gaps, plan.filled = series_gaps(store, instrument, frame, held, calendar)
     return plan
 
 
-def series_gaps(store: BarStore, instrument: Instrument, frame: pd.DataFrame, stored_days: pd.DatetimeIndex,
+def series_gaps(store: BarStore, instrument: Instrument, frame: pd.DataFrame, held: np.ndarray,
                 calendar: TradingCalendar) -> tuple[list[date], list[date]]:
-    """Trading days missing inside the file's span, or between it and the stored bars, with no suspension.
-
-    Returns the gaps and the days the file itself gives (which fill any gap recorded before).
+    """Trading days missing inside the file's span, or between it and the stored bars (``held``), with no
+    suspension record. Returns the gaps and the days the file itself gives (which fill a recorded gap).
     """
     flags = store.flags(instrument.code, instrument.exchange)
-    given = frame["date"].to_numpy().astype("datetime64[D]")
-    held = stored_days.to_numpy().astype("datetime64[D]")
-    halted = flags.index[flags["suspended"].to_numpy()].to_numpy().astype("datetime64[D]")
+    given = _days(frame["date"])
+    halted = _days(flags.index[flags["suspended"].to_numpy()])
     present = np.concatenate([given, held, halted])
     lo, hi = given.min(), given.max()
     if len(held):
         before, after = held[held < lo], held[held > hi]
         lo = before.max() if len(before) else lo
         hi = after.min() if len(after) else hi
-    gaps = missing_days(present, lo, hi, calendar)
-    return gaps, [pd.Timestamp(d).date() for d in given]
+    return missing_days(present, lo, hi, calendar), _as_dates(given)
 
 
 def import_file(path: Path, store: BarStore, options: ImportOptions = ImportOptions(),
@@ -264,7 +276,7 @@ def import_file(path: Path, store: BarStore, options: ImportOptions = ImportOpti
         if plan.conflicts and not options.replace:
             raise InputRejected(plan.conflicts + [Problem(parsed.source, None, "pass --replace to overwrite the "
                                                                                "stored values (each replaced day is reported)")])
-        report.new, report.unchanged, report.standins = len(plan.new), len(plan.unchanged), plan.standins
+        report.new, report.unchanged, report.standins = len(plan.new), plan.unchanged, plan.standins
         report.replaced, report.gaps = plan.replaced, plan.gaps
         if plan.gaps:
             shown = ", ".join(map(str, plan.gaps[:10])) + (" …" if len(plan.gaps) > 10 else "")
@@ -297,9 +309,8 @@ def store_series(store: BarStore, instrument: Instrument, frame: pd.DataFrame,
     traded = frame[~frame["suspended"].to_numpy()]
     before = store.bar_frame(code, exchange)["close"]
     if plan is not None:
-        changed = set(plan.new) | {r.day for r in plan.replaced}
         if plan.standins == 0:
-            traded = traded[traded["date"].dt.date.isin(changed).to_numpy()]
+            traded = traded[np.isin(_days(traded["date"]), plan.changed())]
         store.delete_bar_days(code, exchange, plan.drop_bars)
         store.clear_provisional(code, exchange, plan.provisional)
     basis = store.basis(code, exchange)

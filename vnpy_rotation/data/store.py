@@ -256,33 +256,21 @@ class BarStore:
 
     # -- columnar blocks: the fast read path -----------------------------------------------------
     def _checksum(self) -> list:
-        """Aggregates over bar rows that any insert, delete or in-place update changes.
+        """Aggregates over bar rows that any insert, delete or in-place update changes (portable SQL).
 
-        Portable SQL (sqlite, mysql, postgresql): every summed term is a whole number small enough
-        that the sum stays exact in a double (below 2**53), so the result does not depend on the order
-        the database adds the rows in. Prices count in 0.001 CNY (the finest tick); volume and turnover
-        are split into a coarse part (millions) and a fine remainder so neither sum grows large. The
-        id-weighted sum catches values moved between rows (counts and plain sums do not).
+        Counts and id sums see inserts and deletes (vnpy_sqlite's REPLACE gives a row a new id);
+        value sums see in-place updates (vnpy_mysql / vnpy_postgresql upsert with ON CONFLICT DO
+        UPDATE, keeping ids); the id-weighted sum sees prices moved between rows. Prices, volume
+        and turnover are summed apart so one magnitude cannot hide a change in another: in a double
+        the smallest change seen stays far below a tick, a share or a CNY up to millions of bars.
+        Float sums depend on the order the database adds rows in only once rows are physically
+        reordered: that can only make a current block look stale (one needless rebuild), never the
+        other way round.
         """
         m = self.bar_model
-        scale, big = 1000, 1_000_000
-
-        def ticks(column):
-            return fn.ROUND(column * scale)
-
-        def coarse(column):
-            return fn.ROUND(column / big)
-
-        def fine(column):
-            return fn.ROUND(column) - coarse(column) * big
-
-        weight = m.id - fn.ROUND(m.id / 100) * 100  # a small whole number per row (id mod 100 or so)
-        prices = [ticks(c) for c in (m.open_price, m.high_price, m.low_price, m.close_price)]
-        row_mix = prices[0] + prices[1] * 3 + prices[2] * 5 + prices[3] * 7
-        return [fn.COUNT(m.id), fn.MAX(m.id), fn.SUM(m.id), fn.MIN(m.datetime), fn.MAX(m.datetime),
-                *[fn.SUM(p) for p in prices],
-                fn.SUM(coarse(m.volume)), fn.SUM(fine(m.volume)), fn.SUM(coarse(m.turnover)), fn.SUM(fine(m.turnover)),
-                fn.SUM(weight * row_mix)]
+        prices = m.open_price + m.high_price * 2 + m.low_price * 4 + m.close_price * 8
+        return [fn.COUNT(m.id), fn.MAX(m.id), fn.SUM(m.id), fn.MAX(m.datetime),
+                fn.SUM(prices), fn.SUM(prices * m.id), fn.SUM(m.volume), fn.SUM(m.turnover)]
 
     def bar_signatures(self, codes: set[str] | None = None) -> dict[tuple[str, str], str]:
         """(symbol, exchange) → a checksum of its daily bars (:meth:`_checksum`): changes on any write."""
@@ -446,15 +434,17 @@ class BarStore:
 def to_dates(values: pd.Series) -> pd.DatetimeIndex:
     """Stored bar datetimes (naive, in vnpy's database zone; text on SQLite) as Shanghai dates."""
     if str(DB_TZ) == DATABASE_TIMEZONE:  # the default we write: midnight stays midnight
-        return pd.DatetimeIndex(pd.to_datetime(values.astype(str).str.slice(0, 10), format="%Y-%m-%d"))
+        # The first ten characters of the text (SQLite) or of str(datetime) (other drivers) are the date;
+        # numpy's fixed-width cast truncates to them without a Python-level loop.
+        days = np.asarray(values.to_numpy(dtype=object).astype(str), dtype="U10").astype("datetime64[D]")
+        return pd.DatetimeIndex(days.astype("datetime64[ns]"))
     stamps = pd.DatetimeIndex(pd.to_datetime(values.astype(str).str.slice(0, 19), format="%Y-%m-%d %H:%M:%S"))
     return stamps.tz_localize(DB_TZ).tz_convert(SHANGHAI).tz_localize(None).normalize()
 
 
 def _signature(values) -> str:
-    """Aggregates as text: whole numbers without a type's decoration (int, float or Decimal by driver)."""
-    return "/".join("" if v is None else str(v) if isinstance(v, (str, datetime, date)) else str(int(v))
-                    for v in values)
+    """Aggregates as text (floats in full precision; ints, Decimals and datetimes as the driver gives them)."""
+    return "/".join("" if v is None else repr(v) if isinstance(v, float) else str(v) for v in values)
 
 
 def _as_date(value: date | str) -> date:

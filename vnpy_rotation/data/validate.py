@@ -93,7 +93,7 @@ def same_bars(file: pd.DataFrame, stored: pd.DataFrame, tick: float) -> np.ndarr
 
 def bar_text(row) -> str:
     """``O/H/L/C/V`` of one bar, as written in conflict messages."""
-    return "/".join(f"{float(row[name]):g}" for name in BAR_FIELDS)
+    return "/".join(f"{float(row[name]):.12g}" for name in BAR_FIELDS)
 
 
 def missing_days(present: np.ndarray, lo: np.datetime64, hi: np.datetime64, calendar: TradingCalendar) -> list:
