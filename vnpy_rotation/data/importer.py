@@ -245,10 +245,8 @@ def series_gaps(store: BarStore, instrument: Instrument, frame: pd.DataFrame, he
     """Trading days missing inside the file's span, or between it and the stored bars (``held``), with no
     suspension record. Returns the gaps and the days the file itself gives (which fill a recorded gap).
     """
-    flags = store.flags(instrument.code, instrument.exchange)
     given = _days(frame["date"])
-    halted = _days(flags.index[flags["suspended"].to_numpy()])
-    present = np.concatenate([given, held, halted])
+    present = np.concatenate([given, held, store.suspended_days(instrument.code, instrument.exchange)])
     lo, hi = given.min(), given.max()
     if len(held):
         before, after = held[held < lo], held[held > hi]

@@ -379,6 +379,12 @@ class BarStore:
         frame.index = pd.DatetimeIndex(pd.to_datetime(frame["day"]))
         return frame[["suspended", "is_st"]].astype(bool)
 
+    def suspended_days(self, code: str, exchange: str) -> np.ndarray:
+        """The days flagged suspended for one symbol, as ``datetime64[D]``."""
+        query = DayFlagRow.select(DayFlagRow.day).where((DayFlagRow.symbol == code) & (DayFlagRow.exchange == exchange)
+                                                         & DayFlagRow.suspended)
+        return np.array([str(row[0])[:10] for row in self._raw(query)], dtype="datetime64[D]")
+
     def save_qfq(self, code: str, exchange: str, days: pd.Series, close: np.ndarray) -> None:
         rows = [{"symbol": code, "exchange": exchange, "day": d, "close": float(c)} for d, c in zip(days.dt.date, close)]
         for chunk in _chunks(rows):
