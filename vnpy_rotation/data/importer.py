@@ -24,7 +24,7 @@ from .corporate_actions import (MIN_EFFECT, AdjustmentEvent, Jump, find_jumps, f
                                 infer_from_jumps)
 from .formats import ParsedFile, parse, parse_symbol
 from .store import BarStore
-from .validate import BAR_FIELDS, bar_text, check_bars, missing_days, same_bars, same_prices
+from .validate import bar_text, check_bars, missing_days, same_bars, same_prices
 
 BAR_SUFFIXES = (".csv", ".csv.gz", ".txt", ".gz")
 FUND_KINDS = {InstrumentKind.EQUITY_ETF, InstrumentKind.CROSS_BORDER_ETF, InstrumentKind.BOND_ETF,

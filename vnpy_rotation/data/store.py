@@ -269,7 +269,7 @@ class BarStore:
         """
         m = self.bar_model
         prices = m.open_price + m.high_price * 2 + m.low_price * 4 + m.close_price * 8
-        return [fn.COUNT(m.id), fn.MAX(m.id), fn.SUM(m.id), fn.MAX(m.datetime),
+        return [fn.COUNT(m.id), fn.MAX(m.id), fn.SUM(m.id),
                 fn.SUM(prices), fn.SUM(prices * m.id), fn.SUM(m.volume), fn.SUM(m.turnover)]
 
     def bar_signatures(self, codes: set[str] | None = None) -> dict[tuple[str, str], str]:
@@ -449,7 +449,7 @@ def to_dates(values: pd.Series) -> pd.DatetimeIndex:
 
 
 def _signature(values) -> str:
-    """Aggregates as text (floats in full precision; ints, Decimals and datetimes as the driver gives them)."""
+    """Aggregates as text (floats in full precision; ints and Decimals as the driver gives them)."""
     return "/".join("" if v is None else repr(v) if isinstance(v, float) else str(v) for v in values)
 
 
