@@ -340,3 +340,15 @@ def test_values_swapped_between_two_rows_change_the_signature(store):
     m.update(close_price=ca).where(m.id == b).execute()
 
     assert ca != cb and store.table_signature() != before
+
+
+def test_unadjusted_bars_replace_qfq_stand_ins_without_conflict(store):
+    """A qfq-only series gets real prices: every stand-in on a common day is counted replaced, none refused."""
+    qfq = BUNDLED / "etf" / "qfq_em" / "510300.csv"
+    stand_ins = load(store, qfq)
+    real = load(store, GOOD_FUND)
+
+    common = len(set(store.qfq_close("510300", "SSE").index) & set(store.bar_frame("510300", "SSE").index))
+    assert (stand_ins.basis, store.basis("510300", "SSE")) == ("qfq", "unadjusted")
+    assert (real.new, real.unchanged, real.standins, real.replaced) == (1871 - common, 0, common, [])
+    assert stored_close(store, "2017-01-18") == pytest.approx(3.398, abs=1e-12)
