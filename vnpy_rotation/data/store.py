@@ -240,9 +240,11 @@ class BarStore:
     # -- gaps --------------------------------------------------------------------------------------
     def save_gaps(self, code: str, exchange: str, gaps: list[date], filled: list[date]) -> None:
         """Record ``gaps`` and forget recorded gaps on ``filled`` days (a bar or a suspension arrived)."""
-        for i in range(0, len(filled), 500):
-            GapRow.delete().where((GapRow.symbol == code) & (GapRow.exchange == exchange)
-                                  & GapRow.day.in_(filled[i:i + 500])).execute()
+        series = (GapRow.symbol == code) & (GapRow.exchange == exchange)
+        recorded = {_as_date(row[0]) for row in self._raw(GapRow.select(GapRow.day).where(series))}
+        closed = sorted(recorded.intersection(filled))
+        for i in range(0, len(closed), 500):
+            GapRow.delete().where(series & GapRow.day.in_(closed[i:i + 500])).execute()
         rows = [{"symbol": code, "exchange": exchange, "day": d} for d in gaps]
         for chunk in _chunks(rows):
             GapRow.insert_many(chunk).on_conflict_replace().execute()
