@@ -39,25 +39,34 @@ def print_table(report, out=sys.stdout) -> None:
 
 def print_result(result: ImportResult, out=sys.stdout) -> None:
     for report in result.reports:
+        counts = (f"{report.new} new, {report.unchanged} unchanged, "
+                  f"{len(report.replaced) + report.standins} replaced")
         if report.skipped:
-            print(f"ok   {report.source}: unchanged since its last import", file=out)
-            continue
-        print(f"ok   {report.source} → {report.vt_symbol} [{report.fmt}, {report.basis}] "
-              f"{report.rows} rows {report.first} … {report.last}, suspended {report.suspended}, "
-              f"corporate actions {len(report.events)}", file=out)
+            print(f"ok   {report.source}: unchanged since its last import ({counts})", file=out)
+        else:
+            print(f"ok   {report.source} → {report.vt_symbol} [{report.fmt}, {report.basis}] "
+                  f"{report.rows} rows {report.first} … {report.last} ({counts}), suspended {report.suspended}, "
+                  f"corporate actions {len(report.events)}", file=out)
+        for bar in report.replaced:
+            why = "provisional bar" if bar.why == "provisional" else "replaced"
+            print(f"     ~ {bar.day}: {why} (was {bar.stored}, now {bar.file})", file=out)
         print_findings(report.jumps, report.warnings, out)
     for table in result.tables:
         print_table(table, out)
     for source, problems in result.failures:
         print_rejection(source, problems)
-    done = [*result.reports, *result.tables]
-    rows = sum(r.rows for r in done if not r.skipped)
-    print(f"summary: {len(done)} file(s) imported ({rows} new rows, "
-          f"{sum(r.skipped for r in done)} unchanged), {len(result.failures)} rejected", file=out)
+    bars = result.reports
+    done = [*bars, *result.tables]
+    gap_days = len({(r.vt_symbol, day) for r in bars for day in r.gaps})
+    print(f"summary: {len(done)} file(s) imported ({sum(r.skipped for r in done)} unchanged since their last "
+          f"import), {len(result.failures)} refused; rows: {sum(r.new for r in bars)} new, "
+          f"{sum(r.unchanged for r in bars)} unchanged, {sum(len(r.replaced) + r.standins for r in bars)} replaced; "
+          f"{gap_days} gap day(s)", file=out)
 
 
 def run(args: argparse.Namespace) -> int:
-    options = ImportOptions(args.fmt, args.symbol, args.adjustment, args.start, args.end)
+    options = ImportOptions(args.fmt, args.symbol, args.adjustment, args.start, args.end,
+                            args.replace)
     result = import_paths(args.paths, BarStore(), options)
     print_result(result)
     return 0 if result.ok else 1

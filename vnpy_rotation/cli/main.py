@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="price basis of the files (default: qfq when the path says qfq / Baostock adjustflag 2)")
     imp.add_argument("--start", type=parse_date, help="ignore rows before this date")
     imp.add_argument("--end", type=parse_date, help="ignore rows after this date")
+    imp.add_argument("--replace", action="store_true", help="overwrite stored bars that differ (each day is reported)")
     imp.set_defaults(handler="vnpy_rotation.cli.import_cmd:run")
 
     bt = commands.add_parser("backtest", parents=[home], help="run one backtest and write its reports")

@@ -13,16 +13,18 @@ from datetime import date
 from pathlib import Path
 from typing import Iterable
 
+import numpy as np
 import pandas as pd
 
 from ..errors import InputRejected, Problem, UnknownInstrument
 from ..fundamentals.importer import TableReport, import_table_file, is_table_file
 from ..market.calendar import TradingCalendar, default_calendar
 from ..market.instruments import Instrument, InstrumentKind, default_registry
-from .corporate_actions import AdjustmentEvent, Jump, find_jumps, from_preclose, from_qfq_pair, infer_from_jumps
+from .corporate_actions import (MIN_EFFECT, AdjustmentEvent, Jump, find_jumps, from_preclose, from_qfq_pair,
+                                infer_from_jumps)
 from .formats import ParsedFile, parse, parse_symbol
 from .store import BarStore
-from .validate import check_bars
+from .validate import bar_text, check_bars, missing_days, same_bars, same_prices
 
 BAR_SUFFIXES = (".csv", ".csv.gz", ".txt", ".gz", ".xlsx")
 FUND_KINDS = {InstrumentKind.EQUITY_ETF, InstrumentKind.CROSS_BORDER_ETF, InstrumentKind.BOND_ETF,
@@ -36,6 +38,17 @@ class ImportOptions:
     adjustment: str | None = None  # None: detect (qfq in path or Baostock adjustflag 2)
     start: date | None = None
     end: date | None = None
+    replace: bool = False  # overwrite stored bars that differ (each replaced day is reported)
+
+
+@dataclass(frozen=True)
+class ReplacedBar:
+    """A stored day an import overwrote with different values."""
+
+    day: date
+    stored: str  # O/H/L/C/V (a close alone for forward-adjusted closes)
+    file: str
+    why: str  # "replace" (--replace over a conflict) | "provisional" (a bar the project built itself)
 
 
 @dataclass
@@ -51,7 +64,12 @@ class FileReport:
     events: list[AdjustmentEvent] = field(default_factory=list)
     jumps: list[Jump] = field(default_factory=list)  # unexplained (stocks) or inferred (funds)
     warnings: list[str] = field(default_factory=list)
-    skipped: bool = False
+    skipped: bool = False  # unchanged since its last import: validated and compared, nothing written
+    new: int = 0  # traded rows (bars, or qfq closes where unadjusted bars are kept) not stored before
+    unchanged: int = 0  # rows equal to what was stored (see validate.same_bars)
+    replaced: list[ReplacedBar] = field(default_factory=list)  # stored days overwritten with other values
+    standins: int = 0  # forward-adjusted stand-in bars replaced by this file's unadjusted ones
+    gaps: list[date] = field(default_factory=list)  # trading days missing inside the series, no suspension
 
 
 def collect_files(paths: Iterable[str | Path]) -> list[Path]:
@@ -67,9 +85,10 @@ def collect_files(paths: Iterable[str | Path]) -> list[Path]:
     return files
 
 
-def _digest(path: Path, options: ImportOptions) -> str:
+def _digest(path: Path, parsed: ParsedFile, instrument: Instrument, options: ImportOptions) -> str:
+    """The import-log key: the file's bytes and everything that decides what they mean once stored."""
     h = hashlib.sha256(path.read_bytes())
-    h.update(repr((options.fmt, options.symbol, options.adjustment, options.start, options.end)).encode())
+    h.update(repr((instrument.vt_symbol, parsed.layout.name, parsed.adjustment, options.start, options.end)).encode())
     return h.hexdigest()
 
 
@@ -121,38 +140,183 @@ def refresh_adjustments(store: BarStore, instrument: Instrument) -> tuple[list[A
     return store.events(code, exchange), jumps
 
 
+def _days(values) -> np.ndarray:
+    """Dates (a datetime Series or index) as ``datetime64[D]``: compared and searched without Python objects."""
+    return np.asarray(values, dtype="datetime64[ns]").astype("datetime64[D]")
+
+
+def _as_dates(days: np.ndarray) -> list[date]:
+    return days.astype("datetime64[D]").astype(object).tolist()
+
+
+@dataclass
+class SeriesPlan:
+    """How one validated file relates to what is stored for its series (read inside the transaction)."""
+
+    new: np.ndarray = field(default_factory=lambda: np.array([], dtype="datetime64[D]"))
+    unchanged: int = 0
+    replaced: list[ReplacedBar] = field(default_factory=list)
+    conflicts: list[Problem] = field(default_factory=list)
+    drop_bars: list[date] = field(default_factory=list)  # stored bars on days the file says were suspended
+    provisional: list[date] = field(default_factory=list)  # marks to clear
+    standins: int = 0
+    gaps: list[date] = field(default_factory=list)
+    filled: list[date] = field(default_factory=list)  # days the file gives (a bar or a suspension)
+
+    @property
+    def writes_nothing(self) -> bool:
+        return not (len(self.new) or self.replaced or self.drop_bars or self.provisional or self.standins)
+
+    def changed(self) -> np.ndarray:
+        """Days whose bar this file writes (new, replaced, or provisional: the official values win even
+        where they differ only within the tolerance), as ``datetime64[D]``."""
+        return np.concatenate([self.new, np.array([r.day for r in self.replaced] + self.provisional,
+                                                  dtype="datetime64[D]")])
+
+
+def plan_series(store: BarStore, instrument: Instrument, frame: pd.DataFrame, adjustment: str, source: str,
+                calendar: TradingCalendar) -> SeriesPlan:
+    """Compare a validated file with the stored series: new, unchanged, replaced and conflicting days, gaps.
+
+    The stored counterpart of a file row: the bar on that day (unadjusted file, or a qfq file over a
+    series whose bars are qfq stand-ins), or the stored forward-adjusted close (a qfq file over a series
+    with unadjusted bars: such a file only feeds factors). A qfq file never conflicts with unadjusted
+    bars, and unadjusted bars replace qfq stand-ins deliberately. A provisional bar is replaced freely.
+    """
+    code, exchange = instrument.code, instrument.exchange
+    tick = instrument.rules.tick
+    plan = SeriesPlan()
+    basis = store.basis(code, exchange)
+    stored = store.stored_bars(code, exchange)
+    held = _days(stored.index)
+    provisional = store.provisional_days(code, exchange)
+    marked = np.array(list(provisional), dtype="datetime64[D]")
+    halted_rows = frame["suspended"].to_numpy()
+    traded = frame[~halted_rows]
+    days = _days(traded["date"])
+    lines = traded["line"].to_numpy()
+
+    if adjustment == "qfq" and basis == "unadjusted":
+        qfq = store.qfq_close(code, exchange)
+        known = np.isin(days, _days(qfq.index))
+        plan.new = days[~known]
+        old = qfq.reindex(traded["date"][known]).to_numpy()
+        now = traded["close"].to_numpy()[known]
+        same = same_prices(now, old, tick)
+        plan.unchanged = int(same.sum())
+        for day, line, was, value in zip(_as_dates(days[known][~same]), lines[known][~same], old[~same], now[~same]):
+            plan.conflicts.append(Problem(source, int(line), f"{day} conflicts with the stored forward-adjusted "
+                                          f"close (stored {was:.12g}, file {value:.12g})"))
+            plan.replaced.append(ReplacedBar(day, f"{was:.12g}", f"{value:.12g}", "replace"))
+    elif adjustment != "qfq" and basis == "qfq":
+        known = np.isin(days, held)
+        plan.new, plan.standins = days[~known], int(known.sum())
+    else:
+        known = np.isin(days, held)
+        plan.new = days[~known]
+        ours = traded[known]
+        theirs = stored.reindex(ours["date"])
+        same = same_bars(ours, theirs, tick)
+        was_provisional = np.isin(days[known], marked)
+        plan.unchanged = int(same.sum())
+        plan.provisional = _as_dates(days[known][was_provisional])
+        for k in np.flatnonzero(~same):
+            day, line = _as_dates(days[known][k:k + 1])[0], int(lines[known][k])
+            was, now = bar_text(theirs.iloc[k]), bar_text(ours.iloc[k])
+            plan.replaced.append(ReplacedBar(day, was, now, "provisional" if was_provisional[k] else "replace"))
+            if not was_provisional[k]:
+                plan.conflicts.append(Problem(source, line, f"{day} conflicts with the stored bar "
+                                              f"(stored O/H/L/C/V {was}, file {now})"))
+        halted = frame[halted_rows]
+        clash = np.isin(_days(halted["date"]), held)
+        for day, line in zip(_as_dates(_days(halted["date"])[clash]), halted["line"].to_numpy()[clash]):
+            plan.drop_bars.append(day)
+            if day in provisional:
+                plan.provisional.append(day)
+            else:
+                plan.conflicts.append(Problem(source, int(line), f"{day} is a suspended day (no volume) in the file "
+                                              f"but a bar is stored (O/H/L/C/V {bar_text(stored.loc[pd.Timestamp(day)])})"))
+    plan.gaps, plan.filled = series_gaps(store, instrument, frame, held, calendar)
+    return plan
+
+
+def series_gaps(store: BarStore, instrument: Instrument, frame: pd.DataFrame, held: np.ndarray,
+                calendar: TradingCalendar) -> tuple[list[date], list[date]]:
+    """Trading days missing inside the file's span, or between it and the stored bars (``held``), with no
+    suspension record. Returns the gaps and the days the file itself gives (which fill a recorded gap).
+    """
+    given = _days(frame["date"])
+    present = np.concatenate([given, held, store.suspended_days(instrument.code, instrument.exchange)])
+    lo, hi = given.min(), given.max()
+    if len(held):
+        before, after = held[held < lo], held[held > hi]
+        lo = before.max() if len(before) else lo
+        hi = after.min() if len(after) else hi
+    return missing_days(present, lo, hi, calendar), _as_dates(given)
+
+
 def import_file(path: Path, store: BarStore, options: ImportOptions = ImportOptions(),
                 calendar: TradingCalendar | None = None) -> FileReport:
-    """Validate ``path`` fully, then write it in one transaction. Raises :class:`InputRejected`."""
-    digest = _digest(path, options)
-    if store.already_imported(digest):  # same bytes, same options: nothing to do
-        return FileReport(str(path), "", options.fmt, "", 0, None, None, 0, skipped=True)
-    parsed, instrument = read_and_validate(path, options, calendar or default_calendar())
+    """Validate ``path`` fully, compare it with what is stored, then write it in one transaction.
+
+    Raises :class:`InputRejected` for a bad file or for rows that conflict with stored bars (unless
+    ``options.replace``). A file already imported with the same meaning whose rows all equal the stored
+    ones is reported ``skipped`` and nothing is written; it is still validated and compared.
+    """
+    calendar = calendar or default_calendar()
+    parsed, instrument = read_and_validate(path, options, calendar)
+    digest = _digest(path, parsed, instrument, options)
     frame = parsed.frame
     report = FileReport(str(path), instrument.vt_symbol, parsed.layout.name, parsed.adjustment, len(frame),
                         frame["date"].min().date(), frame["date"].max().date(), int(frame["suspended"].sum()))
-
     with store.transaction():
-        report.warnings, report.events, report.jumps = store_series(store, instrument, frame, parsed.adjustment)
+        plan = plan_series(store, instrument, frame, parsed.adjustment, parsed.source, calendar)
+        if plan.conflicts and not options.replace:
+            raise InputRejected(plan.conflicts + [Problem(parsed.source, None, "pass --replace to overwrite the "
+                                                                               "stored values (each replaced day is reported)")])
+        report.new, report.unchanged, report.standins = len(plan.new), plan.unchanged, plan.standins
+        report.replaced, report.gaps = plan.replaced, plan.gaps
+        if plan.gaps:
+            shown = ", ".join(map(str, plan.gaps[:10])) + (" …" if len(plan.gaps) > 10 else "")
+            report.warnings.append(f"{len(plan.gaps)} trading day(s) missing with no suspension record "
+                                   f"(not bridged; a backtest holds the position, no fill): {shown}")
+        if plan.standins:
+            report.warnings.append(f"{plan.standins} forward-adjusted stand-in bar(s) replaced by unadjusted bars")
+        if plan.writes_nothing and store.already_imported(digest):
+            report.skipped = True
+            return report
+        warnings, report.events, report.jumps = store_series(store, instrument, frame, parsed.adjustment, plan)
+        report.warnings += warnings
+        store.save_gaps(instrument.code, instrument.exchange, plan.gaps, plan.filled)
         store.log_import(digest, str(path))
     return report
 
 
 def store_series(store: BarStore, instrument: Instrument, frame: pd.DataFrame,
-                 adjustment: str) -> tuple[list[str], list[AdjustmentEvent], list[Jump]]:
+                 adjustment: str, plan: SeriesPlan | None = None) -> tuple[list[str], list[AdjustmentEvent], list[Jump]]:
     """Write one validated series (inside the caller's transaction); return warnings, events, jumps.
 
     Unadjusted bars always win the bar table; a forward-adjusted (qfq) series only stands in for
-    them while no unadjusted bars exist, and always feeds the factor derivation.
+    them while no unadjusted bars exist, and always feeds the factor derivation. With a ``plan``
+    (:func:`plan_series`) only new and replaced rows are written; without one every row is upserted.
+    Preclose events whose previous close changed are restated from the new close, and the derived
+    factors (qfq_pair, inferred) are recomputed from everything now stored.
     """
     code, exchange = instrument.code, instrument.exchange
     warnings: list[str] = []
-    traded = frame[~frame["suspended"]]
+    traded = frame[~frame["suspended"].to_numpy()]
+    before = store.bar_frame(code, exchange)["close"]
+    if plan is not None:
+        if plan.standins == 0:
+            traded = traded[np.isin(_days(traded["date"]), plan.changed())]
+        store.delete_bar_days(code, exchange, plan.drop_bars)
+        store.clear_provisional(code, exchange, plan.provisional)
     basis = store.basis(code, exchange)
     if adjustment == "qfq":
         store.save_qfq(code, exchange, frame["date"], frame["close"].to_numpy())
         if basis in (None, "qfq"):
             store.save_bars(code, exchange, traded)
+            restate_preclose(store, code, exchange, before)
             store.set_basis(code, exchange, "qfq")
             warnings.append("only forward-adjusted (qfq) prices are stored for this fund: fills before "
                             "its last distribution are not at real traded prices")
@@ -162,16 +326,46 @@ def store_series(store: BarStore, instrument: Instrument, frame: pd.DataFrame,
         if basis == "qfq":
             store.delete_bars(code, exchange)  # real prices replace the adjusted stand-ins
         store.save_bars(code, exchange, traded)
+        restate_preclose(store, code, exchange, before)
         store.set_basis(code, exchange, "unadjusted")
         if frame["preclose"].notna().any():
+            # The file's reference prices decide every ex-date inside its span; older events elsewhere stay.
+            first, last = frame["date"].iloc[0].date(), frame["date"].iloc[-1].date()
+            kept = [e for e in store.events(code, exchange, ("preclose",)) if not first < e.ex_date <= last]
             store.replace_events(code, exchange, ("preclose",),
-                                 merge_events(store.events(code, exchange, ("preclose",)),
-                                              from_preclose(frame["date"], frame["close"].to_numpy(),
-                                                            frame["preclose"].to_numpy())))
+                                 merge_events(kept, from_preclose(frame["date"], frame["close"].to_numpy(),
+                                                                  frame["preclose"].to_numpy())))
     store.save_flags(code, exchange, frame["date"], frame["suspended"].to_numpy(), frame["is_st"].to_numpy())
     store.rebuild_block(code, exchange)
     events, jumps = refresh_adjustments(store, instrument)
     return warnings, events, jumps
+
+
+def restate_preclose(store: BarStore, code: str, exchange: str, before: pd.Series) -> None:
+    """Preclose events use the previous day's close: where that close changed, restate the factor.
+
+    An event's reference price is ``old close / old factor``; the new factor is ``new close /
+    reference`` (dropped when it no longer moves the price by more than quote rounding).
+    """
+    events = store.events(code, exchange, ("preclose",))
+    if not events or before.empty:
+        return
+    after = store.bar_frame(code, exchange)["close"]
+    restated: list[AdjustmentEvent] = []
+    for event in events:
+        prior_old = before[before.index < pd.Timestamp(event.ex_date)]
+        prior_new = after[after.index < pd.Timestamp(event.ex_date)]
+        if prior_old.empty or prior_new.empty or (prior_old.index[-1] == prior_new.index[-1]
+                                                  and prior_old.iloc[-1] == prior_new.iloc[-1]):
+            restated.append(event)
+            continue
+        reference = prior_old.iloc[-1] / event.factor
+        factor = float(prior_new.iloc[-1] / reference)
+        if abs(factor - 1) > MIN_EFFECT:
+            restated.append(AdjustmentEvent(event.ex_date, factor, "preclose",
+                                            f"close {prior_new.iloc[-1]:g} → reference {reference:g}"))
+    if restated != events:
+        store.replace_events(code, exchange, ("preclose",), restated)
 
 
 def merge_events(old: list[AdjustmentEvent], new: list[AdjustmentEvent]) -> list[AdjustmentEvent]:

@@ -87,6 +87,27 @@ class BarBlockRow(_Row):
         indexes = ((("symbol", "exchange"), True),)
 
 
+class ProvisionalRow(_Row):
+    """A stored bar the project made itself (e.g. built from live ticks): an official import replaces it."""
+
+    day = DateField()
+    source = CharField()
+
+    class Meta:
+        table_name = "rotation_provisional"
+        indexes = ((("symbol", "exchange", "day"), True),)
+
+
+class GapRow(_Row):
+    """A trading day missing inside a series' span with no suspension record (reported at import)."""
+
+    day = DateField()
+
+    class Meta:
+        table_name = "rotation_gap"
+        indexes = ((("symbol", "exchange", "day"), True),)
+
+
 class ImportLogRow(Model):
     digest = CharField(unique=True)
     source = TextField()
@@ -95,7 +116,7 @@ class ImportLogRow(Model):
         table_name = "rotation_import_log"
 
 
-MODELS = (AdjustmentRow, DayFlagRow, QfqCloseRow, SeriesRow, BarBlockRow, ImportLogRow)
+MODELS = (AdjustmentRow, DayFlagRow, QfqCloseRow, SeriesRow, BarBlockRow, ProvisionalRow, GapRow, ImportLogRow)
 TABLE_MARKER = "*"  # the BarBlockRow holding the whole bar table's signature
 
 
@@ -150,14 +171,7 @@ class BarStore:
 
     def bar_frame(self, code: str, exchange: str) -> pd.DataFrame:
         """Date-indexed open/close of one symbol's daily bars, straight from SQL."""
-        m = self.bar_model
-        query = (m.select(m.datetime, m.open_price, m.close_price)
-                 .where((m.symbol == code) & (m.exchange == exchange) & (m.interval == Interval.DAILY.value))
-                 .order_by(m.datetime))
-        rows = self.db.execute_sql(*query.sql()).fetchall()
-        frame = pd.DataFrame(rows, columns=["datetime", "open", "close"])
-        frame.index = to_dates(frame["datetime"])
-        return frame[["open", "close"]].astype(float)
+        return self.stored_bars(code, exchange)[["open", "close"]]
 
     def first_days(self, codes: set[str] | None = None) -> dict[str, date]:
         """vt_symbol → the day of its first stored daily bar (for a stock imported from its IPO on: listing)."""
@@ -170,29 +184,112 @@ class BarStore:
         days = to_dates(pd.Series([r[2] for r in rows], dtype=object))
         return {f"{sym}.{ex}": day.date() for (sym, ex, _), day in zip(rows, days)}
 
-    # -- columnar blocks: the fast read path -----------------------------------------------------
-    def bar_signatures(self, codes: set[str] | None = None) -> dict[tuple[str, str], str]:
-        """(symbol, exchange) → count/max id/last datetime of its daily bars: changes on any write."""
-        m = self.bar_model
-        where = m.interval == Interval.DAILY.value
-        if codes is not None:
-            where &= m.symbol.in_(sorted(codes))
-        query = (m.select(m.symbol, m.exchange, fn.COUNT(m.id), fn.MAX(m.id), fn.MAX(m.datetime))
-                 .where(where).group_by(m.symbol, m.exchange))
-        return {(sym, ex): f"{n}/{top}/{last}" for sym, ex, n, top, last in self.db.execute_sql(*query.sql()).fetchall()}
-
-    def rebuild_block(self, code: str, exchange: str, signature: str | None = None) -> dict[str, np.ndarray]:
-        """Copy one symbol's bars from vnpy's table into its columnar block and return the columns."""
+    def stored_bars(self, code: str, exchange: str) -> pd.DataFrame:
+        """Date-indexed open/high/low/close/volume/turnover of one symbol's daily bars."""
         m = self.bar_model
         query = (m.select(m.datetime, m.open_price, m.high_price, m.low_price, m.close_price, m.volume, m.turnover)
                  .where((m.symbol == code) & (m.exchange == exchange) & (m.interval == Interval.DAILY.value))
                  .order_by(m.datetime))
-        rows = self.db.execute_sql(*query.sql()).fetchall()
-        frame = pd.DataFrame(rows, columns=["datetime", *BLOCK_FIELDS])
-        columns = {"day": to_dates(frame["datetime"]).values.astype("datetime64[D]").astype("int32")}
+        frame = pd.DataFrame(self._raw(query), columns=["datetime", *BLOCK_FIELDS])
+        frame.index = to_dates(frame["datetime"])
+        return frame[list(BLOCK_FIELDS)].astype(float)
+
+    def delete_bar_days(self, code: str, exchange: str, days: list[date]) -> None:
+        """Delete one symbol's daily bars on ``days`` (found by id: stored datetimes are zone-dependent)."""
+        if not days:
+            return
+        m = self.bar_model
+        query = (m.select(m.id, m.datetime)
+                 .where((m.symbol == code) & (m.exchange == exchange) & (m.interval == Interval.DAILY.value)))
+        rows = self._raw(query)
+        stored = to_dates(pd.Series([r[1] for r in rows], dtype=object))
+        wanted = set(days)
+        ids = [r[0] for r, d in zip(rows, stored) if d.date() in wanted]
+        for chunk in range(0, len(ids), 500):
+            m.delete().where(m.id.in_(ids[chunk:chunk + 500])).execute()
+
+    # -- provisional bars ------------------------------------------------------------------------
+    def save_provisional_bars(self, code: str, exchange: str, frame: pd.DataFrame, source: str) -> list[date]:
+        """Store bars the project built itself (``frame`` as :meth:`save_bars` takes it), marked provisional.
+
+        A day that already has an official bar is left alone; returns the days written.
+        """
+        official = set(self.stored_bars(code, exchange).index.date) - set(self.provisional_days(code, exchange))
+        keep = ~frame["date"].dt.date.isin(official).to_numpy()
+        frame = frame[keep]
+        days = list(frame["date"].dt.date)
+        self.save_bars(code, exchange, frame)
+        rows = [{"symbol": code, "exchange": exchange, "day": d, "source": source} for d in days]
+        for chunk in _chunks(rows):
+            ProvisionalRow.insert_many(chunk).on_conflict_replace().execute()
+        if days:
+            self.rebuild_block(code, exchange)
+        return days
+
+    def provisional_days(self, code: str, exchange: str) -> dict[date, str]:
+        """Day → source of the symbol's bars marked provisional."""
+        query = (ProvisionalRow.select(ProvisionalRow.day, ProvisionalRow.source)
+                 .where((ProvisionalRow.symbol == code) & (ProvisionalRow.exchange == exchange)))
+        return {_as_date(day): source for day, source in self._raw(query)}
+
+    def clear_provisional(self, code: str, exchange: str, days: list[date]) -> None:
+        for i in range(0, len(days), 500):
+            ProvisionalRow.delete().where((ProvisionalRow.symbol == code) & (ProvisionalRow.exchange == exchange)
+                                          & ProvisionalRow.day.in_(days[i:i + 500])).execute()
+
+    # -- gaps --------------------------------------------------------------------------------------
+    def save_gaps(self, code: str, exchange: str, gaps: list[date], filled: list[date]) -> None:
+        """Record ``gaps`` and forget recorded gaps on ``filled`` days (a bar or a suspension arrived)."""
+        series = (GapRow.symbol == code) & (GapRow.exchange == exchange)
+        recorded = {_as_date(row[0]) for row in self._raw(GapRow.select(GapRow.day).where(series))}
+        closed = sorted(recorded.intersection(filled))
+        for i in range(0, len(closed), 500):
+            GapRow.delete().where(series & GapRow.day.in_(closed[i:i + 500])).execute()
+        rows = [{"symbol": code, "exchange": exchange, "day": d} for d in gaps]
+        for chunk in _chunks(rows):
+            GapRow.insert_many(chunk).on_conflict_replace().execute()
+
+    def gaps(self, codes: set[str] | None = None) -> pd.DataFrame:
+        """Recorded gap days (of the series with these codes, or of all): symbol, exchange, day."""
+        query = GapRow.select(GapRow.symbol, GapRow.exchange, GapRow.day)
+        if codes is not None:
+            query = query.where(GapRow.symbol.in_(sorted(codes)))
+        return pd.DataFrame(self._raw(query), columns=["symbol", "exchange", "day"])
+
+    # -- columnar blocks: the fast read path -----------------------------------------------------
+    def _checksum(self) -> list:
+        """Aggregates over bar rows that any insert, delete or in-place update changes (portable SQL).
+
+        Counts and id sums see inserts and deletes (vnpy_sqlite's REPLACE gives a row a new id);
+        value sums see in-place updates (vnpy_mysql / vnpy_postgresql upsert with ON CONFLICT DO
+        UPDATE, keeping ids); the id-weighted sum sees prices moved between rows. Prices, volume
+        and turnover are summed apart so one magnitude cannot hide a change in another: in a double
+        the smallest change seen stays far below a tick, a share or a CNY up to millions of bars.
+        Float sums depend on the order the database adds rows in only once rows are physically
+        reordered: that can only make a current block look stale (one needless rebuild), never the
+        other way round.
+        """
+        m = self.bar_model
+        prices = m.open_price + m.high_price * 2 + m.low_price * 4 + m.close_price * 8
+        return [fn.COUNT(m.id), fn.MAX(m.id), fn.SUM(m.id),
+                fn.SUM(prices), fn.SUM(prices * m.id), fn.SUM(m.volume), fn.SUM(m.turnover)]
+
+    def bar_signatures(self, codes: set[str] | None = None) -> dict[tuple[str, str], str]:
+        """(symbol, exchange) → a checksum of its daily bars (:meth:`_checksum`): changes on any write."""
+        m = self.bar_model
+        where = m.interval == Interval.DAILY.value
+        if codes is not None:
+            where &= m.symbol.in_(sorted(codes))
+        query = m.select(m.symbol, m.exchange, *self._checksum()).where(where).group_by(m.symbol, m.exchange)
+        return {(row[0], row[1]): _signature(row[2:]) for row in self._raw(query)}
+
+    def rebuild_block(self, code: str, exchange: str, signature: str | None = None) -> dict[str, np.ndarray]:
+        """Copy one symbol's bars from vnpy's table into its columnar block and return the columns."""
+        frame = self.stored_bars(code, exchange)
+        columns = {"day": frame.index.values.astype("datetime64[D]").astype("int32")}
         columns.update({f: frame[f].to_numpy(dtype=float) for f in BLOCK_FIELDS})
         if signature is None:
-            signature = self.bar_signatures().get((code, exchange), "")
+            signature = self.bar_signatures({code}).get((code, exchange), "")
         buffer = io.BytesIO()
         np.savez(buffer, **columns)
         BarBlockRow.insert(symbol=code, exchange=exchange, signature=signature,
@@ -200,16 +297,14 @@ class BarStore:
         return columns
 
     def table_signature(self) -> str:
-        """Row count and highest id of vnpy's bar table: any insert, upsert or delete changes it."""
-        m = self.bar_model
-        count, top = self.db.execute_sql(*m.select(fn.COUNT(m.id), fn.MAX(m.id)).sql()).fetchone()
-        return f"{count}/{top}"
+        """The checksum of vnpy's whole bar table (one aggregate): any insert, upsert, update or delete changes it."""
+        return _signature(self.db.execute_sql(*self.bar_model.select(*self._checksum()).sql()).fetchone())
 
     def check_blocks(self, wanted: set[str] | None = None) -> BlockCheck:
         """Which (wanted) series have bars and whether their blocks are current: no block is decoded.
 
-        When the whole bar table is as it was at the last full check (its count and highest id
-        match), every block is current and the per-series query is skipped.
+        When the whole bar table is as it was at the last full check (its checksum matches),
+        every block is current and the per-series query is skipped.
         """
         codes = None if wanted is None else {s.partition(".")[0] for s in wanted}
         table = self.table_signature()
@@ -286,6 +381,12 @@ class BarStore:
         frame.index = pd.DatetimeIndex(pd.to_datetime(frame["day"]))
         return frame[["suspended", "is_st"]].astype(bool)
 
+    def suspended_days(self, code: str, exchange: str) -> np.ndarray:
+        """The days flagged suspended for one symbol, as ``datetime64[D]``."""
+        query = DayFlagRow.select(DayFlagRow.day).where((DayFlagRow.symbol == code) & (DayFlagRow.exchange == exchange)
+                                                         & DayFlagRow.suspended)
+        return np.array([str(row[0])[:10] for row in self._raw(query)], dtype="datetime64[D]")
+
     def save_qfq(self, code: str, exchange: str, days: pd.Series, close: np.ndarray) -> None:
         rows = [{"symbol": code, "exchange": exchange, "day": d, "close": float(c)} for d, c in zip(days.dt.date, close)]
         for chunk in _chunks(rows):
@@ -341,9 +442,17 @@ class BarStore:
 def to_dates(values: pd.Series) -> pd.DatetimeIndex:
     """Stored bar datetimes (naive, in vnpy's database zone; text on SQLite) as Shanghai dates."""
     if str(DB_TZ) == DATABASE_TIMEZONE:  # the default we write: midnight stays midnight
-        return pd.DatetimeIndex(pd.to_datetime(values.astype(str).str.slice(0, 10), format="%Y-%m-%d"))
+        # The first ten characters of the text (SQLite) or of str(datetime) (other drivers) are the date;
+        # numpy's fixed-width cast truncates to them without a Python-level loop.
+        days = np.asarray(values.to_numpy(dtype=object).astype(str), dtype="U10").astype("datetime64[D]")
+        return pd.DatetimeIndex(days.astype("datetime64[ns]"))
     stamps = pd.DatetimeIndex(pd.to_datetime(values.astype(str).str.slice(0, 19), format="%Y-%m-%d %H:%M:%S"))
     return stamps.tz_localize(DB_TZ).tz_convert(SHANGHAI).tz_localize(None).normalize()
+
+
+def _signature(values) -> str:
+    """Aggregates as text (floats in full precision; ints and Decimals as the driver gives them)."""
+    return "/".join("" if v is None else repr(v) if isinstance(v, float) else str(v) for v in values)
 
 
 def _as_date(value: date | str) -> date:

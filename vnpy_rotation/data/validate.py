@@ -7,6 +7,7 @@ import pandas as pd
 
 from ..errors import Problem
 from ..market.calendar import TradingCalendar
+from .formats import PRICE_FIELDS
 
 # Prices are quoted to 0.001 at most; allow float noise when comparing high/low with open/close.
 PRICE_EPS = 1e-9
@@ -51,3 +52,52 @@ def check_bars(frame: pd.DataFrame, source: str, calendar: TradingCalendar) -> l
         turnover = frame["turnover"].to_numpy(dtype=float)
         flag(turnover < 0, lambda i: f"negative turnover {turnover[i]:g}")
     return problems
+
+
+# -- comparing a file's bars with the stored ones --------------------------------------------------
+# Two sources of the same day rarely agree to the last bit, and must not be called a conflict for it:
+# - prices: both are quotes on the instrument's tick grid, so equal within half a tick (a real
+#   disagreement is at least one tick);
+# - volume: AKShare / Eastmoney give lots of 100 shares (a shares count rounded to lots differs by
+#   < 100), and TDX exports carry float32 values (24-bit mantissa: the three 510300 days where TDX and
+#   Eastmoney differ by exactly one lot are the Eastmoney lot count rounded to float32);
+# - turnover: whole-CNY rounding (Eastmoney) and float32 (TDX amounts); a side without turnover is
+#   not compared.
+LOT_SHARES = 100
+FLOAT32_RELATIVE = 2.0 ** -23  # one float32 step relative to the value (half a step is the rounding error)
+TURNOVER_ROUNDING = 1.0  # CNY
+BAR_FIELDS = ("open", "high", "low", "close", "volume")
+
+
+def same_prices(a: np.ndarray, b: np.ndarray, tick: float) -> np.ndarray:
+    """Element-wise: the prices are equal at the instrument's tick resolution."""
+    return np.abs(np.asarray(a, float) - np.asarray(b, float)) <= 0.5 * tick + PRICE_EPS
+
+
+def same_bars(file: pd.DataFrame, stored: pd.DataFrame, tick: float) -> np.ndarray:
+    """Row-wise over aligned frames (open, high, low, close, volume, turnover): the same bar."""
+    same = np.ones(len(file), dtype=bool)
+    for name in PRICE_FIELDS:
+        same &= same_prices(file[name].to_numpy(float), stored[name].to_numpy(float), tick)
+    fv, sv = file["volume"].to_numpy(float), stored["volume"].to_numpy(float)
+    dv = np.abs(fv - sv)
+    same &= (dv < LOT_SHARES) | (dv <= FLOAT32_RELATIVE * np.maximum(np.abs(fv), np.abs(sv)))
+    ft, st = file["turnover"].to_numpy(float), stored["turnover"].to_numpy(float)
+    with np.errstate(invalid="ignore"):
+        known = np.isfinite(ft) & np.isfinite(st) & (ft > 0) & (st > 0)
+        dt = np.abs(ft - st)
+        same &= ~known | (dt <= TURNOVER_ROUNDING + FLOAT32_RELATIVE * np.maximum(ft, st))
+    return same
+
+
+
+def bar_text(row) -> str:
+    """``O/H/L/C/V`` of one bar, as written in conflict messages."""
+    return "/".join(f"{float(row[name]):.12g}" for name in BAR_FIELDS)
+
+
+def missing_days(present: np.ndarray, lo: np.datetime64, hi: np.datetime64, calendar: TradingCalendar) -> list:
+    """Trading days strictly between ``lo`` and ``hi`` that are not in ``present`` (datetime64[D])."""
+    inside = calendar.between(pd.Timestamp(lo), pd.Timestamp(hi)).values.astype("datetime64[D]")
+    inside = inside[(inside > lo) & (inside < hi)]
+    return [pd.Timestamp(d).date() for d in inside[~np.isin(inside, present)]]
