@@ -192,3 +192,17 @@ def test_real_szse_funds_that_were_refused_now_import(tmp_path):
     with sqlite3.connect(tmp_path / ".vntrader" / "database.db") as db:
         assert db.execute("select symbol, exchange, count(*) from dbbardata group by symbol order by symbol"
                           ).fetchall() == [("159813", "SZSE", 5), ("159901", "SZSE", 5)]
+
+
+def test_an_import_names_a_fund_whose_kind_is_unverified(store, tmp_path):
+    """501021 香港中小LOF is classified from its benchmark's wording (unverified); 159901 from its index."""
+    from vnpy_rotation.data.importer import import_file
+    from vnpy_rotation.market.instruments import lookup
+
+    assert not lookup("501021.SSE").verified and lookup("159901.SZSE").verified
+    write(tmp_path / "501021.csv", BARS)
+    write(tmp_path / "159901.csv", BARS)
+    unverified = import_file(tmp_path / "501021.csv", store)
+    verified = import_file(tmp_path / "159901.csv", store)
+    assert [w for w in unverified.warnings if "501021.SSE" in w and "instruments show" in w]
+    assert not [w for w in verified.warnings if "instruments show" in w]

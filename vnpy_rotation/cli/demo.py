@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     if not result.ok:
         print_result(result)
         return 1
-    new_rows = sum(r.rows for r in result.reports if not r.skipped)
+    new_rows = sum(r.new for r in result.reports)
     print(f"bundled data: {len(result.reports)} files, {new_rows} new rows imported "
           f"({sum(r.skipped for r in result.reports)} already in the database)")
     summary = pool_summary(store)

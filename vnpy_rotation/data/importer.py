@@ -19,7 +19,7 @@ import pandas as pd
 from ..errors import InputRejected, Problem, UnknownInstrument
 from ..fundamentals.importer import TableReport, import_table_file, is_table_file
 from ..market.calendar import TradingCalendar, default_calendar
-from ..market.instruments import Instrument, InstrumentKind, default_registry
+from ..market.instruments import Instrument, default_registry
 from .corporate_actions import (MIN_EFFECT, AdjustmentEvent, Jump, find_jumps, from_preclose, from_qfq_pair,
                                 infer_from_jumps)
 from .formats import ParsedFile, parse, parse_symbol
@@ -27,10 +27,6 @@ from .store import BarStore
 from .validate import bar_text, check_bars, missing_days, same_bars, same_prices
 
 BAR_SUFFIXES = (".csv", ".csv.gz", ".txt", ".gz", ".xlsx")
-FUND_KINDS = {InstrumentKind.EQUITY_ETF, InstrumentKind.CROSS_BORDER_ETF, InstrumentKind.BOND_ETF,
-              InstrumentKind.GOLD_ETF, InstrumentKind.MONEY_MARKET_ETF, InstrumentKind.LOF}
-
-
 @dataclass(frozen=True)
 class ImportOptions:
     fmt: str = "auto"
@@ -135,7 +131,7 @@ def refresh_adjustments(store: BarStore, instrument: Instrument) -> tuple[list[A
     jumps = find_jumps(bars.index, bars["close"].to_numpy(), known + derived,
                        lambda d: instrument.price_limit(d, d in st_days))
     inferred = infer_from_jumps(jumps, bars.index, bars["close"].to_numpy(), bars["open"].to_numpy()) \
-        if instrument.kind in FUND_KINDS else []
+        if instrument.kind.is_fund else []
     store.replace_events(code, exchange, ("qfq_pair", "inferred"), derived + inferred)
     return store.events(code, exchange), jumps
 
@@ -282,6 +278,9 @@ def import_file(path: Path, store: BarStore, options: ImportOptions = ImportOpti
                                    f"(not bridged; a backtest holds the position, no fill): {shown}")
         if plan.standins:
             report.warnings.append(f"{plan.standins} forward-adjusted stand-in bar(s) replaced by unadjusted bars")
+        if not instrument.verified:
+            report.warnings.append(f"kind {instrument.kind.value} of {instrument.vt_symbol} is unverified ({instrument.source}); "
+                                   f"check it: python run.py instruments show {instrument.vt_symbol}")
         if plan.writes_nothing and store.already_imported(digest):
             report.skipped = True
             return report
