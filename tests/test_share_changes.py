@@ -13,12 +13,15 @@ from vnpy_rotation.backtest.config import BacktestConfig
 from vnpy_rotation.backtest.market_data import build_market_data
 from vnpy_rotation.fundamentals.panels import KNOWN_PANEL, fundamental_panels, pe_ttm
 from vnpy_rotation.fundamentals.share_changes import (
-    BAOSTOCK, FACTOR, Distribution, eps_share_scale, from_steps, split_step, trailing_cash,
+    BAOSTOCK, FACTOR, MARKET, Distribution, eps_share_scale, from_holding_arrays, from_steps, split_step,
+    trailing_cash,
 )
 from vnpy_rotation.live.replay_book import ReplayBook
 
 from conftest import BUNDLED, REAL, needs_real
-from scenario_market import STOCK, at, backtest, days, flat, make_panels, money, positions_on, equity_on
+from scenario_market import STOCK, STOCK_B, at, backtest, days, flat, make_panels, money, positions_on, equity_on
+
+NAN = np.nan
 
 # ---------------------------------------------------------------------------------------------------
 # The decomposition of one factor step
@@ -270,3 +273,52 @@ def test_trailing_cash_is_per_current_share():
                              Distribution(date(2023, 9, 1), 1.0, 0.20, FACTOR)]}
     got = trailing_cash(distributions, d, [STOCK])[:, 0]
     assert got.tolist() == pytest.approx([0.0, 0.05, 0.25, 0.25, 0.20])
+
+
+def test_trailing_cash_counts_the_365_days_up_to_the_day_on_current_shares():
+    """2022-06-10: 0.50 cash per share. 2023-06-09: 10转10 (ratio 2) and 0.30 per share held before it.
+    Over the close this is the dividend yield VQM ranks on (``trailing_dividend_yield``)."""
+    d = pd.DatetimeIndex(pd.to_datetime(["2022-06-09", "2022-06-10", "2023-06-08", "2023-06-09", "2023-06-10",
+                                         "2023-06-12"]))
+    close = np.array([10.0, 9.5, 12.0, 6.0, 6.0, 5.0])
+    distributions = {STOCK: [Distribution(date(2022, 6, 10), 1.0, 0.5, FACTOR),
+                             Distribution(date(2023, 6, 9), 2.0, 0.3, FACTOR)]}
+
+    dy = trailing_cash(distributions, d, [STOCK])[:, 0] / close
+
+    expected = [0.0,  # the ex-date is after the day: not counted
+                0.5 / 9.5,  # counted from its ex-date
+                0.5 / 12.0,  # 363 days later, still inside
+                (0.5 / 2 + 0.3 / 2) / 6.0,  # 364 days: both, each on the doubled share count
+                (0.3 / 2) / 6.0,  # 365 days after 2022-06-10: that one has left the window
+                (0.3 / 2) / 5.0]
+    np.testing.assert_allclose(dy, expected, rtol=0, atol=1e-15)
+
+
+def test_book_value_is_rebased_by_bonus_shares_after_the_announcement_only():
+    """10转10 on 2023-06-09 for both stocks; the first's report was announced 2023-04-29, the second's on
+    2023-06-15 (none known on the first day). PB divides the report's book value per share by this scale."""
+    d = pd.DatetimeIndex(pd.to_datetime(["2023-05-04", "2023-06-09", "2023-06-20"]))
+    ten_for_ten = [Distribution(date(2023, 6, 9), 2.0, 0.0, FACTOR)]
+    bvps = np.array([[10.0, NAN], [10.0, 10.0], [10.0, 10.0]])
+    epoch = pd.Timestamp("1970-01-01")
+    known = np.array([[(pd.Timestamp("2023-04-29") - epoch).days, (pd.Timestamp("2023-06-15") - epoch).days]] * 3,
+                     dtype=float)
+    known[0, 1] = NAN
+
+    out = bvps / eps_share_scale({STOCK: ten_for_ten, STOCK_B: ten_for_ten}, known, d, [STOCK, STOCK_B])
+
+    np.testing.assert_allclose(out[:, 0], [10.0, 5.0, 5.0])  # announced before the ex-date: halved from it on
+    np.testing.assert_allclose(out[1:, 1], [10.0, 10.0])  # announced after: already on the new shares
+    assert np.isnan(out[0, 1])
+
+
+def test_a_hand_built_market_reads_its_own_ex_dates():
+    """A market ``prepare_market`` did not prepare gets the same share basis from ``MarketData.split`` /
+    ``.dividend``: the arrays read back as the distributions they were built from."""
+    d = pd.DatetimeIndex(pd.to_datetime(["2023-06-08", "2023-06-09", "2023-06-12"]))
+    split = np.array([[1.0, 1.0], [2.0, np.nan], [1.0, 1.0]])
+    cash = np.array([[0.0, 0.0], [0.3, 0.0], [0.0, 0.2]])
+    assert from_holding_arrays(d, split, cash, [STOCK, STOCK_B]) == {
+        STOCK: [Distribution(date(2023, 6, 9), 2.0, 0.3, MARKET)],
+        STOCK_B: [Distribution(date(2023, 6, 12), 1.0, 0.2, MARKET)]}

@@ -1,7 +1,7 @@
 """Point-in-time PB and trailing dividend yield: hand-computed values on a few dated rows.
 
-Share basis: cash per share held before an ex-date and a report's per-share book value are rebased to the
-day's shares by the share ratios of later ex-dates (10转10 = ratio 2).
+The share basis itself (cash per share held before an ex-date and a report's per-share book value rebased
+to the day's shares by the share ratios of later ex-dates) is tested in tests/test_share_changes.py.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vnpy_rotation.fundamentals.valuation import (book_panels, book_value_rows, dividend_yield_ttm, per_current_share,
-                                                  with_express)
+from vnpy_rotation.fundamentals.valuation import book_panels, book_value_rows, with_express
 from vnpy_rotation.fundamentals.panels import fundamental_panels
 
 NAN = np.nan
@@ -25,29 +24,20 @@ def days_of(*texts: str) -> pd.DatetimeIndex:
 
 
 # -- dividend yield -------------------------------------------------------------------------------------
-def test_dividend_yield_counts_the_365_days_up_to_the_day_on_current_shares():
-    # 2022-06-10: 0.50 cash per share. 2023-06-09: 10转10 (ratio 2) and 0.30 per share held before it.
-    days = days_of("2022-06-09", "2022-06-10", "2023-06-08", "2023-06-09", "2023-06-10", "2023-06-12")
-    close = np.array([[10.0], [9.5], [12.0], [6.0], [6.0], [5.0]])
-    split = np.array([[1.0], [1.0], [1.0], [2.0], [1.0], [1.0]])
-    cash = np.array([[0.0], [0.5], [0.0], [0.3], [0.0], [0.0]])
-
-    dy = dividend_yield_ttm(days, close, split, cash)[:, 0]
-
-    expected = [0.0,  # the ex-date is after the day: not counted
-                0.5 / 9.5,  # counted from its ex-date
-                0.5 / 12.0,  # 363 days later, still inside
-                (0.5 / 2 + 0.3 / 2) / 6.0,  # 364 days: both, each on the doubled share count
-                (0.3 / 2) / 6.0,  # 365 days after 2022-06-10: that one has left the window
-                (0.3 / 2) / 5.0]
-    np.testing.assert_allclose(dy, expected, rtol=0, atol=1e-15)
-
-
 def test_dividend_yield_is_unknown_without_a_close_and_zero_without_payments():
-    days = days_of("2023-01-03", "2023-01-04")
-    close = np.array([[NAN, 10.0], [10.0, 10.0]])
-    dy = dividend_yield_ttm(days, close, np.ones((2, 2)), np.zeros((2, 2)))
-    assert np.isnan(dy[0, 0]) and dy[1, 0] == 0.0 and (dy[:, 1] == 0.0).all()
+    import dataclasses
+
+    from scenario_market import flat, make_panels
+    from vnpy_rotation.backtest.market_data import build_market_data
+    from vnpy_rotation.strategies.vqm import SHARE_BASIS, trailing_dividend_yield
+
+    market = build_market_data(make_panels(["2023-01-03", "2023-01-04"],
+                                           {"600000.SSE": [None, flat(10.0)], "600036.SSE": [flat(10.0)] * 2}))
+    cash = np.array([[0.5, 0.0], [0.5, 0.0]])  # 0.5 per share paid in the window of 600000.SSE
+    market = dataclasses.replace(market, extras={name: cash if name == "dividend_cash" else np.ones((2, 2))
+                                                 for name in SHARE_BASIS})
+    dy = trailing_dividend_yield(market)
+    assert np.isnan(dy[0, 0]) and dy[1, 0] == 0.05 and (dy[:, 1] == 0.0).all()
 
 
 # -- book value per share -------------------------------------------------------------------------------
@@ -86,21 +76,6 @@ def test_balance_equity_is_exact_and_wins_over_the_approximation_once_known():
 def test_loss_making_company_with_positive_roe_has_no_approximate_book_value():
     reports = reports_frame([("600000.SSE", "2023-03-31", "2023-04-29", -1.0e9, 0.02, 1e9, -0.5)])
     assert book_value_rows(reports).empty
-
-
-def test_book_value_is_rebased_by_bonus_shares_after_the_announcement_only():
-    days = days_of("2023-05-04", "2023-06-09", "2023-06-20")
-    split = np.array([[1.0, 1.0], [2.0, 2.0], [1.0, 1.0]])  # 10转10 on 2023-06-09 for both
-    bvps = np.full((3, 2), 10.0)
-    known = np.array([[pd.Timestamp("2023-04-29").value // 86_400_000_000_000,
-                       pd.Timestamp("2023-06-15").value // 86_400_000_000_000]] * 3, dtype=float)
-    known[0, 1] = NAN  # nothing known yet
-
-    out = per_current_share(bvps, known, days, split)
-
-    np.testing.assert_allclose(out[:, 0], [10.0, 5.0, 5.0])  # announced before the ex-date: halved from it on
-    np.testing.assert_allclose(out[1:, 1], [10.0, 10.0])  # announced after: already on the new shares
-    assert np.isnan(out[0, 1])
 
 
 # -- express reports standing in (real rows of sh.600000: shared fundamentals_baostock, Baostock's docs) ---
@@ -163,6 +138,28 @@ def test_real_dividend_yield_across_a_transfer_and_cash_ex_date(bundled_stock_ma
     # Ping An Bank 2015 final: 10转增2股派1.53元 (ex-date 2016-06-16): 0.153 per old share = 0.1275 per new one.
     dy, close = yield_on(bundled_stock_market, "000001.SZSE", "2016-06-30")
     assert dy == pytest.approx(0.153 / 1.2 / close, rel=0.02)
+
+
+def test_ex_dates_before_the_loaded_days_still_rebase_pb_and_count_in_the_yield(bundled_stock_market):
+    """Ping An Bank's 10转增2股派1.53元 (ex-date 2016-06-16) lies after its 2016Q1 report (announced 2016-04-21)
+    and before a market loaded for July 2016 (default VQM: 5 sessions of warm-up): on 2016-07-29 its PB and
+    dividend yield equal those of the market loaded from the first bar (book value per share / 1.2, 0.153 / 1.2
+    per current share), not the unscaled book value and a zero yield."""
+    from conftest import fresh_bundled_store
+    from vnpy_rotation.backtest.loader import market_for
+    from vnpy_rotation.strategies import create_strategy
+    from vnpy_rotation.strategies.vqm import price_to_book, trailing_dividend_yield
+
+    late = market_for(create_strategy("vqm", {"symbols": ["000001.SZSE", "601398.SSE"]}),
+                      pd.Timestamp("2016-07-11").date(), pd.Timestamp("2016-07-29").date(),
+                      store=fresh_bundled_store(stocks=True), benchmark=())
+    full = bundled_stock_market
+    assert late.days[0] > pd.Timestamp("2016-06-16")
+    day, j, m = pd.Timestamp("2016-07-29"), late.symbols.index("000001.SZSE"), full.symbols.index("000001.SZSE")
+    i, k = late.days.get_loc(day), full.days.get_loc(day)
+    assert full.extras["bvps_scale"][k, m] == pytest.approx(1.2)
+    assert price_to_book(late, np.array([i]))[0][0, j] == price_to_book(full, np.array([k]))[0][0, m]
+    assert trailing_dividend_yield(late)[i, j] == trailing_dividend_yield(full)[k, m] > 0
 
 
 def test_cli_backtest_ranks_on_pb_and_dividend_yield_from_the_real_bundled_data(tmp_path):

@@ -7,8 +7,9 @@ reference price is ``(close[t-1] - c) / r`` (除权(息)参考价, 上海证券�
 
 :func:`split_step` recovers ``(r, c)`` from ``F``; a Baostock dividend record gives them exactly and
 wins on its ex-date (:func:`merge`). The same :class:`Distribution` list drives the backtester's and the
-replay book's holdings (``MarketData.split`` / ``MarketData.dividend``) and the PE rule
-(:func:`eps_share_scale`).
+replay book's holdings (``MarketData.split`` / ``MarketData.dividend``), the share basis of a report's
+per-share values (:func:`eps_share_scale`: EPS for PE, book value for PB) and the trailing cash of the
+dividend yield (:func:`trailing_cash`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ FUND_SPLIT_MIN_STEP = 1.0999
 PER_TEN = 10
 STOCK_TICK = 0.01
 FACTOR, BAOSTOCK = "factor", "baostock dividend"
+MARKET = "market data"  # read back from MarketData.split / .dividend (:func:`from_holding_arrays`)
 
 
 @dataclass(frozen=True)
@@ -100,10 +102,21 @@ def holding_arrays(days: pd.DatetimeIndex, distributions: Sequence[Distribution]
     return split, cash
 
 
+def from_holding_arrays(days: pd.DatetimeIndex, split: np.ndarray, cash: np.ndarray,
+                        symbols: Sequence[str]) -> dict[str, list[Distribution]]:
+    """The inverse of :func:`holding_arrays`, day × symbol: the ex-dates on ``days`` (a split other than 1
+    or a cash other than 0), for a market that was not given the stored distributions."""
+    ratio = np.where(np.isfinite(split) & (split > 0), split, 1.0)
+    paid = np.where(np.isfinite(cash), cash, 0.0)
+    return {symbol: [Distribution(days[i].date(), float(ratio[i, j]), float(paid[i, j]), MARKET)
+                     for i in np.flatnonzero((ratio[:, j] != 1.0) | (paid[:, j] != 0.0))]
+            for j, symbol in enumerate(symbols)}
+
+
 def eps_share_scale(distributions: Mapping[str, Sequence[Distribution]], known: np.ndarray,
                     days: pd.DatetimeIndex, symbols: Sequence[str]) -> np.ndarray:
-    """Day × symbol: new shares per share of the report in use — the divisor that puts its EPS on today's
-    share basis.
+    """Day × symbol: new shares per share of the report in use — the divisor that puts its per-share
+    values (EPS, book value per share) on today's share basis.
 
     ``known`` (day × symbol, days since 1970-01-01, NaN where no report) is when the report in use became
     public. Every ex-date ``e`` with ``known < e <= day`` multiplies the scale by its share ratio: on the

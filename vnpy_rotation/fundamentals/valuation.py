@@ -1,11 +1,10 @@
-"""Point-in-time valuation inputs beyond PE: book value per share (PB), trailing dividend yield, and
-express reports (业绩快报) standing in for a periodic report until it arrives. Pure: numpy and pandas only.
+"""Point-in-time valuation inputs beyond PE: book value per share (PB) and express reports (业绩快报)
+standing in for a periodic report until it arrives. Pure: numpy and pandas only.
 
-Per-share bases. A report's per-share values are on the share count of its own period; the close is per
-share of the day. Bonus and transfer shares (送转) issued after the report was announced are divided out
-with the share ratio of every ex-date after the announcement (a report already restates per-share values
-for shares issued before it was approved, CAS 34 §13). Cash per share on an ex-date is per share held
-before it, so it is divided by the ratios of that ex-date and every later one up to the day.
+Per-share bases. A report's book value per share is on the share count of its own period; the close is per
+share of the day. The divisor that rebases it (bonus and transfer shares with an ex-date after the
+announcement) and the trailing cash of the dividend yield are in :mod:`.share_changes`
+(:func:`~.share_changes.eps_share_scale`, :func:`~.share_changes.trailing_cash`), over every stored ex-date.
 
 Book value per share, latest usable report first (see ``docs/data/fundamentals.md``):
 
@@ -30,51 +29,7 @@ import pandas as pd
 
 from .panels import _step_values, known_dates
 
-DIVIDEND_WINDOW_DAYS = 365
 BOOK_PANELS = ("bvps", "bvps_known", "bvps_approximate")
-
-
-def dividend_yield_ttm(days: pd.DatetimeIndex, close: np.ndarray, split: np.ndarray, cash: np.ndarray,
-                       window_days: int = DIVIDEND_WINDOW_DAYS) -> np.ndarray:
-    """Cash paid per current share over the ``window_days`` ending at each day, over that day's close.
-
-    ``cash`` is the cash per share held before each ex-date (0 elsewhere), ``split`` the share ratio on
-    each ex-date (1 elsewhere), both day × symbol on ``days``. An ex-date e counts on day t when
-    e ≤ t and t − e < ``window_days``; its cash is divided by the share ratios of e and of every later
-    ex-date up to t. NaN where the close is missing or not positive; 0 where nothing was paid.
-    """
-    ratio = np.where(np.isfinite(split) & (split > 0), split, 1.0)
-    shares = np.cumprod(ratio, axis=0)  # shares per share held before the first day
-    paid = np.where(np.isfinite(cash), cash, 0.0)
-    day_np = days.values.astype("datetime64[D]")
-    ends = np.searchsorted(day_np, day_np + np.timedelta64(window_days, "D"), side="left")
-    total = np.zeros(close.shape)  # cash per share held before the first day, paid in each day's window
-    for e, j in zip(*np.nonzero(paid > 0)):
-        total[e:ends[e], j] += paid[e, j] * shares[e, j] / ratio[e, j]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = total / shares / close
-    out[~(np.isfinite(close) & (close > 0))] = np.nan
-    return out
-
-
-def per_current_share(values: np.ndarray, known: np.ndarray, days: pd.DatetimeIndex, split: np.ndarray) -> np.ndarray:
-    """Per-share ``values`` of reports announced on ``known`` (days since 1970-01-01 as floats, NaN where
-    none) on each day's share basis: divided by the share ratio of every ex-date after the announcement
-    up to the day.
-
-    Only ex-dates on ``days`` are seen: the days must start before the announcements they rebase.
-    """
-    ratio = np.where(np.isfinite(split) & (split > 0), split, 1.0)
-    shares = np.cumprod(ratio, axis=0)
-    day_np = days.values.astype("datetime64[D]")
-    finite = np.isfinite(known)
-    known_np = np.where(finite, known, 0).astype("int64").astype("datetime64[D]")
-    at = np.searchsorted(day_np, known_np.ravel(), side="right").reshape(known.shape) - 1
-    columns = np.broadcast_to(np.arange(values.shape[1]), values.shape)
-    base = np.where(at >= 0, shares[np.maximum(at, 0), columns], 1.0)
-    out = values * base / shares
-    out[~finite] = np.nan
-    return out
 
 
 def book_value_rows(reports: pd.DataFrame, balance: pd.DataFrame | None = None,

@@ -1,11 +1,13 @@
-"""VQM stock selection (seed 003): value (PE TTM, lower is better) + quality (ROE, higher is better).
+"""VQM stock selection: value (PE TTM, lower is better) + quality (ROE, higher is better).
 
 Each month's last trading day, at the close, every point-in-time CSI 300 member that can be bought is
 ranked by ``w_pe × rank(−PE) + w_roe × rank(ROE) + w_pb × rank(−PB) + w_dy × rank(dividend yield)``
 (weights normalised by their sum; PB and dividend yield weigh 0 by default); the top N are held at equal
 weight from the next open. PE(TTM) is the unadjusted close over the EPS(TTM) of the latest report announced strictly before
 the decision day, ROE from the same rule (see :mod:`vnpy_rotation.fundamentals.panels` for which ROE
-reading), PB and the trailing dividend yield from :mod:`vnpy_rotation.fundamentals.valuation`. Seed 003 §5's risk rules run inside the simulation (:class:`~vnpy_rotation.backtest.risk_rules.RiskRules`).
+reading), PB from :mod:`vnpy_rotation.fundamentals.valuation`, and every per-share value on the day's
+share basis by :func:`share_basis_extras`. The risk rules (single-stock stop, portfolio stop, drawdown
+halving) run inside the simulation (:class:`~vnpy_rotation.backtest.risk_rules.RiskRules`).
 
 Exclusions, each counted per decision in the ``universe`` table: not an index member that day, no bar
 or suspended, ST, fewer than ``min_listed_days`` sessions since the first bar, PE ≤ 0 or unknown, ROE
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from functools import cached_property
-from typing import TYPE_CHECKING, ClassVar, Literal, NamedTuple
+from typing import TYPE_CHECKING, ClassVar, Literal, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -28,8 +30,8 @@ from ..backtest.market_data import MarketData
 from ..backtest.risk_rules import RiskRules
 from ..backtest.strategy import StrategySettings, rebalance_days, weights_frame
 from ..fundamentals.panels import KNOWN_PANEL, fundamental_panels, pe_ttm
-from ..fundamentals.share_changes import eps_share_scale
-from ..fundamentals.valuation import ReportInputs, book_panels, dividend_yield_ttm, per_current_share
+from ..fundamentals.share_changes import Distribution, eps_share_scale, from_holding_arrays, trailing_cash
+from ..fundamentals.valuation import ReportInputs, book_panels
 from ..fundamentals.universe import coverage_warning, rebuild_membership
 from ..market.calendar import default_calendar
 from ..rotation.selection import percentile_ranks
@@ -40,9 +42,12 @@ if TYPE_CHECKING:
 STALE_AFTER_DAYS = 135  # a quarterly report is due within ~4 months of the last one (BRIEF §5 deadlines)
 EXCLUSIONS = ("not_member", "no_bar", "st", "new_listing", "pe_not_positive", "no_roe", "limit_up")
 PB_EXCLUSION = "pb_not_positive"  # counted only while PB is weighted, so default outputs keep their columns
-# A year of sessions before the first decision: the dividend window (365 days) and the ex-dates after the
-# reports PB rebases (the latest usable report is at most ~6 months old) must lie inside the loaded data.
+# A year of sessions before the first decision while PB or the dividend yield is weighted. The share basis
+# reads every stored ex-date (share_basis_extras) and no longer needs these sessions; kept so such runs
+# load the same days as before.
 VALUATION_WARMUP_SESSIONS = 250
+DIVIDEND_WINDOW_DAYS = 365  # trailing twelve months of ex-dates: e <= day and day - e < 365 days
+SHARE_BASIS = ("eps_scale", "bvps_scale", "dividend_cash")  # the extras share_basis_extras attaches
 
 
 class VqmSettings(StrategySettings):
@@ -138,8 +143,8 @@ class VqmStrategy:
         inputs = read_report_inputs(fundamentals, list(market.symbols), self.settings)
         reports = inputs.reports
         panels = report_extras(inputs, market.days, market.symbols, self.settings)
-        extras = {**panels, "eps_scale": eps_share_scale(stored_distributions(store, list(market.symbols)),
-                                                         panels[KNOWN_PANEL], market.days, market.symbols),
+        extras = {**panels, **share_basis_extras(stored_distributions(store, list(market.symbols)), panels,
+                                                 market.days, market.symbols),
                   "listed_days": listed_sessions(store.first_days({s.split(".")[0] for s in market.symbols}),
                                                            market.days, market.symbols)}
         self.data_warnings = []
@@ -180,8 +185,7 @@ class VqmStrategy:
         """Exclusions, PE, ROE, score and rank of every symbol on the decision ``rows``."""
         s = self.settings
         excluded = exclusion_flags(market, rows, s.min_listed_days)
-        scale = market.extras.get("eps_scale")  # prepare_market attaches it; absent: no share changes
-        pe = pe_ttm(market.close[rows], market.extras["eps_ttm"][rows], None if scale is None else scale[rows])
+        pe = pe_ttm(market.close[rows], market.extras["eps_ttm"][rows], share_basis(market)["eps_scale"][rows])
         roe = market.extras["roe"][rows]
         pb = approximate = dy = None
         if s.w_pb > 0:
@@ -233,20 +237,40 @@ def approximate_book_share(approximate: np.ndarray) -> float:
     return float((approximate[known] == 1).mean()) if known.any() else 0.0
 
 
-def share_actions(market: MarketData) -> tuple[np.ndarray, np.ndarray]:
-    """(share ratio, cash per share held before the ex-date) of every day × symbol: the decomposition of
-    the stored adjustment factors the backtester credits holdings with (``MarketData.split`` /
-    ``MarketData.dividend``, built in :func:`~vnpy_rotation.backtest.market_data.build_market_data`).
-    Every valuation that needs corporate actions reads them here."""
-    return market.split, market.dividend
+def share_basis_extras(distributions: Mapping[str, Sequence[Distribution]], panels: Mapping[str, np.ndarray],
+                       days: pd.DatetimeIndex, symbols: Sequence[str]) -> dict[str, np.ndarray]:
+    """The day × symbol share-basis inputs of :data:`SHARE_BASIS`, from the distributions of every stored
+    ex-date (:func:`~vnpy_rotation.fundamentals.dividends.stored_distributions`) and the report panels of
+    :func:`report_extras` (their known days):
+
+    - ``eps_scale`` / ``bvps_scale``: the divisor putting the EPS / book value per share of the report in use
+      on the day's shares (:func:`~vnpy_rotation.fundamentals.share_changes.eps_share_scale`);
+    - ``dividend_cash``: cash per current share from the ex-dates of the trailing
+      :data:`DIVIDEND_WINDOW_DAYS` (:func:`~vnpy_rotation.fundamentals.share_changes.trailing_cash`).
+
+    The portfolio (``prepare_market``) and the CTA sleeve (``PointInTimeUniverse``) both attach these. A
+    panel that is absent counts as no report known (scale 1)."""
+    none_known = np.full((len(days), len(symbols)), np.nan)
+    return {"eps_scale": eps_share_scale(distributions, panels.get(KNOWN_PANEL, none_known), days, symbols),
+            "bvps_scale": eps_share_scale(distributions, panels.get("bvps_known", none_known), days, symbols),
+            "dividend_cash": trailing_cash(distributions, days, symbols, DIVIDEND_WINDOW_DAYS)}
+
+
+def share_basis(market: MarketData) -> dict[str, np.ndarray]:
+    """The :data:`SHARE_BASIS` arrays of ``market``: those ``prepare_market`` attached, or for a market it
+    did not prepare (built by hand) the same rule on the market's own ex-dates (``MarketData.split`` /
+    ``.dividend``, which only see the loaded days)."""
+    if all(name in market.extras for name in SHARE_BASIS):
+        return {name: market.extras[name] for name in SHARE_BASIS}
+    loaded = from_holding_arrays(market.days, market.split, market.dividend, market.symbols)
+    return share_basis_extras(loaded, market.extras, market.days, market.symbols)
 
 
 def price_to_book(market: MarketData, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(PB, approximate flag) on ``rows``: unadjusted close over book value per share rebased to the day's
-    shares (bonus shares after the report divided out)."""
+    shares (bonus shares after the report divided out: ``bvps / bvps_scale``)."""
     e = market.extras
-    split, _ = share_actions(market)
-    bvps = per_current_share(e["bvps"], e["bvps_known"], market.days, split)[rows]
+    bvps = e["bvps"][rows] / share_basis(market)["bvps_scale"][rows]
     with np.errstate(divide="ignore", invalid="ignore"):
         pb = market.close[rows] / bvps
     pb[~np.isfinite(pb)] = np.nan
@@ -254,9 +278,14 @@ def price_to_book(market: MarketData, rows: np.ndarray) -> tuple[np.ndarray, np.
 
 
 def trailing_dividend_yield(market: MarketData) -> np.ndarray:
-    """Day × symbol trailing 12-month dividend yield (see :func:`~.valuation.dividend_yield_ttm`)."""
-    split, cash = share_actions(market)
-    return dividend_yield_ttm(market.days, market.close, split, cash)
+    """Day × symbol trailing 12-month dividend yield: ``dividend_cash`` (cash per current share from the
+    ex-dates e <= t with t − e < 365 days) over the day's unadjusted close; NaN where the close is missing or
+    not positive, 0 where nothing was paid."""
+    close = market.close
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = share_basis(market)["dividend_cash"] / close
+    out[~(np.isfinite(close) & (close > 0))] = np.nan
+    return out
 
 
 def listed_sessions(first_days: dict, days: pd.DatetimeIndex, symbols) -> np.ndarray:

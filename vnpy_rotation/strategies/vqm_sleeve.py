@@ -21,7 +21,7 @@ array) at a tenth of the cost of reading the whole history for each of the ~12 d
 backwards from the latest stored member list, exactly as the portfolio backtest does: see
 :mod:`vnpy_rotation.fundamentals.universe` for what that cannot know.)
 
-Risk (seed 003 §5): only the single-stock stop belongs to one stock. At every close, when
+Risk: only the single-stock stop belongs to one stock. At every close, when
 ``close <= entry × (1 − stock_stop)`` the whole position is sold at the next open and the decision
 taken on that close does not buy it back; the next decision may. ``entry`` is the average fill price
 of the current position (from ``on_trade``), following the price on ex-dates like the portfolio
@@ -60,14 +60,13 @@ from ..backtest.market_data import MarketData, build_market_data, round_to_tick
 from ..data.panels import FIELDS, Panels
 from ..data.store import SHANGHAI, AdjustmentRow, BarStore, DayFlagRow, to_dates
 from ..fundamentals.dividends import DividendRow, DividendStore, stored_distributions, stored_records
-from ..fundamentals.panels import KNOWN_PANEL
-from ..fundamentals.share_changes import STOCK_TICK, eps_share_scale, split_step
+from ..fundamentals.share_changes import STOCK_TICK, split_step
 from ..fundamentals.store import BalanceRow, ExpressRow, FundamentalRow, FundamentalStore, IndexChangeRow, IndexSnapshotRow
 from ..fundamentals.valuation import ReportInputs
 from ..fundamentals.universe import rebuild_membership
 from ..market.calendar import default_calendar
 from ..market.instruments import lookup
-from .vqm import VqmSettings, VqmStrategy, listed_sessions, read_report_inputs, report_extras
+from .vqm import VqmSettings, VqmStrategy, listed_sessions, read_report_inputs, report_extras, share_basis_extras
 
 EPS = 1e-9  # the portfolio backtest's tolerance on the stop threshold
 DEFAULT_BAND = 0.10
@@ -214,10 +213,11 @@ class PointInTimeUniverse:
                 columns = [self.position[s] for s in changed]
                 for key, values in panels.items():
                     extras[key][:, columns] = values
-        # Every name's scale on the piece's days: an ex-date moves it without a new report.
+        # Every name's share basis on the piece's days: an ex-date moves it without a new report. Only
+        # ex-dates up to each day are used, so reading every stored one looks nothing ahead.
         distributions = self._table("distributions", f"{_signature(AdjustmentRow)}|{_signature(DividendRow)}",
                                     lambda: stored_distributions(self.store, self.symbols))
-        extras["eps_scale"] = eps_share_scale(distributions, extras[KNOWN_PANEL], days, self.symbols)
+        extras.update(share_basis_extras(distributions, extras, days, self.symbols))
         extras["listed_days"] = listed_sessions(self._first_days(piece, day), days, self.symbols)
         if settings.index:
             snapshot = self._table("membership", f"{_signature(IndexSnapshotRow)}|{_signature(IndexChangeRow)}",
