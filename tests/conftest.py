@@ -52,11 +52,13 @@ def runtime_home() -> Path:
 def empty_database(bar_store) -> None:
     """Delete every row of vnpy's bar tables and of this project's tables."""
     from vnpy_rotation.data.store import MODELS
+    from vnpy_rotation.fundamentals.dividends import DividendRow, DividendStore
     from vnpy_rotation.fundamentals.store import MODELS as FUNDAMENTAL_MODELS, FundamentalStore
 
     FundamentalStore(bar_store.database)  # binds its tables to this database
+    DividendStore(bar_store.database)
     bar_store.bar_model.delete().execute()
-    for model in MODELS + FUNDAMENTAL_MODELS:
+    for model in MODELS + FUNDAMENTAL_MODELS + (DividendRow,):
         model.delete().execute()
     overview = getattr(sys.modules[type(bar_store.database).__module__], "DbBarOverview", None)
     if overview is not None:
