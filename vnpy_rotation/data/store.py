@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import io
 
-from peewee import BlobField, BooleanField, CharField, DateField, FloatField, Model, TextField, fn
+from peewee import BlobField, BooleanField, Case, CharField, DateField, FloatField, Model, TextField, Value, fn
 
 from vnpy.trader.constant import Exchange, Interval
 from vnpy.trader.database import DB_TZ, BaseDatabase, get_database
@@ -116,7 +116,26 @@ class ImportLogRow(Model):
         table_name = "rotation_import_log"
 
 
-MODELS = (AdjustmentRow, DayFlagRow, QfqCloseRow, SeriesRow, BarBlockRow, ProvisionalRow, GapRow, ImportLogRow)
+class ImportKeyRow(Model):
+    """What a successful import of a file's bytes under some options rests on, to skip it without parsing.
+
+    A table of its own (not new columns of ``rotation_import_log``) so databases written before it
+    work unchanged: their log rows have no key row and simply take the full path once.
+    """
+
+    key = CharField(unique=True)  # the file's bytes, its path and the import options (nothing parsed)
+    digest = CharField()  # the import-log digest the import recorded
+    symbol = CharField()
+    exchange = CharField()
+    inputs = CharField()  # hash of every other input of validation, as they were after the write
+    report = TextField()  # the counts and warnings a skip of this file reports (JSON)
+
+    class Meta:
+        table_name = "rotation_import_key"
+
+
+MODELS = (AdjustmentRow, DayFlagRow, QfqCloseRow, SeriesRow, BarBlockRow, ProvisionalRow, GapRow, ImportLogRow,
+          ImportKeyRow)
 TABLE_MARKER = "*"  # the BarBlockRow holding the whole bar table's signature
 
 
@@ -437,6 +456,38 @@ class BarStore:
 
     def log_import(self, digest: str, source: str) -> None:
         ImportLogRow.insert(digest=digest, source=source).on_conflict_replace().execute()
+
+    def series_signature(self, code: str, exchange: str) -> str:
+        """A checksum of everything stored for one series that an import compares a file with.
+
+        Aggregates computed in SQL (no row reaches Python): the bar checksum (:meth:`_checksum`), the
+        basis, and per project table its row count, id count/sum/max (inserts, deletes and REPLACE,
+        which gives a row a new id) and sums of its values (in-place updates). Any write to the series'
+        bars, forward-adjusted closes, day flags, provisional marks, gaps or adjustment events changes it.
+        """
+        parts = [self.bar_signatures({code}).get((code, exchange), ""), self.basis(code, exchange) or ""]
+        one = Value(1)
+        for model, days, values in (
+                (QfqCloseRow, QfqCloseRow.day, [QfqCloseRow.close]),
+                (DayFlagRow, DayFlagRow.day, [Case(None, [(DayFlagRow.suspended, one)], 0),
+                                              Case(None, [(DayFlagRow.is_st, one)], 0)]),
+                (ProvisionalRow, ProvisionalRow.day, [fn.LENGTH(ProvisionalRow.source)]),
+                (GapRow, GapRow.day, []),
+                (AdjustmentRow, AdjustmentRow.ex_date, [AdjustmentRow.factor])):
+            sums = [f for v in values for f in (fn.SUM(v), fn.SUM(v * model.id))]
+            query = (model.select(fn.COUNT(model.id), fn.MAX(model.id), fn.SUM(model.id), fn.MIN(days), fn.MAX(days), *sums)
+                     .where((model.symbol == code) & (model.exchange == exchange)))
+            parts.append(_signature(self.db.execute_sql(*query.sql()).fetchone()))
+        return "|".join(parts)
+
+    def import_key(self, key: str) -> ImportKeyRow | None:
+        """The recorded inputs of a successful import with this pre-parse key whose log entry still exists."""
+        row = ImportKeyRow.get_or_none(ImportKeyRow.key == key)
+        return row if row is not None and self.already_imported(row.digest) else None
+
+    def record_import_key(self, key: str, digest: str, code: str, exchange: str, inputs: str, report: str) -> None:
+        ImportKeyRow.insert(key=key, digest=digest, symbol=code, exchange=exchange, inputs=inputs,
+                            report=report).on_conflict_replace().execute()
 
 
 def to_dates(values: pd.Series) -> pd.DatetimeIndex:
