@@ -146,10 +146,11 @@ def _fast_skip(store: BarStore, key: str, source: str, calendar: TradingCalendar
     known = store.import_key(key)
     if known is None:
         return None
-    instrument = default_registry().find(known.symbol, known.exchange)
-    if instrument is None or validation_inputs(store, instrument, calendar) != known.inputs:
+    code, exchange, inputs, report = known
+    instrument = default_registry().find(code, exchange)
+    if instrument is None or validation_inputs(store, instrument, calendar) != inputs:
         return None
-    return _recalled(known.report, source)
+    return _recalled(report, source)
 
 
 def read_and_validate(path: Path, options: ImportOptions, calendar: TradingCalendar) -> tuple[ParsedFile, Instrument]:
