@@ -102,10 +102,11 @@ def _file_key(data: bytes, path: Path, options: ImportOptions) -> str:
 
 @lru_cache(maxsize=1)
 def code_version() -> str:
-    """The package version and the source of the parsers, validators and market rules: a code change
-    (even one nobody remembered to version) invalidates every recorded skip."""
+    """The package version, the source of the parsers, validators and market rules, and the versions of
+    pandas and numpy that parse: a code change (even one nobody remembered to version) invalidates every
+    recorded skip."""
     root = Path(__file__).resolve().parent.parent
-    h = hashlib.sha256(__version__.encode())
+    h = hashlib.sha256(f"{__version__}/{pd.__version__}/{np.__version__}".encode())
     for module in sorted([*(root / "data").glob("*.py"), *(root / "market").glob("*.py"), root / "errors.py"]):
         h.update(module.name.encode() + b"\0" + module.read_bytes())
     return h.hexdigest()
