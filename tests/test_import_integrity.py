@@ -352,3 +352,97 @@ def test_unadjusted_bars_replace_qfq_stand_ins_without_conflict(store):
     assert (stand_ins.basis, store.basis("510300", "SSE")) == ("qfq", "unadjusted")
     assert (real.new, real.unchanged, real.standins, real.replaced) == (1871 - common, 0, common, [])
     assert stored_close(store, "2017-01-18") == pytest.approx(3.398, abs=1e-12)
+
+
+# -- the skip without parsing: every input of the check is fingerprinted -------------------------------
+
+@pytest.fixture
+def parse_calls(monkeypatch):
+    """Counts the importer's calls of the bar parser (still parsing)."""
+    from vnpy_rotation.data import importer
+
+    calls: list[str] = []
+    real = importer.parse
+
+    def counting(path, *args, **kwargs):
+        calls.append(str(path))
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(importer, "parse", counting)
+    return calls
+
+
+def test_an_unchanged_reimport_is_skipped_without_parsing(store, monkeypatch):
+    from vnpy_rotation.data import importer
+
+    first = load(store, GOOD_FUND)
+
+    def no_parse(*args, **kwargs):
+        raise AssertionError("parsed although nothing changed")
+
+    monkeypatch.setattr(importer, "parse", no_parse)
+    again = load(store, GOOD_FUND)
+
+    assert (again.skipped, again.new, again.unchanged, again.replaced, again.vt_symbol) == \
+        (True, 0, 1871, [], "510300.SSE")
+    assert (again.rows, again.first, again.last, again.gaps, again.warnings) == \
+        (first.rows, first.first, first.last, first.gaps, first.warnings)
+
+
+def test_a_close_changed_with_raw_sql_is_still_refused(store):
+    load(store, GOOD_FUND)
+    m = store.bar_model
+    table = m._meta.table_name
+    day_id = m.select(m.id).where(m.symbol == "510300").order_by(m.datetime).offset(BAD_LINE - 2).limit(1).scalar()
+    store.db.execute_sql(f"UPDATE {table} SET close_price = 3.999 WHERE id = ?", (day_id,))
+
+    problems = refused(store, GOOD_FUND)
+
+    assert [p.line for p in problems if p.line is not None] == [BAD_LINE]
+
+
+def test_a_provisional_mark_added_behind_the_log_is_cleared_not_skipped(store):
+    load(store, GOOD_FUND)
+    store.db.execute_sql("INSERT INTO rotation_provisional (symbol, exchange, day, source) VALUES (?, ?, ?, ?)",
+                         ("510300", "SSE", BAD_DAY, "ticks"))
+
+    again = load(store, GOOD_FUND)
+
+    assert (again.skipped, [(r.day, r.why) for r in again.replaced]) == (False, [])
+    assert store.provisional_days("510300", "SSE") == {}
+
+
+@pytest.fixture
+def user_instruments():
+    """The test process's runtime user instrument file, removed afterwards."""
+    from vnpy_rotation.market.instruments import user_table_path
+
+    path = user_table_path()
+    assert path is not None and not path.exists()
+    yield path
+    path.unlink(missing_ok=True)
+
+
+def test_a_user_reclassification_is_checked_again(store, parse_calls, user_instruments):
+    from vnpy_rotation.market.instruments import InstrumentKind, NamedInstrument, add_user_instrument
+
+    load(store, GOOD_FUND)
+    add_user_instrument(user_instruments, NamedInstrument(code="510300", exchange="SSE",
+                                                          kind=InstrumentKind.CROSS_BORDER_ETF))  # T+0, other limits
+    again = load(store, GOOD_FUND)
+    settled = load(store, GOOD_FUND)  # the check under the new classification was recorded
+    user_instruments.unlink()
+    back = load(store, GOOD_FUND)
+
+    assert len(parse_calls) == 3  # the first import, after the user file was written, after it was removed
+    assert (again.skipped, settled.skipped, back.skipped) == (True, True, True)
+
+
+def test_the_same_bytes_under_another_symbol_import(store, parse_calls):
+    load(store, GOOD_FUND, symbol="510300.SSE")
+    same = load(store, GOOD_FUND, symbol="510300.SSE")
+    other = load(store, GOOD_FUND, symbol="510050.SSE")
+
+    assert [(r.vt_symbol, r.skipped, r.new) for r in (same, other)] == [("510300.SSE", True, 0), ("510050.SSE", False, 1871)]
+    assert len(parse_calls) == 2
+    assert len(store.bar_frame("510050", "SSE")) == 1871

@@ -7,15 +7,18 @@ Fundamentals and index-membership files are told by their header and handed to
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
+from .. import __version__
 from ..errors import InputRejected, Problem, UnknownInstrument
 from ..fundamentals.importer import TableReport, import_table_file, is_table_file
 from ..market.calendar import TradingCalendar, default_calendar
@@ -81,11 +84,74 @@ def collect_files(paths: Iterable[str | Path]) -> list[Path]:
     return files
 
 
-def _digest(path: Path, parsed: ParsedFile, instrument: Instrument, options: ImportOptions) -> str:
+def _digest(data: bytes, parsed: ParsedFile, instrument: Instrument, options: ImportOptions) -> str:
     """The import-log key: the file's bytes and everything that decides what they mean once stored."""
-    h = hashlib.sha256(path.read_bytes())
+    h = hashlib.sha256(data)
     h.update(repr((instrument.vt_symbol, parsed.layout.name, parsed.adjustment, options.start, options.end)).encode())
     return h.hexdigest()
+
+
+def _file_key(data: bytes, path: Path, options: ImportOptions) -> str:
+    """What the parser and validator are given, known before parsing: the bytes, the path (the symbol and
+    the qfq basis may come from the file name) and every import option."""
+    h = hashlib.sha256(data)
+    h.update(repr((str(path), options.fmt, options.symbol, options.adjustment, options.start, options.end,
+                   options.replace)).encode())
+    return h.hexdigest()
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """The package version, the source of the parsers, validators and market rules, and the versions of
+    pandas and numpy that parse: a code change (even one nobody remembered to version) invalidates every
+    recorded skip."""
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256(f"{__version__}/{pd.__version__}/{np.__version__}".encode())
+    for module in sorted([*(root / "data").glob("*.py"), *(root / "market").glob("*.py"), root / "errors.py"]):
+        h.update(module.name.encode() + b"\0" + module.read_bytes())
+    return h.hexdigest()
+
+
+def _calendar_print(calendar: TradingCalendar) -> str:
+    return hashlib.sha256(calendar.days.values.astype("datetime64[D]").tobytes()).hexdigest()
+
+
+def validation_inputs(store: BarStore, instrument: Instrument, calendar: TradingCalendar) -> str:
+    """Everything but the file and the options that validating and comparing it depends on: what is stored
+    for its series (:meth:`BarStore.series_signature`), the instrument as the registry resolves it now
+    (shipped table, fund master and user file: kind, rules, tick, price limits, verified), the trading
+    calendar and the code."""
+    h = hashlib.sha256()
+    for part in (store.series_signature(instrument.code, instrument.exchange), repr(instrument),
+                 _calendar_print(calendar), code_version()):
+        h.update(part.encode() + b"\0")
+    return h.hexdigest()
+
+
+def _remembered(report: FileReport) -> str:
+    """The parts of a skip's report that a later skip repeats (JSON)."""
+    fields = ("vt_symbol", "fmt", "basis", "rows", "first", "last", "suspended", "unchanged", "gaps", "warnings")
+    return json.dumps({k: v for k, v in asdict(report).items() if k in fields}, default=str)
+
+
+def _recalled(text: str, source: str) -> FileReport:
+    data = json.loads(text)
+    day = lambda v: date.fromisoformat(v) if v else None  # noqa: E731
+    return FileReport(source, data["vt_symbol"], data["fmt"], data["basis"], data["rows"], day(data["first"]),
+                      day(data["last"]), data["suspended"], warnings=data["warnings"], skipped=True,
+                      unchanged=data["unchanged"], gaps=[day(d) for d in data["gaps"]])
+
+
+def _fast_skip(store: BarStore, key: str, source: str, calendar: TradingCalendar) -> FileReport | None:
+    """The recorded report when this key imported successfully and none of its inputs changed since."""
+    known = store.import_key(key)
+    if known is None:
+        return None
+    code, exchange, inputs, report = known
+    instrument = default_registry().find(code, exchange)
+    if instrument is None or validation_inputs(store, instrument, calendar) != inputs:
+        return None
+    return _recalled(report, source)
 
 
 def read_and_validate(path: Path, options: ImportOptions, calendar: TradingCalendar) -> tuple[ParsedFile, Instrument]:
@@ -257,11 +323,18 @@ def import_file(path: Path, store: BarStore, options: ImportOptions = ImportOpti
 
     Raises :class:`InputRejected` for a bad file or for rows that conflict with stored bars (unless
     ``options.replace``). A file already imported with the same meaning whose rows all equal the stored
-    ones is reported ``skipped`` and nothing is written; it is still validated and compared.
+    ones is reported ``skipped`` and nothing is written. It is validated and compared again unless the
+    same bytes, path and options imported successfully before and every other input of that check
+    (:func:`validation_inputs`) is unchanged since: then its outcome is known and it is not parsed.
     """
     calendar = calendar or default_calendar()
+    data = path.read_bytes()
+    key = _file_key(data, path, options)
+    fast = _fast_skip(store, key, str(path), calendar)
+    if fast is not None:
+        return fast
     parsed, instrument = read_and_validate(path, options, calendar)
-    digest = _digest(path, parsed, instrument, options)
+    digest = _digest(data, parsed, instrument, options)
     frame = parsed.frame
     report = FileReport(str(path), instrument.vt_symbol, parsed.layout.name, parsed.adjustment, len(frame),
                         frame["date"].min().date(), frame["date"].max().date(), int(frame["suspended"].sum()))
@@ -272,23 +345,40 @@ def import_file(path: Path, store: BarStore, options: ImportOptions = ImportOpti
                                                                                "stored values (each replaced day is reported)")])
         report.new, report.unchanged, report.standins = len(plan.new), plan.unchanged, plan.standins
         report.replaced, report.gaps = plan.replaced, plan.gaps
-        if plan.gaps:
-            shown = ", ".join(map(str, plan.gaps[:10])) + (" …" if len(plan.gaps) > 10 else "")
-            report.warnings.append(f"{len(plan.gaps)} trading day(s) missing with no suspension record "
-                                   f"(not bridged; a backtest holds the position, no fill): {shown}")
-        if plan.standins:
-            report.warnings.append(f"{plan.standins} forward-adjusted stand-in bar(s) replaced by unadjusted bars")
-        if not instrument.verified:
-            report.warnings.append(f"kind {instrument.kind.value} of {instrument.vt_symbol} is unverified ({instrument.source}); "
-                                   f"check it: python run.py instruments show {instrument.vt_symbol}")
+        report.warnings += plan_warnings(plan, instrument)
         if plan.writes_nothing and store.already_imported(digest):
             report.skipped = True
+            store.record_import_key(key, digest, instrument.code, instrument.exchange,
+                                    validation_inputs(store, instrument, calendar), _remembered(report))
             return report
         warnings, report.events, report.jumps = store_series(store, instrument, frame, parsed.adjustment, plan)
         report.warnings += warnings
         store.save_gaps(instrument.code, instrument.exchange, plan.gaps, plan.filled)
         store.log_import(digest, str(path))
+        # What the same file would meet next time, checked rather than assumed: only an import that leaves
+        # the series equal to the file (nothing left to write, no conflict) is remembered as skippable.
+        again = plan_series(store, instrument, frame, parsed.adjustment, parsed.source, calendar)
+        if again.writes_nothing and not again.conflicts:
+            skip = replace(report, new=0, unchanged=again.unchanged, replaced=[], standins=0, gaps=again.gaps,
+                           events=[], jumps=[], skipped=True, warnings=plan_warnings(again, instrument))
+            store.record_import_key(key, digest, instrument.code, instrument.exchange,
+                                    validation_inputs(store, instrument, calendar), _remembered(skip))
     return report
+
+
+def plan_warnings(plan: SeriesPlan, instrument: Instrument) -> list[str]:
+    """The warnings a file's comparison with the stored series gives (gaps, stand-ins, an unverified kind)."""
+    warnings: list[str] = []
+    if plan.gaps:
+        shown = ", ".join(map(str, plan.gaps[:10])) + (" …" if len(plan.gaps) > 10 else "")
+        warnings.append(f"{len(plan.gaps)} trading day(s) missing with no suspension record "
+                        f"(not bridged; a backtest holds the position, no fill): {shown}")
+    if plan.standins:
+        warnings.append(f"{plan.standins} forward-adjusted stand-in bar(s) replaced by unadjusted bars")
+    if not instrument.verified:
+        warnings.append(f"kind {instrument.kind.value} of {instrument.vt_symbol} is unverified ({instrument.source}); "
+                        f"check it: python run.py instruments show {instrument.vt_symbol}")
+    return warnings
 
 
 def store_series(store: BarStore, instrument: Instrument, frame: pd.DataFrame,

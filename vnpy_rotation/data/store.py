@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import io
 
-from peewee import BlobField, BooleanField, CharField, DateField, FloatField, Model, TextField, fn
+from peewee import BlobField, BooleanField, Case, CharField, DateField, FloatField, Model, TextField, Value, fn
 
 from vnpy.trader.constant import Exchange, Interval
 from vnpy.trader.database import DB_TZ, BaseDatabase, get_database
@@ -116,7 +116,26 @@ class ImportLogRow(Model):
         table_name = "rotation_import_log"
 
 
-MODELS = (AdjustmentRow, DayFlagRow, QfqCloseRow, SeriesRow, BarBlockRow, ProvisionalRow, GapRow, ImportLogRow)
+class ImportKeyRow(Model):
+    """What a successful import of a file's bytes under some options rests on, to skip it without parsing.
+
+    A table of its own (not new columns of ``rotation_import_log``) so databases written before it
+    work unchanged: their log rows have no key row and simply take the full path once.
+    """
+
+    key = CharField(unique=True)  # the file's bytes, its path and the import options (nothing parsed)
+    digest = CharField()  # the import-log digest the import recorded
+    symbol = CharField()
+    exchange = CharField()
+    inputs = CharField()  # hash of every other input of validation, as they were after the write
+    report = TextField()  # the counts and warnings a skip of this file reports (JSON)
+
+    class Meta:
+        table_name = "rotation_import_key"
+
+
+MODELS = (AdjustmentRow, DayFlagRow, QfqCloseRow, SeriesRow, BarBlockRow, ProvisionalRow, GapRow, ImportLogRow,
+          ImportKeyRow)
 TABLE_MARKER = "*"  # the BarBlockRow holding the whole bar table's signature
 
 
@@ -143,6 +162,8 @@ class BarStore:
         self.db.bind(MODELS)
         self.db.create_tables(MODELS)
         self.bar_model = sys.modules[type(self.database).__module__].DbBarData
+        self._series_sql: list[tuple[str, list]] | None = None
+        self._key_sql: tuple[str, list] | None = None
 
     def transaction(self) -> AbstractContextManager:
         return self.db.atomic()
@@ -437,6 +458,65 @@ class BarStore:
 
     def log_import(self, digest: str, source: str) -> None:
         ImportLogRow.insert(digest=digest, source=source).on_conflict_replace().execute()
+
+    def series_signature(self, code: str, exchange: str) -> str:
+        """A checksum of everything stored for one series that an import compares a file with.
+
+        Aggregates computed in SQL (no row reaches Python): the bar checksum (:meth:`_checksum`) with the
+        first and last datetime and the database zone they are read in, the basis, and per project table
+        its row count, id count/sum/max (inserts, deletes and REPLACE, which gives a row a new id), first
+        and last day and sums of its values (in-place updates). Any write to the series' bars, forward-
+        adjusted closes, day flags, provisional marks, gaps or adjustment events changes it.
+        """
+        parts = [str(DB_TZ)] + [_signature(row) for sql, params in self._series_queries()
+                                for row in self.db.execute_sql(sql, _bind(params, code, exchange)).fetchall()]
+        return "|".join(parts)
+
+    def _series_queries(self) -> list[tuple[str, list]]:
+        """The SQL of :meth:`series_signature` with placeholders for the series, generated once per store
+        (peewee's query building costs more than the queries themselves)."""
+        if self._series_sql is None:
+            m = self.bar_model
+            bars = (m.select(*self._checksum(), fn.MIN(m.datetime), fn.MAX(m.datetime))
+                    .where((m.symbol == _CODE) & (m.exchange == _EXCHANGE) & (m.interval == Interval.DAILY.value)))
+            queries = [bars, SeriesRow.select(SeriesRow.basis).where((SeriesRow.symbol == _CODE)
+                                                                      & (SeriesRow.exchange == _EXCHANGE))]
+            one = Value(1)
+            for model, days, values in (
+                    (QfqCloseRow, QfqCloseRow.day, [QfqCloseRow.close]),
+                    (DayFlagRow, DayFlagRow.day, [Case(None, [(DayFlagRow.suspended, one)], 0),
+                                                  Case(None, [(DayFlagRow.is_st, one)], 0)]),
+                    (ProvisionalRow, ProvisionalRow.day, [fn.LENGTH(ProvisionalRow.source)]),
+                    (GapRow, GapRow.day, []),
+                    (AdjustmentRow, AdjustmentRow.ex_date, [AdjustmentRow.factor])):
+                sums = [f for v in values for f in (fn.SUM(v), fn.SUM(v * model.id))]
+                queries.append(model.select(fn.COUNT(model.id), fn.MAX(model.id), fn.SUM(model.id), fn.MIN(days),
+                                            fn.MAX(days), *sums)
+                               .where((model.symbol == _CODE) & (model.exchange == _EXCHANGE)))
+            self._series_sql = [q.sql() for q in queries]
+        return self._series_sql
+
+    def import_key(self, key: str) -> tuple[str, str, str, str] | None:
+        """(symbol, exchange, inputs, report) recorded for a successful import with this pre-parse key
+        whose import-log entry still exists."""
+        if self._key_sql is None:
+            self._key_sql = (ImportKeyRow.select(ImportKeyRow.symbol, ImportKeyRow.exchange, ImportKeyRow.inputs,
+                                                 ImportKeyRow.report)
+                             .join(ImportLogRow, on=ImportKeyRow.digest == ImportLogRow.digest)
+                             .where(ImportKeyRow.key == _CODE)).sql()
+        sql, params = self._key_sql
+        return self.db.execute_sql(sql, _bind(params, key, "")).fetchone()
+
+    def record_import_key(self, key: str, digest: str, code: str, exchange: str, inputs: str, report: str) -> None:
+        ImportKeyRow.insert(key=key, digest=digest, symbol=code, exchange=exchange, inputs=inputs,
+                            report=report).on_conflict_replace().execute()
+
+
+_CODE, _EXCHANGE = "\0code", "\0exchange"  # placeholders in prepared SQL (see BarStore._series_queries)
+
+
+def _bind(params: list, code: str, exchange: str) -> list:
+    return [code if p == _CODE else exchange if p == _EXCHANGE else p for p in params]
 
 
 def to_dates(values: pd.Series) -> pd.DatetimeIndex:
