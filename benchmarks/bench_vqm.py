@@ -1,4 +1,4 @@
-"""A full VQM backtest (seed 003): ours against vnpy_portfoliostrategy doing the same selection, one run.
+"""A full VQM backtest: ours against vnpy_portfoliostrategy doing the same selection, one run.
 
     python benchmarks/bench_vqm.py --real ../shared/data/real [--home DIR] [--repeat N]
 

@@ -1,4 +1,4 @@
-"""The VQM stock selection (``vqm``, seed 003) written for vnpy_portfoliostrategy, as a vnpy user would.
+"""The VQM stock selection (``vqm``) written for vnpy_portfoliostrategy, as a vnpy user would.
 
 Used by ``benchmarks/bench_vqm.py``: on the same bars and the same point-in-time inputs, this strategy in
 vnpy's ``BacktestingEngine`` must pick the same stocks as ``VqmStrategy.targets`` on every decision day,

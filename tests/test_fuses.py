@@ -1,4 +1,4 @@
-"""Seed 001's CI fuses: each one fails on a deliberately broken panel and every one holds on the real
+"""The factor panel's CI fuses: each one fails on a deliberately broken panel and every one holds on the real
 bundled panels; ``run.py panel`` end to end (four files per pool, exit codes, pools-file errors)."""
 
 import json
@@ -112,8 +112,8 @@ def test_coverage_fails_on_a_date_where_a_third_of_the_pool_lacks_values(a_share
 
 
 def test_coverage_drop_rule_below_a_lowered_floor(a_share, monkeypatch):
-    """Below an 80 % floor every fall of > 20 points already breaks the floor; with a lower floor (seed
-    001's alert level is 70 %) the drop rule is what catches 100 % → 67 % from one session to the next."""
+    """Below an 80 % floor every fall of > 20 points already breaks the floor; with a lower floor (say
+    70 %) the drop rule is what catches 100 % → 67 % from one session to the next."""
     monkeypatch.setattr(stats, "MIN_COVERAGE", 0.6)
     frame = a_share.frame.copy()
     frame.loc[(pd.Timestamp("2021-03-01"), ["510300.SSE", "510500.SSE"]), "vol_20"] = np.nan

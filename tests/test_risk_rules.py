@@ -1,4 +1,4 @@
-"""Risk rules inside the simulation (seed 003 §5): hand-written bars, the exact fills and their reasons.
+"""Risk rules inside the simulation: hand-written bars, the exact fills and their reasons.
 
 Every case is a table of bars per day (``d[k]`` is the k-th day below); a target decided at the close of
 ``d[k]`` executes at the open of ``d[k+1]``, and so does a risk order from a rule that fires at that

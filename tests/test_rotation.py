@@ -136,7 +136,7 @@ def test_adv_cap_never_exceeds_the_limit(desired, adv):
 
 # -- alerts and snapshots -------------------------------------------------------------------------------------
 
-def test_alert_rules_of_seed_001():
+def test_default_alert_rules():
     alerts = evaluate_alerts({"annual_return": 0.07, "max_drawdown": -0.31, "sharpe": 0.5,
                               "monthly_win_rate": float("nan")})
     by_metric = {a["metric"]: a["triggered"] for a in alerts}

@@ -1,7 +1,9 @@
-"""Seed 001's backtest alert rules, evaluated on every backtest's metrics.
+"""Backtest alert rules (回测指标告警), evaluated on every backtest's metrics.
 
-回测指标告警 (seed 001): annual return < 8 %, max drawdown worse than -30 %, Sharpe < 0.5, monthly
-win rate < 45 %. A rule whose metric is missing (too short a run) is reported as not evaluated.
+Annual return < 8 %, max drawdown worse than -30 %, Sharpe < 0.5, monthly win rate < 45 %: the
+project's default thresholds, not a market fact. They flag a run as weak in the report and
+``metrics.json``; they never stop or change it. A rule whose metric is missing (too short a run) is
+reported as not evaluated.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Markdown report for one backtest, following seed 003 §6.2 (data, look-ahead checks, settings, risk
-metrics, trades with reasons), plus costs, refusals and accounting identities.
+"""Markdown report for one backtest: data, look-ahead checks, settings, risk metrics and trades with
+reasons (what a reader needs to trust the run), plus costs, refusals and accounting identities.
 
 Also home of the value formatting and refusal counting shared with :mod:`report_html`.
 """

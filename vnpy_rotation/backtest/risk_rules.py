@@ -1,4 +1,4 @@
-"""Risk rules applied inside the simulation (seed 003 §5): stock stop, portfolio stop, drawdown halving.
+"""Risk rules applied inside the simulation: stock stop, portfolio stop, drawdown halving.
 
 A strategy sets them on its plan (``TargetPlan.risk``); :func:`~vnpy_rotation.backtest.engine.simulate`
 hands them to the compiled day loop, which evaluates them at every close after that day's orders (on

@@ -1,4 +1,4 @@
-"""Keep the last few runs of each strategy as snapshots (seed 001: 保留最近 10 次快照)."""
+"""Keep the last few runs of each strategy as snapshots (the last 10 by default)."""
 
 from __future__ import annotations
 

@@ -51,7 +51,7 @@ def backtest_and_report(spec: RunSpec, out: Path) -> int:
     for warning in m.get("data_warnings") or []:
         print(f"  WARNING: {warning}")
     alerts = triggered(m.get("alerts") or [])
-    print(f"  alerts (seed 001 rules): {', '.join(alerts) if alerts else 'none'}")
+    print(f"  alerts (default rules): {', '.join(alerts) if alerts else 'none'}")
     failed = [c for c in result.identities + result.lookahead if not c.ok]
     for check in failed:
         print(f"CHECK FAILED: {getattr(check, 'name', 'look-ahead')}: {check.detail}")

@@ -1,4 +1,4 @@
-"""``run.py panel``: each pool's factor panel (seed 001's files) and the CI fuses, one line per fuse.
+"""``run.py panel``: each pool's factor panel (four files) and the CI fuses, one line per fuse.
 
 Exit status 0 when every fuse of every pool holds, 1 when any fails (each failure and its reason on
 stderr; the files are written anyway, for inspection), 2 for a bad input (pools file, dates, data).

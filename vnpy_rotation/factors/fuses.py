@@ -1,4 +1,4 @@
-"""Seed 001's CI fuses on a factor panel: each returns a :class:`FuseResult` saying why, with numbers.
+"""The CI fuses on a factor panel: each returns a :class:`FuseResult` saying why, with numbers.
 
 =====================  =====================================================================================
 ``t1_shift``           (a) |mean cross-sectional rank IC| of each factor at t against the member's return
@@ -9,7 +9,7 @@
 ``effective_factors``  >= 8 factors that are covered, not zero-variance, and not a duplicate (|mean rank
                        correlation| >= 0.99 with an earlier kept factor)
 ``zero_variance``      factors whose cross-sectional std is ~0 on more than half of the dates are listed;
-                       fails only when more than 10 are (seed 001's alert rule)
+                       fails only when more than 10 are (the project's default)
 ``index_format``       index (date, vt_symbol), sorted, unique; tz-naive midnight dates inside the market's
                        days (or the meta span); members only; float64 columns; no ±inf
 ``metadata``           every required meta key present and consistent with the panel
@@ -226,7 +226,7 @@ def _guarded(name: str, check: Callable[[], FuseResult]) -> FuseResult:
 
 def run_fuses(panel: FactorPanel, market: MarketData | None = None,
               members: list[str] | None = None) -> list[FuseResult]:
-    """Every fuse, in seed 001's order (the look-ahead perturbation runs only with the market)."""
+    """Every fuse, in the order of the table above (the look-ahead perturbation runs only with the market)."""
     try:
         summary = _summary(panel)
     except Exception:

@@ -1,8 +1,8 @@
-"""The factor panel of one pool (seed 001's ``produce_full_etf_panel``): a long table and its files.
+"""The factor panel of one pool: a long table and its files.
 
 A panel holds one row per (date, vt_symbol) for the pool's own sessions on which the member has a
 bar, one float column per factor, computed point-in-time by :mod:`.library`. ``write_panel`` writes
-seed 001's four files::
+four files::
 
     panel_FULL_<start>_<end>.parquet   the panel (index date, vt_symbol)
     factor_summary_<start>_<end>.csv   per factor: coverage, moments, zero variance, rank IC, duplicate_of
@@ -141,7 +141,7 @@ def panel_file_names(meta: dict) -> tuple[str, str]:
 
 
 def write_panel(panel: FactorPanel, out_dir: Path | str) -> list[Path]:
-    """Seed 001's four files in ``out_dir`` (created); earlier panels/summaries there are replaced."""
+    """The panel's four files in ``out_dir`` (created); earlier panels/summaries there are replaced."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     parquet_name, summary_name = panel_file_names(panel.meta)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from .library import FACTORS
 
-# Thresholds (seed 001's CI fuses; see fuses.py for why each value was chosen).
+# Thresholds of the factor panel's CI fuses (see fuses.py for why each value was chosen).
 MAX_ABS_IC = 0.10  # |mean rank IC| against the next-session return must stay below ...
 IC_STANDARD_ERRORS = 4.0  # ... max(MAX_ABS_IC, this × its standard error): short panels are noisier
 MIN_COVERAGE = 0.80  # non-NaN share per date among members with a bar, after warm-up
@@ -25,7 +25,7 @@ MIN_EFFECTIVE = 8  # non-degenerate, non-duplicate factors
 DUPLICATE_CORR = 0.99  # |mean cross-sectional rank correlation| with an earlier kept factor
 ZERO_STD_RELATIVE = 1e-10  # cross-sectional std <= this × (1 + |mean|) counts as zero
 ZERO_VARIANCE_SHARE = 0.5  # flagged when the std is zero on more than this share of dates
-MAX_ZERO_VARIANCE = 10  # more flagged factors than this fails (seed 001's alert rule)
+MAX_ZERO_VARIANCE = 10  # more flagged factors than this fails (the project's default alert level)
 
 FORWARD = "__forward_return__"  # temporary column name, never a factor
 

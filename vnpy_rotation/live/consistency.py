@@ -1,4 +1,4 @@
-"""Seed 000's online/offline consistency check: the live stack's fills against the backtest's, day by day."""
+"""The online/offline consistency check: the live stack's fills against the backtest's, day by day."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Walk-forward optimisation with a final holdout (seed 003 §4.2-4.3).
+"""Walk-forward optimisation with a final holdout and an overfit check.
 
 For each window the grid is swept on the train span (:func:`~vnpy_rotation.backtest.sweep.sweep` with a
 span: decisions on the market cut at the train end), the best combination by the objective is chosen, and
@@ -56,7 +56,7 @@ class WindowOutcome:
 
 @dataclass(frozen=True)
 class OverfitCheck:
-    """Seed 003 §4.3: the holdout's annual return against the mean of the walk-forward tests'."""
+    """Overfit check: the holdout's annual return against the mean of the walk-forward tests'."""
 
     holdout_annual_return: float | None
     mean_test_annual_return: float | None

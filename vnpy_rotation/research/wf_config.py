@@ -36,7 +36,7 @@ class WalkForwardSettings(BaseModel):
     mode: Literal["rolling", "expanding"] = "rolling"
     objective: Objective = "sharpe"  # higher is better; NaN loses; ties go to the first combination
     grid: dict[str, list[Any]] | None = None
-    # Seed 003 §4.3: flagged when |holdout − mean walk-forward test| annual return exceeds this.
+    # Overfit check: flagged when |holdout − mean walk-forward test| annual return exceeds this (project default).
     overfit_threshold: float = Field(default=0.05, gt=0)
 
 

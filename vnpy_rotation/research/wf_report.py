@@ -1,6 +1,6 @@
 """The walk-forward's output folder: CSV and JSON files, and one report in markdown and HTML.
 
-The report follows seed 003 §6.2 (data, look-ahead checklist, WFO table, parameter stability, holdout,
+The report has these sections (data, look-ahead checklist, WFO table, parameter stability, holdout,
 overfit check, trades with reasons, risk metrics, conclusion) plus the settings and the deflated Sharpe
 ratio. Its content is built once as sections of lines and tables, then rendered to both formats with the
 backtest report's helpers.

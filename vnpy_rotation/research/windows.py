@@ -1,8 +1,9 @@
 """Walk-forward windows: train spans, the test spans after them, and the final holdout (pure dates).
 
-Seed 003 §4.2: ``2018-2020 train → 2021 test, 2019-2021 → 2022, ...``. Windows start at ``start`` and step by
-the test length; only whole test spans that end before the holdout are used (the days between the last test
-end and the holdout, if any, are in no window). Starting on 1 January gives calendar-year windows.
+With 3 train years and 1 test year: ``2018-2020 train → 2021 test, 2019-2021 → 2022, ...``. Windows start at
+``start`` and step by the test length; only whole test spans that end before the holdout are used (the days
+between the last test end and the holdout, if any, are in no window). Starting on 1 January gives
+calendar-year windows.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Capacity: per-order limits against the fund's average turnover (seed 001's ``max_adv_pct``).
+"""Capacity: per-order limits against the fund's average turnover (the pool's ``max_adv_pct``).
 
 An order's value is approximated by the change of target weight times the pool's capital (the
 plan is decided at the close, before fills); a change larger than ``max_adv_pct`` × the 20-session

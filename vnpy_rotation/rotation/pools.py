@@ -1,8 +1,8 @@
-"""ETF pools and their capital constraints (``configs/etf_pools.yaml``, seed 001's shape).
+"""ETF pools and their capital constraints (``configs/etf_pools.yaml``).
 
 Each pool is scored on its own sessions: the days on which most of its listed members traded. A QDII
 fund can stop trading on a foreign holiday while the A-share market is open; scoring it on those
-days would read stale prices (seed 001: "分池计算因子，避免时区/节假日错窗").
+days would read stale prices (分池计算因子，避免时区/节假日错窗).
 """
 
 from __future__ import annotations

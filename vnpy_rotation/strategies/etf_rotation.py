@@ -1,4 +1,4 @@
-"""ETF rotation across pools (seed 001): factor scores, top-N with hysteresis, a defensive asset, capacity.
+"""ETF rotation across pools: factor scores, top-N with hysteresis, a defensive asset, capacity.
 
 The steps are small and replaceable, each a pure function of point-in-time arrays:
 
@@ -33,7 +33,7 @@ from ..rotation.capacity import cap_order_sizes
 from ..rotation.pools import PoolsConfig, read_pools
 from ..rotation.selection import composite_score, select_with_hysteresis, slot_weights
 
-ADV_SESSIONS = 20  # seed 001: max_adv_pct is a share of the 20-day average turnover
+ADV_SESSIONS = 20  # max_adv_pct is a share of the 20-session average turnover
 
 
 class EtfRotationSettings(StrategySettings):
