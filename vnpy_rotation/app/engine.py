@@ -23,8 +23,14 @@ from typing import Any, Callable
 from vnpy.event import Event, EventEngine
 from vnpy.trader.constant import Exchange, Status
 from vnpy.trader.engine import BaseEngine, MainEngine
-from vnpy.trader.event import EVENT_ORDER, EVENT_TRADE
-from vnpy.trader.object import OrderData, OrderRequest, SubscribeRequest, TradeData
+from vnpy.trader.event import EVENT_CONTRACT, EVENT_ORDER, EVENT_TRADE
+from vnpy.trader.object import (
+    ContractData,
+    OrderData,
+    OrderRequest,
+    SubscribeRequest,
+    TradeData,
+)
 from vnpy.trader.utility import get_folder_path
 
 from ..backtest.config import validate_section
@@ -35,6 +41,8 @@ from ..live.plan import DayProgress, StrategyState
 from ..live.sizing import Quote
 from ..live.state_file import read_json, write_atomic
 from ..live.terms import terms_on
+from ..market.instruments import default_registry
+from ..market.xt_check import XtMismatch, check_contract
 from .broker import VnpyBroker, broker_order, broker_trade
 from .clock import EVENT_ROTATION_PHASE, Phase, SessionClock
 from .decide import decide_plan
@@ -70,6 +78,7 @@ class RotationEngine(BaseEngine):
         self.notify: Callable[[str, str, str], object] = lambda kind, subject, content: None
         self.notifier = None
         self.day_closed: list[Callable[[str, DayProgress | None, dict], None]] = []  # e.g. the daemon's files
+        self.contract_mismatches: dict[str, list[XtMismatch]] = {}  # traded symbol -> gateway vs table
         self._lock = threading.RLock()
         self._registered = False
         self.clock = SessionClock(event_engine)
@@ -100,6 +109,7 @@ class RotationEngine(BaseEngine):
             self.event_engine.register(EVENT_ROTATION_PHASE, self._process_phase)
             self.event_engine.register(EVENT_ORDER, self._process_order)
             self.event_engine.register(EVENT_TRADE, self._process_trade)
+            self.event_engine.register(EVENT_CONTRACT, self._process_contract)
             self._registered = True
         self.write_log("轮动策略引擎初始化成功")
 
@@ -167,6 +177,9 @@ class RotationEngine(BaseEngine):
                 for vt_symbol in instance.strategy.symbols:
                     code, exchange = vt_symbol.split(".")
                     self.main_engine.subscribe(SubscribeRequest(code, Exchange(exchange)), setting.gateway)
+                    contract = self.main_engine.get_contract(vt_symbol)  # arrived at connect, before this
+                    if contract is not None:
+                        self._check_contract(contract)
                 for note in instance.cycle.recover():
                     self.write_log(f"[{name}] 恢复: {note}")
                 instance.inited, instance.error = True, ""
@@ -282,6 +295,30 @@ class RotationEngine(BaseEngine):
         except Exception:
             self._fail(instance, traceback.format_exc())
         self._put_strategy(instance)
+
+    # -- contracts (event thread) -------------------------------------------------------------------
+    def _process_contract(self, event: Event) -> None:
+        """Check the contracts of traded symbols only: a gateway publishes thousands at connect, and the
+        table's names for codes nobody trades (renamed funds) would bury the warnings that matter."""
+        contract: ContractData = event.data
+        if any(i.strategy is not None and contract.vt_symbol in i.strategy.symbols for i in self.instances.values()):
+            try:
+                self._check_contract(contract)
+            except InputRejected as exc:  # a broken user instruments file must not stop the event thread
+                self.write_log(f"{contract.vt_symbol} 合约核对失败: {exc}")
+
+    def _check_contract(self, contract: ContractData) -> None:
+        """Compare the gateway's name, tick and product with the instrument table; one warning per change."""
+        instrument = default_registry().find(contract.symbol, contract.exchange.value)
+        product = contract.product.value if contract.product is not None else ""
+        found = check_contract(instrument, contract.name, product, contract.pricetick)
+        if found == self.contract_mismatches.get(contract.vt_symbol, []):
+            return
+        if found:
+            self.contract_mismatches[contract.vt_symbol] = found
+            self.write_log(f"合约与品种表不符 ({contract.gateway_name}): " + "; ".join(map(str, found)))
+        else:
+            self.contract_mismatches.pop(contract.vt_symbol, None)
 
     # -- helpers ------------------------------------------------------------------------------------
     def _fail(self, instance: StrategyInstance, text: str) -> None:

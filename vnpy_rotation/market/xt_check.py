@@ -6,6 +6,10 @@ available, ``xtdata.get_instrument_type(code)`` (the varieties that are true, e.
 "etf": True}``; ``{}`` for an unknown code).
 A disagreement is a warning, not an error: XT's names change with renames, and its limit prices are
 for one trading day; but a limit band or type that contradicts the table usually means a wrong kind.
+
+:func:`check_contract` does the same for the ``ContractData`` vnpy_xt's gateway publishes (name and
+price tick from the same instrument detail; vnpy's product passed as its value string, so this module
+stays free of vnpy imports).
 """
 
 from __future__ import annotations
@@ -64,17 +68,44 @@ def check_instrument_detail(instrument: Instrument, detail: Mapping[str, Any] | 
     vt = instrument.vt_symbol
     if not detail:
         return [XtMismatch(vt, "listing", "a listed code", f"nothing for {xt_code(instrument)}")]
-    found: list[XtMismatch] = []
-    name = str(detail.get("InstrumentName") or "")
-    ours, theirs = _normal(instrument.name), _normal(name)
-    if ours and theirs and ours not in theirs and theirs not in ours:  # "深证100ETF" in "深证100ETF易方达"
-        found.append(XtMismatch(vt, "name", instrument.name, name))
-    tick = detail.get("PriceTick")
-    if tick and abs(float(tick) - instrument.rules.tick) > 1e-9:
-        found.append(XtMismatch(vt, "tick", f"{instrument.rules.tick:g}", f"{float(tick):g}"))
+    found = _name_mismatch(instrument, str(detail.get("InstrumentName") or ""))
+    found += _tick_mismatch(instrument, detail.get("PriceTick"))
     found += _limit_mismatch(instrument, detail)
     found += _type_mismatch(instrument, type_flags or {})
     return found
+
+
+# vnpy_xt 1.4.6 (XtMdApi.query_stock_contracts) sets a contract's product from the code alone: SZ 00xxxx,
+# SH 60/68xxxx and every BJ code are EQUITY, SZ 159xxx and SH 51xxxx FUND, and everything else INDEX,
+# ChiNext stocks (300xxx), SH 56/58xxxx ETFs and SZ 16xxxx LOFs included. INDEX therefore says nothing.
+PRODUCT_CLASSES = {"Stock": "stock", "Fund": "fund", "ETF": "fund"}
+
+
+def check_contract(instrument: Instrument | None, name: str, product: str,
+                   pricetick: float | None) -> list[XtMismatch]:
+    """Every field on which a gateway's contract contradicts ``instrument``; nothing for an unknown code.
+
+    ``product`` is vnpy's ``Product`` value (``"Stock"``, ``"Fund"``, ``"ETF"``, ``"Index"`` ...).
+    """
+    if instrument is None:
+        return []
+    found = _name_mismatch(instrument, name)
+    found += _tick_mismatch(instrument, pricetick)
+    found += _class_mismatch(instrument, PRODUCT_CLASSES.get(product))
+    return found
+
+
+def _name_mismatch(instrument: Instrument, name: str) -> list[XtMismatch]:
+    ours, theirs = _normal(instrument.name), _normal(name)
+    if ours and theirs and ours not in theirs and theirs not in ours:  # "深证100ETF" in "深证100ETF易方达"
+        return [XtMismatch(instrument.vt_symbol, "name", instrument.name, name)]
+    return []
+
+
+def _tick_mismatch(instrument: Instrument, tick: Any) -> list[XtMismatch]:
+    if tick and abs(float(tick) - instrument.rules.tick) > 1e-9:
+        return [XtMismatch(instrument.vt_symbol, "tick", f"{instrument.rules.tick:g}", f"{float(tick):g}")]
+    return []
 
 
 def _limit_mismatch(instrument: Instrument, detail: Mapping[str, Any]) -> list[XtMismatch]:
@@ -94,14 +125,23 @@ def _limit_mismatch(instrument: Instrument, detail: Mapping[str, Any]) -> list[X
                        f"limit-up {up} on pre-close {pre} (+{implied:.1%}) on {day}")]
 
 
+def _class_mismatch(instrument: Instrument, xt_class: str | None) -> list[XtMismatch]:
+    """XT's broad class (``stock``, ``fund``, ``index``; None: unknown) against the table's kind."""
+    kind = instrument.kind
+    agrees = {"stock": kind.is_stock, "fund": kind.is_fund, "index": kind.value == "index"}
+    if xt_class is None or agrees[xt_class]:
+        return []
+    return [XtMismatch(instrument.vt_symbol, "type", kind.value, xt_class)]
+
+
 def _type_mismatch(instrument: Instrument, flags: Mapping[str, Any]) -> list[XtMismatch]:
     kind = instrument.kind
-    if flags.get("stock") and not kind.is_stock:
-        return [XtMismatch(instrument.vt_symbol, "type", kind.value, "stock")]
-    if (flags.get("fund") or flags.get("etf")) and not kind.is_fund:
-        return [XtMismatch(instrument.vt_symbol, "type", kind.value, "fund")]
-    if flags.get("index") and kind.value != "index":
-        return [XtMismatch(instrument.vt_symbol, "type", kind.value, "index")]
+    for xt_class, flagged in (("stock", flags.get("stock")), ("fund", flags.get("fund") or flags.get("etf")),
+                              ("index", flags.get("index"))):
+        if flagged:
+            found = _class_mismatch(instrument, xt_class)
+            if found:
+                return found
     # xtquant returns only the varieties that are true: a fund without "etf" is not an ETF.
     if flags.get("fund") and not flags.get("etf") and kind.value.endswith("_etf"):
         return [XtMismatch(instrument.vt_symbol, "type", kind.value, "a fund that is not an ETF")]
