@@ -22,7 +22,7 @@ def test_latest_usable_period_in_every_month(month):
 
 
 @pytest.mark.parametrize("decision,period", [
-    (date(2023, 3, 1), date(2022, 9, 30)),  # BRIEF §5: not the 2022 annual report yet
+    (date(2023, 3, 1), date(2022, 9, 30)),  # the 2022 annual report is not due until 04-30
     (date(2023, 11, 15), date(2023, 9, 30)),  # checking "May or later" before "November or later" gives 2022 annual
     (date(2023, 4, 30), date(2022, 9, 30)),  # deadline day itself: not yet
     (date(2023, 5, 1), date(2023, 3, 31)),

@@ -21,6 +21,7 @@ from datetime import time as clock_time
 import pytest
 from fakes import fake_xttrader
 from fakes.fake_xttrader import C, wait_until
+from fakes.xt_harness import live_stack
 
 from conftest import fresh_bundled_store
 
@@ -84,15 +85,8 @@ def xt_module(fake_xt_trading, monkeypatch, tmp_path):
 
 @pytest.fixture
 def stack(xt_module, fake_xt_trading, tmp_path):
-    from vnpy_rotation.app.daemon import Stack
-
-    built = Stack(xt_module.XtGateway, tmp_path / "state", notifications=False)
-    try:
+    with live_stack(xt_module.XtGateway, tmp_path / "state") as built:
         yield built
-    finally:
-        if built.gateway.thread is not None:
-            built.gateway.thread.join(TIMEOUT)
-        built.close()
 
 
 def test_a_rebalance_survives_a_lost_link_and_reconciles(stack, fake_xt_trading):

@@ -9,13 +9,13 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import replace
 
 import pytest
 from fakes import fake_xttrader
 from fakes.fake_xttrader import wait_until
+from fakes.xt_harness import live_stack
 
 from vnpy_rotation.market.instruments import InstrumentKind as K
 from vnpy_rotation.market.instruments import lookup
@@ -73,22 +73,13 @@ def stack(fake_xt_trading, monkeypatch, tmp_path):
     600000's name (not traded)."""
     import vnpy_xt
 
-    from vnpy_rotation.app.daemon import Stack
-
     market = fake_xt_trading.market
     market.add_instrument("510300.SH", "沪深300ETF", sector="沪深ETF", pre_close=4.0)
     market.add_instrument("510500.SH", "中证1000ETF", sector="沪深ETF", pre_close=6.0, price_tick=0.01)
     market.add_instrument("600000.SH", "招商银行", sector="沪深A股", pre_close=10.0)
     monkeypatch.setattr(sys.modules["vnpy_xt.xt_gateway"].XtMdApi, "lock_filepath", tmp_path / "xt_lock")
-    cwd = os.getcwd()
-    built = Stack(vnpy_xt.XtGateway, tmp_path / "state", notifications=False)
-    try:
+    with live_stack(vnpy_xt.XtGateway, tmp_path / "state") as built:
         yield built
-    finally:
-        if built.gateway.thread is not None:
-            built.gateway.thread.join(TIMEOUT)
-        built.close()
-        os.chdir(cwd)  # MainEngine chdirs into the runtime folder
 
 
 def _connect(stack, broker) -> None:

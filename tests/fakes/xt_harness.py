@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import os
+from contextlib import contextmanager
 import sys
 import threading
 import time
@@ -127,6 +128,23 @@ def remark(vt_orderid: str) -> str:
 # ------------------------------------------------------------------------------------------------
 # fixtures
 # ------------------------------------------------------------------------------------------------
+@contextmanager
+def live_stack(gateway_class, state_folder):
+    """The daemon's :class:`~vnpy_rotation.app.daemon.Stack` on ``gateway_class``, closed afterwards (after
+    the gateway's connect thread) and back in the working directory MainEngine moved away from."""
+    from vnpy_rotation.app.daemon import Stack
+
+    cwd = os.getcwd()
+    built = Stack(gateway_class, state_folder, notifications=False)
+    try:
+        yield built
+    finally:
+        if built.gateway.thread is not None:
+            built.gateway.thread.join(TIMEOUT)
+        built.close()
+        os.chdir(cwd)
+
+
 @pytest.fixture
 def xt(fake_xt_trading, monkeypatch, tmp_path):
     """A MainEngine with vnpy_xt's XtGateway added (not connected) over a broker holding 10,000 510300."""

@@ -1,4 +1,4 @@
-"""Write a backtest run to its output folder (BRIEF §6 file contract)."""
+"""Write a backtest run to its output folder (the file contract of ``run.py backtest`` in the README)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """What one backtest produces: daily equity, fills, orders (with refusals), positions and cash flows.
 
-Column contracts (BRIEF §6; other columns may be added, none removed):
+Column contracts (the output files ``run.py backtest`` promises in the README; other columns may be added, none removed):
 
 - ``equity``: index ``date`` (one row per trading day); ``equity, cash, market_value``.
 - ``trades``: one row per fill; ``datetime, vt_symbol, direction (buy|sell), price, volume, value,

@@ -1,1 +1,1 @@
-"""Point-in-time fundamentals (issue 5): which report may be used on which day."""
+"""Point-in-time fundamentals: which report may be used on which day."""

@@ -1,6 +1,6 @@
 """When a periodic report may be used: strictly after its announcement, else after the statutory deadline.
 
-Statutory deadlines for A-share periodic reports (CSRC 上市公司信息披露管理办法; BRIEF §5): Q1 (03-31)
+Statutory deadlines for A-share periodic reports (CSRC 上市公司信息披露管理办法 and the SSE/SZSE 股票上市规则): Q1 (03-31)
 by 04-30, half year (06-30) by 08-31, Q3 (09-30) by 10-31, annual (12-31) by 04-30 of the next year.
 A report announced on day A is usable for a decision on day D only when A < D (announcements arrive
 after the close, so the same day's decision cannot have seen it).

@@ -39,7 +39,7 @@ from ..rotation.selection import percentile_ranks
 if TYPE_CHECKING:
     from ..data.store import BarStore
 
-STALE_AFTER_DAYS = 135  # a quarterly report is due within ~4 months of the last one (BRIEF §5 deadlines)
+STALE_AFTER_DAYS = 135  # a quarterly report is due within ~4 months of the last one (statutory deadlines, see fundamentals/pit.py)
 EXCLUSIONS = ("not_member", "no_bar", "st", "new_listing", "pe_not_positive", "no_roe", "limit_up")
 PB_EXCLUSION = "pb_not_positive"  # counted only while PB is weighted, so default outputs keep their columns
 # A year of sessions before the first decision while PB or the dividend yield is weighted. The share basis
