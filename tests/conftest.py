@@ -66,6 +66,17 @@ def empty_database(bar_store) -> None:
 
 
 @pytest.fixture
+def runtime_user_file(runtime_home):
+    """The path of the test process's user instrument file (``HOME/.vntrader/instruments.yaml``), removed afterwards."""
+    from vnpy_rotation.market.instruments import user_table_path
+
+    path = user_table_path()
+    assert path is not None and not path.exists()
+    yield path
+    path.unlink(missing_ok=True)
+
+
+@pytest.fixture
 def store(runtime_home):
     """A :class:`BarStore` on an emptied database."""
     from vnpy_rotation.data.store import BarStore

@@ -412,26 +412,15 @@ def test_a_provisional_mark_added_behind_the_log_is_cleared_not_skipped(store):
     assert store.provisional_days("510300", "SSE") == {}
 
 
-@pytest.fixture
-def user_instruments():
-    """The test process's runtime user instrument file, removed afterwards."""
-    from vnpy_rotation.market.instruments import user_table_path
-
-    path = user_table_path()
-    assert path is not None and not path.exists()
-    yield path
-    path.unlink(missing_ok=True)
-
-
-def test_a_user_reclassification_is_checked_again(store, parse_calls, user_instruments):
+def test_a_user_reclassification_is_checked_again(store, parse_calls, runtime_user_file):
     from vnpy_rotation.market.instruments import InstrumentKind, NamedInstrument, add_user_instrument
 
     load(store, GOOD_FUND)
-    add_user_instrument(user_instruments, NamedInstrument(code="510300", exchange="SSE",
+    add_user_instrument(runtime_user_file, NamedInstrument(code="510300", exchange="SSE",
                                                           kind=InstrumentKind.CROSS_BORDER_ETF))  # T+0, other limits
     again = load(store, GOOD_FUND)
     settled = load(store, GOOD_FUND)  # the check under the new classification was recorded
-    user_instruments.unlink()
+    runtime_user_file.unlink()
     back = load(store, GOOD_FUND)
 
     assert len(parse_calls) == 3  # the first import, after the user file was written, after it was removed

@@ -20,7 +20,6 @@ from vnpy_rotation.market.instruments import (
     load_master,
     load_table,
     load_user_table,
-    user_table_path,
 )
 
 # Hand-written bars on five consecutive trading days (plain layout, volume in shares).
@@ -104,15 +103,6 @@ def test_add_refuses_to_overwrite_a_broken_user_file(tmp_path):
     with pytest.raises(InputRejected):
         add_user_instrument(path, NamedInstrument(code="159000", exchange="SZSE", kind=InstrumentKind.LOF))
     assert path.read_text(encoding="utf-8") == before
-
-
-@pytest.fixture
-def runtime_user_file():
-    """The test process's runtime user file, removed afterwards."""
-    path = user_table_path()
-    assert path is not None and not path.exists()
-    yield path
-    path.unlink(missing_ok=True)
 
 
 def test_default_registry_sees_a_user_file_written_in_the_same_process(runtime_user_file):
