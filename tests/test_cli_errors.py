@@ -58,11 +58,13 @@ COMMANDS = ("backtest", "walkforward", "panel", "trade")
 
 
 @pytest.mark.parametrize("name", COMMANDS)
-@pytest.mark.parametrize("dates", [("--start", "2030-01-01"), ("--start", "2001-01-01", "--end", "2001-06-01")],
+@pytest.mark.parametrize("dates,flag,day", [(("--start", "2030-01-01"), "--start", "2030-01-01"),
+                                             (("--start", "2001-01-01", "--end", "2001-06-01"), "--end", "2001-06-01")],
                          ids=["after-calendar", "before-calendar"])
-def test_dates_outside_the_calendar_are_refused(home, name, dates):
+def test_dates_outside_the_calendar_are_refused(home, name, dates, flag, day):
     out = home / f"dates_{name}"
-    refused(run_cli(*command(name, out, *dates), home=home), "--")
+    lines = refused(run_cli(*command(name, out, *dates), home=home), flag)
+    assert day in lines[0] and "2005-01-04" in lines[0]  # the date refused and the calendar's first day
     assert not out.exists()
 
 

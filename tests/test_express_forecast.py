@@ -114,7 +114,9 @@ def test_cli_imports_express_and_forecast_files_in_one_transaction_each(tmp_path
     folder.mkdir()
     for path in (EXPRESS, FORECAST):
         shutil.copy(path, folder / path.name)
-    bad = copy(folder, FORECAST, FORECAST.read_text(encoding="utf-8").replace("5.430000", "x"), name="bad_forecast.csv")
+    # Another stock's rows (good after line 2) make a partial write visible: nothing of 600036 may be stored.
+    text = FORECAST.read_text(encoding="utf-8").replace("sh.600000", "sh.600036").replace("5.430000", "x")
+    bad = copy(folder, FORECAST, text, name="bad_forecast.csv")
 
     proc = run_cli("import", str(folder), home=tmp_path)
 
@@ -122,3 +124,4 @@ def test_cli_imports_express_and_forecast_files_in_one_transaction_each(tmp_path
     with sqlite3.connect(tmp_path / ".vntrader" / "database.db") as db:
         assert db.execute("select count(*) from rotation_express").fetchone() == (3,)
         assert db.execute("select count(*), min(announced) from rotation_forecast").fetchone() == (3, "2010-01-05")
+        assert db.execute("select count(*) from rotation_forecast where symbol = '600036'").fetchone() == (0,)

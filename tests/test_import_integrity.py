@@ -3,6 +3,7 @@ and a block cache that notices every write to vnpy's bar table."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import date
 
 import numpy as np
@@ -145,11 +146,20 @@ def test_cli_refuses_a_conflict_and_replace_overwrites(tmp_path):
     assert run_cli("import", str(GOOD_FUND), home=tmp_path).returncode == 0
 
     refusal = run_cli("import", str(bad), home=tmp_path)
+    close_after_refusal = stored_close(tmp_path, BAD_DAY)
     replaced = run_cli("import", str(bad), "--replace", home=tmp_path)
 
     assert refusal.returncode != 0 and f"{bad}:{BAD_LINE}:" in refusal.stderr
     assert "Traceback" not in refusal.stderr
+    assert close_after_refusal == 4.003  # the good file's close, untouched
     assert replaced.returncode == 0, replaced.stderr
+    assert stored_close(tmp_path, BAD_DAY) == pytest.approx(2.002)  # the bad file's (4.003 / 2 to the tick)
+
+
+def stored_close(home, day) -> float:
+    with sqlite3.connect(home / ".vntrader" / "database.db") as db:
+        return db.execute("select close_price from dbbardata where symbol = '510300' and datetime like ?",
+                          (f"{day}%",)).fetchone()[0]
 
 
 def test_a_qfq_reexport_that_differs_conflicts_with_qfq_bars(store, tmp_path):
