@@ -197,6 +197,13 @@ def test_trade_rerun_resumes_same_parameters_and_refuses_others_unless_fresh(hom
     summary = pd.read_csv(out / "daily_summary.csv")
     assert summary["date"].is_unique and summary["equity"].iloc[0] < 600_000
 
+    # --fresh starts over even when the parameters are the same: the earlier run's files go.
+    marker = out / "journal" / "earlier_run.marker"
+    marker.write_text("x", encoding="utf-8")
+    same_fresh = run_cli(*command("trade", out, *TRADE_SPAN, "--capital", "500000", "--fresh"), home=home)
+    assert same_fresh.returncode == 0, same_fresh.stdout + same_fresh.stderr
+    assert not marker.exists()
+
 
 def test_trade_xt_without_xtquant_says_what_trade_needs(home):
     from vnpy_rotation.data.xt_fetch import xtquant_native_problem

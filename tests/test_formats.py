@@ -5,7 +5,6 @@ built from real bars: tests/data/formats/PROVENANCE.md)."""
 from __future__ import annotations
 
 import gzip
-import io
 import shutil
 from datetime import date
 from pathlib import Path
@@ -281,3 +280,18 @@ def test_terminal_header_units_convert_to_shares_and_cny(tmp_path, header, row, 
     got = parsed.frame.iloc[0]
     assert (str(got["date"].date()), got["line"], got["close"], got["volume"], round(got["turnover"])) == (
         "2024-09-23", 3, 3.283, 897316500.0, 2948484470)
+
+
+@pytest.mark.parametrize("name,expected", [("000300.SH.csv", ("000300", "SSE")), ("000001.SZ.csv", ("000001", "SZSE")),
+                                           ("510300.csv", ("510300", "SSE")), ("SZ#159915.txt", ("159915", "SZSE"))])
+def test_an_exchange_suffix_in_the_file_name_wins_over_the_codes_first_digit(name, expected):
+    """000300.SH is the CSI 300 index on SSE; its first digit alone would say SZSE."""
+    from vnpy_rotation.data.formats import symbol_from_name
+
+    assert symbol_from_name(Path(name)) == expected
+
+
+def test_a_column_name_repeated_three_times_gets_three_names():
+    from vnpy_rotation.data.formats import _unique
+
+    assert _unique(["a", "a", "a", "b"]) == ["a", "a.1", "a.2", "b"]

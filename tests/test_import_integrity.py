@@ -146,17 +146,18 @@ def test_cli_refuses_a_conflict_and_replace_overwrites(tmp_path):
     assert run_cli("import", str(GOOD_FUND), home=tmp_path).returncode == 0
 
     refusal = run_cli("import", str(bad), home=tmp_path)
-    close_after_refusal = stored_close(tmp_path, BAD_DAY)
+    close_after_refusal = close_in_home(tmp_path, BAD_DAY)
     replaced = run_cli("import", str(bad), "--replace", home=tmp_path)
 
     assert refusal.returncode != 0 and f"{bad}:{BAD_LINE}:" in refusal.stderr
     assert "Traceback" not in refusal.stderr
     assert close_after_refusal == 4.003  # the good file's close, untouched
     assert replaced.returncode == 0, replaced.stderr
-    assert stored_close(tmp_path, BAD_DAY) == pytest.approx(2.002)  # the bad file's (4.003 / 2 to the tick)
+    assert close_in_home(tmp_path, BAD_DAY) == pytest.approx(2.002)  # the bad file's (4.003 / 2 to the tick)
 
 
-def stored_close(home, day) -> float:
+def close_in_home(home, day) -> float:
+    """510300's stored close on ``day`` in the database of the runtime folder ``home``."""
     with sqlite3.connect(home / ".vntrader" / "database.db") as db:
         return db.execute("select close_price from dbbardata where symbol = '510300' and datetime like ?",
                           (f"{day}%",)).fetchone()[0]

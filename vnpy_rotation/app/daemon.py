@@ -71,7 +71,7 @@ def claim_out_folder(out: Path, parameters: dict[str, Any], fresh: bool = False)
     path = out / "state" / PARAMETERS_FILE
     stored = read_json(path)
     earlier = [name for name in RUN_OUTPUTS if (out / name).exists()]
-    if stored is not None and stored.get("sha256") == digest:
+    if not fresh and stored is not None and stored.get("sha256") == digest:
         return "resumed"
     if earlier and not fresh:
         if stored is None:

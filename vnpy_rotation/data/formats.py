@@ -294,7 +294,11 @@ def _table(lines: list[str], start: int, end: int, header: list[str] | None, wid
 def _unique(names: list[str]) -> list[str]:
     out: list[str] = []
     for name in names:
-        out.append(name if name not in out else f"{name}.{out.count(name)}")
+        candidate, n = name, 0
+        while candidate in out:  # a, a, a -> a, a.1, a.2
+            n += 1
+            candidate = f"{name}.{n}"
+        out.append(candidate)
     return out
 
 
@@ -535,15 +539,14 @@ def parse_symbol(text: str) -> tuple[str, str]:
 
 
 def symbol_from_name(path: Path) -> tuple[str, str] | None:
-    stem = path.name.split(".")[0]
-    stem = re.sub(r"^(raw_|SH#|SZ#|BJ#)", lambda m: m.group(1)[:2].lower() if "#" in m.group(1) else "", stem)
+    parts = path.name.split(".")
+    # Tushare/Wind-style names keep the exchange suffix (000300.SH.csv): it wins over the code's first digit.
+    if len(parts) > 2 and _SUFFIXED.match(f"{parts[0]}.{parts[1]}"):
+        return parse_symbol(f"{parts[0]}.{parts[1]}")
+    stem = re.sub(r"^(raw_|SH#|SZ#|BJ#)", lambda m: m.group(1)[:2].lower() if "#" in m.group(1) else "", parts[0])
     try:
         return parse_symbol(stem)
     except InputRejected:
-        # Tushare/Wind-style names keep the suffix: 510300.SH.csv
-        parts = path.name.split(".")
-        if len(parts) > 2 and _SUFFIXED.match(f"{parts[0]}.{parts[1]}"):
-            return parse_symbol(f"{parts[0]}.{parts[1]}")
         return None
 
 

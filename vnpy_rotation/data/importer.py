@@ -26,6 +26,7 @@ from ..market.instruments import Instrument, default_registry
 from .corporate_actions import (MIN_EFFECT, AdjustmentEvent, Jump, find_jumps, from_preclose, from_qfq_pair,
                                 infer_from_jumps)
 from .formats import ParsedFile, parse, parse_symbol
+from .readers import read_bytes
 from .store import BarStore
 from .validate import bar_text, check_bars, missing_days, same_bars, same_prices
 
@@ -328,7 +329,7 @@ def import_file(path: Path, store: BarStore, options: ImportOptions = ImportOpti
     (:func:`validation_inputs`) is unchanged since: then its outcome is known and it is not parsed.
     """
     calendar = calendar or default_calendar()
-    data = path.read_bytes()
+    data = read_bytes(path)  # an unreadable file is refused with its name, never a traceback
     key = _file_key(data, path, options)
     fast = _fast_skip(store, key, str(path), calendar)
     if fast is not None:

@@ -105,10 +105,11 @@ class DividendStore:
         query = m.select(m.symbol, m.exchange, m.ex_date, m.cash, m.bonus, m.transfer)
         if vt_symbols is not None:
             query = query.where(m.symbol.in_(sorted({s.partition(".")[0] for s in vt_symbols})))
+        wanted = None if vt_symbols is None else set(vt_symbols)
         out: dict[str, list[Distribution]] = {}
         for code, exchange, ex_date, cash, bonus, transfer in self.db.execute_sql(*query.order_by(m.ex_date).sql()):
             vt_symbol = f"{code}.{exchange}"
-            if vt_symbols is None or vt_symbol in vt_symbols:
+            if wanted is None or vt_symbol in wanted:
                 day = pd.Timestamp(str(ex_date)[:10]).date()
                 out.setdefault(vt_symbol, []).append(Distribution(day, 1.0 + bonus + transfer, cash, BAOSTOCK))
         return out

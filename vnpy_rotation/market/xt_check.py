@@ -14,6 +14,7 @@ stays free of vnpy imports).
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -44,8 +45,8 @@ def xt_code(instrument: Instrument) -> str:
 
 
 def _normal(name: str) -> str:
-    """Names compared without spaces, case or full-width letters (XT and Tushare spell them so)."""
-    return "".join(name.split()).upper().replace("Ｅ", "E").replace("Ｔ", "T").replace("Ｆ", "F")
+    """Names compared without spaces, case or full-width forms (XT and Tushare write ＥＴＦ, ＬＯＦ, ３００)."""
+    return "".join(unicodedata.normalize("NFKC", name).split()).upper()
 
 
 def _limit_price(pre_close: float, pct: float, tick: float) -> Decimal:
