@@ -15,7 +15,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, event, example, given, settings, strategies as st
 
 from conftest import BUNDLED, REAL, empty_database

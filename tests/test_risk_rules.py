@@ -20,7 +20,7 @@ from vnpy_rotation.backtest.config import BacktestConfig
 from vnpy_rotation.backtest.engine import simulate
 from vnpy_rotation.backtest.kernel import ORDER_FIELDS
 from vnpy_rotation.backtest.market_data import build_market_data
-from vnpy_rotation.backtest.risk_rules import RiskRules
+from vnpy_rotation.risk.stops import RiskRules
 
 from scenario_market import AUG, CAPITAL, ETF, ETF_B, STOCK, STOCK_B, bar, equity_on, flat, make_panels, plan
 

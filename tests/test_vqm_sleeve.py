@@ -35,7 +35,7 @@ from vnpy_ctastrategy.backtesting import BacktestingEngine  # noqa: E402
 from vnpy_rotation.backtest.config import BacktestConfig  # noqa: E402
 from vnpy_rotation.backtest.engine import TargetPlan, simulate  # noqa: E402
 from vnpy_rotation.backtest.loader import market_for  # noqa: E402
-from vnpy_rotation.backtest.risk_rules import RiskRules  # noqa: E402
+from vnpy_rotation.risk.stops import RiskRules  # noqa: E402
 from vnpy_rotation.backtest.runner import RunSpec, run_backtest  # noqa: E402
 from vnpy_rotation.bundled import bundled_stock_files  # noqa: E402
 from vnpy_rotation.data.importer import import_paths  # noqa: E402

@@ -33,7 +33,7 @@ from vnpy.trader.object import (
 )
 from vnpy.trader.utility import get_folder_path
 
-from ..backtest.config import validate_section
+from ..config import validate_section
 from ..errors import InputRejected, Problem
 from ..live.cycle import ExecutionCycle
 from ..live.hooks import HookContext, Stages

@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..backtest.config import BacktestConfig, validate_section
+from ..backtest.config import BacktestConfig
+from ..config import validate_section
 from ..live.cycle import ExecutionSettings
 
 SETTING_FILENAME = "rotation_strategy_setting.json"

@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 from enum import Enum
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
-from ..errors import InputRejected, Problem
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+from ..config import Frozen
 
 
 class FillPrice(str, Enum):
@@ -21,21 +15,21 @@ class FillPrice(str, Enum):
     VWAP = "vwap"  # turnover / volume of the fill day
 
 
-class Commission(_Frozen):
+class Commission(Frozen):
     """Broker commission: ``max(value × rate, minimum)`` per order."""
 
     rate: float = Field(ge=0, lt=0.01)
     minimum: float = Field(ge=0)
 
 
-class Slippage(_Frozen):
+class Slippage(Frozen):
     """Adverse price move per fill: whole ticks, or basis points rounded to the tick."""
 
     unit: Literal["ticks", "bps"] = "ticks"
     amount: float = Field(default=0.0, ge=0)
 
 
-class Rules(_Frozen):
+class Rules(Frozen):
     """Which A-share rules the simulation enforces (all on by default).
 
     Turning them off gives vnpy_portfoliostrategy's behaviour, used to cross-check against it.
@@ -61,7 +55,7 @@ MIN_CAPITAL = 1.0
 MAX_CAPITAL = 1e10
 
 
-class BacktestConfig(_Frozen):
+class BacktestConfig(Frozen):
     """Everything that changes the simulation except the data and the strategy."""
 
     capital: float = Field(default=1_000_000.0, ge=MIN_CAPITAL, le=MAX_CAPITAL, allow_inf_nan=False)
@@ -83,33 +77,3 @@ class BacktestConfig(_Frozen):
                    rules=Rules(lots=False, t1=False, price_limits=False, suspension=False,
                                corporate_actions=False, stamp_duty=False, transfer_fee=False,
                                round_costs=False, cash_check=False))
-
-
-def _problems(source: str, exc: ValidationError) -> list[Problem]:
-    """One problem per field; a model-level error (no field) names just the source."""
-    return [Problem(source, None, f"{'.'.join(map(str, e['loc']))}: {e['msg']}" if e["loc"] else e["msg"])
-            for e in exc.errors()]
-
-
-def validate_section(model: type[BaseModel], raw: Any, source: str) -> Any:
-    """Validate ``raw`` as ``model``; errors name the source and the field."""
-    try:
-        return model.model_validate(raw or {})
-    except ValidationError as exc:
-        raise InputRejected(_problems(source, exc)) from None
-
-
-def read_yaml(path: Path) -> dict:
-    """A YAML mapping from ``path``; a syntax error names the file and line."""
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputRejected(Problem(str(path), None, "file not found")) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise InputRejected(Problem(str(path), None if mark is None else mark.line + 1, str(exc))) from None
-    if raw is None:
-        return {}
-    if not isinstance(raw, dict):
-        raise InputRejected(Problem(str(path), None, "expected a mapping at the top level"))
-    return raw

@@ -20,7 +20,7 @@ from .config import BacktestConfig, FillPrice
 from .market_data import MarketData, round_to_tick
 from .matching import reason_names
 from .result import BacktestResult
-from .risk_rules import RiskRules, risk_reason
+from ..risk.stops import PLAN, RiskRules, risk_reason
 
 TRADE_COLUMNS = ["datetime", "vt_symbol", "direction", "price", "volume", "value", "commission",
                  "stamp_duty", "transfer_fee", "slippage", "reason"]
@@ -115,11 +115,11 @@ class RawRun:
         if self.notes is None and not cause.any():
             return self.reason  # (a column of one value builds much faster)
         texts = np.full(len(rows), self.reason, dtype=object)
-        for k in np.nonzero(cause != kernel.PLAN)[0]:
+        for k in np.nonzero(cause != PLAN)[0]:
             texts[k] = risk_reason(cause[k], rows[k, _F["trigger"]])
         if self.notes is not None and len(rows):
             notes = self.notes.reindex(columns=list(self.market.symbols)).to_numpy(dtype=object)
-            planned = np.nonzero(cause == kernel.PLAN)[0]
+            planned = np.nonzero(cause == PLAN)[0]
             note = notes[rows[planned, _F["plan_row"]].astype(int), rows[planned, _F["symbol"]].astype(int)]
             given = ~pd.isna(note) & (note != "")
             texts[planned[given]] = [str(text) for text in note[given]]

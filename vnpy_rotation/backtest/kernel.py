@@ -6,7 +6,7 @@ the fill rules: the backtest loop calls it here, and :func:`vnpy_rotation.backte
 by tests and the replay gateway) calls it from Python.
 
 Refusal reasons travel as bits of an int (``REASON_BITS``), in the order they are checked. The risk
-rules of :mod:`~vnpy_rotation.backtest.risk_rules` run inside the day loop (:func:`_check_close` at each
+rules of :mod:`~vnpy_rotation.risk.stops` run inside the day loop (:func:`~vnpy_rotation.risk.stops.check_close` at each
 close, their sells first thing the next day); with every rule off they cost a few branches.
 """
 
@@ -17,6 +17,8 @@ import math
 import numpy as np
 from numba import njit
 
+from ..risk.stops import (DRAWDOWN_HALVE, FLAT, FLAT_SINCE, PLAN, RISK_STATE, check_close,
+                          start_row)
 from .result import REFUSAL_REASONS
 
 EPS = 1e-9
@@ -25,14 +27,10 @@ T1_LOCKED, LOT_ROUNDING, INSUFFICIENT_CASH, SUSPENDED, LIMIT_UP, LIMIT_DOWN, PAR
     1, 2, 4, 8, 16, 32, 64)
 # Reasons that may clear by tomorrow: the rest of the target is tried again (config.resubmit).
 RETRYABLE = T1_LOCKED | SUSPENDED | LIMIT_UP | LIMIT_DOWN | PARTICIPATION_CAP
-# cause: what sent the order (PLAN ... DRAWDOWN_HALVE, named by risk_rules.CAUSES); plan_row: the plan row
+# cause: what sent the order (PLAN ... DRAWDOWN_HALVE, named by risk.stops.CAUSES); plan_row: the plan row
 # executed (-1 for risk orders); trigger: a risk order's loss from entry (stock stop) or drawdown.
 ORDER_FIELDS = ("day", "symbol", "buy", "requested", "submitted", "filled", "price", "value", "commission",
                 "stamp_duty", "transfer_fee", "slippage", "reasons", "cause", "plan_row", "trigger")
-PLAN, STOCK_STOP, PORTFOLIO_STOP, DRAWDOWN_HALVE = 0, 1, 2, 3
-# The risk rules' scalars, kept in one float array that the helpers update in place.
-FLAT, FLAT_SINCE, FLAT_TRIGGER, HALVING, HALVE_TRIGGER, PEAK_STOP, PEAK_ALL = 0, 1, 2, 3, 4, 5, 6
-RISK_STATE = 7
 ACTION_FIELDS = ("day", "symbol", "dividend", "volume_before", "volume_after", "cash")
 
 
@@ -214,66 +212,6 @@ def _put(row, values) -> None:
 
 
 @njit(cache=True)
-def _start_row(target, risk, state, keep, sell_cause) -> None:
-    """A plan row starts executing: it ends a portfolio stop's flat spell (the peak restarts), is scaled
-    while the drawdown halving holds, and replaces pending halving sells."""
-    if state[FLAT] != 0:
-        state[FLAT] = 0.0
-        state[PEAK_STOP] = 0.0  # the re-entry day's close becomes the peak
-        for j in range(len(target)):
-            if sell_cause[j] == PORTFOLIO_STOP:
-                sell_cause[j] = PLAN
-    if state[HALVING] != 0:
-        target *= risk[3]  # NaN (no instruction) stays NaN
-    for j in range(len(target)):
-        keep[j] = np.nan
-        if sell_cause[j] == DRAWDOWN_HALVE:
-            sell_cause[j] = PLAN
-
-
-@njit(cache=True)
-def _check_close(i, cash, shares, close, entry, risk, state, keep, sell_cause, sell_trigger, blocked_until):
-    """Evaluate the risk rules at day ``i``'s close and set the next day's risk sells (``sell_cause``:
-    what sells symbol j, ``PLAN`` = nothing; ``keep``: the shares a halving sale leaves). Returns True
-    when the current target must be dropped (a portfolio stop or the start of a halving)."""
-    stock_stop, portfolio_stop, drawdown_halve, halve_to = risk
-    equity = cash
-    for j in range(len(shares)):
-        if shares[j] != 0 and close[j] == close[j]:
-            equity += shares[j] * close[j]
-    drop = False
-    if drawdown_halve == drawdown_halve:
-        state[PEAK_ALL] = max(state[PEAK_ALL], equity)
-        drawdown = equity / state[PEAK_ALL] - 1.0
-        if drawdown < -drawdown_halve - EPS:
-            if state[HALVING] == 0:
-                state[HALVING], state[HALVE_TRIGGER], drop = 1.0, drawdown, True
-                for j in range(len(shares)):
-                    keep[j] = shares[j] * halve_to if shares[j] > 0 else np.nan
-        elif state[HALVING] != 0:
-            state[HALVING] = 0.0
-            keep[:] = np.nan
-    if portfolio_stop == portfolio_stop and state[FLAT] == 0:
-        state[PEAK_STOP] = max(state[PEAK_STOP], equity)
-        loss = equity / state[PEAK_STOP] - 1.0
-        if loss <= -portfolio_stop + EPS:
-            state[FLAT], state[FLAT_SINCE], state[FLAT_TRIGGER], drop = 1.0, float(i), loss, True
-    for j in range(len(shares)):
-        sell_cause[j] = PLAN
-        if shares[j] <= 0:
-            continue
-        loss = close[j] / entry[j] - 1.0 if entry[j] > 0 else np.nan
-        if state[FLAT] != 0:
-            sell_cause[j], sell_trigger[j] = PORTFOLIO_STOP, state[FLAT_TRIGGER]
-        elif stock_stop == stock_stop and loss <= -stock_stop + EPS:
-            sell_cause[j], sell_trigger[j] = STOCK_STOP, loss
-            blocked_until[j] = i + 1  # the row decided on this close does not trade it either
-        elif keep[j] == keep[j] and shares[j] > keep[j] + EPS:
-            sell_cause[j], sell_trigger[j] = DRAWDOWN_HALVE, state[HALVE_TRIGGER]
-    return drop
-
-
-@njit(cache=True)
 def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split, dividend, action_day,
              lot, lot_step, tick, is_stock, commission_rate, commission_min, stamp_rate, transfer_rate,
              plan_days, plan_targets, plan_rows, weighted, capital, participation_cap, slip_bps, slip_amount,
@@ -284,7 +222,7 @@ def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split,
 
     ``plan_rows`` numbers the plan rows as the caller knows them (recorded with their orders); ``risk``
     is ``(stock_stop, portfolio_stop, drawdown_halve, halve_to)``, NaN = rule off (see
-    :class:`~vnpy_rotation.backtest.risk_rules.RiskRules`). Returns holdings and cash at each close,
+    :class:`~vnpy_rotation.risk.stops.RiskRules`). Returns holdings and cash at each close,
     per-symbol cash flows, the order and action records and how many of each were written (-1 when a
     capacity was too small: call again with more).
     """
@@ -343,7 +281,7 @@ def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split,
                 has_target = True
                 row, row_day = plan_rows[next_plan], i
                 if any_risk:
-                    _start_row(target, risk, state, keep, sell_cause)
+                    start_row(target, risk, state, keep, sell_cause)
             next_plan += 1
         if has_target and corporate_actions and action_day[i] and not weighted:
             for j in range(m):  # share counts decided before the ex-date follow the split
@@ -432,7 +370,7 @@ def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split,
                 has_target = False
         holdings[i] = shares
         cash_at_close[i] = cash
-        if any_risk and _check_close(i, cash, shares, last_close[i], entry, risk, state, keep, sell_cause,
+        if any_risk and check_close(i, cash, shares, last_close[i], entry, risk, state, keep, sell_cause,
                                      sell_trigger, blocked_until):
             has_target = False
     return holdings, cash_at_close, flows, orders, n_orders, actions, n_actions

@@ -8,7 +8,7 @@ Column contracts (the output files ``run.py backtest`` promises in the README; o
   ``slippage`` is the CNY cost of it versus the undisturbed fill price; ``reason`` says why the order
   existed: the plan's note for that decision day and symbol (``TargetPlan.notes``, e.g. ``VQM rank 3``),
   else the plan's reason (``rebalance``); for a risk rule's sell, the rule and its trigger
-  (``stock_stop -9.5%``, ``portfolio_stop -10.3%``, ``drawdown_halve -15.2%``; see ``risk_rules``).
+  (``stock_stop -9.5%``, ``portfolio_stop -10.3%``, ``drawdown_halve -15.2%``; see ``risk.stops``).
 - ``orders``: one row per order the engine considered, filled or not; ``date, vt_symbol, direction,
   requested, submitted, filled, price, status (filled|partial|refused), reason, cause``. ``reason`` lists
   what refused or reduced it: ``limit_up, limit_down, suspended, t1_locked, insufficient_cash,

@@ -13,7 +13,8 @@ import pandas as pd
 from ..data.store import BarStore
 from ..errors import InputRejected, Problem
 from .alerts import evaluate_alerts, triggered
-from .config import BacktestConfig, read_yaml, validate_section
+from ..config import read_yaml, validate_section
+from .config import BacktestConfig
 from .engine import TargetPlan, simulate
 from .identities import IdentityCheck, check_identities
 from .loader import BENCHMARKS, load_benchmark, market_for

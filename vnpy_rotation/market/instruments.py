@@ -29,6 +29,7 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from ..config import Frozen
 from ..errors import InputRejected, Problem, UnknownInstrument
 
 TABLE_PATH = Path(__file__).with_name("instruments.yaml")
@@ -73,8 +74,8 @@ _STOCK_KINDS = {
 }
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+class _Frozen(Frozen):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)  # columns by alias too
 
 
 class DatedPct(_Frozen):

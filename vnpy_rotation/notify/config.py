@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from ..backtest.config import validate_section
+from ..config import Frozen, validate_section
 from ..errors import InputRejected, Problem
 
 
@@ -39,11 +39,7 @@ class NotifyKind(str, Enum):
 ALL_KINDS: frozenset[NotifyKind] = frozenset(NotifyKind)
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class DingTalkSettings(_Frozen):
+class DingTalkSettings(Frozen):
     """One DingTalk custom robot; disabled while ``webhook`` is empty."""
 
     webhook: str | None = None
@@ -79,7 +75,7 @@ class DingTalkSettings(_Frozen):
         return self.webhook is not None
 
 
-class NotifyConfig(_Frozen):
+class NotifyConfig(Frozen):
     """Where notifications go and which kinds are sent."""
 
     dingtalk: DingTalkSettings = DingTalkSettings()

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ..backtest.config import read_yaml, validate_section
+from ..config import read_yaml, validate_section
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_POOLS_FILE = ROOT / "configs" / "etf_pools.yaml"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..backtest.config import validate_section
+from ..config import validate_section
 from ..backtest.strategy import TargetStrategy
 from ..errors import InputRejected, Problem
 from .equal_weight import EqualWeightStrategy

@@ -7,7 +7,7 @@ weight from the next open. PE(TTM) is the unadjusted close over the EPS(TTM) of 
 the decision day, ROE from the same rule (see :mod:`vnpy_rotation.fundamentals.panels` for which ROE
 reading), PB from :mod:`vnpy_rotation.fundamentals.valuation`, and every per-share value on the day's
 share basis by :func:`share_basis_extras`. The risk rules (single-stock stop, portfolio stop, drawdown
-halving) run inside the simulation (:class:`~vnpy_rotation.backtest.risk_rules.RiskRules`).
+halving) run inside the simulation (:class:`~vnpy_rotation.risk.stops.RiskRules`).
 
 Exclusions, each counted per decision in the ``universe`` table: not an index member that day, no bar
 or suspended, ST, fewer than ``min_listed_days`` sessions since the first bar, PE ≤ 0 or unknown, ROE
@@ -27,7 +27,7 @@ from pydantic import Field, model_validator
 
 from ..backtest.engine import TargetPlan
 from ..backtest.market_data import MarketData
-from ..backtest.risk_rules import RiskRules
+from ..risk.stops import RiskRules
 from ..backtest.strategy import StrategySettings, rebalance_days, weights_frame
 from ..fundamentals.panels import KNOWN_PANEL, fundamental_panels, pe_ttm
 from ..fundamentals.share_changes import Distribution, eps_share_scale, from_holding_arrays, trailing_cash

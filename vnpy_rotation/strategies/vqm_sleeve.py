@@ -66,9 +66,10 @@ from ..fundamentals.valuation import ReportInputs
 from ..fundamentals.universe import rebuild_membership
 from ..market.calendar import default_calendar
 from ..market.instruments import lookup
+from ..risk.stops import stock_stop_hit
 from .vqm import VqmSettings, VqmStrategy, listed_sessions, read_report_inputs, report_extras, share_basis_extras
 
-EPS = 1e-9  # the portfolio backtest's tolerance on the stop threshold
+EPS = 1e-9  # float noise in share counts
 DEFAULT_BAND = 0.10
 
 
@@ -481,8 +482,8 @@ class VqmSleeveStrategy(CtaTemplate):
         before the next decision."""
         if not self.stock_stop or self.pos <= 0 or self.entry_price <= 0:
             return
-        loss = bar.close_price / self.entry_price - 1.0
-        if loss <= -self.stock_stop + EPS:
+        if stock_stop_hit(bar.close_price, self.entry_price, self.stock_stop):
+            loss = bar.close_price / self.entry_price - 1.0
             self.wanted = False
             self.target_volume = 0
             self.write_log(f"{bar.datetime.date()} 个股止损：收盘 {bar.close_price} 较成本 "

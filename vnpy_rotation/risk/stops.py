@@ -1,7 +1,8 @@
 """Risk rules applied inside the simulation: stock stop, portfolio stop, drawdown halving.
 
-A strategy sets them on its plan (``TargetPlan.risk``); :func:`~vnpy_rotation.backtest.engine.simulate`
-hands them to the compiled day loop, which evaluates them at every close after that day's orders (on
+A strategy sets them on its plan (``TargetPlan.risk``). The compiled day loop of the backtest
+(:mod:`~vnpy_rotation.backtest.kernel`), the CTA sleeves and the live risk stage call the same functions
+here (:func:`check_close`, :func:`start_row`, :func:`stock_stop_hit`): they evaluate the rules at every close after that day's orders (on
 the close, carried forward over suspensions) and sends the orders they call for at the next day's
 fill price, before the plan's own orders. Every rule is off (``None``) by default; with all of them off
 the simulation is exactly the one without rules.
@@ -16,15 +17,22 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+from numba import njit
 from pydantic import Field
 
-from .config import _Frozen
+from ..config import Frozen
 
 # Order causes as the kernel records them (index = code); the names prefix the risk orders' reasons.
 CAUSES = ("plan", "stock_stop", "portfolio_stop", "drawdown_halve")
+PLAN, STOCK_STOP, PORTFOLIO_STOP, DRAWDOWN_HALVE = 0, 1, 2, 3
+# The risk rules' scalars, kept in one float array that the functions below update in place.
+FLAT, FLAT_SINCE, FLAT_TRIGGER, HALVING, HALVE_TRIGGER, PEAK_STOP, PEAK_ALL = 0, 1, 2, 3, 4, 5, 6
+RISK_STATE = 7
+EPS = 1e-9  # the tolerance on every threshold (a loss of exactly the stop triggers it)
 
 
-class RiskRules(_Frozen):
+class RiskRules(Frozen):
     """Which risk rules apply and their thresholds (fractions: 0.08 = 8 %); ``None`` turns a rule off.
 
     ``stock_stop``: every holding (stocks and funds alike) whose close falls to entry × (1 − stock_stop)
@@ -79,3 +87,71 @@ class RiskRules(_Frozen):
 def risk_reason(cause: int, trigger: float) -> str:
     """The reason text of a risk order: its rule and the trigger (loss from entry, or drawdown)."""
     return f"{CAUSES[cause]} {trigger:.1%}"
+
+
+@njit(cache=True)
+def stock_stop_hit(close: float, entry: float, stock_stop: float) -> bool:
+    """The single-stock stop: the close is at or below entry × (1 − stock_stop) (NaN stop = off)."""
+    if stock_stop != stock_stop or not entry > 0 or close != close:
+        return False
+    return close / entry - 1.0 <= -stock_stop + EPS
+
+
+@njit(cache=True)
+def start_row(target, risk, state, keep, sell_cause) -> None:
+    """A plan row starts executing: it ends a portfolio stop's flat spell (the peak restarts), is scaled
+    while the drawdown halving holds, and replaces pending halving sells."""
+    if state[FLAT] != 0:
+        state[FLAT] = 0.0
+        state[PEAK_STOP] = 0.0  # the re-entry day's close becomes the peak
+        for j in range(len(target)):
+            if sell_cause[j] == PORTFOLIO_STOP:
+                sell_cause[j] = PLAN
+    if state[HALVING] != 0:
+        target *= risk[3]  # NaN (no instruction) stays NaN
+    for j in range(len(target)):
+        keep[j] = np.nan
+        if sell_cause[j] == DRAWDOWN_HALVE:
+            sell_cause[j] = PLAN
+
+
+@njit(cache=True)
+def check_close(i, cash, shares, close, entry, risk, state, keep, sell_cause, sell_trigger, blocked_until):
+    """Evaluate the risk rules at day ``i``'s close and set the next day's risk sells (``sell_cause``:
+    what sells symbol j, ``PLAN`` = nothing; ``keep``: the shares a halving sale leaves). Returns True
+    when the current target must be dropped (a portfolio stop or the start of a halving)."""
+    stock_stop, portfolio_stop, drawdown_halve, halve_to = risk
+    equity = cash
+    for j in range(len(shares)):
+        if shares[j] != 0 and close[j] == close[j]:
+            equity += shares[j] * close[j]
+    drop = False
+    if drawdown_halve == drawdown_halve:
+        state[PEAK_ALL] = max(state[PEAK_ALL], equity)
+        drawdown = equity / state[PEAK_ALL] - 1.0
+        if drawdown < -drawdown_halve - EPS:
+            if state[HALVING] == 0:
+                state[HALVING], state[HALVE_TRIGGER], drop = 1.0, drawdown, True
+                for j in range(len(shares)):
+                    keep[j] = shares[j] * halve_to if shares[j] > 0 else np.nan
+        elif state[HALVING] != 0:
+            state[HALVING] = 0.0
+            keep[:] = np.nan
+    if portfolio_stop == portfolio_stop and state[FLAT] == 0:
+        state[PEAK_STOP] = max(state[PEAK_STOP], equity)
+        loss = equity / state[PEAK_STOP] - 1.0
+        if loss <= -portfolio_stop + EPS:
+            state[FLAT], state[FLAT_SINCE], state[FLAT_TRIGGER], drop = 1.0, float(i), loss, True
+    for j in range(len(shares)):
+        sell_cause[j] = PLAN
+        if shares[j] <= 0:
+            continue
+        loss = close[j] / entry[j] - 1.0 if entry[j] > 0 else np.nan
+        if state[FLAT] != 0:
+            sell_cause[j], sell_trigger[j] = PORTFOLIO_STOP, state[FLAT_TRIGGER]
+        elif stock_stop_hit(close[j], entry[j], stock_stop):
+            sell_cause[j], sell_trigger[j] = STOCK_STOP, loss
+            blocked_until[j] = i + 1  # the row decided on this close does not trade it either
+        elif keep[j] == keep[j] and shares[j] > keep[j] + EPS:
+            sell_cause[j], sell_trigger[j] = DRAWDOWN_HALVE, state[HALVE_TRIGGER]
+    return drop

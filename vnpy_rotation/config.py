@@ -1,0 +1,55 @@
+"""Configuration helpers every package shares: the frozen base model, YAML reading and validation.
+
+Settings are validated once at the edge (a YAML file, a JSON setting, CLI flags) into frozen pydantic
+models; a mistake raises :class:`~vnpy_rotation.errors.InputRejected` naming the file, line and field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .errors import InputRejected, Problem
+
+
+class Frozen(BaseModel):
+    """Base of every configuration record: immutable, unknown fields rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class StrategySettings(Frozen):
+    """Base of every strategy's typed settings (frozen, unknown fields rejected)."""
+
+
+def _problems(source: str, exc: ValidationError) -> list[Problem]:
+    """One problem per field; a model-level error (no field) names just the source."""
+    return [Problem(source, None, f"{'.'.join(map(str, e['loc']))}: {e['msg']}" if e["loc"] else e["msg"])
+            for e in exc.errors()]
+
+
+def validate_section(model: type[BaseModel], raw: Any, source: str) -> Any:
+    """Validate ``raw`` as ``model``; errors name the source and the field."""
+    try:
+        return model.model_validate(raw or {})
+    except ValidationError as exc:
+        raise InputRejected(_problems(source, exc)) from None
+
+
+def read_yaml(path: Path) -> dict:
+    """A YAML mapping from ``path``; a syntax error names the file and line."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputRejected(Problem(str(path), None, "file not found")) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise InputRejected(Problem(str(path), None if mark is None else mark.line + 1, str(exc))) from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise InputRejected(Problem(str(path), None, "expected a mapping at the top level"))
+    return raw
