@@ -59,7 +59,7 @@ def decide_plan(name: str, strategy: Any, setting: InstanceSetting, day: date, m
         warnings.append(f"没有{day}的K线(最新{market.days[-1].date()}), 今日不做决策")
         return Decided(None, warnings)
     plan = strategy.targets(market)
-    warnings.extend(getattr(strategy, "data_warnings", []))
+    warnings.extend(strategy.data_warnings)
     stamp = pd.Timestamp(day)
     if stamp not in plan.frame.index:
         return Decided(None, warnings)

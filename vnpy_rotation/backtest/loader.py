@@ -17,7 +17,7 @@ from ..fundamentals.dividends import stored_records
 from .market_data import MarketData, build_market_data
 
 if TYPE_CHECKING:
-    from .strategy import TargetStrategy
+    from ..protocol import TargetStrategy
 
 # CSI 300 total-return index first (dividends reinvested, a fair yardstick), then the price index.
 BENCHMARKS = ("H00300.SSE", "000300.SSE")
@@ -96,5 +96,4 @@ def market_for(strategy: "TargetStrategy", start: date | None = None, end: date 
         print("imported the bundled real data into the database (first run)")
     market = load_market(strategy.symbols, start, end, strategy.warmup_days, store)
     market, _ = with_benchmark(market, store, benchmark)
-    prepare = getattr(strategy, "prepare_market", None)
-    return market if prepare is None else prepare(market, store)
+    return strategy.prepare_market(market, store)

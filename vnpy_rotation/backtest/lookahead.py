@@ -18,7 +18,7 @@ import pandas as pd
 from .config import BacktestConfig
 from .engine import RawRun, simulate
 from .market_data import MarketData, forward_fill
-from .strategy import TargetStrategy
+from ..protocol import TargetStrategy
 
 PRICE_FIELDS = ("open", "high", "low", "close")
 

@@ -22,7 +22,7 @@ from .lookahead import LookaheadCheck, check_lookahead
 from .market_data import MarketData
 from .metrics import compute_metrics
 from .result import BacktestResult
-from .strategy import TargetStrategy
+from ..protocol import TargetStrategy
 from .sweep import plan_within
 
 
@@ -99,7 +99,7 @@ def run_backtest(spec: RunSpec, store: BarStore | None = None, lookahead_cuts: i
     metrics = _metrics(result, benchmark)
     metrics["benchmark"] = None if benchmark is None else benchmark[0]
     # e.g. a span clipped to the stored bars, survivorship of the universe
-    metrics["data_warnings"] = clipped.warnings + list(getattr(strategy, "data_warnings", []))
+    metrics["data_warnings"] = clipped.warnings + list(strategy.data_warnings)
     pool_metrics = _pool_metrics(strategy, full, market, spec, metrics, benchmark)
     return BacktestRun(strategy, spec, market, plan, result, metrics, benchmark,
                        check_identities(result), check_lookahead(strategy, full, spec.config, lookahead_cuts),
@@ -163,12 +163,12 @@ POOL_COLUMNS = ("total_return", "annual_return", "annual_volatility", "sharpe", 
 def _pool_metrics(strategy: TargetStrategy, full: MarketData, market: MarketData, spec: RunSpec,
                   metrics: dict[str, Any], benchmark: tuple[str, pd.Series] | None) -> pd.DataFrame | None:
     """Each pool sleeve backtested alone on its share of the capital, then the whole portfolio."""
-    pool_plans = getattr(strategy, "pool_plans", None)
+    pool_plans = strategy.pool_plans(full)
     if pool_plans is None:
         return None
     shares = strategy.pools_config.shares(strategy.pool_names)
     rows = []
-    for pool, plan in pool_plans(full).items():
+    for pool, plan in pool_plans.items():
         plan = plan_within(plan, market.days)
         config = spec.config.model_copy(update={"capital": spec.config.capital * shares[pool]})
         pool_result = simulate(market, plan, config).to_result()

@@ -1,42 +1,17 @@
-"""What a target strategy is: a pure function from point-in-time market data to target rows.
+"""Helpers target strategies share: decision days from the exchange calendar, target frames.
 
-Both the backtester and (later) the live engine call :meth:`TargetStrategy.targets` on the data they
-have; a row decided at the close of day t may only depend on rows up to t (checked by
-:mod:`~vnpy_rotation.backtest.lookahead` for every strategy).
+What a strategy is (the protocol every caller uses) is :mod:`vnpy_rotation.protocol`.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
 
 from ..market.calendar import default_calendar
-from .engine import TargetPlan
 from .market_data import MarketData
-
-
-class StrategySettings(BaseModel):
-    """Base of every strategy's typed settings (frozen, unknown fields rejected)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-@runtime_checkable
-class TargetStrategy(Protocol):
-    name: ClassVar[str]
-    settings: StrategySettings
-
-    @property
-    def symbols(self) -> list[str]: ...
-
-    @property
-    def warmup_days(self) -> int: ...
-
-    def targets(self, market: MarketData) -> TargetPlan: ...
 
 
 def rebalance_days(market: MarketData, every: str) -> np.ndarray:

@@ -26,7 +26,7 @@ from .config import BacktestConfig
 from .engine import RawRun, TargetPlan, simulate
 from .market_data import MarketData
 from .metrics import TRADING_DAYS
-from .strategy import TargetStrategy
+from ..protocol import TargetStrategy
 
 Span = tuple[date, date]  # first and last calendar day, both included
 

@@ -213,7 +213,7 @@ def walk_forward(market: MarketData, spec: WalkForwardSpec, executor: Executor |
         warnings.append(f"only {history} trading days of data before the first train span ({span.start}); the "
                         f"strategy's warm-up is {warmup}: its first decisions lack history")
     return WalkForwardResult(spec, market, span, outcomes, holdout, holdout_params, choices[-1], lookahead,
-                             overfit, deflated, benchmark, hasattr(strategies[0], "prepare_market"), warnings)
+                             overfit, deflated, benchmark, strategies[0].has_own_inputs, warnings)
 
 
 def out_of_sample_returns(segments: Sequence[Evaluation]) -> np.ndarray:
@@ -266,5 +266,5 @@ def run_walkforward(spec: WalkForwardSpec, store=None, executor: Executor | None
     spec = replace(spec, run=replace(run, start=clipped.start, end=clipped.end))  # the span the data allows
     reference = load_benchmark(market.days, store, run.benchmark)
     result = walk_forward(market, spec, executor, benchmark=None if reference is None else reference[0])
-    result.warnings += clipped.warnings + list(getattr(loader, "data_warnings", []))
+    result.warnings += clipped.warnings + list(loader.data_warnings)
     return result

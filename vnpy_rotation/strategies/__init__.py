@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import validate_section
-from ..backtest.strategy import TargetStrategy
+from ..protocol import TargetStrategy
 from ..errors import InputRejected, Problem
 from .equal_weight import EqualWeightStrategy
 from .etf_rotation import EtfRotationStrategy

@@ -9,7 +9,9 @@ from pydantic import Field, field_validator
 
 from ..backtest.engine import TargetPlan
 from ..backtest.market_data import MarketData
-from ..backtest.strategy import StrategySettings, rebalance_days, weights_frame
+from ..config import StrategySettings
+from ..protocol import StrategyBase
+from ..backtest.strategy import rebalance_days, weights_frame
 from ..bundled import manifest
 
 
@@ -36,7 +38,7 @@ class EqualWeightSettings(StrategySettings):
         return value
 
 
-class EqualWeightStrategy:
+class EqualWeightStrategy(StrategyBase):
     """Holds every listed, tradable member at the same weight; members without data wait for it."""
 
     name: ClassVar[str] = "equal_weight"

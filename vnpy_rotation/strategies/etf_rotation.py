@@ -26,7 +26,9 @@ from pydantic import Field, field_validator, model_validator
 
 from ..backtest.engine import TargetPlan
 from ..backtest.market_data import MarketData, forward_fill
-from ..backtest.strategy import StrategySettings, rebalance_days
+from ..config import StrategySettings
+from ..protocol import StrategyBase
+from ..backtest.strategy import rebalance_days
 from ..factors.inputs import pool_factors
 from ..factors.library import FACTORS
 from ..rotation.capacity import cap_order_sizes
@@ -94,7 +96,7 @@ class PoolDecisions:
     capacity: Callable[[], pd.DataFrame]  # where a constraint bound (built when asked: sweeps skip it)
 
 
-class EtfRotationStrategy:
+class EtfRotationStrategy(StrategyBase):
     """Rotation among ETF pools; ``targets`` is what both the backtester and the live app call."""
 
     name: ClassVar[str] = "etf_rotation"

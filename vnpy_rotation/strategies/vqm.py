@@ -28,7 +28,9 @@ from pydantic import Field, model_validator
 from ..backtest.engine import TargetPlan
 from ..backtest.market_data import MarketData
 from ..risk.stops import RiskRules
-from ..backtest.strategy import StrategySettings, rebalance_days, weights_frame
+from ..config import StrategySettings
+from ..protocol import StrategyBase
+from ..backtest.strategy import rebalance_days, weights_frame
 from ..fundamentals.panels import KNOWN_PANEL, fundamental_panels, pe_ttm
 from ..fundamentals.share_changes import Distribution, eps_share_scale, from_holding_arrays, trailing_cash
 from ..fundamentals.valuation import ReportInputs, book_panels
@@ -98,7 +100,7 @@ class Ranking(NamedTuple):
     dividend_yield: np.ndarray | None = None  # while weighted
 
 
-class VqmStrategy:
+class VqmStrategy(StrategyBase):
     """The VQM portfolio strategy; ``prepare_market`` attaches the point-in-time inputs it ranks on."""
 
     name: ClassVar[str] = "vqm"
