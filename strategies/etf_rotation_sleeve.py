@@ -1,5 +1,5 @@
 """vnpy_ctastrategy loads strategy classes from ./strategies: the ETF rotation sleeve, from the package."""
 
-from vnpy_rotation.strategies.etf_rotation_sleeve import EtfRotationSleeveStrategy
+from vnpy_rotation.cta.etf_rotation_sleeve import EtfRotationSleeveStrategy
 
 __all__ = ["EtfRotationSleeveStrategy"]

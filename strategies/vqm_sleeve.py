@@ -1,5 +1,5 @@
 """vnpy_ctastrategy loads strategy classes from ./strategies: the VQM stock-selection sleeve, from the package."""
 
-from vnpy_rotation.strategies.vqm_sleeve import VqmSleeveStrategy
+from vnpy_rotation.cta.vqm_sleeve import VqmSleeveStrategy
 
 __all__ = ["VqmSleeveStrategy"]

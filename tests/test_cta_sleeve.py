@@ -28,7 +28,7 @@ from vnpy_rotation.backtest.config import BacktestConfig  # noqa: E402
 from vnpy_rotation.backtest.loader import load_market  # noqa: E402
 from vnpy_rotation.backtest.runner import RunSpec, run_backtest  # noqa: E402
 from vnpy_rotation.bundled import manifest  # noqa: E402
-from vnpy_rotation.strategies.etf_rotation_sleeve import EtfRotationSleeveStrategy  # noqa: E402
+from vnpy_rotation.cta.etf_rotation_sleeve import EtfRotationSleeveStrategy  # noqa: E402
 
 START, END = date(2017, 8, 1), date(2024, 9, 30)  # ~7 years; the warm-up reaches back to the data's start
 SYMBOL = "510300.SSE"

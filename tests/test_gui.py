@@ -17,9 +17,9 @@ pytest.importorskip("pytestqt")
 from vnpy.event import Event  # noqa: E402
 from vnpy.trader.ui import QtCore, QtGui, QtWidgets  # noqa: E402
 
-from vnpy_rotation.app.engine import APP_NAME, EVENT_ROTATION_LOG, EVENT_ROTATION_STRATEGY  # noqa: E402
-from vnpy_rotation.app.ui import RotationManager  # noqa: E402
-from vnpy_rotation.app.ui import widget as ui  # noqa: E402
+from vnpy_rotation.apps.rotation.engine import APP_NAME, EVENT_ROTATION_LOG, EVENT_ROTATION_STRATEGY  # noqa: E402
+from vnpy_rotation.apps.rotation.ui import RotationManager  # noqa: E402
+from vnpy_rotation.apps.rotation.ui import widget as ui  # noqa: E402
 from vnpy_rotation.cli.gui_cmd import build_main_window  # noqa: E402
 from vnpy_rotation.live.plan import DayProgress, FillRecord, LegRecord, OrderPlan, OrderRecord  # noqa: E402
 
@@ -114,7 +114,7 @@ def add_and_show(trader, manager, qtbot, name: str = "etf") -> dict:
 
 # -- (a) the assembled VeighNa Trader ----------------------------------------------------------------
 def test_main_window_has_the_rotation_app(trader, qtbot):
-    from vnpy_rotation.app import RotationStrategyApp
+    from vnpy_rotation.apps.rotation import RotationStrategyApp
 
     assert "REPLAY" in trader.main_engine.get_all_gateway_names()
     apps = {app.app_name for app in trader.main_engine.get_all_apps()}

@@ -258,8 +258,8 @@ class GatedClock:
 
 @pytest.mark.parametrize("once", [True, False])
 def test_run_live_trades_a_session_and_ends_cleanly(xt_module, fake_xt_trading, tmp_path, once):
-    from vnpy_rotation.app.daemon import TradeSpec
-    from vnpy_rotation.app.live_daemon import run_live
+    from vnpy_rotation.apps.rotation.daemon import TradeSpec
+    from vnpy_rotation.apps.rotation.live_daemon import run_live
     from vnpy_rotation.backtest.config import BacktestConfig
     from vnpy_rotation.live.plan import OrderPlan, StrategyState
     from vnpy_rotation.live.schedule import SHANGHAI, SessionTimes

@@ -11,8 +11,8 @@ from datetime import date
 import pytest
 
 from conftest import fresh_bundled_store
-from vnpy_rotation.app.daemon import Stack
-from vnpy_rotation.app.discovery import discover
+from vnpy_rotation.apps.rotation.daemon import Stack
+from vnpy_rotation.apps.rotation.discovery import discover
 from vnpy_rotation.errors import InputRejected
 from vnpy_rotation.gateways.replay import ReplayGateway
 from vnpy_rotation.notify import NotifyConfig, Notifier

@@ -40,7 +40,7 @@ from vnpy_rotation.backtest.runner import RunSpec, run_backtest  # noqa: E402
 from vnpy_rotation.bundled import bundled_stock_files  # noqa: E402
 from vnpy_rotation.data.importer import import_paths  # noqa: E402
 from vnpy_rotation.market.calendar import default_calendar  # noqa: E402
-from vnpy_rotation.strategies.vqm_sleeve import VqmSleeveStrategy  # noqa: E402
+from vnpy_rotation.cta.vqm_sleeve import VqmSleeveStrategy  # noqa: E402
 
 START, END = date(2015, 1, 1), date(2019, 12, 31)  # 60 month ends
 SYMBOL = "600585.SSE"  # selected six times in the span, never at a limit or suspended when it enters or exits
@@ -259,7 +259,7 @@ def test_sleeve_view_with_pb_dividend_yield_and_express_equals_the_portfolios(st
     rows are synthetic (600036.SSE, in the documented Baostock / equity layouts)."""
     from vnpy_rotation.fundamentals.store import BalanceRow, ExpressRow
     from vnpy_rotation.strategies.vqm import VqmSettings, VqmStrategy
-    from vnpy_rotation.strategies.vqm_sleeve import PointInTimeUniverse
+    from vnpy_rotation.cta.vqm_sleeve import PointInTimeUniverse
 
     express = tmp_path / "express.csv"
     express.write_text("code,performanceExpPubDate,performanceExpStatDate,performanceExpUpdateDate,"

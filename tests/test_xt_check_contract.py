@@ -102,7 +102,7 @@ def test_a_traded_symbol_contradicting_the_table_is_recorded(stack, fake_xt_trad
     from vnpy.event import Event
     from vnpy.trader.event import EVENT_CONTRACT
 
-    from vnpy_rotation.app.engine import EVENT_ROTATION_LOG
+    from vnpy_rotation.apps.rotation.engine import EVENT_ROTATION_LOG
 
     if connect_first:
         _connect(stack, fake_xt_trading)

@@ -130,9 +130,9 @@ def remark(vt_orderid: str) -> str:
 # ------------------------------------------------------------------------------------------------
 @contextmanager
 def live_stack(gateway_class, state_folder):
-    """The daemon's :class:`~vnpy_rotation.app.daemon.Stack` on ``gateway_class``, closed afterwards (after
+    """The daemon's :class:`~vnpy_rotation.apps.rotation.daemon.Stack` on ``gateway_class``, closed afterwards (after
     the gateway's connect thread) and back in the working directory MainEngine moved away from."""
-    from vnpy_rotation.app.daemon import Stack
+    from vnpy_rotation.apps.rotation.daemon import Stack
 
     cwd = os.getcwd()
     built = Stack(gateway_class, state_folder, notifications=False)

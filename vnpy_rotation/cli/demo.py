@@ -81,7 +81,7 @@ def replay_demo(out: Path) -> int:
 
     from vnpy.trader.setting import SETTINGS
 
-    from ..app.daemon import TradeSpec, run_replay
+    from ..apps.rotation.daemon import TradeSpec, run_replay
     from ..backtest.config import BacktestConfig
     from ..market.calendar import default_calendar
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..app.engine import APP_NAME
+from ..apps.rotation.engine import APP_NAME
 from ..errors import PlatformUnsupported
 
 
@@ -26,7 +26,7 @@ def build_main_window() -> tuple[Any, Any, Any]:
     from vnpy_ctastrategy import CtaStrategyApp
     from vnpy_riskmanager import RiskManagerApp
 
-    from ..app import RotationStrategyApp
+    from ..apps.rotation import RotationStrategyApp
     from ..gateways import available_gateways
 
     qapp = QtWidgets.QApplication.instance() or create_qapp()

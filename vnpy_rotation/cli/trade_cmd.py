@@ -10,7 +10,7 @@ from ..errors import InputRejected, PlatformUnsupported, Problem
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..app.daemon import TradeSpec, claim_out_folder, run_parameters
+    from ..apps.rotation.daemon import TradeSpec, claim_out_folder, run_parameters
 
     raw, source, config, _ = read_sections(args.config, args.capital, extra=("live",))
     live = dict(raw.get("live") or {})
@@ -56,7 +56,7 @@ def _check_strategy(name: str, settings: dict, source: str) -> None:
 
 
 def _replay(spec) -> int:
-    from ..app.daemon import run_replay
+    from ..apps.rotation.daemon import run_replay
 
     started = time.perf_counter()
     result = run_replay(spec)
@@ -69,6 +69,6 @@ def _replay(spec) -> int:
 def _live(spec, xt_override: dict, once: bool) -> int:
     from vnpy_xt import XtGateway
 
-    from ..app.live_daemon import run_live, xt_setting
+    from ..apps.rotation.live_daemon import run_live, xt_setting
 
     return run_live(spec, XtGateway, xt_setting(xt_override), once=once)

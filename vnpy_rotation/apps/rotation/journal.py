@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..backtest.engine import TRADE_COLUMNS
-from ..live.plan import DayProgress
-from ..live.state_file import write_atomic
+from ...backtest.engine import TRADE_COLUMNS
+from ...live.plan import DayProgress
+from ...live.state_file import write_atomic
 
 ORDER_COLUMNS = ["date", "reference", "vt_symbol", "direction", "volume", "price", "traded", "status", "order_id"]
 SUMMARY_COLUMNS = ["date", "equity", "cash", "market_value", "pnl", "orders", "fills", "positions", "unfilled",

@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..backtest.config import BacktestConfig
-from ..config import validate_section
-from ..live.cycle import ExecutionSettings
+from ...backtest.config import BacktestConfig
+from ...config import validate_section
+from ...live.cycle import ExecutionSettings
 
 SETTING_FILENAME = "rotation_strategy_setting.json"
 

@@ -27,7 +27,7 @@ from ..data.store import BarStore
 from ..fundamentals.dividends import stored_records
 from ..factors.library import FACTORS
 from ..market.calendar import default_calendar
-from .etf_rotation import EtfRotationSettings, EtfRotationStrategy
+from ..strategies.etf_rotation import EtfRotationSettings, EtfRotationStrategy
 
 LIMIT_BAND = 0.10  # A-share ETFs: ±10 % around the previous close
 

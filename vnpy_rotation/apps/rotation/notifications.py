@@ -14,7 +14,7 @@ from vnpy.trader.engine import MainEngine
 from vnpy.trader.setting import SETTINGS
 from vnpy.trader.utility import TEMP_DIR
 
-from ..notify import Notifier, load_notify_config
+from ...notify import Notifier, load_notify_config
 
 NOTIFY_FILENAME = "rotation_notify.json"
 

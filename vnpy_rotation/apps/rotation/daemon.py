@@ -19,16 +19,16 @@ import pandas as pd
 from vnpy.event import EventEngine
 from vnpy.trader.engine import MainEngine
 
-from ..backtest.config import BacktestConfig
-from ..backtest.engine import simulate
-from ..backtest.loader import market_for
-from ..backtest.runner import clipped_warning
-from ..backtest.sweep import plan_within
-from ..data.panels import bar_span
-from ..errors import InputRejected, Problem
-from ..live.state_file import read_json, write_atomic
-from ..market.calendar import default_calendar
-from ..live.consistency import Consistency, compare, write_report
+from ...backtest.config import BacktestConfig
+from ...backtest.engine import simulate
+from ...backtest.loader import market_for
+from ...backtest.runner import clipped_warning
+from ...backtest.sweep import plan_within
+from ...data.panels import bar_span
+from ...errors import InputRejected, Problem
+from ...live.state_file import read_json, write_atomic
+from ...market.calendar import default_calendar
+from ...live.consistency import Consistency, compare, write_report
 from . import RotationStrategyApp
 from .engine import RotationEngine
 from .journal import DayJournal
@@ -135,7 +135,7 @@ class Stack:
 
 
 def class_name_of(strategy: str) -> str:
-    from ..strategies import STRATEGIES
+    from ...strategies import STRATEGIES
 
     return STRATEGIES[strategy].__name__ if strategy in STRATEGIES else strategy
 
@@ -156,10 +156,10 @@ def ensure_instance(engine: RotationEngine, spec: TradeSpec, gateway: str) -> st
 def run_replay(spec: TradeSpec, output: Callable[[str], None] = print) -> Consistency:
     """Replay ``spec.start … spec.end`` through the live stack in paper mode, resuming where a previous
     run in the same ``out`` folder stopped; then compare with the backtest."""
-    from ..backtest.loader import BENCHMARKS, ensure_bundled
-    from ..data.store import BarStore
-    from ..gateways.replay import ReplayGateway
-    from ..strategies import create_strategy
+    from ...backtest.loader import BENCHMARKS, ensure_bundled
+    from ...data.store import BarStore
+    from ...gateways.replay import ReplayGateway
+    from ...strategies import create_strategy
 
     symbols = create_strategy(spec.strategy, spec.settings).symbols
     if ensure_bundled(symbols + list(BENCHMARKS), BarStore()):
@@ -221,7 +221,7 @@ def clip_replay(spec: TradeSpec, span: tuple[date, date] | None, output: Callabl
 def backtest_of(spec: TradeSpec) -> tuple[pd.DataFrame, pd.Series]:
     """The backtest the replay must equal: same data cut, same config, the plan's risk rules off (the live
     stack's risk stage is still a pass-through)."""
-    from ..strategies import create_strategy
+    from ...strategies import create_strategy
 
     strategy = create_strategy(spec.strategy, spec.settings, "strategy")
     full = market_for(strategy, spec.start, spec.end)

@@ -67,7 +67,7 @@ from ..fundamentals.universe import rebuild_membership
 from ..market.calendar import default_calendar
 from ..market.instruments import lookup
 from ..risk.stops import stock_stop_hit
-from .vqm import VqmSettings, VqmStrategy, listed_sessions, read_report_inputs, report_extras, share_basis_extras
+from ..strategies.vqm import VqmSettings, VqmStrategy, listed_sessions, read_report_inputs, report_extras, share_basis_extras
 
 EPS = 1e-9  # float noise in share counts
 DEFAULT_BAND = 0.10

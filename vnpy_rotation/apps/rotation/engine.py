@@ -33,16 +33,16 @@ from vnpy.trader.object import (
 )
 from vnpy.trader.utility import get_folder_path
 
-from ..config import validate_section
-from ..errors import InputRejected, Problem
-from ..live.cycle import ExecutionCycle
-from ..live.hooks import HookContext, Stages
-from ..live.plan import DayProgress, StrategyState
-from ..live.sizing import Quote
-from ..live.state_file import read_json, write_atomic
-from ..live.terms import terms_on
-from ..market.instruments import default_registry
-from ..market.xt_check import XtMismatch, check_contract
+from ...config import validate_section
+from ...errors import InputRejected, Problem
+from ...live.cycle import ExecutionCycle
+from ...live.hooks import HookContext, Stages
+from ...live.plan import DayProgress, StrategyState
+from ...live.sizing import Quote
+from ...live.state_file import read_json, write_atomic
+from ...live.terms import terms_on
+from ...market.instruments import default_registry
+from ...market.xt_check import XtMismatch, check_contract
 from .broker import VnpyBroker, broker_order, broker_trade
 from .clock import EVENT_ROTATION_PHASE, Phase, SessionClock
 from .decide import decide_plan

@@ -13,8 +13,8 @@ from typing import Callable
 
 from vnpy.trader.utility import load_json
 
-from ..live.schedule import SHANGHAI, SessionTimes, next_phase
-from ..market.calendar import default_calendar
+from ...live.schedule import SHANGHAI, SessionTimes, next_phase
+from ...market.calendar import default_calendar
 from .daemon import Stack, TradeSpec, ensure_instance
 from .journal import DayJournal
 

@@ -8,7 +8,7 @@ from vnpy.trader.constant import Direction, Exchange, Offset, OrderType, Status
 from vnpy.trader.engine import MainEngine
 from vnpy.trader.object import OrderData, OrderRequest, TradeData
 
-from ..live.ports import ACTIVE, CANCELLED, FILLED, REJECTED, SUBMITTING, BrokerOrder, BrokerTrade
+from ...live.ports import ACTIVE, CANCELLED, FILLED, REJECTED, SUBMITTING, BrokerOrder, BrokerTrade
 
 STATES = {Status.SUBMITTING: SUBMITTING, Status.NOTTRADED: ACTIVE, Status.PARTTRADED: ACTIVE,
           Status.ALLTRADED: FILLED, Status.CANCELLED: CANCELLED, Status.REJECTED: REJECTED}

@@ -13,8 +13,8 @@ from typing import Callable
 import pandas as pd
 from vnpy.event import Event, EventEngine
 
-from ..live.schedule import SHANGHAI, SessionTimes, next_phase
-from ..market.calendar import default_calendar
+from ...live.schedule import SHANGHAI, SessionTimes, next_phase
+from ...market.calendar import default_calendar
 
 EVENT_ROTATION_PHASE = "eRotationPhase"
 EVENT_BARRIER = "eRotationBarrier"

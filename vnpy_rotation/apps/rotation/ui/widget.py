@@ -14,7 +14,7 @@ from vnpy.event import Event, EventEngine
 from vnpy.trader.engine import MainEngine
 from vnpy.trader.ui import QtCore, QtGui, QtWidgets
 
-from ...errors import InputRejected
+from ....errors import InputRejected
 from ..engine import APP_NAME, EVENT_ROTATION_LOG, EVENT_ROTATION_STRATEGY, RotationEngine
 from ..settings import InstanceSetting
 

@@ -14,7 +14,7 @@ import traceback
 from pathlib import Path
 from typing import Callable
 
-from ..strategies import STRATEGIES
+from ...strategies import STRATEGIES
 
 
 def is_target_strategy(obj: object) -> bool:

@@ -11,9 +11,9 @@ import pandas as pd
 from vnpy.trader.engine import MainEngine
 from vnpy.trader.object import BarData, HistoryRequest
 
-from ..backtest.loader import market_for
-from ..data.store import BarStore
-from ..live.plan import OrderPlan
+from ...backtest.loader import market_for
+from ...data.store import BarStore
+from ...live.plan import OrderPlan
 from .settings import InstanceSetting
 
 UPDATE_DAYS = 10  # calendar days of bars fetched after each close (covers holidays and a missed day)
@@ -43,7 +43,7 @@ def update_bars(symbols: list[str], day: date, setting: InstanceSetting, main_en
     """Bring the database up to ``day`` from the configured source; returns problems found."""
     if setting.bars == "database":
         return []
-    from ..data.xt_fetch import fetch_into_database, load_datafeed
+    from ...data.xt_fetch import fetch_into_database, load_datafeed
 
     feed = load_datafeed() if setting.bars == "xt" else GatewayHistory(main_engine, setting.gateway)
     reports = fetch_into_database(symbols, day - timedelta(days=UPDATE_DAYS), day, store, feed)
