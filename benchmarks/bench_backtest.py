@@ -336,8 +336,8 @@ def main() -> None:
 def run_all(args, home: Path, real: Path) -> None:
     print(f"home: {home}; code: {code_version()}; {os.cpu_count()} CPUs")
     import numpy as np
-
     import vnpy_peer
+
     from vnpy_rotation.data.store import BarStore
 
     store = BarStore()
@@ -347,8 +347,8 @@ def run_all(args, home: Path, real: Path) -> None:
     sweep_md = None
     for universe in universes(args.skip_stocks):
         resolve_symbols(universe, store)
-        first_load_s, md = best_of(1, lambda: load_ours(universe, store))  # includes the one-time block cache
-        load_s, md = best_of(args.repeat, lambda: load_ours(universe, store))
+        first_load_s, md = best_of(1, lambda u=universe: load_ours(u, store))  # includes the one-time block cache
+        load_s, md = best_of(args.repeat, lambda u=universe: load_ours(u, store))
         n_days, n_symbols = md.shape
         cells = n_days * n_symbols
         print(f"\n== {universe.name}: {n_symbols} symbols × {n_days} days = {cells:,} bar-cells "
@@ -385,9 +385,9 @@ def run_all(args, home: Path, real: Path) -> None:
         # 2. time per backtest
         vnpy_times = [theirs.run_seconds] + [peer.run(settings).run_seconds for _ in range(args.repeat - 1)]
         vnpy_s = min(vnpy_times)
-        ours_s, raw = best_of(args.repeat, lambda: ours_full(md, universe))
+        ours_s, raw = best_of(args.repeat, lambda m=md, u=universe: ours_full(m, u))
         result_s, _ = best_of(args.repeat, raw.to_result)
-        compat_s, _ = best_of(args.repeat, lambda: compat_run(md, universe))
+        compat_s, _ = best_of(args.repeat, lambda m=md, u=universe: compat_run(m, u))
         print(f"load: ours load_panels+build_market_data {load_s:.2f}s (first call after the import "
               f"{first_load_s:.2f}s: builds the column cache); vnpy load_data {vnpy_load_s:.2f}s")
         print(f"vnpy run_backtesting+calculate_result {vnpy_s * 1e3:9.1f} ms  {cells / vnpy_s / 1e3:10.0f} k cells/s"

@@ -61,13 +61,13 @@ def run(home: Path, workers: int) -> None:
 
     settle_runtime(home)
     os.chdir(home)  # forked workers find ./.vntrader here
+    import vnpy_peer
+
     from vnpy_rotation.backtest.config import BacktestConfig
     from vnpy_rotation.backtest.loader import ensure_bundled, load_market, with_benchmark
     from vnpy_rotation.backtest.sweep import sweep
     from vnpy_rotation.data.store import BarStore
     from vnpy_rotation.strategies import create_strategy
-
-    import vnpy_peer
 
     store = BarStore()
     strategy = create_strategy("etf_rotation")

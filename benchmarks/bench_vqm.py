@@ -180,9 +180,9 @@ def main() -> None:
 def run_all(args, home: Path) -> None:
     print(f"home: {home}; code: {code_version()}; {os.cpu_count()} CPUs; repeat {args.repeat} (medians)")
     import numpy as np
-
     import vnpy_vqm_peer
     from bench_backtest import compare
+
     from vnpy_rotation.backtest.config import BacktestConfig
     from vnpy_rotation.backtest.engine import simulate
     from vnpy_rotation.data.store import BarStore

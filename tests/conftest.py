@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import atexit
-from contextlib import contextmanager
 import os
 import shutil
 import subprocess
-import tempfile
 import sys
+import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -53,7 +53,8 @@ def empty_database(bar_store) -> None:
     """Delete every row of vnpy's bar tables and of this project's tables."""
     from vnpy_rotation.data.store import MODELS
     from vnpy_rotation.fundamentals.dividends import DividendRow, DividendStore
-    from vnpy_rotation.fundamentals.store import MODELS as FUNDAMENTAL_MODELS, FundamentalStore
+    from vnpy_rotation.fundamentals.store import MODELS as FUNDAMENTAL_MODELS
+    from vnpy_rotation.fundamentals.store import FundamentalStore
 
     FundamentalStore(bar_store.database)  # binds its tables to this database
     DividendStore(bar_store.database)

@@ -5,7 +5,6 @@ import json
 
 import pandas as pd
 import pytest
-
 from conftest import run_cli
 
 TRADE_COLUMNS = ["datetime", "vt_symbol", "direction", "price", "volume", "commission", "stamp_duty",

@@ -11,16 +11,30 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from scenario_market import (
+    CAPITAL,
+    CHINEXT_ETF,
+    CROSS,
+    ETF,
+    ETF_B,
+    STOCK,
+    STOCK_B,
+    at,
+    bar,
+    days,
+    equity_on,
+    flat,
+    make_panels,
+    money,
+    orders_of,
+    positions_on,
+    trades_of,
+)
+from scenario_market import backtest as _backtest
 
 from vnpy_rotation.backtest.config import Commission, FillPrice
 from vnpy_rotation.backtest.market_data import build_market_data
 from vnpy_rotation.backtest.matching import cents
-
-from scenario_market import backtest as _backtest
-from scenario_market import (
-    CAPITAL, CHINEXT_ETF, CROSS, ETF, ETF_B, STOCK, STOCK_B, at, bar, days, equity_on, flat, make_panels,
-    money, orders_of, positions_on, trades_of,
-)
 
 
 def backtest(panels, rows, kind="shares", **config):

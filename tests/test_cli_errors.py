@@ -9,8 +9,8 @@ import sys
 
 import pandas as pd
 import pytest
-
 from conftest import ROOT, run_cli
+
 from vnpy_rotation.backtest.config import MAX_CAPITAL
 from vnpy_rotation.bundled import manifest
 from vnpy_rotation.cli.gui_cmd import QT_XCB_PACKAGES, display_problem

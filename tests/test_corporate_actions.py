@@ -6,16 +6,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import BUNDLED, REAL, needs_real
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from vnpy_rotation.data.corporate_actions import (
-    cumulative_factor, find_jumps, from_preclose, from_qfq_pair, infer_from_jumps,
+    cumulative_factor,
+    find_jumps,
+    from_preclose,
+    from_qfq_pair,
+    infer_from_jumps,
 )
 from vnpy_rotation.data.formats import parse
 from vnpy_rotation.market.instruments import lookup
-
-from conftest import BUNDLED, REAL, needs_real
 
 
 def _series(path: Path) -> pd.Series:

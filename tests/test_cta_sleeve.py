@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import bundled_store_for
 
 pytest.importorskip("vnpy_ctastrategy")
@@ -114,9 +113,8 @@ def test_sleeve_trades_on_the_portfolio_days(bundled_db, pools_file):
 
 def test_vnpy_discovers_the_sleeve_in_the_strategies_folder(monkeypatch):
     """vnpy_ctastrategy's own loader, run on the repository's ``strategies/`` folder from its root."""
-    from vnpy_ctastrategy.engine import CtaEngine
-
     from conftest import ROOT
+    from vnpy_ctastrategy.engine import CtaEngine
 
     class Loader:  # what vnpy's two loading methods use of a CtaEngine (no event or main engine needed)
         classes: dict = {}

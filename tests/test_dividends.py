@@ -15,12 +15,11 @@ from datetime import date
 
 import pandas as pd
 import pytest
+from conftest import run_cli
 
 from vnpy_rotation.errors import InputRejected
 from vnpy_rotation.fundamentals.dividends import DividendRow, is_dividend_file, parse_dividends, stored_distributions
 from vnpy_rotation.fundamentals.share_changes import BAOSTOCK, FACTOR, Distribution
-
-from conftest import run_cli
 
 HEADER = ("code,dividPreNoticeDate,dividAgmPumDate,dividPlanAnnounceDate,dividPlanDate,dividRegistDate,"
           "dividOperateDate,dividPayDate,dividStockMarketDate,dividCashPsBeforeTax,dividCashPsAfterTax,"

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import run_cli
 from test_fundamentals_import import fstore, importing  # noqa: F401 (fstore is a fixture)
 

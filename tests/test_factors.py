@@ -12,9 +12,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from vnpy_rotation.factors.library import (FACTORS, TRADING_DAYS, FactorInputs, compute_factors, max_drawdown,
-                                           momentum, moving_average_gap, relative_strength, trend_quality,
-                                           turnover_intensity, volatility)
+from vnpy_rotation.factors.library import (
+    FACTORS,
+    TRADING_DAYS,
+    FactorInputs,
+    compute_factors,
+    max_drawdown,
+    momentum,
+    moving_average_gap,
+    relative_strength,
+    trend_quality,
+    turnover_intensity,
+    volatility,
+)
 from vnpy_rotation.factors.panel import META_KEYS, produce_panel, read_panel, write_panel
 from vnpy_rotation.rotation.pools import read_pools
 

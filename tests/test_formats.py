@@ -10,7 +10,6 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-
 from conftest import run_cli
 
 SAMPLES = Path(__file__).resolve().parent / "data" / "formats"

@@ -7,7 +7,6 @@ import math
 import sqlite3
 
 import pytest
-
 from conftest import REAL, needs_real, run_cli
 
 PROFIT_HEADER = "code,pubDate,statDate,roeAvg,npMargin,gpMargin,netProfit,epsTTM,MBRevenue,totalShare,liqaShare"

@@ -5,7 +5,8 @@ from io import StringIO
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vnpy_rotation.fundamentals.panels import annualised_roe, fundamental_panels, pe_ttm
 from vnpy_rotation.fundamentals.pit import as_of, statutory_deadline

@@ -4,7 +4,8 @@ from datetime import date
 
 import pandas as pd
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from vnpy_rotation.fundamentals.pit import as_of, latest_usable_period, statutory_deadline, usable_from
 

@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import run_cli
+
 from vnpy_rotation.backtest.loader import ensure_bundled, with_benchmark
 from vnpy_rotation.errors import RotationError
 from vnpy_rotation.factors import fuses, stats

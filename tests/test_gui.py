@@ -314,6 +314,6 @@ def test_replay_button_steps_a_paper_session(trader, manager, qtbot):
     risk.rules["委托规模检查"].update_setting({"order_volume_limit": 10**7, "order_value_limit": 10**7})
     for expected in ("2024-06-28", "2024-07-01"):
         manager.replay_button.click()
-        qtbot.waitUntil(lambda: engine.instances["paper"].cycle.state.last_close == expected, timeout=30_000)
+        qtbot.waitUntil(lambda day=expected: engine.instances["paper"].cycle.state.last_close == day, timeout=30_000)
     history = engine.instances["paper"].cycle.state.history
     assert history[-1]["fills"] > 0 and history[-1]["positions"]  # decided on Friday, traded on Monday

@@ -6,7 +6,6 @@ from datetime import date
 
 import pandas as pd
 import pytest
-
 from conftest import BUNDLED, empty_database
 
 UNADJUSTED = BUNDLED / "etf" / "unadjusted_em" / "510300.csv"

@@ -15,9 +15,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from hypothesis import HealthCheck, event, example, given, settings, strategies as st
-
 from conftest import BUNDLED, REAL, empty_database
+from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import strategies as st
+
 from vnpy_rotation.data.formats import FORMATS
 
 HERE = Path(__file__).resolve().parent

@@ -9,9 +9,8 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import BUNDLED, REAL, needs_real, run_cli
-from test_import_database import EX_RIGHTS_ROWS, DAYS, baostock
+from test_import_database import DAYS, EX_RIGHTS_ROWS, baostock
 from test_import_validation import snapshot
 
 GOOD_FUND = BUNDLED / "etf" / "unadjusted_em" / "510300.csv"  # real Eastmoney export, 2017-01-18 … 2024-09-30

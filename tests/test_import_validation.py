@@ -6,7 +6,6 @@ import sqlite3
 import sys
 
 import pytest
-
 from conftest import run_cli
 
 DAYS = ["2024-09-23", "2024-09-24", "2024-09-25", "2024-09-26", "2024-09-27"]

@@ -8,8 +8,8 @@ from datetime import date
 
 import pytest
 import yaml
-
 from conftest import run_cli
+
 from vnpy_rotation.errors import InputRejected
 from vnpy_rotation.market.instruments import (
     InstrumentKind,

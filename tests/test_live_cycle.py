@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from vnpy_rotation.backtest.config import BacktestConfig
-from vnpy_rotation.live.cycle import (CLOSED, WORKING, ExecutionCycle, ExecutionSettings, PhaseError, advance)
+from vnpy_rotation.live.cycle import CLOSED, WORKING, ExecutionCycle, ExecutionSettings, PhaseError, advance
 from vnpy_rotation.live.plan import INTENT, UNSENT, OrderPlan, StrategyState
 from vnpy_rotation.live.ports import ACTIVE, CANCELLED, FILLED, BrokerOrder, BrokerTrade
 from vnpy_rotation.live.schedule import SessionTimes, next_phase

@@ -19,11 +19,10 @@ from datetime import date, datetime
 from datetime import time as clock_time
 
 import pytest
+from conftest import fresh_bundled_store
 from fakes import fake_xttrader
 from fakes.fake_xttrader import C, wait_until
 from fakes.xt_harness import live_stack
-
-from conftest import fresh_bundled_store
 
 fake_xt_trading = fake_xttrader.fake_xt_trading  # the fixture, visible to this module's tests
 

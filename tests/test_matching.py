@@ -14,12 +14,11 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from scenario_market import CROSS, ETF, STAR, STOCK, bar_on, flat, make_panels, terms_on
 
 from vnpy_rotation.backtest.config import BacktestConfig, Rules
 from vnpy_rotation.backtest.market_data import build_market_data
 from vnpy_rotation.backtest.matching import Bar, SymbolTerms, cents, fees, match, valid_buy, valid_sell
-
-from scenario_market import CROSS, ETF, STAR, STOCK, bar_on, flat, make_panels, terms_on
 
 
 def _fill(f):

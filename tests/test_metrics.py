@@ -12,8 +12,14 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from vnpy_rotation.backtest.metrics import (TRADING_DAYS, compute_metrics, daily_returns, drawdown,
-                                            monthly_returns, rolling_sharpe)
+from vnpy_rotation.backtest.metrics import (
+    TRADING_DAYS,
+    compute_metrics,
+    daily_returns,
+    drawdown,
+    monthly_returns,
+    rolling_sharpe,
+)
 
 SQRT_YEAR = math.sqrt(252)
 

@@ -17,7 +17,8 @@ import pytest
 from fakes import loopback
 from fakes.dingtalk_server import FakeDingTalk, server_side_sign_ok
 from fakes.loopback import WAIT, closed_port
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from vnpy_rotation.errors import InputRejected, RotationError

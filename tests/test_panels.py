@@ -5,13 +5,12 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import BUNDLED
 
 from vnpy_rotation.bundled import bundled_files
 from vnpy_rotation.data.formats import parse
 from vnpy_rotation.data.importer import import_paths
 from vnpy_rotation.data.panels import load_panels
-
-from conftest import BUNDLED
 
 
 @pytest.fixture

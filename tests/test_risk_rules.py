@@ -14,15 +14,15 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scenario_market import AUG, CAPITAL, ETF, ETF_B, STOCK, STOCK_B, bar, equity_on, flat, make_panels, plan
 
 from vnpy_rotation.backtest.config import BacktestConfig
 from vnpy_rotation.backtest.engine import simulate
 from vnpy_rotation.backtest.kernel import ORDER_FIELDS
 from vnpy_rotation.backtest.market_data import build_market_data
 from vnpy_rotation.risk.stops import RiskRules
-
-from scenario_market import AUG, CAPITAL, ETF, ETF_B, STOCK, STOCK_B, bar, equity_on, flat, make_panels, plan
 
 d = AUG + ["2023-09-04", "2023-09-05", "2023-09-06", "2023-09-07", "2023-09-08",
            "2023-09-11", "2023-09-12", "2023-09-13", "2023-09-14", "2023-09-15"]

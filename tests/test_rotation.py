@@ -9,7 +9,9 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, strategies as st
+from conftest import run_cli
+from hypothesis import given
+from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from vnpy_rotation.backtest.alerts import evaluate_alerts, triggered
@@ -21,9 +23,6 @@ from vnpy_rotation.rotation.capacity import cap_order_sizes
 from vnpy_rotation.rotation.pools import read_pools
 from vnpy_rotation.rotation.selection import composite_score, percentile_ranks, select_with_hysteresis, slot_weights
 from vnpy_rotation.strategies import create_strategy
-
-from conftest import run_cli
-
 
 # -- pools file --------------------------------------------------------------------------------------------
 

@@ -9,13 +9,13 @@ import textwrap
 from datetime import date
 
 import pytest
-
 from conftest import fresh_bundled_store
+
 from vnpy_rotation.apps.rotation.daemon import Stack
 from vnpy_rotation.apps.rotation.discovery import discover
 from vnpy_rotation.errors import InputRejected
 from vnpy_rotation.gateways.replay import ReplayGateway
-from vnpy_rotation.notify import NotifyConfig, Notifier
+from vnpy_rotation.notify import Notifier, NotifyConfig
 
 BROKEN = "def broken(:\n"
 USER_STRATEGY = textwrap.dedent('''

@@ -6,20 +6,26 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import BUNDLED, REAL, needs_real
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from scenario_market import STOCK, STOCK_B, at, backtest, days, equity_on, flat, make_panels, money, positions_on
 
 from vnpy_rotation.backtest.config import BacktestConfig
 from vnpy_rotation.backtest.market_data import build_market_data
 from vnpy_rotation.fundamentals.panels import KNOWN_PANEL, fundamental_panels, pe_ttm
 from vnpy_rotation.fundamentals.share_changes import (
-    BAOSTOCK, FACTOR, MARKET, Distribution, eps_share_scale, from_holding_arrays, from_steps, split_step,
+    BAOSTOCK,
+    FACTOR,
+    MARKET,
+    Distribution,
+    eps_share_scale,
+    from_holding_arrays,
+    from_steps,
+    split_step,
     trailing_cash,
 )
 from vnpy_rotation.live.replay_book import ReplayBook
-
-from conftest import BUNDLED, REAL, needs_real
-from scenario_market import STOCK, STOCK_B, at, backtest, days, flat, make_panels, money, positions_on, equity_on
 
 NAN = np.nan
 

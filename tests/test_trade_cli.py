@@ -6,8 +6,8 @@ import json
 
 import pandas as pd
 import pytest
-
 from conftest import run_cli
+
 from vnpy_rotation.backtest.engine import TRADE_COLUMNS
 
 SPAN = ("--start", "2024-06-24", "--end", "2024-07-31")  # five weekly rebalances of etf_rotation

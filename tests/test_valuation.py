@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from vnpy_rotation.fundamentals.valuation import book_panels, book_value_rows, with_express
 from vnpy_rotation.fundamentals.panels import fundamental_panels
+from vnpy_rotation.fundamentals.valuation import book_panels, book_value_rows, with_express
 
 NAN = np.nan
 CONFIGS = Path(__file__).parent.parent / "configs"
@@ -28,6 +28,7 @@ def test_dividend_yield_is_unknown_without_a_close_and_zero_without_payments():
     import dataclasses
 
     from scenario_market import flat, make_panels
+
     from vnpy_rotation.backtest.market_data import build_market_data
     from vnpy_rotation.strategies.vqm import SHARE_BASIS, trailing_dividend_yield
 
@@ -147,6 +148,7 @@ def test_ex_dates_before_the_loaded_days_still_rebase_pb_and_count_in_the_yield(
     dividend yield equal those of the market loaded from the first bar (book value per share / 1.2, 0.153 / 1.2
     per current share), not the unscaled book value and a zero yield."""
     from conftest import fresh_bundled_store
+
     from vnpy_rotation.backtest.loader import market_for
     from vnpy_rotation.strategies import create_strategy
     from vnpy_rotation.strategies.vqm import price_to_book, trailing_dividend_yield
@@ -171,6 +173,7 @@ def test_cli_backtest_ranks_on_pb_and_dividend_yield_from_the_real_bundled_data(
     import json
 
     from conftest import run_cli
+
     import vnpy_rotation.bundled as bundled
 
     root = Path(bundled.__file__).parent

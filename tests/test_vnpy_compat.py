@@ -13,7 +13,6 @@ from datetime import date
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, bundled_store_for
 
 pytest.importorskip("vnpy_portfoliostrategy")

@@ -23,7 +23,6 @@ from datetime import date, datetime
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import empty_database
 
 pytest.importorskip("vnpy_ctastrategy")
@@ -35,12 +34,12 @@ from vnpy_ctastrategy.backtesting import BacktestingEngine  # noqa: E402
 from vnpy_rotation.backtest.config import BacktestConfig  # noqa: E402
 from vnpy_rotation.backtest.engine import TargetPlan, simulate  # noqa: E402
 from vnpy_rotation.backtest.loader import market_for  # noqa: E402
-from vnpy_rotation.risk.stops import RiskRules  # noqa: E402
 from vnpy_rotation.backtest.runner import RunSpec, run_backtest  # noqa: E402
 from vnpy_rotation.bundled import bundled_stock_files  # noqa: E402
+from vnpy_rotation.cta.vqm_sleeve import VqmSleeveStrategy  # noqa: E402
 from vnpy_rotation.data.importer import import_paths  # noqa: E402
 from vnpy_rotation.market.calendar import default_calendar  # noqa: E402
-from vnpy_rotation.cta.vqm_sleeve import VqmSleeveStrategy  # noqa: E402
+from vnpy_rotation.risk.stops import RiskRules  # noqa: E402
 
 START, END = date(2015, 1, 1), date(2019, 12, 31)  # 60 month ends
 SYMBOL = "600585.SSE"  # selected six times in the span, never at a limit or suspended when it enters or exits
@@ -209,9 +208,8 @@ def test_a_month_end_without_a_bar_is_decided_at_the_next_bar(portfolio):
 
 def test_vnpy_discovers_the_sleeve_in_the_strategies_folder(monkeypatch):
     """vnpy_ctastrategy's own loader, run on the repository's ``strategies/`` folder from its root."""
-    from vnpy_ctastrategy.engine import CtaEngine
-
     from conftest import ROOT
+    from vnpy_ctastrategy.engine import CtaEngine
 
     class Loader:  # what vnpy's two loading methods use of a CtaEngine (no event or main engine needed)
         classes: dict = {}
@@ -257,9 +255,9 @@ def test_sleeve_view_with_pb_dividend_yield_and_express_equals_the_portfolios(st
     """With every valuation option on, the sleeve's piecewise point-in-time view equals, row for row, what
     the portfolio decides on (``market_for``), and ranks the same on each month end. The express and equity
     rows are synthetic (600036.SSE, in the documented Baostock / equity layouts)."""
+    from vnpy_rotation.cta.vqm_sleeve import PointInTimeUniverse
     from vnpy_rotation.fundamentals.store import BalanceRow, ExpressRow
     from vnpy_rotation.strategies.vqm import VqmSettings, VqmStrategy
-    from vnpy_rotation.cta.vqm_sleeve import PointInTimeUniverse
 
     express = tmp_path / "express.csv"
     express.write_text("code,performanceExpPubDate,performanceExpStatDate,performanceExpUpdateDate,"

@@ -12,9 +12,10 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import example, given, strategies as st
-
 from conftest import run_cli
+from hypothesis import example, given
+from hypothesis import strategies as st
+
 from vnpy_rotation.backtest.config import BacktestConfig
 from vnpy_rotation.backtest.engine import TargetPlan, simulate
 from vnpy_rotation.backtest.lookahead import perturb_after

@@ -39,7 +39,7 @@ def validate_section(model: type[BaseModel], raw: Any, source: str) -> Any:
         raise InputRejected(_problems(source, exc)) from None
 
 
-def read_yaml(path: Path) -> dict:
+def read_yaml(path: Path) -> dict[str, Any]:
     """A YAML mapping from ``path``; a syntax error names the file and line."""
     try:
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))

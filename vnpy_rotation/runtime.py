@@ -66,8 +66,8 @@ def settle_runtime(home: Path | str | None = None) -> Path:
     previous = Path.cwd()
     os.chdir(folder.parent)
     try:
-        import vnpy.trader.utility  # noqa: F401  (fixes TRADER_DIR from the cwd)
         import vnpy.trader.setting  # noqa: F401  (reads vt_setting.json from there)
+        import vnpy.trader.utility  # noqa: F401  (fixes TRADER_DIR from the cwd)
     finally:
         os.chdir(previous)
     return folder

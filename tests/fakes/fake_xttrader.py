@@ -120,11 +120,33 @@ import pytest
 # finding every name here.
 from .xt_broker import FakeBroker, _Outbox
 from .xt_client import FakeXtQuantTrader, XtQuantTraderCallback, _market_enum
-from .xt_types import (CANCEL_PENDING, FINAL_STATUSES, MARKET_PRICE_TYPE_REPORTED, ORDER_ERROR_ID,
-                       REPORTED_PRICE_TYPES, TIMEOUT, XTCONSTANT, XTTYPE_CLASSES, BrokerOrder, BrokerPosition,
-                       BrokerTrade, C, Push, Request, StockAccount, XtAccountStatus, XtAsset, XtCancelError,
-                       XtCancelOrderResponse, XtOrder, XtOrderError, XtOrderResponse, XtPosition, XtTrade,
-                       _XtConstant)
+from .xt_types import (
+    CANCEL_PENDING,
+    FINAL_STATUSES,
+    MARKET_PRICE_TYPE_REPORTED,
+    ORDER_ERROR_ID,
+    REPORTED_PRICE_TYPES,
+    TIMEOUT,
+    XTCONSTANT,
+    XTTYPE_CLASSES,
+    BrokerOrder,
+    BrokerPosition,
+    BrokerTrade,
+    C,
+    Push,
+    Request,
+    StockAccount,
+    XtAccountStatus,
+    XtAsset,
+    XtCancelError,
+    XtCancelOrderResponse,
+    XtOrder,
+    XtOrderError,
+    XtOrderResponse,
+    XtPosition,
+    XtTrade,
+    _XtConstant,
+)
 
 __all__ = [
     "CANCEL_PENDING", "FINAL_STATUSES", "MARKET_PRICE_TYPE_REPORTED", "ORDER_ERROR_ID", "REPORTED_PRICE_TYPES",

@@ -19,10 +19,29 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from .fake_xtquant import FakeXt
-from .xt_types import (CANCEL_PENDING, FINAL_STATUSES, MARKET_PRICE_TYPE_REPORTED, ORDER_ERROR_ID,
-                       REPORTED_PRICE_TYPES, TIMEOUT, BrokerOrder, BrokerPosition, BrokerTrade, C, Push, Request,
-                       StockAccount, XtAsset, XtCancelError, XtCancelOrderResponse, XtOrder, XtOrderError,
-                       XtOrderResponse, XtPosition, XtTrade)
+from .xt_types import (
+    CANCEL_PENDING,
+    FINAL_STATUSES,
+    MARKET_PRICE_TYPE_REPORTED,
+    ORDER_ERROR_ID,
+    REPORTED_PRICE_TYPES,
+    TIMEOUT,
+    BrokerOrder,
+    BrokerPosition,
+    BrokerTrade,
+    C,
+    Push,
+    Request,
+    StockAccount,
+    XtAsset,
+    XtCancelError,
+    XtCancelOrderResponse,
+    XtOrder,
+    XtOrderError,
+    XtOrderResponse,
+    XtPosition,
+    XtTrade,
+)
 
 if TYPE_CHECKING:
     from .xt_client import FakeXtQuantTrader

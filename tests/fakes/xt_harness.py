@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import copy
 import os
-from contextlib import contextmanager
 import sys
 import threading
 import time
 from collections import defaultdict
+from contextlib import contextmanager
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
@@ -40,8 +40,15 @@ class Events:
     """Every vnpy event of interest, as copies taken when the EventEngine handled them."""
 
     def __init__(self, event_engine) -> None:
-        from vnpy.trader.event import (EVENT_ACCOUNT, EVENT_CONTRACT, EVENT_LOG, EVENT_ORDER, EVENT_POSITION,
-                                       EVENT_TICK, EVENT_TRADE)
+        from vnpy.trader.event import (
+            EVENT_ACCOUNT,
+            EVENT_CONTRACT,
+            EVENT_LOG,
+            EVENT_ORDER,
+            EVENT_POSITION,
+            EVENT_TICK,
+            EVENT_TRADE,
+        )
 
         self.event_engine = event_engine
         self._lock = threading.Lock()

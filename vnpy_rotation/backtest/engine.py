@@ -15,12 +15,12 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputRejected, Problem
+from ..risk.stops import PLAN, RiskRules, risk_reason
 from . import kernel
 from .config import BacktestConfig, FillPrice
 from .market_data import MarketData, round_to_tick
 from .matching import reason_names
 from .result import BacktestResult
-from ..risk.stops import PLAN, RiskRules, risk_reason
 
 TRADE_COLUMNS = ["datetime", "vt_symbol", "direction", "price", "volume", "value", "commission",
                  "stamp_duty", "transfer_fee", "slippage", "reason"]

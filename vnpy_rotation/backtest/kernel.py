@@ -17,8 +17,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ..risk.stops import (DRAWDOWN_HALVE, FLAT, FLAT_SINCE, PLAN, RISK_STATE, check_close,
-                          start_row)
+from ..risk.stops import DRAWDOWN_HALVE, FLAT, FLAT_SINCE, PLAN, RISK_STATE, check_close, start_row
 from .result import REFUSAL_REASONS
 
 EPS = 1e-9

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..protocol import TargetStrategy
 from .config import BacktestConfig
 from .engine import RawRun, simulate
 from .market_data import MarketData, forward_fill
-from ..protocol import TargetStrategy
 
 PRICE_FIELDS = ("open", "high", "low", "close")
 

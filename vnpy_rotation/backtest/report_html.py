@@ -12,7 +12,14 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from vnpy_rotation.backtest.report_md import (
-    COST_LABELS, REFUSAL_LABELS, WARNINGS_HEADING, alert_rows, cost_breakdown, format_value, kpi_rows, refusal_counts,
+    COST_LABELS,
+    REFUSAL_LABELS,
+    WARNINGS_HEADING,
+    alert_rows,
+    cost_breakdown,
+    format_value,
+    kpi_rows,
+    refusal_counts,
 )
 from vnpy_rotation.backtest.result import BacktestResult
 

@@ -10,10 +10,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..config import read_yaml, validate_section
 from ..data.store import BarStore
 from ..errors import InputRejected, Problem
+from ..protocol import TargetStrategy
 from .alerts import evaluate_alerts, triggered
-from ..config import read_yaml, validate_section
 from .config import BacktestConfig
 from .engine import TargetPlan, simulate
 from .identities import IdentityCheck, check_identities
@@ -22,7 +23,6 @@ from .lookahead import LookaheadCheck, check_lookahead
 from .market_data import MarketData
 from .metrics import compute_metrics
 from .result import BacktestResult
-from ..protocol import TargetStrategy
 from .sweep import plan_within
 
 

@@ -22,11 +22,11 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputRejected, Problem
+from ..protocol import TargetStrategy
 from .config import BacktestConfig
 from .engine import RawRun, TargetPlan, simulate
 from .market_data import MarketData
 from .metrics import TRADING_DAYS
-from ..protocol import TargetStrategy
 
 Span = tuple[date, date]  # first and last calendar day, both included
 

@@ -6,8 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
-from ..backtest.outputs import write_outputs
 from ..backtest.alerts import triggered
+from ..backtest.outputs import write_outputs
 from ..backtest.runner import RunSpec, read_spec, run_backtest
 from ..backtest.snapshots import keep_snapshot
 from ..runtime import snapshot_folder

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..backtest.runner import read_spec
 from ..bundled import bundled_files, bundled_stock_files, manifest
 from ..data.importer import ImportResult, import_paths
 from ..data.panels import load_panels
 from ..data.store import BarStore
-from ..backtest.runner import read_spec
 from .backtest_cmd import backtest_and_report
 from .import_cmd import print_result
 

@@ -16,7 +16,6 @@ from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
-
 from vnpy.trader.object import BarData, OrderData, TradeData
 from vnpy_ctastrategy import CtaTemplate
 
@@ -24,8 +23,8 @@ from ..backtest.loader import with_benchmark
 from ..backtest.market_data import MarketData, build_market_data, round_to_tick
 from ..data.panels import load_panels
 from ..data.store import BarStore
-from ..fundamentals.dividends import stored_records
 from ..factors.library import FACTORS
+from ..fundamentals.dividends import stored_records
 from ..market.calendar import default_calendar
 from ..strategies.etf_rotation import EtfRotationSettings, EtfRotationStrategy
 

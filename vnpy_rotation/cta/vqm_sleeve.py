@@ -49,7 +49,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from peewee import fn
-
 from vnpy.trader.constant import Direction, Interval
 from vnpy.trader.database import DB_TZ
 from vnpy.trader.object import BarData, OrderData, TradeData
@@ -61,13 +60,27 @@ from ..data.panels import FIELDS, Panels
 from ..data.store import SHANGHAI, AdjustmentRow, BarStore, DayFlagRow, to_dates
 from ..fundamentals.dividends import DividendRow, DividendStore, stored_distributions, stored_records
 from ..fundamentals.share_changes import STOCK_TICK, split_step
-from ..fundamentals.store import BalanceRow, ExpressRow, FundamentalRow, FundamentalStore, IndexChangeRow, IndexSnapshotRow
-from ..fundamentals.valuation import ReportInputs
+from ..fundamentals.store import (
+    BalanceRow,
+    ExpressRow,
+    FundamentalRow,
+    FundamentalStore,
+    IndexChangeRow,
+    IndexSnapshotRow,
+)
 from ..fundamentals.universe import rebuild_membership
+from ..fundamentals.valuation import ReportInputs
 from ..market.calendar import default_calendar
 from ..market.instruments import lookup
 from ..risk.stops import stock_stop_hit
-from ..strategies.vqm import VqmSettings, VqmStrategy, listed_sessions, read_report_inputs, report_extras, share_basis_extras
+from ..strategies.vqm import (
+    VqmSettings,
+    VqmStrategy,
+    listed_sessions,
+    read_report_inputs,
+    report_extras,
+    share_basis_extras,
+)
 
 EPS = 1e-9  # float noise in share counts
 DEFAULT_BAND = 0.10

@@ -469,7 +469,7 @@ def _infer_volume_unit(layout: Layout, out: pd.DataFrame, source: str, line: int
         return layout
     ratio = float(np.median(out.loc[both, "turnover"] * layout.turnover_multiplier
                             / (out.loc[both, "volume"] * out.loc[both, "close"])))
-    for unit, multiplier in (("股", 1.0), ("手", 100.0)):
+    for _unit, multiplier in (("股", 1.0), ("手", 100.0)):
         if multiplier / 2 < ratio < multiplier * 2:
             return replace(layout, volume_multiplier=multiplier)
     problems.append(Problem(source, line, f"成交量 has no unit and 成交额/成交量 is {ratio:.3g} × the close "

@@ -23,8 +23,15 @@ from ..errors import InputRejected, Problem, UnknownInstrument
 from ..fundamentals.importer import TableReport, import_table_file, is_table_file
 from ..market.calendar import TradingCalendar, default_calendar
 from ..market.instruments import Instrument, default_registry
-from .corporate_actions import (MIN_EFFECT, AdjustmentEvent, Jump, find_jumps, from_preclose, from_qfq_pair,
-                                infer_from_jumps)
+from .corporate_actions import (
+    MIN_EFFECT,
+    AdjustmentEvent,
+    Jump,
+    find_jumps,
+    from_preclose,
+    from_qfq_pair,
+    infer_from_jumps,
+)
 from .formats import ParsedFile, parse, parse_symbol
 from .readers import read_bytes
 from .store import BarStore

@@ -10,19 +10,17 @@ models are bound to that same connection so one ``atomic()`` block covers both.
 
 from __future__ import annotations
 
+import io
 import sys
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Iterator
 from datetime import date, datetime
+from typing import Iterator
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-import io
-
 from peewee import BlobField, BooleanField, Case, CharField, DateField, FloatField, Model, TextField, Value, fn
-
 from vnpy.trader.constant import Exchange, Interval
 from vnpy.trader.database import DB_TZ, BaseDatabase, get_database
 from vnpy.trader.object import BarData

@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from peewee import DateField, FloatField
-
 from vnpy.trader.database import BaseDatabase
 
 from ..data.store import BarStore, _chunks, _Row

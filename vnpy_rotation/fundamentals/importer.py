@@ -12,7 +12,8 @@ from datetime import date
 from pathlib import Path
 
 from ..data.store import BarStore
-from .dividends import KIND as DIVIDENDS, DividendStore, is_dividend_file, parse_dividends
+from .dividends import KIND as DIVIDENDS
+from .dividends import DividendStore, is_dividend_file, parse_dividends
 from .formats import BALANCE, CHANGES, EXPRESS, FORECAST, REPORTS, SNAPSHOT, TableFile, parse_table, sniff
 from .store import FundamentalStore
 

@@ -16,9 +16,9 @@ Tables beside :mod:`vnpy_rotation.data.store`'s (same ``rotation_`` prefix, same
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
+
 import pandas as pd
 from peewee import CharField, DateField, FloatField, IntegerField, TextField
-
 from vnpy.trader.database import BaseDatabase, get_database
 
 from ..data.store import _chunks, _Row

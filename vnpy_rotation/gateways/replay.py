@@ -19,8 +19,17 @@ import pandas as pd
 from vnpy.event import EventEngine
 from vnpy.trader.constant import Direction, Exchange, Offset, OrderType, Product, Status
 from vnpy.trader.gateway import BaseGateway
-from vnpy.trader.object import (AccountData, CancelRequest, ContractData, OrderData, OrderRequest, PositionData,
-                                SubscribeRequest, TickData, TradeData)
+from vnpy.trader.object import (
+    AccountData,
+    CancelRequest,
+    ContractData,
+    OrderData,
+    OrderRequest,
+    PositionData,
+    SubscribeRequest,
+    TickData,
+    TradeData,
+)
 
 from ..backtest.config import BacktestConfig
 from ..backtest.loader import load_market

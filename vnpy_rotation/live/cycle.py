@@ -20,8 +20,7 @@ from ..backtest import kernel
 from ..backtest.config import BacktestConfig
 from ..backtest.matching import SymbolTerms, fees
 from ..errors import RotationError
-from .plan import (FINAL, INTENT, SENT, UNSENT, DayProgress, FillRecord, LegRecord, OrderPlan, OrderRecord,
-                   StrategyState)
+from .plan import FINAL, INTENT, SENT, UNSENT, DayProgress, FillRecord, LegRecord, OrderPlan, OrderRecord, StrategyState
 from .ports import CANCELLED, FILLED, REJECTED, SUBMITTING, BrokerOrder, BrokerPort, BrokerTrade
 from .sizing import RETRYABLE, Leg, Quote, buy_cost, desired_shares, legs, limit_price, size_order, sizing_config
 

@@ -23,6 +23,7 @@ from ..backtest.matching import Bar, bar_at, match, terms_at
 from .ports import CANCELLED, FILLED, REJECTED, BrokerOrder, BrokerTrade
 from .state_file import read_json, write_atomic
 
+
 @dataclass
 class BookState:
     cash: float

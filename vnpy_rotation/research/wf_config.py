@@ -15,10 +15,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..backtest.config import BacktestConfig
-from ..config import validate_section
 from ..backtest.loader import BENCHMARKS
 from ..backtest.runner import RunSpec, read_sections
 from ..backtest.sweep import grid as cartesian
+from ..config import validate_section
 from ..errors import InputRejected, Problem
 
 Objective = Literal["sharpe", "annual_return", "calmar", "total_return"]

@@ -19,12 +19,31 @@ import plotly.graph_objects as go
 
 from ..backtest.report_html import _CSS, _html_table, _layout
 from ..backtest.report_md import (
-    FAIL, KPI_ROWS, MISSING, PASS, TRADE_HEAD, _format_time, _settings_rows, _table, format_value,
+    FAIL,
+    KPI_ROWS,
+    MISSING,
+    PASS,
+    TRADE_HEAD,
+    _format_time,
+    _settings_rows,
+    _table,
+    format_value,
 )
 from .walkforward import WalkForwardResult
 from .wf_tables import (
-    HOLDOUT_RULE, equity_table, evaluation_count, grid_table, holdout_document, holdout_share, param_names,
-    stability_table, summary_document, tests_metrics, trades_table, windows_table, write_json,
+    HOLDOUT_RULE,
+    equity_table,
+    evaluation_count,
+    grid_table,
+    holdout_document,
+    holdout_share,
+    param_names,
+    stability_table,
+    summary_document,
+    tests_metrics,
+    trades_table,
+    windows_table,
+    write_json,
 )
 
 FILES = ("windows.csv", "grid_train.csv", "stability.csv", "holdout.json", "trades.csv", "equity.csv",

@@ -12,7 +12,12 @@ import pandas as pd
 from ..backtest.engine import TRADE_COLUMNS
 from ..backtest.metrics import _plain, compute_metrics
 from .walkforward import (
-    TEST_METRICS, Evaluation, WalkForwardResult, benchmark_series, most_chosen, stitched_equity,
+    TEST_METRICS,
+    Evaluation,
+    WalkForwardResult,
+    benchmark_series,
+    most_chosen,
+    stitched_equity,
 )
 
 HOLDOUT_RULE = ("the combination chosen in the most windows; a tie goes to the one chosen most recently")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import numpy.typing as npt
 from numba import njit
 from pydantic import Field
 
@@ -29,6 +30,9 @@ PLAN, STOCK_STOP, PORTFOLIO_STOP, DRAWDOWN_HALVE = 0, 1, 2, 3
 # The risk rules' scalars, kept in one float array that the functions below update in place.
 FLAT, FLAT_SINCE, FLAT_TRIGGER, HALVING, HALVE_TRIGGER, PEAK_STOP, PEAK_ALL = 0, 1, 2, 3, 4, 5, 6
 RISK_STATE = 7
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+RiskArgs = tuple[float, float, float, float]  # (stock_stop, portfolio_stop, drawdown_halve, halve_to); NaN = off
 EPS = 1e-9  # the tolerance on every threshold (a loss of exactly the stop triggers it)
 
 
@@ -98,7 +102,8 @@ def stock_stop_hit(close: float, entry: float, stock_stop: float) -> bool:
 
 
 @njit(cache=True)
-def start_row(target, risk, state, keep, sell_cause) -> None:
+def start_row(target: FloatArray, risk: RiskArgs, state: FloatArray, keep: FloatArray,
+              sell_cause: IntArray) -> None:
     """A plan row starts executing: it ends a portfolio stop's flat spell (the peak restarts), is scaled
     while the drawdown halving holds, and replaces pending halving sells."""
     if state[FLAT] != 0:
@@ -116,7 +121,9 @@ def start_row(target, risk, state, keep, sell_cause) -> None:
 
 
 @njit(cache=True)
-def check_close(i, cash, shares, close, entry, risk, state, keep, sell_cause, sell_trigger, blocked_until):
+def check_close(i: int, cash: float, shares: FloatArray, close: FloatArray, entry: FloatArray, risk: RiskArgs,
+                state: FloatArray, keep: FloatArray, sell_cause: IntArray, sell_trigger: FloatArray,
+                blocked_until: IntArray) -> bool:
     """Evaluate the risk rules at day ``i``'s close and set the next day's risk sells (``sell_cause``:
     what sells symbol j, ``PLAN`` = nothing; ``keep``: the shares a halving sale leaves). Returns True
     when the current target must be dropped (a portfolio stop or the start of a halving)."""

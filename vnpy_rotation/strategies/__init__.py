@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import validate_section
-from ..protocol import TargetStrategy
 from ..errors import InputRejected, Problem
+from ..protocol import TargetStrategy
 from .equal_weight import EqualWeightStrategy
 from .etf_rotation import EtfRotationStrategy
 from .momentum import MomentumTopNStrategy

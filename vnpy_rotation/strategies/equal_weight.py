@@ -9,10 +9,10 @@ from pydantic import Field, field_validator
 
 from ..backtest.engine import TargetPlan
 from ..backtest.market_data import MarketData
-from ..config import StrategySettings
-from ..protocol import StrategyBase
 from ..backtest.strategy import rebalance_days, weights_frame
 from ..bundled import manifest
+from ..config import StrategySettings
+from ..protocol import StrategyBase
 
 
 class EqualWeightSettings(StrategySettings):

@@ -26,11 +26,11 @@ from pydantic import Field, field_validator, model_validator
 
 from ..backtest.engine import TargetPlan
 from ..backtest.market_data import MarketData, forward_fill
-from ..config import StrategySettings
-from ..protocol import StrategyBase
 from ..backtest.strategy import rebalance_days
+from ..config import StrategySettings
 from ..factors.inputs import pool_factors
 from ..factors.library import FACTORS
+from ..protocol import StrategyBase
 from ..rotation.capacity import cap_order_sizes
 from ..rotation.pools import PoolsConfig, read_pools
 from ..rotation.selection import composite_score, select_with_hysteresis, slot_weights

@@ -27,15 +27,15 @@ from pydantic import Field, model_validator
 
 from ..backtest.engine import TargetPlan
 from ..backtest.market_data import MarketData
-from ..risk.stops import RiskRules
-from ..config import StrategySettings
-from ..protocol import StrategyBase
 from ..backtest.strategy import rebalance_days, weights_frame
+from ..config import StrategySettings
 from ..fundamentals.panels import KNOWN_PANEL, fundamental_panels, pe_ttm
 from ..fundamentals.share_changes import Distribution, eps_share_scale, from_holding_arrays, trailing_cash
-from ..fundamentals.valuation import ReportInputs, book_panels
 from ..fundamentals.universe import coverage_warning, rebuild_membership
+from ..fundamentals.valuation import ReportInputs, book_panels
 from ..market.calendar import default_calendar
+from ..protocol import StrategyBase
+from ..risk.stops import RiskRules
 from ..rotation.selection import percentile_ranks
 
 if TYPE_CHECKING:

@@ -26,12 +26,13 @@ from ...backtest.runner import clipped_warning
 from ...backtest.sweep import plan_within
 from ...data.panels import bar_span
 from ...errors import InputRejected, Problem
+from ...live.consistency import Consistency, compare, write_report
 from ...live.state_file import read_json, write_atomic
 from ...market.calendar import default_calendar
-from ...live.consistency import Consistency, compare, write_report
 from . import RotationStrategyApp
 from .engine import RotationEngine
 from .journal import DayJournal
+
 
 @dataclass(frozen=True)
 class TradeSpec:

@@ -3,10 +3,9 @@ start / stop) and, for the selected one, its plan with the day's legs, orders, f
 
 from __future__ import annotations
 
-import threading
-
 import json
 import math
+import threading
 from datetime import datetime
 from typing import Any, Callable
 
