@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from ..config import Frozen
+from ..risk.config import RiskConfig
 
 
 class FillPrice(str, Enum):
@@ -67,6 +68,7 @@ class BacktestConfig(Frozen):
     participation_cap: float = Field(default=0.1, gt=0, le=1)  # max fraction of the day's volume
     resubmit: bool = True  # retry the unfilled part of a target on the following days
     rules: Rules = Rules()
+    risk: RiskConfig = RiskConfig()  # the account ladder and the daily loss limit (off by default)
 
     @classmethod
     def vnpy_compatible(cls, capital: float, rate: float) -> "BacktestConfig":
