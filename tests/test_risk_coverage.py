@@ -23,6 +23,7 @@ Sources of the golden numbers:
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pandas as pd
@@ -41,6 +42,7 @@ from vnpy_rotation.risk.coverage import (
     exceptions,
     independence_lr,
     kupiec_pof,
+    location_scale_sampler,
     reports_frame,
     traffic_light,
     transition_counts,
@@ -336,3 +338,27 @@ def test_weekly_reports_need_dates():
     series = pd.Series([0.0] * 10)
     with pytest.raises(TypeError, match="DatetimeIndex"):
         weekly_reports(series, series + 0.01, level=0.99, window=5)
+
+
+@pytest.mark.parametrize(("distribution", "dof"), [("normal", 5.0), ("student_t", 4.0)])
+def test_tail_only_null_matches_full_path_simulation(distribution, dof):
+    """The default null simulates exception days only; simulating every day's loss gives the same law."""
+    returns, var, es = _normal_model(250, seed=2, level=0.99)
+    config = CoverageConfig(scenarios=20_000, seed=1, distribution=distribution, dof=dof)
+    fast = acerbi_szekely_z2(returns, var, es, 0.99, config)
+    full = acerbi_szekely_z2(returns, var, es, 0.99, config,
+                             sampler=location_scale_sampler(var, es, 0.99, config))
+    assert fast.critical_value == pytest.approx(full.critical_value, abs=0.05)
+    assert fast.p_value == pytest.approx(full.p_value, abs=0.02)
+
+
+def test_weekly_reports_over_ten_years_are_fast():
+    index = pd.bdate_range("2014-01-01", periods=2520)
+    rng = np.random.default_rng(4)
+    returns = pd.Series(0.01 * rng.standard_normal(len(index)), index=index)
+    var, es = (pd.Series(x, index=index) for x in normal_var_es(0.99, 0.0, np.full(len(index), 0.01)))
+    start = time.perf_counter()
+    reports = weekly_reports(returns, var, es, level=0.99)
+    elapsed = time.perf_counter() - start
+    assert len(reports) == len({(d.isocalendar()[0], d.isocalendar()[1]) for d in index[249:]})
+    assert elapsed < 2.0, f"{elapsed:.2f} s"

@@ -24,7 +24,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from scipy import special, stats
+from scipy import special
 
 from vnpy_rotation.risk.var import normal_var_es, student_t_var_es
 
@@ -104,7 +104,7 @@ def kupiec_pof(exceptions: int, observations: int, level: float,
     rate = exceptions / observations
     misses = observations - exceptions
     lr = _lr(_bernoulli_loglik(exceptions, misses, p), _bernoulli_loglik(exceptions, misses, rate))
-    p_value = float(stats.chi2.sf(lr, 1))
+    p_value = float(special.chdtrc(1, lr))  # chi2(1) survival function
     return KupiecResult(exceptions=exceptions, observations=observations, expected_rate=p,
                         observed_rate=rate, lr=lr, p_value=p_value, test_level=test_level,
                         reject=p_value < 1.0 - test_level)
@@ -179,8 +179,8 @@ def christoffersen(hits: NDArray[np.bool_] | pd.Series | list[bool], level: floa
     lr_ind, pi0, pi1, pi = independence_lr(counts)
     pof = kupiec_pof(int(seq.sum()), len(seq), level, test_level)
     lr_cc = pof.lr + lr_ind
-    p_ind = float(stats.chi2.sf(lr_ind, 1))
-    p_cc = float(stats.chi2.sf(lr_cc, 2))
+    p_ind = float(special.chdtrc(1, lr_ind))
+    p_cc = float(special.chdtrc(2, lr_cc))
     alpha = 1.0 - test_level
     return ChristoffersenResult(counts=counts, pi0=pi0, pi1=pi1, pi=pi, lr_ind=lr_ind, p_value_ind=p_ind,
                                 lr_cc=lr_cc, p_value_cc=p_cc, test_level=test_level,
@@ -262,30 +262,73 @@ def z2_statistic(losses: FloatArray, var: FloatArray, es: FloatArray, level: flo
                       dtype=np.float64)
 
 
-def location_scale_sampler(var: FloatArray, es: FloatArray, level: float,
-                           distribution: Literal["normal", "student_t"] = "normal",
-                           dof: float = 5.0) -> LossSampler:
-    """Daily loss draws from the location-scale law whose VaR and ES at ``level`` are the given ones.
-
-    Two numbers fix location and scale once the shape (normal, or unit-variance t with ``dof``) is chosen,
-    so the simulation is "under the model" for any VaR/ES series without knowing how it was produced.
-    """
-    if distribution == "normal":
-        var_std, es_std = (float(x) for x in normal_var_es(level))
+def _standard_var_es(level: float, config: CoverageConfig) -> tuple[float, float]:
+    """VaR and ES of the zero-location, unit-scale member of the configured family."""
+    if config.distribution == "normal":
+        var, es = normal_var_es(level)
     else:
-        var_std, es_std = (float(x) for x in student_t_var_es(level, dof))
+        var, es = student_t_var_es(level, config.dof)
+    return float(var), float(es)
+
+
+def _location_scale(var: FloatArray, es: FloatArray, level: float,
+                    config: CoverageConfig) -> tuple[FloatArray, FloatArray]:
+    """Per-day loss location and scale of the family member whose VaR and ES at ``level`` are the given ones.
+
+    Two numbers fix location and scale once the shape (normal, or unit-variance t) is chosen, so the
+    simulation is "under the model" for any VaR/ES series without knowing how it was produced.
+    """
+    var_std, es_std = _standard_var_es(level, config)
     scale = np.maximum((es - var) / (es_std - var_std), 1e-12)
-    shift = var - scale * var_std
+    return var - scale * var_std, scale
+
+
+def location_scale_sampler(var: FloatArray, es: FloatArray, level: float,
+                           config: CoverageConfig | None = None) -> LossSampler:
+    """Full daily loss draws (scenarios x days) from the location-scale law matching each day's VaR and ES."""
+    config = config or CoverageConfig()
+    shift, scale = _location_scale(var, es, level, config)
 
     def sample(rng: np.random.Generator, scenarios: int) -> FloatArray:
         shape = (scenarios, len(var))
-        if distribution == "normal":
+        if config.distribution == "normal":
             draws = rng.standard_normal(shape)
         else:
-            draws = rng.standard_t(dof, shape) * np.sqrt((dof - 2.0) / dof)
+            draws = rng.standard_t(config.dof, shape) * np.sqrt((config.dof - 2.0) / config.dof)
         return np.asarray(shift + scale * draws, dtype=np.float64)
 
     return sample
+
+
+def _z2_null(var: FloatArray, es: FloatArray, level: float, config: CoverageConfig,
+             rng: np.random.Generator) -> FloatArray:
+    """Z2 under the location-scale model, simulating only the tail days.
+
+    With L_t = m_t + s_t X_t, a day is an exception exactly when X_t exceeds the standard VaR, which
+    happens independently with probability 1 - level; its term L_t / ES_t = (m_t + s_t X_t) / ES_t needs
+    X_t from the tail only. So each scenario draws the exception days as a Bernoulli process (geometric
+    gaps) and the tail values by inverse transform: the same distribution as simulating every day,
+    at (1 - level) of the cost, which keeps a weekly report over years fast.
+    """
+    alpha = 1.0 - level
+    days = len(var)
+    shift, scale = _location_scale(var, es, level, config)
+    intercept, slope = shift / es, scale / es
+    width = int(days * alpha + 4.0 * np.sqrt(days * alpha) + 3)
+    position = np.cumsum(rng.geometric(alpha, size=(config.scenarios, width)), axis=1) - 1
+    while np.any(position[:, -1] < days):  # a scenario with more exceptions than columns: extend them all
+        more = rng.geometric(alpha, size=(config.scenarios, width))
+        position = np.hstack([position, position[:, -1:] + np.cumsum(more, axis=1)])
+    scenario, column = np.nonzero(position < days)
+    day = position[scenario, column]
+    # X = F^-1(1 - alpha (1 - u)) = -F^-1(alpha (1 - u)) by symmetry: finite for every u in [0, 1)
+    tail = alpha * (1.0 - rng.random(len(day)))
+    if config.distribution == "normal":
+        x = -special.ndtri(tail)
+    else:
+        x = -special.stdtrit(config.dof, tail) * np.sqrt((config.dof - 2.0) / config.dof)
+    sums = np.bincount(scenario, weights=intercept[day] + slope[day] * x, minlength=config.scenarios)
+    return np.asarray(1.0 - sums / (days * alpha), dtype=np.float64)
 
 
 def acerbi_szekely_z2(returns: FloatArray | pd.Series, var: FloatArray | pd.Series,
@@ -293,9 +336,9 @@ def acerbi_szekely_z2(returns: FloatArray | pd.Series, var: FloatArray | pd.Seri
                       sampler: LossSampler | None = None) -> Z2Result:
     """The Z2 test of Acerbi & Szekely, "Backtesting Expected Shortfall", Risk, December 2014.
 
-    The null distribution of Z2 is simulated under the model (``sampler``; by default the location-scale
-    law of ``config.distribution`` matching each day's VaR and ES), with a seeded generator so a report is
-    reproducible. One-sided: reject when Z2 is below the ``config.significance`` quantile of the simulated
+    The null distribution of Z2 is simulated under the model, with a seeded generator so a report is
+    reproducible: by default the location-scale law of ``config.distribution`` matching each day's VaR
+    and ES (tail days only, see :func:`_z2_null`); or any ``sampler`` of full loss paths. One-sided: reject when Z2 is below the ``config.significance`` quantile of the simulated
     Z2. The p-value is the Monte-Carlo one, (1 + #{simulated <= observed}) / (1 + scenarios).
     """
     config = config or CoverageConfig()
@@ -311,12 +354,14 @@ def acerbi_szekely_z2(returns: FloatArray | pd.Series, var: FloatArray | pd.Seri
     if np.any(e <= 0.0):
         raise ValueError("es: expected shortfall must be a positive loss on every day")
     observed = float(z2_statistic(-r, v, e, level))
-    draw = sampler or location_scale_sampler(v, e, level, config.distribution, config.dof)
     rng = np.random.default_rng(config.seed)
-    # blocks keep memory at ~ block x T floats whatever the number of scenarios
-    block = max(1, min(scenarios, 2_000_000 // len(r)))
-    simulated = np.concatenate([z2_statistic(draw(rng, min(block, scenarios - start)), v, e, level)
-                                for start in range(0, scenarios, block)])
+    if sampler is None:
+        simulated = _z2_null(v, e, level, config, rng)
+    else:
+        # blocks keep memory at ~ block x T floats whatever the number of scenarios
+        block = max(1, min(scenarios, 2_000_000 // len(r)))
+        simulated = np.concatenate([z2_statistic(sampler(rng, min(block, scenarios - start)), v, e, level)
+                                    for start in range(0, scenarios, block)])
     critical = float(np.quantile(simulated, significance))
     p_value = float((1 + np.sum(simulated <= observed)) / (1 + scenarios))
     return Z2Result(statistic=observed, critical_value=critical, p_value=p_value, significance=significance,
@@ -389,23 +434,29 @@ def _stamp(value: object) -> pd.Timestamp | None:
     return pd.Timestamp(value) if isinstance(value, (pd.Timestamp, np.datetime64)) else None
 
 
-def _report(frame: pd.DataFrame, level: float, config: CoverageConfig, with_es: bool) -> BacktestReport:
-    if frame.empty:
+def _report(index: pd.Index, r: FloatArray, v: FloatArray, e: FloatArray | None, level: float,
+            config: CoverageConfig) -> BacktestReport:
+    if len(r) == 0:
         raise ValueError("returns, var: no day carries both a return and a forecast")
-    hits = (-frame["r"] > frame["v"]).to_numpy()
+    hits = -r > v
     count, days = int(hits.sum()), len(hits)
     es_test = None
-    # a flat book forecasts ES 0: no tail to measure, so those days sit out the ES test (not the VaR tests)
-    risky = frame[frame["e"] > 0.0] if with_es else frame.iloc[:0]
-    if not risky.empty:
-        es_test = acerbi_szekely_z2(risky["r"].to_numpy(), risky["v"].to_numpy(), risky["e"].to_numpy(), level,
-                                    config)
-    return BacktestReport(start=_stamp(frame.index[0]), end=_stamp(frame.index[-1]), level=level,
+    if e is not None:
+        # a flat book forecasts ES 0: no tail to measure, so those days sit out the ES test (not the VaR tests)
+        risky = e > 0.0
+        if risky.any():
+            es_test = acerbi_szekely_z2(r[risky], v[risky], e[risky], level, config)
+    return BacktestReport(start=_stamp(index[0]), end=_stamp(index[-1]), level=level,
                           observations=days, exceptions=count, expected_exceptions=days * (1.0 - level),
                           exception_rate=count / days,
                           kupiec=kupiec_pof(count, days, level, config.test_level),
                           christoffersen=christoffersen(hits, level, config.test_level),
                           traffic_light=traffic_light(count, days, level), es_test=es_test)
+
+
+def _columns(frame: pd.DataFrame) -> tuple[FloatArray, FloatArray, FloatArray | None]:
+    e = frame["e"].to_numpy(dtype=np.float64) if "e" in frame else None
+    return frame["r"].to_numpy(dtype=np.float64), frame["v"].to_numpy(dtype=np.float64), e
 
 
 def backtest_report(returns: pd.Series, var: pd.Series, es: pd.Series | None = None, *, level: float,
@@ -415,7 +466,8 @@ def backtest_report(returns: pd.Series, var: pd.Series, es: pd.Series | None = N
     ``var``/``es`` on day t must be the forecasts made before day t (as :func:`var_es_frame` gives them).
     Without ``es`` the ES test is skipped (``es_test`` is None).
     """
-    return _report(_aligned(returns, var, es), level, config or CoverageConfig(), es is not None)
+    frame = _aligned(returns, var, es)
+    return _report(frame.index, *_columns(frame), level, config or CoverageConfig())
 
 
 def weekly_reports(returns: pd.Series, var: pd.Series, es: pd.Series | None = None, *, level: float,
@@ -432,7 +484,9 @@ def weekly_reports(returns: pd.Series, var: pd.Series, es: pd.Series | None = No
     iso = frame.index.isocalendar()
     week = iso["year"].to_numpy() * 100 + iso["week"].to_numpy()
     last_of_week = np.flatnonzero(np.append(week[1:] != week[:-1], True))
-    return [_report(frame.iloc[end + 1 - window:end + 1], level, config, es is not None)
+    r, v, e = _columns(frame)
+    return [_report(frame.index[end + 1 - window:end + 1], r[end + 1 - window:end + 1],
+                    v[end + 1 - window:end + 1], None if e is None else e[end + 1 - window:end + 1], level, config)
             for end in last_of_week if end + 1 >= window]
 
 

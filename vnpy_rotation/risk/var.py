@@ -97,8 +97,8 @@ def normal_var_es(level: float, mean: FloatArray | float = 0.0,
 
     VaR = sd z - mean, ES = sd phi(z) / (1 - level) - mean, with z = Phi^-1(level).
     """
-    z = float(stats.norm.ppf(level))
-    tail = float(stats.norm.pdf(z)) / (1.0 - level)
+    z = float(special.ndtri(level))
+    tail = float(np.exp(-0.5 * z * z) / np.sqrt(2.0 * np.pi)) / (1.0 - level)
     mean_a = np.asarray(mean, dtype=np.float64)
     sd_a = np.asarray(sd, dtype=np.float64)
     return sd_a * z - mean_a, sd_a * tail - mean_a
