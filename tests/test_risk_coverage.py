@@ -306,7 +306,9 @@ def test_report_without_es_and_with_a_flat_book():
     returns = pd.Series([0.0, 0.0, -0.01, 0.0, 0.0, 0.0], index=index)
     var = pd.Series([0.0, 0.0, 0.0, 0.01, 0.01, 0.01], index=index)
     es = pd.Series([0.0, 0.0, 0.0, 0.015, 0.015, 0.015], index=index)
-    assert backtest_report(returns, var, level=0.99).es_test is None
+    without = backtest_report(returns, var, level=0.99)
+    assert without.es_test is None and not without.es_rejected
+    assert without.row()["z2_statistic"] is None  # the CSV keeps its columns
     report = backtest_report(returns, var, es, level=0.99, config=CoverageConfig(scenarios=200))
     # the loss on the flat day is a VaR exception; that day has no ES to test, the other three do
     assert report.exceptions == 1
