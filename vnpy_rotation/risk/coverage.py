@@ -430,7 +430,7 @@ class BacktestReport:
 
 def _aligned(returns: pd.Series, var: pd.Series, es: pd.Series | None) -> pd.DataFrame:
     parts = [returns.rename("r"), var.rename("v")] + ([] if es is None else [es.rename("e")])
-    return pd.concat(parts, axis=1).dropna()
+    return pd.concat(parts, axis=1).dropna().sort_index()
 
 
 def _stamp(value: object) -> pd.Timestamp | None:

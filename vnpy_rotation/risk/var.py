@@ -255,6 +255,9 @@ def _forecasts(returns: pd.Series, config: VarConfig) -> tuple[pd.Series, dict[t
     if not isinstance(returns, pd.Series):
         raise TypeError("returns: a pandas Series of daily returns is needed")
     clean = returns.dropna().astype(np.float64)
+    # a forecast uses the rows before it: out-of-order or repeated dates would leak the future into it
+    if not (clean.index.is_monotonic_increasing and clean.index.is_unique):
+        raise ValueError("returns: the index must be strictly increasing (one row per session, in date order)")
     values = clean.to_numpy()
     if not np.isfinite(values).all():
         bad = clean.index[~np.isfinite(values)][0]
