@@ -36,7 +36,6 @@ from scipy import signal, special, stats
 
 Method = Literal["historical", "normal", "student_t", "ewma", "fhs"]
 METHODS: tuple[Method, ...] = get_args(Method)
-MEASURES = ("var", "es")
 
 # The fitted degrees of freedom stay in (2, 2 + 200]: above 2 the unit-variance t exists; at 200 it is a
 # normal distribution to four decimals of its quantiles, so a larger value changes nothing.
