@@ -107,12 +107,12 @@ def test_flags_survive_json_and_clear_only_with_a_reason():
     # A new episode needs its full two sessions: the breach still standing today does not re-raise at once.
     later = cleared.model_copy(update={"day": START + timedelta(days=2)})
     s1, e1 = step(later, M, START + timedelta(days=3))
-    s2, e2 = step(s1, M, START + timedelta(days=4))
+    _, e2 = step(s1, M, START + timedelta(days=4))
     assert [(e.kind, e.flag) for e in e1] == [] and [(e.kind, e.flag) for e in e2] == [("flag_raised", "release_freeze")]
 
 
 def test_sessions_must_advance_and_a_replayed_session_is_a_no_op():
-    state, events = step(ResponseState(), D, START)
+    state, _ = step(ResponseState(), D, START)
     again, repeated = step(state, D, START)
     assert again == state and repeated == ()
     with pytest.raises(ValueError, match="before"):

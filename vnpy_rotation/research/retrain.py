@@ -103,8 +103,8 @@ def render_audit(audit: RetrainAudit, result: WalkForwardResult) -> str:
     start, end = audit.span
     lines = [f"# Parameter audit: {audit.strategy}", "", NOT_LIVE, "",
              f"- requested because: {audit.reason or 'not stated'}",
-             f"- walk-forward: {start} … {end}, {len(result.windows)} windows, objective "
-             f"{result.spec.options.objective}, grid from {result.spec.grid_source}",
+             (f"- walk-forward: {start} … {end}, {len(result.windows)} windows, objective "
+              f"{result.spec.options.objective}, grid from {result.spec.grid_source}"),
              f"- look-ahead check: {'passed' if audit.lookahead_ok else 'FAILED'}",
              f"- overfit check: {({None: 'not evaluated', True: 'FLAGGED', False: 'passed'})[audit.overfit_flagged]}",
              "", "## Parameters", "", "| parameter | current | proposed | last window's choice | changed |",
