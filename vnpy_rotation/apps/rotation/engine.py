@@ -235,7 +235,9 @@ class RotationEngine(BaseEngine):
             if summary["reconciliation"]:
                 self.notify("failure", f"{instance.name} 对账差异 {day}", str(summary["reconciliation"]))
             self.notify("daily_summary", f"{instance.name} 日终 {day}", _summary_text(summary))
-        decided = decide_plan(instance.name, instance.strategy, instance.setting, day, self.main_engine)
+        since = date.fromisoformat(cycle.state.history[0]["day"]) if cycle.state.history else day
+        decided = decide_plan(instance.name, instance.strategy, instance.setting, day, self.main_engine,
+                              since=since)
         for warning in decided.warnings:
             self.write_log(f"[{instance.name}] {warning}")
         if decided.plan is None:
