@@ -11,7 +11,9 @@ import pandas as pd
 from vnpy.trader.engine import MainEngine
 from vnpy.trader.object import BarData, HistoryRequest
 
+from ...backtest.limits import apply_limits, skipped
 from ...backtest.loader import market_for
+from ...backtest.sweep import plan_within
 from ...data.store import BarStore
 from ...live.cycle import RiskInputs
 from ...live.plan import OrderPlan
@@ -56,7 +58,10 @@ def update_bars(symbols: list[str], day: date, setting: InstanceSetting, main_en
 
 
 def decide_plan(name: str, strategy: Any, setting: InstanceSetting, day: date, main_engine: MainEngine,
-                store: BarStore | None = None) -> Decided:
+                store: BarStore | None = None, since: date | None = None) -> Decided:
+    """Today's row of the strategy's plan, with the configured limits (``setting.backtest.risk.limits``)
+    applied as the backtest applies them: to the rows decided from ``since`` (the instance's first
+    session; None: every row), the first moving from cash."""
     store = store or BarStore()
     warnings = update_bars(list(strategy.symbols), day, setting, main_engine, store)
     market = market_for(strategy, setting.history_start, day, store)
@@ -69,6 +74,14 @@ def decide_plan(name: str, strategy: Any, setting: InstanceSetting, day: date, m
     inputs = RiskInputs(dict(zip(symbols, map(float, market.last_close[-1]))),
                         dict(zip(symbols, map(float, market.split[-1]))),
                         dict(zip(symbols, map(float, market.dividend[-1]))))
+    if setting.backtest.risk.limits.active:
+        if since is not None:
+            plan = plan_within(plan, market.days[market.days >= pd.Timestamp(since)])
+        why = skipped(plan, setting.backtest)
+        if why is None:
+            plan = apply_limits(plan, setting.backtest, market)
+        else:
+            warnings.append(why)
     stamp = pd.Timestamp(day)
     if stamp not in plan.frame.index:
         return Decided(None, warnings, inputs, plan.risk, symbols)

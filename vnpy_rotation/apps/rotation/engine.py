@@ -232,7 +232,9 @@ class RotationEngine(BaseEngine):
         """After the close: today's bars and decision first (the risk stage reads the same closes as the
         backtest), then the session's close with the risk stage, then the new plan through the stages."""
         cycle = instance.cycle
-        decided = decide_plan(instance.name, instance.strategy, instance.setting, day, self.main_engine)
+        since = date.fromisoformat(cycle.state.history[0]["day"]) if cycle.state.history else day
+        decided = decide_plan(instance.name, instance.strategy, instance.setting, day, self.main_engine,
+                              since=since)
         for warning in decided.warnings:
             self.write_log(f"[{instance.name}] {warning}")
         book = cycle.state.risk
