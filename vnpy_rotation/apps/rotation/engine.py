@@ -35,8 +35,8 @@ from vnpy.trader.utility import get_folder_path
 
 from ...config import validate_section
 from ...errors import InputRejected, Problem
-from ...live.cycle import ExecutionCycle
-from ...live.hooks import HookContext, Stages
+from ...live.cycle import ExecutionCycle, RiskInputs
+from ...live.hooks import Allocation, HookContext, Stages
 from ...live.plan import DayProgress, StrategyState
 from ...live.risk_stage import RiskBook
 from ...live.sizing import Quote
@@ -230,11 +230,16 @@ class RotationEngine(BaseEngine):
 
     def _on_close(self, instance: StrategyInstance, day: date) -> None:
         """After the close: today's bars and decision first (the risk stage reads the same closes as the
-        backtest), then the session's close with the risk stage, then the new plan through the stages."""
+        backtest), then the session's close with the risk stage, then the new plan through the stages. A
+        strategy that fails to decide still closes its session (summary, journal) before it stops."""
         cycle = instance.cycle
         since = date.fromisoformat(cycle.state.history[0]["day"]) if cycle.state.history else day
-        decided = decide_plan(instance.name, instance.strategy, instance.setting, day, self.main_engine,
-                              since=since)
+        try:
+            decided = decide_plan(instance.name, instance.strategy, instance.setting, day, self.main_engine,
+                                  since=since)
+        except Exception:
+            self._close_session(instance, day, None)
+            raise
         for warning in decided.warnings:
             self.write_log(f"[{instance.name}] {warning}")
         book = cycle.state.risk
@@ -242,25 +247,30 @@ class RotationEngine(BaseEngine):
             book = cycle.state.risk = RiskBook.create(decided.symbols, decided.rules, cycle.settings.config.risk)
         if book is not None and decided.rules is not None:
             book.rules = decided.rules.kernel_args()
+        self._close_session(instance, day, decided.risk_inputs)
+        if decided.plan is None:
+            return
+        context = HookContext(instance.name, day, cycle.broker.holdings(), cycle.broker.cash(),
+                              tuple(cycle.state.history), Allocation(instance.setting.gateway, instance.name),
+                              cycle.state.risk.rung_name if cycle.state.risk is not None else "ACTIVE")
+        plan, instance.trail = self.stages.run(decided.plan, context)
+        if plan is not None:
+            cycle.adopt(plan)
+
+    def _close_session(self, instance: StrategyInstance, day: date, risk: RiskInputs | None) -> None:
+        cycle = instance.cycle
+        book = cycle.state.risk
         seen = len(book.changes) if book is not None else 0
         closes = {s: q.price for s, q in self._quotes(instance, day, opening=False).items()}
-        summary = cycle.close(day, closes, decided.risk_inputs)
+        summary = cycle.close(day, closes, risk)
         if summary is not None:
             if summary["reconciliation"]:
                 self.notify("failure", f"{instance.name} 对账差异 {day}", str(summary["reconciliation"]))
             self.notify("daily_summary", f"{instance.name} 日终 {day}", _summary_text(summary))
-        if book is not None:
-            for change in book.changes[seen:]:
-                text = f"{change.ladder} {change.before} → {change.after} ({change.trigger:.1%})"
-                self.write_log(f"[{instance.name}] 风控阶梯 {text}")
-                self.notify("failure", f"{instance.name} 风控状态 {day}", text)
-        if decided.plan is None:
-            return
-        context = HookContext(instance.name, day, cycle.broker.holdings(), cycle.broker.cash(),
-                              tuple(cycle.state.history))
-        plan, instance.trail = self.stages.run(decided.plan, context)
-        if plan is not None:
-            cycle.adopt(plan)
+        for change in book.changes[seen:] if book is not None else []:
+            text = f"{change.ladder} {change.before} → {change.after} ({change.trigger:.1%})"
+            self.write_log(f"[{instance.name}] 风控阶梯 {text}")
+            self.notify("failure", f"{instance.name} 风控状态 {day}", text)
 
     def _quotes(self, instance: StrategyInstance, day: date, opening: bool) -> dict[str, Quote]:
         """Each symbol's price from the gateway's latest tick of ``day``: the open, or the last price."""
