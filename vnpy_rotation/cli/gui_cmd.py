@@ -26,6 +26,7 @@ def build_main_window() -> tuple[Any, Any, Any]:
     from vnpy_ctastrategy import CtaStrategyApp
     from vnpy_riskmanager import RiskManagerApp
 
+    from ..apps.risk import RiskApp
     from ..apps.rotation import RotationStrategyApp
     from ..gateways import available_gateways
 
@@ -35,7 +36,7 @@ def build_main_window() -> tuple[Any, Any, Any]:
     try:
         for gateway in available_gateways():
             main_engine.add_gateway(gateway)
-        for app in (RotationStrategyApp, CtaStrategyApp, CtaBacktesterApp, RiskManagerApp):
+        for app in (RotationStrategyApp, CtaStrategyApp, CtaBacktesterApp, RiskManagerApp, RiskApp):
             main_engine.add_app(app)
         main_window = MainWindow(main_engine, event_engine)
     except BaseException:
