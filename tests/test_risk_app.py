@@ -368,3 +368,66 @@ def test_risk_monitor_shows_the_ladders_and_denials(stack, qtbot, tmp_path):
         folder.mkdir(parents=True, exist_ok=True)
         assert picture.save(str(folder / "risk_monitor.png"))
         assert_picture(folder / "risk_monitor.png")
+
+
+def test_the_rotation_apps_orders_meet_the_strategys_rung(tmp_path, runtime_home):
+    """Through the whole stack: a frozen strategy's plan is refused by the rule, leg by leg; the rotation app
+    sees empty order ids, notifies each refusal and keeps trading; nothing reaches the replay book."""
+    from conftest import fresh_bundled_store
+
+    from vnpy_rotation.apps.rotation.daemon import Stack
+    from vnpy_rotation.gateways.replay import ReplayGateway
+
+    fresh_bundled_store()
+    built = Stack(ReplayGateway, tmp_path / "state", notifications=False)
+    try:
+        kinds: list[str] = []
+        built.engine.notify = lambda kind, subject, content: kinds.append(kind)
+        denials: list[RiskDenial] = []
+        built.event_engine.register(EVENT_RISK_DENIAL, lambda e: denials.append(e.data))
+        built.main_engine.connect({"初始资金": 1_000_000.0, "开始日期": "2024-06-27", "结束日期": "2024-07-02",
+                                   "账本文件": ""}, "REPLAY")
+        built.drain()
+        built.size_risk_rules(1_000_000.0, lambda _: None)
+        built.engine.add_strategy("rot", "EtfRotationStrategy", gateway="REPLAY", history_start="2024-06-27")
+        built.engine.init_strategy("rot")
+        built.engine.start_strategy("rot")
+        built.event_engine.put(Event(EVENT_RISK_STRATEGY, StrategyRiskUpdate(
+            "rot", date(2024, 6, 27), "HALTED", ("frozen by hand",), 1_000_000.0, 1_000_000.0, flatten=False)))
+        while built.engine.clock.replay_next(built.gateway) is not None:
+            pass
+        state = built.engine.instances["rot"].cycle.state
+        orders = sum(day["orders"] for day in state.history)
+        assert orders > 0 and built.engine.instances["rot"].trading
+        assert len(built.gateway.book.state.orders) == 0  # nothing reached the broker
+        assert len(denials) == orders and {(d.strategy, d.rung) for d in denials} == {("rot", "HALTED")}
+        assert kinds.count("rejected_order") == orders  # the rotation app's refusal path, once per order
+        assert built.risk.book.last_day == "2024-07-02"  # the account ladder saw every close
+    finally:
+        built.close()
+
+
+def test_the_windows_reset_asks_for_a_reason(stack, qtbot, monkeypatch):
+    from vnpy.trader.ui import QtWidgets
+
+    from vnpy_rotation.apps.risk.ui import RiskMonitor
+
+    shown: list[str] = []
+    monkeypatch.setattr(QtWidgets.QMessageBox, "warning", staticmethod(lambda parent, title, text: shown.append(text)))
+    widget = RiskMonitor(stack.main_engine, stack.event_engine)
+    qtbot.addWidget(widget)
+    QtWidgets.QWidget.show(widget)
+    stack.close_day(DAYS[0], 1_000_000.0)
+    stack.close_day(DAYS[1], 800_000.0)
+    qtbot.waitUntil(lambda: widget.scope_table.rowCount() == 1 and widget.scope_table.item(0, 1).text() == "HALTED",
+                    timeout=5000)
+    widget.scope_table.selectRow(0)
+    answers = iter([("", True), ("checked the flattening by hand", True)])
+    monkeypatch.setattr(QtWidgets.QInputDialog, "getText", staticmethod(lambda *a, **k: next(answers)))
+    widget.reset_button.click()  # an empty reason: refused in a message box, nothing changes
+    assert len(shown) == 1 and stack.risk.book.account_gate().rung == "HALTED" and stack.risk.book.audit == []
+    widget.reset_button.click()
+    assert stack.risk.book.account_gate().rung == "ACTIVE"
+    assert [(a["scope"], a["reason"], a["who"]) for a in stack.risk.book.audit] == [
+        ("account", "checked the flattening by hand", "gui")]
+    qtbot.waitUntil(lambda: widget.scope_table.item(0, 1).text() == "ACTIVE", timeout=5000)

@@ -221,7 +221,8 @@ class RiskBook:
                     "denials": self.denials, "flags": self.flags}
 
     def save(self) -> None:
-        write_atomic(self.path, self.to_json())
+        with self.lock:  # two threads saving: the later state must be the one left on disk
+            write_atomic(self.path, self.to_json())
 
     def rows(self) -> list[dict[str, Any]]:
         """One row per scope (the account first): rung, since, peak, equity, drawdown, reasons, flags."""

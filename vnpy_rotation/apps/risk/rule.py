@@ -33,7 +33,7 @@ class LadderGate(RuleTemplate):  # type: ignore[misc]  # a Cython class without 
 
     owner: RiskEngine | None = None  # set by attach()
 
-    @property  # type: ignore[override]
+    @property
     def active(self) -> bool:
         return True
 
