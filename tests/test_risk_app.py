@@ -321,12 +321,19 @@ def test_cli_status_and_reset(tmp_path):
         ("rot", "REDUCING", "stock stop reviewed", "cli")]
 
 
-def test_cli_status_of_a_home_without_risk_state(tmp_path):
+def test_cli_refuses_a_home_without_risk_state_or_with_a_damaged_one(tmp_path):
     home = tmp_path / "fresh"
     home.mkdir()
     result = run_cli("risk", "status", home=home)
     assert result.returncode == 2 and STATE_FILENAME in result.stderr and "Traceback" not in result.stderr
     assert list(home.iterdir()) == []  # a refused command leaves no runtime folder behind
+    damaged = home / ".vntrader" / "rotation_risk" / STATE_FILENAME
+    damaged.parent.mkdir(parents=True)
+    damaged.write_text(json.dumps({"strategies": {"rot": {"strategy": "rot", "day": "2024-01-03", "rung": "ASLEEP",
+                                                          "reasons": [], "equity": 1.0, "peak": 1.0}}}))
+    for args in (("status",), ("reset", "--strategy", "rot", "--reason", "x")):
+        result = run_cli("risk", *args, home=home)
+        assert result.returncode == 2 and str(damaged) in result.stderr and "Traceback" not in result.stderr
 
 
 # -- the widget ---------------------------------------------------------------------------------------

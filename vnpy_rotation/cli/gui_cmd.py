@@ -38,6 +38,7 @@ def build_main_window() -> tuple[Any, Any, Any]:
             main_engine.add_gateway(gateway)
         for app in (RotationStrategyApp, CtaStrategyApp, CtaBacktesterApp, RiskManagerApp, RiskApp):
             main_engine.add_app(app)
+        main_engine.get_engine(RiskApp.app_name).init_engine()  # its state and notifier, before any order
         main_window = MainWindow(main_engine, event_engine)
     except BaseException:
         main_engine.close()

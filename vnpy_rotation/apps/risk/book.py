@@ -61,7 +61,17 @@ class RiskBook:
     def __init__(self, folder: Path, config: RiskConfig | None = None) -> None:
         self.path = Path(folder) / STATE_FILENAME
         self.lock = threading.RLock()
-        raw: dict[str, Any] = read_json(self.path, None) or {}
+        raw = read_json(self.path, None) or {}
+        self.gates: dict[str, Gate] = {}
+        try:
+            self._load(raw, config)
+            self._refresh_gates()
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:  # ValidationError is a ValueError
+            raise InputRejected(Problem(str(self.path), None, f"damaged risk state ({type(exc).__name__}: "
+                                        f"{str(exc).splitlines()[0]}); restore it from a backup or move it "
+                                        "away to start afresh")) from None
+
+    def _load(self, raw: dict[str, Any], config: RiskConfig | None) -> None:
         stored = RiskConfig.model_validate(raw["config"]) if raw.get("config") else None
         self.config = config or stored or RiskConfig()
         self.params = ladder_params([self.config.ladder, self.config.daily_loss])
@@ -80,16 +90,12 @@ class RiskBook:
         self.reason: str = account.get("reason", "")
         self.equity: float | None = account.get("equity")
         self.strategies: dict[str, dict[str, Any]] = dict(raw.get("strategies") or {})
+        for entry in self.strategies.values():
+            StrategyRiskUpdate.from_json(entry)  # every field there, the rung one of RUNGS
         self.history: list[dict[str, Any]] = list(raw.get("history") or [])
         self.audit: list[dict[str, Any]] = list(raw.get("audit") or [])
         self.denials: list[dict[str, Any]] = list(raw.get("denials") or [])
         self.flags: dict[str, dict[str, Any]] = dict(raw.get("flags") or {})
-        self.gates: dict[str, Gate] = {}
-        self._refresh_gates()
-
-    @property
-    def exists(self) -> bool:
-        return self.path.exists()
 
     # -- the account ladder -------------------------------------------------------------------------
     def account_gate(self) -> Gate:

@@ -54,11 +54,19 @@ class RiskEngine(BaseEngine):
         self.gateway: str | None = None  # the account(s) the ladder watches; None: every gateway's
         self.notify: Callable[[str, str, str], object] = lambda kind, subject, content: None
         self.notifier: Any = None
-        self.book = RiskBook(get_folder_path(STATE_FOLDER))
+        self._book: RiskBook | None = None  # read on first use: init_engine may name another folder
         self.rule: Any = None
         self._registered = False
         self._register()
         self.attach_rule()
+
+    @property
+    def book(self) -> RiskBook:
+        """The state; the runtime folder's until :meth:`init_engine` names another (a damaged file raises
+        InputRejected naming it: the rule then refuses every order)."""
+        if self._book is None:
+            self._book = RiskBook(get_folder_path(STATE_FOLDER))
+        return self._book
 
     # -- set-up -------------------------------------------------------------------------------------
     def init_engine(self, state_folder: Path | None = None, config: RiskConfig | None = None,
@@ -68,7 +76,7 @@ class RiskEngine(BaseEngine):
         gateway's accounts; ``notifications``: notify every rung change (see the rotation app's notifier)."""
         from ..rotation.notifications import build_notifier
 
-        self.book = RiskBook(Path(state_folder) if state_folder else get_folder_path(STATE_FOLDER), config)
+        self._book = RiskBook(Path(state_folder) if state_folder else get_folder_path(STATE_FOLDER), config)
         self.gateway = gateway
         if notifications and self.notifier is None:
             self.notifier = build_notifier(self.main_engine, self.write_log)
