@@ -438,3 +438,20 @@ def test_the_windows_reset_asks_for_a_reason(stack, qtbot, monkeypatch):
     assert [(a["scope"], a["reason"], a["who"]) for a in stack.risk.book.audit] == [
         ("account", "checked the flattening by hand", "gui")]
     qtbot.waitUntil(lambda: widget.scope_table.item(0, 1).text() == "ACTIVE", timeout=5000)
+
+
+def test_a_failing_handler_leaves_the_event_thread_running(stack, monkeypatch):
+    """vnpy's event thread dies on any handler's exception: the app's handlers report theirs instead."""
+    kinds: list[str] = []
+    monkeypatch.setattr(stack.risk, "notify", lambda kind, subject, content: kinds.append(kind))
+
+    def broken(day, equity):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(stack.risk.book, "evaluate", broken)
+    stack.close_day(DAYS[0], 1_000_000.0)
+    stack.strategy("rot", DAYS[0], "HALTED", flatten=False)
+    stack.event_engine.put(Event(EVENT_RISK_STRATEGY, "not an update"))
+    stack.clock.drain(timeout=10)  # would time out with the event thread dead
+    assert kinds == ["failure", "risk_state", "failure"]
+    assert not stack.order("sell", "rot|2024-01-02|0|0")  # the update before the broken one still binds

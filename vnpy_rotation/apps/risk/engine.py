@@ -128,16 +128,26 @@ class RiskEngine(BaseEngine):
 
     def _process_phase(self, event: Event) -> None:
         if event.data.name == "close":
-            self.evaluate_close(event.data.day)
+            self._guarded(f"{event.data.day} 收盘评估", lambda: self.evaluate_close(event.data.day))
 
     def _process_strategy(self, event: Event) -> None:
         update: StrategyRiskUpdate = event.data
-        try:
+
+        def apply() -> None:
             change = self.book.update_strategy(update)
-        except ValueError as exc:
-            self.write_log(f"风控: 忽略策略风险更新 {update.strategy}: {exc}")
-            return
-        self._changed([change] if change else [])
+            self._changed([change] if change else [])
+
+        self._guarded(f"策略风险更新 {getattr(update, 'strategy', update)!r}", apply)
+
+    def _guarded(self, what: str, call: Callable[[], object]) -> None:
+        """Run a handler's work; an exception is logged and notified, never raised: vnpy's event thread
+        dies on an exception in any handler, which would stop every app."""
+        try:
+            call()
+        except Exception:
+            text = traceback.format_exc()
+            self.write_log(f"风控引擎异常 ({what}):\n{text}")
+            self.notify("failure", f"风控引擎异常: {what}", text)
 
     # -- the session close ------------------------------------------------------------------------------
     def equity(self) -> float | None:
