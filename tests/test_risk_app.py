@@ -26,9 +26,11 @@ from vnpy_rotation.errors import InputRejected
 from vnpy_rotation.notify import Notifier, NotifyConfig
 from vnpy_rotation.risk.config import RiskConfig
 from vnpy_rotation.risk.events import (
+    EVENT_RISK_ALERT,
     EVENT_RISK_DENIAL,
     EVENT_RISK_STATE,
     EVENT_RISK_STRATEGY,
+    RiskAlert,
     RiskDenial,
     RiskStateChange,
     StrategyRiskUpdate,
@@ -455,3 +457,28 @@ def test_a_failing_handler_leaves_the_event_thread_running(stack, monkeypatch):
     stack.clock.drain(timeout=10)  # would time out with the event thread dead
     assert kinds == ["failure", "risk_state", "failure"]
     assert not stack.order("sell", "rot|2024-01-02|0|0")  # the update before the broken one still binds
+
+
+def test_an_alert_is_published_and_its_flag_persisted(stack):
+    alerts: list[RiskAlert] = []
+    stack.event_engine.register(EVENT_RISK_ALERT, lambda e: alerts.append(e.data))
+    stack.strategy("vqm", DAYS[0], "ACTIVE")
+    alert = RiskAlert("drift", "vqm", DAYS[0], "factor PSI above its null 99th percentile for 3 sessions")
+    stack.risk.raise_alert(alert, flag="forced_retrain")
+    stack.clock.drain()
+    assert alerts == [alert]
+    reloaded = RiskBook(stack.risk.book.path.parent)
+    assert reloaded.flags == {"forced_retrain": {"scope": "vqm", "day": "2024-01-02", "reason": alert.reason}}
+    assert [(r["scope"], r["flags"]) for r in reloaded.rows()] == [("account", []), ("vqm", ["forced_retrain"])]
+
+
+def test_changed_thresholds_keep_the_held_rung_and_peak(tmp_path):
+    book = RiskBook(tmp_path, LADDER)
+    book.evaluate(DAYS[0], 1_000_000.0)
+    book.evaluate(DAYS[1], 840_000.0)  # -16 %: HALTED
+    book.save()
+    looser = RiskConfig(ladder=LadderConfig(reduce_at=0.20, halt_at=0.30, recover_at=0.10))
+    reopened = RiskBook(tmp_path, looser)
+    assert reopened.config == looser and reopened.account_gate().rung == "HALTED"
+    assert reopened.account_peak() == 1_000_000.0
+    assert RiskBook(tmp_path).config == LADDER  # nothing saved yet: the file still holds the old ladder
