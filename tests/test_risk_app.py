@@ -482,3 +482,17 @@ def test_changed_thresholds_keep_the_held_rung_and_peak(tmp_path):
     assert reopened.config == looser and reopened.account_gate().rung == "HALTED"
     assert reopened.account_peak() == 1_000_000.0
     assert RiskBook(tmp_path).config == LADDER  # nothing saved yet: the file still holds the old ladder
+
+
+def test_added_before_riskmanager_the_rule_is_attached_at_init(tmp_path, runtime_home):
+    from vnpy_riskmanager import RiskManagerApp
+
+    main_engine = MainEngine(EventEngine())
+    try:
+        risk = main_engine.add_app(RiskApp)
+        assert risk.rule is None  # nothing to attach to yet (logged)
+        manager = main_engine.add_app(RiskManagerApp)
+        risk.init_engine(state_folder=tmp_path, notifications=False)
+        assert next(iter(manager.rules)) == RULE_NAME and manager.rules[RULE_NAME] is risk.rule
+    finally:
+        main_engine.close()

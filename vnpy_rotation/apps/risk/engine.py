@@ -81,7 +81,8 @@ class RiskEngine(BaseEngine):
         if notifications and self.notifier is None:
             self.notifier = build_notifier(self.main_engine, self.write_log)
             self.notify = self.notifier.notify
-        self.attach_rule()
+        if self.rule is None:  # RiskManager was added after this app
+            self.attach_rule()
         self.write_log(f"风控引擎初始化成功: {self.book.path}")
         self.put_snapshot()
 
