@@ -360,11 +360,15 @@ def test_risk_monitor_shows_the_ladders_and_denials(stack, qtbot, tmp_path):
     stack.order("buy", "etf_rotation|2024-01-04|0|0")
     stack.order("buy", "vqm|2024-01-04|0|0")
     stack.order("sell", "vqm|2024-01-04|1|0")
-    stack.risk.book.raise_flag("release_freeze", "vqm", DAYS[2], "major threshold two days running")
-    stack.risk.put_snapshot()
+    stack.risk.raise_alert(RiskAlert("drift", "vqm", DAYS[1], "realised volatility regime: 20-day vol 2.3x its "
+                                                              "1-year median"))
+    stack.risk.raise_alert(RiskAlert("drift", "vqm", DAYS[2], "factor PSI 0.41 above its null 99th percentile "
+                                                              "for 2 sessions"),
+                           flag="release_freeze")
     widget.set_exception_zone("vqm", "yellow (6 exceptions / 250 d at 99 %)")
     table = widget.scope_table
-    qtbot.waitUntil(lambda: table.rowCount() == 3 and widget.denial_table.rowCount() == 2, timeout=5000)
+    qtbot.waitUntil(lambda: table.rowCount() == 3 and widget.denial_table.rowCount() == 2
+                    and widget.alert_table.rowCount() == 2, timeout=5000)
     cells = [[table.item(r, c).text() for c in range(table.columnCount())] for r in range(3)]
     assert [(row[0], row[1], row[7], row[8]) for row in cells] == [
         ("account", "REDUCING", "-", ""), ("etf_rotation", "ACTIVE", "-", ""),
@@ -468,6 +472,7 @@ def test_an_alert_is_published_and_its_flag_persisted(stack):
     stack.clock.drain()
     assert alerts == [alert]
     reloaded = RiskBook(stack.risk.book.path.parent)
+    assert [RiskAlert.from_json(a) for a in reloaded.alerts] == [alert]
     assert reloaded.flags == {"forced_retrain": {"scope": "vqm", "day": "2024-01-02", "reason": alert.reason}}
     assert [(r["scope"], r["flags"]) for r in reloaded.rows()] == [("account", []), ("vqm", ["forced_retrain"])]
 
