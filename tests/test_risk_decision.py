@@ -160,6 +160,12 @@ def test_rules_combine_in_the_configured_order():
                                                                  DAY0)[1], DAY0)
     assert decision == RiskDecision(R, 0.5, ("drawdown_halve -16.0%", "account ladder REDUCING at -16.0%"),
                                     ("drawdown_halve", "account_ladder"))
+    first = evaluate(snapshot(0, 100), rules, risk, RiskState(), DAY0)[1]
+    order = ("account_ladder", "daily_loss", "portfolio_stop", "stock_stop", "drawdown_halve")
+    decision, _ = evaluate(snapshot(1, 84), rules, risk, first, DAY0, order)
+    assert decision.rules == ("account_ladder", "drawdown_halve") and decision.action == R
+    with pytest.raises(ValueError, match="order"):
+        evaluate(snapshot(1, 84), rules, risk, first, DAY0, ("account_ladder",))
 
 
 # ---------------------------------------------------------------------------------------------------
