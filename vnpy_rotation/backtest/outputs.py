@@ -93,4 +93,7 @@ def write_outputs(run: BacktestRun, out: Path) -> list[Path]:
     if result.risk_days is not None:  # the drawdown ladders' rung per day, when one is configured
         result.risk_days.to_csv(out / "risk_days.csv", date_format="%Y-%m-%d")
         extra.append(out / "risk_days.csv")
+    if result.drift_events is not None:  # the drift response's stage changes and flags, when it is on
+        result.drift_events.to_csv(out / "drift_events.csv", index=False, date_format="%Y-%m-%d")
+        extra.append(out / "drift_events.csv")
     return [out / name for name in FILES] + extra
