@@ -88,6 +88,7 @@ def response_days(config: BacktestConfig, market: MarketData, since: pd.Timestam
     warm = drift.monitor.reference_days + drift.monitor.recent_days - 1
     lo = max(0, first - warm)
     inputs = basket_inputs(market)
+    assert inputs.returns is not None and inputs.volume is not None
     history = drift_history(DriftInputs(returns=inputs.returns[lo:], volume=inputs.volume[lo:]), days[lo:],
                             drift.monitor, drift.recalibrate_every)
     alerting = [m for m in drift.monitor.alerting if m in history.breached]
@@ -166,10 +167,10 @@ def apply_drift_response(plan: TargetPlan, config: BacktestConfig, market: Marke
     new[cut] = weights[cut] * scale[cut, None]  # NaN (keep the holding) stays NaN
     changed = cut[:, None] & (new != weights) & np.isfinite(weights)
     if defensive is not None:
-        j = columns.index(defensive)
+        d = columns.index(defensive)
         moved = np.nansum(weights[cut], axis=1) * (1.0 - scale[cut])
-        new[cut, j] = np.nan_to_num(new[cut, j]) + moved
-        changed[cut, j] |= moved > 0
+        new[cut, d] = np.nan_to_num(new[cut, d]) + moved
+        changed[cut, d] |= moved > 0
     given = (notes_given.to_numpy(dtype=object) if notes_given is not None
              else np.full(weights.shape, None, dtype=object))
     base = np.where(pd.isna(given) | (given == ""), plan.reason, given)

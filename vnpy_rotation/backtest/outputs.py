@@ -53,6 +53,12 @@ def _extra_sections(run: BacktestRun) -> list[tuple[str, pd.DataFrame]]:
         counts = universe.drop(columns="date")
         sections.append(("选股范围 Universe per decision (mean / min / max names)",
                          counts.agg(["mean", "min", "max"]).T.round(1).rename_axis("count").reset_index()))
+    events = run.result.drift_events
+    if events is not None:  # the drift response is on: its stage changes and flags (drift_events.csv)
+        shown = (events.assign(date=events["date"].dt.strftime("%Y-%m-%d"))[["date", "kind", "stage", "flag",
+                                                                              "monitors"]]
+                 if len(events) else pd.DataFrame({"result": ["no drift alert"]}))
+        sections.append(("漂移响应 Drift response (stage changes and flags)", shown))
     return sections
 
 

@@ -7,7 +7,9 @@ portfolio stop, drawdown halving, its ladder) travel with its plan: :class:`~vnp
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
 
 from ..config import Frozen
 from .drift import DriftConfig, MonitorName
@@ -40,6 +42,14 @@ class DriftResponseConfig(Frozen):
     response: ResponsePolicy = ResponsePolicy()
     exposure: float | None = Field(default=None, ge=0.0, lt=1.0)
     recalibrate_every: int = Field(default=20, ge=1)
+
+    @field_validator("monitor", mode="before")
+    @classmethod
+    def _basket_by_default(cls, value: Any) -> Any:
+        # A monitor section that does not list its monitors means the basket's, not every monitor.
+        if isinstance(value, dict) and "monitors" not in value:
+            return {**value, "monitors": BASKET_MONITORS}
+        return value
 
     @model_validator(mode="after")
     def _basket_only(self) -> DriftResponseConfig:
