@@ -294,3 +294,12 @@ def test_false_alarm_rate_of_the_default_config_on_the_bundled_etfs(bundled_mark
 def test_a_monitor_section_without_a_list_runs_the_basket_monitors():
     config = DriftResponseConfig.model_validate({"enabled": True, "monitor": {"reference_days": 60, "recent_days": 10}})
     assert config.monitor.monitors == ("volatility", "volume", "return_ks", "return_mean")
+
+
+def test_a_defensive_symbol_outside_the_plan_gets_its_own_column():
+    """A plan on ETF alone at 0.8; the cut 0.4 goes to ETF_B (a symbol of the strategy's bars)."""
+    target = plan({DAYS[45]: {ETF: 0.8}, DAYS[53]: {ETF: 0.8}}, (ETF,), "weight")
+    got = apply_drift_response(target, drift_config(degrade_mode="defensive", defensive_symbol=ETF_B), market())
+    note = "rebalance; " + VOL.format("degrade")
+    assert list(got.frame.columns) == [ETF, ETF_B]
+    assert table(got) == [(DAYS[45], 0.8, 0.0, None, None), (DAYS[53], 0.4, 0.4, note, note)]
