@@ -117,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="output folder: trades.csv, orders.csv, daily_summary.csv, journal/, state/")
     trade.set_defaults(handler="vnpy_rotation.cli.trade_cmd:run")
 
+    from .risk_report_cmd import add_report_parser  # here: it imports parse_date from this module
+
+    risk = commands.add_parser("risk", parents=[home], help="risk reports of a strategy's history")
+    add_report_parser(risk.add_subparsers(dest="action", required=True), [home])
+
     gui = commands.add_parser("gui", parents=[home], help="VeighNa Trader with the rotation app, CTA apps and RiskManager")
     gui.set_defaults(handler="vnpy_rotation.cli.gui_cmd:run")
     return parser
