@@ -280,6 +280,14 @@ def test_too_short_history_gives_nan_not_an_error():
     assert all(np.isnan(e.var) for e in var_es_next(t_returns(100)))
 
 
+def test_unordered_or_repeated_dates_are_refused():
+    returns = t_returns(260)
+    with pytest.raises(ValueError, match="^returns:"):
+        var_es_frame(returns.iloc[::-1])
+    with pytest.raises(ValueError, match="^returns:"):
+        var_es_frame(pd.concat([returns, returns.iloc[-1:]]))
+
+
 @pytest.mark.parametrize("field, kwargs", [
     ("levels", {"levels": (0.99, 1.0)}),
     ("levels", {"levels": ()}),

@@ -17,7 +17,7 @@ Every test is a pure function returning a frozen record; :func:`backtest_report`
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import Enum
 from typing import Literal
 
@@ -417,9 +417,12 @@ class BacktestReport:
             "cumulative_probability": self.traffic_light.cumulative_probability,
             "plus_factor": self.traffic_light.plus_factor,
         }
-        if self.es_test is not None:
-            out.update({f"z2_{k}": val for k, val in asdict(self.es_test).items()
-                        if k in ("statistic", "critical_value", "p_value", "reject")})
+        z2 = self.es_test
+        # the same columns with or without an ES test, so weekly rows stack into one CSV
+        out["z2_statistic"] = None if z2 is None else z2.statistic
+        out["z2_critical_value"] = None if z2 is None else z2.critical_value
+        out["z2_p"] = None if z2 is None else z2.p_value
+        out["z2_reject"] = None if z2 is None else z2.reject
         out["var_rejected"] = self.var_rejected
         out["es_rejected"] = self.es_rejected
         return out
@@ -427,7 +430,7 @@ class BacktestReport:
 
 def _aligned(returns: pd.Series, var: pd.Series, es: pd.Series | None) -> pd.DataFrame:
     parts = [returns.rename("r"), var.rename("v")] + ([] if es is None else [es.rename("e")])
-    return pd.concat(parts, axis=1).dropna()
+    return pd.concat(parts, axis=1).dropna().sort_index()
 
 
 def _stamp(value: object) -> pd.Timestamp | None:
@@ -485,9 +488,9 @@ def weekly_reports(returns: pd.Series, var: pd.Series, es: pd.Series | None = No
     week = iso["year"].to_numpy() * 100 + iso["week"].to_numpy()
     last_of_week = np.flatnonzero(np.append(week[1:] != week[:-1], True))
     r, v, e = _columns(frame)
-    return [_report(frame.index[end + 1 - window:end + 1], r[end + 1 - window:end + 1],
-                    v[end + 1 - window:end + 1], None if e is None else e[end + 1 - window:end + 1], level, config)
-            for end in last_of_week if end + 1 >= window]
+    spans = [slice(end + 1 - window, end + 1) for end in last_of_week if end + 1 >= window]
+    return [_report(frame.index[span], r[span], v[span], None if e is None else e[span], level, config)
+            for span in spans]
 
 
 def reports_frame(reports: list[BacktestReport]) -> pd.DataFrame:

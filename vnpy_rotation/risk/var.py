@@ -25,6 +25,7 @@ methods, levels and optimiser iterations, never over days.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal, get_args
 
 import numpy as np
@@ -35,7 +36,6 @@ from scipy import signal, special, stats
 
 Method = Literal["historical", "normal", "student_t", "ewma", "fhs"]
 METHODS: tuple[Method, ...] = get_args(Method)
-MEASURES = ("var", "es")
 
 # The fitted degrees of freedom stay in (2, 2 + 200]: above 2 the unit-variance t exists; at 200 it is a
 # normal distribution to four decimals of its quantiles, so a larger value changes nothing.
@@ -205,59 +205,47 @@ class _Rolling:
         self.returns = returns
         self.config = config
         self.windows = sliding_window_view(returns, config.window)
-        self._sorted: FloatArray | None = None
-        self._moments: tuple[FloatArray, FloatArray] | None = None
-        self._dof: FloatArray | None = None
-        self._ewma: FloatArray | None = None
-        self._fhs_sorted: FloatArray | None = None
 
+    @cached_property
     def sorted(self) -> FloatArray:
-        if self._sorted is None:
-            self._sorted = np.sort(self.windows, axis=1)
-        return self._sorted
+        return np.sort(self.windows, axis=1)
 
+    @cached_property
     def moments(self) -> tuple[FloatArray, FloatArray]:
-        if self._moments is None:
-            self._moments = (self.windows.mean(axis=1), self.windows.std(axis=1, ddof=1))
-        return self._moments
+        return self.windows.mean(axis=1), self.windows.std(axis=1, ddof=1)
 
+    @cached_property
     def dof(self) -> FloatArray:
-        if self._dof is None:
-            if self.config.t_dof is not None:
-                self._dof = np.full(self.windows.shape[0], float(self.config.t_dof))
-            else:
-                mean, sd = self.moments()
-                safe = np.where(sd > 0.0, sd, 1.0)
-                self._dof = fit_t_dof((self.windows - mean[:, None]) / safe[:, None])
-        return self._dof
+        if self.config.t_dof is not None:
+            return np.full(self.windows.shape[0], float(self.config.t_dof))
+        mean, sd = self.moments
+        safe = np.where(sd > 0.0, sd, 1.0)
+        return fit_t_dof((self.windows - mean[:, None]) / safe[:, None])
 
+    @cached_property
     def ewma_sd(self) -> FloatArray:
         """EWMA volatility forecast for every position 0..n."""
-        if self._ewma is None:
-            self._ewma = np.sqrt(ewma_variance(self.returns, self.config.ewma_lambda, self.config.window))
-        return self._ewma
+        return np.sqrt(ewma_variance(self.returns, self.config.ewma_lambda, self.config.window))
 
+    @cached_property
     def fhs_sorted(self) -> FloatArray:
-        if self._fhs_sorted is None:
-            sd = self.ewma_sd()[:-1]
-            residual = self.returns / np.where(sd > 0.0, sd, np.inf)
-            self._fhs_sorted = np.sort(sliding_window_view(residual, self.config.window), axis=1)
-        return self._fhs_sorted
+        """The windows of EWMA-standardised returns, sorted."""
+        sd = self.ewma_sd[:-1]
+        residual = self.returns / np.where(sd > 0.0, sd, np.inf)
+        return np.sort(sliding_window_view(residual, self.config.window), axis=1)
 
     def compute(self, method: Method, level: float) -> tuple[FloatArray, FloatArray]:
         """VaR and ES for positions window..n (one per window)."""
         if method == "historical":
-            return empirical_var_es(self.sorted(), level)
+            return empirical_var_es(self.sorted, level)
         if method == "normal":
-            mean, sd = self.moments()
-            return normal_var_es(level, mean, sd)
+            return normal_var_es(level, *self.moments)
         if method == "student_t":
-            mean, sd = self.moments()
-            return student_t_var_es(level, self.dof(), mean, sd)
-        sd_now = self.ewma_sd()[self.config.window:]
+            return student_t_var_es(level, self.dof, *self.moments)
+        sd_now = self.ewma_sd[self.config.window:]
         if method == "ewma":
             return normal_var_es(level, 0.0, sd_now)
-        var, es = empirical_var_es(self.fhs_sorted(), level)
+        var, es = empirical_var_es(self.fhs_sorted, level)
         return var * sd_now, es * sd_now
 
 
@@ -266,6 +254,9 @@ def _forecasts(returns: pd.Series, config: VarConfig) -> tuple[pd.Series, dict[t
     if not isinstance(returns, pd.Series):
         raise TypeError("returns: a pandas Series of daily returns is needed")
     clean = returns.dropna().astype(np.float64)
+    # a forecast uses the rows before it: out-of-order or repeated dates would leak the future into it
+    if not (clean.index.is_monotonic_increasing and clean.index.is_unique):
+        raise ValueError("returns: the index must be strictly increasing (one row per session, in date order)")
     values = clean.to_numpy()
     if not np.isfinite(values).all():
         bad = clean.index[~np.isfinite(values)][0]
