@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -36,6 +37,7 @@ from ..backtest.risk_section import (
 from ..backtest.runner import BacktestRun
 from ..errors import InputRejected, Problem
 from ..risk.coverage import CoverageConfig, backtest_report, traffic_light, weekly_reports
+from ..risk.drift import DriftConfig, DriftInputs, drift_history
 from ..risk.var import VarConfig, var_es_frame
 
 FILES = ("var_es.csv", "exceptions.csv", "exception_tests.csv", "drift.csv", "ladder.csv", "stops.csv",
@@ -49,7 +51,7 @@ SECTIONS: dict[str, str] = {
     "ladder": "6. 回撤阶梯 Drawdown ladder",
     "stops": "7. 止损 Stops fired",
 }
-FIGURES = ("fig-var", "fig-weekly-exceptions", "fig-ladder")
+FIGURES = ("fig-var", "fig-weekly-exceptions", "fig-drift", "fig-ladder")
 TEST_COLUMNS = ["scope", "method", "level", "start", "end", "observations", "exceptions", "expected_exceptions",
                 "exception_rate", "kupiec_lr", "kupiec_p", "kupiec_reject", "ind_lr", "ind_p", "ind_reject",
                 "cc_lr", "cc_p", "cc_reject", "zone", "cumulative_probability", "plus_factor", "z2_statistic",
@@ -86,6 +88,7 @@ class ReportConfig:
     coverage: CoverageConfig = field(default_factory=CoverageConfig)
     weekly_scenarios: int = 1_000
     weekly_window: int = VERDICT_DAYS
+    drift: DriftConfig = field(default_factory=DriftConfig)
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,6 @@ class RiskReport:
     exceptions: pd.DataFrame
     tests: pd.DataFrame
     drift: pd.DataFrame
-    drift_notes: list[str]
     ladder: pd.DataFrame
     stops: pd.DataFrame
 
@@ -219,12 +221,52 @@ def tests_table(var_es: pd.DataFrame, config: ReportConfig) -> pd.DataFrame:
     return pd.DataFrame(rows).reindex(columns=TEST_COLUMNS)
 
 
-def drift_table(inputs: RiskInputs, returns: pd.Series) -> tuple[pd.DataFrame, list[str]]:
-    """The drift monitors per day where computable, and notes on what cannot be computed."""
-    notes = ["order-book imbalance: unavailable — it needs bid/ask volumes from ticks, and this history has "
-             "daily bars only"]
-    frame = pd.DataFrame({"monitor": pd.Series(dtype=str), "statistic": pd.Series(dtype=float)})
-    return frame.rename_axis("date"), notes
+DRIFT_COLUMNS = ["date", "monitor", "available", "statistic", "threshold", "breached", "reason"]
+NO_FACTOR = "unavailable: the history carries no daily factor panel (a strategy's own factors are not exported)"
+NO_TICKS = ("unavailable: the order-book imbalance needs level-1 bid/ask volumes from ticks, and this history has "
+            "daily bars only")
+
+
+def drift_table(inputs: RiskInputs, returns: pd.Series, config: DriftConfig) -> pd.DataFrame:
+    """The drift monitors per day (:data:`DRIFT_COLUMNS`, one row per day and monitor) on the strategy's daily
+    returns (volatility regime, return shift) and turnover intensity (traded value / previous equity).
+
+    Monitors without an input (the factor panel, the order book without ticks) are reported as unavailable
+    with the reason; computable ones are NaN (and not breached) on days before a full reference window.
+    """
+    volume = None
+    if inputs.traded_value is not None:
+        previous = inputs.equity.shift(1).reindex(returns.index)
+        volume = (inputs.traded_value.reindex(returns.index, fill_value=0.0) / previous).to_numpy(dtype=float)
+    history = drift_history(DriftInputs(returns=returns.to_numpy(dtype=float), volume=volume), returns.index.values,
+                            config)
+    days = pd.DatetimeIndex(returns.index)
+    offset = len(days) - len(history.days)
+    parts = []
+    for monitor in config.monitors:
+        statistic = np.full(len(days), np.nan)
+        threshold = np.full(len(days), np.nan)
+        if monitor in history.statistic and len(history.statistic[monitor]):
+            statistic[offset:], threshold[offset:] = history.statistic[monitor], history.threshold[monitor]
+        reason = (NO_TICKS if monitor == "order_book" else NO_FACTOR if monitor.startswith("factor")
+                  else "" if volume is not None or monitor != "volume" else "unavailable: no trades in the history")
+        known = np.isfinite(statistic)
+        parts.append(pd.DataFrame({
+            "date": days, "monitor": monitor, "available": known, "statistic": statistic, "threshold": threshold,
+            "breached": known & (statistic > threshold),
+            "reason": np.where(known, "", reason or f"needs {config.reference_days + config.recent_days} sessions "
+                               "of a usable reference and recent window"),
+        }))
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=DRIFT_COLUMNS)
+    return frame.sort_values("date", kind="stable").reset_index(drop=True)[DRIFT_COLUMNS]
+
+
+def _longest_run(flags: pd.Series) -> int:
+    values = flags.to_numpy(dtype=bool)
+    if not values.any():
+        return 0
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], values.astype(int), [0]])))
+    return int((edges[1::2] - edges[::2]).max())
 
 
 def build_report(inputs: RiskInputs, config: ReportConfig | None = None) -> RiskReport:
@@ -232,12 +274,12 @@ def build_report(inputs: RiskInputs, config: ReportConfig | None = None) -> Risk
     config = config or ReportConfig()
     returns = daily_returns(inputs.equity)
     var_es = var_es_table(returns, config.var)
-    drift, drift_notes = drift_table(inputs, returns)
+    drift = drift_table(inputs, returns, config.drift)
     ladder = (inputs.risk_days.rename_axis("date") if inputs.risk_days is not None
               else pd.DataFrame(columns=["rung"]).rename_axis("date"))
     return RiskReport(inputs=inputs, config=config, returns=returns, var_es=var_es,
                       exceptions=exception_table(var_es, config.var), tests=tests_table(var_es, config),
-                      drift=drift, drift_notes=drift_notes, ladder=ladder,
+                      drift=drift, ladder=ladder,
                       stops=stop_orders(inputs.orders, inputs.trades))
 
 
@@ -351,10 +393,23 @@ def _weekly(report: RiskReport) -> list[Block]:
 
 
 def _drift(report: RiskReport) -> list[Block]:
-    blocks: list[Block] = [f"- {note}" for note in report.drift_notes]
-    if report.drift.empty:
-        return blocks or ["No drift monitor computable on this history."]
-    return blocks
+    config = report.config.drift
+    rows = []
+    for monitor, part in report.drift.groupby("monitor", sort=False):
+        known = part[part["available"]]
+        if known.empty:
+            rows.append((monitor, "—", 0, "—", "—", "—", "—", part["reason"].iloc[-1]))
+            continue
+        last = known.iloc[-1]
+        alerting = "yes" if monitor in config.alerting else "no"
+        rows.append((monitor, alerting, len(known), int(known["breached"].sum()), _pct(known["breached"].mean()),
+                     _longest_run(known["breached"]), f"{_num(last['statistic'])} / {_num(last['threshold'])}", ""))
+    return [f"Each day the last {config.recent_days} sessions against the {config.reference_days} before them; the "
+            f"threshold is the {config.quantile:.0%} quantile of the statistic's null distribution resampled from that "
+            f"reference (so about {1 - config.quantile:.0%} of days breach by chance). Three consecutive alert days "
+            "raise the forced retrain.",
+            (("monitor", "alerts", "days", "breached", "breach rate", "longest run", "last statistic / threshold",
+              "note"), rows, "lcrrrrrl")]
 
 
 def _ladder(report: RiskReport) -> list[Block]:
@@ -425,6 +480,14 @@ def _weekly_figure(report: RiskReport) -> go.Figure:
     return _layout(fig, f"滚动例外数 Exceptions in the trailing {report.config.weekly_window} sessions (99 %)", "#")
 
 
+def _drift_figure(report: RiskReport) -> go.Figure:
+    drift = report.drift[report.drift["available"]]
+    fig = go.Figure([go.Scatter(x=part["date"], y=part["statistic"] / part["threshold"], name=str(monitor),
+                                mode="lines", line={"width": 1}) for monitor, part in drift.groupby("monitor", sort=False)])
+    fig.add_hline(y=1.0, line={"color": UP, "dash": "dash", "width": 1})
+    return _layout(fig, "漂移监控 Drift statistic / threshold (above 1: breached)", "ratio")
+
+
 def _ladder_figure(report: RiskReport) -> go.Figure:
     fig = go.Figure()
     ladder = report.ladder
@@ -440,11 +503,11 @@ def render_html(report: RiskReport, sections: dict[str, list[Block]]) -> str:
     title, subtitle = _title(report)
     esc = html.escape
     figures = {"fig-var": _var_figure(report), "fig-weekly-exceptions": _weekly_figure(report),
-               "fig-ladder": _ladder_figure(report)}
+               "fig-drift": _drift_figure(report), "fig-ladder": _ladder_figure(report)}
     config = {"displaylogo": False, "responsive": True}
     divs = {fid: figures[fid].to_html(full_html=False, include_plotlyjs=(i == 0), div_id=fid, config=config)
             for i, fid in enumerate(FIGURES)}
-    placed = {"var": "fig-var", "weekly": "fig-weekly-exceptions", "ladder": "fig-ladder"}
+    placed = {"var": "fig-var", "weekly": "fig-weekly-exceptions", "drift": "fig-drift", "ladder": "fig-ladder"}
     parts = ["<!DOCTYPE html>", '<html lang="zh-CN"><head><meta charset="utf-8">',
              f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>", f"<h1>{esc(title)}</h1>",
              f"<p>{esc(subtitle)}</p>", blocks_html([headline(report)], "headline")]
@@ -464,7 +527,7 @@ def write_report(report: RiskReport, out: Path) -> list[Path]:
     report.var_es.to_csv(out / "var_es.csv", date_format="%Y-%m-%d")
     report.exceptions.to_csv(out / "exceptions.csv", date_format="%Y-%m-%d")
     report.tests.to_csv(out / "exception_tests.csv", index=False, date_format="%Y-%m-%d")
-    report.drift.to_csv(out / "drift.csv", date_format="%Y-%m-%d")
+    report.drift.to_csv(out / "drift.csv", index=False, date_format="%Y-%m-%d")
     report.ladder.to_csv(out / "ladder.csv", date_format="%Y-%m-%d")
     report.stops.to_csv(out / "stops.csv", index=False, date_format="%Y-%m-%d")
     sections = report_sections(report)
