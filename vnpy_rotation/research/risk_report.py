@@ -162,8 +162,7 @@ def inputs_from_run_folder(folder: Path, strategy: str, start: Any = None, end: 
         raise InputRejected(Problem(str(folder / "daily_summary.csv"), int(bad[0]) + 2, "equity: not a number"))
     equity = pd.Series(summary["equity"].astype(float).to_numpy(), index=pd.DatetimeIndex(summary["date"]),
                        name="equity").sort_index()
-    span = (equity.index >= pd.Timestamp(start) if start else True) & (equity.index <= pd.Timestamp(end) if end else True)
-    equity = equity[span]
+    equity = equity.loc[pd.Timestamp(start) if start else None:pd.Timestamp(end) if end else None]
     if len(equity) < 2:
         raise InputRejected(Problem(str(folder / "daily_summary.csv"), None,
                                     f"{len(equity)} sessions in the span: a risk report needs at least two"))
