@@ -23,10 +23,10 @@ import pandas as pd
 from ..risk.coverage import kupiec_pof, traffic_light
 from ..risk.ladder import RUNGS
 from ..risk.stops import CAUSES, PLAN
-from ..risk.var import var_es_series
+from ..risk.var import Method, var_es_series
 from .result import BacktestResult
 
-VERDICT_METHOD = "historical"
+VERDICT_METHOD: Method = "historical"
 VERDICT_LEVEL = 0.99
 VAR_WINDOW = 250  # sessions of returns behind each forecast
 VERDICT_DAYS = 250  # the Basel backtest sample: the most recent 250 sessions with a forecast

@@ -13,7 +13,7 @@ from .main import parse_date
 
 def add_report_parser(subparsers: Any, parents: list[argparse.ArgumentParser] | None = None) -> argparse.ArgumentParser:
     """Add ``report`` to the ``risk`` command's subparsers (``parents``: the shared ``--home`` parser)."""
-    report = subparsers.add_parser(
+    report: argparse.ArgumentParser = subparsers.add_parser(
         "report", parents=parents or [],
         help="VaR/ES, exception tests (Kupiec, Christoffersen, traffic light, ES), drift, ladder and stops of "
              "a backtest or a replay/live run")

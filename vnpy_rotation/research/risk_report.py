@@ -393,7 +393,7 @@ def _weekly(report: RiskReport) -> list[Block]:
 
 def _drift(report: RiskReport) -> list[Block]:
     config = report.config.drift
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     for monitor, part in report.drift.groupby("monitor", sort=False):
         known = part[part["available"]]
         if known.empty:
