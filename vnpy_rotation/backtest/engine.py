@@ -15,9 +15,11 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputRejected, Problem
+from ..risk.ladder import RUNGS, ladder_params
 from ..risk.stops import PLAN, RiskRules, risk_reason
 from . import kernel
 from .config import BacktestConfig, FillPrice
+from .limits import apply_limits
 from .market_data import MarketData, round_to_tick
 from .matching import reason_names
 from .result import BacktestResult
@@ -75,6 +77,8 @@ class RawRun:
     order_rows: np.ndarray  # kernel.ORDER_FIELDS per order considered
     action_rows: np.ndarray  # kernel.ACTION_FIELDS per corporate action applied
     notes: pd.DataFrame | None = None  # TargetPlan.notes: plan row (position) × symbol
+    rungs: np.ndarray | None = None  # each configured ladder's rung at each close (days × ladders)
+    ladder_names: tuple[str, ...] = ()
 
     def holdings(self) -> np.ndarray:
         return self.holdings_array
@@ -181,7 +185,17 @@ class RawRun:
                               positions=positions, holdings_value=md.frame(values).rename_axis("date"),
                               symbol_pnl=md.frame(pnl).rename_axis("date"), cash_flows=actions,
                               initial_capital=self.config.capital,
-                              settings=self.config.model_dump(mode="json"))
+                              settings=self.config.model_dump(mode="json"), risk_days=self._risk_days())
+
+    def _risk_days(self) -> pd.DataFrame | None:
+        if self.rungs is None or not self.ladder_names:
+            return None
+        names = np.array(RUNGS, dtype=object)
+        codes = self.rungs.astype(int)
+        frame = pd.DataFrame({name: names[codes[:, k]] for k, name in enumerate(self.ladder_names)},
+                             index=self.market.days.rename("date"))
+        frame.insert(0, "rung", names[codes.max(axis=1)])
+        return frame
 
 
 def _plan_rows(md: MarketData, plan: TargetPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -212,10 +226,15 @@ def _plan_rows(md: MarketData, plan: TargetPlan) -> tuple[np.ndarray, np.ndarray
 
 
 def simulate(md: MarketData, plan: TargetPlan, config: BacktestConfig) -> RawRun:
-    """Run ``plan`` over ``md`` under ``config``'s rules and the plan's risk rules."""
+    """Run ``plan`` over ``md`` under ``config``'s rules and limits and the plan's risk rules."""
+    plan = apply_limits(plan, config, md)
     rules = config.rules
     plan_days, plan_targets, plan_rows = _plan_rows(md, plan)
     risk = _NO_RISK if plan.risk is None else plan.risk.kernel_args()
+    named = [("strategy", plan.risk.ladder if plan.risk is not None else None),
+             ("daily_loss", config.risk.daily_loss), ("account", config.risk.ladder)]
+    named = [(name, ladder) for name, ladder in named if ladder is not None and ladder.active]
+    ladders = ladder_params([ladder for _, ladder in named])
     fill_prices = md.open if config.fill_price is FillPrice.OPEN else _vwap(md)
     exec_prices = _execution_prices(md, fill_prices, rules.suspension)
     stock = md.is_stock
@@ -234,13 +253,13 @@ def simulate(md: MarketData, plan: TargetPlan, config: BacktestConfig) -> RawRun
             float(config.capital), float(config.participation_cap), config.slippage.unit == "bps",
             float(config.slippage.amount), config.resubmit, rules.lots, rules.t1, rules.price_limits,
             rules.suspension, rules.corporate_actions, rules.stamp_duty, rules.transfer_fee,
-            rules.round_costs, rules.cash_check, md.last_close, risk, order_capacity, action_capacity)
-        holdings, cash, flows, orders, n_orders, actions, n_actions = out
+            rules.round_costs, rules.cash_check, md.last_close, risk, ladders, order_capacity, action_capacity)
+        holdings, cash, flows, orders, n_orders, actions, n_actions, rungs = out
         if n_orders >= 0:
             break
         order_capacity *= 4  # a busy plan: run again with room for every order
     return RawRun(md, config, plan.reason, holdings, cash, flows, orders[:n_orders], actions[:n_actions],
-                  plan.notes)
+                  plan.notes, rungs if named else None, tuple(name for name, _ in named))
 
 
 def _vwap(md: MarketData) -> np.ndarray:

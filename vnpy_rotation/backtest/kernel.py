@@ -17,13 +17,21 @@ import math
 import numpy as np
 from numba import njit
 
-from ..risk.stops import DRAWDOWN_HALVE, FLAT, FLAT_SINCE, PLAN, RISK_STATE, check_close, start_row
+from ..risk.ladder import (
+    HALTED,
+    LADDER_STATE,
+    REDUCING,
+    S_LAST,
+    S_RUNG,
+    exposure,
+)
+from ..risk.stops import DRAWDOWN_HALVE, FLAT, FLAT_SINCE, PLAN, RISK_STATE, check_close, ladder_close, start_row
 from .result import REFUSAL_REASONS
 
 EPS = 1e-9
 REASON_BITS = REFUSAL_REASONS
-T1_LOCKED, LOT_ROUNDING, INSUFFICIENT_CASH, SUSPENDED, LIMIT_UP, LIMIT_DOWN, PARTICIPATION_CAP = (
-    1, 2, 4, 8, 16, 32, 64)
+T1_LOCKED, LOT_ROUNDING, INSUFFICIENT_CASH, SUSPENDED, LIMIT_UP, LIMIT_DOWN, PARTICIPATION_CAP, RISK_DENIED = (
+    1, 2, 4, 8, 16, 32, 64, 128)
 # Reasons that may clear by tomorrow: the rest of the target is tried again (config.resubmit).
 RETRYABLE = T1_LOCKED | SUSPENDED | LIMIT_UP | LIMIT_DOWN | PARTICIPATION_CAP
 # cause: what sent the order (PLAN ... DRAWDOWN_HALVE, named by risk.stops.CAUSES); plan_row: the plan row
@@ -215,15 +223,18 @@ def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split,
              lot, lot_step, tick, is_stock, commission_rate, commission_min, stamp_rate, transfer_rate,
              plan_days, plan_targets, plan_rows, weighted, capital, participation_cap, slip_bps, slip_amount,
              resubmit, lots, t1, limits, suspension, corporate_actions, stamp_duty, transfer_fee, round_costs,
-             cash_check, last_close, risk, order_capacity, action_capacity):
+             cash_check, last_close, risk, ladders, order_capacity, action_capacity):
     """Every trading day in order: ex-date adjustments, the risk sells decided at the previous close,
     the plan's orders (sells, then buys), then the risk rules at the close.
 
     ``plan_rows`` numbers the plan rows as the caller knows them (recorded with their orders); ``risk``
     is ``(stock_stop, portfolio_stop, drawdown_halve, halve_to)``, NaN = rule off (see
-    :class:`~vnpy_rotation.risk.stops.RiskRules`). Returns holdings and cash at each close,
-    per-symbol cash flows, the order and action records and how many of each were written (-1 when a
-    capacity was too small: call again with more).
+    :class:`~vnpy_rotation.risk.stops.RiskRules`); ``ladders`` the drawdown ladders' parameters (k ×
+    ``LADDER_PARAMS``, see :mod:`~vnpy_rotation.risk.ladder`): while one is REDUCING plan buys are refused
+    (``RISK_DENIED``) and rows that start are scaled; while one is HALTED plan rows are dropped and, when it
+    flattens, every holding is sold first thing each day until none is left. Returns holdings and cash at
+    each close, per-symbol cash flows, the order and action records and how many of each were written (-1
+    when a capacity was too small: call again with more), and each ladder's rung at each close.
     """
     n, m = exec_prices.shape
     holdings = np.zeros((n, m))
@@ -242,7 +253,12 @@ def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split,
     cash = capital
     next_plan = 0
     row, row_day = -1, -1  # the plan row being executed and the day it started
-    any_risk = risk[0] == risk[0] or risk[1] == risk[1] or risk[2] == risk[2]
+    k_ladders = ladders.shape[0]
+    rungs = np.zeros((n, k_ladders))
+    ladder_state = np.zeros((k_ladders, LADDER_STATE))
+    ladder_state[:, S_LAST] = np.nan
+    rung = 0  # the most restrictive ladder's rung at the last close
+    any_risk = risk[0] == risk[0] or risk[1] == risk[1] or risk[2] == risk[2] or k_ladders > 0
     track_entry = risk[0] == risk[0]  # the stock stop's entry prices
     state = np.zeros(RISK_STATE)
     keep = np.full(m, np.nan)
@@ -260,7 +276,7 @@ def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split,
                 if split[i, j] != 1.0:
                     shares[j] = math.floor(before * split[i, j] + 1e-9)
                     if n_actions == action_capacity:
-                        return holdings, cash_at_close, flows, orders, -1, actions, -1
+                        return holdings, cash_at_close, flows, orders, -1, actions, -1, rungs
                     _put(actions[n_actions], (float(i), float(j), 0.0, before, shares[j], 0.0))
                     n_actions += 1
                 if dividend[i, j] != 0.0:
@@ -270,17 +286,20 @@ def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split,
                     cash += amount
                     flows[i, j] += amount
                     if n_actions == action_capacity:
-                        return holdings, cash_at_close, flows, orders, -1, actions, -1
+                        return holdings, cash_at_close, flows, orders, -1, actions, -1, rungs
                     _put(actions[n_actions], (float(i), float(j), 1.0, before, shares[j], amount))
                     n_actions += 1
         if next_plan < len(plan_days) and plan_days[next_plan] == i:
-            # A row decided on a portfolio stop's close is dropped; the next one re-enters.
-            if not (state[FLAT] != 0 and i <= state[FLAT_SINCE] + 1):
+            # A row decided on a portfolio stop's close is dropped; the next one re-enters. A HALTED ladder
+            # drops every row.
+            if not (state[FLAT] != 0 and i <= state[FLAT_SINCE] + 1) and rung != HALTED:
                 target[:] = plan_targets[next_plan]
                 has_target = True
                 row, row_day = plan_rows[next_plan], i
                 if any_risk:
                     start_row(target, risk, state, keep, sell_cause)
+                if rung == REDUCING:
+                    target *= exposure(ladders, ladder_state)
             next_plan += 1
         if has_target and corporate_actions and action_day[i] and not weighted:
             for j in range(m):  # share counts decided before the ex-date follow the split
@@ -303,7 +322,7 @@ def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split,
                                 participation_cap, slip_bps, slip_amount, lots, t1, limits, suspension,
                                 round_costs, cash_check)
                 if n_orders == order_capacity:
-                    return holdings, cash_at_close, flows, orders, -1, actions, -1
+                    return holdings, cash_at_close, flows, orders, -1, actions, -1, rungs
                 _put(orders[n_orders], (float(i), float(j), 0.0, wanted, submitted, volume, price, value,
                                         commission, stamp_paid, transfer_paid, slip, float(reasons)))
                 orders[n_orders, 13] = cause
@@ -327,6 +346,16 @@ def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split,
                     wanted = desired[j] - shares[j] if buy else shares[j] - desired[j]
                     if wanted <= 1e-9 or row_day <= blocked_until[j]:  # (a stock stop holds j)
                         continue
+                    if buy and rung >= REDUCING:  # reduce-only: the buy is refused, not sent again
+                        if n_orders == order_capacity:
+                            return holdings, cash_at_close, flows, orders, -1, actions, -1, rungs
+                        _put(orders[n_orders], (float(i), float(j), 1.0, wanted, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+                                                0.0, float(RISK_DENIED)))
+                        orders[n_orders, 13] = PLAN
+                        orders[n_orders, 14] = row
+                        orders[n_orders, 15] = np.nan
+                        n_orders += 1
+                        continue
                     if lots and weighted and wanted < lot[j]:
                         # Weight targets are not exact share counts: skip differences below one lot
                         # unless opening from nothing (reported) or closing out (always sent).
@@ -340,7 +369,7 @@ def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split,
                                     participation_cap, slip_bps, slip_amount, lots, t1, limits, suspension,
                                     round_costs, cash_check)
                     if n_orders == order_capacity:
-                        return holdings, cash_at_close, flows, orders, -1, actions, -1
+                        return holdings, cash_at_close, flows, orders, -1, actions, -1, rungs
                     _put(orders[n_orders], (float(i), float(j), float(side), wanted, submitted, volume, price, value,
                                             commission, stamp_paid, transfer_paid, slip, float(reasons)))
                     orders[n_orders, 13] = PLAN  # cause, plan_row, trigger (a longer tuple above runs slower)
@@ -370,6 +399,12 @@ def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split,
         holdings[i] = shares
         cash_at_close[i] = cash
         if any_risk and check_close(i, cash, shares, last_close[i], entry, risk, state, keep, sell_cause,
-                                     sell_trigger, blocked_until):
+                                    sell_trigger, blocked_until):
             has_target = False
-    return holdings, cash_at_close, flows, orders, n_orders, actions, n_actions
+        if k_ladders:
+            rung = ladder_close(i, cash, shares, last_close[i], ladders, ladder_state, sell_cause, sell_trigger)
+            if rung == HALTED:
+                has_target = False
+            rungs[i] = ladder_state[:, S_RUNG]
+    return holdings, cash_at_close, flows, orders, n_orders, actions, n_actions, rungs
+

@@ -23,10 +23,11 @@ from numba import njit
 from pydantic import Field
 
 from ..config import Frozen
+from .ladder import HALTED, LadderConfig, halt_flattens, ladders_step, worst_rung, worst_trigger
 
 # Order causes as the kernel records them (index = code); the names prefix the risk orders' reasons.
-CAUSES = ("plan", "stock_stop", "portfolio_stop", "drawdown_halve")
-PLAN, STOCK_STOP, PORTFOLIO_STOP, DRAWDOWN_HALVE = 0, 1, 2, 3
+CAUSES = ("plan", "stock_stop", "portfolio_stop", "drawdown_halve", "ladder")
+PLAN, STOCK_STOP, PORTFOLIO_STOP, DRAWDOWN_HALVE, LADDER = 0, 1, 2, 3, 4
 # The risk rules' scalars, kept in one float array that the functions below update in place.
 FLAT, FLAT_SINCE, FLAT_TRIGGER, HALVING, HALVE_TRIGGER, PEAK_STOP, PEAK_ALL = 0, 1, 2, 3, 4, 5, 6
 RISK_STATE = 7
@@ -69,16 +70,22 @@ class RiskRules(Frozen):
 
     When several rules call for a sale of the same holding on one day, the larger one is sent once:
     portfolio stop, then stock stop, then halving.
+
+    ``ladder``: the strategy's own drawdown ladder (:class:`~vnpy_rotation.risk.ladder.LadderConfig`, off
+    by default), evaluated after the rules above at every close, like the account ladder of
+    :class:`~vnpy_rotation.risk.config.RiskConfig`.
     """
 
     stock_stop: float | None = Field(default=None, gt=0, lt=1)
     portfolio_stop: float | None = Field(default=None, gt=0, lt=1)
     drawdown_halve: float | None = Field(default=None, gt=0, lt=1)
     halve_to: float = Field(default=0.5, ge=0, lt=1)
+    ladder: LadderConfig = LadderConfig()
 
     @property
     def active(self) -> bool:
-        return any(v is not None for v in (self.stock_stop, self.portfolio_stop, self.drawdown_halve))
+        return self.ladder.active or any(
+            v is not None for v in (self.stock_stop, self.portfolio_stop, self.drawdown_halve))
 
     def kernel_args(self) -> tuple[float, float, float, float]:
         """``(stock_stop, portfolio_stop, drawdown_halve, halve_to)`` for the compiled loop; NaN = off."""
@@ -162,3 +169,23 @@ def check_close(i: int, cash: float, shares: FloatArray, close: FloatArray, entr
         elif keep[j] == keep[j] and shares[j] > keep[j] + EPS:
             sell_cause[j], sell_trigger[j] = DRAWDOWN_HALVE, state[HALVE_TRIGGER]
     return drop
+
+
+@njit(cache=True)
+def ladder_close(i: int, cash: float, shares: FloatArray, close: FloatArray, ladders: FloatArray,
+                 ladder_state: FloatArray, sell_cause: IntArray, sell_trigger: FloatArray) -> int:
+    """The drawdown ladders at day ``i``'s close (after the stop rules): step them on the close equity and,
+    while one is HALTED and flattens, set every holding's sale for the next day (a stop's own full sale
+    keeps its reason). Returns the most restrictive rung."""
+    equity = cash
+    for j in range(len(shares)):
+        if shares[j] != 0 and close[j] == close[j]:
+            equity += shares[j] * close[j]
+    ladders_step(i, equity, ladders, ladder_state)
+    rung = worst_rung(ladders, ladder_state)
+    if rung == HALTED and halt_flattens(ladders, ladder_state):
+        trigger = worst_trigger(ladders, ladder_state)
+        for j in range(len(shares)):
+            if shares[j] > 0 and (sell_cause[j] == PLAN or sell_cause[j] == DRAWDOWN_HALVE):
+                sell_cause[j], sell_trigger[j] = LADDER, trigger
+    return rung
