@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import plotly.offline
 import pytest
-from conftest import needs_real, run_cli
+from conftest import ROOT, needs_real, run_cli
 
 from vnpy_rotation.backtest.risk_section import (
     RISK_RULES,
@@ -120,6 +120,7 @@ def test_ladder_days_per_rung_or_not_recorded():
 # ---------------------------------------------------------------- end to end on the bundled real data
 
 START = "2019-01-02"
+CONFIG = str(ROOT / "configs" / "vqm.yaml")  # VQM's stops and the account ladder on
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +131,8 @@ def home(tmp_path_factory):
 @pytest.fixture(scope="module")
 def report_out(home):
     out = home / "risk"
-    done = run_cli("risk", "report", "--strategy", "vqm", "--start", START, "--out", str(out), home=home)
+    done = run_cli("risk", "report", "--strategy", "vqm", "--config", CONFIG, "--start", START, "--out", str(out),
+                   home=home)
     assert done.returncode == 0, done.stderr
     return out
 
@@ -138,7 +140,8 @@ def report_out(home):
 @pytest.fixture(scope="module")
 def backtest_out(home):
     out = home / "bt"
-    done = run_cli("backtest", "--strategy", "vqm", "--start", START, "--out", str(out), home=home)
+    done = run_cli("backtest", "--strategy", "vqm", "--config", CONFIG, "--start", START, "--out", str(out),
+                   home=home)
     assert done.returncode == 0, done.stderr
     return out
 
@@ -163,7 +166,9 @@ def test_risk_report_files_and_columns(report_out):
     book = drift[drift["monitor"] == "order_book"]
     assert len(book) == len(var_es) and not book["available"].any() and book["reason"].str.contains("tick").all()
     assert drift.loc[drift["monitor"] == "volatility", "available"].any()
-    assert "rung" in pd.read_csv(report_out / "ladder.csv").columns
+    ladder = _csv(report_out / "ladder.csv")
+    assert list(ladder.columns[:2]) == ["date", "rung"] and list(ladder["date"].iloc[1:]) == list(var_es["date"])
+    assert set(ladder["rung"]) <= {"ACTIVE", "REDUCING", "HALTED"}
     stops = _csv(report_out / "stops.csv")
     assert list(stops.columns) == STOP_COLUMNS and len(stops) > 0 and set(stops["rule"]) <= set(RISK_RULES)
     html = (report_out / "risk_report.html").read_text(encoding="utf-8")
@@ -209,13 +214,15 @@ def test_backtest_report_has_the_risk_section(backtest_out, report_out):
     assert risk["verdict"]["status"] == "ok"
     assert risk["verdict"]["exceptions"] == int(exceptions["historical_99"].iloc[-250:].sum())
     assert risk["verdict"]["exceptions_all"] == int(exceptions["historical_99"].sum())
-    assert risk["ladder"] is None  # this result records no per-day ladder state
+    ladder = pd.read_csv(backtest_out / "risk_days.csv")  # the backtest's own record of the rungs
+    assert pd.read_csv(report_out / "ladder.csv").equals(ladder)
+    assert risk["ladder"]["rung"] == {r: int((ladder["rung"] == r).sum()) for r in ("ACTIVE", "REDUCING", "HALTED")}
     stops = _csv(report_out / "stops.csv")
     assert {rule: c["orders"] for rule, c in risk["stops"].items()} == stops["rule"].value_counts().to_dict()
     md = (backtest_out / "report.md").read_text(encoding="utf-8")
     section = md.split("## 11. 风险 Risk")[1].split("\n## ")[0]
     assert f"**{risk['verdict']['zone'].upper()}**" in section and "stock_stop" in section
-    assert "not recorded" in section
+    assert "REDUCING" in section and "not recorded" not in section
     assert 'id="risk-section"' in (backtest_out / "report.html").read_text(encoding="utf-8")
 
 

@@ -22,6 +22,7 @@ import pandas as pd
 
 from ..risk.coverage import kupiec_pof, traffic_light
 from ..risk.ladder import RUNGS
+from ..risk.limits import RULES as LIMIT_RULES
 from ..risk.stops import CAUSES, PLAN
 from ..risk.var import Method, var_es_series
 from .result import BacktestResult
@@ -32,8 +33,9 @@ VAR_WINDOW = 250  # sessions of returns behind each forecast
 VERDICT_DAYS = 250  # the Basel backtest sample: the most recent 250 sessions with a forecast
 TOO_SHORT = "too short"
 NOT_RECORDED = "not recorded"
-# The order causes that name a risk rule (``risk.stops.CAUSES`` without the plan) and the ladder's.
-RISK_RULES: tuple[str, ...] = tuple(dict.fromkeys([*(c for k, c in enumerate(CAUSES) if k != PLAN), "ladder"]))
+# The rules an order's cause can name: the risk orders' (``risk.stops.CAUSES`` without the plan: stops and the
+# ladder) and the plan limits that bound its target (``risk.limits.RULES``, e.g. ``max_position_weight 10.0%``).
+RISK_RULES: tuple[str, ...] = (*(c for k, c in enumerate(CAUSES) if k != PLAN), *LIMIT_RULES)
 # "<rule> <trigger>%" (e.g. "stock_stop -9.5%"); several binding rules are joined by ";".
 _REASON = r"^\s*(?P<rule>[a-z_]+)(?:[^;%]*?(?P<trigger>[-+]?\d+(?:\.\d+)?)%)?"
 STOP_COLUMNS = ["date", "rule", "trigger", "vt_symbol", "direction", "requested", "submitted", "filled", "status",
@@ -49,7 +51,8 @@ def daily_returns(equity: pd.Series) -> pd.Series:
 
 
 def stop_orders(orders: pd.DataFrame, trades: pd.DataFrame) -> pd.DataFrame:
-    """Orders whose cause names a risk rule, one row per rule named (:data:`STOP_COLUMNS`; ``trigger`` a fraction).
+    """Orders whose cause names a risk rule, one row per rule named (:data:`STOP_COLUMNS`; ``trigger`` a fraction:
+    the loss or drawdown that fired a stop or the ladder, the cap of a limit).
 
     The backtest's orders carry ``cause``; without it (a replay's or a hand-built result's orders) the fills'
     ``reason`` stands in: then every row is a filled order.
@@ -121,9 +124,7 @@ def risk_summary(result: BacktestResult) -> dict[str, Any]:
     """The section's content as plain data: ``ladder`` (days per rung per ladder, or None), ``stops`` (per
     rule) and ``verdict`` (:func:`exception_verdict`)."""
     equity = pd.Series(result.equity["equity"].to_numpy(dtype=float), index=pd.DatetimeIndex(result.equity.index))
-    # The per-day risk state is recorded by results that carry the ladder; older results do not have it.
-    risk_days = getattr(result, "risk_days", None)
-    return {"ladder": ladder_days(risk_days),
+    return {"ladder": ladder_days(result.risk_days),
             "stops": stop_counts(stop_orders(result.orders, result.trades)),
             "verdict": exception_verdict(daily_returns(equity))}
 

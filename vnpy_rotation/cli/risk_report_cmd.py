@@ -8,11 +8,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .main import parse_date
-
 
 def add_report_parser(subparsers: Any, parents: list[argparse.ArgumentParser] | None = None) -> argparse.ArgumentParser:
     """Add ``report`` to the ``risk`` command's subparsers (``parents``: the shared ``--home`` parser)."""
+    from .main import parse_date  # here: main imports this module while it builds its parser
     report: argparse.ArgumentParser = subparsers.add_parser(
         "report", parents=parents or [],
         help="VaR/ES, exception tests (Kupiec, Christoffersen, traffic light, ES), drift, ladder and stops of "

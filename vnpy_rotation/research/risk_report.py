@@ -122,7 +122,7 @@ def inputs_from_backtest(run: BacktestRun) -> RiskInputs:
     days = run.market.days
     source = f"backtest {days[0].date()} … {days[-1].date()} ({run.spec.source})"
     return RiskInputs(strategy=run.strategy.name, source=source, equity=equity, orders=result.orders,
-                      trades=result.trades, risk_days=getattr(result, "risk_days", None),
+                      trades=result.trades, risk_days=result.risk_days,
                       traded_value=_traded_value(result.trades, equity.index))
 
 
@@ -169,8 +169,10 @@ def inputs_from_run_folder(folder: Path, strategy: str, start: Any = None, end: 
     inside = trades["datetime"].dt.normalize().between(equity.index[0], equity.index[-1]) if len(trades) else []
     trades = trades[inside] if len(trades) else trades
     source = f"run folder {folder} ({equity.index[0].date()} … {equity.index[-1].date()})"
+    rung = summary.set_index("date")["risk_rung"] if "risk_rung" in summary.columns else None
+    risk_days = None if rung is None or rung.isna().all() else rung.reindex(equity.index).to_frame("rung")
     return RiskInputs(strategy=strategy, source=source, equity=equity, orders=pd.DataFrame(), trades=trades,
-                      traded_value=_traded_value(trades, equity.index))
+                      risk_days=risk_days, traded_value=_traded_value(trades, equity.index))
 
 
 # ---------------------------------------------------------------- computation
