@@ -233,8 +233,9 @@ def _run_folder(path, strategy="vqm", days=300):
     dates = pd.bdate_range("2023-01-02", periods=days)
     equity = 1e6 * np.cumprod(1 + np.random.default_rng(3).normal(0.0003, 0.01, days))
     path.mkdir(parents=True)
-    pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "equity": equity, "cash": 0.0, "market_value": equity}).to_csv(
-        path / "daily_summary.csv", index=False)
+    rung = np.where((np.arange(days) >= 100) & (np.arange(days) < 105), "REDUCING", "ACTIVE")
+    pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "equity": equity, "cash": 0.0, "market_value": equity,
+                  "risk_rung": rung}).to_csv(path / "daily_summary.csv", index=False)
     pd.DataFrame({"datetime": [str(dates[10].date()), str(dates[200].date())],
                   "vt_symbol": ["600000.SSE", "600001.SSE"], "direction": ["buy", "sell"], "price": [10.0, 9.1],
                   "volume": [1000, 1000], "value": [10000.0, 9100.0], "commission": 5.0, "stamp_duty": 0.0,
@@ -256,7 +257,10 @@ def test_report_of_a_run_folder(tmp_path):
     stops = _csv(out / "stops.csv")
     assert [(r.date, r.rule, r.trigger, r.vt_symbol) for r in stops.itertuples()] == [
         (dates[200], "stock_stop", -0.09, "600001.SSE")]
-    assert "TOO SHORT" in (out / "risk_report.md").read_text(encoding="utf-8")  # 49 forecast days < 250
+    ladder = _csv(out / "ladder.csv")
+    assert list(ladder["date"]) == list(dates) and list(ladder["rung"]).count("REDUCING") == 5
+    md = (out / "risk_report.md").read_text(encoding="utf-8")
+    assert "TOO SHORT" in md.split("\n## ")[0]  # 49 forecast days < 250
 
 
 # ---------------------------------------------------------------- user mistakes
