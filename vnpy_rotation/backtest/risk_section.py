@@ -38,6 +38,7 @@ NOT_RECORDED = "not recorded"
 RISK_RULES: tuple[str, ...] = (*(c for k, c in enumerate(CAUSES) if k != PLAN), *LIMIT_RULES)
 # "<rule> <trigger>%" (e.g. "stock_stop -9.5%"); several binding rules are joined by ";".
 _REASON = r"^\s*(?P<rule>[a-z_]+)(?:[^;%]*?(?P<trigger>[-+]?\d+(?:\.\d+)?)%)?"
+_NAMES = "|".join(RISK_RULES)
 STOP_COLUMNS = ["date", "rule", "trigger", "vt_symbol", "direction", "requested", "submitted", "filled", "status",
                 "cause"]
 
@@ -63,15 +64,26 @@ def stop_orders(orders: pd.DataFrame, trades: pd.DataFrame) -> pd.DataFrame:
         rows = trades.rename(columns={"datetime": "date", "reason": "cause", "volume": "filled"})
         rows = rows.assign(date=pd.to_datetime(rows["date"]).dt.normalize(), status="filled",
                            requested=rows["filled"], submitted=rows["filled"]) if len(rows) else rows
-    cause = rows["cause"].fillna("").astype(str) if "cause" in rows.columns else pd.Series([], dtype=str)
-    named = cause.str.contains("|".join(RISK_RULES), regex=True) if len(cause) else cause.astype(bool)
-    if not named.any():
+    if "cause" not in rows.columns or not len(rows):
         return pd.DataFrame(columns=STOP_COLUMNS)
-    rows = rows[named].assign(part=cause[named].str.split(";")).explode("part")
-    found = rows["part"].str.extract(_REASON)
-    rows = rows.assign(rule=found["rule"], trigger=pd.to_numeric(found["trigger"]) / 100.0)
-    rows = rows[rows["rule"].isin(RISK_RULES)]
-    return rows.reindex(columns=STOP_COLUMNS).reset_index(drop=True).round({"trigger": 6})
+    # Causes repeat (one text per rule and trigger, or per plan note): parse each distinct text once.
+    codes, texts = pd.factorize(rows["cause"].fillna("").astype(str))
+    texts = pd.Series(texts, dtype=object)
+    parts = texts[texts.str.contains(_NAMES, regex=True)].str.split(";").explode()  # plan notes are long
+    found = parts.str.extract(_REASON)
+    found = found[found["rule"].isin(RISK_RULES)]
+    if found.empty:
+        return pd.DataFrame(columns=STOP_COLUMNS)
+    # One row per (order, rule its text names), in order: repeat each order by its text's rule count and
+    # point each copy at that text's k-th rule (``found`` is grouped by text, in text order).
+    per_text = np.bincount(found.index.to_numpy(), minlength=len(texts))
+    first_rule = np.cumsum(per_text) - per_text
+    repeats = per_text[codes]
+    order = np.repeat(np.arange(len(codes)), repeats)
+    match = first_rule[codes[order]] + np.arange(len(order)) - np.repeat(np.cumsum(repeats) - repeats, repeats)
+    picked = rows.iloc[order].assign(rule=found["rule"].to_numpy()[match],
+                                     trigger=pd.to_numeric(found["trigger"]).to_numpy()[match] / 100.0)
+    return picked.reindex(columns=STOP_COLUMNS).reset_index(drop=True).round({"trigger": 6})
 
 
 def stop_counts(stops: pd.DataFrame) -> dict[str, dict[str, int]]:
