@@ -286,4 +286,11 @@ def test_bad_run_folders_are_clear_errors(tmp_path):
     done = run_cli("risk", "report", "--strategy", "vqm", "--run", str(tmp_path / "empty"), "--out",
                    str(tmp_path / "o2"), home=tmp_path)
     assert done.returncode == 2 and "daily_summary.csv" in done.stderr and "Traceback" not in done.stderr
-    assert not (tmp_path / "o1").exists() and not (tmp_path / "o2").exists()
+    _run_folder(tmp_path / "bad")
+    summary = pd.read_csv(tmp_path / "bad" / "daily_summary.csv", dtype=str)
+    summary.loc[2, "equity"] = "n/a"
+    summary.to_csv(tmp_path / "bad" / "daily_summary.csv", index=False)
+    done = run_cli("risk", "report", "--strategy", "vqm", "--run", str(tmp_path / "bad"), "--out",
+                   str(tmp_path / "o3"), home=tmp_path)
+    assert done.returncode == 2 and "daily_summary.csv:4: equity" in done.stderr and "Traceback" not in done.stderr
+    assert not any((tmp_path / name).exists() for name in ("o1", "o2", "o3"))

@@ -136,7 +136,7 @@ def _traded_value(trades: pd.DataFrame, days: pd.DatetimeIndex) -> pd.Series:
 def _read_csv(path: Path, dates: str) -> pd.DataFrame:
     try:
         return pd.read_csv(path, parse_dates=[dates], keep_default_na=False, na_values=[""])
-    except FileNotFoundError:
+    except OSError:  # absent, or --run is not a folder
         raise InputRejected(Problem(str(path), None, "missing: give the --out folder of a `run.py trade` run")) from None
     except (ValueError, pd.errors.ParserError) as exc:
         raise InputRejected(Problem(str(path), None, f"unreadable ({exc})")) from None
