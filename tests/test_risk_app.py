@@ -26,9 +26,11 @@ from vnpy_rotation.errors import InputRejected
 from vnpy_rotation.notify import Notifier, NotifyConfig
 from vnpy_rotation.risk.config import RiskConfig
 from vnpy_rotation.risk.events import (
+    EVENT_RISK_ALERT,
     EVENT_RISK_DENIAL,
     EVENT_RISK_STATE,
     EVENT_RISK_STRATEGY,
+    RiskAlert,
     RiskDenial,
     RiskStateChange,
     StrategyRiskUpdate,
@@ -358,11 +360,15 @@ def test_risk_monitor_shows_the_ladders_and_denials(stack, qtbot, tmp_path):
     stack.order("buy", "etf_rotation|2024-01-04|0|0")
     stack.order("buy", "vqm|2024-01-04|0|0")
     stack.order("sell", "vqm|2024-01-04|1|0")
-    stack.risk.book.raise_flag("release_freeze", "vqm", DAYS[2], "major threshold two days running")
-    stack.risk.put_snapshot()
+    stack.risk.raise_alert(RiskAlert("drift", "vqm", DAYS[1], "realised volatility regime: 20-day vol 2.3x its "
+                                                              "1-year median"))
+    stack.risk.raise_alert(RiskAlert("drift", "vqm", DAYS[2], "factor PSI 0.41 above its null 99th percentile "
+                                                              "for 2 sessions"),
+                           flag="release_freeze")
     widget.set_exception_zone("vqm", "yellow (6 exceptions / 250 d at 99 %)")
     table = widget.scope_table
-    qtbot.waitUntil(lambda: table.rowCount() == 3 and widget.denial_table.rowCount() == 2, timeout=5000)
+    qtbot.waitUntil(lambda: table.rowCount() == 3 and widget.denial_table.rowCount() == 2
+                    and widget.alert_table.rowCount() == 2, timeout=5000)
     cells = [[table.item(r, c).text() for c in range(table.columnCount())] for r in range(3)]
     assert [(row[0], row[1], row[7], row[8]) for row in cells] == [
         ("account", "REDUCING", "-", ""), ("etf_rotation", "ACTIVE", "-", ""),
@@ -455,3 +461,43 @@ def test_a_failing_handler_leaves_the_event_thread_running(stack, monkeypatch):
     stack.clock.drain(timeout=10)  # would time out with the event thread dead
     assert kinds == ["failure", "risk_state", "failure"]
     assert not stack.order("sell", "rot|2024-01-02|0|0")  # the update before the broken one still binds
+
+
+def test_an_alert_is_published_and_its_flag_persisted(stack):
+    alerts: list[RiskAlert] = []
+    stack.event_engine.register(EVENT_RISK_ALERT, lambda e: alerts.append(e.data))
+    stack.strategy("vqm", DAYS[0], "ACTIVE")
+    alert = RiskAlert("drift", "vqm", DAYS[0], "factor PSI above its null 99th percentile for 3 sessions")
+    stack.risk.raise_alert(alert, flag="forced_retrain")
+    stack.clock.drain()
+    assert alerts == [alert]
+    reloaded = RiskBook(stack.risk.book.path.parent)
+    assert [RiskAlert.from_json(a) for a in reloaded.alerts] == [alert]
+    assert reloaded.flags == {"forced_retrain": {"scope": "vqm", "day": "2024-01-02", "reason": alert.reason}}
+    assert [(r["scope"], r["flags"]) for r in reloaded.rows()] == [("account", []), ("vqm", ["forced_retrain"])]
+
+
+def test_changed_thresholds_keep_the_held_rung_and_peak(tmp_path):
+    book = RiskBook(tmp_path, LADDER)
+    book.evaluate(DAYS[0], 1_000_000.0)
+    book.evaluate(DAYS[1], 840_000.0)  # -16 %: HALTED
+    book.save()
+    looser = RiskConfig(ladder=LadderConfig(reduce_at=0.20, halt_at=0.30, recover_at=0.10))
+    reopened = RiskBook(tmp_path, looser)
+    assert reopened.config == looser and reopened.account_gate().rung == "HALTED"
+    assert reopened.account_peak() == 1_000_000.0
+    assert RiskBook(tmp_path).config == LADDER  # nothing saved yet: the file still holds the old ladder
+
+
+def test_added_before_riskmanager_the_rule_is_attached_at_init(tmp_path, runtime_home):
+    from vnpy_riskmanager import RiskManagerApp
+
+    main_engine = MainEngine(EventEngine())
+    try:
+        risk = main_engine.add_app(RiskApp)
+        assert risk.rule is None  # nothing to attach to yet (logged)
+        manager = main_engine.add_app(RiskManagerApp)
+        risk.init_engine(state_folder=tmp_path, notifications=False)
+        assert next(iter(manager.rules)) == RULE_NAME and manager.rules[RULE_NAME] is risk.rule
+    finally:
+        main_engine.close()

@@ -81,7 +81,8 @@ class RiskEngine(BaseEngine):
         if notifications and self.notifier is None:
             self.notifier = build_notifier(self.main_engine, self.write_log)
             self.notify = self.notifier.notify
-        self.attach_rule()
+        if self.rule is None:  # RiskManager was added after this app
+            self.attach_rule()
         self.write_log(f"风控引擎初始化成功: {self.book.path}")
         self.put_snapshot()
 
@@ -174,9 +175,10 @@ class RiskEngine(BaseEngine):
 
     def raise_alert(self, alert: RiskAlert, flag: str | None = None) -> None:
         """Publish ``alert``; with ``flag``, also raise that persisted fail-safe flag on its scope."""
+        self.book.record_alert(alert)
         if flag:
             self.book.raise_flag(flag, alert.scope, alert.day, alert.reason)
-            self.book.save()
+        self.book.save()
         self.event_engine.put(Event(EVENT_RISK_ALERT, alert))
         self.write_log(f"风控告警 [{alert.kind}] {alert.scope} {alert.day}: {alert.reason}")
         self.notify("risk_state", f"风控告警 {alert.scope} {alert.kind}", alert.reason)
@@ -217,10 +219,11 @@ class RiskEngine(BaseEngine):
 
     # -- views --------------------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
-        """What the widget shows: one row per scope, the denials (newest last), the history, the flags."""
+        """What the widget shows: one row per scope, the denials and alerts (newest last), the history, the
+        audit rows, the flags."""
         with self.book.lock:
-            return {"rows": self.book.rows(), "denials": list(self.book.denials), "history": list(self.book.history),
-                    "audit": list(self.book.audit), "flags": dict(self.book.flags)}
+            return {"rows": self.book.rows(), "denials": list(self.book.denials), "alerts": list(self.book.alerts),
+                    "history": list(self.book.history), "audit": list(self.book.audit), "flags": dict(self.book.flags)}
 
     def put_snapshot(self) -> None:
         self.event_engine.put(Event(EVENT_RISK_SNAPSHOT, self.snapshot()))
