@@ -204,6 +204,10 @@ def test_report_states_the_traffic_light_zone(report_out):
     md = (report_out / "risk_report.md").read_text(encoding="utf-8")
     headline = md.split("\n## ")[0]
     assert f"**{zone.upper()}**" in headline and f"{int(weekly['exceptions'].iloc[-1])} exceptions" in headline
+    lines = md.splitlines()
+    for k, line in enumerate(lines):  # every table's alignment row has a mark per header cell
+        if line.startswith(("| :", "| -")):
+            assert line.count("|") == lines[k - 1].count("|"), lines[k - 1]
 
 
 @needs_real

@@ -432,7 +432,7 @@ def _stops(report: RiskReport) -> list[Block]:
             f"First {len(shown)} of {len(report.stops)} (stops.csv has all):",
             (("date", "rule", "trigger", "symbol", "status", "cause"),
              [(str(pd.Timestamp(s.date).date()), s.rule, _pct(s.trigger), s.vt_symbol, s.status, s.cause)
-              for s in shown.itertuples()], "lllll")]
+              for s in shown.itertuples()], "llrlll")]
 
 
 def report_sections(report: RiskReport) -> dict[str, list[Block]]:
