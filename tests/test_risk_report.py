@@ -265,6 +265,8 @@ def test_report_of_a_run_folder(tmp_path):
     assert list(ladder["date"]) == list(dates) and list(ladder["rung"]).count("REDUCING") == 5
     md = (out / "risk_report.md").read_text(encoding="utf-8")
     assert "TOO SHORT" in md.split("\n## ")[0]  # 49 forecast days < 250
+    assert f"| {dates[100].date()} | rung | ACTIVE | REDUCING |" in md  # the rung changes, listed
+    assert f"| {dates[105].date()} | rung | REDUCING | ACTIVE |" in md
 
 
 # ---------------------------------------------------------------- user mistakes

@@ -161,6 +161,19 @@ def verdict_line(verdict: dict[str, Any]) -> str:
             f"{verdict['observations']} days, Kupiec p = {_p(verdict['kupiec_p_all'])}")
 
 
+def ladder_table(ladder: dict[str, dict[str, int]]) -> Block:
+    """Sessions per rung, one row per ladder (:func:`ladder_days`)."""
+    rungs = list(dict.fromkeys(r for days in ladder.values() for r in days))
+    return (("ladder", *rungs), [(name, *(days.get(r, 0) for r in rungs)) for name, days in ladder.items()],
+            "l" + "r" * len(rungs))
+
+
+def stops_table(stops: dict[str, dict[str, int]]) -> Block:
+    """Orders, sessions and filled orders per rule (:func:`stop_counts`)."""
+    return (("rule", "orders", "sessions", "filled"),
+            [(rule, c["orders"], c["days"], c["filled"]) for rule, c in stops.items()], "lrrr")
+
+
 def risk_blocks(summary: dict[str, Any]) -> list[Block]:
     """The section as lines and tables, rendered by the markdown and the HTML report alike."""
     blocks: list[Block] = [f"- 例外检验 Exception test: {verdict_line(summary['verdict'])}"]
@@ -168,15 +181,10 @@ def risk_blocks(summary: dict[str, Any]) -> list[Block]:
     if ladder is None:
         blocks.append(f"- 回撤阶梯 Drawdown ladder: {NOT_RECORDED}")
     else:
-        rungs = list(dict.fromkeys(r for days in ladder.values() for r in days))
-        blocks += ["- 回撤阶梯 Drawdown ladder: sessions per rung",
-                   (("ladder", *rungs), [(name, *(days.get(r, 0) for r in rungs)) for name, days in ladder.items()],
-                    "l" + "r" * len(rungs))]
+        blocks += ["- 回撤阶梯 Drawdown ladder: sessions per rung", ladder_table(ladder)]
     stops = summary["stops"]
     if not stops:
         blocks.append("- 止损 Stops fired: none")
     else:
-        blocks += ["- 止损 Stops fired: orders per rule",
-                   (("rule", "orders", "sessions", "filled"),
-                    [(rule, c["orders"], c["days"], c["filled"]) for rule, c in stops.items()], "lrrr")]
+        blocks += ["- 止损 Stops fired: orders per rule", stops_table(stops)]
     return blocks

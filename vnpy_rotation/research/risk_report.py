@@ -31,8 +31,10 @@ from ..backtest.risk_section import (
     Block,
     daily_returns,
     ladder_days,
+    ladder_table,
     stop_counts,
     stop_orders,
+    stops_table,
 )
 from ..backtest.runner import BacktestRun
 from ..errors import InputRejected, Problem
@@ -57,6 +59,7 @@ TEST_COLUMNS = ["scope", "method", "level", "start", "end", "observations", "exc
                 "cc_lr", "cc_p", "cc_reject", "zone", "cumulative_probability", "plus_factor", "z2_statistic",
                 "z2_critical_value", "z2_p_value", "z2_reject", "var_rejected", "es_rejected"]
 STOP_ROWS_SHOWN = 30
+LADDER_ROWS_SHOWN = 40
 RUN_FILES = ("daily_summary.csv", "trades.csv")
 
 
@@ -417,9 +420,17 @@ def _ladder(report: RiskReport) -> list[Block]:
     days = ladder_days(report.inputs.risk_days)
     if days is None:
         return [f"Ladder states: {NOT_RECORDED} (the history carries no per-day risk state)."]
-    rungs = list(dict.fromkeys(r for d in days.values() for r in d))
-    return [(("ladder", *rungs), [(name, *(d.get(r, 0) for r in rungs)) for name, d in days.items()],
-             "l" + "r" * len(rungs))]
+    ladder = report.ladder
+    before = ladder.shift(1)
+    changes = [(str(day.date()), name, before.at[day, name], ladder.at[day, name])
+               for name in ladder.columns for day in ladder.index[(ladder[name] != before[name]) & before[name].notna()]]
+    changes.sort()
+    blocks: list[Block] = [ladder_table(days)]
+    if not changes:
+        return blocks + ["No rung change."]
+    shown = changes[:LADDER_ROWS_SHOWN]
+    return blocks + [f"Rung changes: first {len(shown)} of {len(changes)} (ladder.csv has every session):",
+                     (("date", "ladder", "from", "to"), shown, "llll")]
 
 
 def _stops(report: RiskReport) -> list[Block]:
@@ -427,8 +438,7 @@ def _stops(report: RiskReport) -> list[Block]:
     if not counts:
         return ["No risk rule sent an order."]
     shown = report.stops.head(STOP_ROWS_SHOWN)
-    return [(("rule", "orders", "sessions", "filled"),
-             [(rule, c["orders"], c["days"], c["filled"]) for rule, c in counts.items()], "lrrr"),
+    return [stops_table(counts),
             f"First {len(shown)} of {len(report.stops)} (stops.csv has all):",
             (("date", "rule", "trigger", "symbol", "status", "cause"),
              [(str(pd.Timestamp(s.date).date()), s.rule, _pct(s.trigger), s.vt_symbol, s.status, s.cause)
