@@ -467,7 +467,8 @@ def render_markdown(report: RiskReport, sections: dict[str, list[Block]]) -> str
 
 def _var_figure(report: RiskReport) -> go.Figure:
     var_es = report.var_es
-    fig = go.Figure(go.Bar(x=var_es.index, y=var_es["return"] * 100, name="return", marker={"color": "#999"}))
+    fig = go.Figure(go.Scatter(x=var_es.index, y=var_es["return"] * 100, name="return", mode="markers",
+                               marker={"color": "#888", "size": 3}))
     for method in report.config.var.methods:
         column = f"var_{label(method, VERDICT_LEVEL)}"
         if column in var_es:
