@@ -1,7 +1,7 @@
 """The risk app's state without vnpy: the account ladder, each strategy's rung, the history, the audit rows,
 the denials and the fail-safe flags, persisted atomically as one JSON file.
 
-:class:`RiskBook` is what the engine mutates on the event thread and what ``run.py risk status`` /
+:class:`RiskStateFile` is what the engine mutates on the event thread and what ``run.py risk status`` /
 ``risk reset`` read and write with no MainEngine running. The ladder itself is :mod:`vnpy_rotation.risk.ladder`
 (stepped here, never re-implemented).
 """
@@ -51,7 +51,7 @@ class Gate:
     flatten: bool = True
 
 
-class RiskBook:
+class RiskStateFile:
     """The risk app's persisted state in ``folder / risk_state.json``.
 
     ``config`` is the account's :class:`RiskConfig` (its ladder and daily loss limit); ``None`` keeps the
