@@ -259,7 +259,8 @@ def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split,
     ladder_state = np.zeros((k_ladders, LADDER_STATE))
     ladder_state[:, S_LAST] = np.nan
     rung = 0  # the most restrictive ladder's rung at the last close
-    any_risk = risk[0] == risk[0] or risk[1] == risk[1] or risk[2] == risk[2] or k_ladders > 0
+    stops_on = risk[0] == risk[0] or risk[1] == risk[1] or risk[2] == risk[2]
+    any_risk = stops_on or k_ladders > 0
     track_entry = risk[0] == risk[0]  # the stock stop's entry prices
     state = np.zeros(RISK_STATE)
     keep = np.full(m, np.nan)
@@ -401,11 +402,12 @@ def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split,
                 has_target = False
         holdings[i] = shares
         cash_at_close[i] = cash
-        if any_risk and check_close(i, cash, shares, last_close[i], entry, risk, state, keep, sell_cause,
+        if stops_on and check_close(i, cash, shares, last_close[i], entry, risk, state, keep, sell_cause,
                                     sell_trigger, blocked_until):
             has_target = False
         if k_ladders:
-            rung = ladder_close(i, cash, shares, last_close[i], ladders, ladder_state, sell_cause, sell_trigger)
+            rung = ladder_close(i, cash, shares, last_close[i], ladders, ladder_state, sell_cause, sell_trigger,
+                                stops_on)
             if rung == HALTED:
                 has_target = False
             rungs[i] = ladder_state[:, S_RUNG]

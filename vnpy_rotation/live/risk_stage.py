@@ -49,6 +49,7 @@ from ..risk.stops import (
     ladder_close,
     risk_reason,
     start_row,
+    stops_on,
 )
 from .plan import OrderPlan
 
@@ -239,11 +240,12 @@ class RiskBook:
         self.sessions += 1
         close = np.array([closes.get(s, math.nan) for s in self.symbols])
         before = self.ladder_state[:, S_RUNG].copy()
-        drop = bool(check_close(session, cash, shares, close, self.entry, self.rules, self.state, self.keep,
-                                self.sell_cause, self.sell_trigger, self.blocked_until))
+        on = stops_on(self.rules)
+        drop = on and bool(check_close(session, cash, shares, close, self.entry, self.rules, self.state,
+                                       self.keep, self.sell_cause, self.sell_trigger, self.blocked_until))
         if len(self.ladders):
             if ladder_close(session, cash, shares, close, self.ladders, self.ladder_state, self.sell_cause,
-                            self.sell_trigger) == HALTED:
+                            self.sell_trigger, on) == HALTED:
                 drop = True
             for k, name in enumerate(self.ladder_names):
                 if self.ladder_state[k, S_RUNG] != before[k]:

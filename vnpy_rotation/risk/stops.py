@@ -84,8 +84,12 @@ class RiskRules(Frozen):
 
     @property
     def active(self) -> bool:
-        return self.ladder.active or any(
-            v is not None for v in (self.stock_stop, self.portfolio_stop, self.drawdown_halve))
+        return self.ladder.active or self.stops_on
+
+    @property
+    def stops_on(self) -> bool:
+        """Any of the stop rules (as opposed to the ladder) is on."""
+        return any(v is not None for v in (self.stock_stop, self.portfolio_stop, self.drawdown_halve))
 
     def kernel_args(self) -> tuple[float, float, float, float]:
         """``(stock_stop, portfolio_stop, drawdown_halve, halve_to)`` for the compiled loop; NaN = off."""
@@ -98,6 +102,11 @@ class RiskRules(Frozen):
 def risk_reason(cause: int, trigger: float) -> str:
     """The reason text of a risk order: its rule and the trigger (loss from entry, or drawdown)."""
     return f"{CAUSES[cause]} {trigger:.1%}"
+
+
+def stops_on(risk: RiskArgs) -> bool:
+    """Any stop rule on in the compiled form (NaN = off; ``halve_to`` is not a rule)."""
+    return risk[0] == risk[0] or risk[1] == risk[1] or risk[2] == risk[2]
 
 
 @njit(cache=True)
@@ -173,12 +182,15 @@ def check_close(i: int, cash: float, shares: FloatArray, close: FloatArray, entr
 
 @njit(cache=True)
 def ladder_close(i: int, cash: float, shares: FloatArray, close: FloatArray, ladders: FloatArray,
-                 ladder_state: FloatArray, sell_cause: IntArray, sell_trigger: FloatArray) -> int:
-    """The drawdown ladders at day ``i``'s close (after the stop rules): step them on the close equity and,
-    while one is HALTED and flattens, set every holding's sale for the next day (a stop's own full sale
-    keeps its reason). Returns the most restrictive rung."""
+                 ladder_state: FloatArray, sell_cause: IntArray, sell_trigger: FloatArray, stops_on: bool) -> int:
+    """The drawdown ladders at day ``i``'s close (after the stop rules, when ``stops_on``; without them the
+    next day's sales are decided here alone): step them on the close equity and, while one is HALTED and
+    flattens, set every holding's sale for the next day (a stop's own full sale keeps its reason). Returns
+    the most restrictive rung."""
     equity = cash
     for j in range(len(shares)):
+        if not stops_on:
+            sell_cause[j] = PLAN
         if shares[j] != 0 and close[j] == close[j]:
             equity += shares[j] * close[j]
     ladders_step(i, equity, ladders, ladder_state)
