@@ -8,12 +8,21 @@ import time
 
 import numpy as np
 import pytest
+from conftest import needs_real
 from pydantic import ValidationError
 from scipy.stats import binom, ks_2samp
 
-from conftest import needs_real
-from vnpy_rotation.risk.drift import (ALL_MONITORS, DriftConfig, DriftInputs, calibrate, drift_history, evaluate,
-                                      ks_distance, monitor, null_windows)
+from vnpy_rotation.risk.drift import (
+    ALL_MONITORS,
+    DriftConfig,
+    DriftInputs,
+    calibrate,
+    drift_history,
+    evaluate,
+    ks_distance,
+    monitor,
+    null_windows,
+)
 
 SMALL = DriftConfig(reference_days=250, recent_days=20)
 

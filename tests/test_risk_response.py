@@ -8,8 +8,16 @@ from datetime import date, timedelta
 import pytest
 from pydantic import ValidationError
 
-from vnpy_rotation.risk.response import (DEFAULT_POLICY, DEFAULT_STAGES, Observations, ResponsePolicy,
-                                         ResponseState, action, clear_flag, step)
+from vnpy_rotation.risk.response import (
+    DEFAULT_POLICY,
+    DEFAULT_STAGES,
+    Observations,
+    ResponsePolicy,
+    ResponseState,
+    action,
+    clear_flag,
+    step,
+)
 
 START = date(2024, 1, 2)
 D = Observations(drift=("volatility",))  # a session with a drift alert

@@ -19,6 +19,7 @@ from ..risk.ladder import RUNGS, ladder_params
 from ..risk.stops import PLAN, RiskRules, risk_reason
 from . import kernel
 from .config import BacktestConfig, FillPrice
+from .limits import apply_limits
 from .market_data import MarketData, round_to_tick
 from .matching import reason_names
 from .result import BacktestResult
@@ -225,7 +226,8 @@ def _plan_rows(md: MarketData, plan: TargetPlan) -> tuple[np.ndarray, np.ndarray
 
 
 def simulate(md: MarketData, plan: TargetPlan, config: BacktestConfig) -> RawRun:
-    """Run ``plan`` over ``md`` under ``config``'s rules and the plan's risk rules."""
+    """Run ``plan`` over ``md`` under ``config``'s rules and limits and the plan's risk rules."""
+    plan = apply_limits(plan, config, md)
     rules = config.rules
     plan_days, plan_targets, plan_rows = _plan_rows(md, plan)
     risk = _NO_RISK if plan.risk is None else plan.risk.kernel_args()

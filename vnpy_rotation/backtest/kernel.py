@@ -24,12 +24,8 @@ from ..risk.ladder import (
     S_LAST,
     S_RUNG,
     exposure,
-    halt_flattens,
-    ladders_step,
-    worst_rung,
-    worst_trigger,
 )
-from ..risk.stops import DRAWDOWN_HALVE, FLAT, FLAT_SINCE, LADDER, PLAN, RISK_STATE, check_close, start_row
+from ..risk.stops import DRAWDOWN_HALVE, FLAT, FLAT_SINCE, PLAN, RISK_STATE, check_close, ladder_close, start_row
 from .result import REFUSAL_REASONS
 
 EPS = 1e-9
@@ -412,21 +408,3 @@ def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split,
             rungs[i] = ladder_state[:, S_RUNG]
     return holdings, cash_at_close, flows, orders, n_orders, actions, n_actions, rungs
 
-
-@njit(cache=True)
-def ladder_close(i, cash, shares, close, ladders, ladder_state, sell_cause, sell_trigger):
-    """The drawdown ladders at day ``i``'s close (after the stop rules): step them on the close equity and,
-    while one is HALTED and flattens, set every holding's sale for the next day (a stop's own full sale
-    keeps its reason). Returns the most restrictive rung."""
-    equity = cash
-    for j in range(len(shares)):
-        if shares[j] != 0 and close[j] == close[j]:
-            equity += shares[j] * close[j]
-    ladders_step(i, equity, ladders, ladder_state)
-    rung = worst_rung(ladders, ladder_state)
-    if rung == HALTED and halt_flattens(ladders, ladder_state):
-        trigger = worst_trigger(ladders, ladder_state)
-        for j in range(len(shares)):
-            if shares[j] > 0 and (sell_cause[j] == PLAN or sell_cause[j] == DRAWDOWN_HALVE):
-                sell_cause[j], sell_trigger[j] = LADDER, trigger
-    return rung

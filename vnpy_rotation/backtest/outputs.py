@@ -90,4 +90,7 @@ def write_outputs(run: BacktestRun, out: Path) -> list[Path]:
     if run.pool_metrics is not None:
         run.pool_metrics.to_csv(out / "pool_metrics_summary.csv", index=False)
         extra.append(out / "pool_metrics_summary.csv")
+    if result.risk_days is not None:  # the drawdown ladders' rung per day, when one is configured
+        result.risk_days.to_csv(out / "risk_days.csv", date_format="%Y-%m-%d")
+        extra.append(out / "risk_days.csv")
     return [out / name for name in FILES] + extra

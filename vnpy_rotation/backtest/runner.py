@@ -18,6 +18,7 @@ from .alerts import evaluate_alerts, triggered
 from .config import BacktestConfig
 from .engine import TargetPlan, simulate
 from .identities import IdentityCheck, check_identities
+from .limits import skipped
 from .loader import BENCHMARKS, load_benchmark, market_for
 from .lookahead import LookaheadCheck, check_lookahead
 from .market_data import MarketData
@@ -100,6 +101,8 @@ def run_backtest(spec: RunSpec, store: BarStore | None = None, lookahead_cuts: i
     metrics["benchmark"] = None if benchmark is None else benchmark[0]
     # e.g. a span clipped to the stored bars, survivorship of the universe
     metrics["data_warnings"] = clipped.warnings + list(strategy.data_warnings)
+    if (why := skipped(plan, spec.config)) is not None:
+        metrics["data_warnings"].append(why)
     pool_metrics = _pool_metrics(strategy, full, market, spec, metrics, benchmark)
     return BacktestRun(strategy, spec, market, plan, result, metrics, benchmark,
                        check_identities(result), check_lookahead(strategy, full, spec.config, lookahead_cuts),

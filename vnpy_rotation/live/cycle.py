@@ -20,14 +20,22 @@ from ..backtest import kernel
 from ..backtest.config import BacktestConfig
 from ..backtest.matching import SymbolTerms, fees
 from ..errors import RotationError
+from ..market.calendar import default_calendar
+from ..risk.stops import PLAN, risk_reason
 from .plan import FINAL, INTENT, SENT, UNSENT, DayProgress, FillRecord, LegRecord, OrderPlan, OrderRecord, StrategyState
 from .ports import CANCELLED, FILLED, REJECTED, SUBMITTING, BrokerOrder, BrokerPort, BrokerTrade
+from .risk_stage import RiskBook
 from .sizing import RETRYABLE, Leg, Quote, buy_cost, desired_shares, legs, limit_price, size_order, sizing_config
 
-IDLE, SELLING, BUYING, WORKING, CLOSING, CLOSED = "idle", "selling", "buying", "working", "closing", "closed"
-# (phase, event) -> next phase. "settled": no order of the phase waits for the broker any more.
+IDLE, RISK_SELLING, SELLING, BUYING, WORKING, CLOSING, CLOSED = (
+    "idle", "risk_selling", "selling", "buying", "working", "closing", "closed")
+# (phase, event) -> next phase. "settled": no order of the phase waits for the broker any more. The risk
+# sales the last close decided go first; the plan's legs are sized when they are done (the backtest's order).
 TRANSITIONS: dict[tuple[str, str], str] = {
     (IDLE, "open"): SELLING,
+    (IDLE, "risk"): RISK_SELLING,
+    (RISK_SELLING, "settled"): SELLING,
+    (RISK_SELLING, "deadline"): CLOSING,
     (SELLING, "settled"): BUYING,
     (BUYING, "settled"): WORKING,
     (WORKING, "retry"): SELLING,
@@ -62,6 +70,16 @@ class ExecutionSettings:
             raise ValueError("tolerance_bps must be >= 0 and max_rounds >= 1")
 
 
+@dataclass(frozen=True)
+class RiskInputs:
+    """What the risk stage reads at a close from the stored bars (as the backtest reads them): each
+    symbol's close (carried over a suspension), and the day's ex-date steps (share ratio, cash per share)."""
+
+    closes: dict[str, float]
+    split: dict[str, float]
+    dividend: dict[str, float]
+
+
 HISTORY_DAYS = 260  # daily summaries kept in the state (a year); the journal keeps everything
 TermsFor = Callable[[str, date], SymbolTerms]
 
@@ -81,29 +99,55 @@ class ExecutionCycle:
 
     # -- the session's events --------------------------------------------------------------------
     def open(self, day: date, quotes: dict[str, Quote]) -> None:
-        """Size today's legs from the broker's holdings and cash and send the sells."""
+        """Start the session: the risk sales the last close decided, then the plan's legs (sells first)."""
         self.quotes = dict(quotes)
         progress = self.state.progress
         if progress is not None and progress.day == day.isoformat():
             self._advance()  # already open (a restart): carry on
             return
+        book = self.state.risk
         plan = self.state.plan
-        if plan is None:
-            return
+        if book is not None and plan is not None and plan.decided != book.plan_decided:
+            self.state.plan = plan = book.start_plan(plan, default_calendar().session_index(day))
         holdings, cash = self.broker.holdings(), float(self.broker.cash())
-        symbols = tuple(plan.symbols)
-        shares = np.array([holdings.get(s, 0.0) for s in symbols], dtype=float)
-        prices = np.array([self._valuation(s) for s in symbols], dtype=float)
-        target = np.array(plan.target, dtype=float)
-        desired = desired_shares(target, plan.weighted, shares, cash, prices)
-        lot = np.array([self.terms_for(s, day).lot for s in symbols], dtype=float)
-        sells, buys = legs(symbols, target, plan.weighted, shares, desired, lot, self.settings.config.rules.lots)
-        progress = DayProgress(day.isoformat(), advance(IDLE, "open"), cash,
+        sales = book.sales(holdings) if book is not None else []
+        if plan is None and not sales:
+            self.save()
+            return
+        progress = DayProgress(day.isoformat(), advance(IDLE, "risk" if sales else "open"), cash,
                                holdings_open={s: float(v) for s, v in holdings.items() if v},
-                               legs=[LegRecord(g.symbol, g.buy, g.wanted, 0.0) for g in sells + buys])
+                               legs=[LegRecord(r.symbol, False, r.wanted, 0.0, cause=r.cause, trigger=r.trigger)
+                                     for r in sales])
+        if not sales:
+            progress.legs += self._plan_legs(progress, day)
         self.state.progress = progress
         self.save()
         self._advance()
+
+    def _plan_legs(self, progress: DayProgress, day: date) -> list[LegRecord]:
+        """The plan's legs from the holdings and cash after the risk sales (the backtest sizes its target
+        after them too); a symbol a stock stop holds is left alone, buys are refused while a ladder
+        reduces."""
+        plan = self.state.plan
+        if plan is None:
+            return []
+        book = self.state.risk
+        symbols = tuple(plan.symbols)
+        shares = np.array([self._held(progress, s)[0] for s in symbols], dtype=float)
+        prices = np.array([self._valuation(s) for s in symbols], dtype=float)
+        target = np.array(plan.target, dtype=float)
+        desired = desired_shares(target, plan.weighted, shares, self._cash(progress), prices)
+        lot = np.array([self.terms_for(s, day).lot for s in symbols], dtype=float)
+        sells, buys = legs(symbols, target, plan.weighted, shares, desired, lot, self.settings.config.rules.lots)
+        out = []
+        for g in sells + buys:
+            if book is not None and book.blocked(g.symbol):
+                continue
+            if g.buy and book is not None and book.denies_buys:
+                out.append(LegRecord(g.symbol, True, g.wanted, 0.0, ["risk_denied"], sized=True))
+                continue
+            out.append(LegRecord(g.symbol, g.buy, g.wanted, 0.0))
+        return out
 
     def retry(self, quotes: dict[str, Quote]) -> None:
         """Resubmit what is still unfilled, at fresh prices (up to ``max_rounds`` rounds a session)."""
@@ -152,17 +196,24 @@ class ExecutionCycle:
         self.save()
         self._advance()
 
-    def close(self, day: date, closes: dict[str, float]) -> dict | None:
-        """End the session: decide whether the plan is tried again tomorrow, summarise, clear the day."""
+    def close(self, day: date, closes: dict[str, float], risk: RiskInputs | None = None) -> dict | None:
+        """End the session: decide whether the plan is tried again tomorrow, run the risk stage on the
+        close (``risk``: the day's closes and ex-date steps from the data), summarise, clear the day."""
         if self.state.last_close == day.isoformat():
             return None
         progress = self.state.progress  # None: no plan reached an open today (it stays for the next one)
         summary = self._summary(day, progress, closes)
         if progress is not None:
-            retry = progress.retry or any(leg.remaining > 0 for leg in progress.legs)
+            retry = progress.retry or any(leg.remaining > 0 for leg in progress.legs if leg.cause == PLAN)
             if not (retry and self.settings.config.resubmit):
                 self.state.plan = None  # done: nothing more to execute until the next decision
             summary["carried"] = self.state.plan is not None
+        book = self.state.risk
+        if book is not None and risk is not None:
+            if self._close_risk(book, day, progress, risk):
+                self.state.plan = None
+                summary["carried"] = False
+            summary["risk"] = book.status()
         self.journal(progress, summary)  # before the day is marked closed: a restart writes it again
         self.state.history = (self.state.history + [summary])[-HISTORY_DAYS:]
         self.state.progress = None
@@ -210,6 +261,19 @@ class ExecutionCycle:
         self.save()
         return notes
 
+    def _close_risk(self, book: RiskBook, day: date, progress: DayProgress | None, risk: RiskInputs) -> bool:
+        holdings_open = dict(progress.holdings_open) if progress is not None else self.broker.holdings()
+        fills: list[tuple[str, bool, float, float]] = []
+        if progress is not None:
+            for leg in progress.legs:
+                if leg.cause != PLAN:
+                    book.sale_done(leg.symbol, leg.cause, leg.remaining > 0 or bool(RETRYABLE & set(leg.cuts)))
+            order_leg = {o.reference: o.leg for o in progress.orders}
+            risk_first = sorted(progress.fills, key=lambda f: progress.legs[order_leg[f.reference]].cause == PLAN)
+            fills = [(f.symbol, f.buy, f.volume, f.price) for f in risk_first]
+        return book.close(day, float(self.broker.cash()), holdings_open, fills, risk.closes, risk.split,
+                          risk.dividend)
+
     # -- bookkeeping -------------------------------------------------------------------------------
     def save(self) -> None:
         self._save(self.state)
@@ -242,7 +306,10 @@ class ExecutionCycle:
         leg = progress.legs[order.leg]
         slippage = abs(trade.price - leg.price) * trade.volume if leg.price == leg.price else 0.0
         plan = self.state.plan
-        reason = plan.note(order.symbol) if plan else ""
+        if leg.cause != PLAN:
+            reason = risk_reason(leg.cause, leg.trigger)
+        else:
+            reason = plan.note(order.symbol) if plan else ""
         progress.fills.append(FillRecord(trade.trade_id, order.reference, order.symbol, order.buy, trade.price,
                                          trade.volume, value, commission, stamp, transfer, slippage, reason,
                                          trade.time))
@@ -284,7 +351,12 @@ class ExecutionCycle:
         progress = self.state.progress
         while progress is not None:
             phase = progress.phase
-            if phase == SELLING:
+            if phase == RISK_SELLING:
+                self._send(progress, buy=False, first_only=False)
+                if self._unsettled(progress, buy=False):
+                    return
+                progress.legs += self._plan_legs(progress, date.fromisoformat(progress.day))
+            elif phase == SELLING:
                 self._send(progress, buy=False, first_only=False)
                 if self._unsettled(progress, buy=False):
                     return
@@ -332,13 +404,13 @@ class ExecutionCycle:
         if not leg.sized:
             leg.sized, leg.submitted, leg.price = True, float(fill.submitted), price
             leg.cuts = list(fill.reasons)
-            if RETRYABLE & set(fill.reasons):
+            if RETRYABLE & set(fill.reasons) and leg.cause == PLAN:
                 progress.retry = True
         volume = float(fill.submitted)
         if quote.price != quote.price:  # not trading today (suspended, no quote): nothing can fill
             if "suspended" not in leg.cuts:
                 leg.cuts.append("suspended")
-            progress.retry = True
+            progress.retry = progress.retry or leg.cause == PLAN
             self.save()
             return
         if volume <= 0:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .risk_stage import RiskBook
 
 
 def _number(value: float) -> float | None:
@@ -95,6 +98,8 @@ class LegRecord:
     sized: bool = False  # buys are sized when their turn comes, on the cash the earlier fills left
     round: int = -1  # the last sending round (0 at the open, then one per resubmission) that handled it
     price: float = float("nan")  # the undisturbed execution price it was sized at (for slippage)
+    cause: int = 0  # why the leg exists: 0 the plan, else the risk rule (risk.stops.CAUSES)
+    trigger: float = float("nan")  # a risk sale's trigger (loss from entry, or drawdown)
 
     @property
     def remaining(self) -> float:
@@ -133,14 +138,19 @@ class StrategyState:
     progress: DayProgress | None = None  # today's execution, None outside a session
     last_close: str = ""  # the last session whose after-close cycle completed
     history: list[dict[str, Any]] = field(default_factory=list)  # daily summaries
+    risk: RiskBook | None = None  # the risk stage's state (created with the first decided plan)
 
     def to_json(self) -> dict[str, Any]:
         return {"plan": None if self.plan is None else self.plan.to_json(),
                 "progress": None if self.progress is None else self.progress.to_json(),
-                "last_close": self.last_close, "history": self.history}
+                "last_close": self.last_close, "history": self.history,
+                "risk": None if self.risk is None else self.risk.to_json()}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "StrategyState":
+        from .risk_stage import RiskBook  # (it builds on the plan records above)
+
         return cls(plan=None if data.get("plan") is None else OrderPlan.from_json(data["plan"]),
                    progress=None if data.get("progress") is None else DayProgress.from_json(data["progress"]),
-                   last_close=data.get("last_close", ""), history=list(data.get("history", [])))
+                   last_close=data.get("last_close", ""), history=list(data.get("history", [])),
+                   risk=None if data.get("risk") is None else RiskBook.from_json(data["risk"]))

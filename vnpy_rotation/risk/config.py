@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ..config import Frozen
 from .ladder import LadderConfig
+from .limits import LimitsConfig
 
 # The account ladder's documented defaults (README "Risk engine"): REDUCING at -10 %, HALTED at -15 % from
 # the peak, back to ACTIVE within -5 % or after 20 sessions; HALTED flattens and lasts 20 sessions.
@@ -22,3 +23,4 @@ class RiskConfig(Frozen):
 
     ladder: LadderConfig = LadderConfig()
     daily_loss: LadderConfig = LadderConfig(measure="day_return", cooldown=1)
+    limits: LimitsConfig = LimitsConfig()  # plan-level caps and budgets on the target weights (off by default)

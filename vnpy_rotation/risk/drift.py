@@ -2,23 +2,18 @@
 
 Each monitor is a statistic of (reference window, recent window) where a larger value means more drift:
 
-========== ======================= ==========================================================================
-monitor    input                   statistic
-========== ======================= ==========================================================================
-volatility returns                 recent realised volatility / the reference's (a ratio: 2.0 = doubled)
-volume     traded volume/turnover  ``|log(mean recent / mean reference)|`` (surges and droughts)
-factor_psi factor panel            population stability index, quantile bins from the reference
-factor_ks  factor panel            two-sample Kolmogorov–Smirnov distance D
-return_ks  returns                 two-sample Kolmogorov–Smirnov distance D
-return_mean returns                ``|mean recent − mean reference|`` in reference standard deviations
-order_book tick bid/ask volumes    KS distance D of the imbalance ``(bid − ask) / (bid + ask)``
-========== ======================= ==========================================================================
+- ``volatility`` (returns): recent realised volatility / the reference's (a ratio: 2.0 = doubled);
+- ``volume`` (traded volume or turnover): ``|log(mean recent / mean reference)|`` (surges and droughts);
+- ``factor_psi`` (factor panel): population stability index over quantile bins of the reference;
+- ``factor_ks`` (factor panel) and ``return_ks`` (returns): two-sample Kolmogorov–Smirnov distance D;
+- ``return_mean`` (returns): ``|mean recent − mean reference|`` in reference standard deviations;
+- ``order_book`` (tick bid/ask volumes): KS distance D of the imbalance ``(bid − ask) / (bid + ask)``.
 
 Inputs are rows (a trading day; a tick for the order book) by columns (symbols); a 2-D panel is pooled
 (NaN dropped), except that volatility uses the equal-weight basket's return (row mean) and volume the row
 total. The threshold of every monitor comes from its NULL distribution: the statistic of ``null_draws``
 windows of the recent window's length resampled (seeded, in contiguous blocks) from the reference itself,
-at the configured quantile (99 % by default). Folklore thresholds (PSI 0.1 / 0.25) assume large iid
+each compared with the reference less its own rows, at the configured quantile (99 % by default). Folklore thresholds (PSI 0.1 / 0.25) assume large iid
 samples; 20 daily points of a 300-symbol panel are neither, and the null says how large the statistic
 gets by chance on this very reference. A monitor whose input is missing or too short reports
 ``available=False`` with the reason instead of a number.
@@ -63,7 +58,7 @@ class DriftConfig(BaseModel):
     null_draws: int = Field(default=1000, ge=100)
     # Resampling block in rows (a trading week): blocks keep the serial dependence inside them, and more
     # blocks give more distinct null windows. None: one contiguous block of the recent window's length,
-    # whose overlapping windows make the 99 % quantile noisy (measured: ~3-4 % false alarms at R = 250).
+    # whose overlapping windows make the 99 % quantile noisy (measured: ~2.5 % false alarms at R = 250).
     block: int | None = Field(default=5, ge=1)
     seed: int = 20240101
     tick_window: int = Field(default=4800, ge=10)  # order book: recent ticks compared (a day of 3 s snapshots)
@@ -150,8 +145,8 @@ class DriftReport:
 # --- statistics: each a function of the prepared reference and a batch of windows (B, rows, columns) ---
 # With ``leave_out`` (the null draws) every window is compared with the reference WITHOUT its own rows:
 # a window taken from the reference is part of it and would otherwise look closer to it than an
-# independent recent window does (by about m/R of the variance; ~4 % false alarms instead of 1 % at
-# R = 250, m = 20 in a synthetic check). The reference's sufficient statistics make this cheap.
+# independent recent window does (by about m/R of the variance: 1.9-2.6 % false alarms instead of ~1 %
+# at R = 250, m = 20 in a synthetic check). The reference's sufficient statistics make this cheap.
 
 @dataclass(frozen=True)
 class _Reference:

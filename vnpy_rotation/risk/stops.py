@@ -23,7 +23,7 @@ from numba import njit
 from pydantic import Field
 
 from ..config import Frozen
-from .ladder import LadderConfig
+from .ladder import HALTED, LadderConfig, halt_flattens, ladders_step, worst_rung, worst_trigger
 
 # Order causes as the kernel records them (index = code); the names prefix the risk orders' reasons.
 CAUSES = ("plan", "stock_stop", "portfolio_stop", "drawdown_halve", "ladder")
@@ -169,3 +169,23 @@ def check_close(i: int, cash: float, shares: FloatArray, close: FloatArray, entr
         elif keep[j] == keep[j] and shares[j] > keep[j] + EPS:
             sell_cause[j], sell_trigger[j] = DRAWDOWN_HALVE, state[HALVE_TRIGGER]
     return drop
+
+
+@njit(cache=True)
+def ladder_close(i: int, cash: float, shares: FloatArray, close: FloatArray, ladders: FloatArray,
+                 ladder_state: FloatArray, sell_cause: IntArray, sell_trigger: FloatArray) -> int:
+    """The drawdown ladders at day ``i``'s close (after the stop rules): step them on the close equity and,
+    while one is HALTED and flattens, set every holding's sale for the next day (a stop's own full sale
+    keeps its reason). Returns the most restrictive rung."""
+    equity = cash
+    for j in range(len(shares)):
+        if shares[j] != 0 and close[j] == close[j]:
+            equity += shares[j] * close[j]
+    ladders_step(i, equity, ladders, ladder_state)
+    rung = worst_rung(ladders, ladder_state)
+    if rung == HALTED and halt_flattens(ladders, ladder_state):
+        trigger = worst_trigger(ladders, ladder_state)
+        for j in range(len(shares)):
+            if shares[j] > 0 and (sell_cause[j] == PLAN or sell_cause[j] == DRAWDOWN_HALVE):
+                sell_cause[j], sell_trigger[j] = LADDER, trigger
+    return rung

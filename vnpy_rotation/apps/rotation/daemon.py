@@ -220,13 +220,13 @@ def clip_replay(spec: TradeSpec, span: tuple[date, date] | None, output: Callabl
 
 
 def backtest_of(spec: TradeSpec) -> tuple[pd.DataFrame, pd.Series]:
-    """The backtest the replay must equal: same data cut, same config, the plan's risk rules off (the live
-    stack's risk stage is still a pass-through)."""
+    """The backtest the replay must equal: same data cut, same config, the plan's risk rules on (the live
+    risk stage runs the same compiled rules at every open and close)."""
     from ...strategies import create_strategy
 
     strategy = create_strategy(spec.strategy, spec.settings, "strategy")
     full = market_for(strategy, spec.start, spec.end)
-    plan = replace(strategy.targets(full), risk=None)
+    plan = strategy.targets(full)
     market = full.window(spec.start, None)
     result = simulate(market, plan_within(plan, market.days), spec.config).to_result()
     return result.trades, result.equity["equity"]

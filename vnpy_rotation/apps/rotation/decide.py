@@ -11,9 +11,13 @@ import pandas as pd
 from vnpy.trader.engine import MainEngine
 from vnpy.trader.object import BarData, HistoryRequest
 
+from ...backtest.limits import apply_limits, skipped
 from ...backtest.loader import market_for
+from ...backtest.sweep import plan_within
 from ...data.store import BarStore
+from ...live.cycle import RiskInputs
 from ...live.plan import OrderPlan
+from ...risk.stops import RiskRules
 from .settings import InstanceSetting
 
 UPDATE_DAYS = 10  # calendar days of bars fetched after each close (covers holidays and a missed day)
@@ -23,6 +27,9 @@ UPDATE_DAYS = 10  # calendar days of bars fetched after each close (covers holid
 class Decided:
     plan: OrderPlan | None
     warnings: list[str] = field(default_factory=list)
+    risk_inputs: RiskInputs | None = None  # today's closes and ex-date steps (None: no bar for today)
+    rules: RiskRules | None = None  # the strategy's own risk rules (TargetPlan.risk)
+    symbols: list[str] = field(default_factory=list)
 
 
 class GatewayHistory:
@@ -51,7 +58,10 @@ def update_bars(symbols: list[str], day: date, setting: InstanceSetting, main_en
 
 
 def decide_plan(name: str, strategy: Any, setting: InstanceSetting, day: date, main_engine: MainEngine,
-                store: BarStore | None = None) -> Decided:
+                store: BarStore | None = None, since: date | None = None) -> Decided:
+    """Today's row of the strategy's plan, with the configured limits (``setting.backtest.risk.limits``)
+    applied as the backtest applies them: to the rows decided from ``since`` (the instance's first
+    session; None: every row), the first moving from cash."""
     store = store or BarStore()
     warnings = update_bars(list(strategy.symbols), day, setting, main_engine, store)
     market = market_for(strategy, setting.history_start, day, store)
@@ -60,17 +70,27 @@ def decide_plan(name: str, strategy: Any, setting: InstanceSetting, day: date, m
         return Decided(None, warnings)
     plan = strategy.targets(market)
     warnings.extend(strategy.data_warnings)
+    symbols = list(market.symbols)
+    inputs = RiskInputs(dict(zip(symbols, map(float, market.last_close[-1]))),
+                        dict(zip(symbols, map(float, market.split[-1]))),
+                        dict(zip(symbols, map(float, market.dividend[-1]))))
+    if setting.backtest.risk.limits.active:
+        if since is not None:
+            plan = plan_within(plan, market.days[market.days >= pd.Timestamp(since)])
+        why = skipped(plan, setting.backtest)
+        if why is None:
+            plan = apply_limits(plan, setting.backtest, market)
+        else:
+            warnings.append(why)
     stamp = pd.Timestamp(day)
     if stamp not in plan.frame.index:
-        return Decided(None, warnings)
-    row = plan.frame.loc[stamp].reindex(list(market.symbols), fill_value=0.0)
+        return Decided(None, warnings, inputs, plan.risk, symbols)
+    row = plan.frame.loc[stamp].reindex(symbols, fill_value=0.0)
     if row.isna().all():
-        return Decided(None, warnings)
+        return Decided(None, warnings, inputs, plan.risk, symbols)
     notes = {}
     if plan.notes is not None:
         given = plan.notes.loc[stamp]
         notes = {s: str(n) for s, n in given.items() if isinstance(n, str) and n}
-    if plan.risk is not None and plan.risk.kernel_args() != type(plan.risk)().kernel_args():
-        warnings.append("策略的止损/回撤规则在实盘由风控阶段执行(下一版本), 当前未生效")
-    return Decided(OrderPlan(name, day.isoformat(), list(market.symbols), [float(v) for v in row.to_numpy()],
-                             plan.kind == "weight", plan.reason, notes), warnings)
+    return Decided(OrderPlan(name, day.isoformat(), symbols, [float(v) for v in row.to_numpy()],
+                             plan.kind == "weight", plan.reason, notes), warnings, inputs, plan.risk, symbols)

@@ -38,6 +38,7 @@ from ...errors import InputRejected, Problem
 from ...live.cycle import ExecutionCycle
 from ...live.hooks import HookContext, Stages
 from ...live.plan import DayProgress, StrategyState
+from ...live.risk_stage import RiskBook
 from ...live.sizing import Quote
 from ...live.state_file import read_json, write_atomic
 from ...live.terms import terms_on
@@ -228,16 +229,31 @@ class RotationEngine(BaseEngine):
         instance.cycle.deadline()
 
     def _on_close(self, instance: StrategyInstance, day: date) -> None:
+        """After the close: today's bars and decision first (the risk stage reads the same closes as the
+        backtest), then the session's close with the risk stage, then the new plan through the stages."""
         cycle = instance.cycle
+        since = date.fromisoformat(cycle.state.history[0]["day"]) if cycle.state.history else day
+        decided = decide_plan(instance.name, instance.strategy, instance.setting, day, self.main_engine,
+                              since=since)
+        for warning in decided.warnings:
+            self.write_log(f"[{instance.name}] {warning}")
+        book = cycle.state.risk
+        if book is None and decided.risk_inputs is not None:
+            book = cycle.state.risk = RiskBook.create(decided.symbols, decided.rules, cycle.settings.config.risk)
+        if book is not None and decided.rules is not None:
+            book.rules = decided.rules.kernel_args()
+        seen = len(book.changes) if book is not None else 0
         closes = {s: q.price for s, q in self._quotes(instance, day, opening=False).items()}
-        summary = cycle.close(day, closes)
+        summary = cycle.close(day, closes, decided.risk_inputs)
         if summary is not None:
             if summary["reconciliation"]:
                 self.notify("failure", f"{instance.name} 对账差异 {day}", str(summary["reconciliation"]))
             self.notify("daily_summary", f"{instance.name} 日终 {day}", _summary_text(summary))
-        decided = decide_plan(instance.name, instance.strategy, instance.setting, day, self.main_engine)
-        for warning in decided.warnings:
-            self.write_log(f"[{instance.name}] {warning}")
+        if book is not None:
+            for change in book.changes[seen:]:
+                text = f"{change.ladder} {change.before} → {change.after} ({change.trigger:.1%})"
+                self.write_log(f"[{instance.name}] 风控阶梯 {text}")
+                self.notify("failure", f"{instance.name} 风控状态 {day}", text)
         if decided.plan is None:
             return
         context = HookContext(instance.name, day, cycle.broker.holdings(), cycle.broker.cash(),

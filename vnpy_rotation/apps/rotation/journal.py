@@ -18,7 +18,7 @@ from ...live.state_file import write_atomic
 
 ORDER_COLUMNS = ["date", "reference", "vt_symbol", "direction", "volume", "price", "traded", "status", "order_id"]
 SUMMARY_COLUMNS = ["date", "equity", "cash", "market_value", "pnl", "orders", "fills", "positions", "unfilled",
-                   "carried", "reconciliation"]
+                   "carried", "reconciliation", "risk_rung"]
 
 
 class DayJournal:
@@ -49,7 +49,8 @@ class DayJournal:
                 orders.append({"date": day, "reference": o["reference"], "vt_symbol": o["symbol"],
                                "direction": "buy" if o["buy"] else "sell", "volume": o["volume"], "price": o["price"],
                                "traded": o["traded"], "status": o["status"], "order_id": o["order_id"]})
-            summaries.append({"date": day, **{k: summary.get(k) for k in SUMMARY_COLUMNS[1:]}})
+            summaries.append({"date": day, **{k: summary.get(k) for k in SUMMARY_COLUMNS[1:]},
+                              "risk_rung": (summary.get("risk") or {}).get("rung")})
         for row in summaries:
             for key in ("positions", "unfilled", "reconciliation"):
                 row[key] = json.dumps(row[key], ensure_ascii=False, sort_keys=True)
