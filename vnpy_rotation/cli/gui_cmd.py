@@ -26,6 +26,7 @@ def build_main_window() -> tuple[Any, Any, Any]:
     from vnpy_ctastrategy import CtaStrategyApp
     from vnpy_riskmanager import RiskManagerApp
 
+    from ..apps.risk import RiskApp
     from ..apps.rotation import RotationStrategyApp
     from ..gateways import available_gateways
 
@@ -35,8 +36,9 @@ def build_main_window() -> tuple[Any, Any, Any]:
     try:
         for gateway in available_gateways():
             main_engine.add_gateway(gateway)
-        for app in (RotationStrategyApp, CtaStrategyApp, CtaBacktesterApp, RiskManagerApp):
+        for app in (RotationStrategyApp, CtaStrategyApp, CtaBacktesterApp, RiskManagerApp, RiskApp):
             main_engine.add_app(app)
+        main_engine.get_engine(RiskApp.app_name).init_engine()  # its state and notifier, before any order
         main_window = MainWindow(main_engine, event_engine)
     except BaseException:
         main_engine.close()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..errors import InputRejected, Problem, RotationError
 from ..runtime import runtime_folder, settle_runtime
+from . import risk_cmd
 
 
 def parse_date(text: str) -> date:
@@ -116,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     trade.add_argument("--out", type=Path, required=True,
                        help="output folder: trades.csv, orders.csv, daily_summary.csv, journal/, state/")
     trade.set_defaults(handler="vnpy_rotation.cli.trade_cmd:run")
+
+    risk = commands.add_parser("risk", parents=[home], help="the risk engine's ladders in a home: status, reset")
+    risk_actions = risk.add_subparsers(dest="action", required=True)
+    risk_cmd.add_parsers(risk_actions, home)  # status, reset
 
     gui = commands.add_parser("gui", parents=[home], help="VeighNa Trader with the rotation app, CTA apps and RiskManager")
     gui.set_defaults(handler="vnpy_rotation.cli.gui_cmd:run")

@@ -9,7 +9,7 @@ File format (every key optional; a missing file means the defaults: vnpy's own c
             "msgtype": "markdown",
             "timeout": 5.0
         },
-        "kinds": ["failure", "daily_summary", "rejected_order"],
+        "kinds": ["failure", "daily_summary", "rejected_order", "risk_state"],
         "vnpy_notification": true
     }
 """
@@ -34,6 +34,7 @@ class NotifyKind(str, Enum):
     FAILURE = "failure"
     DAILY_SUMMARY = "daily_summary"
     REJECTED_ORDER = "rejected_order"
+    RISK_STATE = "risk_state"  # a risk ladder's rung changed, or a risk alert
 
 
 ALL_KINDS: frozenset[NotifyKind] = frozenset(NotifyKind)

@@ -102,15 +102,20 @@ def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 class Stack:
-    """MainEngine + gateway + RiskManager + RotationEngine, and a way to wait until the queue is idle."""
+    """MainEngine + gateway + RiskManager + our RiskEngine (its rule on RiskManager) + RotationEngine, and a
+    way to wait until the queue is idle."""
 
     def __init__(self, gateway_class: type, state_folder: Path, notifications: bool = True) -> None:
         from vnpy_riskmanager import RiskManagerApp
+
+        from ..risk import RiskApp, RiskEngine
 
         self.event_engine = EventEngine()
         self.main_engine = MainEngine(self.event_engine)
         self.gateway = self.main_engine.add_gateway(gateway_class)
         self.main_engine.add_app(RiskManagerApp)
+        self.risk: RiskEngine = self.main_engine.add_app(RiskApp)  # after RiskManager: it registers its rule there
+        self.risk.init_engine(state_folder=state_folder, notifications=notifications)
         self.engine: RotationEngine = self.main_engine.add_app(RotationStrategyApp)
         self.engine.init_engine(state_folder=state_folder, notifications=notifications)
 

@@ -1,0 +1,457 @@
+"""The risk app on a real MainEngine with vnpy_riskmanager: the account ladder stepped at each close on the
+account's balance, the strategies' rungs from their updates, enforcement through ``MainEngine.send_order``
+(REDUCING refuses buys, HALTED lets only the flattening sells through or freezes), the events and
+notifications, persistence across a kill and restart, manual resets, the CLI and the widget."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import date
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+from vnpy.event import Event, EventEngine
+from vnpy.trader.constant import Direction, Exchange, Offset, OrderType, Product
+from vnpy.trader.engine import MainEngine
+from vnpy.trader.gateway import BaseGateway
+from vnpy.trader.object import AccountData, ContractData, OrderRequest
+
+from vnpy_rotation.apps.risk import RiskApp, RiskEngine
+from vnpy_rotation.apps.risk.book import STATE_FILENAME, RiskBook
+from vnpy_rotation.apps.risk.rule import RULE_NAME
+from vnpy_rotation.apps.rotation.clock import EVENT_ROTATION_PHASE, Phase, SessionClock
+from vnpy_rotation.errors import InputRejected
+from vnpy_rotation.notify import Notifier, NotifyConfig
+from vnpy_rotation.risk.config import RiskConfig
+from vnpy_rotation.risk.events import (
+    EVENT_RISK_DENIAL,
+    EVENT_RISK_STATE,
+    EVENT_RISK_STRATEGY,
+    RiskDenial,
+    RiskStateChange,
+    StrategyRiskUpdate,
+)
+from vnpy_rotation.risk.ladder import LadderConfig
+
+LADDER = RiskConfig(ladder=LadderConfig(reduce_at=0.10, halt_at=0.15, recover_at=0.05, cooldown=20,
+                                        halt_cooldown=20, flatten=True))
+SYMBOL = "510300.SSE"
+DAYS = [date(2024, 1, d) for d in (2, 3, 4, 5, 8)]
+
+
+class PaperGateway(BaseGateway):
+    """Accepts every order (keeping it) and publishes one ETF contract and the account it is told."""
+
+    default_name = "PAPER"
+    default_setting: dict = {}
+    exchanges = [Exchange.SSE]
+
+    def __init__(self, event_engine: EventEngine, gateway_name: str = "PAPER") -> None:
+        super().__init__(event_engine, gateway_name)
+        self.sent: list[OrderRequest] = []
+
+    def connect(self, setting: dict) -> None:
+        self.on_contract(ContractData(symbol="510300", exchange=Exchange.SSE, name="沪深300ETF", product=Product.ETF,
+                                      size=1, pricetick=0.001, min_volume=100, gateway_name=self.gateway_name))
+
+    def balance(self, value: float) -> None:
+        self.on_account(AccountData(accountid="A1", balance=value, frozen=0.0, gateway_name=self.gateway_name))
+
+    def send_order(self, req: OrderRequest) -> str:
+        self.sent.append(req)
+        return f"{self.gateway_name}.{len(self.sent)}"
+
+    def cancel_order(self, req) -> None: ...
+    def subscribe(self, req) -> None: ...
+    def query_account(self) -> None: ...
+    def query_position(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    def send(self, subject: str, content: str) -> None:
+        self.sent.append((subject, content))
+
+
+class RiskStack:
+    """MainEngine + PaperGateway + RiskManager + RiskApp, with the events and notifications it produced."""
+
+    def __init__(self, folder: Path, config: RiskConfig | None = LADDER) -> None:
+        from vnpy_riskmanager import RiskManagerApp
+
+        self.event_engine = EventEngine()
+        self.main_engine = MainEngine(self.event_engine)
+        self.gateway: PaperGateway = self.main_engine.add_gateway(PaperGateway)
+        self.manager = self.main_engine.add_app(RiskManagerApp)
+        self.risk: RiskEngine = self.main_engine.add_app(RiskApp)
+        self.risk.init_engine(state_folder=folder, config=config, notifications=False)
+        self.recorder = Recorder()
+        self.risk.notifier = Notifier(NotifyConfig(), channels=[self.recorder])
+        self.risk.notify = self.risk.notifier.notify
+        self.clock = SessionClock(self.event_engine)
+        self.changes: list[RiskStateChange] = []
+        self.denials: list[RiskDenial] = []
+        self.event_engine.register(EVENT_RISK_STATE, lambda e: self.changes.append(e.data))
+        self.event_engine.register(EVENT_RISK_DENIAL, lambda e: self.denials.append(e.data))
+        self.main_engine.connect({}, "PAPER")
+        self.clock.drain()
+        self.count = 0
+
+    def close_day(self, day: date, balance: float) -> None:
+        """The account's balance at the close, then the clock's close phase (which steps the ladder)."""
+        self.gateway.balance(balance)
+        self.clock.drain()
+        self.event_engine.put(Event(EVENT_ROTATION_PHASE, Phase("close", day)))
+        self.clock.drain()
+
+    def order(self, side: str, reference: str = "") -> bool:
+        """Send one 100-share order through MainEngine.send_order; True when it reached the gateway."""
+        self.count += 1  # a new price each time: vnpy_riskmanager's duplicate-order rule stays quiet
+        req = OrderRequest(symbol="510300", exchange=Exchange.SSE,
+                           direction=Direction.LONG if side == "buy" else Direction.SHORT, type=OrderType.LIMIT,
+                           volume=100, price=round(3.5 + self.count * 0.001, 3), offset=Offset.NONE,
+                           reference=reference)
+        sent = len(self.gateway.sent)
+        order_id = self.main_engine.send_order(req, "PAPER")
+        assert bool(order_id) == (len(self.gateway.sent) == sent + 1)  # an empty id: it never left
+        self.clock.drain()
+        return bool(order_id)
+
+    def strategy(self, name: str, day: date, rung: str, flatten: bool = True, reasons: tuple[str, ...] = (),
+                 equity: float = 900_000.0, peak: float = 1_000_000.0) -> None:
+        self.event_engine.put(Event(EVENT_RISK_STRATEGY, StrategyRiskUpdate(name, day, rung, reasons, equity, peak,
+                                                                            flatten)))
+        self.clock.drain()
+
+    def close(self) -> None:
+        self.main_engine.close()
+
+
+@pytest.fixture
+def stack(tmp_path, runtime_home):
+    built = RiskStack(tmp_path / "risk")
+    yield built
+    built.close()
+
+
+def test_the_rule_is_registered_first_on_vnpy_riskmanager(stack):
+    assert next(iter(stack.manager.rules)) == RULE_NAME
+    assert stack.risk.rule is stack.manager.rules[RULE_NAME]
+
+
+# The account ladder (REDUCING at -10 %, HALTED at -15 %, flattening) at five closes; after each close a buy
+# and a sell without a strategy reference: (balance, rung after the close, buy passes, sell passes).
+ACCOUNT_SCENARIO = [
+    (1_000_000.0, "ACTIVE", True, True),
+    (950_000.0, "ACTIVE", True, True),  # -5 %
+    (890_000.0, "REDUCING", False, True),  # -11 %: reduce-only
+    (880_000.0, "REDUCING", False, True),
+    (840_000.0, "HALTED", False, True),  # -16 %: only the flattening sells
+]
+
+
+def test_the_account_ladder_steps_at_each_close_and_binds_orders_without_a_reference(stack):
+    for day, (balance, rung, buy, sell) in zip(DAYS, ACCOUNT_SCENARIO):
+        stack.close_day(day, balance)
+        assert stack.risk.book.account_gate().rung == rung, day
+        assert (stack.order("buy"), stack.order("sell")) == (buy, sell), day
+    assert [(c.scope, c.day, c.before, c.after, c.source) for c in stack.changes] == [
+        ("account", DAYS[2], "ACTIVE", "REDUCING", "ladder"), ("account", DAYS[4], "REDUCING", "HALTED", "ladder")]
+    assert [(d.strategy, d.vt_symbol, d.direction, d.volume, d.rung) for d in stack.denials] == [
+        ("", SYMBOL, "buy", 100.0, "REDUCING"), ("", SYMBOL, "buy", 100.0, "REDUCING"),
+        ("", SYMBOL, "buy", 100.0, "HALTED")]
+    # once per session: the same day again (a second close phase, another balance) changes nothing
+    assert stack.risk.evaluate_close(DAYS[4], equity=2_000_000.0) == []
+    assert stack.risk.book.account_gate().rung == "HALTED" and stack.risk.book.session == 5
+    stack.risk.notifier.flush(5)
+    assert len(stack.recorder.sent) == 2  # one notification per rung change
+
+
+# Strategy rungs from the rotation app's updates; orders carry "strategy|day|leg|n" references:
+# (reference, side, passes, the denial's rung).
+STRATEGY_SCENARIO = [
+    ("rot|2024-01-05|0|0", "buy", False, "REDUCING"),
+    ("rot|2024-01-05|1|0", "sell", True, None),
+    ("frz|2024-01-05|0|0", "sell", False, "HALTED"),  # HALTED freeze: not even a sell
+    ("frz|2024-01-05|1|0", "buy", False, "HALTED"),
+    ("flat|2024-01-05|0|0", "sell", True, None),  # HALTED flattening: its sells go out
+    ("flat|2024-01-05|1|0", "buy", False, "HALTED"),
+    ("other|2024-01-05|0|0", "buy", True, None),  # a strategy the app has no rung for: the account's (ACTIVE)
+    ("", "buy", True, None),
+]
+
+
+def test_strategy_rungs_bind_their_orders_by_reference(stack):
+    stack.close_day(DAYS[0], 1_000_000.0)
+    stack.strategy("rot", DAYS[0], "REDUCING", reasons=("drawdown -12.00% from peak",))
+    stack.strategy("frz", DAYS[0], "HALTED", flatten=False, reasons=("portfolio stop -10.40%",))
+    stack.strategy("flat", DAYS[0], "HALTED", reasons=("drawdown -16.00%",))
+    stack.strategy("calm", DAYS[0], "ACTIVE")
+    results = [(ref, side, stack.order(side, ref)) for ref, side, _, _ in STRATEGY_SCENARIO]
+    assert results == [(ref, side, passes) for ref, side, passes, _ in STRATEGY_SCENARIO]
+    refused = [(ref.split("|")[0], side, rung) for ref, side, passes, rung in STRATEGY_SCENARIO if not passes]
+    assert [(d.strategy, d.direction, d.rung) for d in stack.denials] == refused
+    assert all(d.reason for d in stack.denials)
+    assert [(c.scope, c.before, c.after, c.source) for c in stack.changes] == [
+        ("rot", "ACTIVE", "REDUCING", "strategy"), ("frz", "ACTIVE", "HALTED", "strategy"),
+        ("flat", "ACTIVE", "HALTED", "strategy")]  # "calm" stayed ACTIVE: no change
+    assert stack.changes[0].reason == "drawdown -12.00% from peak"
+    # the account ladder binds a strategy's orders too: the strictest rung wins
+    stack.close_day(DAYS[1], 880_000.0)
+    assert not stack.order("buy", "calm|2024-01-03|0|0")
+    assert stack.denials[-1].rung == "REDUCING" and stack.denials[-1].reason.startswith("account")
+
+
+def test_a_failing_check_refuses_the_order_and_the_rule_cannot_be_switched_off(stack, monkeypatch):
+    stack.close_day(DAYS[0], 1_000_000.0)
+    stack.close_day(DAYS[1], 800_000.0)  # HALTED (flattening)
+    rule = stack.manager.rules[RULE_NAME]
+    rule.update_setting({"active": False})  # what RiskManager's window does with its check box
+    assert rule.active and not stack.order("buy")
+
+    def broken(strategy: str, buy: bool):
+        raise KeyError("corrupt state")
+
+    monkeypatch.setattr(stack.risk.book, "check", broken)
+    assert not stack.order("sell")  # the exception stays inside the rule; the order is refused
+    assert stack.denials[-1].rung == "ERROR" and "KeyError" in stack.denials[-1].reason
+
+
+def test_a_killed_engine_restarts_halted_and_keeps_denying(tmp_path, runtime_home):
+    first = RiskStack(tmp_path / "risk")
+    try:
+        first.close_day(DAYS[0], 1_000_000.0)
+        first.close_day(DAYS[1], 800_000.0)
+        first.strategy("frz", DAYS[1], "HALTED", flatten=False, reasons=("portfolio stop",))
+        assert not first.order("buy")
+        saved = json.loads((tmp_path / "risk" / STATE_FILENAME).read_text(encoding="utf-8"))
+        # killed here: no close(), no final save; a new process starts on the same folder
+        second = RiskStack(tmp_path / "risk", config=None)  # the stored ladder configuration
+        try:
+            book = second.risk.book
+            assert book.config == LADDER and book.account_gate().rung == "HALTED" and book.last_day == "2024-01-03"
+            assert book.history == saved["history"] and len(book.denials) == 1
+            assert (second.order("buy"), second.order("sell")) == (False, True)  # still HALTED, flattening
+            assert not second.order("sell", "frz|2024-01-04|0|0")  # the frozen strategy stays frozen
+            second.close_day(DAYS[1], 2_000_000.0)  # that close was evaluated before the kill: nothing changes
+            assert second.changes == [] and book.account_gate().rung == "HALTED"
+        finally:
+            second.close()
+    finally:
+        first.close()
+
+
+def test_a_manual_reset_needs_a_reason_and_is_audited(stack):
+    stack.close_day(DAYS[0], 1_000_000.0)
+    stack.close_day(DAYS[1], 800_000.0)
+    stack.strategy("rot", DAYS[1], "REDUCING")
+    history = list(stack.risk.book.history)
+    for scope, reason in (("account", " "), ("nope", "looked at it"), ("calm", "x")):
+        with pytest.raises(InputRejected):
+            stack.risk.reset(scope, reason)
+    assert stack.risk.book.history == history and stack.risk.book.audit == []  # refused: nothing written
+    change = stack.risk.reset("account", "flattened by hand, reviewed")
+    assert (change.scope, change.before, change.after, change.source) == ("account", "HALTED", "ACTIVE", "reset")
+    assert stack.risk.book.history[:len(history)] == history  # appended, never edited
+    assert [(a["scope"], a["before"], a["reason"]) for a in stack.risk.book.audit] == [
+        ("account", "HALTED", "flattened by hand, reviewed")]
+    assert stack.order("buy")
+    with pytest.raises(InputRejected):
+        stack.risk.reset("account", "again")  # ACTIVE already
+    # the peak restarted at the reset: the next close measures from 800 000, not from 1 000 000
+    stack.close_day(DAYS[2], 790_000.0)
+    assert stack.risk.book.account_gate().rung == "ACTIVE"
+    on_disk = RiskBook(stack.risk.book.path.parent)
+    assert on_disk.audit == stack.risk.book.audit and on_disk.account_gate().rung == "ACTIVE"
+
+
+def test_the_stack_adds_the_risk_app_with_its_rule_first(tmp_path, runtime_home):
+    from vnpy_rotation.apps.rotation.daemon import Stack
+    from vnpy_rotation.gateways.replay import ReplayGateway
+
+    built = Stack(ReplayGateway, tmp_path / "state", notifications=False)
+    try:
+        manager = built.main_engine.get_engine("RiskManager")
+        assert next(iter(manager.rules)) == RULE_NAME
+        assert built.risk.book.path == tmp_path / "state" / STATE_FILENAME
+    finally:
+        built.close()
+
+
+# -- the CLI ------------------------------------------------------------------------------------------
+def halted_home(home: Path) -> Path:
+    """A home whose risk state has the account HALTED and strategy rot REDUCING."""
+    book = RiskBook(home / ".vntrader" / "rotation_risk", LADDER)
+    book.evaluate(DAYS[0], 1_000_000.0)
+    book.evaluate(DAYS[1], 800_000.0)
+    book.update_strategy(StrategyRiskUpdate("rot", DAYS[1], "REDUCING", ("drawdown -11%",), 89.0, 100.0))
+    book.save()
+    return book.path
+
+
+def status_of(home: Path) -> dict:
+    result = run_cli("risk", "status", "--json", home=home)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_cli_status_and_reset(tmp_path):
+    home = tmp_path / "home"
+    path = halted_home(home)
+    status = status_of(home)
+    assert [(r["scope"], r["rung"], r["since"]) for r in status["rows"]] == [
+        ("account", "HALTED", "2024-01-03"), ("rot", "REDUCING", "2024-01-03")]
+    text = run_cli("risk", "status", home=home)
+    assert text.returncode == 0 and "HALTED" in text.stdout
+    before = path.read_bytes()
+    for args in (("--strategy", "nope", "--reason", "x"), ("--strategy", "rot", "--reason", "")):
+        refused = run_cli("risk", "reset", *args, home=home)
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr
+        assert path.read_bytes() == before  # nothing written
+    done = run_cli("risk", "reset", "--strategy", "rot", "--reason", "stock stop reviewed", home=home)
+    assert done.returncode == 0, done.stderr
+    status = status_of(home)
+    assert [(r["scope"], r["rung"]) for r in status["rows"]] == [("account", "HALTED"), ("rot", "ACTIVE")]
+    assert [(a["scope"], a["before"], a["reason"], a["who"]) for a in status["audit"]] == [
+        ("rot", "REDUCING", "stock stop reviewed", "cli")]
+
+
+def test_cli_refuses_a_home_without_risk_state_or_with_a_damaged_one(tmp_path):
+    home = tmp_path / "fresh"
+    home.mkdir()
+    result = run_cli("risk", "status", home=home)
+    assert result.returncode == 2 and STATE_FILENAME in result.stderr and "Traceback" not in result.stderr
+    assert list(home.iterdir()) == []  # a refused command leaves no runtime folder behind
+    damaged = home / ".vntrader" / "rotation_risk" / STATE_FILENAME
+    damaged.parent.mkdir(parents=True)
+    damaged.write_text(json.dumps({"strategies": {"rot": {"strategy": "rot", "day": "2024-01-03", "rung": "ASLEEP",
+                                                          "reasons": [], "equity": 1.0, "peak": 1.0}}}))
+    for args in (("status",), ("reset", "--strategy", "rot", "--reason", "x")):
+        result = run_cli("risk", *args, home=home)
+        assert result.returncode == 2 and str(damaged) in result.stderr and "Traceback" not in result.stderr
+
+
+# -- the widget ---------------------------------------------------------------------------------------
+def test_risk_monitor_shows_the_ladders_and_denials(stack, qtbot, tmp_path):
+    import qdarkstyle
+    from test_gui import assert_picture
+    from vnpy.trader.ui import QtWidgets
+
+    from vnpy_rotation.apps.risk.ui import RiskMonitor
+
+    widget = RiskMonitor(stack.main_engine, stack.event_engine)
+    qtbot.addWidget(widget)
+    widget.setStyleSheet(qdarkstyle.load_stylesheet(qt_api="pyside6"))
+    widget.resize(1400, 800)
+    QtWidgets.QWidget.show(widget)
+    stack.close_day(DAYS[0], 1_000_000.0)
+    stack.close_day(DAYS[1], 1_012_500.0)
+    stack.close_day(DAYS[2], 903_900.0)  # -10.7 %: REDUCING
+    stack.strategy("etf_rotation", DAYS[2], "ACTIVE", equity=515_600.0, peak=526_200.0)
+    stack.strategy("vqm", DAYS[2], "HALTED", reasons=("portfolio stop -10.40% (flat until the next rebalance)",),
+                   equity=448_000.0, peak=500_000.0)
+    stack.order("buy", "etf_rotation|2024-01-04|0|0")
+    stack.order("buy", "vqm|2024-01-04|0|0")
+    stack.order("sell", "vqm|2024-01-04|1|0")
+    stack.risk.book.raise_flag("release_freeze", "vqm", DAYS[2], "major threshold two days running")
+    stack.risk.put_snapshot()
+    widget.set_exception_zone("vqm", "yellow (6 exceptions / 250 d at 99 %)")
+    table = widget.scope_table
+    qtbot.waitUntil(lambda: table.rowCount() == 3 and widget.denial_table.rowCount() == 2, timeout=5000)
+    cells = [[table.item(r, c).text() for c in range(table.columnCount())] for r in range(3)]
+    assert [(row[0], row[1], row[7], row[8]) for row in cells] == [
+        ("account", "REDUCING", "-", ""), ("etf_rotation", "ACTIVE", "-", ""),
+        ("vqm", "HALTED", "release_freeze", "yellow (6 exceptions / 250 d at 99 %)")]
+    assert cells[0][5] == "-10.73%"  # from the peak 1 012 500 to the close 903 900
+    folders = [tmp_path / "screenshots"] + ([Path(os.environ["ROTATION_SCREENSHOTS"])]
+                                            if os.environ.get("ROTATION_SCREENSHOTS") else [])
+    picture = widget.grab()
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+        assert picture.save(str(folder / "risk_monitor.png"))
+        assert_picture(folder / "risk_monitor.png")
+
+
+def test_the_rotation_apps_orders_meet_the_strategys_rung(tmp_path, runtime_home):
+    """Through the whole stack: a frozen strategy's plan is refused by the rule, leg by leg; the rotation app
+    sees empty order ids, notifies each refusal and keeps trading; nothing reaches the replay book."""
+    from conftest import fresh_bundled_store
+
+    from vnpy_rotation.apps.rotation.daemon import Stack
+    from vnpy_rotation.gateways.replay import ReplayGateway
+
+    fresh_bundled_store()
+    built = Stack(ReplayGateway, tmp_path / "state", notifications=False)
+    try:
+        kinds: list[str] = []
+        built.engine.notify = lambda kind, subject, content: kinds.append(kind)
+        denials: list[RiskDenial] = []
+        built.event_engine.register(EVENT_RISK_DENIAL, lambda e: denials.append(e.data))
+        built.main_engine.connect({"初始资金": 1_000_000.0, "开始日期": "2024-06-27", "结束日期": "2024-07-02",
+                                   "账本文件": ""}, "REPLAY")
+        built.drain()
+        built.size_risk_rules(1_000_000.0, lambda _: None)
+        built.engine.add_strategy("rot", "EtfRotationStrategy", gateway="REPLAY", history_start="2024-06-27")
+        built.engine.init_strategy("rot")
+        built.engine.start_strategy("rot")
+        built.event_engine.put(Event(EVENT_RISK_STRATEGY, StrategyRiskUpdate(
+            "rot", date(2024, 6, 27), "HALTED", ("frozen by hand",), 1_000_000.0, 1_000_000.0, flatten=False)))
+        while built.engine.clock.replay_next(built.gateway) is not None:
+            pass
+        state = built.engine.instances["rot"].cycle.state
+        orders = sum(day["orders"] for day in state.history)
+        assert orders > 0 and built.engine.instances["rot"].trading
+        assert len(built.gateway.book.state.orders) == 0  # nothing reached the broker
+        assert len(denials) == orders and {(d.strategy, d.rung) for d in denials} == {("rot", "HALTED")}
+        assert kinds.count("rejected_order") == orders  # the rotation app's refusal path, once per order
+        assert built.risk.book.last_day == "2024-07-02"  # the account ladder saw every close
+    finally:
+        built.close()
+
+
+def test_the_windows_reset_asks_for_a_reason(stack, qtbot, monkeypatch):
+    from vnpy.trader.ui import QtWidgets
+
+    from vnpy_rotation.apps.risk.ui import RiskMonitor
+
+    shown: list[str] = []
+    monkeypatch.setattr(QtWidgets.QMessageBox, "warning", staticmethod(lambda parent, title, text: shown.append(text)))
+    widget = RiskMonitor(stack.main_engine, stack.event_engine)
+    qtbot.addWidget(widget)
+    QtWidgets.QWidget.show(widget)
+    stack.close_day(DAYS[0], 1_000_000.0)
+    stack.close_day(DAYS[1], 800_000.0)
+    qtbot.waitUntil(lambda: widget.scope_table.rowCount() == 1 and widget.scope_table.item(0, 1).text() == "HALTED",
+                    timeout=5000)
+    widget.scope_table.selectRow(0)
+    answers = iter([("", True), ("checked the flattening by hand", True)])
+    monkeypatch.setattr(QtWidgets.QInputDialog, "getText", staticmethod(lambda *a, **k: next(answers)))
+    widget.reset_button.click()  # an empty reason: refused in a message box, nothing changes
+    assert len(shown) == 1 and stack.risk.book.account_gate().rung == "HALTED" and stack.risk.book.audit == []
+    widget.reset_button.click()
+    assert stack.risk.book.account_gate().rung == "ACTIVE"
+    assert [(a["scope"], a["reason"], a["who"]) for a in stack.risk.book.audit] == [
+        ("account", "checked the flattening by hand", "gui")]
+    qtbot.waitUntil(lambda: widget.scope_table.item(0, 1).text() == "ACTIVE", timeout=5000)
+
+
+def test_a_failing_handler_leaves_the_event_thread_running(stack, monkeypatch):
+    """vnpy's event thread dies on any handler's exception: the app's handlers report theirs instead."""
+    kinds: list[str] = []
+    monkeypatch.setattr(stack.risk, "notify", lambda kind, subject, content: kinds.append(kind))
+
+    def broken(day, equity):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(stack.risk.book, "evaluate", broken)
+    stack.close_day(DAYS[0], 1_000_000.0)
+    stack.strategy("rot", DAYS[0], "HALTED", flatten=False)
+    stack.event_engine.put(Event(EVENT_RISK_STRATEGY, "not an update"))
+    stack.clock.drain(timeout=10)  # would time out with the event thread dead
+    assert kinds == ["failure", "risk_state", "failure"]
+    assert not stack.order("sell", "rot|2024-01-02|0|0")  # the update before the broken one still binds

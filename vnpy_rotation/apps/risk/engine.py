@@ -1,0 +1,230 @@
+"""RiskEngine: the risk app's engine on vnpy's event engine.
+
+It keeps the latest account, position and trade data; at each session close (the rotation clock's ``close``
+phase, or a call of :meth:`RiskEngine.evaluate_close`) it steps the account ladder once on the accounts'
+``AccountData.balance``; it takes each strategy's rung from the :class:`StrategyRiskUpdate` the rotation app
+publishes; it enforces the rungs through a vnpy_riskmanager rule (:mod:`.rule`) registered on the
+RiskManager engine when this engine is built; every rung change and denial is kept, persisted atomically,
+published as an event and (rung changes) notified.
+"""
+
+from __future__ import annotations
+
+import traceback
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Callable
+
+from vnpy.event import Event, EventEngine
+from vnpy.trader.constant import Direction
+from vnpy.trader.engine import BaseEngine, MainEngine
+from vnpy.trader.event import EVENT_ACCOUNT, EVENT_POSITION, EVENT_TRADE
+from vnpy.trader.object import AccountData, OrderRequest, PositionData, TradeData
+from vnpy.trader.utility import get_folder_path
+
+from ...risk.config import RiskConfig
+from ...risk.events import (
+    EVENT_RISK_ALERT,
+    EVENT_RISK_DENIAL,
+    EVENT_RISK_SNAPSHOT,
+    EVENT_RISK_STATE,
+    EVENT_RISK_STRATEGY,
+    RiskAlert,
+    RiskDenial,
+    RiskStateChange,
+    StrategyRiskUpdate,
+)
+from .book import RiskBook
+
+APP_NAME = "RotationRisk"
+STATE_FOLDER = "rotation_risk"  # in the runtime folder (.vntrader), unless init_engine is given another
+EVENT_RISK_LOG = "eRiskLog"
+RISK_MANAGER = "RiskManager"  # vnpy_riskmanager's APP_NAME
+MAX_TRADES = 1000  # the newest trades kept for the snapshot
+
+
+class RiskEngine(BaseEngine):
+    """The account ladder, the strategies' rungs and their enforcement; see the module docstring."""
+
+    def __init__(self, main_engine: MainEngine, event_engine: EventEngine) -> None:
+        super().__init__(main_engine, event_engine, APP_NAME)
+        self.accounts: dict[str, AccountData] = {}
+        self.positions: dict[str, PositionData] = {}
+        self.trades: list[TradeData] = []
+        self.gateway: str | None = None  # the account(s) the ladder watches; None: every gateway's
+        self.notify: Callable[[str, str, str], object] = lambda kind, subject, content: None
+        self.notifier: Any = None
+        self._book: RiskBook | None = None  # read on first use: init_engine may name another folder
+        self.rule: Any = None
+        self._registered = False
+        self._register()
+        self.attach_rule()
+
+    @property
+    def book(self) -> RiskBook:
+        """The state; the runtime folder's until :meth:`init_engine` names another (a damaged file raises
+        InputRejected naming it: the rule then refuses every order)."""
+        if self._book is None:
+            self._book = RiskBook(get_folder_path(STATE_FOLDER))
+        return self._book
+
+    # -- set-up -------------------------------------------------------------------------------------
+    def init_engine(self, state_folder: Path | None = None, config: RiskConfig | None = None,
+                    gateway: str | None = None, notifications: bool = True) -> None:
+        """Load the state from ``state_folder`` (default: the runtime folder's ``rotation_risk``) with the
+        account ladder ``config`` (None: the one stored there, else off); ``gateway``: watch only that
+        gateway's accounts; ``notifications``: notify every rung change (see the rotation app's notifier)."""
+        from ..rotation.notifications import build_notifier
+
+        self._book = RiskBook(Path(state_folder) if state_folder else get_folder_path(STATE_FOLDER), config)
+        self.gateway = gateway
+        if notifications and self.notifier is None:
+            self.notifier = build_notifier(self.main_engine, self.write_log)
+            self.notify = self.notifier.notify
+        self.attach_rule()
+        self.write_log(f"风控引擎初始化成功: {self.book.path}")
+        self.put_snapshot()
+
+    def _register(self) -> None:
+        if self._registered:
+            return
+        self.event_engine.register(EVENT_ACCOUNT, self._process_account)
+        self.event_engine.register(EVENT_POSITION, self._process_position)
+        self.event_engine.register(EVENT_TRADE, self._process_trade)
+        self.event_engine.register(EVENT_RISK_STRATEGY, self._process_strategy)
+        from ..rotation.clock import EVENT_ROTATION_PHASE  # the session clock both apps run on
+
+        self.event_engine.register(EVENT_ROTATION_PHASE, self._process_phase)
+        self._registered = True
+
+    def attach_rule(self) -> bool:
+        """Register the rule on vnpy_riskmanager's engine, first in its checking order (so a denial carries
+        the ladder's reason, not another rule's). False (logged) when RiskManager is not added yet."""
+        from .rule import attach
+
+        manager = self.main_engine.get_engine(RISK_MANAGER)
+        if manager is None:
+            self.write_log("vnpy_riskmanager (RiskManager) 未加载: 风控阶梯无法拦截委托; 请先添加 RiskManagerApp")
+            return False
+        self.rule = attach(manager, self)
+        return True
+
+    def close(self) -> None:
+        if self.notifier is not None:
+            self.notifier.close()
+
+    # -- events (event thread) ------------------------------------------------------------------------
+    def _process_account(self, event: Event) -> None:
+        account: AccountData = event.data
+        self.accounts[account.vt_accountid] = account
+
+    def _process_position(self, event: Event) -> None:
+        position: PositionData = event.data
+        self.positions[position.vt_positionid] = position
+
+    def _process_trade(self, event: Event) -> None:
+        self.trades.append(event.data)
+        del self.trades[:-MAX_TRADES]
+
+    def _process_phase(self, event: Event) -> None:
+        if event.data.name == "close":
+            self._guarded(f"{event.data.day} 收盘评估", lambda: self.evaluate_close(event.data.day))
+
+    def _process_strategy(self, event: Event) -> None:
+        update: StrategyRiskUpdate = event.data
+
+        def apply() -> None:
+            change = self.book.update_strategy(update)
+            self._changed([change] if change else [])
+
+        self._guarded(f"策略风险更新 {getattr(update, 'strategy', update)!r}", apply)
+
+    def _guarded(self, what: str, call: Callable[[], object]) -> None:
+        """Run a handler's work; an exception is logged and notified, never raised: vnpy's event thread
+        dies on an exception in any handler, which would stop every app."""
+        try:
+            call()
+        except Exception:
+            text = traceback.format_exc()
+            self.write_log(f"风控引擎异常 ({what}):\n{text}")
+            self.notify("failure", f"风控引擎异常: {what}", text)
+
+    # -- the session close ------------------------------------------------------------------------------
+    def equity(self) -> float | None:
+        """The watched accounts' total ``balance`` (None before any account report)."""
+        accounts = [a for a in self.accounts.values() if self.gateway is None or a.gateway_name == self.gateway]
+        return sum(float(a.balance) for a in accounts) if accounts else None
+
+    def evaluate_close(self, day: date, equity: float | None = None) -> list[RiskStateChange]:
+        """Step the account ladder for ``day``'s close (once per day: a repeated day changes nothing) on
+        ``equity`` (default: :meth:`equity`). Returns the rung changes (also published and saved)."""
+        equity = self.equity() if equity is None else equity
+        if equity is None:
+            self.write_log(f"风控: {day} 收盘无账户资金数据, 账户阶梯未评估")
+            return []
+        changes = self.book.evaluate(day, equity)
+        self._changed(changes, force_save=True)
+        return changes
+
+    def reset(self, scope: str, reason: str, who: str = "gui") -> RiskStateChange:
+        """A manual return to ACTIVE of ``scope`` (``"account"`` or a strategy); needs a reason (audited)."""
+        change = self.book.reset(scope, reason, datetime.now(), who)
+        self._changed([change])
+        return change
+
+    def raise_alert(self, alert: RiskAlert, flag: str | None = None) -> None:
+        """Publish ``alert``; with ``flag``, also raise that persisted fail-safe flag on its scope."""
+        if flag:
+            self.book.raise_flag(flag, alert.scope, alert.day, alert.reason)
+            self.book.save()
+        self.event_engine.put(Event(EVENT_RISK_ALERT, alert))
+        self.write_log(f"风控告警 [{alert.kind}] {alert.scope} {alert.day}: {alert.reason}")
+        self.notify("risk_state", f"风控告警 {alert.scope} {alert.kind}", alert.reason)
+        self.put_snapshot()
+
+    def _changed(self, changes: list[RiskStateChange], force_save: bool = False) -> None:
+        if changes or force_save:
+            self.book.save()
+        for change in changes:
+            self.event_engine.put(Event(EVENT_RISK_STATE, change))
+            text = f"{change.scope}: {change.before} -> {change.after} ({change.day}): {change.reason}"
+            self.write_log(f"风控阶梯 {text}")
+            self.notify("risk_state", f"风控 {change.scope} {change.after}", text)
+        self.put_snapshot()
+
+    # -- orders (the rule calls this from whichever thread sends the order) ----------------------------
+    def allow(self, req: OrderRequest) -> bool:
+        """Whether ``req`` may go out; a refusal is logged, kept, saved and published as a RiskDenial."""
+        strategy = req.reference.split("|", 1)[0] if "|" in req.reference else ""
+        buy = req.direction == Direction.LONG
+        verdict = self.book.check(strategy, buy)
+        if verdict is None:
+            return True
+        self.deny(req, strategy, *verdict)
+        return False
+
+    def deny(self, req: OrderRequest, strategy: str, rung: str, reason: str) -> None:
+        denial = RiskDenial(strategy, req.vt_symbol, "buy" if req.direction == Direction.LONG else "sell",
+                            float(req.volume), rung, reason, datetime.now())
+        self.book.record_denial(denial)
+        try:
+            self.book.save()
+        except OSError:
+            self.write_log(f"风控: 状态文件写入失败 {self.book.path}:\n{traceback.format_exc()}")
+        self.event_engine.put(Event(EVENT_RISK_DENIAL, denial))
+        self.write_log(f"风控拒单 {strategy or '-'} {req.vt_symbol} {denial.direction} {req.volume:g}: {reason}")
+        self.put_snapshot()
+
+    # -- views --------------------------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """What the widget shows: one row per scope, the denials (newest last), the history, the flags."""
+        with self.book.lock:
+            return {"rows": self.book.rows(), "denials": list(self.book.denials), "history": list(self.book.history),
+                    "audit": list(self.book.audit), "flags": dict(self.book.flags)}
+
+    def put_snapshot(self) -> None:
+        self.event_engine.put(Event(EVENT_RISK_SNAPSHOT, self.snapshot()))
+
+    def write_log(self, msg: str) -> None:
+        self.main_engine.write_log(msg, APP_NAME)
+        self.event_engine.put(Event(EVENT_RISK_LOG, msg))

@@ -1,0 +1,143 @@
+"""RiskMonitor, the risk app's window in VeighNa Trader: each scope's rung (the account, then each strategy)
+with its peak, drawdown, reasons, flags and latest exception-test zone; the orders the rule refused; the
+rung changes; a manual reset that asks for a reason."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vnpy.event import Event, EventEngine
+from vnpy.trader.engine import MainEngine
+from vnpy.trader.ui import QtCore, QtGui, QtWidgets
+
+from ....errors import InputRejected
+from ....risk.events import EVENT_RISK_SNAPSHOT
+from ...rotation.ui.widget import DataTable, group, money, splitter
+from ..engine import APP_NAME, RiskEngine
+
+TITLE = "Risk monitor"
+RUNG_COLOURS = {"REDUCING": "orange", "HALTED": "red"}
+
+
+def percent(value: Any) -> str:
+    return "-" if value is None else f"{value:+.2%}"
+
+
+class ScopeTable(DataTable):
+    headers = ("Scope", "Rung", "Since", "Peak", "Equity", "Drawdown", "Reasons", "Flags", "Exception test")
+    fit = (0, 1, 2, 3, 4, 5, 7, 8)
+
+    def show_rows(self, rows: list[dict[str, Any]], zones: dict[str, str]) -> None:
+        self.set_rows([[r["scope"], r["rung"], r["since"] or "-", money(r["peak"]), money(r["equity"]),
+                        percent(r["drawdown"]), "; ".join(r["reasons"]) or "-", ", ".join(r["flags"]) or "-",
+                        zones.get(r["scope"], "")] for r in rows])
+        for i, r in enumerate(rows):
+            colour = RUNG_COLOURS.get(r["rung"])
+            if colour:
+                self.item(i, 1).setForeground(QtGui.QColor(colour))
+            self.item(i, 6).setToolTip("\n".join(r["reasons"]))
+
+    def selected_scope(self) -> str | None:
+        rows = self.selectionModel().selectedRows()
+        return self.item(rows[0].row(), 0).text() if rows else None
+
+
+class DenialTable(DataTable):
+    headers = ("Time", "Strategy", "Symbol", "Side", "Volume", "Rung", "Reason")
+    fit = (0, 1, 2, 3, 4, 5)
+
+    def show_denials(self, denials: list[dict[str, Any]]) -> None:
+        self.set_rows([[d["time"].replace("T", " ")[:19], d["strategy"] or "-", d["vt_symbol"], d["direction"],
+                        f"{d['volume']:,.0f}", d["rung"], d["reason"]] for d in reversed(denials)])
+
+
+class ChangeTable(DataTable):
+    headers = ("Day", "Scope", "From", "To", "Source", "Reason")
+    fit = (0, 1, 2, 3, 4)
+
+    def show_changes(self, history: list[dict[str, Any]]) -> None:
+        self.set_rows([[c["day"], c["scope"], c["before"], c["after"], c["source"], c["reason"]]
+                       for c in reversed(history)])
+
+
+class RiskMonitor(QtWidgets.QWidget):
+    """The risk app's window; refreshed by the engine's ``eRiskSnapshot`` events."""
+
+    signal_snapshot = QtCore.Signal(Event)
+
+    def __init__(self, main_engine: MainEngine, event_engine: EventEngine) -> None:
+        super().__init__()
+        self.main_engine = main_engine
+        self.event_engine = event_engine
+        self.risk_engine: RiskEngine = main_engine.get_engine(APP_NAME)
+        self.zones: dict[str, str] = {}  # scope -> the latest exception test's traffic-light zone
+        self.data: dict[str, Any] = {"rows": [], "denials": [], "history": []}
+        self.registered = False
+        self.setWindowTitle(TITLE)
+        self.scope_table = ScopeTable()
+        self.denial_table = DenialTable()
+        self.change_table = ChangeTable()
+        reset = QtWidgets.QPushButton("Reset selected to ACTIVE…")
+        reset.setToolTip("A manual return to ACTIVE; it asks for a reason, which is kept in the audit rows")
+        reset.clicked.connect(self.reset_selected)
+        self.reset_button = reset
+        buttons = QtWidgets.QHBoxLayout()
+        buttons.addWidget(reset)
+        buttons.addStretch()
+        vbox = QtWidgets.QVBoxLayout(self)
+        vbox.addLayout(buttons)
+        vbox.addWidget(splitter(QtCore.Qt.Orientation.Vertical, group("Ladders", self.scope_table),
+                                group("Refused orders", self.denial_table),
+                                group("Rung changes", self.change_table)))
+        self.signal_snapshot.connect(self.process_snapshot_event)
+
+    # -- data ---------------------------------------------------------------------------------------
+    def set_exception_zone(self, scope: str, zone: str) -> None:
+        """Show ``zone`` (e.g. the Basel traffic light: green, yellow, red) as ``scope``'s latest exception test."""
+        self.zones[scope] = zone
+        self.refresh()
+
+    def process_snapshot_event(self, event: Event) -> None:
+        self.data = event.data
+        self.refresh()
+
+    def refresh(self) -> None:
+        self.scope_table.show_rows(self.data["rows"], self.zones)
+        self.denial_table.show_denials(self.data["denials"])
+        self.change_table.show_changes(self.data["history"])
+
+    # -- actions ------------------------------------------------------------------------------------
+    def reset_selected(self) -> None:
+        scope = self.scope_table.selected_scope()
+        if scope is None:
+            QtWidgets.QMessageBox.information(self, TITLE, "Select a ladder first.")
+            return
+        reason, ok = QtWidgets.QInputDialog.getText(self, TITLE, f"Why reset {scope} to ACTIVE?")
+        if not ok:
+            return
+        try:
+            self.risk_engine.reset(scope, reason, who="gui")
+        except InputRejected as exc:
+            QtWidgets.QMessageBox.warning(self, TITLE, str(exc))
+
+    # -- events -------------------------------------------------------------------------------------
+    def register_event(self) -> None:
+        if self.registered:
+            return
+        self.event_engine.register(EVENT_RISK_SNAPSHOT, self.signal_snapshot.emit)
+        self.registered = True
+        self.data = self.risk_engine.snapshot()  # what changed while the window was closed
+        self.refresh()
+
+    def unregister_event(self) -> None:
+        if self.registered:
+            self.event_engine.unregister(EVENT_RISK_SNAPSHOT, self.signal_snapshot.emit)
+            self.registered = False
+
+    def showEvent(self, event: QtGui.QShowEvent) -> None:
+        self.register_event()
+        super().showEvent(event)
+
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:
+        self.unregister_event()
+        super().closeEvent(event)
