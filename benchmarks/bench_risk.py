@@ -1,35 +1,42 @@
-"""What the risk engine costs: per order, per day, per backtest. One run, each figure against its peer.
+"""What the risk engine costs: per order, per session, per backtest. One run, each figure against its peer.
 
     python benchmarks/bench_risk.py [--repeat N] [--days N] [--orders N] [--home DIR] [--only PART,...]
 
-1. ``send_order``: a real vnpy ``MainEngine`` with vnpy_riskmanager and the replay (paper) gateway on the
-   bundled ETFs, on one session of the bundled data. The same batch of ``--orders`` limit orders (buys and
-   sells of the six A-share ETFs, whole lots at the day's open, ``reference`` naming a strategy) goes
-   through ``MainEngine.send_order`` on three sides, interleaved batch by batch (A B C A B C …, ``--repeat``
-   rounds, a warm-up round not counted): **none** (vnpy_riskmanager's rule list emptied), **vnpy** (its
-   own rules only: the peer), **ours** (its rules plus our ladder rule, registered by the risk app as it
-   is in the live stack). The ladders are ACTIVE, so every order passes (the common path); the limits of
-   vnpy_riskmanager's count and size rules are raised so none of them binds (the same on every side). The
-   event queue is drained between batches (not timed); within a batch the event thread handles the
-   gateway's pushes concurrently, as it does live, on every side alike. Per-order p50/p99 of each side and
-   the added latency ours − vnpy; and the rule's own ``check_allowed`` timed alone on the same orders.
-2. A full daily evaluation for a 300-symbol book on seeded synthetic data (a common factor with volatility
-   clustering plus Student-t idiosyncratic returns; volumes and a 20-day momentum factor from them): at
-   each of ``--days`` closes, the stop rules (``check_close``: stock stop, portfolio stop, halving) and
-   the ladders (account + daily loss, ``ladders_step``), the drift monitors (``evaluate`` on the last 20
-   rows of the 300 symbols' returns, volumes and factor values; the calibration on its 500-row reference,
-   seconds per reference window, is timed apart) and the next day's VaR/ES (``var_es_next``: 5 methods ×
-   2 levels on the book's last 250 returns). p50/p99 per part and of the day's total; the first call of
-   each compiled function (numba: compile, or load from its cache) apart. No peer: vnpy has none.
-3. The backtest slowdown: the bundled ``etf_rotation`` and ``vqm`` defaults (from the bundle's first day,
-   like ``run.py demo``), ``simulate`` with the risk engine off (no plan rules, no account ladder) against
-   on (the strategy's own rules -- VQM: stock stop 8 %, portfolio stop 10 %, halving at 15 % -- plus the
-   account ladder ``DEFAULT_ACCOUNT_LADDER``), interleaved off/on for ``--repeat`` rounds after one
-   untimed call each (its time, with numba's compile or cache load, reported apart). ``simulate`` alone
-   and ``simulate`` + ``to_result`` are reported separately; the orders each side produces are counted
-   (risk on sells more: that work is part of the cost).
+1. ``send_order``: a real vnpy ``MainEngine`` with vnpy_riskmanager and the replay (paper) gateway on one
+   session of the bundled ETFs. The same batch of ``--orders`` limit orders (buys and sells of the six
+   A-share ETFs, whole lots near the open, ``reference`` naming a strategy) goes through
+   ``MainEngine.send_order`` on three sides, interleaved batch by batch (A B C A B C …, ``--repeat``
+   rounds after an untimed warm-up round): **none** (vnpy_riskmanager's rule list emptied), **vnpy** (its
+   own rules only: the peer), **ours** (its rules plus our ladder rule, registered by the risk app as in
+   the live stack). The ladders are ACTIVE, so every order passes (the common path); the limits of
+   vnpy_riskmanager's count and size rules are raised so that none of them refuses (on every side alike).
+   Two clocks (wall, and the sending thread's CPU time, which leaves out the time the OS gives other
+   processes on a shared machine) and two modes: the event thread paused while a batch is timed (its
+   queue handled between batches, untimed: the call itself) and live (the event thread running, as in a
+   trading process). The added latency is ours − vnpy; since that difference of two noisy tails is
+   itself noisy, the rule's own ``check_allowed`` is also timed inside ``send_order`` on every order (the
+   rule wrapped where vnpy_riskmanager calls it): that is the added latency per order.
+2. A full daily evaluation of a 300-symbol book on seeded synthetic data (a common factor with GARCH
+   volatility clustering plus Student-t idiosyncratic returns; volumes and a 20-day momentum factor from
+   them), at each of ``--days`` closes: ``evaluate()`` (stock stop, portfolio stop, halving, the account
+   ladder and a daily loss limit on a ``Snapshot`` built from the closes), the drift monitors
+   (``drift.evaluate`` on the last 20 rows of the 300 symbols' returns, volumes and factor values) and
+   the next day's VaR/ES (``var_es_next``: 5 methods × 2 levels on the book's last 250 returns); p50/p99
+   per part and of the session's total. Timed apart: the drift calibration on its 500-row reference
+   (seconds, once per reference window), the compiled ``check_close`` + ``ladder_close`` on arrays (what
+   the backtest loop runs) and the first calls (numba: compile or cache load). No peer: vnpy has none.
+3. The backtest slowdown: the bundled ``etf_rotation`` and ``vqm`` defaults from the bundle's first day
+   (as ``run.py demo`` runs them), ``simulate`` with the risk engine **off** (no plan rules, no account
+   ladder) against **on** (the strategy's own rules -- VQM: stock stop 8 %, portfolio stop 10 %, halving
+   at 15 % -- plus the account ladder ``DEFAULT_ACCOUNT_LADDER``) and **armed** (the same rules with
+   unreachable thresholds: the cost of evaluating them with the trades of ``off``). ``--repeat``
+   interleaved rounds, the side order rotating each round; per round and side the fastest of 3
+   ``simulate`` calls, then ``to_result`` once; the slowdown is the median of the per-round ratios. The
+   first call of each side (numba's compile or cache load) is reported apart, and the orders each side
+   produces are counted (risk on sells more: that work is part of its cost).
 
-A markdown table of every figure closes the output.
+The collector is off while a call is timed (as in timeit). A markdown table of every figure closes the
+output.
 """
 
 from __future__ import annotations
@@ -287,7 +294,7 @@ def bench_send_order(home: Path, rounds: int, per_batch: int, live_rounds: int |
     try:
         sides = [s for s in SIDES if s != "ours" or stack.ours]
         reqs = order_requests(stack, per_batch)
-        live = interleaved(stack, sides, reqs, live_rounds or max(2, rounds // 4))
+        live = interleaved(stack, sides, reqs, live_rounds or max(2, rounds // 2))
         stack.pause()
         paused = interleaved(stack, sides, reqs, rounds)
         rule_alone = [in_situ(stack, rule, reqs, rounds) for rule in stack.ours]
@@ -349,7 +356,8 @@ def synthetic_book(symbols: int, days: int, seed: int = 7) -> SyntheticBook:
     return SyntheticBook(index, returns, close, volume, factor, shares, entry, cash, equity, book_returns)
 
 
-def bench_daily(days: int, symbols: int = 300, recalibrate_every: int = 125, seed: int = 7) -> dict[str, Any]:
+def bench_daily(days: int, symbols: int = 300, recalibrate_every: int = 125, seed: int = 7,
+                drift_config: Any = None) -> dict[str, Any]:
     """Per session: the ``evaluate()`` facade (stops + ladders on a snapshot), the drift monitors, VaR/ES.
 
     The total is what the risk app runs after a close. The compiled ``check_close`` + ``ladder_close`` on
@@ -367,7 +375,7 @@ def bench_daily(days: int, symbols: int = 300, recalibrate_every: int = 125, see
     from vnpy_rotation.risk.decision import Snapshot
     from vnpy_rotation.risk.evaluate import RiskState, evaluate
 
-    config = drift.DriftConfig()
+    config = drift_config or drift.DriftConfig()
     var_config = var.VarConfig()
     first = max(config.reference_days + config.recent_days, var_config.window + 1)  # full windows from day one
     book = synthetic_book(symbols, first + days, seed)
@@ -512,15 +520,23 @@ def backtest_case(name: str, store: Any) -> Case:
     return Case(name, market, plans, configs, what)
 
 
-def run_case(case: Case, side: str) -> tuple[float, float, Any]:
-    """(simulate seconds, to_result seconds, the raw run) of one side."""
+def run_case(case: Case, side: str, tries: int = 1) -> tuple[float, float, Any]:
+    """(simulate seconds: the fastest of ``tries`` back-to-back calls, to_result seconds, the raw run) of
+    one side; the collector is off while timing (as in timeit)."""
     from vnpy_rotation.backtest.engine import simulate
 
-    started = time.perf_counter()
-    raw = simulate(case.market, case.plans[side], case.configs[side])
-    middle = time.perf_counter()
-    raw.to_result()
-    return middle - started, time.perf_counter() - middle, raw
+    gc.disable()
+    try:
+        fastest, raw = math.inf, None
+        for _ in range(tries):
+            started = time.perf_counter()
+            raw = simulate(case.market, case.plans[side], case.configs[side])
+            fastest = min(fastest, time.perf_counter() - started)
+        started = time.perf_counter()
+        raw.to_result()
+        return fastest, time.perf_counter() - started, raw
+    finally:
+        gc.enable()
 
 
 def order_counts(raw: Any) -> tuple[int, int, int]:
@@ -542,9 +558,10 @@ def bench_backtest(rounds: int, names: tuple[str, ...] = ("etf_rotation", "vqm")
         first = {side: run_case(case, side) for side in BACKTEST_SIDES}  # numba: compile or cache load
         sim: dict[str, list[float]] = {side: [] for side in BACKTEST_SIDES}
         full: dict[str, list[float]] = {side: [] for side in BACKTEST_SIDES}
-        for _ in range(rounds):
-            for side in BACKTEST_SIDES:
-                s, r, _ = run_case(case, side)
+        for k in range(rounds):
+            shift = k % len(BACKTEST_SIDES)  # the order rotates: no side always runs first
+            for side in BACKTEST_SIDES[shift:] + BACKTEST_SIDES[:shift]:
+                s, r, _ = run_case(case, side, tries=3)
                 sim[side].append(s)
                 full[side].append(s + r)
 
