@@ -294,7 +294,7 @@ def bench_send_order(home: Path, rounds: int, per_batch: int, live_rounds: int |
     try:
         sides = [s for s in SIDES if s != "ours" or stack.ours]
         reqs = order_requests(stack, per_batch)
-        live = interleaved(stack, sides, reqs, live_rounds or max(2, rounds // 2))
+        live = interleaved(stack, sides, reqs, live_rounds or max(2, rounds // 3))
         stack.pause()
         paused = interleaved(stack, sides, reqs, rounds)
         rule_alone = [in_situ(stack, rule, reqs, rounds) for rule in stack.ours]
@@ -607,7 +607,8 @@ def run_all(args: argparse.Namespace, parts: list[str], home: Path) -> None:
     # vnpy prints every log event (one per order: "委托下单 -> …") on the console; they are still put
     # on the queue and handled (the log engine writes its file), just not printed.
     SETTINGS["log.console"] = False
-    print(f"home: {home}; code: {code_version()}; {os.cpu_count()} CPUs; repeat {args.repeat}")
+    print(f"home: {home}; code: {code_version()}; {os.cpu_count()} CPUs; load average {load_text()}; "
+          f"repeat {args.repeat}")
     rows: list[tuple[str, str, str]] = []  # (figure, value, what differs)
     steps: dict[str, Callable[[], None]] = {
         "send_order": lambda: rows.extend(report_send_order(bench_send_order(home, args.repeat, args.orders))),
@@ -618,9 +619,19 @@ def run_all(args: argparse.Namespace, parts: list[str], home: Path) -> None:
         started = time.perf_counter()
         steps[part]()
         print(f"   ({part}: {time.perf_counter() - started:.1f} s)")
+    print(f"\nload average at the end: {load_text()} (other processes share the {os.cpu_count()} CPUs: the "
+          "wall-clock tails measure them too)")
     print("\n| figure | value | what differs |\n|---|---|---|")
     for figure, value, differs in rows:
         print(f"| {figure} | {value} | {differs} |")
+
+
+def load_text() -> str:
+    """The 1/5/15-minute load averages (runnable processes): how busy the machine was."""
+    try:
+        return " / ".join(f"{v:.1f}" for v in os.getloadavg())
+    except OSError:
+        return "unknown"
 
 
 def report_send_order(r: dict[str, Any]) -> list[tuple[str, str, str]]:
