@@ -19,16 +19,18 @@ from vnpy.trader.gateway import BaseGateway
 from vnpy.trader.object import AccountData, ContractData, OrderRequest
 
 from vnpy_rotation.apps.risk import RiskApp, RiskEngine
-from vnpy_rotation.apps.risk.book import STATE_FILENAME, RiskBook
 from vnpy_rotation.apps.risk.rule import RULE_NAME
+from vnpy_rotation.apps.risk.state_file import STATE_FILENAME, RiskStateFile
 from vnpy_rotation.apps.rotation.clock import EVENT_ROTATION_PHASE, Phase, SessionClock
 from vnpy_rotation.errors import InputRejected
 from vnpy_rotation.notify import Notifier, NotifyConfig
 from vnpy_rotation.risk.config import RiskConfig
 from vnpy_rotation.risk.events import (
+    EVENT_RISK_ALERT,
     EVENT_RISK_DENIAL,
     EVENT_RISK_STATE,
     EVENT_RISK_STRATEGY,
+    RiskAlert,
     RiskDenial,
     RiskStateChange,
     StrategyRiskUpdate,
@@ -158,7 +160,7 @@ ACCOUNT_SCENARIO = [
 def test_the_account_ladder_steps_at_each_close_and_binds_orders_without_a_reference(stack):
     for day, (balance, rung, buy, sell) in zip(DAYS, ACCOUNT_SCENARIO):
         stack.close_day(day, balance)
-        assert stack.risk.book.account_gate().rung == rung, day
+        assert stack.risk.state_file.account_gate().rung == rung, day
         assert (stack.order("buy"), stack.order("sell")) == (buy, sell), day
     assert [(c.scope, c.day, c.before, c.after, c.source) for c in stack.changes] == [
         ("account", DAYS[2], "ACTIVE", "REDUCING", "ladder"), ("account", DAYS[4], "REDUCING", "HALTED", "ladder")]
@@ -167,7 +169,7 @@ def test_the_account_ladder_steps_at_each_close_and_binds_orders_without_a_refer
         ("", SYMBOL, "buy", 100.0, "HALTED")]
     # once per session: the same day again (a second close phase, another balance) changes nothing
     assert stack.risk.evaluate_close(DAYS[4], equity=2_000_000.0) == []
-    assert stack.risk.book.account_gate().rung == "HALTED" and stack.risk.book.session == 5
+    assert stack.risk.state_file.account_gate().rung == "HALTED" and stack.risk.state_file.session == 5
     stack.risk.notifier.flush(5)
     assert len(stack.recorder.sent) == 2  # one notification per rung change
 
@@ -217,7 +219,7 @@ def test_a_failing_check_refuses_the_order_and_the_rule_cannot_be_switched_off(s
     def broken(strategy: str, buy: bool):
         raise KeyError("corrupt state")
 
-    monkeypatch.setattr(stack.risk.book, "check", broken)
+    monkeypatch.setattr(stack.risk.state_file, "check", broken)
     assert not stack.order("sell")  # the exception stays inside the rule; the order is refused
     assert stack.denials[-1].rung == "ERROR" and "KeyError" in stack.denials[-1].reason
 
@@ -233,7 +235,7 @@ def test_a_killed_engine_restarts_halted_and_keeps_denying(tmp_path, runtime_hom
         # killed here: no close(), no final save; a new process starts on the same folder
         second = RiskStack(tmp_path / "risk", config=None)  # the stored ladder configuration
         try:
-            book = second.risk.book
+            book = second.risk.state_file
             assert book.config == LADDER and book.account_gate().rung == "HALTED" and book.last_day == "2024-01-03"
             assert book.history == saved["history"] and len(book.denials) == 1
             assert (second.order("buy"), second.order("sell")) == (False, True)  # still HALTED, flattening
@@ -250,24 +252,24 @@ def test_a_manual_reset_needs_a_reason_and_is_audited(stack):
     stack.close_day(DAYS[0], 1_000_000.0)
     stack.close_day(DAYS[1], 800_000.0)
     stack.strategy("rot", DAYS[1], "REDUCING")
-    history = list(stack.risk.book.history)
+    history = list(stack.risk.state_file.history)
     for scope, reason in (("account", " "), ("nope", "looked at it"), ("calm", "x")):
         with pytest.raises(InputRejected):
             stack.risk.reset(scope, reason)
-    assert stack.risk.book.history == history and stack.risk.book.audit == []  # refused: nothing written
+    assert stack.risk.state_file.history == history and stack.risk.state_file.audit == []  # refused: nothing written
     change = stack.risk.reset("account", "flattened by hand, reviewed")
     assert (change.scope, change.before, change.after, change.source) == ("account", "HALTED", "ACTIVE", "reset")
-    assert stack.risk.book.history[:len(history)] == history  # appended, never edited
-    assert [(a["scope"], a["before"], a["reason"]) for a in stack.risk.book.audit] == [
+    assert stack.risk.state_file.history[:len(history)] == history  # appended, never edited
+    assert [(a["scope"], a["before"], a["reason"]) for a in stack.risk.state_file.audit] == [
         ("account", "HALTED", "flattened by hand, reviewed")]
     assert stack.order("buy")
     with pytest.raises(InputRejected):
         stack.risk.reset("account", "again")  # ACTIVE already
     # the peak restarted at the reset: the next close measures from 800 000, not from 1 000 000
     stack.close_day(DAYS[2], 790_000.0)
-    assert stack.risk.book.account_gate().rung == "ACTIVE"
-    on_disk = RiskBook(stack.risk.book.path.parent)
-    assert on_disk.audit == stack.risk.book.audit and on_disk.account_gate().rung == "ACTIVE"
+    assert stack.risk.state_file.account_gate().rung == "ACTIVE"
+    on_disk = RiskStateFile(stack.risk.state_file.path.parent)
+    assert on_disk.audit == stack.risk.state_file.audit and on_disk.account_gate().rung == "ACTIVE"
 
 
 def test_the_stack_adds_the_risk_app_with_its_rule_first(tmp_path, runtime_home):
@@ -278,7 +280,7 @@ def test_the_stack_adds_the_risk_app_with_its_rule_first(tmp_path, runtime_home)
     try:
         manager = built.main_engine.get_engine("RiskManager")
         assert next(iter(manager.rules)) == RULE_NAME
-        assert built.risk.book.path == tmp_path / "state" / STATE_FILENAME
+        assert built.risk.state_file.path == tmp_path / "state" / STATE_FILENAME
     finally:
         built.close()
 
@@ -286,7 +288,7 @@ def test_the_stack_adds_the_risk_app_with_its_rule_first(tmp_path, runtime_home)
 # -- the CLI ------------------------------------------------------------------------------------------
 def halted_home(home: Path) -> Path:
     """A home whose risk state has the account HALTED and strategy rot REDUCING."""
-    book = RiskBook(home / ".vntrader" / "rotation_risk", LADDER)
+    book = RiskStateFile(home / ".vntrader" / "rotation_risk", LADDER)
     book.evaluate(DAYS[0], 1_000_000.0)
     book.evaluate(DAYS[1], 800_000.0)
     book.update_strategy(StrategyRiskUpdate("rot", DAYS[1], "REDUCING", ("drawdown -11%",), 89.0, 100.0))
@@ -358,11 +360,15 @@ def test_risk_monitor_shows_the_ladders_and_denials(stack, qtbot, tmp_path):
     stack.order("buy", "etf_rotation|2024-01-04|0|0")
     stack.order("buy", "vqm|2024-01-04|0|0")
     stack.order("sell", "vqm|2024-01-04|1|0")
-    stack.risk.book.raise_flag("release_freeze", "vqm", DAYS[2], "major threshold two days running")
-    stack.risk.put_snapshot()
+    stack.risk.raise_alert(RiskAlert("drift", "vqm", DAYS[1], "realised volatility regime: 20-day vol 2.3x its "
+                                                              "1-year median"))
+    stack.risk.raise_alert(RiskAlert("drift", "vqm", DAYS[2], "factor PSI 0.41 above its null 99th percentile "
+                                                              "for 2 sessions"),
+                           flag="release_freeze")
     widget.set_exception_zone("vqm", "yellow (6 exceptions / 250 d at 99 %)")
     table = widget.scope_table
-    qtbot.waitUntil(lambda: table.rowCount() == 3 and widget.denial_table.rowCount() == 2, timeout=5000)
+    qtbot.waitUntil(lambda: table.rowCount() == 3 and widget.denial_table.rowCount() == 2
+                    and widget.alert_table.rowCount() == 2, timeout=5000)
     cells = [[table.item(r, c).text() for c in range(table.columnCount())] for r in range(3)]
     assert [(row[0], row[1], row[7], row[8]) for row in cells] == [
         ("account", "REDUCING", "-", ""), ("etf_rotation", "ACTIVE", "-", ""),
@@ -399,8 +405,15 @@ def test_the_rotation_apps_orders_meet_the_strategys_rung(tmp_path, runtime_home
         built.engine.add_strategy("rot", "EtfRotationStrategy", gateway="REPLAY", history_start="2024-06-27")
         built.engine.init_strategy("rot")
         built.engine.start_strategy("rot")
-        built.event_engine.put(Event(EVENT_RISK_STRATEGY, StrategyRiskUpdate(
-            "rot", date(2024, 6, 27), "HALTED", ("frozen by hand",), 1_000_000.0, 1_000_000.0, flatten=False)))
+        frozen = StrategyRiskUpdate("rot", date(2024, 6, 27), "HALTED", ("frozen by hand",), 1_000_000.0,
+                                    1_000_000.0, flatten=False)
+
+        def keep_frozen(event: Event) -> None:  # the rotation app reports its own (ACTIVE) rung at each close
+            if event.data.rung != "HALTED":
+                built.event_engine.put(Event(EVENT_RISK_STRATEGY, frozen))
+
+        built.event_engine.register(EVENT_RISK_STRATEGY, keep_frozen)
+        built.event_engine.put(Event(EVENT_RISK_STRATEGY, frozen))
         while built.engine.clock.replay_next(built.gateway) is not None:
             pass
         state = built.engine.instances["rot"].cycle.state
@@ -409,7 +422,7 @@ def test_the_rotation_apps_orders_meet_the_strategys_rung(tmp_path, runtime_home
         assert len(built.gateway.book.state.orders) == 0  # nothing reached the broker
         assert len(denials) == orders and {(d.strategy, d.rung) for d in denials} == {("rot", "HALTED")}
         assert kinds.count("rejected_order") == orders  # the rotation app's refusal path, once per order
-        assert built.risk.book.last_day == "2024-07-02"  # the account ladder saw every close
+        assert built.risk.state_file.last_day == "2024-07-02"  # the account ladder saw every close
     finally:
         built.close()
 
@@ -432,10 +445,10 @@ def test_the_windows_reset_asks_for_a_reason(stack, qtbot, monkeypatch):
     answers = iter([("", True), ("checked the flattening by hand", True)])
     monkeypatch.setattr(QtWidgets.QInputDialog, "getText", staticmethod(lambda *a, **k: next(answers)))
     widget.reset_button.click()  # an empty reason: refused in a message box, nothing changes
-    assert len(shown) == 1 and stack.risk.book.account_gate().rung == "HALTED" and stack.risk.book.audit == []
+    assert len(shown) == 1 and stack.risk.state_file.account_gate().rung == "HALTED" and stack.risk.state_file.audit == []
     widget.reset_button.click()
-    assert stack.risk.book.account_gate().rung == "ACTIVE"
-    assert [(a["scope"], a["reason"], a["who"]) for a in stack.risk.book.audit] == [
+    assert stack.risk.state_file.account_gate().rung == "ACTIVE"
+    assert [(a["scope"], a["reason"], a["who"]) for a in stack.risk.state_file.audit] == [
         ("account", "checked the flattening by hand", "gui")]
     qtbot.waitUntil(lambda: widget.scope_table.item(0, 1).text() == "ACTIVE", timeout=5000)
 
@@ -448,10 +461,87 @@ def test_a_failing_handler_leaves_the_event_thread_running(stack, monkeypatch):
     def broken(day, equity):
         raise OSError("disk full")
 
-    monkeypatch.setattr(stack.risk.book, "evaluate", broken)
+    monkeypatch.setattr(stack.risk.state_file, "evaluate", broken)
     stack.close_day(DAYS[0], 1_000_000.0)
     stack.strategy("rot", DAYS[0], "HALTED", flatten=False)
     stack.event_engine.put(Event(EVENT_RISK_STRATEGY, "not an update"))
     stack.clock.drain(timeout=10)  # would time out with the event thread dead
     assert kinds == ["failure", "risk_state", "failure"]
     assert not stack.order("sell", "rot|2024-01-02|0|0")  # the update before the broken one still binds
+
+
+def test_an_alert_is_published_and_its_flag_persisted(stack):
+    alerts: list[RiskAlert] = []
+    stack.event_engine.register(EVENT_RISK_ALERT, lambda e: alerts.append(e.data))
+    stack.strategy("vqm", DAYS[0], "ACTIVE")
+    alert = RiskAlert("drift", "vqm", DAYS[0], "factor PSI above its null 99th percentile for 3 sessions")
+    stack.risk.raise_alert(alert, flag="forced_retrain")
+    stack.clock.drain()
+    assert alerts == [alert]
+    reloaded = RiskStateFile(stack.risk.state_file.path.parent)
+    assert [RiskAlert.from_json(a) for a in reloaded.alerts] == [alert]
+    assert reloaded.flags == {"forced_retrain": {"scope": "vqm", "day": "2024-01-02", "reason": alert.reason}}
+    assert [(r["scope"], r["flags"]) for r in reloaded.rows()] == [("account", []), ("vqm", ["forced_retrain"])]
+
+
+def test_changed_thresholds_keep_the_held_rung_and_peak(tmp_path):
+    book = RiskStateFile(tmp_path, LADDER)
+    book.evaluate(DAYS[0], 1_000_000.0)
+    book.evaluate(DAYS[1], 840_000.0)  # -16 %: HALTED
+    book.save()
+    looser = RiskConfig(ladder=LadderConfig(reduce_at=0.20, halt_at=0.30, recover_at=0.10))
+    reopened = RiskStateFile(tmp_path, looser)
+    assert reopened.config == looser and reopened.account_gate().rung == "HALTED"
+    assert reopened.account_peak() == 1_000_000.0
+    assert RiskStateFile(tmp_path).config == LADDER  # nothing saved yet: the file still holds the old ladder
+
+
+def test_added_before_riskmanager_the_rule_is_attached_at_init(tmp_path, runtime_home):
+    from vnpy_riskmanager import RiskManagerApp
+
+    main_engine = MainEngine(EventEngine())
+    try:
+        risk = main_engine.add_app(RiskApp)
+        assert risk.rule is None  # nothing to attach to yet (logged)
+        manager = main_engine.add_app(RiskManagerApp)
+        risk.init_engine(state_folder=tmp_path, notifications=False)
+        assert next(iter(manager.rules)) == RULE_NAME and manager.rules[RULE_NAME] is risk.rule
+    finally:
+        main_engine.close()
+
+
+def test_the_rotation_app_reports_its_ladder_and_a_reset_reaches_it(tmp_path, runtime_home):
+    """A strategy whose own account ladder halts (a tight threshold on real bars): the rotation app reports the
+    rung after each close, the risk app records it, and ``reset`` there returns the strategy's ladder to ACTIVE."""
+    from conftest import fresh_bundled_store
+
+    from vnpy_rotation.apps.rotation.daemon import Stack
+    from vnpy_rotation.gateways.replay import ReplayGateway
+
+    fresh_bundled_store()
+    tight = {"risk": {"ladder": {"reduce_at": 0.002, "halt_at": 0.004, "cooldown": 50, "halt_cooldown": 50}}}
+    built = Stack(ReplayGateway, tmp_path / "state", notifications=False)
+    try:
+        updates: list[StrategyRiskUpdate] = []
+        built.event_engine.register(EVENT_RISK_STRATEGY, lambda e: updates.append(e.data))
+        built.main_engine.connect({"初始资金": 1_000_000.0, "开始日期": "2024-06-27", "结束日期": "2024-07-12",
+                                   "账本文件": ""}, "REPLAY")
+        built.drain()
+        built.size_risk_rules(1_000_000.0, lambda _: None)
+        built.engine.add_strategy("rot", "EtfRotationStrategy", gateway="REPLAY", history_start="2024-06-27",
+                                  backtest=tight)
+        built.engine.init_strategy("rot")
+        built.engine.start_strategy("rot")
+        while built.engine.clock.replay_next(built.gateway) is not None:
+            pass
+        built.drain()
+        book = built.engine.instances["rot"].cycle.state.risk
+        assert [u.day for u in updates] == [date.fromisoformat(h["day"]) for h in
+                                            built.engine.instances["rot"].cycle.state.history]
+        assert updates[-1].rung == book.rung_name == "HALTED"  # what the rule enforces is the strategy's own rung
+        assert built.risk.state_file.strategies["rot"]["rung"] == "HALTED"
+        built.risk.reset("rot", "reviewed the losses", who="test")
+        built.drain()
+        assert book.rung_name == "ACTIVE" and book.status()["pending"] == {}
+    finally:
+        built.close()

@@ -7,6 +7,7 @@ import json
 from datetime import date, timedelta
 
 import pytest
+from scenario_market import flat
 
 from vnpy_rotation.risk.config import RiskConfig
 from vnpy_rotation.risk.decision import Action, RiskDecision, Snapshot, combine
@@ -159,6 +160,12 @@ def test_rules_combine_in_the_configured_order():
                                                                  DAY0)[1], DAY0)
     assert decision == RiskDecision(R, 0.5, ("drawdown_halve -16.0%", "account ladder REDUCING at -16.0%"),
                                     ("drawdown_halve", "account_ladder"))
+    first = evaluate(snapshot(0, 100), rules, risk, RiskState(), DAY0)[1]
+    order = ("account_ladder", "daily_loss", "portfolio_stop", "stock_stop", "drawdown_halve")
+    decision, _ = evaluate(snapshot(1, 84), rules, risk, first, DAY0, order)
+    assert decision.rules == ("account_ladder", "drawdown_halve") and decision.action == R
+    with pytest.raises(ValueError, match="order"):
+        evaluate(snapshot(1, 84), rules, risk, first, DAY0, ("account_ladder",))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -187,3 +194,55 @@ def test_state_survives_json_and_a_repeated_session():
 def test_damaged_state_is_rejected():
     with pytest.raises(ValueError, match="stops"):
         RiskState.from_json({"stops": [0.0, 1.0]})
+
+
+# ---------------------------------------------------------------------------------------------------
+# The facade decides what the backtest's day loop did (same compiled functions)
+# ---------------------------------------------------------------------------------------------------
+
+def kernel_walk(bars, rows, rules, entry=None):
+    """Evaluate the facade at every close of the backtest of ``rows`` over ``bars`` (its holdings, cash and
+    closes), starting each plan row on the day it executes; returns (decisions, the backtest's fills)."""
+    import test_risk_rules as scenario  # the stop rules' scenario helpers (module import: no re-collection)
+
+    raw, result = scenario.run(bars, rows, risk=rules.model_dump())
+    symbols = raw.market.symbols
+    starts = {k + 1 for k in rows}
+    decisions, state = [], RiskState()
+    for i in range(len(raw.market.days)):
+        if i in starts:
+            _, state = plan_started(rules, state, {})
+        book = dict(holdings={s: raw.holdings_array[i, j] for j, s in enumerate(symbols)},
+                    closes={s: raw.market.last_close[i, j] for j, s in enumerate(symbols)}, entry=entry or {})
+        decision, state = evaluate(snapshot(i, float(raw.equity()[i]), **book), rules, RiskConfig(), state, DAY0)
+        decisions.append((decision.action, decision.flatten, decision.reasons))
+    return decisions, [(t.datetime.strftime("%Y-%m-%d"), t.direction, t.reason) for t in result.trades.itertuples()]
+
+
+def test_facade_portfolio_stop_matches_the_day_loop():
+    from scenario_market import ETF
+
+    bars = {ETF: [flat(4.000), flat(4.000), flat(3.700), flat(3.400), flat(3.400), flat(3.400), flat(3.400),
+                  flat(3.100), flat(3.000), flat(3.000), flat(3.000)]}
+    decisions, trades = kernel_walk(bars, {0: {ETF: 20000}, 5: {ETF: 20000}}, RiskRules(portfolio_stop=0.08))
+    first, again = (F, (), ("portfolio_stop -12.0%",)), (F, (), ("portfolio_stop -9.1%",))
+    none = (P, (), ())
+    # stop at the d3 close, flat until the row decided on d5 executes on d6; the new peak's stop on d8
+    assert decisions == [none, none, none, first, first, first, none, none, again, again, again]
+    import test_risk_rules as scenario
+
+    d = scenario.d
+    assert trades == [(d[1], "buy", "rebalance"), (d[4], "sell", "portfolio_stop -12.0%"),
+                      (d[6], "buy", "rebalance"), (d[9], "sell", "portfolio_stop -9.1%")]
+
+
+def test_facade_stock_stop_matches_the_day_loop():
+    from scenario_market import STOCK
+
+    bars = {STOCK: [flat(10.00), flat(10.00), flat(10.50), flat(9.50), flat(9.43), flat(9.50)]}
+    # the average entry of the two buys (100 at 10.00, 100 at 10.50), as the live book records it
+    decisions, trades = kernel_walk(bars, {0: {STOCK: 100}, 1: {STOCK: 200}}, RiskRules(stock_stop=0.08),
+                                    entry={STOCK: 10.25})
+    assert decisions[3] == (P, (), ())  # −7.3 % from the average
+    assert decisions[4] == (P, (STOCK,), (f"{STOCK} stock_stop -8.0%",))
+    assert trades[-1][1:] == ("sell", "stock_stop -8.0%")

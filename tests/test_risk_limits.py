@@ -21,7 +21,7 @@ from scenario_market import AUG, CAPITAL, ETF, ETF_B, flat, make_panels, plan
 
 from vnpy_rotation.backtest.config import BacktestConfig
 from vnpy_rotation.backtest.engine import simulate
-from vnpy_rotation.backtest.limits import LimitsSkipped, apply_limits
+from vnpy_rotation.backtest.limits import apply_limits, skipped
 from vnpy_rotation.backtest.market_data import build_market_data
 from vnpy_rotation.risk.config import RiskConfig
 from vnpy_rotation.risk.limits import LimitsConfig, limit_weights, reasons
@@ -178,8 +178,10 @@ def test_share_plans_pass_unchanged_with_a_warning():
     panels = make_panels(AUG[:4], {ETF: [flat(4.0)] * 4, ETF_B: [flat(2.0)] * 4})
     target = plan({AUG[0]: {ETF: 20_000}}, panels.symbols, "shares")
     config = BacktestConfig(risk=RiskConfig(limits=LimitsConfig(max_position_weight=0.1)))
-    with pytest.warns(LimitsSkipped):
-        assert apply_limits(target, config, build_market_data(panels)) is target
+    assert apply_limits(target, config, build_market_data(panels)) is target
+    assert skipped(target, config) is not None  # said in the run's data warnings and the live log
+    assert skipped(dataclasses.replace(target, kind="weight"), config) is None
+    assert skipped(target, BacktestConfig()) is None  # no limit configured: nothing to say
 
 
 def test_stamp_duty_counts_in_the_cost_budget_of_stock_sells():

@@ -9,7 +9,6 @@ limit the same rows alike.
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,10 +20,6 @@ from .market_data import MarketData
 
 if TYPE_CHECKING:  # engine.simulate calls apply_limits
     from .engine import TargetPlan
-
-
-class LimitsSkipped(UserWarning):
-    """A share-count plan under configured limits: they are not applied to it."""
 
 
 def skipped(plan: TargetPlan, config: BacktestConfig) -> str | None:
@@ -59,14 +54,13 @@ def apply_limits(plan: TargetPlan, config: BacktestConfig, market: MarketData) -
     moving from cash; each limited cell's note (or the plan's reason) gains the binding rules, e.g.
     ``VQM rank 3; max_position_weight 10.0%``, which becomes the reason of the orders it causes.
 
-    With no limit configured, or nothing binding, ``plan`` itself is returned. A share-count plan is
-    returned unchanged with a :class:`LimitsSkipped` warning (see :func:`skipped`)."""
+    With no limit configured, or nothing binding, ``plan`` itself is returned. So is a share-count plan
+    (see :func:`skipped`, whose text the backtest run lists in its data warnings and the live decision logs;
+    a sweep's hundreds of runs would only repeat it)."""
     limits = config.risk.limits
     if not limits.active or plan.frame.empty:
         return plan
-    why = skipped(plan, config)
-    if why is not None:
-        warnings.warn(why, LimitsSkipped, stacklevel=2)
+    if skipped(plan, config) is not None:
         return plan
     frame = plan.frame
     order = np.argsort(pd.DatetimeIndex(frame.index).values, kind="stable")  # the held targets follow time

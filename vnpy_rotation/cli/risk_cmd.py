@@ -35,15 +35,15 @@ def _book(args: argparse.Namespace) -> Any:
     """The persisted risk state; a clear error when there is none."""
     from vnpy.trader.utility import TEMP_DIR  # settled by run.py --home
 
-    from ..apps.risk.book import STATE_FILENAME, RiskBook
     from ..apps.risk.engine import STATE_FOLDER
+    from ..apps.risk.state_file import STATE_FILENAME, RiskStateFile
     from ..errors import InputRejected, Problem
 
     folder = args.state or Path(TEMP_DIR) / STATE_FOLDER
     if not (folder / STATE_FILENAME).is_file():
         raise InputRejected(Problem(str(folder / STATE_FILENAME), None,
                                     "no risk state here: the risk app has not run in this home (or give --state)"))
-    return RiskBook(folder)
+    return RiskStateFile(folder)
 
 
 def status(args: argparse.Namespace) -> int:

@@ -24,12 +24,25 @@ import numpy as np
 
 from ..market.calendar import default_calendar
 from ..risk.config import RiskConfig
-from ..risk.ladder import HALTED, LADDER_STATE, REDUCING, RUNGS, S_RUNG, S_TRIGGER, exposure, ladder_params
+from ..risk.ladder import (
+    HALTED,
+    LADDER_STATE,
+    REDUCING,
+    RUNGS,
+    S_PEAK,
+    S_RUNG,
+    S_TRIGGER,
+    exposure,
+    halt_flattens,
+    ladder_params,
+)
+from ..risk.ladder import reset as reset_ladder
 from ..risk.stops import (
     CAUSES,
     DRAWDOWN_HALVE,
     FLAT,
     FLAT_SINCE,
+    LADDER,
     PLAN,
     RISK_STATE,
     RiskRules,
@@ -201,6 +214,23 @@ class RiskBook:
                                                    RUNGS[int(self.ladder_state[k, S_RUNG])],
                                                    float(self.ladder_state[k, S_TRIGGER])))
         return drop
+
+    def peak_and_flatten(self) -> tuple[float, bool]:
+        """The most restrictive ladder's peak, and whether a HALTED rung flattens (False: it freezes)."""
+        if not len(self.ladder_state):
+            return 0.0, True
+        k = int(np.argmax(self.ladder_state[:, S_RUNG]))
+        return float(self.ladder_state[k, S_PEAK]), bool(halt_flattens(self.ladders, self.ladder_state)
+                                                          or self.rung != HALTED)
+
+    def reset(self, names: list[str], session: int, equity: float) -> None:
+        """A manual return to ACTIVE of the named ladders (the caller logs who and why)."""
+        for k, name in enumerate(self.ladder_names):
+            if name in names:
+                reset_ladder(self.ladder_state, k, session, equity)
+        for j, cause in enumerate(self.sell_cause):  # pending flattening sales are withdrawn
+            if cause == LADDER:
+                self.sell_cause[j] = PLAN
 
     def status(self) -> dict[str, Any]:
         """Each ladder's rung and the pending risk sales, for the summary and the risk app."""

@@ -13,7 +13,7 @@ ladder REDUCING             REDUCE_ONLY, plan rows scaled to ``reduce_exposure``
 ladder HALTED               FLATTEN (``flatten: true``) or FREEZE
 =========================== ====================================================================
 
-The rules are evaluated in the order of :data:`ORDER`; :func:`~vnpy_rotation.risk.decision.combine`
+The reasons are listed in the configured order (:data:`ORDER` by default); :func:`~vnpy_rotation.risk.decision.combine`
 keeps the most restrictive action and every reason. A session is stepped once: evaluating the same
 session again (a restart after the close was evaluated) decides from the saved state without moving the
 ladders a second time.
@@ -22,7 +22,7 @@ ladders a second time.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -114,9 +114,12 @@ def ladders(risk: RiskConfig) -> dict[str, LadderConfig]:
 
 
 def evaluate(snapshot: Snapshot, rules: RiskRules | None, risk: RiskConfig, state: RiskState,
-             now: date) -> tuple[RiskDecision, RiskState]:
+             now: date, order: Sequence[str] = ORDER) -> tuple[RiskDecision, RiskState]:
     """The rules at ``snapshot``'s close: the combined decision and the state after it (``state`` is not
-    modified). ``rules``: the strategy's stop rules (None: none); ``risk``: the account-level ladders."""
+    modified). ``rules``: the strategy's stop rules (None: none); ``risk``: the account-level ladders;
+    ``order``: the order the reasons are listed in (every name of :data:`ORDER`, once)."""
+    if sorted(order) != sorted(ORDER):
+        raise ValueError(f"order must list each of {', '.join(ORDER)} once, not {', '.join(order)}")
     step = snapshot.session > state.session
     symbols = sorted(set(snapshot.holdings) | set(snapshot.closes))
     shares = np.array([float(snapshot.holdings.get(s, 0.0)) for s in symbols])
@@ -141,7 +144,7 @@ def evaluate(snapshot: Snapshot, rules: RiskRules | None, risk: RiskConfig, stat
             ladder_step(snapshot.session, snapshot.equity, params, values)
         ladder_states[name] = tuple(float(v) for v in values)
         decisions[name] = _ladder_decision(name, params, values)
-    decision = combine(decisions[name] for name in ORDER if name in decisions)
+    decision = combine(decisions[name] for name in order if name in decisions)
     kept = {s: float(v) for s, v in zip(symbols, keep) if not math.isnan(v)}
     return decision, RiskState(tuple(float(v) for v in stops), kept, ladder_states,
                                max(state.session, snapshot.session), now if step else state.evaluated)

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 from numba import njit
 from pydantic import Field, model_validator
 
@@ -183,29 +184,30 @@ def reasons(limited: Limited, config: LimitsConfig, symbols: list[str]) -> npt.N
     """Each cell's binding rules and their values as text (``None`` where none bound), in :data:`RULES`
     order, e.g. ``max_pool_weight bond 30.0%; max_turnover 20.0% (move x0.50)``.
 
-    Each distinct text is formatted once (a budget binding every row names thousands of cells)."""
+    A text depends only on the cell's rules, its pool (when the pool cap bound) and its row's scale (when a
+    budget bound): each distinct one is formatted once and looked up (a budget binding on every row limits
+    nearly every cell)."""
     out = np.full(limited.bound.shape, None, dtype=object)
     pool, names = config.pool_index(symbols)
     rows, cols = np.nonzero(limited.bound)
     mask = limited.bound[rows, cols].astype(np.int64)
-    # A text depends on the mask, the pool (when it bound) and the row's scale (when a budget bound).
-    in_pool = np.where(mask & POOL, pool[cols], -1) + 1
+    width = len(names) + 1  # pool + 1 (0: no pool)
+    in_pool = np.where(mask & POOL, pool[cols] + 1, 0)
     budget_row = np.where(mask & (TURNOVER | COST), rows, -1) + 1
-    key = mask + 16 * (in_pool + (len(names) + 1) * budget_row)
-    unique, inverse = np.unique(key, return_inverse=True)
-    texts = np.empty(len(unique), dtype=object)
-    for u, code in enumerate(unique.tolist()):
-        bits, rest = code % 16, code // 16
-        k, i = rest % (len(names) + 1) - 1, rest // (len(names) + 1) - 1
+    codes, keys = pd.factorize((budget_row * 16 + mask) * width + in_pool)
+    texts = np.empty(len(keys), dtype=object)
+    for u, key in enumerate(keys.tolist()):
+        rest, k = divmod(key, width)
+        i, bits = divmod(rest, 16)
         parts = []
         if bits & POSITION:
             parts.append(f"max_position_weight {config.max_position_weight:.1%}")
         if bits & POOL:
-            parts.append(f"max_pool_weight {names[k]} {config.max_pool_weight:.1%}")
+            parts.append(f"max_pool_weight {names[k - 1]} {config.max_pool_weight:.1%}")
         if bits & TURNOVER:
-            parts.append(f"max_turnover {config.max_turnover:.1%} (move x{limited.scale[i]:.2f})")
+            parts.append(f"max_turnover {config.max_turnover:.1%} (move x{limited.scale[i - 1]:.2f})")
         if bits & COST:
-            parts.append(f"cost_budget {config.cost_budget_bps:g}bp (move x{limited.scale[i]:.2f})")
+            parts.append(f"cost_budget {config.cost_budget_bps:g}bp (move x{limited.scale[i - 1]:.2f})")
         texts[u] = "; ".join(parts)
-    out[rows, cols] = texts[inverse.reshape(-1)]
+    out[rows, cols] = texts[codes]
     return out

@@ -34,7 +34,7 @@ from ...risk.events import (
     RiskStateChange,
     StrategyRiskUpdate,
 )
-from .book import RiskBook
+from .state_file import RiskStateFile
 
 APP_NAME = "RotationRisk"
 STATE_FOLDER = "rotation_risk"  # in the runtime folder (.vntrader), unless init_engine is given another
@@ -54,19 +54,19 @@ class RiskEngine(BaseEngine):
         self.gateway: str | None = None  # the account(s) the ladder watches; None: every gateway's
         self.notify: Callable[[str, str, str], object] = lambda kind, subject, content: None
         self.notifier: Any = None
-        self._book: RiskBook | None = None  # read on first use: init_engine may name another folder
+        self._state_file: RiskStateFile | None = None  # read on first use: init_engine may name another folder
         self.rule: Any = None
         self._registered = False
         self._register()
         self.attach_rule()
 
     @property
-    def book(self) -> RiskBook:
+    def state_file(self) -> RiskStateFile:
         """The state; the runtime folder's until :meth:`init_engine` names another (a damaged file raises
         InputRejected naming it: the rule then refuses every order)."""
-        if self._book is None:
-            self._book = RiskBook(get_folder_path(STATE_FOLDER))
-        return self._book
+        if self._state_file is None:
+            self._state_file = RiskStateFile(get_folder_path(STATE_FOLDER))
+        return self._state_file
 
     # -- set-up -------------------------------------------------------------------------------------
     def init_engine(self, state_folder: Path | None = None, config: RiskConfig | None = None,
@@ -76,13 +76,14 @@ class RiskEngine(BaseEngine):
         gateway's accounts; ``notifications``: notify every rung change (see the rotation app's notifier)."""
         from ..rotation.notifications import build_notifier
 
-        self._book = RiskBook(Path(state_folder) if state_folder else get_folder_path(STATE_FOLDER), config)
+        self._state_file = RiskStateFile(Path(state_folder) if state_folder else get_folder_path(STATE_FOLDER), config)
         self.gateway = gateway
         if notifications and self.notifier is None:
             self.notifier = build_notifier(self.main_engine, self.write_log)
             self.notify = self.notifier.notify
-        self.attach_rule()
-        self.write_log(f"风控引擎初始化成功: {self.book.path}")
+        if self.rule is None:  # RiskManager was added after this app
+            self.attach_rule()
+        self.write_log(f"风控引擎初始化成功: {self.state_file.path}")
         self.put_snapshot()
 
     def _register(self) -> None:
@@ -134,7 +135,7 @@ class RiskEngine(BaseEngine):
         update: StrategyRiskUpdate = event.data
 
         def apply() -> None:
-            change = self.book.update_strategy(update)
+            change = self.state_file.update_strategy(update)
             self._changed([change] if change else [])
 
         self._guarded(f"策略风险更新 {getattr(update, 'strategy', update)!r}", apply)
@@ -162,21 +163,22 @@ class RiskEngine(BaseEngine):
         if equity is None:
             self.write_log(f"风控: {day} 收盘无账户资金数据, 账户阶梯未评估")
             return []
-        changes = self.book.evaluate(day, equity)
+        changes = self.state_file.evaluate(day, equity)
         self._changed(changes, force_save=True)
         return changes
 
     def reset(self, scope: str, reason: str, who: str = "gui") -> RiskStateChange:
         """A manual return to ACTIVE of ``scope`` (``"account"`` or a strategy); needs a reason (audited)."""
-        change = self.book.reset(scope, reason, datetime.now(), who)
+        change = self.state_file.reset(scope, reason, datetime.now(), who)
         self._changed([change])
         return change
 
     def raise_alert(self, alert: RiskAlert, flag: str | None = None) -> None:
         """Publish ``alert``; with ``flag``, also raise that persisted fail-safe flag on its scope."""
+        self.state_file.record_alert(alert)
         if flag:
-            self.book.raise_flag(flag, alert.scope, alert.day, alert.reason)
-            self.book.save()
+            self.state_file.raise_flag(flag, alert.scope, alert.day, alert.reason)
+        self.state_file.save()
         self.event_engine.put(Event(EVENT_RISK_ALERT, alert))
         self.write_log(f"风控告警 [{alert.kind}] {alert.scope} {alert.day}: {alert.reason}")
         self.notify("risk_state", f"风控告警 {alert.scope} {alert.kind}", alert.reason)
@@ -184,7 +186,7 @@ class RiskEngine(BaseEngine):
 
     def _changed(self, changes: list[RiskStateChange], force_save: bool = False) -> None:
         if changes or force_save:
-            self.book.save()
+            self.state_file.save()
         for change in changes:
             self.event_engine.put(Event(EVENT_RISK_STATE, change))
             text = f"{change.scope}: {change.before} -> {change.after} ({change.day}): {change.reason}"
@@ -197,7 +199,7 @@ class RiskEngine(BaseEngine):
         """Whether ``req`` may go out; a refusal is logged, kept, saved and published as a RiskDenial."""
         strategy = req.reference.split("|", 1)[0] if "|" in req.reference else ""
         buy = req.direction == Direction.LONG
-        verdict = self.book.check(strategy, buy)
+        verdict = self.state_file.check(strategy, buy)
         if verdict is None:
             return True
         self.deny(req, strategy, *verdict)
@@ -206,21 +208,22 @@ class RiskEngine(BaseEngine):
     def deny(self, req: OrderRequest, strategy: str, rung: str, reason: str) -> None:
         denial = RiskDenial(strategy, req.vt_symbol, "buy" if req.direction == Direction.LONG else "sell",
                             float(req.volume), rung, reason, datetime.now())
-        self.book.record_denial(denial)
+        self.state_file.record_denial(denial)
         try:
-            self.book.save()
+            self.state_file.save()
         except OSError:
-            self.write_log(f"风控: 状态文件写入失败 {self.book.path}:\n{traceback.format_exc()}")
+            self.write_log(f"风控: 状态文件写入失败 {self.state_file.path}:\n{traceback.format_exc()}")
         self.event_engine.put(Event(EVENT_RISK_DENIAL, denial))
         self.write_log(f"风控拒单 {strategy or '-'} {req.vt_symbol} {denial.direction} {req.volume:g}: {reason}")
         self.put_snapshot()
 
     # -- views --------------------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
-        """What the widget shows: one row per scope, the denials (newest last), the history, the flags."""
-        with self.book.lock:
-            return {"rows": self.book.rows(), "denials": list(self.book.denials), "history": list(self.book.history),
-                    "audit": list(self.book.audit), "flags": dict(self.book.flags)}
+        """What the widget shows: one row per scope, the denials and alerts (newest last), the history, the
+        audit rows, the flags."""
+        with self.state_file.lock:
+            return {"rows": self.state_file.rows(), "denials": list(self.state_file.denials), "alerts": list(self.state_file.alerts),
+                    "history": list(self.state_file.history), "audit": list(self.state_file.audit), "flags": dict(self.state_file.flags)}
 
     def put_snapshot(self) -> None:
         self.event_engine.put(Event(EVENT_RISK_SNAPSHOT, self.snapshot()))

@@ -29,6 +29,7 @@ from ...errors import InputRejected, Problem
 from ...live.consistency import Consistency, compare, write_report
 from ...live.state_file import read_json, write_atomic
 from ...market.calendar import default_calendar
+from ...risk.config import RiskConfig
 from . import RotationStrategyApp
 from .engine import RotationEngine
 from .journal import DayJournal
@@ -105,7 +106,8 @@ class Stack:
     """MainEngine + gateway + RiskManager + our RiskEngine (its rule on RiskManager) + RotationEngine, and a
     way to wait until the queue is idle."""
 
-    def __init__(self, gateway_class: type, state_folder: Path, notifications: bool = True) -> None:
+    def __init__(self, gateway_class: type, state_folder: Path, notifications: bool = True,
+                 risk: RiskConfig | None = None) -> None:
         from vnpy_riskmanager import RiskManagerApp
 
         from ..risk import RiskApp, RiskEngine
@@ -115,7 +117,8 @@ class Stack:
         self.gateway = self.main_engine.add_gateway(gateway_class)
         self.main_engine.add_app(RiskManagerApp)
         self.risk: RiskEngine = self.main_engine.add_app(RiskApp)  # after RiskManager: it registers its rule there
-        self.risk.init_engine(state_folder=state_folder, notifications=notifications)
+        # the account ladder of the run's configuration (None: the one stored with the state)
+        self.risk.init_engine(state_folder=state_folder, config=risk, notifications=notifications)
         self.engine: RotationEngine = self.main_engine.add_app(RotationStrategyApp)
         self.engine.init_engine(state_folder=state_folder, notifications=notifications)
 
@@ -172,7 +175,7 @@ def run_replay(spec: TradeSpec, output: Callable[[str], None] = print) -> Consis
         output("imported the bundled real data into the database (first run)")
     spec = clip_replay(spec, bar_span(symbols), output)
     state = spec.out / "state"
-    stack = Stack(ReplayGateway, state, notifications=False)  # paper history: nobody to tell
+    stack = Stack(ReplayGateway, state, notifications=False, risk=spec.config.risk)  # paper history: nobody to tell
     try:
         gateway: ReplayGateway = stack.gateway
         gateway.config = spec.config

@@ -35,15 +35,17 @@ from vnpy.trader.utility import get_folder_path
 
 from ...config import validate_section
 from ...errors import InputRejected, Problem
-from ...live.cycle import ExecutionCycle
-from ...live.hooks import HookContext, Stages
+from ...live.cycle import ExecutionCycle, RiskInputs
+from ...live.hooks import Allocation, HookContext, Stages
 from ...live.plan import DayProgress, StrategyState
 from ...live.risk_stage import RiskBook
 from ...live.sizing import Quote
 from ...live.state_file import read_json, write_atomic
 from ...live.terms import terms_on
+from ...market.calendar import default_calendar
 from ...market.instruments import default_registry
 from ...market.xt_check import XtMismatch, check_contract
+from ...risk.events import ACCOUNT, EVENT_RISK_STATE, EVENT_RISK_STRATEGY, RiskStateChange, StrategyRiskUpdate
 from .broker import VnpyBroker, broker_order, broker_trade
 from .clock import EVENT_ROTATION_PHASE, Phase, SessionClock
 from .decide import decide_plan
@@ -111,6 +113,7 @@ class RotationEngine(BaseEngine):
             self.event_engine.register(EVENT_ORDER, self._process_order)
             self.event_engine.register(EVENT_TRADE, self._process_trade)
             self.event_engine.register(EVENT_CONTRACT, self._process_contract)
+            self.event_engine.register(EVENT_RISK_STATE, self._process_risk_state)
             self._registered = True
         self.write_log("轮动策略引擎初始化成功")
 
@@ -230,11 +233,16 @@ class RotationEngine(BaseEngine):
 
     def _on_close(self, instance: StrategyInstance, day: date) -> None:
         """After the close: today's bars and decision first (the risk stage reads the same closes as the
-        backtest), then the session's close with the risk stage, then the new plan through the stages."""
+        backtest), then the session's close with the risk stage, then the new plan through the stages. A
+        strategy that fails to decide still closes its session (summary, journal) before it stops."""
         cycle = instance.cycle
         since = date.fromisoformat(cycle.state.history[0]["day"]) if cycle.state.history else day
-        decided = decide_plan(instance.name, instance.strategy, instance.setting, day, self.main_engine,
-                              since=since)
+        try:
+            decided = decide_plan(instance.name, instance.strategy, instance.setting, day, self.main_engine,
+                                  since=since)
+        except Exception:
+            self._close_session(instance, day, None)
+            raise
         for warning in decided.warnings:
             self.write_log(f"[{instance.name}] {warning}")
         book = cycle.state.risk
@@ -242,25 +250,53 @@ class RotationEngine(BaseEngine):
             book = cycle.state.risk = RiskBook.create(decided.symbols, decided.rules, cycle.settings.config.risk)
         if book is not None and decided.rules is not None:
             book.rules = decided.rules.kernel_args()
+        self._close_session(instance, day, decided.risk_inputs)
+        if decided.plan is None:
+            return
+        context = HookContext(instance.name, day, cycle.broker.holdings(), cycle.broker.cash(),
+                              tuple(cycle.state.history), Allocation(instance.setting.gateway, instance.name),
+                              cycle.state.risk.rung_name if cycle.state.risk is not None else "ACTIVE")
+        plan, instance.trail = self.stages.run(decided.plan, context)
+        if plan is not None:
+            cycle.adopt(plan)
+
+    def _close_session(self, instance: StrategyInstance, day: date, risk: RiskInputs | None) -> None:
+        cycle = instance.cycle
+        book = cycle.state.risk
         seen = len(book.changes) if book is not None else 0
         closes = {s: q.price for s, q in self._quotes(instance, day, opening=False).items()}
-        summary = cycle.close(day, closes, decided.risk_inputs)
+        summary = cycle.close(day, closes, risk)
         if summary is not None:
             if summary["reconciliation"]:
                 self.notify("failure", f"{instance.name} 对账差异 {day}", str(summary["reconciliation"]))
             self.notify("daily_summary", f"{instance.name} 日终 {day}", _summary_text(summary))
-        if book is not None:
-            for change in book.changes[seen:]:
-                text = f"{change.ladder} {change.before} → {change.after} ({change.trigger:.1%})"
-                self.write_log(f"[{instance.name}] 风控阶梯 {text}")
-                self.notify("failure", f"{instance.name} 风控状态 {day}", text)
-        if decided.plan is None:
+        if book is None or summary is None:
             return
-        context = HookContext(instance.name, day, cycle.broker.holdings(), cycle.broker.cash(),
-                              tuple(cycle.state.history))
-        plan, instance.trail = self.stages.run(decided.plan, context)
-        if plan is not None:
-            cycle.adopt(plan)
+        changes = [f"{c.ladder} {c.before} → {c.after} ({c.trigger:.1%})" for c in book.changes[seen:]]
+        for text in changes:
+            self.write_log(f"[{instance.name}] 风控阶梯 {text}")
+        # The risk app enforces the strategy's rung on every order below the apps (and notifies changes).
+        peak, flatten = book.peak_and_flatten()
+        self.event_engine.put(Event(EVENT_RISK_STRATEGY, StrategyRiskUpdate(
+            instance.name, day, book.rung_name, tuple(changes), float(summary["equity"]), peak, flatten)))
+
+    def _process_risk_state(self, event: Event) -> None:
+        """A manual reset in the risk app (GUI or ``run.py risk reset``) applies to the strategy's own
+        ladders too (the account's to the ladder named ``account`` of every strategy)."""
+        change: RiskStateChange = event.data
+        if change.source != "reset":
+            return
+        for instance in self.instances.values():
+            book = instance.cycle.state.risk if instance.cycle is not None else None
+            if book is None or change.scope not in (instance.name, ACCOUNT):
+                continue
+            history = instance.cycle.state.history
+            equity = float(history[-1]["equity"]) if history else float(instance.cycle.broker.cash())
+            names = ["account"] if change.scope == ACCOUNT else list(book.ladder_names)
+            with self._lock:
+                book.reset(names, default_calendar().session_index(change.day), equity)
+                instance.cycle.save()
+            self.write_log(f"[{instance.name}] 风控阶梯手动复位 {', '.join(names)}: {change.reason}")
 
     def _quotes(self, instance: StrategyInstance, day: date, opening: bool) -> dict[str, Quote]:
         """Each symbol's price from the gateway's latest tick of ``day``: the open, or the last price."""

@@ -46,7 +46,7 @@ def run_live(spec: TradeSpec, gateway_class: type, setting: dict, *, once: bool 
     """Trade ``spec.strategy`` through ``gateway_class`` until stopped (or one close with ``once``)."""
     stop = stop or threading.Event()
     install_signals(stop)
-    stack = Stack(gateway_class, spec.out / "state")
+    stack = Stack(gateway_class, spec.out / "state", risk=spec.config.risk)
     try:
         stack.engine.day_closed.append(DayJournal(spec.out))
         gateway_name = stack.gateway.gateway_name

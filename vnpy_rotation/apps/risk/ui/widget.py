@@ -1,6 +1,6 @@
 """RiskMonitor, the risk app's window in VeighNa Trader: each scope's rung (the account, then each strategy)
 with its peak, drawdown, reasons, flags and latest exception-test zone; the orders the rule refused; the
-rung changes; a manual reset that asks for a reason."""
+rung changes; the monitors' alerts; a manual reset that asks for a reason."""
 
 from __future__ import annotations
 
@@ -51,6 +51,14 @@ class DenialTable(DataTable):
                         f"{d['volume']:,.0f}", d["rung"], d["reason"]] for d in reversed(denials)])
 
 
+class AlertTable(DataTable):
+    headers = ("Day", "Scope", "Kind", "Reason")
+    fit = (0, 1, 2)
+
+    def show_alerts(self, alerts: list[dict[str, Any]]) -> None:
+        self.set_rows([[a["day"], a["scope"], a["kind"], a["reason"]] for a in reversed(alerts)])
+
+
 class ChangeTable(DataTable):
     headers = ("Day", "Scope", "From", "To", "Source", "Reason")
     fit = (0, 1, 2, 3, 4)
@@ -71,12 +79,13 @@ class RiskMonitor(QtWidgets.QWidget):
         self.event_engine = event_engine
         self.risk_engine: RiskEngine = main_engine.get_engine(APP_NAME)
         self.zones: dict[str, str] = {}  # scope -> the latest exception test's traffic-light zone
-        self.data: dict[str, Any] = {"rows": [], "denials": [], "history": []}
+        self.data: dict[str, Any] = {"rows": [], "denials": [], "alerts": [], "history": []}
         self.registered = False
         self.setWindowTitle(TITLE)
         self.scope_table = ScopeTable()
         self.denial_table = DenialTable()
         self.change_table = ChangeTable()
+        self.alert_table = AlertTable()
         reset = QtWidgets.QPushButton("Reset selected to ACTIVE…")
         reset.setToolTip("A manual return to ACTIVE; it asks for a reason, which is kept in the audit rows")
         reset.clicked.connect(self.reset_selected)
@@ -86,9 +95,10 @@ class RiskMonitor(QtWidgets.QWidget):
         buttons.addStretch()
         vbox = QtWidgets.QVBoxLayout(self)
         vbox.addLayout(buttons)
+        lower = splitter(QtCore.Qt.Orientation.Horizontal, group("Rung changes", self.change_table),
+                         group("Monitor alerts", self.alert_table))
         vbox.addWidget(splitter(QtCore.Qt.Orientation.Vertical, group("Ladders", self.scope_table),
-                                group("Refused orders", self.denial_table),
-                                group("Rung changes", self.change_table)))
+                                group("Refused orders", self.denial_table), lower))
         self.signal_snapshot.connect(self.process_snapshot_event)
 
     # -- data ---------------------------------------------------------------------------------------
@@ -105,6 +115,7 @@ class RiskMonitor(QtWidgets.QWidget):
         self.scope_table.show_rows(self.data["rows"], self.zones)
         self.denial_table.show_denials(self.data["denials"])
         self.change_table.show_changes(self.data["history"])
+        self.alert_table.show_alerts(self.data["alerts"])
 
     # -- actions ------------------------------------------------------------------------------------
     def reset_selected(self) -> None:

@@ -1,7 +1,7 @@
 """The risk app's state without vnpy: the account ladder, each strategy's rung, the history, the audit rows,
 the denials and the fail-safe flags, persisted atomically as one JSON file.
 
-:class:`RiskBook` is what the engine mutates on the event thread and what ``run.py risk status`` /
+:class:`RiskStateFile` is what the engine mutates on the event thread and what ``run.py risk status`` /
 ``risk reset`` read and write with no MainEngine running. The ladder itself is :mod:`vnpy_rotation.risk.ladder`
 (stepped here, never re-implemented).
 """
@@ -19,7 +19,7 @@ import numpy as np
 from ...errors import InputRejected, Problem
 from ...live.state_file import read_json, write_atomic
 from ...risk.config import RiskConfig
-from ...risk.events import ACCOUNT, RiskDenial, RiskStateChange, StrategyRiskUpdate, order_denial
+from ...risk.events import ACCOUNT, RiskAlert, RiskDenial, RiskStateChange, StrategyRiskUpdate, order_denial
 from ...risk.ladder import (
     ACTIVE,
     DAY_RETURN,
@@ -40,7 +40,7 @@ from ...risk.ladder import (
 
 STATE_FILENAME = "risk_state.json"
 STATE_VERSION = 1
-MAX_DENIALS = 500  # the newest denials kept in the file (the log keeps them all)
+MAX_DENIALS = 500  # the newest denials (and alerts) kept in the file (the log keeps them all)
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class Gate:
     flatten: bool = True
 
 
-class RiskBook:
+class RiskStateFile:
     """The risk app's persisted state in ``folder / risk_state.json``.
 
     ``config`` is the account's :class:`RiskConfig` (its ladder and daily loss limit); ``None`` keeps the
@@ -96,6 +96,7 @@ class RiskBook:
         self.audit: list[dict[str, Any]] = list(raw.get("audit") or [])
         self.denials: list[dict[str, Any]] = list(raw.get("denials") or [])
         self.flags: dict[str, dict[str, Any]] = dict(raw.get("flags") or {})
+        self.alerts: list[dict[str, Any]] = list(raw.get("alerts") or [])
 
     # -- the account ladder -------------------------------------------------------------------------
     def account_gate(self) -> Gate:
@@ -208,7 +209,12 @@ class RiskBook:
             self.denials.append(denial.to_json())
             del self.denials[:-MAX_DENIALS]
 
-    # -- flags (fail-safes raise them; the canary stage acts on them) -----------------------------------
+    # -- alerts and flags (monitors raise alerts, fail-safes flags; the canary stage acts on the flags) --
+    def record_alert(self, alert: RiskAlert) -> None:
+        with self.lock:
+            self.alerts.append(alert.to_json())
+            del self.alerts[:-MAX_DENIALS]
+
     def raise_flag(self, name: str, scope: str, day: date, reason: str) -> None:
         with self.lock:
             self.flags[name] = {"scope": scope, "day": day.isoformat(), "reason": reason}
@@ -224,7 +230,7 @@ class RiskBook:
                     "account": {"state": self.state.tolist(), "session": self.session, "last_day": self.last_day,
                                 "since": self.since, "reason": self.reason, "equity": self.equity},
                     "strategies": self.strategies, "history": self.history, "audit": self.audit,
-                    "denials": self.denials, "flags": self.flags}
+                    "denials": self.denials, "alerts": self.alerts, "flags": self.flags}
 
     def save(self) -> None:
         with self.lock:  # two threads saving: the later state must be the one left on disk
