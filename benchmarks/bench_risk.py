@@ -15,7 +15,8 @@
    queue handled between batches, untimed: the call itself) and live (the event thread running, as in a
    trading process). The added latency is ours − vnpy; since that difference of two noisy tails is
    itself noisy, the rule's own ``check_allowed`` is also timed inside ``send_order`` on every order (the
-   rule wrapped where vnpy_riskmanager calls it): that is the added latency per order.
+   rule wrapped where vnpy_riskmanager calls it): that is the added latency per order. Last, a refused
+   buy: by vnpy_riskmanager's order-size rule against by our rule with the account ladder REDUCING.
 2. A full daily evaluation of a 300-symbol book on seeded synthetic data (a common factor with GARCH
    volatility clustering plus Student-t idiosyncratic returns; volumes and a 20-day momentum factor from
    them), at each of ``--days`` closes: ``evaluate()`` (stock stop, portfolio stop, halving, the account
@@ -86,6 +87,7 @@ class OrderStack:
     gateway_name: str
     rule_sets: dict[str, dict[str, Any]]  # side -> the rule dict vnpy_riskmanager iterates
     ours: list[Any]  # our rules (instances) in vnpy_riskmanager's list
+    risk_engine: Any = None  # our risk app's engine (None when it is not available)
     done: threading.Event = dataclasses.field(default_factory=threading.Event)
 
     paused: bool = False
@@ -151,13 +153,13 @@ def build_order_stack(home: Path, capital: float = 1e9) -> tuple[OrderStack, str
     for rule in manager.rules.values():
         rule.update_setting(raised)
     own = dict(manager.rules)
-    note = ""
+    note, risk_engine = "", None
     try:
         from vnpy_rotation.apps.risk import RiskApp
     except ImportError as exc:
         note = f"our rule not measured: the risk app is not importable ({exc})"
     else:
-        risk = main_engine.add_app(RiskApp)
+        risk_engine = risk = main_engine.add_app(RiskApp)
         risk.init_engine(state_folder=home / "risk_state", config=RiskConfig(ladder=DEFAULT_ACCOUNT_LADDER),
                          notifications=False)
     full = dict(manager.rules)
@@ -165,7 +167,7 @@ def build_order_stack(home: Path, capital: float = 1e9) -> tuple[OrderStack, str
     if not note:
         note = "our rule(s): " + ", ".join(f"{type(r).__name__} ({r.name})" for r in ours)
     stack = OrderStack(main_engine, event_engine, manager, gateway.gateway_name,
-                       {"none": {}, "vnpy": own, "ours": full}, ours)
+                       {"none": {}, "vnpy": own, "ours": full}, ours, risk_engine)
     event_engine.register(BARRIER, lambda event: event.data.set())
     main_engine.connect({"初始资金": capital, "开始日期": SESSION, "结束日期": SESSION, "账本文件": ""},
                         stack.gateway_name)
@@ -199,9 +201,10 @@ def order_requests(stack: OrderStack, count: int) -> list[Any]:
     return reqs
 
 
-def time_batch(stack: OrderStack, side: str, reqs: list[Any]) -> np.ndarray:
+def time_batch(stack: OrderStack, side: str, reqs: list[Any], refused_expected: bool = False) -> np.ndarray:
     """Per-order ``MainEngine.send_order`` time (ns) of one batch on ``side``, as rows (wall clock, CPU
-    time of this thread); the queue drained after (not timed)."""
+    time of this thread); the queue drained after (not timed). Every order must pass, or with
+    ``refused_expected`` every order must be refused."""
     stack.use(side)
     send = stack.main_engine.send_order
     gateway = stack.gateway_name
@@ -219,9 +222,9 @@ def time_batch(stack: OrderStack, side: str, reqs: list[Any]) -> np.ndarray:
         gc.enable()
     times[:, [0, 1]] = times[:, [1, 0]]
     stack.drain()
-    if refused:
-        raise RuntimeError(f"{refused} orders refused before the gateway on side {side!r}: the benchmark "
-                           "measures the passing path")
+    if refused != (len(reqs) if refused_expected else 0):
+        raise RuntimeError(f"{refused} of {len(reqs)} orders refused before the gateway on side {side!r}; "
+                           f"expected {'all' if refused_expected else 'none'}")
     return times
 
 
@@ -287,6 +290,34 @@ def in_situ(stack: OrderStack, rule: Any, reqs: list[Any], rounds: int) -> tuple
     return rule.name, pct(us, 50), pct(us, 99)
 
 
+def bench_refusals(stack: OrderStack, reqs: list[Any], rounds: int) -> dict[str, Any]:
+    """A refused buy, interleaved: refused by vnpy_riskmanager's order-size rule (its limit lowered below
+    every order; our rule off) against refused by our rule (the account ladder moved to REDUCING by two
+    closes through the risk app; vnpy_riskmanager's limits raised). Ours keeps, saves and publishes each
+    refusal (the state file written atomically); vnpy_riskmanager logs it. p50/p99 in µs, wall clock."""
+    from datetime import date
+
+    from vnpy.trader.constant import Direction
+
+    size = next(r for r in stack.rule_sets["vnpy"].values() if type(r).__name__ == "OrderSizeRule")
+    buys = [r for r in reqs if r.direction == Direction.LONG]
+    stack.risk_engine.evaluate_close(date(2000, 1, 3), 1e9)  # the peak
+    stack.risk_engine.evaluate_close(date(2000, 1, 4), 0.88e9)  # −12 %: REDUCING (buys refused)
+    stack.drain()
+    sides = {"vnpy": lambda: size.update_setting({"order_volume_limit": 1}),
+             "ours": lambda: size.update_setting({"order_volume_limit": 10**9})}
+    times: dict[str, list[np.ndarray]] = {side: [] for side in sides}
+    for k in range(rounds + 1):  # the first round warms up
+        for side, arrange in sides.items():
+            arrange()
+            batch = time_batch(stack, side, buys, refused_expected=True)
+            if k:
+                times[side].append(batch[:, 0] / 1e3)
+    size.update_setting({"order_volume_limit": 10**9})
+    return {side: (pct(np.concatenate(v), 50), pct(np.concatenate(v), 99)) for side, v in times.items()} | \
+        {"orders": len(buys) * rounds}
+
+
 def bench_send_order(home: Path, rounds: int, per_batch: int, live_rounds: int | None = None) -> dict[str, Any]:
     """Figure 1. Two modes, each interleaved over the sides: ``paused`` (the event thread stopped while a
     batch is timed, its queue handled between batches: the call itself) and ``live`` (the event thread
@@ -299,11 +330,12 @@ def bench_send_order(home: Path, rounds: int, per_batch: int, live_rounds: int |
         stack.pause()
         paused = interleaved(stack, sides, reqs, rounds)
         rule_alone = [in_situ(stack, rule, reqs, rounds) for rule in stack.ours]
+        refusals = bench_refusals(stack, reqs, max(2, rounds // 3)) if stack.risk_engine is not None else None
     finally:
         stack.close()
     return {"note": note, "orders": per_batch * rounds, "rounds": rounds, "per_batch": per_batch,
             "live_rounds": len(next(iter(live.values()))), "paused": summarise(paused), "live": summarise(live),
-            "rule_alone": rule_alone}
+            "rule_alone": rule_alone, "refusals": refusals}
 
 
 # ---------------------------------------------------------------------------- 2. daily evaluation
@@ -703,6 +735,15 @@ def report_send_order(r: dict[str, Any]) -> list[tuple[str, str, str]]:
         rows.append(("**added latency per order: our rule's check_allowed inside send_order** (target p99 < 50 µs)",
                      f"**p50 {p50:.2f} µs, p99 {p99:.2f} µs**",
                      "timed around the rule in vnpy_riskmanager's loop, same orders (every order passes)"))
+    refusals = r.get("refusals")
+    if refusals:
+        (v50, v99), (o50, o99) = refusals["vnpy"], refusals["ours"]
+        print(f"   a refused buy ({refusals['orders']} per side, event thread paused, wall clock): by vnpy_riskmanager's "
+              f"order-size rule p50 {v50:.1f} µs, p99 {v99:.1f} µs; by our rule (account REDUCING) p50 {o50:.1f} µs, "
+              f"p99 {o99:.1f} µs")
+        rows.append(("send_order of a refused buy: vnpy_riskmanager's size rule / our rule (REDUCING)",
+                     f"p50 {v50:.0f} / {o50:.0f} µs, p99 {v99:.0f} / {o99:.0f} µs",
+                     "ours also keeps, saves (atomic file write) and publishes the refusal"))
     return rows
 
 

@@ -59,6 +59,8 @@ def test_send_order_sides_and_our_rule(bundled, tmp_path):
 
     ((name, p50, p99),) = result["rule_alone"]
     assert name == RULE_NAME and 0 < p50 <= p99
+    # every buy of the refusal batches was refused (time_batch raises otherwise), by each side in turn
+    assert set(result["refusals"]) == {"vnpy", "ours", "orders"} and result["refusals"]["orders"] == 2 * 6
 
 
 @pytest.mark.parametrize("text", ["daily,nope"])
