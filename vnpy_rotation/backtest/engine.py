@@ -19,6 +19,7 @@ from ..risk.ladder import RUNGS, ladder_params
 from ..risk.stops import PLAN, RiskRules, risk_reason
 from . import kernel
 from .config import BacktestConfig, FillPrice
+from .drift_response import apply_drift_response
 from .limits import apply_limits
 from .market_data import MarketData, round_to_tick
 from .matching import reason_names
@@ -42,7 +43,8 @@ class TargetPlan:
     ``risk``: the risk rules :func:`simulate` applies on top of the rows (none by default). ``notes``:
     why each symbol has its target, same index and columns as ``frame`` (e.g. ``"VQM rank 3"``; NaN or
     None where there is nothing to say): it becomes the ``reason`` of the trades that row causes, which
-    otherwise is ``reason``.
+    otherwise is ``reason``. ``drift_events``: the drift response's stage changes and raised flags
+    (:mod:`~vnpy_rotation.backtest.drift_response`), set when the response is on.
     """
 
     frame: pd.DataFrame
@@ -53,6 +55,7 @@ class TargetPlan:
     tables: dict[str, pd.DataFrame | Callable[[], pd.DataFrame]] = field(default_factory=dict)
     risk: RiskRules | None = None
     notes: pd.DataFrame | None = None
+    drift_events: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         if self.notes is not None and not (self.notes.index.equals(self.frame.index)
@@ -79,6 +82,7 @@ class RawRun:
     notes: pd.DataFrame | None = None  # TargetPlan.notes: plan row (position) × symbol
     rungs: np.ndarray | None = None  # each configured ladder's rung at each close (days × ladders)
     ladder_names: tuple[str, ...] = ()
+    drift_events: pd.DataFrame | None = None  # TargetPlan.drift_events
 
     def holdings(self) -> np.ndarray:
         return self.holdings_array
@@ -185,7 +189,8 @@ class RawRun:
                               positions=positions, holdings_value=md.frame(values).rename_axis("date"),
                               symbol_pnl=md.frame(pnl).rename_axis("date"), cash_flows=actions,
                               initial_capital=self.config.capital,
-                              settings=self.config.model_dump(mode="json"), risk_days=self._risk_days())
+                              settings=self.config.model_dump(mode="json"), risk_days=self._risk_days(),
+                              drift_events=self.drift_events)
 
     def _risk_days(self) -> pd.DataFrame | None:
         if self.rungs is None or not self.ladder_names:
@@ -225,9 +230,13 @@ def _plan_rows(md: MarketData, plan: TargetPlan) -> tuple[np.ndarray, np.ndarray
             np.arange(len(given), dtype=np.int64)[keep][order])
 
 
-def simulate(md: MarketData, plan: TargetPlan, config: BacktestConfig) -> RawRun:
-    """Run ``plan`` over ``md`` under ``config``'s rules and limits and the plan's risk rules."""
+def simulate(md: MarketData, plan: TargetPlan, config: BacktestConfig, history: MarketData | None = None) -> RawRun:
+    """Run ``plan`` over ``md`` under ``config``'s rules, limits and drift response and the plan's risk rules.
+
+    ``history``: the bars the strategy decided on, its warm-up before ``md`` included (default ``md``); the
+    drift monitors read their windows from it and step the response from ``md``'s first day."""
     plan = apply_limits(plan, config, md)
+    plan = apply_drift_response(plan, config, md if history is None else history, md.days[0] if len(md.days) else None)
     rules = config.rules
     plan_days, plan_targets, plan_rows = _plan_rows(md, plan)
     risk = _NO_RISK if plan.risk is None else plan.risk.kernel_args()
@@ -259,7 +268,7 @@ def simulate(md: MarketData, plan: TargetPlan, config: BacktestConfig) -> RawRun
             break
         order_capacity *= 4  # a busy plan: run again with room for every order
     return RawRun(md, config, plan.reason, holdings, cash, flows, orders[:n_orders], actions[:n_actions],
-                  plan.notes, rungs if named else None, tuple(name for name, _ in named))
+                  plan.notes, rungs if named else None, tuple(name for name, _ in named), plan.drift_events)
 
 
 def _vwap(md: MarketData) -> np.ndarray:

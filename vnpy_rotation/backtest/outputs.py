@@ -53,6 +53,12 @@ def _extra_sections(run: BacktestRun) -> list[tuple[str, pd.DataFrame]]:
         counts = universe.drop(columns="date")
         sections.append(("选股范围 Universe per decision (mean / min / max names)",
                          counts.agg(["mean", "min", "max"]).T.round(1).rename_axis("count").reset_index()))
+    events = run.result.drift_events
+    if events is not None:  # the drift response is on: its stage changes and flags (drift_events.csv)
+        shown = (events.assign(date=events["date"].dt.strftime("%Y-%m-%d"))[["date", "kind", "stage", "flag",
+                                                                              "monitors"]]
+                 if len(events) else pd.DataFrame({"result": ["no drift alert"]}))
+        sections.append(("漂移响应 Drift response (stage changes and flags)", shown))
     return sections
 
 
@@ -93,4 +99,7 @@ def write_outputs(run: BacktestRun, out: Path) -> list[Path]:
     if result.risk_days is not None:  # the drawdown ladders' rung per day, when one is configured
         result.risk_days.to_csv(out / "risk_days.csv", date_format="%Y-%m-%d")
         extra.append(out / "risk_days.csv")
+    if result.drift_events is not None:  # the drift response's stage changes and flags, when it is on
+        result.drift_events.to_csv(out / "drift_events.csv", index=False, date_format="%Y-%m-%d")
+        extra.append(out / "drift_events.csv")
     return [out / name for name in FILES] + extra

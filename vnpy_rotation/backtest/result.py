@@ -52,6 +52,9 @@ class BacktestResult:
     # The drawdown ladders' rung at each close (index = date; ``rung``: the most restrictive; one column per
     # configured ladder: ``strategy``, ``daily_loss``, ``account``); None when no ladder is configured.
     risk_days: pd.DataFrame | None = None
+    # The drift response's stage changes and raised flags (``date, kind, stage, flag, exposure, requests,
+    # monitors, reason``); None when the response is off.
+    drift_events: pd.DataFrame | None = None
 
     @property
     def final_equity(self) -> float:

@@ -16,6 +16,7 @@ from ..errors import InputRejected, Problem
 from ..protocol import TargetStrategy
 from .alerts import evaluate_alerts, triggered
 from .config import BacktestConfig
+from .drift_response import skipped as drift_skipped
 from .engine import TargetPlan, simulate
 from .identities import IdentityCheck, check_identities
 from .limits import skipped
@@ -95,14 +96,15 @@ def run_backtest(spec: RunSpec, store: BarStore | None = None, lookahead_cuts: i
     plan = strategy.targets(full)
     market = full.window(spec.start, None)
     plan = plan_within(plan, market.days)
-    result = simulate(market, plan, spec.config).to_result()
+    result = simulate(market, plan, spec.config, full).to_result()
     benchmark = load_benchmark(market.days, store, spec.benchmark)
     metrics = _metrics(result, benchmark)
     metrics["benchmark"] = None if benchmark is None else benchmark[0]
     # e.g. a span clipped to the stored bars, survivorship of the universe
     metrics["data_warnings"] = clipped.warnings + list(strategy.data_warnings)
-    if (why := skipped(plan, spec.config)) is not None:
-        metrics["data_warnings"].append(why)
+    for why in (skipped(plan, spec.config), drift_skipped(plan, spec.config)):
+        if why is not None:
+            metrics["data_warnings"].append(why)
     pool_metrics = _pool_metrics(strategy, full, market, spec, metrics, benchmark)
     return BacktestRun(strategy, spec, market, plan, result, metrics, benchmark,
                        check_identities(result), check_lookahead(strategy, full, spec.config, lookahead_cuts),
@@ -174,7 +176,7 @@ def _pool_metrics(strategy: TargetStrategy, full: MarketData, market: MarketData
     for pool, plan in pool_plans.items():
         plan = plan_within(plan, market.days)
         config = spec.config.model_copy(update={"capital": spec.config.capital * shares[pool]})
-        pool_result = simulate(market, plan, config).to_result()
+        pool_result = simulate(market, plan, config, full).to_result()
         m = _metrics(pool_result, benchmark)
         rows.append({"pool": pool, "capital_share": shares[pool], **{k: m.get(k) for k in POOL_COLUMNS},
                      "alerts": ";".join(triggered(m["alerts"]))})

@@ -67,10 +67,10 @@ def run_span(market: MarketData, strategy: TargetStrategy, config: BacktestConfi
     if span is None:
         return simulate(market, strategy.targets(market), config)
     start, end = span
-    traded = market.window(start, end)
+    traded, decided = market.window(start, end), market.window(None, end)
     if len(traded.days) < 2:
         raise InputRejected(Problem("span", None, f"fewer than 2 trading days in {start} … {end}"))
-    return simulate(traded, plan_within(strategy.targets(market.window(None, end)), traded.days), config)
+    return simulate(traded, plan_within(strategy.targets(decided), traded.days), config, decided)
 
 
 def run_chunk(market: MarketData, strategy_name: str, base: dict[str, Any], combos: list[dict[str, Any]],

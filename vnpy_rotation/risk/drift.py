@@ -25,6 +25,7 @@ history, recalibrating every ``recalibrate_every`` rows.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import warnings
@@ -344,6 +345,7 @@ def _tail(rows: Array, length: int) -> Array | None:
 
 # --- calibration -------------------------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=64)
 def null_windows(rows: int, length: int, draws: int, block: int, seed: int) -> npt.NDArray[np.int64]:
     """Row indices (draws × length) of windows resampled from ``rows`` reference rows (seeded).
 
@@ -363,7 +365,10 @@ def null_windows(rows: int, length: int, draws: int, block: int, seed: int) -> n
     chosen = np.argsort(keys, axis=1)[:, :blocks]
     starts = phase[:, None] + chosen * block
     index = (starts[:, :, None] + np.arange(block)[None, None, :]).reshape(draws, -1)
-    return np.asarray(index[:, :length], dtype=np.int64)
+    # Cached (a history recalibrates on windows of one shape many times): callers only read it.
+    out = np.ascontiguousarray(index[:, :length], dtype=np.int64)
+    out.flags.writeable = False
+    return out
 
 
 def null_distribution(reference: _Reference, statistic: Statistic, length: int, block: int,

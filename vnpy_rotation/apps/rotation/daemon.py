@@ -236,7 +236,7 @@ def backtest_of(spec: TradeSpec) -> tuple[pd.DataFrame, pd.Series]:
     full = market_for(strategy, spec.start, spec.end)
     plan = strategy.targets(full)
     market = full.window(spec.start, None)
-    result = simulate(market, plan_within(plan, market.days), spec.config).to_result()
+    result = simulate(market, plan_within(plan, market.days), spec.config, full).to_result()
     return result.trades, result.equity["equity"]
 
 

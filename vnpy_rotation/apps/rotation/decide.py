@@ -11,6 +11,8 @@ import pandas as pd
 from vnpy.trader.engine import MainEngine
 from vnpy.trader.object import BarData, HistoryRequest
 
+from ...backtest.drift_response import apply_drift_response
+from ...backtest.drift_response import skipped as drift_skipped
 from ...backtest.limits import apply_limits, skipped
 from ...backtest.loader import market_for
 from ...backtest.sweep import plan_within
@@ -59,9 +61,10 @@ def update_bars(symbols: list[str], day: date, setting: InstanceSetting, main_en
 
 def decide_plan(name: str, strategy: Any, setting: InstanceSetting, day: date, main_engine: MainEngine,
                 store: BarStore | None = None, since: date | None = None) -> Decided:
-    """Today's row of the strategy's plan, with the configured limits (``setting.backtest.risk.limits``)
-    applied as the backtest applies them: to the rows decided from ``since`` (the instance's first
-    session; None: every row), the first moving from cash."""
+    """Today's row of the strategy's plan, with the configured limits and drift response
+    (``setting.backtest.risk.limits`` / ``.drift``) applied as the backtest applies them: to the rows decided
+    from ``since`` (the instance's first session; None: every row), the first moving from cash, the drift
+    response stepped from ``since`` on the bars the strategy decides on. Today's drift events are logged."""
     store = store or BarStore()
     warnings = update_bars(list(strategy.symbols), day, setting, main_engine, store)
     market = market_for(strategy, setting.history_start, day, store)
@@ -74,15 +77,22 @@ def decide_plan(name: str, strategy: Any, setting: InstanceSetting, day: date, m
     inputs = RiskInputs(dict(zip(symbols, map(float, market.last_close[-1]))),
                         dict(zip(symbols, map(float, market.split[-1]))),
                         dict(zip(symbols, map(float, market.dividend[-1]))))
-    if setting.backtest.risk.limits.active:
+    risk = setting.backtest.risk
+    if risk.limits.active or risk.drift.enabled:
         if since is not None:
             plan = plan_within(plan, market.days[market.days >= pd.Timestamp(since)])
-        why = skipped(plan, setting.backtest)
-        if why is None:
-            plan = apply_limits(plan, setting.backtest, market)
-        else:
-            warnings.append(why)
+        config = setting.backtest
+        why = skipped(plan, config)
+        plan = apply_limits(plan, config, market) if why is None else plan
+        why_drift = drift_skipped(plan, config)
+        if why_drift is None:
+            plan = apply_drift_response(plan, config, market, None if since is None else pd.Timestamp(since))
+        warnings.extend(w for w in (why, why_drift) if w is not None)
     stamp = pd.Timestamp(day)
+    if plan.drift_events is not None:
+        today = plan.drift_events[plan.drift_events["date"] == stamp]
+        warnings.extend(f"drift {e.kind} {e.stage if e.kind == 'stage_changed' else e.flag}: {e.reason}"
+                        for e in today.itertuples())
     if stamp not in plan.frame.index:
         return Decided(None, warnings, inputs, plan.risk, symbols)
     row = plan.frame.loc[stamp].reindex(symbols, fill_value=0.0)
@@ -94,3 +104,4 @@ def decide_plan(name: str, strategy: Any, setting: InstanceSetting, day: date, m
         notes = {s: str(n) for s, n in given.items() if isinstance(n, str) and n}
     return Decided(OrderPlan(name, day.isoformat(), symbols, [float(v) for v in row.to_numpy()],
                              plan.kind == "weight", plan.reason, notes), warnings, inputs, plan.risk, symbols)
+
