@@ -35,7 +35,8 @@
    ``simulate`` calls, then ``to_result`` once; the slowdown is the median of the per-round ratios. The
    compiled day loop inside ``simulate`` (``kernel.run_days``) is timed on its own as well. The
    first call of each side (numba's compile or cache load) is reported apart, and the orders each side
-   produces are counted (risk on sells more: that work is part of its cost).
+   produces are counted (risk on sells more: that work is part of its cost). The drift response (off by
+   default: ``RiskConfig.drift``) costs far more; risk on with it is timed apart in a few rounds of its own.
 
 The collector is off while a call is timed (as in timeit). A markdown table of every figure closes the
 output.
@@ -529,7 +530,7 @@ def backtest_case(name: str, store: Any) -> Case:
     from vnpy_rotation.backtest.loader import market_for
     from vnpy_rotation.backtest.sweep import plan_within
     from vnpy_rotation.bundled import manifest
-    from vnpy_rotation.risk.config import DEFAULT_ACCOUNT_LADDER, RiskConfig
+    from vnpy_rotation.risk.config import DEFAULT_ACCOUNT_LADDER, DriftResponseConfig, RiskConfig
     from vnpy_rotation.strategies import create_strategy
 
     start = manifest()["span"]["start"]
@@ -549,7 +550,9 @@ def backtest_case(name: str, store: Any) -> Case:
     plans = {"off": dataclasses.replace(plan, risk=None), "armed": dataclasses.replace(plan, risk=never_binding(rules)),
              "on": plan}
     configs = {"off": BacktestConfig(), "armed": BacktestConfig(risk=RiskConfig(ladder=unreachable)),
-               "on": BacktestConfig(risk=RiskConfig(ladder=ladder))}
+               "on": BacktestConfig(risk=RiskConfig(ladder=ladder)),
+               "on+drift": BacktestConfig(risk=RiskConfig(ladder=ladder, drift=DriftResponseConfig(enabled=True)))}
+    plans["on+drift"] = plan
     return Case(name, market, plans, configs, what)
 
 
@@ -628,6 +631,15 @@ def bench_backtest(rounds: int, names: tuple[str, ...] = ("etf_rotation", "vqm")
                     full[side].append(s + r)
                     loop[side].append(day_loop)
 
+        # The drift response (off by default) recalibrates its monitors every 20 sessions: hundreds of
+        # milliseconds per backtest, so a few rounds of its own (off, on+drift), simulate only.
+        drift_rounds = max(2, rounds // 6)
+        drift_times: dict[str, list[float]] = {"off": [], "on+drift": []}
+        run_case(case, "on+drift")
+        for _ in range(drift_rounds):
+            for side in drift_times:
+                drift_times[side].append(run_case(case, side)[0])
+
         def slowdown(times: dict[str, list[float]], side: str) -> float:
             """Median over rounds of side / off − 1 (adjacent runs: the machine's drift cancels)."""
             return statistics.median(b / a - 1.0 for a, b in zip(times["off"], times[side]))
@@ -643,6 +655,8 @@ def bench_backtest(rounds: int, names: tuple[str, ...] = ("etf_rotation", "vqm")
             "loop_ms": {side: statistics.median(v) * 1e3 for side, v in loop.items()},
             "slowdown_loop": {side: slowdown(loop, side) for side in ("armed", "on")},
             "slowdown": {side: slowdown(sim, side) for side in ("armed", "on")},
+            "drift": {"rounds": drift_rounds, "ms": statistics.median(drift_times["on+drift"]) * 1e3,
+                      "factor": statistics.median(b / a for a, b in zip(drift_times["off"], drift_times["on+drift"]))},
             "slowdown_full": {side: slowdown(full, side) for side in ("armed", "on")},
         })
     return found
@@ -796,6 +810,9 @@ def report_backtest(results: list[dict[str, Any]]) -> list[tuple[str, str, str]]
             print(f"   slowdown {side} vs off (median of per-round ratios): day loop {r['slowdown_loop'][side]:+.1%}, "
                   f"simulate {r['slowdown'][side]:+.1%}, simulate + to_result {r['slowdown_full'][side]:+.1%} "
                   f"(target < {TARGETS['slowdown']:.0%})")
+        d = r["drift"]
+        print(f"   risk on + drift response (off by default; {d['rounds']} rounds, simulate only): {d['ms']:.0f} ms "
+              f"= {d['factor']:.0f}× off")
         off, on = r["counts"]["off"], r["counts"]["on"]
         ms, lp = r["simulate_ms"], r["loop_ms"]
         rows += [
@@ -811,6 +828,10 @@ def report_backtest(results: list[dict[str, Any]]) -> list[tuple[str, str, str]]
              f"day loop {r['slowdown_loop']['armed']:+.1%}; simulate {r['slowdown']['armed']:+.1%} "
              f"({ms['armed'] - ms['off']:+.2f} ms); simulate + to_result {r['slowdown_full']['armed']:+.1%}",
              "same trades as off: the cost of evaluating the rules every day"),
+            (f"backtest {r['name']}: simulate with risk on + the drift response",
+             f"{d['ms']:.0f} ms = {d['factor']:.0f}× off",
+             f"DriftResponseConfig(enabled=True) (off by default): basket monitors recalibrated every 20 sessions; "
+             f"{d['rounds']} rounds"),
         ]
     return rows
 

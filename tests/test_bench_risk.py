@@ -47,6 +47,7 @@ def test_backtest_sides_armed_trades_like_off(bundled):
     assert counts["off"][2] == 0 and counts["on"][2] > 0  # the account ladder binds in the bundled span
     assert set(result["slowdown"]) == set(result["slowdown_loop"]) == {"armed", "on"}
     assert all(0 < result["loop_ms"][side] < result["simulate_ms"][side] for side in ("off", "armed", "on"))
+    assert result["drift"]["rounds"] == 2 and result["drift"]["ms"] > 0
 
 
 def test_send_order_sides_and_our_rule(bundled, tmp_path):
