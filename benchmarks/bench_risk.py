@@ -51,6 +51,7 @@ import math
 import os
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -161,8 +162,9 @@ def build_order_stack(home: Path, capital: float = 1e9) -> tuple[OrderStack, str
         note = f"our rule not measured: the risk app is not importable ({exc})"
     else:
         risk_engine = risk = main_engine.add_app(RiskApp)
-        risk.init_engine(state_folder=home / "risk_state", config=RiskConfig(ladder=DEFAULT_ACCOUNT_LADDER),
-                         notifications=False)
+        # a new state folder per run: a reused --home must not start from the last run's REDUCING rung
+        state = Path(tempfile.mkdtemp(prefix="risk_state_", dir=home))
+        risk.init_engine(state_folder=state, config=RiskConfig(ladder=DEFAULT_ACCOUNT_LADDER), notifications=False)
     full = dict(manager.rules)
     ours = [rule for name, rule in full.items() if own.get(name) is not rule]
     if not note:
