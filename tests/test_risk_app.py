@@ -511,8 +511,9 @@ def test_added_before_riskmanager_the_rule_is_attached_at_init(tmp_path, runtime
 
 
 def test_the_rotation_app_reports_its_ladder_and_a_reset_reaches_it(tmp_path, runtime_home):
-    """A strategy whose own account ladder halts (a tight threshold on real bars): the rotation app reports the
-    rung after each close, the risk app records it, and ``reset`` there returns the strategy's ladder to ACTIVE."""
+    """An account ladder with a tight threshold halts on real bars: the rotation app reports the strategy's rung
+    after each close, the risk app records it, and an account ``reset`` there returns the strategy's copy of the
+    account ladder to ACTIVE too (withdrawing its pending flattening sales)."""
     from conftest import fresh_bundled_store
 
     from vnpy_rotation.apps.rotation.daemon import Stack
@@ -520,7 +521,8 @@ def test_the_rotation_app_reports_its_ladder_and_a_reset_reaches_it(tmp_path, ru
 
     fresh_bundled_store()
     tight = {"risk": {"ladder": {"reduce_at": 0.002, "halt_at": 0.004, "cooldown": 50, "halt_cooldown": 50}}}
-    built = Stack(ReplayGateway, tmp_path / "state", notifications=False)
+    built = Stack(ReplayGateway, tmp_path / "state", notifications=False,
+                  risk=RiskConfig.model_validate(tight["risk"]))
     try:
         updates: list[StrategyRiskUpdate] = []
         built.event_engine.register(EVENT_RISK_STRATEGY, lambda e: updates.append(e.data))
@@ -540,7 +542,8 @@ def test_the_rotation_app_reports_its_ladder_and_a_reset_reaches_it(tmp_path, ru
                                             built.engine.instances["rot"].cycle.state.history]
         assert updates[-1].rung == book.rung_name == "HALTED"  # what the rule enforces is the strategy's own rung
         assert built.risk.state_file.strategies["rot"]["rung"] == "HALTED"
-        built.risk.reset("rot", "reviewed the losses", who="test")
+        assert built.risk.state_file.account_gate().rung == "HALTED"  # the app's own account ladder agrees
+        built.risk.reset("account", "reviewed the losses", who="test")
         built.drain()
         assert book.rung_name == "ACTIVE" and book.status()["pending"] == {}
     finally:

@@ -24,6 +24,7 @@ from ..risk.ladder import (
     S_LAST,
     S_RUNG,
     exposure,
+    halt_flattens,
 )
 from ..risk.stops import DRAWDOWN_HALVE, FLAT, FLAT_SINCE, PLAN, RISK_STATE, check_close, ladder_close, start_row
 from .result import REFUSAL_REASONS
@@ -308,7 +309,9 @@ def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split,
         transfer = transfer_rate[i] if transfer_fee else 0.0
         if has_target or any_risk:
             bought[:] = 0.0
-        if any_risk:
+        # a HALTED ladder that freezes the book sends nothing at all, not even the stops' sales
+        frozen = rung == HALTED and not halt_flattens(ladders, ladder_state)
+        if any_risk and not frozen:
             for j in range(m):  # the risk sells decided at the previous close go first
                 cause = sell_cause[j]
                 wanted = shares[j] - keep[j] if cause == DRAWDOWN_HALVE else shares[j]

@@ -10,6 +10,7 @@ import pandas as pd
 
 from .report_html import write_html
 from .report_md import ReportContext, write_markdown
+from .risk_section import risk_summary
 from .runner import BacktestRun
 
 FILES = ("metrics.json", "equity.csv", "trades.csv", "orders.csv", "positions.csv", "corporate_actions.csv",
@@ -65,8 +66,9 @@ def _extra_sections(run: BacktestRun) -> list[tuple[str, pd.DataFrame]]:
 def write_outputs(run: BacktestRun, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     result = run.result
+    metrics = {**run.metrics, "risk": risk_summary(result)}  # computed once for the json and both reports
     (out / "metrics.json").write_text(json.dumps(_json_safe({
-        **run.metrics,
+        **metrics,
         "identities_ok": all(c.ok for c in run.identities),
         "lookahead_ok": all(c.ok for c in run.lookahead),
     }), ensure_ascii=False, indent=2), encoding="utf-8")
@@ -76,7 +78,7 @@ def write_outputs(run: BacktestRun, out: Path) -> list[Path]:
     result.positions.to_csv(out / "positions.csv", index=False, date_format="%Y-%m-%d")
     result.cash_flows.to_csv(out / "corporate_actions.csv", index=False, date_format="%Y-%m-%d")
     title = f"{run.strategy.name} backtest"
-    write_html(out / "report.html", result, run.metrics, None if run.benchmark is None else run.benchmark[1], title)
+    write_html(out / "report.html", result, metrics, None if run.benchmark is None else run.benchmark[1], title)
     context = ReportContext(
         strategy=run.strategy.name,
         data_description=data_description(run),
@@ -88,7 +90,7 @@ def write_outputs(run: BacktestRun, out: Path) -> list[Path]:
         warnings=run.metrics.get("data_warnings") or (),
         extra=_extra_sections(run),
     )
-    write_markdown(out / "report.md", result, run.metrics, context)
+    write_markdown(out / "report.md", result, metrics, context)
     extra = []
     for name in run.plan.tables:  # the strategy's diagnostics (capacity, selection, ...)
         run.plan.table(name).to_csv(out / f"{name}.csv", index=False, date_format="%Y-%m-%d")

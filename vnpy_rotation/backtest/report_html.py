@@ -22,12 +22,14 @@ from vnpy_rotation.backtest.report_md import (
     refusal_counts,
 )
 from vnpy_rotation.backtest.result import BacktestResult
+from vnpy_rotation.backtest.risk_section import Block, risk_blocks, risk_summary
 
 # Figure div ids, in page order.
 FIGURES: tuple[str, ...] = ("fig-equity", "fig-drawdown", "fig-monthly", "fig-rolling-sharpe", "fig-exposure",
                             "fig-positions", "fig-costs")
 KPI_TABLE_ID, REFUSAL_SUMMARY_ID, REFUSALS_TABLE_ID = "kpi-table", "refusal-summary", "refusals-table"
 ALERTS_TABLE_ID = "alerts-table"
+RISK_SECTION_ID = "risk-section"  # ladder days per rung, stops fired, the exception-test verdict
 WARNINGS_LIST_ID = "data-warnings"  # what the data changed about the run (e.g. a span clipped to the bars)
 REFUSAL_COLUMNS = ("date", "vt_symbol", "direction", "requested", "submitted", "filled", "reason")
 MAX_REFUSAL_ROWS = 2000  # beyond this the refusals table is cut, with a note saying how many are omitted
@@ -149,6 +151,19 @@ def _refusal_rows(refused: pd.DataFrame) -> list[tuple[str, ...]]:
     return rows
 
 
+def blocks_html(blocks: Sequence[Block], section_id: str) -> str:
+    """Lines as paragraphs (markdown bold kept as <b>) and tables as HTML tables, in one div."""
+    parts = []
+    for k, block in enumerate(blocks):
+        if isinstance(block, str):
+            text = html.escape(block.removeprefix("- ")).split("**")
+            parts.append("<p>" + "".join(f"<b>{t}</b>" if i % 2 else t for i, t in enumerate(text)) + "</p>")
+        else:
+            header, rows, align = block
+            parts.append(_html_table(header, rows, f"{section_id}-{k}", [a == "r" for a in align]))
+    return f'<div id="{section_id}">' + "".join(parts) + "</div>"
+
+
 def _sharpe_window(n: int) -> int:
     return 126 if n >= 252 else max(20, n // 3)
 
@@ -199,6 +214,7 @@ def render_html(result: BacktestResult, metrics: dict[str, Any], benchmark: pd.S
            *(f"<li>{esc(w)}</li>" for w in metrics["data_warnings"]), "</ul>"] if metrics.get("data_warnings") else []),
         "<h2>关键指标 Key metrics</h2>", f'<div class="kpi">{kpis}</div>',
         "<h2>告警规则 Alert rules</h2>", alerts,
+        "<h2>风险 Risk</h2>", blocks_html(risk_blocks(metrics.get("risk") or risk_summary(result)), RISK_SECTION_ID),
         "<h2>图表 Charts</h2>", *divs,
         "<h2>拒单与减量 Refusals</h2>", summary,
         f"<p>{len(refused)} 笔订单被拒或减量 (orders refused or reduced)。</p>", note,

@@ -15,6 +15,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from vnpy_rotation.backtest.result import COST_KINDS, REFUSAL_REASONS, BacktestResult
+from vnpy_rotation.backtest.risk_section import Block, risk_blocks, risk_summary
 
 # Section headings, in order; each is rendered as ``## <heading>``. Tests rely on these, not on wording.
 SECTIONS: dict[str, str] = {
@@ -28,6 +29,7 @@ SECTIONS: dict[str, str] = {
     "trades": "8. 交易记录 Trades",
     "identities": "9. 会计恒等式 Accounting identities",
     "alerts": "10. 告警规则 Alert rules",
+    "risk": "11. 风险 Risk",
 }
 WARNINGS_HEADING = "警告 Warnings"  # rendered only when the context carries warnings
 TRADE_HEAD = 50  # long runs show the first and last TRADE_HEAD trades
@@ -266,6 +268,17 @@ def _alerts(alerts: Sequence[dict[str, Any]]) -> list[str]:
     return _table(("规则", "key", "值", "状态"), rows, "llrl")
 
 
+def blocks_markdown(blocks: Sequence[Block]) -> list[str]:
+    """Lines as they are, tables (header, rows, align) as markdown tables set off by blank lines."""
+    lines: list[str] = []
+    for block in blocks:
+        if isinstance(block, str):
+            lines.append(block)
+        else:
+            lines += ["", *_table(*block), ""] if lines and lines[-1] != "" else [*_table(*block), ""]
+    return lines[:-1] if lines and lines[-1] == "" else lines
+
+
 def render_markdown(result: BacktestResult, metrics: dict[str, Any], context: ReportContext) -> str:
     """The report as one markdown string (see :func:`write_markdown`)."""
     start, end = format_value(metrics.get("start"), "date"), format_value(metrics.get("end"), "date")
@@ -287,6 +300,7 @@ def render_markdown(result: BacktestResult, metrics: dict[str, Any], context: Re
         "trades": _trades(result.trades),
         "identities": _checks(context.identities, "未提供会计恒等式检查。"),
         "alerts": _alerts(metrics.get("alerts") or []),
+        "risk": blocks_markdown(risk_blocks(metrics.get("risk") or risk_summary(result))),
     }
     for key, heading in SECTIONS.items():
         lines += [f"## {heading}", "", *body[key], ""]

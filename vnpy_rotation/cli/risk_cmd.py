@@ -29,6 +29,9 @@ def add_parsers(actions: Any, home: argparse.ArgumentParser) -> None:
     reset.add_argument("--reason", required=True, help="why (kept in the audit rows)")
     reset.add_argument("--state", type=Path, help=state_help)
     reset.set_defaults(handler="vnpy_rotation.cli.risk_cmd:reset")
+    from .risk_report_cmd import add_report_parser  # report: VaR/ES, exception tests, drift, ladder, stops
+
+    add_report_parser(actions, [home])
 
 
 def _book(args: argparse.Namespace) -> Any:

@@ -20,7 +20,6 @@ from ..backtest import kernel
 from ..backtest.config import BacktestConfig
 from ..backtest.matching import SymbolTerms, fees
 from ..errors import RotationError
-from ..market.calendar import default_calendar
 from ..risk.stops import PLAN, risk_reason
 from .plan import FINAL, INTENT, SENT, UNSENT, DayProgress, FillRecord, LegRecord, OrderPlan, OrderRecord, StrategyState
 from .ports import CANCELLED, FILLED, REJECTED, SUBMITTING, BrokerOrder, BrokerPort, BrokerTrade
@@ -108,7 +107,7 @@ class ExecutionCycle:
         book = self.state.risk
         plan = self.state.plan
         if book is not None and plan is not None and plan.decided != book.plan_decided:
-            self.state.plan = plan = book.start_plan(plan, default_calendar().session_index(day))
+            self.state.plan = plan = book.start_plan(plan)
         holdings, cash = self.broker.holdings(), float(self.broker.cash())
         sales = book.sales(holdings) if book is not None else []
         if plan is None and not sales:
@@ -209,7 +208,7 @@ class ExecutionCycle:
                 self.state.plan = None  # done: nothing more to execute until the next decision
             summary["carried"] = self.state.plan is not None
         book = self.state.risk
-        if book is not None and risk is not None:
+        if book is not None:
             if self._close_risk(book, day, progress, risk):
                 self.state.plan = None
                 summary["carried"] = False
@@ -261,7 +260,7 @@ class ExecutionCycle:
         self.save()
         return notes
 
-    def _close_risk(self, book: RiskBook, day: date, progress: DayProgress | None, risk: RiskInputs) -> bool:
+    def _close_risk(self, book: RiskBook, day: date, progress: DayProgress | None, risk: RiskInputs | None) -> bool:
         holdings_open = dict(progress.holdings_open) if progress is not None else self.broker.holdings()
         fills: list[tuple[str, bool, float, float]] = []
         if progress is not None:
@@ -271,6 +270,8 @@ class ExecutionCycle:
             order_leg = {o.reference: o.leg for o in progress.orders}
             risk_first = sorted(progress.fills, key=lambda f: progress.legs[order_leg[f.reference]].cause == PLAN)
             fills = [(f.symbol, f.buy, f.volume, f.price) for f in risk_first]
+        if risk is None:  # no bar for today: keep the fills, the rules wait for the data
+            return book.close(day, float(self.broker.cash()), holdings_open, fills, None, {}, {})
         return book.close(day, float(self.broker.cash()), holdings_open, fills, risk.closes, risk.split,
                           risk.dividend)
 
@@ -353,7 +354,9 @@ class ExecutionCycle:
             phase = progress.phase
             if phase == RISK_SELLING:
                 self._send(progress, buy=False, first_only=False)
-                if self._unsettled(progress, buy=False):
+                # The plan is sized once every risk sale has the broker's answer: one resting at limit-down
+                # brings no cash (the backtest refuses it and still executes the plan that morning).
+                if any(o.status in ("", SUBMITTING) for o in self._unsettled(progress, buy=False)):
                     return
                 progress.legs += self._plan_legs(progress, date.fromisoformat(progress.day))
             elif phase == SELLING:

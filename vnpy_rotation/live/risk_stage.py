@@ -9,8 +9,8 @@ restart resumes them -- and :class:`~vnpy_rotation.live.cycle.ExecutionCycle` ca
 points. At the open it can only deny or hold (drop a plan, refuse buys, sell what the last close
 decided), exactly as the backtest does, so a replay through the live stack equals the backtest.
 
-Sessions are counted with :meth:`~vnpy_rotation.market.calendar.TradingCalendar.session_index`, as the
-backtest counts its day rows.
+Sessions are counted as the backtest counts its day rows: one per close evaluated on the data (a day the
+data does not have is not a session for the rules, whatever the calendar says).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 
-from ..market.calendar import default_calendar
 from ..risk.config import RiskConfig
 from ..risk.ladder import (
     HALTED,
@@ -106,6 +105,8 @@ class RiskBook:
     plan_decided: str = ""  # the plan row that started executing (a resubmission does not start again)
     plan_start: int = -1  # the session it started
     changes: list[RungChange] = field(default_factory=list)  # every rung change, for the log and the app
+    sessions: int = 0  # closes evaluated so far: the next open is session ``sessions`` (the day loop's row)
+    held_close: np.ndarray = field(default_factory=lambda: np.zeros(0))  # shares at the last close
 
     @classmethod
     def create(cls, symbols: list[str], rules: RiskRules | None, risk: RiskConfig) -> RiskBook:
@@ -115,12 +116,36 @@ class RiskBook:
         m = len(symbols)
         book = cls(list(symbols), [name for name, _ in named], ladder_params([ladder for _, ladder in named]),
                    keep=np.full(m, math.nan), sell_cause=np.zeros(m, dtype=np.int64), sell_trigger=np.zeros(m),
-                   blocked_until=np.full(m, -1, dtype=np.int64), entry=np.full(m, math.nan))
+                   blocked_until=np.full(m, -1, dtype=np.int64), entry=np.full(m, math.nan),
+                   held_close=np.zeros(m))
         book.ladder_state = np.zeros((len(named), LADDER_STATE))
         book.ladder_state[:, -1] = math.nan  # no previous equity yet
         if rules is not None:
             book.rules = rules.kernel_args()
         return book
+
+    def align(self, symbols: list[str], rules: RiskRules | None, risk: RiskConfig) -> None:
+        """Follow a changed universe or configuration (a restart with other settings): per-symbol state
+        is kept by symbol, each ladder's state by name; new symbols and ladders start fresh."""
+        fresh = RiskBook.create(symbols, rules, risk)
+        if rules is not None:
+            self.rules = fresh.rules
+        if list(symbols) != self.symbols:
+            old = {s: j for j, s in enumerate(self.symbols)}
+            for name in ("keep", "sell_cause", "sell_trigger", "blocked_until", "entry", "held_close"):
+                mine, theirs = getattr(self, name), getattr(fresh, name)
+                for j, symbol in enumerate(symbols):
+                    if symbol in old:
+                        theirs[j] = mine[old[symbol]]
+                setattr(self, name, theirs)
+            self.symbols = list(symbols)
+        if fresh.ladder_names != self.ladder_names or not np.array_equal(fresh.ladders, self.ladders,
+                                                                          equal_nan=True):
+            held = {n: self.ladder_state[k] for k, n in enumerate(self.ladder_names)}
+            for k, name in enumerate(fresh.ladder_names):
+                if name in held:
+                    fresh.ladder_state[k] = held[name]
+            self.ladder_names, self.ladders, self.ladder_state = fresh.ladder_names, fresh.ladders, fresh.ladder_state
 
     # -- what the cycle asks -----------------------------------------------------------------------
     @property
@@ -135,9 +160,10 @@ class RiskBook:
     def denies_buys(self) -> bool:
         return self.rung >= REDUCING
 
-    def start_plan(self, plan: OrderPlan, session: int) -> OrderPlan | None:
+    def start_plan(self, plan: OrderPlan) -> OrderPlan | None:
         """A new plan row starts at this open: dropped (None) when decided on a portfolio stop's close or
         while a ladder is HALTED; otherwise scaled by the halving and a REDUCING ladder."""
+        session = self.sessions
         self.plan_decided = plan.decided
         if (self.state[FLAT] != 0 and session <= self.state[FLAT_SINCE] + 1) or self.rung == HALTED:
             return None
@@ -151,13 +177,20 @@ class RiskBook:
         return OrderPlan(plan.strategy, plan.decided, plan.symbols, scaled, plan.weighted, plan.reason, plan.notes)
 
     def sales(self, holdings: dict[str, float]) -> list[RiskSale]:
-        """The sales the last close decided, first thing at this open."""
+        """The sales the last close decided, first thing at this open (none while a ladder freezes the
+        book). A holding that changed overnight changed on an ex-date: a pending halving's shares to keep
+        follow it, as the backtest scales them by the split before the morning's sales."""
+        if self.rung == HALTED and not halt_flattens(self.ladders, self.ladder_state):
+            return []
         out = []
         for j, symbol in enumerate(self.symbols):
             cause = int(self.sell_cause[j])
             if cause == PLAN:
                 continue
             held = holdings.get(symbol, 0.0)
+            if cause == DRAWDOWN_HALVE and self.held_close[j] > 0 and held != self.held_close[j]:
+                self.keep[j] *= held / self.held_close[j]
+                self.held_close[j] = held
             wanted = held - self.keep[j] if cause == DRAWDOWN_HALVE else held
             if wanted > 1e-9:
                 out.append(RiskSale(symbol, float(wanted), cause, float(self.sell_trigger[j])))
@@ -175,17 +208,17 @@ class RiskBook:
             self.keep[j] = math.nan
 
     def close(self, day: date, cash: float, holdings_open: dict[str, float], fills: list[tuple[str, bool, float, float]],
-              closes: dict[str, float], split: dict[str, float], dividend: dict[str, float]) -> bool:
+              closes: dict[str, float] | None, split: dict[str, float], dividend: dict[str, float]) -> bool:
         """The session's close: follow ex-dates and the day's fills (``(symbol, buy, volume, price)`` in the
         order they happened) in the entry prices, then the stop rules and the ladders on the close. True when
-        the plan being executed must be dropped."""
-        session = default_calendar().session_index(day)
+        the plan being executed must be dropped. ``closes`` None (no bar for today): the fills are kept in
+        the entry prices, the rules wait for a day the data has."""
+        session = self.sessions
         shares = np.array([holdings_open.get(s, 0.0) for s in self.symbols])
         for j, symbol in enumerate(self.symbols):  # ex-dates, before the day's fills (the backtest's order)
             ratio, cash_per_share = split.get(symbol, 1.0), dividend.get(symbol, 0.0)
             if shares[j] and (ratio != 1.0 or cash_per_share):
                 self.entry[j] = (self.entry[j] - cash_per_share) / ratio
-                self.keep[j] *= ratio
         track_entry = self.rules[0] == self.rules[0]
         for symbol, buy, volume, price in fills:
             j = self._index(symbol)
@@ -200,6 +233,10 @@ class RiskBook:
             shares[j] = held + volume if buy else held - volume
             if shares[j] <= 0:
                 self.entry[j] = math.nan
+        self.held_close = shares.copy()
+        if closes is None:
+            return False
+        self.sessions += 1
         close = np.array([closes.get(s, math.nan) for s in self.symbols])
         before = self.ladder_state[:, S_RUNG].copy()
         drop = bool(check_close(session, cash, shares, close, self.entry, self.rules, self.state, self.keep,
@@ -223,14 +260,20 @@ class RiskBook:
         return float(self.ladder_state[k, S_PEAK]), bool(halt_flattens(self.ladders, self.ladder_state)
                                                           or self.rung != HALTED)
 
-    def reset(self, names: list[str], session: int, equity: float) -> None:
-        """A manual return to ACTIVE of the named ladders (the caller logs who and why)."""
+    def reset(self, names: list[str], equity: float) -> list[str]:
+        """A manual return to ACTIVE of the named ladders that are not ACTIVE (the caller logs who and
+        why); pending flattening sales are withdrawn unless another ladder still flattens. Returns the
+        ladders reset."""
+        done = []
         for k, name in enumerate(self.ladder_names):
-            if name in names:
-                reset_ladder(self.ladder_state, k, session, equity)
-        for j, cause in enumerate(self.sell_cause):  # pending flattening sales are withdrawn
-            if cause == LADDER:
-                self.sell_cause[j] = PLAN
+            if name in names and self.ladder_state[k, S_RUNG] != 0:
+                reset_ladder(self.ladder_state, k, self.sessions - 1, equity)
+                done.append(name)
+        if done and not (self.rung == HALTED and halt_flattens(self.ladders, self.ladder_state)):
+            for j, cause in enumerate(self.sell_cause):
+                if cause == LADDER:
+                    self.sell_cause[j] = PLAN
+        return done
 
     def status(self) -> dict[str, Any]:
         """Each ladder's rung and the pending risk sales, for the summary and the risk app."""
@@ -257,7 +300,8 @@ class RiskBook:
                 "sell_cause": [int(v) for v in self.sell_cause], "sell_trigger": _floats(self.sell_trigger),
                 "blocked_until": [int(v) for v in self.blocked_until], "entry": _floats(self.entry),
                 "ladder_state": _floats(self.ladder_state), "plan_decided": self.plan_decided,
-                "plan_start": self.plan_start, "changes": [vars(c) for c in self.changes]}
+                "plan_start": self.plan_start, "changes": [vars(c) for c in self.changes],
+                "sessions": self.sessions, "held_close": _floats(self.held_close)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RiskBook:
@@ -269,4 +313,5 @@ class RiskBook:
                    _array(data["sell_trigger"]), np.array(data["blocked_until"], dtype=np.int64),
                    _array(data["entry"]), _array(data["ladder_state"], (k, LADDER_STATE)),
                    data.get("plan_decided", ""), int(data.get("plan_start", -1)),
-                   [RungChange(**c) for c in data.get("changes", [])])
+                   [RungChange(**c) for c in data.get("changes", [])], int(data.get("sessions", 0)),
+                   _array(data.get("held_close") or [0.0] * len(data["symbols"])))

@@ -42,7 +42,6 @@ from ...live.risk_stage import RiskBook
 from ...live.sizing import Quote
 from ...live.state_file import read_json, write_atomic
 from ...live.terms import terms_on
-from ...market.calendar import default_calendar
 from ...market.instruments import default_registry
 from ...market.xt_check import XtMismatch, check_contract
 from ...risk.events import ACCOUNT, EVENT_RISK_STATE, EVENT_RISK_STRATEGY, RiskStateChange, StrategyRiskUpdate
@@ -248,8 +247,8 @@ class RotationEngine(BaseEngine):
         book = cycle.state.risk
         if book is None and decided.risk_inputs is not None:
             book = cycle.state.risk = RiskBook.create(decided.symbols, decided.rules, cycle.settings.config.risk)
-        if book is not None and decided.rules is not None:
-            book.rules = decided.rules.kernel_args()
+        elif book is not None and decided.risk_inputs is not None:
+            book.align(decided.symbols, decided.rules, cycle.settings.config.risk)
         self._close_session(instance, day, decided.risk_inputs)
         if decided.plan is None:
             return
@@ -292,11 +291,12 @@ class RotationEngine(BaseEngine):
                 continue
             history = instance.cycle.state.history
             equity = float(history[-1]["equity"]) if history else float(instance.cycle.broker.cash())
-            names = ["account"] if change.scope == ACCOUNT else list(book.ladder_names)
+            names = ["account"] if change.scope == ACCOUNT else [n for n in book.ladder_names if n != "account"]
             with self._lock:
-                book.reset(names, default_calendar().session_index(change.day), equity)
+                done = book.reset(names, equity)
                 instance.cycle.save()
-            self.write_log(f"[{instance.name}] 风控阶梯手动复位 {', '.join(names)}: {change.reason}")
+            if done:
+                self.write_log(f"[{instance.name}] 风控阶梯手动复位 {', '.join(done)}: {change.reason}")
 
     def _quotes(self, instance: StrategyInstance, day: date, opening: bool) -> dict[str, Quote]:
         """Each symbol's price from the gateway's latest tick of ``day``: the open, or the last price."""
