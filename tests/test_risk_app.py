@@ -548,3 +548,27 @@ def test_the_rotation_app_reports_its_ladder_and_a_reset_reaches_it(tmp_path, ru
         assert book.rung_name == "ACTIVE" and book.status()["pending"] == {}
     finally:
         built.close()
+
+
+def test_denials_are_appended_to_their_log_and_a_torn_last_line_is_skipped(tmp_path, runtime_home):
+    from vnpy_rotation.apps.risk.state_file import DENIAL_LOG
+
+    first = RiskStack(tmp_path / "risk")
+    try:
+        first.close_day(DAYS[0], 1_000_000.0)
+        first.close_day(DAYS[1], 800_000.0)  # HALTED: buys are refused
+        saved = (tmp_path / "risk" / STATE_FILENAME).read_text(encoding="utf-8")
+        assert not first.order("buy") and not first.order("buy")
+        # the refusals did not rewrite the state file: they went to the log, one line each
+        assert (tmp_path / "risk" / STATE_FILENAME).read_text(encoding="utf-8") == saved
+        log = tmp_path / "risk" / DENIAL_LOG
+        assert len(log.read_text(encoding="utf-8").splitlines()) == 2
+    finally:
+        first.close()
+    with log.open("a", encoding="utf-8") as handle:
+        handle.write('{"strategy": "", "vt_symbol": "510')  # killed mid-write
+    assert len(RiskStateFile(tmp_path / "risk").denials) == 2
+    log.write_text('{"broken"\n{}\n', encoding="utf-8")
+    with pytest.raises(InputRejected) as refused:
+        RiskStateFile(tmp_path / "risk")
+    assert refused.value.problems[0].line == 1

@@ -208,11 +208,10 @@ class RiskEngine(BaseEngine):
     def deny(self, req: OrderRequest, strategy: str, rung: str, reason: str) -> None:
         denial = RiskDenial(strategy, req.vt_symbol, "buy" if req.direction == Direction.LONG else "sell",
                             float(req.volume), rung, reason, datetime.now())
-        self.state_file.record_denial(denial)
         try:
-            self.state_file.save()
+            self.state_file.record_denial(denial)  # appended to the denial log (the state is saved at the close)
         except OSError:
-            self.write_log(f"风控: 状态文件写入失败 {self.state_file.path}:\n{traceback.format_exc()}")
+            self.write_log(f"风控: 拒单日志写入失败 {self.state_file.denial_log}:\n{traceback.format_exc()}")
         self.event_engine.put(Event(EVENT_RISK_DENIAL, denial))
         self.write_log(f"风控拒单 {strategy or '-'} {req.vt_symbol} {denial.direction} {req.volume:g}: {reason}")
         self.put_snapshot()

@@ -8,6 +8,7 @@ the denials and the fail-safe flags, persisted atomically as one JSON file.
 
 from __future__ import annotations
 
+import json
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -40,6 +41,7 @@ from ...risk.ladder import (
 
 STATE_FILENAME = "risk_state.json"
 STATE_VERSION = 1
+DENIAL_LOG = "risk_denials.jsonl"  # every denial, one JSON object per line, appended as it happens
 MAX_DENIALS = 500  # the newest denials (and alerts) kept in the file (the log keeps them all)
 
 
@@ -95,6 +97,10 @@ class RiskStateFile:
         self.history: list[dict[str, Any]] = list(raw.get("history") or [])
         self.audit: list[dict[str, Any]] = list(raw.get("audit") or [])
         self.denials: list[dict[str, Any]] = list(raw.get("denials") or [])
+        self.denial_log = self.path.with_name(DENIAL_LOG)
+        logged = _read_lines(self.denial_log)
+        if logged:  # newer than the snapshot: denials are appended there as they happen
+            self.denials = logged[-MAX_DENIALS:]
         self.flags: dict[str, dict[str, Any]] = dict(raw.get("flags") or {})
         self.alerts: list[dict[str, Any]] = list(raw.get("alerts") or [])
 
@@ -205,9 +211,15 @@ class RiskStateFile:
         return rung, "; ".join(f"{scope} {why}" for scope, _, why in denied)
 
     def record_denial(self, denial: RiskDenial) -> None:
+        """Keep ``denial`` and append it to the denial log: one line, no rewrite of the whole state (a
+        refused order is answered in microseconds, not after an fsync of the state file)."""
+        row = denial.to_json()
         with self.lock:
-            self.denials.append(denial.to_json())
+            self.denials.append(row)
             del self.denials[:-MAX_DENIALS]
+            self.denial_log.parent.mkdir(parents=True, exist_ok=True)
+            with self.denial_log.open("a", encoding="utf-8") as log:
+                log.write(json.dumps(row, ensure_ascii=False) + "\n")
 
     # -- alerts and flags (monitors raise alerts, fail-safes flags; the canary stage acts on the flags) --
     def record_alert(self, alert: RiskAlert) -> None:
@@ -272,3 +284,22 @@ def _drawdown(equity: float | None, peak: float | None) -> float | None:
     if equity is None or peak is None or not peak > 0:
         return None
     return equity / peak - 1.0
+
+
+def _read_lines(path: Path) -> list[dict[str, Any]]:
+    """The JSON lines of ``path`` (none when it does not exist); a torn last line (a crash mid-write) is
+    skipped, any other damaged line is refused naming the file and line."""
+    if not path.exists():
+        return []
+    rows = []
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            if number == len(lines):
+                break
+            raise InputRejected(Problem(str(path), number, f"damaged denial log: {exc}")) from None
+    return rows
