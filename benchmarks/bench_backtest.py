@@ -128,7 +128,7 @@ def resolve_symbols(universe: Universe, store) -> None:
 def load_ours(universe: Universe, store=None):
     """``load_market``'s two steps over exactly the span vnpy loads (``load_market`` would add 15 days
     before the start, and cutting them off with ``window`` copies every array)."""
-    from vnpy_rotation.backtest.market_data import build_market_data
+    from vnpy_rotation.data.market_data import build_market_data
     from vnpy_rotation.data.panels import load_panels
 
     return build_market_data(load_panels(universe.symbols, universe.start, universe.end, store=store))
@@ -249,7 +249,7 @@ def child(args) -> None:
                     1, universe.rebalance, universe.symbols[:2])
     if args.child == "ours":
         from vnpy_rotation.backtest.engine import simulate  # noqa: F401
-        from vnpy_rotation.backtest.market_data import build_market_data  # noqa: F401
+        from vnpy_rotation.data.market_data import build_market_data  # noqa: F401
         from vnpy_rotation.strategies import create_strategy  # noqa: F401
 
         def run(u: Universe) -> None:

@@ -88,7 +88,7 @@ def stock_symbols(store) -> list[str]:
 
 def load_bars(symbols: list[str], store):
     """Bars and rule arrays over exactly the span vnpy loads (``market_for`` would add its warm-up days)."""
-    from vnpy_rotation.backtest.market_data import build_market_data
+    from vnpy_rotation.data.market_data import build_market_data
     from vnpy_rotation.data.panels import load_panels
 
     return build_market_data(load_panels(symbols, START, END, store=store))

@@ -19,9 +19,9 @@ import pytest
 
 from vnpy_rotation.backtest.config import BacktestConfig
 from vnpy_rotation.backtest.engine import TargetPlan, simulate
-from vnpy_rotation.backtest.market_data import MarketData, build_market_data
 from vnpy_rotation.backtest.matching import Bar, SymbolTerms, bar_at, terms_at
 from vnpy_rotation.backtest.result import BacktestResult
+from vnpy_rotation.data.market_data import MarketData, build_market_data
 from vnpy_rotation.data.panels import Panels
 
 

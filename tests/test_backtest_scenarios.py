@@ -33,8 +33,8 @@ from scenario_market import (
 from scenario_market import backtest as _backtest
 
 from vnpy_rotation.backtest.config import Commission, FillPrice
-from vnpy_rotation.backtest.market_data import build_market_data
 from vnpy_rotation.backtest.matching import cents
+from vnpy_rotation.data.market_data import build_market_data
 
 
 def backtest(panels, rows, kind="shares", **config):

@@ -17,7 +17,7 @@ from scenario_market import CAPITAL, ETF, ETF_B, flat, make_panels, plan
 from vnpy_rotation.backtest.config import BacktestConfig
 from vnpy_rotation.backtest.drift_response import DriftSkipped, apply_drift_response, basket_inputs, response_days
 from vnpy_rotation.backtest.engine import simulate
-from vnpy_rotation.backtest.market_data import build_market_data
+from vnpy_rotation.data.market_data import build_market_data
 from vnpy_rotation.risk.config import DriftResponseConfig, RiskConfig
 from vnpy_rotation.risk.drift import DriftConfig
 from vnpy_rotation.risk.response import ResponsePolicy

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from scenario_market import CROSS, ETF, STAR, STOCK, bar_on, flat, make_panels, terms_on
 
 from vnpy_rotation.backtest.config import BacktestConfig, Rules
-from vnpy_rotation.backtest.market_data import build_market_data
 from vnpy_rotation.backtest.matching import Bar, SymbolTerms, cents, fees, match, valid_buy, valid_sell
+from vnpy_rotation.data.market_data import build_market_data
 
 
 def _fill(f):

@@ -17,7 +17,7 @@ from scenario_market import AUG, CAPITAL, STOCK, STOCK_B, bar, flat, make_panels
 
 from vnpy_rotation.backtest.config import BacktestConfig
 from vnpy_rotation.backtest.engine import simulate
-from vnpy_rotation.backtest.market_data import build_market_data
+from vnpy_rotation.data.market_data import build_market_data
 from vnpy_rotation.risk.config import RiskConfig
 from vnpy_rotation.risk.ladder import (
     ACTIVE,

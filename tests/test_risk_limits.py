@@ -22,7 +22,7 @@ from scenario_market import AUG, CAPITAL, ETF, ETF_B, flat, make_panels, plan
 from vnpy_rotation.backtest.config import BacktestConfig
 from vnpy_rotation.backtest.engine import simulate
 from vnpy_rotation.backtest.limits import apply_limits, skipped
-from vnpy_rotation.backtest.market_data import build_market_data
+from vnpy_rotation.data.market_data import build_market_data
 from vnpy_rotation.risk.config import RiskConfig
 from vnpy_rotation.risk.limits import LimitsConfig, limit_weights, reasons
 

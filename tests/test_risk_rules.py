@@ -21,7 +21,7 @@ from scenario_market import AUG, CAPITAL, ETF, ETF_B, STOCK, STOCK_B, bar, equit
 from vnpy_rotation.backtest.config import BacktestConfig
 from vnpy_rotation.backtest.engine import simulate
 from vnpy_rotation.backtest.kernel import ORDER_FIELDS
-from vnpy_rotation.backtest.market_data import build_market_data
+from vnpy_rotation.data.market_data import build_market_data
 from vnpy_rotation.risk.stops import RiskRules
 
 d = AUG + ["2023-09-04", "2023-09-05", "2023-09-06", "2023-09-07", "2023-09-08",

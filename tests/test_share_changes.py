@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from scenario_market import STOCK, STOCK_B, at, backtest, days, equity_on, flat, make_panels, money, positions_on
 
 from vnpy_rotation.backtest.config import BacktestConfig
-from vnpy_rotation.backtest.market_data import build_market_data
+from vnpy_rotation.data.market_data import build_market_data
 from vnpy_rotation.fundamentals.panels import KNOWN_PANEL, fundamental_panels, pe_ttm
 from vnpy_rotation.fundamentals.share_changes import (
     BAOSTOCK,

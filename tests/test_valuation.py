@@ -29,7 +29,7 @@ def test_dividend_yield_is_unknown_without_a_close_and_zero_without_payments():
 
     from scenario_market import flat, make_panels
 
-    from vnpy_rotation.backtest.market_data import build_market_data
+    from vnpy_rotation.data.market_data import build_market_data
     from vnpy_rotation.strategies.vqm import SHARE_BASIS, trailing_dividend_yield
 
     market = build_market_data(make_panels(["2023-01-03", "2023-01-04"],

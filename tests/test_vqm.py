@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scenario_market import bar, flat, make_panels
 
-from vnpy_rotation.backtest.market_data import build_market_data
+from vnpy_rotation.data.market_data import build_market_data
 from vnpy_rotation.strategies import create_strategy
 from vnpy_rotation.strategies.vqm import EXCLUSIONS, score_ranks, vqm_scores
 

@@ -7,12 +7,14 @@ models; a mistake raises :class:`~vnpy_rotation.errors.InputRejected` naming the
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .errors import InputRejected, Problem
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class Frozen(BaseModel):
@@ -31,7 +33,7 @@ def _problems(source: str, exc: ValidationError) -> list[Problem]:
             for e in exc.errors()]
 
 
-def validate_section(model: type[BaseModel], raw: Any, source: str) -> Any:
+def validate_section(model: type[M], raw: Any, source: str) -> M:
     """Validate ``raw`` as ``model``; errors name the source and the field."""
     try:
         return model.model_validate(raw or {})

@@ -16,7 +16,7 @@ from .config import StrategySettings
 
 if TYPE_CHECKING:  # types only: the data and plan records live in the layers above
     from .backtest.engine import TargetPlan
-    from .backtest.market_data import MarketData
+    from .data.market_data import MarketData
     from .data.store import BarStore
 
 

@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ..data.market_data import MarketData
 from ..errors import InputRejected, Problem
 from ..risk.drift import DriftInputs, drift_history
 from ..risk.response import STAGES, Observations, ResponseState, step
 from .config import BacktestConfig
-from .market_data import MarketData
 
 if TYPE_CHECKING:  # engine.simulate calls apply_drift_response
     from .engine import TargetPlan

@@ -14,6 +14,7 @@ from typing import Callable, Literal
 import numpy as np
 import pandas as pd
 
+from ..data.market_data import MarketData, round_to_tick
 from ..errors import InputRejected, Problem
 from ..risk.ladder import RUNGS, ladder_params
 from ..risk.stops import PLAN, RiskRules, risk_reason
@@ -21,7 +22,6 @@ from . import kernel
 from .config import BacktestConfig, FillPrice
 from .drift_response import apply_drift_response
 from .limits import apply_limits
-from .market_data import MarketData, round_to_tick
 from .matching import reason_names
 from .result import BacktestResult
 

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from ..data.market_data import MarketData
 from ..risk.limits import limit_weights, reasons
 from .config import BacktestConfig
-from .market_data import MarketData
 
 if TYPE_CHECKING:  # engine.simulate calls apply_limits
     from .engine import TargetPlan

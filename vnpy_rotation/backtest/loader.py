@@ -10,11 +10,11 @@ import pandas as pd
 
 from ..bundled import bundled_files, bundled_stock_files, manifest
 from ..data.importer import import_paths
+from ..data.market_data import MarketData, build_market_data
 from ..data.panels import describe_coverage, load_panels
 from ..data.store import BarStore
 from ..errors import InputRejected, Problem
 from ..fundamentals.dividends import stored_records
-from .market_data import MarketData, build_market_data
 
 if TYPE_CHECKING:
     from ..protocol import TargetStrategy

@@ -9,18 +9,15 @@ fails. Fills on t+1 legitimately use t+1's open, so the comparison stops at t.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from ..data.market_data import MarketData, perturb_after
 from ..protocol import TargetStrategy
 from .config import BacktestConfig
 from .engine import RawRun, simulate
-from .market_data import MarketData, forward_fill
-
-PRICE_FIELDS = ("open", "high", "low", "close")
 
 
 @dataclass(frozen=True)
@@ -28,32 +25,6 @@ class LookaheadCheck:
     cut: pd.Timestamp
     ok: bool
     detail: str
-
-
-def perturb_after(md: MarketData, cut: int, seed: int = 0) -> MarketData:
-    """A copy of ``md`` whose rows after ``cut`` carry different prices and volumes."""
-    rng = np.random.default_rng(seed)
-    tail = slice(cut + 1, None)
-    shape = md.close[tail].shape
-    scale = rng.uniform(0.7, 1.3, size=shape)
-    changed = {name: getattr(md, name).copy() for name in PRICE_FIELDS + ("volume", "turnover")}
-    for name in PRICE_FIELDS:
-        changed[name][tail] *= scale
-    changed["volume"][tail] *= rng.uniform(0.2, 5.0, size=shape)
-    changed["turnover"][tail] = changed["volume"][tail] * changed["close"][tail]
-    last_close = forward_fill(changed["close"])
-    if md.benchmark is not None:
-        changed["benchmark"] = md.benchmark.copy()
-        changed["benchmark"][tail] *= rng.uniform(0.7, 1.3, size=len(md.benchmark) - cut - 1)
-    extras = {}
-    for name, values in md.extras.items():  # fundamentals, membership: changed after the cut as well
-        values = values.copy()
-        if values.dtype == bool:
-            values[tail] = rng.random(values[tail].shape) < 0.5
-        else:
-            values[tail] *= rng.uniform(0.5, 1.5, size=values[tail].shape)
-        extras[name] = values
-    return dataclasses.replace(md, **changed, last_close=last_close, extras=extras)
 
 
 def _fills_until(run: RawRun, day: pd.Timestamp) -> list[tuple]:

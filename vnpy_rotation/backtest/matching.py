@@ -17,7 +17,7 @@ from . import kernel
 from .config import BacktestConfig
 
 if TYPE_CHECKING:
-    from .market_data import MarketData
+    from ..data.market_data import MarketData
 
 cents = kernel.cents
 

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import read_yaml, validate_section
+from ..data.market_data import MarketData
 from ..data.store import BarStore
 from ..errors import InputRejected, Problem
 from ..protocol import TargetStrategy
@@ -22,7 +23,6 @@ from .identities import IdentityCheck, check_identities
 from .limits import skipped
 from .loader import BENCHMARKS, load_benchmark, market_for
 from .lookahead import LookaheadCheck, check_lookahead
-from .market_data import MarketData
 from .metrics import compute_metrics
 from .result import BacktestResult
 from .sweep import plan_within

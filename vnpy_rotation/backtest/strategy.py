@@ -10,8 +10,8 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from ..data.market_data import MarketData
 from ..market.calendar import default_calendar
-from .market_data import MarketData
 
 
 def rebalance_days(market: MarketData, every: str) -> np.ndarray:

@@ -21,11 +21,11 @@ from typing import Any, Iterable
 import numpy as np
 import pandas as pd
 
+from ..data.market_data import MarketData
 from ..errors import InputRejected, Problem
 from ..protocol import TargetStrategy
 from .config import BacktestConfig
 from .engine import RawRun, TargetPlan, simulate
-from .market_data import MarketData
 from .metrics import TRADING_DAYS
 
 Span = tuple[date, date]  # first and last calendar day, both included

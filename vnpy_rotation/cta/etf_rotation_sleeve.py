@@ -20,7 +20,7 @@ from vnpy.trader.object import BarData, OrderData, TradeData
 from vnpy_ctastrategy import CtaTemplate
 
 from ..backtest.loader import with_benchmark
-from ..backtest.market_data import MarketData, build_market_data, round_to_tick
+from ..data.market_data import MarketData, build_market_data, round_to_tick
 from ..data.panels import load_panels
 from ..data.store import BarStore
 from ..factors.library import FACTORS

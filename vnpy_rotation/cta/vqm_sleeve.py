@@ -55,7 +55,7 @@ from vnpy.trader.object import BarData, OrderData, TradeData
 from vnpy_ctastrategy import CtaTemplate
 
 from ..backtest.loader import ensure_bundled
-from ..backtest.market_data import MarketData, build_market_data, round_to_tick
+from ..data.market_data import MarketData, build_market_data, round_to_tick
 from ..data.panels import FIELDS, Panels
 from ..data.store import SHANGHAI, AdjustmentRow, BarStore, DayFlagRow, to_dates
 from ..fundamentals.dividends import DividendRow, DividendStore, stored_distributions, stored_records

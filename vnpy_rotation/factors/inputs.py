@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..backtest.market_data import MarketData, forward_fill
+from ..data.market_data import MarketData, forward_fill
 from ..rotation.pools import pool_sessions
 from .library import FactorInputs, compute_factors, on_rows
 

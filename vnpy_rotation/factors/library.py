@@ -12,7 +12,7 @@ Each factor has a direction: +1 when higher is better for a long-only rotation, 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -76,13 +76,13 @@ def volatility(x: FactorInputs, window: int) -> np.ndarray:
     r = _log_returns(x.adj_close)
     total, squares = _rolling_sum(r, window), _rolling_sum(r * r, window)
     variance = np.maximum(squares - total * total / window, 0.0) / (window - 1)
-    return np.sqrt(variance * TRADING_DAYS)
+    return np.asarray(np.sqrt(variance * TRADING_DAYS), dtype=float)
 
 
 def risk_adjusted_momentum(x: FactorInputs, window: int) -> np.ndarray:
     """Momentum divided by annualised volatility over the same window."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        return momentum(x, window) / volatility(x, window)
+        return np.asarray(momentum(x, window) / volatility(x, window), dtype=float)
 
 
 def trend_quality(x: FactorInputs, window: int) -> np.ndarray:
@@ -113,7 +113,7 @@ def trend_quality(x: FactorInputs, window: int) -> np.ndarray:
 def max_drawdown(x: FactorInputs, window: int) -> np.ndarray:
     """Worst peak-to-trough fall inside the window (≤ 0)."""
     def worst(w: np.ndarray) -> np.ndarray:
-        return (w / np.maximum.accumulate(w, axis=-1) - 1.0).min(axis=-1)
+        return np.asarray((w / np.maximum.accumulate(w, axis=-1) - 1.0).min(axis=-1), dtype=float)
 
     return _rolling(x.adj_close, window, worst)
 
@@ -121,7 +121,7 @@ def max_drawdown(x: FactorInputs, window: int) -> np.ndarray:
 def moving_average_gap(x: FactorInputs, window: int) -> np.ndarray:
     """Close over its ``window``-session moving average, minus one (> 0: above the trend filter)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        return x.adj_close / _rolling(x.adj_close, window, lambda w: w.mean(axis=-1)) - 1.0
+        return np.asarray(x.adj_close / _rolling(x.adj_close, window, lambda w: w.mean(axis=-1)) - 1.0, dtype=float)
 
 
 def _intensity(values: np.ndarray, short: int, long: int) -> np.ndarray:
@@ -155,7 +155,7 @@ def relative_strength(x: FactorInputs, window: int) -> np.ndarray:
     if x.benchmark is None:
         return np.full(x.adj_close.shape, np.nan)
     bench = _lagged_ratio(x.benchmark.reshape(-1, 1), window)
-    return momentum(x, window) - bench
+    return np.asarray(momentum(x, window) - bench, dtype=float)
 
 
 @dataclass(frozen=True)
@@ -168,7 +168,7 @@ class FactorSpec:
     needs_benchmark: bool = False  # all NaN when the inputs carry no benchmark close
 
 
-def _spec(name: str, direction: int, window: int, fn, *args, description: str,
+def _spec(name: str, direction: int, window: int, fn: Callable[..., np.ndarray], *args: Any, description: str,
           needs_benchmark: bool = False) -> FactorSpec:
     return FactorSpec(name, direction, lambda x: fn(x, *args), window, description, needs_benchmark)
 

@@ -18,12 +18,13 @@ import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from .. import __version__
-from ..backtest.market_data import MarketData
+from ..data.market_data import MarketData
 from ..errors import InputRejected, Problem
 from .inputs import pool_inputs
 from .library import FACTORS, compute_factors
@@ -43,7 +44,7 @@ class FactorPanel:
     """
 
     frame: pd.DataFrame
-    meta: dict = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
     forward_return: pd.Series | None = None
 
     @property
@@ -134,7 +135,7 @@ def produce_panel(market: MarketData, pool_name: str, members: list[str], names:
     return panel
 
 
-def panel_file_names(meta: dict) -> tuple[str, str]:
+def panel_file_names(meta: dict[str, Any]) -> tuple[str, str]:
     """``panel_FULL_<start>_<end>.parquet`` and ``factor_summary_<start>_<end>.csv`` (YYYYMMDD)."""
     span = f"{meta['start'].replace('-', '')}_{meta['end'].replace('-', '')}"
     return f"panel_FULL_{span}.parquet", f"factor_summary_{span}.csv"

@@ -10,6 +10,7 @@ per-date constant).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -59,7 +60,7 @@ def to_wide(frame: pd.DataFrame, columns: list[str] | None = None) -> Wide:
 
 
 def _row_ranks(values: np.ndarray) -> np.ndarray:
-    return pd.DataFrame(values).rank(axis=1).to_numpy(dtype=float, copy=True)
+    return np.asarray(pd.DataFrame(values).rank(axis=1).to_numpy(dtype=float, copy=True), dtype=float)
 
 
 def rank_corr_by_date(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -73,7 +74,7 @@ def rank_corr_by_date(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         denominator = np.sqrt(np.nansum(ra * ra, axis=1) * np.nansum(rb * rb, axis=1))
         corr = np.nansum(ra * rb, axis=1) / denominator
     corr[(both.sum(axis=1) < 2) | ~(denominator > 0)] = np.nan
-    return corr
+    return np.asarray(corr, dtype=float)
 
 
 def _nanmean(values: np.ndarray) -> float:
@@ -86,14 +87,14 @@ def ic_limit(daily_ic: np.ndarray) -> float:
     finite = daily_ic[np.isfinite(daily_ic)]
     if len(finite) < 2:
         return MAX_ABS_IC
-    return max(MAX_ABS_IC, IC_STANDARD_ERRORS * float(finite.std(ddof=1)) / np.sqrt(len(finite)))
+    return float(max(MAX_ABS_IC, IC_STANDARD_ERRORS * float(finite.std(ddof=1)) / np.sqrt(len(finite))))
 
 
-def window_of(name: str, meta: dict | None = None) -> int:
+def window_of(name: str, meta: dict[str, Any] | None = None) -> int:
     """Sessions of history the factor needs: from the panel's meta, the library, or 1 if unknown."""
     spec = ((meta or {}).get("factors") or {}).get(name)
     if isinstance(spec, dict) and isinstance(spec.get("window"), int):
-        return spec["window"]
+        return int(spec["window"])
     return FACTORS[name].window if name in FACTORS else 1
 
 
@@ -148,7 +149,7 @@ def zero_std_share(values: np.ndarray) -> float:
     return float((std <= ZERO_STD_RELATIVE * scale).mean())
 
 
-def summarise(frame: pd.DataFrame, meta: dict | None = None,
+def summarise(frame: pd.DataFrame, meta: dict[str, Any] | None = None,
               forward_return: pd.Series | None = None) -> pd.DataFrame:
     """One row per factor: coverage, moments, zero variance, mean rank IC, duplicate_of and verdicts.
 
@@ -163,7 +164,8 @@ def summarise(frame: pd.DataFrame, meta: dict | None = None,
     wide = to_wide(frame)
     if forward_return is not None:
         future = wide.values.pop(FORWARD)
-    rows, kept = [], []
+    rows: list[dict[str, Any]] = []
+    kept: list[str] = []
     for name in names:
         values = wide.values[name]
         finite = values[np.isfinite(values)]

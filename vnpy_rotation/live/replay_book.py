@@ -18,8 +18,8 @@ import pandas as pd
 
 from ..backtest import kernel
 from ..backtest.config import BacktestConfig
-from ..backtest.market_data import MarketData
 from ..backtest.matching import Bar, bar_at, match, terms_at
+from ..data.market_data import MarketData
 from .ports import CANCELLED, FILLED, REJECTED, BrokerOrder, BrokerTrade
 from .state_file import read_json, write_atomic
 

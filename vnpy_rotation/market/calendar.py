@@ -30,11 +30,13 @@ class TradingCalendar:
 
     @property
     def first(self) -> date:
-        return self.days[0].date()
+        first: date = self.days[0].date()
+        return first
 
     @property
     def last(self) -> date:
-        return self.days[-1].date()
+        last: date = self.days[-1].date()
+        return last
 
     def covers(self, day: date) -> bool:
         return self.first <= day <= self.last

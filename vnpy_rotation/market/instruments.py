@@ -24,7 +24,7 @@ from datetime import date
 from enum import Enum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -88,7 +88,7 @@ class DatedRate(_Frozen):
     rate: float = Field(ge=0, lt=0.01)
 
 
-def _check_ascending(items: list) -> list:
+def _check_ascending(items: list[Any]) -> list[Any]:
     starts = [item.start for item in items]
     if starts != sorted(set(starts)):
         raise ValueError("dates must be strictly ascending")
@@ -190,7 +190,7 @@ class MasterEntry:
     as_of: date
 
 
-def _dated_value(items: list, on: date, attr: str) -> float | None:
+def _dated_value(items: list[Any], on: date, attr: str) -> float | None:
     starts = [item.start for item in items]
     index = bisect.bisect_right(starts, on) - 1
     return getattr(items[index], attr) if index >= 0 else None
@@ -303,7 +303,7 @@ def unknown_message(code: str, exchange: str, user_path: Path | None) -> str:
             f"--kind KIND [--name NAME]{home}  (KIND: {kinds})")
 
 
-def _yaml_line(path: Path, text: str, loc: tuple) -> int | None:
+def _yaml_line(path: Path, text: str, loc: tuple[Any, ...]) -> int | None:
     """1-based line of the YAML node at ``loc`` (keys and list indices), or of its nearest parent."""
     try:
         node = yaml.compose(text)

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from ..backtest.config import BacktestConfig
-from ..backtest.market_data import MarketData
 from ..backtest.report_md import format_value
+from ..data.market_data import MarketData
 from .walkforward import HOLDOUT, WalkForwardResult, evaluate, run_walkforward, walk_forward
 from .wf_config import make_spec
 from .wf_report import write_report

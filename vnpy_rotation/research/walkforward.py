@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 
 from ..backtest.lookahead import LookaheadCheck, check_lookahead
-from ..backtest.market_data import MarketData
 from ..backtest.metrics import TRADING_DAYS, compute_metrics
 from ..backtest.result import BacktestResult
 from ..backtest.sweep import run_span, sweep
+from ..data.market_data import MarketData
 from ..errors import InputRejected, Problem
 from .deflated import DeflatedSharpe, deflated_sharpe
 from .wf_config import WalkForwardSpec

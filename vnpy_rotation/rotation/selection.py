@@ -14,7 +14,7 @@ from ..factors.library import FACTORS
 
 def percentile_ranks(values: np.ndarray) -> np.ndarray:
     """Cross-sectional rank of each row's finite values scaled to (0, 1]; ties share the mean rank."""
-    return pd.DataFrame(values).rank(axis=1, method="average", pct=True).to_numpy()
+    return np.asarray(pd.DataFrame(values).rank(axis=1, method="average", pct=True).to_numpy(), dtype=float)
 
 
 def composite_score(factors: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
@@ -24,10 +24,12 @@ def composite_score(factors: dict[str, np.ndarray], weights: dict[str, float]) -
     longest window waits rather than being scored on part of the model.
     """
     total = sum(weights.values())
-    score = None
+    score: np.ndarray | None = None
     for name, weight in weights.items():
         ranked = percentile_ranks(FACTORS[name].direction * factors[name]) * (weight / total)
         score = ranked if score is None else score + ranked
+    if score is None:
+        raise ValueError("composite_score needs at least one weighted factor")
     return score
 
 

@@ -8,10 +8,10 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from ..backtest.engine import TargetPlan
-from ..backtest.market_data import MarketData
 from ..backtest.strategy import rebalance_days, weights_frame
 from ..bundled import manifest
 from ..config import StrategySettings
+from ..data.market_data import MarketData
 from ..protocol import StrategyBase
 
 

@@ -25,9 +25,9 @@ from numpy.lib.stride_tricks import sliding_window_view
 from pydantic import Field, field_validator, model_validator
 
 from ..backtest.engine import TargetPlan
-from ..backtest.market_data import MarketData, forward_fill
 from ..backtest.strategy import rebalance_days
 from ..config import StrategySettings
+from ..data.market_data import MarketData, forward_fill
 from ..factors.inputs import pool_factors
 from ..factors.library import FACTORS
 from ..protocol import StrategyBase

@@ -12,8 +12,8 @@ import numpy as np
 from pydantic import Field
 
 from ..backtest.engine import TargetPlan
-from ..backtest.market_data import MarketData
 from ..backtest.strategy import rebalance_days, weights_frame
+from ..data.market_data import MarketData
 from .equal_weight import EqualWeightSettings, EqualWeightStrategy
 
 

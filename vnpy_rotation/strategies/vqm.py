@@ -26,9 +26,9 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 from ..backtest.engine import TargetPlan
-from ..backtest.market_data import MarketData
 from ..backtest.strategy import rebalance_days, weights_frame
 from ..config import StrategySettings
+from ..data.market_data import MarketData
 from ..fundamentals.panels import KNOWN_PANEL, fundamental_panels, pe_ttm
 from ..fundamentals.share_changes import Distribution, eps_share_scale, from_holding_arrays, trailing_cash
 from ..fundamentals.universe import coverage_warning, rebuild_membership
