@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import date
+from functools import partial
 from typing import Sequence
 
 import pandas as pd
@@ -135,7 +135,8 @@ def live_run(md: MarketData, plan: TargetPlan, config: BacktestConfig, *, roundt
         day = ts.date()
         book.begin_day(ts)
         q = quotes(md, i)
-        for step in (lambda: cycle.open(day, q), lambda: cycle.open(day, q), lambda: cycle.retry(q),
+        # the open twice (a restart repeats it), a resubmission round, the deadline
+        for step in (partial(cycle.open, day, q), partial(cycle.open, day, q), partial(cycle.retry, q),
                      cycle.deadline):
             restart()
             step()

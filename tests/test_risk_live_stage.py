@@ -7,16 +7,14 @@ and rules. Every scenario also runs with the state going through its JSON and ``
 from __future__ import annotations
 
 import random
-import tempfile
 from datetime import date
-from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from live_harness import backtest_run, live_run, rows
 from scenario_market import AUG, STOCK, STOCK_B, Row, flat, make_panels
 from scenario_market import plan as rows_plan
+
 from vnpy_rotation.apps.risk.state_file import RiskStateFile
 from vnpy_rotation.backtest.config import BacktestConfig
 from vnpy_rotation.backtest.engine import TargetPlan
@@ -204,23 +202,22 @@ def test_a_freezing_halted_ladder_sends_nothing_not_even_stop_sales(roundtrip):
     assert result.risk_days["rung"].tolist() == ["ACTIVE"] * 2 + ["HALTED"] * 8
 
 
-def test_a_reset_touches_only_its_scopes_ladders_that_are_not_active():
-    """The strategy's own ladder halts on the 07-02 close (6 % loss); the strategy's scope is reset before
-    the 07-04 close. The book's copy of the account ladder (ACTIVE) keeps its 100 000 peak, so at 84 000 it
-    halts on the same close as the risk app's own account ladder."""
+def test_a_reset_touches_only_its_scopes_ladders_that_are_not_active(tmp_path):
+    """The strategy's own ladder halts on the 07-02 close (6 % loss); a reset naming both of the book's
+    ladders before the 07-04 close returns only that one to ACTIVE. The book's copy of the account ladder,
+    ACTIVE, keeps its 100 000 peak, so at 84 000 it halts on the same close as the risk app's own."""
     account = RiskConfig(ladder=LadderConfig(reduce_at=0.10, halt_at=0.15, halt_cooldown=20, cooldown=20))
     book = RiskBook.create(["510300.SSE"], RiskRules(ladder=LadderConfig(reduce_at=0.03, halt_at=0.05)), account)
-    with tempfile.TemporaryDirectory() as folder:
-        app = RiskStateFile(Path(folder), account)
-        days = [d.date() for d in default_calendar().between(date(2024, 7, 1), date(2024, 7, 4))]
-        seen = []
-        for day, equity in zip(days, [100_000.0, 94_000.0, 93_000.0, 84_000.0]):
-            if day == days[3]:
-                assert book.reset(["strategy", "account"], 93_000.0) == ["strategy"]
-            book.close(day, equity, {}, [], {"510300.SSE": 4.0}, {}, {})
-            app.evaluate(day, equity)
-            rungs = dict(zip(book.ladder_names, (RUNGS[int(r)] for r in book.ladder_state[:, 0])))
-            seen.append((rungs["strategy"], rungs["account"], app.account_gate().rung))
+    app = RiskStateFile(tmp_path, account)
+    days = [d.date() for d in default_calendar().between(date(2024, 7, 1), date(2024, 7, 4))]
+    seen = []
+    for day, equity in zip(days, [100_000.0, 94_000.0, 93_000.0, 84_000.0]):
+        if day == days[3]:
+            assert book.reset(["strategy", "account"], 93_000.0) == ["strategy"]
+        book.close(day, equity, {}, [], {"510300.SSE": 4.0}, {}, {})
+        app.evaluate(day, equity)
+        rungs = dict(zip(book.ladder_names, (RUNGS[int(r)] for r in book.ladder_state[:, 0])))
+        seen.append((rungs["strategy"], rungs["account"], app.account_gate().rung))
     assert seen == [("ACTIVE", "ACTIVE", "ACTIVE"), ("HALTED", "ACTIVE", "ACTIVE"),
                     ("HALTED", "ACTIVE", "ACTIVE"), ("HALTED", "HALTED", "HALTED")]
 
@@ -278,15 +275,31 @@ def random_config(rng: random.Random) -> BacktestConfig:
                           participation_cap=rng.choice([1.0, 0.05]), resubmit=rng.random() < 0.7)
 
 
+def growing_universe(rng: random.Random, md: MarketData, plan: TargetPlan) -> tuple[TargetPlan, dict[str, list[str]]]:
+    """Some symbols join the universe at a random close (the book exists by then); the rows before name
+    only the first ones (NaN for the others in the backtest: no instruction, and nothing held)."""
+    days = [d.strftime("%Y-%m-%d") for d in md.days]
+    first = set(rng.sample(SWEEP_SYMBOLS, rng.randrange(1, len(SWEEP_SYMBOLS))))
+    joined = days[rng.randrange(1, len(days) - 5)]
+    frame = plan.frame.copy()
+    frame.loc[frame.index < pd.Timestamp(joined), [s for s in md.symbols if s not in first]] = float("nan")
+    grown = TargetPlan(frame, kind=plan.kind, risk=plan.risk)
+    return grown, {days[0]: [s for s in md.symbols if s in first], joined: list(md.symbols)}
+
+
 @pytest.mark.parametrize("seed", range(40))
 def test_random_markets_plans_and_rules_trade_alike(seed):
     """Weight plans over markets with ex-dates, share plans without (a share-count row executing on an
     ex-date is not scaled by the live cycle: a known difference outside the risk stage); days without a bar,
     partial fills, refusals at the limits, every rule and ladder on or off; every other seed restarts at
-    every step."""
+    every step, every third grows the universe after the book exists."""
     rng = random.Random(seed)
     kind = rng.choice(["weight", "shares"])
     md = random_market(rng, splits=kind == "weight", suspend=rng.random() < 0.5)
     plan = random_plan(rng, md, kind, random_rules(rng))
-    backtest, live = both(md, plan, random_config(rng), roundtrip=seed % 2 == 1)
+    config = random_config(rng)
+    universe = None
+    if seed % 3 == 2:
+        plan, universe = growing_universe(rng, md, plan)
+    backtest, live = both(md, plan, config, roundtrip=seed % 2 == 1, universe=universe)
     assert live == backtest
