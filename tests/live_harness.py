@@ -23,8 +23,8 @@ import pandas as pd
 
 from vnpy_rotation.backtest.config import BacktestConfig
 from vnpy_rotation.backtest.engine import TargetPlan, simulate
-from vnpy_rotation.backtest.market_data import MarketData
 from vnpy_rotation.backtest.result import BacktestResult
+from vnpy_rotation.data.market_data import MarketData
 from vnpy_rotation.live.cycle import ExecutionCycle, ExecutionSettings, RiskInputs
 from vnpy_rotation.live.plan import OrderPlan, StrategyState
 from vnpy_rotation.live.ports import ACTIVE, CANCELLED, BrokerOrder, BrokerTrade

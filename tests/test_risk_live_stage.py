@@ -18,7 +18,7 @@ from scenario_market import plan as rows_plan
 from vnpy_rotation.apps.risk.state_file import RiskStateFile
 from vnpy_rotation.backtest.config import BacktestConfig
 from vnpy_rotation.backtest.engine import TargetPlan
-from vnpy_rotation.backtest.market_data import MarketData, build_market_data
+from vnpy_rotation.data.market_data import MarketData, build_market_data
 from vnpy_rotation.live.risk_stage import RiskBook
 from vnpy_rotation.market.calendar import default_calendar
 from vnpy_rotation.risk.config import RiskConfig
@@ -115,9 +115,6 @@ def test_a_stop_sale_resting_at_limit_down_does_not_hold_back_the_plans_sales(ro
                                 ("2023-08-25", STOCK, False, 3000.0, 8.0)]
 
 
-@pytest.mark.xfail(strict=True, reason="live: the plan's buys wait for every sale to settle, and a stop sale "
-                                       "resting at limit-down settles only when cancelled at the deadline; "
-                                       "the unsent buy then carries nothing (the row is lost)")
 @RESTARTS
 def test_a_stop_sale_resting_at_limit_down_does_not_hold_back_the_plans_buys(roundtrip):
     """As above, with a row that buys 1 000 STOCK_B: the backtest buys it at the 08-24 open."""
@@ -165,8 +162,6 @@ def test_symbols_added_to_the_universe_after_the_book_exists(roundtrip):
                                 ("2023-08-28", STOCK_B, False, 3000.0, 18.0)]
 
 
-@pytest.mark.xfail(strict=True, reason="RiskBook.align drops a symbol that leaves the universe while it is "
-                                       "still held: the book no longer values it, and its value reads as a loss")
 @RESTARTS
 def test_a_held_symbol_leaving_the_universe_is_no_loss(roundtrip):
     """STOCK_B (3 000 at 20.00, 60 % of the account) leaves the strategy's universe at the 08-23 close while

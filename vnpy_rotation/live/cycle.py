@@ -361,7 +361,10 @@ class ExecutionCycle:
                 progress.legs += self._plan_legs(progress, date.fromisoformat(progress.day))
             elif phase == SELLING:
                 self._send(progress, buy=False, first_only=False)
-                if self._unsettled(progress, buy=False):
+                # The plan's own sales settle before its buys are sized on their cash; a risk sale that has
+                # the broker's answer but rests (limit-down) brings no cash today, as in the backtest.
+                if any(progress.legs[o.leg].cause == PLAN or o.status in ("", SUBMITTING)
+                       for o in self._unsettled(progress, buy=False)):
                     return
             elif phase == BUYING:
                 if any(o.status in ("", SUBMITTING) for o in self._unsettled(progress, buy=True)):

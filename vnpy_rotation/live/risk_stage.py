@@ -108,6 +108,7 @@ class RiskBook:
     changes: list[RungChange] = field(default_factory=list)  # every rung change, for the log and the app
     sessions: int = 0  # closes evaluated so far: the next open is session ``sessions`` (the day loop's row)
     held_close: np.ndarray = field(default_factory=lambda: np.zeros(0))  # shares at the last close
+    last_close: np.ndarray = field(default_factory=lambda: np.zeros(0))  # each symbol's last known close
 
     @classmethod
     def create(cls, symbols: list[str], rules: RiskRules | None, risk: RiskConfig) -> RiskBook:
@@ -118,7 +119,7 @@ class RiskBook:
         book = cls(list(symbols), [name for name, _ in named], ladder_params([ladder for _, ladder in named]),
                    keep=np.full(m, math.nan), sell_cause=np.zeros(m, dtype=np.int64), sell_trigger=np.zeros(m),
                    blocked_until=np.full(m, -1, dtype=np.int64), entry=np.full(m, math.nan),
-                   held_close=np.zeros(m))
+                   held_close=np.zeros(m), last_close=np.full(m, math.nan))
         book.ladder_state = np.zeros((len(named), LADDER_STATE))
         book.ladder_state[:, -1] = math.nan  # no previous equity yet
         if rules is not None:
@@ -128,12 +129,15 @@ class RiskBook:
     def align(self, symbols: list[str], rules: RiskRules | None, risk: RiskConfig) -> None:
         """Follow a changed universe or configuration (a restart with other settings): per-symbol state
         is kept by symbol, each ladder's state by name; new symbols and ladders start fresh."""
+        held = [s for j, s in enumerate(self.symbols) if s not in symbols
+                and (self.held_close[j] > 0 or self.sell_cause[j] != PLAN)]
+        symbols = list(symbols) + held  # a holding that left the universe is still valued, stopped and sold
         fresh = RiskBook.create(symbols, rules, risk)
         if rules is not None:
             self.rules = fresh.rules
         if list(symbols) != self.symbols:
             old = {s: j for j, s in enumerate(self.symbols)}
-            for name in ("keep", "sell_cause", "sell_trigger", "blocked_until", "entry", "held_close"):
+            for name in ("keep", "sell_cause", "sell_trigger", "blocked_until", "entry", "held_close", "last_close"):
                 mine, theirs = getattr(self, name), getattr(fresh, name)
                 for j, symbol in enumerate(symbols):
                     if symbol in old:
@@ -238,7 +242,10 @@ class RiskBook:
         if closes is None:
             return False
         self.sessions += 1
-        close = np.array([closes.get(s, math.nan) for s in self.symbols])
+        # a symbol the day's data does not cover keeps its last close (the backtest carries closes forward)
+        given = np.array([closes.get(s, math.nan) for s in self.symbols])
+        close = np.where(np.isfinite(given), given, self.last_close)
+        self.last_close = close
         before = self.ladder_state[:, S_RUNG].copy()
         on = stops_on(self.rules)
         drop = on and bool(check_close(session, cash, shares, close, self.entry, self.rules, self.state,
@@ -303,7 +310,8 @@ class RiskBook:
                 "blocked_until": [int(v) for v in self.blocked_until], "entry": _floats(self.entry),
                 "ladder_state": _floats(self.ladder_state), "plan_decided": self.plan_decided,
                 "plan_start": self.plan_start, "changes": [vars(c) for c in self.changes],
-                "sessions": self.sessions, "held_close": _floats(self.held_close)}
+                "sessions": self.sessions, "held_close": _floats(self.held_close),
+                "last_close": _floats(self.last_close)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> RiskBook:
@@ -316,4 +324,5 @@ class RiskBook:
                    _array(data["entry"]), _array(data["ladder_state"], (k, LADDER_STATE)),
                    data.get("plan_decided", ""), int(data.get("plan_start", -1)),
                    [RungChange(**c) for c in data.get("changes", [])], int(data.get("sessions", 0)),
-                   _array(data.get("held_close") or [0.0] * len(data["symbols"])))
+                   _array(data.get("held_close") or [0.0] * len(data["symbols"])),
+                   _array(data.get("last_close") or [None] * len(data["symbols"])))
