@@ -137,3 +137,20 @@ def bundled_stock_market(runtime_home):
     from vnpy_rotation.strategies import create_strategy
 
     return market_for(create_strategy("vqm"), store=fresh_bundled_store(stocks=True))
+
+
+def replay_and_backtest(home: Path, strategy: str, span: tuple[str, ...], config: Path):
+    """``run.py trade --gateway replay`` and ``run.py backtest`` of the same span and config into ``home``:
+    asserts the replay's own consistency check found no difference; returns (live, backtest) trades."""
+    import pandas as pd
+
+    done = run_cli("trade", "--gateway", "replay", "--strategy", strategy, *span, "--config", str(config),
+                   "--out", str(home / "replay"), home=home)
+    assert done.returncode == 0, done.stderr
+    daily = pd.read_csv(home / "replay" / "consistency.csv")
+    assert daily["backtest_fills"].sum() > 0
+    assert (daily["differing_fills"] == 0).all() and daily["equity_diff"].abs().max() == 0
+    done = run_cli("backtest", "--strategy", strategy, *span, "--config", str(config),
+                   "--out", str(home / "backtest"), home=home)
+    assert done.returncode == 0, done.stderr
+    return pd.read_csv(home / "replay" / "trades.csv"), pd.read_csv(home / "backtest" / "trades.csv")

@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import needs_real, run_cli
+from conftest import needs_real, replay_and_backtest, run_cli
 from pydantic import ValidationError
 from scenario_market import CAPITAL, ETF, ETF_B, flat, make_panels, plan
 
@@ -254,17 +254,8 @@ def test_replay_with_the_drift_response_equals_the_backtest(tmp_path):
     config = tmp_path / "drift.yaml"
     config.write_text(REPLAY_DRIFT, encoding="utf-8")
     span = ("--start", "2024-01-19", "--end", "2024-04-19")
-    done = run_cli("trade", "--gateway", "replay", "--strategy", "etf_rotation", *span, "--config", str(config),
-                   "--out", str(tmp_path / "replay"), home=tmp_path)
-    assert done.returncode == 0, done.stderr
-    daily = pd.read_csv(tmp_path / "replay" / "consistency.csv")
-    assert (daily["differing_fills"] == 0).all() and daily["equity_diff"].abs().max() == 0
-    done = run_cli("backtest", "--strategy", "etf_rotation", *span, "--config", str(config),
-                   "--out", str(tmp_path / "backtest"), home=tmp_path)
-    assert done.returncode == 0, done.stderr
+    live, backtest = replay_and_backtest(tmp_path, "etf_rotation", span, config)
     key = ["vt_symbol", "direction", "volume", "reason"]
-    live = pd.read_csv(tmp_path / "replay" / "trades.csv")
-    backtest = pd.read_csv(tmp_path / "backtest" / "trades.csv")
     assert live[key].values.tolist() == backtest[key].values.tolist()
     assert live["reason"].str.contains("drift (?:degrade|retrain) 50%").any()  # the response did cut rows
     events = pd.read_csv(tmp_path / "backtest" / "drift_events.csv")

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_cli
+from conftest import replay_and_backtest, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -317,18 +317,8 @@ def test_replay_with_limits_equals_the_backtest(tmp_path):
     config.write_text("backtest:\n  risk:\n    limits:\n      max_position_weight: 0.25\n      max_turnover: 0.5\n",
                       encoding="utf-8")
     span = ("--start", "2024-06-24", "--end", "2024-07-31")
-    done = run_cli("trade", "--gateway", "replay", "--strategy", "etf_rotation", *span, "--config", str(config),
-                   "--out", str(tmp_path / "replay"), home=tmp_path)
-    assert done.returncode == 0, done.stderr
-    daily = pd.read_csv(tmp_path / "replay" / "consistency.csv")
-    assert daily["backtest_fills"].sum() > 10
-    assert (daily["differing_fills"] == 0).all() and daily["equity_diff"].abs().max() == 0
-    done = run_cli("backtest", "--strategy", "etf_rotation", *span, "--config", str(config),
-                   "--out", str(tmp_path / "backtest"), home=tmp_path)
-    assert done.returncode == 0, done.stderr
+    live, backtest = replay_and_backtest(tmp_path, "etf_rotation", span, config)
     key = ["vt_symbol", "direction", "volume", "reason"]
-    live = pd.read_csv(tmp_path / "replay" / "trades.csv")
-    backtest = pd.read_csv(tmp_path / "backtest" / "trades.csv")
     assert live[key].values.tolist() == backtest[key].values.tolist()
     assert live["reason"].str.contains("max_position_weight 25.0%").any()
     assert live["reason"].str.contains(r"max_turnover 50.0% \(move x").any()
