@@ -371,7 +371,7 @@ def test_risk_monitor_shows_the_ladders_and_denials(stack, qtbot, tmp_path):
                     and widget.alert_table.rowCount() == 2, timeout=5000)
     cells = [[table.item(r, c).text() for c in range(table.columnCount())] for r in range(3)]
     assert [(row[0], row[1], row[7], row[8]) for row in cells] == [
-        ("account", "REDUCING", "-", ""), ("etf_rotation", "ACTIVE", "-", ""),
+        ("account", "REDUCING", "-", "too short (3/501 closes)"), ("etf_rotation", "ACTIVE", "-", "too short (1/501 closes)"),
         ("vqm", "HALTED", "release_freeze", "yellow (6 exceptions / 250 d at 99 %)")]
     assert cells[0][5] == "-10.73%"  # from the peak 1 012 500 to the close 903 900
     folders = [tmp_path / "screenshots"] + ([Path(os.environ["ROTATION_SCREENSHOTS"])]
@@ -480,7 +480,8 @@ def test_an_alert_is_published_and_its_flag_persisted(stack):
     assert alerts == [alert]
     reloaded = RiskStateFile(stack.risk.state_file.path.parent)
     assert [RiskAlert.from_json(a) for a in reloaded.alerts] == [alert]
-    assert reloaded.flags == {"forced_retrain": {"scope": "vqm", "day": "2024-01-02", "reason": alert.reason}}
+    assert reloaded.flags == {"vqm.forced_retrain": {"flag": "forced_retrain", "scope": "vqm", "day": "2024-01-02",
+                                                     "reason": alert.reason}}
     assert [(r["scope"], r["flags"]) for r in reloaded.rows()] == [("account", []), ("vqm", ["forced_retrain"])]
 
 

@@ -32,6 +32,7 @@ class Decided:
     risk_inputs: RiskInputs | None = None  # today's closes and ex-date steps (None: no bar for today)
     rules: RiskRules | None = None  # the strategy's own risk rules (TargetPlan.risk)
     symbols: list[str] = field(default_factory=list)
+    drift: list[str] = field(default_factory=list)  # today's drift events with the monitors that breached
 
 
 class GatewayHistory:
@@ -89,19 +90,22 @@ def decide_plan(name: str, strategy: Any, setting: InstanceSetting, day: date, m
             plan = apply_drift_response(plan, config, market, None if since is None else pd.Timestamp(since))
         warnings.extend(w for w in (why, why_drift) if w is not None)
     stamp = pd.Timestamp(day)
+    drift: list[str] = []
     if plan.drift_events is not None:
         today = plan.drift_events[plan.drift_events["date"] == stamp]
-        warnings.extend(f"drift {e.kind} {e.stage if e.kind == 'stage_changed' else e.flag}: {e.reason}"
-                        for e in today.itertuples())
+        events = [f"drift {e.kind} {e.stage if e.kind == 'stage_changed' else e.flag}: {e.reason}"
+                  for e in today.itertuples()]
+        warnings.extend(events)
+        drift = [text for text, e in zip(events, today.itertuples()) if e.monitors]
     if stamp not in plan.frame.index:
-        return Decided(None, warnings, inputs, plan.risk, symbols)
+        return Decided(None, warnings, inputs, plan.risk, symbols, drift)
     row = plan.frame.loc[stamp].reindex(symbols, fill_value=0.0)
     if row.isna().all():
-        return Decided(None, warnings, inputs, plan.risk, symbols)
+        return Decided(None, warnings, inputs, plan.risk, symbols, drift)
     notes = {}
     if plan.notes is not None:
         given = plan.notes.loc[stamp]
         notes = {s: str(n) for s, n in given.items() if isinstance(n, str) and n}
     return Decided(OrderPlan(name, day.isoformat(), symbols, [float(v) for v in row.to_numpy()],
-                             plan.kind == "weight", plan.reason, notes), warnings, inputs, plan.risk, symbols)
+                             plan.kind == "weight", plan.reason, notes), warnings, inputs, plan.risk, symbols, drift)
 

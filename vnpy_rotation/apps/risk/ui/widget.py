@@ -17,6 +17,7 @@ from ..engine import APP_NAME, RiskEngine
 
 TITLE = "Risk monitor"
 RUNG_COLOURS = {"REDUCING": "orange", "HALTED": "red"}
+ZONE_COLOURS = {"yellow": "orange", "red": "red"}
 
 
 def percent(value: Any) -> str:
@@ -30,11 +31,14 @@ class ScopeTable(DataTable):
     def show_rows(self, rows: list[dict[str, Any]], zones: dict[str, str]) -> None:
         self.set_rows([[r["scope"], r["rung"], r["since"] or "-", money(r["peak"]), money(r["equity"]),
                         percent(r["drawdown"]), "; ".join(r["reasons"]) or "-", ", ".join(r["flags"]) or "-",
-                        zones.get(r["scope"], "")] for r in rows])
+                        zones.get(r["scope"]) or r.get("zone", "")] for r in rows])
         for i, r in enumerate(rows):
             colour = RUNG_COLOURS.get(r["rung"])
             if colour:
                 self.item(i, 1).setForeground(QtGui.QColor(colour))
+            zone = ZONE_COLOURS.get((r.get("verdict") or {}).get("zone"))
+            if zone and r["scope"] not in zones:
+                self.item(i, 8).setForeground(QtGui.QColor(zone))
             self.item(i, 6).setToolTip("\n".join(r["reasons"]))
 
     def selected_scope(self) -> str | None:
@@ -103,7 +107,8 @@ class RiskMonitor(QtWidgets.QWidget):
 
     # -- data ---------------------------------------------------------------------------------------
     def set_exception_zone(self, scope: str, zone: str) -> None:
-        """Show ``zone`` (e.g. the Basel traffic light: green, yellow, red) as ``scope``'s latest exception test."""
+        """Show ``zone`` as ``scope``'s latest exception test instead of the engine's own verdict (which the
+        column shows otherwise: the 99 % historical VaR's traffic light over the scope's last 250 closes)."""
         self.zones[scope] = zone
         self.refresh()
 
