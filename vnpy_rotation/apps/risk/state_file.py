@@ -22,8 +22,6 @@ from ...errors import InputRejected, Problem
 from ...live.state_file import read_json, write_atomic
 from ...risk.config import RiskConfig
 from ...risk.events import ACCOUNT, RiskAlert, RiskDenial, RiskStateChange, StrategyRiskUpdate, order_denial
-from ...risk.response import Flag, Observations
-from . import failsafe
 from ...risk.ladder import (
     ACTIVE,
     DAY_RETURN,
@@ -41,6 +39,8 @@ from ...risk.ladder import (
     new_state,
     reset,
 )
+from ...risk.response import Flag, Observations
+from . import failsafe
 
 STATE_FILENAME = "risk_state.json"
 STATE_VERSION = 1
