@@ -18,6 +18,7 @@ from vnpy.event import Event
 
 from vnpy_rotation.apps.risk.failsafe import HISTORY_DAYS, append_equity
 from vnpy_rotation.apps.risk.state_file import RiskStateFile
+from vnpy_rotation.errors import InputRejected
 from vnpy_rotation.risk.events import EVENT_RISK_ALERT, RiskAlert
 
 
@@ -251,3 +252,17 @@ def test_a_replays_drift_alerts_and_deviation_reach_the_fail_safes(tmp_path):
     assert state["flags"]["etf_rotation.forced_retrain"]["day"] == retrain[0]
     record = state["responses"]["etf_rotation"]
     assert record["observations"]["deviation"] == 0.0 and "etf_rotation.downgrade_request" not in state["flags"]
+
+
+def test_the_running_engine_clears_a_flag_with_a_reason_and_publishes_it(stack):
+    alerts = Alerts(stack)
+    stack.strategy("rot", DAYS[0], "ACTIVE")
+    stack.risk.observe_deviation("rot", DAYS[0], 0.05)
+    with pytest.raises(InputRejected):
+        stack.risk.clear_flag("rot", "downgrade_request", "  ")
+    assert flags_of(stack)["rot"] == ["downgrade_request"]
+    stack.risk.clear_flag("rot", "downgrade_request", "replay difference explained: a fee table fix", who="test")
+    stack.clock.drain()
+    assert flags_of(stack)["rot"] == [] and RiskStateFile(stack.risk.state_file.path.parent).flags == {}
+    assert [(a.kind, a.scope) for a in alerts.seen] == [("failsafe", "rot"), ("flag_cleared", "rot")]
+    assert stack.risk.state_file.audit[-1]["who"] == "test"
