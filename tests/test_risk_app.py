@@ -9,6 +9,7 @@ import json
 import os
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import run_cli
@@ -427,7 +428,8 @@ def test_the_rotation_apps_orders_meet_the_strategys_rung(tmp_path, runtime_home
         built.close()
 
 
-def test_the_windows_reset_asks_for_a_reason(stack, qtbot, monkeypatch):
+def shown_window(stack: RiskStack, qtbot, monkeypatch) -> tuple[Any, list[str]]:
+    """The risk window, shown, and the texts of the warnings it shows (their message boxes stubbed)."""
     from vnpy.trader.ui import QtWidgets
 
     from vnpy_rotation.apps.risk.ui import RiskMonitor
@@ -437,6 +439,13 @@ def test_the_windows_reset_asks_for_a_reason(stack, qtbot, monkeypatch):
     widget = RiskMonitor(stack.main_engine, stack.event_engine)
     qtbot.addWidget(widget)
     QtWidgets.QWidget.show(widget)
+    return widget, shown
+
+
+def test_the_windows_reset_asks_for_a_reason(stack, qtbot, monkeypatch):
+    from vnpy.trader.ui import QtWidgets
+
+    widget, shown = shown_window(stack, qtbot, monkeypatch)
     stack.close_day(DAYS[0], 1_000_000.0)
     stack.close_day(DAYS[1], 800_000.0)
     qtbot.waitUntil(lambda: widget.scope_table.rowCount() == 1 and widget.scope_table.item(0, 1).text() == "HALTED",

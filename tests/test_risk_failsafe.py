@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import needs_real, run_cli
-from test_risk_app import DAYS, RiskStack
+from test_risk_app import DAYS, RiskStack, shown_window
 from vnpy.event import Event
 
 from vnpy_rotation.apps.risk.failsafe import HISTORY_DAYS, append_equity
@@ -266,3 +266,30 @@ def test_the_running_engine_clears_a_flag_with_a_reason_and_publishes_it(stack):
     assert flags_of(stack)["rot"] == [] and RiskStateFile(stack.risk.state_file.path.parent).flags == {}
     assert [(a.kind, a.scope) for a in alerts.seen] == [("failsafe", "rot"), ("flag_cleared", "rot")]
     assert stack.risk.state_file.audit[-1]["who"] == "test"
+
+
+def test_the_windows_clear_asks_which_flag_and_why(stack, qtbot, monkeypatch):
+    from vnpy.trader.ui import QtWidgets
+
+    widget, shown = shown_window(stack, qtbot, monkeypatch)
+    for day, (balance, _) in zip(DAYS, HALTED_SCENARIO[:3]):
+        stack.close_day(day, balance)
+    qtbot.waitUntil(lambda: widget.scope_table.rowCount() == 1 and widget.scope_table.item(0, 7).text() == "release_freeze",
+                    timeout=5000)
+    widget.scope_table.selectRow(0)
+    offered: list[list[str]] = []
+
+    def pick(parent, title, label, items, *args):
+        offered.append(list(items))
+        return items[0], True
+
+    monkeypatch.setattr(QtWidgets.QInputDialog, "getItem", staticmethod(pick))
+    answers = iter([("", True), ("freeze reviewed", True)])
+    monkeypatch.setattr(QtWidgets.QInputDialog, "getText", staticmethod(lambda *a, **k: next(answers)))
+    widget.clear_button.click()  # an empty reason: refused in a message box, nothing changes
+    assert len(shown) == 1 and flags_of(stack)["account"] == ["release_freeze"]
+    widget.clear_button.click()
+    assert offered == [["release_freeze"], ["release_freeze"]] and flags_of(stack)["account"] == []
+    assert [(a["scope"], a["before"], a["reason"], a["who"]) for a in stack.risk.state_file.audit] == [
+        ("account", "release_freeze", "freeze reviewed", "gui")]
+    qtbot.waitUntil(lambda: widget.scope_table.item(0, 7).text() == "-", timeout=5000)

@@ -1,6 +1,7 @@
 """RiskMonitor, the risk app's window in VeighNa Trader: each scope's rung (the account, then each strategy)
 with its peak, drawdown, reasons, flags and latest exception-test zone; the orders the rule refused; the
-rung changes; the monitors' alerts; a manual reset that asks for a reason."""
+rung changes; the monitors' alerts; a manual reset and the clearing of a raised fail-safe flag, each asking
+for a reason."""
 
 from __future__ import annotations
 
@@ -94,8 +95,13 @@ class RiskMonitor(QtWidgets.QWidget):
         reset.setToolTip("A manual return to ACTIVE; it asks for a reason, which is kept in the audit rows")
         reset.clicked.connect(self.reset_selected)
         self.reset_button = reset
+        clear = QtWidgets.QPushButton("Clear a flag of the selected…")
+        clear.setToolTip("Clear a raised fail-safe flag; it asks for a reason, which is kept in the audit rows")
+        clear.clicked.connect(self.clear_selected)
+        self.clear_button = clear
         buttons = QtWidgets.QHBoxLayout()
         buttons.addWidget(reset)
+        buttons.addWidget(clear)
         buttons.addStretch()
         vbox = QtWidgets.QVBoxLayout(self)
         vbox.addLayout(buttons)
@@ -133,6 +139,23 @@ class RiskMonitor(QtWidgets.QWidget):
             return
         try:
             self.risk_engine.reset(scope, reason, who="gui")
+        except InputRejected as exc:
+            QtWidgets.QMessageBox.warning(self, TITLE, str(exc))
+
+    def clear_selected(self) -> None:
+        scope = self.scope_table.selected_scope()
+        row = next((r for r in self.data["rows"] if r["scope"] == scope), None)
+        if row is None or not row["flags"]:
+            QtWidgets.QMessageBox.information(self, TITLE, "Select a ladder with a raised flag first.")
+            return
+        flag, ok = QtWidgets.QInputDialog.getItem(self, TITLE, f"Which flag of {scope}?", row["flags"], 0, False)
+        if not ok:
+            return
+        reason, ok = QtWidgets.QInputDialog.getText(self, TITLE, f"Why clear {flag} of {scope}?")
+        if not ok:
+            return
+        try:
+            self.risk_engine.clear_flag(scope, flag, reason, who="gui")
         except InputRejected as exc:
             QtWidgets.QMessageBox.warning(self, TITLE, str(exc))
 
