@@ -9,6 +9,7 @@ import json
 import os
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import run_cli
@@ -371,7 +372,7 @@ def test_risk_monitor_shows_the_ladders_and_denials(stack, qtbot, tmp_path):
                     and widget.alert_table.rowCount() == 2, timeout=5000)
     cells = [[table.item(r, c).text() for c in range(table.columnCount())] for r in range(3)]
     assert [(row[0], row[1], row[7], row[8]) for row in cells] == [
-        ("account", "REDUCING", "-", ""), ("etf_rotation", "ACTIVE", "-", ""),
+        ("account", "REDUCING", "-", "too short (3/501 closes)"), ("etf_rotation", "ACTIVE", "-", "too short (1/501 closes)"),
         ("vqm", "HALTED", "release_freeze", "yellow (6 exceptions / 250 d at 99 %)")]
     assert cells[0][5] == "-10.73%"  # from the peak 1 012 500 to the close 903 900
     folders = [tmp_path / "screenshots"] + ([Path(os.environ["ROTATION_SCREENSHOTS"])]
@@ -427,7 +428,8 @@ def test_the_rotation_apps_orders_meet_the_strategys_rung(tmp_path, runtime_home
         built.close()
 
 
-def test_the_windows_reset_asks_for_a_reason(stack, qtbot, monkeypatch):
+def shown_window(stack: RiskStack, qtbot, monkeypatch) -> tuple[Any, list[str]]:
+    """The risk window, shown, and the texts of the warnings it shows (their message boxes stubbed)."""
     from vnpy.trader.ui import QtWidgets
 
     from vnpy_rotation.apps.risk.ui import RiskMonitor
@@ -437,6 +439,13 @@ def test_the_windows_reset_asks_for_a_reason(stack, qtbot, monkeypatch):
     widget = RiskMonitor(stack.main_engine, stack.event_engine)
     qtbot.addWidget(widget)
     QtWidgets.QWidget.show(widget)
+    return widget, shown
+
+
+def test_the_windows_reset_asks_for_a_reason(stack, qtbot, monkeypatch):
+    from vnpy.trader.ui import QtWidgets
+
+    widget, shown = shown_window(stack, qtbot, monkeypatch)
     stack.close_day(DAYS[0], 1_000_000.0)
     stack.close_day(DAYS[1], 800_000.0)
     qtbot.waitUntil(lambda: widget.scope_table.rowCount() == 1 and widget.scope_table.item(0, 1).text() == "HALTED",
@@ -480,7 +489,8 @@ def test_an_alert_is_published_and_its_flag_persisted(stack):
     assert alerts == [alert]
     reloaded = RiskStateFile(stack.risk.state_file.path.parent)
     assert [RiskAlert.from_json(a) for a in reloaded.alerts] == [alert]
-    assert reloaded.flags == {"forced_retrain": {"scope": "vqm", "day": "2024-01-02", "reason": alert.reason}}
+    assert reloaded.flags == {"vqm.forced_retrain": {"flag": "forced_retrain", "scope": "vqm", "day": "2024-01-02",
+                                                     "reason": alert.reason}}
     assert [(r["scope"], r["flags"]) for r in reloaded.rows()] == [("account", []), ("vqm", ["forced_retrain"])]
 
 

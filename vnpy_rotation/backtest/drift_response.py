@@ -74,6 +74,7 @@ class ResponseDays:
     exposure: np.ndarray  # (days,) the rung's exposure
     cause: np.ndarray  # (days,) object: the alerting monitors of the session that last moved the ladder up
     events: pd.DataFrame  # EVENT_COLUMNS
+    breached: np.ndarray  # (days,) object: the alerting monitors that breached that session ("" none)
 
 
 def response_days(config: BacktestConfig, market: MarketData, since: pd.Timestamp | None = None) -> ResponseDays:
@@ -99,10 +100,12 @@ def response_days(config: BacktestConfig, market: MarketData, since: pd.Timestam
     stage = np.zeros(len(days), dtype=np.int64)
     exposure = np.ones(len(days))
     cause = np.full(len(days), "", dtype=object)
+    breached_names = np.full(len(days), "", dtype=object)
     rows: list[dict[str, object]] = []
     state, why = ResponseState(), ""
     for t in range(first, len(days)):
         names = tuple(m for m, hit in zip(alerting, breached[t]) if hit)
+        breached_names[t] = ", ".join(names)
         before = STAGES.index(state.stage)
         state, events = step(state, Observations(drift=names), days[t].date(), policy)
         if STAGES.index(state.stage) > before:  # the monitors that moved the ladder up name the cut
@@ -114,11 +117,11 @@ def response_days(config: BacktestConfig, market: MarketData, since: pd.Timestam
         stage[t] = STAGES.index(state.stage)
         exposure[t] = policy.row(state.stage).exposure
         cause[t] = why if state.stage != "normal" else ""
-    return ResponseDays(first, stage, exposure, cause, pd.DataFrame(rows, columns=EVENT_COLUMNS))
+    return ResponseDays(first, stage, exposure, cause, pd.DataFrame(rows, columns=EVENT_COLUMNS), breached_names)
 
 
 def apply_drift_response(plan: TargetPlan, config: BacktestConfig, market: MarketData,
-                         since: pd.Timestamp | None = None) -> TargetPlan:
+                         since: pd.Timestamp | None = None, response: ResponseDays | None = None) -> TargetPlan:
     """``plan`` with each decision row cut to the exposure of the response's rung that day.
 
     ``market``: the bars the strategy decided on (its warm-up included: the monitors' windows come from it);
@@ -131,7 +134,9 @@ def apply_drift_response(plan: TargetPlan, config: BacktestConfig, market: Marke
     requests never change a plan by themselves. The stage changes and raised flags are returned as
     ``drift_events`` on the plan.
 
-    Off: ``plan`` itself. A share-count plan: unchanged with a :class:`DriftSkipped` warning."""
+    ``response``: :func:`response_days` of the same arguments when the caller computed it already (the live
+    decision reads the day's breached monitors from it). Off: ``plan`` itself. A share-count plan: unchanged
+    with a :class:`DriftSkipped` warning."""
     drift = config.risk.drift
     if not drift.enabled:
         return plan
@@ -139,7 +144,7 @@ def apply_drift_response(plan: TargetPlan, config: BacktestConfig, market: Marke
     if why is not None:
         warnings.warn(why, DriftSkipped, stacklevel=2)
         return plan
-    response = response_days(config, market, since)
+    response = response or response_days(config, market, since)
     frame = plan.frame
     if frame.empty:
         return dataclasses.replace(plan, drift_events=response.events)

@@ -1,4 +1,5 @@
-"""``run.py risk status`` and ``run.py risk reset``: the risk app's persisted state in a home, read and reset.
+"""``run.py risk status``, ``risk reset`` and ``risk clear``: the risk app's persisted state in a home, read,
+reset (a rung back to ACTIVE) and cleared (a raised fail-safe flag).
 
 The state is ``HOME/.vntrader/rotation_risk/risk_state.json`` (a live home), or ``--state DIR/risk_state.json``
 (e.g. a trade run's ``OUT/state``). A reset needs a reason and is written atomically as an audit row and a
@@ -18,7 +19,7 @@ from typing import Any
 
 
 def add_parsers(actions: Any, home: argparse.ArgumentParser) -> None:
-    """``status`` and ``reset`` under the ``risk`` command's subparsers ``actions``."""
+    """``status``, ``reset`` and ``clear`` under the ``risk`` command's subparsers ``actions``."""
     state_help = "folder holding risk_state.json (default: HOME/.vntrader/rotation_risk; a trade run: OUT/state)"
     status = actions.add_parser("status", parents=[home], help="each scope's rung, since, reason and flags")
     status.add_argument("--state", type=Path, help=state_help)
@@ -29,6 +30,12 @@ def add_parsers(actions: Any, home: argparse.ArgumentParser) -> None:
     reset.add_argument("--reason", required=True, help="why (kept in the audit rows)")
     reset.add_argument("--state", type=Path, help=state_help)
     reset.set_defaults(handler="vnpy_rotation.cli.risk_cmd:reset")
+    clear = actions.add_parser("clear", parents=[home], help="clear a raised fail-safe flag (needs a reason; audited)")
+    clear.add_argument("--flag", required=True, help="release_freeze, downgrade_request or forced_retrain")
+    clear.add_argument("--strategy", required=True, metavar="NAME|account", help="the scope the flag is raised on")
+    clear.add_argument("--reason", required=True, help="why (kept in the audit rows)")
+    clear.add_argument("--state", type=Path, help=state_help)
+    clear.set_defaults(handler="vnpy_rotation.cli.risk_cmd:clear")
     from .risk_report_cmd import add_report_parser  # report: VaR/ES, exception tests, drift, ladder, stops
 
     add_report_parser(actions, [home])
@@ -57,10 +64,10 @@ def status(args: argparse.Namespace) -> int:
                           "flags": book.flags}, ensure_ascii=False, default=str))
         return 0
     print(f"{book.path}  (last close evaluated: {book.last_day or '-'})")
-    table = [("scope", "rung", "since", "drawdown", "reason", "flags")]
+    table = [("scope", "rung", "since", "drawdown", "VaR zone", "reason", "flags")]
     for r in rows:
         drawdown = "-" if r["drawdown"] is None else f"{r['drawdown']:+.2%}"
-        table.append((r["scope"], r["rung"], r["since"] or "-", drawdown, "; ".join(r["reasons"]) or "-",
+        table.append((r["scope"], r["rung"], r["since"] or "-", drawdown, r["zone"] or "-", "; ".join(r["reasons"]) or "-",
                       ", ".join(r["flags"]) or "-"))
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]) - 1)]
     for row in table:
@@ -73,4 +80,12 @@ def reset(args: argparse.Namespace) -> int:
     change = book.reset(args.strategy, args.reason, datetime.now(), who="cli")
     book.save()
     print(f"{change.scope}: {change.before} -> {change.after} ({change.reason}); audit row written to {book.path}")
+    return 0
+
+
+def clear(args: argparse.Namespace) -> int:
+    book = _book(args)
+    book.clear_flag(args.flag, args.strategy, args.reason, datetime.now(), who="cli")
+    book.save()
+    print(f"{args.strategy}: {args.flag} cleared ({args.reason.strip()}); audit row written to {book.path}")
     return 0

@@ -6,6 +6,11 @@ phase, or a call of :meth:`RiskEngine.evaluate_close`) it steps the account ladd
 publishes; it enforces the rungs through a vnpy_riskmanager rule (:mod:`.rule`) registered on the
 RiskManager engine when this engine is built; every rung change and denial is kept, persisted atomically,
 published as an event and (rung changes) notified.
+
+At each scope's close it also keeps the scope's equity, judges its VaR exception test and steps its
+fail-safes (:mod:`.failsafe`) on the major thresholds (HALTED, a red zone), the drift alerts the rotation app
+publishes (``RiskAlert`` of kind ``drift``) and the replay's deviation (:meth:`RiskEngine.observe_deviation`);
+a zone change and every raised flag go out as alerts through :meth:`RiskEngine.raise_alert`.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from vnpy.trader.utility import get_folder_path
 
 from ...risk.config import RiskConfig
 from ...risk.events import (
+    ACCOUNT,
     EVENT_RISK_ALERT,
     EVENT_RISK_DENIAL,
     EVENT_RISK_SNAPSHOT,
@@ -34,6 +40,7 @@ from ...risk.events import (
     RiskStateChange,
     StrategyRiskUpdate,
 )
+from ...risk.response import Flag, Observations
 from .state_file import RiskStateFile
 
 APP_NAME = "RotationRisk"
@@ -93,6 +100,7 @@ class RiskEngine(BaseEngine):
         self.event_engine.register(EVENT_POSITION, self._process_position)
         self.event_engine.register(EVENT_TRADE, self._process_trade)
         self.event_engine.register(EVENT_RISK_STRATEGY, self._process_strategy)
+        self.event_engine.register(EVENT_RISK_ALERT, self._process_alert)
         from ..rotation.clock import EVENT_ROTATION_PHASE  # the session clock both apps run on
 
         self.event_engine.register(EVENT_ROTATION_PHASE, self._process_phase)
@@ -137,8 +145,31 @@ class RiskEngine(BaseEngine):
         def apply() -> None:
             change = self.state_file.update_strategy(update)
             self._changed([change] if change else [])
+            self._close_scope(update.strategy, update.day, update.equity, update.rung)
 
         self._guarded(f"策略风险更新 {getattr(update, 'strategy', update)!r}", apply)
+
+    def _process_alert(self, event: Event) -> None:
+        """A drift alert (the rotation app's, or one raised here): kept once, and a drift observation of its
+        scope's session for the forced-retrain fail-safe."""
+        alert: RiskAlert = event.data
+        if alert.kind != "drift":
+            return
+
+        def apply() -> None:
+            with self.state_file.lock:
+                new = alert.to_json() not in self.state_file.alerts
+                if new:
+                    self.state_file.record_alert(alert)
+                raised = self.state_file.observe(alert.scope, alert.day, Observations(drift=(alert.reason,)))
+                self.state_file.save()
+            if new:
+                self.write_log(f"风控告警 [drift] {alert.scope} {alert.day}: {alert.reason}")
+                self.notify("risk_state", f"风控告警 {alert.scope} drift", alert.reason)
+            self._raise_all(raised)
+            self.put_snapshot()
+
+        self._guarded(f"漂移告警 {alert.scope}", apply)
 
     def _guarded(self, what: str, call: Callable[[], object]) -> None:
         """Run a handler's work; an exception is logged and notified, never raised: vnpy's event thread
@@ -163,9 +194,38 @@ class RiskEngine(BaseEngine):
         if equity is None:
             self.write_log(f"风控: {day} 收盘无账户资金数据, 账户阶梯未评估")
             return []
+        stepped = self.state_file.last_day is None or day.isoformat() > self.state_file.last_day
         changes = self.state_file.evaluate(day, equity)
         self._changed(changes, force_save=True)
+        if stepped:
+            self._close_scope(ACCOUNT, day, equity, self.state_file.account_gate().rung)
         return changes
+
+    def observe_deviation(self, scope: str, day: date, value: float) -> list[tuple[RiskAlert, Flag]]:
+        """The backtest-vs-live deviation of ``scope`` measured over the sessions up to ``day`` (the replay's
+        max |equity difference| / capital): a fail-safe observation of that session. Returns the flags raised
+        (also published)."""
+        raised = self.state_file.observe(scope, day, Observations(deviation=float(value)))
+        self.state_file.save()
+        self._raise_all(raised)
+        return raised
+
+    def clear_flag(self, scope: str, flag: str, reason: str, who: str = "gui") -> None:
+        """Clear ``scope``'s raised ``flag`` with a reason (audited, published as a ``flag_cleared`` alert)."""
+        now = datetime.now()
+        self.state_file.clear_flag(flag, scope, reason, now, who)
+        self.raise_alert(RiskAlert("flag_cleared", scope, now.date(), f"{flag} cleared: {reason.strip()}"))
+
+    def _close_scope(self, scope: str, day: date, equity: float, rung: str) -> None:
+        alerts, raised = self.state_file.close_scope(scope, day, equity, rung)
+        self.state_file.save()
+        for alert in alerts:
+            self.raise_alert(alert)
+        self._raise_all(raised)
+
+    def _raise_all(self, raised: list[tuple[RiskAlert, Flag]]) -> None:
+        for alert, flag in raised:
+            self.raise_alert(alert, flag)
 
     def reset(self, scope: str, reason: str, who: str = "gui") -> RiskStateChange:
         """A manual return to ACTIVE of ``scope`` (``"account"`` or a strategy); needs a reason (audited)."""

@@ -1,5 +1,6 @@
 """The risk app's state without vnpy: the account ladder, each strategy's rung, the history, the audit rows,
-the denials and the fail-safe flags, persisted atomically as one JSON file.
+the denials, each scope's close equities, exception verdict and fail-safe state, and the raised flags,
+persisted atomically as one JSON file.
 
 :class:`RiskStateFile` is what the engine mutates on the event thread and what ``run.py risk status`` /
 ``risk reset`` read and write with no MainEngine running. The ladder itself is :mod:`vnpy_rotation.risk.ladder`
@@ -13,7 +14,7 @@ import threading
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 
@@ -38,10 +39,13 @@ from ...risk.ladder import (
     new_state,
     reset,
 )
+from ...risk.response import Flag, Observations
+from . import failsafe
 
 STATE_FILENAME = "risk_state.json"
 STATE_VERSION = 1
 DENIAL_LOG = "risk_denials.jsonl"  # every denial, one JSON object per line, appended as it happens
+FLAG_NAMES: tuple[str, ...] = get_args(Flag)  # the fail-safe rows' flags
 MAX_DENIALS = 500  # the newest denials (and alerts) kept in the file (the log keeps them all)
 
 
@@ -101,8 +105,17 @@ class RiskStateFile:
         logged = _read_lines(self.denial_log)
         if logged:  # newer than the snapshot: denials are appended there as they happen
             self.denials = logged[-MAX_DENIALS:]
-        self.flags: dict[str, dict[str, Any]] = dict(raw.get("flags") or {})
+        # raised fail-safe flags by "<scope>.<flag>" (an older file's keys are the bare flag names)
+        self.flags: dict[str, dict[str, Any]] = {k: {"flag": v.get("flag", k), **v}
+                                                 for k, v in (raw.get("flags") or {}).items()}
         self.alerts: list[dict[str, Any]] = list(raw.get("alerts") or [])
+        # per scope: ISO day -> close equity, the latest exception verdict, the fail-safes' response record
+        self.equities: dict[str, dict[str, float]] = {
+            scope: {str(d): float(e) for d, e in days.items()} for scope, days in (raw.get("equities") or {}).items()}
+        self.verdicts: dict[str, dict[str, Any]] = dict(raw.get("verdicts") or {})
+        self.responses: dict[str, dict[str, Any]] = dict(raw.get("responses") or {})
+        for record in self.responses.values():
+            failsafe.check_record(record)
 
     # -- the account ladder -------------------------------------------------------------------------
     def account_gate(self) -> Gate:
@@ -229,11 +242,60 @@ class RiskStateFile:
 
     def raise_flag(self, name: str, scope: str, day: date, reason: str) -> None:
         with self.lock:
-            self.flags[name] = {"scope": scope, "day": day.isoformat(), "reason": reason}
+            self.flags[flag_key(scope, name)] = {"flag": name, "scope": scope, "day": day.isoformat(),
+                                                 "reason": reason}
 
-    def clear_flag(self, name: str) -> None:
+    def clear_flag(self, name: str, scope: str, reason: str, now: datetime, who: str = "") -> dict[str, Any]:
+        """Clear the raised flag ``name`` of ``scope`` (an operator's decision: needs a reason, audited). The
+        fail-safe's count starts again, so a new episode needs its full run of sessions to raise it anew.
+        Returns the cleared flag's entry."""
+        reason = reason.strip()
+        if not reason:
+            raise InputRejected(Problem("--reason", None, "clearing a flag needs a non-empty reason"))
         with self.lock:
-            self.flags.pop(name, None)
+            entry = self.flags.get(flag_key(scope, name)) or self.flags.get(name)
+            if entry is None or entry.get("scope") != scope:
+                raised = ", ".join(f"{f['flag']} ({f['scope']})" for f in self.flags.values()) or "none"
+                raise InputRejected(Problem("--flag", None, f"{name} is not raised on {scope}; raised: {raised}"))
+            record = self.responses.get(scope)
+            if record is not None and name in FLAG_NAMES:
+                try:
+                    self.responses[scope] = failsafe.clear(record, name, reason, now.date())  # type: ignore[arg-type]
+                except ValueError:  # raised by hand (raise_alert), not by the scope's fail-safe rows
+                    pass
+            self.flags = {k: v for k, v in self.flags.items() if v is not entry}
+            self.audit.append({"time": now.isoformat(timespec="seconds"), "scope": scope, "before": name,
+                               "after": "cleared", "reason": reason, "who": who})
+            return entry
+
+    # -- the exception verdict and the fail-safes of a scope at its close -----------------------------
+    def close_scope(self, scope: str, day: date, equity: float, rung: str) -> tuple[
+            list[RiskAlert], list[tuple[RiskAlert, Flag]]]:
+        """``scope``'s close: keep its equity, judge its exception verdict, step its fail-safes with the major
+        thresholds it breaches (HALTED, a red zone). Returns the alerts (a zone change) and the flags raised,
+        each with its alert; the caller records and publishes them."""
+        with self.lock:
+            self.equities[scope] = failsafe.append_equity(self.equities.get(scope, {}), day, equity)
+            old = self.verdicts.get(scope)
+            verdict = failsafe.verdict_of(self.equities[scope])
+            self.verdicts[scope] = verdict
+            alerts = []
+            if verdict["zone"] is not None and verdict["zone"] != (old or {}).get("zone"):
+                was = (old or {}).get("zone") or "none"
+                alerts.append(RiskAlert("var", scope, day, f"exception test zone {was} -> "
+                                                           f"{failsafe.zone_label(verdict)}"))
+            major = failsafe.major_reasons(rung, verdict)
+            return alerts, self.observe(scope, day, Observations(major=major))
+
+    def observe(self, scope: str, day: date, observations: Observations) -> list[tuple[RiskAlert, Flag]]:
+        """Add ``observations`` to ``scope``'s session ``day`` and step its fail-safes; the flags raised, each
+        with its alert (none when ``day`` is before the session last stepped)."""
+        with self.lock:
+            stepped = failsafe.observe(self.responses.get(scope), day, observations)
+            if stepped is None:
+                return []
+            self.responses[scope], raised = stepped
+            return [(RiskAlert("failsafe", scope, day, f"{f.flag}: {f.reason}"), f.flag) for f in raised]
 
     # -- persistence and views ------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
@@ -242,28 +304,36 @@ class RiskStateFile:
                     "account": {"state": self.state.tolist(), "session": self.session, "last_day": self.last_day,
                                 "since": self.since, "reason": self.reason, "equity": self.equity},
                     "strategies": self.strategies, "history": self.history, "audit": self.audit,
-                    "denials": self.denials, "alerts": self.alerts, "flags": self.flags}
+                    "denials": self.denials, "alerts": self.alerts, "flags": self.flags,
+                    "equities": self.equities, "verdicts": self.verdicts, "responses": self.responses}
 
     def save(self) -> None:
         with self.lock:  # two threads saving: the later state must be the one left on disk
             write_atomic(self.path, self.to_json())
 
     def rows(self) -> list[dict[str, Any]]:
-        """One row per scope (the account first): rung, since, peak, equity, drawdown, reasons, flags."""
+        """One row per scope (the account first): rung, since, peak, equity, drawdown, reasons, flags, the
+        latest exception verdict (None before the first close) and the response ladder's stage."""
         with self.lock:
             peak, equity = self.account_peak(), self.equity
             rows = [{"scope": ACCOUNT, "rung": self.account_gate().rung, "since": self.since, "peak": peak,
                      "equity": equity, "drawdown": _drawdown(equity, peak),
-                     "reasons": [self.reason] if self.reason else [], "flags": self._flags_of(ACCOUNT)}]
+                     "reasons": [self.reason] if self.reason else [], "flags": self._flags_of(ACCOUNT),
+                     **self._watch_of(ACCOUNT)}]
             for name in sorted(self.strategies):
                 s = self.strategies[name]
                 rows.append({"scope": name, "rung": s["rung"], "since": s["since"], "peak": s["peak"],
                              "equity": s["equity"], "drawdown": _drawdown(s["equity"], s["peak"]),
-                             "reasons": list(s["reasons"]), "flags": self._flags_of(name)})
+                             "reasons": list(s["reasons"]), "flags": self._flags_of(name), **self._watch_of(name)})
             return rows
 
     def _flags_of(self, scope: str) -> list[str]:
-        return sorted(name for name, flag in self.flags.items() if flag.get("scope") in (scope, "*"))
+        return sorted(flag["flag"] for flag in self.flags.values() if flag.get("scope") in (scope, "*"))
+
+    def _watch_of(self, scope: str) -> dict[str, Any]:
+        record = self.responses.get(scope)
+        return {"verdict": self.verdicts.get(scope), "zone": failsafe.zone_label(self.verdicts.get(scope)),
+                "stage": record["state"]["stage"] if record else "normal"}
 
     def _refresh_gates(self) -> None:
         """The rung each scope's orders meet, kept ready for the order path (a dict lookup per order)."""
@@ -278,6 +348,11 @@ class RiskStateFile:
     def _record(self, change: RiskStateChange) -> RiskStateChange:
         self.history.append(change.to_json())
         return change
+
+
+def flag_key(scope: str, name: str) -> str:
+    """A raised flag's key in the state file: one per scope and flag."""
+    return f"{scope}.{name}"
 
 
 def _drawdown(equity: float | None, peak: float | None) -> float | None:

@@ -203,11 +203,20 @@ def run_replay(spec: TradeSpec, output: Callable[[str], None] = print) -> Consis
                 raise RuntimeError(f"strategy {name} stopped on {today}:\n{instance.error}")
             output(f"{today}  equity {cycle.state.history[-1]['equity']:>14,.2f}  "
                    f"fills {cycle.state.history[-1]['fills']}")
+        result = replay_consistency(spec)
+        write_report(result, spec.out / "consistency.md", spec.out / "consistency.csv")
+        if len(result.daily):  # the downgrade-request fail-safe's observation of the last session
+            stack.risk.observe_deviation(name, result.daily["date"].iloc[-1], replay_deviation(result, spec))
+            stack.drain()
     finally:
         stack.close()
-    result = replay_consistency(spec)
-    write_report(result, spec.out / "consistency.md", spec.out / "consistency.csv")
     return result
+
+
+def replay_deviation(result: Consistency, spec: TradeSpec) -> float:
+    """The backtest-vs-live deviation of a replay: its largest |equity difference| as a fraction of capital."""
+    worst = result.daily["equity_diff"].abs().max()
+    return float(worst) / spec.config.capital if pd.notna(worst) else 0.0
 
 
 def clip_replay(spec: TradeSpec, span: tuple[date, date] | None, output: Callable[[str], None]) -> TradeSpec:

@@ -11,7 +11,7 @@ import pandas as pd
 from vnpy.trader.engine import MainEngine
 from vnpy.trader.object import BarData, HistoryRequest
 
-from ...backtest.drift_response import apply_drift_response
+from ...backtest.drift_response import apply_drift_response, response_days
 from ...backtest.drift_response import skipped as drift_skipped
 from ...backtest.limits import apply_limits, skipped
 from ...backtest.loader import market_for
@@ -32,6 +32,7 @@ class Decided:
     risk_inputs: RiskInputs | None = None  # today's closes and ex-date steps (None: no bar for today)
     rules: RiskRules | None = None  # the strategy's own risk rules (TargetPlan.risk)
     symbols: list[str] = field(default_factory=list)
+    drift: list[str] = field(default_factory=list)  # the drift monitors that breached today (none: empty)
 
 
 class GatewayHistory:
@@ -78,6 +79,8 @@ def decide_plan(name: str, strategy: Any, setting: InstanceSetting, day: date, m
                         dict(zip(symbols, map(float, market.split[-1]))),
                         dict(zip(symbols, map(float, market.dividend[-1]))))
     risk = setting.backtest.risk
+    stamp = pd.Timestamp(day)
+    drift: list[str] = []
     if risk.limits.active or risk.drift.enabled:
         if since is not None:
             plan = plan_within(plan, market.days[market.days >= pd.Timestamp(since)])
@@ -85,23 +88,27 @@ def decide_plan(name: str, strategy: Any, setting: InstanceSetting, day: date, m
         why = skipped(plan, config)
         plan = apply_limits(plan, config, market) if why is None else plan
         why_drift = drift_skipped(plan, config)
-        if why_drift is None:
-            plan = apply_drift_response(plan, config, market, None if since is None else pd.Timestamp(since))
+        if why_drift is None and risk.drift.enabled:
+            first = None if since is None else pd.Timestamp(since)
+            response = response_days(config, market, first)
+            plan = apply_drift_response(plan, config, market, first, response)
+            # every session a monitor breached (not only those that moved the ladder): the risk app counts them
+            breached = str(response.breached[-1])  # today: the market ends on ``day`` (checked above)
+            drift = [f"drift monitors breached: {breached}"] if breached else []
         warnings.extend(w for w in (why, why_drift) if w is not None)
-    stamp = pd.Timestamp(day)
     if plan.drift_events is not None:
         today = plan.drift_events[plan.drift_events["date"] == stamp]
         warnings.extend(f"drift {e.kind} {e.stage if e.kind == 'stage_changed' else e.flag}: {e.reason}"
                         for e in today.itertuples())
     if stamp not in plan.frame.index:
-        return Decided(None, warnings, inputs, plan.risk, symbols)
+        return Decided(None, warnings, inputs, plan.risk, symbols, drift)
     row = plan.frame.loc[stamp].reindex(symbols, fill_value=0.0)
     if row.isna().all():
-        return Decided(None, warnings, inputs, plan.risk, symbols)
+        return Decided(None, warnings, inputs, plan.risk, symbols, drift)
     notes = {}
     if plan.notes is not None:
         given = plan.notes.loc[stamp]
         notes = {s: str(n) for s, n in given.items() if isinstance(n, str) and n}
     return Decided(OrderPlan(name, day.isoformat(), symbols, [float(v) for v in row.to_numpy()],
-                             plan.kind == "weight", plan.reason, notes), warnings, inputs, plan.risk, symbols)
+                             plan.kind == "weight", plan.reason, notes), warnings, inputs, plan.risk, symbols, drift)
 

@@ -44,7 +44,15 @@ from ...live.state_file import read_json, write_atomic
 from ...live.terms import terms_on
 from ...market.instruments import default_registry
 from ...market.xt_check import XtMismatch, check_contract
-from ...risk.events import ACCOUNT, EVENT_RISK_STATE, EVENT_RISK_STRATEGY, RiskStateChange, StrategyRiskUpdate
+from ...risk.events import (
+    ACCOUNT,
+    EVENT_RISK_ALERT,
+    EVENT_RISK_STATE,
+    EVENT_RISK_STRATEGY,
+    RiskAlert,
+    RiskStateChange,
+    StrategyRiskUpdate,
+)
 from .broker import VnpyBroker, broker_order, broker_trade
 from .clock import EVENT_ROTATION_PHASE, Phase, SessionClock
 from .decide import decide_plan
@@ -244,6 +252,9 @@ class RotationEngine(BaseEngine):
             raise
         for warning in decided.warnings:
             self.write_log(f"[{instance.name}] {warning}")
+        if decided.drift:  # the risk app counts drift sessions for its forced-retrain fail-safe (before the close)
+            self.event_engine.put(Event(EVENT_RISK_ALERT, RiskAlert("drift", instance.name, day,
+                                                                    "; ".join(decided.drift))))
         book = cycle.state.risk
         if book is None and decided.risk_inputs is not None:
             book = cycle.state.risk = RiskBook.create(decided.symbols, decided.rules, cycle.settings.config.risk)

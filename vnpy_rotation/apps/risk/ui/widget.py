@@ -1,6 +1,7 @@
 """RiskMonitor, the risk app's window in VeighNa Trader: each scope's rung (the account, then each strategy)
 with its peak, drawdown, reasons, flags and latest exception-test zone; the orders the rule refused; the
-rung changes; the monitors' alerts; a manual reset that asks for a reason."""
+rung changes; the monitors' alerts; a manual reset and the clearing of a raised fail-safe flag, each asking
+for a reason."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from ..engine import APP_NAME, RiskEngine
 
 TITLE = "Risk monitor"
 RUNG_COLOURS = {"REDUCING": "orange", "HALTED": "red"}
+ZONE_COLOURS = {"yellow": "orange", "red": "red"}
 
 
 def percent(value: Any) -> str:
@@ -30,11 +32,14 @@ class ScopeTable(DataTable):
     def show_rows(self, rows: list[dict[str, Any]], zones: dict[str, str]) -> None:
         self.set_rows([[r["scope"], r["rung"], r["since"] or "-", money(r["peak"]), money(r["equity"]),
                         percent(r["drawdown"]), "; ".join(r["reasons"]) or "-", ", ".join(r["flags"]) or "-",
-                        zones.get(r["scope"], "")] for r in rows])
+                        zones.get(r["scope"]) or r.get("zone", "")] for r in rows])
         for i, r in enumerate(rows):
             colour = RUNG_COLOURS.get(r["rung"])
             if colour:
                 self.item(i, 1).setForeground(QtGui.QColor(colour))
+            zone = ZONE_COLOURS.get((r.get("verdict") or {}).get("zone"))
+            if zone and r["scope"] not in zones:
+                self.item(i, 8).setForeground(QtGui.QColor(zone))
             self.item(i, 6).setToolTip("\n".join(r["reasons"]))
 
     def selected_scope(self) -> str | None:
@@ -90,8 +95,13 @@ class RiskMonitor(QtWidgets.QWidget):
         reset.setToolTip("A manual return to ACTIVE; it asks for a reason, which is kept in the audit rows")
         reset.clicked.connect(self.reset_selected)
         self.reset_button = reset
+        clear = QtWidgets.QPushButton("Clear a flag of the selected…")
+        clear.setToolTip("Clear a raised fail-safe flag; it asks for a reason, which is kept in the audit rows")
+        clear.clicked.connect(self.clear_selected)
+        self.clear_button = clear
         buttons = QtWidgets.QHBoxLayout()
         buttons.addWidget(reset)
+        buttons.addWidget(clear)
         buttons.addStretch()
         vbox = QtWidgets.QVBoxLayout(self)
         vbox.addLayout(buttons)
@@ -103,7 +113,8 @@ class RiskMonitor(QtWidgets.QWidget):
 
     # -- data ---------------------------------------------------------------------------------------
     def set_exception_zone(self, scope: str, zone: str) -> None:
-        """Show ``zone`` (e.g. the Basel traffic light: green, yellow, red) as ``scope``'s latest exception test."""
+        """Show ``zone`` as ``scope``'s latest exception test instead of the engine's own verdict (which the
+        column shows otherwise: the 99 % historical VaR's traffic light over the scope's last 250 closes)."""
         self.zones[scope] = zone
         self.refresh()
 
@@ -128,6 +139,23 @@ class RiskMonitor(QtWidgets.QWidget):
             return
         try:
             self.risk_engine.reset(scope, reason, who="gui")
+        except InputRejected as exc:
+            QtWidgets.QMessageBox.warning(self, TITLE, str(exc))
+
+    def clear_selected(self) -> None:
+        scope = self.scope_table.selected_scope()
+        row = next((r for r in self.data["rows"] if r["scope"] == scope), None)
+        if row is None or not row["flags"]:
+            QtWidgets.QMessageBox.information(self, TITLE, "Select a ladder with a raised flag first.")
+            return
+        flag, ok = QtWidgets.QInputDialog.getItem(self, TITLE, f"Which flag of {scope}?", row["flags"], 0, False)
+        if not ok:
+            return
+        reason, ok = QtWidgets.QInputDialog.getText(self, TITLE, f"Why clear {flag} of {scope}?")
+        if not ok:
+            return
+        try:
+            self.risk_engine.clear_flag(scope, flag, reason, who="gui")
         except InputRejected as exc:
             QtWidgets.QMessageBox.warning(self, TITLE, str(exc))
 
