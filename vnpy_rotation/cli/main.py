@@ -118,9 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="output folder: trades.csv, orders.csv, daily_summary.csv, journal/, state/")
     trade.set_defaults(handler="vnpy_rotation.cli.trade_cmd:run")
 
-    risk = commands.add_parser("risk", parents=[home], help="the risk engine: ladders in a home (status, reset) and the risk report of a history")
+    risk = commands.add_parser("risk", parents=[home], help="the risk engine: ladders and fail-safe flags in a home (status, reset, clear) and the risk report of a history")
     risk_actions = risk.add_subparsers(dest="action", required=True)
-    risk_cmd.add_parsers(risk_actions, home)  # status, reset
+    risk_cmd.add_parsers(risk_actions, home)  # status, reset, clear, report
 
     gui = commands.add_parser("gui", parents=[home], help="VeighNa Trader with the rotation app, CTA apps and RiskManager")
     gui.set_defaults(handler="vnpy_rotation.cli.gui_cmd:run")
