@@ -436,7 +436,7 @@ def bench_daily(days: int, symbols: int = 300, recalibrate_every: int = 125, see
         close = book.close[i]
         stops.check_close(i, cash, shares, close, entry, risk_args, stop_state, keep, sell_cause, sell_trigger,
                           blocked)
-        stops.ladder_close(i, cash, shares, close, params, lstate, sell_cause, sell_trigger)
+        stops.ladder_close(i, cash, shares, close, params, lstate, sell_cause, sell_trigger, True)
 
     def facade(i: int, state: RiskState) -> tuple[Any, RiskState]:
         """Snapshot built from the session's closes (its cost counted), then evaluate()."""
