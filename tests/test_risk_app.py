@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -577,8 +577,41 @@ def test_denials_are_appended_to_their_log_and_a_torn_last_line_is_skipped(tmp_p
         first.close()
     with log.open("a", encoding="utf-8") as handle:
         handle.write('{"strategy": "", "vt_symbol": "510')  # killed mid-write
-    assert len(RiskStateFile(tmp_path / "risk").denials) == 2
+    restarted = RiskStateFile(tmp_path / "risk")
+    assert len(restarted.denials) == 2
+    denial = RiskDenial("", "510300.SSE", "buy", 100.0, "HALTED", "account HALTED", datetime(2024, 1, 4, 9, 30))
+    restarted.record_denial(denial)  # the torn line was cut: the next one starts cleanly
+    restarted.record_denial(denial)
+    assert len(RiskStateFile(tmp_path / "risk").denials) == 4
     log.write_text('{"broken"\n{}\n', encoding="utf-8")
     with pytest.raises(InputRejected) as refused:
         RiskStateFile(tmp_path / "risk")
     assert refused.value.problems[0].line == 1
+
+
+
+def test_a_change_outside_the_ladders_keeps_each_ladders_state(tmp_path, runtime_home):
+    """Editing the limits (or the drift section) must not move the account's ladders: only a changed ladder
+    is merged by the never-relax rule."""
+    both = LADDER.model_copy(update={"daily_loss": LadderConfig(reduce_at=0.03, halt_at=0.05, measure="day_return",
+                                                                cooldown=1, halt_cooldown=3)})
+    book = RiskStateFile(tmp_path / "risk", both)
+    book.evaluate(DAYS[0], 1_000_000.0)
+    book.evaluate(DAYS[1], 940_000.0)  # -6 % on the day: the daily loss limit halts; -6 % from the peak: ACTIVE
+    book.save()
+    rungs = book.state[:, 0].tolist()
+    edited = both.model_copy(update={"limits": both.limits.model_copy(update={"max_turnover": 0.5})})
+    assert RiskStateFile(tmp_path / "risk", edited).state[:, 0].tolist() == rungs == [0.0, 2.0]
+
+
+def test_a_cleared_flag_does_not_come_back_from_the_same_session(tmp_path, runtime_home):
+    from vnpy_rotation.risk.response import Observations
+
+    book = RiskStateFile(tmp_path / "risk")
+    day = date(2026, 1, 5)
+    raised = book.observe("vqm", day, Observations(deviation=0.05))
+    assert [flag for _, flag in raised] == ["downgrade_request"]
+    for alert, flag in raised:
+        book.raise_flag(flag, alert.scope, alert.day, alert.reason)
+    book.clear_flag("downgrade_request", "vqm", "replay checked", datetime(2026, 1, 5, 16))
+    assert book.observe("vqm", day, Observations(drift=("volatility",))) == []  # a later piece, same session

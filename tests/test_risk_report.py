@@ -300,3 +300,19 @@ def test_bad_run_folders_are_clear_errors(tmp_path):
                    str(tmp_path / "o3"), home=tmp_path)
     assert done.returncode == 2 and "daily_summary.csv:4: equity" in done.stderr and "Traceback" not in done.stderr
     assert not any((tmp_path / name).exists() for name in ("o1", "o2", "o3"))
+
+
+@pytest.mark.parametrize("file,column,row,value,where", [
+    ("daily_summary.csv", "date", 5, "bad", "daily_summary.csv:7: date"),
+    ("trades.csv", "datetime", 0, "xx", "trades.csv:2: datetime"),
+    ("daily_summary.csv", "date", 3, None, "daily_summary.csv:5: date"),  # None: row 3 repeats row 2's date
+])
+def test_bad_dates_in_a_run_folder_are_refused_by_line(tmp_path, file, column, row, value, where):
+    _run_folder(tmp_path / "run")
+    frame = pd.read_csv(tmp_path / "run" / file, dtype=str)
+    frame.loc[row, column] = frame.loc[row - 1, column] if value is None else value
+    frame.to_csv(tmp_path / "run" / file, index=False)
+    done = run_cli("risk", "report", "--strategy", "vqm", "--run", str(tmp_path / "run"), "--out",
+                   str(tmp_path / "out"), home=tmp_path)
+    assert done.returncode == 2 and where in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()

@@ -137,12 +137,21 @@ def _traded_value(trades: pd.DataFrame, days: pd.DatetimeIndex) -> pd.Series:
 
 
 def _read_csv(path: Path, dates: str) -> pd.DataFrame:
+    """``path`` with its ``dates`` column parsed; a value that is not a date is refused by line."""
     try:
-        return pd.read_csv(path, parse_dates=[dates], keep_default_na=False, na_values=[""])
+        frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
     except OSError:  # absent, or --run is not a folder
         raise InputRejected(Problem(str(path), None, "missing: give the --out folder of a `run.py trade` run")) from None
     except (ValueError, pd.errors.ParserError) as exc:
         raise InputRejected(Problem(str(path), None, f"unreadable ({exc})")) from None
+    if dates not in frame.columns:
+        raise InputRejected(Problem(str(path), 1, f"no {dates!r} column"))
+    parsed = pd.to_datetime(frame[dates], errors="coerce", format="mixed")
+    bad = frame.index[parsed.isna()]
+    if len(bad):
+        raise InputRejected(Problem(str(path), int(bad[0]) + 2, f"{dates}: not a date ({frame[dates].iloc[bad[0]]!r})"))
+    frame[dates] = parsed
+    return frame
 
 
 def inputs_from_run_folder(folder: Path, strategy: str, start: Any = None, end: Any = None) -> RiskInputs:
@@ -163,6 +172,10 @@ def inputs_from_run_folder(folder: Path, strategy: str, start: Any = None, end: 
     bad = summary.index[pd.to_numeric(summary["equity"], errors="coerce").isna()]
     if len(bad):
         raise InputRejected(Problem(str(folder / "daily_summary.csv"), int(bad[0]) + 2, "equity: not a number"))
+    repeated = summary.index[summary["date"].duplicated()]
+    if len(repeated):
+        raise InputRejected(Problem(str(folder / "daily_summary.csv"), int(repeated[0]) + 2,
+                                    f"date {summary['date'].iloc[repeated[0]].date()} appears twice"))
     equity = pd.Series(summary["equity"].astype(float).to_numpy(), index=pd.DatetimeIndex(summary["date"]),
                        name="equity").sort_index()
     equity = equity.loc[pd.Timestamp(start) if start else None:pd.Timestamp(end) if end else None]

@@ -109,7 +109,14 @@ def clear(record: dict[str, Any], flag: Flag, reason: str, day: date,
         conditions = {r.condition for r in policy.failsafes if r.flag == flag}
         before = before.model_copy(update={"condition_sessions": {
             c: 0 if c in conditions else n for c, n in before.condition_sessions.items()}})
-    return {**record, "before": before.model_dump(mode="json"), "state": state.model_dump(mode="json")}
+    # the session's observations of the cleared condition are acknowledged: a later piece of the same session
+    # must not raise the flag again from them
+    seen = Observations.model_validate(record["observations"])
+    cleared = {"drift": {"drift": ()}, "major": {"major": ()}, "deviation": {"deviation": None}}
+    for condition in {r.condition for r in policy.failsafes if r.flag == flag}:
+        seen = seen.model_copy(update=cleared.get(condition, {}))
+    return {**record, "before": before.model_dump(mode="json"), "state": state.model_dump(mode="json"),
+            "observations": seen.model_dump(mode="json")}
 
 
 def check_record(record: dict[str, Any]) -> None:

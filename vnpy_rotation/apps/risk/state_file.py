@@ -72,6 +72,7 @@ class RiskStateFile:
         try:
             self._load(raw, config)
             self._refresh_gates()
+            self.rows()  # every stored row readable (verdicts, strategies, equity), or the file is refused
         except (ValueError, TypeError, KeyError, AttributeError) as exc:  # ValidationError is a ValueError
             raise InputRejected(Problem(str(self.path), None, f"damaged risk state ({type(exc).__name__}: "
                                         f"{str(exc).splitlines()[0]}); restore it from a backup or move it "
@@ -84,7 +85,8 @@ class RiskStateFile:
         account = raw.get("account") or {}
         self.state = new_state(len(self.params))
         saved = np.array(account.get("state") or [], dtype=float).reshape(-1, LADDER_STATE)
-        if saved.shape == self.state.shape and (stored is None or stored == self.config):
+        same = stored is None or (stored.ladder, stored.daily_loss) == (self.config.ladder, self.config.daily_loss)
+        if saved.shape == self.state.shape and same:  # (the limits or drift sections may change freely)
             self.state[:] = saved
         elif len(saved):  # the ladders were reconfigured: keep the worst rung and the peak, never relax them
             self.state[:, S_RUNG] = saved[:, S_RUNG].max()
@@ -102,12 +104,14 @@ class RiskStateFile:
         self.audit: list[dict[str, Any]] = list(raw.get("audit") or [])
         self.denials: list[dict[str, Any]] = list(raw.get("denials") or [])
         self.denial_log = self.path.with_name(DENIAL_LOG)
-        logged = _read_lines(self.denial_log)
+        logged = _read_lines(self.denial_log, repair=True)
         if logged:  # newer than the snapshot: denials are appended there as they happen
             self.denials = logged[-MAX_DENIALS:]
         # raised fail-safe flags by "<scope>.<flag>" (an older file's keys are the bare flag names)
-        self.flags: dict[str, dict[str, Any]] = {k: {"flag": v.get("flag", k), **v}
-                                                 for k, v in (raw.get("flags") or {}).items()}
+        self.flags: dict[str, dict[str, Any]] = {}
+        for key, value in (raw.get("flags") or {}).items():
+            entry = {"flag": value.get("flag", key), **value}
+            self.flags[flag_key(entry["scope"], entry["flag"])] = entry
         self.alerts: list[dict[str, Any]] = list(raw.get("alerts") or [])
         # per scope: ISO day -> close equity, the latest exception verdict, the fail-safes' response record
         self.equities: dict[str, dict[str, float]] = {
@@ -361,20 +365,25 @@ def _drawdown(equity: float | None, peak: float | None) -> float | None:
     return equity / peak - 1.0
 
 
-def _read_lines(path: Path) -> list[dict[str, Any]]:
-    """The JSON lines of ``path`` (none when it does not exist); a torn last line (a crash mid-write) is
-    skipped, any other damaged line is refused naming the file and line."""
+def _read_lines(path: Path, repair: bool = False) -> list[dict[str, Any]]:
+    """The JSON lines of ``path`` (none when it does not exist). A torn last line (a crash mid-write) is
+    dropped -- with ``repair``, cut from the file too, so the next line appended starts cleanly; any other
+    damaged line is refused naming the file and line."""
     if not path.exists():
         return []
     rows = []
-    lines = path.read_text(encoding="utf-8").splitlines()
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
             rows.append(json.loads(line))
         except json.JSONDecodeError as exc:
-            if number == len(lines):
+            if number == len(lines) and not text.endswith("\n"):
+                if repair:
+                    with path.open("r+", encoding="utf-8") as log:
+                        log.truncate(len(text[: text.rfind("\n") + 1].encode("utf-8")))
                 break
             raise InputRejected(Problem(str(path), number, f"damaged denial log: {exc}")) from None
     return rows
