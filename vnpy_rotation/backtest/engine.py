@@ -17,7 +17,7 @@ import pandas as pd
 from ..data.market_data import MarketData, round_to_tick
 from ..errors import InputRejected, Problem
 from ..risk.ladder import RUNGS, ladder_params
-from ..risk.stops import PLAN, RiskRules, risk_reason
+from ..risk.stops import PLAN, RiskRules, configured_ladders, risk_reason
 from . import kernel
 from .config import BacktestConfig, FillPrice
 from .drift_response import apply_drift_response
@@ -240,9 +240,7 @@ def simulate(md: MarketData, plan: TargetPlan, config: BacktestConfig, history: 
     rules = config.rules
     plan_days, plan_targets, plan_rows = _plan_rows(md, plan)
     risk = _NO_RISK if plan.risk is None else plan.risk.kernel_args()
-    named = [("strategy", plan.risk.ladder if plan.risk is not None else None),
-             ("daily_loss", config.risk.daily_loss), ("account", config.risk.ladder)]
-    named = [(name, ladder) for name, ladder in named if ladder is not None and ladder.active]
+    named = configured_ladders(plan.risk, config.risk)
     ladders = ladder_params([ladder for _, ladder in named])
     fill_prices = md.open if config.fill_price is FillPrice.OPEN else _vwap(md)
     exec_prices = _execution_prices(md, fill_prices, rules.suspension)

@@ -26,7 +26,17 @@ from ..risk.ladder import (
     exposure,
     halt_flattens,
 )
-from ..risk.stops import DRAWDOWN_HALVE, FLAT, FLAT_SINCE, PLAN, RISK_STATE, check_close, ladder_close, start_row
+from ..risk.stops import (
+    DRAWDOWN_HALVE,
+    FLAT,
+    FLAT_SINCE,
+    PLAN,
+    RISK_STATE,
+    check_close,
+    ladder_close,
+    start_row,
+    stops_on,
+)
 from .result import REFUSAL_REASONS
 
 EPS = 1e-9
@@ -259,8 +269,8 @@ def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split,
     ladder_state = np.zeros((k_ladders, LADDER_STATE))
     ladder_state[:, S_LAST] = np.nan
     rung = 0  # the most restrictive ladder's rung at the last close
-    stops_on = risk[0] == risk[0] or risk[1] == risk[1] or risk[2] == risk[2]
-    any_risk = stops_on or k_ladders > 0
+    rules_on = stops_on(risk)
+    any_risk = rules_on or k_ladders > 0
     track_entry = risk[0] == risk[0]  # the stock stop's entry prices
     state = np.zeros(RISK_STATE)
     keep = np.full(m, np.nan)
@@ -402,12 +412,12 @@ def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split,
                 has_target = False
         holdings[i] = shares
         cash_at_close[i] = cash
-        if stops_on and check_close(i, cash, shares, last_close[i], entry, risk, state, keep, sell_cause,
+        if rules_on and check_close(i, cash, shares, last_close[i], entry, risk, state, keep, sell_cause,
                                     sell_trigger, blocked_until):
             has_target = False
         if k_ladders:
             rung = ladder_close(i, cash, shares, last_close[i], ladders, ladder_state, sell_cause, sell_trigger,
-                                stops_on)
+                                rules_on)
             if rung == HALTED:
                 has_target = False
             rungs[i] = ladder_state[:, S_RUNG]

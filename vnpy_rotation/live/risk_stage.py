@@ -46,6 +46,7 @@ from ..risk.stops import (
     RISK_STATE,
     RiskRules,
     check_close,
+    configured_ladders,
     ladder_close,
     risk_reason,
     start_row,
@@ -112,9 +113,7 @@ class RiskBook:
 
     @classmethod
     def create(cls, symbols: list[str], rules: RiskRules | None, risk: RiskConfig) -> RiskBook:
-        named = [("strategy", rules.ladder if rules is not None else None), ("daily_loss", risk.daily_loss),
-                 ("account", risk.ladder)]
-        named = [(name, ladder) for name, ladder in named if ladder is not None and ladder.active]
+        named = configured_ladders(rules, risk)
         m = len(symbols)
         book = cls(list(symbols), [name for name, _ in named], ladder_params([ladder for _, ladder in named]),
                    keep=np.full(m, math.nan), sell_cause=np.zeros(m, dtype=np.int64), sell_trigger=np.zeros(m),

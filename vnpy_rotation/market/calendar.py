@@ -7,7 +7,7 @@ are known to be closed; :meth:`TradingCalendar.covers` says whether a date is in
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
@@ -65,14 +65,6 @@ class TradingCalendar:
         """The last trading day strictly before ``day``."""
         pos = self.days.searchsorted(pd.Timestamp(day), side="left") - 1
         return self.days[pos].date() if pos >= 0 else None
-
-    def session_index(self, day: date) -> int:
-        """The ordinal of ``day`` among the sessions (0 = the first listed day), so that consecutive
-        sessions differ by one; past the listed span every weekday counts as a session."""
-        if day <= self.last:
-            return int(self.days.searchsorted(pd.Timestamp(day), side="left"))
-        return len(self.days) - 1 + int(np.busday_count(self.last, day + timedelta(days=1))) - 1 + (
-            0 if self.last.weekday() < 5 else 1)
 
     def next(self, day: date) -> date | None:
         """The first trading day strictly after ``day``."""

@@ -23,6 +23,7 @@ from numba import njit
 from pydantic import Field
 
 from ..config import Frozen
+from .config import RiskConfig
 from .ladder import HALTED, LadderConfig, halt_flattens, ladders_step, worst_rung, worst_trigger
 
 # Order causes as the kernel records them (index = code); the names prefix the risk orders' reasons.
@@ -104,6 +105,15 @@ def risk_reason(cause: int, trigger: float) -> str:
     return f"{CAUSES[cause]} {trigger:.1%}"
 
 
+def configured_ladders(rules: RiskRules | None, risk: RiskConfig) -> list[tuple[str, LadderConfig]]:
+    """The active drawdown ladders by name, in the order the day loop and the live stage evaluate them:
+    the strategy's own, the daily loss limit, the account's."""
+    named = [("strategy", rules.ladder if rules is not None else None), ("daily_loss", risk.daily_loss),
+             ("account", risk.ladder)]
+    return [(name, ladder) for name, ladder in named if ladder is not None and ladder.active]
+
+
+@njit(cache=True)
 def stops_on(risk: RiskArgs) -> bool:
     """Any stop rule on in the compiled form (NaN = off; ``halve_to`` is not a rule)."""
     return risk[0] == risk[0] or risk[1] == risk[1] or risk[2] == risk[2]
