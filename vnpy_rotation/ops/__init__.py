@@ -1,0 +1,1 @@
+"""Operations over the layers below: strategy versions and their aliases, release checks."""
