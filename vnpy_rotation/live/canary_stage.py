@@ -1,0 +1,316 @@
+"""The canary stage of the live cycle: a candidate version beside the champion in one account.
+
+During a canary the champion's book holds (1 − share) of the strategy's capital and the candidate's book
+the stage's share (:mod:`vnpy_rotation.canary.machine`). At every open, each version sizes its own target
+on its own book (cash, holdings) at the opening prices -- the steps of the backtester's day loop
+(:func:`~vnpy_rotation.live.sizing.desired_shares`, :func:`~vnpy_rotation.live.sizing.legs`) -- and the two
+versions' deltas are netted (:func:`vnpy_rotation.canary.netting.net`) into **one** share-count order plan,
+which the ordinary :class:`~vnpy_rotation.live.cycle.ExecutionCycle` executes, crash-safe, with the risk
+stage in front of it. At the close the session's real fills are allocated back to the version books
+(:func:`vnpy_rotation.canary.netting.allocate`), so each version's holdings, cash, fees and P&L stay
+separate and the books sum to the broker account.
+
+In the shadow stage (share 0) the candidate's book is paper: it is filled by the backtester's matcher at the
+open, with every market rule, and sends no order. A stage change (a promotion, a rollback) rescales the real
+books at the next open (:func:`vnpy_rotation.canary.netting.rescale`) and re-applies each version's standing
+target to its resized book, so the capital moves within that session through the normal order plan.
+
+Everything here is persisted with the strategy's state in one atomic file: a restart at any point neither
+nets a session twice nor allocates its fills twice (``open_day`` / ``allocated_day``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Callable
+
+import numpy as np
+
+from ..backtest.config import BacktestConfig
+from ..backtest.matching import Bar, SymbolTerms, match
+from ..canary.books import Lot, VersionBook
+from ..canary.config import CanaryConfig
+from ..canary.machine import CanaryState, share_of
+from ..canary.netting import Allocation, Netted, RealFill, Transfer, allocate, net, paper_fill, rescale
+from ..risk.stops import PLAN
+from .plan import DayProgress, OrderPlan
+from .sizing import Quote, desired_shares, legs
+
+CHAMPION, CANDIDATE = "champion", "candidate"
+ROLES = (CHAMPION, CANDIDATE)
+TermsFor = Callable[[str, date], SymbolTerms]
+
+
+def _price(quote: Quote | None) -> float:
+    """The execution price of a symbol at the open (NaN: not trading), else NaN."""
+    return math.nan if quote is None else quote.price
+
+
+def _valuation(quote: Quote | None) -> float:
+    """What a holding is worth at the open: the open, else the previous close."""
+    if quote is None:
+        return math.nan
+    return quote.price if quote.price == quote.price else quote.previous_close
+
+
+def _netted_json(n: Netted) -> dict[str, Any]:
+    return {"symbol": n.symbol, "real": n.real, "parts": n.parts,
+            "transfers": [[t.source, t.target, t.shares] for t in n.transfers]}
+
+
+def _netted_from(data: dict[str, Any]) -> Netted:
+    return Netted(data["symbol"], float(data["real"]), {k: float(v) for k, v in data["parts"].items()},
+                  tuple(Transfer(s, t, float(n)) for s, t, n in data["transfers"]))
+
+
+@dataclass
+class CanaryLedger:
+    """One strategy's canary: the two versions, the release's state machine and the version books."""
+
+    strategy: str
+    champion: str  # version ids ("" when the running settings were never registered as a version)
+    candidate: str
+    candidate_class: str
+    candidate_settings: dict[str, Any]
+    config: CanaryConfig
+    machine: CanaryState
+    books: dict[str, VersionBook]
+    started: str
+    share: float = 0.0  # the candidate's share the real books were last scaled to
+    plans: dict[str, OrderPlan] = field(default_factory=dict)  # targets to apply at the next open
+    standing: dict[str, OrderPlan] = field(default_factory=dict)  # each version's current target row
+    open_day: str = ""  # the last session netted at its open
+    open_prices: dict[str, float] = field(default_factory=dict)
+    netted: dict[str, Netted] = field(default_factory=dict)
+    real_plan: OrderPlan | None = None  # the netted plan of ``open_day``
+    allocated_day: str = ""  # the last session whose fills were allocated to the books
+    returns: list[tuple[str, float]] = field(default_factory=list)  # candidate's flow-adjusted daily returns
+    submitted: list[tuple[str, float, float]] = field(default_factory=list)  # (day, shares wanted, filled)
+    slippage: list[tuple[str, float, float, float]] = field(default_factory=list)  # (day, value, real, model)
+    sessions: list[dict[str, Any]] = field(default_factory=list)  # per close: stage, status, gates, action
+    pending_aliases: list[dict[str, Any]] = field(default_factory=list)  # decided, not yet in the registry
+
+    # -- persistence ---------------------------------------------------------------------------------
+    def to_json(self) -> dict[str, Any]:
+        return {"strategy": self.strategy, "champion": self.champion, "candidate": self.candidate,
+                "candidate_class": self.candidate_class, "candidate_settings": self.candidate_settings,
+                "config": self.config.model_dump(mode="json"), "machine": self.machine.to_json(),
+                "books": {r: b.to_dict() for r, b in self.books.items()}, "started": self.started,
+                "share": self.share, "plans": {r: p.to_json() for r, p in self.plans.items()},
+                "standing": {r: p.to_json() for r, p in self.standing.items()}, "open_day": self.open_day,
+                "open_prices": self.open_prices,
+                "netted": {s: _netted_json(n) for s, n in self.netted.items()},
+                "real_plan": None if self.real_plan is None else self.real_plan.to_json(),
+                "allocated_day": self.allocated_day, "returns": self.returns,
+                "submitted": self.submitted, "slippage": self.slippage, "sessions": self.sessions,
+                "pending_aliases": self.pending_aliases}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "CanaryLedger":
+        return cls(strategy=data["strategy"], champion=data["champion"], candidate=data["candidate"],
+                   candidate_class=data["candidate_class"], candidate_settings=dict(data["candidate_settings"]),
+                   config=CanaryConfig.model_validate(data["config"]),
+                   machine=CanaryState.from_json(data["machine"]),
+                   books={r: VersionBook.from_dict(b) for r, b in data["books"].items()}, started=data["started"],
+                   share=float(data["share"]),
+                   plans={r: OrderPlan.from_json(p) for r, p in data.get("plans", {}).items()},
+                   standing={r: OrderPlan.from_json(p) for r, p in data.get("standing", {}).items()},
+                   open_day=data.get("open_day", ""), open_prices=dict(data.get("open_prices", {})),
+                   netted={s: _netted_from(n) for s, n in data.get("netted", {}).items()},
+                   real_plan=None if data.get("real_plan") is None else OrderPlan.from_json(data["real_plan"]),
+                   allocated_day=data.get("allocated_day", ""),
+                   returns=[(d, float(r)) for d, r in data.get("returns", [])],
+                   submitted=[(d, float(w), float(f)) for d, w, f in data.get("submitted", [])],
+                   slippage=[(d, float(v), float(a), float(m)) for d, v, a, m in data.get("slippage", [])],
+                   sessions=list(data.get("sessions", [])), pending_aliases=list(data.get("pending_aliases", [])))
+
+    # -- queries ---------------------------------------------------------------------------------------
+    @property
+    def target_share(self) -> float:
+        """The candidate's share of the capital the release's state asks for now."""
+        return share_of(self.machine, self.config.stages)
+
+    def real_books(self) -> dict[str, VersionBook]:
+        return {r: b for r, b in self.books.items() if not b.paper}
+
+    def holdings(self) -> dict[str, float]:
+        """The real books' shares summed per symbol: what the broker should hold."""
+        total: dict[str, float] = {}
+        for book in self.real_books().values():
+            for symbol, shares in book.holdings().items():
+                total[symbol] = total.get(symbol, 0.0) + shares
+        return total
+
+
+def start_ledger(strategy: str, champion: str, candidate: str, candidate_class: str,
+                 candidate_settings: dict[str, Any], config: CanaryConfig, machine: CanaryState,
+                 holdings: dict[str, float], cash: float, equity: float, day: date) -> CanaryLedger:
+    """A new canary: the champion's book is the whole account (its holdings count as bought before
+    today), the candidate's a paper book of the same equity (shadow) or an empty real one (a first stage
+    with capital, filled from the champion's book by the next open's rescale)."""
+    lots = {s: [Lot(float(v), "", math.nan)] for s, v in holdings.items() if v}
+    books = {CHAMPION: VersionBook(champion or CHAMPION, float(cash), lots)}
+    paper = share_of(machine, config.stages) == 0.0
+    books[CANDIDATE] = VersionBook(candidate, float(equity) if paper else 0.0, {}, paper=paper)
+    return CanaryLedger(strategy, champion, candidate, candidate_class, dict(candidate_settings), config, machine,
+                        books, day.isoformat())
+
+
+def _role_deltas(book: VersionBook, plan: OrderPlan, prices: dict[str, float], terms_for: TermsFor, day: date,
+                 lots_rule: bool) -> dict[str, float]:
+    """One version's signed share deltas for its target on its own book (the backtester's sizing steps)."""
+    symbols = tuple(plan.symbols)
+    shares = np.array([book.shares(s) for s in symbols], dtype=float)
+    valued = np.array([prices.get(s, math.nan) for s in symbols], dtype=float)
+    target = np.array(plan.target, dtype=float)
+    desired = desired_shares(target, plan.weighted, shares, book.cash, valued)
+    lot = np.array([terms_for(s, day).lot for s in symbols], dtype=float)
+    sells, buys = legs(symbols, target, plan.weighted, shares, desired, lot, lots_rule)
+    return {g.symbol: (g.wanted if g.buy else -g.wanted) for g in sells + buys}
+
+
+def _paper_trade(book: VersionBook, deltas: dict[str, float], quotes: dict[str, Quote], terms_for: TermsFor,
+                 day: date, config: BacktestConfig) -> None:
+    """The shadow candidate's fills: the backtester's matcher at the open with every market rule, sells
+    first, buys on the cash they leave; no order leaves the process."""
+    today = day.isoformat()
+    for buy in (False, True):
+        for symbol, delta in sorted(deltas.items()):
+            if (delta > 0) != buy or delta == 0:
+                continue
+            quote = quotes.get(symbol) or Quote(math.nan)
+            terms = terms_for(symbol, day)
+            bar = Bar(quote.price, math.nan, quote.limit_up, quote.limit_down, quote.price == quote.price)
+            fill = match(buy, abs(delta), bar, terms, config, held=book.shares(symbol),
+                         locked=book.shares(symbol) - book.sellable(symbol, today), cash=book.cash)
+            if fill.volume > 0:
+                paper_fill(book, symbol, buy, float(fill.volume), float(fill.price), float(fill.commission),
+                           float(fill.stamp_duty), float(fill.transfer_fee), float(fill.slippage), today, terms.t0)
+
+
+def net_open(ledger: CanaryLedger, day: date, quotes: dict[str, Quote], terms_for: TermsFor,
+             config: BacktestConfig) -> OrderPlan | None:
+    """This open's one order plan (share counts; None: no real order), from both versions' targets.
+
+    Idempotent per session: a restart after the plan was netted gets the same plan back."""
+    today = day.isoformat()
+    if ledger.open_day == today:
+        return ledger.real_plan
+    prices = {s: _valuation(q) for s, q in quotes.items()}
+    share = ledger.target_share
+    if share > 0 and ledger.books[CANDIDATE].paper:  # out of shadow: the paper book is set aside
+        ledger.books[CANDIDATE] = VersionBook(ledger.candidate, 0.0, {})
+    if share != ledger.share:
+        real = ledger.real_books()
+        lots = {s: terms_for(s, day).lot for s in set(prices)}
+        shares = {CHAMPION: 1.0 - share, CANDIDATE: share} if CANDIDATE in real else {CHAMPION: 1.0}
+        rescale(real, shares, prices, today, lots)
+        ledger.share = share
+        for role in ROLES:  # each version's current target on its resized book
+            if role not in ledger.plans and role in ledger.standing:
+                ledger.plans[role] = ledger.standing[role]
+    deltas: dict[str, dict[str, float]] = {}
+    for role, book in ledger.books.items():
+        plan = ledger.plans.get(role)
+        if plan is None:
+            continue
+        wanted = _role_deltas(book, plan, prices, terms_for, day, config.rules.lots)
+        if book.paper:
+            _paper_trade(book, wanted, quotes, terms_for, day, config)
+            ledger.plans.pop(role)
+        else:
+            deltas[role] = wanted
+    lots = {s: terms_for(s, day).lot for d in deltas.values() for s in d}
+    ledger.netted = net(deltas, lots)
+    ledger.open_day, ledger.open_prices = today, {s: _price(q) for s, q in quotes.items()}
+    held = ledger.holdings()
+    real = {s: n.real for s, n in ledger.netted.items() if abs(n.real) > 1e-9}
+    if not real:
+        ledger.real_plan = None
+        return None
+    symbols = sorted(real)
+    reasons = {r: p.reason for r, p in ledger.plans.items()}
+    notes = {s: "; ".join(f"{r} {ledger.netted[s].parts[r]:+g}" for r in ROLES if r in ledger.netted[s].parts)
+             for s in symbols}
+    ledger.real_plan = OrderPlan(ledger.strategy, today, symbols, [held.get(s, 0.0) + real[s] for s in symbols],
+                                 False, "canary: " + ", ".join(f"{r} {why}" for r, why in reasons.items()), notes)
+    return ledger.real_plan
+
+
+def allocate_close(ledger: CanaryLedger, day: date, progress: DayProgress | None, terms_for: TermsFor,
+                   resubmit: bool) -> None:
+    """Give the session's real fills (and the offsetting transfers) to the version books, once."""
+    today = day.isoformat()
+    if ledger.allocated_day == today or ledger.open_day != today:
+        return
+    fills = []
+    expected: dict[str, tuple[float, float]] = {}  # symbol -> (shares, shares x expected fill price) of the plan
+    if progress is not None:
+        order_of = {o.reference: o for o in progress.orders}
+        for f in progress.fills:
+            order = order_of[f.reference]
+            risk = progress.legs[order.leg].cause != PLAN
+            fills.append(RealFill(f.symbol, f.buy, f.volume, f.value, f.commission, f.stamp_duty, f.transfer_fee,
+                                  f.slippage, risk))
+            if not risk:
+                shares, value = expected.get(f.symbol, (0.0, 0.0))
+                expected[f.symbol] = (shares + f.volume, value + f.volume * order.expected_price)
+    lots = {s: terms_for(s, day).lot for s in set(ledger.open_prices) | {f.symbol for f in fills}}
+    done = allocate(ledger.real_books(), ledger.netted, fills, ledger.open_prices, today, lots)
+    _record_execution(ledger, today, done, expected)
+    retry = progress is not None and progress.retry and resubmit
+    for role in list(ledger.plans):
+        unfilled = any(abs(_executed(done, role, s) - n.parts.get(role, 0.0)) > 1e-9 for s, n in ledger.netted.items())
+        if not (retry and unfilled):
+            ledger.plans.pop(role)
+    ledger.allocated_day = today
+
+
+PLAN_MOVES = frozenset({"buy", "sell", "transfer_in", "transfer_out"})
+
+
+def _executed(done: Allocation, role: str, symbol: str) -> float:
+    """Signed shares of ``symbol`` the session's plan (fills and transfers, not risk sales) moved into ``role``."""
+    return sum(m.shares for m in done.for_version(role) if m.symbol == symbol and m.kind in PLAN_MOVES)
+
+
+def _record_execution(ledger: CanaryLedger, today: str, done: Allocation,
+                      expected: dict[str, tuple[float, float]]) -> None:
+    """The candidate's part of today's plan: shares wanted and moved (the fill rate), and the value of its
+    real fills with their realised slippage (against the open) and the cost model's (the expected fill
+    price the orders were sized at, against the open)."""
+    wanted = float(sum(abs(n.parts.get(CANDIDATE, 0.0)) for n in ledger.netted.values()))
+    if wanted > 0:
+        got = float(sum(abs(_executed(done, CANDIDATE, s)) for s in ledger.netted))
+        ledger.submitted.append((today, wanted, got))
+    value = real = model = 0.0
+    for move in done.for_version(CANDIDATE):
+        if move.kind not in ("buy", "sell"):
+            continue
+        shares = abs(move.shares)
+        value += shares * move.price
+        real += move.slippage
+        open_price = ledger.open_prices.get(move.symbol, math.nan)
+        count, worth = expected.get(move.symbol, (0.0, 0.0))
+        if open_price == open_price and count > 0:
+            model += abs(worth / count - open_price) * shares
+    if value > 0:
+        ledger.slippage.append((today, value, real, model))
+
+
+def mark_close(ledger: CanaryLedger, day: date, closes: dict[str, float]) -> None:
+    """Each book's equity at the close; the candidate's flow-adjusted return of the session (capital moved
+    in at the open counts as starting capital)."""
+    today = day.isoformat()
+    candidate = ledger.books[CANDIDATE]
+    previous = candidate.equity[-1][1] if candidate.equity else None
+    for book in ledger.books.values():
+        book.mark(today, closes)
+    if ledger.returns and ledger.returns[-1][0] == today:
+        return
+    inflow = sum(amount for when, amount in candidate.flows if when == today)
+    start = (previous or 0.0) + inflow
+    if start > 0:
+        ledger.returns.append((today, candidate.equity[-1][1] / start - 1.0))
