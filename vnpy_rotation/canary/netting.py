@@ -145,9 +145,10 @@ class Difference:
 # --------------------------------------------------------------------------- splitting
 
 def split(total: float, weights: Sequence[float], unit: float, caps: Sequence[float] | None = None) -> list[float]:
-    """Split ``total`` shares pro rata to ``weights``: every part but the largest weight's is rounded down to a whole
-    ``unit`` (``unit`` 0: not rounded); the largest takes the remainder. No part exceeds its cap (``caps``, default the weights): an excess
-    goes to the others, whole units first, larger weights first. Requires ``total <= sum(caps)``."""
+    """Split ``total`` shares pro rata to ``weights``: every part but the largest weight's (the first on a tie) is
+    rounded down to a whole ``unit`` (0: not rounded); the largest takes the remainder. No part exceeds its cap
+    (``caps``, default the weights): an excess goes to the others, whole units first, larger weights first.
+    Requires ``total <= sum(caps)``."""
     count = len(weights)
     limits = list(weights if caps is None else caps)
     parts = [0.0] * count
@@ -375,15 +376,16 @@ def rescale(books: Mapping[str, VersionBook], shares: Mapping[str, float], price
                 if amount <= EPS:
                     continue
                 price = prices[symbol]
-                transfer(book, target, symbol, amount, price)
+                transfer(book, target, symbol, amount, price)  # the taker pays here; handed back below
                 moved += amount * price
-                moves.append(Movement(giver, symbol, "rescale_out", -amount, price, amount * price))
-                moves.append(Movement(taker, symbol, "rescale_in", amount, price, -amount * price))
+                moves.append(Movement(giver, symbol, "rescale_out", -amount, price, 0.0))
+                moves.append(Movement(taker, symbol, "rescale_in", amount, price, 0.0))
+            book.cash -= values[index]  # the transfers' payments back, plus the rest of the slice in cash
+            target.cash += values[index]
             cash = values[index] - moved
-            book.cash -= cash
-            target.cash += cash
-            moves.append(Movement(giver, "", "rescale_out", 0.0, math.nan, -cash))
-            moves.append(Movement(taker, "", "rescale_in", 0.0, math.nan, cash))
+            if abs(cash) > EPS:
+                moves.append(Movement(giver, "", "rescale_out", 0.0, math.nan, -cash))
+                moves.append(Movement(taker, "", "rescale_in", 0.0, math.nan, cash))
             book.flows.append((day, -values[index]))
             target.flows.append((day, values[index]))
     return Allocation(day, tuple(moves))
