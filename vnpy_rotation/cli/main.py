@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import InputRejected, Problem, RotationError
 from ..runtime import runtime_folder, settle_runtime
-from . import risk_cmd
+from . import risk_cmd, version_cmd
 
 
 def parse_date(text: str) -> date:
@@ -121,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
     risk = commands.add_parser("risk", parents=[home], help="the risk engine: ladders and fail-safe flags in a home (status, reset, clear) and the risk report of a history")
     risk_actions = risk.add_subparsers(dest="action", required=True)
     risk_cmd.add_parsers(risk_actions, home)  # status, reset, clear, report
+
+    version_cmd.add_parsers(commands, home, parse_date)  # version create|list|show|diff|alias|history, release check
 
     gui = commands.add_parser("gui", parents=[home], help="VeighNa Trader with the rotation app, CTA apps and RiskManager")
     gui.set_defaults(handler="vnpy_rotation.cli.gui_cmd:run")

@@ -73,14 +73,21 @@ def read_pools(path: Path | str | None = None) -> PoolsConfig:
     A relative path is looked up in the current directory, then in the project folder (so
     ``configs/etf_pools_wide.yaml`` works from anywhere in a clone).
     """
-    path = Path(path) if path else DEFAULT_POOLS_FILE
-    if not path.is_absolute() and not path.exists() and (ROOT / path).exists():
-        path = ROOT / path
+    path = pools_path(path)
     try:
         stamp = path.stat().st_mtime_ns
     except OSError:
         stamp = None  # read_yaml names the missing file
     return _read_pools(path, stamp)
+
+
+def pools_path(path: Path | str | None = None) -> Path:
+    """The pools file ``path`` names (default :data:`DEFAULT_POOLS_FILE`): a relative path is looked up in the
+    current directory, then in the project folder."""
+    path = Path(path) if path else DEFAULT_POOLS_FILE
+    if not path.is_absolute() and not path.exists() and (ROOT / path).exists():
+        path = ROOT / path
+    return path
 
 
 @lru_cache(maxsize=32)

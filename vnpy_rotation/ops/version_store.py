@@ -1,0 +1,126 @@
+"""The tables of strategy versions and their alias moves, in the project's database (beside the bars).
+
+- ``rotation_version``: one row per immutable strategy version, keyed by its content hash;
+- ``rotation_alias``: one row per alias move (``champion``, ``candidate``, ... per strategy): the current alias
+  is the latest row of its (strategy, alias), a retired alias is a row with no version.
+
+Both tables are insert-only. On SQLite (vnpy's embedded default) triggers abort any UPDATE or DELETE, so
+even a hand-written SQL edit fails (https://www.sqlite.org/lang_createtrigger.html, ``RAISE(ABORT, ...)``).
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import Any
+
+from peewee import AutoField, CharField, Database, Model, SqliteDatabase, TextField
+
+VERSION_TABLE = "rotation_version"
+ALIAS_TABLE = "rotation_alias"
+
+
+class VersionRow(Model):
+    id = CharField(primary_key=True)  # the content hash's first 12 hex digits
+    strategy = CharField(index=True)
+    strategy_class = CharField()
+    content_hash = CharField()  # the whole SHA-256 of the canonical content
+    settings_json = TextField()
+    settings_hash = CharField()
+    backtest_json = TextField()
+    backtest_hash = CharField()
+    release_json = TextField()  # the validated release: section (the defaults when absent)
+    risk_json = TextField()  # the configured ladders and stop rules
+    config_path = TextField()
+    config_text = TextField()
+    config_sha256 = CharField()
+    files_json = TextField()  # files the config refers to (pools): field, path, sha256, text
+    start = CharField()  # the window the backtest covered (first and last trading day)
+    end = CharField()
+    bars_json = TextField()  # per-symbol row count and last day of the bars used
+    bars_hash = CharField()
+    code_commit = CharField()
+    code_diff_hash = CharField()  # of the uncommitted changes ("" when clean or not in git)
+    metrics_json = TextField()
+    checks_json = TextField()  # look-ahead and identity checks: kind, name, ok, detail
+    walkforward_json = TextField(null=True)
+    equity_json = TextField()  # {"dates": [...], "equity": [...]}: the backtest's daily close equity
+    created_at = CharField()
+    created_by = CharField()
+    note = TextField()
+
+    class Meta:
+        table_name = VERSION_TABLE
+
+
+class AliasRow(Model):
+    seq = AutoField()  # insertion order: the latest row of (strategy, alias) is the current alias
+    strategy = CharField()
+    alias = CharField()
+    version = CharField(null=True)  # NULL: retired
+    previous = CharField(null=True)
+    who = CharField()
+    why = TextField()
+    at = CharField()  # ISO timestamp of the move
+
+    class Meta:
+        table_name = ALIAS_TABLE
+        indexes = ((("strategy", "alias", "seq"), False),)
+
+
+MODELS = (VersionRow, AliasRow)
+
+
+def _triggers(table: str) -> list[str]:
+    return [f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} "
+            f"BEGIN SELECT RAISE(ABORT, '{table} rows are immutable: insert a new row instead'); END"
+            for op in ("UPDATE", "DELETE")]
+
+
+class VersionStore:
+    """Reads and inserts version and alias rows on ``db`` (default: vnpy's database connection)."""
+
+    def __init__(self, db: Database | None = None) -> None:
+        if db is None:
+            from vnpy.trader.database import get_database  # the shell: only when no connection is given
+
+            db = get_database().db
+        self.db = db
+        db.bind(MODELS)
+        db.create_tables(MODELS)
+        if isinstance(db, SqliteDatabase):
+            for table in (VERSION_TABLE, ALIAS_TABLE):
+                for sql in _triggers(table):
+                    db.execute_sql(sql)
+
+    def transaction(self) -> AbstractContextManager[Any]:
+        return self.db.atomic()
+
+    def insert_version(self, row: dict[str, Any]) -> None:
+        VersionRow.insert(**row).execute()
+
+    def version(self, version_id: str) -> dict[str, Any] | None:
+        found = VersionRow.select().where(VersionRow.id == version_id).dicts().first()
+        return dict(found) if found else None
+
+    def versions(self, strategy: str | None = None) -> list[dict[str, Any]]:
+        query = VersionRow.select().order_by(VersionRow.created_at, VersionRow.id)
+        if strategy is not None:
+            query = query.where(VersionRow.strategy == strategy)
+        return [dict(r) for r in query.dicts()]
+
+    def ids_starting(self, prefix: str) -> list[str]:
+        query = VersionRow.select(VersionRow.id).where(VersionRow.id.startswith(prefix)).order_by(VersionRow.id)
+        return [r.id for r in query]
+
+    def insert_alias(self, row: dict[str, Any]) -> int:
+        return int(AliasRow.insert(**row).execute())
+
+    def alias_rows(self, strategy: str) -> list[dict[str, Any]]:
+        query = AliasRow.select().where(AliasRow.strategy == strategy).order_by(AliasRow.seq)
+        return [dict(r) for r in query.dicts()]
+
+    def latest_alias(self, strategy: str, alias: str) -> dict[str, Any] | None:
+        query = (AliasRow.select().where((AliasRow.strategy == strategy) & (AliasRow.alias == alias))
+                 .order_by(AliasRow.seq.desc()))
+        found = query.dicts().first()
+        return dict(found) if found else None
