@@ -217,6 +217,16 @@ def test_risk_sale_beside_a_plan_sale_of_the_same_symbol() -> None:
     assert books["champion"].shares("A") == 400 and books["candidate"].shares("A") == 200
 
 
+def test_risk_sale_never_sells_a_versions_locked_shares() -> None:
+    """Holdings 800 (old) / 200 (moved in today, bought today): pro rata 400 / 100, but the candidate has nothing
+    sellable today, so the champion's books carry the whole 500."""
+    books, broker = two_books(champion_a=800)
+    books["candidate"].add("A", Lot(200, DAY, 10.0))
+    broker.holdings["A"] = 1000
+    session(books, broker, {}, [RealFill("A", False, 500, 4500.0, 5.0, risk=True)], {"A": 9.0})
+    assert books["champion"].shares("A") == 300 and books["candidate"].shares("A") == 200
+
+
 def test_t1_shares_bought_today_and_moved_stay_locked_for_the_new_holder() -> None:
     """The champion buys 500 today; a mid-session risk cut moves part of its book to the candidate the same day:
     the candidate cannot sell those shares today, and can the next day. Lots it got from old purchases it can."""
@@ -254,6 +264,18 @@ def test_fills_the_plan_cannot_explain_are_refused(fills, message) -> None:  # t
     books, _ = two_books()
     with pytest.raises(ValueError, match=message):
         allocate(books, net({"champion": {"A": -300}, "candidate": {"A": 200}}), fills, {"A": 10.0}, DAY, LOTS)
+
+
+def test_a_refused_session_leaves_every_book_as_it_was() -> None:
+    """A's sale books fine, then B's fill is on the wrong side: nothing of A stays booked either."""
+    books, _ = two_books()
+    books["candidate"].add("B", Lot(100, OLD, 5.0))
+    before = {version: book.to_json() for version, book in books.items()}
+    plan = net({"champion": {"A": -300}, "candidate": {"A": 200, "B": -100}})
+    with pytest.raises(ValueError, match="B: a plan fill on the side opposite"):
+        allocate(books, plan, [RealFill("A", False, 100, 1000.0, 5.0), RealFill("B", True, 100, 500.0)],
+                 {"A": 10.0, "B": 5.0}, DAY, LOTS)
+    assert {version: book.to_json() for version, book in books.items()} == before
 
 
 # --------------------------------------------------------------------------- rescale, reconcile, paper
@@ -301,6 +323,10 @@ def test_rescale_refuses_shares_that_do_not_fit_the_books() -> None:
         rescale(books, {"champion": 0.8, "candidate": 0.3}, {"A": 10.0}, NEXT, LOTS)
     with pytest.raises(ValueError, match="real books are"):
         rescale(books, {"champion": 1.0}, {"A": 10.0}, NEXT, LOTS)
+    books["candidate"].mark(NEXT, {"A": 10.0})
+    with pytest.raises(ValueError, match="marked on 2024-01-04"):  # after NEXT's close: it belongs to the next day
+        rescale(books, {"champion": 0.5, "candidate": 0.5}, {"A": 10.0}, NEXT, LOTS)
+    assert books["champion"].cash == 10000.0 and books["champion"].flows == []
 
 
 def test_reconcile_reports_each_difference_and_leaves_paper_books_out() -> None:
