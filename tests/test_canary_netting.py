@@ -287,6 +287,8 @@ def test_rescale_5_to_20_percent() -> None:
     champion = VersionBook("champion", 15000.0, {"A": [Lot(5000, OLD, 9.0), Lot(3000, DAY, 9.5)]})
     candidate = VersionBook("candidate", 1000.0, {"A": [Lot(400, OLD, 9.0)]})
     books = {"champion": champion, "candidate": candidate}
+    champion.mark(DAY, {"A": 10.0})
+    candidate.mark(DAY, {"A": 10.0})
     allocation = rescale(books, {"champion": 0.8, "candidate": 0.2}, {"A": 10.0}, NEXT, LOTS)
     assert (champion.shares("A"), champion.cash) == (6800, 12000.0)
     assert (candidate.shares("A"), candidate.cash) == (1600, 4000.0)
@@ -295,6 +297,12 @@ def test_rescale_5_to_20_percent() -> None:
     assert champion.flows == [(NEXT, -15000.0)] and candidate.flows == [(NEXT, 15000.0)]
     assert allocation.cash("candidate") == 3000.0 and allocation.shares("candidate", "A") == 1200
     assert reconcile(books, {"A": 8400}, 16000.0) == []  # a re-scale never touches the broker
+    # A closes at 11 on NEXT: candidate 4000 + 1600 * 11 = 21600 on 5000 + 15000 moved in: +8 %, not +332 %;
+    # champion 12000 + 6800 * 11 = 86800 on 95000 - 15000: +8.5 %
+    champion.mark(NEXT, {"A": 11.0})
+    candidate.mark(NEXT, {"A": 11.0})
+    assert candidate.daily_returns().tolist() == pytest.approx([0.08], abs=1e-12)
+    assert champion.daily_returns().tolist() == pytest.approx([0.085], abs=1e-12)
 
 
 def test_rescale_falls_back_to_whole_shares_when_cash_is_short() -> None:
