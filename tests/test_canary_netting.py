@@ -217,6 +217,16 @@ def test_risk_sale_beside_a_plan_sale_of_the_same_symbol() -> None:
     assert books["champion"].shares("A") == 400 and books["candidate"].shares("A") == 200
 
 
+def test_risk_sale_never_sells_a_versions_locked_shares() -> None:
+    """Holdings 800 (old) / 200 (moved in today, bought today): pro rata 400 / 100, but the candidate has nothing
+    sellable today, so the champion's books carry the whole 500."""
+    books, broker = two_books(champion_a=800)
+    books["candidate"].add("A", Lot(200, DAY, 10.0))
+    broker.holdings["A"] = 1000
+    session(books, broker, {}, [RealFill("A", False, 500, 4500.0, 5.0, risk=True)], {"A": 9.0})
+    assert books["champion"].shares("A") == 300 and books["candidate"].shares("A") == 200
+
+
 def test_t1_shares_bought_today_and_moved_stay_locked_for_the_new_holder() -> None:
     """The champion buys 500 today; a mid-session risk cut moves part of its book to the candidate the same day:
     the candidate cannot sell those shares today, and can the next day. Lots it got from old purchases it can."""
@@ -256,6 +266,18 @@ def test_fills_the_plan_cannot_explain_are_refused(fills, message) -> None:  # t
         allocate(books, net({"champion": {"A": -300}, "candidate": {"A": 200}}), fills, {"A": 10.0}, DAY, LOTS)
 
 
+def test_a_refused_session_leaves_every_book_as_it_was() -> None:
+    """A's sale books fine, then B's fill is on the wrong side: nothing of A stays booked either."""
+    books, _ = two_books()
+    books["candidate"].add("B", Lot(100, OLD, 5.0))
+    before = {version: book.to_json() for version, book in books.items()}
+    plan = net({"champion": {"A": -300}, "candidate": {"A": 200, "B": -100}})
+    with pytest.raises(ValueError, match="B: a plan fill on the side opposite"):
+        allocate(books, plan, [RealFill("A", False, 100, 1000.0, 5.0), RealFill("B", True, 100, 500.0)],
+                 {"A": 10.0, "B": 5.0}, DAY, LOTS)
+    assert {version: book.to_json() for version, book in books.items()} == before
+
+
 # --------------------------------------------------------------------------- rescale, reconcile, paper
 
 def test_rescale_5_to_20_percent() -> None:
@@ -265,6 +287,8 @@ def test_rescale_5_to_20_percent() -> None:
     champion = VersionBook("champion", 15000.0, {"A": [Lot(5000, OLD, 9.0), Lot(3000, DAY, 9.5)]})
     candidate = VersionBook("candidate", 1000.0, {"A": [Lot(400, OLD, 9.0)]})
     books = {"champion": champion, "candidate": candidate}
+    champion.mark(DAY, {"A": 10.0})
+    candidate.mark(DAY, {"A": 10.0})
     allocation = rescale(books, {"champion": 0.8, "candidate": 0.2}, {"A": 10.0}, NEXT, LOTS)
     assert (champion.shares("A"), champion.cash) == (6800, 12000.0)
     assert (candidate.shares("A"), candidate.cash) == (1600, 4000.0)
@@ -273,6 +297,12 @@ def test_rescale_5_to_20_percent() -> None:
     assert champion.flows == [(NEXT, -15000.0)] and candidate.flows == [(NEXT, 15000.0)]
     assert allocation.cash("candidate") == 3000.0 and allocation.shares("candidate", "A") == 1200
     assert reconcile(books, {"A": 8400}, 16000.0) == []  # a re-scale never touches the broker
+    # A closes at 11 on NEXT: candidate 4000 + 1600 * 11 = 21600 on 5000 + 15000 moved in: +8 %, not +332 %;
+    # champion 12000 + 6800 * 11 = 86800 on 95000 - 15000: +8.5 %
+    champion.mark(NEXT, {"A": 11.0})
+    candidate.mark(NEXT, {"A": 11.0})
+    assert candidate.daily_returns().tolist() == pytest.approx([0.08], abs=1e-12)
+    assert champion.daily_returns().tolist() == pytest.approx([0.085], abs=1e-12)
 
 
 def test_rescale_falls_back_to_whole_shares_when_cash_is_short() -> None:
@@ -301,6 +331,10 @@ def test_rescale_refuses_shares_that_do_not_fit_the_books() -> None:
         rescale(books, {"champion": 0.8, "candidate": 0.3}, {"A": 10.0}, NEXT, LOTS)
     with pytest.raises(ValueError, match="real books are"):
         rescale(books, {"champion": 1.0}, {"A": 10.0}, NEXT, LOTS)
+    books["candidate"].mark(NEXT, {"A": 10.0})
+    with pytest.raises(ValueError, match="marked on 2024-01-04"):  # after NEXT's close: it belongs to the next day
+        rescale(books, {"champion": 0.5, "candidate": 0.5}, {"A": 10.0}, NEXT, LOTS)
+    assert books["champion"].cash == 10000.0 and books["champion"].flows == []
 
 
 def test_reconcile_reports_each_difference_and_leaves_paper_books_out() -> None:

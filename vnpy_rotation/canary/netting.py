@@ -21,8 +21,8 @@ b) A real plan fill is split among the versions whose residual parts (after tran
 c) A real fill's commission, stamp duty, transfer fee and slippage are each split pro rata to each version's share
    of that fill's volume (the largest share takes the remainder, so the parts sum exactly to the fill's).
 d) A risk sale (``RealFill.risk``: a sale no version asked for) is split pro rata to the versions' holdings of the
-   symbol before it (after the session's transfers and plan fills), in whole lots as in b), sold from each book's
-   sellable lots first.
+   symbol before it (after the session's transfers and plan fills), in whole lots as in b), no version selling more
+   than its sellable shares (T+1), and sold from each book's sellable lots, oldest first.
 e) Cash moves with every transfer and fill: a buyer pays the traded value plus its fees, a seller receives the
    traded value less its fees; a transfer's target pays the source ``shares * price``. Each book's cash is its own
    (it may dip below zero by a transfer priced above the open the buyer sized at; the account's sum is unchanged).
@@ -36,6 +36,7 @@ their target receive the slices pro rata to their shortfall. Both books therefor
 version's equity equals its share of the total exactly at ``prices``; the moved value is recorded as a flow so
 the versions' returns exclude it.
 
+``allocate`` and ``rescale`` change the books all or nothing: a refusal (``ValueError``) leaves them as they were.
 Only the real books (``paper=False``) are in the broker account; a shadow-stage candidate is paper-filled with
 ``paper_fill`` and left out of ``allocate``, ``rescale`` and ``reconcile``.
 """
@@ -43,8 +44,9 @@ Only the real books (``paper=False``) are in the broker account; a shadow-stage 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
 
 from vnpy_rotation.canary.books import EPS, Lot, VersionBook, transfer
 
@@ -228,6 +230,20 @@ def net(deltas: Mapping[str, Mapping[str, float]], lots: Mapping[str, float] | N
 
 # --------------------------------------------------------------------------- allocation
 
+@contextmanager
+def _all_or_nothing(books: Mapping[str, VersionBook]) -> Iterator[None]:
+    """Restore every book as it was when the block raises: a refused session leaves no half-booked state."""
+    saved = {version: book.to_dict() for version, book in books.items()}
+    try:
+        yield
+    except BaseException:
+        for version, book in books.items():
+            old = VersionBook.from_dict(saved[version])
+            for item in fields(VersionBook):
+                setattr(book, item.name, getattr(old, item.name))
+        raise
+
+
 def _unit(lots: Mapping[str, float], symbol: str) -> float:
     if symbol not in lots:
         raise ValueError(f"no board lot given for {symbol}")
@@ -283,9 +299,15 @@ def allocate(books: Mapping[str, VersionBook], netted: Mapping[str, Netted], fil
     for the session, ``fills`` every real fill of the session, ``prices`` the open (or undisturbed execution)
     prices, ``day`` the session, ``lots`` the board lot per symbol. Mutates ``books``; returns what moved.
 
-    Refused (``ValueError``, books untouched only if raised before the first symbol): a plan fill with no plan,
-    on the side opposite the plan, or beyond the plan's residual; a paper book in a plan; shares a book lacks.
+    Refused with ``ValueError``, the books left as they were: a plan fill with no plan, on the side opposite the
+    plan, or beyond the plan's residual; a risk buy; a paper book in a plan; shares a book lacks.
     """
+    with _all_or_nothing(books):
+        return _allocate(books, netted, fills, prices, day, lots)
+
+
+def _allocate(books: Mapping[str, VersionBook], netted: Mapping[str, Netted], fills: Sequence[RealFill],
+              prices: Mapping[str, float], day: str, lots: Mapping[str, float]) -> Allocation:
     real_books = _real_books(books)
     symbols = list(netted)
     symbols.extend(fill.symbol for fill in fills if fill.symbol not in symbols)
@@ -327,7 +349,12 @@ def allocate(books: Mapping[str, VersionBook], netted: Mapping[str, Netted], fil
         if risk_fills:
             versions = list(real_books)
             held = [real_books[version].shares(symbol) for version in versions]
-            amounts = split(sum(fill.volume for fill in risk_fills), held, _unit(lots, symbol))
+            sellable = [real_books[version].sellable(symbol, day) for version in versions]
+            volume = sum(fill.volume for fill in risk_fills)
+            # no version sells more than it may (T+1) unless the broker sold more than the books hold sellable
+            # (a T+0 fund): then up to its holdings
+            caps = sellable if sum(sellable) >= volume - EPS else held
+            amounts = split(volume, held, _unit(lots, symbol), caps)
             moves += _book_fills(real_books, symbol, risk_fills, False, versions, amounts, day, "risk_sell")
     return Allocation(day, tuple(moves), tuple(skipped))
 
@@ -346,8 +373,19 @@ def rescale(books: Mapping[str, VersionBook], shares: Mapping[str, float], price
             lots: Mapping[str, float]) -> Allocation:
     """Move value between the real books so each version's equity is ``shares[version]`` of their total at
     ``prices`` (the rule is in the module docstring). ``shares`` must name every real book, be >= 0 and sum to 1.
-    Mutates ``books``; returns what moved (the coordinator may ignore it)."""
+    ``day`` is the session the re-scale opens (a re-scale decided after a close belongs to the next session: a day
+    a book has already marked is refused, since the moved capital must count in the next session's return).
+    Mutates ``books`` (all or nothing); returns what moved (the coordinator may ignore it)."""
+    with _all_or_nothing(books):
+        return _rescale(books, shares, prices, day, lots)
+
+
+def _rescale(books: Mapping[str, VersionBook], shares: Mapping[str, float], prices: Mapping[str, float], day: str,
+             lots: Mapping[str, float]) -> Allocation:
     real_books = _real_books(books)
+    for book in real_books.values():
+        if book.equity and book.equity[-1][0] >= day:
+            raise ValueError(f"book {book.version} is marked on {book.equity[-1][0]}: a re-scale on {day} is too late")
     if set(shares) != set(real_books):
         raise ValueError(f"re-scale shares name {sorted(shares)}, the real books are {sorted(real_books)}")
     if any(share < 0 for share in shares.values()) or abs(sum(shares.values()) - 1.0) > 1e-9:
