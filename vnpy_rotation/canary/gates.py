@@ -14,6 +14,8 @@ from datetime import date
 from enum import Enum
 from typing import Literal
 
+import numpy as np
+
 from .config import CanaryConfig
 from .evidence import (
     StageEvidence,
@@ -21,7 +23,7 @@ from .evidence import (
     historical_var,
     max_drawdown,
     return_correlation,
-    rolling_drawdown_quantile,
+    rolling_drawdowns,
     tracking_bp,
     var_exceptions,
 )
@@ -130,10 +132,11 @@ def measure(stage_index: int, evidence: StageEvidence, config: CanaryConfig) -> 
                          f"not evaluated: {len(history)} backtest sessions, {max(config.min_history, n)} needed")
     else:
         dd = max_drawdown(evidence.live_returns)
+        windows = rolling_drawdowns(history, n)  # once for both quantiles
         pairs: tuple[tuple[GateKind, float], ...] = (("promote", up.drawdown_quantile),
                                                      ("rollback", down.drawdown_quantile))
         for kind, q in pairs:
-            limit = rolling_drawdown_quantile(history, n, q)
+            limit = float(np.quantile(windows, q))
             rows.append(GateValue("drawdown", kind, dd, limit, dd <= limit,
                                   f"the {q:g}-quantile of the backtest's {n}-session max drawdowns"))
 
