@@ -282,3 +282,24 @@ def test_binomial_p_in_unit_interval_and_decreasing(n: int, level: float) -> Non
     assert np.all((p >= 0.0) & (p <= 1.0))
     assert p[0] == 1.0
     assert np.all(np.diff(p) <= 1e-15)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(0, 2), st.lists(st.tuples(st.floats(-0.05, 0.05), st.floats(-0.05, 0.05)), max_size=6),
+       st.floats(-5, 50), st.floats(0, 1), st.booleans(), st.sampled_from(["auto", "manual"]))
+def test_verdict_follows_the_rows(stage: int, pairs: list[tuple[float, float]], slip: float, fill: float,
+                                  halted: bool, approval: str) -> None:
+    """Whatever the evidence: ROLLBACK iff a rollback row failed; a promotion only after the minimum sessions
+    with no promotion row failed, and only as AWAIT_APPROVAL under manual approval."""
+    live, back = (tuple(x) for x in zip(*pairs)) if pairs else ((), ())
+    ev = evidence(live, back, slip=slip, model=0.0, filled=10_000.0 * fill, halted=halted)
+    config = CONFIG.model_copy(update={"approval": approval})
+    decision = evaluate(stage, ev, config)
+    rows = decision.gates
+    assert (decision.action is Action.ROLLBACK) == any(g.kind == "rollback" and g.passed is False for g in rows)
+    if decision.action in (Action.PROMOTE, Action.AWAIT_APPROVAL):
+        assert len(live) >= STAGES[stage].min_sessions
+        assert not any(g.kind == "promote" and g.passed is False for g in rows)
+        assert (decision.action is Action.AWAIT_APPROVAL) == (approval == "manual")
+    if decision.action is Action.HOLD:
+        assert len(live) < STAGES[stage].min_sessions or any(g.kind == "promote" and g.passed is False for g in rows)
