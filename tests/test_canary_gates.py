@@ -228,6 +228,8 @@ def test_measures_by_hand() -> None:
     assert value_weighted_bp(np.array([1000.0, 3000.0]), np.array([4.0, 8.0])) == pytest.approx(7.0)
     assert value_weighted_bp(np.array([]), np.array([])) is None
     assert return_correlation(np.array([0.01]), np.array([0.01])) is None
+    assert return_correlation(np.array([0.01, 0.01]), np.array([0.01, 0.02])) is None  # flat
+    assert return_correlation(np.array([0.0, 5e-324]), np.array([0.01, 0.02])) is None  # spread underflows
 
 
 def test_binomial_golden() -> None:

@@ -75,9 +75,12 @@ def return_correlation(live: FloatArray, backtest: FloatArray) -> float | None:
     a, b = _array(live), _array(backtest)
     if len(a) != len(b):
         raise ValueError("live, backtest: series of the same length are needed")
-    if len(a) < 2 or np.ptp(a) == 0.0 or np.ptp(b) == 0.0:
+    if len(a) < 2:
         return None
-    return float(np.corrcoef(a, b)[0, 1])
+    # a flat series (or one whose spread underflows, e.g. 1e-310 apart) has no correlation
+    with np.errstate(divide="ignore", invalid="ignore"):
+        corr = float(np.corrcoef(a, b)[0, 1])
+    return corr if np.isfinite(corr) else None
 
 
 def _window_drawdowns(windows: FloatArray) -> FloatArray:
