@@ -30,8 +30,7 @@ from pydantic import Field
 
 from ..config import Frozen
 from ..market.instruments import whole_lots
-
-BP = 1e4
+from .evidence import BP
 
 
 class SliceRules(Frozen):
