@@ -14,6 +14,8 @@ from datetime import date
 from enum import Enum
 from typing import Literal
 
+import numpy as np
+
 from .config import CanaryConfig
 from .evidence import (
     StageEvidence,
@@ -21,7 +23,7 @@ from .evidence import (
     historical_var,
     max_drawdown,
     return_correlation,
-    rolling_drawdown_quantile,
+    rolling_drawdowns,
     tracking_bp,
     var_exceptions,
 )
@@ -86,9 +88,9 @@ def _at_least(name: str, kind: GateKind, value: float | None, limit: float, note
     return GateValue(name, kind, value, limit, None if value is None else value >= limit, note)
 
 
-def _skipped(name: str, limit: float, note: str) -> tuple[GateValue, GateValue]:
-    return (GateValue(name, "promote", None, limit, None, note),
-            GateValue(name, "rollback", None, limit, None, note))
+def _skipped(name: str, up: float | None, down: float | None, note: str) -> tuple[GateValue, GateValue]:
+    """Both rows of a gate that cannot be measured yet, with the configured thresholds."""
+    return (GateValue(name, "promote", None, up, None, note), GateValue(name, "rollback", None, down, None, note))
 
 
 def measure(stage_index: int, evidence: StageEvidence, config: CanaryConfig) -> tuple[GateValue, ...]:
@@ -101,7 +103,7 @@ def measure(stage_index: int, evidence: StageEvidence, config: CanaryConfig) -> 
 
     # tracking: the candidate against its own backtest at the stage's capital, same sessions
     if n == 0:
-        rows += _skipped("tracking_bp", up.tracking_bp, "not evaluated: no session in this stage yet")
+        rows += _skipped("tracking_bp", up.tracking_bp, down.tracking_bp, "not evaluated: no session in this stage yet")
         rows.append(GateValue("correlation", "report", None, None, None, "not evaluated: no session yet"))
     else:
         track = tracking_bp(evidence.live_returns, evidence.backtest_returns)
@@ -113,9 +115,9 @@ def measure(stage_index: int, evidence: StageEvidence, config: CanaryConfig) -> 
 
     # slippage: realised minus modelled, value-weighted over the stage's fills
     if shadow:
-        rows += _skipped("slippage_bp", up.slippage_bp, "not evaluated: shadow stage (paper fills)")
+        rows += _skipped("slippage_bp", up.slippage_bp, down.slippage_bp, "not evaluated: shadow stage (paper fills)")
     elif evidence.slippage_bp is None or evidence.model_slippage_bp is None:
-        rows += _skipped("slippage_bp", up.slippage_bp, "not evaluated: no fill in this stage yet")
+        rows += _skipped("slippage_bp", up.slippage_bp, down.slippage_bp, "not evaluated: no fill in this stage yet")
     else:
         excess = evidence.slippage_bp - evidence.model_slippage_bp
         rows.append(_at_most("slippage_bp", "promote", excess, up.slippage_bp))
@@ -124,24 +126,25 @@ def measure(stage_index: int, evidence: StageEvidence, config: CanaryConfig) -> 
     # drawdown: the stage's max drawdown against the backtest's drawdowns over windows of as many sessions
     history = evidence.backtest_history
     if n == 0:
-        rows += _skipped("drawdown", up.drawdown_quantile, "not evaluated: no session in this stage yet")
+        rows += _skipped("drawdown", None, None, "not evaluated: no session in this stage yet")
     elif len(history) < max(config.min_history, n):
-        rows += _skipped("drawdown", up.drawdown_quantile,
+        rows += _skipped("drawdown", None, None,
                          f"not evaluated: {len(history)} backtest sessions, {max(config.min_history, n)} needed")
     else:
         dd = max_drawdown(evidence.live_returns)
+        windows = rolling_drawdowns(history, n)  # once for both quantiles
         pairs: tuple[tuple[GateKind, float], ...] = (("promote", up.drawdown_quantile),
                                                      ("rollback", down.drawdown_quantile))
         for kind, q in pairs:
-            limit = rolling_drawdown_quantile(history, n, q)
+            limit = float(np.quantile(windows, q))
             rows.append(GateValue("drawdown", kind, dd, limit, dd <= limit,
                                   f"the {q:g}-quantile of the backtest's {n}-session max drawdowns"))
 
     # VaR exceptions: historical one-day VaR of the backtest history, binomial test sized to the stage
     if n == 0:
-        rows += _skipped("var_p_value", up.var_p_value, "not evaluated: no session in this stage yet")
+        rows += _skipped("var_p_value", up.var_p_value, down.var_p_value, "not evaluated: no session in this stage yet")
     elif len(history) < config.min_history:
-        rows += _skipped("var_p_value", up.var_p_value,
+        rows += _skipped("var_p_value", up.var_p_value, down.var_p_value,
                          f"not evaluated: {len(history)} backtest sessions, {config.min_history} needed")
     else:
         var = historical_var(history, config.var_level)
@@ -158,9 +161,9 @@ def measure(stage_index: int, evidence: StageEvidence, config: CanaryConfig) -> 
 
     # fill rate of the candidate's part: filled / submitted order value
     if shadow:
-        rows += _skipped("fill_rate", up.fill_rate, "not evaluated: shadow stage (paper fills)")
+        rows += _skipped("fill_rate", up.fill_rate, down.fill_rate, "not evaluated: shadow stage (paper fills)")
     elif evidence.submitted <= 0.0:
-        rows += _skipped("fill_rate", up.fill_rate, "not evaluated: no order submitted in this stage yet")
+        rows += _skipped("fill_rate", up.fill_rate, down.fill_rate, "not evaluated: no order submitted in this stage yet")
     else:
         rate = evidence.filled / evidence.submitted
         rows.append(_at_least("fill_rate", "promote", rate, up.fill_rate, "filled / submitted order value"))

@@ -196,6 +196,13 @@ def _dated_value(items: list[Any], on: date, attr: str) -> float | None:
     return getattr(items[index], attr) if index >= 0 else None
 
 
+def whole_lots(volume: float, lot: int, step: int) -> int:
+    """Largest valid buy quantity not above ``volume``: ``lot``, then multiples of ``step`` (0 below a lot)."""
+    if volume < lot:
+        return 0
+    return int(lot + ((int(volume) - lot) // step) * step)
+
+
 @dataclass(frozen=True)
 class Instrument:
     """One tradable code with the rules that apply to it."""
@@ -228,10 +235,7 @@ class Instrument:
 
     def round_buy(self, volume: float) -> int:
         """Largest valid buy quantity not above ``volume`` (0 when below the minimum lot)."""
-        lot, step = self.rules.lot, self.rules.lot_step
-        if volume < lot:
-            return 0
-        return int(lot + ((int(volume) - lot) // step) * step)
+        return whole_lots(volume, self.rules.lot, self.rules.lot_step)
 
 
 class InstrumentRegistry:
