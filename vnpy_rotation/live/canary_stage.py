@@ -30,10 +30,11 @@ import numpy as np
 
 from ..backtest.config import BacktestConfig
 from ..backtest.matching import Bar, SymbolTerms, match
+from ..canary import machine as release
 from ..canary.books import Lot, VersionBook
 from ..canary.config import CanaryConfig
-from ..canary.machine import CanaryState, share_of
-from ..canary.netting import Allocation, Netted, RealFill, Transfer, allocate, net, paper_fill, rescale
+from ..canary.machine import CanaryState
+from ..canary.netting import Allocation, Netted, RealFill, Transfer, allocate, net, paper_fill, rescale, split
 from ..risk.stops import PLAN
 from .plan import DayProgress, OrderPlan
 from .sizing import Quote, desired_shares, legs
@@ -87,7 +88,7 @@ class CanaryLedger:
     real_plan: OrderPlan | None = None  # the netted plan of ``open_day``
     allocated_day: str = ""  # the last session whose fills were allocated to the books
     returns: list[tuple[str, float]] = field(default_factory=list)  # candidate's flow-adjusted daily returns
-    submitted: list[tuple[str, float, float]] = field(default_factory=list)  # (day, shares wanted, filled)
+    submitted: list[tuple[str, float, float]] = field(default_factory=list)  # (day, value wanted, moved) CNY
     slippage: list[tuple[str, float, float, float]] = field(default_factory=list)  # (day, value, real, model)
     sessions: list[dict[str, Any]] = field(default_factory=list)  # per close: stage, status, gates, action
     pending_aliases: list[dict[str, Any]] = field(default_factory=list)  # decided, not yet in the registry
@@ -130,7 +131,7 @@ class CanaryLedger:
     @property
     def target_share(self) -> float:
         """The candidate's share of the capital the release's state asks for now."""
-        return share_of(self.machine, self.config.stages)
+        return release.share(self.machine, self.config.stages)
 
     def real_books(self) -> dict[str, VersionBook]:
         return {r: b for r, b in self.books.items() if not b.paper}
@@ -152,7 +153,7 @@ def start_ledger(strategy: str, champion: str, candidate: str, candidate_class: 
     with capital, filled from the champion's book by the next open's rescale)."""
     lots = {s: [Lot(float(v), "", math.nan)] for s, v in holdings.items() if v}
     books = {CHAMPION: VersionBook(champion or CHAMPION, float(cash), lots)}
-    paper = share_of(machine, config.stages) == 0.0
+    paper = release.share(machine, config.stages) == 0.0
     books[CANDIDATE] = VersionBook(candidate, float(equity) if paper else 0.0, {}, paper=paper)
     return CanaryLedger(strategy, champion, candidate, candidate_class, dict(candidate_settings), config, machine,
                         books, day.isoformat())
@@ -259,7 +260,7 @@ def allocate_close(ledger: CanaryLedger, day: date, progress: DayProgress | None
                 expected[f.symbol] = (shares + f.volume, value + f.volume * order.expected_price)
     lots = {s: terms_for(s, day).lot for s in set(ledger.open_prices) | {f.symbol for f in fills}}
     done = allocate(ledger.real_books(), ledger.netted, fills, ledger.open_prices, today, lots)
-    _record_execution(ledger, today, done, expected)
+    _record_execution(ledger, today, done, progress, expected, lots)
     retry = progress is not None and progress.retry and resubmit
     for role in list(ledger.plans):
         unfilled = any(abs(_executed(done, role, s) - n.parts.get(role, 0.0)) > 1e-9 for s, n in ledger.netted.items())
@@ -276,14 +277,35 @@ def _executed(done: Allocation, role: str, symbol: str) -> float:
     return sum(m.shares for m in done.for_version(role) if m.symbol == symbol and m.kind in PLAN_MOVES)
 
 
-def _record_execution(ledger: CanaryLedger, today: str, done: Allocation,
-                      expected: dict[str, tuple[float, float]]) -> None:
-    """The candidate's part of today's plan: shares wanted and moved (the fill rate), and the value of its
-    real fills with their realised slippage (against the open) and the cost model's (the expected fill
-    price the orders were sized at, against the open)."""
-    wanted = float(sum(abs(n.parts.get(CANDIDATE, 0.0)) for n in ledger.netted.values()))
+def _submitted(ledger: CanaryLedger, role: str, symbol: str, progress: DayProgress | None, lot: float) -> float:
+    """Shares of ``symbol`` the broker was asked for on ``role``'s behalf: its transfers (they happen when the
+    symbol trades) and its part of what the sizing submitted of the one real order, split by the allocation's
+    own rule (:func:`~vnpy_rotation.canary.netting.split`), so a full fill is a fill rate of 1."""
+    netted = ledger.netted[symbol]
+    residual = netted.residual()
+    moved = abs(netted.parts.get(role, 0.0) - residual.get(role, 0.0))
+    side = [r for r, v in residual.items() if v * netted.real > 0]
+    if progress is None or role not in side:
+        return moved
+    submitted = sum(leg.submitted for leg in progress.legs
+                    if leg.symbol == symbol and leg.cause == PLAN and leg.buy == (netted.real > 0))
+    weights = [abs(residual[r]) for r in side]
+    parts = split(min(submitted, sum(weights)), weights, lot)
+    return moved + parts[side.index(role)]
+
+
+def _record_execution(ledger: CanaryLedger, today: str, done: Allocation, progress: DayProgress | None,
+                      expected: dict[str, tuple[float, float]], lots: dict[str, float]) -> None:
+    """The candidate's part of today's plan: the value submitted for it and the value that moved (the fill
+    rate, so lot rounding by the broker's sizing is not counted as unfilled), and the value of its real fills
+    with their realised slippage (against the open) and the cost model's (the expected fill price the
+    orders were sized at, against the open)."""
+    prices = {s: ledger.open_prices.get(s, math.nan) for s in ledger.netted}
+    priced = [s for s, p in prices.items() if p == p and ledger.netted[s].parts.get(CANDIDATE)]
+    asked = {s: _submitted(ledger, CANDIDATE, s, progress, lots[s]) for s in priced}
+    wanted = float(sum(asked[s] * prices[s] for s in priced))
     if wanted > 0:
-        got = float(sum(abs(_executed(done, CANDIDATE, s)) for s in ledger.netted))
+        got = float(sum(min(abs(_executed(done, CANDIDATE, s)), asked[s]) * prices[s] for s in priced))
         ledger.submitted.append((today, wanted, got))
     value = real = model = 0.0
     for move in done.for_version(CANDIDATE):

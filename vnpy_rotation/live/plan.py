@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .canary_stage import CanaryLedger
     from .risk_stage import RiskBook
 
 
@@ -139,18 +140,22 @@ class StrategyState:
     last_close: str = ""  # the last session whose after-close cycle completed
     history: list[dict[str, Any]] = field(default_factory=list)  # daily summaries
     risk: RiskBook | None = None  # the risk stage's state (created with the first decided plan)
+    canary: CanaryLedger | None = None  # the latest canary release (kept after it ends, for its record)
 
     def to_json(self) -> dict[str, Any]:
         return {"plan": None if self.plan is None else self.plan.to_json(),
                 "progress": None if self.progress is None else self.progress.to_json(),
                 "last_close": self.last_close, "history": self.history,
-                "risk": None if self.risk is None else self.risk.to_json()}
+                "risk": None if self.risk is None else self.risk.to_json(),
+                "canary": None if self.canary is None else self.canary.to_json()}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "StrategyState":
-        from .risk_stage import RiskBook  # (it builds on the plan records above)
+        from .canary_stage import CanaryLedger  # (they build on the plan records above)
+        from .risk_stage import RiskBook
 
         return cls(plan=None if data.get("plan") is None else OrderPlan.from_json(data["plan"]),
                    progress=None if data.get("progress") is None else DayProgress.from_json(data["progress"]),
                    last_close=data.get("last_close", ""), history=list(data.get("history", [])),
-                   risk=None if data.get("risk") is None else RiskBook.from_json(data["risk"]))
+                   risk=None if data.get("risk") is None else RiskBook.from_json(data["risk"]),
+                   canary=None if data.get("canary") is None else CanaryLedger.from_json(data["canary"]))

@@ -29,6 +29,7 @@ from ...errors import InputRejected, Problem
 from ...live.consistency import Consistency, compare, write_report
 from ...live.state_file import read_json, write_atomic
 from ...market.calendar import default_calendar
+from ...canary.config import CanaryConfig
 from ...risk.config import RiskConfig
 from . import RotationStrategyApp
 from .engine import RotationEngine
@@ -45,6 +46,19 @@ class TradeSpec:
     end: date | None = None
     tolerance_bps: float = 0.0
     max_rounds: int = 3
+    canary: CanaryStart | None = None  # a candidate version run beside the strategy from the first session
+    version: str = ""  # the registered version ``settings`` are ("": not registered)
+
+
+@dataclass(frozen=True)
+class CanaryStart:
+    """A canary release to start with the run: the candidate version and the release's configuration."""
+
+    candidate: str  # version id
+    config: CanaryConfig = CanaryConfig()
+    champion: str = ""  # version id of the running settings ("": not registered)
+    who: str = "run.py"
+    why: str = "canary started with the run"
 
 
 PARAMETERS_FILE = "run_parameters.json"  # in OUT/state: what the state there was built with
@@ -57,7 +71,9 @@ def run_parameters(spec: TradeSpec, gateway: str, connection: dict[str, Any] | N
     return {"gateway": gateway, "strategy": spec.strategy, "settings": spec.settings,
             "backtest": spec.config.model_dump(mode="json"),
             "start": spec.start.isoformat() if spec.start else None, "end": spec.end.isoformat() if spec.end else None,
-            "tolerance_bps": spec.tolerance_bps, "max_rounds": spec.max_rounds,
+            "tolerance_bps": spec.tolerance_bps, "max_rounds": spec.max_rounds, "version": spec.version,
+            "canary": None if spec.canary is None else {"candidate": spec.canary.candidate, "champion": spec.canary.champion,
+                                                         "config": spec.canary.config.model_dump(mode="json")},
             "connection": {k: v for k, v in (connection or {}).items() if k != "token"}}  # no secrets on disk
 
 
@@ -153,7 +169,7 @@ def ensure_instance(engine: RotationEngine, spec: TradeSpec, gateway: str) -> st
     """The instance named after the strategy, created (or its settings refreshed) from ``spec``."""
     options = {"backtest": spec.config.model_dump(mode="json"), "gateway": gateway,
                "history_start": spec.start.isoformat() if spec.start else None,
-               "tolerance_bps": spec.tolerance_bps, "max_rounds": spec.max_rounds}
+               "tolerance_bps": spec.tolerance_bps, "max_rounds": spec.max_rounds, "version": spec.version}
     name = spec.strategy
     if name in engine.instances:
         engine.edit_strategy(name, spec.settings, **options)
@@ -162,7 +178,7 @@ def ensure_instance(engine: RotationEngine, spec: TradeSpec, gateway: str) -> st
     return name
 
 
-def run_replay(spec: TradeSpec, output: Callable[[str], None] = print) -> Consistency:
+def run_replay(spec: TradeSpec, output: Callable[[str], None] = print) -> Consistency | None:
     """Replay ``spec.start … spec.end`` through the live stack in paper mode, resuming where a previous
     run in the same ``out`` folder stopped; then compare with the backtest."""
     from ...backtest.loader import BENCHMARKS, ensure_bundled
@@ -193,6 +209,8 @@ def run_replay(spec: TradeSpec, output: Callable[[str], None] = print) -> Consis
         if cycle is None:
             raise RuntimeError(stack.engine.instances[name].error or "the strategy did not initialise")
         sessions = gateway.sessions()
+        if spec.canary is not None and cycle.state.canary is None and sessions:
+            start_canary(stack, name, spec.canary, sessions[0].date())
         for day in sessions:
             today = day.date()
             if cycle.state.last_close >= today.isoformat():
@@ -203,6 +221,8 @@ def run_replay(spec: TradeSpec, output: Callable[[str], None] = print) -> Consis
                 raise RuntimeError(f"strategy {name} stopped on {today}:\n{instance.error}")
             output(f"{today}  equity {cycle.state.history[-1]['equity']:>14,.2f}  "
                    f"fills {cycle.state.history[-1]['fills']}")
+        if spec.canary is not None:  # two versions in one account: no single backtest to equal
+            return None
         result = replay_consistency(spec)
         write_report(result, spec.out / "consistency.md", spec.out / "consistency.csv")
         if len(result.daily):  # the downgrade-request fail-safe's observation of the last session
@@ -211,6 +231,18 @@ def run_replay(spec: TradeSpec, output: Callable[[str], None] = print) -> Consis
     finally:
         stack.close()
     return result
+
+
+def start_canary(stack: Stack, name: str, canary: CanaryStart, first_session: date) -> None:
+    """Start ``canary`` on instance ``name`` before its first session (its stages count from that session)."""
+    from ...ops.versions import VersionRegistry
+
+    instance = stack.engine.instances[name]
+    candidate = VersionRegistry().load(canary.candidate)
+    day = default_calendar().previous(first_session) if instance.cycle.state.last_close == "" else \
+        date.fromisoformat(instance.cycle.state.last_close)
+    stack.engine.canary.start(instance, candidate, canary.config, canary.champion, canary.who, canary.why, day)
+    stack.drain()
 
 
 def replay_deviation(result: Consistency, spec: TradeSpec) -> float:

@@ -33,6 +33,7 @@ class Decided:
     rules: RiskRules | None = None  # the strategy's own risk rules (TargetPlan.risk)
     symbols: list[str] = field(default_factory=list)
     drift: list[str] = field(default_factory=list)  # the drift monitors that breached today (none: empty)
+    fresh: bool = True  # the plan is today's decision (False: the latest earlier row, asked for by ``latest``)
 
 
 class GatewayHistory:
@@ -61,8 +62,10 @@ def update_bars(symbols: list[str], day: date, setting: InstanceSetting, main_en
 
 
 def decide_plan(name: str, strategy: Any, setting: InstanceSetting, day: date, main_engine: MainEngine,
-                store: BarStore | None = None, since: date | None = None) -> Decided:
-    """Today's row of the strategy's plan, with the configured limits and drift response
+                store: BarStore | None = None, since: date | None = None, latest: bool = False) -> Decided:
+    """Today's row of the strategy's plan (``latest``: else the last row before today, with ``fresh`` False:
+    the target the strategy holds now, for a canary version given capital between its decisions), with the
+    configured limits and drift response
     (``setting.backtest.risk.limits`` / ``.drift``) applied as the backtest applies them: to the rows decided
     from ``since`` (the instance's first session; None: every row), the first moving from cash, the drift
     response stepped from ``since`` on the bars the strategy decides on. Today's drift events are logged."""
@@ -100,15 +103,20 @@ def decide_plan(name: str, strategy: Any, setting: InstanceSetting, day: date, m
         today = plan.drift_events[plan.drift_events["date"] == stamp]
         warnings.extend(f"drift {e.kind} {e.stage if e.kind == 'stage_changed' else e.flag}: {e.reason}"
                         for e in today.itertuples())
-    if stamp not in plan.frame.index:
-        return Decided(None, warnings, inputs, plan.risk, symbols, drift)
+    fresh = stamp in plan.frame.index
+    if not fresh:
+        earlier = plan.frame.index[plan.frame.index < stamp]
+        if not latest or not len(earlier):
+            return Decided(None, warnings, inputs, plan.risk, symbols, drift)
+        stamp = earlier[-1]
     row = plan.frame.loc[stamp].reindex(symbols, fill_value=0.0)
     if row.isna().all():
-        return Decided(None, warnings, inputs, plan.risk, symbols, drift)
+        return Decided(None, warnings, inputs, plan.risk, symbols, drift, fresh)
     notes = {}
     if plan.notes is not None:
         given = plan.notes.loc[stamp]
         notes = {s: str(n) for s, n in given.items() if isinstance(n, str) and n}
-    return Decided(OrderPlan(name, day.isoformat(), symbols, [float(v) for v in row.to_numpy()],
-                             plan.kind == "weight", plan.reason, notes), warnings, inputs, plan.risk, symbols, drift)
+    return Decided(OrderPlan(name, stamp.date().isoformat(), symbols, [float(v) for v in row.to_numpy()],
+                             plan.kind == "weight", plan.reason, notes), warnings, inputs, plan.risk, symbols, drift,
+                   fresh)
 

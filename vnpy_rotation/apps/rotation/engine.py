@@ -54,6 +54,7 @@ from ...risk.events import (
     StrategyRiskUpdate,
 )
 from .broker import VnpyBroker, broker_order, broker_trade
+from .canary import CanaryDriver, canary_view
 from .clock import EVENT_ROTATION_PHASE, Phase, SessionClock
 from .decide import decide_plan
 from .settings import SETTING_FILENAME, InstanceSetting, read_instance
@@ -92,6 +93,7 @@ class RotationEngine(BaseEngine):
         self._lock = threading.RLock()
         self._registered = False
         self.clock = SessionClock(event_engine)
+        self.canary = CanaryDriver(self)
 
     # -- set-up -------------------------------------------------------------------------------------
     def init_engine(self, state_folder: Path | None = None, strategy_folder: Path | None = None,
@@ -185,12 +187,8 @@ class RotationEngine(BaseEngine):
                                                 partial(self._save_state, name),
                                                 lambda msg: self.write_log(f"[{name}] {msg}"),
                                                 partial(self._journal, name))
-                for vt_symbol in instance.strategy.symbols:
-                    code, exchange = vt_symbol.split(".")
-                    self.main_engine.subscribe(SubscribeRequest(code, Exchange(exchange)), setting.gateway)
-                    contract = self.main_engine.get_contract(vt_symbol)  # arrived at connect, before this
-                    if contract is not None:
-                        self._check_contract(contract)
+                for vt_symbol in self.canary.symbols(instance):
+                    self.subscribe(vt_symbol, setting.gateway)
                 for note in instance.cycle.recover():
                     self.write_log(f"[{name}] 恢复: {note}")
                 instance.inited, instance.error = True, ""
@@ -198,6 +196,25 @@ class RotationEngine(BaseEngine):
             except Exception:
                 self._fail(instance, traceback.format_exc())
             self._put_strategy(instance)
+
+    def subscribe(self, vt_symbol: str, gateway: str) -> None:
+        code, exchange = vt_symbol.split(".")
+        self.main_engine.subscribe(SubscribeRequest(code, Exchange(exchange)), gateway)
+        contract = self.main_engine.get_contract(vt_symbol)  # arrived at connect, before this
+        if contract is not None:
+            self._check_contract(contract)
+
+    def adopt_version(self, instance: StrategyInstance, version: str, settings: dict[str, Any]) -> None:
+        """The instance runs ``version`` from now on (a completed canary, a rollback to a version): its
+        settings replaced, its strategy rebuilt; holdings, state and plan stay."""
+        with self._lock:
+            instance.setting = self._validated(instance.name, {**instance.setting.model_dump(mode="json"),
+                                                               "settings": settings, "version": version})
+            cls = self._class(instance.setting.class_name)
+            instance.strategy = cls(validate_section(cls.Settings, instance.setting.settings, f"{instance.name}: settings"))
+            self._save_settings()
+            for vt_symbol in instance.strategy.symbols:
+                self.subscribe(vt_symbol, instance.setting.gateway)
 
     def start_strategy(self, name: str) -> None:
         instance = self._instance(name)
@@ -230,7 +247,9 @@ class RotationEngine(BaseEngine):
             held = {s: v for s, v in cycle.broker.holdings().items() if v}
             if held != expected and cycle.state.progress is None:
                 self.write_log(f"[{instance.name}] 开盘对账: 券商持仓{held}, 昨收记录{expected}")
-        cycle.open(day, self._quotes(instance, day, opening=True))
+        quotes = self._quotes(instance, day, opening=True)
+        self.canary.on_open(instance, day, quotes)  # a canary's two versions netted into the one plan
+        cycle.open(day, quotes)
 
     def _on_retry(self, instance: StrategyInstance, day: date) -> None:
         instance.cycle.retry(self._quotes(instance, day, opening=False))
@@ -244,9 +263,10 @@ class RotationEngine(BaseEngine):
         strategy that fails to decide still closes its session (summary, journal) before it stops."""
         cycle = instance.cycle
         since = date.fromisoformat(cycle.state.history[0]["day"]) if cycle.state.history else day
+        canary = self.canary.ledger(instance) is not None
         try:
             decided = decide_plan(instance.name, instance.strategy, instance.setting, day, self.main_engine,
-                                  since=since)
+                                  since=since, latest=canary)
         except Exception:
             self._close_session(instance, day, None)
             raise
@@ -260,7 +280,11 @@ class RotationEngine(BaseEngine):
             book = cycle.state.risk = RiskBook.create(decided.symbols, decided.rules, cycle.settings.config.risk)
         elif book is not None and decided.risk_inputs is not None:
             book.align(decided.symbols, decided.rules, cycle.settings.config.risk)
+        self.canary.before_close(instance, day)
         self._close_session(instance, day, decided.risk_inputs)
+        closes = {s: q.price for s, q in self._quotes(instance, day, opening=False).items()}
+        if self.canary.after_close(instance, day, decided, closes, since):  # a canary's plans, or a version switch
+            return
         if decided.plan is None:
             return
         context = HookContext(instance.name, day, cycle.broker.holdings(), cycle.broker.cash(),
@@ -312,7 +336,7 @@ class RotationEngine(BaseEngine):
     def _quotes(self, instance: StrategyInstance, day: date, opening: bool) -> dict[str, Quote]:
         """Each symbol's price from the gateway's latest tick of ``day``: the open, or the last price."""
         quotes = {}
-        for vt_symbol in instance.strategy.symbols:
+        for vt_symbol in self.canary.symbols(instance):
             tick = self.main_engine.get_tick(vt_symbol)
             if tick is None or tick.datetime is None or tick.datetime.date() != day:
                 quotes[vt_symbol] = Quote(math.nan)
@@ -426,7 +450,9 @@ class RotationEngine(BaseEngine):
                 "inited": instance.inited, "trading": instance.trading, "error": instance.error,
                 "plan": None if state.plan is None else state.plan.to_json(),
                 "progress": None if state.progress is None else state.progress.to_json(),
-                "last_summary": state.history[-1] if state.history else None, "trail": list(instance.trail)}
+                "last_summary": state.history[-1] if state.history else None, "trail": list(instance.trail),
+                "version": instance.setting.version,
+                "canary": None if state.canary is None else canary_view(state.canary)}
 
     def _put_strategy(self, instance: StrategyInstance) -> None:
         self.event_engine.put(Event(EVENT_ROTATION_STRATEGY, self.snapshot(instance)))

@@ -20,6 +20,7 @@ class InstanceSetting(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     class_name: str
+    version: str = ""  # the registered strategy version the settings are ("": never registered)
     gateway: str = "REPLAY"
     settings: dict[str, Any] = Field(default_factory=dict)  # the strategy class's own (validated by it)
     backtest: BacktestConfig = BacktestConfig()  # costs and A-share sizing rules, as in the backtests

@@ -1,0 +1,415 @@
+"""The rotation engine's canary releases: a candidate version beside a strategy's champion, session by session.
+
+The engine calls :class:`CanaryDriver` at the points of its cycle: at the open the two versions' targets
+become one netted order plan (:func:`~vnpy_rotation.live.canary_stage.net_open`); before the close the
+session's fills go back to the version books; after the close both versions decide, the books are marked,
+the stage's gates are evaluated on what was measured (:func:`vnpy_rotation.canary.gates.evaluate`) and the
+release's state machine steps (:mod:`vnpy_rotation.canary.machine`). A promotion past the last stage hands the
+strategy to the candidate; a rollback moves the candidate's capital back within the next session through the
+same order plan. Every alias move is an audit row in the version registry, written after the state that
+decided it is on disk (``pending_aliases``), so a crash never loses one and never writes one twice.
+
+Human events (the GUI's buttons, ``run.py rollback``) go through :meth:`CanaryDriver.command` and the same
+table; the command-line ones arrive as a command file beside the strategy's state, applied at the next close.
+The risk app's fail-safe flags act here: ``release_freeze`` holds every promotion, ``downgrade_request`` rolls
+a running canary back, or moves a strategy without one to its ``last_stable`` version.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ...backtest.engine import simulate
+from ...backtest.loader import market_for
+from ...canary import machine as release
+from ...canary.config import CanaryConfig
+from ...canary.evidence import StageEvidence
+from ...canary.gates import Action, StageDecision, evaluate
+from ...canary.netting import reconcile
+from ...config import validate_section
+from ...errors import InputRejected, Problem
+from ...live.canary_stage import CANDIDATE, CHAMPION, CanaryLedger, allocate_close, mark_close, net_open, start_ledger
+from ...live.state_file import read_json
+from ...risk.events import ACCOUNT
+from .decide import Decided, decide_plan
+
+if TYPE_CHECKING:
+    from .engine import RotationEngine, StrategyInstance
+
+EVENT_CANARY = "eRotationCanary"
+COMMAND_SUFFIX = ".canary_command.json"
+HUMAN_EVENTS = ("approve", "reject", "manual_rollback")
+
+
+@dataclass(frozen=True)
+class CanaryCommand:
+    """A human's event for a strategy's canary (``to``: rollback to that version instead of the champion)."""
+
+    event: str
+    reason: str
+    who: str
+    to: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return {"event": self.event, "reason": self.reason, "who": self.who, "to": self.to}
+
+
+def command_path(state_folder: Path, strategy: str) -> Path:
+    return Path(state_folder) / f"{strategy}{COMMAND_SUFFIX}"
+
+
+class CanaryDriver:
+    """Canary releases of the engine's instances (the ledgers live in the instances' persisted states)."""
+
+    def __init__(self, engine: RotationEngine) -> None:
+        self.engine = engine
+        self.candidates: dict[str, Any] = {}  # instance name -> the candidate's strategy object
+        self._research: dict[str, np.ndarray] = {}  # version id -> its research-window daily returns
+
+    # -- queries --------------------------------------------------------------------------------------
+    @staticmethod
+    def ledger(instance: StrategyInstance) -> CanaryLedger | None:
+        """The instance's running canary (None: none, or the last one has ended)."""
+        cycle = instance.cycle
+        ledger = cycle.state.canary if cycle is not None else None
+        return None if ledger is None or ledger.machine.status in release.TERMINAL else ledger
+
+    def strategy(self, instance: StrategyInstance) -> Any:
+        """The candidate's strategy object, built from the settings the ledger keeps."""
+        ledger = self.ledger(instance)
+        if ledger is None:
+            return None
+        built = self.candidates.get(instance.name)
+        if built is None or getattr(built, "_canary_version", "") != ledger.candidate:
+            cls = self.engine._class(ledger.candidate_class)
+            built = cls(validate_section(cls.Settings, ledger.candidate_settings, f"{ledger.candidate}: settings"))
+            built._canary_version = ledger.candidate
+            self.candidates[instance.name] = built
+        return built
+
+    def symbols(self, instance: StrategyInstance) -> list[str]:
+        """Every symbol the instance trades: the champion's and a running candidate's."""
+        symbols = list(instance.strategy.symbols)
+        candidate = self.strategy(instance)
+        if candidate is not None:
+            symbols += [s for s in candidate.symbols if s not in symbols]
+        return symbols
+
+    # -- start ------------------------------------------------------------------------------------------
+    def start(self, instance: StrategyInstance, candidate: Any, config: CanaryConfig, champion: str,
+              who: str, why: str, day: date) -> CanaryLedger:
+        """Start a canary of ``candidate`` (an :class:`~vnpy_rotation.ops.versions.Version`) on ``instance``:
+        its first stage begins with the next session."""
+        if self.ledger(instance) is not None:
+            raise InputRejected(Problem(instance.name, None, "a canary is running already: promote it to the end "
+                                        "or roll it back first"))
+        if candidate.strategy_class != instance.setting.class_name:
+            raise InputRejected(Problem("--candidate", None, f"version {candidate.id} is a {candidate.strategy_class}; "
+                                        f"{instance.name} runs {instance.setting.class_name}"))
+        cycle = instance.cycle
+        history = cycle.state.history
+        holdings = {s: v for s, v in cycle.broker.holdings().items() if v}
+        cash = float(cycle.broker.cash())
+        equity = float(history[-1]["equity"]) if history else cash
+        state = release.start(config.stages, day)
+        ledger = start_ledger(instance.name, champion, candidate.id, candidate.strategy_class,
+                              dict(candidate.settings), config, state, holdings, cash, equity, day)
+        ledger.pending_aliases.append({"alias": "candidate", "version": candidate.id, "who": who, "why": why})
+        if champion:
+            ledger.pending_aliases.append({"alias": "champion", "version": champion, "who": who, "why": why})
+        cycle.state.canary = ledger
+        cycle.save()
+        self._write_aliases(ledger)
+        for vt_symbol in self.symbols(instance):
+            self.engine.subscribe(vt_symbol, instance.setting.gateway)
+        return ledger
+
+    # -- the session ------------------------------------------------------------------------------------
+    def on_open(self, instance: StrategyInstance, day: date, quotes: dict) -> None:
+        """The two versions' targets become the one order plan the cycle executes this session."""
+        ledger = self.ledger(instance)
+        if ledger is None:
+            return
+        cycle = instance.cycle
+        cycle.state.plan = net_open(ledger, day, quotes, cycle.terms_for, cycle.settings.config)
+        cycle.save()
+
+    def before_close(self, instance: StrategyInstance, day: date) -> None:
+        """The session's fills and transfers go to the version books (before the cycle clears the day)."""
+        ledger = self.ledger(instance)
+        if ledger is None:
+            return
+        cycle = instance.cycle
+        allocate_close(ledger, day, cycle.state.progress, cycle.terms_for, cycle.settings.config.resubmit)
+        cycle.save()
+
+    def after_close(self, instance: StrategyInstance, day: date, champion: Decided, closes: dict[str, float],
+                    since: date) -> bool:
+        """Both versions' targets, the books marked, then a human's command or the gates, and their effects.
+        True when the canary (or a switch of version) took the session's plan: the engine adopts nothing."""
+        ledger = self.ledger(instance)
+        cycle = instance.cycle
+        if ledger is None:
+            return self._downgrade_without_canary(instance, day)
+        candidate = decide_plan(instance.name, self.strategy(instance), instance.setting, day,
+                                self.engine.main_engine, since=since, latest=True)
+        for role, decided in ((CHAMPION, champion), (CANDIDATE, candidate)):
+            if decided.plan is not None:
+                # a version's book is given its current target when it starts (the candidate's shadow book
+                # begins in cash), then each new decision
+                first = role not in ledger.standing
+                ledger.standing[role] = decided.plan
+                if decided.fresh or (first and role == CANDIDATE):
+                    ledger.plans[role] = decided.plan
+        mark_close(ledger, day, closes)
+        differences = reconcile(ledger.real_books(), cycle.broker.holdings(), float(cycle.broker.cash()))
+        if differences:  # the books no longer sum to the account: say so loudly, keep going on the broker's
+            text = "; ".join(f"{d.item}: books {d.books:g} broker {d.broker:g}" for d in differences)
+            self.engine.write_log(f"[{instance.name}] canary books vs broker: {text}")
+            self.engine.notify("failure", f"{instance.name} 金丝雀账本对账差异 {day}", text)
+        book = cycle.state.risk
+        halted = book is not None and book.rung_name == "HALTED"
+        command = self._take_command(instance)
+        if ledger.machine.status is release.Status.ROLLING_BACK:
+            drained = not ledger.books[CANDIDATE].holdings() and ledger.share == 0.0
+            event, reason, decision = ("drained", "the candidate's book is empty", None) if drained else (
+                "hold", "the candidate's capital is moving back", None)
+        elif command is not None:
+            event, reason, decision = command.event, f"{command.who}: {command.reason}", None
+        else:
+            decision = self._decide(instance, ledger, day, halted)
+            event, reason = decision.action.value, decision.reason
+            event, reason = self._flags(instance, event, reason)
+        self._step(instance, ledger, event, reason, day, decision, halted, differences)
+        cycle.save()
+        self._write_aliases(ledger)
+        if ledger.machine.status is release.Status.COMPLETE:
+            self._hand_over(instance, ledger, day)
+        return True
+
+    # -- gates ------------------------------------------------------------------------------------------
+    def _decide(self, instance: StrategyInstance, ledger: CanaryLedger, day: date, halted: bool) -> StageDecision:
+        evidence = self.evidence(instance, ledger, day, halted)
+        return evaluate(ledger.machine.stage, evidence, ledger.config, day)
+
+    def evidence(self, instance: StrategyInstance, ledger: CanaryLedger, day: date, halted: bool) -> StageEvidence:
+        """What was measured over the current stage's sessions, against the candidate's own backtest at the
+        stage's capital (the backtest runs from the strategy's history start, so it holds positions on the
+        stage's first day as the live book does)."""
+        since = stage_since(ledger)
+        live = [(d, r) for d, r in ledger.returns if d > since]
+        equity = self._backtest_equity(instance, ledger, day)
+        backtest = equity.pct_change()
+        pairs = [(r, float(backtest.get(pd.Timestamp(d), math.nan))) for d, r in live]
+        pairs = [(a, b) for a, b in pairs if math.isfinite(a) and math.isfinite(b)]
+        history = self._research_returns(ledger)
+        slip = [row for row in ledger.slippage if row[0] > since]
+        value = sum(row[1] for row in slip)
+        submitted = [row for row in ledger.submitted if row[0] > since]
+        halted_any = halted or any(s.get("halted") for s in ledger.sessions if s["day"] > since)
+        return StageEvidence(
+            sessions=len(pairs), live_returns=np.array([a for a, _ in pairs]),
+            backtest_returns=np.array([b for _, b in pairs]), backtest_history=history,
+            slippage_bp=sum(row[2] for row in slip) / value * 1e4 if value > 0 else None,
+            model_slippage_bp=sum(row[3] for row in slip) / value * 1e4 if value > 0 else None,
+            submitted=float(sum(row[1] for row in submitted)), filled=float(sum(row[2] for row in submitted)),
+            halted=halted_any)
+
+    def _research_returns(self, ledger: CanaryLedger) -> np.ndarray:
+        """The candidate version's daily backtest returns over the window it was researched on (its drawdown
+        distribution and its VaR), from the version registry."""
+        cached = self._research.get(ledger.candidate)
+        if cached is None:
+            from ...ops.versions import VersionRegistry
+
+            returns = VersionRegistry().load(ledger.candidate).returns()
+            cached = self._research[ledger.candidate] = returns.dropna().to_numpy(dtype=float)
+        return cached
+
+    def _backtest_equity(self, instance: StrategyInstance, ledger: CanaryLedger, day: date) -> pd.Series:
+        strategy = self.strategy(instance)
+        market = market_for(strategy, instance.setting.history_start, day)
+        plan = strategy.targets(market)
+        book = ledger.books[CANDIDATE]
+        capital = book.equity[-1][1] if book.equity else instance.setting.backtest.capital
+        config = instance.setting.backtest.model_copy(update={"capital": max(float(capital), 1.0)})
+        run = simulate(market, plan, config, market)
+        return pd.Series(run.equity(), index=market.days)
+
+    def _flags(self, instance: StrategyInstance, event: str, reason: str) -> tuple[str, str]:
+        """The risk app's fail-safe flags on this strategy: a freeze holds a promotion, a downgrade request
+        rolls the canary back."""
+        flags = self._risk_flags(instance.name)
+        if "downgrade_request" in flags:  # the strategy's own scope only (an account's is not a version's)
+            self._clear_flag(instance.name, "downgrade_request", "acted on: the canary is rolled back")
+            return "rollback", f"risk engine downgrade request: {flags['downgrade_request']}"
+        if "release_freeze" in flags and event in (Action.PROMOTE.value, Action.AWAIT_APPROVAL.value):
+            return "hold", f"release freeze ({flags['release_freeze']}): promotion held; {reason}"
+        return event, reason
+
+    def _risk_flags(self, scope: str) -> dict[str, str]:
+        risk = self.engine.main_engine.get_engine("RotationRisk")
+        if risk is None:
+            return {}
+        own = {row["flag"]: str(row.get("reason", "")) for row in risk.state_file.flags.values()
+               if row.get("scope") == scope}
+        account = {row["flag"]: str(row.get("reason", "")) for row in risk.state_file.flags.values()
+                   if row.get("scope") == ACCOUNT and row["flag"] == "release_freeze"}  # freezes every release
+        return {**account, **own}
+
+    def _clear_flag(self, scope: str, flag: str, reason: str) -> None:
+        risk = self.engine.main_engine.get_engine("RotationRisk")
+        if risk is not None:
+            risk.clear_flag(scope, flag, reason, who="canary")
+
+    # -- the machine and its effects ---------------------------------------------------------------------
+    def _step(self, instance: StrategyInstance, ledger: CanaryLedger, event: str, reason: str, day: date,
+              decision: StageDecision | None, halted: bool, differences: list[Any]) -> None:
+        before = ledger.machine
+        ledger.machine = release.step(before, event, day, reason, ledger.config.stages)
+        after = ledger.machine
+        ledger.sessions.append({
+            "day": day.isoformat(), "stage": ledger.config.stages[before.stage].name, "status": after.status.value,
+            "share": release.share(after, ledger.config.stages), "event": event, "reason": reason, "halted": halted,
+            "reconciled": not differences,
+            "candidate_equity": ledger.books[CANDIDATE].equity[-1][1] if ledger.books[CANDIDATE].equity else None,
+            "champion_equity": ledger.books[CHAMPION].equity[-1][1] if ledger.books[CHAMPION].equity else None,
+            "gates": [] if decision is None else [
+                {"name": g.name, "kind": g.kind, "value": g.value, "threshold": g.threshold, "passed": g.passed,
+                 "note": g.note} for g in decision.gates]})
+        if after.status is before.status and after.stage == before.stage:
+            return
+        text = (f"{instance.name} canary {ledger.candidate}: {before.status.value}/{ledger.config.stages[before.stage].name}"
+                f" → {after.status.value}/{ledger.config.stages[after.stage].name} ({reason})")
+        self.engine.write_log(f"[{instance.name}] {text}")
+        if after.status in (release.Status.ROLLING_BACK, release.Status.ROLLED_BACK) and before.status not in (
+                release.Status.ROLLING_BACK, release.Status.ROLLED_BACK):
+            ledger.pending_aliases.append({"alias": "candidate", "version": None, "who": "canary",
+                                           "why": f"rolled back on {day}: {reason}"})
+            self.engine.notify("failure", f"{instance.name} 金丝雀回滚 {day}", text)
+        elif after.status is not release.Status.ROLLED_BACK:
+            self.engine.notify("daily_summary", f"{instance.name} 金丝雀 {after.status.value} {day}", text)
+
+    def _hand_over(self, instance: StrategyInstance, ledger: CanaryLedger, day: date) -> None:
+        """The candidate completed every stage: it becomes the instance's strategy (its settings), the
+        champion alias moves to it and the old champion becomes ``last_stable``."""
+        why = f"canary complete on {day}"
+        if ledger.champion:
+            ledger.pending_aliases.append({"alias": "last_stable", "version": ledger.champion, "who": "canary",
+                                           "why": why})
+        ledger.pending_aliases += [{"alias": "champion", "version": ledger.candidate, "who": "canary", "why": why},
+                                   {"alias": "candidate", "version": None, "who": "canary", "why": why}]
+        instance.cycle.save()
+        self._write_aliases(ledger)
+        self.engine.adopt_version(instance, ledger.candidate, ledger.candidate_settings)
+        self.candidates.pop(instance.name, None)
+
+    def _write_aliases(self, ledger: CanaryLedger) -> None:
+        """Write the decided alias moves to the registry, then forget them (a crash in between writes them
+        again: a move to where an alias already points writes nothing)."""
+        if not ledger.pending_aliases:
+            return
+        from ...ops.versions import VersionRegistry
+
+        registry = VersionRegistry()
+        for move in list(ledger.pending_aliases):
+            try:
+                registry.move_alias(ledger.strategy, move["alias"], move["version"], move["who"], move["why"],
+                                    datetime.now())
+            except InputRejected as exc:  # e.g. retiring an alias nobody set: nothing to record
+                self.engine.write_log(f"[{ledger.strategy}] alias {move['alias']}: {exc}")
+            ledger.pending_aliases.remove(move)
+        instance = self.engine.instances.get(ledger.strategy)
+        if instance is not None and instance.cycle is not None:
+            instance.cycle.save()
+
+    # -- human commands -----------------------------------------------------------------------------------
+    def command(self, instance: StrategyInstance, command: CanaryCommand) -> None:
+        """Queue a human's event for the next close (checked now against the table, so a meaningless one is
+        refused at once)."""
+        ledger = self.ledger(instance)
+        if command.event not in HUMAN_EVENTS:
+            raise InputRejected(Problem("event", None, f"{command.event!r}: one of {', '.join(HUMAN_EVENTS)}"))
+        if ledger is None:
+            raise InputRejected(Problem(instance.name, None, "no canary is running"))
+        release.step(ledger.machine, command.event, date.today(), command.reason, ledger.config.stages)
+        from ...live.state_file import write_atomic
+
+        write_atomic(command_path(self.engine.state_folder, instance.name), command.to_json())
+
+    def _take_command(self, instance: StrategyInstance) -> CanaryCommand | None:
+        path = command_path(self.engine.state_folder, instance.name)
+        raw = read_json(path)
+        if raw is None:
+            return None
+        path.unlink(missing_ok=True)  # the state saved after this close records what it did
+        return CanaryCommand(str(raw.get("event", "")), str(raw.get("reason", "")), str(raw.get("who", "")),
+                             str(raw.get("to", "")))
+
+    def _downgrade_without_canary(self, instance: StrategyInstance, day: date) -> bool:
+        """No canary: a downgrade request (or ``run.py rollback --to``) moves the strategy to a version now."""
+        command = self._take_command(instance)
+        target, why = "", ""
+        if command is not None and command.to:
+            target, why = command.to, f"{command.who}: {command.reason}"
+        flags = self._risk_flags(instance.name)
+        if not target and "downgrade_request" in flags:
+            from ...ops.versions import VersionRegistry
+
+            target = VersionRegistry().aliases(instance.name).get("last_stable", "")
+            why = f"risk engine downgrade request: {flags['downgrade_request']}"
+            if not target:
+                self.engine.write_log(f"[{instance.name}] downgrade request: no last_stable version to move to")
+                return False
+            self._clear_flag(instance.name, "downgrade_request", f"acted on: moved to last_stable {target}")
+        if not target or target == instance.setting.version:
+            return False
+        from ...ops.versions import VersionRegistry
+
+        version = VersionRegistry().load(target)
+        registry = VersionRegistry()
+        if instance.setting.version:
+            registry.move_alias(instance.name, "last_stable", instance.setting.version, "canary", why, datetime.now())
+        registry.move_alias(instance.name, "champion", version.id, "canary", why, datetime.now())
+        self.engine.adopt_version(instance, version.id, dict(version.settings))
+        self.engine.write_log(f"[{instance.name}] moved to version {version.id}: {why}")
+        self.engine.notify("failure", f"{instance.name} 版本回退 {day}", f"moved to {version.id}: {why}")
+        decided = decide_plan(instance.name, instance.strategy, instance.setting, day, self.engine.main_engine,
+                              latest=True)
+        if decided.plan is not None:  # its current target, from the next open
+            instance.cycle.adopt(decided.plan)
+        return True
+
+
+def stage_since(ledger: CanaryLedger) -> str:
+    """The last close before the current stage's first session (the canary's start for its first stage)."""
+    entered = [t for t in ledger.machine.history if t.to_stage == ledger.machine.stage and t.from_stage != t.to_stage]
+    return entered[-1].day.isoformat() if entered else ledger.started
+
+
+def canary_view(ledger: CanaryLedger) -> dict[str, Any]:
+    """What the GUI and ``canary status`` show of a canary: versions, stage, share, the last session's gates,
+    the transitions and both books' equity."""
+    stages = ledger.config.stages
+    state = ledger.machine
+    last = ledger.sessions[-1] if ledger.sessions else None
+    return {"strategy": ledger.strategy, "champion": ledger.champion, "candidate": ledger.candidate,
+            "status": state.status.value, "stage": stages[state.stage].name, "stage_index": state.stage,
+            "stages": [{"name": s.name, "share": s.share, "min_sessions": s.min_sessions} for s in stages],
+            "sessions_in_stage": state.sessions, "share": release.share(state, stages),
+            "approval": ledger.config.approval, "started": ledger.started,
+            "last_session": last, "gates": [] if last is None else last["gates"],
+            "history": [{"day": t.day.isoformat(), "event": t.event.value, "reason": t.reason,
+                         "from": f"{t.from_status.value}/{stages[t.from_stage].name}",
+                         "to": f"{t.to_status.value}/{stages[t.to_stage].name}"} for t in state.history
+                        if t.from_status is not t.to_status or t.from_stage != t.to_stage],
+            "books": {role: {"version": b.version, "paper": b.paper, "cash": b.cash, "holdings": b.holdings(),
+                             "equity": b.equity[-1][1] if b.equity else None, "fees": dict(b.fees)}
+                      for role, b in ledger.books.items()}}
