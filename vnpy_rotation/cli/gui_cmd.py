@@ -1,4 +1,4 @@
-"""``run.py gui``: VeighNa Trader with the rotation app, vnpy's CTA apps and RiskManager.
+"""``run.py gui``: VeighNa Trader with the rotation app, vnpy's CTA apps, RiskManager, the risk and canary apps.
 
 The runtime folder is settled before this module is imported (``run.py --home``).
 """
@@ -26,6 +26,7 @@ def build_main_window() -> tuple[Any, Any, Any]:
     from vnpy_ctastrategy import CtaStrategyApp
     from vnpy_riskmanager import RiskManagerApp
 
+    from ..apps.canary import CanaryApp
     from ..apps.risk import RiskApp
     from ..apps.rotation import RotationStrategyApp
     from ..gateways import available_gateways
@@ -36,7 +37,8 @@ def build_main_window() -> tuple[Any, Any, Any]:
     try:
         for gateway in available_gateways():
             main_engine.add_gateway(gateway)
-        for app in (RotationStrategyApp, CtaStrategyApp, CtaBacktesterApp, RiskManagerApp, RiskApp):
+        for app in (RotationStrategyApp, CtaStrategyApp, CtaBacktesterApp, RiskManagerApp, RiskApp,
+                    CanaryApp):
             main_engine.add_app(app)
         main_engine.get_engine(RiskApp.app_name).init_engine()  # its state and notifier, before any order
         main_window = MainWindow(main_engine, event_engine)

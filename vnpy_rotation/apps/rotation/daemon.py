@@ -119,13 +119,14 @@ def _flat(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 class Stack:
-    """MainEngine + gateway + RiskManager + our RiskEngine (its rule on RiskManager) + RotationEngine, and a
-    way to wait until the queue is idle."""
+    """MainEngine + gateway + RiskManager + our RiskEngine (its rule on RiskManager) + RotationEngine + the
+    CanaryEngine over it, and a way to wait until the queue is idle."""
 
     def __init__(self, gateway_class: type, state_folder: Path, notifications: bool = True,
                  risk: RiskConfig | None = None) -> None:
         from vnpy_riskmanager import RiskManagerApp
 
+        from ..canary import CanaryApp, CanaryEngine
         from ..risk import RiskApp, RiskEngine
 
         self.event_engine = EventEngine()
@@ -137,6 +138,7 @@ class Stack:
         self.risk.init_engine(state_folder=state_folder, config=risk, notifications=notifications)
         self.engine: RotationEngine = self.main_engine.add_app(RotationStrategyApp)
         self.engine.init_engine(state_folder=state_folder, notifications=notifications)
+        self.canary: CanaryEngine = self.main_engine.add_app(CanaryApp)  # the releases' control plane
 
     def size_risk_rules(self, capital: float, log: Callable[[str], None]) -> None:
         """vnpy_riskmanager's order-size rule defaults to 500 shares per order, far below an A-share

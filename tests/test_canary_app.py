@@ -1,0 +1,265 @@
+"""The canary app on the live stack, offscreen: a real MainEngine with the replay gateway, RiskManager, the risk
+app, the rotation app and the canary app; two versions in a temporary registry; a canary started on the
+strategy and replayed on the bundled data. The manager's tables show the engine's stage, gates, books and the
+registry's versions; Promote outside an awaited approval is refused in a message box with nothing changed;
+a Promote while awaiting and a Rollback are applied at the next close.
+
+Screenshots go to the test's tmp folder, and also to ``$ROTATION_SCREENSHOTS`` when that is set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import date
+from pathlib import Path
+
+import peewee
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from test_gui import WAIT, assert_picture, boxes, rows, trader  # noqa: E402,F401  (fixtures used by name)
+from vnpy.trader.ui import QtGui, QtWidgets  # noqa: E402
+
+from vnpy_rotation.apps.canary import APP_NAME, CanaryApp  # noqa: E402
+from vnpy_rotation.apps.canary.ui import CanaryManager  # noqa: E402
+from vnpy_rotation.apps.rotation.canary import command_path  # noqa: E402
+from vnpy_rotation.canary.config import CanaryConfig, Stage  # noqa: E402
+from vnpy_rotation.canary.machine import Status  # noqa: E402
+from vnpy_rotation.ops import versions  # noqa: E402
+from vnpy_rotation.ops.version_store import VersionStore  # noqa: E402
+from vnpy_rotation.ops.versions import CheckOutcome, Version, check_version  # noqa: E402
+
+STRATEGY = "etf_rotation"  # the instance is named after the versions' strategy: aliases are per strategy
+CHAMPION, CANDIDATE = "aaaa00000001", "bbbb00000002"
+DAILY = {"schedule": "every_k", "every_k": 1}  # decide every session: both versions trade in a short replay
+STAGES = (Stage(name="shadow", share=0.0, min_sessions=2), Stage(name="half", share=0.5, min_sessions=3),
+          Stage(name="full", share=1.0, min_sessions=3))
+
+
+def version(vid: str, settings: dict, sharpe: float, drawdown: float, created: str) -> Version:
+    """A hand-made stored version (no backtest run): three days of equity from 1 000 000 CNY."""
+    return Version(
+        id=vid, strategy=STRATEGY, strategy_class="EtfRotationStrategy", content_hash=vid * 5 + "abcd",
+        settings=settings, settings_hash="s" + vid, backtest={"capital": 1_000_000.0}, backtest_hash="b1",
+        release={}, risk_rules=None, config_path="configs/x.yaml", config_text="strategy: {}\n", config_sha256="c1",
+        files=(), start=date(2024, 1, 2), end=date(2024, 1, 4), bars={"510300.SSE": (3, "2024-01-04")},
+        bars_hash="h1", code_commit="0123abcd", code_diff_hash="", metrics={"sharpe": sharpe, "max_drawdown": drawdown},
+        checks=(CheckOutcome("lookahead", "look-ahead", True, "ok"), CheckOutcome("identity", "cash", True, "ok")),
+        walkforward=None, equity_dates=("2024-01-02", "2024-01-03", "2024-01-04"),
+        equity_values=(1_010_000.0, 999_900.0, 1_019_898.0), created_at=created,
+        created_by="alice", note="")
+
+
+@pytest.fixture
+def registry(tmp_path, monkeypatch):
+    """The project's version registry on a database in tmp_path (its rows are insert-only: never the shared one);
+    every ``VersionRegistry()`` of the engines opens it. Holds the champion and the candidate."""
+    database = peewee.SqliteDatabase(str(tmp_path / "versions.db"))
+    monkeypatch.setattr(versions, "VersionStore", lambda db=None: VersionStore(db or database))
+    registry = versions.VersionRegistry()
+    registry.save(version(CHAMPION, {"top_n": 2, **DAILY}, 0.8, -0.1, "2024-10-08T15:00:00"))
+    registry.save(version(CANDIDATE, {"top_n": 3, **DAILY}, 1.1, -0.125, "2024-10-09T15:00:00"))
+    return registry
+
+
+@pytest.fixture
+def stack(tmp_path, runtime_home, registry):
+    """Stack (MainEngine, replay gateway, RiskManager, risk, rotation and canary apps) with the champion's
+    settings as strategy ``etf_rotation``, started, on the bundled data of June 2024."""
+    from conftest import fresh_bundled_store
+
+    from vnpy_rotation.apps.rotation.daemon import Stack
+    from vnpy_rotation.gateways.replay import ReplayGateway
+
+    fresh_bundled_store()
+    built = Stack(ReplayGateway, tmp_path / "state", notifications=False)
+    try:
+        built.main_engine.connect({"初始资金": 1_000_000.0, "开始日期": "2024-06-03", "结束日期": "2024-06-21",
+                                   "账本文件": ""}, "REPLAY")
+        built.drain()
+        built.size_risk_rules(1_000_000.0, lambda _: None)
+        built.engine.add_strategy(STRATEGY, "EtfRotationStrategy", {"top_n": 2, **DAILY}, gateway="REPLAY",
+                                  history_start="2024-06-03", version=CHAMPION)
+        built.engine.init_strategy(STRATEGY)
+        built.engine.start_strategy(STRATEGY)
+        yield built
+    finally:
+        built.close()
+
+
+@pytest.fixture
+def manager(stack, qtbot):
+    widget = CanaryManager(stack.main_engine, stack.event_engine)
+    qtbot.addWidget(widget)
+    widget.resize(1600, 950)
+    widget.show()
+    return widget
+
+
+@pytest.fixture
+def reasons(monkeypatch):
+    """QInputDialog.getText answers with the next reason of the list (OK pressed)."""
+    queue: list[str] = []
+    monkeypatch.setattr(QtWidgets.QInputDialog, "getText", staticmethod(lambda *a, **k: (queue.pop(0), True)))
+    return queue
+
+
+def session(stack, manager, qtbot) -> date:
+    """Replay the next session; wait until the manager shows the canary's state after its close."""
+    day = stack.engine.clock.replay_next(stack.gateway)
+    stack.drain()
+    assert stack.engine.instances[STRATEGY].trading, stack.engine.instances[STRATEGY].error
+    qtbot.waitUntil(lambda: shown(manager).last_day == day.isoformat(), timeout=WAIT)
+    return day
+
+
+def shown(manager):
+    return manager.data.strategy(STRATEGY)
+
+
+def ledger(stack):
+    return stack.engine.instances[STRATEGY].cycle.state.canary
+
+
+def pending(stack) -> dict | None:
+    path = command_path(stack.engine.state_folder, STRATEGY)
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def test_the_manager_shows_the_canary_and_its_buttons_go_through_the_release_table(
+        stack, manager, qtbot, boxes, reasons, registry, tmp_path):  # noqa: F811
+    from vnpy_rotation.apps.rotation.canary import canary_view
+    from vnpy_rotation.market.calendar import default_calendar
+
+    instance = stack.engine.instances[STRATEGY]
+    first = stack.gateway.sessions()[0].date()
+    stack.engine.canary.start(instance, registry.load(CANDIDATE), CanaryConfig(stages=STAGES, approval="manual"),
+                              CHAMPION, "test", "top 3 instead of top 2", default_calendar().previous(first))
+    stack.drain()
+    session(stack, manager, qtbot)
+
+    # the registry's versions with the aliases the start moved; the stage strip, the gates, the books
+    assert rows(manager.version_table) == [
+        [CHAMPION, STRATEGY, "2024-10-08 15:00:00", "0.80", "-10.00%", "champion", "-"],
+        [CANDIDATE, STRATEGY, "2024-10-09 15:00:00", "1.10", "-12.50%", "candidate", "-"]]
+    assert [r[2:5] for r in rows(manager.alias_table)] == [["champion", "-", CHAMPION], ["candidate", "-", CANDIDATE]]
+    assert rows(manager.stage_table) == [["shadow", "0%", "2", "1", "current"], ["half", "50%", "3", "-", "next"],
+                                         ["full", "100%", "3", "-", "next"]]
+    view = canary_view(ledger(stack))
+    assert view["gates"] and rows(manager.gate_table) == [
+        [g["name"], g["kind"], "-" if g["value"] is None else f"{g['value']:.4f}",
+         "-" if g["threshold"] is None else f"{g['threshold']:.4f}",
+         "reported" if g["kind"] == "report" else "not evaluated" if g["passed"] is None else
+         "passed" if g["passed"] else "failed", g["note"]] for g in view["gates"]]
+    books = {r[0]: r for r in rows(manager.book_table)}
+    assert books["champion"][1:3] == [CHAMPION, "real"] and books["candidate"][1:3] == [CANDIDATE, "paper"]
+    assert books["champion"][3] == f"{view['books']['champion']['equity']:,.2f}"
+
+    # Promote and Reject while no approval is awaited: refused in a message box, nothing written or changed;
+    # an empty reason is refused too
+    before = ledger(stack).machine
+    reasons += ["looks good", "not yet", "   "]
+    manager.promote_button.click()
+    manager.reject_button.click()
+    manager.rollback_button.click()
+    assert [kind for kind, _ in boxes] == ["warning"] * 3
+    assert ledger(stack).machine == before and pending(stack) is None
+
+    # the gates pass after the shadow's minimum sessions: the canary awaits approval; Promote is accepted
+    while ledger(stack).machine.status is not Status.AWAITING_APPROVAL:
+        assert ledger(stack).machine.status is Status.SHADOW
+        session(stack, manager, qtbot)
+    assert shown(manager).status == "awaiting_approval"
+    reasons.append("tracking within 20 bp")
+    manager.promote_button.click()
+    assert len(boxes) == 3
+    assert pending(stack) == {"event": "approve", "reason": "tracking within 20 bp", "who": "gui", "to": ""}
+    qtbot.waitUntil(lambda: shown(manager).pending is not None, timeout=WAIT)
+    assert "Pending for the next close: approve" in manager.status_label.text()
+    day = session(stack, manager, qtbot)
+    assert (shown(manager).status, shown(manager).stage, shown(manager).share) == ("staged", "half", 0.5)
+    assert rows(manager.history_table)[0] == [day.isoformat(), "approve", "awaiting_approval/shadow", "staged/half",
+                                              "gui: tracking within 20 bp"]
+    assert pending(stack) is None and shown(manager).pending is None
+    session(stack, manager, qtbot)
+    assert [r[3:] for r in rows(manager.stage_table)] == [["-", "done"], ["1", "current"], ["-", "next"]]
+    books = {r[0]: r for r in rows(manager.book_table)}
+    assert books["candidate"][2] == "real"
+
+    import qdarkstyle
+
+    manager.setStyleSheet(qdarkstyle.load_stylesheet(qt_api="pyside6"))  # as VeighNa Trader's qapp styles it
+    manager.version_table.selectRow(1)
+    manager.check_button.click()
+    assert len(boxes) == 3 and rows(manager.check_table)
+    folders = [tmp_path / "screenshots"] + ([Path(os.environ["ROTATION_SCREENSHOTS"])]
+                                            if os.environ.get("ROTATION_SCREENSHOTS") else [])
+    picture = manager.grab()
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+        assert picture.save(str(folder / "canary_manager.png"))
+        assert_picture(folder / "canary_manager.png")
+
+    # Rollback: the command waits for the close; then the candidate is retired and its capital moves back
+    reasons.append("drill: roll back by hand")
+    manager.rollback_button.click()
+    assert len(boxes) == 3 and pending(stack)["event"] == "manual_rollback"
+    day = session(stack, manager, qtbot)
+    assert shown(manager).status in ("rolling_back", "rolled_back") and shown(manager).share == 0.0
+    assert rows(manager.history_table)[0][:2] == [day.isoformat(), "manual_rollback"]
+    assert rows(manager.history_table)[0][4] == "gui: drill: roll back by hand"
+    assert registry.aliases(STRATEGY) == {"champion": CHAMPION}
+    qtbot.waitUntil(lambda: rows(manager.version_table)[1][5] == "-", timeout=WAIT)
+    assert rows(manager.alias_table)[0][2:5] == ["candidate", CANDIDATE, "retired"]
+
+
+def test_release_check_of_the_selected_version_shows_the_clis_gates(runtime_home, tmp_path, qtbot, boxes,  # noqa: F811
+                                                                      registry):
+    """The check button runs the CLI's check_version with the freezes the risk app of this stack has raised."""
+    from vnpy_rotation.apps.rotation.daemon import Stack
+    from vnpy_rotation.gateways.replay import ReplayGateway
+
+    built = Stack(ReplayGateway, tmp_path / "state", notifications=False)
+    try:
+        manager = CanaryManager(built.main_engine, built.event_engine)
+        qtbot.addWidget(manager)
+        manager.show()
+        manager.check_button.click()  # nothing selected: a hint
+        assert [kind for kind, _ in boxes] == ["information"]
+        assert rows(manager.version_table)[1][0] == CANDIDATE and manager.strategy_combo.count() == 0
+
+        def check() -> list[list[str]]:
+            manager.version_table.selectRow(1)
+            manager.check_button.click()
+            return rows(manager.check_table)
+
+        expected = check_version(registry.get(CANDIDATE), [])
+        assert [[r[0], r[3]] for r in check()] == [[g.name, "passed" if g.passed else "failed"] for g in expected]
+        freeze = {r[0]: r for r in check()}["release_freeze"]
+        assert freeze[3] == "passed"
+        built.risk.state_file.raise_flag("release_freeze", STRATEGY, date(2024, 6, 5), "VaR red zone")
+        frozen = {r[0]: r for r in check()}
+        assert frozen["release_freeze"][3] == "failed" and "VaR red zone" in frozen["release_freeze"][4]
+        assert len(boxes) == 1
+
+        # Promote without a rotation strategy of that name: a hint, no traceback
+        manager.promote_button.click()
+        assert [kind for kind, _ in boxes] == ["information", "information"]
+    finally:
+        built.close()
+
+
+def test_veighna_trader_opens_the_canary_manager(trader, qtbot, registry):  # noqa: F811
+    actions = {a.text(): a for a in trader.main_window.findChildren(QtGui.QAction)}
+    assert APP_NAME in {app.app_name for app in trader.main_engine.get_all_apps()}
+    actions[CanaryApp.display_name].trigger()
+    widget = trader.main_window.widgets[APP_NAME]
+    assert isinstance(widget, CanaryManager) and widget.isVisible()
+    qtbot.waitUntil(lambda: manager_versions(widget) == [CHAMPION, CANDIDATE], timeout=WAIT)
+
+
+def manager_versions(widget: CanaryManager) -> list[str]:
+    return [r[0] for r in rows(widget.version_table)]
+
