@@ -109,6 +109,7 @@ def reasons(monkeypatch):
 def session(stack, manager, qtbot) -> date:
     """Replay the next session; wait until the manager shows the canary's state after its close."""
     day = stack.engine.clock.replay_next(stack.gateway)
+    assert day is not None, "the replay window has no session left"
     stack.drain()
     assert stack.engine.instances[STRATEGY].trading, stack.engine.instances[STRATEGY].error
     qtbot.waitUntil(lambda: shown(manager).last_day == day.isoformat(), timeout=WAIT)
@@ -213,6 +214,16 @@ def test_the_manager_shows_the_canary_and_its_buttons_go_through_the_release_tab
     assert registry.aliases(STRATEGY) == {"champion": CHAMPION}
     qtbot.waitUntil(lambda: rows(manager.version_table)[1][5] == "-", timeout=WAIT)
     assert rows(manager.alias_table)[0][2:5] == ["candidate", CANDIDATE, "retired"]
+
+    # the candidate's book drains through the order plan; once rolled back, no command means anything
+    while shown(manager).status == "rolling_back":
+        session(stack, manager, qtbot)
+    assert shown(manager).status == "rolled_back" and not shown(manager).running
+    assert [r[4] for r in rows(manager.stage_table)] == ["done", "rolled back", "next"]
+    assert rows(manager.history_table)[0][1] == "drained"
+    reasons.append("again")
+    manager.rollback_button.click()
+    assert [kind for kind, _ in boxes] == ["warning"] * 4 and pending(stack) is None
 
 
 def test_release_check_of_the_selected_version_shows_the_clis_gates(runtime_home, tmp_path, qtbot, boxes,  # noqa: F811

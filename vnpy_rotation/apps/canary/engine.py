@@ -66,7 +66,7 @@ class StageRow:
     name: str
     share: float
     min_sessions: int
-    state: str  # done | current | next
+    state: str  # done | current | next; the current one is "rolling back" / "rolled back" during a rollback
 
 
 @dataclass(frozen=True)
@@ -149,11 +149,11 @@ def strategy_canary(name: str, version: str, aliases: dict[str, str], view: dict
     """A strategy's row from the rotation engine's ``canary_view`` (None: no canary was ever started)."""
     if view is None:
         return StrategyCanary(name, version, aliases, canary=False, running=False, pending=pending)
-    current = int(view["stage_index"])
-    terminal = view["status"] in ("complete", "rolled_back")
+    current, status = int(view["stage_index"]), view["status"]
+    terminal = status in ("complete", "rolled_back")
+    here = {"rolling_back": "rolling back", "rolled_back": "rolled back", "complete": "done"}.get(status, "current")
     stages = tuple(StageRow(s["name"], float(s["share"]), int(s["min_sessions"]),
-                            "done" if k < current or (terminal and view["status"] == "complete") else
-                            "current" if k == current and not terminal else "next")
+                            "done" if k < current or status == "complete" else here if k == current else "next")
                    for k, s in enumerate(view["stages"]))
     gates = tuple(GateRow(g["name"], g["kind"], g["value"], g["threshold"], gate_result(g["passed"], g["kind"]),
                           g.get("note", "")) for g in view["gates"])

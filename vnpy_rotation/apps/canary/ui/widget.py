@@ -58,9 +58,10 @@ class StageTable(DataTable):
     def show_stages(self, canary: StrategyCanary | None) -> None:
         stages = canary.stages if canary is not None else ()
         self.set_rows([[s.name, f"{s.share:.0%}", str(s.min_sessions),
-                        str(canary.sessions_in_stage) if s.state == "current" else "-", s.state] for s in stages])
+                        "-" if s.state in ("done", "next") else str(canary.sessions_in_stage), s.state]
+                       for s in stages])
         for r, s in enumerate(stages):
-            if s.state == "current":
+            if s.state not in ("done", "next"):
                 for c in range(self.columnCount()):
                     item = self.item(r, c)
                     item.setBackground(QtGui.QColor("#2f6f4f"))
