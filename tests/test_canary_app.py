@@ -237,9 +237,10 @@ def test_release_check_of_the_selected_version_shows_the_clis_gates(runtime_home
         manager = CanaryManager(built.main_engine, built.event_engine)
         qtbot.addWidget(manager)
         manager.show()
+        qtbot.waitUntil(lambda: manager_versions(manager) == [CHAMPION, CANDIDATE], timeout=WAIT)
+        assert manager.strategy_combo.count() == 0
         manager.check_button.click()  # nothing selected: a hint
         assert [kind for kind, _ in boxes] == ["information"]
-        assert rows(manager.version_table)[1][0] == CANDIDATE and manager.strategy_combo.count() == 0
 
         def check() -> list[list[str]]:
             manager.version_table.selectRow(1)
@@ -274,3 +275,47 @@ def test_veighna_trader_opens_the_canary_manager(trader, qtbot, registry):  # no
 def manager_versions(widget: CanaryManager) -> list[str]:
     return [r[0] for r in rows(widget.version_table)]
 
+
+
+@pytest.mark.parametrize("status, stage, states", [
+    ("shadow", 0, ["current", "next", "next"]),
+    ("staged", 1, ["done", "current", "next"]),
+    ("awaiting_approval", 1, ["done", "current", "next"]),
+    ("rolling_back", 1, ["done", "rolling back", "next"]),
+    ("rolled_back", 0, ["rolled back", "next", "next"]),
+    ("complete", 2, ["done", "done", "done"]),
+])
+def test_the_stage_strip_per_status(status, stage, states):
+    from vnpy_rotation.apps.canary.engine import strategy_canary
+
+    view = {"champion": CHAMPION, "candidate": CANDIDATE, "status": status, "stage": STAGES[stage].name,
+            "stage_index": stage, "stages": [s.model_dump() for s in STAGES], "sessions_in_stage": 1,
+            "share": 0.5, "approval": "manual", "started": "2024-05-31", "last_session": None,
+            "gates": [{"name": "fill_rate", "kind": "promote", "value": None, "threshold": 0.95, "passed": None,
+                       "note": "no orders"}],
+            "history": [], "books": {"candidate": {"version": CANDIDATE, "paper": False, "cash": 10.0,
+                                                   "holdings": {"510300.SSE": 100.0, "159915.SZSE": 0.0},
+                                                   "equity": 20.0, "fees": {"commission": 5.0, "stamp_duty": 1.5}}}}
+    row = strategy_canary(STRATEGY, CHAMPION, {}, view, None)
+    assert [s.state for s in row.stages] == states
+    assert row.running is (status not in ("rolled_back", "complete"))
+    assert [(g.name, g.result) for g in row.gates] == [("fill_rate", "not evaluated")]
+    assert [(b.role, b.holdings, b.fees) for b in row.books] == [("candidate", 1, 6.5)]
+
+
+@pytest.mark.parametrize("flags, held", [
+    ([("release_freeze", STRATEGY)], True),
+    ([("release_freeze", "account")], True),  # the account's freeze holds every strategy's releases
+    ([("release_freeze", "*")], True),
+    ([("release_freeze", "vqm")], False),  # another strategy's
+    ([("downgrade_request", STRATEGY)], False),  # another flag
+    ([], False),
+])
+def test_release_freezes_that_hold_a_strategy(tmp_path, flags, held):
+    from vnpy_rotation.apps.risk.state_file import RiskStateFile
+
+    state = RiskStateFile(tmp_path)
+    for flag, scope in flags:
+        state.raise_flag(flag, scope, date(2024, 6, 5), "red zone")
+    found = state.release_freezes(STRATEGY)
+    assert found == ([(flags[0][1], "red zone (since 2024-06-05)")] if held else [])

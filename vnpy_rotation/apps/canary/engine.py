@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 APP_NAME = "RotationCanary"
 EVENT_CANARY_VIEW = "eRotationCanaryView"
 EVENT_CANARY_LOG = "eRotationCanaryLog"
+EVENT_CANARY_REFRESH = "eRotationCanaryRefresh"  # a request for a new view, served on the event thread
 RISK_APP = "RotationRisk"  # the risk app's engine: its release_freeze flags hold a release check
 
 
@@ -179,6 +180,7 @@ class CanaryEngine(BaseEngine):
         self._seen: dict[str, tuple[Any, ...]] = {}  # strategy -> what its last event said (version, canary state)
         self.snapshot_cache: CanarySnapshot | None = None
         self.event_engine.register(EVENT_ROTATION_STRATEGY, self._process_strategy)
+        self.event_engine.register(EVENT_CANARY_REFRESH, self._process_refresh)
 
     # -- sources --------------------------------------------------------------------------------------------
     @property
@@ -243,6 +245,14 @@ class CanaryEngine(BaseEngine):
         self.event_engine.put(Event(EVENT_CANARY_VIEW, snapshot))
         return snapshot
 
+    def request_view(self) -> None:
+        """Publish a new view soon, built on the event thread: the rotation engine changes a canary's ledger
+        there, so a view read from another thread (the GUI's) could catch it half-way through a close."""
+        self.event_engine.put(Event(EVENT_CANARY_REFRESH, None))
+
+    def _process_refresh(self, event: Event) -> None:
+        self._publish("刷新")
+
     def _process_strategy(self, event: Event) -> None:
         """A rotation strategy changed: publish a new view when its version or canary moved (an order or a fill
         changes neither; the registry is read only then). Never raises: it runs on vnpy's event thread."""
@@ -256,10 +266,13 @@ class CanaryEngine(BaseEngine):
         self._seen[data["name"]] = seen
         if canary is None and not data.get("version"):
             return  # nothing of a release to show yet (and no reason to open the registry)
+        self._publish(data["name"])
+
+    def _publish(self, what: str) -> None:
         try:
             self.put_snapshot()
-        except Exception:
-            self.write_log(f"金丝雀视图刷新失败 ({data['name']}):\n{traceback.format_exc()}")
+        except Exception:  # logged, never raised: vnpy's event thread dies on an exception in any handler
+            self.write_log(f"金丝雀视图刷新失败 ({what}):\n{traceback.format_exc()}")
 
     # -- human events ---------------------------------------------------------------------------------------
     def promote(self, strategy: str, reason: str, who: str = "gui") -> CanaryCommand:
@@ -287,7 +300,7 @@ class CanaryEngine(BaseEngine):
         command = CanaryCommand(command.event, command.reason.strip(), command.who.strip(), command.to)
         self.rotation.canary.command(instance, command)  # the release table's check; raises when refused
         self.write_log(f"[{strategy}] 金丝雀指令 {command.event} ({command.who}: {command.reason}), 下一收盘生效")
-        self.put_snapshot()
+        self.request_view()
         return command
 
     # -- the release check ----------------------------------------------------------------------------------
@@ -310,4 +323,4 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-__all__ = ["APP_NAME", "EVENT_CANARY_LOG", "EVENT_CANARY_VIEW", "CanaryEngine", "CanarySnapshot"]
+__all__ = ["APP_NAME", "EVENT_CANARY_LOG", "EVENT_CANARY_REFRESH", "EVENT_CANARY_VIEW", "CanaryEngine", "CanarySnapshot"]

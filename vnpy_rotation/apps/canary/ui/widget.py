@@ -193,7 +193,7 @@ class CanaryManager(QtWidgets.QWidget):
     # -- data ---------------------------------------------------------------------------------------
     def refresh(self) -> None:
         """Read the registry and the rotation engine again (the engine publishes; this widget redraws)."""
-        self.guarded(self.canary_engine.put_snapshot)
+        self.canary_engine.request_view()
 
     def process_view_event(self, event: Event) -> None:
         self.show_snapshot(event.data)
@@ -267,9 +267,7 @@ class CanaryManager(QtWidgets.QWidget):
             return
         self.event_engine.register(EVENT_CANARY_VIEW, self.signal_view.emit)
         self.registered = True
-        snapshot = self.guarded(self.canary_engine.snapshot)  # what changed while the window was closed
-        if snapshot is not None:
-            self.show_snapshot(snapshot)
+        self.canary_engine.request_view()  # what changed while the window was closed
 
     def unregister_event(self) -> None:
         if self.registered:
