@@ -10,16 +10,14 @@ Screenshots go to the test's tmp folder, and also to ``$ROTATION_SCREENSHOTS`` w
 from __future__ import annotations
 
 import json
-import os
 from datetime import date
-from pathlib import Path
 
 import peewee
 import pytest
 
 pytest.importorskip("pytestqt")
 
-from test_gui import WAIT, assert_picture, boxes, rows, trader  # noqa: E402,F401  (fixtures used by name)
+from test_gui import WAIT, assert_picture, boxes, rows, screenshot_folders, trader  # noqa: E402,F401  (fixtures used by name)
 from vnpy.trader.ui import QtGui, QtWidgets  # noqa: E402
 
 from vnpy_rotation.apps.canary import APP_NAME, CanaryApp  # noqa: E402
@@ -195,11 +193,8 @@ def test_the_manager_shows_the_canary_and_its_buttons_go_through_the_release_tab
     manager.version_table.selectRow(1)
     manager.check_button.click()
     assert len(boxes) == 3 and rows(manager.check_table)
-    folders = [tmp_path / "screenshots"] + ([Path(os.environ["ROTATION_SCREENSHOTS"])]
-                                            if os.environ.get("ROTATION_SCREENSHOTS") else [])
     picture = manager.grab()
-    for folder in folders:
-        folder.mkdir(parents=True, exist_ok=True)
+    for folder in screenshot_folders(tmp_path):
         assert picture.save(str(folder / "canary_manager.png"))
         assert_picture(folder / "canary_manager.png")
 

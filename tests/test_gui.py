@@ -268,6 +268,15 @@ def assert_picture(path: Path) -> None:
     assert len(colours) > 2, f"{path.name} is (nearly) a single flat colour"
 
 
+def screenshot_folders(tmp_path: Path) -> list[Path]:
+    """The test's own folder, and ``$ROTATION_SCREENSHOTS`` when set (e.g. docs/screenshots); created."""
+    folders = [tmp_path / "screenshots"] + ([Path(os.environ["ROTATION_SCREENSHOTS"])]
+                                            if os.environ.get("ROTATION_SCREENSHOTS") else [])
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+    return folders
+
+
 def test_screenshots(trader, manager, qtbot, tmp_path):
     import qdarkstyle
 
@@ -287,10 +296,7 @@ def test_screenshots(trader, manager, qtbot, tmp_path):
     widgets = {"rotation_manager": manager, "strategy_table": manager.strategy_table, "plan_table": manager.plan_table,
                "order_table": manager.order_table, "fill_table": manager.fill_table,
                "summary_table": manager.summary_table, "log_pane": manager.log_edit, "setting_dialog": dialog}
-    folders = [tmp_path / "screenshots"] + ([Path(os.environ["ROTATION_SCREENSHOTS"])]
-                                            if os.environ.get("ROTATION_SCREENSHOTS") else [])
-    for folder in folders:
-        folder.mkdir(parents=True, exist_ok=True)
+    folders = screenshot_folders(tmp_path)
     for name, widget in widgets.items():
         picture = widget.grab()
         for folder in folders:
