@@ -13,7 +13,7 @@ from vnpy.trader.ui import QtCore, QtGui, QtWidgets
 
 from ....canary.release import GateResult
 from ....errors import RotationError
-from ...rotation.ui.widget import DataTable, group, money, splitter
+from ...rotation.ui.widget import DataTable, EventWindow, group, money, splitter
 from ..engine import APP_NAME, EVENT_CANARY_VIEW, CanaryEngine, CanarySnapshot, StrategyCanary
 
 TITLE = "Canary releases"
@@ -123,7 +123,7 @@ class CheckTable(DataTable):
             colour(self, r, 3, RESULT_COLOURS)
 
 
-class CanaryManager(QtWidgets.QWidget):
+class CanaryManager(EventWindow):
     """The canary app's window (``CanaryApp.widget_name``); refreshed by the engine's view events."""
 
     signal_view: QtCore.Signal = QtCore.Signal(Event)
@@ -262,25 +262,11 @@ class CanaryManager(QtWidgets.QWidget):
             self.check_table.show_check(checked[1])
 
     # -- events -------------------------------------------------------------------------------------
-    def register_event(self) -> None:
-        if self.registered:
-            return
-        self.event_engine.register(EVENT_CANARY_VIEW, self.signal_view.emit)
-        self.registered = True
+    def handlers(self) -> list[tuple[str, Callable[[Event], None]]]:
+        return [(EVENT_CANARY_VIEW, self.signal_view.emit)]
+
+    def catch_up(self) -> None:
         self.canary_engine.request_view()  # what changed while the window was closed
-
-    def unregister_event(self) -> None:
-        if self.registered:
-            self.event_engine.unregister(EVENT_CANARY_VIEW, self.signal_view.emit)
-            self.registered = False
-
-    def showEvent(self, event: QtGui.QShowEvent) -> None:
-        self.register_event()  # MainWindow shows the same widget again after a close
-        super().showEvent(event)
-
-    def closeEvent(self, event: QtGui.QCloseEvent) -> None:
-        self.unregister_event()
-        super().closeEvent(event)
 
 
 def status_text(canary: StrategyCanary | None) -> str:

@@ -5,7 +5,7 @@ for a reason."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from vnpy.event import Event, EventEngine
 from vnpy.trader.engine import MainEngine
@@ -13,7 +13,7 @@ from vnpy.trader.ui import QtCore, QtGui, QtWidgets
 
 from ....errors import InputRejected
 from ....risk.events import EVENT_RISK_SNAPSHOT
-from ...rotation.ui.widget import DataTable, group, money, splitter
+from ...rotation.ui.widget import DataTable, EventWindow, group, money, splitter
 from ..engine import APP_NAME, RiskEngine
 
 TITLE = "Risk monitor"
@@ -73,7 +73,7 @@ class ChangeTable(DataTable):
                        for c in reversed(history)])
 
 
-class RiskMonitor(QtWidgets.QWidget):
+class RiskMonitor(EventWindow):
     """The risk app's window; refreshed by the engine's ``eRiskSnapshot`` events."""
 
     signal_snapshot = QtCore.Signal(Event)
@@ -160,23 +160,9 @@ class RiskMonitor(QtWidgets.QWidget):
             QtWidgets.QMessageBox.warning(self, TITLE, str(exc))
 
     # -- events -------------------------------------------------------------------------------------
-    def register_event(self) -> None:
-        if self.registered:
-            return
-        self.event_engine.register(EVENT_RISK_SNAPSHOT, self.signal_snapshot.emit)
-        self.registered = True
+    def handlers(self) -> list[tuple[str, Callable[[Event], None]]]:
+        return [(EVENT_RISK_SNAPSHOT, self.signal_snapshot.emit)]
+
+    def catch_up(self) -> None:
         self.data = self.risk_engine.snapshot()  # what changed while the window was closed
         self.refresh()
-
-    def unregister_event(self) -> None:
-        if self.registered:
-            self.event_engine.unregister(EVENT_RISK_SNAPSHOT, self.signal_snapshot.emit)
-            self.registered = False
-
-    def showEvent(self, event: QtGui.QShowEvent) -> None:
-        self.register_event()
-        super().showEvent(event)
-
-    def closeEvent(self, event: QtGui.QCloseEvent) -> None:
-        self.unregister_event()
-        super().closeEvent(event)

@@ -274,7 +274,45 @@ class SettingDialog(QtWidgets.QDialog):
 
 
 # -- the window -------------------------------------------------------------------------------------
-class RotationManager(QtWidgets.QWidget):
+class EventWindow(QtWidgets.QWidget):
+    """An app window that follows the event engine only while it is shown: VeighNa Trader's MainWindow shows
+    the same widget again after a close, so it registers on every show (and catches up with what it missed)
+    and unregisters on close."""
+
+    event_engine: EventEngine
+    registered: bool = False
+
+    def handlers(self) -> list[tuple[str, Callable[[Event], None]]]:
+        """The (event type, handler) pairs followed while shown."""
+        raise NotImplementedError
+
+    def catch_up(self) -> None:
+        """Show what changed while the window was closed (right after registering)."""
+
+    def register_event(self) -> None:
+        if self.registered:
+            return
+        for kind, handler in self.handlers():
+            self.event_engine.register(kind, handler)
+        self.registered = True
+        self.catch_up()
+
+    def unregister_event(self) -> None:
+        if self.registered:
+            for kind, handler in self.handlers():
+                self.event_engine.unregister(kind, handler)
+            self.registered = False
+
+    def showEvent(self, event: QtGui.QShowEvent) -> None:
+        self.register_event()
+        super().showEvent(event)
+
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:
+        self.unregister_event()
+        super().closeEvent(event)
+
+
+class RotationManager(EventWindow):
     """The rotation strategy app's window (``RotationStrategyApp.widget_name``)."""
 
     signal_strategy: QtCore.Signal = QtCore.Signal(Event)
@@ -351,30 +389,14 @@ class RotationManager(QtWidgets.QWidget):
         threading.Thread(target=step, name="rotation-replay-step", daemon=True).start()
 
     # -- events -------------------------------------------------------------------------------------
-    def register_event(self) -> None:
-        if self.registered:
-            return
-        self.event_engine.register(EVENT_ROTATION_STRATEGY, self.signal_strategy.emit)
-        self.event_engine.register(EVENT_ROTATION_LOG, self.signal_log.emit)
-        self.registered = True
+    def handlers(self) -> list[tuple[str, Callable[[Event], None]]]:
+        return [(EVENT_ROTATION_STRATEGY, self.signal_strategy.emit), (EVENT_ROTATION_LOG, self.signal_log.emit)]
+
+    def catch_up(self) -> None:
         self.snapshots = {name: self.rotation_engine.snapshot(i) for name, i in
                           list(self.rotation_engine.instances.items())}  # events missed while closed
         self.strategy_table.show_strategies(self.snapshots)
         self.show_selected()
-
-    def unregister_event(self) -> None:
-        if self.registered:
-            self.event_engine.unregister(EVENT_ROTATION_STRATEGY, self.signal_strategy.emit)
-            self.event_engine.unregister(EVENT_ROTATION_LOG, self.signal_log.emit)
-            self.registered = False
-
-    def showEvent(self, event: QtGui.QShowEvent) -> None:
-        self.register_event()  # MainWindow shows the same widget again after a close
-        super().showEvent(event)
-
-    def closeEvent(self, event: QtGui.QCloseEvent) -> None:
-        self.unregister_event()
-        super().closeEvent(event)
 
     def process_strategy_event(self, event: Event) -> None:
         data: dict = event.data
