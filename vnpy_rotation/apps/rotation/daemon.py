@@ -24,13 +24,13 @@ from ...backtest.engine import simulate
 from ...backtest.loader import market_for
 from ...backtest.runner import clipped_warning
 from ...backtest.sweep import plan_within
+from ...canary.config import CanaryConfig
 from ...data.panels import bar_span
 from ...errors import InputRejected, Problem
 from ...live.consistency import Consistency, compare, write_report
 from ...live.state_file import read_json, write_atomic
 from ...live.trouble import Trouble
 from ...market.calendar import default_calendar
-from ...canary.config import CanaryConfig
 from ...risk.config import RiskConfig
 from . import RotationStrategyApp
 from .engine import RotationEngine
