@@ -187,7 +187,7 @@ class CanaryDriver:
             decision = self._decide(instance, ledger, day, halted)
             event, reason = decision.action.value, decision.reason
             event, reason = self._flags(instance, event, reason)
-        self._step(instance, ledger, event, reason, day, decision, halted, differences)
+        self._step(instance, ledger, event, reason, day, decision, halted, differences, closes)
         cycle.save()
         self._write_aliases(ledger)
         if ledger.machine.status is release.Status.COMPLETE:
@@ -271,7 +271,7 @@ class CanaryDriver:
 
     # -- the machine and its effects ---------------------------------------------------------------------
     def _step(self, instance: StrategyInstance, ledger: CanaryLedger, event: str, reason: str, day: date,
-              decision: StageDecision | None, halted: bool, differences: list[Any]) -> None:
+              decision: StageDecision | None, halted: bool, differences: list[Any], closes: dict[str, float]) -> None:
         before = ledger.machine
         ledger.machine = release.step(before, event, day, reason, ledger.config.stages)
         after = ledger.machine
@@ -286,6 +286,9 @@ class CanaryDriver:
                  "note": g.note} for g in decision.gates]})
         if after.status is before.status and after.stage == before.stage:
             return
+        share = release.share(after, ledger.config.stages)
+        if share > release.share(before, ledger.config.stages):
+            ledger.sessions[-1]["slice"] = self._slice_notes(instance, ledger, share, day, closes)
         text = (f"{instance.name} canary {ledger.candidate}: {before.status.value}/{ledger.config.stages[before.stage].name}"
                 f" → {after.status.value}/{ledger.config.stages[after.stage].name} ({reason})")
         self.engine.write_log(f"[{instance.name}] {text}")
@@ -296,6 +299,33 @@ class CanaryDriver:
             self.engine.notify("failure", f"{instance.name} 金丝雀回滚 {day}", text)
         elif after.status is not release.Status.ROLLED_BACK:
             self.engine.notify("daily_summary", f"{instance.name} 金丝雀 {after.status.value} {day}", text)
+
+    def _slice_notes(self, instance: StrategyInstance, ledger: CanaryLedger, share: float, day: date,
+                     closes: dict[str, float]) -> list[str]:
+        """What the candidate's current target cannot hold at the new stage's capital, each with its rule
+        (:func:`~vnpy_rotation.canary.capital.check_slice` with the execution's own rounding: whole lots,
+        rounded down; the participation cap is the backtester's, applied when orders are sized)."""
+        from ...canary.capital import SliceRules, check_slice
+
+        plan = ledger.standing.get(CANDIDATE)
+        if plan is None or not plan.weighted:
+            return []
+        prices = {s: p for s, p in closes.items() if p == p}
+        total = sum(b.equity[-1][1] for b in ledger.real_books().values() if b.equity)
+        weights = {s: w for s, w in zip(plan.symbols, plan.target) if w == w and w > 0}
+        notes = []
+        for symbol in weights:
+            terms = instance.cycle.terms_for(symbol, day)
+            check = check_slice({symbol: weights[symbol]}, prices, {symbol: int(terms.lot)}, total * share,
+                                commission_rate=terms.commission_rate, commission_min=terms.commission_min,
+                                adv={symbol: math.inf}, rules=SliceRules(lot_tolerance=0.0),
+                                lot_steps={symbol: int(terms.lot_step)})
+            for c in check:
+                if not c.feasible or c.commission_flag:
+                    notes.append(f"{c.symbol}: {c.reason or 'minimum commission'} ({c.commission_bp:.1f} bp)")
+        for note in notes:
+            self.engine.write_log(f"[{instance.name}] canary slice {share:.0%}: {note}")
+        return notes
 
     def _hand_over(self, instance: StrategyInstance, ledger: CanaryLedger, day: date) -> None:
         """The candidate completed every stage: it becomes the instance's strategy (its settings), the
