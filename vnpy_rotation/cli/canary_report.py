@@ -97,7 +97,8 @@ def _write_markdown(report: DrillReport, ledger: CanaryLedger, path: Path) -> No
     stages = ledger.config.stages
     lines = [f"# Canary drill: {report.strategy}", "",
              f"Candidate `{report.candidate}` beside champion `{report.champion}`, from {ledger.started}; "
-             f"{len(ledger.sessions)} sessions replayed through the live stack (replay gateway).", "",
+             f"{len(ledger.sessions)} sessions of the canary replayed through the live stack (replay gateway); "
+             "the drill stops when the canary ends.", "",
              "## Stage table", "", "| stage | share | min sessions |", "|---|---|---|"]
     lines += [f"| {s.name} | {s.share:.0%} | {s.min_sessions} |" for s in stages]
     lines += ["", "## Transitions", "", "| day | from | to | event | reason |", "|---|---|---|---|---|"]

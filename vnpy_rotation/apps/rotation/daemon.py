@@ -50,6 +50,7 @@ class TradeSpec:
     canary: CanaryStart | None = None  # a candidate version run beside the strategy from the first session
     version: str = ""  # the registered version ``settings`` are ("": not registered)
     trouble: Trouble | None = None  # replay: trouble the paper account injects (a canary drill)
+    until_canary_ends: bool = False  # replay: stop after the session that ends the canary (a drill)
 
 
 @dataclass(frozen=True)
@@ -227,6 +228,8 @@ def run_replay(spec: TradeSpec, output: Callable[[str], None] = print) -> Consis
                 raise RuntimeError(f"strategy {name} stopped on {today}:\n{instance.error}")
             output(f"{today}  equity {cycle.state.history[-1]['equity']:>14,.2f}  "
                    f"fills {cycle.state.history[-1]['fills']}")
+            if spec.until_canary_ends and stack.engine.canary.ledger(instance) is None:
+                break
         if spec.canary is not None:  # two versions in one account: no single backtest to equal
             return None
         result = replay_consistency(spec)
