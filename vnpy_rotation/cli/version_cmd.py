@@ -146,9 +146,11 @@ def list_versions(args: argparse.Namespace) -> int:
 
 
 def _document(v: Any, aliases: list[str]) -> dict[str, Any]:
+    from dataclasses import asdict
+
     from ..ops.versions import canonical_json
 
-    doc = json.loads(canonical_json(v.__dict__))
+    doc = json.loads(canonical_json(asdict(v)))
     doc.pop("equity_dates"), doc.pop("equity_values")
     doc["equity"] = {"days": len(v.equity_dates), "first": v.equity_dates[0] if v.equity_dates else None,
                      "last": v.equity_dates[-1] if v.equity_dates else None,
