@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,7 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _table(rows: list[tuple[str, ...]]) -> None:
+def _table(rows: Sequence[tuple[str, ...]]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
@@ -150,7 +151,7 @@ def _document(v: Any, aliases: list[str]) -> dict[str, Any]:
 
     from ..ops.versions import canonical_json
 
-    doc = json.loads(canonical_json(asdict(v)))
+    doc: dict[str, Any] = json.loads(canonical_json(asdict(v)))
     doc.pop("equity_dates"), doc.pop("equity_values")
     doc["equity"] = {"days": len(v.equity_dates), "first": v.equity_dates[0] if v.equity_dates else None,
                      "last": v.equity_dates[-1] if v.equity_dates else None,

@@ -18,12 +18,12 @@ import json
 import math
 import re
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -43,6 +43,7 @@ from .version_store import VersionStore
 ID_LENGTH = 12
 MIN_PREFIX = 4
 ALIAS_NAME = re.compile(r"[a-z_]+")
+T = TypeVar("T")
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the checkout (or site-packages) holding vnpy_rotation
 
 
@@ -239,7 +240,7 @@ def read_walkforward(folder: Path, strategy: str) -> dict[str, Any]:
 
 # -- creation -------------------------------------------------------------------------------------------------
 def _window_day(value: pd.Timestamp) -> date:
-    return pd.Timestamp(value).date()
+    return date.fromisoformat(pd.Timestamp(value).strftime("%Y-%m-%d"))
 
 
 def build_version(strategy: str, config_file: Path, start: date | None = None, end: date | None = None, *,
@@ -393,7 +394,7 @@ class VersionRegistry:
                 if latest is None:
                     raise InputRejected(Problem("alias", None, f"{strategy}:{alias} is not set: nothing to retire"))
                 return _move(latest)
-            row = {"strategy": strategy, "alias": alias, "version": version_id, "previous": previous,
+            row = {"strategy": strategy, "name": alias, "version": version_id, "previous": previous,
                    "who": who.strip(), "why": why.strip(), "at": now.astimezone().isoformat(timespec="seconds")}
             seq = self.store.insert_alias(row)
         return _move({**row, "seq": seq})
@@ -402,7 +403,7 @@ class VersionRegistry:
         """alias → version id of ``strategy``'s aliases that point at a version (retired ones left out)."""
         current: dict[str, str | None] = {}
         for row in self.store.alias_rows(strategy):
-            current[row["alias"]] = row["version"]
+            current[row["name"]] = row["version"]
         return {alias: vid for alias, vid in sorted(current.items()) if vid is not None}
 
     def alias_history(self, strategy: str) -> list[AliasMove]:
@@ -411,7 +412,7 @@ class VersionRegistry:
 
 
 def _move(row: dict[str, Any]) -> AliasMove:
-    return AliasMove(int(row["seq"]), row["strategy"], row["alias"], row["version"], row["previous"], row["who"],
+    return AliasMove(int(row["seq"]), row["strategy"], row["name"], row["version"], row["previous"], row["who"],
                      row["why"], row["at"])
 
 
@@ -486,27 +487,19 @@ def check_version(v: Version, freeze: Sequence[tuple[str, str]]) -> tuple[GateRe
     from ..strategies import STRATEGIES, create_strategy
 
     problems: list[str] = []
-    rules: RiskRules | None = None
-    config: BacktestConfig | None = None
-    for label, validate in (
-            ("settings", lambda: create_strategy(v.strategy, v.settings, f"version {v.id}: strategy")),
-            ("backtest", lambda: validate_section(BacktestConfig, v.backtest, f"version {v.id}: backtest")),
-            ("risk_rules", lambda: None if v.risk_rules is None else
-             validate_section(RiskRules, v.risk_rules, f"version {v.id}: risk rules"))):
+
+    def valid(validate: Callable[[], T], default: T) -> T:
         try:
-            value = validate()
+            return validate()
         except InputRejected as exc:
-            problems += [str(p) for p in exc.problems]
-            continue
-        if label == "backtest":
-            config = value
-        elif label == "risk_rules":
-            rules = value
-    try:
-        gates = v.release_gates()
-    except InputRejected as exc:
-        problems += [str(p) for p in exc.problems]
-        gates = ReleaseGates()
+            problems.extend(str(p) for p in exc.problems)
+            return default
+
+    valid(lambda: create_strategy(v.strategy, v.settings, f"version {v.id}: strategy"), None)
+    config = valid(lambda: v.backtest_config(), None)
+    rules = valid(lambda: None if v.risk_rules is None else
+                  validate_section(RiskRules, v.risk_rules, f"version {v.id}: risk rules"), None)
+    gates = valid(v.release_gates, ReleaseGates())
     cls = STRATEGIES.get(v.strategy)
     if cls is not None and cls.__name__ != v.strategy_class:
         problems.append(f"version {v.id}: strategy class {v.strategy_class} is now {cls.__name__}")
