@@ -188,11 +188,17 @@ def test_walkforward_evidence_of_another_strategy_is_refused(tmp_path):
         read_walkforward(tmp_path, "etf_rotation")
     assert caught.value.problems[0].source == str(tmp_path / "summary.json")
     assert caught.value.problems[0].reason.startswith("strategy: 'momentum_topn'")
-    summary = {"strategy": "etf_rotation", "overfit": {"flagged": True}, "deflated_sharpe": {"dsr": 0.4}}
+    summary = {"strategy": "etf_rotation", "overfit": {"flagged": True}, "deflated_sharpe": {"dsr": 0.4},
+               "holdout_params": {"top_n": 3, "buffer": 1}}
     (tmp_path / "summary.json").write_text(json.dumps(summary))
     (tmp_path / "holdout.json").write_text(json.dumps({"metrics": {"sharpe": 0.3}}))
-    evidence = read_walkforward(tmp_path, "etf_rotation")
+    evidence = read_walkforward(tmp_path, "etf_rotation", {"top_n": 3, "buffer": 1, "every_k": 5})
     assert evidence["summary"] == summary and evidence["holdout_metrics"] == {"sharpe": 0.3}
+    # The holdout ran with other parameters than the version's: its evidence is not this version's.
+    with pytest.raises(InputRejected) as caught:
+        read_walkforward(tmp_path, "etf_rotation", {"top_n": 2, "buffer": 1})
+    assert [p.reason.split(" (")[0] for p in caught.value.problems] == [
+        "holdout_params.top_n: 3 differs from the version's setting 2"]
 
 
 # -- the release gates of a stored version ------------------------------------------------------------------------
@@ -328,3 +334,13 @@ def test_cli_bad_input_writes_nothing(home, created, tmp_path):
     ambiguous = run_cli("version", "show", "zzzz", home=home)
     assert ambiguous.returncode == 2 and len(ambiguous.stderr.strip().splitlines()) == 1
     assert out_json(run_cli("version", "list", "--json", home=home)) == before
+
+
+def test_a_version_config_with_release_thresholds_runs_everywhere(tmp_path):
+    """``release:`` is one of every run's sections (backtest, walkforward, trade ignore it)."""
+    from vnpy_rotation.backtest.runner import read_sections
+
+    path = tmp_path / "v.yaml"
+    path.write_text("strategy: {}\nrelease: {min_sharpe: 0.8}\n", encoding="utf-8")
+    raw, *_ = read_sections(path, None)
+    assert raw["release"] == {"min_sharpe": 0.8}

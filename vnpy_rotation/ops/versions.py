@@ -220,9 +220,10 @@ def referenced_files(run: BacktestRun) -> tuple[ConfigFile, ...]:
 
 
 # -- walk-forward evidence ----------------------------------------------------------------------------------
-def read_walkforward(folder: Path, strategy: str) -> dict[str, Any]:
-    """A walk-forward run's summary (and holdout metrics) from ``folder``; refused when it is not one, or when
-    it was run for another strategy."""
+def read_walkforward(folder: Path, strategy: str, settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A walk-forward run's summary (and holdout metrics) from ``folder``; refused when it is not one, when it
+    was run for another strategy, or when the parameters its holdout was run with differ from ``settings``
+    (the version's validated settings): its evidence would be about another parametrisation."""
     path = Path(folder) / "summary.json"
     if not path.is_file():
         raise InputRejected(Problem(str(path), None, "not found: --from-walkforward takes the --out folder of "
@@ -233,6 +234,12 @@ def read_walkforward(folder: Path, strategy: str) -> dict[str, Any]:
     if summary["strategy"] != strategy:
         raise InputRejected(Problem(str(path), None, f"strategy: {summary['strategy']!r} differs from the "
                                     f"version's strategy {strategy!r}"))
+    chosen = summary.get("holdout_params") or {}
+    differing = [f"holdout_params.{k}: {v!r} differs from the version's setting {settings.get(k)!r}"
+                 for k, v in sorted(chosen.items()) if settings is not None and settings.get(k) != v]
+    if differing:
+        raise InputRejected([Problem(str(path), None, reason + " (put the walk-forward's choice in the config's "
+                                     "strategy: section)") for reason in differing])
     holdout = read_json(Path(folder) / "holdout.json", None)
     return {"folder": str(Path(folder)), "summary_sha256": sha256(path.read_bytes()), "summary": summary,
             "holdout_metrics": holdout.get("metrics") if isinstance(holdout, dict) else None}
@@ -245,16 +252,19 @@ def _window_day(value: pd.Timestamp) -> date:
 
 def build_version(strategy: str, config_file: Path, start: date | None = None, end: date | None = None, *,
                   walkforward_dir: Path | None = None, note: str = "", who: str | None = None,
-                  now: datetime | None = None, run: BacktestRun | None = None) -> Version:
+                  now: datetime | None = None) -> Version:
     """The version of ``strategy`` configured by ``config_file``, backtested over ``start``…``end`` (default:
     the stored bars): validates everything and runs the backtest, writes nothing."""
-    raw, source, config, benchmark = read_sections(config_file, None, extra=("release",))
+    from ..strategies import create_strategy
+
+    raw, source, config, benchmark = read_sections(config_file, None)
     gates = validate_section(ReleaseGates, raw.get("release"), f"{source}: release")
-    walkforward = read_walkforward(walkforward_dir, strategy) if walkforward_dir is not None else None
-    config_text = Path(config_file).read_text(encoding="utf-8")
     spec = RunSpec(strategy, dict(raw.get("strategy") or {}), config, benchmark, start, end, source)
-    run = run or run_backtest(spec)
-    settings = run.strategy.settings.model_dump(mode="json")
+    # Validated before the backtest runs, so a mistake is refused in a moment.
+    settings = create_strategy(strategy, spec.strategy_settings, f"{source}: strategy").settings.model_dump(mode="json")
+    walkforward = read_walkforward(walkforward_dir, strategy, settings) if walkforward_dir is not None else None
+    config_text = Path(config_file).read_text(encoding="utf-8")
+    run = run_backtest(spec)
     backtest = config.model_dump(mode="json")
     release = gates.model_dump(mode="json")
     rules = run.plan.risk.model_dump(mode="json") if run.plan.risk is not None else None
