@@ -244,6 +244,12 @@ def out_json(done) -> object:
     return json.loads(done.stdout)
 
 
+def out_json_any(done) -> object:
+    """The JSON a command printed, whatever its exit code (release check exits 1 on a failing gate)."""
+    assert done.returncode in (0, 1), done.stderr
+    return json.loads(done.stdout)
+
+
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
     home = tmp_path_factory.mktemp("versions_home")
@@ -344,3 +350,32 @@ def test_a_version_config_with_release_thresholds_runs_everywhere(tmp_path):
     path.write_text("strategy: {}\nrelease: {min_sharpe: 0.8}\n", encoding="utf-8")
     raw, *_ = read_sections(path, None)
     assert raw["release"] == {"min_sharpe": 0.8}
+
+
+def test_cli_walkforward_evidence_is_attached_and_gated(home, created):
+    wf = home / "wf"
+    done = run_cli("walkforward", "--strategy", "etf_rotation", "--config", str(ROOT / "configs" / "etf_rotation.yaml"),
+                   "--start", "2019-01-02", "--train-years", "2", "--grid", "top_n=2,3", "--out", str(wf), home=home)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads((wf / "summary.json").read_text())
+    chosen = summary["holdout_params"]["top_n"]
+    config = home / f"top_{chosen}.yaml"
+    config.write_text(f"strategy: {{top_n: {chosen}}}\n"
+                      "backtest:\n  risk:\n    ladder: {reduce_at: 0.1, halt_at: 0.15}\n"
+                      "release: {require_walkforward: true, min_deflated_sharpe: 0.5}\n", encoding="utf-8")
+    done = run_cli("version", "create", "--strategy", "etf_rotation", "--config", str(config), *SPAN,
+                   "--from-walkforward", str(wf), home=home)
+    assert done.returncode == 0, done.stderr
+    vid = next(line for line in done.stdout.splitlines() if re.fullmatch("[0-9a-f]{12}", line))
+    shown = out_json(run_cli("version", "show", vid, "--json", home=home))
+    assert shown["walkforward"]["summary"] == summary
+    gates = {g["name"]: g for g in out_json_any(run_cli("release", "check", vid, "--json", home=home))}
+    flagged, dsr = summary["overfit"]["flagged"], summary["deflated_sharpe"]["dsr"]
+    assert gates["walkforward_overfit"]["value"] == flagged and gates["walkforward_overfit"]["passed"] == (not flagged)
+    assert gates["deflated_sharpe"]["value"] == dsr and gates["deflated_sharpe"]["passed"] == (dsr >= 0.5)
+    other = 2 if chosen != 2 else 3  # a config whose setting is not the walk-forward's choice is refused
+    config.write_text(f"strategy: {{top_n: {other}}}\n", encoding="utf-8")
+    done = run_cli("version", "create", "--strategy", "etf_rotation", "--config", str(config),
+                   "--from-walkforward", str(wf), home=home)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"error: {wf / 'summary.json'}: holdout_params.top_n: {chosen} differs")
