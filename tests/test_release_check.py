@@ -36,10 +36,10 @@ ALONE = [
     ("sharpe", dict(evidence=evidence(sharpe=0.49)), "sharpe", 0.49, 0.5),
     ("sharpe_missing", dict(evidence=evidence(sharpe=math.nan)), "sharpe", None, 0.5),
     ("drawdown", dict(evidence=evidence(max_drawdown=-0.31)), "max_drawdown", -0.31, -0.30),
-    ("lookahead", dict(evidence=evidence(lookahead_ok=False, failed_checks=("look-ahead after 2020-01-03",))),
+    ("lookahead", dict(evidence=evidence(lookahead_ok=False, failed_lookahead=("look-ahead after 2020-01-03",))),
      "lookahead", False, "required"),
     ("lookahead_not_run", dict(evidence=evidence(lookahead_ok=None)), "lookahead", None, "required"),
-    ("identities", dict(evidence=evidence(identities_ok=False, failed_checks=("cash never negative",))),
+    ("identities", dict(evidence=evidence(identities_ok=False, failed_identities=("cash never negative",))),
      "identities", False, "required"),
     ("overfit", dict(evidence=evidence(overfit_flagged=True)), "walkforward_overfit", True, "not flagged"),
     ("walkforward_required", dict(evidence=evidence(walkforward=False, overfit_flagged=None, deflated_sharpe=None),
@@ -62,8 +62,10 @@ def test_each_gate_fails_on_its_own(case, inputs, gate, value, threshold):
 
 def test_a_refusal_says_why():
     results = run(complete=False, config_problems=("x.yaml: strategy: top_n: bad",),
-                  freeze=(("account", "VaR red zone"),))
+                  freeze=(("account", "VaR red zone"),),
+                  evidence=evidence(lookahead_ok=False, failed_lookahead=("look-ahead after 2020-01-03",)))
     assert "top_n" in results["config"].reason
+    assert "look-ahead after 2020-01-03" in results["lookahead"].reason
     assert "account" in results["release_freeze"].reason and "VaR red zone" in results["release_freeze"].reason
 
 

@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
+from peewee import IntegrityError
 
 from ..backtest.config import BacktestConfig
 from ..backtest.metrics import daily_returns
@@ -173,15 +174,17 @@ def code_identity(root: Path = PACKAGE_ROOT) -> tuple[str, str]:
         except (OSError, subprocess.TimeoutExpired):
             return None
 
-    head = git("rev-parse", "HEAD")
-    if head is None or head.returncode != 0:
+    head = git("rev-parse", "--show-toplevel", "HEAD")
+    lines = head.stdout.split() if head is not None and head.returncode == 0 else []
+    # Installed into a virtualenv inside some other repository: that repository's commit is not the package's.
+    if len(lines) != 2 or Path(lines[0]).resolve() != root.resolve():
         try:
             return f"package {metadata.version('vnpy_rotation')}", ""
         except metadata.PackageNotFoundError:
             from .. import __version__
 
             return f"package {__version__}", ""
-    commit = head.stdout.strip()
+    commit = lines[1]
     status = git("status", "--porcelain")
     if status is None or not status.stdout.strip():
         return commit, ""
@@ -337,14 +340,17 @@ class VersionRegistry:
     # -- versions --
     def save(self, version: Version) -> tuple[Version, bool]:
         """Insert ``version``; when the same content is stored already, the stored one and False."""
-        with self.store.transaction():
-            existing = self.store.version(version.id)
-            if existing is not None:
-                if existing["content_hash"] != version.content_hash:  # 48 bits collided: never overwrite
-                    raise InputRejected(Problem("version", None, f"id {version.id} is taken by other content"))
-                return _from_row(existing), False
-            self.store.insert_version(_to_row(version))
-        return version, True
+        try:
+            with self.store.transaction():
+                if self.store.version(version.id) is None:
+                    self.store.insert_version(_to_row(version))
+                    return version, True
+        except IntegrityError:  # another process stored the same id in between
+            pass
+        existing = self.get(version.id)
+        if existing.content_hash != version.content_hash:  # 48 bits collided: never overwrite
+            raise InputRejected(Problem("version", None, f"id {version.id} is taken by other content"))
+        return existing, False
 
     def get(self, version_id: str) -> Version:
         row = self.store.version(version_id)
@@ -482,13 +488,14 @@ def diff_versions(a: Version, b: Version) -> list[FieldDiff]:
 # -- release check --------------------------------------------------------------------------------------------
 def evidence_of(v: Version) -> ReleaseEvidence:
     wf = (v.walkforward or {}).get("summary") or {}
-    failed = tuple(c.name for c in v.checks if not c.ok)
     return ReleaseEvidence(sharpe=v.metrics.get("sharpe"), max_drawdown=v.metrics.get("max_drawdown"),
                            lookahead_ok=v.lookahead_ok if any(c.kind == "lookahead" for c in v.checks) else None,
                            identities_ok=v.identities_ok if any(c.kind == "identity" for c in v.checks) else None,
                            walkforward=v.walkforward is not None,
                            overfit_flagged=(wf.get("overfit") or {}).get("flagged"),
-                           deflated_sharpe=(wf.get("deflated_sharpe") or {}).get("dsr"), failed_checks=failed)
+                           deflated_sharpe=(wf.get("deflated_sharpe") or {}).get("dsr"),
+                           failed_lookahead=tuple(c.name for c in v.checks if c.kind == "lookahead" and not c.ok),
+                           failed_identities=tuple(c.name for c in v.checks if c.kind == "identity" and not c.ok))
 
 
 def check_version(v: Version, freeze: Sequence[tuple[str, str]]) -> tuple[GateResult, ...]:
