@@ -36,6 +36,9 @@ from vnpy_rotation.ops.versions import (
 LADDER = {"reduce_at": 0.1, "halt_at": 0.15, "recover_at": 0.05, "reduce_exposure": 1.0, "cooldown": 20,
           "halt_cooldown": 20, "flatten": True, "measure": "drawdown"}
 NOW = datetime(2024, 10, 8, 15, 30)
+POOLS = ROOT / "configs" / "etf_pools.yaml"
+POOLS_FILE = ConfigFile("pools_file", str(POOLS), hashlib.sha256(POOLS.read_bytes()).hexdigest(),
+                        POOLS.read_text(encoding="utf-8"))
 
 
 def version(vid: str = "aaaa00000001", strategy: str = "etf_rotation", **changes) -> Version:
@@ -45,7 +48,7 @@ def version(vid: str = "aaaa00000001", strategy: str = "etf_rotation", **changes
         settings={"top_n": 2}, settings_hash="s1", backtest={"capital": 1_000_000.0, "risk": {"ladder": LADDER}},
         backtest_hash="b1", release={"min_sharpe": 0.5}, risk_rules=None, config_path="configs/x.yaml",
         config_text="strategy: {}\n", config_sha256="c1",
-        files=(ConfigFile("pools_file", "configs/etf_pools.yaml", "p1", "pools: {}\n"),),
+        files=(POOLS_FILE,),
         start=date(2024, 1, 2), end=date(2024, 1, 4), bars={"510300.SSE": (3, "2024-01-04")}, bars_hash="h1",
         code_commit="0123abcd", code_diff_hash="", metrics={"sharpe": 0.8, "max_drawdown": -0.1},
         checks=(CheckOutcome("lookahead", "look-ahead after 2024-01-03", True, "ok"),
@@ -223,6 +226,19 @@ def test_a_stored_version_meeting_its_gates_passes():
 ], ids=["no_ladder", "bad_settings", "class_renamed", "release_section", "drawdown", "overfit", "lookahead"])
 def test_a_stored_version_failing_a_gate(changes, failed):
     assert failing_gates(version(**changes)) == failed
+
+
+def test_a_changed_or_missing_pools_file_fails_the_config_gate(tmp_path):
+    pools = tmp_path / "pools.yaml"
+    pools.write_text(POOLS_FILE.text, encoding="utf-8")
+    v = version(files=(dataclasses.replace(POOLS_FILE, path=str(pools)),))
+    assert failing_gates(v) == {}
+    pools.write_text(POOLS_FILE.text + "# edited\n", encoding="utf-8")
+    results = {r.name: r for r in check_version(v, ())}
+    assert [n for n, r in results.items() if not r.passed] == ["config"]
+    assert results["config"].reason.startswith(f"{pools}: pools_file changed")
+    pools.unlink()
+    assert failing_gates(v) == {"config": False}
 
 
 def test_stop_rules_count_as_risk_thresholds():

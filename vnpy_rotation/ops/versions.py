@@ -218,7 +218,7 @@ def referenced_files(run: BacktestRun) -> tuple[ConfigFile, ...]:
             continue
         path = pools_path(value) if field == "pools_file" else Path(value)
         text = path.read_text(encoding="utf-8")
-        files.append(ConfigFile(field, str(path), sha256(text), text))
+        files.append(ConfigFile(field, str(path), sha256(path.read_bytes()), text))
     return tuple(files)
 
 
@@ -267,6 +267,7 @@ def build_version(strategy: str, config_file: Path, start: date | None = None, e
     settings = create_strategy(strategy, spec.strategy_settings, f"{source}: strategy").settings.model_dump(mode="json")
     walkforward = read_walkforward(walkforward_dir, strategy, settings) if walkforward_dir is not None else None
     config_text = Path(config_file).read_text(encoding="utf-8")
+    config_sha256 = sha256(Path(config_file).read_bytes())  # of the file's bytes, as sha256sum prints it
     run = run_backtest(spec)
     backtest = config.model_dump(mode="json")
     release = gates.model_dump(mode="json")
@@ -277,7 +278,7 @@ def build_version(strategy: str, config_file: Path, start: date | None = None, e
     first, last = _window_day(run.market.days[0]), _window_day(run.market.days[-1])
     content = {"strategy": strategy, "strategy_class": type(run.strategy).__name__, "settings": settings,
                "backtest": backtest, "release": release, "risk_rules": rules,
-               "config_sha256": sha256(config_text), "files": [[f.field, f.sha256] for f in files],
+               "config_sha256": config_sha256, "files": [[f.field, f.sha256] for f in files],
                "start": first.isoformat(), "end": last.isoformat(), "bars_hash": bars_hash,
                "code_commit": commit, "code_diff_hash": diff_hash,
                "walkforward": walkforward["summary_sha256"] if walkforward else None}
@@ -290,7 +291,7 @@ def build_version(strategy: str, config_file: Path, start: date | None = None, e
         id=content_hash[:ID_LENGTH], strategy=strategy, strategy_class=type(run.strategy).__name__,
         content_hash=content_hash, settings=settings, settings_hash=sha256(canonical_json(settings)),
         backtest=backtest, backtest_hash=sha256(canonical_json(backtest)), release=release, risk_rules=rules,
-        config_path=str(config_file), config_text=config_text, config_sha256=sha256(config_text), files=files,
+        config_path=str(config_file), config_text=config_text, config_sha256=config_sha256, files=files,
         start=first, end=last, bars=bars, bars_hash=bars_hash, code_commit=commit, code_diff_hash=diff_hash,
         metrics=json.loads(canonical_json(run.metrics)), checks=checks, walkforward=walkforward,
         equity_dates=tuple(str(d.date()) for d in pd.DatetimeIndex(equity.index)),
@@ -517,6 +518,12 @@ def check_version(v: Version, freeze: Sequence[tuple[str, str]]) -> tuple[GateRe
     rules = valid(lambda: None if v.risk_rules is None else
                   validate_section(RiskRules, v.risk_rules, f"version {v.id}: risk rules"), None)
     gates = valid(v.release_gates, ReleaseGates())
+    for f in v.files:  # the live stack reads these files: changed, they are not what the evidence is about
+        path = Path(f.path)
+        if not path.is_file():
+            problems.append(f"{f.path}: {f.field} is gone (the version was created with it)")
+        elif sha256(path.read_bytes()) != f.sha256:
+            problems.append(f"{f.path}: {f.field} changed since the version was created (create a new version)")
     cls = STRATEGIES.get(v.strategy)
     if cls is not None and cls.__name__ != v.strategy_class:
         problems.append(f"version {v.id}: strategy class {v.strategy_class} is now {cls.__name__}")
