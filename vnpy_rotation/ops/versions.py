@@ -99,10 +99,6 @@ class Version:
     created_by: str
     note: str
 
-    @property
-    def strategy_settings(self) -> dict[str, Any]:
-        return self.settings
-
     def backtest_config(self) -> BacktestConfig:
         return validate_section(BacktestConfig, self.backtest, f"version {self.id}: backtest")
 
