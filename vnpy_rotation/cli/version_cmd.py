@@ -209,12 +209,11 @@ def diff(args: argparse.Namespace) -> int:
 
 
 def alias(args: argparse.Namespace) -> int:
-    import getpass
-
     from ..errors import InputRejected, Problem
+    from ..ops.versions import os_user
 
     registry = _registry()
-    who = args.who or getpass.getuser()
+    who = args.who or os_user()
     if args.retire:
         if len(args.names) != 1 or not args.strategy:
             raise InputRejected(Problem("version alias", None, "--retire takes --strategy NAME and one ALIAS"))

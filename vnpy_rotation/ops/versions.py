@@ -147,6 +147,14 @@ class FieldDiff:
     b: Any
 
 
+def os_user() -> str:
+    """Who runs this process (the OS login name), for ``created_by`` and alias moves."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in the environment or the password database
+        return "unknown"
+
+
 # -- hashing and identity ----------------------------------------------------------------------------------
 def canonical_json(value: Any) -> str:
     """Sorted keys, no spaces, UTF-8: the same content always gives the same text (and hash)."""
@@ -292,7 +300,7 @@ def build_version(strategy: str, config_file: Path, start: date | None = None, e
         metrics=json.loads(canonical_json(run.metrics)), checks=checks, walkforward=walkforward,
         equity_dates=tuple(str(d.date()) for d in pd.DatetimeIndex(equity.index)),
         equity_values=tuple(float(v) for v in np.round(equity.to_numpy(dtype=float), 4)),
-        created_at=moment.isoformat(timespec="seconds"), created_by=who or getpass.getuser(), note=note)
+        created_at=moment.isoformat(timespec="seconds"), created_by=who or os_user(), note=note)
 
 
 def _to_row(v: Version) -> dict[str, Any]:
