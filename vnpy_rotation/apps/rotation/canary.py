@@ -36,6 +36,7 @@ from ...canary.netting import reconcile
 from ...config import validate_section
 from ...errors import InputRejected, Problem
 from ...live.canary_stage import CANDIDATE, CHAMPION, CanaryLedger, allocate_close, mark_close, net_open, start_ledger
+from ...live.hooks import Allocation, HookContext
 from ...live.state_file import read_json
 from ...risk.events import ACCOUNT
 from .decide import Decided, decide_plan
@@ -160,14 +161,22 @@ class CanaryDriver:
             return self._downgrade_without_canary(instance, day)
         candidate = decide_plan(instance.name, self.strategy(instance), instance.setting, day,
                                 self.engine.main_engine, since=since, latest=True)
+        trail = []
         for role, decided in ((CHAMPION, champion), (CANDIDATE, candidate)):
-            if decided.plan is not None:
-                # a version's book is given its current target when it starts (the candidate's shadow book
-                # begins in cash), then each new decision
-                first = role not in ledger.standing
-                ledger.standing[role] = decided.plan
-                if decided.fresh or (first and role == CANDIDATE):
-                    ledger.plans[role] = decided.plan
+            if decided.plan is None:
+                continue
+            # each version's plan passes the sizing and risk stages with its own book as its allocation
+            plan, steps = self.engine.stages.run(decided.plan, self._context(instance, ledger, role, day))
+            trail += [f"{role}: {step}" for step in steps]
+            if plan is None:
+                continue
+            # a version's book is given its current target when it starts (the candidate's shadow book
+            # begins in cash), then each new decision
+            first = role not in ledger.standing
+            ledger.standing[role] = plan
+            if decided.fresh or (first and role == CANDIDATE):
+                ledger.plans[role] = plan
+        instance.trail = trail
         mark_close(ledger, day, closes)
         differences = reconcile(ledger.real_books(), cycle.broker.holdings(), float(cycle.broker.cash()))
         if differences:  # the books no longer sum to the account: say so loudly, keep going on the broker's
@@ -193,6 +202,20 @@ class CanaryDriver:
         if ledger.machine.status is release.Status.COMPLETE:
             self._hand_over(instance, ledger, day)
         return True
+
+    @staticmethod
+    def _context(instance: StrategyInstance, ledger: CanaryLedger, role: str, day: date) -> HookContext:
+        """A version's hook context: its own book, and its stage's share of the capital as its allocation."""
+        cycle = instance.cycle
+        book = ledger.books[role]
+        share = release.share(ledger.machine, ledger.config.stages)
+        stage = ledger.config.stages[ledger.machine.stage].name
+        equity = book.equity[-1][1] if book.equity else None
+        capital = equity if equity and equity > 0 else None
+        source = f"canary {stage}: {'paper' if book.paper else f'{share if role == CANDIDATE else 1 - share:.0%}'}"
+        return HookContext(instance.name, day, book.holdings(), book.cash, tuple(cycle.state.history),
+                           Allocation(instance.setting.gateway, f"{instance.name}:{role}", capital, source),
+                           cycle.state.risk.rung_name if cycle.state.risk is not None else "ACTIVE")
 
     # -- gates ------------------------------------------------------------------------------------------
     def _decide(self, instance: StrategyInstance, ledger: CanaryLedger, day: date, halted: bool) -> StageDecision:
