@@ -155,3 +155,16 @@ def test_the_shadow_candidate_is_paper_filled_and_sends_nothing():
     paper = ledger.books[CANDIDATE]
     assert paper.paper and paper.shares(B) > 0 and paper.cash < 40_000 - (paper.shares(B) * 6.0) + 1e-6
     assert math.isclose(ledger.books[CHAMPION].shares(A), 10_000)
+
+
+def test_a_holding_outside_a_versions_target_is_sold():
+    """The candidate's pools differ: the champion's book holds B, which its own target does not name (it came
+    from the other version): it is sold, not kept forever outside every target."""
+    prices = {A: 4.0, B: 6.0}
+    quotes = {s: Quote(p, previous_close=p) for s, p in prices.items()}
+    ledger = ledger_with({A: 10_000, B: 1_000}, 0.0, prices)
+    ledger.share = 0.5  # the books were scaled already: no rescale this session
+    ledger.plans = {CHAMPION: plan({A: 1.0})}
+    real = net_open(ledger, DAY1, quotes, terms_for, CONFIG)
+    assert real is not None and ledger.netted[B].real == -1_000.0
+    assert dict(zip(real.symbols, real.target))[B] == 0.0

@@ -161,11 +161,13 @@ def start_ledger(strategy: str, champion: str, candidate: str, candidate_class: 
 
 def _role_deltas(book: VersionBook, plan: OrderPlan, prices: dict[str, float], terms_for: TermsFor, day: date,
                  lots_rule: bool) -> dict[str, float]:
-    """One version's signed share deltas for its target on its own book (the backtester's sizing steps)."""
-    symbols = tuple(plan.symbols)
+    """One version's signed share deltas for its target on its own book (the backtester's sizing steps). A
+    holding outside the target's symbols (moved in from the other version, whose pools differ) is sold."""
+    others = tuple(s for s in book.holdings() if s not in plan.symbols)
+    symbols = tuple(plan.symbols) + others
     shares = np.array([book.shares(s) for s in symbols], dtype=float)
     valued = np.array([prices.get(s, math.nan) for s in symbols], dtype=float)
-    target = np.array(plan.target, dtype=float)
+    target = np.array(list(plan.target) + [0.0] * len(others), dtype=float)
     desired = desired_shares(target, plan.weighted, shares, book.cash, valued)
     lot = np.array([terms_for(s, day).lot for s in symbols], dtype=float)
     sells, buys = legs(symbols, target, plan.weighted, shares, desired, lot, lots_rule)
