@@ -151,14 +151,12 @@ class CanaryDriver:
         allocate_close(ledger, day, cycle.state.progress, cycle.terms_for, cycle.settings.config.resubmit)
         cycle.save()
 
-    def after_close(self, instance: StrategyInstance, day: date, champion: Decided, closes: dict[str, float],
-                    since: date) -> bool:
-        """Both versions' targets, the books marked, then a human's command or the gates, and their effects.
-        True when the canary (or a switch of version) took the session's plan: the engine adopts nothing."""
+    def decide(self, instance: StrategyInstance, day: date, champion: Decided, since: date) -> None:
+        """Both versions' targets for the next open, stored before the cycle marks the session closed (a
+        restart after that skips the session: its decisions must be on disk by then)."""
         ledger = self.ledger(instance)
-        cycle = instance.cycle
         if ledger is None:
-            return self._downgrade_without_canary(instance, day)
+            return
         candidate = decide_plan(instance.name, self.strategy(instance), instance.setting, day,
                                 self.engine.main_engine, since=since, latest=True)
         trail = []
@@ -177,6 +175,15 @@ class CanaryDriver:
             if decided.fresh or (first and role == CANDIDATE):
                 ledger.plans[role] = plan
         instance.trail = trail
+        instance.cycle.save()
+
+    def after_close(self, instance: StrategyInstance, day: date, closes: dict[str, float]) -> bool:
+        """The books marked, then a human's command or the gates, and their effects. True when the canary (or
+        a switch of version) took the session's plan: the engine adopts nothing."""
+        ledger = self.ledger(instance)
+        cycle = instance.cycle
+        if ledger is None:
+            return self._downgrade_without_canary(instance, day)
         mark_close(ledger, day, closes)
         differences = reconcile(ledger.real_books(), cycle.broker.holdings(), float(cycle.broker.cash()))
         if differences:  # the books no longer sum to the account: say so loudly, keep going on the broker's
