@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from vnpy.event import Event
 
 from ...backtest.engine import simulate
 from ...backtest.loader import market_for
@@ -44,7 +45,7 @@ from .decide import Decided, decide_plan
 if TYPE_CHECKING:
     from .engine import RotationEngine, StrategyInstance
 
-EVENT_CANARY = "eRotationCanary"
+EVENT_CANARY = "eRotationCanary"  # data: canary_view(ledger) after each change of stage or status
 COMMAND_SUFFIX = ".canary_command.json"
 HUMAN_EVENTS = ("approve", "reject", "manual_rollback")
 
@@ -319,6 +320,7 @@ class CanaryDriver:
         share = release.share(after, ledger.config.stages)
         if share > release.share(before, ledger.config.stages):
             ledger.sessions[-1]["slice"] = self._slice_notes(instance, ledger, share, day, closes)
+        self.engine.event_engine.put(Event(EVENT_CANARY, canary_view(ledger)))  # a stage changed (GUI, listeners)
         text = (f"{instance.name} canary {ledger.candidate}: {before.status.value}/{ledger.config.stages[before.stage].name}"
                 f" → {after.status.value}/{ledger.config.stages[after.stage].name} ({reason})")
         self.engine.write_log(f"[{instance.name}] {text}")
