@@ -250,14 +250,11 @@ def active_freezes(strategy: str, state: Path | None) -> list[tuple[str, str]]:
 
     from ..apps.risk.engine import STATE_FOLDER
     from ..apps.risk.state_file import STATE_FILENAME, RiskStateFile
-    from ..risk.events import ACCOUNT
 
     folder = state or Path(TEMP_DIR) / STATE_FOLDER
     if not (folder / STATE_FILENAME).is_file():
         return []  # the risk app has not run in this home: nothing froze releases
-    flags = RiskStateFile(folder).flags.values()
-    return [(f["scope"], f"{f.get('reason', '')} (since {f.get('day', '?')})") for f in flags
-            if f.get("flag") == "release_freeze" and f.get("scope") in (strategy, ACCOUNT, "*")]
+    return RiskStateFile(folder).freezes(strategy)
 
 
 def release_check(args: argparse.Namespace) -> int:

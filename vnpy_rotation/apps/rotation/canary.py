@@ -39,7 +39,6 @@ from ...errors import InputRejected, Problem
 from ...live.canary_stage import CANDIDATE, CHAMPION, CanaryLedger, allocate_close, mark_close, net_open, start_ledger
 from ...live.hooks import Allocation, HookContext
 from ...live.state_file import read_json
-from ...risk.events import ACCOUNT
 from .decide import Decided, decide_plan
 
 if TYPE_CHECKING:
@@ -115,6 +114,10 @@ class CanaryDriver:
         if candidate.strategy_class != instance.setting.class_name:
             raise InputRejected(Problem("--candidate", None, f"version {candidate.id} is a {candidate.strategy_class}; "
                                         f"{instance.name} runs {instance.setting.class_name}"))
+        refusals = self._release_refusals(instance, candidate)
+        if refusals:
+            raise InputRejected(Problem("--candidate", None, f"version {candidate.id} may not enter a canary: "
+                                        f"release check refuses {'; '.join(refusals)}"))
         cycle = instance.cycle
         history = cycle.state.history
         holdings = {s: v for s, v in cycle.broker.holdings().items() if v}
@@ -286,14 +289,24 @@ class CanaryDriver:
         return event, reason
 
     def _risk_flags(self, scope: str) -> dict[str, str]:
+        """The risk app's raised flags on ``scope`` (a release freeze also from the account or every scope)."""
         risk = self.engine.main_engine.get_engine("RotationRisk")
         if risk is None:
             return {}
         own = {row["flag"]: str(row.get("reason", "")) for row in risk.state_file.flags.values()
                if row.get("scope") == scope}
-        account = {row["flag"]: str(row.get("reason", "")) for row in risk.state_file.flags.values()
-                   if row.get("scope") == ACCOUNT and row["flag"] == "release_freeze"}  # freezes every release
-        return {**account, **own}
+        freezes = risk.state_file.freezes(scope)
+        return {**own, **({"release_freeze": "; ".join(r for _, r in freezes)} if freezes else {})}
+
+    def _release_refusals(self, instance: StrategyInstance, candidate: Any) -> list[str]:
+        """The pre-release gates ``candidate`` fails (:func:`~vnpy_rotation.ops.versions.check_version`, the
+        gates of ``run.py release check``), with the risk app's release freezes."""
+        from ...canary.release import failing
+        from ...ops.versions import check_version
+
+        risk = self.engine.main_engine.get_engine("RotationRisk")
+        freeze = risk.state_file.freezes(instance.name) if risk is not None else []
+        return [f"{r.name}: {r.reason}" for r in failing(check_version(candidate, freeze))]
 
     def _clear_flag(self, scope: str, flag: str, reason: str) -> None:
         risk = self.engine.main_engine.get_engine("RotationRisk")
