@@ -18,6 +18,7 @@ import pytest
 pytest.importorskip("pytestqt")
 
 from test_gui import WAIT, assert_picture, boxes, rows, screenshot_folders, trader  # noqa: E402,F401  (fixtures used by name)
+from test_versions import version  # noqa: E402  (a hand-made stored version)
 from vnpy.trader.ui import QtGui, QtWidgets  # noqa: E402
 
 from vnpy_rotation.apps.canary import APP_NAME, CanaryApp  # noqa: E402
@@ -27,27 +28,13 @@ from vnpy_rotation.canary.config import CanaryConfig, Stage  # noqa: E402
 from vnpy_rotation.canary.machine import Status  # noqa: E402
 from vnpy_rotation.ops import versions  # noqa: E402
 from vnpy_rotation.ops.version_store import VersionStore  # noqa: E402
-from vnpy_rotation.ops.versions import CheckOutcome, Version, check_version  # noqa: E402
+from vnpy_rotation.ops.versions import check_version  # noqa: E402
 
 STRATEGY = "etf_rotation"  # the instance is named after the versions' strategy: aliases are per strategy
 CHAMPION, CANDIDATE = "aaaa00000001", "bbbb00000002"
 DAILY = {"schedule": "every_k", "every_k": 1}  # decide every session: both versions trade in a short replay
 STAGES = (Stage(name="shadow", share=0.0, min_sessions=2), Stage(name="half", share=0.5, min_sessions=3),
           Stage(name="full", share=1.0, min_sessions=3))
-
-
-def version(vid: str, settings: dict, sharpe: float, drawdown: float, created: str) -> Version:
-    """A hand-made stored version (no backtest run): three days of equity from 1 000 000 CNY."""
-    return Version(
-        id=vid, strategy=STRATEGY, strategy_class="EtfRotationStrategy", content_hash=vid * 5 + "abcd",
-        settings=settings, settings_hash="s" + vid, backtest={"capital": 1_000_000.0}, backtest_hash="b1",
-        release={}, risk_rules=None, config_path="configs/x.yaml", config_text="strategy: {}\n", config_sha256="c1",
-        files=(), start=date(2024, 1, 2), end=date(2024, 1, 4), bars={"510300.SSE": (3, "2024-01-04")},
-        bars_hash="h1", code_commit="0123abcd", code_diff_hash="", metrics={"sharpe": sharpe, "max_drawdown": drawdown},
-        checks=(CheckOutcome("lookahead", "look-ahead", True, "ok"), CheckOutcome("identity", "cash", True, "ok")),
-        walkforward=None, equity_dates=("2024-01-02", "2024-01-03", "2024-01-04"),
-        equity_values=(1_010_000.0, 999_900.0, 1_019_898.0), created_at=created,
-        created_by="alice", note="")
 
 
 @pytest.fixture
@@ -57,8 +44,9 @@ def registry(tmp_path, monkeypatch):
     database = peewee.SqliteDatabase(str(tmp_path / "versions.db"))
     monkeypatch.setattr(versions, "VersionStore", lambda db=None: VersionStore(db or database))
     registry = versions.VersionRegistry()
-    registry.save(version(CHAMPION, {"top_n": 2, **DAILY}, 0.8, -0.1, "2024-10-08T15:00:00"))
-    registry.save(version(CANDIDATE, {"top_n": 3, **DAILY}, 1.1, -0.125, "2024-10-09T15:00:00"))
+    registry.save(version(CHAMPION, settings={"top_n": 2, **DAILY}))
+    registry.save(version(CANDIDATE, settings={"top_n": 3, **DAILY}, metrics={"sharpe": 1.1, "max_drawdown": -0.125},
+                          created_at="2024-10-09T15:00:00+08:00"))
     return registry
 
 
@@ -312,5 +300,5 @@ def test_release_freezes_that_hold_a_strategy(tmp_path, flags, held):
     state = RiskStateFile(tmp_path)
     for flag, scope in flags:
         state.raise_flag(flag, scope, date(2024, 6, 5), "red zone")
-    found = state.release_freezes(STRATEGY)
+    found = state.freezes(STRATEGY)
     assert found == ([(flags[0][1], "red zone (since 2024-06-05)")] if held else [])

@@ -46,7 +46,8 @@ class ReleaseEvidence:
     walkforward: bool = False  # a walk-forward summary is attached
     overfit_flagged: bool | None = None  # the walk-forward's overfit verdict (None: not evaluated)
     deflated_sharpe: float | None = None  # the walk-forward's DSR (a probability)
-    failed_checks: tuple[str, ...] = ()  # names of the look-ahead / identity checks that failed
+    failed_lookahead: tuple[str, ...] = ()  # names of the look-ahead checks that failed
+    failed_identities: tuple[str, ...] = ()  # names of the accounting identities that failed
 
 
 @dataclass(frozen=True)
@@ -102,11 +103,9 @@ def check_release(evidence: ReleaseEvidence, settings_complete: bool, risk_thres
                               f"max drawdown {drawdown:.2%} {'within' if drawdown >= floor else 'beyond'} "
                               f"{floor:.2%}"))
 
-    failed = evidence.failed_checks
-    results.append(_check("lookahead", gates.require_lookahead_ok, evidence.lookahead_ok,
-                          [f for f in failed if f.startswith("look-ahead")]))
+    results.append(_check("lookahead", gates.require_lookahead_ok, evidence.lookahead_ok, evidence.failed_lookahead))
     results.append(_check("identities", gates.require_identities_ok, evidence.identities_ok,
-                          [f for f in failed if not f.startswith("look-ahead")]))
+                          evidence.failed_identities))
 
     flagged = evidence.overfit_flagged
     if not evidence.walkforward:

@@ -67,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         start = manifest()["span"]["start"]
         code |= backtest_and_report(read_spec(strategy, None, start, None, None), out)
     code |= replay_demo(Path(getattr(args, "home", None) or Path.cwd()).resolve() / "demo_output" / "replay")
+    code |= canary_demo(Path(getattr(args, "home", None) or Path.cwd()).resolve() / "demo_output" / "canary")
     print(f"\ndemo finished in {time.perf_counter() - started:.1f}s")
     return code
 
@@ -94,3 +95,41 @@ def replay_demo(out: Path) -> int:
     print(f"consistency with the backtest: {result.headline()}")
     print(f"  daily differences: {out / 'consistency.md'}; fills: {out / 'trades.csv'}")
     return 0 if result.consistent else 1
+
+
+CANARY_WEEKS = 12
+CANDIDATE_SETTINGS = "strategy:\n  top_n: 3  # the candidate holds three funds instead of two\n"
+
+
+def canary_demo(out: Path) -> int:
+    """Two registered versions of the ETF rotation (the template, and a candidate holding three funds), then a
+    short canary drill over the last weeks of the bundled data: shadow, real stages, injected trouble, the
+    rollback; prints the stage history."""
+    import shutil
+
+    from ..canary.config import CanaryConfig, Stage
+    from ..live.trouble import Trouble
+    from ..market.calendar import default_calendar
+    from ..ops.versions import VersionRegistry, build_version
+    from .canary_cmd import DRILL_STAGES, DRILL_TROUBLE, run_drill
+
+    end = date.fromisoformat(str(manifest()["span"]["end"]))
+    sessions = default_calendar().between(end - timedelta(weeks=CANARY_WEEKS), end)
+    start = sessions[0].date()
+    print(f"\n== canary release drill: etf_rotation, a candidate version beside the champion, {start} … {end}")
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    (out / "champion.yaml").write_text("strategy: {}\n", encoding="utf-8")
+    (out / "candidate.yaml").write_text(CANDIDATE_SETTINGS, encoding="utf-8")
+    registry = VersionRegistry()
+    window_end = sessions[0].date() - timedelta(days=1)  # researched on the data before the drill
+    champion, _ = registry.save(build_version("etf_rotation", out / "champion.yaml", None, window_end,
+                                              note="demo: the template"))
+    candidate, _ = registry.save(build_version("etf_rotation", out / "candidate.yaml", None, window_end,
+                                               note="demo: three funds"))
+    print(f"versions: champion {champion.id} (top_n 2), candidate {candidate.id} (top_n 3)")
+    stages = tuple(Stage(name=n, share=s, min_sessions=m) for n, s, m in DRILL_STAGES)
+    config = CanaryConfig(stages=stages)
+    at = sum(s.min_sessions for s in stages[:2]) + 1
+    trouble = Trouble(start=sessions[at].date(), **DRILL_TROUBLE)
+    return run_drill("etf_rotation", champion, candidate, config, trouble, start, end, out / "drill", True)

@@ -12,7 +12,7 @@ from ..errors import InputRejected, PlatformUnsupported, Problem
 def run(args: argparse.Namespace) -> int:
     from ..apps.rotation.daemon import TradeSpec, claim_out_folder, run_parameters
 
-    raw, source, config, _ = read_sections(args.config, args.capital, extra=("live",))
+    raw, source, config, _ = read_sections(args.config, args.capital, extra=("live", "canary", "release"))
     live = dict(raw.get("live") or {})
     unknown = set(live) - {"tolerance_bps", "max_rounds", "xt"}
     if unknown:
@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputRejected(Problem("--start/--end", None, f"start {args.start} is after end {args.end}"))
     spec = TradeSpec(args.strategy, dict(raw.get("strategy") or {}), config, args.out, args.start, args.end,
                      float(live.get("tolerance_bps", 0.0 if args.gateway == "replay" else 30.0)),
-                     int(live.get("max_rounds", 3)))
+                     int(live.get("max_rounds", 3)), canary=_canary(raw.get("canary"), args.strategy, source))
     _check_strategy(spec.strategy, spec.settings, source)
     if args.gateway == "xt":
         _check_xt()
@@ -39,6 +39,28 @@ XT_NEEDS = (
     "QMT路径 (the MiniQMT userdata_mini folder), 资金账号 (the account), 仿真交易 (是/否), token (XT data, "
     "optional). To paper-trade on this machine use --gateway replay."
 )
+
+
+def _canary(raw: object, strategy: str, source: str):
+    """A ``canary:`` section: ``candidate`` (a version: id, prefix or STRATEGY:alias) and the release's stage
+    table and gates (:class:`~vnpy_rotation.canary.config.CanaryConfig`); the champion is the strategy's
+    ``champion`` alias when it has one."""
+    if raw is None:
+        return None
+    from ..apps.rotation.daemon import CanaryStart
+    from ..canary.config import canary_config
+    from ..ops.versions import VersionRegistry
+
+    if not isinstance(raw, dict) or not raw.get("candidate"):
+        raise InputRejected(Problem(source, None, "canary: candidate: the candidate version is required"))
+    section = dict(raw)
+    registry = VersionRegistry()
+    candidate = registry.load(str(section.pop("candidate")))
+    if candidate.strategy != strategy:
+        raise InputRejected(Problem(source, None, f"canary: candidate: version {candidate.id} is a "
+                                    f"{candidate.strategy} version, not {strategy}"))
+    champion = registry.aliases(strategy).get("champion", "")
+    return CanaryStart(candidate.id, canary_config(section, f"{source}: canary"), champion)
 
 
 def _check_xt() -> None:

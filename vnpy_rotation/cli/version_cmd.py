@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,7 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _table(rows: list[tuple[str, ...]]) -> None:
+def _table(rows: Sequence[tuple[str, ...]]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
@@ -146,9 +147,11 @@ def list_versions(args: argparse.Namespace) -> int:
 
 
 def _document(v: Any, aliases: list[str]) -> dict[str, Any]:
+    from dataclasses import asdict
+
     from ..ops.versions import canonical_json
 
-    doc = json.loads(canonical_json(v.__dict__))
+    doc: dict[str, Any] = json.loads(canonical_json(asdict(v)))
     doc.pop("equity_dates"), doc.pop("equity_values")
     doc["equity"] = {"days": len(v.equity_dates), "first": v.equity_dates[0] if v.equity_dates else None,
                      "last": v.equity_dates[-1] if v.equity_dates else None,
@@ -206,12 +209,11 @@ def diff(args: argparse.Namespace) -> int:
 
 
 def alias(args: argparse.Namespace) -> int:
-    import getpass
-
     from ..errors import InputRejected, Problem
+    from ..ops.versions import os_user
 
     registry = _registry()
-    who = args.who or getpass.getuser()
+    who = args.who or os_user()
     if args.retire:
         if len(args.names) != 1 or not args.strategy:
             raise InputRejected(Problem("version alias", None, "--retire takes --strategy NAME and one ALIAS"))
@@ -252,7 +254,7 @@ def active_freezes(strategy: str, state: Path | None) -> list[tuple[str, str]]:
     folder = state or Path(TEMP_DIR) / STATE_FOLDER
     if not (folder / STATE_FILENAME).is_file():
         return []  # the risk app has not run in this home: nothing froze releases
-    return RiskStateFile(folder).release_freezes(strategy)
+    return RiskStateFile(folder).freezes(strategy)
 
 
 def release_check(args: argparse.Namespace) -> int:

@@ -3,7 +3,8 @@
 It serves contracts and ticks for the subscribed symbols day by day (:meth:`ReplayGateway.begin_day` at
 the open, :meth:`ReplayGateway.end_day` at the close) and fills orders through :class:`ReplayBook`, i.e.
 with the backtester's matcher and rules. A clock drives the days: ``run.py trade --gateway replay`` or
-the replay buttons of the GUI.
+the replay buttons of the GUI. Trouble for a canary drill (:class:`~vnpy_rotation.live.trouble.Trouble`:
+extra slippage, rejections, partial fills) comes from the ``trouble`` attribute or the "故障注入" setting.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ from vnpy.trader.object import (
 
 from ..backtest.config import BacktestConfig
 from ..backtest.loader import load_market
-from ..live.ports import CANCELLED, FILLED, REJECTED, BrokerOrder, BrokerTrade
+from ..live.ports import ACTIVE, CANCELLED, FILLED, REJECTED, BrokerOrder, BrokerTrade
 from ..live.replay_book import ReplayBook
+from ..live.trouble import SETTING, Trouble, trouble_from_setting
 from ..market.instruments import default_registry
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -51,12 +53,14 @@ class ReplayGateway(BaseGateway):
         "开始日期": "",
         "结束日期": "",
         "账本文件": "",  # where the paper account is kept ("": memory only)
+        SETTING: "",  # trouble to inject, a Trouble as a JSON object, e.g. {"reject_every": 2} ("": none)
     }
     exchanges = [Exchange.SSE, Exchange.SZSE]
 
     def __init__(self, event_engine: EventEngine, gateway_name: str) -> None:
         super().__init__(event_engine, gateway_name)
         self.config = BacktestConfig()  # the daemon sets the strategy's own before connecting
+        self.trouble: Trouble | None = None  # a canary drill sets it before connecting (or the setting does)
         self.book: ReplayBook | None = None
         self.symbols: list[str] = []
         self.start: date | None = None
@@ -65,12 +69,13 @@ class ReplayGateway(BaseGateway):
 
     # -- BaseGateway --------------------------------------------------------------------------------
     def connect(self, setting: dict) -> None:
+        self.trouble = trouble_from_setting(setting.get(SETTING)) or self.trouble  # a bad one: nothing opened
         capital = float(setting.get("初始资金", self.config.capital))
         self.config = self.config.model_copy(update={"capital": capital})
         self.start = _date(setting.get("开始日期"))
         self.end = _date(setting.get("结束日期"))
         path = str(setting.get("账本文件") or "")
-        self.book = ReplayBook(self.config, Path(path) if path else None)
+        self.book = ReplayBook(self.config, Path(path) if path else None, self.trouble)
         self.write_log(f"回放账户已连接, 资金 {self.book.state.cash:,.2f}")
         for data in self.book.state.orders.values():  # a resumed book reports what it holds, like a broker
             self.on_order(self._order_data(BrokerOrder(**{k: data[k] for k in BrokerOrder.__dataclass_fields__})))
@@ -112,9 +117,9 @@ class ReplayGateway(BaseGateway):
         return f"{self.gateway_name}.{order.order_id}"
 
     def cancel_order(self, req: CancelRequest) -> None:
-        order = self.book.order(req.orderid) if self.book else None
-        if order is not None:
-            self.on_order(self._order_data(order))  # every replay order is final on arrival
+        order = self.book.cancel(req.orderid) if self.book else None
+        if order is not None:  # only trouble leaves an order working; any other is final on arrival
+            self.on_order(self._order_data(order))
 
     def query_account(self) -> None:
         if self.book is None:
@@ -147,7 +152,8 @@ class ReplayGateway(BaseGateway):
     def begin_day(self, day: pd.Timestamp) -> None:
         """Open ``day``: corporate actions on the account, then every subscribed symbol's opening tick."""
         self._load()
-        self.book.begin_day(day)
+        for order in self.book.begin_day(day):  # yesterday's working orders expired overnight
+            self.on_order(self._order_data(order))
         i = self.book.today()
         self._push_ticks(i, opening=True)
         self.query_account()
@@ -192,7 +198,7 @@ class ReplayGateway(BaseGateway):
         return OrderData(symbol=symbol, exchange=Exchange(exchange), orderid=order.order_id,
                          type=OrderType.LIMIT, direction=Direction.LONG if order.buy else Direction.SHORT,
                          offset=Offset.NONE, price=order.price, volume=order.volume, traded=order.traded,
-                         status=STATUS[order.status], reference=order.reference, gateway_name=self.gateway_name)
+                         status=_status(order), reference=order.reference, gateway_name=self.gateway_name)
 
     def _trade_data(self, trade: BrokerTrade) -> TradeData:
         symbol, exchange = trade.symbol.split(".")
@@ -217,6 +223,12 @@ def _fault(point: str) -> None:
     _sent[point] += 1
     if where == point and _sent[point] == int(count):
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _status(order: BrokerOrder) -> Status:
+    if order.status == ACTIVE:  # left working by trouble
+        return Status.PARTTRADED if order.traded > 0 else Status.NOTTRADED
+    return STATUS[order.status]
 
 
 def _date(text: object) -> date | None:

@@ -161,11 +161,13 @@ def start_ledger(strategy: str, champion: str, candidate: str, candidate_class: 
 
 def _role_deltas(book: VersionBook, plan: OrderPlan, prices: dict[str, float], terms_for: TermsFor, day: date,
                  lots_rule: bool) -> dict[str, float]:
-    """One version's signed share deltas for its target on its own book (the backtester's sizing steps)."""
-    symbols = tuple(plan.symbols)
+    """One version's signed share deltas for its target on its own book (the backtester's sizing steps). A
+    holding outside the target's symbols (moved in from the other version, whose pools differ) is sold."""
+    others = tuple(s for s in book.holdings() if s not in plan.symbols)
+    symbols = tuple(plan.symbols) + others
     shares = np.array([book.shares(s) for s in symbols], dtype=float)
     valued = np.array([prices.get(s, math.nan) for s in symbols], dtype=float)
-    target = np.array(plan.target, dtype=float)
+    target = np.array(list(plan.target) + [0.0] * len(others), dtype=float)
     desired = desired_shares(target, plan.weighted, shares, book.cash, valued)
     lot = np.array([terms_for(s, day).lot for s in symbols], dtype=float)
     sells, buys = legs(symbols, target, plan.weighted, shares, desired, lot, lots_rule)
@@ -258,6 +260,7 @@ def allocate_close(ledger: CanaryLedger, day: date, progress: DayProgress | None
             if not risk:
                 shares, value = expected.get(f.symbol, (0.0, 0.0))
                 expected[f.symbol] = (shares + f.volume, value + f.volume * order.expected_price)
+    fills = within_plan(fills, ledger.netted)
     lots = {s: terms_for(s, day).lot for s in set(ledger.open_prices) | {f.symbol for f in fills}}
     done = allocate(ledger.real_books(), ledger.netted, fills, ledger.open_prices, today, lots)
     _record_execution(ledger, today, done, progress, expected, lots)
@@ -267,6 +270,34 @@ def allocate_close(ledger: CanaryLedger, day: date, progress: DayProgress | None
         if not (retry and unfilled):
             ledger.plans.pop(role)
     ledger.allocated_day = today
+
+
+def within_plan(fills: list[RealFill], netted: dict[str, Netted]) -> list[RealFill]:
+    """The plan's fills as the netting planned them; what the risk stage added in front of the plan is a
+    risk sale, shared by the books pro rata to their holdings (a REDUCING ladder scales the account's
+    target, a stop sells a holding: every version scales by the same rule).
+
+    A sale beyond the netted real order, or against it, becomes a risk sale (a fill is split where it
+    crosses the plan's size); a buy the netting did not plan cannot be given to a version and is refused."""
+    out: list[RealFill] = []
+    left = {s: abs(n.real) for s, n in netted.items()}
+    for fill in fills:
+        planned = netted.get(fill.symbol)
+        same_side = planned is not None and (planned.real > 0) == fill.buy and planned.real != 0
+        room = left.get(fill.symbol, 0.0) if same_side and not fill.risk else 0.0
+        if fill.buy and (fill.risk or room + 1e-9 < fill.volume):
+            raise ValueError(f"{fill.symbol}: a buy of {fill.volume:g} the canary's netting did not plan")
+        if room >= fill.volume - 1e-9:
+            out.append(fill)
+            left[fill.symbol] = room - fill.volume
+            continue
+        for part, risk in ((room, False), (fill.volume - room, True)):
+            if part > 1e-9:
+                k = part / fill.volume
+                out.append(RealFill(fill.symbol, fill.buy, part, fill.value * k, fill.commission * k,
+                                    fill.stamp_duty * k, fill.transfer_fee * k, fill.slippage * k, risk))
+        left[fill.symbol] = 0.0
+    return out
 
 
 PLAN_MOVES = frozenset({"buy", "sell", "transfer_in", "transfer_out"})

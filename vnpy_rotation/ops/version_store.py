@@ -55,7 +55,7 @@ class VersionRow(Model):
 class AliasRow(Model):
     seq = AutoField()  # insertion order: the latest row of (strategy, alias) is the current alias
     strategy = CharField()
-    alias = CharField()
+    name = CharField(column_name="alias")  # not "alias": peewee's Model.alias() would be shadowed
     version = CharField(null=True)  # NULL: retired
     previous = CharField(null=True)
     who = CharField()
@@ -64,7 +64,7 @@ class AliasRow(Model):
 
     class Meta:
         table_name = ALIAS_TABLE
-        indexes = ((("strategy", "alias", "seq"), False),)
+        indexes = ((("strategy", "name", "seq"), False),)
 
 
 MODELS = (VersionRow, AliasRow)
@@ -83,14 +83,14 @@ class VersionStore:
         if db is None:
             from vnpy.trader.database import get_database  # the shell: only when no connection is given
 
-            db = get_database().db
+            db = get_database().db  # type: ignore[attr-defined]  # every vnpy driver's peewee database
         self.db = db
         db.bind(MODELS)
         db.create_tables(MODELS)
         if isinstance(db, SqliteDatabase):
             for table in (VERSION_TABLE, ALIAS_TABLE):
                 for sql in _triggers(table):
-                    db.execute_sql(sql)
+                    db.execute_sql(sql)  # type: ignore[no-untyped-call]
 
     def transaction(self) -> AbstractContextManager[Any]:
         return self.db.atomic()
@@ -99,14 +99,15 @@ class VersionStore:
         VersionRow.insert(**row).execute()
 
     def version(self, version_id: str) -> dict[str, Any] | None:
-        found = VersionRow.select().where(VersionRow.id == version_id).dicts().first()
-        return dict(found) if found else None
+        found: dict[str, Any] | None = VersionRow.select().where(VersionRow.id == version_id).dicts().first()
+        return found
 
     def versions(self, strategy: str | None = None) -> list[dict[str, Any]]:
         query = VersionRow.select().order_by(VersionRow.created_at, VersionRow.id)
         if strategy is not None:
             query = query.where(VersionRow.strategy == strategy)
-        return [dict(r) for r in query.dicts()]
+        rows: Any = query.dicts()  # plain dicts (the stubs type them as models)
+        return list(rows)
 
     def ids_starting(self, prefix: str) -> list[str]:
         query = VersionRow.select(VersionRow.id).where(VersionRow.id.startswith(prefix)).order_by(VersionRow.id)
@@ -117,10 +118,11 @@ class VersionStore:
 
     def alias_rows(self, strategy: str) -> list[dict[str, Any]]:
         query = AliasRow.select().where(AliasRow.strategy == strategy).order_by(AliasRow.seq)
-        return [dict(r) for r in query.dicts()]
+        rows: Any = query.dicts()  # plain dicts (the stubs type them as models)
+        return list(rows)
 
     def latest_alias(self, strategy: str, alias: str) -> dict[str, Any] | None:
-        query = (AliasRow.select().where((AliasRow.strategy == strategy) & (AliasRow.alias == alias))
+        query = (AliasRow.select().where((AliasRow.strategy == strategy) & (AliasRow.name == alias))
                  .order_by(AliasRow.seq.desc()))
-        found = query.dicts().first()
-        return dict(found) if found else None
+        found: dict[str, Any] | None = query.dicts().first()
+        return found

@@ -18,15 +18,16 @@ import json
 import math
 import re
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
+from peewee import IntegrityError
 
 from ..backtest.config import BacktestConfig
 from ..backtest.metrics import daily_returns
@@ -43,6 +44,7 @@ from .version_store import VersionStore
 ID_LENGTH = 12
 MIN_PREFIX = 4
 ALIAS_NAME = re.compile(r"[a-z_]+")
+T = TypeVar("T")
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the checkout (or site-packages) holding vnpy_rotation
 
 
@@ -97,10 +99,6 @@ class Version:
     created_by: str
     note: str
 
-    @property
-    def strategy_settings(self) -> dict[str, Any]:
-        return self.settings
-
     def backtest_config(self) -> BacktestConfig:
         return validate_section(BacktestConfig, self.backtest, f"version {self.id}: backtest")
 
@@ -149,6 +147,14 @@ class FieldDiff:
     b: Any
 
 
+def os_user() -> str:
+    """Who runs this process (the OS login name), for ``created_by`` and alias moves."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name in the environment or the password database
+        return "unknown"
+
+
 # -- hashing and identity ----------------------------------------------------------------------------------
 def canonical_json(value: Any) -> str:
     """Sorted keys, no spaces, UTF-8: the same content always gives the same text (and hash)."""
@@ -172,15 +178,17 @@ def code_identity(root: Path = PACKAGE_ROOT) -> tuple[str, str]:
         except (OSError, subprocess.TimeoutExpired):
             return None
 
-    head = git("rev-parse", "HEAD")
-    if head is None or head.returncode != 0:
+    head = git("rev-parse", "--show-toplevel", "HEAD")
+    lines = head.stdout.split() if head is not None and head.returncode == 0 else []
+    # Installed into a virtualenv inside some other repository: that repository's commit is not the package's.
+    if len(lines) != 2 or Path(lines[0]).resolve() != root.resolve():
         try:
             return f"package {metadata.version('vnpy_rotation')}", ""
         except metadata.PackageNotFoundError:
             from .. import __version__
 
             return f"package {__version__}", ""
-    commit = head.stdout.strip()
+    commit = lines[1]
     status = git("status", "--porcelain")
     if status is None or not status.stdout.strip():
         return commit, ""
@@ -214,14 +222,15 @@ def referenced_files(run: BacktestRun) -> tuple[ConfigFile, ...]:
             continue
         path = pools_path(value) if field == "pools_file" else Path(value)
         text = path.read_text(encoding="utf-8")
-        files.append(ConfigFile(field, str(path), sha256(text), text))
+        files.append(ConfigFile(field, str(path), sha256(path.read_bytes()), text))
     return tuple(files)
 
 
 # -- walk-forward evidence ----------------------------------------------------------------------------------
-def read_walkforward(folder: Path, strategy: str) -> dict[str, Any]:
-    """A walk-forward run's summary (and holdout metrics) from ``folder``; refused when it is not one, or when
-    it was run for another strategy."""
+def read_walkforward(folder: Path, strategy: str, settings: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A walk-forward run's summary (and holdout metrics) from ``folder``; refused when it is not one, when it
+    was run for another strategy, or when the parameters its holdout was run with differ from ``settings``
+    (the version's validated settings): its evidence would be about another parametrisation."""
     path = Path(folder) / "summary.json"
     if not path.is_file():
         raise InputRejected(Problem(str(path), None, "not found: --from-walkforward takes the --out folder of "
@@ -232,6 +241,12 @@ def read_walkforward(folder: Path, strategy: str) -> dict[str, Any]:
     if summary["strategy"] != strategy:
         raise InputRejected(Problem(str(path), None, f"strategy: {summary['strategy']!r} differs from the "
                                     f"version's strategy {strategy!r}"))
+    chosen = summary.get("holdout_params") or {}
+    differing = [f"holdout_params.{k}: {v!r} differs from the version's setting {settings.get(k)!r}"
+                 for k, v in sorted(chosen.items()) if settings is not None and settings.get(k) != v]
+    if differing:
+        raise InputRejected([Problem(str(path), None, reason + " (put the walk-forward's choice in the config's "
+                                     "strategy: section)") for reason in differing])
     holdout = read_json(Path(folder) / "holdout.json", None)
     return {"folder": str(Path(folder)), "summary_sha256": sha256(path.read_bytes()), "summary": summary,
             "holdout_metrics": holdout.get("metrics") if isinstance(holdout, dict) else None}
@@ -239,21 +254,25 @@ def read_walkforward(folder: Path, strategy: str) -> dict[str, Any]:
 
 # -- creation -------------------------------------------------------------------------------------------------
 def _window_day(value: pd.Timestamp) -> date:
-    return pd.Timestamp(value).date()
+    return date.fromisoformat(pd.Timestamp(value).strftime("%Y-%m-%d"))
 
 
 def build_version(strategy: str, config_file: Path, start: date | None = None, end: date | None = None, *,
                   walkforward_dir: Path | None = None, note: str = "", who: str | None = None,
-                  now: datetime | None = None, run: BacktestRun | None = None) -> Version:
+                  now: datetime | None = None) -> Version:
     """The version of ``strategy`` configured by ``config_file``, backtested over ``start``…``end`` (default:
     the stored bars): validates everything and runs the backtest, writes nothing."""
-    raw, source, config, benchmark = read_sections(config_file, None, extra=("release",))
+    from ..strategies import create_strategy
+
+    raw, source, config, benchmark = read_sections(config_file, None)
     gates = validate_section(ReleaseGates, raw.get("release"), f"{source}: release")
-    walkforward = read_walkforward(walkforward_dir, strategy) if walkforward_dir is not None else None
-    config_text = Path(config_file).read_text(encoding="utf-8")
     spec = RunSpec(strategy, dict(raw.get("strategy") or {}), config, benchmark, start, end, source)
-    run = run or run_backtest(spec)
-    settings = run.strategy.settings.model_dump(mode="json")
+    # Validated before the backtest runs, so a mistake is refused in a moment.
+    settings = create_strategy(strategy, spec.strategy_settings, f"{source}: strategy").settings.model_dump(mode="json")
+    walkforward = read_walkforward(walkforward_dir, strategy, settings) if walkforward_dir is not None else None
+    config_text = Path(config_file).read_text(encoding="utf-8")
+    config_sha256 = sha256(Path(config_file).read_bytes())  # of the file's bytes, as sha256sum prints it
+    run = run_backtest(spec)
     backtest = config.model_dump(mode="json")
     release = gates.model_dump(mode="json")
     rules = run.plan.risk.model_dump(mode="json") if run.plan.risk is not None else None
@@ -263,7 +282,7 @@ def build_version(strategy: str, config_file: Path, start: date | None = None, e
     first, last = _window_day(run.market.days[0]), _window_day(run.market.days[-1])
     content = {"strategy": strategy, "strategy_class": type(run.strategy).__name__, "settings": settings,
                "backtest": backtest, "release": release, "risk_rules": rules,
-               "config_sha256": sha256(config_text), "files": [[f.field, f.sha256] for f in files],
+               "config_sha256": config_sha256, "files": [[f.field, f.sha256] for f in files],
                "start": first.isoformat(), "end": last.isoformat(), "bars_hash": bars_hash,
                "code_commit": commit, "code_diff_hash": diff_hash,
                "walkforward": walkforward["summary_sha256"] if walkforward else None}
@@ -276,12 +295,12 @@ def build_version(strategy: str, config_file: Path, start: date | None = None, e
         id=content_hash[:ID_LENGTH], strategy=strategy, strategy_class=type(run.strategy).__name__,
         content_hash=content_hash, settings=settings, settings_hash=sha256(canonical_json(settings)),
         backtest=backtest, backtest_hash=sha256(canonical_json(backtest)), release=release, risk_rules=rules,
-        config_path=str(config_file), config_text=config_text, config_sha256=sha256(config_text), files=files,
+        config_path=str(config_file), config_text=config_text, config_sha256=config_sha256, files=files,
         start=first, end=last, bars=bars, bars_hash=bars_hash, code_commit=commit, code_diff_hash=diff_hash,
         metrics=json.loads(canonical_json(run.metrics)), checks=checks, walkforward=walkforward,
         equity_dates=tuple(str(d.date()) for d in pd.DatetimeIndex(equity.index)),
         equity_values=tuple(float(v) for v in np.round(equity.to_numpy(dtype=float), 4)),
-        created_at=moment.isoformat(timespec="seconds"), created_by=who or getpass.getuser(), note=note)
+        created_at=moment.isoformat(timespec="seconds"), created_by=who or os_user(), note=note)
 
 
 def _to_row(v: Version) -> dict[str, Any]:
@@ -326,14 +345,17 @@ class VersionRegistry:
     # -- versions --
     def save(self, version: Version) -> tuple[Version, bool]:
         """Insert ``version``; when the same content is stored already, the stored one and False."""
-        with self.store.transaction():
-            existing = self.store.version(version.id)
-            if existing is not None:
-                if existing["content_hash"] != version.content_hash:  # 48 bits collided: never overwrite
-                    raise InputRejected(Problem("version", None, f"id {version.id} is taken by other content"))
-                return _from_row(existing), False
-            self.store.insert_version(_to_row(version))
-        return version, True
+        try:
+            with self.store.transaction():
+                if self.store.version(version.id) is None:
+                    self.store.insert_version(_to_row(version))
+                    return version, True
+        except IntegrityError:  # another process stored the same id in between
+            pass
+        existing = self.get(version.id)
+        if existing.content_hash != version.content_hash:  # 48 bits collided: never overwrite
+            raise InputRejected(Problem("version", None, f"id {version.id} is taken by other content"))
+        return existing, False
 
     def get(self, version_id: str) -> Version:
         row = self.store.version(version_id)
@@ -393,7 +415,7 @@ class VersionRegistry:
                 if latest is None:
                     raise InputRejected(Problem("alias", None, f"{strategy}:{alias} is not set: nothing to retire"))
                 return _move(latest)
-            row = {"strategy": strategy, "alias": alias, "version": version_id, "previous": previous,
+            row = {"strategy": strategy, "name": alias, "version": version_id, "previous": previous,
                    "who": who.strip(), "why": why.strip(), "at": now.astimezone().isoformat(timespec="seconds")}
             seq = self.store.insert_alias(row)
         return _move({**row, "seq": seq})
@@ -402,7 +424,7 @@ class VersionRegistry:
         """alias → version id of ``strategy``'s aliases that point at a version (retired ones left out)."""
         current: dict[str, str | None] = {}
         for row in self.store.alias_rows(strategy):
-            current[row["alias"]] = row["version"]
+            current[row["name"]] = row["version"]
         return {alias: vid for alias, vid in sorted(current.items()) if vid is not None}
 
     def alias_history(self, strategy: str) -> list[AliasMove]:
@@ -411,7 +433,7 @@ class VersionRegistry:
 
 
 def _move(row: dict[str, Any]) -> AliasMove:
-    return AliasMove(int(row["seq"]), row["strategy"], row["alias"], row["version"], row["previous"], row["who"],
+    return AliasMove(int(row["seq"]), row["strategy"], row["name"], row["version"], row["previous"], row["who"],
                      row["why"], row["at"])
 
 
@@ -471,13 +493,14 @@ def diff_versions(a: Version, b: Version) -> list[FieldDiff]:
 # -- release check --------------------------------------------------------------------------------------------
 def evidence_of(v: Version) -> ReleaseEvidence:
     wf = (v.walkforward or {}).get("summary") or {}
-    failed = tuple(c.name for c in v.checks if not c.ok)
     return ReleaseEvidence(sharpe=v.metrics.get("sharpe"), max_drawdown=v.metrics.get("max_drawdown"),
                            lookahead_ok=v.lookahead_ok if any(c.kind == "lookahead" for c in v.checks) else None,
                            identities_ok=v.identities_ok if any(c.kind == "identity" for c in v.checks) else None,
                            walkforward=v.walkforward is not None,
                            overfit_flagged=(wf.get("overfit") or {}).get("flagged"),
-                           deflated_sharpe=(wf.get("deflated_sharpe") or {}).get("dsr"), failed_checks=failed)
+                           deflated_sharpe=(wf.get("deflated_sharpe") or {}).get("dsr"),
+                           failed_lookahead=tuple(c.name for c in v.checks if c.kind == "lookahead" and not c.ok),
+                           failed_identities=tuple(c.name for c in v.checks if c.kind == "identity" and not c.ok))
 
 
 def check_version(v: Version, freeze: Sequence[tuple[str, str]]) -> tuple[GateResult, ...]:
@@ -486,27 +509,25 @@ def check_version(v: Version, freeze: Sequence[tuple[str, str]]) -> tuple[GateRe
     from ..strategies import STRATEGIES, create_strategy
 
     problems: list[str] = []
-    rules: RiskRules | None = None
-    config: BacktestConfig | None = None
-    for label, validate in (
-            ("settings", lambda: create_strategy(v.strategy, v.settings, f"version {v.id}: strategy")),
-            ("backtest", lambda: validate_section(BacktestConfig, v.backtest, f"version {v.id}: backtest")),
-            ("risk_rules", lambda: None if v.risk_rules is None else
-             validate_section(RiskRules, v.risk_rules, f"version {v.id}: risk rules"))):
+
+    def valid(validate: Callable[[], T], default: T) -> T:
         try:
-            value = validate()
+            return validate()
         except InputRejected as exc:
-            problems += [str(p) for p in exc.problems]
-            continue
-        if label == "backtest":
-            config = value
-        elif label == "risk_rules":
-            rules = value
-    try:
-        gates = v.release_gates()
-    except InputRejected as exc:
-        problems += [str(p) for p in exc.problems]
-        gates = ReleaseGates()
+            problems.extend(str(p) for p in exc.problems)
+            return default
+
+    valid(lambda: create_strategy(v.strategy, v.settings, f"version {v.id}: strategy"), None)
+    config = valid(lambda: v.backtest_config(), None)
+    rules = valid(lambda: None if v.risk_rules is None else
+                  validate_section(RiskRules, v.risk_rules, f"version {v.id}: risk rules"), None)
+    gates = valid(v.release_gates, ReleaseGates())
+    for f in v.files:  # the live stack reads these files: changed, they are not what the evidence is about
+        path = Path(f.path)
+        if not path.is_file():
+            problems.append(f"{f.path}: {f.field} is gone (the version was created with it)")
+        elif sha256(path.read_bytes()) != f.sha256:
+            problems.append(f"{f.path}: {f.field} changed since the version was created (create a new version)")
     cls = STRATEGIES.get(v.strategy)
     if cls is not None and cls.__name__ != v.strategy_class:
         problems.append(f"version {v.id}: strategy class {v.strategy_class} is now {cls.__name__}")

@@ -311,7 +311,7 @@ class CanaryEngine(BaseEngine):
 
         version = self.registry.load(ref)
         risk: Any = self.main_engine.get_engine(RISK_APP)  # the risk app's RiskEngine, when added
-        freezes = risk.state_file.release_freezes(version.strategy) if risk is not None else []
+        freezes = risk.state_file.freezes(version.strategy) if risk is not None else []
         return version.id, check_version(version, freezes)
 
     def write_log(self, msg: str) -> None:

@@ -249,12 +249,11 @@ class RiskStateFile:
             self.flags[flag_key(scope, name)] = {"flag": name, "scope": scope, "day": day.isoformat(),
                                                  "reason": reason}
 
-    def release_freezes(self, strategy: str) -> list[tuple[str, str]]:
-        """The raised ``release_freeze`` flags that hold ``strategy``'s releases (its own, the account's, every
-        scope's), as (scope, reason with the day it was raised)."""
-        with self.lock:
-            return [(f["scope"], f"{f.get('reason', '')} (since {f.get('day', '?')})") for f in self.flags.values()
-                    if f.get("flag") == "release_freeze" and f.get("scope") in (strategy, ACCOUNT, "*")]
+    def freezes(self, strategy: str) -> list[tuple[str, str]]:
+        """The raised ``release_freeze`` flags that hold ``strategy``'s releases (its own, the account's or every
+        scope's), as (scope, reason)."""
+        return [(f["scope"], f"{f.get('reason', '')} (since {f.get('day', '?')})") for f in self.flags.values()
+                if f.get("flag") == "release_freeze" and f.get("scope") in (strategy, ACCOUNT, "*")]
 
     def clear_flag(self, name: str, scope: str, reason: str, now: datetime, who: str = "") -> dict[str, Any]:
         """Clear the raised flag ``name`` of ``scope`` (an operator's decision: needs a reason, audited). The

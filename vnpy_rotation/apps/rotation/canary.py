@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from vnpy.event import Event
 
 from ...backtest.engine import simulate
 from ...backtest.loader import market_for
@@ -36,14 +37,14 @@ from ...canary.netting import reconcile
 from ...config import validate_section
 from ...errors import InputRejected, Problem
 from ...live.canary_stage import CANDIDATE, CHAMPION, CanaryLedger, allocate_close, mark_close, net_open, start_ledger
+from ...live.hooks import Allocation, HookContext
 from ...live.state_file import read_json
-from ...risk.events import ACCOUNT
 from .decide import Decided, decide_plan
 
 if TYPE_CHECKING:
     from .engine import RotationEngine, StrategyInstance
 
-EVENT_CANARY = "eRotationCanary"
+EVENT_CANARY = "eRotationCanary"  # data: canary_view(ledger) after each change of stage or status
 COMMAND_SUFFIX = ".canary_command.json"
 HUMAN_EVENTS = ("approve", "reject", "manual_rollback")
 
@@ -113,6 +114,10 @@ class CanaryDriver:
         if candidate.strategy_class != instance.setting.class_name:
             raise InputRejected(Problem("--candidate", None, f"version {candidate.id} is a {candidate.strategy_class}; "
                                         f"{instance.name} runs {instance.setting.class_name}"))
+        refusals = self._release_refusals(instance, candidate)
+        if refusals:
+            raise InputRejected(Problem("--candidate", None, f"version {candidate.id} may not enter a canary: "
+                                        f"release check refuses {'; '.join(refusals)}"))
         cycle = instance.cycle
         history = cycle.state.history
         holdings = {s: v for s, v in cycle.broker.holdings().items() if v}
@@ -150,24 +155,39 @@ class CanaryDriver:
         allocate_close(ledger, day, cycle.state.progress, cycle.terms_for, cycle.settings.config.resubmit)
         cycle.save()
 
-    def after_close(self, instance: StrategyInstance, day: date, champion: Decided, closes: dict[str, float],
-                    since: date) -> bool:
-        """Both versions' targets, the books marked, then a human's command or the gates, and their effects.
-        True when the canary (or a switch of version) took the session's plan: the engine adopts nothing."""
+    def decide(self, instance: StrategyInstance, day: date, champion: Decided, since: date) -> None:
+        """Both versions' targets for the next open, stored before the cycle marks the session closed (a
+        restart after that skips the session: its decisions must be on disk by then)."""
+        ledger = self.ledger(instance)
+        if ledger is None:
+            return
+        candidate = decide_plan(instance.name, self.strategy(instance), instance.setting, day,
+                                self.engine.main_engine, since=since, latest=True)
+        trail = []
+        for role, decided in ((CHAMPION, champion), (CANDIDATE, candidate)):
+            if decided.plan is None:
+                continue
+            # each version's plan passes the sizing and risk stages with its own book as its allocation
+            plan, steps = self.engine.stages.run(decided.plan, self._context(instance, ledger, role, day))
+            trail += [f"{role}: {step}" for step in steps]
+            if plan is None:
+                continue
+            # a version's book is given its current target when it starts (the candidate's shadow book
+            # begins in cash), then each new decision
+            first = role not in ledger.standing
+            ledger.standing[role] = plan
+            if decided.fresh or (first and role == CANDIDATE):
+                ledger.plans[role] = plan
+        instance.trail = trail
+        instance.cycle.save()
+
+    def after_close(self, instance: StrategyInstance, day: date, closes: dict[str, float]) -> bool:
+        """The books marked, then a human's command or the gates, and their effects. True when the canary (or
+        a switch of version) took the session's plan: the engine adopts nothing."""
         ledger = self.ledger(instance)
         cycle = instance.cycle
         if ledger is None:
             return self._downgrade_without_canary(instance, day)
-        candidate = decide_plan(instance.name, self.strategy(instance), instance.setting, day,
-                                self.engine.main_engine, since=since, latest=True)
-        for role, decided in ((CHAMPION, champion), (CANDIDATE, candidate)):
-            if decided.plan is not None:
-                # a version's book is given its current target when it starts (the candidate's shadow book
-                # begins in cash), then each new decision
-                first = role not in ledger.standing
-                ledger.standing[role] = decided.plan
-                if decided.fresh or (first and role == CANDIDATE):
-                    ledger.plans[role] = decided.plan
         mark_close(ledger, day, closes)
         differences = reconcile(ledger.real_books(), cycle.broker.holdings(), float(cycle.broker.cash()))
         if differences:  # the books no longer sum to the account: say so loudly, keep going on the broker's
@@ -187,12 +207,26 @@ class CanaryDriver:
             decision = self._decide(instance, ledger, day, halted)
             event, reason = decision.action.value, decision.reason
             event, reason = self._flags(instance, event, reason)
-        self._step(instance, ledger, event, reason, day, decision, halted, differences)
+        self._step(instance, ledger, event, reason, day, decision, halted, differences, closes)
         cycle.save()
         self._write_aliases(ledger)
         if ledger.machine.status is release.Status.COMPLETE:
             self._hand_over(instance, ledger, day)
         return True
+
+    @staticmethod
+    def _context(instance: StrategyInstance, ledger: CanaryLedger, role: str, day: date) -> HookContext:
+        """A version's hook context: its own book, and its stage's share of the capital as its allocation."""
+        cycle = instance.cycle
+        book = ledger.books[role]
+        share = release.share(ledger.machine, ledger.config.stages)
+        stage = ledger.config.stages[ledger.machine.stage].name
+        equity = book.equity[-1][1] if book.equity else None
+        capital = equity if equity and equity > 0 else None
+        source = f"canary {stage}: {'paper' if book.paper else f'{share if role == CANDIDATE else 1 - share:.0%}'}"
+        return HookContext(instance.name, day, book.holdings(), book.cash, tuple(cycle.state.history),
+                           Allocation(instance.setting.gateway, f"{instance.name}:{role}", capital, source),
+                           cycle.state.risk.rung_name if cycle.state.risk is not None else "ACTIVE")
 
     # -- gates ------------------------------------------------------------------------------------------
     def _decide(self, instance: StrategyInstance, ledger: CanaryLedger, day: date, halted: bool) -> StageDecision:
@@ -255,14 +289,24 @@ class CanaryDriver:
         return event, reason
 
     def _risk_flags(self, scope: str) -> dict[str, str]:
+        """The risk app's raised flags on ``scope`` (a release freeze also from the account or every scope)."""
         risk = self.engine.main_engine.get_engine("RotationRisk")
         if risk is None:
             return {}
         own = {row["flag"]: str(row.get("reason", "")) for row in risk.state_file.flags.values()
                if row.get("scope") == scope}
-        account = {row["flag"]: str(row.get("reason", "")) for row in risk.state_file.flags.values()
-                   if row.get("scope") == ACCOUNT and row["flag"] == "release_freeze"}  # freezes every release
-        return {**account, **own}
+        freezes = risk.state_file.freezes(scope)
+        return {**own, **({"release_freeze": "; ".join(r for _, r in freezes)} if freezes else {})}
+
+    def _release_refusals(self, instance: StrategyInstance, candidate: Any) -> list[str]:
+        """The pre-release gates ``candidate`` fails (:func:`~vnpy_rotation.ops.versions.check_version`, the
+        gates of ``run.py release check``), with the risk app's release freezes."""
+        from ...canary.release import failing
+        from ...ops.versions import check_version
+
+        risk = self.engine.main_engine.get_engine("RotationRisk")
+        freeze = risk.state_file.freezes(instance.name) if risk is not None else []
+        return [f"{r.name}: {r.reason}" for r in failing(check_version(candidate, freeze))]
 
     def _clear_flag(self, scope: str, flag: str, reason: str) -> None:
         risk = self.engine.main_engine.get_engine("RotationRisk")
@@ -271,7 +315,7 @@ class CanaryDriver:
 
     # -- the machine and its effects ---------------------------------------------------------------------
     def _step(self, instance: StrategyInstance, ledger: CanaryLedger, event: str, reason: str, day: date,
-              decision: StageDecision | None, halted: bool, differences: list[Any]) -> None:
+              decision: StageDecision | None, halted: bool, differences: list[Any], closes: dict[str, float]) -> None:
         before = ledger.machine
         ledger.machine = release.step(before, event, day, reason, ledger.config.stages)
         after = ledger.machine
@@ -286,6 +330,10 @@ class CanaryDriver:
                  "note": g.note} for g in decision.gates]})
         if after.status is before.status and after.stage == before.stage:
             return
+        share = release.share(after, ledger.config.stages)
+        if share > release.share(before, ledger.config.stages):
+            ledger.sessions[-1]["slice"] = self._slice_notes(instance, ledger, share, day, closes)
+        self.engine.event_engine.put(Event(EVENT_CANARY, canary_view(ledger)))  # a stage changed (GUI, listeners)
         text = (f"{instance.name} canary {ledger.candidate}: {before.status.value}/{ledger.config.stages[before.stage].name}"
                 f" → {after.status.value}/{ledger.config.stages[after.stage].name} ({reason})")
         self.engine.write_log(f"[{instance.name}] {text}")
@@ -296,6 +344,33 @@ class CanaryDriver:
             self.engine.notify("failure", f"{instance.name} 金丝雀回滚 {day}", text)
         elif after.status is not release.Status.ROLLED_BACK:
             self.engine.notify("daily_summary", f"{instance.name} 金丝雀 {after.status.value} {day}", text)
+
+    def _slice_notes(self, instance: StrategyInstance, ledger: CanaryLedger, share: float, day: date,
+                     closes: dict[str, float]) -> list[str]:
+        """What the candidate's current target cannot hold at the new stage's capital, each with its rule
+        (:func:`~vnpy_rotation.canary.capital.check_slice` with the execution's own rounding: whole lots,
+        rounded down; the participation cap is the backtester's, applied when orders are sized)."""
+        from ...canary.capital import SliceRules, check_slice
+
+        plan = ledger.standing.get(CANDIDATE)
+        if plan is None or not plan.weighted:
+            return []
+        prices = {s: p for s, p in closes.items() if p == p}
+        total = sum(b.equity[-1][1] for b in ledger.real_books().values() if b.equity)
+        weights = {s: w for s, w in zip(plan.symbols, plan.target) if w == w and w > 0}
+        notes = []
+        for symbol in weights:
+            terms = instance.cycle.terms_for(symbol, day)
+            check = check_slice({symbol: weights[symbol]}, prices, {symbol: int(terms.lot)}, total * share,
+                                commission_rate=terms.commission_rate, commission_min=terms.commission_min,
+                                adv={symbol: math.inf}, rules=SliceRules(lot_tolerance=0.0),
+                                lot_steps={symbol: int(terms.lot_step)})
+            for c in check:
+                if not c.feasible or c.commission_flag:
+                    notes.append(f"{c.symbol}: {c.reason or 'minimum commission'} ({c.commission_bp:.1f} bp)")
+        for note in notes:
+            self.engine.write_log(f"[{instance.name}] canary slice {share:.0%}: {note}")
+        return notes
 
     def _hand_over(self, instance: StrategyInstance, ledger: CanaryLedger, day: date) -> None:
         """The candidate completed every stage: it becomes the instance's strategy (its settings), the

@@ -24,12 +24,13 @@ from ...backtest.engine import simulate
 from ...backtest.loader import market_for
 from ...backtest.runner import clipped_warning
 from ...backtest.sweep import plan_within
+from ...canary.config import CanaryConfig
 from ...data.panels import bar_span
 from ...errors import InputRejected, Problem
 from ...live.consistency import Consistency, compare, write_report
 from ...live.state_file import read_json, write_atomic
+from ...live.trouble import Trouble
 from ...market.calendar import default_calendar
-from ...canary.config import CanaryConfig
 from ...risk.config import RiskConfig
 from . import RotationStrategyApp
 from .engine import RotationEngine
@@ -48,6 +49,8 @@ class TradeSpec:
     max_rounds: int = 3
     canary: CanaryStart | None = None  # a candidate version run beside the strategy from the first session
     version: str = ""  # the registered version ``settings`` are ("": not registered)
+    trouble: Trouble | None = None  # replay: trouble the paper account injects (a canary drill)
+    until_canary_ends: bool = False  # replay: stop after the session that ends the canary (a drill)
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,7 @@ def run_parameters(spec: TradeSpec, gateway: str, connection: dict[str, Any] | N
             "tolerance_bps": spec.tolerance_bps, "max_rounds": spec.max_rounds, "version": spec.version,
             "canary": None if spec.canary is None else {"candidate": spec.canary.candidate, "champion": spec.canary.champion,
                                                          "config": spec.canary.config.model_dump(mode="json")},
+            "trouble": None if spec.trouble is None else spec.trouble.model_dump(mode="json"),
             "connection": {k: v for k, v in (connection or {}).items() if k != "token"}}  # no secrets on disk
 
 
@@ -197,13 +201,16 @@ def run_replay(spec: TradeSpec, output: Callable[[str], None] = print) -> Consis
     try:
         gateway: ReplayGateway = stack.gateway
         gateway.config = spec.config
+        gateway.trouble = spec.trouble
         stack.engine.day_closed.append(DayJournal(spec.out))
         stack.main_engine.connect({"初始资金": spec.config.capital, "开始日期": str(spec.start or ""),
                                    "结束日期": str(spec.end or ""), "账本文件": str(state / "replay_book.json")},
                                   gateway.gateway_name)
         stack.drain()
         stack.size_risk_rules(spec.config.capital, output)
-        name = ensure_instance(stack.engine, replace(spec, tolerance_bps=0.0), gateway.gateway_name)
+        # orders limited at the expected price fill as the backtest fills; injected slippage needs room to fill
+        tolerance = spec.tolerance_bps if spec.trouble is not None else 0.0
+        name = ensure_instance(stack.engine, replace(spec, tolerance_bps=tolerance), gateway.gateway_name)
         stack.engine.init_strategy(name)
         stack.drain()
         stack.engine.start_strategy(name)
@@ -223,6 +230,8 @@ def run_replay(spec: TradeSpec, output: Callable[[str], None] = print) -> Consis
                 raise RuntimeError(f"strategy {name} stopped on {today}:\n{instance.error}")
             output(f"{today}  equity {cycle.state.history[-1]['equity']:>14,.2f}  "
                    f"fills {cycle.state.history[-1]['fills']}")
+            if spec.until_canary_ends and stack.engine.canary.ledger(instance) is None:
+                break
         if spec.canary is not None:  # two versions in one account: no single backtest to equal
             return None
         result = replay_consistency(spec)

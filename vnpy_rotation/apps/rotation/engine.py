@@ -280,10 +280,11 @@ class RotationEngine(BaseEngine):
             book = cycle.state.risk = RiskBook.create(decided.symbols, decided.rules, cycle.settings.config.risk)
         elif book is not None and decided.risk_inputs is not None:
             book.align(decided.symbols, decided.rules, cycle.settings.config.risk)
-        self.canary.before_close(instance, day)
+        self.canary.before_close(instance, day)  # a canary: the session's fills to the version books,
+        self.canary.decide(instance, day, decided, since)  # then both versions' plans for the next open
         self._close_session(instance, day, decided.risk_inputs)
         closes = {s: q.price for s, q in self._quotes(instance, day, opening=False).items()}
-        if self.canary.after_close(instance, day, decided, closes, since):  # a canary's plans, or a version switch
+        if self.canary.after_close(instance, day, closes):  # a canary's gates, or a version switch
             return
         if decided.plan is None:
             return

@@ -15,7 +15,7 @@ from vnpy.trader.utility import load_json
 
 from ...live.schedule import SHANGHAI, SessionTimes, next_phase
 from ...market.calendar import default_calendar
-from .daemon import Stack, TradeSpec, ensure_instance
+from .daemon import Stack, TradeSpec, ensure_instance, start_canary
 from .journal import DayJournal
 
 CONNECT_WAIT = 30.0  # seconds for the gateway's first account report
@@ -64,8 +64,10 @@ def run_live(spec: TradeSpec, gateway_class: type, setting: dict, *, once: bool 
         stack.drain()
         stack.engine.start_strategy(name)
         cycle = stack.engine.instances[name].cycle
-        done = None
         calendar = default_calendar()
+        if spec.canary is not None and cycle is not None and cycle.state.canary is None:
+            start_canary(stack, name, spec.canary, now().date())
+        done = None
         while not stop.is_set():
             due = next_phase(now(), calendar, times, done)
             if due.phase != "close" or cycle is None or cycle.state.last_close < due.day.isoformat():
