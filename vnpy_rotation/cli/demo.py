@@ -98,7 +98,15 @@ def replay_demo(out: Path) -> int:
 
 
 CANARY_WEEKS = 12
-CANDIDATE_SETTINGS = "strategy:\n  top_n: 3  # the candidate holds three funds instead of two\n"
+# Both versions trade under the account drawdown ladder of configs/etf_rotation.yaml (a version without risk
+# thresholds may not enter a canary: run.py release check's risk_thresholds gate).
+LADDER = ("backtest:\n  risk:\n    ladder: {reduce_at: 0.10, halt_at: 0.15, recover_at: 0.05, cooldown: 20, "
+          "halt_cooldown: 20, flatten: true}\n")
+# The candidate's Sharpe over the research window before the drill is about 0.49, under the default release
+# gate of 0.5: the demo states its own threshold (a release: section), as a user's config would.
+RELEASE = "release:\n  min_sharpe: 0.3\n"
+CHAMPION_CONFIG = "strategy: {}\n" + LADDER + RELEASE
+CANDIDATE_CONFIG = "strategy:\n  top_n: 3  # the candidate holds three funds instead of two\n" + LADDER + RELEASE
 
 
 def canary_demo(out: Path) -> int:
@@ -119,8 +127,8 @@ def canary_demo(out: Path) -> int:
     print(f"\n== canary release drill: etf_rotation, a candidate version beside the champion, {start} … {end}")
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    (out / "champion.yaml").write_text("strategy: {}\n", encoding="utf-8")
-    (out / "candidate.yaml").write_text(CANDIDATE_SETTINGS, encoding="utf-8")
+    (out / "champion.yaml").write_text(CHAMPION_CONFIG, encoding="utf-8")
+    (out / "candidate.yaml").write_text(CANDIDATE_CONFIG, encoding="utf-8")
     registry = VersionRegistry()
     window_end = sessions[0].date() - timedelta(days=1)  # researched on the data before the drill
     champion, _ = registry.save(build_version("etf_rotation", out / "champion.yaml", None, window_end,
