@@ -102,7 +102,10 @@ def test_two_targets_become_one_plan_and_the_books_reconcile_with_the_broker():
     allocate_close(ledger, DAY1, progress, terms_for, CONFIG.resubmit)  # once per session
     assert reconcile(ledger.real_books(), broker_holdings, broker_cash) == []
     mark_close(ledger, DAY1, prices)
-    assert ledger.returns and ledger.returns[-1][0] == DAY1.isoformat()
+    assert ledger.returns == []  # a real book's first session has no previous close to measure from
+    first = ledger.books[CANDIDATE].equity[-1][1]
+    mark_close(ledger, date(2024, 6, 5), {A: 4.0, B: 6.6})
+    assert ledger.returns[-1][1] == pytest.approx(ledger.books[CANDIDATE].equity[-1][1] / first - 1)
     assert CanaryLedger.from_json(ledger.to_json()).to_json() == ledger.to_json()
 
 
@@ -168,3 +171,28 @@ def test_a_holding_outside_a_versions_target_is_sold():
     real = net_open(ledger, DAY1, quotes, terms_for, CONFIG)
     assert real is not None and ledger.netted[B].real == -1_000.0
     assert dict(zip(real.symbols, real.target))[B] == 0.0
+
+
+def test_a_rescale_earns_only_the_open_to_close_return():
+    """Capital moved in at the open earns the session from the open: an overnight gap on the old capital is
+    the book's own (a candidate that tracks its backtest exactly shows the backtest's close-to-close return)."""
+    prices0 = {A: 4.0}
+    ledger = ledger_with({A: 10_000}, 0.0, prices0)
+    ledger.share = 0.5
+    ledger.plans = {}
+    ledger.machine = machine.step(ledger.machine, "hold", DAY0, "", STAGES)
+    half = ledger.books[CANDIDATE]
+    half.lots[A] = [ledger.books[CHAMPION].lots[A][0].__class__(5_000, "", 4.0)]
+    ledger.books[CHAMPION].lots[A] = [ledger.books[CHAMPION].lots[A][0].__class__(5_000, "", 4.0)]
+    for book in ledger.real_books().values():
+        book.mark(DAY0.isoformat(), prices0)
+    # promoted to the full stage: at the next open (+1 % gap) the champion's half moves to the candidate,
+    # then the day is flat from the open
+    ledger.machine = machine.step(ledger.machine, "promote", DAY0, "", STAGES)
+    quotes = {A: Quote(4.04, previous_close=4.0)}
+    ledger.standing = {CANDIDATE: plan({A: 1.0}), CHAMPION: plan({A: 1.0})}
+    net_open(ledger, DAY1, quotes, terms_for, CONFIG, {A: 10_000}, 0.0)
+    assert ledger.books[CANDIDATE].shares(A) == 10_000
+    allocate_close(ledger, DAY1, None, terms_for, CONFIG.resubmit)
+    mark_close(ledger, DAY1, {A: 4.04})
+    assert ledger.returns[-1][1] == pytest.approx(0.01)  # the close-to-close return, not diluted to 0.5 %

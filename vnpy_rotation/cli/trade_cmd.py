@@ -82,6 +82,11 @@ def _replay(spec) -> int:
 
     started = time.perf_counter()
     result = run_replay(spec)
+    if result is None:  # a canary: two versions in one account, no single backtest to equal
+        print(f"\nreplay written to {spec.out} in {time.perf_counter() - started:.1f} s "
+              "(trades.csv, orders.csv, daily_summary.csv); the canary: run.py canary status --strategy "
+              f"{spec.strategy} --state {spec.out / 'state'}")
+        return 0
     print(f"\nreplay written to {spec.out} in {time.perf_counter() - started:.1f} s "
           "(trades.csv, orders.csv, daily_summary.csv, consistency.md)")
     print(f"consistency with the backtest: {result.headline()}")

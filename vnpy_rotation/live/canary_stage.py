@@ -29,14 +29,14 @@ from typing import Any, Callable
 import numpy as np
 
 from ..backtest.config import BacktestConfig
-from ..backtest.matching import Bar, SymbolTerms, match
+from ..backtest.matching import Bar, SymbolTerms, match, valid_buy, valid_sell
 from ..canary import machine as release
 from ..canary.books import Lot, VersionBook
 from ..canary.config import CanaryConfig
 from ..canary.machine import CanaryState
 from ..canary.netting import Allocation, Netted, RealFill, Transfer, allocate, net, paper_fill, rescale, split
 from ..risk.stops import PLAN
-from .plan import DayProgress, OrderPlan
+from .plan import DayProgress, OrderPlan, _number
 from .sizing import Quote, desired_shares, legs
 
 CHAMPION, CANDIDATE = "champion", "candidate"
@@ -91,6 +91,11 @@ class CanaryLedger:
     submitted: list[tuple[str, float, float]] = field(default_factory=list)  # (day, value wanted, moved) CNY
     slippage: list[tuple[str, float, float, float]] = field(default_factory=list)  # (day, value, real, model)
     sessions: list[dict[str, Any]] = field(default_factory=list)  # per close: stage, status, gates, action
+    closed_day: str = ""  # the last session whose close (marks, gates, the release's step) is done
+    last_prices: dict[str, float] = field(default_factory=dict)  # the last close seen per symbol
+    open_value: float = math.nan  # the candidate's real book at ``open_day``'s open, before a rescale
+    aligned: list[str] = field(default_factory=list)  # ``open_day``'s overnight changes shared by the books
+    commands_done: list[str] = field(default_factory=list)  # keys of the human commands applied
     pending_aliases: list[dict[str, Any]] = field(default_factory=list)  # decided, not yet in the registry
 
     # -- persistence ---------------------------------------------------------------------------------
@@ -106,7 +111,9 @@ class CanaryLedger:
                 "real_plan": None if self.real_plan is None else self.real_plan.to_json(),
                 "allocated_day": self.allocated_day, "returns": self.returns,
                 "submitted": self.submitted, "slippage": self.slippage, "sessions": self.sessions,
-                "pending_aliases": self.pending_aliases}
+                "pending_aliases": self.pending_aliases, "closed_day": self.closed_day,
+                "last_prices": self.last_prices, "open_value": _number(self.open_value), "aligned": self.aligned,
+                "commands_done": self.commands_done}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "CanaryLedger":
@@ -125,7 +132,11 @@ class CanaryLedger:
                    returns=[(d, float(r)) for d, r in data.get("returns", [])],
                    submitted=[(d, float(w), float(f)) for d, w, f in data.get("submitted", [])],
                    slippage=[(d, float(v), float(a), float(m)) for d, v, a, m in data.get("slippage", [])],
-                   sessions=list(data.get("sessions", [])), pending_aliases=list(data.get("pending_aliases", [])))
+                   sessions=list(data.get("sessions", [])), pending_aliases=list(data.get("pending_aliases", [])),
+                   closed_day=data.get("closed_day", ""), commands_done=list(data.get("commands_done", [])),
+                   last_prices={k: float(v) for k, v in data.get("last_prices", {}).items()},
+                   open_value=math.nan if data.get("open_value") is None else float(data["open_value"]),
+                   aligned=list(data.get("aligned", [])))
 
     # -- queries ---------------------------------------------------------------------------------------
     @property
@@ -171,7 +182,15 @@ def _role_deltas(book: VersionBook, plan: OrderPlan, prices: dict[str, float], t
     desired = desired_shares(target, plan.weighted, shares, book.cash, valued)
     lot = np.array([terms_for(s, day).lot for s in symbols], dtype=float)
     sells, buys = legs(symbols, target, plan.weighted, shares, desired, lot, lots_rule)
-    return {g.symbol: (g.wanted if g.buy else -g.wanted) for g in sells + buys}
+    out = {}
+    for g in sells + buys:  # whole lots, as the broker's sizing takes them (a sale may end an odd-lot holding)
+        terms = terms_for(g.symbol, day)
+        volume = valid_buy(g.wanted, terms) if g.buy else valid_sell(g.wanted, book.shares(g.symbol), terms)
+        if lots_rule and volume > 0:
+            out[g.symbol] = volume if g.buy else -volume
+        elif not lots_rule:
+            out[g.symbol] = g.wanted if g.buy else -g.wanted
+    return out
 
 
 def _paper_trade(book: VersionBook, deltas: dict[str, float], quotes: dict[str, Quote], terms_for: TermsFor,
@@ -193,15 +212,57 @@ def _paper_trade(book: VersionBook, deltas: dict[str, float], quotes: dict[str, 
                            float(fill.stamp_duty), float(fill.transfer_fee), float(fill.slippage), today, terms.t0)
 
 
+def align(ledger: CanaryLedger, broker_holdings: dict[str, float], broker_cash: float) -> list[str]:
+    """Overnight changes of the account the versions did not trade, shared by the same rule: a holding the
+    broker changed (an ex-date's bonus shares or split) scales every book's lots by the broker's ratio (the
+    lots keep their purchase dates, their price per share scales back); cash the broker added or took (a
+    dividend, interest, a fee) is shared pro rata to the books' equity at their last close. Returns what
+    changed, for the log."""
+    notes = []
+    books = ledger.real_books()
+    held = ledger.holdings()
+    for symbol in sorted(set(held) | {s for s, v in broker_holdings.items() if v}):
+        mine, theirs = held.get(symbol, 0.0), float(broker_holdings.get(symbol, 0.0))
+        if abs(mine - theirs) <= 1e-6:
+            continue
+        if mine <= 0:  # the broker holds what no version does: the champion's (it runs the account)
+            books[CHAMPION].lots[symbol] = [Lot(theirs, "", math.nan)]
+        else:
+            ratio = theirs / mine
+            for book in books.values():
+                if symbol in book.lots:
+                    book.lots[symbol] = [Lot(lot.shares * ratio, lot.bought, lot.price / ratio if ratio else lot.price)
+                                         for lot in book.lots[symbol]]
+        notes.append(f"{symbol}: books {mine:g} → broker {theirs:g}")
+    gap = broker_cash - sum(b.cash for b in books.values())
+    if abs(gap) > 0.005:
+        weights = {r: max(b.equity[-1][1], 0.0) if b.equity else max(b.cash, 0.0) for r, b in books.items()}
+        total = sum(weights.values()) or 1.0
+        for role, book in books.items():
+            book.cash += gap * (weights[role] / total if sum(weights.values()) else (role == CHAMPION))
+        notes.append(f"cash {gap:+,.2f} CNY shared by equity")
+    return notes
+
+
 def net_open(ledger: CanaryLedger, day: date, quotes: dict[str, Quote], terms_for: TermsFor,
-             config: BacktestConfig) -> OrderPlan | None:
-    """This open's one order plan (share counts; None: no real order), from both versions' targets.
+             config: BacktestConfig, broker_holdings: dict[str, float] | None = None,
+             broker_cash: float | None = None) -> OrderPlan | None:
+    """This open's one order plan (share counts; None: no real order), from both versions' targets, after
+    the books are aligned with the account's overnight changes (:func:`align`, when the broker's holdings
+    and cash are given).
 
     Idempotent per session: a restart after the plan was netted gets the same plan back."""
     today = day.isoformat()
     if ledger.open_day == today:
         return ledger.real_plan
+    if broker_holdings is not None and broker_cash is not None:
+        ledger.aligned = align(ledger, broker_holdings, broker_cash)
     prices = {s: _valuation(q) for s, q in quotes.items()}
+    for symbol, price in ledger.last_prices.items():  # no quote today (suspended, no tick): the last close
+        if not prices.get(symbol, math.nan) == prices.get(symbol, math.nan):
+            prices[symbol] = price
+    candidate = ledger.books[CANDIDATE]
+    ledger.open_value = candidate.equity_at(prices) if not candidate.paper else math.nan
     share = ledger.target_share
     if share > 0 and ledger.books[CANDIDATE].paper:  # out of shadow: the paper book is set aside
         ledger.books[CANDIDATE] = VersionBook(ledger.candidate, 0.0, {})
@@ -237,7 +298,10 @@ def net_open(ledger: CanaryLedger, day: date, quotes: dict[str, Quote], terms_fo
     reasons = {r: p.reason for r, p in ledger.plans.items()}
     notes = {s: "; ".join(f"{r} {ledger.netted[s].parts[r]:+g}" for r in ROLES if r in ledger.netted[s].parts)
              for s in symbols}
-    ledger.real_plan = OrderPlan(ledger.strategy, today, symbols, [held.get(s, 0.0) + real[s] for s in symbols],
+    # dated by the newest decision it carries: the risk stage starts a new row (ending a flat spell, replacing
+    # pending halving sales) on a new decision only, as in the backtest, not on every netted session
+    decided = max((p.decided for p in ledger.plans.values()), default=today)
+    ledger.real_plan = OrderPlan(ledger.strategy, decided, symbols, [held.get(s, 0.0) + real[s] for s in symbols],
                                  False, "canary: " + ", ".join(f"{r} {why}" for r, why in reasons.items()), notes)
     return ledger.real_plan
 
@@ -354,16 +418,23 @@ def _record_execution(ledger: CanaryLedger, today: str, done: Allocation, progre
 
 
 def mark_close(ledger: CanaryLedger, day: date, closes: dict[str, float]) -> None:
-    """Each book's equity at the close; the candidate's flow-adjusted return of the session (capital moved
-    in at the open counts as starting capital)."""
+    """Each book's equity at the close (a symbol without a close today is valued at its last one); the
+    candidate's return of the session, split at the open so capital moved in by a rescale earns only the
+    open-to-close part: r = (V_open / E_prev) · (E_close / (V_open + F)) − 1, with V_open the book at the open
+    before the rescale and F the value moved in. A real book's first session (no previous close) has none."""
     today = day.isoformat()
+    ledger.last_prices.update({s: p for s, p in closes.items() if p == p and p > 0})
+    prices = dict(ledger.last_prices)
     candidate = ledger.books[CANDIDATE]
-    previous = candidate.equity[-1][1] if candidate.equity else None
+    previous = candidate.equity[-1][1] if candidate.equity and candidate.equity[-1][0] < today else None
     for book in ledger.books.values():
-        book.mark(today, closes)
-    if ledger.returns and ledger.returns[-1][0] == today:
+        book.mark(today, prices)
+    if (ledger.returns and ledger.returns[-1][0] == today) or not previous or previous <= 0:
         return
+    close = candidate.equity[-1][1]
     inflow = sum(amount for when, amount in candidate.flows if when == today)
-    start = (previous or 0.0) + inflow
-    if start > 0:
-        ledger.returns.append((today, candidate.equity[-1][1] / start - 1.0))
+    if candidate.paper or not inflow or ledger.open_day != today or not ledger.open_value == ledger.open_value:
+        ledger.returns.append((today, close / previous - 1.0))
+        return
+    start = ledger.open_value + inflow
+    ledger.returns.append((today, ledger.open_value / previous * (close / start if start > 0 else 1.0) - 1.0))

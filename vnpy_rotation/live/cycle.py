@@ -95,6 +95,7 @@ class ExecutionCycle:
         self.journal = journal  # keeps the closed day's record; called again if a crash repeats the close
         self._sizing = sizing_config(settings.config)
         self.quotes: dict[str, Quote] = {}
+        self.dropped = False  # the last close's risk stage dropped the target being executed
 
     # -- the session's events --------------------------------------------------------------------
     def open(self, day: date, quotes: dict[str, Quote]) -> None:
@@ -195,9 +196,11 @@ class ExecutionCycle:
         self.save()
         self._advance()
 
-    def close(self, day: date, closes: dict[str, float], risk: RiskInputs | None = None) -> dict | None:
+    def close(self, day: date, closes: dict[str, float], risk: RiskInputs | None = None,
+              settle: Callable[[], None] | None = None) -> dict | None:
         """End the session: decide whether the plan is tried again tomorrow, run the risk stage on the
-        close (``risk``: the day's closes and ex-date steps from the data), summarise, clear the day."""
+        close (``risk``: the day's closes and ex-date steps from the data), summarise, clear the day.
+        ``settle`` runs after the risk stage and before the session is marked closed (a canary's close)."""
         if self.state.last_close == day.isoformat():
             return None
         progress = self.state.progress  # None: no plan reached an open today (it stays for the next one)
@@ -208,11 +211,15 @@ class ExecutionCycle:
                 self.state.plan = None  # done: nothing more to execute until the next decision
             summary["carried"] = self.state.plan is not None
         book = self.state.risk
+        self.dropped = False
         if book is not None:
             if self._close_risk(book, day, progress, risk):
                 self.state.plan = None
                 summary["carried"] = False
+                self.dropped = True  # the risk stage dropped the target (read by ``settle``)
             summary["risk"] = book.status()
+        if settle is not None:
+            settle()
         self.journal(progress, summary)  # before the day is marked closed: a restart writes it again
         self.state.history = (self.state.history + [summary])[-HISTORY_DAYS:]
         self.state.progress = None

@@ -18,7 +18,7 @@ a running canary back, or moves a strategy without one to its ``last_stable`` ve
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,17 +33,20 @@ from ...canary import machine as release
 from ...canary.config import CanaryConfig
 from ...canary.evidence import StageEvidence
 from ...canary.gates import Action, StageDecision, evaluate
+from ...canary.machine import CanaryEventRefused
 from ...canary.netting import reconcile
 from ...config import validate_section
 from ...errors import InputRejected, Problem
 from ...live.canary_stage import CANDIDATE, CHAMPION, CanaryLedger, allocate_close, mark_close, net_open, start_ledger
 from ...live.hooks import Allocation, HookContext
+from ...live.plan import OrderPlan
 from ...live.state_file import read_json
 from .decide import Decided, decide_plan
 
 if TYPE_CHECKING:
     from .engine import RotationEngine, StrategyInstance
 
+DOWNGRADE = "risk engine downgrade request"
 EVENT_CANARY = "eRotationCanary"  # data: canary_view(ledger) after each change of stage or status
 COMMAND_SUFFIX = ".canary_command.json"
 HUMAN_EVENTS = ("approve", "reject", "manual_rollback")
@@ -57,9 +60,15 @@ class CanaryCommand:
     reason: str
     who: str
     to: str = ""
+    at: str = field(default_factory=lambda: datetime.now().isoformat(timespec="microseconds"))
+
+    @property
+    def key(self) -> str:
+        """Identifies the command (the canary records which it applied, so a retried close skips it)."""
+        return f"{self.at}|{self.event}|{self.who}"
 
     def to_json(self) -> dict[str, str]:
-        return {"event": self.event, "reason": self.reason, "who": self.who, "to": self.to}
+        return {"event": self.event, "reason": self.reason, "who": self.who, "to": self.to, "at": self.at}
 
 
 def command_path(state_folder: Path, strategy: str) -> Path:
@@ -96,11 +105,17 @@ class CanaryDriver:
         return built
 
     def symbols(self, instance: StrategyInstance) -> list[str]:
-        """Every symbol the instance trades: the champion's and a running candidate's."""
+        """Every symbol the instance trades or holds: the champion's, a running candidate's, and whatever the
+        account or the plan still has (a candidate's holding the champion sells after a rollback)."""
         symbols = list(instance.strategy.symbols)
         candidate = self.strategy(instance)
         if candidate is not None:
             symbols += [s for s in candidate.symbols if s not in symbols]
+        cycle = instance.cycle
+        if cycle is not None:
+            held = [s for s, v in cycle.broker.holdings().items() if v]
+            planned = list(cycle.state.plan.symbols) if cycle.state.plan is not None else []
+            symbols += [s for s in dict.fromkeys(held + planned) if s not in symbols]
         return symbols
 
     # -- start ------------------------------------------------------------------------------------------
@@ -119,6 +134,9 @@ class CanaryDriver:
             raise InputRejected(Problem("--candidate", None, f"version {candidate.id} may not enter a canary: "
                                         f"release check refuses {'; '.join(refusals)}"))
         cycle = instance.cycle
+        if cycle.state.progress is not None:
+            raise InputRejected(Problem(instance.name, None, "a session is in progress: start the canary after its "
+                                        "close (the books are built from the account between sessions)"))
         history = cycle.state.history
         holdings = {s: v for s, v in cycle.broker.holdings().items() if v}
         cash = float(cycle.broker.cash())
@@ -126,6 +144,8 @@ class CanaryDriver:
         state = release.start(config.stages, day)
         ledger = start_ledger(instance.name, champion, candidate.id, candidate.strategy_class,
                               dict(candidate.settings), config, state, holdings, cash, equity, day)
+        if cycle.state.plan is not None and cycle.state.plan.weighted:  # the champion's pending decision stays
+            ledger.plans[CHAMPION] = ledger.standing[CHAMPION] = cycle.state.plan
         ledger.pending_aliases.append({"alias": "candidate", "version": candidate.id, "who": who, "why": why})
         if champion:
             ledger.pending_aliases.append({"alias": "champion", "version": champion, "who": who, "why": why})
@@ -143,7 +163,13 @@ class CanaryDriver:
         if ledger is None:
             return
         cycle = instance.cycle
-        cycle.state.plan = net_open(ledger, day, quotes, cycle.terms_for, cycle.settings.config)
+        progress = cycle.state.progress
+        if progress is not None and progress.day == day.isoformat():
+            return  # a restart during the session: the cycle carries on with the plan the risk stage let through
+        cycle.state.plan = net_open(ledger, day, quotes, cycle.terms_for, cycle.settings.config,
+                                    cycle.broker.holdings(), float(cycle.broker.cash()))
+        for note in ledger.aligned:
+            self.engine.write_log(f"[{instance.name}] canary books follow the account overnight: {note}")
         cycle.save()
 
     def before_close(self, instance: StrategyInstance, day: date) -> None:
@@ -181,13 +207,17 @@ class CanaryDriver:
         instance.trail = trail
         instance.cycle.save()
 
-    def after_close(self, instance: StrategyInstance, day: date, closes: dict[str, float]) -> bool:
-        """The books marked, then a human's command or the gates, and their effects. True when the canary (or
-        a switch of version) took the session's plan: the engine adopts nothing."""
+    def settle(self, instance: StrategyInstance, day: date, closes: dict[str, float]) -> None:
+        """At the close, after the risk stage (its rung is today's) and before the cycle marks the session
+        closed, in the same saved state: the books marked and reconciled, then a human's command or the gates,
+        and their effects. Once per session (``closed_day``): a restart that closes the session again skips it."""
         ledger = self.ledger(instance)
+        today = day.isoformat()
+        if ledger is None or ledger.closed_day == today:
+            return
         cycle = instance.cycle
-        if ledger is None:
-            return self._downgrade_without_canary(instance, day)
+        if cycle.dropped:  # the risk stage dropped the target at this close (a portfolio stop, a halving)
+            ledger.plans.clear()
         mark_close(ledger, day, closes)
         differences = reconcile(ledger.real_books(), cycle.broker.holdings(), float(cycle.broker.cash()))
         if differences:  # the books no longer sum to the account: say so loudly, keep going on the broker's
@@ -196,23 +226,45 @@ class CanaryDriver:
             self.engine.notify("failure", f"{instance.name} 金丝雀账本对账差异 {day}", text)
         book = cycle.state.risk
         halted = book is not None and book.rung_name == "HALTED"
-        command = self._take_command(instance)
+        command = self._read_command(instance, ledger)
+        decision = None
         if ledger.machine.status is release.Status.ROLLING_BACK:
             drained = not ledger.books[CANDIDATE].holdings() and ledger.share == 0.0
-            event, reason, decision = ("drained", "the candidate's book is empty", None) if drained else (
-                "hold", "the candidate's capital is moving back", None)
+            event, reason = ("drained", "the candidate's book is empty") if drained else (
+                "hold", "the candidate's capital is moving back")
         elif command is not None:
-            event, reason, decision = command.event, f"{command.who}: {command.reason}", None
+            event, reason = self._flags(instance, command.event, f"{command.who}: {command.reason}")
         else:
             decision = self._decide(instance, ledger, day, halted)
-            event, reason = decision.action.value, decision.reason
-            event, reason = self._flags(instance, event, reason)
+            event, reason = self._flags(instance, decision.action.value, decision.reason)
         self._step(instance, ledger, event, reason, day, decision, halted, differences, closes)
-        cycle.save()
-        self._write_aliases(ledger)
+        if command is not None:
+            ledger.commands_done.append(command.key)
+        ledger.closed_day = today
         if ledger.machine.status is release.Status.COMPLETE:
             self._hand_over(instance, ledger, day)
-        return True
+        cycle.save()
+        self._forget_command(instance, command)
+        self.resume(instance)  # the alias moves, and a completed canary's hand-over
+        if event == "rollback" and reason.startswith(DOWNGRADE):
+            self._clear_flag(instance.name, "downgrade_request", "acted on: the canary is rolled back")
+
+    def winner_plan(self, instance: StrategyInstance, day: date) -> OrderPlan | None:
+        """When the canary ended at this close: the remaining version's new decision, for the cycle to adopt
+        (the canary's own plans end with it)."""
+        cycle = instance.cycle
+        ledger = cycle.state.canary if cycle is not None else None
+        if ledger is None or ledger.closed_day != day.isoformat() or ledger.machine.status not in release.TERMINAL:
+            return None
+        role = CANDIDATE if ledger.machine.status is release.Status.COMPLETE else CHAMPION
+        return ledger.plans.get(role)
+
+    def switch(self, instance: StrategyInstance, day: date) -> bool:
+        """No canary: a downgrade request (or ``run.py rollback --to``) moves the strategy to a version now.
+        True when it did (the engine adopts the version's plan instead of the old one's)."""
+        if self.ledger(instance) is not None:
+            return False
+        return self._downgrade_without_canary(instance, day)
 
     @staticmethod
     def _context(instance: StrategyInstance, ledger: CanaryLedger, role: str, day: date) -> HookContext:
@@ -272,7 +324,9 @@ class CanaryDriver:
         market = market_for(strategy, instance.setting.history_start, day)
         plan = strategy.targets(market)
         book = ledger.books[CANDIDATE]
-        capital = book.equity[-1][1] if book.equity else instance.setting.backtest.capital
+        total = sum(b.equity[-1][1] for b in ledger.real_books().values() if b.equity)
+        share = release.share(ledger.machine, ledger.config.stages)
+        capital = book.equity[-1][1] if book.equity else (share * total or instance.setting.backtest.capital)
         config = instance.setting.backtest.model_copy(update={"capital": max(float(capital), 1.0)})
         run = simulate(market, plan, config, market)
         return pd.Series(run.equity(), index=market.days)
@@ -282,9 +336,8 @@ class CanaryDriver:
         rolls the canary back."""
         flags = self._risk_flags(instance.name)
         if "downgrade_request" in flags:  # the strategy's own scope only (an account's is not a version's)
-            self._clear_flag(instance.name, "downgrade_request", "acted on: the canary is rolled back")
-            return "rollback", f"risk engine downgrade request: {flags['downgrade_request']}"
-        if "release_freeze" in flags and event in (Action.PROMOTE.value, Action.AWAIT_APPROVAL.value):
+            return "rollback", f"{DOWNGRADE}: {flags['downgrade_request']}"  # cleared once the step is saved
+        if "release_freeze" in flags and event in (Action.PROMOTE.value, Action.AWAIT_APPROVAL.value, "approve"):
             return "hold", f"release freeze ({flags['release_freeze']}): promotion held; {reason}"
         return event, reason
 
@@ -381,9 +434,17 @@ class CanaryDriver:
                                            "why": why})
         ledger.pending_aliases += [{"alias": "champion", "version": ledger.candidate, "who": "canary", "why": why},
                                    {"alias": "candidate", "version": None, "who": "canary", "why": why}]
-        instance.cycle.save()
+
+    def resume(self, instance: StrategyInstance) -> None:
+        """At start-up: finish what a crash interrupted after the state was saved -- alias moves not yet in the
+        registry, a completed canary's hand-over not yet in the instance's settings."""
+        ledger = instance.cycle.state.canary if instance.cycle is not None else None
+        if ledger is None:
+            return
         self._write_aliases(ledger)
-        self.engine.adopt_version(instance, ledger.candidate, ledger.candidate_settings)
+        if ledger.machine.status is release.Status.COMPLETE and instance.setting.version != ledger.candidate:
+            self.engine.adopt_version(instance, ledger.candidate, ledger.candidate_settings)
+            self.engine.write_log(f"[{instance.name}] canary complete: now version {ledger.candidate}")
         self.candidates.pop(instance.name, None)
 
     def _write_aliases(self, ledger: CanaryLedger) -> None:
@@ -419,18 +480,41 @@ class CanaryDriver:
 
         write_atomic(command_path(self.engine.state_folder, instance.name), command.to_json())
 
-    def _take_command(self, instance: StrategyInstance) -> CanaryCommand | None:
-        path = command_path(self.engine.state_folder, instance.name)
-        raw = read_json(path)
+    def _read_command(self, instance: StrategyInstance, ledger: CanaryLedger | None) -> CanaryCommand | None:
+        """The command waiting beside the state, unless this canary applied it already (a crash after the state
+        recording it was saved, before the file was removed). The file is removed after the state is saved."""
+        raw = read_json(command_path(self.engine.state_folder, instance.name))
         if raw is None:
             return None
-        path.unlink(missing_ok=True)  # the state saved after this close records what it did
-        return CanaryCommand(str(raw.get("event", "")), str(raw.get("reason", "")), str(raw.get("who", "")),
-                             str(raw.get("to", "")))
+        command = CanaryCommand(str(raw.get("event", "")), str(raw.get("reason", "")), str(raw.get("who", "")),
+                                str(raw.get("to", "")), str(raw.get("at", "")))
+        if ledger is not None and command.key in ledger.commands_done:
+            self._forget_command(instance, command)
+            return None
+        if ledger is not None and command.event not in HUMAN_EVENTS:  # a switch waits for the canary to end
+            self.engine.write_log(f"[{instance.name}] {command.event} to {command.to}: not while a canary runs")
+            return None
+        if ledger is not None:
+            try:  # the table refuses an event that no longer means anything (e.g. approve after a lapse)
+                release.step(ledger.machine, command.event, date.today(), command.reason, ledger.config.stages)
+            except CanaryEventRefused as exc:
+                self.engine.write_log(f"[{instance.name}] canary command dropped: {exc}")
+                self._forget_command(instance, command)
+                return None
+        return command
+
+    def _forget_command(self, instance: StrategyInstance, command: CanaryCommand | None) -> None:
+        """Remove the command file if it still holds ``command`` (a newer one written meanwhile stays)."""
+        if command is None:
+            return
+        path = command_path(self.engine.state_folder, instance.name)
+        raw = read_json(path)
+        if raw is not None and str(raw.get("at", "")) == command.at and str(raw.get("event", "")) == command.event:
+            path.unlink(missing_ok=True)
 
     def _downgrade_without_canary(self, instance: StrategyInstance, day: date) -> bool:
         """No canary: a downgrade request (or ``run.py rollback --to``) moves the strategy to a version now."""
-        command = self._take_command(instance)
+        command = self._read_command(instance, None)
         target, why = "", ""
         if command is not None and command.to:
             target, why = command.to, f"{command.who}: {command.reason}"
@@ -443,8 +527,10 @@ class CanaryDriver:
             if not target:
                 self.engine.write_log(f"[{instance.name}] downgrade request: no last_stable version to move to")
                 return False
-            self._clear_flag(instance.name, "downgrade_request", f"acted on: moved to last_stable {target}")
         if not target or target == instance.setting.version:
+            if target:
+                self.engine.write_log(f"[{instance.name}] already version {target}: nothing to move")
+            self._forget_command(instance, command)
             return False
         from ...ops.versions import VersionRegistry
 
@@ -460,6 +546,9 @@ class CanaryDriver:
                               latest=True)
         if decided.plan is not None:  # its current target, from the next open
             instance.cycle.adopt(decided.plan)
+        self._forget_command(instance, command)
+        if "downgrade_request" in flags:
+            self._clear_flag(instance.name, "downgrade_request", f"acted on: moved to version {version.id}")
         return True
 
 

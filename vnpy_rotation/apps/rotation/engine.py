@@ -191,6 +191,7 @@ class RotationEngine(BaseEngine):
                     self.subscribe(vt_symbol, setting.gateway)
                 for note in instance.cycle.recover():
                     self.write_log(f"[{name}] 恢复: {note}")
+                self.canary.resume(instance)
                 instance.inited, instance.error = True, ""
                 self.write_log(f"[{name}] 初始化完成")
             except Exception:
@@ -282,9 +283,14 @@ class RotationEngine(BaseEngine):
             book.align(decided.symbols, decided.rules, cycle.settings.config.risk)
         self.canary.before_close(instance, day)  # a canary: the session's fills to the version books,
         self.canary.decide(instance, day, decided, since)  # then both versions' plans for the next open
-        self._close_session(instance, day, decided.risk_inputs)
         closes = {s: q.price for s, q in self._quotes(instance, day, opening=False).items()}
-        if self.canary.after_close(instance, day, closes):  # a canary's gates, or a version switch
+        self._close_session(instance, day, decided.risk_inputs, partial(self.canary.settle, instance, day, closes))
+        if canary:  # the canary's plans; when it ended here, the remaining version's decision
+            plan = self.canary.winner_plan(instance, day)
+            if plan is not None:
+                cycle.adopt(plan)
+            return
+        if self.canary.switch(instance, day):  # a version switch adopted the new version's plan
             return
         if decided.plan is None:
             return
@@ -295,12 +301,13 @@ class RotationEngine(BaseEngine):
         if plan is not None:
             cycle.adopt(plan)
 
-    def _close_session(self, instance: StrategyInstance, day: date, risk: RiskInputs | None) -> None:
+    def _close_session(self, instance: StrategyInstance, day: date, risk: RiskInputs | None,
+                       settle: Callable[[], None] | None = None) -> None:
         cycle = instance.cycle
         book = cycle.state.risk
         seen = len(book.changes) if book is not None else 0
         closes = {s: q.price for s, q in self._quotes(instance, day, opening=False).items()}
-        summary = cycle.close(day, closes, risk)
+        summary = cycle.close(day, closes, risk, settle)
         if summary is not None:
             if summary["reconciliation"]:
                 self.notify("failure", f"{instance.name} 对账差异 {day}", str(summary["reconciliation"]))
