@@ -221,7 +221,7 @@ def run_drill(strategy: str, champion: Any, candidate: Any, config: Any, trouble
     SETTINGS["log.active"] = False  # the engine's order lines would bury the report
     spec = TradeSpec(strategy, dict(champion.settings), champion.backtest_config(), out, start, end,
                      tolerance_bps=DRILL_TOLERANCE_BPS,
-                     canary=CanaryStart(candidate.id, config, champion.id, "drill", "canary drill"),
+                     canary=CanaryStart(candidate.id, config, champion.id, "drill", "canary drill", rehearsal=True),
                      version=champion.id, trouble=trouble, until_canary_ends=True)
     parameters = run_parameters(spec, "replay")
     output(f"{out}: {claim_out_folder(out, parameters, fresh)}")

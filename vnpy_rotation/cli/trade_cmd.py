@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 
 from ..backtest.runner import read_sections
 from ..errors import InputRejected, PlatformUnsupported, Problem
@@ -21,7 +22,10 @@ def run(args: argparse.Namespace) -> int:
         raise InputRejected(Problem("--start/--end", None, f"start {args.start} is after end {args.end}"))
     spec = TradeSpec(args.strategy, dict(raw.get("strategy") or {}), config, args.out, args.start, args.end,
                      float(live.get("tolerance_bps", 0.0 if args.gateway == "replay" else 30.0)),
-                     int(live.get("max_rounds", 3)), canary=_canary(raw.get("canary"), args.strategy, source))
+                     int(live.get("max_rounds", 3)))
+    canary = _canary(raw.get("canary"), spec.strategy, spec.settings, source)
+    if canary is not None:
+        spec = replace(spec, canary=canary, version=canary.champion)
     _check_strategy(spec.strategy, spec.settings, source)
     if args.gateway == "xt":
         _check_xt()
@@ -41,10 +45,10 @@ XT_NEEDS = (
 )
 
 
-def _canary(raw: object, strategy: str, source: str):
+def _canary(raw: object, strategy: str, settings: dict, source: str):
     """A ``canary:`` section: ``candidate`` (a version: id, prefix or STRATEGY:alias) and the release's stage
     table and gates (:class:`~vnpy_rotation.canary.config.CanaryConfig`); the champion is the strategy's
-    ``champion`` alias when it has one."""
+    ``champion`` alias when that version's settings are the ones this run trades (else it is unregistered)."""
     if raw is None:
         return None
     from ..apps.rotation.daemon import CanaryStart
@@ -55,11 +59,19 @@ def _canary(raw: object, strategy: str, source: str):
         raise InputRejected(Problem(source, None, "canary: candidate: the candidate version is required"))
     section = dict(raw)
     registry = VersionRegistry()
-    candidate = registry.load(str(section.pop("candidate")))
+    try:
+        candidate = registry.load(str(section.pop("candidate")))
+    except InputRejected as exc:
+        raise InputRejected([Problem(source, None, f"canary: candidate: {p}") for p in exc.problems]) from None
     if candidate.strategy != strategy:
         raise InputRejected(Problem(source, None, f"canary: candidate: version {candidate.id} is a "
                                     f"{candidate.strategy} version, not {strategy}"))
+    from ..strategies import create_strategy
+
+    running = create_strategy(strategy, settings, f"{source}: strategy").settings.model_dump(mode="json")
     champion = registry.aliases(strategy).get("champion", "")
+    if champion and registry.get(champion).settings != running:
+        champion = ""  # the alias names other settings than the ones this run trades
     return CanaryStart(candidate.id, canary_config(section, f"{source}: canary"), champion)
 
 

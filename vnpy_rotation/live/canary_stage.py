@@ -95,6 +95,8 @@ class CanaryLedger:
     last_prices: dict[str, float] = field(default_factory=dict)  # the last close seen per symbol
     open_value: float = math.nan  # the candidate's real book at ``open_day``'s open, before a rescale
     aligned: list[str] = field(default_factory=list)  # ``open_day``'s overnight changes shared by the books
+    rehearsal: bool = False  # a drill: alias moves go to ``alias_log``, not to the version registry
+    alias_log: list[dict[str, Any]] = field(default_factory=list)  # a rehearsal's alias moves
     commands_done: list[str] = field(default_factory=list)  # keys of the human commands applied
     pending_aliases: list[dict[str, Any]] = field(default_factory=list)  # decided, not yet in the registry
 
@@ -113,6 +115,7 @@ class CanaryLedger:
                 "submitted": self.submitted, "slippage": self.slippage, "sessions": self.sessions,
                 "pending_aliases": self.pending_aliases, "closed_day": self.closed_day,
                 "last_prices": self.last_prices, "open_value": _number(self.open_value), "aligned": self.aligned,
+                "rehearsal": self.rehearsal, "alias_log": self.alias_log,
                 "commands_done": self.commands_done}
 
     @classmethod
@@ -136,7 +139,8 @@ class CanaryLedger:
                    closed_day=data.get("closed_day", ""), commands_done=list(data.get("commands_done", [])),
                    last_prices={k: float(v) for k, v in data.get("last_prices", {}).items()},
                    open_value=math.nan if data.get("open_value") is None else float(data["open_value"]),
-                   aligned=list(data.get("aligned", [])))
+                   aligned=list(data.get("aligned", [])), rehearsal=bool(data.get("rehearsal", False)),
+                   alias_log=list(data.get("alias_log", [])))
 
     # -- queries ---------------------------------------------------------------------------------------
     @property

@@ -120,7 +120,7 @@ class CanaryDriver:
 
     # -- start ------------------------------------------------------------------------------------------
     def start(self, instance: StrategyInstance, candidate: Any, config: CanaryConfig, champion: str,
-              who: str, why: str, day: date) -> CanaryLedger:
+              who: str, why: str, day: date, rehearsal: bool = False) -> CanaryLedger:
         """Start a canary of ``candidate`` (an :class:`~vnpy_rotation.ops.versions.Version`) on ``instance``:
         its first stage begins with the next session."""
         if self.ledger(instance) is not None:
@@ -144,6 +144,7 @@ class CanaryDriver:
         state = release.start(config.stages, day)
         ledger = start_ledger(instance.name, champion, candidate.id, candidate.strategy_class,
                               dict(candidate.settings), config, state, holdings, cash, equity, day)
+        ledger.rehearsal = rehearsal
         if cycle.state.plan is not None and cycle.state.plan.weighted:  # the champion's pending decision stays
             ledger.plans[CHAMPION] = ledger.standing[CHAMPION] = cycle.state.plan
         ledger.pending_aliases.append({"alias": "candidate", "version": candidate.id, "who": who, "why": why})
@@ -451,6 +452,10 @@ class CanaryDriver:
         """Write the decided alias moves to the registry, then forget them (a crash in between writes them
         again: a move to where an alias already points writes nothing)."""
         if not ledger.pending_aliases:
+            return
+        if ledger.rehearsal:  # a drill rehearses the moves: they are kept in its state, the registry is untouched
+            ledger.alias_log += ledger.pending_aliases
+            ledger.pending_aliases = []
             return
         from ...ops.versions import VersionRegistry
 

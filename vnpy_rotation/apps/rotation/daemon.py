@@ -62,6 +62,7 @@ class CanaryStart:
     champion: str = ""  # version id of the running settings ("": not registered)
     who: str = "run.py"
     why: str = "canary started with the run"
+    rehearsal: bool = False  # a drill: alias moves are recorded in the run's state, not in the registry
 
 
 PARAMETERS_FILE = "run_parameters.json"  # in OUT/state: what the state there was built with
@@ -75,7 +76,8 @@ def run_parameters(spec: TradeSpec, gateway: str, connection: dict[str, Any] | N
             "backtest": spec.config.model_dump(mode="json"),
             "start": spec.start.isoformat() if spec.start else None, "end": spec.end.isoformat() if spec.end else None,
             "tolerance_bps": spec.tolerance_bps, "max_rounds": spec.max_rounds, "version": spec.version,
-            "canary": None if spec.canary is None else {"candidate": spec.canary.candidate, "champion": spec.canary.champion,
+            # the champion is not a parameter: a completed canary moves it, and the run must resume
+            "canary": None if spec.canary is None else {"candidate": spec.canary.candidate,
                                                          "config": spec.canary.config.model_dump(mode="json")},
             "trouble": None if spec.trouble is None else spec.trouble.model_dump(mode="json"),
             "connection": {k: v for k, v in (connection or {}).items() if k != "token"}}  # no secrets on disk
@@ -177,7 +179,12 @@ def ensure_instance(engine: RotationEngine, spec: TradeSpec, gateway: str) -> st
                "history_start": spec.start.isoformat() if spec.start else None,
                "tolerance_bps": spec.tolerance_bps, "max_rounds": spec.max_rounds, "version": spec.version}
     name = spec.strategy
-    if name in engine.instances:
+    existing = engine.instances.get(name)
+    if existing is not None and existing.setting.version and existing.setting.version != spec.version:
+        # a release moved the instance to another version (a completed canary, a rollback): it keeps it
+        options.pop("version")
+        engine.edit_strategy(name, None, **options)
+    elif existing is not None:
         engine.edit_strategy(name, spec.settings, **options)
     else:
         engine.add_strategy(name, class_name_of(spec.strategy), spec.settings, **options)
@@ -218,7 +225,7 @@ def run_replay(spec: TradeSpec, output: Callable[[str], None] = print) -> Consis
         if cycle is None:
             raise RuntimeError(stack.engine.instances[name].error or "the strategy did not initialise")
         sessions = gateway.sessions()
-        if spec.canary is not None and cycle.state.canary is None and sessions:
+        if sessions and canary_to_start(cycle.state.canary, spec.canary):
             start_canary(stack, name, spec.canary, sessions[0].date())
         for day in sessions:
             today = day.date()
@@ -244,6 +251,15 @@ def run_replay(spec: TradeSpec, output: Callable[[str], None] = print) -> Consis
     return result
 
 
+def canary_to_start(ledger: Any, canary: CanaryStart | None) -> bool:
+    """Whether the run's canary must be started: none ran yet, or the last one (ended) was another
+    candidate's. A run resumed after its canary ended does not start the same candidate again."""
+    if canary is None:
+        return False
+    return ledger is None or (ledger.machine.status.value in ("complete", "rolled_back")
+                              and ledger.candidate != canary.candidate)
+
+
 def start_canary(stack: Stack, name: str, canary: CanaryStart, first_session: date) -> None:
     """Start ``canary`` on instance ``name`` before its first session (its stages count from that session)."""
     from ...ops.versions import VersionRegistry
@@ -252,7 +268,8 @@ def start_canary(stack: Stack, name: str, canary: CanaryStart, first_session: da
     candidate = VersionRegistry().load(canary.candidate)
     day = default_calendar().previous(first_session) if instance.cycle.state.last_close == "" else \
         date.fromisoformat(instance.cycle.state.last_close)
-    stack.engine.canary.start(instance, candidate, canary.config, canary.champion, canary.who, canary.why, day)
+    stack.engine.canary.start(instance, candidate, canary.config, canary.champion, canary.who, canary.why, day,
+                              rehearsal=canary.rehearsal)
     stack.drain()
 
 

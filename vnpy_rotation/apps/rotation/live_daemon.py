@@ -15,7 +15,7 @@ from vnpy.trader.utility import load_json
 
 from ...live.schedule import SHANGHAI, SessionTimes, next_phase
 from ...market.calendar import default_calendar
-from .daemon import Stack, TradeSpec, ensure_instance, start_canary
+from .daemon import Stack, TradeSpec, canary_to_start, ensure_instance, start_canary
 from .journal import DayJournal
 
 CONNECT_WAIT = 30.0  # seconds for the gateway's first account report
@@ -65,7 +65,7 @@ def run_live(spec: TradeSpec, gateway_class: type, setting: dict, *, once: bool 
         stack.engine.start_strategy(name)
         cycle = stack.engine.instances[name].cycle
         calendar = default_calendar()
-        if spec.canary is not None and cycle is not None and cycle.state.canary is None:
+        if cycle is not None and canary_to_start(cycle.state.canary, spec.canary):
             start_canary(stack, name, spec.canary, now().date())
         done = None
         while not stop.is_set():
