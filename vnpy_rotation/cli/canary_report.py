@@ -128,5 +128,9 @@ def _write_markdown(report: DrillReport, ledger: CanaryLedger, path: Path) -> No
         cost = report.rollback_cost
         lines.append(f"Cost of moving the capital back: {cost['fees']:,.2f} CNY fees and {cost['slippage']:,.2f} CNY "
                      f"slippage over {int(cost['sessions'])} session(s) and {int(cost['orders'])} order(s).")
+    if ledger.alias_log:
+        lines += ["", "## Alias moves (rehearsed: a drill leaves the version registry untouched)", "",
+                  "| alias | version | why |", "|---|---|---|"]
+        lines += [f"| {m['alias']} | {m['version'] or 'retired'} | {m['why']} |" for m in ledger.alias_log]
     lines += ["", f"Books reconciled with the broker at every close: {'yes' if report.reconciled else 'NO'}.", ""]
     path.write_text("\n".join(lines), encoding="utf-8")
