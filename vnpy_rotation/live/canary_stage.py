@@ -397,8 +397,8 @@ def _record_execution(ledger: CanaryLedger, today: str, done: Allocation, progre
                       expected: dict[str, tuple[float, float]], lots: dict[str, float]) -> None:
     """The candidate's part of today's plan: the value submitted for it and the value that moved (the fill
     rate, so lot rounding by the broker's sizing is not counted as unfilled), and the value of its real fills
-    with their realised slippage (against the open) and the cost model's (the expected fill price the
-    orders were sized at, against the open)."""
+    with their realised slippage (the fill price against the open, signed so that an adverse move is
+    positive) and the cost model's (the expected fill price the orders were sized at, against the open)."""
     prices = {s: ledger.open_prices.get(s, math.nan) for s in ledger.netted}
     priced = [s for s, p in prices.items() if p == p and ledger.netted[s].parts.get(CANDIDATE)]
     asked = {s: _submitted(ledger, CANDIDATE, s, progress, lots[s]) for s in priced}
@@ -408,15 +408,15 @@ def _record_execution(ledger: CanaryLedger, today: str, done: Allocation, progre
         ledger.submitted.append((today, wanted, got))
     value = real = model = 0.0
     for move in done.for_version(CANDIDATE):
-        if move.kind not in ("buy", "sell"):
-            continue
-        shares = abs(move.shares)
-        value += shares * move.price
-        real += move.slippage
         open_price = ledger.open_prices.get(move.symbol, math.nan)
+        if move.kind not in ("buy", "sell") or not open_price == open_price:
+            continue
+        shares, sign = abs(move.shares), (1.0 if move.kind == "buy" else -1.0)
+        value += shares * move.price
+        real += sign * (move.price - open_price) * shares  # adverse is positive: a better price counts against
         count, worth = expected.get(move.symbol, (0.0, 0.0))
-        if open_price == open_price and count > 0:
-            model += abs(worth / count - open_price) * shares
+        if count > 0:
+            model += sign * (worth / count - open_price) * shares
     if value > 0:
         ledger.slippage.append((today, value, real, model))
 
