@@ -111,8 +111,9 @@ def ledger(stack):
 
 
 def pending(stack) -> dict | None:
+    """The command waiting for the next close, without its time stamp."""
     path = command_path(stack.engine.state_folder, STRATEGY)
-    return json.loads(path.read_text()) if path.exists() else None
+    return {k: v for k, v in json.loads(path.read_text()).items() if k != "at"} if path.exists() else None
 
 
 def test_the_manager_shows_the_canary_and_its_buttons_go_through_the_release_table(
