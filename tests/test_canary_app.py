@@ -98,7 +98,8 @@ def session(stack, manager, qtbot) -> date:
     assert day is not None, "the replay window has no session left"
     stack.drain()
     assert stack.engine.instances[STRATEGY].trading, stack.engine.instances[STRATEGY].error
-    qtbot.waitUntil(lambda: shown(manager).last_day == day.isoformat(), timeout=WAIT)
+    # the first view may not have reached the manager yet: wait for it too (not an AttributeError on None)
+    qtbot.waitUntil(lambda: shown(manager) is not None and shown(manager).last_day == day.isoformat(), timeout=WAIT)
     return day
 
 

@@ -8,13 +8,14 @@ session's fills), written as ``drill.md``, ``drill_sessions.csv`` (one row per s
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from ..live.canary_stage import CanaryLedger
+from ..canary.gates import GateValue
+from ..live.canary_stage import CanaryLedger, SessionRecord
 from ..live.state_file import read_json
 from .canary_cmd import gate_line
 
@@ -29,7 +30,7 @@ class DrillReport:
     champion: str
     stages: list[dict[str, Any]]  # the transitions
     rolled_back: bool
-    trip: dict[str, Any] | None  # the session whose rule tripped, with its gates
+    trip: SessionRecord | None  # the session whose rule tripped, with its gates
     rollback_cost: dict[str, float]  # fees and slippage of the sessions that moved the capital back
     reconciled: bool  # the books summed to the broker account at every close
     folder: Path
@@ -39,8 +40,8 @@ class DrillReport:
         lines += [f"  {row['day']}  {row['from']:<22} → {row['to']:<22} {row['event']}: {row['reason']}"
                   for row in self.stages]
         if self.trip is not None:
-            lines.append(f"  rollback tripped on {self.trip['day']}:")
-            lines += ["    " + gate_line(g) for g in self.trip["gates"] if g["kind"] == "rollback" and g["passed"] is False]
+            lines.append(f"  rollback tripped on {self.trip.day}:")
+            lines += ["    " + gate_line(asdict(g)) for g in self.trip.gates if g.kind == "rollback" and g.passed is False]
         cost = self.rollback_cost
         if self.rolled_back:
             lines.append(f"  rollback cost: {cost['fees']:,.2f} CNY fees + {cost['slippage']:,.2f} CNY slippage over "
@@ -63,23 +64,22 @@ def write_drill_report(out: Path, strategy: str) -> DrillReport:
     view = canary_view(ledger)
     rows = []
     for s in ledger.sessions:
-        base = {"date": s["day"], "stage": s["stage"], "status": s["status"], "share": s["share"], "event": s["event"],
-                "candidate_equity": s["candidate_equity"], "champion_equity": s["champion_equity"],
-                "reconciled": s.get("reconciled", True)}
-        for g in s["gates"] or [{"name": "", "kind": "", "value": None, "threshold": None, "passed": None,
-                                 "note": s["reason"]}]:
-            rows.append({**base, "gate": g["name"], "kind": g["kind"], "value": g["value"],
-                         "threshold": g["threshold"], "passed": g["passed"], "note": g["note"]})
+        base = {"date": s.day, "stage": s.stage, "status": s.status, "share": s.share, "event": s.event,
+                "candidate_equity": s.candidate_equity, "champion_equity": s.champion_equity,
+                "reconciled": s.reconciled}
+        for g in s.gates or (GateValue("", "report", None, None, None, s.reason),):
+            rows.append({**base, "gate": g.name, "kind": g.kind, "value": g.value, "threshold": g.threshold,
+                         "passed": g.passed, "note": g.note})
     pd.DataFrame(rows, columns=SESSION_COLUMNS).to_csv(out / "drill_sessions.csv", index=False)
     pd.DataFrame(view["history"], columns=["day", "from", "to", "event", "reason"]).to_csv(
         out / "drill_stages.csv", index=False)
-    trip = next((s for s in ledger.sessions if s["event"] in ("rollback", "manual_rollback")), None)
+    trip = next((s for s in ledger.sessions if s.event in ("rollback", "manual_rollback")), None)
     rolled_back = view["status"] in ("rolling_back", "rolled_back")
     cost = {"fees": 0.0, "slippage": 0.0, "sessions": 0.0, "orders": 0.0}
     if trip is not None:
-        ended = next((s["day"] for s in ledger.sessions if s["event"] == "drained"), None)
+        ended = next((s.day for s in ledger.sessions if s.event == "drained"), None)
         for day, record in _journal(out).items():
-            if day <= trip["day"] or (ended is not None and day > ended):
+            if day <= trip.day or (ended is not None and day > ended):
                 continue
             progress = record.get("progress") or {}
             fills = progress.get("fills", [])
@@ -88,7 +88,7 @@ def write_drill_report(out: Path, strategy: str) -> DrillReport:
             cost["orders"] += len(progress.get("orders", []))
             cost["sessions"] += 1
     report = DrillReport(strategy, ledger.candidate, ledger.champion, view["history"], rolled_back, trip, cost,
-                         all(s.get("reconciled", True) for s in ledger.sessions), out)
+                         all(s.reconciled for s in ledger.sessions), out)
     _write_markdown(report, ledger, out / "drill.md")
     return report
 
@@ -109,28 +109,28 @@ def _write_markdown(report: DrillReport, ledger: CanaryLedger, path: Path) -> No
               "| day | stage | event | tracking bp | slippage bp | drawdown | VaR p | fill rate |",
               "|---|---|---|---|---|---|---|---|"]
 
-    def value(session: dict[str, Any], name: str) -> str:
-        gate = next((g for g in session["gates"] if g["name"] == name and g["kind"] == "rollback"), None)
-        if gate is None or gate["value"] is None:
+    def value(session: SessionRecord, name: str) -> str:
+        gate = next((g for g in session.gates if g.name == name and g.kind == "rollback"), None)
+        if gate is None or gate.value is None:
             return "–"
-        mark = " ❌" if gate["passed"] is False else ""
-        return f"{gate['value']:.4g}{mark}"
+        mark = " ❌" if gate.passed is False else ""
+        return f"{gate.value:.4g}{mark}"
 
     for s in ledger.sessions:
-        lines.append(f"| {s['day']} | {s['stage']} | {s['event']} | {value(s, 'tracking_bp')} | "
+        lines.append(f"| {s.day} | {s.stage} | {s.event} | {value(s, 'tracking_bp')} | "
                      f"{value(s, 'slippage_bp')} | {value(s, 'drawdown')} | {value(s, 'var_p_value')} | "
                      f"{value(s, 'fill_rate')} |")
     lines += ["", "## Rollback", ""]
     if report.trip is None:
         lines.append("No rollback rule tripped.")
     else:
-        lines.append(f"Tripped on {report.trip['day']}: {report.trip['reason']}")
+        lines.append(f"Tripped on {report.trip.day}: {report.trip.reason}")
         cost = report.rollback_cost
         lines.append(f"Cost of moving the capital back: {cost['fees']:,.2f} CNY fees and {cost['slippage']:,.2f} CNY "
                      f"slippage over {int(cost['sessions'])} session(s) and {int(cost['orders'])} order(s).")
     if ledger.alias_log:
         lines += ["", "## Alias moves (rehearsed: a drill leaves the version registry untouched)", "",
                   "| alias | version | why |", "|---|---|---|"]
-        lines += [f"| {m['alias']} | {m['version'] or 'retired'} | {m['why']} |" for m in ledger.alias_log]
+        lines += [f"| {m.alias} | {m.version or 'retired'} | {m.why} |" for m in ledger.alias_log]
     lines += ["", f"Books reconciled with the broker at every close: {'yes' if report.reconciled else 'NO'}.", ""]
     path.write_text("\n".join(lines), encoding="utf-8")

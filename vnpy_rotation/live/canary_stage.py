@@ -22,7 +22,7 @@ nets a session twice nor allocates its fills twice (``open_day`` / ``allocated_d
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any, Callable
 
@@ -33,6 +33,7 @@ from ..backtest.matching import Bar, SymbolTerms, match, valid_buy, valid_sell
 from ..canary import machine as release
 from ..canary.books import Lot, VersionBook
 from ..canary.config import CanaryConfig
+from ..canary.gates import GateValue
 from ..canary.machine import CanaryState
 from ..canary.netting import Allocation, Netted, RealFill, Transfer, allocate, net, paper_fill, rescale, split
 from ..risk.stops import PLAN
@@ -54,6 +55,49 @@ def _valuation(quote: Quote | None) -> float:
     if quote is None:
         return math.nan
     return quote.price if quote.price == quote.price else quote.previous_close
+
+
+@dataclass(frozen=True)
+class AliasIntent:
+    """An alias move the release decided (``version`` None: retire the alias), kept until it is written."""
+
+    alias: str
+    version: str | None
+    who: str
+    why: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """One close of a canary: the stage it was in, what the release did and why, every gate's value."""
+
+    day: str
+    stage: str  # the stage the session ran in
+    status: str  # the release's status after the step
+    share: float  # the candidate's share after the step
+    event: str
+    reason: str
+    halted: bool  # the strategy's risk ladder was HALTED at this close
+    reconciled: bool  # the books summed to the broker account
+    candidate_equity: float | None
+    champion_equity: float | None
+    gates: tuple[GateValue, ...] = ()
+    slice: tuple[str, ...] = ()  # what the candidate's target cannot hold at a grown stage's capital
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["gates"], data["slice"] = [asdict(g) for g in self.gates], list(self.slice)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "SessionRecord":
+        data = dict(data)
+        data["gates"] = tuple(GateValue(**g) for g in data.get("gates", []))
+        data["slice"] = tuple(data.get("slice", ()))
+        return cls(**data)
 
 
 def _netted_json(n: Netted) -> dict[str, Any]:
@@ -90,15 +134,15 @@ class CanaryLedger:
     returns: list[tuple[str, float]] = field(default_factory=list)  # candidate's flow-adjusted daily returns
     submitted: list[tuple[str, float, float]] = field(default_factory=list)  # (day, value wanted, moved) CNY
     slippage: list[tuple[str, float, float, float]] = field(default_factory=list)  # (day, value, real, model)
-    sessions: list[dict[str, Any]] = field(default_factory=list)  # per close: stage, status, gates, action
+    sessions: list[SessionRecord] = field(default_factory=list)  # one per close
     closed_day: str = ""  # the last session whose close (marks, gates, the release's step) is done
     last_prices: dict[str, float] = field(default_factory=dict)  # the last close seen per symbol
     open_value: float = math.nan  # the candidate's real book at ``open_day``'s open, before a rescale
     aligned: list[str] = field(default_factory=list)  # ``open_day``'s overnight changes shared by the books
     rehearsal: bool = False  # a drill: alias moves go to ``alias_log``, not to the version registry
-    alias_log: list[dict[str, Any]] = field(default_factory=list)  # a rehearsal's alias moves
+    alias_log: list[AliasIntent] = field(default_factory=list)  # a rehearsal's alias moves
     commands_done: list[str] = field(default_factory=list)  # keys of the human commands applied
-    pending_aliases: list[dict[str, Any]] = field(default_factory=list)  # decided, not yet in the registry
+    pending_aliases: list[AliasIntent] = field(default_factory=list)  # decided, not yet in the registry
 
     # -- persistence ---------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
@@ -112,10 +156,10 @@ class CanaryLedger:
                 "netted": {s: _netted_json(n) for s, n in self.netted.items()},
                 "real_plan": None if self.real_plan is None else self.real_plan.to_json(),
                 "allocated_day": self.allocated_day, "returns": self.returns,
-                "submitted": self.submitted, "slippage": self.slippage, "sessions": self.sessions,
-                "pending_aliases": self.pending_aliases, "closed_day": self.closed_day,
+                "submitted": self.submitted, "slippage": self.slippage, "sessions": [r.to_json() for r in self.sessions],
+                "pending_aliases": [m.to_json() for m in self.pending_aliases], "closed_day": self.closed_day,
                 "last_prices": self.last_prices, "open_value": _number(self.open_value), "aligned": self.aligned,
-                "rehearsal": self.rehearsal, "alias_log": self.alias_log,
+                "rehearsal": self.rehearsal, "alias_log": [m.to_json() for m in self.alias_log],
                 "commands_done": self.commands_done}
 
     @classmethod
@@ -135,12 +179,13 @@ class CanaryLedger:
                    returns=[(d, float(r)) for d, r in data.get("returns", [])],
                    submitted=[(d, float(w), float(f)) for d, w, f in data.get("submitted", [])],
                    slippage=[(d, float(v), float(a), float(m)) for d, v, a, m in data.get("slippage", [])],
-                   sessions=list(data.get("sessions", [])), pending_aliases=list(data.get("pending_aliases", [])),
+                   sessions=[SessionRecord.from_json(r) for r in data.get("sessions", [])],
+                   pending_aliases=[AliasIntent(**m) for m in data.get("pending_aliases", [])],
                    closed_day=data.get("closed_day", ""), commands_done=list(data.get("commands_done", [])),
                    last_prices={k: float(v) for k, v in data.get("last_prices", {}).items()},
                    open_value=math.nan if data.get("open_value") is None else float(data["open_value"]),
                    aligned=list(data.get("aligned", [])), rehearsal=bool(data.get("rehearsal", False)),
-                   alias_log=list(data.get("alias_log", [])))
+                   alias_log=[AliasIntent(**m) for m in data.get("alias_log", [])])
 
     # -- queries ---------------------------------------------------------------------------------------
     @property

@@ -18,7 +18,7 @@ a running canary back, or moves a strategy without one to its ``last_stable`` ve
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,7 +37,17 @@ from ...canary.machine import CanaryEventRefused
 from ...canary.netting import reconcile
 from ...config import validate_section
 from ...errors import InputRejected, Problem
-from ...live.canary_stage import CANDIDATE, CHAMPION, CanaryLedger, allocate_close, mark_close, net_open, start_ledger
+from ...live.canary_stage import (
+    CANDIDATE,
+    CHAMPION,
+    AliasIntent,
+    CanaryLedger,
+    SessionRecord,
+    allocate_close,
+    mark_close,
+    net_open,
+    start_ledger,
+)
 from ...live.hooks import Allocation, HookContext
 from ...live.plan import OrderPlan
 from ...live.state_file import read_json
@@ -147,9 +157,9 @@ class CanaryDriver:
         ledger.rehearsal = rehearsal
         if cycle.state.plan is not None and cycle.state.plan.weighted:  # the champion's pending decision stays
             ledger.plans[CHAMPION] = ledger.standing[CHAMPION] = cycle.state.plan
-        ledger.pending_aliases.append({"alias": "candidate", "version": candidate.id, "who": who, "why": why})
+        ledger.pending_aliases.append(AliasIntent("candidate", candidate.id, who, why))
         if champion:
-            ledger.pending_aliases.append({"alias": "champion", "version": champion, "who": who, "why": why})
+            ledger.pending_aliases.append(AliasIntent("champion", champion, who, why))
         cycle.state.canary = ledger
         cycle.save()
         self._write_aliases(ledger)
@@ -300,7 +310,7 @@ class CanaryDriver:
         slip = [row for row in ledger.slippage if row[0] > since]
         value = sum(row[1] for row in slip)
         submitted = [row for row in ledger.submitted if row[0] > since]
-        halted_any = halted or any(s.get("halted") for s in ledger.sessions if s["day"] > since)
+        halted_any = halted or any(s.halted for s in ledger.sessions if s.day > since)
         return StageEvidence(
             sessions=len(pairs), live_returns=np.array([a for a, _ in pairs]),
             backtest_returns=np.array([b for _, b in pairs]), backtest_history=history,
@@ -373,28 +383,25 @@ class CanaryDriver:
         before = ledger.machine
         ledger.machine = release.step(before, event, day, reason, ledger.config.stages)
         after = ledger.machine
-        ledger.sessions.append({
-            "day": day.isoformat(), "stage": ledger.config.stages[before.stage].name, "status": after.status.value,
-            "share": release.share(after, ledger.config.stages), "event": event, "reason": reason, "halted": halted,
-            "reconciled": not differences,
-            "candidate_equity": ledger.books[CANDIDATE].equity[-1][1] if ledger.books[CANDIDATE].equity else None,
-            "champion_equity": ledger.books[CHAMPION].equity[-1][1] if ledger.books[CHAMPION].equity else None,
-            "gates": [] if decision is None else [
-                {"name": g.name, "kind": g.kind, "value": g.value, "threshold": g.threshold, "passed": g.passed,
-                 "note": g.note} for g in decision.gates]})
+        candidate, champion = ledger.books[CANDIDATE], ledger.books[CHAMPION]
+        ledger.sessions.append(SessionRecord(
+            day.isoformat(), ledger.config.stages[before.stage].name, after.status.value,
+            release.share(after, ledger.config.stages), event, reason, halted, not differences,
+            candidate.equity[-1][1] if candidate.equity else None, champion.equity[-1][1] if champion.equity else None,
+            () if decision is None else decision.gates))
         if after.status is before.status and after.stage == before.stage:
             return
         share = release.share(after, ledger.config.stages)
         if share > release.share(before, ledger.config.stages):
-            ledger.sessions[-1]["slice"] = self._slice_notes(instance, ledger, share, day, closes)
+            ledger.sessions[-1] = replace(ledger.sessions[-1],
+                                          slice=tuple(self._slice_notes(instance, ledger, share, day, closes)))
         self.engine.event_engine.put(Event(EVENT_CANARY, canary_view(ledger)))  # a stage changed (GUI, listeners)
         text = (f"{instance.name} canary {ledger.candidate}: {before.status.value}/{ledger.config.stages[before.stage].name}"
                 f" → {after.status.value}/{ledger.config.stages[after.stage].name} ({reason})")
         self.engine.write_log(f"[{instance.name}] {text}")
         if after.status in (release.Status.ROLLING_BACK, release.Status.ROLLED_BACK) and before.status not in (
                 release.Status.ROLLING_BACK, release.Status.ROLLED_BACK):
-            ledger.pending_aliases.append({"alias": "candidate", "version": None, "who": "canary",
-                                           "why": f"rolled back on {day}: {reason}"})
+            ledger.pending_aliases.append(AliasIntent("candidate", None, "canary", f"rolled back on {day}: {reason}"))
             self.engine.notify("failure", f"{instance.name} 金丝雀回滚 {day}", text)
         elif after.status is not release.Status.ROLLED_BACK:
             self.engine.notify("daily_summary", f"{instance.name} 金丝雀 {after.status.value} {day}", text)
@@ -431,10 +438,9 @@ class CanaryDriver:
         champion alias moves to it and the old champion becomes ``last_stable``."""
         why = f"canary complete on {day}"
         if ledger.champion:
-            ledger.pending_aliases.append({"alias": "last_stable", "version": ledger.champion, "who": "canary",
-                                           "why": why})
-        ledger.pending_aliases += [{"alias": "champion", "version": ledger.candidate, "who": "canary", "why": why},
-                                   {"alias": "candidate", "version": None, "who": "canary", "why": why}]
+            ledger.pending_aliases.append(AliasIntent("last_stable", ledger.champion, "canary", why))
+        ledger.pending_aliases += [AliasIntent("champion", ledger.candidate, "canary", why),
+                                   AliasIntent("candidate", None, "canary", why)]
 
     def resume(self, instance: StrategyInstance) -> None:
         """At start-up: finish what a crash interrupted after the state was saved -- alias moves not yet in the
@@ -462,10 +468,9 @@ class CanaryDriver:
         registry = VersionRegistry()
         for move in list(ledger.pending_aliases):
             try:
-                registry.move_alias(ledger.strategy, move["alias"], move["version"], move["who"], move["why"],
-                                    datetime.now())
+                registry.move_alias(ledger.strategy, move.alias, move.version, move.who, move.why, datetime.now())
             except InputRejected as exc:  # e.g. retiring an alias nobody set: nothing to record
-                self.engine.write_log(f"[{ledger.strategy}] alias {move['alias']}: {exc}")
+                self.engine.write_log(f"[{ledger.strategy}] alias {move.alias}: {exc}")
             ledger.pending_aliases.remove(move)
         instance = self.engine.instances.get(ledger.strategy)
         if instance is not None and instance.cycle is not None:
@@ -574,7 +579,8 @@ def canary_view(ledger: CanaryLedger) -> dict[str, Any]:
             "stages": [{"name": s.name, "share": s.share, "min_sessions": s.min_sessions} for s in stages],
             "sessions_in_stage": state.sessions, "share": release.share(state, stages),
             "approval": ledger.config.approval, "started": ledger.started,
-            "last_session": last, "gates": [] if last is None else last["gates"],
+            "last_session": None if last is None else last.to_json(),
+            "gates": [] if last is None else last.to_json()["gates"],
             "history": [{"day": t.day.isoformat(), "event": t.event.value, "reason": t.reason,
                          "from": f"{t.from_status.value}/{stages[t.from_stage].name}",
                          "to": f"{t.to_status.value}/{stages[t.to_stage].name}"} for t in state.history
