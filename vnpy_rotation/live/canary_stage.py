@@ -339,18 +339,18 @@ def net_open(ledger: CanaryLedger, day: date, quotes: dict[str, Quote], terms_fo
     ledger.netted = net(deltas, lots)
     ledger.open_day, ledger.open_prices = today, {s: _price(q) for s, q in quotes.items()}
     held = ledger.holdings()
-    real = {s: n.real for s, n in ledger.netted.items() if abs(n.real) > 1e-9}
-    if not real:
+    orders = {s: n.real for s, n in ledger.netted.items() if abs(n.real) > 1e-9}
+    if not orders:
         ledger.real_plan = None
         return None
-    symbols = sorted(real)
+    symbols = sorted(orders)
     reasons = {r: p.reason for r, p in ledger.plans.items()}
     notes = {s: "; ".join(f"{r} {ledger.netted[s].parts[r]:+g}" for r in ROLES if r in ledger.netted[s].parts)
              for s in symbols}
     # dated by the newest decision it carries: the risk stage starts a new row (ending a flat spell, replacing
     # pending halving sales) on a new decision only, as in the backtest, not on every netted session
     decided = max((p.decided for p in ledger.plans.values()), default=today)
-    ledger.real_plan = OrderPlan(ledger.strategy, decided, symbols, [held.get(s, 0.0) + real[s] for s in symbols],
+    ledger.real_plan = OrderPlan(ledger.strategy, decided, symbols, [held.get(s, 0.0) + orders[s] for s in symbols],
                                  False, "canary: " + ", ".join(f"{r} {why}" for r, why in reasons.items()), notes)
     return ledger.real_plan
 
