@@ -270,6 +270,11 @@ def test_version_books_sum_to_the_broker_account_at_every_close_and_split_every_
         if all(holdings(b) for b in real_books(canary).values()) and len(real_books(canary)) == 2:
             both.append(path.name)
     assert checked == [s["day"] for s in final["sessions"]]  # every canary session, each close
+    # each version's P&L is its own and they add up: the real books' equity at every close is the account's
+    account = pd.read_csv(out / "daily_summary.csv").set_index("date")["equity"]
+    for day in checked:
+        marked = [dict(b["equity"])[day] for b in real_books(final).values() if day in dict(b["equity"])]
+        assert sum(marked) == pytest.approx(account[day], abs=0.01), day
     assert both  # closes where both versions held shares in the one account
     assert fills["commission"].sum() > 0
 
