@@ -365,6 +365,33 @@ def test_approve_without_a_pending_approval_is_refused_and_writes_nothing(promot
     assert not (state / f"{STRATEGY}.canary_command.json").exists()
 
 
+def test_a_manual_approval_written_while_a_promotion_waits_promotes_at_the_next_close(base, tmp_path_factory):
+    home = clone(base[0], tmp_path_factory.mktemp("approval") / "home")
+    config = home / "manual.yaml"
+    config.write_text(yaml.safe_dump({"canary": {**LADDER["canary"], "approval": "manual"}, "trouble": {}}),
+                      encoding="utf-8")
+    span = ("--start", "2024-05-06", "--end", "2024-05-14")
+    # the process dies with the first order of the run in flight (the champion's first rebalance)
+    crashed = drill(home, base[1], "out", span, config, env={"ROTATION_REPLAY_KILL": "before:1"})
+    assert crashed.returncode == -9
+    out = home / "out"
+    waiting = read(out / "state" / f"{STRATEGY}.json")
+    assert machine(waiting["canary"])["status"] == "awaiting_approval"  # every gate passed, in shadow
+    killed_day = waiting["progress"]["day"]
+    done = run_cli("canary", "approve", "--strategy", STRATEGY, "--reason", "gates reviewed", "--state",
+                   str(out / "state"), home=home)
+    assert done.returncode == 0, done.stderr
+    resumed = drill(home, base[1], "out", span, config)
+    assert resumed.returncode == 1, resumed.stderr  # no rollback
+    canary = ledger(out)
+    approved = [t for t in transitions(canary) if t[1] == "approve"]
+    assert approved == [(killed_day, "approve", "staged/1")]
+    assert next(s for s in canary["sessions"] if s["day"] == killed_day)["reason"] == "cli: gates reviewed"
+    assert not (out / "state" / f"{STRATEGY}.canary_command.json").exists()
+    assert canary["allocated_day"] > killed_day and holdings(canary["books"]["candidate"])  # capital moved in
+    assert_books_equal_last_canary_close(out)
+
+
 # -- 5. kill and restart during a promotion and during a rollback ---------------------------------------------
 def assert_same_run(out: Path, reference: Path) -> None:
     references = [o["reference"] for o in broker_orders(out)]
