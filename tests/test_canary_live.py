@@ -43,7 +43,9 @@ FEE_KINDS = ("commission", "stamp_duty", "transfer_fee", "slippage")
 
 # Runs ``run.py ARGS`` with an observer on the replay's daily journal: at every close it copies the strategy's
 # state (the canary ledger with its books, just allocated) and the broker's book file to OUT/closes/DAY/, so the
-# books can be reconciled with the broker at every close, not only at the last one.
+# books can be reconciled with the broker at every close, not only at the last one. With CANARY_KILL_IN_GATES=DAY
+# in the environment the process dies while the canary's gates of that close are evaluated (their backtest is the
+# longest step of a close, the likeliest moment for a crash).
 SNAPSHOT_DRIVER = """
 import shutil, sys
 from pathlib import Path
@@ -59,6 +61,14 @@ def observed(self, strategy, progress, summary):
     for name in (strategy + ".json", "replay_book.json"):
         shutil.copy(self.out / "state" / name, folder / name)
 journal.DayJournal.__call__ = observed
+import os, signal
+from vnpy_rotation.apps.rotation import canary
+decide = canary.CanaryDriver._decide
+def killed_in_gates(self, instance, ledger, day, halted):  # CANARY_KILL_IN_GATES=DAY: die while the gates run
+    if day.isoformat() == os.environ.get("CANARY_KILL_IN_GATES"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return decide(self, instance, ledger, day, halted)
+canary.CanaryDriver._decide = killed_in_gates
 from vnpy_rotation.cli.main import main
 sys.exit(main(sys.argv[3:] + ["--home", str(home)]))
 """
@@ -435,6 +445,23 @@ def test_killed_with_an_order_in_flight_after_a_stage_change_resumes_without_dup
     if point == "after":  # the order in flight had reached the broker: adopted, every reference the reference's
         assert [o["reference"] for o in broker_orders(home / "out")] == [
             o["reference"] for o in broker_orders(reference)]
+
+
+@pytest.mark.xfail(strict=True, reason="defect: the cycle marks a session closed (and saves) before the canary's "
+                   "after_close marks the books, takes a command and steps the gates; a process that dies in between "
+                   "is restarted past that session, so its gate evaluation (here a promotion), its session row and "
+                   "the books' mark of that day are never made and the release runs a session late")
+def test_killed_while_the_gates_of_a_close_run_the_restart_still_steps_that_session(ladder, base, tmp_path_factory):
+    reference = ladder[1]
+    promoted = next(t for t in transitions(ledger(reference)) if t[1] == "promote")[0]
+    home = clone(base[0], tmp_path_factory.mktemp("kill_in_gates") / "home")
+    crashed = drill(home, base[1], "out", LADDER_SPAN, home / "ladder.yaml", env={"CANARY_KILL_IN_GATES": promoted},
+                    observe=True)
+    assert crashed.returncode == -9
+    resumed = drill(home, base[1], "out", LADDER_SPAN, home / "ladder.yaml")
+    assert resumed.returncode == 1, resumed.stderr
+    assert [s["day"] for s in ledger(home / "out")["sessions"]] == [s["day"] for s in ledger(reference)["sessions"]]
+    assert transitions(ledger(home / "out")) == transitions(ledger(reference))
 
 
 # -- 6. the risk app's flags ------------------------------------------------------------------------------------
