@@ -370,7 +370,18 @@ def test_the_risk_ladder_halting_the_account_rolls_the_canary_back_and_its_sales
     assert_books_equal_last_canary_close(out)
 
 
-# -- 4. manual rollback# -- 4. manual rollback and a refused approval --------------------------------------------------------------------
+def test_rerunning_a_finished_drill_replays_nothing_more(rollback_drill, tmp_path_factory):
+    """The drill stops after the session that ends the canary; the same command again resumes the folder and
+    must find nothing left to do (not replay one more session each time)."""
+    home = clone(rollback_drill[0], tmp_path_factory.mktemp("rerun") / "home")
+    out = home / "out"
+    before = sorted(p.name for p in (out / "journal").iterdir()), broker(out)
+    again = drill(home, rollback_drill[2], "out", DRILL_SPAN)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert (sorted(p.name for p in (out / "journal").iterdir()), broker(out)) == before
+
+
+# -- 4. manual rollback and a refused approval --------------------------------------------------------------------
 def test_manual_rollback_is_applied_at_the_next_close_and_the_capital_returns_to_the_champion(
         base, promotion_kill, tmp_path_factory):
     home = resumed_copy(promotion_kill, tmp_path_factory.mktemp("manual") / "home")
