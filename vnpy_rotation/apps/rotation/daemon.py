@@ -231,14 +231,15 @@ def run_replay(spec: TradeSpec, output: Callable[[str], None] = print) -> Consis
             today = day.date()
             if cycle.state.last_close >= today.isoformat():
                 continue  # closed before a restart
+            # checked before each session, not after: a drill resumed after its canary ended replays nothing more
+            if spec.until_canary_ends and stack.engine.canary.ledger(stack.engine.instances[name]) is None:
+                break
             stack.engine.clock.replay_session(gateway, day)
             instance = stack.engine.instances[name]
             if not instance.trading:
                 raise RuntimeError(f"strategy {name} stopped on {today}:\n{instance.error}")
             output(f"{today}  equity {cycle.state.history[-1]['equity']:>14,.2f}  "
                    f"fills {cycle.state.history[-1]['fills']}")
-            if spec.until_canary_ends and stack.engine.canary.ledger(instance) is None:
-                break
         if spec.canary is not None:  # two versions in one account: no single backtest to equal
             return None
         result = replay_consistency(spec)
