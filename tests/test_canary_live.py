@@ -2,7 +2,7 @@
 
 Two registered versions of ETF rotation (the shipped config as champion, ``top_n: 3`` as candidate) run in ONE
 replay account through the live stack (replay gateway, RotationEngine, the risk app): ``run.py trade`` with a
-``canary:`` section and a short stage table completes the ladder without trouble and moves the registry's aliases;
+``canary:`` section and a short stage table completes the ladder without trouble and rehearses the alias moves;
 ``run.py canary drill``'s injected trouble trips a rollback rule, as does the risk ladder halting the account (the
 drill rehearses its alias moves in its own state); a manual approval promotes at the next close; a process killed with an
 order in flight right after a promotion or a rollback resumes without sending any order twice and ends as the
@@ -337,14 +337,18 @@ def test_the_ladder_completes_and_hands_the_strategy_and_the_aliases_to_the_cand
     setting = read(out / "state" / "rotation_strategy_setting.json")[STRATEGY]
     candidate = json.loads(run_cli("version", "show", ids["candidate"], "--json", home=home).stdout)
     assert setting["version"] == ids["candidate"] and setting["settings"] == candidate["settings"]
+    # a paper replay rehearses the release: its alias moves are kept in its state, the registry keeps only the
+    # champion the tester set
     rows = alias_history(home)
-    assert [(r["alias"], r["version_id"], r["who"]) for r in rows] == [
-        ("champion", ids["champion"], "tester"), ("candidate", ids["candidate"], "run.py"),
+    assert [(r["alias"], r["version_id"], r["who"]) for r in rows] == [("champion", ids["champion"], "tester")]
+    log = canary["alias_log"]
+    assert [(m["alias"], m["version"], m["who"]) for m in log] == [
+        ("candidate", ids["candidate"], "run.py"), ("champion", ids["champion"], "run.py"),
         ("last_stable", ids["champion"], "canary"), ("champion", ids["candidate"], "canary"),
         ("candidate", None, "canary")]
-    assert all(r["why"] == f"canary complete on {completed}" for r in rows[2:])
+    assert all(m["why"] == f"canary complete on {completed}" for m in log[2:])
     listed = {v["id"]: v["aliases"] for v in json.loads(run_cli("version", "list", "--json", home=home).stdout)}
-    assert listed == {ids["candidate"]: ["champion"], ids["champion"]: ["last_stable"]}
+    assert listed == {ids["candidate"]: [], ids["champion"]: ["champion"]}
 
 
 # -- 3. the drill: a rollback rule trips on injected trouble ------------------------------------------------------

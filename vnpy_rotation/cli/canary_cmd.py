@@ -81,12 +81,23 @@ def _state(args: argparse.Namespace) -> tuple[Path, dict[str, Any]]:
 
 def _ledger(args: argparse.Namespace) -> tuple[Path, Any]:
     from ..errors import InputRejected, Problem
-    from ..live.canary_stage import CanaryLedger
 
     folder, state = _state(args)
     if state.get("canary") is None:
         raise InputRejected(Problem(args.strategy, None, "no canary has run on this strategy"))
-    return folder, CanaryLedger.from_json(state["canary"])
+    return folder, read_ledger(folder, args.strategy, state["canary"])
+
+
+def read_ledger(folder: Path, strategy: str, raw: Any) -> Any:
+    """The canary ledger stored in a strategy's state; a damaged one names the file and the field."""
+    from ..errors import InputRejected, Problem
+    from ..live.canary_stage import CanaryLedger
+
+    try:
+        return CanaryLedger.from_json(raw)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputRejected(Problem(str(Path(folder) / f"{strategy}.json"), None,
+                                    f"canary: damaged or from another version ({type(exc).__name__}: {exc})")) from None
 
 
 def status(args: argparse.Namespace) -> int:
@@ -143,12 +154,11 @@ def rollback(args: argparse.Namespace) -> int:
     from ..apps.rotation.canary import CanaryCommand, command_path
     from ..canary.machine import TERMINAL
     from ..errors import InputRejected, Problem
-    from ..live.canary_stage import CanaryLedger
     from ..live.state_file import write_atomic
     from ..ops.versions import VersionRegistry
 
     folder, state = _state(args)
-    ledger = None if state.get("canary") is None else CanaryLedger.from_json(state["canary"])
+    ledger = None if state.get("canary") is None else read_ledger(folder, args.strategy, state["canary"])
     running = ledger is not None and ledger.machine.status not in TERMINAL
     if running and not args.to:
         return _command(args, "manual_rollback")

@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     spec = TradeSpec(args.strategy, dict(raw.get("strategy") or {}), config, args.out, args.start, args.end,
                      float(live.get("tolerance_bps", 0.0 if args.gateway == "replay" else 30.0)),
                      int(live.get("max_rounds", 3)))
-    canary = _canary(raw.get("canary"), spec.strategy, spec.settings, source)
+    canary = _canary(raw.get("canary"), spec.strategy, spec.settings, source, rehearsal=args.gateway == "replay")
     if canary is not None:
         spec = replace(spec, canary=canary, version=canary.champion)
     _check_strategy(spec.strategy, spec.settings, source)
@@ -45,7 +45,7 @@ XT_NEEDS = (
 )
 
 
-def _canary(raw: object, strategy: str, settings: dict, source: str):
+def _canary(raw: object, strategy: str, settings: dict, source: str, rehearsal: bool):
     """A ``canary:`` section: ``candidate`` (a version: id, prefix or STRATEGY:alias) and the release's stage
     table and gates (:class:`~vnpy_rotation.canary.config.CanaryConfig`); the champion is the strategy's
     ``champion`` alias when that version's settings are the ones this run trades (else it is unregistered)."""
@@ -69,10 +69,14 @@ def _canary(raw: object, strategy: str, settings: dict, source: str):
     from ..strategies import create_strategy
 
     running = create_strategy(strategy, settings, f"{source}: strategy").settings.model_dump(mode="json")
+    if candidate.settings == running:
+        raise InputRejected(Problem(source, None, f"canary: candidate: version {candidate.id} has the settings this "
+                                    "run trades already: a canary needs a different version"))
     champion = registry.aliases(strategy).get("champion", "")
     if champion and registry.get(champion).settings != running:
         champion = ""  # the alias names other settings than the ones this run trades
-    return CanaryStart(candidate.id, canary_config(section, f"{source}: canary"), champion)
+    # a paper replay rehearses the release: its alias moves stay in its state, the registry is untouched
+    return CanaryStart(candidate.id, canary_config(section, f"{source}: canary"), champion, rehearsal=rehearsal)
 
 
 def _check_xt() -> None:

@@ -140,6 +140,7 @@ class CanaryLedger:
     open_value: float = math.nan  # the candidate's real book at ``open_day``'s open, before a rescale
     aligned: list[str] = field(default_factory=list)  # ``open_day``'s overnight changes shared by the books
     rehearsal: bool = False  # a drill: alias moves go to ``alias_log``, not to the version registry
+    handed_over: bool = False  # a completed canary's candidate became the instance's version
     alias_log: list[AliasIntent] = field(default_factory=list)  # a rehearsal's alias moves
     commands_done: list[str] = field(default_factory=list)  # keys of the human commands applied
     pending_aliases: list[AliasIntent] = field(default_factory=list)  # decided, not yet in the registry
@@ -160,6 +161,7 @@ class CanaryLedger:
                 "pending_aliases": [m.to_json() for m in self.pending_aliases], "closed_day": self.closed_day,
                 "last_prices": self.last_prices, "open_value": _number(self.open_value), "aligned": self.aligned,
                 "rehearsal": self.rehearsal, "alias_log": [m.to_json() for m in self.alias_log],
+                "handed_over": self.handed_over,
                 "commands_done": self.commands_done}
 
     @classmethod
@@ -185,7 +187,8 @@ class CanaryLedger:
                    last_prices={k: float(v) for k, v in data.get("last_prices", {}).items()},
                    open_value=math.nan if data.get("open_value") is None else float(data["open_value"]),
                    aligned=list(data.get("aligned", [])), rehearsal=bool(data.get("rehearsal", False)),
-                   alias_log=[AliasIntent(**m) for m in data.get("alias_log", [])])
+                   alias_log=[AliasIntent(**m) for m in data.get("alias_log", [])],
+                   handed_over=bool(data.get("handed_over", False)))
 
     # -- queries ---------------------------------------------------------------------------------------
     @property

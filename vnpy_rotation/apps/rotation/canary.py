@@ -155,6 +155,10 @@ class CanaryDriver:
         ledger = start_ledger(instance.name, champion, candidate.id, candidate.strategy_class,
                               dict(candidate.settings), config, state, holdings, cash, equity, day)
         ledger.rehearsal = rehearsal
+        waiting = read_json(command_path(self.engine.state_folder, instance.name))
+        if waiting is not None:  # a command for the strategy before this canary means nothing to it
+            command_path(self.engine.state_folder, instance.name).unlink(missing_ok=True)
+            self.engine.write_log(f"[{instance.name}] command {waiting.get('event')} dropped: a canary starts")
         if cycle.state.plan is not None and cycle.state.plan.weighted:  # the champion's pending decision stays
             ledger.plans[CHAMPION] = ledger.standing[CHAMPION] = cycle.state.plan
         ledger.pending_aliases.append(AliasIntent("candidate", candidate.id, who, why))
@@ -268,7 +272,8 @@ class CanaryDriver:
         if ledger is None or ledger.closed_day != day.isoformat() or ledger.machine.status not in release.TERMINAL:
             return None
         role = CANDIDATE if ledger.machine.status is release.Status.COMPLETE else CHAMPION
-        return ledger.plans.get(role)
+        plan = ledger.plans.get(role)
+        return None if plan is None else with_holdings(plan, cycle.broker.holdings())
 
     def switch(self, instance: StrategyInstance, day: date) -> bool:
         """No canary: a downgrade request (or ``run.py rollback --to``) moves the strategy to a version now.
@@ -449,8 +454,10 @@ class CanaryDriver:
         if ledger is None:
             return
         self._write_aliases(ledger)
-        if ledger.machine.status is release.Status.COMPLETE and instance.setting.version != ledger.candidate:
+        if ledger.machine.status is release.Status.COMPLETE and not ledger.handed_over:
             self.engine.adopt_version(instance, ledger.candidate, ledger.candidate_settings)
+            ledger.handed_over = True  # once: a later rollback to another version must not be undone here
+            instance.cycle.save()
             self.engine.write_log(f"[{instance.name}] canary complete: now version {ledger.candidate}")
         self.candidates.pop(instance.name, None)
 
@@ -544,10 +551,9 @@ class CanaryDriver:
             return False
         from ...ops.versions import VersionRegistry
 
-        version = VersionRegistry().load(target)
         registry = VersionRegistry()
-        if instance.setting.version:
-            registry.move_alias(instance.name, "last_stable", instance.setting.version, "canary", why, datetime.now())
+        version = registry.load(target)
+        # only a completed canary sets last_stable: the version left here is the one that failed
         registry.move_alias(instance.name, "champion", version.id, "canary", why, datetime.now())
         self.engine.adopt_version(instance, version.id, dict(version.settings))
         self.engine.write_log(f"[{instance.name}] moved to version {version.id}: {why}")
@@ -555,11 +561,20 @@ class CanaryDriver:
         decided = decide_plan(instance.name, instance.strategy, instance.setting, day, self.engine.main_engine,
                               latest=True)
         if decided.plan is not None:  # its current target, from the next open
-            instance.cycle.adopt(decided.plan)
+            instance.cycle.adopt(with_holdings(decided.plan, instance.cycle.broker.holdings()))
         self._forget_command(instance, command)
         if "downgrade_request" in flags:
             self._clear_flag(instance.name, "downgrade_request", f"acted on: moved to version {version.id}")
         return True
+
+
+def with_holdings(plan: OrderPlan, holdings: dict[str, float]) -> OrderPlan:
+    """A weight plan with a zero row for every held symbol it does not name (a holding the other version
+    left: after a canary it is sold, not kept outside every target)."""
+    missing = [s for s, v in holdings.items() if v and s not in plan.symbols]
+    if not missing or not plan.weighted:
+        return plan
+    return replace(plan, symbols=list(plan.symbols) + missing, target=list(plan.target) + [0.0] * len(missing))
 
 
 def stage_since(ledger: CanaryLedger) -> str:

@@ -75,7 +75,7 @@ def run_parameters(spec: TradeSpec, gateway: str, connection: dict[str, Any] | N
     return {"gateway": gateway, "strategy": spec.strategy, "settings": spec.settings,
             "backtest": spec.config.model_dump(mode="json"),
             "start": spec.start.isoformat() if spec.start else None, "end": spec.end.isoformat() if spec.end else None,
-            "tolerance_bps": spec.tolerance_bps, "max_rounds": spec.max_rounds, "version": spec.version,
+            "tolerance_bps": spec.tolerance_bps, "max_rounds": spec.max_rounds,  # not the version: a release moves it
             # the champion is not a parameter: a completed canary moves it, and the run must resume
             "canary": None if spec.canary is None else {"candidate": spec.canary.candidate,
                                                          "config": spec.canary.config.model_dump(mode="json")},

@@ -54,7 +54,7 @@ from ...risk.events import (
     StrategyRiskUpdate,
 )
 from .broker import VnpyBroker, broker_order, broker_trade
-from .canary import CanaryDriver, canary_view
+from .canary import CanaryDriver, canary_view, with_holdings
 from .clock import EVENT_ROTATION_PHASE, Phase, SessionClock
 from .decide import decide_plan
 from .settings import SETTING_FILENAME, InstanceSetting, read_instance
@@ -294,6 +294,7 @@ class RotationEngine(BaseEngine):
             return
         if decided.plan is None:
             return
+        decided.plan = with_holdings(decided.plan, cycle.broker.holdings())
         context = HookContext(instance.name, day, cycle.broker.holdings(), cycle.broker.cash(),
                               tuple(cycle.state.history), Allocation(instance.setting.gateway, instance.name),
                               cycle.state.risk.rung_name if cycle.state.risk is not None else "ACTIVE")
