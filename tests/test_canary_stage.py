@@ -19,6 +19,7 @@ from vnpy_rotation.live.canary_stage import (
     CHAMPION,
     CanaryLedger,
     allocate_close,
+    entitle,
     mark_close,
     net_open,
     start_ledger,
@@ -196,3 +197,27 @@ def test_a_rescale_earns_only_the_open_to_close_return():
     allocate_close(ledger, DAY1, None, terms_for, CONFIG.resubmit)
     mark_close(ledger, DAY1, {A: 4.04})
     assert ledger.returns[-1][1] == pytest.approx(0.01)  # the close-to-close return, not diluted to 0.5 %
+
+
+def test_an_ex_date_splits_by_the_brokers_ratio_and_pays_each_book_its_own_dividend():
+    """Bonus shares: each book scaled and rounded down, the remainder to the largest holder, so the books sum
+    to the broker's floored total in whole shares. A dividend: each book is paid cash per share × its own
+    shares at the record date (not shared by equity), out of the cash the broker added at the open."""
+    prices = {A: 4.0, B: 6.0}
+    ledger = ledger_with({A: 19_300, B: 52_900}, 0.0, prices)
+    ledger.share = 0.5
+    ledger.books[CANDIDATE].lots = {A: [ledger.books[CHAMPION].lots[A][0].__class__(13_000, "", 4.0)],
+                                    B: [ledger.books[CHAMPION].lots[B][0].__class__(35_400, "", 6.0)]}
+    for book in ledger.real_books().values():
+        book.mark(DAY0.isoformat(), prices)
+    broker = {A: math.floor(32_300 * 1.1453 + 1e-9), B: 88_300}  # 36,993 A after ×1.1453 bonus shares
+    dividend = 88_300 * 0.086  # 7,593.80 CNY paid on B at the open
+    quotes = {A: Quote(4.0 / 1.1453, previous_close=4.0 / 1.1453), B: Quote(6.0, previous_close=6.0)}
+    net_open(ledger, DAY1, quotes, terms_for, CONFIG, broker, dividend)
+    champion, candidate = ledger.books[CHAMPION], ledger.books[CANDIDATE]
+    assert (champion.shares(A), candidate.shares(A)) == (22_105, 14_888)  # 22,104 + 14,888 + the 1 left over
+    assert ledger.suspense == pytest.approx(dividend)  # held until the close says whose it is
+    entitle(ledger, {A: 1.1453}, {B: 0.086}, True)
+    assert (champion.cash, candidate.cash) == (pytest.approx(4_549.40), pytest.approx(3_044.40))
+    assert ledger.suspense == pytest.approx(0.0)
+    assert reconcile(ledger.real_books(), broker, dividend) == []

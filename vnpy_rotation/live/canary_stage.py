@@ -28,6 +28,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..backtest import kernel
 from ..backtest.config import BacktestConfig
 from ..backtest.matching import Bar, SymbolTerms, match, valid_buy, valid_sell
 from ..canary import machine as release
@@ -141,6 +142,8 @@ class CanaryLedger:
     aligned: list[str] = field(default_factory=list)  # ``open_day``'s overnight changes shared by the books
     rehearsal: bool = False  # a drill: alias moves go to ``alias_log``, not to the version registry
     handed_over: bool = False  # a completed canary's candidate became the instance's version
+    suspense: float = 0.0  # account cash no book owns yet (a dividend paid before or after its ex-date close)
+    record_shares: dict[str, dict[str, float]] = field(default_factory=dict)  # each book at ``open_day``'s open
     alias_log: list[AliasIntent] = field(default_factory=list)  # a rehearsal's alias moves
     commands_done: list[str] = field(default_factory=list)  # keys of the human commands applied
     pending_aliases: list[AliasIntent] = field(default_factory=list)  # decided, not yet in the registry
@@ -161,7 +164,7 @@ class CanaryLedger:
                 "pending_aliases": [m.to_json() for m in self.pending_aliases], "closed_day": self.closed_day,
                 "last_prices": self.last_prices, "open_value": _number(self.open_value), "aligned": self.aligned,
                 "rehearsal": self.rehearsal, "alias_log": [m.to_json() for m in self.alias_log],
-                "handed_over": self.handed_over,
+                "handed_over": self.handed_over, "suspense": self.suspense, "record_shares": self.record_shares,
                 "commands_done": self.commands_done}
 
     @classmethod
@@ -188,7 +191,8 @@ class CanaryLedger:
                    open_value=math.nan if data.get("open_value") is None else float(data["open_value"]),
                    aligned=list(data.get("aligned", [])), rehearsal=bool(data.get("rehearsal", False)),
                    alias_log=[AliasIntent(**m) for m in data.get("alias_log", [])],
-                   handed_over=bool(data.get("handed_over", False)))
+                   handed_over=bool(data.get("handed_over", False)), suspense=float(data.get("suspense", 0.0)),
+                   record_shares={r: dict(v) for r, v in data.get("record_shares", {}).items()})
 
     # -- queries ---------------------------------------------------------------------------------------
     @property
@@ -264,12 +268,23 @@ def _paper_trade(book: VersionBook, deltas: dict[str, float], quotes: dict[str, 
                            float(fill.stamp_duty), float(fill.transfer_fee), float(fill.slippage), today, terms.t0)
 
 
+def _scale_lots(book: VersionBook, symbol: str, shares: float) -> None:
+    """Set ``book``'s holding of ``symbol`` to ``shares``, scaling its lots (purchase dates kept, their price
+    per share scaled back)."""
+    held = book.shares(symbol)
+    if held <= 0:
+        book.lots[symbol] = [Lot(shares, "", math.nan)] if shares > 0 else []
+        return
+    f = shares / held
+    book.lots[symbol] = [Lot(lot.shares * f, lot.bought, lot.price / f if f else lot.price) for lot in book.lots[symbol]]
+
+
 def align(ledger: CanaryLedger, broker_holdings: dict[str, float], broker_cash: float) -> list[str]:
-    """Overnight changes of the account the versions did not trade, shared by the same rule: a holding the
-    broker changed (an ex-date's bonus shares or split) scales every book's lots by the broker's ratio (the
-    lots keep their purchase dates, their price per share scales back); cash the broker added or took (a
-    dividend, interest, a fee) is shared pro rata to the books' equity at their last close. Returns what
-    changed, for the log."""
+    """Overnight changes of the account the versions did not trade. A holding the broker changed (an
+    ex-date's bonus shares or split) scales every book by the broker's ratio, each book rounded down to whole
+    shares and the remainder to the largest holder (a broker floors the account's total the same way). Cash
+    the broker added or took is held in ``suspense`` until the close explains it (a dividend, by the data's
+    cash per share and each book's shares at the record date: :func:`entitle`). Returns what changed."""
     notes = []
     books = ledger.real_books()
     held = ledger.holdings()
@@ -278,22 +293,45 @@ def align(ledger: CanaryLedger, broker_holdings: dict[str, float], broker_cash: 
         if abs(mine - theirs) <= 1e-6:
             continue
         if mine <= 0:  # the broker holds what no version does: the champion's (it runs the account)
-            books[CHAMPION].lots[symbol] = [Lot(theirs, "", math.nan)]
+            _scale_lots(books[CHAMPION], symbol, theirs)
         else:
-            ratio = theirs / mine
-            for book in books.values():
-                if symbol in book.lots:
-                    book.lots[symbol] = [Lot(lot.shares * ratio, lot.bought, lot.price / ratio if ratio else lot.price)
-                                         for lot in book.lots[symbol]]
+            holders = {r: b.shares(symbol) for r, b in books.items() if b.shares(symbol) > 0}
+            new = {r: math.floor(v * theirs / mine + 1e-9) for r, v in holders.items()}
+            largest = max(holders, key=lambda r: holders[r])
+            new[largest] += theirs - sum(new.values())
+            for role, shares in new.items():
+                _scale_lots(books[role], symbol, shares)
         notes.append(f"{symbol}: books {mine:g} → broker {theirs:g}")
-    gap = broker_cash - sum(b.cash for b in books.values())
+    gap = broker_cash - sum(b.cash for b in books.values()) - ledger.suspense
     if abs(gap) > 0.005:
-        weights = {r: max(b.equity[-1][1], 0.0) if b.equity else max(b.cash, 0.0) for r, b in books.items()}
-        total = sum(weights.values()) or 1.0
-        for role, book in books.items():
-            book.cash += gap * (weights[role] / total if sum(weights.values()) else (role == CHAMPION))
-        notes.append(f"cash {gap:+,.2f} CNY shared by equity")
+        ledger.suspense += gap
+        notes.append(f"cash {gap:+,.2f} CNY held until the close explains it")
     return notes
+
+
+def entitle(ledger: CanaryLedger, split: dict[str, float], dividend: dict[str, float], round_costs: bool) -> float:
+    """The close of an ex-date from the data: each real book is credited its dividend (cash per share × its
+    shares at the record date, the last close, as the broker pays the account), taken out of ``suspense``;
+    the shadow's paper book, which the broker does not hold, also follows the split. Returns the suspense
+    left (a dividend the broker pays on a later date, or a change nothing explains)."""
+    record = ledger.record_shares
+    for role, book in ledger.books.items():
+        for symbol, d in dividend.items():
+            shares = record.get(role, {}).get(symbol, 0.0)
+            if d and shares > 0:
+                amount = shares * round(float(d), 4)  # the replay book's and the backtest's rule
+                amount = kernel.cents(amount) if round_costs else amount
+                book.cash += amount
+                if not book.paper:
+                    ledger.suspense -= amount
+        if book.paper:
+            for symbol, ratio in split.items():
+                if ratio and ratio != 1.0 and book.shares(symbol) > 0:
+                    _scale_lots(book, symbol, math.floor(book.shares(symbol) * ratio + 1e-9))
+    if dividend and abs(ledger.suspense) < 0.02:  # cents rounded per book rather than per account
+        ledger.books[CHAMPION].cash += ledger.suspense
+        ledger.suspense = 0.0
+    return ledger.suspense
 
 
 def net_open(ledger: CanaryLedger, day: date, quotes: dict[str, Quote], terms_for: TermsFor,
@@ -307,6 +345,7 @@ def net_open(ledger: CanaryLedger, day: date, quotes: dict[str, Quote], terms_fo
     today = day.isoformat()
     if ledger.open_day == today:
         return ledger.real_plan
+    ledger.record_shares = {r: b.holdings() for r, b in ledger.books.items()}  # the record date's holders
     if broker_holdings is not None and broker_cash is not None:
         ledger.aligned = align(ledger, broker_holdings, broker_cash)
     prices = {s: _valuation(q) for s, q in quotes.items()}

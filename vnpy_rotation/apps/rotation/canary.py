@@ -44,6 +44,7 @@ from ...live.canary_stage import (
     CanaryLedger,
     SessionRecord,
     allocate_close,
+    entitle,
     mark_close,
     net_open,
     start_ledger,
@@ -92,6 +93,7 @@ class CanaryDriver:
         self.engine = engine
         self.candidates: dict[str, Any] = {}  # instance name -> the candidate's strategy object
         self._research: dict[str, np.ndarray] = {}  # version id -> its research-window daily returns
+        self._actions: dict[str, tuple[dict[str, float], dict[str, float]]] = {}  # today's splits, dividends
 
     # -- queries --------------------------------------------------------------------------------------
     @staticmethod
@@ -204,6 +206,13 @@ class CanaryDriver:
             return
         candidate = decide_plan(instance.name, self.strategy(instance), instance.setting, day,
                                 self.engine.main_engine, since=since, latest=True)
+        split: dict[str, float] = {}
+        dividend: dict[str, float] = {}
+        for inputs in (candidate.risk_inputs, champion.risk_inputs):  # today's ex-date steps from the data
+            if inputs is not None:
+                split.update({s: v for s, v in inputs.split.items() if v == v and v != 1.0})
+                dividend.update({s: v for s, v in inputs.dividend.items() if v == v and v != 0.0})
+        self._actions[instance.name] = (split, dividend)
         trail = []
         for role, decided in ((CHAMPION, champion), (CANDIDATE, candidate)):
             if decided.plan is None:
@@ -233,8 +242,15 @@ class CanaryDriver:
         cycle = instance.cycle
         if cycle.dropped:  # the risk stage dropped the target at this close (a portfolio stop, a halving)
             ledger.plans.clear()
+        split, dividend = self._actions.pop(instance.name, ({}, {}))
+        if ledger.open_day == today:
+            suspense = entitle(ledger, split, dividend, cycle.settings.config.rules.round_costs)
+            if abs(suspense) > 0.005:
+                self.engine.write_log(f"[{instance.name}] canary: {suspense:+,.2f} CNY of the account's cash not yet "
+                                      "explained by a dividend (paid before or after its ex-date, or unexplained)")
         mark_close(ledger, day, closes)
-        differences = reconcile(ledger.real_books(), cycle.broker.holdings(), float(cycle.broker.cash()))
+        differences = reconcile(ledger.real_books(), cycle.broker.holdings(),
+                                float(cycle.broker.cash()) - ledger.suspense)
         if differences:  # the books no longer sum to the account: say so loudly, keep going on the broker's
             text = "; ".join(f"{d.item}: books {d.books:g} broker {d.broker:g}" for d in differences)
             self.engine.write_log(f"[{instance.name}] canary books vs broker: {text}")
