@@ -426,8 +426,8 @@ def test_manual_rollback_is_applied_at_the_next_close_and_the_capital_returns_to
     drained_day = moves[-1][0]
     champion_equity = dict(books["champion"]["equity"])[drained_day]
     assert champion_equity == pytest.approx(last[drained_day], abs=0.01)
-    retired = [r for r in alias_history(home) if r["alias"] == "candidate"][-1]
-    assert retired["version_id"] is None and retired["why"] == f"rolled back on {manual[0][0]}: cli: operator drill"
+    retired = [m for m in canary["alias_log"] if m["alias"] == "candidate"][-1]  # a replay rehearses its aliases
+    assert retired["version"] is None and retired["why"] == f"rolled back on {manual[0][0]}: cli: operator drill"
 
 
 def test_approve_without_a_pending_approval_is_refused_and_writes_nothing(promotion_kill, tmp_path_factory):
