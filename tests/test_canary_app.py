@@ -23,7 +23,7 @@ from vnpy.trader.ui import QtGui, QtWidgets  # noqa: E402
 
 from vnpy_rotation.apps.canary import APP_NAME, CanaryApp  # noqa: E402
 from vnpy_rotation.apps.canary.ui import CanaryManager  # noqa: E402
-from vnpy_rotation.apps.rotation.canary import command_path  # noqa: E402
+from vnpy_rotation.apps.rotation.canary_records import command_path  # noqa: E402
 from vnpy_rotation.canary.config import CanaryConfig, Stage  # noqa: E402
 from vnpy_rotation.canary.machine import Status  # noqa: E402
 from vnpy_rotation.ops import versions  # noqa: E402
@@ -119,7 +119,7 @@ def pending(stack) -> dict | None:
 
 def test_the_manager_shows_the_canary_and_its_buttons_go_through_the_release_table(
         stack, manager, qtbot, boxes, reasons, registry, tmp_path):  # noqa: F811
-    from vnpy_rotation.apps.rotation.canary import canary_view
+    from vnpy_rotation.apps.rotation.canary_records import canary_view
     from vnpy_rotation.market.calendar import default_calendar
 
     instance = stack.engine.instances[STRATEGY]

@@ -101,7 +101,7 @@ def read_ledger(folder: Path, strategy: str, raw: Any) -> Any:
 
 
 def status(args: argparse.Namespace) -> int:
-    from ..apps.rotation.canary import canary_view
+    from ..apps.rotation.canary_records import canary_view
 
     _, ledger = _ledger(args)
     view = canary_view(ledger)
@@ -128,7 +128,7 @@ def gate_line(gate: dict[str, Any]) -> str:
 
 
 def _command(args: argparse.Namespace, event: str, to: str = "") -> int:
-    from ..apps.rotation.canary import CanaryCommand, command_path
+    from ..apps.rotation.canary_records import CanaryCommand, command_path
     from ..canary import machine
     from ..live.state_file import write_atomic
 
@@ -151,7 +151,7 @@ def reject(args: argparse.Namespace) -> int:
 def rollback(args: argparse.Namespace) -> int:
     """A running canary: its candidate's capital back to the champion. None running (or ``--to``): the
     strategy moves to ``--to`` (default its ``last_stable`` version) at the next close."""
-    from ..apps.rotation.canary import CanaryCommand, command_path
+    from ..apps.rotation.canary_records import CanaryCommand, command_path
     from ..canary.machine import TERMINAL
     from ..errors import InputRejected, Problem
     from ..live.state_file import write_atomic

@@ -58,7 +58,7 @@ def _journal(out: Path) -> dict[str, dict[str, Any]]:
 
 
 def write_drill_report(out: Path, strategy: str) -> DrillReport:
-    from ..apps.rotation.canary import canary_view
+    from ..apps.rotation.canary_records import canary_view
 
     ledger = CanaryLedger.from_json((read_json(out / "state" / f"{strategy}.json") or {})["canary"])
     view = canary_view(ledger)

@@ -21,7 +21,7 @@ from vnpy.trader.engine import BaseEngine, MainEngine
 from ...canary.release import GateResult
 from ...errors import InputRejected, Problem
 from ...live.state_file import read_json
-from ..rotation.canary import CanaryCommand, command_path
+from ..rotation.canary_records import CanaryCommand, command_path
 from ..rotation.engine import APP_NAME as ROTATION_APP
 from ..rotation.engine import EVENT_ROTATION_STRATEGY
 

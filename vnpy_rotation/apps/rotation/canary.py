@@ -18,9 +18,8 @@ a running canary back, or moves a strategy without one to its ``last_stable`` ve
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import date, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -52,6 +51,7 @@ from ...live.canary_stage import (
 from ...live.hooks import Allocation, HookContext
 from ...live.plan import OrderPlan
 from ...live.state_file import read_json
+from .canary_records import HUMAN_EVENTS, CanaryCommand, canary_view, command_path, with_holdings
 from .decide import Decided, decide_plan
 
 if TYPE_CHECKING:
@@ -59,33 +59,6 @@ if TYPE_CHECKING:
 
 DOWNGRADE = "risk engine downgrade request"
 EVENT_CANARY = "eRotationCanary"  # data: canary_view(ledger) after each change of stage or status
-COMMAND_SUFFIX = ".canary_command.json"
-HUMAN_EVENTS = ("approve", "reject", "manual_rollback")
-
-
-@dataclass(frozen=True)
-class CanaryCommand:
-    """A human's event for a strategy's canary (``to``: rollback to that version instead of the champion)."""
-
-    event: str
-    reason: str
-    who: str
-    to: str = ""
-    at: str = field(default_factory=lambda: datetime.now().isoformat(timespec="microseconds"))
-
-    @property
-    def key(self) -> str:
-        """Identifies the command (the canary records which it applied, so a retried close skips it)."""
-        return f"{self.at}|{self.event}|{self.who}"
-
-    def to_json(self) -> dict[str, str]:
-        return {"event": self.event, "reason": self.reason, "who": self.who, "to": self.to, "at": self.at}
-
-
-def command_path(state_folder: Path, strategy: str) -> Path:
-    return Path(state_folder) / f"{strategy}{COMMAND_SUFFIX}"
-
-
 class CanaryDriver:
     """Canary releases of the engine's instances (the ledgers live in the instances' persisted states)."""
 
@@ -584,38 +557,7 @@ class CanaryDriver:
         return True
 
 
-def with_holdings(plan: OrderPlan, holdings: dict[str, float]) -> OrderPlan:
-    """A weight plan with a zero row for every held symbol it does not name (a holding the other version
-    left: after a canary it is sold, not kept outside every target)."""
-    missing = [s for s, v in holdings.items() if v and s not in plan.symbols]
-    if not missing or not plan.weighted:
-        return plan
-    return replace(plan, symbols=list(plan.symbols) + missing, target=list(plan.target) + [0.0] * len(missing))
-
-
 def stage_since(ledger: CanaryLedger) -> str:
     """The last close before the current stage's first session (the canary's start for its first stage)."""
     entered = [t for t in ledger.machine.history if t.to_stage == ledger.machine.stage and t.from_stage != t.to_stage]
     return entered[-1].day.isoformat() if entered else ledger.started
-
-
-def canary_view(ledger: CanaryLedger) -> dict[str, Any]:
-    """What the GUI and ``canary status`` show of a canary: versions, stage, share, the last session's gates,
-    the transitions and both books' equity."""
-    stages = ledger.config.stages
-    state = ledger.machine
-    last = ledger.sessions[-1] if ledger.sessions else None
-    return {"strategy": ledger.strategy, "champion": ledger.champion, "candidate": ledger.candidate,
-            "status": state.status.value, "stage": stages[state.stage].name, "stage_index": state.stage,
-            "stages": [{"name": s.name, "share": s.share, "min_sessions": s.min_sessions} for s in stages],
-            "sessions_in_stage": state.sessions, "share": release.share(state, stages),
-            "approval": ledger.config.approval, "started": ledger.started,
-            "last_session": None if last is None else last.to_json(),
-            "gates": [] if last is None else last.to_json()["gates"],
-            "history": [{"day": t.day.isoformat(), "event": t.event.value, "reason": t.reason,
-                         "from": f"{t.from_status.value}/{stages[t.from_stage].name}",
-                         "to": f"{t.to_status.value}/{stages[t.to_stage].name}"} for t in state.history
-                        if t.from_status is not t.to_status or t.from_stage != t.to_stage],
-            "books": {role: {"version": b.version, "paper": b.paper, "cash": b.cash, "holdings": b.holdings(),
-                             "equity": b.equity[-1][1] if b.equity else None, "fees": dict(b.fees)}
-                      for role, b in ledger.books.items()}}

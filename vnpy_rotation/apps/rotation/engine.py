@@ -54,7 +54,8 @@ from ...risk.events import (
     StrategyRiskUpdate,
 )
 from .broker import VnpyBroker, broker_order, broker_trade
-from .canary import CanaryDriver, canary_view, with_holdings
+from .canary import CanaryDriver
+from .canary_records import canary_view, with_holdings
 from .clock import EVENT_ROTATION_PHASE, Phase, SessionClock
 from .decide import decide_plan
 from .settings import SETTING_FILENAME, InstanceSetting, read_instance
