@@ -1,0 +1,1 @@
+"""P&L attribution: Brinson–Fachler allocation/selection/interaction, implementation shortfall, markouts (pure)."""

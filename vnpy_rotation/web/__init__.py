@@ -1,0 +1,1 @@
+"""The read-only web dashboard served from the trading daemon."""
