@@ -89,15 +89,10 @@ def _ledger(args: argparse.Namespace) -> tuple[Path, Any]:
 
 
 def read_ledger(folder: Path, strategy: str, raw: Any) -> Any:
-    """The canary ledger stored in a strategy's state; a damaged one names the file and the field."""
-    from ..errors import InputRejected, Problem
-    from ..live.canary_stage import CanaryLedger
+    """The canary ledger stored in a strategy's state (see :func:`~vnpy_rotation.apps.rotation.canary_records.read_ledger`)."""
+    from ..apps.rotation.canary_records import read_ledger as read
 
-    try:
-        return CanaryLedger.from_json(raw)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InputRejected(Problem(str(Path(folder) / f"{strategy}.json"), None,
-                                    f"canary: damaged or from another version ({type(exc).__name__}: {exc})")) from None
+    return read(folder, strategy, raw)
 
 
 def status(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import InputRejected, Problem, RotationError
 from ..runtime import runtime_folder, settle_runtime
-from . import canary_cmd, risk_cmd, version_cmd
+from . import canary_cmd, dashboard_cmd, risk_cmd, version_cmd
 
 
 def parse_date(text: str) -> date:
@@ -116,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "with the same parameters resumes and one with other parameters is refused")
     trade.add_argument("--out", type=Path, required=True,
                        help="output folder: trades.csv, orders.csv, daily_summary.csv, journal/, state/")
+    dashboard_cmd.add_trade_option(trade)  # --dashboard [HOST:]PORT, --token
     trade.set_defaults(handler="vnpy_rotation.cli.trade_cmd:run")
 
     risk = commands.add_parser("risk", parents=[home], help="the risk engine: ladders and fail-safe flags in a home (status, reset, clear) and the risk report of a history")
@@ -124,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     version_cmd.add_parsers(commands, home, parse_date)  # version create|list|show|diff|alias|history, release check
     canary_cmd.add_parsers(commands, home, parse_date)  # canary drill|status|approve|reject, rollback
+    dashboard_cmd.add_parsers(commands, home)  # dashboard --run OUT
 
     gui = commands.add_parser("gui", parents=[home], help="VeighNa Trader with the rotation app, CTA apps and RiskManager")
     gui.set_defaults(handler="vnpy_rotation.cli.gui_cmd:run")

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from ..backtest.runner import read_sections
 from ..errors import InputRejected, PlatformUnsupported, Problem
+from .dashboard_cmd import beside_daemon
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,10 +31,11 @@ def run(args: argparse.Namespace) -> int:
     if args.gateway == "xt":
         _check_xt()
     parameters = run_parameters(spec, args.gateway, live.get("xt") or {})
-    print(f"{spec.out}: {claim_out_folder(spec.out, parameters, args.fresh)}")
-    if args.gateway == "replay":
-        return _replay(spec)
-    return _live(spec, live.get("xt") or {}, args.once)
+    with beside_daemon(args):  # --dashboard: served on a thread until the daemon returns
+        print(f"{spec.out}: {claim_out_folder(spec.out, parameters, args.fresh)}")
+        if args.gateway == "replay":
+            return _replay(spec)
+        return _live(spec, live.get("xt") or {}, args.once)
 
 
 XT_NEEDS = (

@@ -61,11 +61,13 @@ class RiskStateFile:
     """The risk app's persisted state in ``folder / risk_state.json``.
 
     ``config`` is the account's :class:`RiskConfig` (its ladder and daily loss limit); ``None`` keeps the
-    one stored in the file (or the default, off, when there is none).
+    one stored in the file (or the default, off, when there is none). ``read_only``: a reader beside the
+    running engine (the dashboard) never cuts a torn last denial line, which may be a write in progress.
     """
 
-    def __init__(self, folder: Path, config: RiskConfig | None = None) -> None:
+    def __init__(self, folder: Path, config: RiskConfig | None = None, *, read_only: bool = False) -> None:
         self.path = Path(folder) / STATE_FILENAME
+        self.read_only = read_only
         self.lock = threading.RLock()
         raw = read_json(self.path, None) or {}
         self.gates: dict[str, Gate] = {}
@@ -104,7 +106,7 @@ class RiskStateFile:
         self.audit: list[dict[str, Any]] = list(raw.get("audit") or [])
         self.denials: list[dict[str, Any]] = list(raw.get("denials") or [])
         self.denial_log = self.path.with_name(DENIAL_LOG)
-        logged = _read_lines(self.denial_log, repair=True)
+        logged = _read_lines(self.denial_log, repair=not self.read_only)
         if logged:  # newer than the snapshot: denials are appended there as they happen
             self.denials = logged[-MAX_DENIALS:]
         # raised fail-safe flags by "<scope>.<flag>" (an older file's keys are the bare flag names)

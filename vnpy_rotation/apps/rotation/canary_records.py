@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ...canary import machine as release
+from ...errors import InputRejected, Problem
 from ...live.canary_stage import CanaryLedger
 from ...live.plan import OrderPlan
 
@@ -67,3 +68,12 @@ def canary_view(ledger: CanaryLedger) -> dict[str, Any]:
             "books": {role: {"version": b.version, "paper": b.paper, "cash": b.cash, "holdings": b.holdings(),
                              "equity": b.equity[-1][1] if b.equity else None, "fees": dict(b.fees)}
                       for role, b in ledger.books.items()}}
+
+
+def read_ledger(folder: Path, strategy: str, raw: Any) -> CanaryLedger:
+    """The canary ledger stored in a strategy's state; a damaged one names the file and the field."""
+    try:
+        return CanaryLedger.from_json(raw)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputRejected(Problem(str(Path(folder) / f"{strategy}.json"), None,
+                                    f"canary: damaged or from another version ({type(exc).__name__}: {exc})")) from None
