@@ -85,14 +85,19 @@ def home(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("dashboard_home")
 
 
-@pytest.fixture(scope="module")
-def trade_run(home) -> Path:
+def replay_with_ladder(home: Path) -> Path:
+    """``run.py trade --gateway replay`` of SPAN with the 3 % ladder into ``home / "run"``."""
     config = home / "ladder.yaml"
     config.write_text(LADDER, encoding="utf-8")
     done = run_cli("trade", "--gateway", "replay", "--strategy", "etf_rotation", *SPAN, "--config", str(config),
                    "--out", str(home / "run"), home=home)
     assert done.returncode == 0, done.stderr
     return home / "run"
+
+
+@pytest.fixture(scope="module")
+def trade_run(home) -> Path:
+    return replay_with_ladder(home)
 
 
 def kpi_table(run: Path) -> pd.DataFrame:

@@ -15,7 +15,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -126,9 +126,12 @@ class RunFolder:
         parameters = (read_json(self.state / PARAMETERS_FILE, {}) or {}).get("parameters") or {}
         strategies = self.strategies()
         last = max((self.strategy_state(s).get("last_close") or "" for s in strategies), default="")
+        files = [self.state / f"{s}.json" for s in strategies if (self.state / f"{s}.json").exists()]
+        written = max((p.stat().st_mtime for p in files), default=None)  # the daemon alive: it writes each phase
         return {"folder": str(self.path), "gateway": parameters.get("gateway"), "strategies": strategies,
                 "start": parameters.get("start"), "end": parameters.get("end"), "last_session": last or None,
-                "capital": (parameters.get("backtest") or {}).get("capital")}
+                "capital": (parameters.get("backtest") or {}).get("capital"),
+                "written": None if written is None else datetime.fromtimestamp(written).isoformat(" ", "seconds")}
 
     def account(self) -> dict[str, Any]:
         """The latest close of the account (daily_summary.csv) with its equity trend and drawdown."""

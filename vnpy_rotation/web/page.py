@@ -29,7 +29,7 @@ td.r,th.r{text-align:right;font-variant-numeric:tabular-nums}td.w{white-space:no
 .badge{display:inline-block;padding:0 6px;border-radius:3px;font-size:11px;font-weight:600}
 .ok,.ACTIVE,.normal,.none{background:#1e5631;color:#c8f7d5}.breach,.HALTED,.alert,.rolled_back{background:#8b1e1e;
 color:#ffd6d6}.REDUCING,.warn,.watch{background:#7a5a00;color:#ffe9a8}.na,.info,.running,.complete{background:#32414b;
-color:#cfd8e0}svg{vertical-align:middle}
+color:#cfd8e0}svg{vertical-align:middle}#equity svg{display:block;padding:4px 6px}tr.mark td{background:#2a3f52}
 """
 
 SCRIPT = """
@@ -93,13 +93,43 @@ def sparkline(values: list[Any], width: int = 110, height: int = 24) -> str:
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2" fill="{colour}"/></svg>')
 
 
-def table(headers: list[tuple[str, str]], rows: list[list[str]], empty: str) -> str:
-    """``headers``: (label, "r" for right-aligned numbers or ""), ``rows``: cells already escaped."""
+def equity_chart(dates: list[str], equity: list[float], width: int = 640, height: int = 150) -> str:
+    """The equity line over its drawdown area (below), with the first/last dates and the high/low marked."""
+    if len(equity) < 2:
+        return ""
+    values = [float(v) for v in equity]
+    peaks = [max(values[: i + 1]) for i in range(len(values))]
+    drawdowns = [v / p - 1.0 if p else 0.0 for v, p in zip(values, peaks)]
+    top, split, bottom = 14, 104, height - 14  # equity above ``split``, drawdown below it
+    low, high = min(values), max(values)
+    worst = min(min(drawdowns), -1e-9)
+    step = (width - 80) / (len(values) - 1)
+    xs = [70 + i * step for i in range(len(values))]
+    ys = [split - 4 - (v - low) / ((high - low) or 1.0) * (split - 4 - top) for v in values]
+    ds = [split + 4 + d / worst * (bottom - split - 4) for d in drawdowns]
+    line = " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys))
+    area = f"{xs[0]:.1f},{split + 4} " + " ".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ds)) + f" {xs[-1]:.1f},{split + 4}"
+    colour = "#ff5a5a" if values[-1] >= values[0] else "#2ecc71"
+    label = 'font-size="10" fill="#9fb0bf"'
+    return (f'<svg width="100%" height="{height}" viewBox="0 0 {width} {height}" preserveAspectRatio="none" role="img">'
+            f'<text x="4" y="{top + 4}" {label}>{high:,.0f}</text><text x="4" y="{split - 2}" {label}>{low:,.0f}</text>'
+            f'<text x="4" y="{bottom}" {label}>{worst:.2%}</text>'
+            f'<line x1="70" x2="{width - 10}" y1="{split + 4}" y2="{split + 4}" stroke="#32414b"/>'
+            f'<polygon points="{area}" fill="#2ecc71" fill-opacity="0.35"/>'
+            f'<polyline fill="none" stroke="{colour}" stroke-width="1.6" points="{line}"/>'
+            f'<text x="70" y="{height - 1}" {label}>{escape(dates[0])}</text>'
+            f'<text x="{width - 10}" y="{height - 1}" text-anchor="end" {label}>{escape(dates[-1])}</text></svg>')
+
+
+def table(headers: list[tuple[str, str]], rows: list[list[str]], empty: str, marked: set[int] | None = None) -> str:
+    """``headers``: (label, "r" for right-aligned numbers, "w" for wrapping text, or ""), ``rows``: cells already
+    escaped; rows whose index is in ``marked`` are highlighted (the latest session's)."""
     if not rows:
         return f'<div class="note">{escape(empty)}</div>'
     align = [a for _, a in headers]
     head = "".join(f'<th class="{a}">{label}</th>' for label, a in headers)
-    body = "".join("<tr>" + "".join(f'<td class="{a}">{c}</td>' for a, c in zip(align, row)) + "</tr>" for row in rows)
+    body = "".join(('<tr class="mark">' if i in (marked or ()) else "<tr>")
+                   + "".join(f'<td class="{a}">{c}</td>' for a, c in zip(align, row)) + "</tr>" for i, row in enumerate(rows))
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -203,9 +233,17 @@ def fills_panel(fills: dict[str, Any], orders: dict[str, Any]) -> str:
                 badge(o["status"]), text(o["reference"])] for o in orders.get("refused") or []]
     refused_headers = [("日期 Date", ""), ("代码 Symbol", ""), ("方向 Side", ""), ("委托 Volume", "r"),
                        ("成交 Traded", "r"), ("状态 Status", ""), ("编号 Reference", "")]
-    return (panel("成交 Fills", failed(fills) + table(headers, rows, "尚无成交 no fills yet"), note, "fills")
+    latest = {i for i, f in enumerate(fills.get("recent") or []) if f["datetime"] == fills.get("session")}
+    return (panel("成交 Fills", failed(fills) + table(headers, rows, "尚无成交 no fills yet", latest), note, "fills")
             + panel("未成交/被拒委托 Unfilled &amp; refused orders", failed(orders)
                     + table(refused_headers, refused, "无 none"), f'{len(refused)}', "orders"))
+
+
+def equity_panel(account: dict[str, Any]) -> str:
+    trend = account.get("trend") or {}
+    chart = equity_chart(trend.get("dates") or [], trend.get("equity") or [])
+    return panel("权益与回撤 Equity &amp; drawdown", chart or '<div class="note">—</div>',
+                 f'近 {len(trend.get("equity") or [])} 个交易日 sessions', "equity")
 
 
 def positions_panel(account: dict[str, Any]) -> str:
@@ -227,13 +265,14 @@ def render_body(summary: dict[str, Any]) -> str:
     risk_and_canary = risk_panel(summary["risk"], summary["canary"])
     return (cards(summary) + '<div class="grid"><div>' + risk_and_canary + kpi_panel(summary["kpis"])
             + plan_panel(summary["plan"]) + positions_panel(summary["account"]) + "</div><div>"
-            + alerts_panel(summary["alerts"]) + fills_panel(summary["fills"], summary["orders"]) + "</div></div>")
+            + equity_panel(summary["account"]) + alerts_panel(summary["alerts"]) + fills_panel(summary["fills"], summary["orders"]) + "</div></div>")
 
 
 def render_page(summary: dict[str, Any], refresh: int) -> str:
     run = summary["run"]
     chips = [("策略 Strategy", ", ".join(run.get("strategies") or []) or "–"), ("网关 Gateway", run.get("gateway")),
-             ("最新交易日 Last session", run.get("last_session")), ("目录 Run", run.get("folder"))]
+             ("最新交易日 Last session", run.get("last_session")), ("状态写入 State written", run.get("written")),
+             ("目录 Run", run.get("folder"))]
     header = "".join(f'<span class="chip">{label} <b>{text(value)}</b></span>' for label, value in chips)
     return ("<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">"
             "<title>交易看板 Dashboard · vnpy_rotation</title>"
