@@ -7,12 +7,14 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -322,3 +324,56 @@ def test_trade_serves_the_dashboard_while_it_runs(home):
     assert answered and answered[0]["folder"] == str(out) and answered[0]["gateway"] == "replay"
     with pytest.raises(OSError):  # stopped with the daemon
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+@pytest.fixture
+def run_copy(tmp_path, trade_run) -> Path:
+    """A copy of the trade run to change by hand."""
+    copy = tmp_path / "copy"
+    shutil.copytree(trade_run, copy)
+    return copy
+
+
+def test_canary_stage_and_its_transitions(serve, run_copy):
+    """A canary promoted from shadow to 5 % and then rolled back: the stage, share and transitions shown are
+    the ledger's (as ``run.py canary status`` shows them)."""
+    from vnpy_rotation.apps.rotation.canary_records import canary_view
+    from vnpy_rotation.canary import machine
+    from vnpy_rotation.canary.config import CanaryConfig, Stage
+    from vnpy_rotation.live.canary_stage import start_ledger
+
+    stages = (Stage(name="shadow", share=0.0, min_sessions=2), Stage(name="5pct", share=0.05, min_sessions=2),
+              Stage(name="full", share=1.0, min_sessions=2))
+    state = machine.start(stages, date(2024, 7, 1))
+    for day, event in ((2, "hold"), (3, "promote"), (4, "hold"), (5, "rollback")):
+        state = machine.step(state, event, date(2024, 7, day), f"{event} on the 7/{day} close", stages)
+    ledger = start_ledger("etf_rotation", "v1champion", "v2candidate", "EtfRotationStrategy", {},
+                          CanaryConfig(stages=stages), state, {}, 1e6, 1e6, date(2024, 7, 1))
+    path = run_copy / "state" / "etf_rotation.json"
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps({**raw, "canary": ledger.to_json()}), encoding="utf-8")
+    client = serve(RunFolder(run_copy, kpi_provider=None))
+    row = client.get("/api/canary").json()["rows"][0]
+    view = canary_view(ledger)
+    assert (row["status"], row["stage"], row["share"]) == (view["status"], view["stage"], view["share"])
+    assert (row["status"], row["stage"]) == ("rolling_back", "5pct")
+    assert [h["event"] for h in row["history"]] == ["promote", "rollback"]
+    alerts = [(a["day"], a["kind"], a["severity"]) for a in client.get("/api/alerts").json()["rows"]
+              if a["kind"].startswith("canary")]
+    assert alerts == [("2024-07-05", "canary rollback", "alert"), ("2024-07-03", "canary promote", "info")]
+    page = client.get("/").text
+    assert "rolling_back" in page and "5pct" in page
+
+
+def test_a_torn_denial_line_is_left_to_the_engine(serve, run_copy):
+    """The daemon may be appending a denial: the dashboard shows the whole lines and never cuts the torn one
+    (the risk engine repairs its own log when it opens it)."""
+    log = run_copy / "state" / "risk_denials.jsonl"
+    whole = json.dumps({"strategy": "etf_rotation", "vt_symbol": "510050.SSE", "direction": "buy", "volume": 1500.0,
+                        "rung": "REDUCING", "reason": "etf_rotation REDUCING: buys refused", "time": "2024-07-29T09:30:00"})
+    log.write_text(whole + "\n" + whole[:40], encoding="utf-8")
+    before = log.read_bytes()
+    alerts = serve(RunFolder(run_copy, kpi_provider=None)).get("/api/alerts").json()["rows"]
+    assert [(a["day"], a["kind"], a["scope"]) for a in alerts if a["kind"] == "denial"] == [
+        ("2024-07-29", "denial", "etf_rotation")]
+    assert log.read_bytes() == before
