@@ -63,6 +63,12 @@ def clean(value: Any) -> Any:
     return value
 
 
+def cleaned(value: dict[str, Any]) -> dict[str, Any]:
+    """A section, :func:`clean`."""
+    result: dict[str, Any] = clean(value)
+    return result
+
+
 def read_table(path: Path, attempts: int = 5) -> pd.DataFrame:
     """``path`` as a table (empty when missing), read until the file did not change during the read: the
     daemon rewrites its CSV files in place after each close, so one read may catch half a file."""
@@ -87,7 +93,8 @@ def read_table(path: Path, attempts: int = 5) -> pd.DataFrame:
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    return clean(frame.to_dict(orient="records")) if len(frame) else []
+    rows: list[dict[str, Any]] = clean(frame.to_dict(orient="records")) if len(frame) else []
+    return rows
 
 
 def guarded(build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -143,7 +150,7 @@ class RunFolder:
         last = summary.iloc[-1]
         positions = json.loads(last["positions"]) if isinstance(last.get("positions"), str) else {}
         tail = summary.tail(self.trend_points)
-        return clean({"sessions": len(summary), "date": last["date"], "equity": last["equity"], "cash": last["cash"],
+        return cleaned({"sessions": len(summary), "date": last["date"], "equity": last["equity"], "cash": last["cash"],
                       "market_value": last["market_value"], "pnl": last["pnl"],
                       "return": equity[-1] / equity[0] - 1.0 if equity[0] else None,
                       "drawdown": equity[-1] / peak[-1] - 1.0 if peak[-1] else None,
@@ -173,14 +180,14 @@ class RunFolder:
             rows.append({"scope": scope, "kpi": kpi, "date": last["date"], "value": last["value"],
                          "baseline": last["baseline"], "threshold": last["threshold"], "status": last["status"],
                          "trend": list(tail["value"].astype(float))})
-        return clean({"rows": rows, "note": None, "breaches": sum(r["status"] == "breach" for r in rows)})
+        return cleaned({"rows": rows, "note": None, "breaches": sum(r["status"] == "breach" for r in rows)})
 
     def risk(self) -> dict[str, Any]:
         """Each scope's rung, drawdown, flags, exception-test zone and fail-safe stage (risk_state.json)."""
         if not (self.state / STATE_FILENAME).exists():
             return {"rows": [], "note": "no risk state yet"}
         state = RiskStateFile(self.state, read_only=True)
-        return clean({"rows": state.rows(), "note": None})
+        return cleaned({"rows": state.rows(), "note": None})
 
     def canary(self) -> dict[str, Any]:
         """Each strategy's canary (stage, share, gates), or that none ran."""
@@ -193,7 +200,7 @@ class RunFolder:
             view = canary_view(read_ledger(self.state, name, raw))
             rows.append({k: view[k] for k in ("strategy", "champion", "candidate", "status", "stage", "share",
                                               "sessions_in_stage", "approval", "started", "gates", "history")})
-        return clean({"rows": rows})
+        return cleaned({"rows": rows})
 
     def plan(self) -> dict[str, Any]:
         """Per strategy: the order plan waiting for the next open (targets) and the latest session's legs
@@ -216,7 +223,7 @@ class RunFolder:
                         "weighted": None if plan is None else plan.get("weighted"), "targets": targets,
                         "session": None if progress is None else progress.get("day"),
                         "phase": None if progress is None else progress.get("phase"), "legs": legs})
-        return clean({"strategies": out})
+        return cleaned({"strategies": out})
 
     def _journal_with_orders(self) -> dict[str, dict[str, Any]]:
         """The latest journal day with legs, per strategy (journal files are written atomically)."""
@@ -240,7 +247,7 @@ class RunFolder:
         day = str(trades["datetime"].iloc[-1])[:10]
         today = trades[trades["datetime"].astype(str).str[:10] == day]
         fee_columns = [c for c in ("commission", "stamp_duty", "transfer_fee") if c in trades]
-        return clean({"count": len(trades), "last": records(trades.tail(1))[0], "session": day,
+        return cleaned({"count": len(trades), "last": records(trades.tail(1))[0], "session": day,
                       "today": records(today), "recent": records(trades.tail(RECENT_FILLS).iloc[::-1]),
                       "fees": float(today[fee_columns].to_numpy().sum()),
                       "value": float(today["value"].sum()) if "value" in today else None})
@@ -252,7 +259,7 @@ class RunFolder:
             return {"count": 0, "session": None, "today": [], "refused": []}
         day = str(orders["date"].iloc[-1])
         refused = orders[orders["status"].astype(str) != FILLED]
-        return clean({"count": len(orders), "session": day, "today": records(orders[orders["date"].astype(str) == day]),
+        return cleaned({"count": len(orders), "session": day, "today": records(orders[orders["date"].astype(str) == day]),
                       "refused": records(refused.iloc[::-1].head(RECENT_FILLS))})
 
     def alerts(self) -> dict[str, Any]:
@@ -282,7 +289,7 @@ class RunFolder:
             for row in records(summary[summary["reconciliation"].astype(str) != "[]"]):
                 rows.append({"day": row["date"], "scope": "account", "kind": "reconciliation", "severity": "alert",
                              "message": str(row["reconciliation"])})
-        for canary in self.canary()["rows"]:
+        for canary in guarded(self.canary).get("rows", []):  # a damaged ledger shows in the canary panel
             rows += [{"day": h["day"], "scope": canary["strategy"], "kind": f"canary {h['event']}",
                       "severity": "alert" if "rollback" in h["event"] else "info",
                       "message": f"{h['from']} → {h['to']}: {h['reason']}"} for h in canary.get("history", [])]
@@ -291,7 +298,7 @@ class RunFolder:
                   "message": f"{k['kpi']} {k['value']:.4g} (threshold {k['threshold']})"}
                  for k in kpis.get("rows", []) if k["status"] == "breach"]
         rows.sort(key=lambda r: str(r["day"] or ""), reverse=True)
-        return clean({"count": len(rows), "rows": rows[:MAX_ALERTS]})
+        return cleaned({"count": len(rows), "rows": rows[:MAX_ALERTS]})
 
     def sections(self) -> dict[str, Callable[[], dict[str, Any]]]:
         """Each section's builder by its name (the JSON endpoints ``/api/<name>``)."""

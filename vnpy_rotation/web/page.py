@@ -27,9 +27,9 @@ th{color:#9fb0bf;font-weight:500;font-size:11px;border-bottom:1px solid #32414b}
 td.r,th.r{text-align:right;font-variant-numeric:tabular-nums}td.w{white-space:normal;max-width:420px}
 .note{padding:6px 9px;color:#9fb0bf}.err{padding:6px 9px;color:#ffb000}.up{color:#ff5a5a}.down{color:#2ecc71}
 .badge{display:inline-block;padding:0 6px;border-radius:3px;font-size:11px;font-weight:600}
-.ok,.ACTIVE,.normal,.none{background:#1e5631;color:#c8f7d5}.breach,.HALTED,.alert,.rolled_back{background:#8b1e1e;
-color:#ffd6d6}.REDUCING,.warn,.watch{background:#7a5a00;color:#ffe9a8}.na,.info,.running,.complete{background:#32414b;
-color:#cfd8e0}svg{vertical-align:middle}#equity svg{display:block;padding:4px 6px}tr.mark td{background:#2a3f52}
+.ok,.ACTIVE,.normal,.none{background:#1e5631;color:#c8f7d5}.breach,.HALTED,.alert,.rolled_back,.rolling_back{background:#8b1e1e;
+color:#ffd6d6}.REDUCING,.warn,.watch,.awaiting_approval{background:#7a5a00;color:#ffe9a8}.na,.info,.complete{background:#32414b;
+color:#cfd8e0}.shadow,.staged{background:#1464a0;color:#e1efff}svg{vertical-align:middle}#equity svg{display:block;padding:4px 6px}tr.mark td{background:#2a3f52}
 """
 
 SCRIPT = """
