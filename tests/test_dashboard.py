@@ -377,3 +377,14 @@ def test_a_torn_denial_line_is_left_to_the_engine(serve, run_copy):
     assert [(a["day"], a["kind"], a["scope"]) for a in alerts if a["kind"] == "denial"] == [
         ("2024-07-29", "denial", "etf_rotation")]
     assert log.read_bytes() == before
+
+
+def test_a_failing_kpi_store_shows_in_its_panel_only(serve, trade_run):
+    def failing(scope, since):
+        raise RuntimeError("database is locked")
+
+    client = serve(RunFolder(trade_run, kpi_provider=failing))
+    data = client.get("/api/summary").json()
+    assert data["kpis"] == {"error": "RuntimeError: database is locked"} and data["fills"]["count"] == 21
+    page = client.get("/")
+    assert page.status_code == 200 and "database is locked" in page.text

@@ -98,11 +98,14 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def guarded(build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """One section: a damaged file becomes its ``error`` (file and reason), the rest of the page still shows."""
+    """One section: a damaged file (or a failing KPI store) becomes its ``error``, the rest of the page still
+    shows -- a page a trader watches must not go blank because one source failed."""
     try:
         return build()
-    except (RotationError, OSError, ValueError, KeyError, TypeError) as exc:
-        return {"error": f"{type(exc).__name__}: {exc}" if not isinstance(exc, RotationError) else str(exc)}
+    except RotationError as exc:  # names the file and the field
+        return {"error": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - anything else, named by its type, in that section only
+        return {"error": f"{type(exc).__name__}: {exc}"}
 
 
 @dataclass(frozen=True)
