@@ -207,12 +207,16 @@ class Tracker:
         """Inputs and results of a finished walk-forward: the holdout's metrics as the headline, the chosen
         parameters as the best row, the number of combinations and windows (one experiment, not one per
         combination), and the written summary's hash (how ``version create --from-walkforward`` finds it)."""
+        from ..strategies import create_strategy
+
         spec = result.spec
-        self.inputs = make_inputs(spec.run.strategy_name, spec.run.strategy_settings, config_file, result.market,
+        base = create_strategy(spec.run.strategy_name, spec.run.strategy_settings, "strategy").settings
+        self.inputs = make_inputs(spec.run.strategy_name, base.model_dump(mode="json"), config_file, result.market,
                                   backtest=spec.run.config.model_dump(mode="json"),
                                   grid={k: list(v) for k, v in spec.grid.items()},
-                                  options=spec.options.model_dump(mode="json", exclude={"grid"}),
-                                  span=[str(result.span[0]), str(result.span[1])])
+                                  options=spec.options.model_dump(mode="json", exclude={"grid"}))
+        # the walk-forward's span (train, tests, holdout); the signature covers the warm-up read before it too
+        self.inputs = replace(self.inputs, start=str(result.span.start), end=str(result.span.end))
         evaluation = result.holdout or (result.windows[-1].test if result.windows else None)
         self.metrics = headline(evaluation.metrics) if evaluation is not None else {}
         summary = Path(out) / "summary.json" if out is not None else None
