@@ -10,7 +10,7 @@ import re
 
 import pandas as pd
 import pytest
-from conftest import ROOT, fresh_bundled_store, run_cli
+from conftest import fresh_bundled_store, run_cli
 
 from vnpy_rotation.backtest.runner import read_spec, run_backtest
 from vnpy_rotation.ops.versions import bars_signature

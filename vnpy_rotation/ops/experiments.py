@@ -39,7 +39,7 @@ from peewee import IntegrityError
 
 from ..errors import InputRejected, Problem
 from .experiment_store import ExperimentStore
-from .versions import FieldDiff, bars_signature, canonical_json, code_identity, os_user, sha256
+from .versions import FieldDiff, _flatten, bars_signature, canonical_json, code_identity, os_user, sha256
 
 KINDS = ("backtest", "sweep", "walkforward", "replay", "drill", "regress", "replay-week", "kpi")
 MLFLOW_ENV = "VNPY_ROTATION_MLFLOW_URI"
@@ -481,15 +481,6 @@ def link_evidence(version: Any, backtest: Tracker, registry: ExperimentRegistry 
 
 
 # -- comparison -----------------------------------------------------------------------------------------------
-def _flatten(prefix: str, value: Any) -> dict[str, Any]:
-    if isinstance(value, dict) and value:
-        out: dict[str, Any] = {}
-        for key, item in value.items():
-            out.update(_flatten(f"{prefix}.{key}", item))
-        return out
-    return {prefix: value}
-
-
 def input_facts(e: Experiment) -> dict[str, Any]:
     i = e.inputs
     return {"kind": e.kind, "strategy": i.strategy, "window.start": i.start, "window.end": i.end,
