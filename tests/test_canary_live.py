@@ -375,6 +375,20 @@ def test_the_drill_rolls_back_on_a_measured_gate_and_retires_the_candidate(rollb
     assert [(r["alias"], r["who"]) for r in alias_history(home)] == [("champion", "tester")]
 
 
+def test_the_drill_records_one_experiment(rollback_drill):
+    home, out, ids = rollback_drill
+    done = run_cli("experiments", "list", "--kind", "drill", "--limit", "0", "--json", home=home)
+    assert done.returncode == 0, done.stderr
+    [row] = json.loads(done.stdout)
+    stages = pd.read_csv(out / "drill_stages.csv")
+    assert (row["status"], row["exit_code"], row["out_dir"]) == ("ok", 0, str(out))
+    assert (row["inputs"]["extra"]["candidate"], row["inputs"]["extra"]["champion"]) == (ids["candidate"],
+                                                                                      ids["champion"])
+    assert row["results"]["rolled_back"] is True
+    assert row["results"]["tripped_on"] == stages.loc[stages["event"] == "rollback", "day"].iloc[0]
+    assert (row["inputs"]["start"], row["inputs"]["end"]) == (DRILL_SPAN[1], DRILL_SPAN[3])
+
+
 def test_the_risk_ladder_halting_the_account_rolls_the_canary_back_and_its_sales_are_shared_by_the_books(halted):
     _, out, _ = halted
     canary = ledger(out)

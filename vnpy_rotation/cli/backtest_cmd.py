@@ -10,6 +10,7 @@ from ..backtest.alerts import triggered
 from ..backtest.outputs import write_outputs
 from ..backtest.runner import RunSpec, read_spec, run_backtest
 from ..backtest.snapshots import keep_snapshot
+from ..ops.experiments import Tracker, track
 from ..runtime import snapshot_folder
 
 KPIS = (("total_return", "%"), ("annual_return", "%"), ("annual_volatility", "%"), ("sharpe", ""),
@@ -35,13 +36,18 @@ def format_kpis(metrics: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     spec = read_spec(args.strategy, args.config, args.start, args.end, args.capital)
-    return backtest_and_report(spec, args.out)
+    with track("backtest", out=args.out) as experiment:
+        experiment.exit_code = backtest_and_report(spec, args.out, experiment, args.config)
+    return experiment.exit_code
 
 
-def backtest_and_report(spec: RunSpec, out: Path) -> int:
+def backtest_and_report(spec: RunSpec, out: Path, experiment: Tracker | None = None,
+                        config_file: Path | None = None) -> int:
     """Run ``spec``, write its files and a snapshot, print the KPI table; 1 when a check failed."""
     started = time.perf_counter()
     result = run_backtest(spec)
+    if experiment is not None:
+        experiment.backtest_done(result, config_file)
     paths = write_outputs(result, out)
     snapshot = keep_snapshot([p for p in paths if p.suffix in (".json", ".md") or p.name.startswith("pool_")],
                              snapshot_folder(spec.strategy_name))

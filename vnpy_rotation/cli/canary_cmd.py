@@ -213,11 +213,16 @@ def drill(args: argparse.Namespace) -> int:
             raise InputRejected(Problem("--start/--end", None, f"{len(sessions)} sessions: the drill needs more than "
                                         f"{at} to reach its third stage before the trouble starts"))
         trouble = Trouble(start=sessions[at].date(), **DRILL_TROUBLE)
-    return run_drill(args.strategy, champion, candidate, config, trouble, args.start, args.end, args.out, args.fresh)
+    from ..ops.experiments import track
+
+    with track("drill", out=args.out) as experiment:
+        experiment.exit_code = run_drill(args.strategy, champion, candidate, config, trouble, args.start, args.end,
+                                         args.out, args.fresh, experiment=experiment)
+    return experiment.exit_code
 
 
 def run_drill(strategy: str, champion: Any, candidate: Any, config: Any, trouble: Any, start: date, end: date,
-              out: Path, fresh: bool, output: Callable[[str], None] = print) -> int:
+              out: Path, fresh: bool, output: Callable[[str], None] = print, experiment: Any = None) -> int:
     from vnpy.trader.setting import SETTINGS
 
     from ..apps.rotation.daemon import CanaryStart, TradeSpec, claim_out_folder, run_parameters, run_replay
@@ -232,5 +237,7 @@ def run_drill(strategy: str, champion: Any, candidate: Any, config: Any, trouble
     output(f"{out}: {claim_out_folder(out, parameters, fresh)}")
     run_replay(spec, output=lambda _: None)
     report = write_drill_report(out, strategy)
+    if experiment is not None:
+        experiment.drill_done(spec, report)
     output(report.summary())
     return 0 if report.rolled_back else 1

@@ -34,7 +34,11 @@ def run(args: argparse.Namespace) -> int:
     with beside_daemon(args):  # --dashboard: served on a thread until the daemon returns
         print(f"{spec.out}: {claim_out_folder(spec.out, parameters, args.fresh)}")
         if args.gateway == "replay":
-            return _replay(spec)
+            from ..ops.experiments import track
+
+            with track("replay", out=spec.out) as experiment:
+                experiment.exit_code = _replay(spec, experiment, args.config)
+            return experiment.exit_code
         return _live(spec, live.get("xt") or {}, args.once)
 
 
@@ -95,11 +99,12 @@ def _check_strategy(name: str, settings: dict, source: str) -> None:
     create_strategy(name, settings, f"{source}: strategy")  # names the field of a bad setting
 
 
-def _replay(spec) -> int:
+def _replay(spec, experiment, config_file) -> int:
     from ..apps.rotation.daemon import run_replay
 
     started = time.perf_counter()
     result = run_replay(spec)
+    experiment.replay_done(spec, config_file, result, gateway="replay")
     if result is None:  # a canary: two versions in one account, no single backtest to equal
         print(f"\nreplay written to {spec.out} in {time.perf_counter() - started:.1f} s "
               "(trades.csv, orders.csv, daily_summary.csv); the canary: run.py canary status --strategy "

@@ -111,11 +111,15 @@ def _summary(v: Any) -> dict[str, Any]:
 
 
 def create(args: argparse.Namespace) -> int:
+    from ..ops.experiments import link_evidence, track
     from ..ops.versions import build_version
 
-    version = build_version(args.strategy, args.config, args.start, args.end,
-                            walkforward_dir=args.from_walkforward, note=args.note)
-    saved, new = _registry().save(version)
+    with track("backtest") as experiment:  # the version's evidence: its backtest is an experiment
+        version = build_version(args.strategy, args.config, args.start, args.end,
+                                walkforward_dir=args.from_walkforward, note=args.note)
+        experiment.version_done(version)
+        saved, new = _registry().save(version)
+    links = link_evidence(saved, experiment)
     print(saved.id)
     print(f"{'created' if new else 'exists already (same content)'}: {saved.strategy} version {saved.id}, "
           f"window {saved.start} … {saved.end}, commit {saved.code_commit}")
@@ -123,6 +127,7 @@ def create(args: argparse.Namespace) -> int:
     print(f"  look-ahead {'ok' if saved.lookahead_ok else 'FAILED'}, identities "
           f"{'ok' if saved.identities_ok else 'FAILED'}, walk-forward "
           f"{'attached' if saved.walkforward else 'not attached'}")
+    print("  evidence: " + (", ".join(f"{relation} {eid}" for eid, relation in links) or "no experiment linked"))
     return 0
 
 
@@ -164,8 +169,12 @@ def show(args: argparse.Namespace) -> int:
     registry = _registry()
     v = registry.load(args.ref)
     aliases = [name for name, vid in registry.aliases(v.strategy).items() if vid == v.id]
+    from ..ops.experiments import ExperimentRegistry
+
+    evidence = ExperimentRegistry().links_of_version(v.id)
     if args.json:
-        print(json.dumps(_document(v, aliases), ensure_ascii=False))
+        print(json.dumps({**_document(v, aliases), "experiments": [{"id": e, "relation": r} for e, r in evidence]},
+                         ensure_ascii=False))
         return 0
     print(f"version {v.id}  ({v.strategy}, {v.strategy_class})  aliases: {', '.join(aliases) or '-'}")
     print(f"  created {v.created_at} by {v.created_by}; note: {v.note or '-'}")
@@ -190,6 +199,7 @@ def show(args: argparse.Namespace) -> int:
     else:
         print("  walk-forward: not attached")
     print(f"  daily equity: {len(v.equity_dates)} days, final {_fmt(v.equity_values[-1] if v.equity_values else None)}")
+    print("  experiments: " + (", ".join(f"{e} ({r})" for e, r in evidence) or "none linked"))
     return 0
 
 

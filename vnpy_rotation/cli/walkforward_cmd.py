@@ -9,6 +9,7 @@ from contextlib import nullcontext
 
 from ..backtest.report_md import format_value
 from ..errors import InputRejected, Problem
+from ..ops.experiments import track
 from ..research.walkforward import WalkForwardResult, run_walkforward
 from ..research.wf_config import read_walkforward_spec
 from ..research.wf_report import write_report
@@ -42,10 +43,17 @@ def run(args: argparse.Namespace) -> int:
         raise InputRejected(Problem("--workers", None, f"{args.workers}: must be at least 1"))
     spec = read_walkforward_spec(args.strategy, args.config, args.start, args.end, args.capital,
                                  {name: getattr(args, name) for name in OPTIONS}, args.grid)
+    with track("walkforward", out=args.out) as experiment:
+        experiment.exit_code = _run(spec, args, started, experiment)
+    return experiment.exit_code
+
+
+def _run(spec, args: argparse.Namespace, started: float, experiment) -> int:
     pool = ProcessPoolExecutor(args.workers) if args.workers > 1 else nullcontext()
     with pool as executor:
         result = run_walkforward(spec, executor=executor)
     paths = write_report(result, args.out)
+    experiment.walkforward_done(result, args.config, args.out)
     print(f"walkforward {spec.run.strategy_name}: {result.span}, {len(result.windows)} windows, "
           f"{len(spec.combos)} combinations ({spec.grid_source}), objective {spec.options.objective}")
     print("\n".join(summary_lines(result)))
