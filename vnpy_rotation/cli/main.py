@@ -15,11 +15,7 @@ from pathlib import Path
 
 from ..errors import InputRejected, Problem, RotationError
 from ..runtime import runtime_folder, settle_runtime
-<<<<<<< HEAD
-from . import canary_cmd, dashboard_cmd, risk_cmd, version_cmd
-=======
-from . import canary_cmd, experiments_cmd, risk_cmd, version_cmd
->>>>>>> ws16-experiments
+from . import canary_cmd, dashboard_cmd, experiments_cmd, risk_cmd, version_cmd
 
 
 def parse_date(text: str) -> date:
@@ -129,11 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     version_cmd.add_parsers(commands, home, parse_date)  # version create|list|show|diff|alias|history, release check
     canary_cmd.add_parsers(commands, home, parse_date)  # canary drill|status|approve|reject, rollback
-<<<<<<< HEAD
     dashboard_cmd.add_parsers(commands, home)  # dashboard --run OUT
-=======
     experiments_cmd.add_parsers(commands, home, parse_date)  # experiments list|show|compare
->>>>>>> ws16-experiments
 
     gui = commands.add_parser("gui", parents=[home], help="VeighNa Trader with the rotation app, CTA apps and RiskManager")
     gui.set_defaults(handler="vnpy_rotation.cli.gui_cmd:run")
