@@ -62,6 +62,8 @@ def carino_link(effects: FloatArray, r_p: FloatArray, r_b: FloatArray) -> FloatA
 
 @dataclass(frozen=True)
 class SegmentAttribution:
+    name: str  # the benchmark's
+    days: pd.DatetimeIndex
     segments: tuple[str, ...]  # the benchmark's segments, then any other held, then CASH
     w_p: FloatArray  # days × segments
     w_b: FloatArray
@@ -72,16 +74,38 @@ class SegmentAttribution:
     bench_return: FloatArray  # (days,)
     equity_prev: FloatArray  # (days,)
 
-    def daily(self, days: pd.DatetimeIndex) -> pd.DataFrame:
-        """One row per day and segment, in returns and CNY."""
+    def daily(self) -> pd.DataFrame:
+        """One row per day and segment, in returns and CNY (``from_daily`` reads it back)."""
         n, k = self.w_p.shape
-        table = pd.DataFrame({"date": np.repeat(days, k), "segment": np.tile(np.array(self.segments, dtype=object), n),
+        table = pd.DataFrame({"date": np.repeat(self.days, k), "benchmark": self.name,
+                              "equity_prev": np.repeat(self.equity_prev, k), "segment": np.tile(np.array(self.segments, dtype=object), n),
                               "w_p": self.w_p.reshape(-1), "w_b": self.w_b.reshape(-1),
                               "r_p": self.r_p.reshape(-1), "r_b": self.r_b.reshape(-1)})
         for name in EFFECTS:
             table[name] = self.effects[name].reshape(-1)
             table[f"{name}_cny"] = (self.effects[name] * self.equity_prev[:, None]).reshape(-1)
         return table
+
+    @classmethod
+    def from_daily(cls, table: pd.DataFrame) -> "SegmentAttribution":
+        """Rebuild from :meth:`daily`'s table."""
+        days = pd.DatetimeIndex(pd.to_datetime(table["date"]).unique())
+        segments = tuple(str(s) for s in table["segment"].iloc[:len(table) // len(days)])
+        shape = (len(days), len(segments))
+
+        def grid(column: str) -> FloatArray:
+            return np.asarray(table[column].to_numpy(float).reshape(shape), dtype=np.float64)
+
+        w_p, w_b, r_p, r_b = grid("w_p"), grid("w_b"), grid("r_p"), grid("r_b")
+        return cls(str(table["benchmark"].iloc[0]), days, segments, w_p, w_b, r_p, r_b,
+                   {name: grid(name) for name in EFFECTS}, (w_p * r_p).sum(axis=1), (w_b * r_b).sum(axis=1),
+                   grid("equity_prev")[:, 0])
+
+    def between(self, start: pd.Timestamp, end: pd.Timestamp) -> "SegmentAttribution":
+        keep = (self.days >= start) & (self.days <= end)
+        return SegmentAttribution(self.name, self.days[keep], self.segments, self.w_p[keep], self.w_b[keep],
+                                  self.r_p[keep], self.r_b[keep], {k: v[keep] for k, v in self.effects.items()},
+                                  self.port_return[keep], self.bench_return[keep], self.equity_prev[keep])
 
     def linked(self) -> pd.DataFrame:
         """Carino-linked effects per segment over the period (returns) and the CNY sums."""
@@ -120,5 +144,5 @@ def segment_attribution(data: AttributionInput, holdings_pnl: FloatArray, prev_r
     w_b = np.zeros_like(w_p)
     w_b[:, :len(benchmark.segments)] = benchmark.weights
     effects = brinson_fachler(w_p, w_b, r_p, r_b)
-    return SegmentAttribution(segments, w_p, w_b, np.where(w_p == 0, r_b, r_p), r_b, effects,
+    return SegmentAttribution(benchmark.name, bars.days, segments, w_p, w_b, np.where(w_p == 0, r_b, r_p), r_b, effects,
                               holdings_pnl.sum(axis=1) / equity_prev, (w_b * r_b).sum(axis=1), equity_prev)

@@ -19,11 +19,11 @@ import pandas as pd
 from .brinson import EFFECTS, SegmentAttribution, segment_attribution
 from .decompose import ACTUAL, daily_table, decompose
 from .markouts import HORIZONS, markouts
-from .records import CASH_SEGMENT, AttributionInput, Benchmark, Bars, Fills, Unfilled
+from .records import CASH_SEGMENT, AttributionInput, Bars, Benchmark, Fills, Unfilled
 
 By = Literal["day", "symbol", "segment"]
-FILES = ("attribution.csv", "attribution_summary.csv", "attribution_segments.csv", "markouts.csv",
-         "attribution.md")
+FILES = ("attribution.csv", "attribution_summary.csv", "attribution_segments.csv",
+         "attribution_segments_daily.csv", "markouts.csv", "attribution.md")
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ class AttributionReport:
                   "(1 − |residual| / gross)", "",
                   "Lines in `actual` sum to the equity change; `paper_bridge` adds the refused or reduced orders' "
                   "missed move to the holdings P&L; `brinson` splits the holdings P&L against the benchmark.", "",
-                  _markdown_table(self.summary.assign(cny=self.summary["cny"].round(2),
+                  _markdown_table(self.summary.assign(cny=self.summary["cny"].round(2) + 0.0,
                                                       share_of_gross=self.summary["share_of_gross"].map("{:.2%}".format)))]
         if self.segments is not None:
             linked = self.segments.linked()
@@ -92,8 +92,10 @@ class AttributionReport:
         self.summary.to_csv(paths[1], index=False)
         (self.segments.linked() if self.segments is not None else pd.DataFrame(columns=["segment"])).to_csv(
             paths[2], index=False)
-        self.markouts.to_csv(paths[3], index=False, date_format="%Y-%m-%d", float_format="%.4f")
-        paths[4].write_text(self.markdown(), encoding="utf-8")
+        (self.segments.daily() if self.segments is not None else pd.DataFrame(columns=["date", "segment"])).to_csv(
+            paths[3], index=False, date_format="%Y-%m-%d")
+        self.markouts.to_csv(paths[4], index=False, date_format="%Y-%m-%d", float_format="%.4f")
+        paths[5].write_text(self.markdown(), encoding="utf-8")
         return paths
 
 
@@ -140,27 +142,44 @@ def attribute(data: AttributionInput, start: date | None = None, end: date | Non
     """Decompose the book's P&L over ``start`` … ``end`` (default: all its days)."""
     marks = markouts(data)  # on the whole book: a fill near the window's end still has its T+5
     data = window(data, start, end)
-    marks = marks[(marks["date"] >= data.bars.days[0]) & (marks["date"] <= data.bars.days[-1])].reset_index(drop=True)
     parts = decompose(data)
-    daily = daily_table(data, parts)
-    gross = float(daily["pnl"].abs().sum())
-    totals = {name: float(daily[name].sum()) for name in ACTUAL}
-    total_pnl = float(data.equity[-1] - data.start_equity)
-    rows = [("actual", name, value) for name, value in totals.items()]
-    rows.append(("actual", "total (equity change)", total_pnl))
-    opportunity = {c.split(":", 1)[1]: float(daily[c].sum()) for c in daily.columns if c.startswith("opportunity:")}
-    rows += [("paper_bridge", f"opportunity:{reason}", value) for reason, value in opportunity.items()]
-    rows.append(("paper_bridge", "paper holdings P&L", totals["holdings"] + sum(opportunity.values())))
     segments = None
     if data.benchmark is not None:
         segments = segment_attribution(data, parts.components["holdings"], parts.prev_ref, data.benchmark)
+    return assemble(data.strategy, daily_table(data, parts), segments, marks, source)
+
+
+def assemble(strategy: str, daily: pd.DataFrame, segments: SegmentAttribution | None, marks: pd.DataFrame,
+             source: str = "", start: date | None = None, end: date | None = None) -> AttributionReport:
+    """The report from its tables (the daily lines, the segments' daily effects, the markouts) cut to
+    ``start`` … ``end``: how a stored backtest's attribution is re-read for another window."""
+    days = pd.DatetimeIndex(pd.to_datetime(daily["date"]).unique()).sort_values() if segments is None \
+        else pd.DatetimeIndex(segments.days)
+    lo = days[0] if start is None else max(days[0], pd.Timestamp(start))
+    hi = days[-1] if end is None else min(days[-1], pd.Timestamp(end))
+    if lo > hi:
+        raise ValueError(f"no attributed day between {start} and {end} (the book covers "
+                         f"{days[0].date()} … {days[-1].date()})")
+    dates = pd.to_datetime(daily["date"])
+    daily = daily[(dates >= lo) & (dates <= hi)].reset_index(drop=True)
+    mark_dates = pd.to_datetime(marks["date"])
+    marks = marks[(mark_dates >= lo) & (mark_dates <= hi)].reset_index(drop=True)
+    if segments is not None:
+        segments = segments.between(lo, hi)
+    gross = float(daily["pnl"].abs().sum())
+    totals = {name: float(daily[name].sum()) for name in ACTUAL}
+    rows = [("actual", name, value) for name, value in totals.items()]
+    rows.append(("actual", "total (equity change)", float(daily["pnl"].sum())))
+    opportunity = {c.split(":", 1)[1]: float(daily[c].sum()) for c in daily.columns if c.startswith("opportunity:")}
+    rows += [("paper_bridge", f"opportunity:{reason}", value) for reason, value in opportunity.items()]
+    rows.append(("paper_bridge", "paper holdings P&L", totals["holdings"] + sum(opportunity.values())))
+    if segments is not None:
         linked = segments.linked()
-        rows.append(("brinson", f"benchmark ({data.benchmark.name})", segments.benchmark_cny()))
+        rows.append(("brinson", f"benchmark ({segments.name})", segments.benchmark_cny()))
         rows += [("brinson", name, float(linked[f"{name}_cny"].sum())) for name in EFFECTS]
         cash = linked[linked["segment"] == CASH_SEGMENT]
         rows.append(("brinson (of which)", "cash drag (CASH allocation)", float(cash["allocation_cny"].sum())))
     summary = pd.DataFrame(rows, columns=["group", "component", "cny"])
     summary["share_of_gross"] = summary["cny"] / gross if gross else 0.0
     coverage = 1.0 - abs(totals["residual"]) / gross if gross else 1.0
-    return AttributionReport(data.strategy, data.bars.days[0].date(), data.bars.days[-1].date(), daily, summary,
-                             gross, coverage, segments, marks, source)
+    return AttributionReport(strategy, lo.date(), hi.date(), daily, summary, gross, coverage, segments, marks, source)

@@ -47,10 +47,15 @@ def _first_reason(reason: str) -> str:
 
 def book_input(strategy: str, md: MarketData, config: BacktestConfig, holdings: np.ndarray, equity: np.ndarray,
                start_equity: float, trades: pd.DataFrame, orders: pd.DataFrame, cash_flows: pd.DataFrame,
-               benchmark: Benchmark | None, start_holdings: np.ndarray | None = None) -> AttributionInput:
-    """``trades``/``orders``/``cash_flows`` in the backtest's column contract (backtest/result.py)."""
+               benchmark: Benchmark | None, start_holdings: np.ndarray | None = None,
+               prev_close: np.ndarray | None = None) -> AttributionInput:
+    """``trades``/``orders``/``cash_flows`` in the backtest's column contract (backtest/result.py).
+
+    ``start_holdings`` and ``prev_close``: the book and the closes before ``md``'s first day (default: no
+    holdings, and the first day's close: a backtest starts in cash and trades first on its second day).
+    """
     n, m = len(md.days), len(md.symbols)
-    prev_close = md.last_close[0]  # no plan row executes on the first day: its move is the only one lost
+    prev_close = md.last_close[0] if prev_close is None else prev_close
     bars = Bars(md.days, tuple(md.symbols), prev_close, md.last_close, fill_basis(md, config), md.split,
                 md.dividend)
     day, sym = _index(md, trades["datetime"], trades["vt_symbol"])
