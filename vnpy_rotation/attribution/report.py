@@ -146,15 +146,20 @@ def attribute(data: AttributionInput, start: date | None = None, end: date | Non
     segments = None
     if data.benchmark is not None:
         segments = segment_attribution(data, parts.components["holdings"], parts.prev_ref, data.benchmark)
-    return assemble(data.strategy, daily_table(data, parts), segments, marks, source)
+    return assemble(data.strategy, daily_table(data, parts), segments, marks, source, days=data.bars.days)
 
 
 def assemble(strategy: str, daily: pd.DataFrame, segments: SegmentAttribution | None, marks: pd.DataFrame,
-             source: str = "", start: date | None = None, end: date | None = None) -> AttributionReport:
+             source: str = "", start: date | None = None, end: date | None = None,
+             days: pd.DatetimeIndex | None = None) -> AttributionReport:
     """The report from its tables (the daily lines, the segments' daily effects, the markouts) cut to
-    ``start`` … ``end``: how a stored backtest's attribution is re-read for another window."""
-    days = pd.DatetimeIndex(pd.to_datetime(daily["date"]).unique()).sort_values() if segments is None \
-        else pd.DatetimeIndex(segments.days)
+    ``start`` … ``end``: how a stored backtest's attribution is re-read for another window. ``days``: the
+    book's days (default: the segments', else the daily lines')."""
+    if days is None:
+        days = pd.DatetimeIndex(pd.to_datetime(daily["date"]).unique()).sort_values() if segments is None \
+            else pd.DatetimeIndex(segments.days)
+    if not len(days):
+        raise ValueError("the run has no attributed day")
     lo = days[0] if start is None else max(days[0], pd.Timestamp(start))
     hi = days[-1] if end is None else min(days[-1], pd.Timestamp(end))
     if lo > hi:
