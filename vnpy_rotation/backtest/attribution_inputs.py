@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..attribution import AttributionInput, Bars, Benchmark, Fills, Unfilled
 from ..data.market_data import MarketData
+from ..errors import InputRejected, Problem
 from ..market.instruments import lookup
 from .config import BacktestConfig
 from .engine import fill_basis
@@ -32,8 +33,11 @@ BOARDS = {"main_board_stock": "main", "chinext_stock": "ChiNext", "star_stock": 
 
 def _index(md: MarketData, dates: pd.Series, symbols: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     days = md.days.searchsorted(pd.to_datetime(dates).to_numpy())
-    where = {s: j for j, s in enumerate(md.symbols)}
-    return np.asarray(days, dtype=np.int64), np.array([where[s] for s in symbols], dtype=np.int64)
+    where = pd.Index(md.symbols).get_indexer(symbols.to_numpy(dtype=object))
+    if (where < 0).any():
+        unknown = symbols.to_numpy(dtype=object)[where < 0][0]
+        raise InputRejected(Problem("trades/orders", None, f"{unknown} is not in the strategy's universe"))
+    return np.asarray(days, dtype=np.int64), np.asarray(where, dtype=np.int64)
 
 
 def _first_reason(reason: str) -> str:

@@ -47,13 +47,21 @@ def detect(folder: Path) -> Kind:
                                 "state/run_parameters.json)"))
 
 
+def _table(path: Path) -> pd.DataFrame:
+    """One of the attribution tables a backtest wrote (machine-written: NaN is ``nan``)."""
+    try:
+        return pd.read_csv(path, parse_dates=["date"])
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise InputRejected(Problem(str(path), None, f"unreadable ({exc}); run the backtest again")) from None
+
+
 def _backtest(folder: Path, start: date | None, end: date | None) -> AttributionReport:
-    daily = _read_csv(folder / "attribution.csv", "date")
-    marks = _read_csv(folder / "markouts.csv", "date")
+    daily = _table(folder / "attribution.csv")
+    marks = _table(folder / "markouts.csv")
     segments = None
     path = folder / "attribution_segments_daily.csv"
-    if path.is_file() and path.stat().st_size > 0:
-        table = _read_csv(path, "date")
+    if path.is_file():
+        table = _table(path)
         segments = SegmentAttribution.from_daily(table) if len(table) else None
     strategy = str(daily["strategy"].iloc[0]) if len(daily) else folder.name
     return assemble(strategy, daily, segments, marks, f"backtest folder {folder}", start, end)
