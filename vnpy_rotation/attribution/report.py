@@ -73,14 +73,15 @@ class AttributionReport:
                   "(1 − |residual| / gross)", "",
                   "Lines in `actual` sum to the equity change; `paper_bridge` adds the refused or reduced orders' "
                   "missed move to the holdings P&L; `brinson` splits the holdings P&L against the benchmark.", "",
-                  _markdown_table(self.summary.assign(cny=self.summary["cny"].round(2) + 0.0,
-                                                      share_of_gross=self.summary["share_of_gross"].map("{:.2%}".format)))]
+                  _markdown_table(self.summary.assign(
+                      cny=self.summary["cny"].round(2) + 0.0,
+                      share_of_gross=(self.summary["cny"].round(2) / (self.gross or 1.0) + 0.0).map("{:.2%}".format)))]
         if self.segments is not None:
             linked = self.segments.linked()
             total_p = float(np.prod(1 + self.segments.port_return) - 1)
             total_b = float(np.prod(1 + self.segments.bench_return) - 1)
             lines += ["", "## Brinson–Fachler by segment (Carino-linked returns; CNY sums)", "",
-                      _markdown_table(linked.round(6)), "",
+                      _markdown_table(linked.round({c: 2 for c in linked.columns if c.endswith("_cny")}).round(6)), "",
                       f"holdings return {total_p:.4%}, benchmark {total_b:.4%}, excess {total_p - total_b:.4%} = "
                       f"Σ linked effects {float(linked[list(EFFECTS)].to_numpy().sum()):.4%}"]
         lines += ["", "## Post-fill markouts (diagnostic, not a P&L line)", "",

@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
     table.to_csv(by_path, index=False)
     print(report.markdown())
     print(f"## by {args.by}\n")
-    print(table.round(2).to_string(index=False, max_rows=40))
+    shown = table.round(6 if args.by == "segment" else 2).round({c: 2 for c in table.columns if c.endswith("_cny")})
+    print(shown.to_string(index=False, max_rows=40))
     print(f"\nwrote {len(written) + 1} files to {args.out}")
     return 0
