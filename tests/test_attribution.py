@@ -287,3 +287,18 @@ def test_the_lines_sum_to_the_equity_change_exactly(book):
     parts = decompose(data)
     per_cell = sum(v for k, v in parts.components.items() if k != "residual")
     assert np.allclose(per_cell, parts.pnl, atol=1e-6)  # per day and symbol, not just in total
+
+
+def test_a_window_starts_from_the_book_and_close_before_it():
+    # day 0 buys 1000 at 10.00; day 1 closes 10.50; day 2 is a 2-for-1 ex-date (2000 shares), sells 1000 at
+    # 5.30 and closes 5.20. The window from day 1 starts from day 0's book, equity and close
+    book = Book(close=[[10.0], [10.5], [5.2]], basis=[[10.0], [10.4], [5.3]], prev_close=[10.0], split=[[1], [1], [2]],
+                fills=[(0, 0, 1000, 10.0, 5, 0, 0), (2, 0, -1000, 5.3, 2, 0, 0)])
+    data = book.build()
+    whole = attribute(data).daily
+    later = attribute(data, start=data.bars.days[1].date()).summary.set_index("component")["cny"]
+    expected = whole[whole["date"] >= data.bars.days[1]]
+    assert later["holdings"] == pytest.approx(expected["holdings"].sum())  # 1000×0.50 + 1000×(5.20 − 5.25)
+    assert later["holdings"] == pytest.approx(500.0 - 50.0)
+    assert later["delay"] == pytest.approx(1000 * (5.3 - 5.25))  # selling 1000 at 5.30 above P̃ = 5.25
+    assert later["total (equity change)"] == pytest.approx(data.equity[-1] - data.equity[0])

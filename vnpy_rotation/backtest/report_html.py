@@ -229,7 +229,8 @@ def render_html(result: BacktestResult, metrics: dict[str, Any], benchmark: pd.S
 
 def _frame_table(table: pd.DataFrame, table_id: str) -> str:
     numeric = [pd.api.types.is_numeric_dtype(table[c]) for c in table.columns]
-    return _html_table([str(c) for c in table.columns], table.round(4).values.tolist(), table_id, numeric)
+    cells = table.round(4).astype(object).where(table.notna(), "")  # an empty cell, not "nan"
+    return _html_table([str(c) for c in table.columns], cells.values.tolist(), table_id, numeric)
 
 
 def write_html(path: Path, result: BacktestResult, metrics: dict[str, Any], benchmark: pd.Series | None,
