@@ -20,6 +20,7 @@ FILES = ("metrics.json", "equity.csv", "trades.csv", "orders.csv", "positions.cs
          "report.html", "report.md")
 ATTRIBUTION_HEADING = "收益归因 P&L attribution"
 ATTRIBUTION_TABLE_ID = "attribution-table"
+SEGMENTS_HEADING = "分段归因 Brinson–Fachler by segment (Carino-linked returns; CNY sums)"
 
 
 def _json_safe(value: Any) -> Any:
@@ -54,6 +55,8 @@ def attribution_table(report: AttributionReport) -> pd.DataFrame:
 def _extra_sections(run: BacktestRun, attribution: AttributionReport) -> list[tuple[str, pd.DataFrame]]:
     """Strategy-specific tables for the report: per-pool metrics and where capacity limits bound."""
     sections = [(ATTRIBUTION_HEADING, attribution_table(attribution))]
+    if attribution.segments is not None:
+        sections.append((SEGMENTS_HEADING, attribution.segments.linked()))
     if run.pool_metrics is not None:
         sections.append(("分池指标 Per-pool metrics", run.pool_metrics))
     capacity = run.plan.table("capacity")
