@@ -39,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
     print(report.markdown())
     print(f"## by {args.by}\n")
     shown = table.round(6 if args.by == "segment" else 2).round({c: 2 for c in table.columns if c.endswith("_cny")})
+    numeric = shown.select_dtypes("number").columns
+    shown[numeric] = shown[numeric] + 0.0  # no "-0.0"
     print(shown.to_string(index=False, max_rows=40))
     print(f"\nwrote {len(written) + 1} files to {args.out}")
     return 0
