@@ -242,8 +242,7 @@ def simulate(md: MarketData, plan: TargetPlan, config: BacktestConfig, history: 
     risk = _NO_RISK if plan.risk is None else plan.risk.kernel_args()
     named = configured_ladders(plan.risk, config.risk)
     ladders = ladder_params([ladder for _, ladder in named])
-    fill_prices = md.open if config.fill_price is FillPrice.OPEN else _vwap(md)
-    exec_prices = _execution_prices(md, fill_prices, rules.suspension)
+    exec_prices = fill_basis(md, config)
     stock = md.is_stock
     fee = config.stock_commission, config.etf_commission
     acted = (md.split != 1.0) | (md.dividend != 0.0)
@@ -267,6 +266,12 @@ def simulate(md: MarketData, plan: TargetPlan, config: BacktestConfig, history: 
         order_capacity *= 4  # a busy plan: run again with room for every order
     return RawRun(md, config, plan.reason, holdings, cash, flows, orders[:n_orders], actions[:n_actions],
                   plan.notes, rungs if named else None, tuple(name for name, _ in named), plan.drift_events)
+
+
+def fill_basis(md: MarketData, config: BacktestConfig) -> np.ndarray:
+    """The undisturbed price each symbol trades at on each day (open or VWAP, before slippage)."""
+    fill_prices = md.open if config.fill_price is FillPrice.OPEN else _vwap(md)
+    return _execution_prices(md, fill_prices, config.rules.suspension)
 
 
 def _vwap(md: MarketData) -> np.ndarray:

@@ -9,6 +9,8 @@ from typing import Any
 
 import pandas as pd
 
+from ..attribution import AttributionReport, attribute
+from .attribution_inputs import from_backtest
 from .report_html import write_html
 from .report_md import ReportContext, write_markdown
 from .risk_section import risk_summary
@@ -16,6 +18,9 @@ from .runner import BacktestRun
 
 FILES = ("metrics.json", "equity.csv", "trades.csv", "orders.csv", "positions.csv", "corporate_actions.csv",
          "report.html", "report.md")
+ATTRIBUTION_HEADING = "收益归因 P&L attribution"
+ATTRIBUTION_TABLE_ID = "attribution-table"
+SEGMENTS_HEADING = "分段归因 Brinson–Fachler by segment (Carino-linked returns; CNY sums)"
 
 
 def _json_safe(value: Any) -> Any:
@@ -40,9 +45,18 @@ def data_description(run: BacktestRun) -> list[str]:
     return lines
 
 
-def _extra_sections(run: BacktestRun) -> list[tuple[str, pd.DataFrame]]:
+def attribution_table(report: AttributionReport) -> pd.DataFrame:
+    """The report's attribution section: the summary lines plus the coverage (docs/ops/attribution.md)."""
+    coverage = pd.DataFrame({"group": ["check"], "component": ["coverage (1 − |residual| / gross)"],
+                             "cny": [float("nan")], "share_of_gross": [report.coverage]})
+    return pd.concat([report.summary, coverage], ignore_index=True)
+
+
+def _extra_sections(run: BacktestRun, attribution: AttributionReport) -> list[tuple[str, pd.DataFrame]]:
     """Strategy-specific tables for the report: per-pool metrics and where capacity limits bound."""
-    sections = []
+    sections = [(ATTRIBUTION_HEADING, attribution_table(attribution))]
+    if attribution.segments is not None:
+        sections.append((SEGMENTS_HEADING, attribution.segments.linked()))
     if run.pool_metrics is not None:
         sections.append(("分池指标 Per-pool metrics", run.pool_metrics))
     capacity = run.plan.table("capacity")
@@ -78,8 +92,11 @@ def write_outputs(run: BacktestRun, out: Path) -> list[Path]:
     result.orders.to_csv(out / "orders.csv", index=False, date_format="%Y-%m-%d")
     result.positions.to_csv(out / "positions.csv", index=False, date_format="%Y-%m-%d")
     result.cash_flows.to_csv(out / "corporate_actions.csv", index=False, date_format="%Y-%m-%d")
+    attribution = attribute(from_backtest(run))
+    extra = attribution.write(out)  # attribution.csv and the tables `run.py attribution` re-reads
     title = f"{run.strategy.name} backtest"
-    write_html(out / "report.html", result, metrics, None if run.benchmark is None else run.benchmark[1], title)
+    write_html(out / "report.html", result, metrics, None if run.benchmark is None else run.benchmark[1], title,
+               [(ATTRIBUTION_HEADING, ATTRIBUTION_TABLE_ID, attribution_table(attribution))])
     context = ReportContext(
         strategy=run.strategy.name,
         data_description=data_description(run),
@@ -89,10 +106,9 @@ def write_outputs(run: BacktestRun, out: Path) -> list[Path]:
         lookahead_checks=[(f"perturb bars after {c.cut.date()}", c.ok, c.detail) for c in run.lookahead],
         identities=[(c.name, c.ok, c.detail) for c in run.identities],
         warnings=run.metrics.get("data_warnings") or (),
-        extra=_extra_sections(run),
+        extra=_extra_sections(run, attribution),
     )
     write_markdown(out / "report.md", result, metrics, context)
-    extra = []
     for name in run.plan.tables:  # the strategy's diagnostics (capacity, selection, ...)
         run.plan.table(name).to_csv(out / f"{name}.csv", index=False, date_format="%Y-%m-%d")
         extra.append(out / f"{name}.csv")

@@ -168,8 +168,10 @@ def _sharpe_window(n: int) -> int:
     return 126 if n >= 252 else max(20, n // 3)
 
 
-def render_html(result: BacktestResult, metrics: dict[str, Any], benchmark: pd.Series | None, title: str) -> str:
-    """The report as one HTML string (see :func:`write_html`)."""
+def render_html(result: BacktestResult, metrics: dict[str, Any], benchmark: pd.Series | None, title: str,
+                tables: Sequence[tuple[str, str, pd.DataFrame]] = ()) -> str:
+    """The report as one HTML string (see :func:`write_html`); ``tables`` are (heading, id, table) after
+    the refusals."""
     from vnpy_rotation.backtest.metrics import drawdown, monthly_returns, rolling_sharpe
 
     frame = result.equity.copy()
@@ -218,13 +220,21 @@ def render_html(result: BacktestResult, metrics: dict[str, Any], benchmark: pd.S
         "<h2>图表 Charts</h2>", *divs,
         "<h2>拒单与减量 Refusals</h2>", summary,
         f"<p>{len(refused)} 笔订单被拒或减量 (orders refused or reduced)。</p>", note,
-        f'<div class="scroll">{refusals}</div>', "</body></html>",
+        f'<div class="scroll">{refusals}</div>',
+        *(f"<h2>{esc(heading)}</h2>{_frame_table(table, table_id)}" for heading, table_id, table in tables),
+        "</body></html>",
     ]
     return "\n".join(parts)
 
 
+def _frame_table(table: pd.DataFrame, table_id: str) -> str:
+    numeric = [pd.api.types.is_numeric_dtype(table[c]) for c in table.columns]
+    cells = table.round(4).astype(object).where(table.notna(), "")  # an empty cell, not "nan"
+    return _html_table([str(c) for c in table.columns], cells.values.tolist(), table_id, numeric)
+
+
 def write_html(path: Path, result: BacktestResult, metrics: dict[str, Any], benchmark: pd.Series | None,
-               title: str) -> Path:
+               title: str, tables: Sequence[tuple[str, str, pd.DataFrame]] = ()) -> Path:
     """Write the self-contained HTML report to ``path`` (UTF-8; parent folders created); return the path.
 
     ``benchmark`` is a price (or value) series indexed by date; it is aligned to the equity dates and
@@ -232,5 +242,5 @@ def write_html(path: Path, result: BacktestResult, metrics: dict[str, Any], benc
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(result, metrics, benchmark, title), encoding="utf-8")
+    path.write_text(render_html(result, metrics, benchmark, title, tables), encoding="utf-8")
     return path

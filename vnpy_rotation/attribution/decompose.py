@@ -1,0 +1,125 @@
+"""Daily P&L per symbol split into holdings, implementation shortfall, fees, distributions and a residual.
+
+For symbol i on day t with end-of-day holdings h_t, the previous close on day t's share basis
+P̃ = close_{t−1} / split_t, and fills q_k at price f_k on a day whose undisturbed fill price is b_t:
+
+    P&L = h_t·(close_t − P̃)            holdings: as if the day's trades had filled at the decision close
+        − Σ q_k·(b_t − P̃)              delay: decision close → open (or VWAP)
+        − Σ q_k·(f_k − b_t)            execution: open (or VWAP) → fill, i.e. slippage
+        − commission − stamp_duty − transfer_fee
+        + dividend cash
+        + (h′ − s·h_{t−1})·P̃           corporate_action: shares lost to rounding a split (h′ the shares after it)
+        + residual
+
+Every line is a contribution (what it adds to the P&L; a cost is negative). The identity is exact when
+the book's holdings and cash follow these fills; the residual holds what does not (rounding to the fen,
+a broker's different split arithmetic, cash flows the inputs do not carry).
+
+The paper bridge: an order refused or reduced leaves u signed shares unbought or unsold; the intended
+portfolio would have made u·(close_t − P̃) more that day (horizon: the decision close → the close of the
+day it was refused). paper holdings P&L = holdings P&L + opportunity. It does not add to the actual P&L.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .records import FEE_KINDS, AttributionInput, FloatArray
+
+ACTUAL = ("holdings", "delay", "execution", *FEE_KINDS, "dividends", "corporate_action", "residual")
+
+
+@dataclass(frozen=True)
+class Decomposition:
+    """``components``: name → days × symbols CNY (the ACTUAL lines, summing to ``pnl``);
+    ``opportunity``: refusal reason → days × symbols CNY (the paper bridge)."""
+
+    components: dict[str, FloatArray]
+    pnl: FloatArray  # days × symbols: the actual P&L (the residual's last column holds the unassigned cash)
+    opportunity: dict[str, FloatArray]
+    prev_ref: FloatArray  # P̃: the previous close on each day's share basis
+    cash_residual: FloatArray  # (days,) equity change not carried by any symbol
+
+
+def previous_reference(data: AttributionInput) -> FloatArray:
+    """P̃ = close_{t−1} / split_t: yesterday's close on today's share basis (a 2-for-1 split halves it)."""
+    bars = data.bars
+    prev = np.vstack([bars.prev_close[None, :], bars.close[:-1]])
+    return np.asarray(prev / bars.split, dtype=np.float64)
+
+
+def _per_day(data: AttributionInput, values: FloatArray) -> FloatArray:
+    """Sum per-fill values into days × symbols."""
+    out = np.zeros_like(data.holdings)
+    np.add.at(out, (data.fills.day, data.fills.symbol), values)
+    return out
+
+
+def decompose(data: AttributionInput) -> Decomposition:
+    bars, fills = data.bars, data.fills
+    ref = previous_reference(data)
+    held_before = np.vstack([data.start_holdings[None, :], data.holdings[:-1]])
+    close_prev = np.vstack([bars.prev_close[None, :], bars.close[:-1]])
+    # The kernel and brokers drop the fraction of a share a split leaves (no cash in lieu).
+    after_split = np.where(bars.split != 1.0, np.floor(held_before * bars.split + 1e-9), held_before)
+    with np.errstate(invalid="ignore"):
+        holdings = np.nan_to_num(data.holdings * (bars.close - ref))
+        corporate = np.nan_to_num(after_split * ref - held_before * close_prev)
+    day_ref = ref[fills.day, fills.symbol]
+    day_basis = bars.basis[fills.day, fills.symbol]
+    components = {
+        "holdings": holdings,
+        "delay": -_per_day(data, fills.quantity * (day_basis - day_ref)),
+        "execution": -_per_day(data, fills.quantity * (fills.price - day_basis)),
+        "commission": -_per_day(data, fills.commission),
+        "stamp_duty": -_per_day(data, fills.stamp_duty),
+        "transfer_fee": -_per_day(data, fills.transfer_fee),
+        "dividends": data.dividend_cash.astype(np.float64),
+        "corporate_action": corporate,
+    }
+    # The actual P&L per symbol from the book: value change plus the symbol's cash flows.
+    flows = (-_per_day(data, fills.quantity * fills.price) + components["commission"] + components["stamp_duty"]
+             + components["transfer_fee"] + components["dividends"])
+    with np.errstate(invalid="ignore"):
+        pnl = np.nan_to_num(data.holdings * bars.close - held_before * close_prev) + flows
+    explained = sum(components.values())
+    components["residual"] = pnl - explained
+    equity_prev = np.concatenate([[data.start_equity], data.equity[:-1]])
+    cash_residual = (data.equity - equity_prev) - pnl.sum(axis=1)
+    opportunity: dict[str, FloatArray] = {}
+    missed = data.unfilled
+    move = bars.close[missed.day, missed.symbol] - ref[missed.day, missed.symbol]
+    value = np.nan_to_num(missed.quantity * move)
+    for reason in sorted(set(missed.reason)):
+        mask = np.array([r == reason for r in missed.reason], dtype=bool)
+        grid = np.zeros_like(data.holdings)
+        np.add.at(grid, (missed.day[mask], missed.symbol[mask]), value[mask])
+        opportunity[reason] = grid
+    return Decomposition(components, pnl, opportunity, ref, cash_residual)
+
+
+def daily_table(data: AttributionInput, parts: Decomposition) -> pd.DataFrame:
+    """Long table: one row per day and symbol with any activity; the unassigned cash as symbol ``CASH``."""
+    bars = data.bars
+    n, m = data.holdings.shape
+    columns: dict[str, FloatArray] = {name: parts.components[name] for name in ACTUAL}
+    columns["pnl"] = parts.pnl
+    for reason, grid in parts.opportunity.items():
+        columns[f"opportunity:{reason}"] = grid
+    flat = {name: grid.reshape(-1) for name, grid in columns.items()}
+    table = pd.DataFrame({"date": np.repeat(bars.days, m), "strategy": data.strategy,
+                          "vt_symbol": np.tile(np.array(bars.symbols, dtype=object), n), **flat})
+    active = np.zeros(n * m, dtype=bool)
+    for grid in flat.values():
+        active |= grid != 0
+    table = table[active | (data.holdings.reshape(-1) != 0)]
+    cash = pd.DataFrame({"date": bars.days, "strategy": data.strategy, "vt_symbol": "CASH",
+                         **{name: 0.0 for name in flat}})
+    cash["residual"] = parts.cash_residual
+    cash["pnl"] = parts.cash_residual
+    cash = cash[cash["residual"].abs() > 1e-9]
+    out = pd.concat([table, cash], ignore_index=True) if len(cash) else table.reset_index(drop=True)
+    return out.sort_values(["date", "vt_symbol"], kind="stable").reset_index(drop=True)

@@ -1,0 +1,210 @@
+"""The attribution of one book over a window: the summary, the tables behind it and their files.
+
+Gross P&L (the denominator of every share and of the coverage) is Σ over days and symbols of
+|daily symbol P&L| (the unassigned cash counted as one more symbol). Net P&L would let gains and losses
+cancel, so a flat period would make a 1 % residual bound meaningless; the absolute daily amounts are the
+scale on which a residual accumulates. coverage = 1 − |Σ residual| / gross.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from pyarrow import csv as pa_csv
+
+from .brinson import EFFECTS, SegmentAttribution, segment_attribution
+from .decompose import ACTUAL, daily_table, decompose
+from .markouts import HORIZONS, markouts
+from .records import CASH_SEGMENT, AttributionInput, Bars, Benchmark, Fills, Unfilled
+
+By = Literal["day", "symbol", "segment"]
+FILES = ("attribution.csv", "attribution_summary.csv", "attribution_segments.csv",
+         "attribution_segments_daily.csv", "markouts.csv", "attribution.md")
+
+
+@dataclass(frozen=True)
+class AttributionReport:
+    strategy: str
+    start: date
+    end: date
+    daily: pd.DataFrame  # one row per day and symbol: the ACTUAL lines, pnl, opportunity:<reason>
+    summary: pd.DataFrame  # group, component, cny, share_of_gross
+    gross: float
+    coverage: float
+    segments: SegmentAttribution | None
+    markouts: pd.DataFrame
+    source: str = ""
+
+    def table(self, by: By) -> pd.DataFrame:
+        """The ACTUAL lines and the paper bridge summed per day, per symbol, or (Brinson) per segment."""
+        if by == "segment":
+            if self.segments is None:
+                return pd.DataFrame({"result": ["no benchmark segments for this book"]})
+            return self.segments.linked()
+        key = "date" if by == "day" else "vt_symbol"
+        numeric = [c for c in self.daily.columns if c not in ("date", "strategy", "vt_symbol")]
+        out = self.daily.groupby(key)[numeric].sum().reset_index()
+        if by == "day":
+            out["date"] = pd.to_datetime(out["date"]).dt.strftime("%Y-%m-%d")
+        return out
+
+    def markout_summary(self) -> pd.DataFrame:
+        rows = []
+        for k in HORIZONS:
+            bp, cny = self.markouts[f"markout_t{k}_bp"], self.markouts[f"markout_t{k}_cny"]
+            weights = (self.markouts["quantity"] * self.markouts["price"]).abs()
+            known = bp.notna()
+            mean_bp = float((bp[known] * weights[known]).sum() / weights[known].sum()) if known.any() else float("nan")
+            rows.append({"horizon": f"T+{k}", "fills": int(known.sum()), "value_weighted_bp": round(mean_bp, 2),
+                         "cny": round(float(cny[known].sum()), 2)})
+        return pd.DataFrame(rows)
+
+    def markdown(self) -> str:
+        lines = [f"# P&L attribution: {self.strategy} {self.start} … {self.end}", ""]
+        if self.source:
+            lines += [f"source: {self.source}", ""]
+        lines += [f"gross P&L (Σ |daily symbol P&L|) {self.gross:,.2f} CNY; coverage {self.coverage:.4%} "
+                  "(1 − |residual| / gross)", "",
+                  "Lines in `actual` sum to the equity change; `paper_bridge` adds the refused or reduced orders' "
+                  "missed move to the holdings P&L; `brinson` splits the holdings P&L against the benchmark.", "",
+                  _markdown_table(self.summary.assign(
+                      cny=self.summary["cny"].round(2) + 0.0,
+                      share_of_gross=(self.summary["cny"].round(2) / (self.gross or 1.0) + 0.0).map("{:.2%}".format)))]
+        if self.segments is not None:
+            linked = self.segments.linked()
+            total_p = float(np.prod(1 + self.segments.port_return) - 1)
+            total_b = float(np.prod(1 + self.segments.bench_return) - 1)
+            lines += ["", "## Brinson–Fachler by segment (Carino-linked returns; CNY sums)", "",
+                      _markdown_table(linked.round({c: 2 for c in linked.columns if c.endswith("_cny")}).round(6)), "",
+                      f"holdings return {total_p:.4%}, benchmark {total_b:.4%}, excess {total_p - total_b:.4%} = "
+                      f"Σ linked effects {float(linked[list(EFFECTS)].to_numpy().sum()):.4%}"]
+        lines += ["", "## Post-fill markouts (diagnostic, not a P&L line)", "",
+                  _markdown_table(self.markout_summary())]
+        return "\n".join(lines) + "\n"
+
+    def write(self, out: Path) -> list[Path]:
+        out.mkdir(parents=True, exist_ok=True)
+        paths = [out / name for name in FILES]
+        _write_csv(self.daily, paths[0])
+        self.summary.to_csv(paths[1], index=False)
+        (self.segments.linked() if self.segments is not None else pd.DataFrame(columns=["segment"])).to_csv(
+            paths[2], index=False)
+        if self.segments is not None:  # full precision: `run.py attribution` links these again
+            _write_csv(self.segments.daily(), paths[3], decimals=None)
+        else:
+            pd.DataFrame(columns=["date", "segment"]).to_csv(paths[3], index=False)
+        _write_csv(self.markouts, paths[4])
+        paths[5].write_text(self.markdown(), encoding="utf-8")
+        return paths
+
+
+def _write_csv(frame: pd.DataFrame, path: Path, decimals: int | None = 4) -> None:
+    """Write ``frame`` with Arrow's CSV writer: pandas formats floats value by value, ~10× slower, and the
+    long tables are written with every backtest. Dates as YYYY-MM-DD, amounts to 0.0001 (``decimals``)."""
+    columns = {}
+    for name in frame.columns:
+        values = frame[name]
+        if pd.api.types.is_datetime64_any_dtype(values):
+            columns[name] = pa.array(values.to_numpy().astype("datetime64[D]"))
+        elif pd.api.types.is_float_dtype(values):
+            columns[name] = pa.array((values.to_numpy() if decimals is None else values.round(decimals).to_numpy()) + 0.0)
+        else:
+            columns[name] = pa.array(values.astype(str).to_numpy() if values.dtype == object else values.to_numpy())
+    pa_csv.write_csv(pa.table(columns), path)
+
+
+def _markdown_table(frame: pd.DataFrame) -> str:
+    head = "| " + " | ".join(str(c) for c in frame.columns) + " |"
+    rule = "|" + "---|" * len(frame.columns)
+    body = ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([head, rule, *body])
+
+
+def window(data: AttributionInput, start: date | None, end: date | None) -> AttributionInput:
+    """The book restricted to ``start`` … ``end``: the close, holdings and equity before start carry over."""
+    days = data.bars.days
+    lo = 0 if start is None else int(days.searchsorted(pd.Timestamp(start)))
+    hi = len(days) if end is None else int(days.searchsorted(pd.Timestamp(end), side="right"))
+    if lo == 0 and hi == len(days):
+        return data
+    if lo >= hi:
+        raise ValueError(f"no attributed day between {start} and {end} (the book covers "
+                         f"{days[0].date()} … {days[-1].date()})")
+    bars = data.bars
+    cut = slice(lo, hi)
+    new_bars = Bars(days[cut], bars.symbols, bars.prev_close if lo == 0 else bars.close[lo - 1],
+                    bars.close[cut], bars.basis[cut], bars.split[cut], bars.dividend[cut])
+    f, u = data.fills, data.unfilled
+    keep_f = (f.day >= lo) & (f.day < hi)
+    keep_u = (u.day >= lo) & (u.day < hi)
+    fills = Fills(f.day[keep_f] - lo, f.symbol[keep_f], f.quantity[keep_f], f.price[keep_f], f.commission[keep_f],
+                  f.stamp_duty[keep_f], f.transfer_fee[keep_f])
+    unfilled = Unfilled(u.day[keep_u] - lo, u.symbol[keep_u], u.quantity[keep_u],
+                        tuple(r for r, k in zip(u.reason, keep_u) if k))
+    bench = data.benchmark
+    if bench is not None:
+        bench = Benchmark(bench.name, bench.segment_of, bench.segments, bench.weights[cut], bench.members[cut])
+    return replace(data, bars=new_bars, fills=fills, unfilled=unfilled, benchmark=bench,
+                   start_holdings=data.start_holdings if lo == 0 else data.holdings[lo - 1],
+                   holdings=data.holdings[cut], dividend_cash=data.dividend_cash[cut],
+                   start_equity=data.start_equity if lo == 0 else float(data.equity[lo - 1]),
+                   equity=data.equity[cut])
+
+
+def attribute(data: AttributionInput, start: date | None = None, end: date | None = None,
+              source: str = "") -> AttributionReport:
+    """Decompose the book's P&L over ``start`` … ``end`` (default: all its days)."""
+    marks = markouts(data)  # on the whole book: a fill near the window's end still has its T+5
+    data = window(data, start, end)
+    parts = decompose(data)
+    segments = None
+    if data.benchmark is not None:
+        segments = segment_attribution(data, parts.components["holdings"], parts.prev_ref, data.benchmark)
+    return assemble(data.strategy, daily_table(data, parts), segments, marks, source, days=data.bars.days)
+
+
+def assemble(strategy: str, daily: pd.DataFrame, segments: SegmentAttribution | None, marks: pd.DataFrame,
+             source: str = "", start: date | None = None, end: date | None = None,
+             days: pd.DatetimeIndex | None = None) -> AttributionReport:
+    """The report from its tables (the daily lines, the segments' daily effects, the markouts) cut to
+    ``start`` … ``end``: how a stored backtest's attribution is re-read for another window. ``days``: the
+    book's days (default: the segments', else the daily lines')."""
+    if days is None:
+        days = pd.DatetimeIndex(pd.to_datetime(daily["date"]).unique()).sort_values() if segments is None \
+            else pd.DatetimeIndex(segments.days)
+    if not len(days):
+        raise ValueError("the run has no attributed day")
+    lo = days[0] if start is None else max(days[0], pd.Timestamp(start))
+    hi = days[-1] if end is None else min(days[-1], pd.Timestamp(end))
+    if lo > hi:
+        raise ValueError(f"no attributed day between {start} and {end} (the book covers "
+                         f"{days[0].date()} … {days[-1].date()})")
+    dates = pd.to_datetime(daily["date"])
+    daily = daily[(dates >= lo) & (dates <= hi)].reset_index(drop=True)
+    mark_dates = pd.to_datetime(marks["date"])
+    marks = marks[(mark_dates >= lo) & (mark_dates <= hi)].reset_index(drop=True)
+    if segments is not None:
+        segments = segments.between(lo, hi)
+    gross = float(daily["pnl"].abs().sum())
+    totals = {name: float(daily[name].sum()) for name in ACTUAL}
+    rows = [("actual", name, value) for name, value in totals.items()]
+    rows.append(("actual", "total (equity change)", float(daily["pnl"].sum())))
+    opportunity = {c.split(":", 1)[1]: float(daily[c].sum()) for c in daily.columns if c.startswith("opportunity:")}
+    rows += [("paper_bridge", f"opportunity:{reason}", value) for reason, value in opportunity.items()]
+    rows.append(("paper_bridge", "paper holdings P&L", totals["holdings"] + sum(opportunity.values())))
+    if segments is not None:
+        linked = segments.linked()
+        rows.append(("brinson", f"benchmark ({segments.name})", segments.benchmark_cny()))
+        rows += [("brinson", name, float(linked[f"{name}_cny"].sum())) for name in EFFECTS]
+        cash = linked[linked["segment"] == CASH_SEGMENT]
+        rows.append(("brinson (of which)", "cash drag (CASH allocation)", float(cash["allocation_cny"].sum())))
+    summary = pd.DataFrame(rows, columns=["group", "component", "cny"])
+    summary["share_of_gross"] = summary["cny"] / gross if gross else 0.0
+    coverage = 1.0 - abs(totals["residual"]) / gross if gross else 1.0
+    return AttributionReport(strategy, lo.date(), hi.date(), daily, summary, gross, coverage, segments, marks, source)
