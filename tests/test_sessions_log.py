@@ -1,0 +1,156 @@
+"""The daemon's session log (``OUT/sessions.csv``) and availability computed from it.
+
+* a phase is written ``ok``, ``late`` (started past the tolerance), ``failed`` (its error, or an exception
+  written and raised again) with exact times;
+* a restart after an outage: every slot of the live schedule between the last row and the phase about to
+  run is written ``missed`` (a weekend is not a gap), a torn last line from a crash is cut first;
+* availability over a hand-built log: each slot counted once by its best row, a slot without rows missing;
+* a replay writes exactly one row per replayed phase, on its simulated clock.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+import pandas as pd
+import pytest
+from conftest import run_cli
+
+from vnpy_rotation.live.schedule import SHANGHAI, SessionTimes
+from vnpy_rotation.live.session_log import (
+    SESSIONS_FILE,
+    SessionLog,
+    Slot,
+    live_schedule,
+    read_rows,
+    replay_phases,
+    slots,
+)
+from vnpy_rotation.market.calendar import default_calendar
+from vnpy_rotation.ops.availability import availability, read_log
+
+
+def at(day: str, clock: str) -> datetime:
+    return datetime.combine(date.fromisoformat(day), time.fromisoformat(clock), SHANGHAI)
+
+
+class Clock:
+    """Returns the given times in turn."""
+
+    def __init__(self, *times: datetime) -> None:
+        self.times = list(times)
+
+    def __call__(self) -> datetime:
+        return self.times.pop(0)
+
+
+def test_a_phase_row_is_ok_late_or_failed_with_its_times(tmp_path):
+    log = SessionLog(tmp_path)
+    open_slot = Slot(date(2024, 7, 1), "open", at("2024-07-01", "09:31"))
+    retry = Slot(date(2024, 7, 1), "retry", at("2024-07-01", "10:00"))
+    deadline = Slot(date(2024, 7, 1), "deadline", at("2024-07-01", "14:50"))
+    close = Slot(date(2024, 7, 1), "close", at("2024-07-01", "15:30"))
+    assert log.run(open_slot, lambda: None, Clock(at("2024-07-01", "09:35"), at("2024-07-01", "09:36"))) == "ok"
+    assert log.run(retry, lambda: None, Clock(at("2024-07-01", "10:05:01"), at("2024-07-01", "10:06"))) == "late"
+    assert log.run(deadline, lambda: "the strategy stopped: boom",
+                   Clock(at("2024-07-01", "14:50"), at("2024-07-01", "14:51"))) == "failed"
+
+    def crash() -> None:
+        raise TimeoutError("the event engine did not drain")
+
+    with pytest.raises(TimeoutError):
+        log.run(close, crash, Clock(at("2024-07-01", "15:30"), at("2024-07-01", "15:32")))
+    rows = read_rows(tmp_path / SESSIONS_FILE)
+    assert rows.values.tolist() == [
+        ["2024-07-01", "open", "2024-07-01T09:31:00.000+08:00", "2024-07-01T09:35:00.000+08:00",
+         "2024-07-01T09:36:00.000+08:00", "ok", ""],
+        ["2024-07-01", "retry", "2024-07-01T10:00:00.000+08:00", "2024-07-01T10:05:01.000+08:00",
+         "2024-07-01T10:06:00.000+08:00", "late", ""],
+        ["2024-07-01", "deadline", "2024-07-01T14:50:00.000+08:00", "2024-07-01T14:50:00.000+08:00",
+         "2024-07-01T14:51:00.000+08:00", "failed", "the strategy stopped: boom"],
+        ["2024-07-01", "close", "2024-07-01T15:30:00.000+08:00", "2024-07-01T15:30:00.000+08:00",
+         "2024-07-01T15:32:00.000+08:00", "failed", "TimeoutError: the event engine did not drain"],
+    ]
+
+
+def test_a_restart_after_an_outage_writes_the_missed_phases_of_the_live_schedule(tmp_path):
+    """Down from Friday 2024-07-05 after the retry at 10:00 to Tuesday 07-09 10:20: the rest of Friday and
+    all of Monday are missed, the weekend is not; Tuesday's open (its window still open) runs late."""
+    times = SessionTimes()
+    calendar = default_calendar()
+    log = SessionLog(tmp_path)
+    friday = live_schedule(calendar, times, date(2024, 7, 5), date(2024, 7, 5))
+    for slot in friday[:2]:
+        log.run(slot, lambda: None, Clock(slot.at, slot.at))
+    (tmp_path / SESSIONS_FILE).open("a").write("2024-07-05,retry,2024-07-05T10:30")  # torn by the crash
+
+    restarted = SessionLog(tmp_path)
+    assert restarted.latest == at("2024-07-05", "10:00")
+    tuesday_open = Slot(date(2024, 7, 9), "open", at("2024-07-09", "09:31"))
+    missed = restarted.fill_missed(live_schedule(calendar, times, restarted.latest.date(), tuesday_open.day),
+                                   tuesday_open.at)
+    restarted.run(tuesday_open, lambda: None, Clock(at("2024-07-09", "10:20"), at("2024-07-09", "10:21")))
+    rows = read_log(tmp_path / SESSIONS_FILE)
+    expected_missed = [("2024-07-05", p, t) for p, t in (("retry", "10:30"), ("retry", "13:30"),
+                                                           ("deadline", "14:50"), ("close", "15:30"))]
+    expected_missed += [("2024-07-08", p, t) for p, t in (("open", "09:31"), ("retry", "10:00"), ("retry", "10:30"),
+                                                            ("retry", "13:30"), ("deadline", "14:50"),
+                                                            ("close", "15:30"))]
+    assert [(s.day.isoformat(), s.phase, s.at.strftime("%H:%M")) for s in missed] == expected_missed
+    assert rows["outcome"].tolist() == ["ok", "ok"] + ["missed"] * 10 + ["late"]
+    assert (rows["started_at"].iloc[2:12] == "").all()
+    # nothing is missed again on the next phase
+    assert restarted.fill_missed(live_schedule(calendar, times, date(2024, 7, 9), date(2024, 7, 9)),
+                                 at("2024-07-09", "10:30")) == [Slot(date(2024, 7, 9), "retry", at("2024-07-09", "10:00"))]
+
+
+def test_availability_counts_each_slot_once_by_its_best_row():
+    """Two replay days = 8 slots. Day 1: all ok, its open re-run late after a restart (still counts once).
+    Day 2: open 6 min late, retry failed, deadline missed, close without a row. Available: 4 of 8; with a
+    10-minute tolerance the late open counts too: 5 of 8."""
+    schedule = slots([date(2024, 7, 1), date(2024, 7, 2)], replay_phases(SessionTimes()))
+
+    def row(slot: Slot, outcome: str, late: float | None = 0.0) -> dict:
+        started = "" if late is None else (slot.at + timedelta(minutes=late)).isoformat(timespec="milliseconds")
+        return {"date": slot.day.isoformat(), "phase": slot.phase, "scheduled_at": slot.at.isoformat(timespec="milliseconds"),
+                "started_at": started, "finished_at": started, "outcome": outcome, "detail": ""}
+
+    log = pd.DataFrame([row(s, "ok") for s in schedule[:4]] + [row(schedule[0], "late", 50),
+                        row(schedule[4], "late", 6), row(schedule[5], "failed"), row(schedule[6], "missed", None)])
+    result = availability(log, schedule)
+    assert (result.scheduled, result.available, result.late, result.failed, result.missed, result.absent) == \
+        (8, 4, 1, 1, 1, 1)
+    assert result.value == 0.5
+    assert result.slots["outcome"].tolist() == ["ok", "ok", "ok", "ok", "late", "failed", "missed", "absent"]
+    assert availability(log, schedule, tolerance=timedelta(minutes=10)).value == 5 / 8
+
+
+def test_a_bad_outcome_in_the_log_is_refused_by_line(tmp_path):
+    from vnpy_rotation.errors import InputRejected
+
+    path = tmp_path / SESSIONS_FILE
+    path.write_text("date,phase,scheduled_at,started_at,finished_at,outcome,detail\n"
+                    "2024-07-01,open,2024-07-01T09:31:00+08:00,,,ok,\n"
+                    "2024-07-01,retry,2024-07-01T10:00:00+08:00,,,fine,\n", encoding="utf-8")
+    with pytest.raises(InputRejected) as refused:
+        read_log(path)
+    assert refused.value.problems[0].line == 3
+
+
+def test_a_replay_writes_one_row_per_phase_on_its_simulated_clock(tmp_path):
+    out = tmp_path / "replay"
+    done = run_cli("trade", "--gateway", "replay", "--strategy", "etf_rotation", "--start", "2024-06-24",
+                   "--end", "2024-07-05", "--out", str(out), home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = read_log(out / SESSIONS_FILE)
+    sessions = pd.read_csv(out / "daily_summary.csv")["date"].tolist()
+    assert len(sessions) == 10
+    expected = slots([date.fromisoformat(d) for d in sessions], replay_phases(SessionTimes()))
+    assert list(zip(rows["date"], rows["phase"], rows["scheduled_at"])) == [s.key for s in expected]
+    assert (rows["outcome"] == "ok").all() and (rows["started_at"] == rows["scheduled_at"]).all()
+    assert (rows["finished_at"] >= rows["started_at"]).all()
+    # resuming the finished run replays nothing and writes nothing
+    again = run_cli("trade", "--gateway", "replay", "--strategy", "etf_rotation", "--start", "2024-06-24",
+                    "--end", "2024-07-05", "--out", str(out), home=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert len(read_log(out / SESSIONS_FILE)) == 40
