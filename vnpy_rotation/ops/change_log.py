@@ -131,16 +131,20 @@ def parameter_changes(moves: Sequence[AliasMove], load: Callable[[str], Version]
     return changes
 
 
-def adr_markdown(week: str, strategy: str, changes: pd.DataFrame, parameters: Sequence[ParameterChange]) -> str:
+def adr_markdown(week: str, strategy: str, changes: pd.DataFrame,
+                 parameters: Sequence[ParameterChange] | None) -> str:
     """An Architecture Decision Record skeleton for the week: title, status, context, decision, consequences,
-    pre-filled with what was done; why it was done is left for a person."""
+    pre-filled with what was done; why it was done is left for a person. ``parameters`` None: unknown (the
+    experiment registry is not installed)."""
+    counted = "unknown (no experiment registry)" if parameters is None else str(len(parameters))
+    parameters = parameters or []
     lines = [f"# ADR {week}: {strategy} — {TO_FILL}", "", "- **Status**: proposed (proposed | accepted | superseded)",
              f"- **Week**: {week}", "", "## Context", ""]
     if not len(changes) and not parameters:
         lines += ["No alias move, parameter change, rollback or risk event this week.", ""]
     rolled = changes[changes["kind"].isin(("rollback", "canary_rollback"))]
     freezes = changes[changes["kind"].isin(("risk_flag", "risk_rung"))]
-    lines += [f"- {len(changes)} recorded changes, {len(parameters)} parameter changes, {len(rolled)} rollbacks, "
+    lines += [f"- {len(changes)} recorded changes, {counted} parameter changes, {len(rolled)} rollbacks, "
               f"{len(freezes)} risk freezes or rung changes (see changes.md).", "", "## Decision", ""]
     for _, row in changes.iterrows():
         lines += [f"### {row['date']} {row['kind']} {row['scope']}: {row['change']}", "",

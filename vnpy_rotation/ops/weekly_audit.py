@@ -211,8 +211,9 @@ def run_audit(run: Path, out: Path, week: AuditWeek | None = None) -> AuditResul
     changes, qtd_changes, params, blocks = _changes(run, out, strategy, week)
     sections["4. Change and rollback log"] = blocks
     (out / "adr.md").write_text(adr_markdown(week.label, strategy, changes, params), encoding="utf-8")
-    sections["5. ADR skeleton"] = [f"- [adr.md](adr.md): {len(changes)} changes and {len(params)} parameter changes "
-                                   "pre-filled; the why is left to fill in."]
+    sections["5. ADR skeleton"] = [f"- [adr.md](adr.md): {len(changes)} changes and "
+                                   f"{'?' if params is None else len(params)} parameter changes pre-filled; "
+                                   "the why is left to fill in."]
     week_avail, qtd_avail = _availability(run, week)
     results = targets(qtd_avail, qtd_changes, coverage_qtd, params)
     pd.DataFrame([t.__dict__ for t in results]).to_csv(out / "targets.csv", index=False)
