@@ -15,6 +15,7 @@ from datetime import date, datetime, time, timedelta
 import pandas as pd
 import pytest
 from conftest import run_cli
+from test_live_xt import fake_xt_trading, xt_module  # noqa: F401 (fixtures of the live daemon's test)
 
 from vnpy_rotation.live.schedule import SHANGHAI, SessionTimes
 from vnpy_rotation.live.session_log import (
@@ -154,3 +155,59 @@ def test_a_replay_writes_one_row_per_phase_on_its_simulated_clock(tmp_path):
                     "--end", "2024-07-05", "--out", str(out), home=tmp_path)
     assert again.returncode == 0, again.stderr
     assert len(read_log(out / SESSIONS_FILE)) == 40
+
+
+def test_the_live_daemon_restarted_after_a_down_day_logs_it_missed_and_its_own_phases(xt_module, fake_xt_trading,
+                                                                                      tmp_path):
+    """``run_live`` through vnpy_xt over the fake MiniQMT on a fake clock at Monday 2025-06-16 10:00; its log's
+    last row is Thursday's close: Friday's four phases are written missed, then Monday's open and retry run
+    late (started at 10:00), the deadline and the close on time."""
+    from test_live_xt import DAY, GatedClock, push_ticks
+
+    from vnpy_rotation.apps.rotation.daemon import TradeSpec
+    from vnpy_rotation.apps.rotation.live_daemon import run_live
+    from vnpy_rotation.backtest.config import BacktestConfig
+    from vnpy_rotation.live.plan import OrderPlan, StrategyState
+    from vnpy_rotation.live.session_log import live_phases
+    from vnpy_rotation.live.state_file import write_atomic
+
+    broker = fake_xt_trading
+    broker.auto_report = True
+    symbols = ["510300.SSE", "510500.SSE"]
+    out = tmp_path / "out"
+    spec = TradeSpec("equal_weight", {"symbols": symbols}, BacktestConfig(), out)
+    write_atomic(out / "state" / "equal_weight.json",
+                 StrategyState(plan=OrderPlan("equal_weight", "2025-06-13", symbols, [0.2, 0.7])).to_json())
+    times = SessionTimes(open=time(9, 31), retries=(time(9, 45),), deadline=time(10, 0, 0, 200_000),
+                         close=time(10, 0, 0, 400_000))
+    thursday = slots([date(2025, 6, 12)], live_phases(times))
+    log = SessionLog(out)
+    for slot in thursday:
+        log.write(slot, slot.at, slot.at, "ok")
+    clock = GatedClock(datetime.combine(DAY, time(10, 0), SHANGHAI))
+    result: list = []
+    import threading
+
+    from fakes.fake_xttrader import wait_until
+
+    thread = threading.Thread(target=lambda: result.append(run_live(
+        spec, xt_module.XtGateway, broker.gateway_setting(), once=True, times=times, now=clock,
+        output=lambda line: None)), daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: len(broker.market.subscriptions()) == 2, "the strategy's subscriptions", 30.0)
+        push_ticks(broker)
+        broker.wait_delivered()
+        clock.ready.set()
+        thread.join(60.0)
+    finally:
+        clock.ready.set()
+        thread.join(30.0)
+    assert result == [0]
+    rows = read_log(out / SESSIONS_FILE)
+    assert list(zip(rows["date"], rows["phase"], rows["outcome"])) == [
+        *(("2025-06-12", p, "ok") for p in ("open", "retry", "deadline", "close")),
+        *(("2025-06-13", p, "missed") for p in ("open", "retry", "deadline", "close")),
+        ("2025-06-16", "open", "late"), ("2025-06-16", "retry", "late"), ("2025-06-16", "deadline", "ok"),
+        ("2025-06-16", "close", "ok")]
+    assert (rows["started_at"].iloc[8:] == "2025-06-16T10:00:00.000+08:00").all()
