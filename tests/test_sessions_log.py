@@ -211,3 +211,31 @@ def test_the_live_daemon_restarted_after_a_down_day_logs_it_missed_and_its_own_p
         ("2025-06-16", "open", "late"), ("2025-06-16", "retry", "late"), ("2025-06-16", "deadline", "ok"),
         ("2025-06-16", "close", "ok")]
     assert (rows["started_at"].iloc[8:] == "2025-06-16T10:00:00.000+08:00").all()
+
+
+def test_a_replay_killed_mid_phase_resumes_and_the_log_shows_the_phase_once_it_ran(tmp_path):
+    """SIGKILL while the 3rd order of a rebalance goes out (inside an ``open`` phase): no row for that phase;
+    the restart replays the day from its open, so that day's open has one row (run after the restart) and
+    every earlier phase keeps its single row. Every slot is ok: availability 100 %."""
+    out = tmp_path / "replay"
+    args = ("trade", "--gateway", "replay", "--strategy", "etf_rotation", "--start", "2024-06-24", "--end",
+            "2024-07-05", "--out", str(out))
+    crashed = run_cli(*args, home=tmp_path, env={"ROTATION_REPLAY_KILL": "before:3"})
+    assert crashed.returncode == -9
+    before = read_log(out / SESSIONS_FILE)
+    assert before["outcome"].eq("ok").all() and before["phase"].iloc[-1] != "open"
+    killed_day = (before["date"].iloc[-1] if before["phase"].iloc[-1] != "close"
+                  else (pd.Timestamp(before["date"].iloc[-1]) + pd.offsets.BDay()).date().isoformat())
+    resumed = run_cli(*args, home=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    rows = read_log(out / SESSIONS_FILE)
+    assert rows.iloc[: len(before)].equals(before)  # appended to, never rewritten
+    sessions = [date.fromisoformat(d) for d in pd.read_csv(out / "daily_summary.csv")["date"]]
+    schedule = slots(sessions, replay_phases(SessionTimes()))
+    result = availability(rows, schedule)
+    assert (result.scheduled, result.available) == (40, 40)
+    counts = rows.groupby(["date", "phase"]).size()
+    assert counts[(killed_day, "open")] == 1
+    assert (counts.drop((killed_day, "open")) >= 1).all()
+    repeated = counts[counts > 1].index.tolist()  # the killed day's phases before the kill ran again
+    assert all(day == killed_day for day, _ in repeated)

@@ -2,8 +2,8 @@
 
 The week audited is 2024-W30 (07-22 … 07-26, the last complete week of the run); the quarter to date is
 07-01 … 07-28: 20 sessions, 80 replay phases. In that week the test moves the champion alias three times
-(A, then B with ``top_n`` 3, then back to A: one rollback) and an operator clears a release freeze in the
-run's risk state. The KPI, attribution and experiment modules are stand-ins through the audit's adapters.
+(A, then B with ``top_n`` 3, then back to A: one rollback); the run's risk state records a fail-safe alert
+raising a release freeze, which an operator clears the next day. The KPI, attribution and experiment modules are stand-ins through the audit's adapters.
 
 Checked exactly: the folder holds the five deliverables and the index; the change log has each move with its
 who/why and the cleared freeze; the ADR lists the parameter change; the targets pass (availability 100 %,
@@ -44,6 +44,7 @@ def month(runtime_home, tmp_path_factory):
     and the week's changes made."""
     from vnpy_rotation.apps.risk.state_file import RiskStateFile
     from vnpy_rotation.ops.versions import VersionRegistry
+    from vnpy_rotation.risk.events import RiskAlert
 
     folder = tmp_path_factory.mktemp("weekly_audit")
     run = folder / "month"
@@ -65,7 +66,9 @@ def month(runtime_home, tmp_path_factory):
     registry.move_alias(STRATEGY, "champion", ids["B"], "alice", "top_n 3 after the sweep", moment("2024-07-23"))
     registry.move_alias(STRATEGY, "champion", ids["A"], "bob", "drawdown after the switch", moment("2024-07-24"))
     risk = RiskStateFile(run / "state")
-    risk.raise_flag("release_freeze", STRATEGY, date(2024, 7, 25), "exceptions in the red zone")
+    freeze = RiskAlert("failsafe", STRATEGY, date(2024, 7, 25), "exceptions in the red zone")
+    risk.record_alert(freeze)  # as the engine raises a fail-safe flag: the alert, then the flag
+    risk.raise_flag("release_freeze", STRATEGY, freeze.day, freeze.reason)
     risk.clear_flag("release_freeze", STRATEGY, "reviewed: data error", moment("2024-07-26", "09:00"), who="carol")
     risk.save()
     return run, ids
@@ -140,13 +143,14 @@ def test_the_audit_of_a_replayed_month_writes_every_deliverable_and_passes(month
         ["2024-07-23", "alias", f"{STRATEGY}:champion", f"{ids['A']} → {ids['B']}", "alice", "top_n 3 after the sweep"],
         ["2024-07-24", "rollback", f"{STRATEGY}:champion", f"{ids['B']} → {ids['A']}", "bob",
          "drawdown after the switch"],
+        ["2024-07-25", "risk_alert", STRATEGY, "alert failsafe", "risk engine", "exceptions in the red zone"],
         ["2024-07-26", "risk_flag_cleared", STRATEGY, "release_freeze → cleared", "carol", "reviewed: data error"],
     ]
     assert targets(out) == {"availability": (1.0, "PASS"), "rollbacks": (1.0, "PASS"),
                             "attribution_coverage": (0.93, "PASS"), "parameter_changes_traceable": (1.0, "PASS")}
     adr = (out / "adr.md").read_text(encoding="utf-8")
     assert "| top_n | 2 | 3 |" in adr and "| top_n | 3 | 2 |" in adr  # to B, and back to A
-    assert "Rolled back: 2024-07-24" in adr and adr.count("- Why:") == 4 + 3  # 4 changes, 3 parameter changes
+    assert "Rolled back: 2024-07-24" in adr and adr.count("- Why:") == 5 + 3  # 5 changes, 3 parameter changes
     index = (out / "index.md").read_text(encoding="utf-8")
     for link in ("(kpi/snapshot.md)", "(var_es/risk_report.md)", "(attribution/)", "(changes.md)", "(adr.md)"):
         assert link in index
@@ -200,7 +204,7 @@ def test_the_command_exits_by_its_targets_and_refuses_bad_input(month, runtime_h
     statuses = pd.read_csv(tmp_path / "cli" / "targets.csv").set_index("name")["status"]
     assert done.returncode == (1 if (statuses == "FAIL").any() else 0), done.stderr
     assert statuses["availability"] == "PASS"
-    assert len(pd.read_csv(tmp_path / "cli" / "changes.csv")) >= 4
+    assert len(pd.read_csv(tmp_path / "cli" / "changes.csv")) == 5
     bad = run_cli("weekly-audit", "--run", str(run), "--week", "2024-W99", "--out", str(tmp_path / "bad"),
                   home=runtime_home)
     assert bad.returncode == 2 and bad.stderr.startswith("error: --week:") and "Traceback" not in bad.stderr

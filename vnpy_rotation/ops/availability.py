@@ -76,7 +76,8 @@ def read_log(path: Path) -> pd.DataFrame:
 def availability(log: pd.DataFrame, schedule: Sequence[Slot], tolerance: timedelta = LATE_AFTER) -> Availability:
     """Class every slot of ``schedule`` by the best of its rows in ``log`` (:data:`COLUMNS`, as strings)."""
     wanted = pd.DataFrame({"date": [s.day.isoformat() for s in schedule], "phase": [s.phase for s in schedule],
-                           "scheduled_at": [stamp(s.at) for s in schedule]})
+                           "scheduled_at": [stamp(s.at) for s in schedule],
+                           "at": pd.to_datetime([s.at for s in schedule], utc=True)})
     rows = log.loc[:, list(COLUMNS)].copy()
     due = pd.to_datetime(rows["scheduled_at"], utc=True, format="ISO8601")
     started = pd.to_datetime(rows["started_at"].replace("", None), utc=True, format="ISO8601")
@@ -84,11 +85,10 @@ def availability(log: pd.DataFrame, schedule: Sequence[Slot], tolerance: timedel
     # a row without a start time is a close done before a restart (its row was lost): it ran, time unknown
     rows["on_time"] = ran & (started.isna() | (started - due <= pd.Timedelta(tolerance)))
     rows["rank"] = rows["outcome"].map({o: i for i, o in enumerate(OUTCOMES)})
-    rows["scheduled_at"] = due.dt.tz_convert("Asia/Shanghai").map(lambda t: stamp(t.to_pydatetime()))
-    best = (rows.sort_values(["on_time", "rank"], ascending=[False, True])
-            .drop_duplicates(["date", "phase", "scheduled_at"]))
-    merged = wanted.merge(best[["date", "phase", "scheduled_at", "outcome", "on_time"]], how="left",
-                          on=["date", "phase", "scheduled_at"])
+    rows["at"] = due  # matched as instants: a hand-edited row may write the time another way
+    best = rows.sort_values(["on_time", "rank"], ascending=[False, True]).drop_duplicates(["date", "phase", "at"])
+    merged = wanted.merge(best[["date", "phase", "at", "outcome", "on_time"]], how="left",
+                          on=["date", "phase", "at"]).drop(columns="at")
     merged["outcome"] = merged["outcome"].fillna(ABSENT)
     merged["available"] = merged["on_time"].fillna(False).astype(bool)
     counts = merged["outcome"].value_counts()

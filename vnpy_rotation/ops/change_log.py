@@ -5,8 +5,9 @@ Sources, each row dated:
 * the version aliases' audit rows (:meth:`VersionRegistry.alias_history`: who, why, when, from → to); a move of
   ``champion`` back to a version that was champion before is a **rollback**;
 * the risk state file of the run (``OUT/state/risk_state.json``, read as data: ops sits below the risk app):
-  rung changes (``history``), manual resets and cleared flags (``audit``, with who and why), raised fail-safe
-  flags (``flags``, e.g. a release freeze);
+  rung changes (``history``), manual resets and cleared flags (``audit``, with who and why), alerts (``alerts``:
+  a fail-safe raising a flag such as a release freeze, an exception-test zone change) and raised flags without
+  an alert;
 * the canary ledger in the strategy's state (``OUT/state/<strategy>.json``): every transition of the release;
   a ``rollback`` or ``manual_rollback`` event is a rollback.
 
@@ -39,11 +40,11 @@ class ParameterChange:
 
     move: AliasMove
     fields: tuple[FieldDiff, ...]  # the settings that differ (``settings.*``)
-    experiments: tuple[str, ...]  # experiment ids behind the new version
+    experiments: tuple[str, ...] | None  # experiment ids behind the new version (None: no registry to ask)
 
     @property
-    def traceable(self) -> bool:
-        return bool(self.experiments)
+    def traceable(self) -> bool | None:
+        return None if self.experiments is None else bool(self.experiments)
 
 
 def _day(text: str) -> str:
@@ -77,9 +78,14 @@ def risk_rows(state_folder: Path) -> list[dict[str, Any]]:
               "change": f"{a['before']} → {a['after']}", "who": a.get("who") or "(not recorded)",
               "why": a.get("reason", ""), "source": source}
              for a in raw.get("audit") or []]
+    alerts = raw.get("alerts") or []
+    rows += [{"date": a["day"], "time": a["day"], "kind": "risk_alert", "scope": a["scope"],
+              "change": f"alert {a['kind']}", "who": "risk engine", "why": a.get("reason", ""), "source": source}
+             for a in alerts]
+    alerted = {(a["scope"], a["day"], a.get("reason", "")) for a in alerts}  # the engine alerts as it raises a flag
     rows += [{"date": f["day"], "time": f["day"], "kind": "risk_flag", "scope": f["scope"],
               "change": f"raised {f['flag']}", "who": "risk engine", "why": f.get("reason", ""), "source": source}
-             for f in (raw.get("flags") or {}).values()]
+             for f in (raw.get("flags") or {}).values() if (f["scope"], f["day"], f.get("reason", "")) not in alerted]
     return rows
 
 
@@ -125,27 +131,25 @@ def parameter_changes(moves: Sequence[AliasMove], load: Callable[[str], Version]
         else:
             fields = tuple(FieldDiff(f"settings.{k}", None, v) for k, v in sorted(new.settings.items()))
         if fields:
-            found = experiments(move.version_id)
-            ids = tuple(str(getattr(e, "id", e)) for e in found)
+            try:
+                ids: tuple[str, ...] | None = tuple(str(getattr(e, "id", e)) for e in experiments(move.version_id))
+            except ImportError:  # the experiment registry is not installed: traceability unknown
+                ids = None
             changes.append(ParameterChange(move, fields, ids))
     return changes
 
 
-def adr_markdown(week: str, strategy: str, changes: pd.DataFrame,
-                 parameters: Sequence[ParameterChange] | None) -> str:
+def adr_markdown(week: str, strategy: str, changes: pd.DataFrame, parameters: Sequence[ParameterChange]) -> str:
     """An Architecture Decision Record skeleton for the week: title, status, context, decision, consequences,
-    pre-filled with what was done; why it was done is left for a person. ``parameters`` None: unknown (the
-    experiment registry is not installed)."""
-    counted = "unknown (no experiment registry)" if parameters is None else str(len(parameters))
-    parameters = parameters or []
+    pre-filled with what was done; why it was done is left for a person."""
     lines = [f"# ADR {week}: {strategy} — {TO_FILL}", "", "- **Status**: proposed (proposed | accepted | superseded)",
              f"- **Week**: {week}", "", "## Context", ""]
     if not len(changes) and not parameters:
         lines += ["No alias move, parameter change, rollback or risk event this week.", ""]
     rolled = changes[changes["kind"].isin(("rollback", "canary_rollback"))]
-    freezes = changes[changes["kind"].isin(("risk_flag", "risk_rung"))]
-    lines += [f"- {len(changes)} recorded changes, {counted} parameter changes, {len(rolled)} rollbacks, "
-              f"{len(freezes)} risk freezes or rung changes (see changes.md).", "", "## Decision", ""]
+    freezes = changes[changes["kind"].isin(("risk_flag", "risk_rung", "risk_alert"))]
+    lines += [f"- {len(changes)} recorded changes, {len(parameters)} parameter changes, {len(rolled)} rollbacks, "
+              f"{len(freezes)} risk alerts, flags or rung changes (see changes.md).", "", "## Decision", ""]
     for _, row in changes.iterrows():
         lines += [f"### {row['date']} {row['kind']} {row['scope']}: {row['change']}", "",
                   f"- What was done: {row['change']} by {row['who']} (recorded reason: {row['why'] or '—'})",
@@ -155,7 +159,7 @@ def adr_markdown(week: str, strategy: str, changes: pd.DataFrame,
         lines += [f"### Parameter change {move.at[:10]}: {move.strategy}:champion → {move.version_id}", "",
                   "| setting | before | after |", "|---|---|---|",
                   *(f"| {d.field.removeprefix('settings.')} | {d.a} | {d.b} |" for d in change.fields), "",
-                  f"- Experiments behind it: {', '.join(change.experiments) or 'none recorded (not traceable)'}",
+                  f"- Experiments behind it: {_experiments(change)}",
                   f"- Why: {TO_FILL}", ""]
     lines += ["## Consequences", ""]
     if len(rolled):
@@ -165,6 +169,12 @@ def adr_markdown(week: str, strategy: str, changes: pd.DataFrame,
         lines.append("- Rolled back: nothing this week.")
     lines += [f"- Was it worth it, what follows: {TO_FILL}", ""]
     return "\n".join(lines)
+
+
+def _experiments(change: ParameterChange) -> str:
+    if change.experiments is None:
+        return "unknown (the experiment registry is not installed)"
+    return ", ".join(change.experiments) or "none recorded (not traceable)"
 
 
 def changes_markdown(week: str, changes: pd.DataFrame) -> str:

@@ -210,10 +210,10 @@ def run_audit(run: Path, out: Path, week: AuditWeek | None = None) -> AuditResul
     sections["3. Attribution"] = blocks
     changes, qtd_changes, params, blocks = _changes(run, out, strategy, week)
     sections["4. Change and rollback log"] = blocks
-    (out / "adr.md").write_text(adr_markdown(week.label, strategy, changes, params), encoding="utf-8")
-    sections["5. ADR skeleton"] = [f"- [adr.md](adr.md): {len(changes)} changes and "
-                                   f"{'?' if params is None else len(params)} parameter changes pre-filled; "
-                                   "the why is left to fill in."]
+    this_week = [p for p in params if week.start.isoformat() <= p.move.at[:10] <= week.end.isoformat()]
+    (out / "adr.md").write_text(adr_markdown(week.label, strategy, changes, this_week), encoding="utf-8")
+    sections["5. ADR skeleton"] = [f"- [adr.md](adr.md): {len(changes)} changes and {len(this_week)} parameter "
+                                   "changes pre-filled; the why is left to fill in."]
     week_avail, qtd_avail = _availability(run, week)
     results = targets(qtd_avail, qtd_changes, coverage_qtd, params)
     pd.DataFrame([t.__dict__ for t in results]).to_csv(out / "targets.csv", index=False)
@@ -224,11 +224,12 @@ def run_audit(run: Path, out: Path, week: AuditWeek | None = None) -> AuditResul
 
 
 def targets(qtd: Availability | None, qtd_changes: pd.DataFrame, coverage: float | None,
-            params: Sequence[ParameterChange] | None) -> list[Target]:
+            params: Sequence[ParameterChange]) -> list[Target]:
     """The quarterly targets, quarter to date."""
     value = qtd.value if qtd is not None else None
     rollbacks = float(qtd_changes["kind"].isin(("rollback", "canary_rollback")).sum())
-    traced = None if not params else sum(p.traceable for p in params) / len(params)
+    unknown = any(p.traceable is None for p in params)
+    traced = None if not params or unknown else sum(bool(p.traceable) for p in params) / len(params)
     return [
         Target("availability", value, f">= {AVAILABILITY_TARGET:.1%}", _judge(value, (value or 0) >= AVAILABILITY_TARGET),
                "phases run ok on time / phases scheduled, from sessions.csv"),
@@ -239,7 +240,7 @@ def targets(qtd: Availability | None, qtd_changes: pd.DataFrame, coverage: float
         Target("parameter_changes_traceable", traced, f"= {TRACEABLE_TARGET:.0%}",
                _judge(traced, (traced or 0) >= TRACEABLE_TARGET),
                "champion moves changing settings with an experiment / all such moves"
-               + (" (no change this quarter)" if params == [] else "" if params else " (experiments unavailable)")),
+               + (" (no change this quarter)" if not params else " (no experiment registry)" if unknown else "")),
     ]
 
 
@@ -320,7 +321,7 @@ def _attribution(run: Path, folder: Path, week: AuditWeek) -> tuple[float | None
 
 
 def _changes(run: Path, out: Path, strategy: str, week: AuditWeek
-             ) -> tuple[pd.DataFrame, pd.DataFrame, list[ParameterChange] | None, list[Block]]:
+             ) -> tuple[pd.DataFrame, pd.DataFrame, list[ParameterChange], list[Block]]:
     from .versions import VersionRegistry
 
     registry = VersionRegistry()
@@ -332,12 +333,10 @@ def _changes(run: Path, out: Path, strategy: str, week: AuditWeek
     blocks: list[Block] = [f"- [changes.md](changes.md) ([csv](changes.csv)): {len(changes)} rows this week"
                            + (": " + ", ".join(f"{k} {v}" for k, v in changes["kind"].value_counts().sort_index()
                                                .items()) if len(changes) else ".")]
-    try:
-        params: list[ParameterChange] | None = parameter_changes(moves, registry.get, experiments_for,
-                                                                 week.quarter_start, week.end)
-    except ImportError as exc:
-        blocks.append(f"- parameter changes: experiments {_unavailable(exc)}")
-        params = None
+    params = parameter_changes(moves, registry.get, experiments_for, week.quarter_start, week.end)
+    if any(p.experiments is None for p in params):
+        blocks.append("- parameter changes: traceability unknown, the experiment registry "
+                      "(vnpy_rotation.ops.experiments) is not installed")
     return changes, change_table(rows, week.quarter_start, week.end), params, blocks
 
 
@@ -388,7 +387,7 @@ def _index_html(week: AuditWeek, index: str, results: Sequence[Target], sections
         if line.startswith("# "):
             parts.append(f"<h1>{html.escape(line[2:])}</h1>")
         elif line.strip():
-            parts.append(f"<p>{html.escape(line.removeprefix('- ')).replace('**', '')}</p>")
+            parts.append(f"<p>{html.escape(line.removeprefix('- ')).replace('**', '').replace('`', '')}</p>")
     parts += ["<h2>Quarterly targets (quarter to date)</h2>",
               blocks_html([(("target", "value", "goal", "status", "how measured"),
                             [(t.name, t.shown(), t.goal, t.status, t.how) for t in results], "lrlll")], "targets")]
