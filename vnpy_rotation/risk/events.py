@@ -31,6 +31,7 @@ EVENT_RISK_ALERT = "eRiskAlert"
 EVENT_RISK_SNAPSHOT = "eRiskSnapshot"
 
 ACCOUNT = "account"  # the scope of the account ladder (a strategy may not take this name)
+RISK_STATE_FILE = "risk_state.json"  # the risk app's state in a state folder (read by ops without the app)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,15 @@ import numpy as np
 from ...errors import InputRejected, Problem
 from ...live.state_file import read_json, write_atomic
 from ...risk.config import RiskConfig
-from ...risk.events import ACCOUNT, RiskAlert, RiskDenial, RiskStateChange, StrategyRiskUpdate, order_denial
+from ...risk.events import (
+    ACCOUNT,
+    RISK_STATE_FILE,
+    RiskAlert,
+    RiskDenial,
+    RiskStateChange,
+    StrategyRiskUpdate,
+    order_denial,
+)
 from ...risk.ladder import (
     ACTIVE,
     DAY_RETURN,
@@ -42,7 +50,7 @@ from ...risk.ladder import (
 from ...risk.response import Flag, Observations
 from . import failsafe
 
-STATE_FILENAME = "risk_state.json"
+STATE_FILENAME = RISK_STATE_FILE
 STATE_VERSION = 1
 DENIAL_LOG = "risk_denials.jsonl"  # every denial, one JSON object per line, appended as it happens
 FLAG_NAMES: tuple[str, ...] = get_args(Flag)  # the fail-safe rows' flags

@@ -51,16 +51,18 @@ class SessionClock:
         self.event_engine.put(Event(EVENT_ROTATION_PHASE, Phase(name, day)))
         self.drain()
 
-    def replay_session(self, gateway, day: pd.Timestamp) -> None:
+    def replay_session(self, gateway, day: pd.Timestamp,
+                       around: Callable[[str, date, Callable[[], None]], None] | None = None) -> None:
         """One session of a :class:`~vnpy_rotation.gateways.replay.ReplayGateway`: open, retry, deadline on the
-        opening ticks, then the close on the closing ticks."""
+        opening ticks, then the close on the closing ticks. ``around`` runs each phase (the session log)."""
+        run = around or (lambda name, today, step: step())
         gateway.begin_day(day)
         self.drain()
         for name in SESSION:
-            self.phase(name, day.date())
+            run(name, day.date(), lambda name=name: self.phase(name, day.date()))
         gateway.end_day(day)
         self.drain()
-        self.phase("close", day.date())
+        run("close", day.date(), lambda: self.phase("close", day.date()))
 
     def replay_next(self, gateway) -> date | None:
         """The replay gateway's next session after the one it is in (None when the span is over)."""

@@ -28,6 +28,8 @@ from ...canary.config import CanaryConfig
 from ...data.panels import bar_span
 from ...errors import InputRejected, Problem
 from ...live.consistency import Consistency, compare, write_report
+from ...live.schedule import SessionTimes
+from ...live.session_log import SESSIONS_FILE, STRATEGY_STOPPED, SessionLog, close_slot, replay_phases, slots
 from ...live.state_file import read_json, write_atomic
 from ...live.trouble import Trouble
 from ...market.calendar import default_calendar
@@ -67,7 +69,7 @@ class CanaryStart:
 
 PARAMETERS_FILE = "run_parameters.json"  # in OUT/state: what the state there was built with
 RUN_OUTPUTS = ("state", "journal", "trades.csv", "orders.csv", "daily_summary.csv", "consistency.md",
-               "consistency.csv")  # what a run writes into its --out folder (removed by --fresh)
+               "consistency.csv", SESSIONS_FILE)  # what a run writes into its --out folder (removed by --fresh)
 
 
 def run_parameters(spec: TradeSpec, gateway: str, connection: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -227,14 +229,18 @@ def run_replay(spec: TradeSpec, output: Callable[[str], None] = print) -> Consis
         sessions = gateway.sessions()
         if sessions and canary_to_start(cycle.state.canary, spec.canary):
             start_canary(stack, name, spec.canary, sessions[0].date())
+        log = SessionLog(spec.out)
+        schedule = slots([d.date() for d in sessions], replay_phases(SessionTimes()))
+        logged = log.around(schedule, lambda: stopped(stack.engine.instances[name]))
         for day in sessions:
             today = day.date()
             if cycle.state.last_close >= today.isoformat():
+                log.note_done(close_slot(today, SessionTimes()), "closed before a restart")
                 continue  # closed before a restart
             # checked before each session, not after: a drill resumed after its canary ended replays nothing more
             if spec.until_canary_ends and stack.engine.canary.ledger(stack.engine.instances[name]) is None:
                 break
-            stack.engine.clock.replay_session(gateway, day)
+            stack.engine.clock.replay_session(gateway, day, logged)
             instance = stack.engine.instances[name]
             if not instance.trading:
                 raise RuntimeError(f"strategy {name} stopped on {today}:\n{instance.error}")
@@ -250,6 +256,14 @@ def run_replay(spec: TradeSpec, output: Callable[[str], None] = print) -> Consis
     finally:
         stack.close()
     return result
+
+
+def stopped(instance: Any) -> str | None:
+    """Why a phase failed: the instance stopped trading (the last line of its error), else None."""
+    if instance.trading:
+        return None
+    lines = (instance.error or "").strip().splitlines()
+    return f"{STRATEGY_STOPPED}: {lines[-1] if lines else 'no error recorded'}"
 
 
 def canary_to_start(ledger: Any, canary: CanaryStart | None) -> bool:

@@ -14,8 +14,9 @@ from typing import Callable
 from vnpy.trader.utility import load_json
 
 from ...live.schedule import SHANGHAI, SessionTimes, next_phase
+from ...live.session_log import SessionLog, Slot, live_schedule
 from ...market.calendar import default_calendar
-from .daemon import Stack, TradeSpec, canary_to_start, ensure_instance, start_canary
+from .daemon import Stack, TradeSpec, canary_to_start, ensure_instance, start_canary, stopped
 from .journal import DayJournal
 
 CONNECT_WAIT = 30.0  # seconds for the gateway's first account report
@@ -68,14 +69,20 @@ def run_live(spec: TradeSpec, gateway_class: type, setting: dict, *, once: bool 
         if cycle is not None and canary_to_start(cycle.state.canary, spec.canary):
             start_canary(stack, name, spec.canary, now().date())
         done = None
+        log = SessionLog(spec.out)
         while not stop.is_set():
             due = next_phase(now(), calendar, times, done)
+            slot = Slot(due.day, due.phase, due.at)
             if due.phase != "close" or cycle is None or cycle.state.last_close < due.day.isoformat():
                 wait = (due.at - now()).total_seconds()
                 if wait > 0 and stop.wait(wait):
                     break
                 output(f"{due.day} {due.phase}")
-                stack.phase(due.phase, due.day)
+                if log.latest is not None:  # what the schedule had since the last row and nobody ran
+                    log.fill_missed(live_schedule(calendar, times, log.latest.date(), due.day), due.at)
+                log.run(slot, lambda due=due: stack.phase(due.phase, due.day) or stopped(stack.engine.instances[name]), now)
+            else:
+                log.note_done(slot, "closed before the restart")
             done = (due.day, due.index)
             instance = stack.engine.instances[name]
             if not instance.trading:
