@@ -111,11 +111,12 @@ def _summary(v: Any) -> dict[str, Any]:
 
 
 def create(args: argparse.Namespace) -> int:
-    from ..ops.versions import build_version
+    from ..ops.regress import save_with_baseline
+    from ..ops.versions import build_version_run
 
-    version = build_version(args.strategy, args.config, args.start, args.end,
-                            walkforward_dir=args.from_walkforward, note=args.note)
-    saved, new = _registry().save(version)
+    version, run = build_version_run(args.strategy, args.config, args.start, args.end,
+                                     walkforward_dir=args.from_walkforward, note=args.note)
+    saved, new = save_with_baseline(_registry(), version, run, open_end=args.end is None)
     print(saved.id)
     print(f"{'created' if new else 'exists already (same content)'}: {saved.strategy} version {saved.id}, "
           f"window {saved.start} … {saved.end}, commit {saved.code_commit}")
