@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import InputRejected, Problem, RotationError
 from ..runtime import runtime_folder, settle_runtime
-from . import canary_cmd, risk_cmd, version_cmd
+from . import canary_cmd, regress_cmd, replay_week_cmd, risk_cmd, version_cmd
 
 
 def parse_date(text: str) -> date:
@@ -124,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     version_cmd.add_parsers(commands, home, parse_date)  # version create|list|show|diff|alias|history, release check
     canary_cmd.add_parsers(commands, home, parse_date)  # canary drill|status|approve|reject, rollback
+    regress_cmd.add_parsers(commands, home, parse_date)  # regress: the daily regression gate
+    replay_week_cmd.add_parsers(commands, home, parse_date)  # replay-week: the week's live sessions replayed
 
     gui = commands.add_parser("gui", parents=[home], help="VeighNa Trader with the rotation app, CTA apps and RiskManager")
     gui.set_defaults(handler="vnpy_rotation.cli.gui_cmd:run")

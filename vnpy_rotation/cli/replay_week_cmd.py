@@ -1,0 +1,3 @@
+"""placeholder"""
+def add_parsers(commands, home, parse_date):
+    pass
