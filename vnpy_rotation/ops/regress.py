@@ -109,11 +109,12 @@ class VersionCheck:
     @property
     def causes(self) -> list[str]:
         """What explains a difference: the findings of the cause checks that are not ok."""
-        names = {"data": "changed data", "new_data": "new data", "config": "config default",
-                 "config_file": "config file", "code": "code"}
-        found = [f"{names[f.check]} ({f.detail})" for f in self.findings
-                 if f.check in names and f.status in ("differs", "info") and f.detail]
-        return found
+        names = {"data": "changed data", "config": "config default", "config_file": "config file",
+                 "new_data": "new data", "code": "code"}  # the most specific first
+        rank = {k: i for i, k in enumerate(names)}
+        found = sorted((rank[f.check], i, f"{names[f.check]} ({f.detail})") for i, f in enumerate(self.findings)
+                       if f.check in names and f.status in ("differs", "info") and f.detail)
+        return [text for _, _, text in found]
 
 
 @dataclass
