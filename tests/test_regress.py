@@ -162,3 +162,19 @@ def test_a_new_commit_is_named_and_blamed_when_it_changes_results(stored, monkey
     failed, found, check = regression(stored)
     assert failed and found["fills"].status == "differs" and found["config"].status == "ok"
     assert check.causes == [f"code (commit {stored[3].code_commit} → deadbeef)"]
+
+
+def test_a_version_stored_without_a_baseline_compares_equity_and_metrics_only(stored, tmp_path):
+    registry, _, store, version = stored
+    db = peewee.SqliteDatabase(str(tmp_path / "old.db"))  # a database from before baselines: the version alone
+    old, old_baselines = VersionRegistry(VersionStore(db)), BaselineStore(db)
+    try:
+        old.save(version)
+        old.move_alias("etf_rotation", "champion", version.id, "test", "test", datetime(2024, 10, 1))
+        report = run_regression(AS_OF, RegressThresholds(), registry=old, store=store, baselines=old_baselines)
+        found = {f.check: f for f in report.checks[0].findings}
+        assert not report.regression
+        assert found["fills"].status == "skipped" and found["equity"].status == "ok"
+        assert found["data"].status == "ok" and found["data"].now == version.bars_hash
+    finally:  # peewee binds the models to the last database given: back to the module's
+        VersionStore(registry.store.db), BaselineStore(registry.store.db)
