@@ -95,3 +95,35 @@ def test_user_errors_exit_2(home, tmp_path):
     assert done.returncode == 2 and "run_parameters.json" in done.stderr and "Traceback" not in done.stderr
     done = week(home, home / "live", tmp_path / "r", "--week", "2024-W30")
     assert done.returncode == 2 and "--week" in done.stderr
+
+
+TROUBLED = """
+import sys
+from datetime import date
+from pathlib import Path
+from vnpy_rotation.runtime import settle_runtime
+settle_runtime(Path(sys.argv[1]))
+from vnpy_rotation.apps.rotation.daemon import TradeSpec, claim_out_folder, run_parameters, run_replay
+from vnpy_rotation.backtest.config import BacktestConfig
+from vnpy_rotation.live.trouble import Trouble
+spec = TradeSpec("etf_rotation", {}, BacktestConfig(), Path(sys.argv[2]), date(2024, 9, 2), date(2024, 9, 13),
+                 tolerance_bps=100.0, trouble=Trouble(extra_slippage_bps=50.0, symbols=("513100.SSE",)))
+claim_out_folder(spec.out, run_parameters(spec, "replay"))
+run_replay(spec)
+"""
+
+
+def test_a_live_run_with_injected_slippage_shows_that_fills_price_and_slippage(home, tmp_path):
+    """The "live" account filled 513100 50 bp worse than the matcher (live/trouble.py); the clean replay did not."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", TROUBLED, str(home), str(tmp_path / "live")], cwd=home,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    done = week(home, tmp_path / "live", tmp_path / "r")
+    assert done.returncode == 1, done.stdout + done.stderr
+    found = diff(tmp_path / "r")
+    assert sorted(found[["date", "vt_symbol", "side", "kind", "field"]].itertuples(index=False, name=None)) == [
+        ("2024-09-09", "513100.SSE", "buy", "fill", "price"), ("2024-09-09", "513100.SSE", "buy", "slippage", "bp")]
+    assert found["difference"].tolist() == pytest.approx([50.0, 50.0], abs=8.0)  # bp, the price rounded to the tick
