@@ -9,7 +9,7 @@ insert-only table, ``rotation_baseline``, keyed by version id and written by ``r
   only and says so; creating the same content again (same id: same bars, code and config) adds its row.
 
 The bar fingerprint is one 32-bit hash per day and symbol of (open, high, low, close, volume, turnover) over the
-backtest's whole input, warm-up included: 4 bytes a cell (10 ETFs × 8 years ≈ 80 KB), enough to name the first
+backtest's whole input, warm-up included: 4 bytes a cell (12 ETFs × 1 871 days: 150 KB stored), enough to name the first
 changed day of each symbol.
 """
 
