@@ -61,6 +61,16 @@ def test_an_unaltered_week_has_no_differences(home, tmp_path):
     assert headings == list(SECTIONS)
 
 
+def test_a_week_without_orders_has_the_same_template(home, tmp_path):
+    """2024-W36 closed no fill on either side (the replay up to it has no fill at all: its backtest check too)."""
+    done = week(home, home / "live", tmp_path / "r", "--week", "2024-09-04")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert diff(tmp_path / "r").empty
+    text = (tmp_path / "r" / "replay_week.md").read_text(encoding="utf-8")
+    assert [line[3:] for line in text.splitlines() if line.startswith("## ")] == list(SECTIONS)
+    assert "# Weekly replay 2024-W36" in text
+
+
 def test_the_report_lists_exactly_the_altered_fill_and_the_missing_order(home, tmp_path):
     live = tmp_path / "live"
     shutil.copytree(home / "live", live)

@@ -31,7 +31,7 @@ from ..backtest.runner import BacktestRun, RunSpec, read_sections, run_backtest
 from ..config import Frozen, read_yaml, validate_section
 from ..data.store import BarStore
 from ..errors import InputRejected, Problem
-from .baseline import Baseline, BaselineStore, changed_bars, fills_frame, new_bars
+from .baseline import FILL_KEY, Baseline, BaselineStore, changed_bars, fills_frame, new_bars
 from .versions import DIFF_METRICS, Version, VersionRegistry, _flatten, bars_signature, code_identity, sha256
 
 ALIASES = ("champion", "candidate")
@@ -230,13 +230,11 @@ def compare_metrics(v: Version, metrics: dict[str, Any], thresholds: RegressThre
 def _per_key(fills: pd.DataFrame) -> pd.DataFrame:
     """Fills summed per (date, symbol, side): volume and volume-weighted price."""
     if not len(fills):
-        return pd.DataFrame(columns=["volume", "price"], index=pd.MultiIndex.from_tuples([], names=list(FILL_INDEX)))
+        return pd.DataFrame(columns=["volume", "price"], index=pd.MultiIndex.from_tuples([], names=list(FILL_KEY)))
     frame = fills.assign(value=fills["price"] * fills["volume"])
-    grouped = frame.groupby(list(FILL_INDEX))[["volume", "value"]].sum()
+    grouped = frame.groupby(list(FILL_KEY))[["volume", "value"]].sum()
     return grouped.assign(price=grouped["value"] / grouped["volume"])[["volume", "price"]]
 
-
-FILL_INDEX = ("date", "vt_symbol", "direction")
 
 
 def compare_fills(stored: pd.DataFrame, now: pd.DataFrame, end: date, thresholds: RegressThresholds) -> Finding:

@@ -131,22 +131,30 @@ def week_sessions(run: RunFolder, monday: date, sunday: date, label: str) -> lis
 
 
 # -- comparison ----------------------------------------------------------------------------------------------------
+def _summed(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``columns`` summed per (date, symbol, side); an empty frame keeps that index (a week without orders)."""
+    if not len(frame):
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in columns},
+                            index=pd.MultiIndex.from_tuples([], names=KEY))
+    return frame.groupby(KEY)[columns].sum().astype(float)
+
+
 def _orders(run: RunFolder, days: set[str]) -> pd.DataFrame:
-    o = run.orders[run.orders["date"].isin(days)]
-    return o.rename(columns={"direction": "side"}).groupby(KEY)["volume"].sum().rename("requested").to_frame()
+    o = run.orders[run.orders["date"].isin(days)].rename(columns={"direction": "side", "volume": "requested"})
+    return _summed(o, ["requested"])
 
 
 def _fills(run: RunFolder, days: set[str]) -> pd.DataFrame:
-    t = run.trades.assign(date=run.trades["datetime"].str[:10]).rename(columns={"direction": "side"})
+    t = run.trades.assign(date=run.trades["datetime"].astype(str).str[:10]).rename(columns={"direction": "side"})
     t = t[t["date"].isin(days)]
-    g = t.assign(value=t["price"] * t["volume"]).groupby(KEY)[["volume", "value"]].sum()
+    g = _summed(t.assign(value=t["price"].astype(float) * t["volume"].astype(float)), ["volume", "value"])
     return g.assign(price=g["value"] / g["volume"])[["volume", "price"]]
 
 
 def reference_prices(keys: pd.MultiIndex, fill_price: str, store: BarStore | None = None) -> pd.Series:
     """The session's open (or VWAP = turnover / volume) for each (date, symbol, side) of ``keys``."""
     if not len(keys):
-        return pd.Series(dtype=float)
+        return pd.Series(index=keys, dtype=float)
     symbols = sorted(set(keys.get_level_values("vt_symbol")))
     days = sorted(set(keys.get_level_values("date")))
     panels = load_panels(symbols, date.fromisoformat(days[0]), date.fromisoformat(days[-1]), store=store)
@@ -235,8 +243,8 @@ def compare_week(live: RunFolder, replay: RunFolder, label: str, sessions: list[
                             c.name == "kind" else c, kind="stable").reset_index(drop=True)
     per_day = pd.DataFrame([{
         "date": d, "live_orders": int((live.orders["date"] == d).sum()), "replay_orders": int((replay.orders["date"] == d).sum()),
-        "live_fills": int((live.trades["datetime"].str[:10] == d).sum()),
-        "replay_fills": int((replay.trades["datetime"].str[:10] == d).sum()),
+        "live_fills": int((live.trades["datetime"].astype(str).str[:10] == d).sum()),
+        "replay_fills": int((replay.trades["datetime"].astype(str).str[:10] == d).sum()),
         "live_equity": _equity(live, d), "replay_equity": _equity(replay, d)} for d in sorted(days)])
     slippage = pd.DataFrame({"live_bp": live_bp.round(2), "replay_bp": replay_bp.round(2)}).reset_index() \
         if len(both) else pd.DataFrame(columns=[*KEY, "live_bp", "replay_bp"])
