@@ -368,7 +368,8 @@ def verdict(check: VersionCheck) -> str:
         return "PASS"
     first = check.first_day
     causes = check.causes or ["unexplained: same data, config and code"]
-    return f"REGRESSION from {first or 'the whole window'}; cause: " + "; ".join(causes)
+    where = f"from {first}" if first else "(equity and fills agree: a check without a day differs)"
+    return f"REGRESSION {where}; cause: " + "; ".join(causes)
 
 
 def write_report(report: RegressReport, out: Path) -> tuple[Path, Path]:
@@ -407,9 +408,8 @@ def write_report(report: RegressReport, out: Path) -> tuple[Path, Path]:
 def save_with_baseline(registry: VersionRegistry, version: Version, run: BacktestRun, open_end: bool,
                        baselines: BaselineStore | None = None, store: BarStore | None = None) -> tuple[Version, bool]:
     """Save ``version`` and, when its id has none yet, the regression baseline of the ``run`` it was made from."""
-    saved, new = registry.save(version)
-    if saved.content_hash == version.content_hash:
-        strategy = run.strategy
-        market = load_market(strategy.symbols, saved.start, saved.end, strategy.warmup_days, store or BarStore())
-        (baselines or BaselineStore()).save(saved.id, open_end, run.result.trades, market, version.created_at)
+    saved, new = registry.save(version)  # the same content stored before: same id, same bars, code and config
+    strategy = run.strategy
+    market = load_market(strategy.symbols, saved.start, saved.end, strategy.warmup_days, store or BarStore())
+    (baselines or BaselineStore()).save(saved.id, open_end, run.result.trades, market, version.created_at)
     return saved, new
