@@ -15,7 +15,17 @@ from pathlib import Path
 
 from ..errors import InputRejected, Problem, RotationError
 from ..runtime import runtime_folder, settle_runtime
-from . import attribution_cmd, canary_cmd, dashboard_cmd, experiments_cmd, risk_cmd, version_cmd, weekly_audit_cmd
+from . import (
+    attribution_cmd,
+    canary_cmd,
+    dashboard_cmd,
+    experiments_cmd,
+    regress_cmd,
+    replay_week_cmd,
+    risk_cmd,
+    version_cmd,
+    weekly_audit_cmd,
+)
 
 
 def parse_date(text: str) -> date:
@@ -129,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     experiments_cmd.add_parsers(commands, home, parse_date)  # experiments list|show|compare
     attribution_cmd.add_parsers(commands, home, parse_date)  # attribution --run DIR --out OUT
     weekly_audit_cmd.add_parsers(commands, home, parse_date)  # weekly-audit
+    regress_cmd.add_parsers(commands, home, parse_date)  # regress: the daily regression gate
+    replay_week_cmd.add_parsers(commands, home, parse_date)  # replay-week: the week's live sessions replayed
 
     gui = commands.add_parser("gui", parents=[home], help="VeighNa Trader with the rotation app, CTA apps and RiskManager")
     gui.set_defaults(handler="vnpy_rotation.cli.gui_cmd:run")

@@ -112,13 +112,14 @@ def _summary(v: Any) -> dict[str, Any]:
 
 def create(args: argparse.Namespace) -> int:
     from ..ops.experiments import link_evidence, track
-    from ..ops.versions import build_version
+    from ..ops.regress import save_with_baseline
+    from ..ops.versions import build_version_run
 
     with track("backtest") as experiment:  # the version's evidence: its backtest is an experiment
-        version = build_version(args.strategy, args.config, args.start, args.end,
-                                walkforward_dir=args.from_walkforward, note=args.note)
+        version, run = build_version_run(args.strategy, args.config, args.start, args.end,
+                                         walkforward_dir=args.from_walkforward, note=args.note)
         experiment.version_done(version)
-        saved, new = _registry().save(version)
+        saved, new = save_with_baseline(_registry(), version, run, open_end=args.end is None)
     links = link_evidence(saved, experiment)
     print(saved.id)
     print(f"{'created' if new else 'exists already (same content)'}: {saved.strategy} version {saved.id}, "

@@ -57,6 +57,7 @@ def compare(backtest: pd.DataFrame, live: pd.DataFrame, backtest_equity: pd.Seri
 def _normalise(trades: pd.DataFrame) -> pd.DataFrame:
     frame = trades.copy()
     frame["datetime"] = pd.to_datetime(frame["datetime"]).dt.normalize()
+    frame[list(COMPARED)] = frame[list(COMPARED)].astype(float)  # a run without fills reads them as text
     # several fills of one symbol and side on a day (live retries) count as one
     return frame.groupby(KEY, as_index=False)[COMPARED].agg(
         {"volume": "sum", "price": "mean", "value": "sum", "commission": "sum", "stamp_duty": "sum",

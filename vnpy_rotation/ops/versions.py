@@ -262,6 +262,14 @@ def build_version(strategy: str, config_file: Path, start: date | None = None, e
                   now: datetime | None = None) -> Version:
     """The version of ``strategy`` configured by ``config_file``, backtested over ``start``…``end`` (default:
     the stored bars): validates everything and runs the backtest, writes nothing."""
+    return build_version_run(strategy, config_file, start, end, walkforward_dir=walkforward_dir, note=note, who=who,
+                             now=now)[0]
+
+
+def build_version_run(strategy: str, config_file: Path, start: date | None = None, end: date | None = None, *,
+                      walkforward_dir: Path | None = None, note: str = "", who: str | None = None,
+                      now: datetime | None = None) -> tuple[Version, BacktestRun]:
+    """:func:`build_version` and the backtest run it was made from (its fills are a regression baseline)."""
     from ..strategies import create_strategy
 
     raw, source, config, benchmark = read_sections(config_file, None)
@@ -291,7 +299,7 @@ def build_version(strategy: str, config_file: Path, start: date | None = None, e
                    + [CheckOutcome("identity", c.name, c.ok, c.detail) for c in run.identities])
     equity = run.result.equity["equity"]
     moment = (now or datetime.now()).astimezone()
-    return Version(
+    version = Version(
         id=content_hash[:ID_LENGTH], strategy=strategy, strategy_class=type(run.strategy).__name__,
         content_hash=content_hash, settings=settings, settings_hash=sha256(canonical_json(settings)),
         backtest=backtest, backtest_hash=sha256(canonical_json(backtest)), release=release, risk_rules=rules,
@@ -301,6 +309,7 @@ def build_version(strategy: str, config_file: Path, start: date | None = None, e
         equity_dates=tuple(str(d.date()) for d in pd.DatetimeIndex(equity.index)),
         equity_values=tuple(float(v) for v in np.round(equity.to_numpy(dtype=float), 4)),
         created_at=moment.isoformat(timespec="seconds"), created_by=who or os_user(), note=note)
+    return version, run
 
 
 def _to_row(v: Version) -> dict[str, Any]:
