@@ -118,7 +118,8 @@ def canary_demo(out: Path) -> int:
     from ..canary.config import CanaryConfig, Stage
     from ..live.trouble import Trouble
     from ..market.calendar import default_calendar
-    from ..ops.versions import VersionRegistry, build_version
+    from ..ops.regress import save_with_baseline
+    from ..ops.versions import VersionRegistry, build_version_run
     from .canary_cmd import DRILL_STAGES, DRILL_TROUBLE, run_drill
 
     end = date.fromisoformat(str(manifest()["span"]["end"]))
@@ -131,10 +132,10 @@ def canary_demo(out: Path) -> int:
     (out / "candidate.yaml").write_text(CANDIDATE_CONFIG, encoding="utf-8")
     registry = VersionRegistry()
     window_end = sessions[0].date() - timedelta(days=1)  # researched on the data before the drill
-    champion, _ = registry.save(build_version("etf_rotation", out / "champion.yaml", None, window_end,
-                                              note="demo: the template"))
-    candidate, _ = registry.save(build_version("etf_rotation", out / "candidate.yaml", None, window_end,
-                                               note="demo: three funds"))
+    champion, candidate = (  # each with its regression baseline (fills, bar fingerprints): run.py regress
+        save_with_baseline(registry, *build_version_run("etf_rotation", out / name, None, window_end, note=note),
+                           open_end=False)[0]
+        for name, note in (("champion.yaml", "demo: the template"), ("candidate.yaml", "demo: three funds")))
     print(f"versions: champion {champion.id} (top_n 2), candidate {candidate.id} (top_n 3)")
     stages = tuple(Stage(name=n, share=s, min_sessions=m) for n, s, m in DRILL_STAGES)
     config = CanaryConfig(stages=stages)
