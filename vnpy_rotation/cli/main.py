@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import InputRejected, Problem, RotationError
 from ..runtime import runtime_folder, settle_runtime
-from . import canary_cmd, risk_cmd, version_cmd
+from . import canary_cmd, kpi_cmd, risk_cmd, version_cmd
 
 
 def parse_date(text: str) -> date:
@@ -124,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     version_cmd.add_parsers(commands, home, parse_date)  # version create|list|show|diff|alias|history, release check
     canary_cmd.add_parsers(commands, home, parse_date)  # canary drill|status|approve|reject, rollback
+    kpi_cmd.add_parsers(commands, home, parse_date)  # kpi snapshot|history
 
     gui = commands.add_parser("gui", parents=[home], help="VeighNa Trader with the rotation app, CTA apps and RiskManager")
     gui.set_defaults(handler="vnpy_rotation.cli.gui_cmd:run")

@@ -35,6 +35,7 @@ from ...risk.config import RiskConfig
 from . import RotationStrategyApp
 from .engine import RotationEngine
 from .journal import DayJournal
+from .kpi_hook import SessionKpis
 
 
 @dataclass(frozen=True)
@@ -210,6 +211,7 @@ def run_replay(spec: TradeSpec, output: Callable[[str], None] = print) -> Consis
         gateway.config = spec.config
         gateway.trouble = spec.trouble
         stack.engine.day_closed.append(DayJournal(spec.out))
+        stack.engine.day_closed.append(SessionKpis(spec.out, stack.engine.notify, stack.engine.write_log))
         stack.main_engine.connect({"初始资金": spec.config.capital, "开始日期": str(spec.start or ""),
                                    "结束日期": str(spec.end or ""), "账本文件": str(state / "replay_book.json")},
                                   gateway.gateway_name)

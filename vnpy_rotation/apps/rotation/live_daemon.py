@@ -17,6 +17,7 @@ from ...live.schedule import SHANGHAI, SessionTimes, next_phase
 from ...market.calendar import default_calendar
 from .daemon import Stack, TradeSpec, canary_to_start, ensure_instance, start_canary
 from .journal import DayJournal
+from .kpi_hook import SessionKpis
 
 CONNECT_WAIT = 30.0  # seconds for the gateway's first account report
 
@@ -49,6 +50,7 @@ def run_live(spec: TradeSpec, gateway_class: type, setting: dict, *, once: bool 
     stack = Stack(gateway_class, spec.out / "state", risk=spec.config.risk)
     try:
         stack.engine.day_closed.append(DayJournal(spec.out))
+        stack.engine.day_closed.append(SessionKpis(spec.out, stack.engine.notify, stack.engine.write_log))
         gateway_name = stack.gateway.gateway_name
         stack.main_engine.connect(setting, gateway_name)
         waited = 0.0
