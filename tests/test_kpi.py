@@ -107,14 +107,20 @@ def test_var_breaches_count_losses_beyond_the_previous_forecast():
     assert math.isnan(K.var_breaches(data, window=20, lookback=250))  # no forecast yet
 
 
-def test_risk_state_rungs_and_flags_are_read_without_the_app(tmp_path):
-    risk = {"account": {"state": [[0.0, 1, 0, 0, 0], [2.0, 1, 0, 0, 0]]},
-            "strategies": {"etf_rotation": {"rung": "REDUCING"}},
-            "flags": {"account.release_freeze": {"flag": "release_freeze", "scope": "account"},
-                      "x": {"flag": "forced_retrain", "scope": "*"}}}
-    scopes = risk_scopes(write_run(tmp_path, risk=risk))
-    assert scopes["account"].rung == "HALTED" and scopes["account"].flags == ("forced_retrain", "release_freeze")
-    assert scopes["etf_rotation"].rung == "REDUCING" and scopes["etf_rotation"].flags == ("forced_retrain",)
+def test_risk_state_rungs_and_flags_at_a_past_close(tmp_path):
+    risk = {"account": {"state": [[0.0, 1, 0, 0, 0], [1.0, 1, 0, 0, 0]], "last_day": "2024-06-06"},
+            "strategies": {"etf_rotation": {"rung": "ACTIVE"}},
+            "history": [{"scope": "account", "day": "2024-06-05", "before": "ACTIVE", "after": "REDUCING"},
+                        {"scope": "etf_rotation", "day": "2024-06-05", "before": "ACTIVE", "after": "HALTED"},
+                        {"scope": "etf_rotation", "day": "2024-06-06", "before": "HALTED", "after": "ACTIVE"}],
+            "flags": {"account.release_freeze": {"flag": "release_freeze", "scope": "account", "day": "2024-06-05"},
+                      "*.forced_retrain": {"flag": "forced_retrain", "scope": "*", "day": "2024-06-04"}}}
+    run = write_run(tmp_path, risk=risk)
+    early, middle = risk_scopes(run, date(2024, 6, 4)), risk_scopes(run, date(2024, 6, 5))
+    assert (early["account"].rung, early["account"].flags) == ("ACTIVE", ("forced_retrain",))
+    assert (middle["account"].rung, middle["account"].flags) == ("REDUCING", ("forced_retrain", "release_freeze"))
+    assert middle["etf_rotation"].rung == "HALTED" and risk_scopes(run, date(2024, 6, 6))["etf_rotation"].rung == "ACTIVE"
+    assert risk_scopes(run, date(2024, 6, 7)) == {}  # the risk engine has not closed that day
 
 
 def test_default_thresholds_are_the_backtest_alert_rules():

@@ -92,15 +92,23 @@ def fill_calibration_bp(data: RunData) -> float:
     orders = data.orders[(data.orders["date"] == day) & (data.orders["traded"] > 0)]
     if trades.empty or orders.empty:
         return math.nan
-    key = ["vt_symbol", "direction"]
-    fills = trades.assign(pv=trades["price"] * trades["volume"]).groupby(key)[["pv", "volume"]].sum()
-    model = orders.assign(ev=orders["expected_price"] * orders["traded"]).groupby(key)[["ev", "traded"]].sum()
-    joined = fills.join(model, how="inner").dropna()
-    if joined.empty:
+    # per (symbol, side): sums by integer key with bincount (a pandas groupby costs more than the whole KPI)
+    keys, inverse = np.unique(np.concatenate([(trades["vt_symbol"] + "|" + trades["direction"]).to_numpy(str),
+                                              (orders["vt_symbol"] + "|" + orders["direction"]).to_numpy(str)]),
+                              return_inverse=True)
+    t_key, o_key, n = inverse[:len(trades)], inverse[len(trades):], len(keys)
+    pv = np.bincount(t_key, trades["price"].to_numpy(float) * trades["volume"].to_numpy(float), n)
+    volume = np.bincount(t_key, trades["volume"].to_numpy(float), n)
+    ev = np.bincount(o_key, orders["expected_price"].to_numpy(float) * orders["traded"].to_numpy(float), n)
+    traded = np.bincount(o_key, orders["traded"].to_numpy(float), n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fill, model = pv / volume, ev / traded
+    both = np.isfinite(fill) & np.isfinite(model) & (model > 0)
+    if not both.any():
         return math.nan
-    sign = np.where(joined.index.get_level_values("direction") == "buy", 1.0, -1.0)
-    error = sign * ((joined["pv"] / joined["volume"]) / (joined["ev"] / joined["traded"]) - 1) * BP
-    return float(np.average(error, weights=joined["pv"]))
+    sign = np.where(np.char.endswith(keys.astype(str), "|buy"), 1.0, -1.0)
+    error = sign * (fill / model - 1) * BP
+    return float(np.average(error[both], weights=pv[both]))
 
 
 def turnover(data: RunData) -> float:
@@ -275,15 +283,19 @@ def snapshot_run(run: Path, day: date | None = None, thresholds: KpiThresholds |
         warnings.append(f"no baseline backtest: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
     values, baselines = _compute(data, base, thresholds)
     values["tracking_gap"] = values["cum_return"] - baselines.get("cum_return", math.nan)
-    risk = risk_scopes(run)
-    canary = canary_stage(run, strategy)
+    risk = risk_scopes(run, day)
+    canary = canary_stage(run, strategy, day)
     rows: list[KpiRow] = []
     for scope, kind in ((strategy, "strategy"), (ACCOUNT, "account")):
         notes: dict[str, str] = {}
         state = risk.get(scope)
         scoped = dict(values)
+        # the strategy's rung as its own close recorded it (daily_summary.csv); the account's from the risk state
+        rung = data.risk_rung.iloc[-1] if kind == "strategy" and len(data.risk_rung) else None
+        rung = rung if isinstance(rung, str) and rung in RUNGS else state.rung if state is not None else None
+        if rung is not None:
+            scoped["risk_rung"], notes["risk_rung"] = float(RUNGS.index(rung)), rung
         if state is not None:
-            scoped["risk_rung"], notes["risk_rung"] = float(RUNGS.index(state.rung)), state.rung
             scoped["risk_flags"], notes["risk_flags"] = float(len(state.flags)), ", ".join(state.flags)
         if canary is not None:
             scoped["canary_stage"] = float(canary.index)

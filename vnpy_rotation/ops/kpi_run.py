@@ -39,6 +39,7 @@ class RunData:
     capital: float  # CNY before the first session
     trades: pd.DataFrame  # date (datetime64), vt_symbol, direction, price, volume, value, costs by kind
     orders: pd.DataFrame = field(default_factory=pd.DataFrame)  # date, vt_symbol, direction, traded, expected_price
+    risk_rung: pd.Series = field(default_factory=lambda: pd.Series(dtype=object))  # the strategy's rung per close
 
     @cached_property
     def metrics(self) -> dict[str, Any]:
@@ -50,7 +51,8 @@ class RunData:
         end = pd.Timestamp(day)
         orders = self.orders[self.orders["date"] <= end] if len(self.orders) else self.orders
         return RunData(self.equity[self.equity.index <= end], self.market_value[self.market_value.index <= end],
-                       self.capital, self.trades[self.trades["date"] <= end], orders)
+                       self.capital, self.trades[self.trades["date"] <= end], orders,
+                       self.risk_rung[self.risk_rung.index <= end] if len(self.risk_rung) else self.risk_rung)
 
 
 @dataclass(frozen=True)
@@ -97,39 +99,55 @@ def read_run(run: Path, capital: float) -> RunData:
         orders["date"] = pd.to_datetime(orders["date"])
         if "expected_price" not in orders.columns:  # a run written before the journal kept it
             orders["expected_price"] = np.nan
+    rung = summary["risk_rung"] if "risk_rung" in summary.columns else pd.Series(np.nan, index=summary.index)
     return RunData(pd.Series(summary["equity"].to_numpy(float), index=index),
-                   pd.Series(summary["market_value"].to_numpy(float), index=index), capital, trades, orders)
+                   pd.Series(summary["market_value"].to_numpy(float), index=index), capital, trades, orders,
+                   pd.Series(rung.to_numpy(object), index=index))
 
 
-def risk_scopes(run: Path) -> dict[str, RiskScope]:
-    """The account's and each strategy's rung and raised fail-safe flags (empty without a risk state)."""
+def risk_scopes(run: Path, day: date) -> dict[str, RiskScope]:
+    """The account's and each strategy's rung and raised fail-safe flags at the close of ``day``.
+
+    Rungs are replayed from the state's rung changes (the last change on or before ``day``; before the first
+    change, its ``before``); flags are those still raised that were raised on or before ``day``. Empty when the
+    risk engine has not closed ``day`` yet (or there is no risk state).
+    """
     raw = read_json(run / RISK_STATE) or {}
-    if not raw:
+    if not raw or str((raw.get("account") or {}).get("last_day") or "") < day.isoformat():
         return {}
-    flags = list((raw.get("flags") or {}).values())
+    iso = day.isoformat()
+    flags = [f for f in (raw.get("flags") or {}).values() if str(f.get("day", "")) <= iso]
+    changes = sorted(raw.get("history") or [], key=lambda c: str(c.get("day", "")))
 
-    def flags_of(scope: str) -> tuple[str, ...]:
-        return tuple(sorted(str(f.get("flag")) for f in flags if f.get("scope") in (scope, "*")))
+    def at(scope: str, current: str) -> RiskScope:
+        mine = [c for c in changes if c.get("scope") == scope]
+        before = [c for c in mine if str(c["day"]) <= iso]
+        rung = str(before[-1]["after"]) if before else str(mine[0]["before"]) if mine else current
+        return RiskScope(rung, tuple(sorted(str(f.get("flag")) for f in flags if f.get("scope") in (scope, "*"))))
 
     saved = np.array((raw.get("account") or {}).get("state") or [[0.0] * LADDER_STATE], dtype=float)
-    account = RUNGS[int(saved.reshape(-1, LADDER_STATE)[:, S_RUNG].max())]  # the worst of the account's ladders
-    out = {ACCOUNT: RiskScope(account, flags_of(ACCOUNT))}
+    out = {ACCOUNT: at(ACCOUNT, RUNGS[int(saved.reshape(-1, LADDER_STATE)[:, S_RUNG].max())])}  # the worst ladder
     for name, entry in (raw.get("strategies") or {}).items():
-        out[name] = RiskScope(str(entry.get("rung", RUNGS[0])), flags_of(name))
+        out[name] = at(name, str(entry.get("rung", RUNGS[0])))
     return out
 
 
-def canary_stage(run: Path, strategy: str) -> CanaryStage | None:
-    """The strategy's latest canary release (the ledger in its state file), or None."""
+def canary_stage(run: Path, strategy: str, day: date) -> CanaryStage | None:
+    """The stage the strategy's canary release ran in at the close of ``day`` (its ledger's session record),
+    or None (no canary, or none had closed a session by then)."""
     state = read_json(run / "state" / f"{strategy}.json") or {}
     if not state.get("canary"):
         return None
     from ..live.canary_stage import CanaryLedger
 
     ledger = CanaryLedger.from_json(state["canary"])
-    machine = ledger.machine
-    return CanaryStage(ledger.candidate, ledger.config.stages[machine.stage].name, int(machine.stage),
-                       machine.status.value)
+    sessions = [s for s in ledger.sessions if s.day <= day.isoformat()]
+    if not sessions:
+        return None
+    names = [stage.name for stage in ledger.config.stages]
+    last = sessions[-1]
+    return CanaryStage(ledger.candidate, last.stage, names.index(last.stage) if last.stage in names else -1,
+                       last.status)
 
 
 def baseline(run: Path, parameters: dict[str, Any], day: date) -> RunData | None:

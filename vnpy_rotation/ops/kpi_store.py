@@ -2,7 +2,9 @@
 
 One row per (date, scope, kpi) and recording: the table is insert-only. Recording a snapshot again with the same
 values adds nothing; with other values it is refused (:class:`KpiConflict`) unless ``replace``, which inserts the
-new values as a row that names the one it supersedes. :func:`kpi_history` shows the latest row of each key.
+new values as a row that names the one it supersedes. A KPI recorded without a value (e.g. the risk engine had not
+closed the day when the daemon took its snapshot) is filled in by a later snapshot the same way, without ``replace``.
+:func:`kpi_history` shows the latest row of each key.
 """
 
 from __future__ import annotations
@@ -87,7 +89,9 @@ def record(rows: Iterable[KpiRow], run: str, *, replace: bool = False, db: Datab
             if old is not None and all(_same(old[k], v) if k in ("value", "baseline") else old[k] == v
                                        for k, v in values.items()):
                 continue
-            if old is not None and not replace:
+            # a KPI recorded without a value (its source had not closed the day yet) may be filled in
+            filled_in = old is not None and old["value"] is None and values["value"] is not None
+            if old is not None and not replace and not filled_in:
                 conflicts.append(f"{key[0]} {key[1]} {key[2]}: recorded {old['value']} ({old['status']}, from "
                                  f"{old['run']}), now {values['value']} ({values['status']})")
                 continue
