@@ -8,7 +8,8 @@ Defaults and where they come from (also in ``docs/kpi.md``):
   Basel traffic light's yellow zone (Basel Committee, "Supervisory framework for the use of 'backtesting' in
   conjunction with the internal models approach to market risk capital requirements", January 1996);
 - ``fill_calibration_bp``: fills worse than the matcher's model price by more than 10 bp on average: one
-  0.001 CNY tick (SSE/SZSE fund price tick, 上海证券交易所交易规则 3.3.13) on a 1 CNY ETF;
+  0.001 CNY tick (the fund price tick of 上海证券交易所交易规则 and 深圳证券交易所交易规则, 2023
+  revisions, as in ``market/instruments.yaml``) on a 1 CNY ETF;
 - ``tracking_gap``: |run − baseline cumulative return| above the risk engine's backtest-vs-live deviation
   threshold (:class:`vnpy_rotation.risk.response.ResponsePolicy`, read from there).
 
@@ -63,7 +64,7 @@ def default_thresholds() -> dict[str, Threshold | None]:
         for metric, op, value, label in ALERT_RULES}
     out["var_breaches"] = Threshold(op=">", value=4, source="Basel 1996 traffic light: yellow zone from 5 of 250")
     out["fill_calibration_bp"] = Threshold(op="abs>", value=10.0,
-                                           source="one 0.001 CNY fund tick on a 1 CNY ETF (SSE rules 3.3.13)")
+                                           source="one 0.001 CNY fund tick on a 1 CNY ETF (SSE/SZSE trading rules)")
     deviation = ResponsePolicy.model_fields["deviation_threshold"].default
     out["tracking_gap"] = Threshold(op="abs>", value=float(deviation),
                                     source="risk response deviation_threshold (backtest vs live)")

@@ -84,10 +84,10 @@ def record(rows: Iterable[KpiRow], run: str, *, replace: bool = False, db: Datab
         for r in rows:
             key = (r.date.isoformat(), r.scope, r.kpi)
             old = latest.get(key)
-            values = {"value": _stored(r.value), "baseline": _stored(r.baseline), "threshold": r.threshold,
-                      "status": r.status}
-            if old is not None and all(_same(old[k], v) if k in ("value", "baseline") else old[k] == v
-                                       for k, v in values.items()):
+            values: dict[str, Any] = {"value": _stored(r.value), "baseline": _stored(r.baseline),
+                                      "threshold": r.threshold, "status": r.status}
+            if old is not None and _same(old["value"], values["value"]) and _same(old["baseline"], values["baseline"]) \
+                    and (old["threshold"], old["status"]) == (r.threshold, r.status):
                 continue
             # a KPI recorded without a value (its source had not closed the day yet) may be filled in
             filled_in = old is not None and old["value"] is None and values["value"] is not None

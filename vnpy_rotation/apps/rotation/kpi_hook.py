@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from ...live.plan import DayProgress
 from ...ops.kpi_daily import daily_kpis
@@ -21,7 +21,7 @@ class SessionKpis:
         self.notify = notify
         self.log = log
 
-    def __call__(self, strategy: str, progress: DayProgress | None, summary: dict) -> None:
+    def __call__(self, strategy: str, progress: DayProgress | None, summary: dict[str, Any]) -> None:
         day = date.fromisoformat(summary["day"])
         try:
             done = daily_kpis(self.out, day, notify=self.notify)
