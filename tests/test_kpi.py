@@ -215,3 +215,12 @@ def test_threshold_text():
     assert Threshold(op="<", value=0.5).text() == "< 0.50"
     assert Threshold(op="abs>", value=10).text() == "|x| > 10.00"
     assert Threshold(op="abs>", value=10).breached(-10.5) and not Threshold(op="abs>", value=10).breached(9.0)
+
+
+def test_a_kpi_without_a_value_is_filled_in_later(tmp_path, history):
+    run = write_run(tmp_path / "run")  # no risk state yet: the account's rung is n/a
+    daily_kpis(run, date(2024, 6, 6))
+    write_run(run, risk={"account": {"state": [[1.0, 1, 0, 0, 0]], "last_day": "2024-06-06"}})
+    assert daily_kpis(run, date(2024, 6, 6)).recorded == 2  # the account's rung and flags, without --replace
+    rung = kpi_history("account").set_index("kpi").loc["risk_rung", "value"]
+    assert rung == 1.0  # REDUCING
