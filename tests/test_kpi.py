@@ -224,3 +224,12 @@ def test_a_kpi_without_a_value_is_filled_in_later(tmp_path, history):
     assert daily_kpis(run, date(2024, 6, 6)).recorded == 2  # the account's rung and flags, without --replace
     rung = kpi_history("account").set_index("kpi").loc["risk_rung", "value"]
     assert rung == 1.0  # REDUCING
+
+
+def test_a_snapshot_without_a_value_never_erases_a_recorded_one(tmp_path, history):
+    risk = {"account": {"state": [[1.0, 1, 0, 0, 0]], "last_day": "2024-06-06"}}
+    run = write_run(tmp_path / "run", risk=risk)
+    daily_kpis(run, date(2024, 6, 6))
+    (run / "state" / "risk_state.json").unlink()  # e.g. the daemon's snapshot before the risk engine's close
+    assert daily_kpis(run, date(2024, 6, 6)).recorded == 0
+    assert kpi_history("account").set_index("kpi").loc["risk_rung", "value"] == 1.0

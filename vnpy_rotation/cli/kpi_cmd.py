@@ -49,7 +49,7 @@ def snapshot(args: argparse.Namespace) -> int:
         notifier.close()
     print(done.snapshot.markdown(), end="")
     print(f"\nwrote {done.files[0]} and {done.files[1]}; {done.recorded} history rows recorded; "
-          f"{done.alerts} breach alerts sent")
+          f"{done.alerts} breach alerts to the notifier")
     return 1 if done.snapshot.breaches else 0
 
 

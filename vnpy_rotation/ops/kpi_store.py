@@ -3,7 +3,8 @@
 One row per (date, scope, kpi) and recording: the table is insert-only. Recording a snapshot again with the same
 values adds nothing; with other values it is refused (:class:`KpiConflict`) unless ``replace``, which inserts the
 new values as a row that names the one it supersedes. A KPI recorded without a value (e.g. the risk engine had not
-closed the day when the daemon took its snapshot) is filled in by a later snapshot the same way, without ``replace``.
+closed the day when the daemon took its snapshot) is filled in by a later snapshot the same way, without ``replace``;
+a snapshot without a value never erases a recorded one.
 :func:`kpi_history` shows the latest row of each key.
 """
 
@@ -89,6 +90,8 @@ def record(rows: Iterable[KpiRow], run: str, *, replace: bool = False, db: Datab
             if old is not None and _same(old["value"], values["value"]) and _same(old["baseline"], values["baseline"]) \
                     and (old["threshold"], old["status"]) == (r.threshold, r.status):
                 continue
+            if old is not None and values["value"] is None and old["value"] is not None:
+                continue  # a snapshot taken before its source closed the day: it never erases a recorded value
             # a KPI recorded without a value (its source had not closed the day yet) may be filled in
             filled_in = old is not None and old["value"] is None and values["value"] is not None
             if old is not None and not replace and not filled_in:
