@@ -68,5 +68,8 @@ def test_mistakes_are_one_line_errors(home, replay, tmp_path):
     assert done.returncode == 2 and str(bad) in done.stderr and "Traceback" not in done.stderr
     done = run_cli("kpi", "snapshot", "--run", str(replay), "--date", "2024-06-22", home=home)  # a Saturday
     assert done.returncode == 2 and "--date" in done.stderr
+    done = run_cli("trade", "--gateway", "replay", "--strategy", "etf_rotation", *SPAN, "--config", str(bad),
+                   "--out", str(tmp_path / "refused"), home=home)  # the daemon's thresholds: checked at the edge
+    assert done.returncode == 2 and str(bad) in done.stderr and not (tmp_path / "refused").exists()
     done = run_cli("kpi", "snapshot", "--run", str(tmp_path / "nothing"), home=home)
     assert done.returncode == 2 and "run_parameters.json" in done.stderr

@@ -50,7 +50,7 @@ def run_live(spec: TradeSpec, gateway_class: type, setting: dict, *, once: bool 
     stack = Stack(gateway_class, spec.out / "state", risk=spec.config.risk)
     try:
         stack.engine.day_closed.append(DayJournal(spec.out))
-        stack.engine.day_closed.append(SessionKpis(spec.out, stack.engine.notify, stack.engine.write_log))
+        stack.engine.day_closed.append(SessionKpis(spec.out, stack.engine.notify, stack.engine.write_log, spec.kpi))
         gateway_name = stack.gateway.gateway_name
         stack.main_engine.connect(setting, gateway_name)
         waited = 0.0
