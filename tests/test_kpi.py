@@ -233,3 +233,24 @@ def test_a_snapshot_without_a_value_never_erases_a_recorded_one(tmp_path, histor
     (run / "state" / "risk_state.json").unlink()  # e.g. the daemon's snapshot before the risk engine's close
     assert daily_kpis(run, date(2024, 6, 6)).recorded == 0
     assert kpi_history("account").set_index("kpi").loc["risk_rung", "value"] == 1.0
+
+
+def test_canary_stage_as_of_the_day(tmp_path):
+    from vnpy_rotation.canary import machine
+    from vnpy_rotation.canary.config import CanaryConfig, Stage
+    from vnpy_rotation.live.canary_stage import SessionRecord, start_ledger
+    from vnpy_rotation.ops.kpi_run import canary_stage
+
+    stages = (Stage(name="half", share=0.5, min_sessions=2), Stage(name="full", share=1.0, min_sessions=2))
+    ledger = start_ledger("etf_rotation", "v1", "v2", "EtfRotationStrategy", {}, CanaryConfig(stages=stages),
+                          machine.start(stages, date(2024, 6, 3)), {}, CAPITAL, CAPITAL, date(2024, 6, 3))
+    for day, stage in (("2024-06-04", "half"), ("2024-06-05", "full")):
+        ledger.sessions.append(SessionRecord(day, stage, "running", 0.5, "", "", False, True, None, None))
+    run = write_run(tmp_path)
+    (run / "state" / "etf_rotation.json").write_text(json.dumps({"canary": ledger.to_json()}, default=str))
+    assert canary_stage(run, "etf_rotation", date(2024, 6, 3)) is None  # no canary session closed yet
+    assert canary_stage(run, "etf_rotation", date(2024, 6, 4)).index == 0
+    at_end = canary_stage(run, "etf_rotation", date(2024, 6, 6))
+    assert (at_end.stage, at_end.index, at_end.candidate) == ("full", 1, "v2")
+    row = next(r for r in K.snapshot_run(run).rows if r.kpi == "canary_stage")
+    assert row.value == 1.0 and "full" in row.note
