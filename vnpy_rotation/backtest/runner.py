@@ -59,13 +59,14 @@ def read_sections(config_file: Path | None, capital: float | None, extra: tuple[
                   ) -> tuple[dict, str, BacktestConfig, tuple[str, ...]]:
     """A run's YAML: (raw sections, source name, validated ``backtest:``, ``benchmark:`` candidates).
 
-    Sections other than strategy, backtest, benchmark, release and ``extra`` are rejected, naming the file.
+    Sections other than strategy, backtest, benchmark, release, kpi and ``extra`` are rejected, naming the file.
     ``release:`` holds the thresholds of ``run.py release check`` (validated by ``version create``), so a
-    version's config file runs unchanged everywhere else.
+    version's config file runs unchanged everywhere else; so does ``kpi:`` (the daily KPI thresholds, validated by
+    ``run.py trade`` and ``run.py kpi snapshot``).
     """
     raw = read_yaml(config_file) if config_file else {}
     source = str(config_file) if config_file else "command line"
-    allowed = ("strategy", "backtest", "benchmark", "release", *extra)
+    allowed = ("strategy", "backtest", "benchmark", "release", "kpi", *extra)
     unknown = set(raw) - set(allowed)
     if unknown:
         raise InputRejected(Problem(source, None, f"unknown sections {sorted(unknown)}; allowed: {', '.join(allowed)}"))

@@ -20,6 +20,7 @@ from . import (
     canary_cmd,
     dashboard_cmd,
     experiments_cmd,
+    kpi_cmd,
     regress_cmd,
     replay_week_cmd,
     risk_cmd,
@@ -141,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     weekly_audit_cmd.add_parsers(commands, home, parse_date)  # weekly-audit
     regress_cmd.add_parsers(commands, home, parse_date)  # regress: the daily regression gate
     replay_week_cmd.add_parsers(commands, home, parse_date)  # replay-week: the week's live sessions replayed
+    kpi_cmd.add_parsers(commands, home, parse_date)  # kpi snapshot|history
 
     gui = commands.add_parser("gui", parents=[home], help="VeighNa Trader with the rotation app, CTA apps and RiskManager")
     gui.set_defaults(handler="vnpy_rotation.cli.gui_cmd:run")

@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputRejected(Problem("--start/--end", None, f"start {args.start} is after end {args.end}"))
     spec = TradeSpec(args.strategy, dict(raw.get("strategy") or {}), config, args.out, args.start, args.end,
                      float(live.get("tolerance_bps", 0.0 if args.gateway == "replay" else 30.0)),
-                     int(live.get("max_rounds", 3)))
+                     int(live.get("max_rounds", 3)), kpi=_kpi(raw.get("kpi"), source))
     canary = _canary(raw.get("canary"), spec.strategy, spec.settings, source, rehearsal=args.gateway == "replay")
     if canary is not None:
         spec = replace(spec, canary=canary, version=canary.champion)
@@ -40,6 +40,14 @@ def run(args: argparse.Namespace) -> int:
                 experiment.exit_code = _replay(spec, experiment, args.config)
             return experiment.exit_code
         return _live(spec, live.get("xt") or {}, args.once)
+
+
+def _kpi(raw: object, source: str):
+    """The ``kpi:`` section: the thresholds of the daily KPI snapshot the daemon takes after each session."""
+    from ..config import validate_section
+    from ..ops.kpi_config import KpiThresholds
+
+    return validate_section(KpiThresholds, raw, f"{source}: kpi")
 
 
 XT_NEEDS = (

@@ -35,6 +35,7 @@ class NotifyKind(str, Enum):
     DAILY_SUMMARY = "daily_summary"
     REJECTED_ORDER = "rejected_order"
     RISK_STATE = "risk_state"  # a risk ladder's rung changed, or a risk alert
+    KPI_BREACH = "kpi_breach"  # a daily KPI crossed its threshold (run.py kpi snapshot)
 
 
 ALL_KINDS: frozenset[NotifyKind] = frozenset(NotifyKind)

@@ -33,10 +33,12 @@ from ...live.session_log import SESSIONS_FILE, STRATEGY_STOPPED, SessionLog, clo
 from ...live.state_file import read_json, write_atomic
 from ...live.trouble import Trouble
 from ...market.calendar import default_calendar
+from ...ops.kpi_config import KpiThresholds
 from ...risk.config import RiskConfig
 from . import RotationStrategyApp
 from .engine import RotationEngine
 from .journal import DayJournal
+from .kpi_hook import SessionKpis
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class TradeSpec:
     version: str = ""  # the registered version ``settings`` are ("": not registered)
     trouble: Trouble | None = None  # replay: trouble the paper account injects (a canary drill)
     until_canary_ends: bool = False  # replay: stop after the session that ends the canary (a drill)
+    kpi: KpiThresholds | None = None  # the daily KPI snapshot's thresholds (None: the defaults)
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ class CanaryStart:
 
 PARAMETERS_FILE = "run_parameters.json"  # in OUT/state: what the state there was built with
 RUN_OUTPUTS = ("state", "journal", "trades.csv", "orders.csv", "daily_summary.csv", "consistency.md",
-               "consistency.csv", SESSIONS_FILE)  # what a run writes into its --out folder (removed by --fresh)
+               "consistency.csv", SESSIONS_FILE, "kpi")  # what a run writes into its --out folder (removed by --fresh)
 
 
 def run_parameters(spec: TradeSpec, gateway: str, connection: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -212,6 +215,8 @@ def run_replay(spec: TradeSpec, output: Callable[[str], None] = print) -> Consis
         gateway.config = spec.config
         gateway.trouble = spec.trouble
         stack.engine.day_closed.append(DayJournal(spec.out))
+        stack.engine.day_closed.append(SessionKpis(spec.out, stack.engine.notify, stack.engine.write_log,
+                                                   spec.kpi))
         stack.main_engine.connect({"初始资金": spec.config.capital, "开始日期": str(spec.start or ""),
                                    "结束日期": str(spec.end or ""), "账本文件": str(state / "replay_book.json")},
                                   gateway.gateway_name)

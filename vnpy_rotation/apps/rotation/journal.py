@@ -16,7 +16,9 @@ from ...backtest.engine import TRADE_COLUMNS
 from ...live.plan import DayProgress
 from ...live.state_file import write_atomic
 
-ORDER_COLUMNS = ["date", "reference", "vt_symbol", "direction", "volume", "price", "traded", "status", "order_id"]
+# price: the limit sent; expected_price: the fill price the order was sized with (the matcher's model price)
+ORDER_COLUMNS = ["date", "reference", "vt_symbol", "direction", "volume", "price", "traded", "status", "order_id",
+                 "expected_price"]
 SUMMARY_COLUMNS = ["date", "equity", "cash", "market_value", "pnl", "orders", "fills", "positions", "unfilled",
                    "carried", "reconciliation", "risk_rung"]
 
@@ -48,7 +50,8 @@ class DayJournal:
             for o in progress.get("orders", []):
                 orders.append({"date": day, "reference": o["reference"], "vt_symbol": o["symbol"],
                                "direction": "buy" if o["buy"] else "sell", "volume": o["volume"], "price": o["price"],
-                               "traded": o["traded"], "status": o["status"], "order_id": o["order_id"]})
+                               "traded": o["traded"], "status": o["status"], "order_id": o["order_id"],
+                               "expected_price": o.get("expected_price")})
             summaries.append({"date": day, **{k: summary.get(k) for k in SUMMARY_COLUMNS[1:]},
                               "risk_rung": (summary.get("risk") or {}).get("rung")})
         for row in summaries:

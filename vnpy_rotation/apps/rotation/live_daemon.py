@@ -18,6 +18,7 @@ from ...live.session_log import SessionLog, Slot, live_schedule
 from ...market.calendar import default_calendar
 from .daemon import Stack, TradeSpec, canary_to_start, ensure_instance, start_canary, stopped
 from .journal import DayJournal
+from .kpi_hook import SessionKpis
 
 CONNECT_WAIT = 30.0  # seconds for the gateway's first account report
 
@@ -50,6 +51,7 @@ def run_live(spec: TradeSpec, gateway_class: type, setting: dict, *, once: bool 
     stack = Stack(gateway_class, spec.out / "state", risk=spec.config.risk)
     try:
         stack.engine.day_closed.append(DayJournal(spec.out))
+        stack.engine.day_closed.append(SessionKpis(spec.out, stack.engine.notify, stack.engine.write_log, spec.kpi))
         gateway_name = stack.gateway.gateway_name
         stack.main_engine.connect(setting, gateway_name)
         waited = 0.0
