@@ -194,12 +194,24 @@ def test_history_is_idempotent_and_refuses_other_values_unless_replaced(tmp_path
     replaced = daily_kpis(run, date(2024, 6, 6), replace=True)
     assert 0 < replaced.recorded < len(replaced.snapshot.rows)  # only the KPIs whose values changed
     frame = kpi_history("etf_rotation")
-    assert list(frame.columns) == ["date", "scope", "kpi", "value", "baseline", "threshold", "status"]
+    assert list(frame.columns) == ["date", "scope", "kpi", "value", "baseline", "threshold", "status", "run"]
     assert frame["date"].dtype.kind == "M" and frame["value"].dtype == float
     pnl = frame[frame["kpi"] == "pnl"]
     assert len(pnl) == 1 and pnl["value"].iloc[0] == pytest.approx(1_000.0)  # the replacement counts
     assert KpiRecord.select().where(KpiRecord.replaces.is_null(False)).count() == replaced.recorded
     assert kpi_history(since=date(2024, 6, 7)).empty
+
+
+def test_each_run_folder_keeps_its_own_history(tmp_path, history):
+    """A replay of the days a live run recorded, with other values, is no conflict: histories are per run."""
+    live = write_run(tmp_path / "live")
+    replay = write_run(tmp_path / "replay", equity=EQUITY[:-1] + [101_959.6])
+    assert daily_kpis(live, date(2024, 6, 6)).recorded > 0
+    assert daily_kpis(replay, date(2024, 6, 6)).recorded > 0  # refused before runs were told apart
+    pnl = {r.run: r.value for r in kpi_history("etf_rotation").itertuples() if r.kpi == "pnl"}
+    assert pnl == {str(live.absolute()): pytest.approx(0.0), str(replay.absolute()): pytest.approx(1_000.0)}  # the day's P&L
+    only_live = kpi_history("etf_rotation", run=live)
+    assert set(only_live["run"]) == {str(live.absolute())}
 
 
 def test_the_daemon_hook_never_raises(tmp_path):

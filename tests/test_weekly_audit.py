@@ -3,7 +3,8 @@
 The week audited is 2024-W30 (07-22 … 07-26, the last complete week of the run); the quarter to date is
 07-01 … 07-28: 20 sessions, 80 replay phases. In that week the test moves the champion alias three times
 (A, then B with ``top_n`` 3, then back to A: one rollback); the run's risk state records a fail-safe alert
-raising a release freeze, which an operator clears the next day. The KPI, attribution and experiment modules are stand-ins through the audit's adapters.
+raising a release freeze, which an operator clears the next day. Most tests put stand-ins for the KPI,
+attribution and experiment modules behind the audit's adapters (exact values); one runs the real ones.
 
 Checked exactly: the folder holds the five deliverables and the index; the change log has each move with its
 who/why and the cleared freeze; the ADR lists the parameter change; the targets pass (availability 100 %,
@@ -112,7 +113,7 @@ def adapters(monkeypatch, month):
         return Attribution(start, 0.97 if start == W30.start else 0.93)
 
     monkeypatch.setattr(weekly_audit, "kpi_snapshot", lambda run, day: Snapshot(day))
-    monkeypatch.setattr(weekly_audit, "kpi_history", lambda since: history[history["date"] >= "2024-07-01"])
+    monkeypatch.setattr(weekly_audit, "kpi_history", lambda run, since: history[history["date"] >= "2024-07-01"])
     monkeypatch.setattr(weekly_audit, "attribute", attribute)
     monkeypatch.setattr(weekly_audit, "experiments_for", lambda version_id: traced.get(version_id, []))
     return calls, traced
@@ -156,6 +157,29 @@ def test_the_audit_of_a_replayed_month_writes_every_deliverable_and_passes(month
         assert link in index
     assert "20 of 20 phases" in index and "80 of 80 phases" in index
     assert '<a href="adr.md">' in (out / "index.html").read_text(encoding="utf-8")
+
+
+def test_the_audit_with_the_real_kpi_attribution_and_experiment_modules(month, tmp_path):
+    """No stand-ins: the daemon's KPI history of this run, its attribution and the versions' experiments."""
+    from vnpy_rotation.ops.attribution_run import attribute_folder
+    from vnpy_rotation.ops.kpi import snapshot_run
+    from vnpy_rotation.ops.kpi_store import kpi_history
+
+    run, _ = month
+    result = run_audit(run, tmp_path / "audit", W30)
+    out = tmp_path / "audit"
+    assert (out / "kpi" / "snapshot.md").read_text(encoding="utf-8") == snapshot_run(run, date(2024, 7, 26)).markdown()
+    history = pd.read_csv(out / "kpi" / "history.csv")
+    recorded = kpi_history(since=W30.start, run=run)  # the daemon recorded one snapshot per session
+    assert len(history) == len(recorded[recorded["date"] <= pd.Timestamp(W30.end)]) > 0
+    assert set(history["date"]) == {f"2024-07-{d}" for d in (22, 23, 24, 25, 26)}
+    assert set(history["run"]) == {str(run.absolute())}
+    quarter = attribute_folder(run, date(2024, 7, 1), W30.end)
+    found = targets(out)
+    assert found["attribution_coverage"] == (pytest.approx(quarter.coverage), "PASS") and quarter.coverage >= 0.9
+    assert (out / "attribution" / "attribution.md").is_file()
+    assert found["parameter_changes_traceable"] == (1.0, "PASS")  # version create recorded and linked each backtest
+    assert result.passed
 
 
 def test_a_down_day_and_a_late_phase_lower_availability_to_the_hand_computed_value(month, adapters, tmp_path):

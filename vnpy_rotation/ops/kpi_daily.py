@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .kpi import KpiSnapshot, alert_text, snapshot_run, write_snapshot
 from .kpi_config import KpiThresholds
-from .kpi_store import record
+from .kpi_store import record, run_key
 
 KPI_BREACH = "kpi_breach"  # the notifier's kind (vnpy_rotation.notify.NotifyKind.KPI_BREACH)
 
@@ -39,7 +39,7 @@ def daily_kpis(run: Path, day: date | None = None, thresholds: KpiThresholds | N
     """Snapshot ``run`` at ``day``, write ``OUT/kpi/kpi_<day>.md|json``, record the history (refused when other
     values were recorded for that day, unless ``replace``), then alert each breach through ``notify``."""
     snapshot = snapshot_run(run, day, thresholds)
-    recorded = record(snapshot.rows, str(Path(run).absolute()), replace=replace)
+    recorded = record(snapshot.rows, run_key(run), replace=replace)
     files = write_snapshot(snapshot)
     alerts = alert_breaches(snapshot, notify) if notify is not None else 0
     return DailyKpis(snapshot, files, recorded, alerts)

@@ -1,6 +1,7 @@
 """The KPI history in the project's database (beside the bars): table ``rotation_kpi``.
 
-One row per (date, scope, kpi) and recording: the table is insert-only. Recording a snapshot again with the same
+One row per (run, date, scope, kpi) and recording — each run folder (a live account's, a replay's) keeps its own
+history, so a replay of days live has recorded never collides with live's values: the table is insert-only. Recording a snapshot again with the same
 values adds nothing; with other values it is refused (:class:`KpiConflict`) unless ``replace``, which inserts the
 new values as a row that names the one it supersedes. A KPI recorded without a value (e.g. the risk engine had not
 closed the day when the daemon took its snapshot) is filled in by a later snapshot the same way, without ``replace``;
@@ -13,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -42,7 +44,7 @@ class KpiRecord(Model):
 
     class Meta:
         table_name = KPI_TABLE
-        indexes = ((("date", "scope", "kpi", "seq"), False),)
+        indexes = ((("run", "date", "scope", "kpi", "seq"), False),)
 
 
 class KpiConflict(InputRejected):
@@ -57,6 +59,11 @@ def _database(db: Database | None) -> Database:
     db.bind([KpiRecord])
     db.create_tables([KpiRecord])
     return db
+
+
+def run_key(run: str | Path) -> str:
+    """How a run folder is named in the table: its absolute path."""
+    return str(Path(run).absolute())
 
 
 def _same(a: float | None, b: float | None) -> bool:
@@ -80,7 +87,7 @@ def record(rows: Iterable[KpiRow], run: str, *, replace: bool = False, db: Datab
     rows = list(rows)
     at = (now or datetime.now()).isoformat(timespec="seconds")
     with database.atomic():
-        latest = _latest({r.date.isoformat() for r in rows})
+        latest = _latest(run, {r.date.isoformat() for r in rows})
         new, conflicts = [], []
         for r in rows:
             key = (r.date.isoformat(), r.scope, r.kpi)
@@ -109,25 +116,30 @@ def record(rows: Iterable[KpiRow], run: str, *, replace: bool = False, db: Datab
     return len(new)
 
 
-def _latest(days: set[str]) -> dict[tuple[str, str, str], dict[str, Any]]:
-    query: Any = KpiRecord.select().where(KpiRecord.date.in_(sorted(days))).order_by(KpiRecord.seq).dicts()
+def _latest(run: str, days: set[str]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    query: Any = (KpiRecord.select().where((KpiRecord.run == run) & KpiRecord.date.in_(sorted(days)))
+                  .order_by(KpiRecord.seq).dicts())
     return {(r["date"], r["scope"], r["kpi"]): r for r in query}
 
 
-def kpi_history(scope: str | None = None, since: date | None = None, *, db: Database | None = None) -> pd.DataFrame:
-    """The latest recorded value of each (date, scope, kpi): columns ``date`` (datetime64), ``scope``, ``kpi``,
-    ``value`` (float), ``baseline`` (float, NaN when none), ``threshold`` (str), ``status`` (ok|breach|n/a)."""
+def kpi_history(scope: str | None = None, since: date | None = None, *, run: str | Path | None = None,
+                db: Database | None = None) -> pd.DataFrame:
+    """The latest recorded value of each (run, date, scope, kpi): columns ``date`` (datetime64), ``scope``, ``kpi``,
+    ``value`` (float), ``baseline`` (float, NaN when none), ``threshold`` (str), ``status`` (ok|breach|n/a) and
+    ``run`` (the run folder); ``run`` given: that run folder's history only."""
     _database(db)
     query = KpiRecord.select().order_by(KpiRecord.seq)
+    if run is not None:
+        query = query.where(KpiRecord.run == run_key(run))
     if scope is not None:
         query = query.where(KpiRecord.scope == scope)
     if since is not None:
         query = query.where(KpiRecord.date >= since.isoformat())
-    frame = pd.DataFrame(list(query.dicts()), columns=[*HISTORY_COLUMNS, "seq"])
-    frame = frame.drop_duplicates(["date", "scope", "kpi"], keep="last").drop(columns="seq")
+    frame = pd.DataFrame(list(query.dicts()), columns=[*HISTORY_COLUMNS, "run", "seq"])
+    frame = frame.drop_duplicates(["run", "date", "scope", "kpi"], keep="last").drop(columns="seq")
     frame["date"] = pd.to_datetime(frame["date"])
     for column in ("value", "baseline"):
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
-    for column in ("scope", "kpi", "threshold", "status"):
+    for column in ("scope", "kpi", "threshold", "status", "run"):
         frame[column] = frame[column].astype(str)
     return frame.sort_values(["date", "scope"], kind="stable").reset_index(drop=True)

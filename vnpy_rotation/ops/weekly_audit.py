@@ -59,28 +59,28 @@ WEEK = re.compile(r"(\d{4})-W(\d{2})")
 # -- adapters: the one place each sibling module is called ---------------------------------------------
 def kpi_snapshot(run: Path, day: date) -> Any:
     """The KPI snapshot of ``run`` at ``day`` (an object with ``.markdown()``)."""
-    from .kpi import snapshot_run  # type: ignore[import-not-found]
+    from .kpi import snapshot_run
 
     return snapshot_run(run, day)
 
 
-def kpi_history(since: date) -> pd.DataFrame:
-    """The KPI history from ``since`` (date, scope, kpi, value, baseline, threshold, status)."""
-    from .kpi_store import kpi_history as history  # type: ignore[import-not-found]
+def kpi_history(run: Path, since: date) -> pd.DataFrame:
+    """``run``'s KPI history from ``since`` (date, scope, kpi, value, baseline, threshold, status, run)."""
+    from .kpi_store import kpi_history as history
 
-    return history(since=since)
+    return history(since=since, run=run)
 
 
 def attribute(run: Path, start: date, end: date) -> Any:
     """The P&L attribution of ``run`` over ``start`` … ``end`` (``.summary``, ``.coverage``, ``.write(out)``)."""
-    from .attribution_run import attribute_folder  # type: ignore[import-not-found]
+    from .attribution_run import attribute_folder
 
     return attribute_folder(run, start, end)
 
 
 def experiments_for(version_id: str) -> list[Any]:
     """The experiments recorded behind ``version_id``."""
-    from .experiments import ExperimentRegistry  # type: ignore[import-not-found]
+    from .experiments import ExperimentRegistry
 
     return list(ExperimentRegistry().for_version(version_id))
 
@@ -256,7 +256,7 @@ def _kpi(run: Path, folder: Path, week: AuditWeek, last: date) -> list[Block]:
         (folder / "snapshot.md").write_text(f"# KPI snapshot {last}\n\n{note}\n", encoding="utf-8")
         blocks.append(f"- [kpi/snapshot.md](kpi/snapshot.md): {note}")
     try:
-        history = kpi_history(week.start)
+        history = kpi_history(run, week.start)
         dates = pd.to_datetime(history["date"]).dt.date
         history = history[(dates >= week.start) & (dates <= week.end)]
         history.to_csv(folder / "history.csv", index=False)

@@ -42,10 +42,10 @@ NO_KPI_HISTORY = "no KPI history yet (run.py kpi snapshot writes it after each s
 def default_kpi_provider() -> KpiProvider | None:
     """The KPI store's ``kpi_history``, or None where this installation has no KPI store."""
     try:
-        from ..ops.kpi_store import kpi_history  # type: ignore[import-not-found,unused-ignore]
+        from ..ops.kpi_store import kpi_history
     except ImportError:
         return None
-    return kpi_history  # type: ignore[no-any-return]
+    return kpi_history
 
 
 def clean(value: Any) -> Any:
@@ -167,6 +167,8 @@ class RunFolder:
             return {"rows": [], "note": NO_KPI_HISTORY}
         since = date.fromisoformat(last_session) - timedelta(days=KPI_SINCE_DAYS) if last_session else None
         history = self.kpi_provider(None, since)
+        if history is not None and "run" in history.columns:  # the store keeps one history per run folder
+            history = history[history["run"] == str(self.path.absolute())]
         if history is None or history.empty:
             return {"rows": [], "note": NO_KPI_HISTORY}
         missing = [c for c in KPI_COLUMNS if c not in history.columns]
