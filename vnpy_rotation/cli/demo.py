@@ -68,11 +68,37 @@ def run(args: argparse.Namespace) -> int:
         code |= backtest_and_report(read_spec(strategy, None, start, None, None), out)
     code |= replay_demo(Path(getattr(args, "home", None) or Path.cwd()).resolve() / "demo_output" / "replay")
     code |= canary_demo(Path(getattr(args, "home", None) or Path.cwd()).resolve() / "demo_output" / "canary")
+    operating_demo(Path(getattr(args, "home", None) or Path.cwd()).resolve() / "demo_output")
     print(f"\ndemo finished in {time.perf_counter() - started:.1f}s")
     return code
 
 
 REPLAY_WEEKS = 6
+
+
+def operating_demo(demo_output: Path) -> None:
+    """The operating routine on the replayed weeks: the daemon's KPI snapshot of the last session, the P&L
+    attribution of the run and the weekly audit of its last complete week (informational: a target the demo
+    cannot meet, such as traceability without recorded experiments, does not fail the demo)."""
+    from ..ops.attribution_run import attribute_folder
+    from ..ops.weekly_audit import run_audit
+
+    replay = demo_output / "replay"
+    print("\n== operating routine on the replayed weeks (run.py kpi / attribution / weekly-audit)")
+    pages = sorted((replay / "kpi").glob("kpi_*.md"))
+    if pages:
+        breaches = sum(1 for line in pages[-1].read_text(encoding="utf-8").splitlines() if line.startswith("- "))
+        print(f"KPI snapshot after each session by the daemon; the last: {pages[-1]} ({breaches} breaches)")
+    report = attribute_folder(replay)
+    written = report.write(demo_output / "attribution")
+    summary = report.summary
+    total = summary[summary["group"] == "actual"].set_index("component")["cny"]
+    print(f"attribution: equity change {total.get('total (equity change)', float('nan')):,.2f} CNY = holdings "
+          f"{total.get('holdings', float('nan')):,.2f} + delay, execution, fees, dividends; coverage "
+          f"{report.coverage:.2%} ({written[0].parent})")
+    audit = run_audit(replay, demo_output / "audit")
+    print(f"weekly audit {audit.week.label}: " + ", ".join(f"{t.name} {t.shown()} {t.status}" for t in audit.targets)
+          + f" ({audit.folder / 'index.md'})")
 
 
 def replay_demo(out: Path) -> int:
@@ -82,7 +108,7 @@ def replay_demo(out: Path) -> int:
 
     from vnpy.trader.setting import SETTINGS
 
-    from ..apps.rotation.daemon import TradeSpec, run_replay
+    from ..apps.rotation.daemon import TradeSpec, claim_out_folder, run_parameters, run_replay
     from ..backtest.config import BacktestConfig
     from ..market.calendar import default_calendar
 
@@ -91,7 +117,9 @@ def replay_demo(out: Path) -> int:
     shutil.rmtree(out, ignore_errors=True)  # a fresh paper account each time
     print(f"\n== live stack, paper mode: etf_rotation replayed {start} … {end} through the replay gateway")
     SETTINGS["log.active"] = False  # the engine's log lines would bury the result
-    result = run_replay(TradeSpec("etf_rotation", {}, BacktestConfig(), out, start, end), output=lambda _: None)
+    spec = TradeSpec("etf_rotation", {}, BacktestConfig(), out, start, end)
+    claim_out_folder(out, run_parameters(spec, "replay"))  # as run.py trade does: the run folder says what it ran
+    result = run_replay(spec, output=lambda _: None)
     print(f"consistency with the backtest: {result.headline()}")
     print(f"  daily differences: {out / 'consistency.md'}; fills: {out / 'trades.csv'}")
     return 0 if result.consistent else 1
