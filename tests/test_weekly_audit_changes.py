@@ -62,3 +62,13 @@ def test_a_champion_move_back_to_a_former_champion_is_a_rollback():
              AliasMove(5, "s", "champion", "a", "b", "x", "back to a", "2024-07-05T10:00:00+08:00"),
              AliasMove(6, "s", "champion", "c", "a", "x", "new c", "2024-07-08T10:00:00+08:00")]
     assert [r["kind"] for r in alias_rows(moves)] == ["alias", "alias", "alias", "alias", "rollback", "alias"]
+
+
+def test_a_week_belongs_to_the_quarter_of_its_last_session():
+    """2024-W40 traded only on 09-30 (National Day holiday from 10-01): its quarter to date is Q3, not an
+    empty Q4; a week wholly inside a quarter is unchanged."""
+    from vnpy_rotation.ops.weekly_audit import parse_week
+
+    assert parse_week("2024-W40").quarter_start == date(2024, 7, 1)
+    assert parse_week("2024-W30").quarter_start == date(2024, 7, 1)
+    assert parse_week("2024-W41").quarter_start == date(2024, 10, 1)

@@ -87,8 +87,9 @@ def operating_demo(demo_output: Path) -> None:
     print("\n== operating routine on the replayed weeks (run.py kpi / attribution / weekly-audit)")
     pages = sorted((replay / "kpi").glob("kpi_*.md"))
     if pages:
-        breaches = sum(1 for line in pages[-1].read_text(encoding="utf-8").splitlines() if line.startswith("- "))
-        print(f"KPI snapshot after each session by the daemon; the last: {pages[-1]} ({breaches} breaches)")
+        page = pages[-1].read_text(encoding="utf-8")
+        breaches = page[page.rfind("**Breaches:"):].split("\n", 1)[0].strip("* ")
+        print(f"KPI snapshot after each session by the daemon; the last: {pages[-1]} ({breaches})")
     report = attribute_folder(replay)
     written = report.write(demo_output / "attribution")
     summary = report.summary

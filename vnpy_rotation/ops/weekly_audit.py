@@ -96,7 +96,9 @@ def _unavailable(exc: Exception) -> str:
 # -- the week ---------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class AuditWeek:
-    """An ISO week (Monday … Sunday) and the quarter it ends in."""
+    """An ISO week (Monday … Sunday) and the quarter of its last exchange session (a week whose only sessions
+    fall before a quarter's first day, e.g. 2024-09-30 before the National Day holiday, belongs to the quarter
+    it traded in)."""
 
     label: str
     start: date
@@ -104,7 +106,9 @@ class AuditWeek:
 
     @property
     def quarter_start(self) -> date:
-        return date(self.end.year, 3 * ((self.end.month - 1) // 3) + 1, 1)
+        sessions = default_calendar().between(self.start, self.end)
+        anchor = sessions[-1].date() if len(sessions) else self.end
+        return date(anchor.year, 3 * ((anchor.month - 1) // 3) + 1, 1)
 
     @classmethod
     def of(cls, day: date) -> AuditWeek:
