@@ -5,6 +5,7 @@ replay the last weeks through the live stack in paper mode and check it against 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -85,11 +86,12 @@ def operating_demo(demo_output: Path) -> None:
 
     replay = demo_output / "replay"
     print("\n== operating routine on the replayed weeks (run.py kpi / attribution / weekly-audit)")
-    pages = sorted((replay / "kpi").glob("kpi_*.md"))
+    pages = sorted((replay / "kpi").glob("kpi_*.json"))
     if pages:
-        page = pages[-1].read_text(encoding="utf-8")
-        breaches = page[page.rfind("**Breaches:"):].split("\n", 1)[0].strip("* ")
-        print(f"KPI snapshot after each session by the daemon; the last: {pages[-1]} ({breaches})")
+        rows = json.loads(pages[-1].read_text(encoding="utf-8"))["rows"]
+        breaches = [f"{r['scope']} {r['kpi']}" for r in rows if r["status"] == "breach"]
+        print(f"KPI snapshot after each session by the daemon; the last: {pages[-1].with_suffix('.md')} "
+              f"({len(rows)} KPIs, breaches: {', '.join(breaches) or 'none'})")
     report = attribute_folder(replay)
     written = report.write(demo_output / "attribution")
     summary = report.summary
