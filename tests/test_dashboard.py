@@ -388,3 +388,100 @@ def test_a_failing_kpi_store_shows_in_its_panel_only(serve, trade_run):
     assert data["kpis"] == {"error": "RuntimeError: database is locked"} and data["fills"]["count"] == 21
     page = client.get("/")
     assert page.status_code == 200 and "database is locked" in page.text
+
+
+# -- a folder or file of another kind ------------------------------------------------------------------------
+# a backtest's orders.csv (run.py backtest --out): other columns than the daemon's
+BACKTEST_ORDERS = ("date,vt_symbol,direction,requested,submitted,filled,price,status,reason,cause\n"
+                   "2024-01-08,510880.SSE,buy,103618.4211,103600.0,103600.0,3.04,filled,,rebalance\n")
+
+
+def section_html(page: str, key: str) -> str:
+    """The HTML of the page's ``<section id="key">``."""
+    start = page.index(f'<section id="{key}">')
+    return page[start:page.index("</section>", start)]
+
+
+def test_cli_refuses_a_folder_that_is_not_a_trade_run(home, tmp_path):
+    backtest = tmp_path / "backtest"
+    backtest.mkdir()
+    (backtest / "orders.csv").write_text(BACKTEST_ORDERS, encoding="utf-8")
+    for folder in (backtest, tmp_path / "empty"):
+        folder.mkdir(exist_ok=True)
+        before = sorted(p.name for p in folder.rglob("*"))
+        done = run_cli("dashboard", "--run", str(folder), "--bind", "127.0.0.1:0", home=home, timeout=60)
+        assert done.returncode == 2 and "Traceback" not in done.stderr
+        assert done.stderr.strip().count("\n") == 0 and "--run" in done.stderr and "run_parameters.json" in done.stderr
+        assert sorted(p.name for p in folder.rglob("*")) == before
+
+
+def test_an_odd_orders_file_shows_in_its_panel_only(serve, run_copy):
+    (run_copy / "orders.csv").write_text(BACKTEST_ORDERS, encoding="utf-8")
+    client = serve(RunFolder(run_copy, kpi_provider=None))
+    error = client.get("/api/orders").json()["error"]
+    assert error.startswith(f"{run_copy / 'orders.csv'}:1: ") and "volume" in error and "traded" in error
+    assert client.get("/api/alerts").json()["count"] > 0  # the alerts still show the risk engine's
+    for path in ("/", "/fragment"):
+        page = client.get(path)
+        assert page.status_code == 200
+        assert "orders.csv" in section_html(page.text, "orders") and "<tbody>" not in section_html(page.text, "orders")
+        assert section_html(page.text, "fills").count("<tr") == 1 + 20  # the header and the 20 most recent fills
+
+
+def test_a_failing_panel_shows_its_error_and_the_rest_of_the_page(client):
+    from vnpy_rotation.web.page import render_body
+
+    summary = client.get("/api/summary").json()
+    summary["plan"]["strategies"][0]["legs"] = [{"symbol": "510050.SSE"}]  # a leg without its fields
+    body = render_body(summary)
+    assert "KeyError: &#x27;side&#x27;" in section_html(body, "plan")
+    for key in ("risk", "canary", "kpis", "positions", "equity", "alerts", "fills", "orders"):
+        assert 'class="err"' not in section_html(body, key)
+
+
+@pytest.mark.parametrize(("value", "shown"), [
+    (110234.5678, "110,234.568"), (110200.0, "110,200"), (1234.5, "1,234.5"), (-25000.25, "-25,000.25"), (5.395, "5.395"),
+    (3.0, "3"), (0.0, "0"), (-0.0, "0"), (0.0123456, "0.01235"), (-0.0371, "-0.0371"), (7, "7"), (None, "–")])
+def test_numbers_have_thousands_separators_never_an_exponent(value, shown):
+    from vnpy_rotation.web.page import number
+
+    assert number(value) == shown
+
+
+def test_the_token_redirect_keeps_the_query_encoded(serve, trade_run):
+    browser = serve(RunFolder(trade_run, kpi_provider=None), token="s3cret")
+    first = browser.get("/?token=s3cret&x=a%26b&y=%C3%A9+1")
+    assert first.status_code == 303 and first.headers["location"] == "/?x=a%26b&y=%C3%A9+1"
+
+
+def test_every_answer_has_the_no_store_and_csp_headers(serve, trade_run):
+    for path in ("/?token=s3cret", "/api/fills?token=s3cret", "/api/fills", "/", "/fragment"):
+        answer = serve(RunFolder(trade_run, kpi_provider=None), token="s3cret").get(
+            path, headers={} if "token=" in path else {"Authorization": "Bearer s3cret"})
+        assert answer.status_code in (200, 303), path
+        assert answer.headers["cache-control"] == "no-store" and "default-src 'self'" in answer.headers[
+            "content-security-policy"], path
+
+
+def test_kpis_from_the_real_kpi_store_are_the_runs_own(serve, home, trade_run):
+    """The replay's daemon recorded a KPI snapshot after each session into the home's database; a later replay
+    in the same home (other sessions) records its own. The dashboard shows its run's rows only."""
+    from peewee import SqliteDatabase
+
+    from vnpy_rotation.ops.kpi_store import kpi_history
+
+    other = home / "other"
+    done = run_cli("trade", "--gateway", "replay", "--strategy", "etf_rotation", "--start", "2024-08-01",
+                   "--end", "2024-08-09", "--out", str(other), home=home)
+    assert done.returncode == 0, done.stderr
+    db = SqliteDatabase(str(home / ".vntrader" / "database.db"))
+    mine, theirs = kpi_history(run=trade_run, db=db), kpi_history(run=other, db=db)
+    assert mine["date"].max() == pd.Timestamp("2024-07-31") and theirs["date"].max() == pd.Timestamp("2024-08-09")
+    client = serve(RunFolder(trade_run, kpi_provider=lambda scope, since: kpi_history(scope, since, db=db)))
+    rows = client.get("/api/kpis").json()["rows"]
+    latest = mine.sort_values("date", kind="stable").groupby(["scope", "kpi"]).tail(1)
+    expected = {(r.scope, r.kpi): (r.date.date().isoformat(), None if np.isnan(r.value) else r.value, r.status)
+                for r in latest.itertuples()}
+    assert {(r["scope"], r["kpi"]): (r["date"], r["value"], r["status"]) for r in rows} == expected
+    assert len(expected) > 3 and all(r["date"] <= "2024-07-31" for r in rows)
+    assert {r["scope"] for r in rows} == {"account", "etf_rotation"}

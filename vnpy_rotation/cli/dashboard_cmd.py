@@ -47,11 +47,14 @@ def _token(args: argparse.Namespace) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import InputRejected, Problem
-    from ..web.data import RunFolder
+    from ..web.data import PARAMETERS_FILE, RunFolder
     from ..web.server import DashboardServer, parse_bind
 
     if not args.run.is_dir():
         raise InputRejected(Problem("--run", None, f"{args.run} is not a folder (give a trade run's --out folder)"))
+    if not (args.run / "state" / PARAMETERS_FILE).is_file():  # the daemon writes it first: e.g. not a backtest's
+        raise InputRejected(Problem("--run", None, f"{args.run} is not a trade run's folder (no state/{PARAMETERS_FILE}; "
+                                                   "give the --out folder of run.py trade)"))
     if args.refresh < 1:
         raise InputRejected(Problem("--refresh", None, f"{args.refresh} is not a positive number of seconds"))
     server = DashboardServer(RunFolder(args.run), parse_bind(args.bind), _token(args), args.refresh)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -43,12 +44,12 @@ def create_app(run: RunFolder, token: str | None = None, refresh: int = REFRESH_
                                      status_code=401, headers={"WWW-Authenticate": "Bearer"})
         if token is not None and "token" in request.query_params:
             # the token once in the address: keep it in a cookie, drop it from the address (and history)
-            rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
-            target = request.url.path + ("?" + "&".join(f"{k}={v}" for k, v in rest) if rest else "")
-            answer = RedirectResponse(target, status_code=303) if request.url.path == "/" else await call_next(request)
-            answer.set_cookie(COOKIE, token, httponly=True, samesite="strict")
-            return answer
-        response = await call_next(request)
+            rest = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "token"])
+            target = request.url.path + ("?" + rest if rest else "")
+            response = RedirectResponse(target, status_code=303) if request.url.path == "/" else await call_next(request)
+            response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
+        else:
+            response = await call_next(request)
         response.headers["Cache-Control"] = "no-store"
         response.headers["X-Content-Type-Options"] = "nosniff"
         # nothing may be loaded from elsewhere; the page's own inline script and style only

@@ -24,7 +24,7 @@ import pandas as pd
 
 from ..apps.risk.state_file import STATE_FILENAME, RiskStateFile
 from ..apps.rotation.canary_records import canary_view, read_ledger
-from ..errors import RotationError
+from ..errors import InputRejected, Problem, RotationError
 from ..live.ports import FILLED
 from ..live.state_file import read_json
 
@@ -36,6 +36,10 @@ TREND_POINTS = 60  # sessions drawn in each sparkline
 KPI_SINCE_DAYS = 180  # calendar days of KPI history asked for, counted back from the run's last session
 RECENT_FILLS = 20
 MAX_ALERTS = 60
+# the columns each panel reads from the daemon's files (a backtest's orders.csv, e.g., has others)
+TRADE_COLUMNS = ("datetime", "vt_symbol", "direction", "price", "volume")
+ORDER_COLUMNS = ("date", "vt_symbol", "direction", "price", "volume", "traded", "status", "reference")
+SUMMARY_COLUMNS = ("date", "equity", "cash", "market_value", "pnl")
 NO_KPI_HISTORY = "no KPI history yet (run.py kpi snapshot writes it after each session)"
 
 
@@ -92,6 +96,16 @@ def read_table(path: Path, attempts: int = 5) -> pd.DataFrame:
     return frame
 
 
+def read_run_table(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+    """:func:`read_table` of a file the daemon writes, refused (naming the file) when it lacks a column a
+    panel reads: a file of another kind (a backtest's, say) then shows as that panel's error."""
+    frame = read_table(path)
+    missing = [c for c in columns if c not in frame.columns]
+    if len(frame.columns) and missing:
+        raise InputRejected(Problem(str(path), 1, f"not a trade run's {path.name}: no column(s) {', '.join(missing)}"))
+    return frame
+
+
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = clean(frame.to_dict(orient="records")) if len(frame) else []
     return rows
@@ -145,7 +159,7 @@ class RunFolder:
 
     def account(self) -> dict[str, Any]:
         """The latest close of the account (daily_summary.csv) with its equity trend and drawdown."""
-        summary = read_table(self.path / "daily_summary.csv")
+        summary = read_run_table(self.path / "daily_summary.csv", SUMMARY_COLUMNS)
         if summary.empty:
             return {"sessions": 0}
         equity = summary["equity"].astype(float).to_numpy()
@@ -245,7 +259,7 @@ class RunFolder:
 
     def fills(self) -> dict[str, Any]:
         """trades.csv: the count, the last fill, the latest session's fills and the most recent ones."""
-        trades = read_table(self.path / "trades.csv")
+        trades = read_run_table(self.path / "trades.csv", TRADE_COLUMNS)
         if trades.empty:
             return {"count": 0, "last": None, "session": None, "today": [], "recent": [],
                     "fees": 0.0, "value": 0.0}
@@ -259,7 +273,7 @@ class RunFolder:
 
     def orders(self) -> dict[str, Any]:
         """orders.csv: the latest session's orders and every order that did not fill completely."""
-        orders = read_table(self.path / "orders.csv")
+        orders = read_run_table(self.path / "orders.csv", ORDER_COLUMNS)
         if orders.empty:
             return {"count": 0, "session": None, "today": [], "refused": []}
         day = str(orders["date"].iloc[-1])
@@ -283,13 +297,13 @@ class RunFolder:
             rows += [{"day": d["time"][:10], "scope": d["strategy"] or "account", "kind": "denial", "severity": "warn",
                       "message": f"{d['direction']} {d['vt_symbol']} {d['volume']:g} refused ({d['rung']}): "
                                  f"{d['reason']}"} for d in risk.denials]
-        orders = read_table(self.path / "orders.csv")
+        orders = self._or_empty(self.path / "orders.csv", ORDER_COLUMNS)
         if not orders.empty:
             for o in records(orders[orders["status"].astype(str).isin(["rejected"])]):
                 rows.append({"day": o["date"], "scope": str(o["reference"]).split("|")[0], "kind": "rejected order",
                              "severity": "warn", "message": f"{o['direction']} {o['vt_symbol']} {o['volume']:g} "
                                                             f"@ {o['price']:g} rejected"})
-        summary = read_table(self.path / "daily_summary.csv")
+        summary = self._or_empty(self.path / "daily_summary.csv", SUMMARY_COLUMNS)
         if not summary.empty and "reconciliation" in summary:
             for row in records(summary[summary["reconciliation"].astype(str) != "[]"]):
                 rows.append({"day": row["date"], "scope": "account", "kind": "reconciliation", "severity": "alert",
@@ -304,6 +318,14 @@ class RunFolder:
                  for k in kpis.get("rows", []) if k["status"] == "breach"]
         rows.sort(key=lambda r: str(r["day"] or ""), reverse=True)
         return cleaned({"count": len(rows), "rows": rows[:MAX_ALERTS]})
+
+    @staticmethod
+    def _or_empty(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+        """A file the alerts scan, empty when it is not the daemon's (its own panel shows why)."""
+        try:
+            return read_run_table(path, columns)
+        except InputRejected:
+            return pd.DataFrame()
 
     def sections(self) -> dict[str, Callable[[], dict[str, Any]]]:
         """Each section's builder by its name (the JSON endpoints ``/api/<name>``)."""

@@ -7,6 +7,7 @@ Colours follow the A-share convention the VeighNa GUI uses: a gain is red, a los
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from html import escape
 from typing import Any
 
@@ -56,11 +57,18 @@ def pct(value: Any, signed: bool = True) -> str:
 
 
 def number(value: Any) -> str:
+    """A price, count or KPI value: thousands separators and at most three decimals from 1 on (a fund's
+    price tick is 0.001 yuan in the SSE/SZSE trading rules; fractional share counts), trailing zeros dropped;
+    four significant digits below 1 (ratios: an exponent only below 1e-4)."""
     if value is None:
         return "–"
-    if isinstance(value, float) and value.is_integer() and abs(value) >= 1:
-        return f"{value:,.0f}"
-    return f"{value:,.4g}" if isinstance(value, float) else escape(str(value))
+    if not isinstance(value, float) or not math.isfinite(value):
+        return escape(str(value))
+    if value == 0:
+        return "0"
+    if abs(value) >= 1:
+        return f"{value:,.3f}".rstrip("0").rstrip(".")
+    return f"{value:.4g}"
 
 
 def signed_class(value: Any) -> str:
@@ -220,7 +228,7 @@ def plan_panel(plan: dict[str, Any]) -> str:
     return panel("今日计划 Plan", "".join(parts), "", "plan")
 
 
-def fills_panel(fills: dict[str, Any], orders: dict[str, Any]) -> str:
+def fills_panel(fills: dict[str, Any]) -> str:
     rows = [[text(f["datetime"]), text(f["vt_symbol"]),
              f'<span class="{"up" if f["direction"] == "buy" else "down"}">{text(f["direction"])}</span>',
              number(f["price"]), number(f["volume"]), money(f.get("value")),
@@ -229,14 +237,19 @@ def fills_panel(fills: dict[str, Any], orders: dict[str, Any]) -> str:
     headers = [("日期 Date", ""), ("代码 Symbol", ""), ("方向 Side", ""), ("价格 Price", "r"), ("数量 Volume", "r"),
                ("金额 Value", "r"), ("费用 Fees", "r"), ("原因 Reason", "")]
     note = f'共 {fills.get("count", 0)} 笔 fills' + (f' · 最新 last {fills["session"]}' if fills.get("session") else "")
+    latest = {i for i, f in enumerate(fills.get("recent") or []) if f["datetime"] == fills.get("session")}
+    return panel("成交 Fills", failed(fills) + table(headers, rows, "尚无成交 no fills yet", latest), note, "fills")
+
+
+ORDERS_TITLE = "未成交/被拒委托 Unfilled &amp; refused orders"
+
+
+def orders_panel(orders: dict[str, Any]) -> str:
     refused = [[text(o["date"]), text(o["vt_symbol"]), text(o["direction"]), number(o["volume"]), number(o["traded"]),
                 badge(o["status"]), text(o["reference"])] for o in orders.get("refused") or []]
     refused_headers = [("日期 Date", ""), ("代码 Symbol", ""), ("方向 Side", ""), ("委托 Volume", "r"),
                        ("成交 Traded", "r"), ("状态 Status", ""), ("编号 Reference", "")]
-    latest = {i for i, f in enumerate(fills.get("recent") or []) if f["datetime"] == fills.get("session")}
-    return (panel("成交 Fills", failed(fills) + table(headers, rows, "尚无成交 no fills yet", latest), note, "fills")
-            + panel("未成交/被拒委托 Unfilled &amp; refused orders", failed(orders)
-                    + table(refused_headers, refused, "无 none"), f'{len(refused)}', "orders"))
+    return panel(ORDERS_TITLE, failed(orders) + table(refused_headers, refused, "无 none"), f'{len(refused)}', "orders")
 
 
 def equity_panel(account: dict[str, Any]) -> str:
@@ -260,12 +273,31 @@ def alerts_panel(alerts: dict[str, Any]) -> str:
                  f'{alerts.get("count", 0)}', "alerts")
 
 
+def guarded_panel(title: str, key: str, build: Callable[[], str]) -> str:
+    """``build()``, or its panel showing why it failed: a file of an unexpected shape blanks one panel,
+    never the page (the JSON sections are guarded the same way in ``data.guarded``)."""
+    try:
+        return build()
+    except Exception as exc:  # noqa: BLE001 - any fault of one panel stays in that panel
+        return panel(title, f'<div class="err">{escape(f"{type(exc).__name__}: {exc}")}</div>', "", key)
+
+
 def render_body(summary: dict[str, Any]) -> str:
     """Everything below the header: what the page's script replaces on each refresh."""
-    risk_and_canary = risk_panel(summary["risk"], summary["canary"])
-    return (cards(summary) + '<div class="grid"><div>' + risk_and_canary + kpi_panel(summary["kpis"])
-            + plan_panel(summary["plan"]) + positions_panel(summary["account"]) + "</div><div>"
-            + equity_panel(summary["account"]) + alerts_panel(summary["alerts"]) + fills_panel(summary["fills"], summary["orders"]) + "</div></div>")
+    s = summary
+    left = [("风控状态 Risk state", "risk", lambda: risk_panel(s["risk"], s["canary"])),
+            ("关键指标 KPIs", "kpis", lambda: kpi_panel(s["kpis"])), ("今日计划 Plan", "plan", lambda: plan_panel(s["plan"])),
+            ("持仓 Positions", "positions", lambda: positions_panel(s["account"]))]
+    right = [("权益与回撤 Equity &amp; drawdown", "equity", lambda: equity_panel(s["account"])),
+             ("告警 Alerts", "alerts", lambda: alerts_panel(s["alerts"])),
+             ("成交 Fills", "fills", lambda: fills_panel(s["fills"])),
+             (ORDERS_TITLE, "orders", lambda: orders_panel(s["orders"]))]
+
+    def column(panels: list[tuple[str, str, Callable[[], str]]]) -> str:
+        return "".join(guarded_panel(*p) for p in panels)
+
+    return (guarded_panel("概览 Overview", "cards", lambda: cards(s)) + '<div class="grid"><div>' + column(left)
+            + "</div><div>" + column(right) + "</div></div>")
 
 
 def render_page(summary: dict[str, Any], refresh: int) -> str:
