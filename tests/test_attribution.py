@@ -2,7 +2,7 @@
 Bacon's published example; Carino linking over two periods; a property test that the lines sum to the P&L."""
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -302,3 +302,46 @@ def test_a_window_starts_from_the_book_and_close_before_it():
     assert later["holdings"] == pytest.approx(500.0 - 50.0)
     assert later["delay"] == pytest.approx(1000 * (5.3 - 5.25))  # selling 1000 at 5.30 above P̃ = 5.25
     assert later["total (equity change)"] == pytest.approx(data.equity[-1] - data.equity[0])
+
+
+# ---------------------------------------------------------------- the residual is checked per day
+
+
+def _held_book() -> AttributionInput:
+    # 1000 held at 10.00 over four days closing 10.50, 10.20, 10.80, 11.00: every line explained
+    return Book(close=[[10.5], [10.2], [10.8], [11.0]], prev_close=[10.0], start_holdings=[1000]).build()
+
+
+def test_an_unexplained_equity_jump_is_the_residual_of_its_day():
+    data = _held_book()
+    clean = attribute(data)
+    assert clean.residual_abs < 1e-6 and clean.residual_days == 0 and clean.residual_ok
+    equity = data.equity.copy()
+    equity[1:] += 20_000  # a phantom 20 000 CNY from day 1 on
+    report = attribute(replace(data, equity=equity))
+    assert report.daily_residual().round(6).to_dict() == {day: (20_000.0 if t == 1 else 0.0)
+                                                          for t, day in enumerate(data.bars.days)}
+    assert report.residual_abs == pytest.approx(20_000.0) and report.residual_days == 1
+    assert report.gross == pytest.approx(500 + 300 + 600 + 200)  # the symbols' |daily P&L|, not the residual
+    assert report.net == pytest.approx(21_000.0)
+    assert not report.residual_ok and report.coverage < 0.0
+
+
+def test_a_glitch_that_reverts_is_not_netted_away():
+    data = _held_book()
+    equity = data.equity.copy()
+    equity[1] += 50_000  # booked one day, reversed the next: the net residual is 0
+    report = attribute(replace(data, equity=equity))
+    rows = report.summary.set_index("component")["cny"]
+    assert rows["residual"] == pytest.approx(0.0, abs=1e-6)
+    assert rows["residual Σ_days |daily residual|"] == pytest.approx(100_000.0)
+    assert report.residual_days == 2 and not report.residual_ok
+
+
+def test_shares_are_undefined_without_gross():
+    # nothing held, nothing traded: no gross, so no share; the markdown shows "–" as the CSV leaves it empty
+    report = attribute(Book(close=[[10.0], [10.5]], prev_close=[10.0]).build())
+    assert report.gross == 0.0 and report.coverage == 1.0
+    assert report.summary["share_of_gross"].isna().all()
+    table = [line for line in report.markdown().splitlines() if line.startswith("| actual | holdings |")]
+    assert table == ["| actual | holdings | 0.00 | – |"]

@@ -1,9 +1,16 @@
 """The attribution of one book over a window: the summary, the tables behind it and their files.
 
-Gross P&L (the denominator of every share and of the coverage) is Σ over days and symbols of
-|daily symbol P&L| (the unassigned cash counted as one more symbol). Net P&L would let gains and losses
-cancel, so a flat period would make a 1 % residual bound meaningless; the absolute daily amounts are the
-scale on which a residual accumulates. coverage = 1 − |Σ residual| / gross.
+The residual is checked per day, independently of the lines: the day's residual is the equity change
+minus every explained line of every symbol (the ``residual`` column summed over the day's rows, the
+unassigned cash row ``CASH`` included). An error that reverts (+50 000 one day, −50 000 the next) cancels in
+a net sum, so the check adds absolute daily residuals: residual_abs = Σ_days |daily residual|.
+
+Gross P&L (the denominator of every share and of the coverage) is Σ over days and symbols of |daily symbol
+P&L|, the symbols' book P&L only (not the unassigned cash, so a residual does not enlarge its own
+denominator). Net P&L would let gains and losses cancel, so a flat period would make a 1 % bound
+meaningless. coverage = 1 − residual_abs / gross; the bound is residual_abs ≤ 1 % of gross. The residual is
+also reported in CNY and as a share of |net P&L| (a 20 000 CNY hole is small beside a year's gross but not
+beside its net), with the number of days whose |residual| reaches RESIDUAL_TOLERANCE.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ from .markouts import HORIZONS, markouts
 from .records import CASH_SEGMENT, AttributionInput, Bars, Benchmark, Fills, Unfilled
 
 By = Literal["day", "symbol", "segment"]
+RESIDUAL_TOLERANCE = 0.01  # CNY: a day whose |residual| reaches one fen is not explained by the fills
+RESIDUAL_BOUND = 0.01  # residual_abs ≤ 1 % of gross
 FILES = ("attribution.csv", "attribution_summary.csv", "attribution_segments.csv",
          "attribution_segments_daily.csv", "markouts.csv", "attribution.md")
 
@@ -40,6 +49,18 @@ class AttributionReport:
     segments: SegmentAttribution | None
     markouts: pd.DataFrame
     source: str = ""
+    residual_abs: float = 0.0  # Σ_days |daily residual|
+    residual_days: int = 0  # days with |daily residual| ≥ RESIDUAL_TOLERANCE
+    net: float = 0.0  # the equity change over the window
+
+    def daily_residual(self) -> pd.Series:
+        """The residual per day: the equity change minus every explained line (all rows of the day)."""
+        return self.daily.groupby("date")["residual"].sum()
+
+    @property
+    def residual_ok(self) -> bool:
+        """The residual bound: Σ_days |daily residual| ≤ 1 % of gross (0 when there is no gross)."""
+        return self.residual_abs <= RESIDUAL_BOUND * self.gross if self.gross else self.residual_abs < RESIDUAL_TOLERANCE
 
     def table(self, by: By) -> pd.DataFrame:
         """The ACTUAL lines and the paper bridge summed per day, per symbol, or (Brinson) per segment."""
@@ -69,13 +90,18 @@ class AttributionReport:
         lines = [f"# P&L attribution: {self.strategy} {self.start} … {self.end}", ""]
         if self.source:
             lines += [f"source: {self.source}", ""]
-        lines += [f"gross P&L (Σ |daily symbol P&L|) {self.gross:,.2f} CNY; coverage {self.coverage:.4%} "
-                  "(1 − |residual| / gross)", "",
+        verdict = "within" if self.residual_ok else "OUTSIDE"
+        lines += [f"gross P&L (Σ |daily symbol P&L|) {_cny(self.gross)} CNY; net P&L {_cny(self.net)} CNY; "
+                  f"coverage {_share(self.coverage)} (1 − Σ|daily residual| / gross)", "",
+                  f"residual: Σ_days |daily residual| {_cny(self.residual_abs)} CNY = "
+                  f"{_share(self.residual_abs / self.gross if self.gross else float('nan'))} of gross "
+                  f"({verdict} the {RESIDUAL_BOUND:.0%} bound), "
+                  f"{_share(self.residual_abs / abs(self.net) if self.net else float('nan'))} of |net P&L|; "
+                  f"{self.residual_days} day(s) with |residual| ≥ {RESIDUAL_TOLERANCE} CNY", "",
                   "Lines in `actual` sum to the equity change; `paper_bridge` adds the refused or reduced orders' "
                   "missed move to the holdings P&L; `brinson` splits the holdings P&L against the benchmark.", "",
-                  _markdown_table(self.summary.assign(
-                      cny=self.summary["cny"].round(2) + 0.0,
-                      share_of_gross=(self.summary["cny"].round(2) / (self.gross or 1.0) + 0.0).map("{:.2%}".format)))]
+                  _markdown_table(self.summary.assign(cny=self.summary["cny"].map(_cny),
+                                                      share_of_gross=self.summary["share_of_gross"].map(_share)))]
         if self.segments is not None:
             linked = self.segments.linked()
             total_p = float(np.prod(1 + self.segments.port_return) - 1)
@@ -117,6 +143,16 @@ def _write_csv(frame: pd.DataFrame, path: Path, decimals: int | None = 4) -> Non
         else:
             columns[name] = pa.array(values.astype(str).to_numpy() if values.dtype == object else values.to_numpy())
     pa_csv.write_csv(pa.table(columns), path)
+
+
+def _cny(value: float) -> str:
+    """Amounts to the fen; "–" for an undefined one, and no "-0.00"."""
+    return "–" if not np.isfinite(value) else f"{round(float(value), 2) + 0.0:,.2f}"
+
+
+def _share(value: float) -> str:
+    """A share in percent; "–" when undefined (a zero denominator), as the CSV leaves it empty."""
+    return "–" if not np.isfinite(value) else f"{round(float(value), 6) + 0.0:.2%}"
 
 
 def _markdown_table(frame: pd.DataFrame) -> str:
@@ -191,7 +227,10 @@ def assemble(strategy: str, daily: pd.DataFrame, segments: SegmentAttribution | 
     marks = marks[(mark_dates >= lo) & (mark_dates <= hi)].reset_index(drop=True)
     if segments is not None:
         segments = segments.between(lo, hi)
-    gross = float(daily["pnl"].abs().sum())
+    book = daily["vt_symbol"] != CASH_SEGMENT
+    gross = float(daily.loc[book, "pnl"].abs().sum())
+    per_day = daily.groupby("date")["residual"].sum().abs()
+    residual_abs = float(per_day.sum())
     totals = {name: float(daily[name].sum()) for name in ACTUAL}
     rows = [("actual", name, value) for name, value in totals.items()]
     rows.append(("actual", "total (equity change)", float(daily["pnl"].sum())))
@@ -204,7 +243,12 @@ def assemble(strategy: str, daily: pd.DataFrame, segments: SegmentAttribution | 
         rows += [("brinson", name, float(linked[f"{name}_cny"].sum())) for name in EFFECTS]
         cash = linked[linked["segment"] == CASH_SEGMENT]
         rows.append(("brinson (of which)", "cash drag (CASH allocation)", float(cash["allocation_cny"].sum())))
+    rows.append(("check", "residual Σ_days |daily residual|", residual_abs))
     summary = pd.DataFrame(rows, columns=["group", "component", "cny"])
-    summary["share_of_gross"] = summary["cny"] / gross if gross else 0.0
-    coverage = 1.0 - abs(totals["residual"]) / gross if gross else 1.0
-    return AttributionReport(strategy, lo.date(), hi.date(), daily, summary, gross, coverage, segments, marks, source)
+    summary["share_of_gross"] = summary["cny"] / gross if gross else float("nan")
+    if gross:
+        coverage = 1.0 - residual_abs / gross
+    else:  # nothing held or traded: covered when nothing is unexplained either
+        coverage = 1.0 if residual_abs < RESIDUAL_TOLERANCE else 0.0
+    return AttributionReport(strategy, lo.date(), hi.date(), daily, summary, gross, coverage, segments, marks, source,
+                             residual_abs, int((per_day >= RESIDUAL_TOLERANCE).sum()), float(daily["pnl"].sum()))

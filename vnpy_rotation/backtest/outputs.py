@@ -47,7 +47,7 @@ def data_description(run: BacktestRun) -> list[str]:
 
 def attribution_table(report: AttributionReport) -> pd.DataFrame:
     """The report's attribution section: the summary lines plus the coverage (docs/ops/attribution.md)."""
-    coverage = pd.DataFrame({"group": ["check"], "component": ["coverage (1 − |residual| / gross)"],
+    coverage = pd.DataFrame({"group": ["check"], "component": ["coverage (1 − Σ|daily residual| / gross)"],
                              "cny": [float("nan")], "share_of_gross": [report.coverage]})
     return pd.concat([report.summary, coverage], ignore_index=True)
 
