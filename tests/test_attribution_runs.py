@@ -12,6 +12,7 @@ from conftest import run_cli
 
 from vnpy_rotation.attribution import attribute
 from vnpy_rotation.attribution.industry import read_industries
+from vnpy_rotation.attribution.report import span
 from vnpy_rotation.errors import InputRejected
 
 ROOT_CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -183,3 +184,28 @@ def test_cli_reports_a_bad_industry_file_by_line(home, etf_out):
     done = run_cli("attribution", "--run", str(etf_out), "--out", str(home / "y"), "--industry", str(path),
                    home=home)
     assert done.returncode != 0 and f"{path}:3: code" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("inside", [False, True])
+def test_cli_refuses_to_write_into_the_run_folder(home, etf_out, inside):
+    stored = (etf_out / "attribution.csv").read_bytes()
+    out = etf_out / "sub" if inside else etf_out
+    done = run_cli("attribution", "--run", str(etf_out), "--out", str(out), "--start", "2022-03-01", home=home)
+    assert done.returncode == 2 and "Traceback" not in done.stderr and "error: --out:" in done.stderr
+    assert (etf_out / "attribution.csv").read_bytes() == stored and not (etf_out / "sub").exists()
+
+
+def test_cli_refuses_a_window_without_a_trading_day_on_a_backtest_folder(home, etf_out):
+    out = home / "weekend"
+    done = run_cli("attribution", "--run", str(etf_out), "--out", str(out), "--start", "2022-03-05",
+                   "--end", "2022-03-06", home=home)  # a Saturday and a Sunday
+    assert done.returncode == 2 and "error: --start/--end:" in done.stderr and not out.exists()
+
+
+def test_a_window_past_the_run_is_clamped_and_says_so():
+    days = pd.bdate_range("2024-01-02", periods=5)
+    assert span(days, date(2024, 1, 3), date(2024, 1, 5))[:2] == (1, 4) and not span(days, date(2024, 1, 3), None)[2]
+    lo, hi, note = span(days, date(2023, 12, 1), date(2024, 2, 1))
+    assert (lo, hi) == (0, 5) and note
+    with pytest.raises(ValueError):
+        span(days, date(2024, 1, 6), date(2024, 1, 7))  # a weekend inside the run

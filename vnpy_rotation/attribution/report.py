@@ -162,16 +162,30 @@ def _markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join([head, rule, *body])
 
 
+def span(days: pd.DatetimeIndex, start: date | None, end: date | None) -> tuple[int, int, str]:
+    """The positions ``lo`` … ``hi`` (exclusive) of the book's days inside ``start`` … ``end`` and a note
+    when the requested window reaches past the book (it is clamped to it); no day inside → ValueError."""
+    lo = 0 if start is None else int(days.searchsorted(pd.Timestamp(start)))
+    hi = len(days) if end is None else int(days.searchsorted(pd.Timestamp(end), side="right"))
+    if lo >= hi:
+        raise ValueError(f"no trading day of the run between {start} and {end} (the run covers "
+                         f"{days[0].date()} … {days[-1].date()})")
+    outside = (start is not None and pd.Timestamp(start) < days[0]) or (end is not None and pd.Timestamp(end) > days[-1])
+    note = (f"the requested window {start or '…'} … {end or '…'} is clamped to the run's span "
+            f"{days[0].date()} … {days[-1].date()}" if outside else "")
+    return lo, hi, note
+
+
+def _joined(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)
+
+
 def window(data: AttributionInput, start: date | None, end: date | None) -> AttributionInput:
     """The book restricted to ``start`` … ``end``: the close, holdings and equity before start carry over."""
     days = data.bars.days
-    lo = 0 if start is None else int(days.searchsorted(pd.Timestamp(start)))
-    hi = len(days) if end is None else int(days.searchsorted(pd.Timestamp(end), side="right"))
+    lo, hi, _ = span(days, start, end)
     if lo == 0 and hi == len(days):
         return data
-    if lo >= hi:
-        raise ValueError(f"no attributed day between {start} and {end} (the book covers "
-                         f"{days[0].date()} … {days[-1].date()})")
     bars = data.bars
     cut = slice(lo, hi)
     new_bars = Bars(days[cut], bars.symbols, bars.prev_close if lo == 0 else bars.close[lo - 1],
@@ -197,6 +211,7 @@ def attribute(data: AttributionInput, start: date | None = None, end: date | Non
               source: str = "") -> AttributionReport:
     """Decompose the book's P&L over ``start`` … ``end`` (default: all its days)."""
     marks = markouts(data)  # on the whole book: a fill near the window's end still has its T+5
+    source = _joined(source, span(data.bars.days, start, end)[2])
     data = window(data, start, end)
     parts = decompose(data)
     segments = None
@@ -216,11 +231,9 @@ def assemble(strategy: str, daily: pd.DataFrame, segments: SegmentAttribution | 
             else pd.DatetimeIndex(segments.days)
     if not len(days):
         raise ValueError("the run has no attributed day")
-    lo = days[0] if start is None else max(days[0], pd.Timestamp(start))
-    hi = days[-1] if end is None else min(days[-1], pd.Timestamp(end))
-    if lo > hi:
-        raise ValueError(f"no attributed day between {start} and {end} (the book covers "
-                         f"{days[0].date()} … {days[-1].date()})")
+    first, last, note = span(days, start, end)
+    lo, hi = days[first], days[last - 1]
+    source = _joined(source, note)
     dates = pd.to_datetime(daily["date"])
     daily = daily[(dates >= lo) & (dates <= hi)].reset_index(drop=True)
     mark_dates = pd.to_datetime(marks["date"])
