@@ -32,6 +32,7 @@ class Book:
     capital: float = 100_000.0
     extra_shares: dict[tuple[int, int], float] = field(default_factory=dict)  # a broker's different count
     benchmark: Benchmark | None = None
+    suspended: list[list[bool]] | None = None
 
     def build(self) -> AttributionInput:
         close = np.array(self.close, dtype=float)
@@ -64,7 +65,8 @@ class Book:
         unfilled = Unfilled(np.array([u[0] for u in self.unfilled], dtype=np.int64),
                             np.array([u[1] for u in self.unfilled], dtype=np.int64),
                             np.array([u[2] for u in self.unfilled], dtype=float), tuple(u[3] for u in self.unfilled))
-        bars = Bars(days, tuple(f"S{j}" for j in range(m)), prev, close, basis, split, dividend)
+        bars = Bars(days, tuple(f"S{j}" for j in range(m)), prev, close, basis, split, dividend,
+                    None if self.suspended is None else np.array(self.suspended, dtype=bool))
         start = np.zeros(m) if self.start_holdings is None else np.array(self.start_holdings, dtype=float)
         return AttributionInput("test", bars, start, holdings, self.capital, equity, fills, unfilled, dividend_cash,
                                 self.benchmark)
@@ -130,6 +132,19 @@ def test_a_t1_locked_sale_keeps_the_days_gain_the_plan_would_have_given_up():
                      unfilled=[(0, 0, -500, "t1_locked")]))
     assert got["holdings"] == 500.0
     assert got["opportunity:t1_locked"] == -250.0  # the paper book would have held 500 fewer: −500 × 0.50
+
+
+def test_a_sale_refused_over_a_suspension_is_measured_to_the_resumption_open():
+    # 1000 held at 10.00; the sale decided at day 0's close is refused on days 1-2 (suspended, close carried
+    # at 10.00); trading resumes on day 3 opening 9.20 (−8 %) and the sale fills there; close 9.10
+    book = Book(close=[[10.0], [10.0], [10.0], [9.1]], basis=[[10.0], [10.0], [10.0], [9.2]], prev_close=[10.0],
+                start_holdings=[1000], suspended=[[False], [True], [True], [False]],
+                fills=[(3, 0, -1000, 9.2, 0, 0, 0)],
+                unfilled=[(1, 0, -1000, "suspended"), (2, 0, -1000, "suspended")])
+    parts = decompose(book.build())
+    opportunity = parts.opportunity["suspended"][:, 0]
+    assert list(opportunity) == pytest.approx([0.0, 0.0, 800.0, 0.0])  # −1000 × (9.20 − 10.00), counted once
+    assert parts.components["delay"][3, 0] == pytest.approx(-800.0)  # the actual sale still pays the gap
 
 
 def test_a_split_on_the_ex_date_compares_on_the_new_share_basis():

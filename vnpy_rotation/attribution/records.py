@@ -26,6 +26,7 @@ class Bars:
     ``close`` is the valuation close (carried forward over suspensions); ``basis`` the undisturbed fill
     price of the day (the bar's open, or its VWAP when the run fills at VWAP); ``split`` the holding
     multiplier on an ex-date (1 elsewhere) and ``dividend`` the cash per share held before the ex-date.
+    ``suspended`` (optional, bool): no trading that day; a suspended refusal is measured to the resumption.
     """
 
     days: pd.DatetimeIndex
@@ -35,6 +36,7 @@ class Bars:
     basis: FloatArray
     split: FloatArray
     dividend: FloatArray
+    suspended: NDArray[np.bool_] | None = None
 
 
 @dataclass(frozen=True)

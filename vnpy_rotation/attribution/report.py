@@ -189,7 +189,8 @@ def window(data: AttributionInput, start: date | None, end: date | None) -> Attr
     bars = data.bars
     cut = slice(lo, hi)
     new_bars = Bars(days[cut], bars.symbols, bars.prev_close if lo == 0 else bars.close[lo - 1],
-                    bars.close[cut], bars.basis[cut], bars.split[cut], bars.dividend[cut])
+                    bars.close[cut], bars.basis[cut], bars.split[cut], bars.dividend[cut],
+                    None if bars.suspended is None else bars.suspended[cut])
     f, u = data.fills, data.unfilled
     keep_f = (f.day >= lo) & (f.day < hi)
     keep_u = (u.day >= lo) & (u.day < hi)

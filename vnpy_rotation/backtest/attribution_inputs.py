@@ -61,7 +61,7 @@ def book_input(strategy: str, md: MarketData, config: BacktestConfig, holdings: 
     n, m = len(md.days), len(md.symbols)
     prev_close = md.last_close[0] if prev_close is None else prev_close
     bars = Bars(md.days, tuple(md.symbols), prev_close, md.last_close, fill_basis(md, config), md.split,
-                md.dividend)
+                md.dividend, md.suspended)
     day, sym = _index(md, trades["datetime"], trades["vt_symbol"])
     side = np.where(trades["direction"].to_numpy() == "buy", 1.0, -1.0)
     fills = Fills(day, sym, side * trades["volume"].to_numpy(float), trades["price"].to_numpy(float),
