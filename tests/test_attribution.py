@@ -360,3 +360,20 @@ def test_shares_are_undefined_without_gross():
     assert report.summary["share_of_gross"].isna().all()
     table = [line for line in report.markdown().splitlines() if line.startswith("| actual | holdings |")]
     assert table == ["| actual | holdings | 0.00 | – |"]
+
+
+def test_brinson_starts_at_the_first_fill_and_states_the_warm_up():
+    # segments A and B, benchmark 50/50; the book is in cash on days 0-1 (A rises 10 % on day 1) and buys
+    # 1000 A at 11.00 on day 2, when A rises to 12.00 and B stays at 10.00
+    bench = Benchmark("test", ("A", "B"), ("A", "B"), np.full((3, 2), 0.5), np.ones((3, 2), dtype=bool))
+    book = Book(close=[[10.0, 10.0], [11.0, 10.0], [12.0, 10.0]], basis=[[10.0, 10.0], [11.0, 10.0], [11.0, 10.0]],
+                prev_close=[10.0, 10.0], fills=[(2, 0, 1000, 11.0, 0, 0, 0)], benchmark=bench)
+    report = attribute(book.build())
+    rows = report.summary.set_index("component")["cny"]
+    warm = report.summary[report.summary["group"] == "warm-up (not attributed)"]
+    assert warm["cny"].tolist() == pytest.approx([0.5 * 0.10 * 100_000])  # day 1's benchmark, not a drag
+    r_b = 0.5 * (12 / 11 - 1)
+    assert rows["cash drag (CASH allocation)"] == pytest.approx(-(1 - 0.11) * r_b * 100_000)  # day 2 only
+    brinson = report.summary.loc[report.summary["group"] == "brinson", "cny"].sum()
+    assert brinson == pytest.approx(rows["holdings"]) and rows["holdings"] == pytest.approx(1000.0)
+    assert list(report.table("segment")["segment"]) == ["A", "B", "CASH"]

@@ -52,6 +52,14 @@ class AttributionReport:
     residual_abs: float = 0.0  # Σ_days |daily residual|
     residual_days: int = 0  # days with |daily residual| ≥ RESIDUAL_TOLERANCE
     net: float = 0.0  # the equity change over the window
+    brinson_start: pd.Timestamp | None = None  # the first day with a position or a fill (after the warm-up)
+
+    @property
+    def brinson(self) -> SegmentAttribution | None:
+        """The segments from ``brinson_start`` on (``segments`` keeps every day, for re-reading)."""
+        if self.segments is None or self.brinson_start is None:
+            return self.segments
+        return self.segments.between(self.brinson_start, pd.Timestamp(self.end))
 
     def daily_residual(self) -> pd.Series:
         """The residual per day: the equity change minus every explained line (all rows of the day)."""
@@ -65,9 +73,9 @@ class AttributionReport:
     def table(self, by: By) -> pd.DataFrame:
         """The ACTUAL lines and the paper bridge summed per day, per symbol, or (Brinson) per segment."""
         if by == "segment":
-            if self.segments is None:
+            if self.brinson is None:
                 return pd.DataFrame({"result": ["no benchmark segments for this book"]})
-            return self.segments.linked()
+            return self.brinson.linked()
         key = "date" if by == "day" else "vt_symbol"
         numeric = [c for c in self.daily.columns if c not in ("date", "strategy", "vt_symbol")]
         out = self.daily.groupby(key)[numeric].sum().reset_index()
@@ -102,10 +110,10 @@ class AttributionReport:
                   "missed move to the holdings P&L; `brinson` splits the holdings P&L against the benchmark.", "",
                   _markdown_table(self.summary.assign(cny=self.summary["cny"].map(_cny),
                                                       share_of_gross=self.summary["share_of_gross"].map(_share)))]
-        if self.segments is not None:
-            linked = self.segments.linked()
-            total_p = float(np.prod(1 + self.segments.port_return) - 1)
-            total_b = float(np.prod(1 + self.segments.bench_return) - 1)
+        if self.brinson is not None:
+            linked = self.brinson.linked()
+            total_p = float(np.prod(1 + self.brinson.port_return) - 1)
+            total_b = float(np.prod(1 + self.brinson.bench_return) - 1)
             lines += ["", "## Brinson–Fachler by segment (Carino-linked returns; CNY sums)", "",
                       _markdown_table(linked.round({c: 2 for c in linked.columns if c.endswith("_cny")}).round(6)), "",
                       f"holdings return {total_p:.4%}, benchmark {total_b:.4%}, excess {total_p - total_b:.4%} = "
@@ -119,7 +127,7 @@ class AttributionReport:
         paths = [out / name for name in FILES]
         _write_csv(self.daily, paths[0])
         self.summary.to_csv(paths[1], index=False)
-        (self.segments.linked() if self.segments is not None else pd.DataFrame(columns=["segment"])).to_csv(
+        (self.brinson.linked() if self.brinson is not None else pd.DataFrame(columns=["segment"])).to_csv(
             paths[2], index=False)
         if self.segments is not None:  # full precision: `run.py attribution` links these again
             _write_csv(self.segments.daily(), paths[3], decimals=None)
@@ -251,9 +259,22 @@ def assemble(strategy: str, daily: pd.DataFrame, segments: SegmentAttribution | 
     opportunity = {c.split(":", 1)[1]: float(daily[c].sum()) for c in daily.columns if c.startswith("opportunity:")}
     rows += [("paper_bridge", f"opportunity:{reason}", value) for reason, value in opportunity.items()]
     rows.append(("paper_bridge", "paper holdings P&L", totals["holdings"] + sum(opportunity.values())))
+    brinson_start = None
     if segments is not None:
-        linked = segments.linked()
-        rows.append(("brinson", f"benchmark ({segments.name})", segments.benchmark_cny()))
+        # Before the first fill (a backtest starts in cash and waits for its first decision) the book holds
+        # nothing: the Brinson split starts at the first day with a position or a fill, the benchmark's P&L
+        # over the warm-up is stated apart.
+        held = pd.to_datetime(daily.loc[book & ((daily["holdings"] != 0) | (daily["pnl"] != 0)), "date"])
+        first = held.min() if len(held) else hi + pd.Timedelta(days=1)
+        if first > lo:
+            warm = segments.between(lo, first - pd.Timedelta(days=1))
+            shown = f"{lo.date()} … {warm.days[-1].date()}" if len(warm.days) else ""
+            rows.append(("warm-up (not attributed)", f"benchmark P&L before the first fill {shown} "
+                         f"({len(warm.days)} days)", warm.benchmark_cny()))
+        brinson_start = first
+        attributed = segments.between(first, hi)
+        linked = attributed.linked()
+        rows.append(("brinson", f"benchmark ({segments.name})", attributed.benchmark_cny()))
         rows += [("brinson", name, float(linked[f"{name}_cny"].sum())) for name in EFFECTS]
         cash = linked[linked["segment"] == CASH_SEGMENT]
         rows.append(("brinson (of which)", "cash drag (CASH allocation)", float(cash["allocation_cny"].sum())))
@@ -265,4 +286,5 @@ def assemble(strategy: str, daily: pd.DataFrame, segments: SegmentAttribution | 
     else:  # nothing held or traded: covered when nothing is unexplained either
         coverage = 1.0 if residual_abs < RESIDUAL_TOLERANCE else 0.0
     return AttributionReport(strategy, lo.date(), hi.date(), daily, summary, gross, coverage, segments, marks, source,
-                             residual_abs, int((per_day >= RESIDUAL_TOLERANCE).sum()), float(daily["pnl"].sum()))
+                             residual_abs, int((per_day >= RESIDUAL_TOLERANCE).sum()), float(daily["pnl"].sum()),
+                             brinson_start)

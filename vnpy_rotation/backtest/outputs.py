@@ -55,8 +55,8 @@ def attribution_table(report: AttributionReport) -> pd.DataFrame:
 def _extra_sections(run: BacktestRun, attribution: AttributionReport) -> list[tuple[str, pd.DataFrame]]:
     """Strategy-specific tables for the report: per-pool metrics and where capacity limits bound."""
     sections = [(ATTRIBUTION_HEADING, attribution_table(attribution))]
-    if attribution.segments is not None:
-        sections.append((SEGMENTS_HEADING, attribution.segments.linked()))
+    if attribution.brinson is not None:
+        sections.append((SEGMENTS_HEADING, attribution.brinson.linked()))
     if run.pool_metrics is not None:
         sections.append(("分池指标 Per-pool metrics", run.pool_metrics))
     capacity = run.plan.table("capacity")
