@@ -377,3 +377,15 @@ def test_brinson_starts_at_the_first_fill_and_states_the_warm_up():
     brinson = report.summary.loc[report.summary["group"] == "brinson", "cny"].sum()
     assert brinson == pytest.approx(rows["holdings"]) and rows["holdings"] == pytest.approx(1000.0)
     assert list(report.table("segment")["segment"]) == ["A", "B", "CASH"]
+
+
+def test_the_defensive_assets_drag_is_its_own_line():
+    # segments A (S0) and OTHER (S1, the defensive bond ETF), benchmark 50/50; the book parks 50 000 in S1
+    # and keeps 50 000 cash; S0 +10 %, S1 +1 %: R_b = 0.5·10 % + 0.5·1 % = 5.5 %
+    bench = Benchmark("test", ("A", "OTHER"), ("A", "OTHER"), np.array([[0.5, 0.5]]), np.array([[True, True]]),
+                      defensive=("S1",))
+    book = Book(close=[[11.0, 10.1]], prev_close=[10.0, 10.0], start_holdings=[0, 5000], benchmark=bench)
+    rows = attribute(book.build()).summary.set_index("component")["cny"]
+    drag = [c for c in rows.index if c.startswith("defensive-asset drag (S1")]
+    assert rows[drag].tolist() == pytest.approx([5000 * 0.1 - 50_000 * 0.055])  # w·(r_def − R_b)·equity
+    assert rows["cash drag (CASH allocation)"] == pytest.approx(-0.5 * 0.055 * 100_000)

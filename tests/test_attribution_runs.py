@@ -97,6 +97,8 @@ def test_the_reports_carry_the_attribution_table(etf_out):
     assert 'id="attribution-table"' in html
     segments = set(pd.read_csv(etf_out / "attribution_segments.csv")["segment"])
     assert segments == {"A_SHARE", "QDII", "OTHER", "CASH"}
+    summary = pd.read_csv(etf_out / "attribution_summary.csv")
+    assert summary["component"].str.startswith("defensive-asset drag (511010.SSE").sum() == 1
 
 
 def test_vqm_is_measured_by_board_against_the_index_members(vqm_out):
@@ -118,6 +120,10 @@ def test_cli_on_a_backtest_folder_cuts_the_window(home, etf_out):
     assert by_day["date"].min() >= "2022-03-01" and by_day["date"].max() <= "2022-04-29"
     segments = pd.read_csv(out / "attribution_segments.csv")
     assert set(segments.columns) >= {"segment", "allocation", "selection", "interaction"}
+    stored = pd.read_csv(etf_out / "attribution_segments_daily.csv", parse_dates=["date"])
+    drag = stored.drop_duplicates("date").set_index("date").loc["2022-03-01":"2022-04-29", "defensive_drag_cny"]
+    defensive = summary[summary.index.str.startswith("defensive-asset drag")]
+    assert defensive.tolist() == pytest.approx([drag.sum()], abs=0.01)
 
 
 def test_cli_on_a_replay_folder(home):

@@ -69,7 +69,8 @@ class Benchmark:
     ``weights`` (days × ``segments``, each row summing to 1) is the benchmark's weight of each segment on
     each day; ``members`` (days × symbols, bool) says which symbols make up the benchmark on each day, each
     segment equal-weighted over its members. A held symbol whose segment is not in ``segments`` gets a
-    segment of its own with benchmark weight 0.
+    segment of its own with benchmark weight 0. ``defensive``: the symbols a strategy parks empty slots in
+    (a bond ETF); their drag against the benchmark is reported on its own line.
     """
 
     name: str
@@ -77,6 +78,7 @@ class Benchmark:
     segments: tuple[str, ...]
     weights: FloatArray
     members: NDArray[np.bool_]
+    defensive: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

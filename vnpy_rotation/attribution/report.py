@@ -28,7 +28,7 @@ from pyarrow import csv as pa_csv
 from .brinson import EFFECTS, SegmentAttribution, segment_attribution
 from .decompose import ACTUAL, daily_table, decompose
 from .markouts import HORIZONS, markouts
-from .records import CASH_SEGMENT, AttributionInput, Bars, Benchmark, Fills, Unfilled
+from .records import CASH_SEGMENT, AttributionInput, Bars, Fills, Unfilled
 
 By = Literal["day", "symbol", "segment"]
 RESIDUAL_TOLERANCE = 0.01  # CNY: a day whose |residual| reaches one fen is not explained by the fills
@@ -208,7 +208,7 @@ def window(data: AttributionInput, start: date | None, end: date | None) -> Attr
                         tuple(r for r, k in zip(u.reason, keep_u) if k))
     bench = data.benchmark
     if bench is not None:
-        bench = Benchmark(bench.name, bench.segment_of, bench.segments, bench.weights[cut], bench.members[cut])
+        bench = replace(bench, weights=bench.weights[cut], members=bench.members[cut])
     return replace(data, bars=new_bars, fills=fills, unfilled=unfilled, benchmark=bench,
                    start_holdings=data.start_holdings if lo == 0 else data.holdings[lo - 1],
                    holdings=data.holdings[cut], dividend_cash=data.dividend_cash[cut],
@@ -278,6 +278,9 @@ def assemble(strategy: str, daily: pd.DataFrame, segments: SegmentAttribution | 
         rows += [("brinson", name, float(linked[f"{name}_cny"].sum())) for name in EFFECTS]
         cash = linked[linked["segment"] == CASH_SEGMENT]
         rows.append(("brinson (of which)", "cash drag (CASH allocation)", float(cash["allocation_cny"].sum())))
+        if attributed.defensive_cny is not None:
+            rows.append(("brinson (beside)", f"defensive-asset drag ({attributed.defensive_name}: its P&L − "
+                         "its value × benchmark return)", float(attributed.defensive_cny.sum())))
     rows.append(("check", "residual Σ_days |daily residual|", residual_abs))
     summary = pd.DataFrame(rows, columns=["group", "component", "cny"])
     summary["share_of_gross"] = summary["cny"] / gross if gross else float("nan")

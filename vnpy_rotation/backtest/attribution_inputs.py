@@ -11,6 +11,7 @@ given; other strategies → the instrument kind, against their universe equal-we
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -123,7 +124,9 @@ def strategy_benchmark(strategy: "TargetStrategy", md: MarketData,
         segment_of = [pool_of.get(s, "OTHER_HELD") for s in symbols]
         members = np.tile(np.array([s in pool_of for s in symbols]), (len(md.days), 1))
         weights = {p: pools.capital_constraints[p].target_capital for p in names}
-        return _grouped("pools at target capital, equal-weighted within", md, segment_of, members, weights)
+        bench = _grouped("pools at target capital, equal-weighted within", md, segment_of, members, weights)
+        defensive = getattr(getattr(strategy, "settings", None), "defensive", None)
+        return replace(bench, defensive=(defensive,)) if isinstance(defensive, str) else bench
     kinds = [_kind(s) for s in symbols]
     if "member" in md.extras:
         members = np.asarray(md.extras["member"], dtype=bool)
