@@ -53,6 +53,7 @@ class AttributionReport:
     residual_days: int = 0  # days with |daily residual| ≥ RESIDUAL_TOLERANCE
     net: float = 0.0  # the equity change over the window
     brinson_start: pd.Timestamp | None = None  # the first day with a position or a fill (after the warm-up)
+    warnings: tuple[str, ...] = ()  # the run's data warnings (membership coverage, missing bars): shown with it
 
     @property
     def brinson(self) -> SegmentAttribution | None:
@@ -98,6 +99,9 @@ class AttributionReport:
         lines = [f"# P&L attribution: {self.strategy} {self.start} … {self.end}", ""]
         if self.source:
             lines += [f"source: {self.source}", ""]
+        if self.warnings:
+            lines += ["Data warnings of the run (the benchmark is built from the same data):", "",
+                      *(f"- {w}" for w in self.warnings), ""]
         verdict = "within" if self.residual_ok else "OUTSIDE"
         lines += [f"gross P&L (Σ |daily symbol P&L|) {_cny(self.gross)} CNY; net P&L {_cny(self.net)} CNY; "
                   f"coverage {_share(self.coverage)} (1 − Σ|daily residual| / gross)", "",
@@ -112,10 +116,12 @@ class AttributionReport:
                                                       share_of_gross=self.summary["share_of_gross"].map(_share)))]
         if self.brinson is not None:
             linked = self.brinson.linked()
+            shown = linked.round({c: 2 if c.endswith("_cny") else 6 for c in linked.columns[1:]})
+            shown[shown.columns[1:]] = shown[shown.columns[1:]] + 0.0  # no "-0.0"
             total_p = float(np.prod(1 + self.brinson.port_return) - 1)
             total_b = float(np.prod(1 + self.brinson.bench_return) - 1)
             lines += ["", "## Brinson–Fachler by segment (Carino-linked returns; CNY sums)", "",
-                      _markdown_table(linked.round({c: 2 for c in linked.columns if c.endswith("_cny")}).round(6)), "",
+                      _markdown_table(shown), "",
                       f"holdings return {total_p:.4%}, benchmark {total_b:.4%}, excess {total_p - total_b:.4%} = "
                       f"Σ linked effects {float(linked[list(EFFECTS)].to_numpy().sum()):.4%}"]
         lines += ["", "## Post-fill markouts (diagnostic, not a P&L line)", "",

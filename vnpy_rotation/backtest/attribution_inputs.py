@@ -96,8 +96,11 @@ def _grouped(name: str, md: MarketData, segment_of: list[str], members: np.ndarr
     """Segments with fixed ``weights``, or (None) weighted by their share of the day's members."""
     segments = tuple(dict.fromkeys(s for s, used in zip(segment_of, members.any(axis=0)) if used))
     onehot = np.array([[s == g for g in segments] for s in segment_of], dtype=float).reshape(len(segment_of), -1)
-    if weights is None:
-        counts = members.astype(float) @ onehot
+    if weights is None:  # a member without a return that day (not listed yet, no bar) weighs nothing
+        with np.errstate(invalid="ignore"):
+            prev = np.vstack([md.last_close[:1], md.last_close[:-1]])
+            priced = np.isfinite(md.last_close / prev)
+        counts = (members & priced).astype(float) @ onehot
         totals = counts.sum(axis=1, keepdims=True)
         w = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
     else:
@@ -131,6 +134,9 @@ def strategy_benchmark(strategy: "TargetStrategy", md: MarketData,
     if "member" in md.extras:
         members = np.asarray(md.extras["member"], dtype=bool)
         if industries:
+            if not any(s in industries for s in symbols):
+                raise InputRejected(Problem("--industry", None, f"classifies none of the strategy's {len(symbols)} "
+                                            f"stocks (e.g. {symbols[0]}): not this universe's file"))
             segment_of = [industries.get(s, "unclassified") for s in symbols]
             return _grouped("index members equal-weighted, by industry", md, segment_of, members, None)
         segment_of = [BOARDS.get(k, k) for k in kinds]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,7 @@ def write_outputs(run: BacktestRun, out: Path) -> list[Path]:
     result.orders.to_csv(out / "orders.csv", index=False, date_format="%Y-%m-%d")
     result.positions.to_csv(out / "positions.csv", index=False, date_format="%Y-%m-%d")
     result.cash_flows.to_csv(out / "corporate_actions.csv", index=False, date_format="%Y-%m-%d")
-    attribution = attribute(from_backtest(run))
+    attribution = replace(attribute(from_backtest(run)), warnings=tuple(run.metrics.get("data_warnings") or ()))
     extra = attribution.write(out)  # attribution.csv and the tables `run.py attribution` re-reads
     title = f"{run.strategy.name} backtest"
     write_html(out / "report.html", result, metrics, None if run.benchmark is None else run.benchmark[1], title,
