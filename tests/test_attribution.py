@@ -349,7 +349,7 @@ def test_a_glitch_that_reverts_is_not_netted_away():
     report = attribute(replace(data, equity=equity))
     rows = report.summary.set_index("component")["cny"]
     assert rows["residual"] == pytest.approx(0.0, abs=1e-6)
-    assert rows["residual Σ_days |daily residual|"] == pytest.approx(100_000.0)
+    assert rows["residual, sum of absolute daily residuals"] == pytest.approx(100_000.0)
     assert report.residual_days == 2 and not report.residual_ok
 
 

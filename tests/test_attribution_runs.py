@@ -55,7 +55,7 @@ def test_every_backtest_attributes_its_equity_change(which, request):
     per_day_residual = daily.groupby("date")["residual"].sum().abs()
     assert per_day_residual.max() < 0.01  # every day: equity change − every explained line
     summary = pd.read_csv(out / "attribution_summary.csv").set_index("component")
-    assert summary.loc["residual Σ_days |daily residual|", "cny"] < 0.01 * len(equity)
+    assert summary.loc["residual, sum of absolute daily residuals", "cny"] < 0.01 * len(equity)
     assert daily["delay"].abs().sum() > 0  # real fills moved from the decision close
     brinson = summary[summary["group"] == "brinson"]["cny"].sum()
     assert brinson == pytest.approx(summary.loc["holdings", "cny"], abs=0.01)  # benchmark + effects = holdings

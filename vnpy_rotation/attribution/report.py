@@ -166,7 +166,7 @@ def _cny(value: float) -> str:
 
 def _share(value: float) -> str:
     """A share in percent; "–" when undefined (a zero denominator), as the CSV leaves it empty."""
-    return "–" if not np.isfinite(value) else f"{round(float(value), 6) + 0.0:.2%}"
+    return "–" if not np.isfinite(value) else f"{round(float(value), 4) + 0.0:.2%}"
 
 
 def _markdown_table(frame: pd.DataFrame) -> str:
@@ -287,7 +287,7 @@ def assemble(strategy: str, daily: pd.DataFrame, segments: SegmentAttribution | 
         if attributed.defensive_cny is not None:
             rows.append(("brinson (beside)", f"defensive-asset drag ({attributed.defensive_name}: its P&L − "
                          "its value × benchmark return)", float(attributed.defensive_cny.sum())))
-    rows.append(("check", "residual Σ_days |daily residual|", residual_abs))
+    rows.append(("check", "residual, sum of absolute daily residuals", residual_abs))
     summary = pd.DataFrame(rows, columns=["group", "component", "cny"])
     summary["share_of_gross"] = summary["cny"] / gross if gross else float("nan")
     if gross:
