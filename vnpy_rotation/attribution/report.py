@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -55,7 +56,7 @@ class AttributionReport:
     brinson_start: pd.Timestamp | None = None  # the first day with a position or a fill (after the warm-up)
     warnings: tuple[str, ...] = ()  # the run's data warnings (membership coverage, missing bars): shown with it
 
-    @property
+    @cached_property  # frozen: computed once per report (the markdown, the tables and the files read it)
     def brinson(self) -> SegmentAttribution | None:
         """The segments from ``brinson_start`` on (``segments`` keeps every day, for re-reading)."""
         if self.segments is None or self.brinson_start is None:
