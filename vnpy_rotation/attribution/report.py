@@ -186,7 +186,7 @@ def span(days: pd.DatetimeIndex, start: date | None, end: date | None) -> tuple[
         raise ValueError(f"no trading day of the run between {start} and {end} (the run covers "
                          f"{days[0].date()} … {days[-1].date()})")
     outside = (start is not None and pd.Timestamp(start) < days[0]) or (end is not None and pd.Timestamp(end) > days[-1])
-    note = (f"the requested window {start or '…'} … {end or '…'} is clamped to the run's span "
+    note = (f"the requested window {start or 'the start'} … {end or 'the end'} is clamped to the run's span "
             f"{days[0].date()} … {days[-1].date()}" if outside else "")
     return lo, hi, note
 
