@@ -2,7 +2,7 @@
 Bacon's published example; Carino linking over two periods; a property test that the lines sum to the P&L."""
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -32,6 +32,7 @@ class Book:
     capital: float = 100_000.0
     extra_shares: dict[tuple[int, int], float] = field(default_factory=dict)  # a broker's different count
     benchmark: Benchmark | None = None
+    suspended: list[list[bool]] | None = None
 
     def build(self) -> AttributionInput:
         close = np.array(self.close, dtype=float)
@@ -64,7 +65,8 @@ class Book:
         unfilled = Unfilled(np.array([u[0] for u in self.unfilled], dtype=np.int64),
                             np.array([u[1] for u in self.unfilled], dtype=np.int64),
                             np.array([u[2] for u in self.unfilled], dtype=float), tuple(u[3] for u in self.unfilled))
-        bars = Bars(days, tuple(f"S{j}" for j in range(m)), prev, close, basis, split, dividend)
+        bars = Bars(days, tuple(f"S{j}" for j in range(m)), prev, close, basis, split, dividend,
+                    None if self.suspended is None else np.array(self.suspended, dtype=bool))
         start = np.zeros(m) if self.start_holdings is None else np.array(self.start_holdings, dtype=float)
         return AttributionInput("test", bars, start, holdings, self.capital, equity, fills, unfilled, dividend_cash,
                                 self.benchmark)
@@ -130,6 +132,19 @@ def test_a_t1_locked_sale_keeps_the_days_gain_the_plan_would_have_given_up():
                      unfilled=[(0, 0, -500, "t1_locked")]))
     assert got["holdings"] == 500.0
     assert got["opportunity:t1_locked"] == -250.0  # the paper book would have held 500 fewer: −500 × 0.50
+
+
+def test_a_sale_refused_over_a_suspension_is_measured_to_the_resumption_open():
+    # 1000 held at 10.00; the sale decided at day 0's close is refused on days 1-2 (suspended, close carried
+    # at 10.00); trading resumes on day 3 opening 9.20 (−8 %) and the sale fills there; close 9.10
+    book = Book(close=[[10.0], [10.0], [10.0], [9.1]], basis=[[10.0], [10.0], [10.0], [9.2]], prev_close=[10.0],
+                start_holdings=[1000], suspended=[[False], [True], [True], [False]],
+                fills=[(3, 0, -1000, 9.2, 0, 0, 0)],
+                unfilled=[(1, 0, -1000, "suspended"), (2, 0, -1000, "suspended")])
+    parts = decompose(book.build())
+    opportunity = parts.opportunity["suspended"][:, 0]
+    assert list(opportunity) == pytest.approx([0.0, 0.0, 800.0, 0.0])  # −1000 × (9.20 − 10.00), counted once
+    assert parts.components["delay"][3, 0] == pytest.approx(-800.0)  # the actual sale still pays the gap
 
 
 def test_a_split_on_the_ex_date_compares_on_the_new_share_basis():
@@ -302,3 +317,75 @@ def test_a_window_starts_from_the_book_and_close_before_it():
     assert later["holdings"] == pytest.approx(500.0 - 50.0)
     assert later["delay"] == pytest.approx(1000 * (5.3 - 5.25))  # selling 1000 at 5.30 above P̃ = 5.25
     assert later["total (equity change)"] == pytest.approx(data.equity[-1] - data.equity[0])
+
+
+# ---------------------------------------------------------------- the residual is checked per day
+
+
+def _held_book() -> AttributionInput:
+    # 1000 held at 10.00 over four days closing 10.50, 10.20, 10.80, 11.00: every line explained
+    return Book(close=[[10.5], [10.2], [10.8], [11.0]], prev_close=[10.0], start_holdings=[1000]).build()
+
+
+def test_an_unexplained_equity_jump_is_the_residual_of_its_day():
+    data = _held_book()
+    clean = attribute(data)
+    assert clean.residual_abs < 1e-6 and clean.residual_days == 0 and clean.residual_ok
+    equity = data.equity.copy()
+    equity[1:] += 20_000  # a phantom 20 000 CNY from day 1 on
+    report = attribute(replace(data, equity=equity))
+    assert report.daily_residual().round(6).to_dict() == {day: (20_000.0 if t == 1 else 0.0)
+                                                          for t, day in enumerate(data.bars.days)}
+    assert report.residual_abs == pytest.approx(20_000.0) and report.residual_days == 1
+    assert report.gross == pytest.approx(500 + 300 + 600 + 200)  # the symbols' |daily P&L|, not the residual
+    assert report.net == pytest.approx(21_000.0)
+    assert not report.residual_ok and report.coverage < 0.0
+
+
+def test_a_glitch_that_reverts_is_not_netted_away():
+    data = _held_book()
+    equity = data.equity.copy()
+    equity[1] += 50_000  # booked one day, reversed the next: the net residual is 0
+    report = attribute(replace(data, equity=equity))
+    rows = report.summary.set_index("component")["cny"]
+    assert rows["residual"] == pytest.approx(0.0, abs=1e-6)
+    assert rows["residual, sum of absolute daily residuals"] == pytest.approx(100_000.0)
+    assert report.residual_days == 2 and not report.residual_ok
+
+
+def test_shares_are_undefined_without_gross():
+    # nothing held, nothing traded: no gross, so no share; the markdown shows "–" as the CSV leaves it empty
+    report = attribute(Book(close=[[10.0], [10.5]], prev_close=[10.0]).build())
+    assert report.gross == 0.0 and report.coverage == 1.0
+    assert report.summary["share_of_gross"].isna().all()
+    table = [line for line in report.markdown().splitlines() if line.startswith("| actual | holdings |")]
+    assert table == ["| actual | holdings | 0.00 | – |"]
+
+
+def test_brinson_starts_at_the_first_fill_and_states_the_warm_up():
+    # segments A and B, benchmark 50/50; the book is in cash on days 0-1 (A rises 10 % on day 1) and buys
+    # 1000 A at 11.00 on day 2, when A rises to 12.00 and B stays at 10.00
+    bench = Benchmark("test", ("A", "B"), ("A", "B"), np.full((3, 2), 0.5), np.ones((3, 2), dtype=bool))
+    book = Book(close=[[10.0, 10.0], [11.0, 10.0], [12.0, 10.0]], basis=[[10.0, 10.0], [11.0, 10.0], [11.0, 10.0]],
+                prev_close=[10.0, 10.0], fills=[(2, 0, 1000, 11.0, 0, 0, 0)], benchmark=bench)
+    report = attribute(book.build())
+    rows = report.summary.set_index("component")["cny"]
+    warm = report.summary[report.summary["group"] == "warm-up (not attributed)"]
+    assert warm["cny"].tolist() == pytest.approx([0.5 * 0.10 * 100_000])  # day 1's benchmark, not a drag
+    r_b = 0.5 * (12 / 11 - 1)
+    assert rows["cash drag (CASH allocation)"] == pytest.approx(-(1 - 0.11) * r_b * 100_000)  # day 2 only
+    brinson = report.summary.loc[report.summary["group"] == "brinson", "cny"].sum()
+    assert brinson == pytest.approx(rows["holdings"]) and rows["holdings"] == pytest.approx(1000.0)
+    assert list(report.table("segment")["segment"]) == ["A", "B", "CASH"]
+
+
+def test_the_defensive_assets_drag_is_its_own_line():
+    # segments A (S0) and OTHER (S1, the defensive bond ETF), benchmark 50/50; the book parks 50 000 in S1
+    # and keeps 50 000 cash; S0 +10 %, S1 +1 %: R_b = 0.5·10 % + 0.5·1 % = 5.5 %
+    bench = Benchmark("test", ("A", "OTHER"), ("A", "OTHER"), np.array([[0.5, 0.5]]), np.array([[True, True]]),
+                      defensive=("S1",))
+    book = Book(close=[[11.0, 10.1]], prev_close=[10.0, 10.0], start_holdings=[0, 5000], benchmark=bench)
+    rows = attribute(book.build()).summary.set_index("component")["cny"]
+    drag = [c for c in rows.index if c.startswith("defensive-asset drag (S1")]
+    assert rows[drag].tolist() == pytest.approx([5000 * 0.1 - 50_000 * 0.055])  # w·(r_def − R_b)·equity
+    assert rows["cash drag (CASH allocation)"] == pytest.approx(-0.5 * 0.055 * 100_000)

@@ -11,6 +11,7 @@ from scenario_market import backtest, bar, days, flat, make_panels
 from vnpy_rotation.attribution import attribute
 from vnpy_rotation.backtest.attribution_inputs import book_input, holdings_matrix, strategy_benchmark
 from vnpy_rotation.backtest.config import BacktestConfig
+from vnpy_rotation.errors import InputRejected
 
 DAYS = days("2023-08-28", 4)
 
@@ -57,3 +58,19 @@ def test_stock_segments_are_boards_or_the_imported_industries(run):
     assert boards.segment_of == ("main", "ChiNext") and boards.weights[0].tolist() == [0.5, 0.5]
     industries = strategy_benchmark(SimpleNamespace(), md, {"600000.SSE": "J66货币金融服务"})
     assert industries.segment_of == ("J66货币金融服务", "unclassified")
+
+
+def test_a_member_without_a_return_weighs_nothing_in_the_benchmark(run):
+    md = run[0]
+    close = md.last_close.copy()
+    close[:2, 0] = np.nan  # 600000 not listed before the third day
+    md = dataclasses.replace(md, last_close=close, extras={"member": np.ones((len(md.days), len(md.symbols)), dtype=bool)})
+    weights = strategy_benchmark(SimpleNamespace(), md).weights
+    assert weights.tolist() == [[0.0, 1.0], [0.0, 1.0], [0.0, 1.0], [0.5, 0.5]]  # day 2: no previous close
+
+
+def test_an_industry_file_for_another_universe_is_refused(run):
+    md = dataclasses.replace(run[0], extras={"member": np.ones((len(run[0].days), len(run[0].symbols)), dtype=bool)})
+    with pytest.raises(InputRejected) as caught:
+        strategy_benchmark(SimpleNamespace(), md, {"600519.SSE": "C15"})
+    assert caught.value.problems[0].source == "--industry"

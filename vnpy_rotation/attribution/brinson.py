@@ -11,7 +11,9 @@ segment's benchmark return R_b,s its members' mean close-to-close return on the 
 Σ_s of the three = R_p − R_b exactly, since Σ w_p = Σ w_b = 1 (Brinson & Fachler, "Measuring Non-US
 Equity Portfolio Performance", Journal of Portfolio Management, Spring 1985). A segment the portfolio does
 not hold gets R_p,s := R_b,s (no selection). The cash segment has w_b = 0, so its allocation
-−w_cash·R_b is the cash (or defensive-asset) drag. In CNY each effect is multiplied by the previous
+−w_cash·R_b is the cash drag. A defensive asset (the bond ETF a rotation parks empty slots in) sits in its
+pool's segment, so its drag is reported beside the split: Σ w_def·(r_def − R_b)·equity_prev = its holdings
+P&L − its decision-close value × R_b (CNY per day). In CNY each effect is multiplied by the previous
 equity: holdings P&L = benchmark P&L + allocation + selection + interaction, exactly, every day.
 
 Linking over days: Carino, D. (1999) "Combining Attribution Effects Over Time", The Journal of
@@ -73,6 +75,8 @@ class SegmentAttribution:
     port_return: FloatArray  # (days,) holdings return
     bench_return: FloatArray  # (days,)
     equity_prev: FloatArray  # (days,)
+    defensive_cny: FloatArray | None = None  # (days,) the defensive asset's drag, when there is one
+    defensive_name: str = ""
 
     def daily(self) -> pd.DataFrame:
         """One row per day and segment, in returns and CNY (``from_daily`` reads it back)."""
@@ -84,6 +88,9 @@ class SegmentAttribution:
         for name in EFFECTS:
             table[name] = self.effects[name].reshape(-1)
             table[f"{name}_cny"] = (self.effects[name] * self.equity_prev[:, None]).reshape(-1)
+        if self.defensive_cny is not None:
+            table["defensive"] = self.defensive_name
+            table["defensive_drag_cny"] = np.repeat(self.defensive_cny, k)
         return table
 
     @classmethod
@@ -97,15 +104,18 @@ class SegmentAttribution:
             return np.asarray(table[column].to_numpy(float).reshape(shape), dtype=np.float64)
 
         w_p, w_b, r_p, r_b = grid("w_p"), grid("w_b"), grid("r_p"), grid("r_b")
+        drag = grid("defensive_drag_cny")[:, 0] if "defensive_drag_cny" in table.columns else None
         return cls(str(table["benchmark"].iloc[0]), days, segments, w_p, w_b, r_p, r_b,
                    {name: grid(name) for name in EFFECTS}, (w_p * r_p).sum(axis=1), (w_b * r_b).sum(axis=1),
-                   grid("equity_prev")[:, 0])
+                   grid("equity_prev")[:, 0], drag,
+                   str(table["defensive"].iloc[0]) if drag is not None else "")
 
     def between(self, start: pd.Timestamp, end: pd.Timestamp) -> "SegmentAttribution":
         keep = (self.days >= start) & (self.days <= end)
         return SegmentAttribution(self.name, self.days[keep], self.segments, self.w_p[keep], self.w_b[keep],
                                   self.r_p[keep], self.r_b[keep], {k: v[keep] for k, v in self.effects.items()},
-                                  self.port_return[keep], self.bench_return[keep], self.equity_prev[keep])
+                                  self.port_return[keep], self.bench_return[keep], self.equity_prev[keep],
+                                  None if self.defensive_cny is None else self.defensive_cny[keep], self.defensive_name)
 
     def linked(self) -> pd.DataFrame:
         """Carino-linked effects per segment over the period (returns) and the CNY sums."""
@@ -144,5 +154,12 @@ def segment_attribution(data: AttributionInput, holdings_pnl: FloatArray, prev_r
     w_b = np.zeros_like(w_p)
     w_b[:, :len(benchmark.segments)] = benchmark.weights
     effects = brinson_fachler(w_p, w_b, r_p, r_b)
+    bench_return = (w_b * r_b).sum(axis=1)
+    defensive = [bars.symbols.index(s) for s in benchmark.defensive if s in bars.symbols]
+    drag = None
+    if defensive:  # its P&L − its decision-close value × R_b
+        drag = (holdings_pnl[:, defensive].sum(axis=1)
+                - np.nan_to_num(data.holdings[:, defensive] * prev_ref[:, defensive]).sum(axis=1) * bench_return)
     return SegmentAttribution(benchmark.name, bars.days, segments, w_p, w_b, np.where(w_p == 0, r_b, r_p), r_b, effects,
-                              holdings_pnl.sum(axis=1) / equity_prev, (w_b * r_b).sum(axis=1), equity_prev)
+                              holdings_pnl.sum(axis=1) / equity_prev, bench_return, equity_prev, drag,
+                              ", ".join(bars.symbols[j] for j in defensive))

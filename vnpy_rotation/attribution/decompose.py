@@ -18,6 +18,12 @@ a broker's different split arithmetic, cash flows the inputs do not carry).
 The paper bridge: an order refused or reduced leaves u signed shares unbought or unsold; the intended
 portfolio would have made u·(close_t − P̃) more that day (horizon: the decision close → the close of the
 day it was refused). paper holdings P&L = holdings P&L + opportunity. It does not add to the actual P&L.
+A refusal for a suspension is different: the close is carried over the suspension, so the day's move is 0
+and the price gap shows only when trading resumes. The last refusal of a run of suspended days (no
+suspended refusal of the same symbol and side the next day) is measured to the first tradable price after
+it, the resumption day's open (or VWAP) on the refusal day's share basis: u·(b_resume − P̃). The actual
+resumption-day fill still books that gap in ``delay``; the bridge says the suspension, not the order timing,
+caused it.
 """
 
 from __future__ import annotations
@@ -92,6 +98,8 @@ def decompose(data: AttributionInput) -> Decomposition:
     opportunity: dict[str, FloatArray] = {}
     missed = data.unfilled
     move = bars.close[missed.day, missed.symbol] - ref[missed.day, missed.symbol]
+    if bars.suspended is not None and len(missed.day):
+        move = np.where(_suspension_runs_end(data), _to_resumption(data, ref), move)
     value = np.nan_to_num(missed.quantity * move)
     for reason in sorted(set(missed.reason)):
         mask = np.array([r == reason for r in missed.reason], dtype=bool)
@@ -99,6 +107,29 @@ def decompose(data: AttributionInput) -> Decomposition:
         np.add.at(grid, (missed.day[mask], missed.symbol[mask]), value[mask])
         opportunity[reason] = grid
     return Decomposition(components, pnl, opportunity, ref, cash_residual)
+
+
+def _suspension_runs_end(data: AttributionInput) -> np.ndarray:
+    """Per refusal: for a suspension, and no suspended refusal of the same symbol and side the next day."""
+    missed, m = data.unfilled, data.holdings.shape[1]
+    suspended = np.array([r == "suspended" for r in missed.reason], dtype=bool)
+    key = (missed.day * m + missed.symbol) * 2 + (missed.quantity > 0)
+    following = key + 2 * m  # the same symbol and side one day later
+    return np.asarray(suspended & ~np.isin(following, key[suspended]), dtype=bool)
+
+
+def _to_resumption(data: AttributionInput, ref: FloatArray) -> FloatArray:
+    """Per refusal: the first tradable basis after its day on its day's share basis, minus P̃ (NaN if none)."""
+    bars, missed = data.bars, data.unfilled
+    assert bars.suspended is not None
+    n = len(bars.days)
+    rows = np.arange(n)[:, None]
+    first = np.minimum.accumulate(np.where(bars.suspended, n, rows)[::-1], axis=0)[::-1]  # first tradable ≥ t
+    after = np.vstack([first[1:], np.full((1, first.shape[1]), n)])[missed.day, missed.symbol]
+    at = np.minimum(after, n - 1)
+    growth = np.cumprod(bars.split, axis=0)
+    price = bars.basis[at, missed.symbol] * growth[at, missed.symbol] / growth[missed.day, missed.symbol]
+    return np.asarray(np.where(after < n, price, np.nan) - ref[missed.day, missed.symbol], dtype=np.float64)
 
 
 def daily_table(data: AttributionInput, parts: Decomposition) -> pd.DataFrame:

@@ -26,6 +26,7 @@ class Bars:
     ``close`` is the valuation close (carried forward over suspensions); ``basis`` the undisturbed fill
     price of the day (the bar's open, or its VWAP when the run fills at VWAP); ``split`` the holding
     multiplier on an ex-date (1 elsewhere) and ``dividend`` the cash per share held before the ex-date.
+    ``suspended`` (optional, bool): no trading that day; a suspended refusal is measured to the resumption.
     """
 
     days: pd.DatetimeIndex
@@ -35,6 +36,7 @@ class Bars:
     basis: FloatArray
     split: FloatArray
     dividend: FloatArray
+    suspended: NDArray[np.bool_] | None = None
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,8 @@ class Benchmark:
     ``weights`` (days × ``segments``, each row summing to 1) is the benchmark's weight of each segment on
     each day; ``members`` (days × symbols, bool) says which symbols make up the benchmark on each day, each
     segment equal-weighted over its members. A held symbol whose segment is not in ``segments`` gets a
-    segment of its own with benchmark weight 0.
+    segment of its own with benchmark weight 0. ``defensive``: the symbols a strategy parks empty slots in
+    (a bond ETF); their drag against the benchmark is reported on its own line.
     """
 
     name: str
@@ -75,6 +78,7 @@ class Benchmark:
     segments: tuple[str, ...]
     weights: FloatArray
     members: NDArray[np.bool_]
+    defensive: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ given; other strategies → the instrument kind, against their universe equal-we
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -61,7 +62,7 @@ def book_input(strategy: str, md: MarketData, config: BacktestConfig, holdings: 
     n, m = len(md.days), len(md.symbols)
     prev_close = md.last_close[0] if prev_close is None else prev_close
     bars = Bars(md.days, tuple(md.symbols), prev_close, md.last_close, fill_basis(md, config), md.split,
-                md.dividend)
+                md.dividend, md.suspended)
     day, sym = _index(md, trades["datetime"], trades["vt_symbol"])
     side = np.where(trades["direction"].to_numpy() == "buy", 1.0, -1.0)
     fills = Fills(day, sym, side * trades["volume"].to_numpy(float), trades["price"].to_numpy(float),
@@ -95,8 +96,11 @@ def _grouped(name: str, md: MarketData, segment_of: list[str], members: np.ndarr
     """Segments with fixed ``weights``, or (None) weighted by their share of the day's members."""
     segments = tuple(dict.fromkeys(s for s, used in zip(segment_of, members.any(axis=0)) if used))
     onehot = np.array([[s == g for g in segments] for s in segment_of], dtype=float).reshape(len(segment_of), -1)
-    if weights is None:
-        counts = members.astype(float) @ onehot
+    if weights is None:  # a member without a return that day (not listed yet, no bar) weighs nothing
+        with np.errstate(invalid="ignore"):
+            prev = np.vstack([md.last_close[:1], md.last_close[:-1]])
+            priced = np.isfinite(md.last_close / prev)
+        counts = (members & priced).astype(float) @ onehot
         totals = counts.sum(axis=1, keepdims=True)
         w = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
     else:
@@ -123,11 +127,16 @@ def strategy_benchmark(strategy: "TargetStrategy", md: MarketData,
         segment_of = [pool_of.get(s, "OTHER_HELD") for s in symbols]
         members = np.tile(np.array([s in pool_of for s in symbols]), (len(md.days), 1))
         weights = {p: pools.capital_constraints[p].target_capital for p in names}
-        return _grouped("pools at target capital, equal-weighted within", md, segment_of, members, weights)
+        bench = _grouped("pools at target capital, equal-weighted within", md, segment_of, members, weights)
+        defensive = getattr(getattr(strategy, "settings", None), "defensive", None)
+        return replace(bench, defensive=(defensive,)) if isinstance(defensive, str) else bench
     kinds = [_kind(s) for s in symbols]
     if "member" in md.extras:
         members = np.asarray(md.extras["member"], dtype=bool)
         if industries:
+            if not any(s in industries for s in symbols):
+                raise InputRejected(Problem("--industry", None, f"classifies none of the strategy's {len(symbols)} "
+                                            f"stocks (e.g. {symbols[0]}): not this universe's file"))
             segment_of = [industries.get(s, "unclassified") for s in symbols]
             return _grouped("index members equal-weighted, by industry", md, segment_of, members, None)
         segment_of = [BOARDS.get(k, k) for k in kinds]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ def data_description(run: BacktestRun) -> list[str]:
 
 def attribution_table(report: AttributionReport) -> pd.DataFrame:
     """The report's attribution section: the summary lines plus the coverage (docs/ops/attribution.md)."""
-    coverage = pd.DataFrame({"group": ["check"], "component": ["coverage (1 − |residual| / gross)"],
+    coverage = pd.DataFrame({"group": ["check"], "component": ["coverage (1 − Σ|daily residual| / gross)"],
                              "cny": [float("nan")], "share_of_gross": [report.coverage]})
     return pd.concat([report.summary, coverage], ignore_index=True)
 
@@ -55,8 +56,8 @@ def attribution_table(report: AttributionReport) -> pd.DataFrame:
 def _extra_sections(run: BacktestRun, attribution: AttributionReport) -> list[tuple[str, pd.DataFrame]]:
     """Strategy-specific tables for the report: per-pool metrics and where capacity limits bound."""
     sections = [(ATTRIBUTION_HEADING, attribution_table(attribution))]
-    if attribution.segments is not None:
-        sections.append((SEGMENTS_HEADING, attribution.segments.linked()))
+    if attribution.brinson is not None:
+        sections.append((SEGMENTS_HEADING, attribution.brinson.linked()))
     if run.pool_metrics is not None:
         sections.append(("分池指标 Per-pool metrics", run.pool_metrics))
     capacity = run.plan.table("capacity")
@@ -92,7 +93,7 @@ def write_outputs(run: BacktestRun, out: Path) -> list[Path]:
     result.orders.to_csv(out / "orders.csv", index=False, date_format="%Y-%m-%d")
     result.positions.to_csv(out / "positions.csv", index=False, date_format="%Y-%m-%d")
     result.cash_flows.to_csv(out / "corporate_actions.csv", index=False, date_format="%Y-%m-%d")
-    attribution = attribute(from_backtest(run))
+    attribution = replace(attribute(from_backtest(run)), warnings=tuple(run.metrics.get("data_warnings") or ()))
     extra = attribution.write(out)  # attribution.csv and the tables `run.py attribution` re-reads
     title = f"{run.strategy.name} backtest"
     write_html(out / "report.html", result, metrics, None if run.benchmark is None else run.benchmark[1], title,

@@ -28,8 +28,13 @@ def add_parsers(commands: Any, home: argparse.ArgumentParser, parse_date: Any) -
 
 def run(args: argparse.Namespace) -> int:
     from ..attribution.industry import read_industries
+    from ..errors import InputRejected, Problem
     from ..ops.attribution_run import attribute_folder
 
+    run_dir, out_dir = args.run.resolve(), args.out.resolve()
+    if out_dir == run_dir or run_dir in out_dir.parents:  # would overwrite the run's own attribution tables
+        raise InputRejected(Problem("--out", None, f"{args.out} is the run folder {args.run} or inside it: "
+                                    "give another folder"))
     industries = read_industries(args.industry) if args.industry else None
     report = attribute_folder(args.run, args.start, args.end, industries)
     written = report.write(args.out)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Literal
@@ -64,7 +65,12 @@ def _backtest(folder: Path, start: date | None, end: date | None) -> Attribution
         table = _table(path)
         segments = SegmentAttribution.from_daily(table) if len(table) else None
     strategy = str(daily["strategy"].iloc[0]) if len(daily) else folder.name
-    return assemble(strategy, daily, segments, marks, f"backtest folder {folder}", start, end)
+    try:  # the run's data warnings travel with its attribution
+        warnings = json.loads((folder / "metrics.json").read_text(encoding="utf-8")).get("data_warnings") or []
+    except (OSError, ValueError):
+        warnings = []
+    report = assemble(strategy, daily, segments, marks, f"backtest folder {folder}", start, end)
+    return replace(report, warnings=tuple(str(w) for w in warnings))
 
 
 def _positions(summary: pd.DataFrame, path: Path, symbols: tuple[str, ...]) -> np.ndarray:
