@@ -90,7 +90,7 @@ class Attribution:
 
     @property
     def summary(self) -> pd.DataFrame:
-        return pd.DataFrame({"component": ["selection", "fees", "residual"], "cny": [1200.0, -300.0, 60.0],
+        return pd.DataFrame({"group": "actual", "component": ["selection", "fees", "residual"], "cny": [1200.0, -300.0, 60.0],
                              "share_of_gross": [0.8, -0.2, 0.04]})
 
     def write(self, out: Path) -> None:

@@ -303,15 +303,21 @@ def _var_es(run: Path, folder: Path, strategy: str, days: Sequence[date], week: 
     return blocks
 
 
+def _share(value: object) -> str:
+    """A share as a percentage; "–" where it is undefined (no gross P&L: nothing traded or held)."""
+    number = pd.to_numeric(value, errors="coerce")
+    return "–" if pd.isna(number) else f"{float(number):.1%}"
+
+
 def _attribution(run: Path, folder: Path, week: AuditWeek) -> tuple[float | None, list[Block]]:
     try:
         report = attribute(run, week.start, week.end)
         report.write(folder)
         summary = report.summary
-        rows = [(str(r.component), f"{float(r.cny):,.2f}", f"{float(r.share_of_gross):.1%}")
+        rows = [(str(r.group), str(r.component), f"{float(r.cny):,.2f}", _share(r.share_of_gross))
                 for r in summary.itertuples(index=False)]
-        blocks: list[Block] = [f"- [attribution/](attribution/): coverage {report.coverage:.1%} this week.",
-                               (("component", "CNY", "share of gross"), rows, "lrr")]
+        blocks: list[Block] = [f"- [attribution/](attribution/): coverage {_share(report.coverage)} this week.",
+                               (("group", "component", "CNY", "share of gross"), rows, "llrr")]
     except Exception as exc:  # noqa: BLE001
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "README.md").write_text(f"# Attribution {week.label}\n\n{_unavailable(exc)}\n", encoding="utf-8")
