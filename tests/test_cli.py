@@ -3,6 +3,8 @@
 import json
 import sqlite3
 
+import pandas as pd
+import pytest
 from conftest import run_cli
 
 
@@ -31,6 +33,15 @@ def test_demo_imports_once_and_summarises_pools(tmp_path):
     metrics = json.loads((vqm / "metrics.json").read_text(encoding="utf-8"))
     assert metrics["lookahead_ok"] and metrics["identities_ok"] and metrics["trade_count"] > 100
     assert metrics["data_warnings"]  # the bundled universe is a survivorship-biased subset, and says so
+    # The operating routine on the replay: the daemon's KPI pages, the attribution, the weekly audit.
+    output = tmp_path / "demo_output"
+    assert sorted((output / "replay" / "kpi").glob("kpi_*.json"))
+    summary = pd.read_csv(output / "attribution" / "attribution_summary.csv")
+    actual = summary[summary["group"] == "actual"].set_index("component")["cny"]
+    equity = pd.read_csv(output / "replay" / "daily_summary.csv")["equity"]
+    assert actual["total (equity change)"] == pytest.approx(equity.iloc[-1] - equity.iloc[0], abs=0.01)
+    targets = pd.read_csv(output / "audit" / "targets.csv").set_index("name")["status"]
+    assert targets["availability"] == "PASS" and (output / "audit" / "index.md").exists()
 
     second = run_cli("demo", home=tmp_path)
     assert second.returncode == 0
