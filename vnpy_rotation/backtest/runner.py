@@ -53,6 +53,7 @@ class BacktestRun:
     identities: list[IdentityCheck]
     lookahead: list[LookaheadCheck]
     pool_metrics: pd.DataFrame | None = None  # one row per pool sleeve plus the portfolio (pooled strategies)
+    read: MarketData | None = None  # everything the run read: ``market`` plus the warm-up before it
 
 
 def read_sections(config_file: Path | None, capital: float | None, extra: tuple[str, ...] = ()
@@ -111,7 +112,7 @@ def run_backtest(spec: RunSpec, store: BarStore | None = None, lookahead_cuts: i
     pool_metrics = _pool_metrics(strategy, full, market, spec, metrics, benchmark)
     return BacktestRun(strategy, spec, market, plan, result, metrics, benchmark,
                        check_identities(result), check_lookahead(strategy, full, spec.config, lookahead_cuts),
-                       pool_metrics)
+                       pool_metrics, full)
 
 
 def clipped_warning(flag: str, given: date, edge: date) -> str:

@@ -3,7 +3,7 @@
 Every ``run.py backtest``, ``walkforward``, ``trade --gateway replay`` and ``canary drill`` records one
 experiment (a sweep, or any Python entry point, uses :func:`track` the same way). A row holds the inputs
 (strategy, validated settings and their hash, the config file's hash, the data window, the signature of the
-bars read — :func:`~vnpy_rotation.ops.versions.bars_signature` — and the code commit) and the results (the
+bars read, warm-up included — :func:`~vnpy_rotation.ops.baseline.data_signature` — and the code commit) and the results (the
 headline metrics; the best row and the number of combinations of a grid; the output folder), with its status:
 ``ok``, or ``failed`` with the error. Versions link to the experiments that justify them
 (:meth:`ExperimentRegistry.for_version`).
@@ -39,7 +39,8 @@ from peewee import IntegrityError
 
 from ..errors import InputRejected, Problem
 from .experiment_store import ExperimentStore
-from .versions import FieldDiff, _flatten, bars_signature, canonical_json, code_identity, os_user, sha256
+from .baseline import data_signature
+from .versions import FieldDiff, _flatten, canonical_json, code_identity, os_user, sha256
 
 KINDS = ("backtest", "sweep", "walkforward", "replay", "drill", "regress", "replay-week", "kpi")
 MLFLOW_ENV = "VNPY_ROTATION_MLFLOW_URI"
@@ -48,6 +49,7 @@ MLFLOW_EXPERIMENT = "vnpy_rotation"
 MIN_PREFIX = 8  # "EXP-2026" is not an id: a prefix names at least the day
 HEADLINE = ("total_return", "annual_return", "sharpe", "max_drawdown", "calmar", "turnover", "total_cost",
             "trade_count")
+EQUITY_HEADLINE = HEADLINE[:5]  # the headline metrics an equity curve alone defines
 
 
 @dataclass(frozen=True)
@@ -101,22 +103,25 @@ def config_identity(config_file: Path | str | None) -> tuple[str, str]:
     return str(path), sha256(path.read_bytes()) if path.is_file() else ""
 
 
-def data_identity(market: Any) -> dict[str, Any]:
-    """The window and bars signature of the MarketData a run read (see :func:`bars_signature`)."""
-    per_symbol, digest = bars_signature(market)
-    days = pd.DatetimeIndex(market.days)
+def data_identity(read: Any, traded: Any = None) -> dict[str, Any]:
+    """The traded window (``traded``, else ``read``) and the signature of every bar a run ``read``, warm-up
+    included (:func:`~vnpy_rotation.ops.baseline.data_signature`: each bar's OHLCV, turnover and corporate
+    actions), so the same data gives the same signature whichever kind of run read it."""
+    symbols, digest = data_signature(read)
+    days = pd.DatetimeIndex((read if traded is None else traded).days)
     return {"start": str(days[0].date()) if len(days) else "", "end": str(days[-1].date()) if len(days) else "",
-            "bars_hash": digest, "bars_symbols": len(per_symbol)}
+            "bars_hash": digest, "bars_symbols": symbols}
 
 
 def make_inputs(strategy: str, settings: dict[str, Any] | None = None, config_file: Path | str | None = None,
-                market: Any = None, **extra: Any) -> ExperimentInputs:
+                market: Any = None, traded: Any = None, **extra: Any) -> ExperimentInputs:
     """Inputs of a run of ``strategy``: settings and their hash (as a version hashes them), the config file,
-    the data window and signature of ``market`` (when given), the code commit and ``extra``."""
+    the signature of the bars it read (``market``, warm-up included) and its traded window (``traded``, else
+    ``market``'s), the code commit and ``extra``."""
     settings = json.loads(canonical_json(settings or {}))
     path, digest = config_identity(config_file)
     commit, diff_hash = code_identity()
-    data = data_identity(market) if market is not None else {}
+    data = data_identity(market, traded) if market is not None else {}
     return ExperimentInputs(strategy, settings, sha256(canonical_json(settings)), path, digest,
                             code_commit=commit, code_diff_hash=diff_hash, extra=json.loads(canonical_json(extra)),
                             **data)
@@ -124,8 +129,8 @@ def make_inputs(strategy: str, settings: dict[str, Any] | None = None, config_fi
 
 def backtest_inputs(run: Any, config_file: Path | str | None) -> ExperimentInputs:
     """Inputs of a finished :class:`~vnpy_rotation.backtest.runner.BacktestRun`."""
-    return make_inputs(run.spec.strategy_name, run.strategy.settings.model_dump(mode="json"), config_file, run.market,
-                       backtest=run.spec.config.model_dump(mode="json"), benchmark=list(run.spec.benchmark))
+    return make_inputs(run.spec.strategy_name, run.strategy.settings.model_dump(mode="json"), config_file,
+                       run.market if run.read is None else run.read, run.market, backtest=run.spec.config.model_dump(mode="json"), benchmark=list(run.spec.benchmark))
 
 
 def headline(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -134,12 +139,17 @@ def headline(metrics: dict[str, Any]) -> dict[str, Any]:
     return json.loads(canonical_json(out))
 
 
-def equity_metrics(equity: pd.Series, capital: float) -> dict[str, Any]:
-    """Headline metrics of a daily equity series starting from ``capital`` (a replay's daily summary)."""
-    from ..backtest.sweep import quick_metrics
+def equity_metrics(summary: pd.DataFrame) -> dict[str, Any]:
+    """Headline metrics of a replay's daily summary (``date, equity`` columns), by the definitions a backtest's
+    metrics use (:func:`~vnpy_rotation.backtest.metrics.compute_metrics`), so a replay that equals its backtest
+    records the same numbers. Returns are measured from the first session's close, as a backtest's are."""
+    from ..backtest.metrics import compute_metrics
 
-    values = np.concatenate([[capital], equity.to_numpy(dtype=float)])
-    return headline(quick_metrics(values)) if len(values) > 1 else {}
+    if summary.empty:
+        return {}
+    equity = summary[["equity"]].set_index(pd.DatetimeIndex(pd.to_datetime(summary["date"])))
+    # the trade-based ones (turnover, costs, count) need the backtest's trade frame: left out, not zero
+    return {k: v for k, v in headline(compute_metrics(equity)).items() if k in EQUITY_HEADLINE}
 
 
 def best_row(frame: pd.DataFrame, objective: str = "sharpe") -> dict[str, Any]:
@@ -238,15 +248,16 @@ class Tracker:
 
         strategy = create_strategy(spec.strategy, spec.settings, "strategy")
         market = clip_to_bars(market_for(strategy, spec.start, spec.end), spec.start, spec.end).market
-        traded = market.window(spec.start, None)
-        self.inputs = replace(make_inputs(spec.strategy, strategy.settings.model_dump(mode="json"), config_file,
-                                          market, backtest=spec.config.model_dump(mode="json"), **extra),
-                              **{k: v for k, v in data_identity(traded).items() if k in ("start", "end")})
+        self.inputs = make_inputs(spec.strategy, strategy.settings.model_dump(mode="json"), config_file, market,
+                                  market.window(spec.start, None), backtest=spec.config.model_dump(mode="json"),
+                                  **extra)
         summary = Path(spec.out) / "daily_summary.csv"
         if summary.is_file():
-            equity = pd.read_csv(summary)["equity"]
-            self.metrics = equity_metrics(equity, spec.config.capital)
-            self.results["sessions"] = int(len(equity))
+            daily = pd.read_csv(summary)
+            self.metrics = equity_metrics(daily)
+            self.results["sessions"] = int(len(daily))
+            if len(daily):  # the sessions it ran: a drill (or an interrupted replay) stops before --end
+                self.inputs = replace(self.inputs, start=str(daily["date"].iloc[0]), end=str(daily["date"].iloc[-1]))
         if consistency is not None:
             self.results.update({"consistent": consistency.consistent, "consistency": consistency.headline(),
                                  "differing_fills": int(consistency.daily["differing_fills"].sum())})
@@ -263,9 +274,14 @@ class Tracker:
                              "rollback_cost": dict(report.rollback_cost), "report": str(report.folder / "drill.md")})
 
     @_never_fails
-    def version_done(self, version: Any) -> None:
-        """The backtest ``version create`` ran for ``version`` (its inputs and metrics are the version's)."""
+    def version_done(self, version: Any, run: Any = None) -> None:
+        """The backtest ``version create`` ran for ``version`` (its inputs and metrics are the version's; the
+        data signature is the experiments' one of the ``run``'s bars, as every other kind records it)."""
         self.inputs = version_inputs(version)
+        if run is not None:
+            read = run.market if run.read is None else run.read
+            self.inputs = replace(self.inputs, **{k: v for k, v in data_identity(read).items()
+                                                  if k in ("bars_hash", "bars_symbols")})
         self.metrics = headline(version.metrics)
         self.results.update({"version": version.id, "checks_failed": [c.name for c in version.checks if not c.ok]})
 
