@@ -15,6 +15,7 @@ from scenario_market import bar, flat, make_panels
 
 from vnpy_rotation.data.market_data import build_market_data
 from vnpy_rotation.errors import InputRejected, Problem
+from vnpy_rotation.ops.baseline import data_signature
 from vnpy_rotation.ops.experiment_store import ExperimentStore
 from vnpy_rotation.ops.experiments import (
     MLFLOW_ENV,
@@ -27,7 +28,6 @@ from vnpy_rotation.ops.experiments import (
     send_to_sink,
     track,
 )
-from vnpy_rotation.ops.baseline import data_signature
 
 T0 = datetime(2024, 10, 8, 7, 30, tzinfo=timezone.utc)
 DAYS = ["2023-08-21", "2023-08-22", "2023-08-23"]

@@ -38,8 +38,8 @@ import pandas as pd
 from peewee import IntegrityError
 
 from ..errors import InputRejected, Problem
-from .experiment_store import ExperimentStore
 from .baseline import data_signature
+from .experiment_store import ExperimentStore
 from .versions import FieldDiff, _flatten, canonical_json, code_identity, os_user, sha256
 
 KINDS = ("backtest", "sweep", "walkforward", "replay", "drill", "regress", "replay-week", "kpi")
