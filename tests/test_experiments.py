@@ -98,6 +98,43 @@ def test_a_failed_run_records_a_failed_row_and_raises(registry):
     assert stored.id == experiment.id and printed == [f"experiment {experiment.id} (failed)"]
 
 
+def test_a_failed_run_records_the_inputs_known_at_its_start(registry):
+    from datetime import date
+
+    from vnpy_rotation.ops.experiments import start_inputs
+
+    given = start_inputs("etf_rotation", {"top_n": 3}, None, date(2024, 1, 2), date(2024, 6, 28),
+                         backtest={"capital": 500_000.0})
+    with pytest.raises(RuntimeError):
+        with track("backtest", given, registry=registry, output=lambda _: None, now=clock(T0, T0)):
+            raise RuntimeError("half-way")
+    [stored] = registry.list()
+    assert (stored.status, stored.strategy, stored.inputs.settings["top_n"]) == ("failed", "etf_rotation", 3)
+    assert (stored.inputs.start, stored.inputs.end) == ("2024-01-02", "2024-06-28")
+    assert stored.inputs.extra["backtest"] == {"capital": 500_000.0} and stored.inputs.code_commit
+
+
+def test_the_pools_file_read_is_a_recorded_input(registry, tmp_path):
+    """The default pools file (no setting names it) and a named one: path and SHA-256; an edit shows in compare."""
+    import hashlib
+
+    from vnpy_rotation.ops.experiments import start_inputs
+    from vnpy_rotation.rotation.pools import pools_path
+
+    default = pools_path(None)
+    files = start_inputs("etf_rotation", {}, None, None, None).extra["files"]
+    assert files == {"pools_file": {"path": str(default), "sha256": hashlib.sha256(default.read_bytes()).hexdigest()}}
+    edited = tmp_path / "pools.yaml"
+    edited.write_text(default.read_text(encoding="utf-8") + "# edited\n", encoding="utf-8")
+    a = run(registry, inputs=start_inputs("etf_rotation", {}, None, None, None))
+    b = run(registry, inputs=start_inputs("etf_rotation", {}, None, None, None), start=T0 + timedelta(seconds=1))
+    c = run(registry, inputs=start_inputs("etf_rotation", {"pools_file": str(edited)}, None, None, None),
+            start=T0 + timedelta(seconds=2))
+    assert compare(registry.get(a.id), registry.get(b.id))[0] == []
+    changed = {d.field for d in compare(registry.get(a.id), registry.get(c.id))[0]}
+    assert {"inputs.files.pools_file.sha256", "inputs.files.pools_file.path"} <= changed
+
+
 def test_a_refused_input_records_nothing(registry):
     with pytest.raises(InputRejected):
         with track("backtest", registry=registry, output=lambda _: None):
@@ -284,3 +321,20 @@ def test_a_configured_sink_without_mlflow_is_one_line_naming_the_setting(registr
     assert "\n" not in problem and "pip install" in problem
     monkeypatch.delenv(MLFLOW_ENV, raising=False)
     assert send_to_sink(registry.get(registry.list()[0].id)) == ""  # nothing configured: nothing to do
+
+
+def test_an_unreachable_sink_server_warns_within_seconds(registry, monkeypatch):
+    """Nothing listens on port 1 of loopback: the row is in the database and the sink's problem is one warning,
+    in seconds (MLflow's own defaults retry for about four minutes)."""
+    import time
+
+    for name in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("VNPY_ROTATION_MLFLOW_URI", "http://127.0.0.1:1")
+    warnings: list[str] = []
+    began = time.monotonic()
+    with track("backtest", ExperimentInputs("etf_rotation"), registry=registry, output=lambda _: None,
+               warn=warnings.append, now=clock(T0, T0)):
+        pass
+    assert time.monotonic() - began < 15
+    assert len(warnings) == 1 and len(registry.list()) == 1

@@ -88,6 +88,11 @@ def test_compare_and_show_on_the_command_line(home, backtests):
     assert text.returncode == 0 and text.stdout.startswith(f"experiment {top3}  (backtest, etf_rotation)")
 
 
+def test_an_unknown_kind_is_refused_naming_the_kinds(home, backtests):
+    done = run_cli("experiments", "list", "--kind", "backtests", home=home)
+    assert done.returncode == 2 and "walkforward" in done.stderr and "Traceback" not in done.stderr
+
+
 @pytest.mark.parametrize("args", [("show", "EXP-19990101-000000-0000"), ("compare", "EXP-1999", "EXP-2000"),
                                   ("show", "nope")])
 def test_an_unknown_id_is_one_line_and_exit_2(home, backtests, args):
@@ -96,21 +101,27 @@ def test_an_unknown_id_is_one_line_and_exit_2(home, backtests, args):
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
 
 
-def test_a_refused_backtest_records_nothing(home, backtests, tmp_path):
+@pytest.mark.parametrize("config, span", [
+    ("strategy: {top_n: 0}\n", SPAN),
+    ("", ("--start", "2025-01-02", "--end", "2025-06-28")),  # after the last stored bar: nothing to trade
+], ids=["bad-setting", "window-after-the-data"])
+def test_a_refused_backtest_records_nothing(home, backtests, tmp_path, config, span):
     before = recorded(home)
     bad = tmp_path / "bad.yaml"
-    bad.write_text("strategy: {top_n: 0}\n", encoding="utf-8")
-    done = run_cli("backtest", "--strategy", "etf_rotation", *SPAN, "--config", str(bad), "--out",
+    bad.write_text(config, encoding="utf-8")
+    done = run_cli("backtest", "--strategy", "etf_rotation", *span, "--config", str(bad), "--out",
                    str(tmp_path / "out"), home=home)
     assert done.returncode == 2 and not EXP_LINE.search(done.stdout)
-    assert recorded(home) == before
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    assert recorded(home) == before and not (tmp_path / "out").exists()
 
 
 @pytest.fixture(scope="module")
 def walkforward(home, backtests):
     before = len(recorded(home))
+    (home / "base4.yaml").write_text("strategy: {top_n: 4}\n", encoding="utf-8")  # a base the grid overrides
     done = run_cli("walkforward", "--strategy", "etf_rotation", "--start", "2021-01-04", "--train-years", "1",
-                   "--grid", "top_n=2,3", "--out", str(home / "wf"), home=home)
+                   "--grid", "top_n=2,3", "--config", str(home / "base4.yaml"), "--out", str(home / "wf"), home=home)
     wid = experiment_id(done)
     assert len(recorded(home)) == before + 1  # one experiment for the run, not one per combination or window
     return wid
@@ -125,6 +136,9 @@ def test_a_walkforward_records_one_experiment(home, walkforward):
     assert row["inputs"]["extra"]["grid"] == {"top_n": [2, 3]} and row["inputs"]["start"] == "2021-01-04"
     holdout = json.loads((home / "wf" / "holdout.json").read_text())["metrics"]
     assert row["metrics"]["sharpe"] == holdout["sharpe"]
+    # the row's settings are the chosen ones (what a version of this evidence carries); the base is an input
+    assert row["inputs"]["settings"]["top_n"] == summary["holdout_params"]["top_n"] in (2, 3)
+    assert row["inputs"]["extra"]["base_settings"]["top_n"] == 4
 
 
 def test_version_create_links_its_backtest_and_its_walkforward(home, walkforward):

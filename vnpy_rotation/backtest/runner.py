@@ -99,6 +99,10 @@ def run_backtest(spec: RunSpec, store: BarStore | None = None, lookahead_cuts: i
     full = clipped.market
     plan = strategy.targets(full)
     market = full.window(spec.start, None)
+    if not len(market.days):  # e.g. --start after the last stored bar: nothing to trade, nothing to measure
+        stored = f"the stored bars end {full.days[-1].date()}" if len(full.days) else "no bars are stored"
+        raise InputRejected(Problem("--start/--end", None, f"no trading day with bars in {spec.start or '…'} … "
+                                    f"{spec.end or '…'} ({stored}): import newer bars or choose another window"))
     plan = plan_within(plan, market.days)
     result = simulate(market, plan, spec.config, full).to_result()
     benchmark = load_benchmark(market.days, store, spec.benchmark)

@@ -40,12 +40,15 @@ from peewee import IntegrityError
 from ..errors import InputRejected, Problem
 from .baseline import data_signature
 from .experiment_store import ExperimentStore
-from .versions import FieldDiff, _flatten, canonical_json, code_identity, os_user, sha256
+from .versions import FieldDiff, _flatten, canonical_json, code_identity, os_user, referenced_files, sha256
 
-KINDS = ("backtest", "sweep", "walkforward", "replay", "drill", "regress", "replay-week", "kpi")
 MLFLOW_ENV = "VNPY_ROTATION_MLFLOW_URI"
 MLFLOW_SETTING = "experiments.mlflow_uri"  # the same, as a key of HOME/.vntrader/vt_setting.json
 MLFLOW_EXPERIMENT = "vnpy_rotation"
+# MLflow retries a failing HTTP request 7 times with backoff (about 4 minutes for an unreachable server) and
+# waits 120 s for an answer (mlflow.environment_variables): a copy of the row is not worth holding a run for.
+SINK_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+             "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 MIN_PREFIX = 8  # "EXP-2026" is not an id: a prefix names at least the day
 HEADLINE = ("total_return", "annual_return", "sharpe", "max_drawdown", "calmar", "turnover", "total_cost",
             "trade_count")
@@ -57,7 +60,7 @@ class ExperimentInputs:
     """What a run was given and read. Empty strings where a kind of run has no such input."""
 
     strategy: str
-    settings: dict[str, Any] = field(default_factory=dict)  # validated strategy settings (a grid's base)
+    settings: dict[str, Any] = field(default_factory=dict)  # validated strategy settings (a walk-forward's chosen)
     settings_hash: str = ""
     config_path: str = ""
     config_sha256: str = ""
@@ -127,10 +130,29 @@ def make_inputs(strategy: str, settings: dict[str, Any] | None = None, config_fi
                             **data)
 
 
+def files_of(strategy: Any) -> dict[str, dict[str, str]]:
+    """Path and SHA-256 of each file ``strategy``'s settings read (the pools file, default or named), by the
+    settings field naming it: an edited pools file is a changed input (``experiments compare`` shows it)."""
+    return {f.field: {"path": f.path, "sha256": f.sha256} for f in referenced_files(strategy)}
+
+
+def start_inputs(strategy: str, settings: dict[str, Any], config_file: Path | str | None, start: date | None,
+                 end: date | None, source: str = "command line", **extra: Any) -> ExperimentInputs:
+    """The inputs known before a run reads a bar: validated settings (a mistake is refused here, as the run
+    would), the config and the files it names, the requested window and the commit. A run opens its tracker
+    with them, so a run that fails half-way still records what it was given."""
+    from ..strategies import create_strategy
+
+    made = create_strategy(strategy, settings, f"{source}: strategy")
+    inputs = make_inputs(strategy, made.settings.model_dump(mode="json"), config_file, files=files_of(made), **extra)
+    return replace(inputs, start=str(start or ""), end=str(end or ""))
+
+
 def backtest_inputs(run: Any, config_file: Path | str | None) -> ExperimentInputs:
     """Inputs of a finished :class:`~vnpy_rotation.backtest.runner.BacktestRun`."""
     return make_inputs(run.spec.strategy_name, run.strategy.settings.model_dump(mode="json"), config_file,
-                       run.market if run.read is None else run.read, run.market, backtest=run.spec.config.model_dump(mode="json"), benchmark=list(run.spec.benchmark))
+                       run.market if run.read is None else run.read, run.market, files=files_of(run.strategy),
+                       backtest=run.spec.config.model_dump(mode="json"), benchmark=list(run.spec.benchmark))
 
 
 def headline(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -220,9 +242,15 @@ class Tracker:
         from ..strategies import create_strategy
 
         spec = result.spec
-        base = create_strategy(spec.run.strategy_name, spec.run.strategy_settings, "strategy").settings
-        self.inputs = make_inputs(spec.run.strategy_name, base.model_dump(mode="json"), config_file, result.market,
-                                  backtest=spec.run.config.model_dump(mode="json"),
+        name = spec.run.strategy_name
+        base = create_strategy(name, spec.run.strategy_settings, "strategy")
+        # the row's settings are the ones chosen (the holdout's, else the last window's): what a version would
+        # carry; the grid's base settings and the grid itself are inputs too
+        chosen_params = result.holdout_params or result.last_params or {}
+        chosen = create_strategy(name, {**spec.run.strategy_settings, **chosen_params}, "strategy")
+        self.inputs = make_inputs(name, chosen.settings.model_dump(mode="json"), config_file, result.market,
+                                  files=files_of(chosen), backtest=spec.run.config.model_dump(mode="json"),
+                                  base_settings=base.settings.model_dump(mode="json"),
                                   grid={k: list(v) for k, v in spec.grid.items()},
                                   options=spec.options.model_dump(mode="json", exclude={"grid"}))
         # the walk-forward's span (train, tests, holdout); the signature covers the warm-up read before it too
@@ -249,8 +277,8 @@ class Tracker:
         strategy = create_strategy(spec.strategy, spec.settings, "strategy")
         market = clip_to_bars(market_for(strategy, spec.start, spec.end), spec.start, spec.end).market
         self.inputs = make_inputs(spec.strategy, strategy.settings.model_dump(mode="json"), config_file, market,
-                                  market.window(spec.start, None), backtest=spec.config.model_dump(mode="json"),
-                                  **extra)
+                                  market.window(spec.start, None), files=files_of(strategy),
+                                  backtest=spec.config.model_dump(mode="json"), **extra)
         summary = Path(spec.out) / "daily_summary.csv"
         if summary.is_file():
             daily = pd.read_csv(summary)
@@ -586,13 +614,16 @@ def log_to_mlflow(e: Experiment, uri: str) -> str:
     """One MLflow run (named by the experiment id) in the MLflow experiment ``vnpy_rotation``; returns its id.
 
     The output folder is a tag (``out_dir``), not copied. MLflow 3 refuses a file store unless
-    ``MLFLOW_ALLOW_FILE_STORE=true``: a ``file:`` URI or a plain path sets it for this process.
+    ``MLFLOW_ALLOW_FILE_STORE=true``: a ``file:`` URI or a plain path sets it for this process. A server's
+    requests are retried once with a 10 s timeout (:data:`SINK_HTTP`) unless the environment says otherwise.
     """
     from mlflow import MlflowClient
     from mlflow.entities import Metric, Param, RunTag
 
     if uri.startswith("file:") or "://" not in uri:
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    for name, value in SINK_HTTP.items():  # a user's own setting wins
+        os.environ.setdefault(name, value)
     client = MlflowClient(tracking_uri=uri)
     found = client.get_experiment_by_name(MLFLOW_EXPERIMENT)
     experiment_id = found.experiment_id if found is not None else client.create_experiment(MLFLOW_EXPERIMENT)
