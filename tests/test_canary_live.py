@@ -386,7 +386,10 @@ def test_the_drill_records_one_experiment(rollback_drill):
                                                                                       ids["champion"])
     assert row["results"]["rolled_back"] is True
     assert row["results"]["tripped_on"] == stages.loc[stages["event"] == "rollback", "day"].iloc[0]
-    assert (row["inputs"]["start"], row["inputs"]["end"]) == (DRILL_SPAN[1], DRILL_SPAN[3])
+    # the sessions it ran: the drill ends when the canary does, before the requested --end
+    sessions = pd.read_csv(out / "daily_summary.csv")["date"]
+    assert (row["inputs"]["start"], row["inputs"]["end"]) == (sessions.iloc[0], sessions.iloc[-1])
+    assert row["inputs"]["start"] == DRILL_SPAN[1] and row["inputs"]["end"] < DRILL_SPAN[3]
 
 
 def test_the_risk_ladder_halting_the_account_rolls_the_canary_back_and_its_sales_are_shared_by_the_books(halted):

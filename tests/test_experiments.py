@@ -11,10 +11,11 @@ from datetime import datetime, timedelta, timezone
 import pandas as pd
 import peewee
 import pytest
-from scenario_market import flat, make_panels
+from scenario_market import bar, flat, make_panels
 
 from vnpy_rotation.data.market_data import build_market_data
 from vnpy_rotation.errors import InputRejected, Problem
+from vnpy_rotation.ops.baseline import data_signature
 from vnpy_rotation.ops.experiment_store import ExperimentStore
 from vnpy_rotation.ops.experiments import (
     MLFLOW_ENV,
@@ -27,7 +28,6 @@ from vnpy_rotation.ops.experiments import (
     send_to_sink,
     track,
 )
-from vnpy_rotation.ops.versions import bars_signature
 
 T0 = datetime(2024, 10, 8, 7, 30, tzinfo=timezone.utc)
 DAYS = ["2023-08-21", "2023-08-22", "2023-08-23"]
@@ -70,7 +70,7 @@ def test_a_run_records_one_row_with_its_inputs_and_results(registry, tmp_path):
         "2024-10-08T07:30:00+00:00", "2024-10-08T07:30:12+00:00", 12.5)
     assert stored.inputs.settings == {"top_n": 2} and stored.inputs.extra == {"backtest": {"capital": 1_000_000.0}}
     assert (stored.inputs.start, stored.inputs.end, stored.inputs.bars_symbols) == ("2023-08-21", "2023-08-23", 2)
-    assert stored.inputs.bars_hash == bars_signature(market())[1]
+    assert stored.inputs.bars_hash == data_signature(market())[1]
     assert stored.metrics == {"sharpe": 1.5, "max_drawdown": -0.1} and stored.out_dir == str(tmp_path / "bt")
     assert stored.command == "run.py backtest --strategy etf_rotation"
     assert tracked.id.startswith("EXP-20241008-073000-") and len(tracked.id) == len("EXP-20241008-073000-abcd")
@@ -96,6 +96,43 @@ def test_a_failed_run_records_a_failed_row_and_raises(registry):
     assert (stored.status, stored.exit_code, stored.error) == ("failed", None,
                                                                "RuntimeError: the strategy did not initialise")
     assert stored.id == experiment.id and printed == [f"experiment {experiment.id} (failed)"]
+
+
+def test_a_failed_run_records_the_inputs_known_at_its_start(registry):
+    from datetime import date
+
+    from vnpy_rotation.ops.experiments import start_inputs
+
+    given = start_inputs("etf_rotation", {"top_n": 3}, None, date(2024, 1, 2), date(2024, 6, 28),
+                         backtest={"capital": 500_000.0})
+    with pytest.raises(RuntimeError):
+        with track("backtest", given, registry=registry, output=lambda _: None, now=clock(T0, T0)):
+            raise RuntimeError("half-way")
+    [stored] = registry.list()
+    assert (stored.status, stored.strategy, stored.inputs.settings["top_n"]) == ("failed", "etf_rotation", 3)
+    assert (stored.inputs.start, stored.inputs.end) == ("2024-01-02", "2024-06-28")
+    assert stored.inputs.extra["backtest"] == {"capital": 500_000.0} and stored.inputs.code_commit
+
+
+def test_the_pools_file_read_is_a_recorded_input(registry, tmp_path):
+    """The default pools file (no setting names it) and a named one: path and SHA-256; an edit shows in compare."""
+    import hashlib
+
+    from vnpy_rotation.ops.experiments import start_inputs
+    from vnpy_rotation.rotation.pools import pools_path
+
+    default = pools_path(None)
+    files = start_inputs("etf_rotation", {}, None, None, None).extra["files"]
+    assert files == {"pools_file": {"path": str(default), "sha256": hashlib.sha256(default.read_bytes()).hexdigest()}}
+    edited = tmp_path / "pools.yaml"
+    edited.write_text(default.read_text(encoding="utf-8") + "# edited\n", encoding="utf-8")
+    a = run(registry, inputs=start_inputs("etf_rotation", {}, None, None, None))
+    b = run(registry, inputs=start_inputs("etf_rotation", {}, None, None, None), start=T0 + timedelta(seconds=1))
+    c = run(registry, inputs=start_inputs("etf_rotation", {"pools_file": str(edited)}, None, None, None),
+            start=T0 + timedelta(seconds=2))
+    assert compare(registry.get(a.id), registry.get(b.id))[0] == []
+    changed = {d.field for d in compare(registry.get(a.id), registry.get(c.id))[0]}
+    assert {"inputs.files.pools_file.sha256", "inputs.files.pools_file.path"} <= changed
 
 
 def test_a_refused_input_records_nothing(registry):
@@ -187,9 +224,50 @@ def test_compare_shows_a_changed_setting_a_changed_data_signature_and_metrics(re
     changed = {d.field: (d.a, d.b) for d in inputs}
     assert set(changed) == {"bars_hash", "settings_hash", "settings.top_n"}
     assert changed["settings.top_n"] == (2, 3)
-    assert changed["bars_hash"] == (bars_signature(market(4.1))[1], bars_signature(market(4.15))[1])
+    assert changed["bars_hash"] == (data_signature(market(4.1))[1], data_signature(market(4.15))[1])
     assert [(m.name, m.a, m.b, m.difference) for m in metrics] == [
         ("benchmark", "000300.SSE", "000300.SSE", None), ("sharpe", 1.25, 0.75, -0.5), ("trade_count", 10, 14, 4.0)]
+
+
+def bars_of(second: object = None, factor: float = 1.0):
+    """Two ETFs over three days; ``second`` replaces 510300's second bar, ``factor`` its last adjustment factor."""
+    first = [flat(4.0), second or flat(4.1), flat(4.2)]
+    return build_market_data(make_panels(DAYS, {"510300.SSE": first, "510500.SSE": [flat(6.0), flat(6.1), flat(6.2)]},
+                                         factor={"510300.SSE": [1.0, 1.0, factor], "510500.SSE": [1.0] * 3}))
+
+
+@pytest.mark.parametrize("changed", [
+    bars_of(bar(4.2, 4.2, 4.1, 4.1)),  # the open fills use
+    bars_of(bar(4.1, 4.3, 4.1, 4.1)),  # the high
+    bars_of(bar(4.1, 4.1, 4.0, 4.1)),  # the low
+    bars_of(flat(4.1, volume=2_000_000.0)),  # the volume (participation caps)
+    bars_of(factor=1.1),  # an adjustment factor
+], ids=["open", "high", "low", "volume", "factor"])
+def test_the_data_signature_covers_every_field_a_run_reads(changed):
+    assert data_signature(changed) != data_signature(bars_of())
+    assert data_signature(bars_of()) == data_signature(bars_of())
+
+
+def test_a_backtest_signs_the_warm_up_it_read_as_a_replay_does():
+    """The same bars read give the same signature whichever kind of run read them: a backtest's inputs sign
+    everything its strategy read (warm-up included), not only its traded window."""
+    from types import SimpleNamespace
+
+    from vnpy_rotation.ops.experiments import backtest_inputs, make_inputs
+
+    read, revised = bars_of(), bars_of(bar(4.2, 4.2, 4.1, 4.1))  # differ on the warm-up day 2023-08-22 only
+    traded = read.window(pd.Timestamp("2023-08-23").date(), None)
+
+    def backtest(full):
+        spec = SimpleNamespace(strategy_name="etf_rotation", config=SimpleNamespace(model_dump=lambda mode: {}),
+                               benchmark=())
+        strategy = SimpleNamespace(settings=SimpleNamespace(model_dump=lambda mode: {"top_n": 2}))
+        return SimpleNamespace(spec=spec, strategy=strategy, market=full.window(traded.days[0].date(), None), read=full)
+
+    a, b = backtest_inputs(backtest(read), None), backtest_inputs(backtest(revised), None)
+    assert (a.start, a.end) == ("2023-08-23", "2023-08-23")
+    assert a.bars_hash != b.bars_hash
+    assert a.bars_hash == make_inputs("etf_rotation", {"top_n": 2}, None, read, traded).bars_hash
 
 
 # -- the MLflow sink ------------------------------------------------------------------------------------------
@@ -243,3 +321,20 @@ def test_a_configured_sink_without_mlflow_is_one_line_naming_the_setting(registr
     assert "\n" not in problem and "pip install" in problem
     monkeypatch.delenv(MLFLOW_ENV, raising=False)
     assert send_to_sink(registry.get(registry.list()[0].id)) == ""  # nothing configured: nothing to do
+
+
+def test_an_unreachable_sink_server_warns_within_seconds(registry, monkeypatch):
+    """Nothing listens on port 1 of loopback: the row is in the database and the sink's problem is one warning,
+    in seconds (MLflow's own defaults retry for about four minutes)."""
+    import time
+
+    for name in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("VNPY_ROTATION_MLFLOW_URI", "http://127.0.0.1:1")
+    warnings: list[str] = []
+    began = time.monotonic()
+    with track("backtest", ExperimentInputs("etf_rotation"), registry=registry, output=lambda _: None,
+               warn=warnings.append, now=clock(T0, T0)):
+        pass
+    assert time.monotonic() - began < 15
+    assert len(warnings) == 1 and len(registry.list()) == 1

@@ -13,7 +13,7 @@ import pytest
 from conftest import fresh_bundled_store, run_cli
 
 from vnpy_rotation.backtest.runner import read_spec, run_backtest
-from vnpy_rotation.ops.versions import bars_signature
+from vnpy_rotation.ops.baseline import data_signature
 
 SPAN = ("--start", "2024-01-02", "--end", "2024-06-28")
 EXP_LINE = re.compile(r"experiment (EXP-\d{8}-\d{6}-[0-9a-f]{4})")
@@ -67,7 +67,9 @@ def test_each_backtest_records_one_experiment_with_its_inputs(home, backtests):
     spec = read_spec("etf_rotation", home / "top3.yaml", pd.Timestamp(SPAN[1]).date(), pd.Timestamp(SPAN[3]).date(),
                      None)
     run = run_backtest(spec, fresh_bundled_store(), lookahead_cuts=0)
-    assert top3["inputs"]["bars_hash"] == bars_signature(run.market)[1] == default["inputs"]["bars_hash"]
+    # of every bar the strategy read, its warm-up before --start included
+    assert run.read is not None and run.read.days[0] < run.market.days[0]
+    assert top3["inputs"]["bars_hash"] == data_signature(run.read)[1] == default["inputs"]["bars_hash"]
     assert top3["inputs"]["settings_hash"] == hashlib.sha256(
         json.dumps(run.strategy.settings.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         .encode()).hexdigest()
@@ -86,6 +88,11 @@ def test_compare_and_show_on_the_command_line(home, backtests):
     assert text.returncode == 0 and text.stdout.startswith(f"experiment {top3}  (backtest, etf_rotation)")
 
 
+def test_an_unknown_kind_is_refused_naming_the_kinds(home, backtests):
+    done = run_cli("experiments", "list", "--kind", "backtests", home=home)
+    assert done.returncode == 2 and "walkforward" in done.stderr and "Traceback" not in done.stderr
+
+
 @pytest.mark.parametrize("args", [("show", "EXP-19990101-000000-0000"), ("compare", "EXP-1999", "EXP-2000"),
                                   ("show", "nope")])
 def test_an_unknown_id_is_one_line_and_exit_2(home, backtests, args):
@@ -94,21 +101,27 @@ def test_an_unknown_id_is_one_line_and_exit_2(home, backtests, args):
     assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
 
 
-def test_a_refused_backtest_records_nothing(home, backtests, tmp_path):
+@pytest.mark.parametrize("config, span", [
+    ("strategy: {top_n: 0}\n", SPAN),
+    ("", ("--start", "2025-01-02", "--end", "2025-06-28")),  # after the last stored bar: nothing to trade
+], ids=["bad-setting", "window-after-the-data"])
+def test_a_refused_backtest_records_nothing(home, backtests, tmp_path, config, span):
     before = recorded(home)
     bad = tmp_path / "bad.yaml"
-    bad.write_text("strategy: {top_n: 0}\n", encoding="utf-8")
-    done = run_cli("backtest", "--strategy", "etf_rotation", *SPAN, "--config", str(bad), "--out",
+    bad.write_text(config, encoding="utf-8")
+    done = run_cli("backtest", "--strategy", "etf_rotation", *span, "--config", str(bad), "--out",
                    str(tmp_path / "out"), home=home)
     assert done.returncode == 2 and not EXP_LINE.search(done.stdout)
-    assert recorded(home) == before
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+    assert recorded(home) == before and not (tmp_path / "out").exists()
 
 
 @pytest.fixture(scope="module")
 def walkforward(home, backtests):
     before = len(recorded(home))
+    (home / "base4.yaml").write_text("strategy: {top_n: 4}\n", encoding="utf-8")  # a base the grid overrides
     done = run_cli("walkforward", "--strategy", "etf_rotation", "--start", "2021-01-04", "--train-years", "1",
-                   "--grid", "top_n=2,3", "--out", str(home / "wf"), home=home)
+                   "--grid", "top_n=2,3", "--config", str(home / "base4.yaml"), "--out", str(home / "wf"), home=home)
     wid = experiment_id(done)
     assert len(recorded(home)) == before + 1  # one experiment for the run, not one per combination or window
     return wid
@@ -123,6 +136,9 @@ def test_a_walkforward_records_one_experiment(home, walkforward):
     assert row["inputs"]["extra"]["grid"] == {"top_n": [2, 3]} and row["inputs"]["start"] == "2021-01-04"
     holdout = json.loads((home / "wf" / "holdout.json").read_text())["metrics"]
     assert row["metrics"]["sharpe"] == holdout["sharpe"]
+    # the row's settings are the chosen ones (what a version of this evidence carries); the base is an input
+    assert row["inputs"]["settings"]["top_n"] == summary["holdout_params"]["top_n"] in (2, 3)
+    assert row["inputs"]["extra"]["base_settings"]["top_n"] == 4
 
 
 def test_version_create_links_its_backtest_and_its_walkforward(home, walkforward):
@@ -138,8 +154,10 @@ def test_version_create_links_its_backtest_and_its_walkforward(home, walkforward
                                     {"id": walkforward, "relation": "walkforward"}]
     evidence = out_json(run_cli("experiments", "show", backtest, "--json", home=home))
     assert evidence["kind"] == "backtest" and evidence["versions"] == [{"id": vid, "relation": "backtest"}]
-    assert evidence["inputs"]["bars_hash"] == shown["bars_hash"] and evidence["metrics"]["sharpe"] == shown[
-        "metrics"]["sharpe"]
+    # signed as every experiment is (a plain backtest of the same span read the same bars); the version keeps
+    # its own bars_hash, part of its content id
+    assert evidence["inputs"]["bars_hash"] == recorded(home)[0]["inputs"]["bars_hash"]
+    assert evidence["metrics"]["sharpe"] == shown["metrics"]["sharpe"]
     wf = out_json(run_cli("experiments", "show", walkforward, "--json", home=home))
     assert wf["versions"] == [{"id": vid, "relation": "walkforward"}]
 
@@ -156,5 +174,11 @@ def test_a_replay_records_one_experiment(home, backtests):
     equity = pd.read_csv(out / "daily_summary.csv")["equity"]
     assert (row["kind"], row["status"], row["out_dir"]) == ("replay", "ok", str(out))
     assert row["results"]["consistent"] is True and row["results"]["sessions"] == len(equity)
-    assert row["metrics"]["total_return"] == pytest.approx(equity.iloc[-1] / 1_000_000.0 - 1, abs=1e-12)
     assert (row["inputs"]["start"], row["inputs"]["end"]) == ("2024-06-03", "2024-06-28")
+    # a replay consistent with its backtest records the backtest's metrics and the same data signature
+    bid = experiment_id(run_cli("backtest", "--strategy", "etf_rotation", "--start", "2024-06-03", "--end",
+                                "2024-06-28", "--out", str(home / "bt_june"), home=home))
+    backtest = next(r for r in recorded(home) if r["id"] == bid)
+    assert row["metrics"] and set(row["metrics"]) <= set(backtest["metrics"])
+    assert row["metrics"] == pytest.approx({k: backtest["metrics"][k] for k in row["metrics"]}, rel=1e-9, abs=1e-12)
+    assert row["inputs"]["bars_hash"] == backtest["inputs"]["bars_hash"]

@@ -53,6 +53,7 @@ class BacktestRun:
     identities: list[IdentityCheck]
     lookahead: list[LookaheadCheck]
     pool_metrics: pd.DataFrame | None = None  # one row per pool sleeve plus the portfolio (pooled strategies)
+    read: MarketData | None = None  # everything the run read: ``market`` plus the warm-up before it
 
 
 def read_sections(config_file: Path | None, capital: float | None, extra: tuple[str, ...] = ()
@@ -98,6 +99,10 @@ def run_backtest(spec: RunSpec, store: BarStore | None = None, lookahead_cuts: i
     full = clipped.market
     plan = strategy.targets(full)
     market = full.window(spec.start, None)
+    if not len(market.days):  # e.g. --start after the last stored bar: nothing to trade, nothing to measure
+        stored = f"the stored bars end {full.days[-1].date()}" if len(full.days) else "no bars are stored"
+        raise InputRejected(Problem("--start/--end", None, f"no trading day with bars in {spec.start or '…'} … "
+                                    f"{spec.end or '…'} ({stored}): import newer bars or choose another window"))
     plan = plan_within(plan, market.days)
     result = simulate(market, plan, spec.config, full).to_result()
     benchmark = load_benchmark(market.days, store, spec.benchmark)
@@ -111,7 +116,7 @@ def run_backtest(spec: RunSpec, store: BarStore | None = None, lookahead_cuts: i
     pool_metrics = _pool_metrics(strategy, full, market, spec, metrics, benchmark)
     return BacktestRun(strategy, spec, market, plan, result, metrics, benchmark,
                        check_identities(result), check_lookahead(strategy, full, spec.config, lookahead_cuts),
-                       pool_metrics)
+                       pool_metrics, full)
 
 
 def clipped_warning(flag: str, given: date, edge: date) -> str:

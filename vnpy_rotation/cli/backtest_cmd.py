@@ -10,7 +10,7 @@ from ..backtest.alerts import triggered
 from ..backtest.outputs import write_outputs
 from ..backtest.runner import RunSpec, read_spec, run_backtest
 from ..backtest.snapshots import keep_snapshot
-from ..ops.experiments import Tracker, track
+from ..ops.experiments import Tracker, start_inputs, track
 from ..runtime import snapshot_folder
 
 KPIS = (("total_return", "%"), ("annual_return", "%"), ("annual_volatility", "%"), ("sharpe", ""),
@@ -36,7 +36,9 @@ def format_kpis(metrics: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     spec = read_spec(args.strategy, args.config, args.start, args.end, args.capital)
-    with track("backtest", out=args.out) as experiment:
+    inputs = start_inputs(spec.strategy_name, spec.strategy_settings, args.config, spec.start, spec.end, spec.source,
+                          backtest=spec.config.model_dump(mode="json"))
+    with track("backtest", inputs, out=args.out) as experiment:
         experiment.exit_code = backtest_and_report(spec, args.out, experiment, args.config)
     return experiment.exit_code
 

@@ -213,9 +213,11 @@ def drill(args: argparse.Namespace) -> int:
             raise InputRejected(Problem("--start/--end", None, f"{len(sessions)} sessions: the drill needs more than "
                                         f"{at} to reach its third stage before the trouble starts"))
         trouble = Trouble(start=sessions[at].date(), **DRILL_TROUBLE)
-    from ..ops.experiments import track
+    from ..ops.experiments import start_inputs, track
 
-    with track("drill", out=args.out) as experiment:
+    inputs = start_inputs(args.strategy, dict(champion.settings), None, args.start, args.end,
+                          f"version {champion.id}", candidate=candidate.id, champion=champion.id)
+    with track("drill", inputs, out=args.out) as experiment:
         experiment.exit_code = run_drill(args.strategy, champion, candidate, config, trouble, args.start, args.end,
                                          args.out, args.fresh, experiment=experiment)
     return experiment.exit_code

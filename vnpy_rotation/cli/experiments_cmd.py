@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from ..ops.experiment_store import KINDS
 from .version_cmd import _fmt, _table
 
 LIST_METRICS = ("sharpe", "annual_return", "max_drawdown")
@@ -23,7 +24,7 @@ def add_parsers(commands: Any, home: argparse.ArgumentParser, parse_date: Any) -
                                            "show, compare")
     actions = experiments.add_subparsers(dest="action", required=True)
     listing = actions.add_parser("list", parents=[home], help="recorded experiments, newest last")
-    listing.add_argument("--kind", help="only this kind: backtest, sweep, walkforward, replay, drill ...")
+    listing.add_argument("--kind", choices=KINDS, help="only this kind")
     listing.add_argument("--strategy", help="only this strategy's experiments")
     listing.add_argument("--since", type=parse_date, help="only those started on or after this day (UTC)")
     listing.add_argument("--limit", type=int, default=20, help="the last N (default 20; 0: all)")

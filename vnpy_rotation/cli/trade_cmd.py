@@ -34,9 +34,11 @@ def run(args: argparse.Namespace) -> int:
     with beside_daemon(args):  # --dashboard: served on a thread until the daemon returns
         print(f"{spec.out}: {claim_out_folder(spec.out, parameters, args.fresh)}")
         if args.gateway == "replay":
-            from ..ops.experiments import track
+            from ..ops.experiments import start_inputs, track
 
-            with track("replay", out=spec.out) as experiment:
+            inputs = start_inputs(spec.strategy, spec.settings, args.config, spec.start, spec.end, source,
+                                  backtest=spec.config.model_dump(mode="json"))
+            with track("replay", inputs, out=spec.out) as experiment:
                 experiment.exit_code = _replay(spec, experiment, args.config)
             return experiment.exit_code
         return _live(spec, live.get("xt") or {}, args.once)

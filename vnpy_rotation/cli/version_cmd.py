@@ -118,7 +118,7 @@ def create(args: argparse.Namespace) -> int:
     with track("backtest") as experiment:  # the version's evidence: its backtest is an experiment
         version, run = build_version_run(args.strategy, args.config, args.start, args.end,
                                          walkforward_dir=args.from_walkforward, note=args.note)
-        experiment.version_done(version)
+        experiment.version_done(version, run)
         saved, new = save_with_baseline(_registry(), version, run, open_end=args.end is None)
     links = link_evidence(saved, experiment)
     print(saved.id)

@@ -9,7 +9,7 @@ from contextlib import nullcontext
 
 from ..backtest.report_md import format_value
 from ..errors import InputRejected, Problem
-from ..ops.experiments import track
+from ..ops.experiments import start_inputs, track
 from ..research.walkforward import WalkForwardResult, run_walkforward
 from ..research.wf_config import read_walkforward_spec
 from ..research.wf_report import write_report
@@ -43,7 +43,10 @@ def run(args: argparse.Namespace) -> int:
         raise InputRejected(Problem("--workers", None, f"{args.workers}: must be at least 1"))
     spec = read_walkforward_spec(args.strategy, args.config, args.start, args.end, args.capital,
                                  {name: getattr(args, name) for name in OPTIONS}, args.grid)
-    with track("walkforward", out=args.out) as experiment:
+    inputs = start_inputs(spec.run.strategy_name, spec.run.strategy_settings, args.config, spec.run.start,
+                          spec.run.end, spec.run.source, backtest=spec.run.config.model_dump(mode="json"),
+                          grid={k: list(v) for k, v in spec.grid.items()})
+    with track("walkforward", inputs, out=args.out) as experiment:
         experiment.exit_code = _run(spec, args, started, experiment)
     return experiment.exit_code
 

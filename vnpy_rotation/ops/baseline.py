@@ -16,6 +16,7 @@ changed day of each symbol.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from dataclasses import dataclass
 from datetime import date
@@ -30,6 +31,9 @@ from .version_store import _triggers
 
 BASELINE_TABLE = "rotation_baseline"
 FINGERPRINT_FIELDS = ("open", "high", "low", "close", "volume", "turnover")
+# An experiment's data signature also covers the corporate actions a simulation applies (adjusted prices,
+# splits and dividends): a revised factor changes results as surely as a revised close.
+SIGNATURE_FIELDS = (*FINGERPRINT_FIELDS, "factor", "split", "dividend")
 FILL_KEY = ("date", "vt_symbol", "direction")
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)  # 64-bit FNV-1a, applied to whole 8-byte words
 _FNV_PRIME = np.uint64(0x100000001B3)
@@ -101,14 +105,24 @@ def fills_frame(trades: pd.DataFrame) -> pd.DataFrame:
                          "volume": trades["volume"].to_numpy(dtype=float)})
 
 
-def bar_fingerprints(market: MarketData) -> np.ndarray:
-    """days × symbols uint32: a hash of each bar's (open, high, low, close, volume, turnover); no bar hashes as
-    every field -1. Vectorised over days and symbols (a loop over the six fields only)."""
+def bar_fingerprints(market: MarketData, fields: tuple[str, ...] = FINGERPRINT_FIELDS) -> np.ndarray:
+    """days × symbols uint32: a hash of each bar's ``fields`` (open, high, low, close, volume, turnover); no bar
+    hashes as every field -1. Vectorised over days and symbols (a loop over the fields only)."""
     h = np.full(market.close.shape, _FNV_OFFSET, dtype=np.uint64)
-    for name in FINGERPRINT_FIELDS:
+    for name in fields:
         words = np.ascontiguousarray(np.nan_to_num(getattr(market, name).astype(np.float64), nan=-1.0)).view(np.uint64)
         h = (h ^ words) * _FNV_PRIME  # wraps modulo 2**64, as FNV intends
     return (h ^ (h >> np.uint64(32))).astype(np.uint32)
+
+
+def data_signature(market: MarketData) -> tuple[int, str]:
+    """(symbols with a bar, 16 hex digits) of every bar of ``market``: its days, symbols and each bar's
+    :data:`SIGNATURE_FIELDS`. Give it everything a run read, warm-up included, so any revised bar changes it."""
+    prints = bar_fingerprints(market, SIGNATURE_FIELDS)
+    head = json.dumps([[str(d.date()) for d in market.days[[0, -1]]] if len(market.days) else [], len(market.days),
+                       list(market.symbols)])
+    symbols = int(np.isfinite(market.close).any(axis=0).sum())
+    return symbols, hashlib.sha256(head.encode("utf-8") + prints.astype("<u4").tobytes()).hexdigest()[:16]
 
 
 def encode_fingerprints(market: MarketData) -> dict[str, Any]:

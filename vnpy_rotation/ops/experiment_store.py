@@ -16,6 +16,8 @@ from peewee import AutoField, CharField, Database, FloatField, IntegerField, Mod
 
 from .version_store import _triggers
 
+KINDS = ("backtest", "sweep", "walkforward", "replay", "drill", "regress", "replay-week", "kpi")  # the kind column
+
 EXPERIMENT_TABLE = "rotation_experiment"
 LINK_TABLE = "rotation_experiment_link"
 

@@ -3,7 +3,7 @@
 Every ``run.py backtest``, ``walkforward``, ``trade --gateway replay`` and ``canary drill`` records one
 experiment (a sweep, or any Python entry point, uses :func:`track` the same way). A row holds the inputs
 (strategy, validated settings and their hash, the config file's hash, the data window, the signature of the
-bars read — :func:`~vnpy_rotation.ops.versions.bars_signature` — and the code commit) and the results (the
+bars read, warm-up included — :func:`~vnpy_rotation.ops.baseline.data_signature` — and the code commit) and the results (the
 headline metrics; the best row and the number of combinations of a grid; the output folder), with its status:
 ``ok``, or ``failed`` with the error. Versions link to the experiments that justify them
 (:meth:`ExperimentRegistry.for_version`).
@@ -38,16 +38,21 @@ import pandas as pd
 from peewee import IntegrityError
 
 from ..errors import InputRejected, Problem
+from .baseline import data_signature
 from .experiment_store import ExperimentStore
-from .versions import FieldDiff, _flatten, bars_signature, canonical_json, code_identity, os_user, sha256
+from .versions import FieldDiff, _flatten, canonical_json, code_identity, os_user, referenced_files, sha256
 
-KINDS = ("backtest", "sweep", "walkforward", "replay", "drill", "regress", "replay-week", "kpi")
 MLFLOW_ENV = "VNPY_ROTATION_MLFLOW_URI"
 MLFLOW_SETTING = "experiments.mlflow_uri"  # the same, as a key of HOME/.vntrader/vt_setting.json
 MLFLOW_EXPERIMENT = "vnpy_rotation"
+# MLflow retries a failing HTTP request 7 times with backoff (about 4 minutes for an unreachable server) and
+# waits 120 s for an answer (mlflow.environment_variables): a copy of the row is not worth holding a run for.
+SINK_HTTP = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+             "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 MIN_PREFIX = 8  # "EXP-2026" is not an id: a prefix names at least the day
 HEADLINE = ("total_return", "annual_return", "sharpe", "max_drawdown", "calmar", "turnover", "total_cost",
             "trade_count")
+EQUITY_HEADLINE = HEADLINE[:5]  # the headline metrics an equity curve alone defines
 
 
 @dataclass(frozen=True)
@@ -55,7 +60,7 @@ class ExperimentInputs:
     """What a run was given and read. Empty strings where a kind of run has no such input."""
 
     strategy: str
-    settings: dict[str, Any] = field(default_factory=dict)  # validated strategy settings (a grid's base)
+    settings: dict[str, Any] = field(default_factory=dict)  # validated strategy settings (a walk-forward's chosen)
     settings_hash: str = ""
     config_path: str = ""
     config_sha256: str = ""
@@ -101,30 +106,52 @@ def config_identity(config_file: Path | str | None) -> tuple[str, str]:
     return str(path), sha256(path.read_bytes()) if path.is_file() else ""
 
 
-def data_identity(market: Any) -> dict[str, Any]:
-    """The window and bars signature of the MarketData a run read (see :func:`bars_signature`)."""
-    per_symbol, digest = bars_signature(market)
-    days = pd.DatetimeIndex(market.days)
+def data_identity(read: Any, traded: Any = None) -> dict[str, Any]:
+    """The traded window (``traded``, else ``read``) and the signature of every bar a run ``read``, warm-up
+    included (:func:`~vnpy_rotation.ops.baseline.data_signature`: each bar's OHLCV, turnover and corporate
+    actions), so the same data gives the same signature whichever kind of run read it."""
+    symbols, digest = data_signature(read)
+    days = pd.DatetimeIndex((read if traded is None else traded).days)
     return {"start": str(days[0].date()) if len(days) else "", "end": str(days[-1].date()) if len(days) else "",
-            "bars_hash": digest, "bars_symbols": len(per_symbol)}
+            "bars_hash": digest, "bars_symbols": symbols}
 
 
 def make_inputs(strategy: str, settings: dict[str, Any] | None = None, config_file: Path | str | None = None,
-                market: Any = None, **extra: Any) -> ExperimentInputs:
+                market: Any = None, traded: Any = None, **extra: Any) -> ExperimentInputs:
     """Inputs of a run of ``strategy``: settings and their hash (as a version hashes them), the config file,
-    the data window and signature of ``market`` (when given), the code commit and ``extra``."""
+    the signature of the bars it read (``market``, warm-up included) and its traded window (``traded``, else
+    ``market``'s), the code commit and ``extra``."""
     settings = json.loads(canonical_json(settings or {}))
     path, digest = config_identity(config_file)
     commit, diff_hash = code_identity()
-    data = data_identity(market) if market is not None else {}
+    data = data_identity(market, traded) if market is not None else {}
     return ExperimentInputs(strategy, settings, sha256(canonical_json(settings)), path, digest,
                             code_commit=commit, code_diff_hash=diff_hash, extra=json.loads(canonical_json(extra)),
                             **data)
 
 
+def files_of(strategy: Any) -> dict[str, dict[str, str]]:
+    """Path and SHA-256 of each file ``strategy``'s settings read (the pools file, default or named), by the
+    settings field naming it: an edited pools file is a changed input (``experiments compare`` shows it)."""
+    return {f.field: {"path": f.path, "sha256": f.sha256} for f in referenced_files(strategy)}
+
+
+def start_inputs(strategy: str, settings: dict[str, Any], config_file: Path | str | None, start: date | None,
+                 end: date | None, source: str = "command line", **extra: Any) -> ExperimentInputs:
+    """The inputs known before a run reads a bar: validated settings (a mistake is refused here, as the run
+    would), the config and the files it names, the requested window and the commit. A run opens its tracker
+    with them, so a run that fails half-way still records what it was given."""
+    from ..strategies import create_strategy
+
+    made = create_strategy(strategy, settings, f"{source}: strategy")
+    inputs = make_inputs(strategy, made.settings.model_dump(mode="json"), config_file, files=files_of(made), **extra)
+    return replace(inputs, start=str(start or ""), end=str(end or ""))
+
+
 def backtest_inputs(run: Any, config_file: Path | str | None) -> ExperimentInputs:
     """Inputs of a finished :class:`~vnpy_rotation.backtest.runner.BacktestRun`."""
-    return make_inputs(run.spec.strategy_name, run.strategy.settings.model_dump(mode="json"), config_file, run.market,
+    return make_inputs(run.spec.strategy_name, run.strategy.settings.model_dump(mode="json"), config_file,
+                       run.market if run.read is None else run.read, run.market, files=files_of(run.strategy),
                        backtest=run.spec.config.model_dump(mode="json"), benchmark=list(run.spec.benchmark))
 
 
@@ -134,12 +161,17 @@ def headline(metrics: dict[str, Any]) -> dict[str, Any]:
     return json.loads(canonical_json(out))
 
 
-def equity_metrics(equity: pd.Series, capital: float) -> dict[str, Any]:
-    """Headline metrics of a daily equity series starting from ``capital`` (a replay's daily summary)."""
-    from ..backtest.sweep import quick_metrics
+def equity_metrics(summary: pd.DataFrame) -> dict[str, Any]:
+    """Headline metrics of a replay's daily summary (``date, equity`` columns), by the definitions a backtest's
+    metrics use (:func:`~vnpy_rotation.backtest.metrics.compute_metrics`), so a replay that equals its backtest
+    records the same numbers. Returns are measured from the first session's close, as a backtest's are."""
+    from ..backtest.metrics import compute_metrics
 
-    values = np.concatenate([[capital], equity.to_numpy(dtype=float)])
-    return headline(quick_metrics(values)) if len(values) > 1 else {}
+    if summary.empty:
+        return {}
+    equity = summary[["equity"]].set_index(pd.DatetimeIndex(pd.to_datetime(summary["date"])))
+    # the trade-based ones (turnover, costs, count) need the backtest's trade frame: left out, not zero
+    return {k: v for k, v in headline(compute_metrics(equity)).items() if k in EQUITY_HEADLINE}
 
 
 def best_row(frame: pd.DataFrame, objective: str = "sharpe") -> dict[str, Any]:
@@ -210,9 +242,15 @@ class Tracker:
         from ..strategies import create_strategy
 
         spec = result.spec
-        base = create_strategy(spec.run.strategy_name, spec.run.strategy_settings, "strategy").settings
-        self.inputs = make_inputs(spec.run.strategy_name, base.model_dump(mode="json"), config_file, result.market,
-                                  backtest=spec.run.config.model_dump(mode="json"),
+        name = spec.run.strategy_name
+        base = create_strategy(name, spec.run.strategy_settings, "strategy")
+        # the row's settings are the ones chosen (the holdout's, else the last window's): what a version would
+        # carry; the grid's base settings and the grid itself are inputs too
+        chosen_params = result.holdout_params or result.last_params or {}
+        chosen = create_strategy(name, {**spec.run.strategy_settings, **chosen_params}, "strategy")
+        self.inputs = make_inputs(name, chosen.settings.model_dump(mode="json"), config_file, result.market,
+                                  files=files_of(chosen), backtest=spec.run.config.model_dump(mode="json"),
+                                  base_settings=base.settings.model_dump(mode="json"),
                                   grid={k: list(v) for k, v in spec.grid.items()},
                                   options=spec.options.model_dump(mode="json", exclude={"grid"}))
         # the walk-forward's span (train, tests, holdout); the signature covers the warm-up read before it too
@@ -238,15 +276,16 @@ class Tracker:
 
         strategy = create_strategy(spec.strategy, spec.settings, "strategy")
         market = clip_to_bars(market_for(strategy, spec.start, spec.end), spec.start, spec.end).market
-        traded = market.window(spec.start, None)
-        self.inputs = replace(make_inputs(spec.strategy, strategy.settings.model_dump(mode="json"), config_file,
-                                          market, backtest=spec.config.model_dump(mode="json"), **extra),
-                              **{k: v for k, v in data_identity(traded).items() if k in ("start", "end")})
+        self.inputs = make_inputs(spec.strategy, strategy.settings.model_dump(mode="json"), config_file, market,
+                                  market.window(spec.start, None), files=files_of(strategy),
+                                  backtest=spec.config.model_dump(mode="json"), **extra)
         summary = Path(spec.out) / "daily_summary.csv"
         if summary.is_file():
-            equity = pd.read_csv(summary)["equity"]
-            self.metrics = equity_metrics(equity, spec.config.capital)
-            self.results["sessions"] = int(len(equity))
+            daily = pd.read_csv(summary)
+            self.metrics = equity_metrics(daily)
+            self.results["sessions"] = int(len(daily))
+            if len(daily):  # the sessions it ran: a drill (or an interrupted replay) stops before --end
+                self.inputs = replace(self.inputs, start=str(daily["date"].iloc[0]), end=str(daily["date"].iloc[-1]))
         if consistency is not None:
             self.results.update({"consistent": consistency.consistent, "consistency": consistency.headline(),
                                  "differing_fills": int(consistency.daily["differing_fills"].sum())})
@@ -263,9 +302,14 @@ class Tracker:
                              "rollback_cost": dict(report.rollback_cost), "report": str(report.folder / "drill.md")})
 
     @_never_fails
-    def version_done(self, version: Any) -> None:
-        """The backtest ``version create`` ran for ``version`` (its inputs and metrics are the version's)."""
+    def version_done(self, version: Any, run: Any = None) -> None:
+        """The backtest ``version create`` ran for ``version`` (its inputs and metrics are the version's; the
+        data signature is the experiments' one of the ``run``'s bars, as every other kind records it)."""
         self.inputs = version_inputs(version)
+        if run is not None:
+            read = run.market if run.read is None else run.read
+            self.inputs = replace(self.inputs, **{k: v for k, v in data_identity(read).items()
+                                                  if k in ("bars_hash", "bars_symbols")})
         self.metrics = headline(version.metrics)
         self.results.update({"version": version.id, "checks_failed": [c.name for c in version.checks if not c.ok]})
 
@@ -570,13 +614,16 @@ def log_to_mlflow(e: Experiment, uri: str) -> str:
     """One MLflow run (named by the experiment id) in the MLflow experiment ``vnpy_rotation``; returns its id.
 
     The output folder is a tag (``out_dir``), not copied. MLflow 3 refuses a file store unless
-    ``MLFLOW_ALLOW_FILE_STORE=true``: a ``file:`` URI or a plain path sets it for this process.
+    ``MLFLOW_ALLOW_FILE_STORE=true``: a ``file:`` URI or a plain path sets it for this process. A server's
+    requests are retried once with a 10 s timeout (:data:`SINK_HTTP`) unless the environment says otherwise.
     """
     from mlflow import MlflowClient
     from mlflow.entities import Metric, Param, RunTag
 
     if uri.startswith("file:") or "://" not in uri:
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    for name, value in SINK_HTTP.items():  # a user's own setting wins
+        os.environ.setdefault(name, value)
     client = MlflowClient(tracking_uri=uri)
     found = client.get_experiment_by_name(MLFLOW_EXPERIMENT)
     experiment_id = found.experiment_id if found is not None else client.create_experiment(MLFLOW_EXPERIMENT)

@@ -38,6 +38,7 @@ from ..config import validate_section
 from ..data.market_data import MarketData
 from ..errors import InputRejected, Problem
 from ..live.state_file import read_json
+from ..protocol import TargetStrategy
 from ..risk.stops import RiskRules, configured_ladders
 from .version_store import VersionStore
 
@@ -208,13 +209,14 @@ def bars_signature(market: MarketData) -> tuple[dict[str, tuple[int, str]], str]
     return per_symbol, digest[:16]
 
 
-def referenced_files(run: BacktestRun) -> tuple[ConfigFile, ...]:
-    """The files the validated settings name (``*_file`` fields; a pooled strategy's default pools file)."""
+def referenced_files(strategy: TargetStrategy) -> tuple[ConfigFile, ...]:
+    """The files ``strategy``'s validated settings name (``*_file`` fields; a pooled strategy's default pools
+    file)."""
     from ..rotation.pools import pools_path
 
-    settings = run.strategy.settings.model_dump(mode="json")
+    settings = strategy.settings.model_dump(mode="json")
     named = {k: v for k, v in settings.items() if k.endswith("_file")}
-    if hasattr(run.strategy, "pools_config"):  # the pools file is read even when the setting is left empty
+    if hasattr(strategy, "pools_config"):  # the pools file is read even when the setting is left empty
         named.setdefault("pools_file", None)
     files = []
     for field, value in sorted(named.items()):
@@ -284,7 +286,7 @@ def build_version_run(strategy: str, config_file: Path, start: date | None = Non
     backtest = config.model_dump(mode="json")
     release = gates.model_dump(mode="json")
     rules = run.plan.risk.model_dump(mode="json") if run.plan.risk is not None else None
-    files = referenced_files(run)
+    files = referenced_files(run.strategy)
     bars, bars_hash = bars_signature(run.market)
     commit, diff_hash = code_identity()
     first, last = _window_day(run.market.days[0]), _window_day(run.market.days[-1])
