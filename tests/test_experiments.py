@@ -17,17 +17,8 @@ from vnpy_rotation.data.market_data import build_market_data
 from vnpy_rotation.errors import InputRejected, Problem
 from vnpy_rotation.ops.baseline import data_signature
 from vnpy_rotation.ops.experiment_store import ExperimentStore
-from vnpy_rotation.ops.experiments import (
-    MLFLOW_ENV,
-    ExperimentInputs,
-    ExperimentRegistry,
-    compare,
-    log_to_mlflow,
-    make_inputs,
-    mlflow_uri,
-    send_to_sink,
-    track,
-)
+from vnpy_rotation.ops.experiments import ExperimentInputs, ExperimentRegistry, compare, make_inputs, track
+from vnpy_rotation.ops.mlflow_sink import MLFLOW_ENV, log_to_mlflow, mlflow_uri, send_to_sink
 
 T0 = datetime(2024, 10, 8, 7, 30, tzinfo=timezone.utc)
 DAYS = ["2023-08-21", "2023-08-22", "2023-08-23"]
