@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from peewee import BooleanField, CharField, Database, Model, SqliteDatabase, TextField
+from peewee import BooleanField, CharField, Database, Model, TextField
 
 from ..data.market_data import MarketData
-from .version_store import _triggers
+from .version_store import open_tables
 
 BASELINE_TABLE = "rotation_baseline"
 FINGERPRINT_FIELDS = ("open", "high", "low", "close", "volume", "turnover")
@@ -65,15 +65,7 @@ class BaselineStore:
     """Reads and inserts baseline rows on ``db`` (default: vnpy's database, beside the versions)."""
 
     def __init__(self, db: Database | None = None) -> None:
-        if db is None:
-            from vnpy.trader.database import get_database  # the shell: only when no connection is given
-
-            db = get_database().db  # type: ignore[attr-defined]  # every vnpy driver's peewee database
-        db.bind([BaselineRow])
-        db.create_tables([BaselineRow])
-        if isinstance(db, SqliteDatabase):
-            for sql in _triggers(BASELINE_TABLE):
-                db.execute_sql(sql)  # type: ignore[no-untyped-call]
+        open_tables((BaselineRow,), db)
 
     def get(self, version_id: str) -> Baseline | None:
         row: dict[str, Any] | None = BaselineRow.select().where(BaselineRow.version == version_id).dicts().first()

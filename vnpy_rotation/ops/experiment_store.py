@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from peewee import AutoField, CharField, Database, FloatField, IntegerField, Model, SqliteDatabase, TextField
+from peewee import AutoField, CharField, Database, FloatField, IntegerField, Model, TextField
 
-from .version_store import _triggers
+from .version_store import open_tables
 
 KINDS = ("backtest", "sweep", "walkforward", "replay", "drill", "regress", "replay-week", "kpi")  # the kind column
 
@@ -71,17 +71,7 @@ class ExperimentStore:
     """Reads and inserts experiment and link rows on ``db`` (default: vnpy's database connection)."""
 
     def __init__(self, db: Database | None = None) -> None:
-        if db is None:
-            from vnpy.trader.database import get_database  # the shell: only when no connection is given
-
-            db = get_database().db  # type: ignore[attr-defined]  # every vnpy driver's peewee database
-        self.db = db
-        db.bind(MODELS)
-        db.create_tables(MODELS)
-        if isinstance(db, SqliteDatabase):
-            for table in (EXPERIMENT_TABLE, LINK_TABLE):
-                for sql in _triggers(table):
-                    db.execute_sql(sql)  # type: ignore[no-untyped-call]
+        self.db = open_tables(MODELS, db)
 
     def insert(self, row: dict[str, Any]) -> None:
         ExperimentRow.insert(**row).execute()

@@ -22,6 +22,7 @@ from peewee import AutoField, CharField, Database, FloatField, IntegerField, Mod
 
 from ..errors import InputRejected, Problem
 from .kpi import KpiRow
+from .version_store import open_tables
 
 KPI_TABLE = "rotation_kpi"
 HISTORY_COLUMNS = ["date", "scope", "kpi", "value", "baseline", "threshold", "status"]
@@ -52,13 +53,8 @@ class KpiConflict(InputRejected):
 
 
 def _database(db: Database | None) -> Database:
-    if db is None:
-        from vnpy.trader.database import get_database  # the shell: only when no connection is given
-
-        db = get_database().db  # type: ignore[attr-defined]  # every vnpy driver's peewee database
-    db.bind([KpiRecord])
-    db.create_tables([KpiRecord])
-    return db
+    # no triggers: a --replace supersedes a row by inserting, but nothing here enforces immutability in SQL
+    return open_tables((KpiRecord,), db, immutable=False)
 
 
 def run_key(run: str | Path) -> str:

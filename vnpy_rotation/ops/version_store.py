@@ -76,21 +76,27 @@ def _triggers(table: str) -> list[str]:
             for op in ("UPDATE", "DELETE")]
 
 
+def open_tables(models: tuple[type[Model], ...], db: Database | None = None, immutable: bool = True) -> Database:
+    """Bind and create ``models`` on ``db`` (default: vnpy's database connection, beside the bars); with
+    ``immutable`` on SQLite, triggers refuse UPDATE and DELETE of their rows even from raw SQL."""
+    if db is None:
+        from vnpy.trader.database import get_database  # the shell: only when no connection is given
+
+        db = get_database().db  # type: ignore[attr-defined]  # every vnpy driver's peewee database
+    db.bind(models)
+    db.create_tables(models)
+    if immutable and isinstance(db, SqliteDatabase):
+        for model in models:
+            for sql in _triggers(model._meta.table_name):  # type: ignore[attr-defined]
+                db.execute_sql(sql)  # type: ignore[no-untyped-call]
+    return db
+
+
 class VersionStore:
     """Reads and inserts version and alias rows on ``db`` (default: vnpy's database connection)."""
 
     def __init__(self, db: Database | None = None) -> None:
-        if db is None:
-            from vnpy.trader.database import get_database  # the shell: only when no connection is given
-
-            db = get_database().db  # type: ignore[attr-defined]  # every vnpy driver's peewee database
-        self.db = db
-        db.bind(MODELS)
-        db.create_tables(MODELS)
-        if isinstance(db, SqliteDatabase):
-            for table in (VERSION_TABLE, ALIAS_TABLE):
-                for sql in _triggers(table):
-                    db.execute_sql(sql)  # type: ignore[no-untyped-call]
+        self.db = open_tables(MODELS, db)
 
     def transaction(self) -> AbstractContextManager[Any]:
         return self.db.atomic()
