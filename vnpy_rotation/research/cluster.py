@@ -72,8 +72,10 @@ def open_client(target: ClusterTarget, flag: str = "--cluster") -> Iterator[Clie
     from distributed import Client, LocalCluster
 
     if target.address is None:
+        # no dashboard; the scheduler's HTTP endpoint (health, metrics) on a free loopback port, not 8787
         with LocalCluster(n_workers=target.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                          dashboard_address=None) as cluster, Client(cluster) as client:
+                          dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}
+                          ) as cluster, Client(cluster) as client:
             yield client
         return
     try:
