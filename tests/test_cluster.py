@@ -138,12 +138,14 @@ def test_a_worker_killed_mid_sweep(client, bundled_market, base):
     pids = client.run(os.getpid)
     submitted = sweeper.submit(bundled_market, "momentum_topn", combos, config, base, SPAN, chunks=len(combos))
     killed: list[int] = []
+    finished_before: list[int] = []
 
     def kill_a_busy_worker() -> None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             busy = [address for address, keys in client.processing().items() if keys]
             if busy:
+                finished_before.append(sum(f.done() for f in submitted.futures))
                 killed.append(pids[busy[0]])
                 os.kill(pids[busy[0]], signal.SIGKILL)
                 return
@@ -154,7 +156,7 @@ def test_a_worker_killed_mid_sweep(client, bundled_market, base):
     frame = sweeper.collect(submitted)
     killer.join()
     done = sum(f.status == "finished" for f in submitted.futures)
-    assert killed and done == len(combos)
+    assert killed and finished_before[0] < len(combos) and done == len(combos)  # killed mid-sweep
     assert frame.equals(serial)
     assert not frame.duplicated(["lookback", "top_n"]).any()
     with pytest.raises(ProcessLookupError):
@@ -162,7 +164,7 @@ def test_a_worker_killed_mid_sweep(client, bundled_market, base):
     sweeper.close()
 
 
-def test_sweep_spec_takes_the_search_space_and_narrows_it():
+def test_sweep_spec_takes_the_search_space_and_narrows_it(tmp_path):
     spec = read_sweep_spec("vqm", None, None, None, None, ["top_n=10,20"])
     assert spec.grid == {"w_pe": (0.4, 0.5, 0.6, 0.7, 0.8), "top_n": (10, 20)}
     assert spec.grid_source == "vqm.search_space + --grid" and len(spec.combos) == 10
@@ -172,6 +174,11 @@ def test_sweep_spec_takes_the_search_space_and_narrows_it():
     assert [p.source for p in caught.value.problems] == ["--grid"] and "top_n" in str(caught.value)
     with pytest.raises(InputRejected, match="--grid"):  # no search space and no --grid
         read_sweep_spec("momentum_topn", None, None, None, None, None)
+    config = tmp_path / "wf.yaml"  # a walk-forward config's grid is the default, as for the walk-forward
+    config.write_text("backtest: {capital: 500000}\nwalkforward: {train_years: 2, grid: {top_n: [1, '2']}}\n")
+    spec = read_sweep_spec("momentum_topn", config, None, None, None, ["lookback=10"])
+    assert spec.grid == {"top_n": (1, 2), "lookback": (10,)} and spec.run.config.capital == 500_000
+    assert spec.grid_source == f"{config}: walkforward.grid + --grid"
 
 
 def test_best_rows_rank_nan_last_and_ties_in_grid_order():
