@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 ChunkRunner = Callable[..., list[dict[str, Any]]]  # run_chunk's signature
 CONNECT_TIMEOUT = "10s"  # how long a client waits for a scheduler before refusing the address
+WORKER_TIMEOUT = "30s"  # how long it waits for a first worker to join a scheduler that has none
 _ADDRESS = re.compile(r"(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-_]+):(\d{1,5})")
 _LOCAL = re.compile(r"local:(\d+)")
 
@@ -84,6 +85,12 @@ def open_client(target: ClusterTarget, flag: str = "--cluster") -> Iterator[Clie
         raise InputRejected(Problem(flag, None, f"{target.address}: no Dask scheduler answered "
                                     f"({type(exc).__name__}: {exc})")) from None
     with client:
+        try:  # a scheduler without workers would queue the tasks forever
+            client.wait_for_workers(1, timeout=WORKER_TIMEOUT)
+        except TimeoutError:
+            raise InputRejected(Problem(flag, None, f"{target.address}: the scheduler has no workers (none joined "
+                                        f"within {WORKER_TIMEOUT}); start some with dask worker "
+                                        f"{target.address} --nthreads 1")) from None
         yield client
 
 
