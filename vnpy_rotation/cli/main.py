@@ -24,6 +24,7 @@ from . import (
     regress_cmd,
     replay_week_cmd,
     risk_cmd,
+    sweep_cmd,
     version_cmd,
     weekly_audit_cmd,
 )
@@ -102,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     wf.add_argument("--workers", type=int, default=1, help="processes running each train grid (default 1: serial)")
     wf.add_argument("--capital", type=float, help="initial capital in CNY (overrides the config)")
     wf.add_argument("--out", type=Path, required=True, help="output folder (created)")
+    sweep_cmd.add_cluster_option(wf)  # --cluster tcp://HOST:PORT|local:N
     wf.set_defaults(handler="vnpy_rotation.cli.walkforward_cmd:run")
+    sweep_cmd.add_parsers(commands, home, parse_date)  # sweep --strategy NAME [--grid ...] [--cluster ...] --out DIR
 
     panel = commands.add_parser("panel", parents=[home], help="produce each pool's factor panel and run the CI fuses")
     panel.add_argument("--pools", type=Path, help="pools file (default configs/etf_pools.yaml)")

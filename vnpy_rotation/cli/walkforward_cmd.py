@@ -10,6 +10,7 @@ from contextlib import nullcontext
 from ..backtest.report_md import format_value
 from ..errors import InputRejected, Problem
 from ..ops.experiments import start_inputs, track
+from ..research.cluster import ClusterSweeper, ClusterTarget, open_client, parse_cluster
 from ..research.walkforward import WalkForwardResult, run_walkforward
 from ..research.wf_config import read_walkforward_spec
 from ..research.wf_report import write_report
@@ -41,20 +42,27 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     if args.workers < 1:
         raise InputRejected(Problem("--workers", None, f"{args.workers}: must be at least 1"))
+    target = parse_cluster(args.cluster) if args.cluster else None
+    if target is not None and args.workers > 1:
+        raise InputRejected(Problem("--workers", None, "give --workers (local processes) or --cluster, not both"))
     spec = read_walkforward_spec(args.strategy, args.config, args.start, args.end, args.capital,
                                  {name: getattr(args, name) for name in OPTIONS}, args.grid)
     inputs = start_inputs(spec.run.strategy_name, spec.run.strategy_settings, args.config, spec.run.start,
                           spec.run.end, spec.run.source, backtest=spec.run.config.model_dump(mode="json"),
                           grid={k: list(v) for k, v in spec.grid.items()})
     with track("walkforward", inputs, out=args.out) as experiment:
-        experiment.exit_code = _run(spec, args, started, experiment)
+        experiment.exit_code = _run(spec, args, target, started, experiment)
     return experiment.exit_code
 
 
-def _run(spec, args: argparse.Namespace, started: float, experiment) -> int:
-    pool = ProcessPoolExecutor(args.workers) if args.workers > 1 else nullcontext()
-    with pool as executor:
-        result = run_walkforward(spec, executor=executor)
+def _run(spec, args: argparse.Namespace, target: ClusterTarget | None, started: float, experiment) -> int:
+    if target is not None:
+        with open_client(target) as client:
+            result = run_walkforward(spec, sweeper=ClusterSweeper(client))
+    else:
+        pool = ProcessPoolExecutor(args.workers) if args.workers > 1 else nullcontext()
+        with pool as executor:
+            result = run_walkforward(spec, executor=executor)
     paths = write_report(result, args.out)
     experiment.walkforward_done(result, args.config, args.out)
     print(f"walkforward {spec.run.strategy_name}: {result.span}, {len(result.windows)} windows, "

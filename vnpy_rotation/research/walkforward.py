@@ -15,7 +15,7 @@ import math
 from collections import Counter
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -26,9 +26,13 @@ from ..backtest.result import BacktestResult
 from ..backtest.sweep import run_span, sweep
 from ..data.market_data import MarketData
 from ..errors import InputRejected, Problem
+from .cluster import ClusterSweeper
 from .deflated import DeflatedSharpe, deflated_sharpe
 from .wf_config import WalkForwardSpec
 from .windows import Span, Window, make_windows
+
+if TYPE_CHECKING:
+    from ..backtest.runner import Clipped, RunSpec
 
 HOLDOUT = "holdout"
 TEST_METRICS = ("total_return", "annual_return", "sharpe", "max_drawdown", "trade_count")
@@ -172,10 +176,11 @@ def plan_windows(market: MarketData, spec: WalkForwardSpec, span: Span) -> tuple
 
 
 def walk_forward(market: MarketData, spec: WalkForwardSpec, executor: Executor | None = None,
-                 benchmark: str | None = None) -> WalkForwardResult:
+                 benchmark: str | None = None, sweeper: ClusterSweeper | None = None) -> WalkForwardResult:
     """The walk-forward on ``market`` (loaded from the warm-up before the first train span to the end).
 
-    ``executor`` runs each train grid in parallel chunks (see :func:`sweep`); ``benchmark`` names the
+    ``executor`` runs each train grid in parallel chunks (see :func:`sweep`), or ``sweeper`` on a Dask
+    cluster (``market`` scattered once, each window's span cut on the workers); ``benchmark`` names the
     benchmark attached to ``market``, for the report.
     """
     from ..strategies import create_strategy
@@ -191,8 +196,12 @@ def walk_forward(market: MarketData, spec: WalkForwardSpec, executor: Executor |
     windows, holdout_span = plan_windows(market, spec, span)
     outcomes = []
     for window in windows:
-        frame = sweep(market, run.strategy_name, combos, run.config, base=run.strategy_settings,
-                      executor=executor, span=window.train.as_tuple())
+        if sweeper is not None:
+            frame = sweeper.sweep(market, run.strategy_name, combos, run.config, base=run.strategy_settings,
+                                  span=window.train.as_tuple())
+        else:
+            frame = sweep(market, run.strategy_name, combos, run.config, base=run.strategy_settings,
+                          executor=executor, span=window.train.as_tuple())
         objective = frame[spec.options.objective].tolist()
         best = choose(objective)
         test = evaluate(market, spec, combos[best], window.test, f"window_{window.number}")
@@ -249,22 +258,32 @@ def stitched_equity(segments: Sequence[Evaluation]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def run_walkforward(spec: WalkForwardSpec, store=None, executor: Executor | None = None) -> WalkForwardResult:
+def run_walkforward(spec: WalkForwardSpec, store=None, executor: Executor | None = None,
+                    sweeper: ClusterSweeper | None = None) -> WalkForwardResult:
     """Load the data (``market_for``: bars, benchmark, the strategy's own inputs) and walk forward."""
-    from ..backtest.loader import load_benchmark, market_for
-    from ..backtest.runner import clip_to_bars
+    from ..backtest.loader import load_benchmark
     from ..data.store import BarStore
-    from ..strategies import create_strategy
 
     store = store or BarStore()
     run = spec.run
-    strategies = [create_strategy(run.strategy_name, {**run.strategy_settings, **c}, spec.grid_source)
-                  for c in spec.combos]
-    loader = max(strategies, key=lambda s: s.warmup_days)
-    clipped = clip_to_bars(market_for(loader, run.start, run.end, store, run.benchmark), run.start, run.end)
+    clipped, loader = grid_market(run, spec.combos, spec.grid_source, store)
     market = clipped.market
     spec = replace(spec, run=replace(run, start=clipped.start, end=clipped.end))  # the span the data allows
     reference = load_benchmark(market.days, store, run.benchmark)
-    result = walk_forward(market, spec, executor, benchmark=None if reference is None else reference[0])
+    result = walk_forward(market, spec, executor, benchmark=None if reference is None else reference[0],
+                          sweeper=sweeper)
     result.warnings += clipped.warnings + list(loader.data_warnings)
     return result
+
+
+def grid_market(run: RunSpec, combos: list[dict[str, Any]], grid_source: str, store: Any) -> tuple[Clipped, Any]:
+    """The market every combination of a grid decides on (``market_for`` of the combination with the longest
+    warm-up, cut to the stored bars) and that combination's strategy; shared by the walk-forward and
+    ``run.py sweep``."""
+    from ..backtest.loader import market_for
+    from ..backtest.runner import clip_to_bars
+    from ..strategies import create_strategy
+
+    strategies = [create_strategy(run.strategy_name, {**run.strategy_settings, **c}, grid_source) for c in combos]
+    loader = max(strategies, key=lambda s: s.warmup_days)
+    return clip_to_bars(market_for(loader, run.start, run.end, store, run.benchmark), run.start, run.end), loader

@@ -1,0 +1,248 @@
+"""Sweeps and walk-forward on a real Dask LocalCluster (two worker processes on loopback): the same frames as
+serial runs, the market scattered once per worker, a worker killed mid-sweep, and ``run.py sweep`` end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import sys
+import threading
+import time
+from datetime import date
+
+import cloudpickle
+import pandas as pd
+import pytest
+import yaml
+from conftest import ROOT, run_cli
+from distributed import wait
+
+from vnpy_rotation.backtest.config import BacktestConfig
+from vnpy_rotation.backtest.sweep import grid, run_chunk, sweep
+from vnpy_rotation.cli.sweep_cmd import best_rows, read_sweep_spec
+from vnpy_rotation.data.market_data import MarketData
+from vnpy_rotation.errors import InputRejected
+from vnpy_rotation.research.cluster import ClusterSweeper, ClusterTarget, Submitted, open_client, parse_cluster
+from vnpy_rotation.research.walkforward import walk_forward
+from vnpy_rotation.research.wf_config import make_spec
+
+COMBOS = grid(lookback=[10, 40], top_n=[1, 3])
+SPAN = (date(2020, 1, 1), date(2021, 6, 30))
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers run slow_chunk without importing tests
+
+
+def slow_chunk(*args):
+    """run_chunk, slowed so a worker can be killed while it holds tasks."""
+    time.sleep(0.4)
+    return run_chunk(*args)
+
+
+@pytest.fixture(scope="module")
+def client():
+    with open_client(parse_cluster("local:2")) as connected:
+        connected.wait_for_workers(2)
+        yield connected
+
+
+@pytest.fixture(scope="module")
+def base(bundled_market):
+    return {"symbols": list(bundled_market.symbols)}
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("local:2", ClusterTarget(None, 2)), (" local:16 ", ClusterTarget(None, 16)),
+    ("tcp://10.0.0.5:8786", ClusterTarget("tcp://10.0.0.5:8786")),
+    ("tcp://scheduler:8786", ClusterTarget("tcp://scheduler:8786")),
+    ("tls://[::1]:8786", ClusterTarget("tls://[::1]:8786")),
+    ("local:0", None), ("local:", None), ("local:two", None), ("10.0.0.5:8786", None), ("tcp://host", None),
+    ("tcp://host:0", None), ("tcp://host:70000", None), ("http://host:8786", None), ("", None)])
+def test_parse_cluster(text, expected):
+    if expected is None:
+        with pytest.raises(InputRejected) as caught:
+            parse_cluster(text)
+        assert [p.source for p in caught.value.problems] == ["--cluster"]
+    else:
+        assert parse_cluster(text) == expected
+
+
+def test_cluster_sweep_equals_serial(client, bundled_market, base):
+    config = BacktestConfig()
+    sweeper = ClusterSweeper(client)
+    for span in (None, SPAN):
+        serial = sweep(bundled_market, "momentum_topn", COMBOS, config, base=base, span=span)
+        for chunks in (None, 3):  # one combination per task; uneven chunks
+            assert sweeper.sweep(bundled_market, "momentum_topn", COMBOS, config, base, span, chunks).equals(serial)
+    assert serial["total_return"].nunique() == len(COMBOS)  # the combinations really differ
+    assert sweeper.scatters == 1  # one market, scattered once for every sweep over it
+    sweeper.close()
+
+
+def test_market_is_scattered_once_per_worker(client, bundled_market, base):
+    sweeper = ClusterSweeper(client)
+    submitted = sweeper.submit(bundled_market, "momentum_topn", COMBOS, BacktestConfig(), base, SPAN, chunks=4)
+    market_key = sweeper.market_future(bundled_market).key
+    wait(submitted.futures)  # the scheduler holds finished tasks while their futures live
+    dependencies = client.run_on_scheduler(_dependencies, keys=[f.key for f in submitted.futures])
+    assert len(dependencies) == 4 and all(deps == [str(market_key)] for deps in dependencies.values())
+    frame = sweeper.collect(submitted)
+    # every worker holds the one market it was sent, not a copy per task
+    held = client.run(lambda dask_worker: sum(isinstance(v, MarketData) for v in dask_worker.data.values()))
+    assert sorted(held.values()) == [1, 1]
+    assert set(client.who_has(sweeper.market_future(bundled_market))[market_key]) == set(client.nthreads())
+    # a resubmitted grid is recognised: the same task keys
+    again = sweeper.submit(bundled_market, "momentum_topn", COMBOS, BacktestConfig(), base, SPAN, chunks=4)
+    assert [f.key for f in again.futures] == [f.key for f in submitted.futures]
+    assert sweeper.collect(again).equals(frame)
+    sweeper.close()
+
+
+def _dependencies(dask_scheduler, keys):
+    return {key: sorted(str(d.key) for d in dask_scheduler.tasks[key].dependencies) for key in keys}
+
+
+def test_rows_of_a_chunk_run_twice_are_kept_once(client, bundled_market, base):
+    sweeper = ClusterSweeper(client)
+    config = BacktestConfig()
+    one = sweeper.submit(bundled_market, "momentum_topn", COMBOS, config, base, SPAN, chunks=2)
+    other = sweeper.submit(bundled_market, "momentum_topn", COMBOS[1:], config, base, SPAN, chunks=1)
+    both = Submitted(COMBOS, one.futures + other.futures, {**one.chunks, **other.chunks})
+    frame = sweeper.collect(both)
+    assert frame.equals(sweep(bundled_market, "momentum_topn", COMBOS, config, base=base, span=SPAN))
+    sweeper.close()
+
+
+def test_walkforward_on_the_cluster_equals_serial(client, bundled_market, base):
+    spec = make_spec("momentum_topn", base, start=date(2019, 1, 1), end=date(2021, 12, 31), train_years=1,
+                     test_years=1, holdout_years=1, grid={"lookback": [10, 40], "top_n": [1, 2]})
+    serial = walk_forward(bundled_market, spec)
+    sweeper = ClusterSweeper(client)
+    clustered = walk_forward(bundled_market, spec, sweeper=sweeper)
+    assert len(serial.windows) == 1 and sweeper.scatters == 1
+    for a, b in zip(serial.windows, clustered.windows):
+        assert b.grid.equals(a.grid) and b.chosen == a.chosen
+        assert b.test.result.equity.equals(a.test.result.equity)
+    assert clustered.holdout.result.equity.equals(serial.holdout.result.equity)
+    assert clustered.deflated == serial.deflated
+    sweeper.close()
+
+
+def test_a_worker_killed_mid_sweep(client, bundled_market, base):
+    """The scheduler reruns the dead worker's tasks elsewhere; every combination's row arrives exactly once."""
+    combos = grid(lookback=[10, 20, 40], top_n=[1, 2, 3])
+    config = BacktestConfig()
+    serial = sweep(bundled_market, "momentum_topn", combos, config, base=base, span=SPAN)
+    sweeper = ClusterSweeper(client, runner=slow_chunk)
+    pids = client.run(os.getpid)
+    submitted = sweeper.submit(bundled_market, "momentum_topn", combos, config, base, SPAN, chunks=len(combos))
+    killed: list[int] = []
+    finished_before: list[int] = []
+
+    def kill_a_busy_worker() -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            busy = [address for address, keys in client.processing().items() if keys]
+            if busy:
+                finished_before.append(sum(f.done() for f in submitted.futures))
+                killed.append(pids[busy[0]])
+                os.kill(pids[busy[0]], signal.SIGKILL)
+                return
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_a_busy_worker)
+    killer.start()
+    frame = sweeper.collect(submitted)
+    killer.join()
+    done = sum(f.status == "finished" for f in submitted.futures)
+    assert killed and finished_before[0] < len(combos) and done == len(combos)  # killed mid-sweep
+    assert frame.equals(serial)
+    assert not frame.duplicated(["lookback", "top_n"]).any()
+    with pytest.raises(ProcessLookupError):
+        os.kill(killed[0], 0)  # that worker process is gone
+    sweeper.close()
+
+
+def test_sweep_spec_takes_the_search_space_and_narrows_it(tmp_path):
+    spec = read_sweep_spec("vqm", None, None, None, None, ["top_n=10,20"])
+    assert spec.grid == {"w_pe": (0.4, 0.5, 0.6, 0.7, 0.8), "top_n": (10, 20)}
+    assert spec.grid_source == "vqm.search_space + --grid" and len(spec.combos) == 10
+    assert read_sweep_spec("vqm", None, None, None, None, None).grid["top_n"] == (10, 20, 30)
+    with pytest.raises(InputRejected) as caught:
+        read_sweep_spec("vqm", None, None, None, None, ["top_n=10,many"])
+    assert [p.source for p in caught.value.problems] == ["--grid"] and "top_n" in str(caught.value)
+    with pytest.raises(InputRejected, match="--grid"):  # no search space and no --grid
+        read_sweep_spec("momentum_topn", None, None, None, None, None)
+    config = tmp_path / "wf.yaml"  # a walk-forward config's grid is the default, as for the walk-forward
+    config.write_text("backtest: {capital: 500000}\nwalkforward: {train_years: 2, grid: {top_n: [1, '2']}}\n")
+    spec = read_sweep_spec("momentum_topn", config, None, None, None, ["lookback=10"])
+    assert spec.grid == {"top_n": (1, 2), "lookback": (10,)} and spec.run.config.capital == 500_000
+    assert spec.grid_source == f"{config}: walkforward.grid + --grid"
+
+
+def test_best_rows_rank_nan_last_and_ties_in_grid_order():
+    frame = pd.DataFrame({"a": [1, 2, 3, 4], "sharpe": [0.5, float("nan"), 0.9, 0.5]})
+    assert best_rows(frame, "sharpe", 3)["a"].tolist() == [3, 1, 4]
+    assert best_rows(frame, "sharpe", 9)["combination"].tolist() == [3, 1, 4, 2]
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    return tmp_path_factory.mktemp("sweep_home")
+
+
+def test_run_py_sweep_serial_and_on_a_cluster(home, client):
+    """Serial and on the module's cluster through its scheduler's address (``--cluster local:N`` starts the same
+    LocalCluster as the ``client`` fixture): the same sweep.csv, byte for byte, and an experiment row each."""
+    client.wait_for_workers(2)
+    args = ("sweep", "--strategy", "momentum_topn", "--grid", "lookback=10,40", "--grid", "top_n=1,3",
+            "--start", "2020-01-01", "--end", "2021-06-30", "--top", "2")
+    serial = run_cli(*args, "--out", str(home / "serial"), home=home)
+    assert serial.returncode == 0, serial.stderr
+    clustered = run_cli(*args, "--cluster", client.scheduler.address, "--out", str(home / "cluster"), home=home)
+    assert clustered.returncode == 0, clustered.stderr
+    table = (home / "serial" / "sweep.csv").read_bytes()
+    assert (home / "cluster" / "sweep.csv").read_bytes() == table
+    frame = pd.read_csv(home / "serial" / "sweep.csv")
+    assert frame[["lookback", "top_n"]].values.tolist() == [[10, 1], [10, 3], [40, 1], [40, 3]]  # grid order
+    best = (home / "cluster" / "best.md").read_text(encoding="utf-8")
+    assert len([line for line in best.splitlines() if line.startswith("| ") and "rank" not in line]) == 2
+    with sqlite3.connect(home / ".vntrader" / "database.db") as db:
+        rows = db.execute("SELECT kind, status, results_json FROM rotation_experiment WHERE kind = 'sweep'").fetchall()
+    assert [(kind, status) for kind, status, _ in rows] == [("sweep", "ok")] * 2
+    expected = best_rows(frame, "sharpe", 1).to_dict("records")[0]
+    for _, _, results in rows:
+        recorded = json.loads(results)
+        assert recorded["combinations"] == 4
+        assert (recorded["best"]["lookback"], recorded["best"]["top_n"]) == (expected["lookback"], expected["top_n"])
+
+
+@pytest.mark.parametrize("command, flag, value", [("sweep", "--cluster", "local:x"),
+                                                  ("walkforward", "--cluster", "tcp://nowhere"),
+                                                  ("sweep", "--workers", "2"),  # with --cluster: one or the other
+                                                  ("sweep", "--grid", "top_n=1,many"),
+                                                  ("sweep", "--objective", "luck")])
+def test_bad_values_are_one_line_errors(runtime_home, tmp_path, capsys, command, flag, value):
+    from vnpy_rotation.cli.main import main
+
+    out = tmp_path / "out"
+    cluster = ["--cluster", "local:2"] if flag == "--workers" else []
+    code = main([command, "--strategy", "momentum_topn", "--grid", "lookback=10,40", flag, value, *cluster,
+                 "--out", str(out), "--home", str(runtime_home)])
+    stderr = capsys.readouterr().err
+    assert code == 2 and not out.exists()
+    assert stderr.count("\n") == 1 and stderr.startswith(f"error: {flag}")
+
+
+def test_compose_services_run_real_commands():
+    compose = yaml.safe_load((ROOT / "deploy" / "docker-compose.yml").read_text(encoding="utf-8"))
+    commands = {name: service["command"] for name, service in compose["services"].items()}
+    assert commands["scheduler"][:2] == ["dask", "scheduler"]
+    assert commands["worker"][:3] == ["dask", "worker", "tcp://scheduler:8786"]
+    assert commands["worker"][commands["worker"].index("--nthreads") + 1] == "1"
+    trade = commands["paper"]
+    assert trade[:4] == ["python", "run.py", "trade", "--gateway"] and trade[4] == "replay"
+    from vnpy_rotation.cli.main import build_parser
+
+    build_parser().parse_args(trade[2:])  # the project's own parser accepts the daemon's arguments

@@ -1,0 +1,191 @@
+"""Sweeps and walk-forward train grids on a Dask distributed cluster (``--cluster tcp://HOST:PORT|local:N``).
+
+A ``concurrent.futures`` executor (``Client.get_executor()`` included) pickles the market into every task.
+Here the market panel is scattered to every worker once (``Client.scatter(..., broadcast=True)``) and each
+task receives only a reference to it, a chunk of combinations and the span; the worker cuts the span's
+market itself. Each task's key is derived from what it computes (the scattered market's key, the strategy,
+its base settings, the backtest config, the span and the chunk's combinations), so a task resubmitted with
+the same inputs is recognised by the scheduler, and the rows gathered are deduplicated by combination and
+put back in grid order: the frame equals the serial :func:`~vnpy_rotation.backtest.sweep.sweep`'s.
+
+When a worker dies mid-sweep the scheduler reruns its tasks on the others (the market has replicas on
+every worker); a chunk that runs twice still yields each combination's row once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from ..backtest.config import BacktestConfig
+from ..backtest.sweep import Span, run_chunk
+from ..data.market_data import MarketData
+from ..errors import InputRejected, Problem
+
+if TYPE_CHECKING:
+    from distributed import Client, Future
+
+ChunkRunner = Callable[..., list[dict[str, Any]]]  # run_chunk's signature
+CONNECT_TIMEOUT = "10s"  # how long a client waits for a scheduler before refusing the address
+WORKER_TIMEOUT = "30s"  # how long it waits for a first worker to join a scheduler that has none
+_ADDRESS = re.compile(r"(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-_]+):(\d{1,5})")
+_LOCAL = re.compile(r"local:(\d+)")
+
+
+@dataclass(frozen=True)
+class ClusterTarget:
+    """Where the work goes: a running scheduler (``address``), or a LocalCluster of ``workers`` processes."""
+
+    address: str | None
+    workers: int = 0
+
+    def __str__(self) -> str:
+        return self.address or f"local:{self.workers}"
+
+
+def parse_cluster(text: str, flag: str = "--cluster") -> ClusterTarget:
+    """``tcp://host:8786`` (or ``tls://``) or ``local:N``; anything else is refused naming ``flag``."""
+    text = text.strip()
+    local = _LOCAL.fullmatch(text)
+    if local:
+        if int(local.group(1)) < 1:
+            raise InputRejected(Problem(flag, None, f"{text!r}: local:N needs at least 1 worker"))
+        return ClusterTarget(None, int(local.group(1)))
+    address = _ADDRESS.fullmatch(text)
+    if not address or not 0 < int(address.group(3)) < 65536:
+        raise InputRejected(Problem(flag, None, f"{text!r}: expected tcp://HOST:PORT (a Dask scheduler, e.g. "
+                                    "tcp://10.0.0.5:8786) or local:N (N worker processes on this machine)"))
+    return ClusterTarget(text)
+
+
+@contextmanager
+def open_client(target: ClusterTarget, flag: str = "--cluster") -> Iterator[Client]:
+    """A connected ``distributed.Client``; for ``local:N`` a LocalCluster of N single-threaded worker
+    processes on loopback (no dashboard), shut down when the block ends."""
+    from distributed import Client, LocalCluster
+
+    if target.address is None:
+        # no dashboard; the scheduler's HTTP endpoint (health, metrics) on a free loopback port, not 8787
+        with LocalCluster(n_workers=target.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                          dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}
+                          ) as cluster, Client(cluster) as client:
+            yield client
+        return
+    try:
+        client = Client(target.address, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError) as exc:
+        raise InputRejected(Problem(flag, None, f"{target.address}: no Dask scheduler answered "
+                                    f"({type(exc).__name__}: {exc})")) from None
+    with client:
+        try:  # a scheduler without workers would queue the tasks forever
+            client.wait_for_workers(1, timeout=WORKER_TIMEOUT)
+        except TimeoutError:
+            raise InputRejected(Problem(flag, None, f"{target.address}: the scheduler has no workers (none joined "
+                                        f"within {WORKER_TIMEOUT}); start some with dask worker "
+                                        f"{target.address} --nthreads 1")) from None
+        yield client
+
+
+def combo_key(combo: dict[str, Any]) -> str:
+    """The identity of one combination (its parameters, order-independent)."""
+    return json.dumps(combo, sort_keys=True, default=str)
+
+
+def chunk_task(market: MarketData, strategy_name: str, base: dict[str, Any], combos: list[dict[str, Any]],
+               config: BacktestConfig, span: Span | None, runner: ChunkRunner = run_chunk) -> list[dict[str, Any]]:
+    """One task on a worker: ``market`` is the scattered panel, cut here to what the span's decisions may read
+    (as :func:`~vnpy_rotation.backtest.sweep.sweep` cuts it before its chunks), then ``runner`` runs the chunk."""
+    if span is not None:
+        market = market.window(None, span[1])
+    return runner(market, strategy_name, base, combos, config, span)
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """The tasks of one grid on the cluster: each future with the combinations it runs."""
+
+    combos: list[dict[str, Any]]
+    futures: list[Future]
+    chunks: dict[str, list[dict[str, Any]]]  # task key -> its combinations
+
+
+class ClusterSweeper:
+    """Runs grids on ``client``'s workers. Each market is scattered to every worker once and stays there until
+    :meth:`close` (a walk-forward sweeps every train window over one scattered market).
+
+    ``chunks_per_worker`` tasks per worker thread balance the load (and bound what a dead worker's loss
+    reruns); ``runner`` is the chunk body (:func:`~vnpy_rotation.backtest.sweep.run_chunk`; tests may wrap it).
+    """
+
+    def __init__(self, client: Client, chunks_per_worker: int = 4, runner: ChunkRunner = run_chunk) -> None:
+        self.client = client
+        self.chunks_per_worker = chunks_per_worker
+        self.runner = runner
+        self._scattered: list[tuple[MarketData, Future]] = []
+        self.scatters = 0  # how many markets were sent to the workers
+
+    def market_future(self, market: MarketData) -> Future:
+        """The scattered ``market`` (scattered now if this object was not yet)."""
+        for held, future in self._scattered:
+            if held is market:
+                return future
+        future = self.client.scatter(market, broadcast=True)
+        self._scattered.append((market, future))
+        self.scatters += 1
+        return future
+
+    def submit(self, market: MarketData, strategy_name: str, combos: list[dict[str, Any]], config: BacktestConfig,
+               base: dict[str, Any] | None = None, span: Span | None = None, chunks: int | None = None) -> Submitted:
+        """Send the grid's chunks to the cluster (the market once); gather them with :meth:`collect`."""
+        base = base or {}
+        scattered = self.market_future(market)
+        threads = max(1, sum(self.client.nthreads().values()))
+        size = max(1, math.ceil(len(combos) / (chunks or threads * self.chunks_per_worker)))
+        identity = json.dumps({"market": scattered.key, "strategy": strategy_name, "base": base,
+                               "config": config.model_dump(mode="json"), "runner": _name(self.runner),
+                               "span": None if span is None else [str(d) for d in span]}, sort_keys=True, default=str)
+        futures, chunks_by_key = [], {}
+        for k in range(0, len(combos), size):
+            chunk = combos[k:k + size]
+            digest = hashlib.sha256((identity + "|" + "|".join(map(combo_key, chunk))).encode()).hexdigest()
+            key = f"sweep-chunk-{digest[:32]}"
+            chunks_by_key[key] = chunk
+            futures.append(self.client.submit(chunk_task, scattered, strategy_name, base, chunk, config, span,
+                                              self.runner, key=key))
+        return Submitted(list(combos), futures, chunks_by_key)
+
+    def collect(self, submitted: Submitted) -> pd.DataFrame:
+        """The rows as tasks finish, each combination's once, in grid order."""
+        from distributed import as_completed
+
+        rows: dict[str, dict[str, Any]] = {}
+        for future, result in as_completed(submitted.futures, with_results=True):
+            for combo, row in zip(submitted.chunks[future.key], result):
+                rows.setdefault(combo_key(combo), row)  # a chunk Dask ran twice adds nothing
+        missing = [c for c in submitted.combos if combo_key(c) not in rows]
+        if missing:  # as_completed raises a task's error; this is a guard against a lost chunk
+            raise RuntimeError(f"the cluster returned no row for {len(missing)} combinations, e.g. {missing[0]}")
+        return pd.DataFrame([rows[combo_key(c)] for c in submitted.combos])
+
+    def sweep(self, market: MarketData, strategy_name: str, combos: list[dict[str, Any]], config: BacktestConfig,
+              base: dict[str, Any] | None = None, span: Span | None = None, chunks: int | None = None) -> pd.DataFrame:
+        """:func:`~vnpy_rotation.backtest.sweep.sweep` on the cluster: the same frame."""
+        return self.collect(self.submit(market, strategy_name, combos, config, base, span, chunks))
+
+    def close(self) -> None:
+        """Release the scattered markets (the workers drop them)."""
+        for _, future in self._scattered:
+            future.release()
+        self._scattered.clear()
+
+
+def _name(function: Callable[..., Any]) -> str:
+    return f"{getattr(function, '__module__', '')}.{getattr(function, '__qualname__', repr(function))}"
