@@ -3,22 +3,24 @@
     python benchmarks/bench_market_scale.py [--sizes 500x5,1000x10,2500x20,5000x20] [--modes mmap,memory]
                                             [--repeat 3] [--walkforward] [--keep DIR]
 
-Each size (stocks × years, ending 2025-12-31) runs in a fresh process, so every peak resident set is that size's
-own. In it, one after the other and each timed apart:
+Each size (stocks × years, ending 2025-12-31) is prepared in one process and backtested in another, fresh one
+per mode, so each peak resident set is that phase's own. Timed apart:
 
-1. imports (numpy, pandas, numba, the project's engine and VQM): the fixed cost, resident set after it;
-2. warm-up: a 50-stock backtest (numba's cache load or compilation), reported apart;
-3. generate: :func:`vnpy_rotation.research.synthetic.generate` (prices, suspensions, limits, ex-dates) plus the
-   quarterly reports and the index history (:mod:`vnpy_rotation.research.synthetic_fundamentals`);
-4. load: the loader's ``build_market_data`` (limit prices, split / dividend arrays, T+0, fees by date) and
-   VQM's inputs (report panels, share basis, listing age, membership) by VQM's own functions;
-5. store / open: the prepared market written as ``.npy`` files and opened again, memory-mapped (``mmap``: pages
-   become resident when the run reads them) or read whole (``memory``);
-6. the backtest, ``--repeat`` times (the minimum is reported): decide (``VqmStrategy.targets``), simulate
+1. imports (numpy, pandas, numba, vnpy's database layer, the project's engine and VQM): the fixed cost and the
+   resident set after it;
+2. generate (prepare process): :func:`vnpy_rotation.research.synthetic.generate` (prices, suspensions, limits,
+   ex-dates) plus the quarterly reports and the index history (:mod:`vnpy_rotation.research.synthetic_fundamentals`);
+3. load (prepare process): the loader's ``build_market_data`` (limit prices, split / dividend arrays, T+0, fees
+   by date) and VQM's inputs (report panels, share basis, listing age, membership) by VQM's own functions;
+   then store: the prepared market written as ``.npy`` files (:mod:`vnpy_rotation.research.synthetic_store`);
+4. warm-up (backtest process): a 50-stock backtest (numba's cache load), reported apart; open: the stored
+   market memory-mapped (``mmap``: a page becomes resident when the run reads it, and counts from then on) or
+   read whole (``memory``);
+5. the backtest, ``--repeat`` times (the minimum is reported): decide (``VqmStrategy.targets``), simulate
    (``engine.simulate``, ``BacktestConfig()`` defaults: lots, T+1, limits, suspension, corporate actions, costs,
-   VQM's risk rules) and result frames (``RawRun.to_result``). The peak resident set of this phase is measured
-   from a reset high-water mark (``/proc/self/clear_refs``), so it counts the data the run holds and touches
-   plus everything the backtest allocates, not the generation before it.
+   VQM's risk rules) and result frames (``RawRun.to_result``). Its peak resident set is measured from a
+   high-water mark reset after the warm-up (``/proc/self/clear_refs``): the imports, the data the run holds or
+   touches and everything the backtest allocates.
 
 The kernel's order buffer holds 64 names a row; a plan that trades more runs the kernel twice ("passes").
 
@@ -46,7 +48,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 END = date(2025, 12, 31)
-GB = 1024 ** 3
+GB = 1024 ** 3  # GiB: the resident-set figures are in binary gigabytes
 
 
 def status(field: str) -> float:
@@ -72,52 +74,67 @@ def timed(func, *args):
     return time.perf_counter() - started, value
 
 
-def child(stocks: int, years: int, mode: str, repeat: int, walkforward: bool, keep: str | None) -> dict:
-    """One size, in this (fresh) process."""
+def imports() -> dict:
     started = time.perf_counter()
+    import numba  # noqa: F401
+
+    from vnpy_rotation.backtest.engine import simulate  # noqa: F401
+    from vnpy_rotation.research.synthetic import generate  # noqa: F401
+    from vnpy_rotation.strategies.vqm import VqmStrategy  # noqa: F401
+
+    return {"import_s": time.perf_counter() - started, "fixed_rss": status("VmRSS")}
+
+
+def prepare(stocks: int, years: int, folder: Path) -> dict:
+    """Generate, load and store one size (a process of its own)."""
+    out = imports()
     import numpy as np
 
-    from vnpy_rotation.backtest import kernel
-    from vnpy_rotation.backtest.config import BacktestConfig
-    from vnpy_rotation.backtest.engine import simulate
     from vnpy_rotation.research.synthetic import SyntheticSpec, build, generate
     from vnpy_rotation.research.synthetic_fundamentals import draw_index, draw_reports, vqm_market
-    from vnpy_rotation.research.synthetic_store import open_market, save_market
-    from vnpy_rotation.strategies.vqm import VqmSettings, VqmStrategy
+    from vnpy_rotation.research.synthetic_store import save_market
 
-    out: dict = {"stocks": stocks, "years": years, "mode": mode, "import_s": time.perf_counter() - started,
-                 "fixed_rss": status("VmRSS")}
-    config = BacktestConfig()
-
-    def prepared(spec):
+    def drawn(spec):
         synthetic = generate(spec)
-        reports, index = draw_reports(synthetic), draw_index(synthetic)
-        return synthetic, reports, index
+        return synthetic, draw_reports(synthetic), draw_index(synthetic)
 
     def loaded(synthetic, reports, index):
-        market = build(synthetic)
-        return vqm_market(market, synthetic, reports, index)
-
-    small = SyntheticSpec(stocks=50, start=date(2024, 1, 1), end=END, seed=1)
-    def warm():
-        m = loaded(*prepared(small))
-        simulate(m, VqmStrategy(VqmSettings(symbols=list(m.symbols))).targets(m), config).to_result()
-    out["warmup_s"], _ = timed(warm)
+        return vqm_market(build(synthetic), synthetic, reports, index)
 
     spec = SyntheticSpec(stocks=stocks, start=date(END.year - years + 1, 1, 1), end=END, seed=0)
-    out["generate_s"], drawn = timed(prepared, spec)
-    out["load_s"], market = timed(loaded, *drawn)
+    out["generate_s"], tables = timed(drawn, spec)
+    out["load_s"], market = timed(loaded, *tables)
     out["days"], out["symbols"] = market.shape
     out["cells"] = market.shape[0] * market.shape[1]
     out["arrays_gb"] = (sum(getattr(market, f).nbytes for f in market.__dataclass_fields__
                             if isinstance(getattr(market, f), np.ndarray))
                         + sum(v.nbytes for v in market.extras.values())) / GB
-    out["generate_load_peak_rss"] = status("VmHWM")
-    folder = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="market_scale_"))
-    out["store_s"], _ = timed(lambda: save_market(market, folder))
-    del market, drawn
-    gc.collect()
-    out["open_s"], market = timed(lambda: open_market(folder, mmap=mode == "mmap"))
+    out["store_s"], _ = timed(save_market, market, folder)
+    out["prepare_peak_rss"] = status("VmHWM")
+    return out
+
+
+def backtest(folder: Path, mode: str, repeat: int, walkforward: bool) -> dict:
+    """Open a stored size and backtest it (a fresh process: its peak resident set is the backtest's)."""
+    out = imports()
+    import numpy as np
+
+    from vnpy_rotation.backtest.config import BacktestConfig
+    from vnpy_rotation.backtest.engine import simulate
+    from vnpy_rotation.research.synthetic import SyntheticSpec, build, generate
+    from vnpy_rotation.research.synthetic_fundamentals import draw_index, draw_reports, vqm_market
+    from vnpy_rotation.research.synthetic_store import open_market
+    from vnpy_rotation.strategies.vqm import VqmSettings, VqmStrategy
+
+    config = BacktestConfig()
+
+    def warm():  # numba's cache (or compilation) and the first calls, on a 50-stock market
+        synthetic = generate(SyntheticSpec(stocks=50, start=date(END.year, 1, 1), end=END, seed=1))
+        small = vqm_market(build(synthetic), synthetic, draw_reports(synthetic), draw_index(synthetic))
+        plan = VqmStrategy(VqmSettings(symbols=list(small.symbols))).targets(small)
+        simulate(small, plan, config).to_result()
+    out["warmup_s"], _ = timed(warm)
+    out["open_s"], market = timed(open_market, folder, mode == "mmap")
     out["peak_reset"] = reset_peak()
     out["rss_before_backtest"] = status("VmRSS")
     strategy = VqmStrategy(VqmSettings(symbols=list(market.symbols)))
@@ -139,19 +156,13 @@ def child(stocks: int, years: int, mode: str, repeat: int, walkforward: bool, ke
     out["backtest_peak_rss"] = status("VmHWM")
     plan = strategy.targets(market)
     run = simulate(market, plan, config)
-    per_row = int(np.max(np.count_nonzero(np.nan_to_num(plan.frame.to_numpy()) > 0, axis=1), initial=0))
-    capacity = max(1024, 3 * len(plan.frame) * min(market.shape[1], 64))
+    capacity = max(1024, 3 * len(plan.frame) * min(market.shape[1], 64))  # engine.simulate's first buffer
     out["orders"], out["fills"] = len(run.order_rows), len(run.fill_rows)
     out["passes"] = 1 if len(run.order_rows) <= capacity else 2
-    out["names_per_row"] = per_row
-    out["kernel_signatures"] = len(kernel.run_days.signatures)
+    out["names_per_row"] = int(np.max(np.count_nonzero(np.nan_to_num(plan.frame.to_numpy()) > 0, axis=1), initial=0))
     del plan, run
     if walkforward:
         out.update(walk(market, config))
-    if not keep:
-        for path in sorted(folder.rglob("*"), reverse=True):
-            path.unlink() if path.is_file() else path.rmdir()
-        folder.rmdir()
     return out
 
 
@@ -185,7 +196,7 @@ def fit(rows: list[dict]) -> tuple[float, float]:
 
 def table(rows: list[dict]) -> str:
     lines = ["| stocks × years | mode | cells (M) | generate s | load s | decide s | simulate s | frames s | "
-             "backtest s | s / M cells | passes | data GB | RSS before run GB | peak RSS run GB |",
+             "backtest s | s / M cells | passes | data GiB | RSS before run GiB | peak RSS run GiB |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         cells = r["cells"] / 1e6
@@ -206,31 +217,48 @@ def main() -> int:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        stocks, years, mode, walkforward = args.child.split(":")
-        result = child(int(stocks), int(years), mode, args.repeat, walkforward == "1", args.keep)
+        kind, *rest = args.child.split(":")
+        if kind == "prepare":
+            result = prepare(int(rest[0]), int(rest[1]), Path(rest[2]))
+        else:
+            result = backtest(Path(rest[0]), rest[1], args.repeat, rest[2] == "1")
         print("RESULT " + json.dumps(result, default=str))
         return 0
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     modes = args.modes.split(",")
     rows, env = [], {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def call(*child: str) -> dict | None:
+        command = [sys.executable, __file__, "--child", ":".join(child), "--repeat", str(args.repeat)]
+        done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
+        line = next((ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")), None)
+        if done.returncode or line is None:
+            print(done.stdout[-2000:], done.stderr[-4000:], file=sys.stderr)
+            return None
+        return json.loads(line[len("RESULT "):])
+
     for k, (stocks, years) in enumerate(sizes):
+        last = k == len(sizes) - 1
+        folder = Path(args.keep) if args.keep and last else Path(tempfile.mkdtemp(prefix="market_scale_"))
+        prepared = call("prepare", str(stocks), str(years), str(folder))
+        if prepared is None:
+            return 1
         for mode in modes:
-            last = k == len(sizes) - 1
             wf = "1" if args.walkforward and last and mode == modes[0] else "0"
-            command = [sys.executable, __file__, "--child", f"{stocks}:{years}:{mode}:{wf}", "--repeat", str(args.repeat)]
-            if args.keep and last and mode == modes[0]:
-                command += ["--keep", args.keep]
-            done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
-            line = next((ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")), None)
-            if done.returncode or line is None:
-                print(done.stdout[-2000:], done.stderr[-4000:], file=sys.stderr)
+            ran = call("run", str(folder), mode, wf)
+            if ran is None:
                 return 1
-            row = json.loads(line[len("RESULT "):])
+            row = {**prepared, **ran, "stocks": stocks, "years": years, "mode": mode,
+                   "prepare_import_s": prepared["import_s"]}
             rows.append(row)
             print(json.dumps(row, default=str), flush=True)
+        if not (args.keep and last):
+            for path in sorted(folder.rglob("*"), reverse=True):
+                path.unlink() if path.is_file() else path.rmdir()
+            folder.rmdir()
     print()
     print(f"fixed cost of a process that imported numpy, pandas, numba and the project: "
-          f"{rows[0]['fixed_rss'] / GB * 1024:.0f} MB resident, {rows[0]['import_s']:.1f} s; numba warm-up "
+          f"{rows[0]['fixed_rss'] / GB * 1024:.0f} MiB resident, {rows[0]['import_s']:.1f} s; numba warm-up "
           f"(a 50-stock backtest) {rows[0]['warmup_s']:.1f} s")
     for mode in modes:
         mine = [r for r in rows if r["mode"] == mode]
@@ -242,7 +270,7 @@ def main() -> int:
     for r in wf:
         print(f"\nVQM walk-forward on {r['stocks']} × {r['years']} ({r['mode']}): {r['wf_windows']} windows × "
               f"{r['wf_combos']} combinations + holdout + look-ahead check: {r['wf_s']:.1f} s, peak RSS "
-              f"{r['wf_peak_rss'] / GB:.2f} GB; holdout settings {r['wf_holdout']}; look-ahead "
+              f"{r['wf_peak_rss'] / GB:.2f} GiB; holdout settings {r['wf_holdout']}; look-ahead "
               f"{'ok' if r['wf_lookahead_ok'] else 'FAILED'}")
     return 0
 
