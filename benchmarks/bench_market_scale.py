@@ -147,6 +147,8 @@ def backtest(folder: Path, mode: str, repeat: int, walkforward: bool) -> dict:
         simulated = time.perf_counter()
         result = run.to_result()
         decide, sim, frames = decided - started, simulated - decided, time.perf_counter() - simulated
+        # Mapped file pages and allocated memory held at the end of the run (the peak has no such split).
+        out["anon_after"], out["file_after"] = status("RssAnon"), status("RssFile")
         for name, value in (("decide_s", decide), ("simulate_s", sim), ("frames_s", frames),
                             ("backtest_s", decide + sim + frames)):
             best[name] = min(best.get(name, value), value)
@@ -266,6 +268,9 @@ def main() -> int:
         print(f"{mode}: backtest s ≈ {a:.3f} + {b:.3f} × cells (M)")
     print()
     print(table(rows))
+    for r in rows:
+        print(f"{r['stocks']} × {r['years']} {r['mode']}: at the end of a run {r['anon_after'] / GB:.2f} GiB "
+              f"allocated, {r['file_after'] / GB:.2f} GiB of mapped file pages resident")
     wf = [r for r in rows if "wf_s" in r]
     for r in wf:
         print(f"\nVQM walk-forward on {r['stocks']} × {r['years']} ({r['mode']}): {r['wf_windows']} windows × "
