@@ -247,11 +247,11 @@ def _html_table(header: Sequence[str], rows: Sequence[Sequence[Any]], table_id: 
 
 
 def _refusal_rows(refused: pd.DataFrame) -> list[tuple[str, ...]]:
-    rows = []
-    for _, o in refused.iterrows():
-        rows.append((format_value(o["date"], "date"), str(o["vt_symbol"]), str(o["direction"]),
-                     *(format_value(o[c], "int") for c in ("requested", "submitted", "filled")), str(o["reason"])))
-    return rows
+    # column by column: a row Series per order (iterrows) cost more than the whole table's formatting
+    columns = {c: refused[c].tolist() for c in REFUSAL_COLUMNS}
+    return [(format_value(columns["date"][k], "date"), str(columns["vt_symbol"][k]), str(columns["direction"][k]),
+             *(format_value(columns[c][k], "int") for c in ("requested", "submitted", "filled")),
+             str(columns["reason"][k])) for k in range(len(refused))]
 
 
 def blocks_html(blocks: Sequence[Block], section_id: str) -> str:
