@@ -62,9 +62,10 @@ print(json.dumps({"seconds": seconds, "maxrss_kb": resource.getrusage(resource.R
 """
 
 
-def run_process(argv: list[str], cwd: Path) -> Sample:
-    """Run ``argv`` to its end: wall seconds and its peak RSS in MB. A failure stops the benchmark."""
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)}
+def run_process(argv: list[str], cwd: Path, root: Path = ROOT) -> Sample:
+    """Run ``argv`` to its end: wall seconds and its peak RSS in MB (``root``: the checkout whose package it
+    imports). A failure stops the benchmark."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(root)}
     done = subprocess.run([PYTHON, "-S", "-c", LAUNCHER, *argv], cwd=cwd, env=env, capture_output=True, text=True)
     report = json.loads(done.stdout.strip().splitlines()[-1])
     if report["code"] != 0:
@@ -72,8 +73,8 @@ def run_process(argv: list[str], cwd: Path) -> Sample:
     return Sample(report["seconds"], report["maxrss_kb"] / 1024)
 
 
-def ours(home: Path, strategy: str, out: Path) -> list[str]:
-    return [PYTHON, str(ROOT / "run.py"), "backtest", "--strategy", strategy, "--out", str(out), "--home", str(home)]
+def ours(home: Path, strategy: str, out: Path, root: Path = ROOT) -> list[str]:
+    return [PYTHON, str(root / "run.py"), "backtest", "--strategy", strategy, "--out", str(out), "--home", str(home)]
 
 
 def theirs(home: Path, symbols: list[str], start: str, end: str, out: Path, strategy: str) -> list[str]:
@@ -135,7 +136,7 @@ VQM = Case("VQM (bundled CSI 300 subset)", "vqm", "vqm",
            "results, trades, statistics")
 
 
-def bench_case(case: Case, home: Path, pairs: int, work: Path) -> dict:
+def bench_case(case: Case, home: Path, pairs: int, work: Path, baseline: Path | None = None) -> dict:
     first = run_process(ours(home, case.strategy, work / f"{case.strategy}_first"), home)
     metrics = json.loads((work / f"{case.strategy}_first" / "metrics.json").read_text(encoding="utf-8"))
     from vnpy_rotation.strategies import create_strategy
@@ -143,11 +144,15 @@ def bench_case(case: Case, home: Path, pairs: int, work: Path) -> dict:
     symbols = create_strategy(case.strategy).symbols
     peer = theirs(home, symbols, metrics["start"], metrics["end"], work / f"{case.strategy}_vnpy", case.peer)
     peer_first = run_process(peer, home)
-    samples: dict[str, list[Sample]] = {"ours": [], "vnpy": []}
+    samples: dict[str, list[Sample]] = {"ours": [], "vnpy": [], "baseline": []}
     for k in range(pairs):
         samples["ours"].append(run_process(ours(home, case.strategy, work / f"{case.strategy}_{k}"), home))
         samples["vnpy"].append(run_process(peer, home))
+        if baseline is not None:  # the same command from another checkout (e.g. before a change), in the round
+            samples["baseline"].append(run_process(ours(home, case.strategy, work / f"{case.strategy}_b{k}",
+                                                        baseline), home, baseline))
     return {"case": case, "first": first, "peer_first": peer_first, "samples": samples, "symbols": len(symbols),
+            "baseline": baseline,
             "days": f"{metrics['start']} … {metrics['end']}"}
 
 
@@ -166,6 +171,13 @@ def table(results: list[dict], fixed: dict[str, float]) -> str:
             label = "`run.py backtest`" if side == "ours" else "vnpy script"
             lines.append(f"| {case.name}, {r['symbols']} symbols, {r['days']} | {label} | {stats[side][0]:.2f} | "
                          f"{stats[side][1]:.2f} | {rss:.0f} | {rss - bare:.0f} | {does} |")
+        if r["samples"]["baseline"]:
+            b = r["samples"]["baseline"]
+            wall = [x.seconds for x in b]
+            rss = statistics.median(x.peak_mb for x in b)
+            lines.append(f"| {case.name} | `run.py backtest` of {r['baseline']} | {statistics.median(wall):.2f} | "
+                         f"{min(wall):.2f} | {rss:.0f} | {rss - bare:.0f} | the same command and outputs, other "
+                         "code |")
         o, v = stats["ours"], stats["vnpy"]
         lines.append(f"| {case.name} | ratio ours / vnpy | {o[0] / v[0]:.2f} | {o[1] / v[1]:.2f} | {o[2] / v[2]:.2f} | "
                      f"{(o[2] - bare) / (v[2] - bare):.2f} | < 1: ours is faster / smaller |")
@@ -177,6 +189,9 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=5, help="interleaved (ours, vnpy) pairs per case (default 5)")
     parser.add_argument("--vqm", action="store_true", help="also the VQM case on the bundled stocks")
     parser.add_argument("--home", type=Path, help="runtime folder to reuse (default: a temporary one)")
+    parser.add_argument("--baseline", type=Path,
+                        help="another checkout of the project (e.g. `git archive` of an older commit, unpacked): its "
+                             "`run.py backtest` joins each round as a third process")
     args = parser.parse_args()
     run_in_home(args.home, "bench_command_", lambda home: run_all(args, home))
 
@@ -184,7 +199,8 @@ def main() -> None:
 def run_all(args: argparse.Namespace, home: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="bench_command_out_") as tmp:
         work = Path(tmp)
-        results = [bench_case(case, home, args.pairs, work) for case in ([ETF, VQM] if args.vqm else [ETF])]
+        results = [bench_case(case, home, args.pairs, work, args.baseline and args.baseline.resolve())
+                   for case in ([ETF, VQM] if args.vqm else [ETF])]
         fixed = fixed_costs(home, 3)
     print(f"\n## run.py backtest vs a vnpy_portfoliostrategy script (code {code_version()}, {args.pairs} "
           f"interleaved pairs, {os.cpu_count()} cores)\n")
