@@ -124,9 +124,20 @@ def _values(values: Any, decimals: int) -> list[float | int | None]:
     return [v if math.isfinite(v) else None for v in rounded]
 
 
-def _layout(title: str, ytitle: str, **extra: Any) -> dict[str, Any]:
-    layout: dict[str, Any] = {"margin": {"l": 60, "r": 30, "t": 50, "b": 40},
-                              "legend": {"orientation": "h", "y": -0.15}, "title": {"text": title},
+MARGIN, LEGEND = {"l": 60, "r": 30, "t": 50, "b": 40}, {"orientation": "h", "y": -0.15}
+
+
+def _layout(fig: Any, title: str, yaxis: str) -> Any:
+    """The reports' figure layout applied to a plotly ``go.Figure`` (the walk-forward and risk reports draw with
+    plotly's Python package); returns the figure."""
+    fig.update_layout(title=title, height=FIGURE_HEIGHT, margin=MARGIN, yaxis_title=yaxis, hovermode="x unified",
+                      legend=LEGEND)
+    return fig
+
+
+def _layout_json(title: str, ytitle: str, **extra: Any) -> dict[str, Any]:
+    """The same layout as plotly JSON, ``extra`` keys merged in (this report's figures)."""
+    layout: dict[str, Any] = {"margin": dict(MARGIN), "legend": dict(LEGEND), "title": {"text": title},
                               "height": FIGURE_HEIGHT, "hovermode": "x unified", "yaxis": {"title": {"text": ytitle}}}
     for key, value in extra.items():
         layout[key] = {**layout.get(key, {}), **value} if isinstance(value, dict) else value
@@ -148,13 +159,13 @@ def _equity_figure(charts: _Charts, equity: pd.Series, benchmark: pd.Series | No
             rebased = bench / bench.iloc[0] * initial
             data.append({"type": "scatter", "name": "基准 benchmark", "line": {"color": "#7f7f7f"},
                          "x": charts.days(rebased.index), "y": _values(rebased.values, CNY_DECIMALS)})
-    return _figure(data, _layout("权益曲线 Equity vs benchmark", "CNY"))
+    return _figure(data, _layout_json("权益曲线 Equity vs benchmark", "CNY"))
 
 
 def _drawdown_figure(charts: _Charts, dd: pd.Series) -> dict[str, Any]:
     data = [{"type": "scatter", "name": "回撤", "fill": "tozeroy", "line": {"color": DOWN},
              "x": charts.days(dd.index), "y": _values(dd.values * 100, PERCENT_DECIMALS)}]
-    return _figure(data, _layout("回撤 Drawdown", "%"))
+    return _figure(data, _layout_json("回撤 Drawdown", "%"))
 
 
 def _monthly_figure(monthly: pd.Series) -> dict[str, Any]:
@@ -168,7 +179,7 @@ def _monthly_figure(monthly: pd.Series) -> dict[str, Any]:
              "x": [f"{m}月" for m in range(1, 13)], "y": [str(y) for y in grid.index],
              "colorscale": _RDYLGN_R, "zmid": 0, "texttemplate": "%{z:.1f}",
              "hovertemplate": "%{y}-%{x}: %{z:.2f}%<extra></extra>", "colorbar": {"title": {"text": "%"}}}]
-    return _figure(data, _layout("月度收益 Monthly returns (%)", "",
+    return _figure(data, _layout_json("月度收益 Monthly returns (%)", "",
                                  yaxis={"type": "category", "autorange": "reversed"}))
 
 
@@ -177,7 +188,7 @@ def _rolling_sharpe_figure(charts: _Charts, sharpe: pd.Series, window: int) -> d
              "y": _values(sharpe.values, RATIO_DECIMALS)}]
     zero = {"type": "line", "xref": "x domain", "x0": 0, "x1": 1, "yref": "y", "y0": 0, "y1": 0,
             "line": {"color": "#999", "width": 1}}
-    return _figure(data, _layout(f"滚动夏普 Rolling Sharpe ({window} 日)", "Sharpe", shapes=[zero]))
+    return _figure(data, _layout_json(f"滚动夏普 Rolling Sharpe ({window} 日)", "Sharpe", shapes=[zero]))
 
 
 def _exposure_figure(charts: _Charts, equity: pd.DataFrame, holdings: pd.DataFrame) -> dict[str, Any]:
@@ -189,7 +200,7 @@ def _exposure_figure(charts: _Charts, equity: pd.DataFrame, holdings: pd.DataFra
         data.append({"type": "scatter", "name": "持仓数 holdings", "line": {"dash": "dot"},
                      "x": charts.days(holdings.index), "y": _values(held.values, 0), "xaxis": "x", "yaxis": "y2"})
     # The layout plotly's make_subplots(secondary_y=True) builds: a right-hand axis over the main one.
-    layout = _layout("仓位与持仓数 Exposure", "%", xaxis={"anchor": "y", "domain": [0.0, 0.94]},
+    layout = _layout_json("仓位与持仓数 Exposure", "%", xaxis={"anchor": "y", "domain": [0.0, 0.94]},
                      yaxis={"anchor": "x", "domain": [0.0, 1.0], "rangemode": "tozero"},
                      yaxis2={"anchor": "x", "overlaying": "y", "side": "right", "rangemode": "tozero",
                              "title": {"text": "#"}, "tickformat": "d"})
@@ -206,14 +217,14 @@ def _positions_figure(charts: _Charts, holdings: pd.DataFrame) -> dict[str, Any]
     data = [{"type": "scatter", "name": name, "stackgroup": "one", "mode": "lines", "line": {"width": 0.5},
              "x": charts.days(values.index), "y": _values(values.values, CNY_DECIMALS)}
             for name, values in series.items()]
-    return _figure(data, _layout("持仓市值 Holdings by symbol", "CNY"))
+    return _figure(data, _layout_json("持仓市值 Holdings by symbol", "CNY"))
 
 
 def _cost_figure(costs: dict[str, float]) -> dict[str, Any]:
     data = [{"type": "bar", "x": [f"{COST_LABELS[k]} {k}" for k in costs],
              "y": _values(list(costs.values()), CNY_DECIMALS),
              "text": [f"{v:,.2f}" for v in costs.values()], "textposition": "auto"}]
-    return _figure(data, _layout("交易成本 Costs", "CNY"))
+    return _figure(data, _layout_json("交易成本 Costs", "CNY"))
 
 
 def _script_json(value: Any) -> str:
