@@ -4,6 +4,7 @@ the accounting identities hold on real runs and catch a tampered result."""
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from vnpy_rotation.backtest.config import BacktestConfig
@@ -98,3 +99,27 @@ def test_identities_catch_a_tampered_result(bundled_market):
     assert failed == {"cash = capital − buys + sells − fees + dividends"}
     result = dataclasses.replace(result, equity=result.equity.assign(equity=result.equity["equity"] + 0.5))
     assert "equity = cash + market value" in {c.name for c in check_identities(result) if not c.ok}
+
+
+class PeekingNotes(MomentumTopNStrategy):
+    """Honest targets, but each target's note (a trade's reason) quotes the next day's close."""
+
+    name = "peeking_notes"
+
+    def targets(self, market):
+        plan = super().targets(market)
+        close = market.adjusted("close")
+        rows = market.days.get_indexer(plan.frame.index)
+        tomorrow = close[np.minimum(rows + 1, len(market.days) - 1)]
+        notes = pd.DataFrame([[f"next close {v:.3f}" for v in row] for row in tomorrow],
+                             index=plan.frame.index, columns=market.symbols)[list(plan.frame.columns)]
+        return dataclasses.replace(plan, notes=notes)
+
+
+def test_a_strategy_peeking_only_in_its_notes_fails_the_harness(bundled_market):
+    """The harness re-runs only the decision path: what a plan carries besides its targets is compared too."""
+    settings = MomentumTopNStrategy.Settings(symbols=list(bundled_market.symbols))
+    honest = check_lookahead(MomentumTopNStrategy(settings), bundled_market, cuts=2)
+    peeking = check_lookahead(PeekingNotes(settings), bundled_market, cuts=2)
+    assert [c.ok for c in honest] == [True, True]
+    assert [c.ok for c in peeking] == [False, False]

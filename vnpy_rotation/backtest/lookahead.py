@@ -1,10 +1,15 @@
 """The look-ahead harness every strategy goes through.
 
-Re-run with every bar after day t perturbed (prices scaled by random factors, volumes shuffled, and every
-attached input such as point-in-time fundamentals or index membership changed too) and
-require every decision, fill and equity value up to t to be identical. A strategy that peeks at
-t+1 (a centred window, a forward shift, a full-sample normalisation) changes something up to t and
-fails. Fills on t+1 legitimately use t+1's open, so the comparison stops at t.
+Re-run the strategy's decision path with every bar after day t perturbed (prices scaled by random factors,
+volumes shuffled, and every attached input such as point-in-time fundamentals or index membership changed too)
+and require everything it decided up to t to be identical: the targets, the notes that become the trades'
+reasons, the drift response's events, and the plan's kind, reason and risk rules. A strategy that peeks at t+1
+(a centred window, a forward shift, a full-sample normalisation) changes something up to t and fails.
+
+Only the decision path is re-run, not the simulation: the simulation of days up to t reads the plan's rows up
+to t and bars up to t (fills on t use t's open, equity on t its close), none of which the perturbation touches,
+so identical decisions up to t imply identical fills and equity up to t. The simulator's own causality (it never
+reads a later bar for an earlier day) is the kernel's property, tested with the kernel.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import pandas as pd
 from ..data.market_data import MarketData, perturb_after
 from ..protocol import TargetStrategy
 from .config import BacktestConfig
-from .engine import RawRun, simulate
+from .engine import TargetPlan
 
 
 @dataclass(frozen=True)
@@ -27,38 +32,60 @@ class LookaheadCheck:
     detail: str
 
 
-def _fills_until(run: RawRun, day: pd.Timestamp) -> list[tuple]:
-    return [t for t in run.trades if pd.Timestamp(t[0]) <= day]
+def _until(frame: pd.DataFrame | None, day: pd.Timestamp, column: str | None = None) -> pd.DataFrame | None:
+    """``frame``'s rows dated up to ``day`` (by index, or by ``column`` when given)."""
+    if frame is None:
+        return None
+    dates = pd.to_datetime(frame[column]) if column is not None and column in frame.columns else frame.index
+    return frame[np.asarray(dates <= day)]
 
 
-def check_lookahead(strategy: TargetStrategy, md: MarketData, config: BacktestConfig,
-                    cuts: int = 3, seed: int = 0) -> list[LookaheadCheck]:
-    """Perturb after ``cuts`` decision days spread over the run; compare decisions, fills and equity.
+def _same(left: pd.DataFrame | None, right: pd.DataFrame | None) -> bool:
+    """Same labels and the same values (missing in the same cells); a column's dtype may differ (an all-None
+    notes column is ``object``, one with text may be pandas' string dtype)."""
+    if left is None or right is None:
+        return left is None and right is None
+    if left.shape != right.shape or not (left.index.equals(right.index) and left.columns.equals(right.columns)):
+        return False
+    a, b = left.to_numpy(dtype=object), right.to_numpy(dtype=object)
+    missing_a, missing_b = pd.isna(a), pd.isna(b)
+    return bool((missing_a == missing_b).all() and (a[~missing_a] == b[~missing_b]).all())
 
-    Cutting on a decision day makes even a one-day peek visible: that day's decision reads the
-    perturbed bar of the next day.
-    """
-    base_plan = strategy.targets(md)
-    base = simulate(md, base_plan, config)
-    base_equity = base.equity()
-    decided = md.days.get_indexer(base_plan.frame.index)
+
+def decision_changes(base: TargetPlan, other: TargetPlan, day: pd.Timestamp) -> list[str]:
+    """What ``other`` decided differently from ``base`` up to and including ``day`` (empty: nothing)."""
+    problems = []
+    if not _until(base.frame, day).equals(_until(other.frame, day)):
+        problems.append("targets decided up to the cut changed")
+    if not _same(_until(base.notes, day), _until(other.notes, day)):
+        problems.append("target notes (the trades' reasons) up to the cut changed")
+    if not _same(_until(base.drift_events, day, "date"), _until(other.drift_events, day, "date")):
+        problems.append("drift events up to the cut changed")
+    if (base.kind, base.reason, base.risk) != (other.kind, other.reason, other.risk):
+        problems.append("the plan's kind, reason or risk rules changed")
+    return problems
+
+
+def cut_days(md: MarketData, plan: TargetPlan, cuts: int) -> list[int]:
+    """``cuts`` decision days spread over 30 %…85 % of the run (a cut on a decision day makes even a one-day peek
+    visible: that day's decision reads the perturbed bar of the next day)."""
+    decided = md.days.get_indexer(plan.frame.index)
     spread = np.linspace(len(md.days) * 0.3, len(md.days) * 0.85, cuts).astype(int)
-    on_decisions = [int(decided[np.abs(decided - s).argmin()]) if len(decided) else int(s) for s in spread]
+    return [int(decided[np.abs(decided - s).argmin()]) if len(decided) else int(s) for s in spread]
+
+
+def check_lookahead(strategy: TargetStrategy, md: MarketData, config: BacktestConfig | None = None,
+                    cuts: int = 3, seed: int = 0, base_plan: TargetPlan | None = None) -> list[LookaheadCheck]:
+    """Perturb after ``cuts`` decision days spread over the run; compare the decisions up to each cut.
+
+    ``base_plan``: ``strategy.targets(md)`` when the caller already has it (a backtest does). ``config`` is not
+    needed any more (no simulation runs) and is kept for callers that pass it.
+    """
+    base_plan = base_plan if base_plan is not None else strategy.targets(md)
     checks = []
-    for k, cut in enumerate(on_decisions):
+    for k, cut in enumerate(cut_days(md, base_plan, cuts)):
         day = md.days[cut]
-        other_md = perturb_after(md, cut, seed + k)
-        plan = strategy.targets(other_md)
-        run = simulate(other_md, plan, config)
-        problems = []
-        left = base_plan.frame[base_plan.frame.index <= day]
-        right = plan.frame[plan.frame.index <= day]
-        if not left.equals(right):
-            problems.append("targets decided up to the cut changed")
-        if _fills_until(base, day) != _fills_until(run, day):
-            problems.append("fills up to the cut changed")
-        if not np.array_equal(base_equity[:cut + 1], run.equity()[:cut + 1]):
-            problems.append("equity up to the cut changed")
+        problems = decision_changes(base_plan, strategy.targets(perturb_after(md, cut, seed + k)), day)
         checks.append(LookaheadCheck(day, not problems, "; ".join(problems) or
                                      f"decisions, fills and equity to {day.date()} unchanged"))
     return checks

@@ -234,21 +234,27 @@ def _trades(trades: pd.DataFrame) -> list[str]:
     trades = trades.sort_values("datetime", kind="stable")
     cost_cols = [k for k in COST_KINDS if k in trades.columns]
     costs = trades[cost_cols].sum(axis=1)
-
-    def row(i: int) -> tuple[str, ...]:
-        t = trades.iloc[i]
-        return (_format_time(t["datetime"]), str(t["direction"]).upper(), t["vt_symbol"], f"{t['price']:.3f}",
-                f"{int(t['volume']):,}", format_value(t["value"], "money"),
-                format_value(costs.iloc[i], "money"), t["reason"] or MISSING)
-
     n = len(trades)
+    shown = list(range(n)) if n <= 2 * TRADE_HEAD else [*range(TRADE_HEAD), *range(n - TRADE_HEAD, n)]
+    # only the rows shown are read, column by column (a row Series per trade costs more than the formatting)
+    picked = trades.iloc[shown]
+    columns = {c: picked[c].tolist() for c in ("datetime", "direction", "vt_symbol", "price", "volume", "value",
+                                                "reason")}
+    picked_costs = costs.iloc[shown].tolist()
+
+    def row(k: int) -> tuple[str, ...]:
+        return (_format_time(columns["datetime"][k]), str(columns["direction"][k]).upper(), columns["vt_symbol"][k],
+                f"{columns['price'][k]:.3f}", f"{int(columns['volume'][k]):,}",
+                format_value(columns["value"][k], "money"), format_value(picked_costs[k], "money"),
+                columns["reason"][k] or MISSING)
+
     header = ("时间", "操作", "代码", "价格", "数量", "金额", "费用", "原因")
     if n <= 2 * TRADE_HEAD:
-        return [f"共 {n} 笔成交。", "", *_table(header, [row(i) for i in range(n)], "lcl" + "r" * 4 + "l")]
+        return [f"共 {n} 笔成交。", "", *_table(header, [row(k) for k in range(n)], "lcl" + "r" * 4 + "l")]
     omitted = n - 2 * TRADE_HEAD
-    rows = [row(i) for i in range(TRADE_HEAD)]
+    rows = [row(k) for k in range(TRADE_HEAD)]
     rows.append(("…", "…", f"省略 {omitted} 笔", "…", "…", "…", "…", "…"))
-    rows += [row(i) for i in range(n - TRADE_HEAD, n)]
+    rows += [row(k) for k in range(TRADE_HEAD, 2 * TRADE_HEAD)]
     return [f"共 {n} 笔成交，显示前 {TRADE_HEAD} 笔与后 {TRADE_HEAD} 笔，中间省略 {omitted} 笔。", "",
             *_table(header, rows, "lcl" + "r" * 4 + "l")]
 

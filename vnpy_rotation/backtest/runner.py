@@ -97,13 +97,13 @@ def run_backtest(spec: RunSpec, store: BarStore | None = None, lookahead_cuts: i
     full = market_for(strategy, spec.start, spec.end, store, spec.benchmark)
     clipped = clip_to_bars(full, spec.start, spec.end)
     full = clipped.market
-    plan = strategy.targets(full)
+    decided = strategy.targets(full)  # on everything read: the look-ahead harness compares against it
     market = full.window(spec.start, None)
     if not len(market.days):  # e.g. --start after the last stored bar: nothing to trade, nothing to measure
         stored = f"the stored bars end {full.days[-1].date()}" if len(full.days) else "no bars are stored"
         raise InputRejected(Problem("--start/--end", None, f"no trading day with bars in {spec.start or '…'} … "
                                     f"{spec.end or '…'} ({stored}): import newer bars or choose another window"))
-    plan = plan_within(plan, market.days)
+    plan = plan_within(decided, market.days)
     result = simulate(market, plan, spec.config, full).to_result()
     benchmark = load_benchmark(market.days, store, spec.benchmark)
     metrics = _metrics(result, benchmark)
@@ -115,7 +115,7 @@ def run_backtest(spec: RunSpec, store: BarStore | None = None, lookahead_cuts: i
             metrics["data_warnings"].append(why)
     pool_metrics = _pool_metrics(strategy, full, market, spec, metrics, benchmark)
     return BacktestRun(strategy, spec, market, plan, result, metrics, benchmark,
-                       check_identities(result), check_lookahead(strategy, full, spec.config, lookahead_cuts),
+                       check_identities(result), check_lookahead(strategy, full, spec.config, lookahead_cuts, base_plan=decided),
                        pool_metrics, full)
 
 

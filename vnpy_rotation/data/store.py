@@ -11,6 +11,7 @@ models are bound to that same connection so one ``atomic()`` block covers both.
 from __future__ import annotations
 
 import io
+import sqlite3
 import sys
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -162,6 +163,7 @@ class BarStore:
         self.bar_model = sys.modules[type(self.database).__module__].DbBarData
         self._series_sql: list[tuple[str, list]] | None = None
         self._key_sql: tuple[str, list] | None = None
+        self._table_signature: tuple[tuple[int, int], str] | None = None  # (change key, signature)
 
     def transaction(self) -> AbstractContextManager:
         return self.db.atomic()
@@ -316,8 +318,26 @@ class BarStore:
         return columns
 
     def table_signature(self) -> str:
-        """The checksum of vnpy's whole bar table (one aggregate): any insert, upsert, update or delete changes it."""
-        return _signature(self.db.execute_sql(*self.bar_model.select(*self._checksum()).sql()).fetchone())
+        """The checksum of vnpy's whole bar table (one aggregate): any insert, upsert, update or delete changes it.
+
+        The aggregate reads every bar (a tenth of a second on the bundled data) and one backtest asks for it
+        several times (first-run check, bars, benchmark): it is kept until any connection writes to the file.
+        """
+        key = self._change_key()
+        if key is not None and self._table_signature is not None and self._table_signature[0] == key:
+            return self._table_signature[1]
+        signature = _signature(self.db.execute_sql(*self.bar_model.select(*self._checksum()).sql()).fetchone())
+        if key is not None:
+            self._table_signature = (key, signature)
+        return signature
+
+    def _change_key(self) -> tuple[int, int] | None:
+        """(rows this connection changed, SQLite's data version: bumped when another connection commits); it stays
+        the same only while nobody writes. ``None`` on a database other than SQLite (nothing is kept)."""
+        connection = self.db.connection()
+        if not isinstance(connection, sqlite3.Connection):
+            return None
+        return connection.total_changes, int(connection.execute("PRAGMA data_version").fetchone()[0])
 
     def check_blocks(self, wanted: set[str] | None = None) -> BlockCheck:
         """Which (wanted) series have bars and whether their blocks are current: no block is decoded.

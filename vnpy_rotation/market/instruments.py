@@ -29,7 +29,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ..config import Frozen
+from ..config import Frozen, safe_load
 from ..errors import InputRejected, Problem, UnknownInstrument
 
 TABLE_PATH = Path(__file__).with_name("instruments.yaml")
@@ -330,7 +330,7 @@ def _yaml_line(path: Path, text: str, loc: tuple[Any, ...]) -> int | None:
 def _read_yaml(path: Path) -> tuple[str, object]:
     try:
         text = path.read_text(encoding="utf-8")
-        return text, yaml.safe_load(text)
+        return text, safe_load(text)
     except OSError as exc:
         raise InputRejected(Problem(str(path), None, f"cannot read: {exc.strerror or exc}")) from None
     except UnicodeDecodeError:

@@ -111,13 +111,15 @@ def data_identity(read: Any, traded: Any = None) -> dict[str, Any]:
 
 
 def make_inputs(strategy: str, settings: dict[str, Any] | None = None, config_file: Path | str | None = None,
-                market: Any = None, traded: Any = None, **extra: Any) -> ExperimentInputs:
+                market: Any = None, traded: Any = None, code: tuple[str, str] | None = None,
+                **extra: Any) -> ExperimentInputs:
     """Inputs of a run of ``strategy``: settings and their hash (as a version hashes them), the config file,
     the signature of the bars it read (``market``, warm-up included) and its traded window (``traded``, else
-    ``market``'s), the code commit and ``extra``."""
+    ``market``'s), the code commit (``code``: the (commit, diff hash) already looked up for this run, else asked
+    of git) and ``extra``."""
     settings = json.loads(canonical_json(settings or {}))
     path, digest = config_identity(config_file)
-    commit, diff_hash = code_identity()
+    commit, diff_hash = code if code is not None else code_identity()
     data = data_identity(market, traded) if market is not None else {}
     return ExperimentInputs(strategy, settings, sha256(canonical_json(settings)), path, digest,
                             code_commit=commit, code_diff_hash=diff_hash, extra=json.loads(canonical_json(extra)),
@@ -142,10 +144,10 @@ def start_inputs(strategy: str, settings: dict[str, Any], config_file: Path | st
     return replace(inputs, start=str(start or ""), end=str(end or ""))
 
 
-def backtest_inputs(run: Any, config_file: Path | str | None) -> ExperimentInputs:
-    """Inputs of a finished :class:`~vnpy_rotation.backtest.runner.BacktestRun`."""
+def backtest_inputs(run: Any, config_file: Path | str | None, code: tuple[str, str] | None = None) -> ExperimentInputs:
+    """Inputs of a finished :class:`~vnpy_rotation.backtest.runner.BacktestRun` (``code``: see :func:`make_inputs`)."""
     return make_inputs(run.spec.strategy_name, run.strategy.settings.model_dump(mode="json"), config_file,
-                       run.market if run.read is None else run.read, run.market, files=files_of(run.strategy),
+                       run.market if run.read is None else run.read, run.market, code, files=files_of(run.strategy),
                        backtest=run.spec.config.model_dump(mode="json"), benchmark=list(run.spec.benchmark))
 
 
@@ -222,8 +224,10 @@ class Tracker:
 
     @_never_fails
     def backtest_done(self, run: Any, config_file: Path | str | None) -> None:
-        """Inputs and headline metrics of a finished backtest run."""
-        self.inputs = backtest_inputs(run, config_file)
+        """Inputs and headline metrics of a finished backtest run (the commit looked up when it started: the
+        process runs the code it loaded then, and git is not asked twice)."""
+        known = (self.inputs.code_commit, self.inputs.code_diff_hash) if self.inputs.code_commit else None
+        self.inputs = backtest_inputs(run, config_file, known)
         self.metrics = headline(run.metrics)
         self.results["checks_failed"] = [getattr(c, "name", "look-ahead") for c in run.identities + run.lookahead
                                          if not c.ok]

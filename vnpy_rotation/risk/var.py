@@ -32,7 +32,6 @@ import numpy as np
 import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import NDArray
-from scipy import signal, special, stats
 
 Method = Literal["historical", "normal", "student_t", "ewma", "fhs"]
 METHODS: tuple[Method, ...] = get_args(Method)
@@ -97,6 +96,8 @@ def normal_var_es(level: float, mean: FloatArray | float = 0.0,
 
     VaR = sd z - mean, ES = sd phi(z) / (1 - level) - mean, with z = Phi^-1(level).
     """
+    from scipy import special  # lazily: scipy's import costs a backtest more than its VaR
+
     z = float(special.ndtri(level))
     tail = float(np.exp(-0.5 * z * z) / np.sqrt(2.0 * np.pi)) / (1.0 - level)
     mean_a = np.asarray(mean, dtype=np.float64)
@@ -113,6 +114,8 @@ def student_t_var_es(level: float, dof: FloatArray | float, mean: FloatArray | f
     The unit-variance t is the standard t times sqrt((nu - 2) / nu).
     """
     nu = np.asarray(dof, dtype=np.float64)
+    from scipy import stats  # lazily (see normal_var_es)
+
     q = stats.t.ppf(level, nu)
     unit = np.sqrt((nu - 2.0) / nu)
     es_std = stats.t.pdf(q, nu) / (1.0 - level) * (nu + q * q) / (nu - 1.0)
@@ -146,6 +149,8 @@ def empirical_var_es(sorted_returns: FloatArray, level: float) -> tuple[FloatArr
 def _t_loglik(z2: FloatArray, nu: FloatArray) -> FloatArray:
     """Mean log-likelihood per observation of unit-variance t(nu) for squared standardised data z2."""
     c = nu - 2.0
+    from scipy import special  # lazily (see normal_var_es)
+
     const = special.gammaln((nu + 1.0) / 2.0) - special.gammaln(nu / 2.0) - 0.5 * np.log(np.pi * c)
     return np.asarray(const - (nu + 1.0) / 2.0 * np.log1p(z2 / c[:, None]).mean(axis=1), dtype=np.float64)
 
@@ -191,6 +196,8 @@ def ewma_variance(returns: FloatArray, lam: float, seed_window: int) -> FloatArr
     ``seed_window`` returns. Forecasts before ``seed_window`` lean on that seed, so callers discard them.
     """
     seed = float(np.mean(np.square(returns[:seed_window])))
+    from scipy import signal  # lazily (see normal_var_es)
+
     tail = signal.lfilter([1.0 - lam], [1.0, -lam], np.square(returns), zi=[lam * seed])[0]
     return np.concatenate([[seed], np.asarray(tail, dtype=np.float64)])
 

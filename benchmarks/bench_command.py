@@ -1,0 +1,229 @@
+"""The whole ``run.py backtest`` command against a plain vnpy_portfoliostrategy script, as whole processes.
+
+    python benchmarks/bench_command.py [--pairs 5] [--vqm] [--home DIR]
+
+Each side is a fresh Python process started from this one, in interleaved pairs (ours, vnpy, ours, vnpy …) so
+that machine drift hits both alike; per side the median and minimum wall time (process start to exit, its
+files written) and each process's peak resident memory (``ru_maxrss`` of that child, from ``os.wait4``).
+
+- ours: ``python run.py backtest --strategy etf_rotation --out DIR`` on the bundled ETF data: A-share rules,
+  benchmark, report.html and report.md (risk section included), attribution files, the look-ahead check and
+  the identities, a snapshot and the experiment row.
+- vnpy: ``benchmarks/vnpy_script_etf.py``: the same symbols and days from the same vnpy_sqlite database,
+  ``BacktestingEngine`` with ``vnpy_peer.py``'s top-N momentum rotation, ``calculate_result``,
+  ``calculate_statistics``, daily results, trades and statistics written to disk; no A-share rules, no
+  benchmark, report, attribution, look-ahead check or record.
+
+``--vqm`` adds the same on ``run.py backtest --strategy vqm`` (the bundled CSI 300 stock subset with its
+point-in-time fundamentals) against the script running ``vnpy_vqm_peer.py``'s selection, with its inputs
+pre-loaded by ``build_inputs``.
+
+Memory is also measured for processes that only import: a bare ``import vnpy`` (the yardstick the goals use),
+pandas alone, each side's import set (ours: the backtest command's modules; vnpy: its backtesting module), and
+ours after numba has loaded the cached kernel (numba/LLVM is a fixed cost of using numba at all). The first
+``run.py backtest`` in a fresh home imports the bundled data and may compile the kernel: it is run once before
+the pairs and reported apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench_home import ROOT, code_version, run_in_home
+
+HERE = Path(__file__).resolve().parent
+PYTHON = sys.executable
+
+
+@dataclass(frozen=True)
+class Sample:
+    seconds: float
+    peak_mb: float
+
+
+# Runs argv and reports its wall time and peak RSS. Linux keeps a process's RSS high-water mark across fork and
+# exec, so a child forked from a large parent (this one has imported pandas) would report at least the parent's
+# size: the child is started from this small stdlib-only launcher instead.
+LAUNCHER = """
+import json, resource, subprocess, sys, time
+started = time.perf_counter()
+done = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+seconds = time.perf_counter() - started
+print(json.dumps({"seconds": seconds, "maxrss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+                  "code": done.returncode, "stderr": done.stderr.decode(errors="replace")[-2000:]}))
+"""
+
+
+def run_process(argv: list[str], cwd: Path, root: Path = ROOT) -> Sample:
+    """Run ``argv`` to its end: wall seconds and its peak RSS in MB (``root``: the checkout whose package it
+    imports). A failure stops the benchmark."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(root)}
+    done = subprocess.run([PYTHON, "-S", "-c", LAUNCHER, *argv], cwd=cwd, env=env, capture_output=True, text=True)
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    if report["code"] != 0:
+        raise SystemExit(f"{' '.join(argv)} failed ({report['code']}):\n{report['stderr']}")
+    return Sample(report["seconds"], report["maxrss_kb"] / 1024)
+
+
+def ours(home: Path, strategy: str, out: Path, root: Path = ROOT) -> list[str]:
+    return [PYTHON, str(root / "run.py"), "backtest", "--strategy", strategy, "--out", str(out), "--home", str(home)]
+
+
+def theirs(home: Path, symbols: list[str], start: str, end: str, out: Path, strategy: str) -> list[str]:
+    return [PYTHON, str(HERE / "vnpy_script_etf.py"), "--home", str(home), "--symbols", ",".join(symbols),
+            "--start", start, "--end", end, "--out", str(out), "--strategy", strategy]
+
+
+def importer(home: Path, code: str) -> list[str]:
+    """A process that settles ``home`` as run.py does, then runs ``code`` (imports only)."""
+    prelude = (f"import os; os.chdir({str(home)!r}); from pathlib import Path; "
+               f"from vnpy_rotation.runtime import settle_runtime; settle_runtime(Path({str(home)!r})); ")
+    return [PYTHON, "-c", prelude + code]
+
+
+# Loads the backtest kernel from numba's cache: what numba/LLVM costs before any bar is simulated.
+KERNEL_LOADED = ("import numpy as np, vnpy_rotation.cli.backtest_cmd; from vnpy_rotation.backtest.config import "
+                 "BacktestConfig; from vnpy_rotation.backtest.engine import TargetPlan, simulate; "
+                 "from vnpy_rotation.backtest.runner import read_spec; from vnpy_rotation.backtest.loader import "
+                 "market_for; from vnpy_rotation.strategies import create_strategy; "
+                 "s = create_strategy('equal_weight', {'symbols': ['510300.SSE']}); md = market_for(s); "
+                 "simulate(md, s.targets(md), BacktestConfig())")
+
+
+BARE, VNPY_IMPORTS = "bare `import vnpy`", "vnpy script's imports (vnpy_portfoliostrategy.backtesting, vnpy_sqlite)"
+OUR_KERNEL = "ours: imports + numba kernel loaded (one 1-symbol simulation)"
+
+
+def fixed_costs(home: Path, repeat: int) -> dict[str, float]:
+    """Peak RSS (MB, min of ``repeat``) of import-only processes."""
+    probes = {
+        BARE: [PYTHON, "-c", "import vnpy"],
+        "`import pandas`": [PYTHON, "-c", "import pandas"],
+        VNPY_IMPORTS: importer(home, "import vnpy_portfoliostrategy.backtesting, vnpy_sqlite"),
+        "ours: the backtest command's imports": importer(home, "import vnpy_rotation.cli.backtest_cmd"),
+        OUR_KERNEL: importer(home, KERNEL_LOADED),
+    }
+    return {name: min(run_process(argv, home).peak_mb for _ in range(repeat)) for name, argv in probes.items()}
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    strategy: str  # ours
+    peer: str  # vnpy_script_etf.py --strategy
+    ours_does: str
+    vnpy_does: str
+
+
+ETF = Case("ETF rotation (bundled ETFs)", "etf_rotation", "momentum",
+           "etf_rotation (6-factor score, hysteresis, defensive asset) with A-share rules; writes metrics, equity, "
+           "trades, orders, positions, report.html + report.md (risk section), attribution, snapshot, experiment "
+           "row; look-ahead check (3 cuts) and identities",
+           "top-N momentum (20-day return, top 2, week ends), no A-share rules; writes daily results, trades, "
+           "statistics")
+VQM = Case("VQM (bundled CSI 300 subset)", "vqm", "vqm",
+           "vqm with point-in-time fundamentals and membership, A-share rules; the same files, checks and record "
+           "as above",
+           "vnpy_vqm_peer's VQM selection (inputs pre-loaded by build_inputs), no A-share rules; writes daily "
+           "results, trades, statistics")
+
+
+def bench_case(case: Case, home: Path, pairs: int, work: Path, baseline: Path | None = None) -> dict:
+    first = run_process(ours(home, case.strategy, work / f"{case.strategy}_first"), home)
+    metrics = json.loads((work / f"{case.strategy}_first" / "metrics.json").read_text(encoding="utf-8"))
+    from vnpy_rotation.strategies import create_strategy
+
+    symbols = create_strategy(case.strategy).symbols
+    peer = theirs(home, symbols, metrics["start"], metrics["end"], work / f"{case.strategy}_vnpy", case.peer)
+    peer_first = run_process(peer, home)
+    samples: dict[str, list[Sample]] = {"ours": [], "vnpy": [], "baseline": []}
+    for k in range(pairs):
+        samples["ours"].append(run_process(ours(home, case.strategy, work / f"{case.strategy}_{k}"), home))
+        samples["vnpy"].append(run_process(peer, home))
+        if baseline is not None:  # the same command from another checkout (e.g. before a change), in the round
+            samples["baseline"].append(run_process(ours(home, case.strategy, work / f"{case.strategy}_b{k}",
+                                                        baseline), home, baseline))
+    return {"case": case, "first": first, "peer_first": peer_first, "samples": samples, "symbols": len(symbols),
+            "baseline": baseline,
+            "days": f"{metrics['start']} … {metrics['end']}"}
+
+
+def table(results: list[dict], fixed: dict[str, float]) -> str:
+    bare = fixed[BARE]
+    lines = ["| case | side | wall median (s) | wall min (s) | peak RSS median (MB) | above bare `import vnpy` (MB) "
+             "| what it does |", "|---|---|---:|---:|---:|---:|---|"]
+    for r in results:
+        case: Case = r["case"]
+        stats = {}
+        for side, does in (("ours", case.ours_does), ("vnpy", case.vnpy_does)):
+            s = r["samples"][side]
+            wall = [x.seconds for x in s]
+            rss = statistics.median(x.peak_mb for x in s)
+            stats[side] = (statistics.median(wall), min(wall), rss)
+            label = "`run.py backtest`" if side == "ours" else "vnpy script"
+            lines.append(f"| {case.name}, {r['symbols']} symbols, {r['days']} | {label} | {stats[side][0]:.2f} | "
+                         f"{stats[side][1]:.2f} | {rss:.0f} | {rss - bare:.0f} | {does} |")
+        if r["samples"]["baseline"]:
+            b = r["samples"]["baseline"]
+            wall = [x.seconds for x in b]
+            rss = statistics.median(x.peak_mb for x in b)
+            lines.append(f"| {case.name} | `run.py backtest` of {r['baseline']} | {statistics.median(wall):.2f} | "
+                         f"{min(wall):.2f} | {rss:.0f} | {rss - bare:.0f} | the same command and outputs, other "
+                         "code |")
+        o, v = stats["ours"], stats["vnpy"]
+        lines.append(f"| {case.name} | ratio ours / vnpy | {o[0] / v[0]:.2f} | {o[1] / v[1]:.2f} | {o[2] / v[2]:.2f} | "
+                     f"{(o[2] - bare) / (v[2] - bare):.2f} | < 1: ours is faster / smaller |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=5, help="interleaved (ours, vnpy) pairs per case (default 5)")
+    parser.add_argument("--vqm", action="store_true", help="also the VQM case on the bundled stocks")
+    parser.add_argument("--home", type=Path, help="runtime folder to reuse (default: a temporary one)")
+    parser.add_argument("--baseline", type=Path,
+                        help="another checkout of the project (e.g. `git archive` of an older commit, unpacked): its "
+                             "`run.py backtest` joins each round as a third process")
+    args = parser.parse_args()
+    run_in_home(args.home, "bench_command_", lambda home: run_all(args, home))
+
+
+def run_all(args: argparse.Namespace, home: Path) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench_command_out_") as tmp:
+        work = Path(tmp)
+        results = [bench_case(case, home, args.pairs, work, args.baseline and args.baseline.resolve())
+                   for case in ([ETF, VQM] if args.vqm else [ETF])]
+        fixed = fixed_costs(home, 3)
+    print(f"\n## run.py backtest vs a vnpy_portfoliostrategy script (code {code_version()}, {args.pairs} "
+          f"interleaved pairs, {os.cpu_count()} cores)\n")
+    print(table(results, fixed))
+    print("\nFirst runs (reported apart; ours imports the bundled data into a fresh home and may compile the "
+          "kernel; vnpy's first run reads the same database):")
+    for r in results:
+        print(f"- {r['case'].name}: ours {r['first'].seconds:.2f} s / {r['first'].peak_mb:.0f} MB, "
+              f"vnpy {r['peer_first'].seconds:.2f} s / {r['peer_first'].peak_mb:.0f} MB")
+    print("\nImport-only processes (peak RSS, MB; the fixed cost of the libraries each side uses):\n")
+    print("| process | peak RSS (MB) |\n|---|---:|")
+    for name, mb in fixed.items():
+        print(f"| {name} | {mb:.0f} |")
+    bare = fixed[BARE]
+    for r in results:
+        o = statistics.median(x.peak_mb for x in r["samples"]["ours"])
+        v = statistics.median(x.peak_mb for x in r["samples"]["vnpy"])
+        print(f"\n{r['case'].name}: above a bare `import vnpy`, ours {o - bare:.0f} MB vs vnpy {v - bare:.0f} MB "
+              f"(goal for the ETF case: ≤ 1/2, i.e. ≤ {(v - bare) / 2:.0f} MB); whole process {o:.0f} vs {v:.0f} MB "
+              f"(goal for 265 stocks: ≤ 1/3). Beyond each side's import set: ours "
+              f"{o - fixed[OUR_KERNEL]:.0f} MB, vnpy {v - fixed[VNPY_IMPORTS]:.0f} MB.")
+
+
+if __name__ == "__main__":
+    sys.path[:0] = [str(HERE), str(ROOT)]  # this checkout's package, not an installed one
+    main()
