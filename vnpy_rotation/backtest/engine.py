@@ -247,23 +247,19 @@ def simulate(md: MarketData, plan: TargetPlan, config: BacktestConfig, history: 
     fee = config.stock_commission, config.etf_commission
     acted = (md.split != 1.0) | (md.dividend != 0.0)
     action_day = acted.any(axis=1)
-    # Room for a full turnover of up to 64 names per row plus retries: a second pass costs a whole run.
+    # Initial room for a full turnover of up to 64 names per row plus retries; the kernel doubles a full
+    # buffer in place, so a busier plan costs a copy, never a second run.
     order_capacity = max(1024, 3 * len(plan_days) * min(md.shape[1], 64))
     action_capacity = max(64, int(acted.sum()))
-    while True:
-        out = kernel.run_days(
-            exec_prices, md.volume, md.limit_up, md.limit_down, ~md.suspended, md.t0, md.split, md.dividend,
-            action_day, md.lot, md.lot_step, md.tick, stock,
-            np.where(stock, fee[0].rate, fee[1].rate), np.where(stock, fee[0].minimum, fee[1].minimum),
-            md.stamp_rate, md.transfer_rate, plan_days, plan_targets, plan_rows, plan.kind == "weight",
-            float(config.capital), float(config.participation_cap), config.slippage.unit == "bps",
-            float(config.slippage.amount), config.resubmit, rules.lots, rules.t1, rules.price_limits,
-            rules.suspension, rules.corporate_actions, rules.stamp_duty, rules.transfer_fee,
-            rules.round_costs, rules.cash_check, md.last_close, risk, ladders, order_capacity, action_capacity)
-        holdings, cash, flows, orders, n_orders, actions, n_actions, rungs = out
-        if n_orders >= 0:
-            break
-        order_capacity *= 4  # a busy plan: run again with room for every order
+    holdings, cash, flows, orders, n_orders, actions, n_actions, rungs = kernel.run_days(
+        exec_prices, md.volume, md.limit_up, md.limit_down, ~md.suspended, md.t0, md.split, md.dividend,
+        action_day, md.lot, md.lot_step, md.tick, stock,
+        np.where(stock, fee[0].rate, fee[1].rate), np.where(stock, fee[0].minimum, fee[1].minimum),
+        md.stamp_rate, md.transfer_rate, plan_days, plan_targets, plan_rows, plan.kind == "weight",
+        float(config.capital), float(config.participation_cap), config.slippage.unit == "bps",
+        float(config.slippage.amount), config.resubmit, rules.lots, rules.t1, rules.price_limits,
+        rules.suspension, rules.corporate_actions, rules.stamp_duty, rules.transfer_fee,
+        rules.round_costs, rules.cash_check, md.last_close, risk, ladders, order_capacity, action_capacity)
     return RawRun(md, config, plan.reason, holdings, cash, flows, orders[:n_orders], actions[:n_actions],
                   plan.notes, rungs if named else None, tuple(name for name, _ in named), plan.drift_events)
 
