@@ -96,3 +96,38 @@ def test_every_row_turns_over_fully(rotating):
     # from the second execution day on, each day sells one half and buys the other
     assert (per_day.iloc[1:] == N_SYMBOLS).all()
     assert per_day.iloc[0] == HELD
+
+
+def _python_text(values: list[str]) -> pd.Series:
+    """The column pandas makes of Python strings given one per row (what the frames held before)."""
+    return pd.Series(np.array(values, dtype=object))
+
+
+def test_text_columns_are_the_per_row_strings(rotating):
+    """The frames' text columns (built as vocabulary.take(codes)) equal the per-row strings with their dtype:
+    symbols, sides, statuses, refusal reasons, and the plan's notes where given, else its reason."""
+    md, plan = rotating
+    notes = pd.DataFrame(None, index=plan.frame.index, columns=plan.frame.columns, dtype=object)
+    notes.iloc[::3, ::7] = "rank 1"
+    notes.iloc[1::3, 2::7] = ""  # an empty note falls back to the plan's reason
+    noted = TargetPlan(plan.frame, reason="rotate", notes=notes)
+    run = simulate(md, noted, BacktestConfig(capital=1e8, participation_cap=0.001))
+    result = run.to_result()
+    rows = run.order_rows
+    symbols = [md.symbols[int(j)] for j in rows[:, 1]]
+    cells = notes.to_numpy(dtype=object)
+    causes = [cells[int(r), int(j)] if isinstance(cells[int(r), int(j)], str) and cells[int(r), int(j)] else "rotate"
+              for r, j in zip(rows[:, 14], rows[:, 1])]
+    orders = result.orders
+    assert {"rank 1", "rotate"} <= set(causes)
+    assert (orders["status"] == "partial").any() and (orders["status"] == "filled").any()
+    for column, values in (("vt_symbol", symbols), ("direction", ["buy" if b else "sell" for b in rows[:, 2]]),
+                           ("cause", causes)):
+        pd.testing.assert_series_equal(orders[column], _python_text(values), check_names=False)
+    filled = rows[:, 5] > 0
+    pd.testing.assert_series_equal(result.trades["reason"], _python_text(list(np.array(causes, dtype=object)[filled])),
+                                   check_names=False)
+    assert result.orders["reason"].dtype == _python_text(["x"]).dtype
+    # an empty record set keeps the empty columns' dtype (objects)
+    empty = simulate(md, TargetPlan(plan.frame.iloc[:0]), BacktestConfig()).to_result()
+    assert len(empty.trades) == 0 and empty.trades["vt_symbol"].dtype == object
