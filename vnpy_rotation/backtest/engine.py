@@ -251,14 +251,8 @@ def _days(md: MarketData, positions: np.ndarray) -> np.ndarray:
 
 def _cells(frame: pd.DataFrame, symbols: list[str], rows: np.ndarray, symbol_positions: np.ndarray) -> np.ndarray:
     """``frame`` (plan rows × some of ``symbols``) at (row position, symbol position) pairs, NaN where the
-    symbol is not a column; only the rows asked for become Python objects."""
-    wanted, row_codes = np.unique(rows, return_inverse=True)
-    column_of = {name: k for k, name in enumerate(frame.columns)}
-    columns = np.array([column_of.get(symbol, -1) for symbol in symbols], dtype=np.intp)
-    # one column of NaN at the end stands for the symbols the frame does not have
-    cells = np.full((len(wanted), frame.shape[1] + 1), np.nan, dtype=object)
-    cells[:, :-1] = frame.iloc[wanted].to_numpy(dtype=object)
-    return cells[row_codes.reshape(-1), columns[symbol_positions]]
+    symbol is not a column."""
+    return frame.reindex(columns=symbols).to_numpy(dtype=object)[rows, symbol_positions]
 
 
 def _plan_rows(md: MarketData, plan: TargetPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
