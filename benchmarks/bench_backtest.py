@@ -1,7 +1,7 @@
 """Our backtester against vnpy_portfoliostrategy's: same answer, speed, peak memory, parameter sweep.
 
     python benchmarks/bench_backtest.py [--real ../shared/data/real] [--home DIR] [--skip-stocks]
-                                        [--repeat N] [--profile]
+                                        [--repeat N] [--skip-memory] [--skip-sweep] [--profile]
 
 Imports into the embedded SQLite database under ``--home`` (a temporary folder by default; an
 already-filled home is reused):
@@ -19,9 +19,14 @@ For each universe, in one run:
 1. compatibility: our engine in ``BacktestConfig.vnpy_compatible`` mode (raw-close momentum, share
    sizing) against the same rotation in vnpy's ``BacktestingEngine`` (``vnpy_peer.py``): fills and daily
    equity compared, largest differences printed;
-2. time per backtest: vnpy = ``run_backtesting`` + ``calculate_result`` on loaded data (``load_data``
-   reported apart); ours = ``strategy.targets`` + ``simulate`` with the full A-share rules (defaults,
-   weight sizing, adjusted momentum), ``to_result`` reported apart; bar-cells (days × symbols) per second;
+2. one backtest, like for like, in interleaved pairs (``fair.py``: vnpy, ours, ours, vnpy, …; the first
+   call of each side untimed and reported apart -- numba's cache load, vnpy's lazy imports): vnpy =
+   ``run_backtesting`` + ``calculate_result`` on loaded data; ours = ``strategy.targets`` + ``simulate``
+   + ``to_result`` (every result frame), with the full A-share rules (defaults, weight sizing, adjusted
+   momentum) and in vnpy-compatible mode; min and median of each side and their ratio, what differs
+   printed beside each figure. Our kernel and ``to_result`` are also timed apart in the same rounds.
+   Data preparation (the database into each side's structures: vnpy ``load_data`` with its in-process
+   cache cleared, ours ``load_panels`` + ``build_market_data``) is its own interleaved figure;
 3. peak memory: each side loads and runs once in its own subprocess (``--child``), after a tiny
    warm-up run that loads its code; peak RSS (``VmHWM``, which is ``ru_maxrss`` of the child alone --
    see :func:`rss_mb`) above the warm reading is what the data and the run cost (see :func:`child`).
@@ -46,12 +51,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_home import code_version, run_in_home  # noqa: E402
+from fair import interleaved, markdown, ratio_line  # noqa: E402
 
 ETF_TDX = ["510050", "510880", "510300", "159928", "512010", "159941", "159949", "512660", "512880",
            "513050", "512800", "512980", "512690", "515880", "159995", "515030", "159819"]
 ETF_EM = ["159915", "510500", "511010"]
 RATE = 0.0003  # vnpy's one symmetric commission rate, used by both sides in the compatibility run
-TARGETS = {"speed": 50.0, "memory": 5.0, "sweep": 200.0}
+TARGETS = {"speed": 100.0, "memory": 5.0, "sweep": 200.0}
+TABLE_HEADER = ("figure", "universe", "vnpy", "ours", "ratio", "what differs")
 
 
 @dataclass
@@ -228,6 +235,50 @@ def profile_ours(md, universe: Universe) -> None:
     pstats.Stats(profiler).sort_stats("tottime").print_stats(12)
 
 
+# ------------------------------------------------------------------------------------------ timing
+
+FULL_DIFFERS = ("vnpy: run_backtesting + calculate_result, no A-share rules; ours: targets + simulate + to_result "
+                "(trades, orders, positions, equity, values, P&L frames) with lots, T+1, limits, suspensions, "
+                "fees with minimums and stamp duty, participation cap")
+COMPAT_DIFFERS = ("same rules as vnpy (BacktestConfig.vnpy_compatible, raw-close momentum, share sizing); "
+                  "ours still builds all its frames")
+LOAD_DIFFERS = ("vnpy: load_data (BarData per symbol and day, its in-process cache cleared each round); "
+                "ours: load_panels + build_market_data (day × symbol arrays with the rule arrays)")
+
+
+def time_pair(md, universe: Universe, peer, settings: dict, rounds: int) -> dict:
+    """vnpy's run and result frames against ours, interleaved; our kernel and frames also apart."""
+    from vnpy_rotation.backtest.engine import simulate
+
+    strategy = full_rules_strategy(universe)
+    config = full_rules_config(universe)
+    plan = strategy.targets(md)
+    raw = simulate(md, plan, config)
+    return interleaved({
+        "vnpy": lambda: peer.run(settings),
+        "ours": lambda: _with_frames(simulate(md, strategy.targets(md), config)),
+        "ours_compat": lambda: _with_frames(compat_run(md, universe)),
+        "kernel": lambda: simulate(md, plan, config),
+        "frames": raw.to_result,
+    }, rounds)
+
+
+def _with_frames(raw):
+    raw.to_result()
+    return raw
+
+
+def time_loads(universe: Universe, store, peer, rounds: int) -> dict:
+    """Data preparation, interleaved: vnpy's load_data (its per-process bar cache cleared) against ours."""
+    from vnpy_portfoliostrategy import backtesting
+
+    def vnpy_load() -> None:
+        backtesting.load_bar_data.cache_clear()
+        peer.load()
+
+    return interleaved({"vnpy": vnpy_load, "ours": lambda: load_ours(universe, store)}, rounds)
+
+
 # ------------------------------------------------------------------------------------------ memory
 
 def child(args) -> None:
@@ -320,7 +371,9 @@ def main() -> None:
     parser.add_argument("--real", type=Path, default=ROOT.parent / "shared" / "data" / "real")
     parser.add_argument("--home", type=Path, default=None)
     parser.add_argument("--skip-stocks", action="store_true")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=7, help="interleaved timed rounds per side")
+    parser.add_argument("--skip-memory", action="store_true", help="no peak-memory subprocesses")
+    parser.add_argument("--skip-sweep", action="store_true", help="no parameter sweep")
     parser.add_argument("--profile", action="store_true", help="cProfile our backtest on each universe")
     parser.add_argument("--child", choices=["ours", "vnpy"], help=argparse.SUPPRESS)
     parser.add_argument("--universe", help=argparse.SUPPRESS)
@@ -343,12 +396,11 @@ def run_all(args, home: Path, real: Path) -> None:
     store = BarStore()
     import_data(real, store, args.skip_stocks)
 
-    rows: list[tuple[str, str, str]] = []  # (figure, universe, value) for the table
+    rows: list[tuple[str, ...]] = []  # (figure, universe, vnpy, ours, ratio, what differs) for the table
     sweep_md = None
     for universe in universes(args.skip_stocks):
         resolve_symbols(universe, store)
         first_load_s, md = best_of(1, lambda u=universe: load_ours(u, store))  # includes the one-time block cache
-        load_s, md = best_of(args.repeat, lambda u=universe: load_ours(u, store))
         n_days, n_symbols = md.shape
         cells = n_days * n_symbols
         print(f"\n== {universe.name}: {n_symbols} symbols × {n_days} days = {cells:,} bar-cells "
@@ -359,7 +411,7 @@ def run_all(args, home: Path, real: Path) -> None:
 
         ticks = dict(zip(md.symbols, md.tick.tolist()))
         peer = vnpy_peer.VnpyPeer(universe.symbols, universe.start, universe.end, universe.capital, RATE, ticks)
-        vnpy_load_s = peer.load()
+        peer.load()
 
         # 1. compatibility
         settings = universe.settings()
@@ -380,40 +432,42 @@ def run_all(args, home: Path, real: Path) -> None:
                   f"{patched['mismatched']} differ, max |equity diff| {patched['equity_diff']:.2e} CNY")
             compat_text += (f"; with NaN targets for bar-less symbols: {'match' if patched['ok'] else 'MISMATCH'}"
                             f", max diff {patched['equity_diff']:.1e} CNY")
-        rows.append(("vnpy compatibility (fills, daily equity)", universe.name, compat_text))
+        rows.append(("vnpy compatibility (fills, daily equity)", universe.name, "", "", compat_text,
+                     "ours in vnpy_compatible mode"))
 
-        # 2. time per backtest
-        vnpy_times = [theirs.run_seconds] + [peer.run(settings).run_seconds for _ in range(args.repeat - 1)]
-        vnpy_s = min(vnpy_times)
-        ours_s, raw = best_of(args.repeat, lambda m=md, u=universe: ours_full(m, u))
-        result_s, _ = best_of(args.repeat, raw.to_result)
-        compat_s, _ = best_of(args.repeat, lambda m=md, u=universe: compat_run(m, u))
-        print(f"load: ours load_panels+build_market_data {load_s:.2f}s (first call after the import "
-              f"{first_load_s:.2f}s: builds the column cache); vnpy load_data {vnpy_load_s:.2f}s")
-        print(f"vnpy run_backtesting+calculate_result {vnpy_s * 1e3:9.1f} ms  {cells / vnpy_s / 1e3:10.0f} k cells/s"
-              f"   {len(theirs.trades)} fills")
-        print(f"ours targets+simulate (A-share rules) {ours_s * 1e3:9.1f} ms  {cells / ours_s / 1e3:10.0f} k cells/s"
-              f"   (+ to_result {result_s * 1e3:.1f} ms)   {len(raw.trades)} fills, {len(raw.orders)} orders")
-        print(f"ours targets+simulate (vnpy mode)     {compat_s * 1e3:9.1f} ms  "
-              f"{cells / compat_s / 1e3:10.0f} k cells/s")
-        print(f"speed-up {vnpy_s / ours_s:.1f}× (target ≥ {TARGETS['speed']:.0f}×); "
-              f"with to_result {vnpy_s / (ours_s + result_s):.1f}×")
+        # 2. one backtest, like for like: each side's run and its result frames, interleaved pairs
+        timed = time_pair(md, universe, peer, settings, args.repeat)
+        vnpy, full, compat = timed["vnpy"], timed["ours"], timed["ours_compat"]
+        raw = full.value
+        print(f"one backtest, {args.repeat} interleaved rounds after one untimed call each "
+              f"(first calls: vnpy {vnpy.warmup * 1e3:.0f} ms, ours {full.warmup * 1e3:.0f} ms incl. numba cache load)")
+        print(f"  {ratio_line(vnpy, full)}\n    ({FULL_DIFFERS})")
+        print(f"  {ratio_line(vnpy, compat)}\n    ({COMPAT_DIFFERS})")
+        print(f"  ours {cells / full.best / 1e6:.1f} M cells/s, vnpy {cells / vnpy.best / 1e3:.0f} k cells/s; "
+              f"{len(raw.trades)} fills, {len(raw.orders)} orders; the kernel alone "
+              f"{timed['kernel'].best * 1e3:.2f} ms, to_result {timed['frames'].best * 1e3:.2f} ms")
+        prep = time_loads(universe, store, peer, args.repeat)
+        print(f"  data preparation: {ratio_line(prep['vnpy'], prep['ours'])}\n    ({LOAD_DIFFERS})")
         rows += [
-            ("load: vnpy load_data / ours load_panels+build_market_data (s)", universe.name,
-             f"{vnpy_load_s:.2f} / {load_s:.2f} (first after import {first_load_s:.2f})"),
-            ("vnpy: run_backtesting + calculate_result", universe.name,
-             f"{vnpy_s * 1e3:.0f} ms ({cells / vnpy_s / 1e3:,.0f} k cells/s)"),
-            ("ours: targets + simulate, A-share rules", universe.name,
-             f"{ours_s * 1e3:.1f} ms ({cells / ours_s / 1e6:,.1f} M cells/s)"),
-            ("ours: to_result (frames)", universe.name, f"{result_s * 1e3:.1f} ms"),
-            ("ours: targets + simulate, vnpy-compatible mode", universe.name,
-             f"{compat_s * 1e3:.1f} ms ({vnpy_s / compat_s:.0f}× vnpy)"),
-            ("speed-up per backtest (target ≥ 50×)", universe.name,
-             f"{vnpy_s / ours_s:.0f}× ({vnpy_s / (ours_s + result_s):.0f}× with to_result)"),
+            ("one backtest incl. result frames, A-share rules", universe.name, f"{vnpy.best * 1e3:.0f} ms",
+             f"{full.best * 1e3:.1f} ms", f"{vnpy.best / full.best:.0f}× (median {vnpy.median / full.median:.0f}×)",
+             FULL_DIFFERS),
+            ("one backtest incl. result frames, vnpy-compatible rules", universe.name, f"{vnpy.best * 1e3:.0f} ms",
+             f"{compat.best * 1e3:.1f} ms",
+             f"{vnpy.best / compat.best:.0f}× (median {vnpy.median / compat.median:.0f}×)", COMPAT_DIFFERS),
+            ("of which ours: kernel / to_result", universe.name, "", f"{timed['kernel'].best * 1e3:.2f} / "
+             f"{timed['frames'].best * 1e3:.2f} ms", "", "timed apart, same interleaving"),
+            ("first call (compile / cache load, lazy imports)", universe.name, f"{vnpy.warmup * 1e3:.0f} ms",
+             f"{full.warmup * 1e3:.0f} ms", "", "not in the figures above"),
+            ("data preparation (database → each side's structures)", universe.name,
+             f"{prep['vnpy'].best:.2f} s", f"{prep['ours'].best:.2f} s",
+             f"{prep['vnpy'].best / prep['ours'].best:.1f}×", LOAD_DIFFERS),
         ]
         if args.profile:
             profile_ours(md, universe)
         peer = theirs = None  # drop vnpy's loaded bars: not needed by the memory children or the sweep
+        if args.skip_memory:
+            continue
 
         # 3. peak memory
         mem = {side: measure_memory(home, universe, side) for side in ("vnpy", "ours")}
@@ -427,12 +481,16 @@ def run_all(args, home: Path, real: Path) -> None:
         print(f"memory ours/vnpy: data and run (peak above the warm-up) {growth:.2f} (target ≤ "
               f"{1 / TARGETS['memory']:.2f}); whole process {ratio:.2f}")
         rows += [
-            ("peak RSS vnpy / ours (MB); after warm-up", universe.name,
-             f"{mem['vnpy']['peak_mb']:.0f} / {mem['ours']['peak_mb']:.0f}; "
-             f"{mem['vnpy']['warm_mb']:.0f} / {mem['ours']['warm_mb']:.0f}"),
-            ("memory ours/vnpy: data + run (whole process) (target ≤ 0.20)", universe.name,
-             f"{growth:.2f} ({ratio:.2f})"),
+            ("peak RSS (MB); after a warm-up run", universe.name,
+             f"{mem['vnpy']['peak_mb']:.0f}; {mem['vnpy']['warm_mb']:.0f}",
+             f"{mem['ours']['peak_mb']:.0f}; {mem['ours']['warm_mb']:.0f}",
+             f"ours/vnpy {growth:.2f} above warm-up ({ratio:.2f} whole process)",
+             "each side alone in a fresh process, loading and running once"),
         ]
+
+    if args.skip_sweep:
+        print("\n" + markdown(rows, TABLE_HEADER))
+        return
 
     # 4. sweep
     etf = universes(True)[0]
@@ -444,15 +502,12 @@ def run_all(args, home: Path, real: Path) -> None:
           f"(pool start-up {result['pool_startup_s']:.2f}s, not counted)")
     print("best by Sharpe:\n" + result["best"].to_string(index=False))
     rows += [
-        ("sweep 200 combos, serial (target ≥ 200/s/core)", "etf20",
-         f"{result['serial_s']:.2f} s = {result['serial_per_core']:.0f} backtests/s/core"),
-        ("sweep 200 combos, ProcessPoolExecutor(2)", "etf20",
-         f"{result['parallel_s']:.2f} s = {result['parallel_per_core']:.0f} backtests/s/core"),
+        ("sweep 200 combos, serial (target ≥ 200/s/core)", "etf20", "", f"{result['serial_s']:.2f} s",
+         f"{result['serial_per_core']:.0f} backtests/s/core", "ours only"),
+        ("sweep 200 combos, ProcessPoolExecutor(2)", "etf20", "", f"{result['parallel_s']:.2f} s",
+         f"{result['parallel_per_core']:.0f} backtests/s/core", "ours only"),
     ]
-
-    print("\n| figure | universe | value |\n|---|---|---|")
-    for figure, name, value in rows:
-        print(f"| {figure} | {name} | {value} |")
+    print("\n" + markdown(rows, TABLE_HEADER))
 
 
 if __name__ == "__main__":

@@ -4,25 +4,29 @@
 
 Imports the 265 CSI 300 stocks of ``stocks_daily_unadjusted_baostock`` (2010–2024, unadjusted) into
 the embedded SQLite database under ``--home`` (a temporary folder by default; an already-filled home
-is reused), then times ``load_panels`` against ``get_database().load_bar_data`` for every symbol.
+is reused), then times ``load_panels`` against ``get_database().load_bar_data`` for every symbol, in
+interleaved pairs after one untimed call each (see ``fair.py``); both count the same bars.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fair import interleaved, markdown, ratio_line  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--real", type=Path, default=ROOT.parent / "shared" / "data" / "real")
     parser.add_argument("--home", type=Path, default=None)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5, help="interleaved timed rounds per side")
     args = parser.parse_args()
     home = args.home or Path(tempfile.mkdtemp(prefix="bench_loader_"))
 
@@ -57,21 +61,16 @@ def main() -> None:
             count += len(bars)
         return count
 
-    def best(func) -> tuple[float, int]:
-        times, rows = [], 0
-        for _ in range(args.repeat):
-            t0 = time.perf_counter()
-            rows = func()
-            times.append(time.perf_counter() - t0)
-        return min(times), rows
-
-    t_ours, rows_ours = best(ours)
-    t_vnpy, rows_vnpy = best(vnpy_loop)
-    assert rows_ours == rows_vnpy, (rows_ours, rows_vnpy)
-    print(f"symbols {len(symbols)}, bars {rows_vnpy}")
-    print(f"load_panels           {t_ours:7.2f}s  {rows_ours / t_ours / 1e3:8.0f} k bars/s")
-    print(f"vnpy load_bar_data    {t_vnpy:7.2f}s  {rows_vnpy / t_vnpy / 1e3:8.0f} k bars/s")
-    print(f"speed-up              {t_vnpy / t_ours:7.1f}x")
+    timed = interleaved({"vnpy load_bar_data loop": vnpy_loop, "ours load_panels": ours}, args.repeat)
+    vnpy, mine = timed["vnpy load_bar_data loop"], timed["ours load_panels"]
+    assert mine.value == vnpy.value, (mine.value, vnpy.value)
+    print(f"symbols {len(symbols)}, bars {vnpy.value}; {args.repeat} interleaved rounds after one untimed call each "
+          f"(first calls: vnpy {vnpy.warmup:.2f}s, ours {mine.warmup:.2f}s)")
+    print(ratio_line(vnpy, mine, 1.0, "s"))
+    differs = "vnpy: BarData objects per symbol; ours: day × symbol float panels (both read the same rows)"
+    print(markdown([("load 265 stocks from SQLite", f"{vnpy.best:.2f} s", f"{mine.best:.2f} s",
+                     f"{vnpy.best / mine.best:.1f}×", differs)],
+                   ("figure", "vnpy", "ours", "ratio (min)", "what differs")))
 
 
 if __name__ == "__main__":

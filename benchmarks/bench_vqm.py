@@ -18,11 +18,13 @@ with the fundamentals, membership, flags and ex-date steps pre-loaded per symbol
 2. fills parity (extra): the same selection as share targets (whole lots of capital × 0.99 / 20 / close,
    decided at the close; no order for a symbol without a bar) in ``BacktestConfig.vnpy_compatible``
    mode against the peer's fills and daily equity;
-3. time per backtest, median of ``--repeat`` runs: vnpy = ``run_backtesting`` + ``calculate_result`` on
-   loaded bars (``load_data`` and the peer's ``build_inputs`` reported apart); ours =
-   ``strategy.targets(market)`` + ``simulate`` with the full A-share rules (defaults, weight sizing),
-   ``load_panels`` + ``build_market_data`` and ``prepare_market`` (point-in-time fundamental panels,
-   membership, listing age) reported apart and in an "including preparation" ratio.
+3. one backtest, like for like, in interleaved pairs (``fair.py``; the first call of each side untimed and
+   reported apart): vnpy = ``run_backtesting`` + ``calculate_result`` on loaded bars; ours =
+   ``strategy.targets(market)`` + ``simulate`` + ``to_result`` (every result frame) with the full A-share
+   rules (defaults, weight sizing); min and median and their ratio, what differs beside each figure;
+4. data preparation as its own interleaved figure: vnpy ``load_data`` (cache cleared) + the peer's
+   ``build_inputs``; ours ``load_panels`` + ``build_market_data`` + ``prepare_market`` (point-in-time
+   fundamental panels, membership, listing age).
 
 A markdown table of every figure closes the output.
 """
@@ -31,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 from datetime import date
@@ -40,12 +41,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_home import code_version, run_in_home  # noqa: E402
+from fair import interleaved, markdown, ratio_line  # noqa: E402
 
 START, END = date(2014, 1, 2), date(2023, 12, 29)
 CAPITAL = 10_000_000.0
 RATE = 0.0003  # vnpy's one symmetric commission rate
 INDEX = "000300.SSE"
-TARGET = 50.0
 DATA_DIRS = ("stocks_daily_unadjusted_baostock", "fundamentals_baostock", "index_constituents")
 
 
@@ -53,14 +54,6 @@ def timed(func):
     started = time.perf_counter()
     value = func()
     return time.perf_counter() - started, value
-
-
-def median_of(repeat: int, func):
-    times, value = [], None
-    for _ in range(repeat):
-        seconds, value = timed(func)
-        times.append(seconds)
-    return statistics.median(times), value
 
 
 # --------------------------------------------------------------------------------------------- data
@@ -148,12 +141,13 @@ def selection_parity(md, ours: dict[date, set[str]], theirs: dict[date, list[str
     details = []
     if bad:
         import numpy as np
+        import pandas as pd
 
         from vnpy_rotation.strategies.vqm import EXCLUSIONS, exclusion_flags
 
         for day in bad[:3]:
             mine, peer = ours.get(day, set()), set(theirs.get(day, ()))
-            row = md.days.get_indexer([day])
+            row = md.days.get_indexer([pd.Timestamp(day)])
             flags = exclusion_flags(md, row, strategy.settings.min_listed_days)[:, 0, :]
             why = {}
             for s in sorted(mine ^ peer):
@@ -171,14 +165,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--real", type=Path, default=ROOT.parent / "shared" / "data" / "real")
     parser.add_argument("--home", type=Path, default=None, help="reuse (or fill) this home; default: a temp dir")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5, help="interleaved timed rounds per side")
     args = parser.parse_args()
     args.real = args.real.resolve()  # before run_all moves into the home: a relative path means the caller's
     run_in_home(args.home, "bench_vqm_", lambda home: run_all(args, home))
 
 
 def run_all(args, home: Path) -> None:
-    print(f"home: {home}; code: {code_version()}; {os.cpu_count()} CPUs; repeat {args.repeat} (medians)")
+    print(f"home: {home}; code: {code_version()}; {os.cpu_count()} CPUs; {args.repeat} interleaved rounds")
     import numpy as np
     import vnpy_vqm_peer
     from bench_backtest import compare
@@ -194,9 +188,7 @@ def run_all(args, home: Path) -> None:
     settings = peer_settings(strategy)
 
     # -- load and prepare, each side
-    first_load_s, _ = timed(lambda: load_bars(symbols, store))  # includes the one-time block cache
-    load_s, bars_md = median_of(args.repeat, lambda: load_bars(symbols, store))
-    prepare_s, md = median_of(args.repeat, lambda: strategy.prepare_market(bars_md, store))
+    md = strategy.prepare_market(load_bars(symbols, store), store)
     n_days, n_symbols = md.shape
     cells = n_days * n_symbols
     print(f"\n== VQM, {n_symbols} stocks × {n_days} days = {cells:,} bar-cells ({md.days[0].date()} … "
@@ -204,11 +196,10 @@ def run_all(args, home: Path) -> None:
           f"w_pe {strategy.settings.w_pe}, index {INDEX}")
     for warning in strategy.data_warnings:
         print(f"   data warning: {warning}")
-    inputs_s, inputs = median_of(args.repeat, lambda: vnpy_vqm_peer.build_inputs(symbols, INDEX,
-                                                                                   strategy.settings.roe, store))
+    inputs = vnpy_vqm_peer.build_inputs(symbols, INDEX, strategy.settings.roe, store)
     ticks = dict(zip(md.symbols, md.tick.tolist()))
     peer = vnpy_vqm_peer.VnpyVqmPeer(symbols, START, END, CAPITAL, RATE, ticks)
-    vnpy_load_s = peer.load()
+    peer.load()
 
     # -- 1. selection parity (the first vnpy run is also its first timed run)
     theirs = peer.run(settings, inputs)
@@ -231,54 +222,76 @@ def run_all(args, home: Path) -> None:
     if not fills["ok"]:
         print(f"   first difference (ours only, vnpy only): {fills['first_mismatch']}")
 
-    # -- 3. time per backtest
-    ours_full(md, strategy)  # warm: numba's kernel is loaded from its cache or compiled here
-    vnpy_times = [theirs.run.run_seconds] + [peer.run(settings, inputs).run.run_seconds
-                                             for _ in range(args.repeat - 1)]
-    vnpy_s = statistics.median(vnpy_times)
-    targets_s, plan = median_of(args.repeat, lambda: strategy.targets(md))
-    ours_s, raw = median_of(args.repeat, lambda: ours_full(md, strategy))
-    simulate_s = ours_s - targets_s
-    result_s, result = median_of(args.repeat, raw.to_result)
-    speed = vnpy_s / ours_s
-    with_prep = vnpy_s / (ours_s + prepare_s)
-    both_prep = (vnpy_s + inputs_s) / (ours_s + prepare_s)
-    equity = raw.equity()
-    print(f"load: vnpy load_data {vnpy_load_s:.2f}s; ours load_panels+build_market_data {load_s:.2f}s "
-          f"(first call {first_load_s:.2f}s: builds the column cache after an import)")
-    print(f"prepare: vnpy peer build_inputs {inputs_s * 1e3:.0f} ms; ours prepare_market {prepare_s * 1e3:.0f} ms")
-    print(f"vnpy run_backtesting+calculate_result {vnpy_s * 1e3:9.1f} ms  {cells / vnpy_s / 1e3:10.0f} k cells/s   "
-          f"{len(theirs.run.trades)} fills, final equity {theirs.run.equity[-1]:,.0f} "
-          f"(runs: {', '.join(f'{t:.2f}' for t in vnpy_times)} s)")
-    print(f"ours targets+simulate (A-share rules) {ours_s * 1e3:9.1f} ms  {cells / ours_s / 1e3:10.0f} k cells/s   "
-          f"(targets {targets_s * 1e3:.1f} ms, simulate {simulate_s * 1e3:.1f} ms; + to_result {result_s * 1e3:.1f} "
-          f"ms)   {len(raw.trades)} fills, {len(raw.orders)} orders, final equity {equity[-1]:,.0f}")
-    print(f"speed-up {speed:.1f}× (target ≥ {TARGET:.0f}×); including our prepare_market {with_prep:.1f}×; "
-          f"both sides with their preparation {both_prep:.1f}×")
+    # -- 3. one backtest, like for like (each side's run and its result frames), interleaved pairs
+    config = BacktestConfig(capital=CAPITAL)
+    fixed_plan = strategy.targets(md)
+    raw = simulate(md, fixed_plan, config)
+    timed_runs = interleaved({
+        "vnpy": lambda: peer.run(settings, inputs),
+        "ours": lambda: _with_frames(ours_full(md, strategy)),
+        "targets": lambda: strategy.targets(md),
+        "kernel": lambda: simulate(md, fixed_plan, config),
+        "frames": raw.to_result,
+    }, args.repeat)
+    vnpy, ours = timed_runs["vnpy"], timed_runs["ours"]
+    raw = ours.value
+    print(f"\none backtest, {args.repeat} interleaved rounds after one untimed call each (first calls: vnpy "
+          f"{vnpy.warmup * 1e3:.0f} ms, ours {ours.warmup * 1e3:.0f} ms incl. numba cache load)")
+    print(f"  {ratio_line(vnpy, ours)}\n    ({RUN_DIFFERS})")
+    print(f"  ours: targets {timed_runs['targets'].best * 1e3:.1f} ms, kernel {timed_runs['kernel'].best * 1e3:.1f} ms, "
+          f"to_result {timed_runs['frames'].best * 1e3:.1f} ms; {len(raw.trades)} fills, {len(raw.orders)} orders, "
+          f"final equity {raw.equity()[-1]:,.0f}; vnpy {len(vnpy.value.run.trades)} fills, final equity "
+          f"{vnpy.value.run.equity[-1]:,.0f}")
+
+    # -- 4. data preparation: the database into each side's structures, interleaved
+    from vnpy_portfoliostrategy import backtesting
+
+    def vnpy_prepare() -> None:
+        backtesting.load_bar_data.cache_clear()
+        peer.load()
+        vnpy_vqm_peer.build_inputs(symbols, INDEX, strategy.settings.roe, store)
+
+    prep = interleaved({"vnpy": vnpy_prepare,
+                        "ours": lambda: strategy.prepare_market(load_bars(symbols, store), store)},
+                       max(2, args.repeat // 2))
+    print(f"  data preparation: {ratio_line(prep['vnpy'], prep['ours'], 1.0, 's')}\n    ({PREP_DIFFERS})")
+    whole_vnpy, whole_ours = vnpy.best + prep["vnpy"].best, ours.best + prep["ours"].best
 
     rows = [
-        ("universe", f"{n_symbols} stocks × {n_days} days ({md.days[0].date()} … {md.days[-1].date()}), "
-                     f"{cells:,} cells; CSI 300 PIT membership; top {strategy.settings.top_n}, month ends"),
-        ("selection parity (chosen set per decision day)",
-         f"{verdict}: {parity['days']} decision days, {parity['chosen']} picks, {parity['mismatched']} days differ"),
-        ("fills parity (vnpy mode, share targets of the same selection)",
+        ("selection parity (chosen set per decision day)", "", "",
+         f"{verdict}: {parity['days']} decision days, {parity['chosen']} picks, {parity['mismatched']} days differ",
+         "ours with full rules, the peer the same selection in vnpy"),
+        ("fills parity (vnpy mode, share targets of the same selection)", "", "",
          f"{'match' if fills['ok'] else 'MISMATCH'}: {fills['trades']} fills, max equity diff "
-         f"{fills['equity_diff']:.1e} CNY"),
-        ("load: vnpy load_data / ours load_panels + build_market_data",
-         f"{vnpy_load_s:.2f} s / {load_s:.2f} s (first {first_load_s:.2f} s)"),
-        ("preparation: vnpy peer build_inputs / ours prepare_market",
-         f"{inputs_s * 1e3:.0f} ms / {prepare_s * 1e3:.0f} ms"),
-        ("vnpy: run_backtesting + calculate_result", f"{vnpy_s * 1e3:,.0f} ms ({cells / vnpy_s / 1e3:,.0f} k cells/s)"),
-        ("ours: targets + simulate, A-share rules",
-         f"{ours_s * 1e3:.1f} ms (targets {targets_s * 1e3:.1f} + simulate {simulate_s * 1e3:.1f}; "
-         f"{cells / ours_s / 1e6:,.1f} M cells/s)"),
-        ("ours: to_result (frames)", f"{result_s * 1e3:.1f} ms"),
-        (f"speed-up per backtest (target ≥ {TARGET:.0f}×)", f"**{speed:.0f}×**"),
-        ("speed-up including our prepare_market", f"{with_prep:.0f}× (both sides with preparation {both_prep:.0f}×)"),
+         f"{fills['equity_diff']:.1e} CNY", "ours in vnpy_compatible mode"),
+        ("one backtest incl. result frames", f"{vnpy.best * 1e3:,.0f} ms", f"{ours.best * 1e3:.1f} ms",
+         f"**{vnpy.best / ours.best:.0f}×** (median {vnpy.median / ours.median:.0f}×)", RUN_DIFFERS),
+        ("of which ours: targets / kernel / to_result", "",
+         f"{timed_runs['targets'].best * 1e3:.1f} / {timed_runs['kernel'].best * 1e3:.1f} / "
+         f"{timed_runs['frames'].best * 1e3:.1f} ms", "", "timed apart, same interleaving"),
+        ("first call (compile / cache load, lazy imports)", f"{vnpy.warmup * 1e3:,.0f} ms",
+         f"{ours.warmup * 1e3:.0f} ms", "", "not in the figures above"),
+        ("data preparation (database → each side's structures)", f"{prep['vnpy'].best:.2f} s",
+         f"{prep['ours'].best:.2f} s", f"{prep['vnpy'].best / prep['ours'].best:.1f}×", PREP_DIFFERS),
+        ("preparation + one backtest", f"{whole_vnpy:.2f} s", f"{whole_ours:.2f} s",
+         f"{whole_vnpy / whole_ours:.1f}×", "the sums of the minima above"),
     ]
-    print(f"\n| figure (median of {args.repeat}) | value |\n|---|---|")
-    for figure, value in rows:
-        print(f"| {figure} | {value} |")
+    print(f"\n{n_symbols} stocks × {n_days} days ({md.days[0].date()} … {md.days[-1].date()}), {cells:,} cells; "
+          f"CSI 300 point-in-time membership; top {strategy.settings.top_n}, month ends; loaded machine? re-run "
+          "on a quiet one for published figures\n")
+    print(markdown(rows, ("figure", "vnpy", "ours", "ratio (min)", "what differs")))
+
+
+RUN_DIFFERS = ("vnpy: run_backtesting + calculate_result, its strategy selecting in on_bars from pre-loaded "
+               "inputs, no A-share rules; ours: targets + simulate + to_result (every result frame) with lots, "
+               "T+1, limits, suspensions, fees with minimums, stamp duty, participation cap; risk rules off")
+PREP_DIFFERS = ("vnpy: load_data (its bar cache cleared) + the peer's build_inputs (fundamentals, membership, "
+                "flags per symbol); ours: load_panels + build_market_data + prepare_market (point-in-time panels)")
+
+
+def _with_frames(raw):
+    raw.to_result()
+    return raw
 
 
 if __name__ == "__main__":

@@ -8,11 +8,13 @@ used by the replay gateway). Records come back as arrays and become frames only 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Callable, Literal, Sequence
 
 import numpy as np
 import pandas as pd
+from pandas.api.extensions import ExtensionArray
 
 from ..data.market_data import MarketData, round_to_tick
 from ..errors import InputRejected, Problem
@@ -116,91 +118,141 @@ class RawRun:
         """One tuple per order considered, in ``ORDER_COLUMNS`` order (refusal reasons, then cause)."""
         return list(self._order_frame().itertuples(index=False, name=None))
 
-    def _reasons(self, rows: np.ndarray) -> np.ndarray | str:
+    def _reasons(self, rows: np.ndarray) -> ExtensionArray | str:
         """Why each order was sent: the plan's note for its symbol, else the plan's reason; a risk rule
         and its trigger (``stock_stop -9.5%``). One string when that is the plan's reason for all."""
-        cause = rows[:, _F["cause"]].astype(int)
+        cause = rows[:, _F["cause"]].astype(np.int64)
         if self.notes is None and not cause.any():
             return self.reason  # (a column of one value builds much faster)
         texts = np.full(len(rows), self.reason, dtype=object)
-        for k in np.nonzero(cause != PLAN)[0]:
-            texts[k] = risk_reason(cause[k], rows[k, _F["trigger"]])
+        risky = np.nonzero(cause != PLAN)[0]
+        if len(risky):
+            texts[risky] = [risk_reason(c, t) for c, t in zip(cause[risky].tolist(), rows[risky, _F["trigger"]].tolist())]
         if self.notes is not None and len(rows):
-            notes = self.notes.reindex(columns=list(self.market.symbols)).to_numpy(dtype=object)
             planned = np.nonzero(cause == PLAN)[0]
-            note = notes[rows[planned, _F["plan_row"]].astype(int), rows[planned, _F["symbol"]].astype(int)]
+            note = _cells(self.notes, list(self.market.symbols), rows[planned, _F["plan_row"]].astype(np.int64),
+                          rows[planned, _F["symbol"]].astype(np.int64))
             given = ~pd.isna(note) & (note != "")
             texts[planned[given]] = [str(text) for text in note[given]]
-        return texts
+        codes, vocabulary = pd.factorize(texts)  # a few distinct texts: one Python string each, not one per row
+        return _texts(vocabulary, codes)
 
-    def _trade_frame(self) -> pd.DataFrame:
+    def _trade_frame(self, order_reasons: ExtensionArray | str | None = None) -> pd.DataFrame:
+        """``order_reasons``: the orders' ``_reasons`` when already built (a fill's is its order's)."""
         fills = self.fill_rows
-        md = self.market
+        if order_reasons is None:
+            reasons = self._reasons(fills)
+        else:
+            reasons = order_reasons if isinstance(order_reasons, str) else \
+                order_reasons[self.order_rows[:, _F["filled"]] > 0]
         return pd.DataFrame({
-            "datetime": md.days[fills[:, _F["day"]].astype(int)],
-            "vt_symbol": np.array(md.symbols, dtype=object)[fills[:, _F["symbol"]].astype(int)],
-            "direction": np.where(fills[:, _F["buy"]] == 1, "buy", "sell").astype(object),
+            "datetime": _days(self.market, fills[:, _F["day"]]),
+            "vt_symbol": _texts(self.market.symbols, fills[:, _F["symbol"]].astype(np.intp)),
+            "direction": _texts(_SIDES, fills[:, _F["buy"]].astype(np.intp)),
             "price": fills[:, _F["price"]], "volume": fills[:, _F["filled"]],
             **{name: fills[:, _F[name]] for name in ("value", "commission", "stamp_duty", "transfer_fee", "slippage")},
-            "reason": self._reasons(fills),
-        }, columns=TRADE_COLUMNS)
+            "reason": reasons,
+        }, columns=TRADE_COLUMNS, copy=False)
 
-    def _order_frame(self) -> pd.DataFrame:
+    def _order_frame(self, reasons: ExtensionArray | str | None = None) -> pd.DataFrame:
         rows = self.order_rows
-        md = self.market
-        filled, bits = rows[:, _F["filled"]], rows[:, _F["reasons"]].astype(int)
-        names = {b: ";".join(reason_names(b)) for b in np.unique(bits)}
+        filled, bits = rows[:, _F["filled"]], rows[:, _F["reasons"]].astype(np.int64)
+        unique_bits, bit_codes = np.unique(bits, return_inverse=True)
+        status = np.where(filled == 0, 0, np.where(bits != 0, 1, 2))
         return pd.DataFrame({
-            "date": md.days[rows[:, _F["day"]].astype(int)],
-            "vt_symbol": np.array(md.symbols, dtype=object)[rows[:, _F["symbol"]].astype(int)],
-            "direction": np.where(rows[:, _F["buy"]] == 1, "buy", "sell").astype(object),
+            "date": _days(self.market, rows[:, _F["day"]]),
+            "vt_symbol": _texts(self.market.symbols, rows[:, _F["symbol"]].astype(np.intp)),
+            "direction": _texts(_SIDES, rows[:, _F["buy"]].astype(np.intp)),
             "requested": np.round(rows[:, _F["requested"]], 4), "submitted": rows[:, _F["submitted"]],
             "filled": filled, "price": rows[:, _F["price"]],
-            "status": np.where(filled == 0, "refused", np.where(bits != 0, "partial", "filled")).astype(object),
-            "reason": np.array([names[b] for b in bits], dtype=object),
-            "cause": self._reasons(rows),
-        }, columns=ORDER_COLUMNS)
+            "status": _texts(_STATUSES, status),
+            "reason": _texts(tuple(";".join(reason_names(b)) for b in unique_bits.tolist()), bit_codes.reshape(-1)),
+            "cause": self._reasons(rows) if reasons is None else reasons,
+        }, columns=ORDER_COLUMNS, copy=False)
 
     def to_result(self) -> BacktestResult:
         md = self.market
         holdings = self.holdings_array
         values = self.market_value()
         cash = self.cash_array
-        equity = cash + values.sum(axis=1)
-        equity_frame = pd.DataFrame({"equity": equity, "cash": cash, "market_value": values.sum(axis=1)},
-                                    index=md.days.rename("date"))
+        market_value = values.sum(axis=1)
+        equity = cash + market_value
+        dates = md.days.rename("date")
+        equity_frame = pd.DataFrame({"equity": equity, "cash": cash, "market_value": market_value},
+                                    index=dates, copy=False)
         pnl = values.copy()  # day-on-day change in value plus cash flows, in place
         pnl[1:] -= values[:-1]
         pnl += self.flows_array
         held_i, held_j = np.nonzero(holdings)
+        held_values = values[held_i, held_j]
         positions = pd.DataFrame({
-            "date": md.days[held_i], "vt_symbol": np.array(md.symbols, dtype=object)[held_j],
+            "date": md.days.values[held_i], "vt_symbol": _texts(md.symbols, held_j),
             "volume": holdings[held_i, held_j], "close": md.last_close[held_i, held_j],
-            "market_value": values[held_i, held_j], "weight": values[held_i, held_j] / equity[held_i],
-        })
+            "market_value": held_values, "weight": held_values / equity[held_i],
+        }, copy=False)
         acts = self.action_rows
         actions = pd.DataFrame({
-            "date": md.days[acts[:, 0].astype(int)],
-            "vt_symbol": np.array(md.symbols, dtype=object)[acts[:, 1].astype(int)],
-            "kind": np.where(acts[:, 2] == 1, "dividend", "split").astype(object),
+            "date": _days(md, acts[:, 0]),
+            "vt_symbol": _texts(md.symbols, acts[:, 1].astype(np.intp)),
+            "kind": _texts(_KINDS, acts[:, 2].astype(np.intp)),
             "volume_before": acts[:, 3], "volume_after": acts[:, 4], "cash": acts[:, 5],
-        })
-        return BacktestResult(equity=equity_frame, trades=self._trade_frame(), orders=self._order_frame(),
-                              positions=positions, holdings_value=md.frame(values).rename_axis("date"),
-                              symbol_pnl=md.frame(pnl).rename_axis("date"), cash_flows=actions,
-                              initial_capital=self.config.capital,
+        }, copy=False)
+        columns = pd.Index(list(md.symbols))
+        reasons = self._reasons(self.order_rows)
+        return BacktestResult(equity=equity_frame, trades=self._trade_frame(reasons),
+                              orders=self._order_frame(reasons),
+                              positions=positions,
+                              holdings_value=pd.DataFrame(values, index=dates, columns=columns, copy=False),
+                              symbol_pnl=pd.DataFrame(pnl, index=dates, columns=columns, copy=False),
+                              cash_flows=actions, initial_capital=self.config.capital,
                               settings=self.config.model_dump(mode="json"), risk_days=self._risk_days(),
                               drift_events=self.drift_events)
 
     def _risk_days(self) -> pd.DataFrame | None:
         if self.rungs is None or not self.ladder_names:
             return None
-        names = np.array(RUNGS, dtype=object)
-        codes = self.rungs.astype(int)
-        frame = pd.DataFrame({name: names[codes[:, k]] for k, name in enumerate(self.ladder_names)},
-                             index=self.market.days.rename("date"))
-        frame.insert(0, "rung", names[codes.max(axis=1)])
+        codes = self.rungs.astype(np.intp)
+        frame = pd.DataFrame({name: _texts(RUNGS, codes[:, k]) for k, name in enumerate(self.ladder_names)},
+                             index=self.market.days.rename("date"), copy=False)
+        frame.insert(0, "rung", _texts(RUNGS, codes.max(axis=1)))
         return frame
+
+
+# Text columns are built as vocabulary.take(codes): one Python string per distinct value instead of one per
+# row. The vocabulary goes through pandas' own inference, so the column has the dtype pandas gives a column
+# of Python strings (``str`` on pandas 3, ``object`` before).
+_SIDES = ("sell", "buy")  # kernel.ORDER_FIELDS "buy": 0 or 1
+_STATUSES = ("refused", "partial", "filled")
+_KINDS = ("split", "dividend")  # kernel.ACTION_FIELDS "dividend": 0 or 1
+
+
+def _texts(vocabulary: Sequence[str] | np.ndarray, codes: np.ndarray) -> ExtensionArray:
+    """``vocabulary[codes]`` as a text column, with the dtype of the same Python strings given row by row."""
+    if not len(codes):  # (pandas keeps an empty column of objects as objects)
+        return pd.array(np.empty(0, dtype=object), dtype=object)
+    words = _words(vocabulary) if isinstance(vocabulary, tuple) else _inferred(vocabulary)
+    return words.take(codes)
+
+
+def _inferred(vocabulary: Sequence[str] | np.ndarray) -> ExtensionArray:
+    return pd.Series(np.asarray(vocabulary, dtype=object), dtype=None).array
+
+
+@functools.lru_cache(maxsize=64)
+def _words(vocabulary: tuple[str, ...]) -> ExtensionArray:
+    """The text array of a fixed vocabulary (symbols, sides, statuses), inferred once per process."""
+    return _inferred(vocabulary)
+
+
+def _days(md: MarketData, positions: np.ndarray) -> np.ndarray:
+    """The dates of day positions (floats from the records), as the index's own datetime64 values."""
+    return md.days.values[positions.astype(np.intp)]
+
+
+def _cells(frame: pd.DataFrame, symbols: list[str], rows: np.ndarray, symbol_positions: np.ndarray) -> np.ndarray:
+    """``frame`` (plan rows × some of ``symbols``) at (row position, symbol position) pairs, NaN where the
+    symbol is not a column."""
+    return frame.reindex(columns=symbols).to_numpy(dtype=object)[rows, symbol_positions]
 
 
 def _plan_rows(md: MarketData, plan: TargetPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -247,23 +299,19 @@ def simulate(md: MarketData, plan: TargetPlan, config: BacktestConfig, history: 
     fee = config.stock_commission, config.etf_commission
     acted = (md.split != 1.0) | (md.dividend != 0.0)
     action_day = acted.any(axis=1)
-    # Room for a full turnover of up to 64 names per row plus retries: a second pass costs a whole run.
+    # Initial room for a full turnover of up to 64 names per row plus retries; the kernel doubles a full
+    # buffer in place, so a busier plan costs a copy, never a second run.
     order_capacity = max(1024, 3 * len(plan_days) * min(md.shape[1], 64))
     action_capacity = max(64, int(acted.sum()))
-    while True:
-        out = kernel.run_days(
-            exec_prices, md.volume, md.limit_up, md.limit_down, ~md.suspended, md.t0, md.split, md.dividend,
-            action_day, md.lot, md.lot_step, md.tick, stock,
-            np.where(stock, fee[0].rate, fee[1].rate), np.where(stock, fee[0].minimum, fee[1].minimum),
-            md.stamp_rate, md.transfer_rate, plan_days, plan_targets, plan_rows, plan.kind == "weight",
-            float(config.capital), float(config.participation_cap), config.slippage.unit == "bps",
-            float(config.slippage.amount), config.resubmit, rules.lots, rules.t1, rules.price_limits,
-            rules.suspension, rules.corporate_actions, rules.stamp_duty, rules.transfer_fee,
-            rules.round_costs, rules.cash_check, md.last_close, risk, ladders, order_capacity, action_capacity)
-        holdings, cash, flows, orders, n_orders, actions, n_actions, rungs = out
-        if n_orders >= 0:
-            break
-        order_capacity *= 4  # a busy plan: run again with room for every order
+    holdings, cash, flows, orders, n_orders, actions, n_actions, rungs = kernel.run_days(
+        exec_prices, md.volume, md.limit_up, md.limit_down, ~md.suspended, md.t0, md.split, md.dividend,
+        action_day, md.lot, md.lot_step, md.tick, stock,
+        np.where(stock, fee[0].rate, fee[1].rate), np.where(stock, fee[0].minimum, fee[1].minimum),
+        md.stamp_rate, md.transfer_rate, plan_days, plan_targets, plan_rows, plan.kind == "weight",
+        float(config.capital), float(config.participation_cap), config.slippage.unit == "bps",
+        float(config.slippage.amount), config.resubmit, rules.lots, rules.t1, rules.price_limits,
+        rules.suspension, rules.corporate_actions, rules.stamp_duty, rules.transfer_fee,
+        rules.round_costs, rules.cash_check, md.last_close, risk, ladders, order_capacity, action_capacity)
     return RawRun(md, config, plan.reason, holdings, cash, flows, orders[:n_orders], actions[:n_actions],
                   plan.notes, rungs if named else None, tuple(name for name, _ in named), plan.drift_events)
 

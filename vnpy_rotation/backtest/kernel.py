@@ -230,6 +230,15 @@ def _put(row, values) -> None:
 
 
 @njit(cache=True)
+def _grown(records):
+    """``records`` with twice the rows, the written ones copied: a full buffer grows where it fills up
+    (amortised linear), so the day loop never has to run a second time."""
+    bigger = np.empty((2 * records.shape[0], records.shape[1]))
+    bigger[:records.shape[0]] = records
+    return bigger
+
+
+@njit(cache=True)
 def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split, dividend, action_day,
              lot, lot_step, tick, is_stock, commission_rate, commission_min, stamp_rate, transfer_rate,
              plan_days, plan_targets, plan_rows, weighted, capital, participation_cap, slip_bps, slip_amount,
@@ -244,15 +253,16 @@ def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split,
     ``LADDER_PARAMS``, see :mod:`~vnpy_rotation.risk.ladder`): while one is REDUCING plan buys are refused
     (``RISK_DENIED``) and rows that start are scaled; while one is HALTED plan rows are dropped and, when it
     flattens, every holding is sold first thing each day until none is left. Returns holdings and cash at
-    each close, per-symbol cash flows, the order and action records and how many of each were written (-1
-    when a capacity was too small: call again with more), and each ladder's rung at each close.
+    each close, per-symbol cash flows, the order and action records (buffers of at least ``order_capacity``
+    / ``action_capacity`` rows, doubled whenever one fills) and how many of each were written, and each
+    ladder's rung at each close.
     """
     n, m = exec_prices.shape
     holdings = np.zeros((n, m))
     cash_at_close = np.empty(n)
     flows = np.zeros((n, m))
-    orders = np.empty((order_capacity, len(ORDER_FIELDS)))
-    actions = np.empty((action_capacity, len(ACTION_FIELDS)))
+    orders = np.empty((max(order_capacity, 1), len(ORDER_FIELDS)))  # initial sizes: grown when full
+    actions = np.empty((max(action_capacity, 1), len(ACTION_FIELDS)))
     n_orders = 0
     n_actions = 0
     shares = np.zeros(m)
@@ -287,8 +297,8 @@ def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split,
                 keep[j] *= split[i, j]
                 if split[i, j] != 1.0:
                     shares[j] = math.floor(before * split[i, j] + 1e-9)
-                    if n_actions == action_capacity:
-                        return holdings, cash_at_close, flows, orders, -1, actions, -1, rungs
+                    if n_actions == actions.shape[0]:
+                        actions = _grown(actions)
                     _put(actions[n_actions], (float(i), float(j), 0.0, before, shares[j], 0.0))
                     n_actions += 1
                 if dividend[i, j] != 0.0:
@@ -297,8 +307,8 @@ def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split,
                         amount = cents(amount)
                     cash += amount
                     flows[i, j] += amount
-                    if n_actions == action_capacity:
-                        return holdings, cash_at_close, flows, orders, -1, actions, -1, rungs
+                    if n_actions == actions.shape[0]:
+                        actions = _grown(actions)
                     _put(actions[n_actions], (float(i), float(j), 1.0, before, shares[j], amount))
                     n_actions += 1
         if next_plan < len(plan_days) and plan_days[next_plan] == i:
@@ -335,8 +345,8 @@ def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split,
                                 transfer if is_stock[j] else 0.0, shares[j], bought[j], cash,
                                 participation_cap, slip_bps, slip_amount, lots, t1, limits, suspension,
                                 round_costs, cash_check)
-                if n_orders == order_capacity:
-                    return holdings, cash_at_close, flows, orders, -1, actions, -1, rungs
+                if n_orders == orders.shape[0]:
+                    orders = _grown(orders)
                 _put(orders[n_orders], (float(i), float(j), 0.0, wanted, submitted, volume, price, value,
                                         commission, stamp_paid, transfer_paid, slip, float(reasons)))
                 orders[n_orders, 13] = cause
@@ -361,8 +371,8 @@ def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split,
                     if wanted <= 1e-9 or row_day <= blocked_until[j]:  # (a stock stop holds j)
                         continue
                     if buy and rung >= REDUCING:  # reduce-only: the buy is refused, not sent again
-                        if n_orders == order_capacity:
-                            return holdings, cash_at_close, flows, orders, -1, actions, -1, rungs
+                        if n_orders == orders.shape[0]:
+                            orders = _grown(orders)
                         _put(orders[n_orders], (float(i), float(j), 1.0, wanted, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
                                                 0.0, float(RISK_DENIED)))
                         orders[n_orders, 13] = PLAN
@@ -382,8 +392,8 @@ def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split,
                                     transfer if is_stock[j] else 0.0, shares[j], bought[j], cash,
                                     participation_cap, slip_bps, slip_amount, lots, t1, limits, suspension,
                                     round_costs, cash_check)
-                    if n_orders == order_capacity:
-                        return holdings, cash_at_close, flows, orders, -1, actions, -1, rungs
+                    if n_orders == orders.shape[0]:
+                        orders = _grown(orders)
                     _put(orders[n_orders], (float(i), float(j), float(side), wanted, submitted, volume, price, value,
                                             commission, stamp_paid, transfer_paid, slip, float(reasons)))
                     orders[n_orders, 13] = PLAN  # cause, plan_row, trigger (a longer tuple above runs slower)

@@ -1,0 +1,61 @@
+"""Fair timing of two sides in one process: interleaved pairs, warm-up apart, min and median, the ratio.
+
+Machines drift (other processes, CPU frequency, caches), so timing one side N times and then the other
+N times skews the ratio towards whichever ran in the quieter spell. :func:`interleaved` runs the sides
+alternately (A, B, A, B, …; the order flips every round) after one untimed warm-up call each, whose time
+is reported apart (numba compilation or cache load, vnpy's lazy imports, first-touch caches).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+
+@dataclass(frozen=True)
+class Timing:
+    name: str
+    warmup: float  # seconds of the first, untimed call
+    times: tuple[float, ...]  # seconds of each timed call
+    value: Any = None  # what the last call returned
+
+    @property
+    def best(self) -> float:
+        return min(self.times)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+
+def interleaved(sides: dict[str, Callable[[], Any]], rounds: int) -> dict[str, Timing]:
+    """Each side once untimed, then ``rounds`` rounds of one timed call per side, alternating the order."""
+    warm: dict[str, float] = {}
+    values: dict[str, Any] = {}
+    for name, func in sides.items():
+        started = time.perf_counter()
+        values[name] = func()
+        warm[name] = time.perf_counter() - started
+    times: dict[str, list[float]] = {name: [] for name in sides}
+    names = list(sides)
+    for k in range(rounds):
+        for name in names if k % 2 == 0 else names[::-1]:
+            started = time.perf_counter()
+            values[name] = sides[name]()
+            times[name].append(time.perf_counter() - started)
+    return {name: Timing(name, warm[name], tuple(times[name]), values[name]) for name in sides}
+
+
+def ratio_line(slow: Timing, fast: Timing, unit: float = 1e3, suffix: str = "ms") -> str:
+    """``slow`` over ``fast`` by min and by median, with both sides' figures."""
+    return (f"{slow.name} {slow.best * unit:.1f} {suffix} (median {slow.median * unit:.1f}) / {fast.name} "
+            f"{fast.best * unit:.2f} {suffix} (median {fast.median * unit:.2f}) = "
+            f"{slow.best / fast.best:.1f}× by min, {slow.median / fast.median:.1f}× by median")
+
+
+def markdown(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
