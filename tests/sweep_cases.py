@@ -26,11 +26,17 @@ FACTOR_MIXES = (
     {"mom_120": 0.4, "ma_gap_120": 0.3, "mdd_60": 0.3},
 )
 WALKFORWARD_FILES = ("windows.csv", "grid_train.csv", "stability.csv", "holdout.json", "trades.csv", "equity.csv")
-WALKFORWARDS = {  # name → run.py walkforward arguments (a short walk-forward of each template)
-    "etf_rotation": ("--strategy", "etf_rotation", "--start", "2020-01-02", "--train-years", "1",
-                     "--grid", "top_n=1,2", "--grid", "buffer=0,2"),
-    "vqm": ("--strategy", "vqm", "--start", "2020-01-02", "--train-years", "1", "--grid", "top_n=5,10"),
+WALKFORWARDS = {  # name → (first train day, train years, --grid arguments): a short walk-forward of each template
+    "etf_rotation": ("2020-01-02", 1, ["top_n=1,2", "buffer=0,2"]),
+    "vqm": ("2020-01-02", 1, ["top_n=5,10"]),
 }
+
+
+def walkforward_args(name: str) -> list[str]:
+    """The ``run.py walkforward`` arguments of the case ``name``."""
+    start, years, grid_args = WALKFORWARDS[name]
+    return ["--strategy", name, "--start", start, "--train-years", str(years),
+            *(a for g in grid_args for a in ("--grid", g))]
 
 
 def etf_combos() -> list[dict[str, Any]]:
@@ -76,7 +82,7 @@ def sweeps(found: dict[str, Any]) -> dict[str, Any]:
 def walkforward_hashes(root: Path, home: Path, name: str) -> dict[str, str]:
     """sha256 of each result file of ``run.py walkforward`` (run from ``root``) for the case ``name``."""
     out = home / f"wf_{name}"
-    done = subprocess.run([sys.executable, str(root / "run.py"), "walkforward", *WALKFORWARDS[name],
+    done = subprocess.run([sys.executable, str(root / "run.py"), "walkforward", *walkforward_args(name),
                            "--out", str(out), "--home", str(home)], cwd=home, capture_output=True, text=True,
                           timeout=600)
     if done.returncode != 0:

@@ -7,15 +7,20 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import fresh_bundled_store, run_cli
+from conftest import fresh_bundled_store
 from sweep_cases import FACTOR_MIXES, WALKFORWARD_FILES, WALKFORWARDS, canonical_csv, etf_combos, markets, vqm_combos
 
 from vnpy_rotation.backtest.config import BacktestConfig
 from vnpy_rotation.backtest.sweep import quick_metrics, run_span, sweep
+from vnpy_rotation.data.store import BarStore
+from vnpy_rotation.research.walkforward import run_walkforward
+from vnpy_rotation.research.wf_config import read_walkforward_spec
+from vnpy_rotation.research.wf_report import write_report
 from vnpy_rotation.strategies import create_strategy
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -80,10 +85,12 @@ def test_a_span_sweep_row_equals_a_single_run_on_that_span(found, name):
 
 @pytest.mark.parametrize("name", list(WALKFORWARDS))
 def test_walkforward_files_equal_those_of_the_code_before(found, tmp_path, name):
+    """``run.py walkforward`` of the case, in this process on the same database (as the command runs it)."""
+    start, years, grid_args = WALKFORWARDS[name]
+    spec = read_walkforward_spec(name, None, date.fromisoformat(start), None, None, {"train_years": years}, grid_args)
+    write_report(run_walkforward(spec, store=BarStore()), tmp_path)
     golden = json.loads((GOLDEN / "walkforward_sha256.json").read_text(encoding="utf-8"))[name]
-    done = run_cli("walkforward", *WALKFORWARDS[name], "--out", str(tmp_path / "wf"), home=tmp_path)
-    assert done.returncode == 0, done.stderr
-    assert {f: hashlib.sha256((tmp_path / "wf" / f).read_bytes()).hexdigest() for f in WALKFORWARD_FILES} == golden
+    assert {f: hashlib.sha256((tmp_path / f).read_bytes()).hexdigest() for f in WALKFORWARD_FILES} == golden
 
 
 def test_a_window_is_a_view_that_leaves_its_parent_alone(found):

@@ -49,8 +49,17 @@ def select_with_hysteresis(scores: np.ndarray, eligible: np.ndarray, top_n: int,
 
     Only eligible members with a finite score can be held or chosen. Ties go to the earlier column.
     """
+    return select_ranked(*rank_usable(scores, eligible), top_n, buffer)
+
+
+def rank_usable(scores: np.ndarray, eligible: np.ndarray) -> tuple[IntArray, BoolArray]:
+    """(columns best score first per row, ties to the earlier column; which may be held or chosen)."""
     usable = eligible & np.isfinite(scores)
-    order = np.argsort(-np.where(usable, scores, -np.inf), axis=1, kind="stable")
+    return np.argsort(-np.where(usable, scores, -np.inf), axis=1, kind="stable"), usable
+
+
+def select_ranked(order: IntArray, usable: BoolArray, top_n: int, buffer: int) -> BoolArray:
+    """:func:`select_with_hysteresis` on the ranking of :func:`rank_usable`."""
     return _hysteresis(order, usable, top_n, buffer)
 
 

@@ -33,7 +33,7 @@ from ..factors.library import FACTORS
 from ..protocol import StrategyBase
 from ..rotation.capacity import cap_order_sizes
 from ..rotation.pools import PoolsConfig, read_pools
-from ..rotation.selection import percentile_ranks, select_with_hysteresis, slot_weights, weighted_ranks
+from ..rotation.selection import percentile_ranks, rank_usable, select_ranked, slot_weights, weighted_ranks
 
 ADV_SESSIONS = 20  # max_adv_pct is a share of the 20-session average turnover
 
@@ -152,20 +152,25 @@ class EtfRotationStrategy(StrategyBase):
         # Through the memo (a sweep chunk), what depends only on the market, the pool and the schedule is
         # computed once and shared by every combination; a single run computes it afresh, the same way.
         sessions = derived(memo, market, ("sessions", key), lambda: pool_inputs(market, members)[0])
-        factors = {name: derived(memo, market, ("factor", key, name), lambda name=name: pool_factors(
-            market, members, [name]).values[name]) for name in dict.fromkeys([*s.factors, s.absolute_factor])}
-        rows = derived(memo, market, ("rows", key, s.schedule, s.every_k), lambda: self.decision_rows(market, sessions))
 
-        has_bar, history, adv = derived(memo, market, ("tradable", key, tuple(columns), s.schedule, s.every_k),
+        def factor(name: str) -> np.ndarray:
+            return derived(memo, market, ("factor", key, name),
+                           lambda: pool_factors(market, members, [name]).values[name])
+
+        on = (key, s.schedule, s.every_k)  # the decision rows
+        rows = derived(memo, market, ("rows", *on), lambda: self.decision_rows(market, sessions))
+        has_bar, history, adv = derived(memo, market, ("tradable", *on, tuple(columns)),
                                         lambda: _tradable(market, columns, rows))
-        member_bar = has_bar[:, :len(members)]
-        eligible = (member_bar & (history[:, :len(members)] >= s.min_history)
-                    & (adv[:, :len(members)] >= s.min_adv)
-                    & (np.nan_to_num(factors[s.absolute_factor][rows], nan=-np.inf) > s.absolute_threshold))
-        ranks = {k: derived(memo, market, ("ranks", key, k, s.schedule, s.every_k),
-                            lambda k=k: percentile_ranks(FACTORS[k].direction * factors[k][rows])) for k in s.factors}
-        scores = weighted_ranks(ranks, s.factors)
-        selected = select_with_hysteresis(scores, eligible, s.top_n, s.buffer)
+        universe = (*on, s.min_history, s.min_adv, s.absolute_factor, s.absolute_threshold)
+        eligible = derived(memo, market, ("eligible", *universe), lambda: (
+            has_bar[:, :len(members)] & (history[:, :len(members)] >= s.min_history)
+            & (adv[:, :len(members)] >= s.min_adv)
+            & (np.nan_to_num(factor(s.absolute_factor)[rows], nan=-np.inf) > s.absolute_threshold)))
+        mix = tuple(s.factors.items())
+        scores = derived(memo, market, ("scores", *on, mix), lambda: weighted_ranks(
+            {k: percentile_ranks(FACTORS[k].direction * factor(k)[rows]) for k in s.factors}, s.factors))
+        ranked = derived(memo, market, ("ranked", *universe, mix), lambda: rank_usable(scores, eligible))
+        selected = select_ranked(*ranked, s.top_n, s.buffer)
         weights, empty = slot_weights(selected, s.top_n, limits.max_single_weight)
         desired = np.zeros((len(rows), len(columns)))
         desired[:, :len(members)] = weights
@@ -200,18 +205,20 @@ class EtfRotationStrategy(StrategyBase):
             latest = np.searchsorted(d.rows, all_rows, side="right") - 1
             known = latest >= 0
             now[np.ix_(known, cols)] += d.weights[latest[known]] * shares[d.pool]
-            touched[np.ix_(np.isin(all_rows, d.rows), cols)] = True
+            deciding = known & (d.rows[np.maximum(latest, 0)] == all_rows)  # all_rows in d.rows (both sorted)
+            touched[np.ix_(deciding, cols)] = True
         if not self.settings.trim_unchanged:
             before = np.vstack([np.zeros((1, len(symbols))), now[:-1]])
             touched &= ~np.isclose(now, before, rtol=0.0, atol=1e-9)
         frame = np.where(touched, now, np.nan)
-        plan = pd.DataFrame(frame, index=market.days[all_rows], columns=symbols)
+        columns = derived(self.memo, market, "columns", lambda: pd.Index(symbols))
+        plan = pd.DataFrame(frame, index=market.days[all_rows], columns=columns)
         tables = {"capacity": lambda: pd.concat([d.capacity() for d in decided], ignore_index=True),
                   "selection": lambda: self._selection_log(market, decided)}
         if len(all_rows):
-            last = plan.iloc[-1]
+            last = frame[-1]
             self.last_decision = str(plan.index[-1].date())
-            self.holdings = ", ".join(f"{s} {w:.0%}" for s, w in last[last > 0].items())
+            self.holdings = ", ".join(f"{symbols[j]} {last[j]:.0%}" for j in np.nonzero(last > 0)[0])
         return TargetPlan(plan, tables=tables)
 
     def pool_plans(self, market: MarketData) -> dict[str, TargetPlan]:
