@@ -52,6 +52,13 @@ def vqm_combos() -> list[dict[str, Any]]:
     return grid(w_pe=[0.4, 0.5, 0.6, 0.7, 0.8], top_n=[5, 10, 20], stock_stop=[0.08, None])
 
 
+def momentum_combos() -> list[dict[str, Any]]:
+    from vnpy_rotation.backtest.sweep import grid
+
+    return grid(lookback=[1, 20, 60], top_n=[1, 3], rebalance=["week_end", "daily"], adjusted=[True, False],
+                sizing=["weight", "shares"])
+
+
 def canonical_csv(frame) -> str:
     """Every value at full float precision; a factor mix as ``name=weight;...``."""
     shown = frame.copy()
@@ -76,6 +83,7 @@ def sweeps(found: dict[str, Any]) -> dict[str, Any]:
 
     config = BacktestConfig()
     return {"etf_rotation": sweep(found["etf_rotation"], "etf_rotation", etf_combos(), config),
+            "momentum_topn": sweep(found["etf_rotation"], "momentum_topn", momentum_combos(), config),
             "vqm": sweep(found["vqm"], "vqm", vqm_combos(), config)}
 
 

@@ -13,7 +13,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import fresh_bundled_store
-from sweep_cases import FACTOR_MIXES, WALKFORWARD_FILES, WALKFORWARDS, canonical_csv, etf_combos, markets, vqm_combos
+from sweep_cases import (
+    FACTOR_MIXES,
+    WALKFORWARD_FILES,
+    WALKFORWARDS,
+    canonical_csv,
+    etf_combos,
+    markets,
+    momentum_combos,
+    vqm_combos,
+)
 
 from vnpy_rotation.backtest.config import BacktestConfig
 from vnpy_rotation.backtest.sweep import quick_metrics, run_span, sweep
@@ -24,7 +33,8 @@ from vnpy_rotation.research.wf_report import write_report
 from vnpy_rotation.strategies import create_strategy
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
-COMBOS = {"etf_rotation": etf_combos, "vqm": vqm_combos}
+COMBOS = {"etf_rotation": etf_combos, "vqm": vqm_combos, "momentum_topn": momentum_combos}
+MARKET = {"etf_rotation": "etf_rotation", "vqm": "vqm", "momentum_topn": "etf_rotation"}  # which market it trades
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +45,7 @@ def found(runtime_home):
 @pytest.fixture(scope="module")
 def swept(found):
     config = BacktestConfig()
-    return {name: sweep(found[name], name, COMBOS[name](), config) for name in COMBOS}
+    return {name: sweep(found[MARKET[name]], name, COMBOS[name](), config) for name in COMBOS}
 
 
 @pytest.mark.parametrize("name", list(COMBOS))
@@ -59,7 +69,9 @@ def sample(name: str) -> list[dict]:
         return [next(c for c in combos if c["factors"] == mix and c["schedule"] == schedule and
                      c["top_n"] == 1 + k % 2 and c["buffer"] == k % 5)
                 for k, mix in enumerate(FACTOR_MIXES) for schedule in ("week_end", "month_end")]
-    return [c for c in combos if c["w_pe"] in (0.4, 0.8)][::2]
+    if name == "vqm":
+        return [c for c in combos if c["w_pe"] in (0.4, 0.8)][::2]
+    return combos[::5]
 
 
 @pytest.mark.parametrize("name", list(COMBOS))
@@ -68,13 +80,13 @@ def test_every_sweep_row_equals_a_single_run_of_its_combination(found, swept, na
     combos = COMBOS[name]()
     for combo in sample(name):
         row = frame.iloc[combos.index(combo)].to_dict()
-        alone = single_row(found[name], name, combo)
+        alone = single_row(found[MARKET[name]], name, combo)
         assert all(same(row[k], v) for k, v in alone.items()), (combo, row, alone)
 
 
 @pytest.mark.parametrize("name", list(COMBOS))
 def test_a_span_sweep_row_equals_a_single_run_on_that_span(found, name):
-    market = found[name]
+    market = found[MARKET[name]]
     span = (market.days[300].date(), market.days[800].date())
     combos = sample(name)[:4]
     frame = sweep(market, name, combos, BacktestConfig(), span=span)
