@@ -16,12 +16,13 @@ import itertools
 import math
 from concurrent.futures import Executor
 from datetime import date
+from functools import partial
 from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
 
-from ..data.market_data import MarketData
+from ..data.market_data import MarketData, MarketMemo
 from ..errors import InputRejected, Problem
 from ..protocol import TargetStrategy
 from .config import BacktestConfig
@@ -57,17 +58,22 @@ def plan_within(plan: TargetPlan, days: pd.DatetimeIndex) -> TargetPlan:
     return dataclasses.replace(plan, frame=plan.frame[keep], notes=notes)
 
 
-def run_span(market: MarketData, strategy: TargetStrategy, config: BacktestConfig, span: Span | None = None) -> RawRun:
+def run_span(market: MarketData, strategy: TargetStrategy, config: BacktestConfig, span: Span | None = None,
+             *, memo: MarketMemo | None = None) -> RawRun:
     """Simulate ``strategy`` on ``span`` (the whole market when ``None``).
 
     The strategy decides on ``market.window(None, span end)``: it never receives a bar after the span, and
     the bars before the span are its warm-up. The simulation starts in cash on the span's first trading day
     and follows the decisions taken on the span's days.
+
+    ``memo`` (a sweep chunk's) hands every run the same window objects, so what the strategies derive from
+    them is computed once per chunk (see :func:`run_chunk`).
     """
     if span is None:
         return simulate(market, strategy.targets(market), config)
     start, end = span
-    traded, decided = market.window(start, end), market.window(None, end)
+    window = market.window if memo is None else partial(memo.window, market)
+    traded, decided = window(start, end), window(None, end)
     if len(traded.days) < 2:
         raise InputRejected(Problem("span", None, f"fewer than 2 trading days in {start} … {end}"))
     return simulate(traded, plan_within(strategy.targets(decided), traded.days), config, decided)
@@ -75,13 +81,20 @@ def run_span(market: MarketData, strategy: TargetStrategy, config: BacktestConfi
 
 def run_chunk(market: MarketData, strategy_name: str, base: dict[str, Any], combos: list[dict[str, Any]],
               config: BacktestConfig, span: Span | None = None) -> list[dict[str, Any]]:
-    """Run one chunk of the grid (executed in a worker)."""
-    from ..strategies import create_strategy
+    """Run one chunk of the grid (executed in a worker).
+
+    The chunk's runs share one :class:`MarketMemo`: factor panels, ranks and tradability per factor and
+    window are computed once, not once per combination. Each value is keyed by everything it depends on,
+    so a run's result is the one a single run of its combination gives. The strategies write no per-trade
+    notes (``notes = False``): the rows keep only metrics, and notes change no fill.
+    """
+    from ..strategies import for_sweep
 
     rows = []
+    memo = MarketMemo()
     for combo in combos:
-        strategy = create_strategy(strategy_name, {**base, **combo}, "sweep")
-        run = run_span(market, strategy, config, span)
+        strategy = for_sweep(strategy_name, {**base, **combo}, memo)
+        run = run_span(market, strategy, config, span, memo=memo)
         rows.append({**combo, **quick_metrics(run.equity()), "trade_count": len(run.fill_rows),
                      "total_cost": float(run.costs[:3].sum())})
     return rows

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -21,6 +21,9 @@ from .formats import PRICE_FIELDS
 
 if TYPE_CHECKING:  # the data layer imports vnpy; the simulation core must not (sweep workers, tests)
     from ..data.panels import Panels
+
+T = TypeVar("T")
+
 
 def round_to_tick(price: np.ndarray | float, tick: np.ndarray | float) -> np.ndarray:
     """Round half up to the tick, as the exchanges compute limit prices (四舍五入至最小变动价位)."""
@@ -74,18 +77,69 @@ class MarketData:
         return pd.DataFrame(values, index=self.days, columns=list(self.symbols), copy=False)
 
     def window(self, start: date | None, end: date | None) -> "MarketData":
-        """The same data restricted to ``start..end`` (limits and actions stay as computed on the whole)."""
-        keep = np.ones(len(self.days), dtype=bool)
-        if start is not None:
-            keep &= self.days >= pd.Timestamp(start)
-        if end is not None:
-            keep &= self.days <= pd.Timestamp(end)
+        """The same data restricted to ``start..end`` (limits and actions stay as computed on the whole).
+
+        The days are sorted, so the window is one contiguous row range: every day-indexed array (and every
+        extra) is a read-only numpy view of this market's, nothing is copied. Read-only because a write into
+        a view would change the parent: a caller that needs to change values copies them first.
+        """
+        lo = 0 if start is None else int(self.days.searchsorted(pd.Timestamp(start), side="left"))
+        hi = len(self.days) if end is None else int(self.days.searchsorted(pd.Timestamp(end), side="right"))
+        if not self.days.is_monotonic_increasing:  # never built so; kept exact for a hand-made market
+            keep = np.ones(len(self.days), dtype=bool)
+            if start is not None:
+                keep &= self.days >= pd.Timestamp(start)
+            if end is not None:
+                keep &= self.days <= pd.Timestamp(end)
+            return self._rows(keep)
+        return self._rows(slice(lo, max(lo, hi)))
+
+    def _rows(self, rows: slice | np.ndarray) -> "MarketData":
         fields = {name: getattr(self, name) for name in self.__dataclass_fields__}
         for name, value in fields.items():
             if name not in PER_SYMBOL and isinstance(value, (np.ndarray, pd.Index)):
-                fields[name] = value[keep]
-        fields["extras"] = {name: value[keep] for name, value in self.extras.items()}
+                fields[name] = _read_only(value[rows])
+        fields["extras"] = {name: _read_only(value[rows]) for name, value in self.extras.items()}
         return MarketData(**fields)
+
+
+def _read_only(value: np.ndarray | pd.Index) -> np.ndarray | pd.Index:
+    if isinstance(value, np.ndarray):
+        value.flags.writeable = False  # on the view only: the parent stays writable
+    return value
+
+
+class MarketMemo:
+    """Values derived from markets, shared by the runs of one sweep chunk (factor panels, ranks, windows).
+
+    Keyed by the market object itself (a strong reference is kept, so an ``id`` is never reused while the
+    memo lives) and a key naming every input the value depends on besides the market. Values are read
+    only; a memo lives as long as the chunk that created it, so nothing leaks to other markets or runs.
+    """
+
+    def __init__(self) -> None:
+        self._markets: dict[int, tuple[MarketData, dict[object, object]]] = {}
+
+    def get(self, market: MarketData, key: object, compute: "Callable[[], T]") -> "T":
+        entry = self._markets.get(id(market))
+        if entry is None or entry[0] is not market:
+            entry = self._markets[id(market)] = (market, {})
+        if key not in entry[1]:
+            value = compute()
+            for array in value if isinstance(value, tuple) else (value,):
+                if isinstance(array, np.ndarray):
+                    array.flags.writeable = False  # shared by every run of the chunk: a write would leak
+            entry[1][key] = value
+        return entry[1][key]  # type: ignore[return-value]
+
+    def window(self, market: MarketData, start: date | None, end: date | None) -> MarketData:
+        """``market.window(start, end)``, the same object for the same bounds (so values keyed on it hit)."""
+        return self.get(market, ("window", start, end), lambda: market.window(start, end))
+
+
+def derived(memo: MarketMemo | None, market: MarketData, key: object, compute: "Callable[[], T]") -> "T":
+    """``compute()``, through ``memo`` when there is one (a sweep), else afresh (a single run)."""
+    return compute() if memo is None else memo.get(market, key, compute)
 
 
 def forward_fill(values: np.ndarray) -> np.ndarray:

@@ -8,6 +8,11 @@ average turnover is cut to that size, and the rest waits for the next decision.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
+from numba import njit
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 
 
 def cap_order_sizes(desired: np.ndarray, adv: np.ndarray, capital: float, max_adv_pct: float,
@@ -18,13 +23,24 @@ def cap_order_sizes(desired: np.ndarray, adv: np.ndarray, capital: float, max_ad
     turnover in CNY (NaN or 0: the fund cannot be traded, its weight stays). Returns (allowed
     weights, binding mask).
     """
-    allowed = np.empty_like(desired)
-    binding = np.zeros(desired.shape, dtype=bool)
     previous = np.zeros(desired.shape[1]) if start is None else start.astype(float)
     limit = np.nan_to_num(max_adv_pct * adv / capital)
-    for i in range(len(desired)):
-        change = desired[i] - previous
-        cut = np.minimum(np.maximum(change, -limit[i]), limit[i])  # np.clip's overhead dominates small rows
-        binding[i] = np.abs(change - cut) > 1e-12
-        previous = allowed[i] = previous + cut
+    return _cap_rows(np.asarray(desired, dtype=float), limit, previous)
+
+
+@njit(cache=True)
+def _cap_rows(desired: FloatArray, limit: FloatArray, previous: FloatArray) -> tuple[FloatArray, BoolArray]:
+    """The day loop (compiled: each row starts from the previous row's allowed weights). The clamp is
+    written as numpy's ``minimum(maximum(change, -limit), limit)`` evaluates it (NaN propagates)."""
+    allowed = np.empty_like(desired)
+    binding = np.zeros(desired.shape, dtype=np.bool_)
+    now = previous.copy()
+    for i in range(desired.shape[0]):
+        for j in range(desired.shape[1]):
+            change = desired[i, j] - now[j]
+            low = -limit[i, j]
+            cut = change if (change >= low or np.isnan(change)) else low
+            cut = cut if (cut <= limit[i, j] or np.isnan(cut)) else limit[i, j]
+            binding[i, j] = abs(change - cut) > 1e-12
+            now[j] = allowed[i, j] = now[j] + cut
     return allowed, binding

@@ -7,9 +7,14 @@ All functions take arrays over decision rows × pool members and are pure; row i
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
+from numba import njit
 
 from ..factors.library import FACTORS
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 
 
 def percentile_ranks(values: np.ndarray) -> np.ndarray:
@@ -23,10 +28,16 @@ def composite_score(factors: dict[str, np.ndarray], weights: dict[str, float]) -
     A member needs every weighted factor to be scored (NaN otherwise): a fund too young for the
     longest window waits rather than being scored on part of the model.
     """
+    return weighted_ranks({name: percentile_ranks(FACTORS[name].direction * factors[name]) for name in weights},
+                          weights)
+
+
+def weighted_ranks(ranks: dict[str, np.ndarray], weights: dict[str, float]) -> np.ndarray:
+    """Σ rank × weight / Σ weights over the factors' (oriented) percentile ranks, in ``weights`` order."""
     total = sum(weights.values())
     score: np.ndarray | None = None
     for name, weight in weights.items():
-        ranked = percentile_ranks(FACTORS[name].direction * factors[name]) * (weight / total)
+        ranked = ranks[name] * (weight / total)
         score = ranked if score is None else score + ranked
     if score is None:
         raise ValueError("composite_score needs at least one weighted factor")
@@ -38,21 +49,48 @@ def select_with_hysteresis(scores: np.ndarray, eligible: np.ndarray, top_n: int,
 
     Only eligible members with a finite score can be held or chosen. Ties go to the earlier column.
     """
-    rows, members = scores.shape
-    chosen = np.zeros((rows, members), dtype=bool)
+    return select_ranked(*rank_usable(scores, eligible), top_n, buffer)
+
+
+def rank_usable(scores: np.ndarray, eligible: np.ndarray) -> tuple[IntArray, BoolArray]:
+    """(columns best score first per row, ties to the earlier column; which may be held or chosen)."""
     usable = eligible & np.isfinite(scores)
-    order = np.argsort(-np.where(usable, scores, -np.inf), axis=1, kind="stable")
-    held: set[int] = set()
+    return np.argsort(-np.where(usable, scores, -np.inf), axis=1, kind="stable"), usable
+
+
+def select_ranked(order: IntArray, usable: BoolArray, top_n: int, buffer: int) -> BoolArray:
+    """:func:`select_with_hysteresis` on the ranking of :func:`rank_usable`."""
+    return _hysteresis(order, usable, top_n, buffer)
+
+
+@njit(cache=True)
+def _hysteresis(order: IntArray, usable: BoolArray, top_n: int, buffer: int) -> BoolArray:
+    """The day loop (compiled: it carries the holdings from row to row). Per row: the holdings ranked
+    within ``top_n + buffer`` stay, then the best-ranked others fill the slots up to ``top_n``."""
+    rows, members = usable.shape
+    chosen = np.zeros((rows, members), dtype=np.bool_)
+    held = np.zeros(members, dtype=np.bool_)
     for i in range(rows):
-        ranked = [int(j) for j in order[i] if usable[i, j]]
-        pick = [j for j in ranked[:top_n + buffer] if j in held]
-        for j in ranked:
-            if len(pick) >= top_n:
+        count = 0
+        seen = 0
+        for k in range(members):
+            j = order[i, k]
+            if not usable[i, j]:
+                continue
+            if seen >= top_n + buffer:
                 break
-            if j not in pick:
-                pick.append(j)
-        chosen[i, pick] = True
-        held = set(pick)
+            seen += 1
+            if held[j]:
+                chosen[i, j] = True
+                count += 1
+        for k in range(members):
+            if count >= top_n:
+                break
+            j = order[i, k]
+            if usable[i, j] and not chosen[i, j]:
+                chosen[i, j] = True
+                count += 1
+        held[:] = chosen[i]
     return chosen
 
 

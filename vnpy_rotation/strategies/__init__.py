@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import validate_section
+from ..data.market_data import MarketMemo
 from ..errors import InputRejected, Problem
 from ..protocol import TargetStrategy
 from .equal_weight import EqualWeightStrategy
@@ -23,3 +24,14 @@ def create_strategy(name: str, raw_settings: dict[str, Any] | None = None, sourc
         raise InputRejected(Problem("--strategy", None, f"unknown strategy {name!r}; choose from "
                                     f"{', '.join(sorted(STRATEGIES))}"))
     return cls(validate_section(cls.Settings, raw_settings, source))
+
+
+def for_sweep(name: str, raw_settings: dict[str, Any], memo: MarketMemo) -> TargetStrategy:
+    """:func:`create_strategy` for one run of a sweep: it shares ``memo`` (values derived from the market,
+    computed once per chunk) and builds no per-trade notes where it has any (a sweep keeps only metrics)."""
+    strategy = create_strategy(name, raw_settings, "sweep")
+    if hasattr(strategy, "memo"):
+        strategy.memo = memo
+    if hasattr(strategy, "notes"):
+        strategy.notes = False
+    return strategy

@@ -27,13 +27,13 @@ from pydantic import Field, field_validator, model_validator
 from ..backtest.engine import TargetPlan
 from ..backtest.strategy import rebalance_days
 from ..config import StrategySettings
-from ..data.market_data import MarketData, forward_fill
-from ..factors.inputs import pool_factors
+from ..data.market_data import MarketData, MarketMemo, derived, forward_fill
+from ..factors.inputs import pool_factors, pool_inputs
 from ..factors.library import FACTORS
 from ..protocol import StrategyBase
 from ..rotation.capacity import cap_order_sizes
 from ..rotation.pools import PoolsConfig, read_pools
-from ..rotation.selection import composite_score, select_with_hysteresis, slot_weights
+from ..rotation.selection import percentile_ranks, rank_usable, select_ranked, slot_weights, weighted_ranks
 
 ADV_SESSIONS = 20  # max_adv_pct is a share of the 20-session average turnover
 
@@ -114,6 +114,7 @@ class EtfRotationStrategy(StrategyBase):
         self.last_decision: str = ""
         self.holdings: str = ""
         self._decided: tuple[MarketData, list[PoolDecisions]] | None = None
+        self.memo: MarketMemo | None = None  # a sweep chunk's shared derived values (see backtest.sweep)
 
     @property
     def symbols(self) -> list[str]:
@@ -147,26 +148,35 @@ class EtfRotationStrategy(StrategyBase):
         limits = self.pools_config.capital_constraints[pool]
         members = list(self.pools_config.pools[pool])
         columns = self.pool_columns(pool)
-        factors = pool_factors(market, members, list(dict.fromkeys([*s.factors, s.absolute_factor])))
-        values = factors.values
-        rows = self.decision_rows(market, factors.sessions)
+        memo, key = self.memo, tuple(members)
+        # Through the memo (a sweep chunk), what depends only on the market, the pool and the schedule is
+        # computed once and shared by every combination; a single run computes it afresh, the same way.
+        sessions = derived(memo, market, ("sessions", key), lambda: pool_inputs(market, members)[0])
 
-        index = [market.symbols.index(c) for c in columns]
-        has_bar = np.isfinite(market.close[:, index]) & ~market.suspended[:, index]
-        history = np.cumsum(has_bar, axis=0)[rows]
-        adv = _average_turnover(market.turnover[:, index])[rows]
-        member_bar = has_bar[rows][:, :len(members)]
-        eligible = (member_bar & (history[:, :len(members)] >= s.min_history)
-                    & (adv[:, :len(members)] >= s.min_adv)
-                    & (np.nan_to_num(values[s.absolute_factor][rows], nan=-np.inf) > s.absolute_threshold))
-        scores = composite_score({k: values[k][rows] for k in s.factors}, s.factors)
-        selected = select_with_hysteresis(scores, eligible, s.top_n, s.buffer)
+        def factor(name: str) -> np.ndarray:
+            return derived(memo, market, ("factor", key, name),
+                           lambda: pool_factors(market, members, [name]).values[name])
+
+        on = (key, s.schedule, s.every_k)  # the decision rows
+        rows = derived(memo, market, ("rows", *on), lambda: self.decision_rows(market, sessions))
+        has_bar, history, adv = derived(memo, market, ("tradable", *on, tuple(columns)),
+                                        lambda: _tradable(market, columns, rows))
+        universe = (*on, s.min_history, s.min_adv, s.absolute_factor, s.absolute_threshold)
+        eligible = derived(memo, market, ("eligible", *universe), lambda: (
+            has_bar[:, :len(members)] & (history[:, :len(members)] >= s.min_history)
+            & (adv[:, :len(members)] >= s.min_adv)
+            & (np.nan_to_num(factor(s.absolute_factor)[rows], nan=-np.inf) > s.absolute_threshold)))
+        mix = tuple(s.factors.items())
+        scores = derived(memo, market, ("scores", *on, mix), lambda: weighted_ranks(
+            {k: percentile_ranks(FACTORS[k].direction * factor(k)[rows]) for k in s.factors}, s.factors))
+        ranked = derived(memo, market, ("ranked", *universe, mix), lambda: rank_usable(scores, eligible))
+        selected = select_ranked(*ranked, s.top_n, s.buffer)
         weights, empty = slot_weights(selected, s.top_n, limits.max_single_weight)
         desired = np.zeros((len(rows), len(columns)))
         desired[:, :len(members)] = weights
         if s.defensive:
             d = columns.index(s.defensive)
-            desired[:, d] += np.where(has_bar[rows][:, d], empty, 0.0)
+            desired[:, d] += np.where(has_bar[:, d], empty, 0.0)
         desired *= s.invested
         allowed, binding = cap_order_sizes(desired, adv, limits.target_capital, limits.max_adv_pct)
         capped_single = np.zeros_like(binding)
@@ -195,18 +205,20 @@ class EtfRotationStrategy(StrategyBase):
             latest = np.searchsorted(d.rows, all_rows, side="right") - 1
             known = latest >= 0
             now[np.ix_(known, cols)] += d.weights[latest[known]] * shares[d.pool]
-            touched[np.ix_(np.isin(all_rows, d.rows), cols)] = True
+            deciding = known & (d.rows[np.maximum(latest, 0)] == all_rows)  # all_rows in d.rows (both sorted)
+            touched[np.ix_(deciding, cols)] = True
         if not self.settings.trim_unchanged:
             before = np.vstack([np.zeros((1, len(symbols))), now[:-1]])
             touched &= ~np.isclose(now, before, rtol=0.0, atol=1e-9)
         frame = np.where(touched, now, np.nan)
-        plan = pd.DataFrame(frame, index=market.days[all_rows], columns=symbols)
+        columns = derived(self.memo, market, "columns", lambda: pd.Index(symbols))
+        plan = pd.DataFrame(frame, index=market.days[all_rows], columns=columns)
         tables = {"capacity": lambda: pd.concat([d.capacity() for d in decided], ignore_index=True),
                   "selection": lambda: self._selection_log(market, decided)}
         if len(all_rows):
-            last = plan.iloc[-1]
+            last = frame[-1]
             self.last_decision = str(plan.index[-1].date())
-            self.holdings = ", ".join(f"{s} {w:.0%}" for s, w in last[last > 0].items())
+            self.holdings = ", ".join(f"{symbols[j]} {last[j]:.0%}" for j in np.nonzero(last > 0)[0])
         return TargetPlan(plan, tables=tables)
 
     def pool_plans(self, market: MarketData) -> dict[str, TargetPlan]:
@@ -228,6 +240,13 @@ class EtfRotationStrategy(StrategyBase):
                              "selected": ";".join(m for m, on in zip(members, chosen) if on),
                              "weights": ";".join(f"{c}={w:.4f}" for c, w in zip(d.columns, weights) if w > 0)})
         return pd.DataFrame(rows, columns=["date", "pool", "selected", "weights"])
+
+
+def _tradable(market: MarketData, columns: list[str], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """On the decision ``rows``: which of ``columns`` has a bar, sessions with a bar so far, and ADV."""
+    index = [market.symbols.index(c) for c in columns]
+    has_bar = np.isfinite(market.close[:, index]) & ~market.suspended[:, index]
+    return has_bar[rows], np.cumsum(has_bar, axis=0)[rows], _average_turnover(market.turnover[:, index])[rows]
 
 
 def _average_turnover(turnover: np.ndarray) -> np.ndarray:

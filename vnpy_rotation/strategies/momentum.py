@@ -29,12 +29,23 @@ class MomentumTopNSettings(EqualWeightSettings):
     notional: float = Field(default=1_000_000.0, gt=0)
 
 
-def momentum_scores(market: MarketData, lookback: int, adjusted: bool = True) -> np.ndarray:
-    """Trailing ``lookback``-day return of the (adjusted) close; NaN without enough history or when suspended."""
-    adjusted = market.adjusted("close") if adjusted else market.close
-    scores = np.full(adjusted.shape, np.nan)
-    scores[lookback:] = adjusted[lookback:] / adjusted[:-lookback] - 1
-    scores[market.suspended] = np.nan
+def momentum_scores(market: MarketData, lookback: int, adjusted: bool = True,
+                    rows: np.ndarray | None = None) -> np.ndarray:
+    """Trailing ``lookback``-day return of the (adjusted) close; NaN without enough history or when suspended.
+
+    On the day ``rows`` only when given (the decision days: each value is the same as on the whole axis,
+    without computing the days nothing decides on).
+    """
+    rows = np.arange(len(market.days)) if rows is None else np.asarray(rows)
+    known = rows >= lookback
+    now, then = rows[known], rows[known] - lookback
+    if adjusted:
+        price_now, price_then = market.close[now] * market.factor[now], market.close[then] * market.factor[then]
+    else:
+        price_now, price_then = market.close[now], market.close[then]
+    scores = np.full((len(rows), market.shape[1]), np.nan)
+    scores[known] = price_now / price_then - 1
+    scores[market.suspended[rows]] = np.nan
     return scores
 
 
@@ -62,7 +73,7 @@ class MomentumTopNStrategy(EqualWeightStrategy):
     def targets(self, market: MarketData) -> TargetPlan:
         rows = rebalance_days(market, self.settings.rebalance)
         s = self.settings
-        scores = momentum_scores(market, s.lookback, s.adjusted)[rows]
+        scores = momentum_scores(market, s.lookback, s.adjusted, rows)
         weights = top_n_weights(scores, s.top_n, s.invested, s.absolute)
         if s.sizing == "weight":
             return TargetPlan(weights_frame(market, rows, weights))

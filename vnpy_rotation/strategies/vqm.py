@@ -28,7 +28,7 @@ from pydantic import Field, model_validator
 from ..backtest.engine import TargetPlan
 from ..backtest.strategy import rebalance_days, weights_frame
 from ..config import StrategySettings
-from ..data.market_data import MarketData
+from ..data.market_data import MarketData, MarketMemo, derived
 from ..fundamentals.panels import KNOWN_PANEL, fundamental_panels, pe_ttm
 from ..fundamentals.share_changes import Distribution, eps_share_scale, from_holding_arrays, trailing_cash
 from ..fundamentals.universe import coverage_warning, rebuild_membership
@@ -110,6 +110,8 @@ class VqmStrategy(StrategyBase):
     def __init__(self, settings: VqmSettings) -> None:
         self.settings = settings
         self.data_warnings: list[str] = []
+        self.memo: MarketMemo | None = None  # a sweep chunk's shared derived values (see backtest.sweep)
+        self.notes = True  # per-trade reasons in the plan; a sweep turns them off (it keeps only metrics)
 
     @cached_property
     def symbols(self) -> list[str]:
@@ -186,6 +188,18 @@ class VqmStrategy(StrategyBase):
     def rank_rows(self, market: MarketData, rows: np.ndarray) -> Ranking:
         """Exclusions, PE, ROE, score and rank of every symbol on the decision ``rows``."""
         s = self.settings
+        # What does not depend on the weights is shared by a sweep chunk's runs (the memo); one run computes it.
+        key = (rows.tobytes(), s.min_listed_days, s.w_pb > 0, s.w_dy > 0)
+        excluded, pe, roe, pb, approximate, dy = derived(self.memo, market, ("vqm_inputs", *key),
+                                                         lambda: self._inputs(market, rows))
+        eligible = ~excluded.any(axis=0)
+        ranks = derived(self.memo, market, ("vqm_ranks", *key), lambda: vqm_factor_ranks(pe, roe, eligible, pb, dy))
+        score = weighted_vqm(ranks, s.w_pe, s.roe_weight, s.w_pb, s.w_dy, pb is not None, dy is not None)
+        return Ranking(excluded, eligible, pe, roe, score, score_ranks(score), pb, approximate, dy)
+
+    def _inputs(self, market: MarketData, rows: np.ndarray) -> tuple:
+        """(exclusions, PE, ROE, PB, PB approximate flag, dividend yield) on ``rows``; PB, DY: while weighted."""
+        s = self.settings
         excluded = exclusion_flags(market, rows, s.min_listed_days)
         pe = pe_ttm(market.close[rows], market.extras["eps_ttm"][rows], share_basis(market)["eps_scale"][rows])
         roe = market.extras["roe"][rows]
@@ -196,9 +210,7 @@ class VqmStrategy(StrategyBase):
                 excluded = np.concatenate([excluded, ~(pb > 0)[None]])
         if s.w_dy > 0:
             dy = trailing_dividend_yield(market)[rows]
-        eligible = ~excluded.any(axis=0)
-        score = vqm_scores(pe, roe, eligible, s.w_pe, s.roe_weight, pb, s.w_pb, dy, s.w_dy)
-        return Ranking(excluded, eligible, pe, roe, score, score_ranks(score), pb, approximate, dy)
+        return excluded, pe, roe, pb, approximate, dy
 
     def targets(self, market: MarketData) -> TargetPlan:
         s = self.settings
@@ -208,7 +220,7 @@ class VqmStrategy(StrategyBase):
         chosen = rank <= s.top_n
         weights = np.where(chosen, s.invested / s.top_n, 0.0)
         frame = weights_frame(market, rows, weights)
-        notes = _notes(frame, chosen, rank, pe, roe, s.top_n, ranking)
+        notes = _notes(frame, chosen, rank, pe, roe, s.top_n, ranking) if self.notes else None
         tables = {"selection": lambda: _selection_table(frame, chosen, ranking),
                   "universe": lambda: _universe_table(frame.index, excluded, eligible, self.exclusions)}
         risk = RiskRules(stock_stop=s.stock_stop, portfolio_stop=s.portfolio_stop,
@@ -335,14 +347,32 @@ def vqm_scores(pe: np.ndarray, roe: np.ndarray, eligible: np.ndarray, w_pe: floa
                w_dy: float = 0.0) -> np.ndarray:
     """``w_pe × rank(−PE) + w_roe × rank(ROE) + w_pb × rank(−PB) + w_dy × rank(DY)`` over the weights'
     sum, among the eligible names of each row (NaN elsewhere). Unweighted factors add no term at all."""
-    pe_rank = percentile_ranks(np.where(eligible, -pe, np.nan))
-    roe_rank = percentile_ranks(np.where(eligible, roe, np.nan))
+    ranks = vqm_factor_ranks(pe, roe, eligible, pb if w_pb > 0 else None, dy if w_dy > 0 else None)
+    return weighted_vqm(ranks, w_pe, w_roe, w_pb, w_dy, pb is not None, dy is not None)
+
+
+FactorRanks = tuple[np.ndarray, np.ndarray, "np.ndarray | None", "np.ndarray | None"]
+
+
+def vqm_factor_ranks(pe: np.ndarray, roe: np.ndarray, eligible: np.ndarray, pb: np.ndarray | None = None,
+                     dy: np.ndarray | None = None) -> FactorRanks:
+    """Percentile ranks among the eligible names of −PE, ROE and (when given) −PB and DY."""
+    def ranked(values: np.ndarray | None) -> np.ndarray | None:
+        return None if values is None else percentile_ranks(np.where(eligible, values, np.nan))
+
+    return ranked(-pe), ranked(roe), ranked(None if pb is None else -pb), ranked(dy)
+
+
+def weighted_vqm(ranks: FactorRanks, w_pe: float, w_roe: float, w_pb: float, w_dy: float, pb_given: bool,
+                 dy_given: bool) -> np.ndarray:
+    """The weighted sum of ``ranks`` over the weights' sum (a factor counts in the sum when it was given)."""
+    pe_rank, roe_rank, pb_rank, dy_rank = ranks
     total = w_pe * pe_rank + w_roe * roe_rank
-    if w_pb > 0 and pb is not None:
-        total = total + w_pb * percentile_ranks(np.where(eligible, -pb, np.nan))
-    if w_dy > 0 and dy is not None:
-        total = total + w_dy * percentile_ranks(np.where(eligible, dy, np.nan))
-    return total / (w_pe + w_roe + (w_pb if pb is not None else 0.0) + (w_dy if dy is not None else 0.0))
+    if w_pb > 0 and pb_rank is not None:
+        total = total + w_pb * pb_rank
+    if w_dy > 0 and dy_rank is not None:
+        total = total + w_dy * dy_rank
+    return total / (w_pe + w_roe + (w_pb if pb_given else 0.0) + (w_dy if dy_given else 0.0))
 
 
 def score_ranks(score: np.ndarray) -> np.ndarray:
