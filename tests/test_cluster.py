@@ -173,7 +173,10 @@ def test_sweep_spec_takes_the_search_space_and_narrows_it(tmp_path):
         read_sweep_spec("vqm", None, None, None, None, ["top_n=10,many"])
     assert [p.source for p in caught.value.problems] == ["--grid"] and "top_n" in str(caught.value)
     with pytest.raises(InputRejected, match="--grid"):  # no search space and no --grid
-        read_sweep_spec("momentum_topn", None, None, None, None, None)
+        read_sweep_spec("equal_weight", None, None, None, None, None)
+    for name in ("etf_rotation", "momentum_topn"):  # the ETF templates declare theirs too
+        declared = read_sweep_spec(name, None, None, None, None, None)
+        assert declared.grid_source == f"{name}.search_space" and len(declared.combos) > 1
     config = tmp_path / "wf.yaml"  # a walk-forward config's grid is the default, as for the walk-forward
     config.write_text("backtest: {capital: 500000}\nwalkforward: {train_years: 2, grid: {top_n: [1, '2']}}\n")
     spec = read_sweep_spec("momentum_topn", config, None, None, None, ["lookback=10"])

@@ -10,7 +10,7 @@ caller calls them instead of probing for them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
 from .config import StrategySettings
 
@@ -48,6 +48,8 @@ class StrategyBase:
     """The optional hooks' defaults: no extra inputs, no warnings, no pools."""
 
     data_warnings: Sequence[str] = ()
+    # The values ``run.py sweep`` and ``run.py walkforward`` search when given no grid (empty: a grid is required).
+    search_space: ClassVar[dict[str, list[Any]]] = {}
 
     def prepare_market(self, market: MarketData, store: BarStore) -> MarketData:
         return market

@@ -79,7 +79,7 @@ def read_sweep_spec(strategy: str, config_file: Path | None, start: date | None,
     if options.grid is not None:
         default, where = options.grid, f"{source}: walkforward.grid"
     else:
-        default, where = getattr(STRATEGIES.get(strategy), "search_space", None) or {}, f"{strategy}.search_space"
+        default, where = STRATEGIES[strategy].search_space if strategy in STRATEGIES else {}, f"{strategy}.search_space"
     given = parse_grid_args(grid_args) if grid_args else {}
     typed = {**typed_grid(strategy, base, default, where, f"{source}: strategy"),
              **typed_grid(strategy, base, given, "--grid", f"{source}: strategy")}

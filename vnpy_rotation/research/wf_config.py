@@ -111,7 +111,7 @@ def make_spec(strategy: str, settings: dict[str, Any] | None = None, config: Bac
     if wf.grid is not None:
         raw, where = wf.grid, grid_source or f"{source}: walkforward.grid"
     else:
-        raw, where = getattr(STRATEGIES.get(strategy), "search_space", None) or {}, f"{strategy}.search_space"
+        raw, where = STRATEGIES[strategy].search_space if strategy in STRATEGIES else {}, f"{strategy}.search_space"
     if not raw:
         raise InputRejected(Problem(source, None, f"no grid for {strategy}: give --grid name=v1,v2 or a "
                                     "walkforward.grid section (the strategy declares no search_space)"))

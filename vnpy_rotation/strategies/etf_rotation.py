@@ -105,6 +105,9 @@ class EtfRotationStrategy(StrategyBase):
                                        "absolute_factor", "absolute_threshold", "defensive", "invested",
                                        "trim_unchanged"]
     variables: ClassVar[list[str]] = ["last_decision", "holdings"]
+    search_space: ClassVar[dict[str, list]] = {"top_n": [1, 2, 3], "buffer": [0, 1, 2],
+                                               "schedule": ["week_end", "month_end"],
+                                               "absolute_factor": ["mom_60", "mom_120"]}
     Settings = EtfRotationSettings
 
     def __init__(self, settings: EtfRotationSettings) -> None:

@@ -63,6 +63,7 @@ def top_n_weights(scores: np.ndarray, top_n: int, invested: float, absolute: boo
 
 class MomentumTopNStrategy(EqualWeightStrategy):
     name: ClassVar[str] = "momentum_topn"
+    search_space: ClassVar[dict[str, list]] = {"lookback": [10, 20, 40, 60], "top_n": [1, 2, 3]}
     Settings = MomentumTopNSettings
     settings: MomentumTopNSettings
 
