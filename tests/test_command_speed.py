@@ -63,6 +63,17 @@ def test_backtest_modules_leave_scipy_signal_stats_and_plotly_unimported():
     assert done.stdout.strip() == "[]"
 
 
+def test_importing_the_cli_entry_loads_no_heavy_library():
+    """``run.py --help`` and argument errors answer at once: the CLI entry and every subcommand's parser module
+    leave pandas, numpy, numba, scipy and vnpy to the handler that runs."""
+    heavy = ("pandas", "numpy", "numba", "scipy", "vnpy")
+    code = ("import sys, vnpy_rotation.cli.main; "
+            f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r})))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 def test_the_manifest_is_parsed_once_and_handed_out_as_copies(monkeypatch):
     import vnpy_rotation.bundled as bundled
 
