@@ -63,6 +63,17 @@ def test_backtest_modules_leave_scipy_signal_stats_and_plotly_unimported():
     assert done.stdout.strip() == "[]"
 
 
+def test_importing_the_cli_entry_loads_no_heavy_library():
+    """``run.py --help`` and argument errors answer at once: the CLI entry and every subcommand's parser module
+    leave pandas, numpy, numba, scipy and vnpy to the handler that runs."""
+    heavy = ("pandas", "numpy", "numba", "scipy", "vnpy")
+    code = ("import sys, vnpy_rotation.cli.main; "
+            f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r})))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
 def test_the_manifest_is_parsed_once_and_handed_out_as_copies(monkeypatch):
     import vnpy_rotation.bundled as bundled
 
@@ -138,3 +149,28 @@ def test_the_report_charts_render_in_chromium(tmp_path):
     assert sorted(positions) == sorted(result.holdings_value.columns)
     assert equity[0] == [d.strftime("%Y-%m-%d") for d in result.equity.index]
     assert np.allclose(equity[1], result.equity["equity"].to_numpy(), atol=0.005)
+
+
+def test_the_report_is_written_without_holding_plotly_js_in_memory(tmp_path):
+    """report.html inlines plotly.js (4.8 MB) by copying the file into the page as it is written: the page is the
+    same text as the joined string (``render_html``), and writing it never holds a copy of plotly.js (as text,
+    inside the page's string or encoded), which cost the command ~25 MB at its peak."""
+    import tracemalloc
+
+    from test_reports import make_result
+
+    from vnpy_rotation.backtest.metrics import compute_metrics
+    from vnpy_rotation.backtest.report_html import render_html, write_html
+
+    result = make_result()
+    metrics = compute_metrics(result.equity, trades=result.trades, symbol_pnl=result.symbol_pnl)
+    tracemalloc.start()
+    try:
+        path = write_html(tmp_path / "report.html", result, metrics, None, "t")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4_000_000  # one copy of plotly.js alone is 4.8 MB
+    page = path.read_bytes()
+    assert page == render_html(result, metrics, None, "t").encode("utf-8")
+    assert page.count(b"<script") == 4 and len(page) > 4_800_000

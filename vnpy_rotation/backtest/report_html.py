@@ -12,10 +12,12 @@ from __future__ import annotations
 import html
 import json
 import math
+import shutil
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Sequence, TextIO
 
 import numpy as np
 import pandas as pd
@@ -76,14 +78,38 @@ R.order.forEach(function(id){var f=ref(R.figures[id]);f.layout.template=R.templa
 Plotly.newPlot(id,f.data,f.layout,R.config);});})();"""
 
 
-@lru_cache(maxsize=1)
-def _plotly_asset(name: str) -> str:
-    """A file of plotly's package data (``plotly.min.js``, ``templates/plotly.json``), read without importing
+def _plotly_path(name: str) -> Path:
+    """A file of plotly's package data (``plotly.min.js``, ``templates/plotly.json``), found without importing
     plotly (its Python package costs an import this report does not need)."""
     spec = find_spec("plotly")
     if spec is None or not spec.submodule_search_locations:
         raise RuntimeError("the plotly package is not installed; it ships the plotly.js the report inlines")
-    return (Path(list(spec.submodule_search_locations)[0]) / "package_data" / name).read_text(encoding="utf-8")
+    return Path(list(spec.submodule_search_locations)[0]) / "package_data" / name
+
+
+@lru_cache(maxsize=1)
+def _plotly_asset(name: str) -> str:
+    """The text of a (small) plotly package-data file; plotly.js itself is streamed (:class:`_Inline`)."""
+    return _plotly_path(name).read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class _Inline:
+    """A part of the page that is a plotly package-data file's text, copied into the page when it is written:
+    plotly.js is 4.8 MB, and held as text, inside the page's string and again encoded it cost ~25 MB at peak."""
+
+    name: str
+
+    def text(self) -> str:
+        return _plotly_path(self.name).read_text(encoding="utf-8")
+
+    def copy_to(self, target: TextIO) -> None:
+        # text mode on both sides, as read_text/write_text: the same newline handling and encoding, in chunks
+        with _plotly_path(self.name).open(encoding="utf-8") as source:
+            shutil.copyfileobj(source, target)
+
+
+_Part = str | _Inline
 
 
 def _dates(index: Any) -> pd.DatetimeIndex:
@@ -232,14 +258,14 @@ def _script_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).replace("</", "<\\/")
 
 
-def charts_html(figures: dict[str, dict[str, Any]], charts: _Charts) -> list[str]:
+def charts_html(figures: dict[str, dict[str, Any]], charts: _Charts) -> list[_Part]:
     """plotly.js once, an empty div per figure (in :data:`FIGURES` order), the data block and the drawing script."""
     t0, gaps = charts.payload()
     payload = {"t0": t0, "dates": gaps, "order": list(FIGURES), "figures": figures,
                "template": json.loads(_plotly_asset("templates/plotly.json")),
                "config": {"displaylogo": False, "responsive": True}}
     return ['<script type="text/javascript">window.PlotlyConfig = {MathJaxConfig: \'local\'};</script>',
-            f'<script type="text/javascript">{_plotly_asset("plotly.min.js")}</script>',
+            '<script type="text/javascript">', _Inline("plotly.min.js"), "</script>",
             *(f'<div id="{fid}" class="plotly-graph-div" style="height:{FIGURE_HEIGHT}px; width:100%;"></div>'
               for fid in FIGURES),
             f'<script type="application/json" id="{CHART_DATA_ID}">{_script_json(payload)}</script>',
@@ -286,6 +312,21 @@ def render_html(result: BacktestResult, metrics: dict[str, Any], benchmark: pd.S
                 tables: Sequence[tuple[str, str, pd.DataFrame]] = ()) -> str:
     """The report as one HTML string (see :func:`write_html`); ``tables`` are (heading, id, table) after
     the refusals."""
+    return _join(_render_parts(result, metrics, benchmark, title, tables))
+
+
+def _join(parts: Sequence[_Part]) -> str:
+    """The page: its lines joined by newlines, except that an inlined file continues the line before it and the
+    line after it continues the file (``<script>``, the file, ``</script>`` on one line)."""
+    out: list[str] = []
+    for k, part in enumerate(parts):
+        glue = "" if k == 0 or isinstance(part, _Inline) or isinstance(parts[k - 1], _Inline) else "\n"
+        out.append(glue + (part.text() if isinstance(part, _Inline) else part))
+    return "".join(out)
+
+
+def _render_parts(result: BacktestResult, metrics: dict[str, Any], benchmark: pd.Series | None, title: str,
+                  tables: Sequence[tuple[str, str, pd.DataFrame]] = ()) -> list[_Part]:
     from vnpy_rotation.backtest.metrics import drawdown, monthly_returns, rolling_sharpe
 
     frame = result.equity.copy()
@@ -337,7 +378,7 @@ def render_html(result: BacktestResult, metrics: dict[str, Any], benchmark: pd.S
         *(f"<h2>{esc(heading)}</h2>{_frame_table(table, table_id)}" for heading, table_id, table in tables),
         "</body></html>",
     ]
-    return "\n".join(parts)
+    return parts
 
 
 def _frame_table(table: pd.DataFrame, table_id: str) -> str:
@@ -355,5 +396,13 @@ def write_html(path: Path, result: BacktestResult, metrics: dict[str, Any], benc
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(result, metrics, benchmark, title, tables), encoding="utf-8")
+    parts = _render_parts(result, metrics, benchmark, title, tables)
+    with path.open("w", encoding="utf-8") as target:  # part by part: the same text as _join(parts)
+        for k, part in enumerate(parts):
+            if k and not isinstance(part, _Inline) and not isinstance(parts[k - 1], _Inline):
+                target.write("\n")
+            if isinstance(part, _Inline):
+                part.copy_to(target)
+            else:
+                target.write(part)
     return path

@@ -6,16 +6,15 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, get_args
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any, get_args
 
 from ..errors import InputRejected, Problem
+
+if TYPE_CHECKING:  # pandas and numpy only when a sweep runs: importing the CLI must stay cheap
+    import pandas as pd
 
 METRICS = (("total_return", "pct"), ("annual_return", "pct"), ("sharpe", "num"), ("max_drawdown", "pct"),
            ("calmar", "num"), ("trade_count", "int"), ("total_cost", "money"))
@@ -92,6 +91,9 @@ def read_sweep_spec(strategy: str, config_file: Path | None, start: date | None,
 
 def best_rows(frame: pd.DataFrame, objective: str, top: int) -> pd.DataFrame:
     """The ``top`` rows by ``objective``, higher first; NaN last; a tie keeps grid order."""
+    import numpy as np
+    import pandas as pd
+
     scores = pd.to_numeric(frame[objective], errors="coerce").fillna(-np.inf)
     order = np.argsort(-scores.to_numpy(), kind="stable")
     return frame.iloc[order[:top]].assign(combination=order[:top] + 1)
@@ -164,6 +166,8 @@ def _run(spec: SweepSpec, args: argparse.Namespace, target: Any, started: float,
                                   base=run_spec.strategy_settings, span=span)
             where = f"on the Dask cluster {target} ({len(client.nthreads())} workers)"
     elif args.workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
         with ProcessPoolExecutor(args.workers) as pool:
             frame = sweep(market, run_spec.strategy_name, combos, run_spec.config, base=run_spec.strategy_settings,
                           executor=pool, span=span)
