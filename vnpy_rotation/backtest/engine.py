@@ -282,13 +282,21 @@ def _plan_rows(md: MarketData, plan: TargetPlan) -> tuple[np.ndarray, np.ndarray
             np.arange(len(given), dtype=np.int64)[keep][order])
 
 
+def effective_plan(md: MarketData, plan: TargetPlan, config: BacktestConfig,
+                   history: MarketData | None = None) -> TargetPlan:
+    """``plan`` as the kernel receives it: ``config``'s exposure limits, then the drift response (stepped from
+    ``md``'s first day, its monitors reading ``history``, default ``md``). The look-ahead harness checks this."""
+    plan = apply_limits(plan, config, md)
+    return apply_drift_response(plan, config, md if history is None else history,
+                                md.days[0] if len(md.days) else None)
+
+
 def simulate(md: MarketData, plan: TargetPlan, config: BacktestConfig, history: MarketData | None = None) -> RawRun:
     """Run ``plan`` over ``md`` under ``config``'s rules, limits and drift response and the plan's risk rules.
 
     ``history``: the bars the strategy decided on, its warm-up before ``md`` included (default ``md``); the
     drift monitors read their windows from it and step the response from ``md``'s first day."""
-    plan = apply_limits(plan, config, md)
-    plan = apply_drift_response(plan, config, md if history is None else history, md.days[0] if len(md.days) else None)
+    plan = effective_plan(md, plan, config, history)
     rules = config.rules
     plan_days, plan_targets, plan_rows = _plan_rows(md, plan)
     risk = _NO_RISK if plan.risk is None else plan.risk.kernel_args()
