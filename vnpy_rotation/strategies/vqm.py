@@ -302,22 +302,35 @@ def trailing_dividend_yield(market: MarketData) -> np.ndarray:
     return out
 
 
+def _known_stock(vt_symbol: str) -> bool:
+    from ..errors import UnknownInstrument
+    from ..market.instruments import lookup
+
+    try:
+        return lookup(vt_symbol).is_stock
+    except UnknownInstrument:
+        return False
+
+
 def listed_sessions(first_days: dict, days: pd.DatetimeIndex, symbols) -> np.ndarray:
     """Trading sessions from each symbol's first bar to each day (first bar day = 1; 0 before it).
 
     The first bar is the listing only when the data starts before it: a series starting on the earliest
     first day of all the symbols is taken as listed before the data begins (its age is unknown, not
-    young; inf), otherwise every stock would look newly listed at the start of the data.
+    young; inf), otherwise every stock would look newly listed at the start of the data. Only stocks count for
+    that earliest day: an index stored under a stock's code (000001.SSE, the SSE Composite, beside 000001.SZSE)
+    with a longer history must not make every stock look young.
     """
     sessions = default_calendar().between().values.astype("datetime64[D]")
     at = np.searchsorted(sessions, days.values.astype("datetime64[D]"), side="right")
-    data_start = min(first_days.values()) if first_days else None
+    stock_starts = [day for symbol, day in first_days.items() if _known_stock(symbol)]
+    data_start = min(stock_starts) if stock_starts else None
     out = np.zeros((len(days), len(symbols)))
     for j, symbol in enumerate(symbols):
         first = first_days.get(symbol)
         if first is None:
             continue
-        if first == data_start and len(first_days) > 1:
+        if first == data_start and len(stock_starts) > 1:
             out[:, j] = np.inf
         else:
             out[:, j] = np.maximum(at - np.searchsorted(sessions, np.datetime64(first, "D")), 0)
