@@ -134,3 +134,13 @@ def test_market_value_is_the_old_bytes_with_missing_closes_and_short_holdings(ma
     close[3, 4], close[5, 6] = np.inf, -np.inf
     run.market = dataclasses.replace(market, last_close=close)
     assert same_bytes(run.market_value(), old_market_value(run))
+
+
+def test_symbol_pnl_is_the_old_bytes(market_and_plan):
+    market, plan = market_and_plan
+    run = simulate(market, plan, BacktestConfig())
+    values = old_market_value(run)
+    pnl = values.copy()  # the replaced construction
+    pnl[1:] -= values[:-1]
+    pnl += run.flows_array
+    assert same_bytes(run.to_result().symbol_pnl.to_numpy(), pnl)

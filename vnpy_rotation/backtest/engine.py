@@ -187,8 +187,9 @@ class RawRun:
         dates = md.days.rename("date")
         equity_frame = pd.DataFrame({"equity": equity, "cash": cash, "market_value": market_value},
                                     index=dates, copy=False)
-        pnl = values.copy()  # day-on-day change in value plus cash flows, in place
-        pnl[1:] -= values[:-1]
+        pnl = np.empty_like(values)  # day-on-day change in value plus cash flows: one pass to write it
+        pnl[:1] = values[:1]
+        np.subtract(values[1:], values[:-1], out=pnl[1:])
         pnl += self.flows_array
         held_i, held_j = np.nonzero(holdings)
         held_values = values[held_i, held_j]
