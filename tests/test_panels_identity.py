@@ -3,6 +3,7 @@ the bytes of the per-field replay it replaced, kept here verbatim as the referen
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 
 import numpy as np
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from vnpy_rotation.fundamentals import panels as module
 from vnpy_rotation.fundamentals.panels import fundamental_panels
+from vnpy_rotation.fundamentals.share_changes import trailing_cash
 from vnpy_rotation.research.synthetic import SyntheticSpec, generate
 from vnpy_rotation.research.synthetic_fundamentals import draw_reports
 
@@ -100,3 +102,40 @@ def test_any_reports_give_the_old_panels(rows):
         "eps_ttm": [r[3] for r in rows], "roe_ytd": [r[3] / 10 for r in rows],
         "total_share": [1e8 + k for k in range(len(rows))]})
     assert_same(frame, pd.bdate_range("2020-01-01", "2022-06-30"), ("C.SZSE", "A.SSE", "B.SSE", "D.SSE"))
+
+
+def old_trailing_cash(distributions, days, symbols, window_days=365):
+    out = np.zeros((len(days), len(symbols)))
+    day_numbers = days.values.astype("datetime64[D]").astype(np.int64)
+    for j, symbol in enumerate(symbols):
+        events = sorted(distributions.get(symbol, ()), key=lambda d: d.ex_date)
+        if not events:
+            continue
+        ex = np.array([np.datetime64(d.ex_date, "D").astype(np.int64) for d in events])
+        cumulative = np.concatenate([[1.0], np.cumprod([d.share_ratio for d in events])])
+        at_day = cumulative[np.searchsorted(ex, day_numbers, side="right")]
+        for k, event in enumerate(events):
+            if event.cash == 0.0:
+                continue
+            inside = (day_numbers >= ex[k]) & (day_numbers < ex[k] + window_days)
+            out[inside, j] += event.cash * cumulative[k] / at_day[inside]
+    return out
+
+
+def test_trailing_cash_gives_the_old_bytes():
+    """Cash and bonus ex-dates of a synthetic market, ex-dates off the trading days and around the data's
+    ends; ascending and shuffled days."""
+    synthetic = generate(SyntheticSpec(stocks=80, start=date(2019, 1, 1), end=date(2021, 12, 31), seed=9))
+    records = {s: list(v) for s, v in synthetic.records.items()}
+    first = next(s for s, v in records.items() if v)
+    template = records[first][0]
+    records[first] += [dataclasses.replace(template, ex_date=date(2018, 6, 2), cash=0.7),
+                       dataclasses.replace(template, ex_date=date(2021, 12, 30), cash=0.2, share_ratio=1.5),
+                       dataclasses.replace(template, ex_date=date(2020, 2, 1), cash=0.1)]  # a Saturday
+    symbols = list(synthetic.symbols) + ["NONE.SSE"]
+    assert sum(d.cash != 0 for v in records.values() for d in v) > 50
+    assert any(d.share_ratio != 1 for v in records.values() for d in v)
+    for days in (synthetic.days, synthetic.days[::-1]):
+        for window in (365, 30):
+            new = trailing_cash(records, days, symbols, window)
+            assert new.tobytes() == old_trailing_cash(records, days, symbols, window).tobytes()
