@@ -93,7 +93,14 @@ class RawRun:
         return self.cash_array
 
     def market_value(self) -> np.ndarray:
-        return self.holdings_array * np.nan_to_num(self.market.last_close)
+        # holdings × nan_to_num(close) without nan_to_num's copy and infinity scans: the product, then
+        # holdings × 0 where there is no close (the same bytes, -0.0 included). One day × symbol array.
+        close = self.market.last_close
+        if np.isinf(close).any():  # (never in loaded data: nan_to_num's large finite stand-ins)
+            return self.holdings_array * np.nan_to_num(close)
+        values = np.multiply(self.holdings_array, close)
+        np.multiply(self.holdings_array, 0.0, out=values, where=np.isnan(close))
+        return values
 
     def equity(self) -> np.ndarray:
         return self.cash_array + self.market_value().sum(axis=1)
@@ -180,8 +187,9 @@ class RawRun:
         dates = md.days.rename("date")
         equity_frame = pd.DataFrame({"equity": equity, "cash": cash, "market_value": market_value},
                                     index=dates, copy=False)
-        pnl = values.copy()  # day-on-day change in value plus cash flows, in place
-        pnl[1:] -= values[:-1]
+        pnl = np.empty_like(values)  # day-on-day change in value plus cash flows: one pass to write it
+        pnl[:1] = values[:1]
+        np.subtract(values[1:], values[:-1], out=pnl[1:])
         pnl += self.flows_array
         held_i, held_j = np.nonzero(holdings)
         held_values = values[held_i, held_j]
@@ -252,14 +260,32 @@ def _days(md: MarketData, positions: np.ndarray) -> np.ndarray:
 def _cells(frame: pd.DataFrame, symbols: list[str], rows: np.ndarray, symbol_positions: np.ndarray) -> np.ndarray:
     """``frame`` (plan rows × some of ``symbols``) at (row position, symbol position) pairs, NaN where the
     symbol is not a column."""
-    return frame.reindex(columns=symbols).to_numpy(dtype=object)[rows, symbol_positions]
+    # Each symbol's column in ``frame`` (-1 where it has none): reads the pairs from the frame's own values
+    # instead of re-indexing it to every symbol (an object array of rows × all symbols).
+    own = {name: k for k, name in enumerate(frame.columns)}
+    where = np.array([own.get(symbol, -1) for symbol in symbols], dtype=np.intp)
+    columns = where[symbol_positions]
+    cells = np.full(len(rows), np.nan, dtype=object)
+    present = columns >= 0
+    cells[present] = frame.to_numpy(dtype=object)[rows[present], columns[present]]
+    return cells
+
+
+@functools.lru_cache(maxsize=16)
+def _symbol_index(symbols: tuple[str, ...]) -> dict[str, int]:
+    """Each symbol's column position (the first, as ``tuple.index`` gives it)."""
+    index: dict[str, int] = {}
+    for k, symbol in enumerate(symbols):
+        index.setdefault(symbol, k)
+    return index
 
 
 def _plan_rows(md: MarketData, plan: TargetPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Execution day positions (decision day + 1), their full target vectors and their positions in
     ``plan.frame``, in day order."""
     columns = list(plan.frame.columns)
-    unknown = [s for s in columns if s not in md.symbols]
+    index = _symbol_index(tuple(md.symbols))  # (a tuple's ``in`` / ``index`` scan every name: quadratic at 5 000)
+    unknown = [s for s in columns if s not in index]
     if unknown:
         raise InputRejected(Problem("targets", None, f"symbols without market data: {', '.join(unknown)}"))
     given = plan.frame.to_numpy(dtype=float)
@@ -267,7 +293,7 @@ def _plan_rows(md: MarketData, plan: TargetPlan) -> tuple[np.ndarray, np.ndarray
         values = given.copy()
     else:  # symbols missing from the plan are targeted at zero
         values = np.zeros((len(given), len(md.symbols)))
-        values[:, [md.symbols.index(s) for s in columns]] = given
+        values[:, [index[s] for s in columns]] = given
     decided = pd.DatetimeIndex(plan.frame.index).values.astype("datetime64[ns]")
     day_values = md.days.values.astype("datetime64[ns]")
     positions = np.searchsorted(day_values, decided)
@@ -326,8 +352,9 @@ def simulate(md: MarketData, plan: TargetPlan, config: BacktestConfig, history: 
 
 def fill_basis(md: MarketData, config: BacktestConfig) -> np.ndarray:
     """The undisturbed price each symbol trades at on each day (open or VWAP, before slippage)."""
-    fill_prices = md.open if config.fill_price is FillPrice.OPEN else _vwap(md)
-    return _execution_prices(md, fill_prices, config.rules.suspension)
+    if config.fill_price is FillPrice.OPEN:
+        return _execution_prices(md, md.open, config.rules.suspension)
+    return _execution_prices(md, _vwap(md), config.rules.suspension, owned=True)
 
 
 def _vwap(md: MarketData) -> np.ndarray:
@@ -339,13 +366,21 @@ def _vwap(md: MarketData) -> np.ndarray:
     return np.clip(vwap, md.low, md.high)
 
 
-def _execution_prices(md: MarketData, fill_prices: np.ndarray, suspension: bool) -> np.ndarray:
+def _execution_prices(md: MarketData, fill_prices: np.ndarray, suspension: bool, owned: bool = False) -> np.ndarray:
     """The price each symbol trades (or, when it cannot, is valued) at on each day.
 
     Without a bar the previous close stands in: for valuing the portfolio when sizing weights, and, with
     the suspension rule off, as the fill price -- vnpy_portfoliostrategy fills against a flat stand-in bar
-    built from the last close.
+    built from the last close. ``owned``: ``fill_prices`` is a fresh array of this function's own, filled in
+    place instead of copied.
     """
-    previous = np.vstack([np.full((1, md.shape[1]), np.nan), md.last_close[:-1]])
-    usable = np.isfinite(fill_prices) & (~md.suspended if suspension else True)
-    return np.where(usable, fill_prices, previous)
+    # One output array and one mask, filled in place: no shifted copy of the last close, no third array.
+    dtype = np.result_type(fill_prices, md.last_close)
+    prices = fill_prices if owned and fill_prices.dtype == dtype else np.array(fill_prices, dtype=dtype)
+    stand_in = ~np.isfinite(prices)
+    if suspension:
+        stand_in |= md.suspended
+    if len(prices):
+        prices[0, stand_in[0]] = np.nan
+        np.copyto(prices[1:], md.last_close[:-1], where=stand_in[1:])
+    return prices
