@@ -24,7 +24,14 @@ from vnpy_rotation.backtest.sweep import grid, run_chunk, sweep
 from vnpy_rotation.cli.sweep_cmd import best_rows, read_sweep_spec
 from vnpy_rotation.data.market_data import MarketData
 from vnpy_rotation.errors import InputRejected
-from vnpy_rotation.research.cluster import ClusterSweeper, ClusterTarget, Submitted, open_client, parse_cluster
+from vnpy_rotation.research.cluster import (
+    ClusterFailed,
+    ClusterSweeper,
+    ClusterTarget,
+    Submitted,
+    open_client,
+    parse_cluster,
+)
 from vnpy_rotation.research.walkforward import walk_forward
 from vnpy_rotation.research.wf_config import make_spec
 
@@ -38,6 +45,11 @@ def slow_chunk(*args):
     """run_chunk, slowed so a worker can be killed while it holds tasks."""
     time.sleep(0.4)
     return run_chunk(*args)
+
+
+def failing_chunk(*args):
+    """A chunk whose backtest raises."""
+    raise ValueError("simulated failure\nin a chunk")
 
 
 @pytest.fixture(scope="module")
@@ -161,6 +173,34 @@ def test_a_worker_killed_mid_sweep(client, bundled_market, base):
     assert not frame.duplicated(["lookback", "top_n"]).any()
     with pytest.raises(ProcessLookupError):
         os.kill(killed[0], 0)  # that worker process is gone
+    sweeper.close()
+
+
+def test_every_worker_holding_the_market_killed(client, bundled_market, base):
+    """Scattered data cannot be recovered by the scheduler: the tasks are cancelled. The market is scattered
+    again (the nannies restart the workers) and only the chunks without rows rerun; each row arrives once."""
+    combos = grid(lookback=[10, 40], top_n=[1, 2])
+    config = BacktestConfig()
+    serial = sweep(bundled_market, "momentum_topn", combos, config, base=base, span=SPAN)
+    sweeper = ClusterSweeper(client, runner=slow_chunk)
+    pids = client.run(os.getpid)
+    submitted = sweeper.submit(bundled_market, "momentum_topn", combos, config, base, SPAN, chunks=len(combos))
+    client.wait_for_workers(2)
+    while not any(client.processing().values()):
+        time.sleep(0.02)
+    for pid in pids.values():  # every holder of the market
+        os.kill(pid, signal.SIGKILL)
+    frame = sweeper.collect(submitted)
+    assert frame.equals(serial) and sweeper.scatters == 2
+    sweeper.close()
+    client.wait_for_workers(2)
+
+
+def test_a_task_error_is_one_line(client, bundled_market, base):
+    sweeper = ClusterSweeper(client, runner=failing_chunk)
+    with pytest.raises(ClusterFailed) as caught:
+        sweeper.sweep(bundled_market, "momentum_topn", COMBOS, BacktestConfig(), base, SPAN, chunks=2)
+    assert str(caught.value).startswith("--cluster: ") and "\n" not in str(caught.value)
     sweeper.close()
 
 
