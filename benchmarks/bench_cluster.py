@@ -60,7 +60,7 @@ def run(home: Path, repeats: int, count: int) -> None:
     from vnpy_rotation.runtime import settle_runtime
 
     settle_runtime(home)
-    from bench_rotation_sweep import combos
+    from bench_rotation_sweep import etf_combos
 
     from vnpy_rotation.backtest.config import BacktestConfig
     from vnpy_rotation.backtest.loader import ensure_bundled, load_market, with_benchmark
@@ -73,7 +73,7 @@ def run(home: Path, repeats: int, count: int) -> None:
     ensure_bundled(strategy.symbols + ["H00300.SSE"], store)
     market, benchmark = with_benchmark(load_market(strategy.symbols, store=store), store)
     config = BacktestConfig()
-    grid = combos()[:count]
+    grid = etf_combos()[:count]
     n_days, n_symbols = market.shape
     print(f"market: {n_symbols} ETFs × {n_days} days, benchmark {benchmark}; {len(grid)} combinations of "
           f"etf_rotation; {os.cpu_count()} CPUs; {repeats} interleaved repeats; load average "

@@ -85,7 +85,7 @@ def test_cluster_sweep_equals_serial(client, bundled_market, base):
     sweeper = ClusterSweeper(client)
     for span in (None, SPAN):
         serial = sweep(bundled_market, "momentum_topn", COMBOS, config, base=base, span=span)
-        for chunks in (None, 3):  # one combination per task; uneven chunks
+        for chunks in (None, 3):  # one chunk per worker thread; uneven chunks
             assert sweeper.sweep(bundled_market, "momentum_topn", COMBOS, config, base, span, chunks).equals(serial)
     assert serial["total_return"].nunique() == len(COMBOS)  # the combinations really differ
     assert sweeper.scatters == 1  # one market, scattered once for every sweep over it

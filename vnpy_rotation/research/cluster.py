@@ -134,13 +134,15 @@ class ClusterSweeper:
     """Runs grids on ``client``'s workers. Each market is scattered to every worker once and stays there until
     :meth:`close` (a walk-forward sweeps every train window over one scattered market).
 
-    ``chunks_per_worker`` tasks per worker thread balance the load (and bound what a dead worker's loss
-    reruns); ``runner`` is the chunk body (:func:`~vnpy_rotation.backtest.sweep.run_chunk`; tests may wrap it).
+    ``chunks_per_worker`` tasks per worker thread (default 1): the runs of one chunk share a
+    :class:`~vnpy_rotation.data.market_data.MarketMemo` (factor panels, ranks), so every extra chunk recomputes
+    them; more chunks balance uneven workers and bound what a dead worker's loss reruns. ``runner`` is the chunk
+    body (:func:`~vnpy_rotation.backtest.sweep.run_chunk`; tests may wrap it).
     """
 
     retries = 2  # how many times a grid whose scattered market was lost is resubmitted
 
-    def __init__(self, client: Client, chunks_per_worker: int = 4, runner: ChunkRunner = run_chunk) -> None:
+    def __init__(self, client: Client, chunks_per_worker: int = 1, runner: ChunkRunner = run_chunk) -> None:
         self.client = client
         self.chunks_per_worker = chunks_per_worker
         self.runner = runner
