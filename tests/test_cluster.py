@@ -16,7 +16,7 @@ import cloudpickle
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT, run_cli
+from conftest import ROOT
 from distributed import wait
 
 from vnpy_rotation.backtest.config import BacktestConfig
@@ -230,35 +230,53 @@ def test_best_rows_rank_nan_last_and_ties_in_grid_order():
     assert best_rows(frame, "sharpe", 9)["combination"].tolist() == [3, 1, 4, 2]
 
 
-@pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    return tmp_path_factory.mktemp("sweep_home")
+def test_run_py_sweep_serial_and_on_clusters(runtime_home, tmp_path, client):
+    """``run.py sweep`` in this process (its home holds the bundled data): serially, on ``--cluster local:2`` and
+    on the module's cluster through its scheduler's address: the same sweep.csv, byte for byte, and an
+    experiment row each."""
+    from vnpy_rotation.cli.main import main
 
-
-def test_run_py_sweep_serial_and_on_a_cluster(home, client):
-    """Serial and on the module's cluster through its scheduler's address (``--cluster local:N`` starts the same
-    LocalCluster as the ``client`` fixture): the same sweep.csv, byte for byte, and an experiment row each."""
     client.wait_for_workers(2)
-    args = ("sweep", "--strategy", "momentum_topn", "--grid", "lookback=10,40", "--grid", "top_n=1,3",
-            "--start", "2020-01-01", "--end", "2021-06-30", "--top", "2")
-    serial = run_cli(*args, "--out", str(home / "serial"), home=home)
-    assert serial.returncode == 0, serial.stderr
-    clustered = run_cli(*args, "--cluster", client.scheduler.address, "--out", str(home / "cluster"), home=home)
-    assert clustered.returncode == 0, clustered.stderr
-    table = (home / "serial" / "sweep.csv").read_bytes()
-    assert (home / "cluster" / "sweep.csv").read_bytes() == table
-    frame = pd.read_csv(home / "serial" / "sweep.csv")
+    args = ["sweep", "--strategy", "momentum_topn", "--grid", "lookback=10,40", "--grid", "top_n=1,3",
+            "--start", "2020-01-01", "--end", "2021-06-30", "--top", "2", "--home", str(runtime_home)]
+    sides = {"serial": [], "local": ["--cluster", "local:2"], "tcp": ["--cluster", client.scheduler.address]}
+    for name, cluster in sides.items():
+        assert main([*args, *cluster, "--out", str(tmp_path / name)]) == 0
+    table = (tmp_path / "serial" / "sweep.csv").read_bytes()
+    assert [(tmp_path / name / "sweep.csv").read_bytes() == table for name in sides] == [True] * 3
+    frame = pd.read_csv(tmp_path / "serial" / "sweep.csv")
     assert frame[["lookback", "top_n"]].values.tolist() == [[10, 1], [10, 3], [40, 1], [40, 3]]  # grid order
-    best = (home / "cluster" / "best.md").read_text(encoding="utf-8")
+    best = (tmp_path / "tcp" / "best.md").read_text(encoding="utf-8")
     assert len([line for line in best.splitlines() if line.startswith("| ") and "rank" not in line]) == 2
-    with sqlite3.connect(home / ".vntrader" / "database.db") as db:
-        rows = db.execute("SELECT kind, status, results_json FROM rotation_experiment WHERE kind = 'sweep'").fetchall()
-    assert [(kind, status) for kind, status, _ in rows] == [("sweep", "ok")] * 2
     expected = best_rows(frame, "sharpe", 1).to_dict("records")[0]
-    for _, _, results in rows:
-        recorded = json.loads(results)
-        assert recorded["combinations"] == 4
-        assert (recorded["best"]["lookback"], recorded["best"]["top_n"]) == (expected["lookback"], expected["top_n"])
+    with sqlite3.connect(runtime_home / ".vntrader" / "database.db") as db:
+        for name in sides:
+            rows = db.execute("SELECT kind, status, results_json FROM rotation_experiment WHERE out_dir = ?",
+                              (str((tmp_path / name).absolute()),)).fetchall()
+            assert [(kind, status) for kind, status, _ in rows] == [("sweep", "ok")]
+            recorded = json.loads(rows[0][2])
+            assert recorded["combinations"] == 4
+            assert (recorded["best"]["lookback"], recorded["best"]["top_n"]) == (expected["lookback"],
+                                                                                 expected["top_n"])
+
+
+def test_no_scheduler_answered(runtime_home, tmp_path, capsys, monkeypatch):
+    """A loopback port nobody listens on: one ``--cluster`` line, exit 2, nothing written."""
+    import socket
+
+    from vnpy_rotation.cli.main import main
+    from vnpy_rotation.research import cluster
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", "1s")
+    out = tmp_path / "out"
+    code = main(["sweep", "--strategy", "momentum_topn", "--grid", "lookback=10,40", "--cluster",
+                 f"tcp://127.0.0.1:{port}", "--out", str(out), "--home", str(runtime_home)])
+    stderr = capsys.readouterr().err
+    assert code == 2 and not (out / "sweep.csv").exists()
+    assert stderr.count("\n") == 1 and stderr.startswith(f"error: --cluster: tcp://127.0.0.1:{port}")
 
 
 @pytest.mark.parametrize("command, flag, value", [("sweep", "--cluster", "local:x"),

@@ -142,10 +142,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(spec: SweepSpec, args: argparse.Namespace, target: Any, started: float, experiment: Any) -> int:
+    from contextlib import ExitStack
+
+    from ..research.cluster import open_client
+
+    with ExitStack() as stack:  # the cluster is probed first: a wrong address fails before the market loads
+        client = stack.enter_context(open_client(target)) if target is not None else None
+        return _sweep(spec, args, target, client, started, experiment)
+
+
+def _sweep(spec: SweepSpec, args: argparse.Namespace, target: Any, client: Any, started: float,
+           experiment: Any) -> int:
     from ..backtest.sweep import sweep
     from ..data.store import BarStore
     from ..ops.experiments import data_identity
-    from ..research.cluster import ClusterSweeper, open_client
+    from ..research.cluster import ClusterSweeper
     from ..research.walkforward import grid_market
 
     run_spec, combos = spec.run, spec.combos
@@ -157,12 +168,11 @@ def _run(spec: SweepSpec, args: argparse.Namespace, target: Any, started: float,
     if len(traded.days) < 2:
         raise InputRejected(Problem("--start/--end", None, f"fewer than 2 trading days with bars in "
                                     f"{run_spec.start or '…'} … {run_spec.end or '…'}"))
-    if target is not None:
-        with open_client(target) as client:
-            sweeper = ClusterSweeper(client)
-            frame = sweeper.sweep(market, run_spec.strategy_name, combos, run_spec.config,
-                                  base=run_spec.strategy_settings, span=span)
-            where = f"on the Dask cluster {target} ({len(client.nthreads())} workers)"
+    if client is not None:
+        sweeper = ClusterSweeper(client)
+        frame = sweeper.sweep(market, run_spec.strategy_name, combos, run_spec.config,
+                              base=run_spec.strategy_settings, span=span)
+        where = f"on the Dask cluster {target} ({len(client.nthreads())} workers)"
     elif args.workers > 1:
         with ProcessPoolExecutor(args.workers) as pool:
             frame = sweep(market, run_spec.strategy_name, combos, run_spec.config, base=run_spec.strategy_settings,
