@@ -3,6 +3,7 @@ serial runs, the market scattered once per worker, a worker killed mid-sweep, an
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -21,7 +22,7 @@ from distributed import wait
 
 from vnpy_rotation.backtest.config import BacktestConfig
 from vnpy_rotation.backtest.sweep import grid, run_chunk, sweep
-from vnpy_rotation.cli.sweep_cmd import best_rows, read_sweep_spec
+from vnpy_rotation.cli.sweep_cmd import best_rows, read_sweep_spec, sweep_csv, write_together
 from vnpy_rotation.data.market_data import MarketData
 from vnpy_rotation.errors import InputRejected
 from vnpy_rotation.research.cluster import (
@@ -65,7 +66,9 @@ def base(bundled_market):
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("local:2", ClusterTarget(None, 2)), (" local:16 ", ClusterTarget(None, 16)),
+    ("local:2", ClusterTarget(None, 2)), (" local:8 ", ClusterTarget(None, 8)),
+    (f"local:{4 * (os.cpu_count() or 1)}", ClusterTarget(None, 4 * (os.cpu_count() or 1))),
+    (f"local:{4 * (os.cpu_count() or 1) + 1}", None), ("local:100000", None),
     ("tcp://10.0.0.5:8786", ClusterTarget("tcp://10.0.0.5:8786")),
     ("tcp://scheduler:8786", ClusterTarget("tcp://scheduler:8786")),
     ("tls://[::1]:8786", ClusterTarget("tls://[::1]:8786")),
@@ -222,6 +225,44 @@ def test_sweep_spec_takes_the_search_space_and_narrows_it(tmp_path):
     spec = read_sweep_spec("momentum_topn", config, None, None, None, ["lookback=10"])
     assert spec.grid == {"top_n": (1, 2), "lookback": (10,)} and spec.run.config.capital == 500_000
     assert spec.grid_source == f"{config}: walkforward.grid + --grid"
+
+
+@pytest.mark.parametrize("strategy, given, field", [
+    ("momentum_topn", "nosuch=1,2", "nosuch"), ("momentum_topn", "top_n=x,y,z", "top_n"),
+    ("etf_rotation", "absolute_threshold=0.1,nan", "absolute_threshold"),
+    ("etf_rotation", "absolute_threshold=inf", "absolute_threshold"),
+    ("momentum_topn", "symbols=510300.SSE,510500.SSE", "symbols")])  # a list: the config's walkforward.grid
+def test_one_grid_mistake_is_one_problem(strategy, given, field):
+    with pytest.raises(InputRejected) as caught:
+        read_sweep_spec(strategy, None, None, None, None, [given])
+    assert [(p.source, p.reason.split(":")[0]) for p in caught.value.problems] == [("--grid", field)]
+
+
+def test_no_grid_names_the_fields_to_grid():
+    with pytest.raises(InputRejected) as caught:
+        read_sweep_spec("equal_weight", None, None, None, None, None)
+    assert [p.source for p in caught.value.problems] == ["--grid"]
+    assert caught.value.problems[0].reason.endswith("pool, symbols, rebalance, invested")
+
+
+def test_sweep_csv_writes_dict_parameters_as_json():
+    frame = pd.DataFrame({"factors": [{"mom_60": 1.0}, {"mom_60": 0.5, "mom_20": 0.5}], "top_n": [1, 2],
+                          "sharpe": [0.5, 0.25]})
+    table = pd.read_csv(io.StringIO(sweep_csv(frame, ["factors", "top_n"])))
+    assert [json.loads(text) for text in table["factors"]] == [{"mom_60": 1.0}, {"mom_20": 0.5, "mom_60": 0.5}]
+    assert table[["top_n", "sharpe"]].values.tolist() == [[1, 0.5], [2, 0.25]]
+    assert sweep_csv(frame.drop(columns="factors"), ["top_n"]) == frame.drop(columns="factors").to_csv(index=False)
+
+
+def test_sweep_files_are_replaced_together(tmp_path):
+    (tmp_path / "sweep.csv").write_text("old")
+    (tmp_path / "best.md").write_text("old")
+    with pytest.raises(TypeError):  # the second file cannot be written
+        write_together(tmp_path, {"sweep.csv": "new", "best.md": None})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.md", "sweep.csv"]
+    assert (tmp_path / "sweep.csv").read_text() == "old" and (tmp_path / "best.md").read_text() == "old"
+    write_together(tmp_path, {"sweep.csv": "new", "best.md": "new"})
+    assert (tmp_path / "sweep.csv").read_text() == "new" == (tmp_path / "best.md").read_text()
 
 
 def test_best_rows_rank_nan_last_and_ties_in_grid_order():

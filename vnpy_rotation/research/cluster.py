@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -62,6 +63,11 @@ class ClusterTarget:
         return self.address or f"local:{self.workers}"
 
 
+def max_local_workers() -> int:
+    """The most ``local:N`` worker processes started here: 4 per CPU (more only thrash)."""
+    return 4 * (os.cpu_count() or 1)
+
+
 def parse_cluster(text: str, flag: str = "--cluster") -> ClusterTarget:
     """``tcp://host:8786`` (or ``tls://``) or ``local:N``; anything else is refused naming ``flag``."""
     text = text.strip()
@@ -69,6 +75,9 @@ def parse_cluster(text: str, flag: str = "--cluster") -> ClusterTarget:
     if local:
         if int(local.group(1)) < 1:
             raise InputRejected(Problem(flag, None, f"{text!r}: local:N needs at least 1 worker"))
+        if int(local.group(1)) > max_local_workers():
+            raise InputRejected(Problem(flag, None, f"{text!r}: at most local:{max_local_workers()} on this machine "
+                                        f"({os.cpu_count() or 1} CPUs; each worker is a process with the market)"))
         return ClusterTarget(None, int(local.group(1)))
     address = _ADDRESS.fullmatch(text)
     if not address or not 0 < int(address.group(3)) < 65536:
