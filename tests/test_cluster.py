@@ -343,6 +343,9 @@ def test_compose_services_run_real_commands():
     assert commands["scheduler"][:2] == ["dask", "scheduler"]
     assert commands["worker"][:3] == ["dask", "worker", "tcp://scheduler:8786"]
     assert commands["worker"][commands["worker"].index("--nthreads") + 1] == "1"
+    # Dask tcp has no authentication: the scheduler is published on loopback only; --scale sets the workers
+    assert compose["services"]["scheduler"]["ports"] == ["127.0.0.1:8786:8786"]
+    assert "deploy" not in compose["services"]["worker"]
     trade = commands["paper"]
     assert trade[:4] == ["python", "run.py", "trade", "--gateway"] and trade[4] == "replay"
     from vnpy_rotation.cli.main import build_parser
