@@ -95,7 +95,7 @@ def test_cluster_sweep_equals_serial(client, bundled_market, base):
     sweeper.close()
 
 
-def test_market_is_scattered_once_per_worker(client, bundled_market, base):
+def test_market_is_scattered_once_per_worker(client, bundled_market, base, monkeypatch):
     sweeper = ClusterSweeper(client)
     submitted = sweeper.submit(bundled_market, "momentum_topn", COMBOS, BacktestConfig(), base, SPAN, chunks=4)
     market_key = sweeper.market_future(bundled_market).key
@@ -111,6 +111,13 @@ def test_market_is_scattered_once_per_worker(client, bundled_market, base):
     again = sweeper.submit(bundled_market, "momentum_topn", COMBOS, BacktestConfig(), base, SPAN, chunks=4)
     assert [f.key for f in again.futures] == [f.key for f in submitted.futures]
     assert sweeper.collect(again).equals(frame)
+    # a client running other code never shares those results
+    from vnpy_rotation.research import cluster
+
+    monkeypatch.setattr(cluster, "code_digest", lambda: "0.0.0-other")
+    other = sweeper.submit(bundled_market, "momentum_topn", COMBOS, BacktestConfig(), base, SPAN, chunks=4)
+    assert not {f.key for f in other.futures} & {f.key for f in submitted.futures}
+    assert sweeper.collect(other).equals(frame)
     sweeper.close()
 
 

@@ -18,6 +18,7 @@ resubmitted, at most :attr:`ClusterSweeper.retries` times; then, or when a task 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -26,6 +27,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -188,7 +190,7 @@ class ClusterSweeper:
                        span: Span | None, pieces: list[list[dict[str, Any]]], combos: list[dict[str, Any]]
                        ) -> Submitted:
         scattered = self.market_future(market)
-        identity = json.dumps({"market": scattered.key, "strategy": strategy_name, "base": base,
+        identity = json.dumps({"code": code_digest(), "market": scattered.key, "strategy": strategy_name, "base": base,
                                "config": config.model_dump(mode="json"), "runner": _name(self.runner),
                                "span": None if span is None else [str(d) for d in span]}, sort_keys=True, default=str)
         futures, chunks_by_key = [], {}
@@ -248,6 +250,19 @@ class ClusterSweeper:
         for _, future in self._scattered:
             future.release()
         self._scattered.clear()
+
+
+@functools.cache
+def code_digest() -> str:
+    """The project's version and a hash of its Python sources: part of every task key, so clients running
+    different code never share a scheduler's results (reading the sources once takes milliseconds)."""
+    from .. import __version__
+
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256(__version__.encode())
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    return f"{__version__}-{digest.hexdigest()[:16]}"
 
 
 def _name(function: Callable[..., Any]) -> str:
