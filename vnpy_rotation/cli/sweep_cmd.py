@@ -69,7 +69,7 @@ def read_sweep_spec(strategy: str, config_file: Path | None, start: date | None,
     typed by the strategy's settings model, an error naming where the value came from and the parameter."""
     from ..backtest.runner import RunSpec, read_sections
     from ..config import validate_section
-    from ..research.wf_config import WalkForwardSettings, parse_grid_args, typed_grid
+    from ..research.wf_config import WalkForwardSettings, no_grid, parse_grid_args, typed_grid
     from ..strategies import STRATEGIES
 
     raw, source, config, benchmark = read_sections(config_file, capital, ("walkforward",))
@@ -83,10 +83,47 @@ def read_sweep_spec(strategy: str, config_file: Path | None, start: date | None,
     typed = {**typed_grid(strategy, base, default, where, f"{source}: strategy"),
              **typed_grid(strategy, base, given, "--grid", f"{source}: strategy")}
     if not typed:
-        raise InputRejected(Problem("--grid", None, f"no grid for {strategy}: give --grid name=v1,v2 (the strategy "
-                                    "declares no search_space)"))
+        raise InputRejected(no_grid(strategy, "--grid"))
     sources = [where] * bool(default) + ["--grid"] * bool(given)
     return SweepSpec(RunSpec(strategy, base, config, benchmark, start, end, source), typed, " + ".join(sources))
+
+
+def cell(value: Any) -> str:
+    """A parameter's value in sweep.csv and best.md: lists and dicts as JSON (keys sorted), others as text."""
+    import json
+
+    return json.dumps(value, sort_keys=True) if _is_structured(value) else str(value)
+
+
+def _is_structured(value: Any) -> bool:
+    return isinstance(value, (dict, list, tuple))
+
+
+def sweep_csv(frame: pd.DataFrame, params: list[str]) -> str:
+    """sweep.csv's text: the frame, its list and dict parameters as JSON cells."""
+    structured = [name for name in params if name in frame and frame[name].map(_is_structured).any()]
+    return frame.assign(**{name: frame[name].map(cell) for name in structured}).to_csv(index=False)
+
+
+def write_together(folder: Path, texts: dict[str, str]) -> None:
+    """Every file written to a temporary name first, then each renamed over its target: a failure while
+    writing leaves the folder's earlier files as they were (never a new sweep.csv beside an old best.md)."""
+    import os
+    import tempfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    written: dict[str, str] = {}
+    try:
+        for name, text in texts.items():
+            handle, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+            written[name] = temporary
+            with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+                out.write(text)
+        for name, temporary in written.items():
+            os.replace(temporary, folder / name)
+    finally:
+        for temporary in written.values():
+            Path(temporary).unlink(missing_ok=True)
 
 
 def best_rows(frame: pd.DataFrame, objective: str, top: int) -> pd.DataFrame:
@@ -111,7 +148,7 @@ def best_markdown(spec: SweepSpec, frame: pd.DataFrame, objective: str, top: int
              f"{objective} (higher is better; a missing value ranks last; a tie keeps grid order).", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for rank, row in enumerate(best.to_dict("records"), 1):  # records keep each column's type
-        cells = [str(rank), str(row["combination"]), *(str(row[p]) for p in params),
+        cells = [str(rank), str(row["combination"]), *(cell(row[p]) for p in params),
                  *(format_value(row[name], kind) for name, kind in metrics)]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "All combinations, in grid order: sweep.csv (metrics: backtest/sweep.py quick_metrics)."]
@@ -144,10 +181,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(spec: SweepSpec, args: argparse.Namespace, target: Any, started: float, experiment: Any) -> int:
+    from contextlib import ExitStack
+
+    from ..research.cluster import open_client
+
+    with ExitStack() as stack:  # the cluster is probed first: a wrong address fails before the market loads
+        client = stack.enter_context(open_client(target)) if target is not None else None
+        return _sweep(spec, args, target, client, started, experiment)
+
+
+def _sweep(spec: SweepSpec, args: argparse.Namespace, target: Any, client: Any, started: float,
+           experiment: Any) -> int:
     from ..backtest.sweep import sweep
     from ..data.store import BarStore
     from ..ops.experiments import data_identity
-    from ..research.cluster import ClusterSweeper, open_client
+    from ..research.cluster import ClusterSweeper
     from ..research.walkforward import grid_market
 
     run_spec, combos = spec.run, spec.combos
@@ -159,12 +207,11 @@ def _run(spec: SweepSpec, args: argparse.Namespace, target: Any, started: float,
     if len(traded.days) < 2:
         raise InputRejected(Problem("--start/--end", None, f"fewer than 2 trading days with bars in "
                                     f"{run_spec.start or '…'} … {run_spec.end or '…'}"))
-    if target is not None:
-        with open_client(target) as client:
-            sweeper = ClusterSweeper(client)
-            frame = sweeper.sweep(market, run_spec.strategy_name, combos, run_spec.config,
-                                  base=run_spec.strategy_settings, span=span)
-            where = f"on the Dask cluster {target} ({len(client.nthreads())} workers)"
+    if client is not None:
+        sweeper = ClusterSweeper(client)
+        frame = sweeper.sweep(market, run_spec.strategy_name, combos, run_spec.config,
+                              base=run_spec.strategy_settings, span=span)
+        where = f"on the Dask cluster {target} ({len(client.nthreads())} workers)"
     elif args.workers > 1:
         from concurrent.futures import ProcessPoolExecutor
 
@@ -177,16 +224,14 @@ def _run(spec: SweepSpec, args: argparse.Namespace, target: Any, started: float,
                       span=span)
         where = "serially"
     window = f"{traded.days[0].date()} … {traded.days[-1].date()}"
-    args.out.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(args.out / "sweep.csv", index=False)
-    (args.out / "best.md").write_text(best_markdown(spec, frame, args.objective, args.top, window, where),
-                                      encoding="utf-8")
+    write_together(args.out, {"sweep.csv": sweep_csv(frame, list(spec.grid)),
+                              "best.md": best_markdown(spec, frame, args.objective, args.top, window, where)})
     experiment.set_inputs(**data_identity(market, traded))
     experiment.sweep_done(frame, args.objective)
     for warning in clipped.warnings:
         print(f"warning: {warning}")
     best = best_rows(frame, args.objective, 1).to_dict("records")[0]
-    chosen = ", ".join(f"{name}={best[name]}" for name in spec.grid)
+    chosen = ", ".join(f"{name}={cell(best[name])}" for name in spec.grid)
     print(f"sweep {run_spec.strategy_name}: {len(frame)} combinations ({spec.grid_source}) on {window}, {where}")
     print(f"best by {args.objective}: {chosen} ({args.objective} {best[args.objective]:.4g})")
     print(f"wrote {args.out / 'sweep.csv'} and {args.out / 'best.md'} in {time.perf_counter() - started:.1f}s")
