@@ -358,3 +358,17 @@ def test_compose_services_run_real_commands():
     from vnpy_rotation.cli.main import build_parser
 
     build_parser().parse_args(trade[2:])  # the project's own parser accepts the daemon's arguments
+
+
+def test_a_grid_may_not_vary_what_the_market_is_prepared_from():
+    """One sweep prepares one market: VQM's roe basis, index, express stand-in and universe, an ETF rotation's
+    pools, a fixed list's symbols take one value per grid (several were silently run on the first's market)."""
+
+    with pytest.raises(InputRejected) as caught:
+        read_sweep_spec("vqm", None, None, None, None, ["roe=annualised,full_year", "top_n=10,20"])
+    assert [p.source for p in caught.value.problems] == ["--grid"] and "roe" in str(caught.value)
+    with pytest.raises(InputRejected, match="index"):
+        make_spec("vqm", grid={"index": ["000300.SSE", None]})
+    assert read_sweep_spec("vqm", None, None, None, None, ["roe=full_year"]).grid["roe"] == ("full_year",)
+    with pytest.raises(InputRejected, match="pools"):
+        make_spec("etf_rotation", grid={"pools": [["A_SHARE"], ["QDII"]]})

@@ -50,6 +50,9 @@ class StrategyBase:
     data_warnings: Sequence[str] = ()
     # The values ``run.py sweep`` and ``run.py walkforward`` search when given no grid (empty: a grid is required).
     search_space: ClassVar[dict[str, list[Any]]] = {}
+    # Settings read when the market is loaded and prepared (its symbols, ``prepare_market``'s inputs): a sweep or a
+    # walk-forward prepares one market for its whole grid, so a grid may give these one value only.
+    market_settings: ClassVar[tuple[str, ...]] = ()
 
     def prepare_market(self, market: MarketData, store: BarStore) -> MarketData:
         return market

@@ -74,13 +74,18 @@ def typed_grid(strategy_name: str, base: dict[str, Any], raw: dict[str, Any], so
     errors name ``source`` (``base_source`` for the base settings) and the field."""
     from ..strategies import create_strategy
 
-    settings_model = type(create_strategy(strategy_name, base, base_source).settings)
+    strategy = create_strategy(strategy_name, base, base_source)
+    settings_model = type(strategy.settings)
     typed: dict[str, tuple] = {}
     problems: list[Problem] = []
     for name, values in raw.items():
         values = values if isinstance(values, (list, tuple)) else [values]
         if not values:
             problems.append(Problem(source, None, f"{name}: no values"))
+            continue
+        if name in strategy.market_settings and len(values) > 1:
+            problems.append(Problem(source, None, f"{name}: {strategy_name} reads it when the market is loaded and "
+                                    "prepared, once for the whole grid; give one value (run one sweep per value)"))
             continue
         parsed = []
         for value in values:

@@ -108,6 +108,7 @@ class EtfRotationStrategy(StrategyBase):
     search_space: ClassVar[dict[str, list]] = {"top_n": [1, 2, 3], "buffer": [0, 1, 2],
                                                "schedule": ["week_end", "month_end"],
                                                "absolute_factor": ["mom_60", "mom_120"]}
+    market_settings: ClassVar[tuple[str, ...]] = ("pools_file", "pools")
     Settings = EtfRotationSettings
 
     def __init__(self, settings: EtfRotationSettings) -> None:

@@ -106,6 +106,7 @@ class VqmStrategy(StrategyBase):
     name: ClassVar[str] = "vqm"
     Settings = VqmSettings
     search_space: ClassVar[dict[str, list]] = {"w_pe": [0.4, 0.5, 0.6, 0.7, 0.8], "top_n": [10, 20, 30]}
+    market_settings: ClassVar[tuple[str, ...]] = ("symbols", "index", "express_stand_in", "roe")
 
     def __init__(self, settings: VqmSettings) -> None:
         self.settings = settings
