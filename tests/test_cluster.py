@@ -22,7 +22,6 @@ from distributed import wait
 
 from vnpy_rotation.backtest.config import BacktestConfig
 from vnpy_rotation.backtest.sweep import grid, run_chunk, sweep
-from vnpy_rotation.cli.sweep_cmd import best_rows, read_sweep_spec, sweep_csv, write_together
 from vnpy_rotation.data.market_data import MarketData
 from vnpy_rotation.errors import InputRejected
 from vnpy_rotation.research.cluster import (
@@ -33,6 +32,7 @@ from vnpy_rotation.research.cluster import (
     open_client,
     parse_cluster,
 )
+from vnpy_rotation.research.sweep_spec import best_rows, read_sweep_spec, sweep_csv, write_together
 from vnpy_rotation.research.walkforward import walk_forward
 from vnpy_rotation.research.wf_config import make_spec
 
