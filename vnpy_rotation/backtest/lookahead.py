@@ -5,7 +5,7 @@ volumes shuffled, and every attached input such as point-in-time fundamentals or
 and require everything it decided up to t to be identical: the targets as the kernel receives them (after the
 configured exposure limits and the drift response, which read the bars too), the notes that become the trades'
 reasons, the drift response's events, the plan's kind, reason and risk rules, and each pool's own plan (the
-per-pool report). A strategy that peeks at t+1 A strategy that peeks at t+1
+per-pool report). A strategy that peeks at t+1
 (a centred window, a forward shift, a full-sample normalisation) changes something up to t and fails.
 
 Only the decision path is re-run, not the simulation: the simulation of days up to t reads the plan's rows up

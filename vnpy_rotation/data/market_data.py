@@ -83,8 +83,6 @@ class MarketData:
         extra) is a read-only numpy view of this market's, nothing is copied. Read-only because a write into
         a view would change the parent: a caller that needs to change values copies them first.
         """
-        lo = 0 if start is None else int(self.days.searchsorted(pd.Timestamp(start), side="left"))
-        hi = len(self.days) if end is None else int(self.days.searchsorted(pd.Timestamp(end), side="right"))
         if not self.days.is_monotonic_increasing:  # never built so; kept exact for a hand-made market
             keep = np.ones(len(self.days), dtype=bool)
             if start is not None:
@@ -92,6 +90,8 @@ class MarketData:
             if end is not None:
                 keep &= self.days <= pd.Timestamp(end)
             return self._rows(keep)
+        lo = 0 if start is None else int(self.days.searchsorted(pd.Timestamp(start), side="left"))
+        hi = len(self.days) if end is None else int(self.days.searchsorted(pd.Timestamp(end), side="right"))
         return self._rows(slice(lo, max(lo, hi)))
 
     def _rows(self, rows: slice | np.ndarray) -> "MarketData":

@@ -27,7 +27,7 @@ from pydantic import Field, field_validator, model_validator
 from ..backtest.engine import TargetPlan
 from ..backtest.strategy import rebalance_days
 from ..config import StrategySettings
-from ..data.market_data import MarketData, MarketMemo, derived, forward_fill
+from ..data.market_data import MarketData, derived, forward_fill
 from ..factors.inputs import pool_factors, pool_inputs
 from ..factors.library import FACTORS
 from ..protocol import StrategyBase
@@ -118,7 +118,6 @@ class EtfRotationStrategy(StrategyBase):
         self.last_decision: str = ""
         self.holdings: str = ""
         self._decided: tuple[MarketData, list[PoolDecisions]] | None = None
-        self.memo: MarketMemo | None = None  # a sweep chunk's shared derived values (see backtest.sweep)
 
     @property
     def symbols(self) -> list[str]:

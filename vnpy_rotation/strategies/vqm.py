@@ -28,7 +28,7 @@ from pydantic import Field, model_validator
 from ..backtest.engine import TargetPlan
 from ..backtest.strategy import rebalance_days, weights_frame
 from ..config import StrategySettings
-from ..data.market_data import MarketData, MarketMemo, derived
+from ..data.market_data import MarketData, derived
 from ..fundamentals.panels import KNOWN_PANEL, fundamental_panels, pe_ttm
 from ..fundamentals.share_changes import Distribution, eps_share_scale, from_holding_arrays, trailing_cash
 from ..fundamentals.universe import coverage_warning, rebuild_membership
@@ -111,8 +111,6 @@ class VqmStrategy(StrategyBase):
     def __init__(self, settings: VqmSettings) -> None:
         self.settings = settings
         self.data_warnings: list[str] = []
-        self.memo: MarketMemo | None = None  # a sweep chunk's shared derived values (see backtest.sweep)
-        self.notes = True  # per-trade reasons in the plan; a sweep turns them off (it keeps only metrics)
 
     @cached_property
     def symbols(self) -> list[str]:
