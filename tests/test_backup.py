@@ -280,3 +280,14 @@ def test_the_archive_is_gzip_with_the_manifest_first(tmp_path):
     with gzip.open(tmp_path / "a.tar.gz") as gz, tarfile.open(fileobj=gz, mode="r|") as tar:
         names = [m.name for m in tar]
     assert names == [MANIFEST_NAME, "home/.vntrader/vt_setting.json"]
+
+
+def test_temporary_files_and_links_are_skipped_and_listed(tmp_path):
+    home = make_home(tmp_path / "home", {})
+    runtime = home / ".vntrader"
+    (runtime / "risk_state.json.k2j4.tmp").write_text("{half")  # an atomic write in flight
+    (runtime / "link.json").symlink_to(runtime / "vt_setting.json")
+    result = backup(home, tmp_path / "a.tar.gz")
+    assert [e.path for e in read_archive(tmp_path / "a.tar.gz").files] == [".vntrader/vt_setting.json"]
+    assert sorted(s.split(":")[0] for s in result.skipped) == [".vntrader/link.json",
+                                                                 ".vntrader/risk_state.json.k2j4.tmp"]

@@ -185,8 +185,12 @@ def _walk(folder: Path) -> Iterator[Path]:
 
 
 def is_sqlite(path: Path) -> bool:
-    with open(path, "rb") as handle:
-        return handle.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
+    """Whether ``path`` starts with SQLite's header (False when it was removed meanwhile)."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
+    except FileNotFoundError:
+        return False
 
 
 def sqlite_copy(source: Path, target: Path) -> None:
@@ -275,16 +279,18 @@ def _stage(home: Path, folders: list[Path], staging: Path) -> tuple[list[FileEnt
     entries: list[FileEntry] = []
     skipped: list[str] = []
     for folder in folders:
-        files = list(_walk(folder))
-        databases = {p for p in files if not p.is_symlink() and p.is_file() and is_sqlite(p)}
-        for path in files:
+        files = []
+        for path in _walk(folder):  # temp files first: an atomic write may rename its own away at any moment
             rel = path.relative_to(home).as_posix()
-            if path.is_symlink() or not path.is_file():
-                skipped.append(f"{rel}: not a regular file")
-                continue
             if path.name.endswith(SKIPPED_SUFFIXES):
                 skipped.append(f"{rel}: temporary file")
-                continue
+            elif path.is_symlink() or (path.exists() and not path.is_file()):
+                skipped.append(f"{rel}: not a regular file")
+            else:
+                files.append(path)
+        databases = {p for p in files if is_sqlite(p)}
+        for path in files:
+            rel = path.relative_to(home).as_posix()
             if any(path.name.endswith(side) and path.with_name(path.name.removesuffix(side)) in databases
                    for side in SQLITE_SIDE_FILES):
                 continue  # a database's journal: its committed content is in the database's copy
