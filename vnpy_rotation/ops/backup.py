@@ -442,16 +442,19 @@ def restore(archive: Path, home: Path, force: bool = False, now: datetime | None
         except _WriteFailed as exc:
             raise _bad(str(home), f"restore failed writing {exc}") from None
         stamp = (now or datetime.now(timezone.utc)).astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        emptied = not occupied and home.is_dir()
         if occupied:
             previous = _free_name(home.parent / f"{home.name}.before-restore-{stamp}")
             os.rename(home, previous)
-        elif home.is_dir():
+        elif emptied:
             home.rmdir()  # empty: a rename cannot replace it on every platform
         try:
             os.rename(staging, home)
         except OSError:
             if previous is not None:
                 os.rename(previous, home)
+            elif emptied:
+                home.mkdir()
             raise
     except OSError as exc:
         raise _bad(str(home), f"restore failed: {exc.strerror or exc}") from None
