@@ -1,0 +1,280 @@
+"""Anomaly rules as data: each rule is a frozen record whose :meth:`Rule.decide` is a pure function of
+(snapshot, history, now) returning a :class:`Decision` (with its reason) or None.
+
+:func:`default_rules` builds the tuple from a :class:`~vnpy_rotation.monitor.config.MonitorConfig`;
+:class:`CoolDown` makes one event alert once (the table :data:`COOL_DOWN`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol, Sequence
+
+from .config import DAY, MonitorConfig
+from .records import Indicators, Severity
+from .session import Phase, continuous_seconds, phase_at, sod, wall
+
+Trigger = Literal["quote", "timer"]
+
+
+class History(Protocol):
+    """What a rule may read besides the snapshot (:class:`~vnpy_rotation.monitor.indicators.SymbolState`)."""
+
+    @property
+    def previous(self) -> Indicators | None: ...  # the snapshot before this quote
+    @property
+    def closes(self) -> Sequence[float]: ...  # close of each session minute today
+    @property
+    def volumes(self) -> Sequence[float]: ...  # volume of each closed minute bar today
+    @property
+    def last_seen(self) -> datetime | None: ...  # wall time of the last quote
+    @property
+    def since(self) -> datetime | None: ...  # wall time the symbol was first watched
+    @property
+    def closing_auction(self) -> bool: ...
+    @property
+    def stop(self) -> float | None: ...  # the holding's stop level, None when not held
+    @property
+    def in_pool(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    reason: str
+    values: tuple[tuple[str, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Base of every rule: its name (the alert's ``rule``), severity, when it runs and its cool-down."""
+
+    name: str
+    severity: Severity
+    trigger: Trigger
+    cooldown: float  # seconds before the same rule may alert the same symbol again
+
+    def decide(self, snapshot: Indicators, history: History, now: datetime) -> Decision | None:
+        raise NotImplementedError
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:+.2f}%"
+
+
+@dataclass(frozen=True)
+class PriceMove(Rule):
+    """The price moved at least ``pct`` (up for ``direction`` 1, down for −1) against the close
+    ``minutes`` minutes before the current minute."""
+
+    minutes: int = 5
+    pct: float = 0.03
+    direction: int = 1
+
+    def decide(self, snapshot: Indicators, history: History, now: datetime) -> Decision | None:
+        index = snapshot.minute
+        if index is None or index - self.minutes < 0 or not snapshot.last > 0:
+            return None
+        base = history.closes[index - self.minutes]
+        if not base > 0:
+            return None
+        move = snapshot.last / base - 1
+        if move * self.direction < self.pct:
+            return None
+        return Decision(f"{_pct(move)} in {self.minutes} min ({base:g} → {snapshot.last:g})",
+                        (("move", move), ("base", base), ("last", snapshot.last)))
+
+
+@dataclass(frozen=True)
+class VolumeSurge(Rule):
+    """This minute's volume is at least ``ratio`` × the mean of the ``lookback`` minutes before it."""
+
+    ratio: float = 5.0
+    lookback: int = 10
+    min_volume: float = 0.0
+
+    def decide(self, snapshot: Indicators, history: History, now: datetime) -> Decision | None:
+        index = snapshot.minute
+        if index is None or index < self.lookback or snapshot.minute_volume <= self.min_volume:
+            return None
+        window = history.volumes[index - self.lookback:index]
+        mean = sum(window) / self.lookback
+        if mean <= 0 or snapshot.minute_volume < self.ratio * mean:
+            return None
+        ratio = snapshot.minute_volume / mean
+        return Decision(f"minute volume {snapshot.minute_volume:g} = {ratio:.1f}× the {self.lookback}-min mean",
+                        (("minute_volume", snapshot.minute_volume), ("mean", mean), ("ratio", ratio)))
+
+
+@dataclass(frozen=True)
+class ApproachingLimit(Rule):
+    """Within ``pct`` of the limit-up (``direction`` 1) or limit-down (−1) price, not sealed there."""
+
+    pct: float = 0.01
+    direction: int = 1
+
+    def decide(self, snapshot: Indicators, history: History, now: datetime) -> Decision | None:
+        if self.direction > 0:
+            distance, sealed, limit = snapshot.to_limit_up, snapshot.sealed_up, snapshot.limit_up
+        else:
+            distance, sealed, limit = snapshot.to_limit_down, snapshot.sealed_down, snapshot.limit_down
+        if sealed or not distance <= self.pct:  # NaN (no limit) never alerts
+            return None
+        side = "limit-up" if self.direction > 0 else "limit-down"
+        return Decision(f"{distance * 100:.2f}% from {side} {limit:g} (last {snapshot.last:g})",
+                        (("distance", distance), ("limit", limit), ("last", snapshot.last)))
+
+
+@dataclass(frozen=True)
+class Sealed(Rule):
+    """Sealed at the limit: last at the limit and the queue on it (封板)."""
+
+    direction: int = 1
+
+    def decide(self, snapshot: Indicators, history: History, now: datetime) -> Decision | None:
+        sealed = snapshot.sealed_up if self.direction > 0 else snapshot.sealed_down
+        if not sealed:
+            return None
+        limit = snapshot.limit_up if self.direction > 0 else snapshot.limit_down
+        side = "limit-up" if self.direction > 0 else "limit-down"
+        return Decision(f"sealed at {side} {limit:g}", (("limit", limit), ("change", snapshot.change)))
+
+
+@dataclass(frozen=True)
+class LimitOpened(Rule):
+    """Was sealed at the previous quote, is not any more (开板 for limit-up, 翘板 for limit-down)."""
+
+    direction: int = 1
+
+    def decide(self, snapshot: Indicators, history: History, now: datetime) -> Decision | None:
+        before = history.previous
+        if before is None:
+            return None
+        was, now_sealed = ((before.sealed_up, snapshot.sealed_up) if self.direction > 0
+                           else (before.sealed_down, snapshot.sealed_down))
+        if not was or now_sealed:
+            return None
+        side = "limit-up" if self.direction > 0 else "limit-down"
+        return Decision(f"{side} opened: last {snapshot.last:g}, bid1/ask1 left the limit",
+                        (("last", snapshot.last), ("limit", before.limit_up if self.direction > 0
+                                                   else before.limit_down)))
+
+
+@dataclass(frozen=True)
+class GapOpen(Rule):
+    """The day opened at least ``pct`` away from the previous close."""
+
+    pct: float = 0.02
+
+    def decide(self, snapshot: Indicators, history: History, now: datetime) -> Decision | None:
+        if snapshot.minute is None or not snapshot.open > 0 or not snapshot.pre_close > 0:
+            return None
+        gap = snapshot.open / snapshot.pre_close - 1
+        if abs(gap) < self.pct:
+            return None
+        return Decision(f"opened {_pct(gap)} ({snapshot.pre_close:g} → {snapshot.open:g})",
+                        (("gap", gap), ("open", snapshot.open), ("pre_close", snapshot.pre_close)))
+
+
+@dataclass(frozen=True)
+class StaleQuote(Rule):
+    """No quote for ``seconds`` of continuous trading (lunch, auctions and suspended symbols excluded)."""
+
+    seconds: float = 60.0
+
+    def decide(self, snapshot: Indicators | None, history: History, now: datetime) -> Decision | None:
+        if snapshot is not None and snapshot.suspended:
+            return None
+        local = wall(now)
+        if phase_at(local, history.closing_auction) is not Phase.CONTINUOUS:
+            return None
+        seen = history.last_seen if history.last_seen is not None else history.since
+        start = sod(seen) if seen is not None and seen.date() == local.date() else 0.0
+        quiet = continuous_seconds(start, sod(local), history.closing_auction)
+        if quiet < self.seconds:
+            return None
+        what = "since the open" if start == 0.0 else f"since {seen:%H:%M:%S}" if seen else ""
+        return Decision(f"no quote for {quiet:.0f} s of continuous trading {what}".rstrip(),
+                        (("quiet_seconds", quiet),))
+
+
+@dataclass(frozen=True)
+class StopCrossed(Rule):
+    """A holding's last price is at or below its stop level."""
+
+    def decide(self, snapshot: Indicators, history: History, now: datetime) -> Decision | None:
+        stop = history.stop
+        if stop is None or not 0 < snapshot.last <= stop:
+            return None
+        return Decision(f"last {snapshot.last:g} at or below the stop {stop:g}",
+                        (("last", snapshot.last), ("stop", stop)))
+
+
+@dataclass(frozen=True)
+class PoolSuspended(Rule):
+    """A pool member's quote says it is suspended."""
+
+    def decide(self, snapshot: Indicators, history: History, now: datetime) -> Decision | None:
+        if not (history.in_pool and snapshot.suspended):
+            return None
+        return Decision("pool member suspended", (("pre_close", snapshot.pre_close),))
+
+
+def default_rules(config: MonitorConfig | None = None) -> tuple[Rule, ...]:
+    """Every rule with its thresholds from ``config`` (defaults: :class:`MonitorConfig`)."""
+    c = config or MonitorConfig()
+    cd = c.cooldown_seconds
+    warn, info, crit = Severity.WARNING, Severity.INFO, Severity.CRITICAL
+    return (
+        PriceMove("price_spike", warn, "quote", cd, c.spike_minutes, c.spike_pct, 1),
+        PriceMove("price_drop", warn, "quote", cd, c.spike_minutes, c.spike_pct, -1),
+        VolumeSurge("volume_surge", info, "quote", cd, c.surge_ratio, c.surge_lookback, c.surge_min_volume),
+        ApproachingLimit("approaching_limit_up", info, "quote", cd, c.approach_pct, 1),
+        ApproachingLimit("approaching_limit_down", warn, "quote", cd, c.approach_pct, -1),
+        Sealed("limit_up_sealed", warn, "quote", cd, 1),
+        Sealed("limit_down_sealed", warn, "quote", cd, -1),
+        LimitOpened("limit_up_opened", warn, "quote", cd, 1),
+        LimitOpened("limit_down_opened", warn, "quote", cd, -1),
+        GapOpen("gap_open", info, "quote", DAY, c.gap_pct),
+        StaleQuote("stale_quote", warn, "timer", cd, c.stale_seconds),
+        StopCrossed("stop_crossed", crit, "quote", cd),
+        PoolSuspended("pool_suspended", warn, "quote", DAY),
+    )
+
+
+# The cool-down as a table: (condition now, condition at the previous evaluation, cool-down over)
+# -> alert?  An alert fires on the rising edge of a condition, and only when the last alert of the same
+# (rule, symbol) is at least the rule's cool-down old; while the condition holds nothing repeats.
+COOL_DOWN: dict[tuple[bool, bool, bool], bool] = {
+    (True, False, True): True,
+    (True, False, False): False,
+    (True, True, True): False,
+    (True, True, False): False,
+    (False, False, True): False,
+    (False, False, False): False,
+    (False, True, True): False,
+    (False, True, False): False,
+}
+
+
+class CoolDown:
+    """Per-(rule, symbol) state for :data:`COOL_DOWN`."""
+
+    __slots__ = ("active", "last_alert")
+
+    def __init__(self) -> None:
+        self.active: dict[tuple[str, str], bool] = {}
+        self.last_alert: dict[tuple[str, str], datetime] = {}
+
+    def admit(self, rule: Rule, vt_symbol: str, condition: bool, now: datetime) -> bool:
+        key = (rule.name, vt_symbol)
+        was = self.active.get(key, False)
+        if not condition and not was:
+            return False  # the common case, without a table look-up
+        last = self.last_alert.get(key)
+        cooled = last is None or (now - last).total_seconds() >= rule.cooldown
+        fire = COOL_DOWN[(condition, was, cooled)]
+        self.active[key] = condition
+        if fire:
+            self.last_alert[key] = now
+        return fire
