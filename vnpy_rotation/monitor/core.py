@@ -101,6 +101,8 @@ class MonitorCore:
             return []
         for bar in closed:
             self._record(state, bar)
+        if state.day != moment.date():
+            self._cooldown.new_day(quote.vt_symbol, self.rules)
         snapshot = state.update(quote, moment)
         self._snapshot[quote.vt_symbol] = snapshot
         alerts: list[Alert] = []

@@ -67,7 +67,7 @@ class SymbolState:
 
     __slots__ = ("vt_symbol", "instrument", "reference", "bars", "day", "closing_auction", "tick",
                  "_limit_key", "_limits", "closes", "volumes", "index", "current", "previous", "last_seen",
-                 "since", "stop", "in_pool")
+                 "since", "stop", "in_pool", "first_minute")
 
     def __init__(self, vt_symbol: str, instrument: Instrument | None, reference: Reference | None,
                  since: datetime | None = None) -> None:
@@ -89,6 +89,7 @@ class SymbolState:
         self.since = since  # wall time the symbol was first watched
         self.stop: float | None = None  # a holding's stop level
         self.in_pool = False
+        self.first_minute: int | None = None
 
     def _new_day(self, day: date) -> None:
         self.day = day
@@ -98,6 +99,7 @@ class SymbolState:
         self.closes = [NAN] * MINUTES
         self.volumes = [0.0] * MINUTES
         self.index = -1
+        self.first_minute = None
         self.current = self.previous = None
 
     def limits(self, day: date, pre_close: float) -> tuple[float, float]:
@@ -120,6 +122,8 @@ class SymbolState:
         minute_volume = open_bar[5] if open_bar is not None else 0.0
         closes = self.closes
         if index is not None and last > 0:
+            if self.first_minute is None:
+                self.first_minute = index
             if index > self.index:
                 carry = closes[self.index] if self.index >= 0 else NAN
                 for k in range(self.index + 1, index):  # minutes without a trade keep the last close

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol, Sequence
+from enum import Enum
+from typing import Iterable, Literal, Protocol, Sequence
 
 from .config import DAY, MonitorConfig
 from .records import Indicators, Severity
@@ -29,6 +30,8 @@ class History(Protocol):
     def volumes(self) -> Sequence[float]: ...  # volume of each closed minute bar today
     @property
     def last_seen(self) -> datetime | None: ...  # wall time of the last quote
+    @property
+    def first_minute(self) -> int | None: ...  # the first minute index quoted today
     @property
     def since(self) -> datetime | None: ...  # wall time the symbol was first watched
     @property
@@ -87,7 +90,8 @@ class PriceMove(Rule):
 
 @dataclass(frozen=True)
 class VolumeSurge(Rule):
-    """This minute's volume is at least ``ratio`` × the mean of the ``lookback`` minutes before it."""
+    """This minute's volume is at least ``ratio`` × the mean of the ``lookback`` minutes before it (minutes
+    without trades count as 0; a monitor started late waits until it has watched ``lookback`` minutes)."""
 
     ratio: float = 5.0
     lookback: int = 10
@@ -95,8 +99,9 @@ class VolumeSurge(Rule):
 
     def decide(self, snapshot: Indicators, history: History, now: datetime) -> Decision | None:
         index = snapshot.minute
-        if index is None or index < self.lookback or snapshot.minute_volume <= self.min_volume:
-            return None
+        first = history.first_minute
+        if index is None or first is None or index - first < self.lookback or snapshot.minute_volume <= self.min_volume:
+            return None  # the look-back must lie inside what was watched today
         window = history.volumes[index - self.lookback:index]
         mean = sum(window) / self.lookback
         if mean <= 0 or snapshot.minute_volume < self.ratio * mean:
@@ -242,39 +247,54 @@ def default_rules(config: MonitorConfig | None = None) -> tuple[Rule, ...]:
     )
 
 
-# The cool-down as a table: (condition now, condition at the previous evaluation, cool-down over)
-# -> alert?  An alert fires on the rising edge of a condition, and only when the last alert of the same
-# (rule, symbol) is at least the rule's cool-down old; while the condition holds nothing repeats.
-COOL_DOWN: dict[tuple[bool, bool, bool], bool] = {
-    (True, False, True): True,
-    (True, False, False): False,
-    (True, True, True): False,
-    (True, True, False): False,
-    (False, False, True): False,
-    (False, False, False): False,
-    (False, True, True): False,
-    (False, True, False): False,
+class Gate(str, Enum):
+    IDLE = "idle"  # the condition does not hold
+    ALERTED = "alerted"  # it holds and has alerted: nothing repeats while it holds
+    PENDING = "pending"  # it began inside the cool-down: alerts when the cool-down ends, if it still holds
+
+
+# The cool-down as a table: (state, condition now, cool-down over) -> (next state, alert?).
+# An event alerts once; a new event inside the cool-down of the last alert of the same (rule, symbol)
+# waits for the cool-down's end and is dropped if it is over by then.
+COOL_DOWN: dict[tuple[Gate, bool, bool], tuple[Gate, bool]] = {
+    (Gate.IDLE, False, False): (Gate.IDLE, False),
+    (Gate.IDLE, False, True): (Gate.IDLE, False),
+    (Gate.IDLE, True, True): (Gate.ALERTED, True),
+    (Gate.IDLE, True, False): (Gate.PENDING, False),
+    (Gate.PENDING, True, True): (Gate.ALERTED, True),
+    (Gate.PENDING, True, False): (Gate.PENDING, False),
+    (Gate.PENDING, False, False): (Gate.IDLE, False),
+    (Gate.PENDING, False, True): (Gate.IDLE, False),
+    (Gate.ALERTED, True, False): (Gate.ALERTED, False),
+    (Gate.ALERTED, True, True): (Gate.ALERTED, False),
+    (Gate.ALERTED, False, False): (Gate.IDLE, False),
+    (Gate.ALERTED, False, True): (Gate.IDLE, False),
 }
 
 
 class CoolDown:
     """Per-(rule, symbol) state for :data:`COOL_DOWN`."""
 
-    __slots__ = ("active", "last_alert")
+    __slots__ = ("state", "last_alert")
 
     def __init__(self) -> None:
-        self.active: dict[tuple[str, str], bool] = {}
+        self.state: dict[tuple[str, str], Gate] = {}
         self.last_alert: dict[tuple[str, str], datetime] = {}
 
     def admit(self, rule: Rule, vt_symbol: str, condition: bool, now: datetime) -> bool:
         key = (rule.name, vt_symbol)
-        was = self.active.get(key, False)
-        if not condition and not was:
+        state = self.state.get(key, Gate.IDLE)
+        if not condition and state is Gate.IDLE:
             return False  # the common case, without a table look-up
         last = self.last_alert.get(key)
         cooled = last is None or (now - last).total_seconds() >= rule.cooldown
-        fire = COOL_DOWN[(condition, was, cooled)]
-        self.active[key] = condition
+        self.state[key], fire = COOL_DOWN[(state, condition, cooled)]
         if fire:
             self.last_alert[key] = now
         return fire
+
+    def new_day(self, vt_symbol: str, rules: Iterable[Rule]) -> None:
+        """Forget a symbol's events at the start of its day: "once a day" rules alert again."""
+        for rule in rules:
+            self.state.pop((rule.name, vt_symbol), None)
+            self.last_alert.pop((rule.name, vt_symbol), None)
