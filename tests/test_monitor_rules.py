@@ -56,6 +56,12 @@ SCENARIOS = {
     ], [
         ("approaching_limit_up", "600000.SSE", "10:00:00"),
     ]),
+    "the feed's limits disagree with ours: once a day": ([
+        quote("10:00:00", 10.0, 100, limit_up=11.05, limit_down=9.0),
+        quote("10:00:03", 10.0, 200, limit_up=11.05, limit_down=9.0),
+        quote("10:00:06", 10.0, 300, limit_up=11.0, limit_down=9.0),
+        quote("10:20:00", 10.0, 400, limit_up=11.05, limit_down=9.0),
+    ], [("limit_mismatch", "600000.SSE", "10:00:00")]),
     "gap up at the auction print, once": ([
         quote("09:20:00", 0.0, 0),
         quote("09:25:00", 10.30, 5000, open=10.30),
@@ -116,6 +122,32 @@ SCENARIOS = {
 def test_rule_scenarios(name):
     steps, expected = SCENARIOS[name]
     assert run(steps) == expected
+
+
+def test_core_queues_closed_bars_closes_them_by_the_clock_and_counts_dropped_quotes():
+    m = MonitorCore()
+    m.on_quote(quote("09:25:00", 10.0, 1000, 10_000))
+    m.on_quote(quote("09:30:30", 10.1, 1500, 15_050))
+    m.on_quote(quote("09:30:20", 10.1, 1400, 14_000))  # older: dropped, no alerts, no change
+    assert m.dropped() == {"600000.SSE": 1} and m.snapshot()["600000.SSE"].volume == 1500
+    assert m.bars_closed() == [] and m.on_timer(at("09:31:02")) == [] and m.bars_closed() == []
+    m.on_timer(at("09:31:03"))
+    [bar] = m.bars_closed()
+    assert (bar.datetime, bar.volume, bar.turnover, bar.close) == (at("09:30"), 1500, 15_050, 10.1)
+    assert m.bars_closed() == []  # drained
+    m.on_quote(quote("09:31:10", 10.2, 1600, 16_070))
+    assert [b.index for b in m.close_day()] == [1] and [b.index for b in m.bars_closed()] == [1]
+    daily = m.daily_bars()["600000.SSE"]
+    assert (daily.open, daily.high, daily.close, daily.volume, daily.provisional) == (10.0, 10.2, 10.2, 1600, True)
+
+
+def test_aware_times_are_read_as_china_time():
+    from datetime import timezone
+    m = MonitorCore()
+    q = quote("10:00:00", 10.0, 100)
+    utc = q.datetime.replace(hour=2, tzinfo=timezone.utc)  # 02:00 UTC is 10:00 in Shanghai
+    m.on_quote(type(q)(q.vt_symbol, utc, q.last, q.pre_close, q.volume))
+    assert m.snapshot()["600000.SSE"].minute == 30
 
 
 def test_stop_crossing_alerts_on_each_cross_after_the_cool_down():

@@ -166,6 +166,20 @@ class LimitOpened(Rule):
 
 
 @dataclass(frozen=True)
+class LimitMismatch(Rule):
+    """The feed's limit prices differ from the project's rule by more than one tick (a wrong board, a
+    missed ST flag, or a feed error): the limit-based rules may be wrong for this symbol."""
+
+    def decide(self, snapshot: Indicators, history: History, now: datetime) -> Decision | None:
+        if not snapshot.limit_mismatch:
+            return None
+        return Decision(f"feed limits {snapshot.feed_limit_up:g}/{snapshot.feed_limit_down:g}, "
+                        f"ours {snapshot.limit_up:g}/{snapshot.limit_down:g}",
+                        (("feed_limit_up", snapshot.feed_limit_up), ("feed_limit_down", snapshot.feed_limit_down),
+                         ("limit_up", snapshot.limit_up), ("limit_down", snapshot.limit_down)))
+
+
+@dataclass(frozen=True)
 class GapOpen(Rule):
     """The day opened at least ``pct`` away from the previous close."""
 
@@ -241,6 +255,7 @@ def default_rules(config: MonitorConfig | None = None) -> tuple[Rule, ...]:
         LimitOpened("limit_up_opened", warn, "quote", cd, 1),
         LimitOpened("limit_down_opened", warn, "quote", cd, -1),
         GapOpen("gap_open", info, "quote", DAY, c.gap_pct),
+        LimitMismatch("limit_mismatch", warn, "quote", DAY),
         StaleQuote("stale_quote", warn, "timer", cd, c.stale_seconds),
         StopCrossed("stop_crossed", crit, "quote", cd),
         PoolSuspended("pool_suspended", warn, "quote", DAY),
