@@ -105,12 +105,17 @@ class MinuteBars:
 
     def due(self, now: datetime, grace: float) -> list[MinuteBar]:
         """The open bar, if its minute ended more than ``grace`` seconds before ``now`` (same day)."""
-        if self.bar is None or self.day is None:
-            return []
         local = wall(now)
-        if local.replace(hour=0, minute=0, second=0, microsecond=0) != self.day:
+        return self.due_at(local.replace(hour=0, minute=0, second=0, microsecond=0), sod(local), grace)
+
+    def due_at(self, midnight: datetime, seconds: float, grace: float) -> list[MinuteBar]:
+        """:meth:`due` with the clock already split into its day and seconds since midnight."""
+        bar = self.bar
+        if bar is None or self.day is None:
+            return []
+        if midnight != self.day:
             return self.flush()
-        if sod(local) >= minute_end(int(self.bar[0])) + grace:
+        if seconds >= minute_end(int(bar[0])) + grace:
             return [self._emit()]
         return []
 

@@ -17,10 +17,10 @@ from .config import MonitorConfig
 from .indicators import Reference, SymbolState
 from .records import Alert, DailyBar, Indicators, MinuteBar, Quote
 from .rules import CoolDown, Rule, default_rules
-from .session import wall
+from .session import sod, wall
 from .storm import StormLimiter
 
-__all__ = ["Holding", "MonitorCore", "Reference"]
+__all__ = ["Holding", "MonitorCore", "Reference", "find_instrument"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +32,8 @@ class Holding:
     stop: float
 
 
-def _registry_lookup(vt_symbol: str) -> Instrument | None:
+def find_instrument(vt_symbol: str) -> Instrument | None:
+    """The instrument table's entry for a vt_symbol (None: unknown; the feed's limit prices are used then)."""
     code, _, exchange = vt_symbol.partition(".")
     return default_registry().find(code, exchange)
 
@@ -43,7 +44,7 @@ class MonitorCore:
     def __init__(self, config: MonitorConfig | None = None, *, references: Iterable[Reference] = (),
                  holdings: Iterable[Holding] = (), pool: Iterable[str] = (),
                  rules: tuple[Rule, ...] | None = None,
-                 instruments: Callable[[str], Instrument | None] = _registry_lookup) -> None:
+                 instruments: Callable[[str], Instrument | None] = find_instrument) -> None:
         self.config = config or MonitorConfig()
         self.rules = rules if rules is not None else default_rules(self.config)
         self._quote_rules = tuple(r for r in self.rules if r.trigger == "quote")
@@ -106,12 +107,15 @@ class MonitorCore:
         snapshot = state.update(quote, moment)
         self._snapshot[quote.vt_symbol] = snapshot
         alerts: list[Alert] = []
-        admit = self._cooldown.admit
+        admit, open_events = self._cooldown.admit, self._cooldown.state
+        vt_symbol = quote.vt_symbol
         for rule in self._quote_rules:
             decision = rule.decide(snapshot, state, clock)
-            if admit(rule, quote.vt_symbol, decision is not None, clock) and decision is not None:
-                alerts.append(Alert(rule.name, quote.vt_symbol, clock, rule.severity, decision.reason,
-                                    decision.values))
+            if decision is None:
+                if (rule.name, vt_symbol) in open_events:
+                    admit(rule, vt_symbol, False, clock)  # the event is over
+            elif admit(rule, vt_symbol, True, clock):
+                alerts.append(Alert(rule.name, vt_symbol, clock, rule.severity, decision.reason, decision.values))
         if alerts or self._storm.start is not None:
             return self._storm.admit(alerts, clock)
         return alerts
@@ -119,15 +123,20 @@ class MonitorCore:
     def on_timer(self, now: datetime) -> list[Alert]:
         """Clock-driven work: close bars whose minute is over, stale-quote checks, the storm summary."""
         clock = wall(now)
+        midnight, seconds = clock.replace(hour=0, minute=0, second=0, microsecond=0), sod(clock)
         grace = self.config.bar_grace_seconds
         alerts: list[Alert] = []
-        admit = self._cooldown.admit
+        admit, open_events = self._cooldown.admit, self._cooldown.state
         for vt_symbol, state in self._states.items():
-            for bar in state.bars.due(clock, grace):
-                self._record(state, bar)
+            if state.bars.bar is not None:
+                for bar in state.bars.due_at(midnight, seconds, grace):
+                    self._record(state, bar)
             for rule in self._timer_rules:
                 decision = rule.decide(state.current, state, clock)  # type: ignore[arg-type]
-                if admit(rule, vt_symbol, decision is not None, clock) and decision is not None:
+                if decision is None:
+                    if (rule.name, vt_symbol) in open_events:
+                        admit(rule, vt_symbol, False, clock)
+                elif admit(rule, vt_symbol, True, clock):
                     alerts.append(Alert(rule.name, vt_symbol, clock, rule.severity, decision.reason,
                                         decision.values))
         return self._storm.admit(alerts, clock)

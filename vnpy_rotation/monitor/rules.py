@@ -205,9 +205,11 @@ class StaleQuote(Rule):
         if snapshot is not None and snapshot.suspended:
             return None
         local = wall(now)
+        seen = history.last_seen if history.last_seen is not None else history.since
+        if seen is not None and (local - seen).total_seconds() < self.seconds:
+            return None  # quiet for less wall time than the threshold (the common case, decided cheaply)
         if phase_at(local, history.closing_auction) is not Phase.CONTINUOUS:
             return None
-        seen = history.last_seen if history.last_seen is not None else history.since
         start = sod(seen) if seen is not None and seen.date() == local.date() else 0.0
         quiet = continuous_seconds(start, sod(local), history.closing_auction)
         if quiet < self.seconds:
@@ -288,7 +290,8 @@ COOL_DOWN: dict[tuple[Gate, bool, bool], tuple[Gate, bool]] = {
 
 
 class CoolDown:
-    """Per-(rule, symbol) state for :data:`COOL_DOWN`."""
+    """Per-(rule, symbol) state for :data:`COOL_DOWN`; :attr:`state` holds only the non-IDLE ones, so a
+    caller may skip :meth:`admit` when a rule's condition is false and its key is not in :attr:`state`."""
 
     __slots__ = ("state", "last_alert")
 
@@ -303,7 +306,11 @@ class CoolDown:
             return False  # the common case, without a table look-up
         last = self.last_alert.get(key)
         cooled = last is None or (now - last).total_seconds() >= rule.cooldown
-        self.state[key], fire = COOL_DOWN[(state, condition, cooled)]
+        state, fire = COOL_DOWN[(state, condition, cooled)]
+        if state is Gate.IDLE:
+            self.state.pop(key, None)  # only events in progress are kept: the caller's fast path
+        else:
+            self.state[key] = state
         if fire:
             self.last_alert[key] = now
         return fire

@@ -21,6 +21,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from datetime import date, datetime, time
 from enum import Enum
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from ..market.calendar import default_calendar
@@ -97,7 +98,9 @@ def phase_at(moment: datetime, closing_auction: bool = True) -> Phase:
     return phase(sod(local), closing_auction)
 
 
+@lru_cache(maxsize=64)
 def is_trading_day(day: date) -> bool:
+    """The project calendar's answer, cached per date (asked for every symbol on every timer tick)."""
     return default_calendar().is_trading_day(day)
 
 
