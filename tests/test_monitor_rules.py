@@ -150,6 +150,14 @@ def test_aware_times_are_read_as_china_time():
     assert m.snapshot()["600000.SSE"].minute == 30
 
 
+def test_a_watched_symbol_that_never_quotes_goes_stale_after_the_open():
+    m = MonitorCore()
+    m.watch(["600000.SSE"], at("09:15:00"))
+    assert m.on_timer(at("09:29:00")) == [] and m.on_timer(at("09:30:59")) == []
+    [alert] = m.on_timer(at("09:31:00"))
+    assert (alert.rule, alert.vt_symbol, alert.value("quiet_seconds")) == ("stale_quote", "600000.SSE", 60.0)
+
+
 def test_stop_crossing_alerts_on_each_cross_after_the_cool_down():
     steps = [
         quote("10:00:00", 9.60, 100), quote("10:00:03", 9.50, 200), quote("10:00:06", 9.40, 300),
