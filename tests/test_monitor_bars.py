@@ -63,6 +63,15 @@ def test_closing_auction_joins_the_last_bar_and_lunch_makes_none():
     assert bars.daily == DailyBar("600000.SSE", DAY, 10.0, 10.4, 10.0, 10.4, 2400, 24470)
 
 
+def test_volume_of_a_quote_without_price_goes_into_the_next_bar():
+    bars, closed = feed([
+        quote("09:15:00", 0.0, 0),
+        quote("09:24:00", 0.0, 300, 3000),  # a feed that reports volume before it reports a price
+        quote("09:25:00", 10.0, 1000, 10_000),
+    ])
+    assert rows(bars.flush()) == [("09:30", 0, 10.0, 10.0, 10.0, 10.0, 1000, 10_000, 1)]
+
+
 def test_older_quote_dropped_and_counted_and_a_decrease_adds_nothing():
     bars, closed = feed([
         quote("10:00:00", 10.0, 1000), quote("10:00:10", 10.1, 1100),

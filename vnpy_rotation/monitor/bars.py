@@ -35,7 +35,7 @@ class MinuteBars:
     minute is over by a clock time; :meth:`flush` the open bar."""
 
     __slots__ = ("vt_symbol", "day", "last_time", "last_volume", "last_turnover", "bar", "dropped",
-                 "decreases", "late_volume", "closed_index", "_day_bar")
+                 "decreases", "late_volume", "closed_index", "_day_bar", "_carry")
 
     def __init__(self, vt_symbol: str) -> None:
         self.vt_symbol: Final = vt_symbol
@@ -49,6 +49,7 @@ class MinuteBars:
         self.late_volume = 0.0  # volume that arrived after the last bar of the day was closed
         self.closed_index = -1  # the last bar index emitted today
         self._day_bar: list[float] | None = None  # open, high, low, close, volume, turnover
+        self._carry = (0.0, 0.0)  # volume/turnover of quotes that made no bar, for the next bar
 
     def update(self, quote: Quote) -> list[MinuteBar]:
         """Add one quote; the bars it closes (zero or one, or one from the previous day)."""
@@ -63,6 +64,7 @@ class MinuteBars:
             self.day, self.closed_index, self.late_volume = midnight, -1, 0.0
             self.last_volume = self.last_turnover = 0.0
             self._day_bar = None
+            self._carry = (0.0, 0.0)
             first = True
         else:
             first = False
@@ -80,7 +82,13 @@ class MinuteBars:
         self.last_turnover = max(self.last_turnover, quote.turnover)
         self._update_daily(quote)
         if index is None or quote.last <= 0:
-            return closed  # before 09:15, or no trade yet (auction snapshots before the 09:25 print)
+            # before 09:15, or no price (auction snapshots before the 09:25 print): the next bar gets it
+            if dv or dt:
+                self._carry = (self._carry[0] + dv, self._carry[1] + dt)
+            return closed
+        if self._carry != (0.0, 0.0):
+            dv, dt = dv + self._carry[0], dt + self._carry[1]
+            self._carry = (0.0, 0.0)
         index = max(index, self.closed_index + 1)  # a minute already closed by the clock: into the next
         if index >= 240:
             self.late_volume += dv

@@ -16,7 +16,7 @@ from ..market.instruments import Instrument, default_registry
 from .config import MonitorConfig
 from .indicators import Reference, SymbolState
 from .records import Alert, DailyBar, Indicators, MinuteBar, Quote
-from .rules import CoolDown, Rule, default_rules
+from .rules import CoolDown, Rule, TimerRule, default_rules
 from .session import sod, wall
 from .storm import StormLimiter
 
@@ -47,8 +47,8 @@ class MonitorCore:
                  instruments: Callable[[str], Instrument | None] = find_instrument) -> None:
         self.config = config or MonitorConfig()
         self.rules = rules if rules is not None else default_rules(self.config)
-        self._quote_rules = tuple(r for r in self.rules if r.trigger == "quote")
-        self._timer_rules = tuple(r for r in self.rules if r.trigger == "timer")
+        self._quote_rules = tuple(r for r in self.rules if not isinstance(r, TimerRule))
+        self._timer_rules = tuple(r for r in self.rules if isinstance(r, TimerRule))
         self._instruments = instruments
         self._references = {r.vt_symbol: r for r in references}
         self._states: dict[str, SymbolState] = {}
@@ -74,8 +74,7 @@ class MonitorCore:
         self._references[reference.vt_symbol] = reference
         state = self._states.get(reference.vt_symbol)
         if state is not None:
-            state.reference = reference
-            state._limit_key = None  # an ST change moves the limits
+            state.set_reference(reference)
 
     def set_holdings(self, holdings: Iterable[Holding]) -> None:
         """Replace the guarded holdings and their stop levels."""
@@ -132,7 +131,7 @@ class MonitorCore:
                 for bar in state.bars.due_at(midnight, seconds, grace):
                     self._record(state, bar)
             for rule in self._timer_rules:
-                decision = rule.decide(state.current, state, clock)  # type: ignore[arg-type]
+                decision = rule.decide(state.current, state, clock)
                 if decision is None:
                     if (rule.name, vt_symbol) in open_events:
                         admit(rule, vt_symbol, False, clock)

@@ -102,6 +102,10 @@ class SymbolState:
         self.first_minute = None
         self.current = self.previous = None
 
+    def set_reference(self, reference: Reference) -> None:
+        self.reference = reference
+        self._limit_key = None  # an ST change moves the limits
+
     def limits(self, day: date, pre_close: float) -> tuple[float, float]:
         key = (day, pre_close)
         if key != self._limit_key:

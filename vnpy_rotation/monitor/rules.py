@@ -10,13 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Iterable, Literal, Protocol, Sequence
+from typing import Iterable, Protocol, Sequence
 
 from .config import DAY, MonitorConfig
 from .records import Indicators, Severity
 from .session import Phase, continuous_seconds, phase_at, sod, wall
-
-Trigger = Literal["quote", "timer"]
 
 
 class History(Protocol):
@@ -50,14 +48,21 @@ class Decision:
 
 @dataclass(frozen=True)
 class Rule:
-    """Base of every rule: its name (the alert's ``rule``), severity, when it runs and its cool-down."""
+    """Base of every rule run on each quote: its name (the alert's ``rule``), severity and cool-down."""
 
     name: str
     severity: Severity
-    trigger: Trigger
     cooldown: float  # seconds before the same rule may alert the same symbol again
 
     def decide(self, snapshot: Indicators, history: History, now: datetime) -> Decision | None:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class TimerRule(Rule):
+    """A rule run by the clock (``MonitorCore.on_timer``) for every watched symbol, quoted yet or not."""
+
+    def decide(self, snapshot: Indicators | None, history: History, now: datetime) -> Decision | None:
         raise NotImplementedError
 
 
@@ -196,7 +201,7 @@ class GapOpen(Rule):
 
 
 @dataclass(frozen=True)
-class StaleQuote(Rule):
+class StaleQuote(TimerRule):
     """No quote for ``seconds`` of continuous trading (lunch, auctions and suspended symbols excluded)."""
 
     seconds: float = 60.0
@@ -247,20 +252,20 @@ def default_rules(config: MonitorConfig | None = None) -> tuple[Rule, ...]:
     cd = c.cooldown_seconds
     warn, info, crit = Severity.WARNING, Severity.INFO, Severity.CRITICAL
     return (
-        PriceMove("price_spike", warn, "quote", cd, c.spike_minutes, c.spike_pct, 1),
-        PriceMove("price_drop", warn, "quote", cd, c.spike_minutes, c.spike_pct, -1),
-        VolumeSurge("volume_surge", info, "quote", cd, c.surge_ratio, c.surge_lookback, c.surge_min_volume),
-        ApproachingLimit("approaching_limit_up", info, "quote", cd, c.approach_pct, 1),
-        ApproachingLimit("approaching_limit_down", warn, "quote", cd, c.approach_pct, -1),
-        Sealed("limit_up_sealed", warn, "quote", cd, 1),
-        Sealed("limit_down_sealed", warn, "quote", cd, -1),
-        LimitOpened("limit_up_opened", warn, "quote", cd, 1),
-        LimitOpened("limit_down_opened", warn, "quote", cd, -1),
-        GapOpen("gap_open", info, "quote", DAY, c.gap_pct),
-        LimitMismatch("limit_mismatch", warn, "quote", DAY),
-        StaleQuote("stale_quote", warn, "timer", cd, c.stale_seconds),
-        StopCrossed("stop_crossed", crit, "quote", cd),
-        PoolSuspended("pool_suspended", warn, "quote", DAY),
+        PriceMove("price_spike", warn, cd, c.spike_minutes, c.spike_pct, 1),
+        PriceMove("price_drop", warn, cd, c.spike_minutes, c.spike_pct, -1),
+        VolumeSurge("volume_surge", info, cd, c.surge_ratio, c.surge_lookback, c.surge_min_volume),
+        ApproachingLimit("approaching_limit_up", info, cd, c.approach_pct, 1),
+        ApproachingLimit("approaching_limit_down", warn, cd, c.approach_pct, -1),
+        Sealed("limit_up_sealed", warn, cd, 1),
+        Sealed("limit_down_sealed", warn, cd, -1),
+        LimitOpened("limit_up_opened", warn, cd, 1),
+        LimitOpened("limit_down_opened", warn, cd, -1),
+        GapOpen("gap_open", info, DAY, c.gap_pct),
+        LimitMismatch("limit_mismatch", warn, DAY),
+        StaleQuote("stale_quote", warn, cd, c.stale_seconds),
+        StopCrossed("stop_crossed", crit, cd),
+        PoolSuspended("pool_suspended", warn, DAY),
     )
 
 
