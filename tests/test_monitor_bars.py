@@ -148,3 +148,24 @@ def test_bar_volumes_sum_to_the_last_cumulative_volume(steps):
     assert sum(b.volume for b in closed) == volume
     assert [b.index for b in closed] == sorted({b.index for b in closed})
     assert all(isinstance(b, MinuteBar) and 0 <= b.index < 240 for b in closed)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 900), st.integers(0, 5000), st.integers(0, 120)), min_size=1,
+                max_size=120))
+def test_volume_is_conserved_when_the_clock_closes_bars_between_quotes(steps):
+    bars = MinuteBars("600000.SSE")
+    t = datetime.combine(DAY, time(9, 25))
+    volume = 1000.0
+    closed = bars.update(quote("09:25:00", 10.0, volume))
+    for seconds, added, clock_after in steps:
+        if clock_after < seconds:  # the clock ticks between this quote and the next
+            closed += bars.due(t + timedelta(seconds=clock_after), grace=3)
+        t += timedelta(seconds=seconds)
+        if t.time() > time(15, 30):
+            break
+        volume += added
+        closed += bars.update(quote(t.strftime("%H:%M:%S"), 10.0, volume))
+    closed += bars.flush()
+    assert sum(b.volume for b in closed) + bars.late_volume == volume
+    assert [b.index for b in closed] == sorted({b.index for b in closed})  # each minute once, in order
