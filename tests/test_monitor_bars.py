@@ -96,6 +96,18 @@ def test_bar_closes_by_the_clock_after_its_grace_and_a_new_day_flushes():
     assert rows(bars.flush()) == [("09:30", 0, 11.0, 11.0, 11.0, 11.0, 300, 0, 1)]
 
 
+def test_the_last_bars_of_the_morning_and_the_day_wait_for_the_late_snapshots():
+    bars, _ = feed([quote("11:29:30", 10.0, 1000), quote("11:29:50", 10.1, 1100)])
+    assert bars.due(at("11:30:03"), grace=3) == [] and bars.due(at("11:30:59"), grace=3) == []
+    bars.update(quote("11:30:04", 10.1, 1200))  # the exchange's 11:30 snapshot, delivered late
+    assert rows(bars.due(at("11:31:00"), grace=3)) == [("11:29", 119, 10.0, 10.1, 10.0, 10.1, 200, 0, 3)]
+    bars.update(quote("14:59:40", 10.2, 1300))
+    assert bars.due(at("15:00:30"), grace=3) == []
+    bars.update(quote("15:00:06", 10.3, 2300))  # the closing auction print, six seconds late
+    assert rows(bars.due(at("15:01:00"), grace=3)) == [("14:59", 239, 10.2, 10.3, 10.2, 10.3, 1100, 0, 2)]
+    assert bars.late_volume == 0
+
+
 def full_day():
     """A synthetic day: a quote every 20 s from 09:15 to 15:00:03, 100 shares each in continuous trading."""
     quotes, volume = [], 0.0

@@ -29,6 +29,8 @@ from typing import Final
 from .records import DailyBar, MinuteBar, Quote
 from .session import minute_end, minute_index, minute_start, sod, wall
 
+SESSION_LAST_BARS = (119, 239)  # 11:29 and 14:59: the 11:30 and 15:00 snapshots arrive after the bell
+
 
 class MinuteBars:
     """One symbol's bar builder. :meth:`update` returns the bars a quote closed; :meth:`due` the bars whose
@@ -111,19 +113,23 @@ class MinuteBars:
             bar[7] += 1
         return closed
 
-    def due(self, now: datetime, grace: float) -> list[MinuteBar]:
-        """The open bar, if its minute ended more than ``grace`` seconds before ``now`` (same day)."""
+    def due(self, now: datetime, grace: float, end_grace: float = 60.0) -> list[MinuteBar]:
+        """The open bar, if its minute ended at least ``grace`` seconds before ``now`` (same day); the last
+        bar of the morning and of the day wait ``end_grace`` instead, for the 11:30 and 15:00 snapshots
+        (the closing auction's print) that feeds deliver a few seconds after the bell."""
         local = wall(now)
-        return self.due_at(local.replace(hour=0, minute=0, second=0, microsecond=0), sod(local), grace)
+        return self.due_at(local.replace(hour=0, minute=0, second=0, microsecond=0), sod(local), grace, end_grace)
 
-    def due_at(self, midnight: datetime, seconds: float, grace: float) -> list[MinuteBar]:
+    def due_at(self, midnight: datetime, seconds: float, grace: float, end_grace: float = 60.0) -> list[MinuteBar]:
         """:meth:`due` with the clock already split into its day and seconds since midnight."""
         bar = self.bar
         if bar is None or self.day is None:
             return []
         if midnight != self.day:
             return self.flush()
-        if seconds >= minute_end(int(bar[0])) + grace:
+        index = int(bar[0])
+        wait = max(grace, end_grace) if index in SESSION_LAST_BARS else grace
+        if seconds >= minute_end(index) + wait:
             return [self._emit()]
         return []
 
@@ -146,14 +152,16 @@ class MinuteBars:
         day = self._day_bar
         high = max(quote.high, price)
         low = min(quote.low, price) if quote.low > 0 else price
+        # the cumulative fields' running maxima: a glitch that lowers them does not lower the day
         if day is None:
-            self._day_bar = [quote.open if quote.open > 0 else price, high, low, price, quote.volume, quote.turnover]
+            self._day_bar = [quote.open if quote.open > 0 else price, high, low, price, self.last_volume,
+                             self.last_turnover]
             return
         if high > day[1]:
             day[1] = high
         if low < day[2]:
             day[2] = low
-        day[3], day[4], day[5] = price, quote.volume, quote.turnover
+        day[3], day[4], day[5] = price, self.last_volume, self.last_turnover
 
     @property
     def daily(self) -> DailyBar | None:

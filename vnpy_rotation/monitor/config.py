@@ -23,6 +23,8 @@ class MonitorConfig(Frozen):
     stale_seconds: float = Field(default=60.0, gt=0, description="continuous-trading seconds without a quote")
     cooldown_seconds: float = Field(default=300.0, ge=0, description="a rule re-alerts a symbol no sooner")
     bar_grace_seconds: float = Field(default=3.0, ge=0, description="a minute's bar closes this long after it ends")
+    session_end_grace_seconds: float = Field(default=60.0, ge=0,
+                                             description="the same for the 11:29 and 14:59 bars (late snapshots)")
     storm_window_seconds: float = Field(default=60.0, gt=0)
     storm_max_global: int = Field(default=30, ge=1, description="alerts let through per window, all symbols")
     storm_max_per_symbol: int = Field(default=5, ge=1, description="alerts let through per window and symbol")

@@ -123,12 +123,12 @@ class MonitorCore:
         """Clock-driven work: close bars whose minute is over, stale-quote checks, the storm summary."""
         clock = wall(now)
         midnight, seconds = clock.replace(hour=0, minute=0, second=0, microsecond=0), sod(clock)
-        grace = self.config.bar_grace_seconds
+        grace, end_grace = self.config.bar_grace_seconds, self.config.session_end_grace_seconds
         alerts: list[Alert] = []
         admit, open_events = self._cooldown.admit, self._cooldown.state
         for vt_symbol, state in self._states.items():
             if state.bars.bar is not None:
-                for bar in state.bars.due_at(midnight, seconds, grace):
+                for bar in state.bars.due_at(midnight, seconds, grace, end_grace):
                     self._record(state, bar)
             for rule in self._timer_rules:
                 decision = rule.decide(state.current, state, clock)
