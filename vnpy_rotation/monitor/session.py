@@ -2,10 +2,11 @@
 
 Sources (the exchanges' trading rules; the times are the same in their 2023 revisions):
 
-- SZSE 《深圳证券交易所交易规则》 (2006 onwards, art. 3.3.x "交易时间"): 09:15–09:25 opening call auction,
-  09:30–11:30 and 13:00–14:57 continuous auction, 14:57–15:00 closing call auction, for every security
-  traded by auction (stocks and funds alike).
+- SZSE 《深圳证券交易所交易规则》 (the 2006 revision, effective 2006-07-01, and later ones, chapter 3 on
+  trading times): 09:15–09:25 opening call auction, 09:30–11:30 and 13:00–14:57 continuous auction,
+  14:57–15:00 closing call auction, for every security traded by auction (stocks and funds alike).
   https://www.szse.cn/lawrules/rule/stock/trade/
+- BSE 《北京证券交易所交易规则（试行）》 (2021): the same times, closing call auction included.
 - SSE 《上海证券交易所交易规则》 (2018 revision, effective 2018-08-20): stocks close with a 14:57–15:00
   call auction; "the methods for forming the closing prices of bonds, bonds repo, funds and other
   products are unchanged", so SSE funds (ETFs) trade continuously until 15:00.
@@ -28,6 +29,7 @@ from ..market.calendar import default_calendar
 
 CHINA = ZoneInfo("Asia/Shanghai")
 SSE_CLOSING_AUCTION_FROM = date(2018, 8, 20)
+SZSE_CLOSING_AUCTION_FROM = date(2006, 7, 1)
 MINUTES = 240  # bar minutes a day: 120 in the morning, 120 in the afternoon
 
 
@@ -68,7 +70,9 @@ _STARTS_NCA = [row[0] for row in SESSION_NO_CLOSING_AUCTION]
 
 def has_closing_auction(exchange: str, is_fund: bool, day: date) -> bool:
     """Whether the exchange runs a 14:57–15:00 closing call auction for this kind of security on ``day``."""
-    if exchange == "SZSE" or exchange == "BSE":
+    if exchange == "SZSE":
+        return day >= SZSE_CLOSING_AUCTION_FROM
+    if exchange == "BSE":
         return True
     return not is_fund and day >= SSE_CLOSING_AUCTION_FROM
 
