@@ -231,6 +231,19 @@ def test_storm_through_the_core_at_the_open():
     assert summary.value("gap_open") == 2.0
 
 
+def test_a_feed_disconnect_makes_every_symbol_stale_once_and_the_storm_summarises_the_rest():
+    codes = [f"6000{k:02d}.SSE" for k in range(40)]
+    m = MonitorCore(MonitorConfig(storm_max_global=30))
+    for code in codes:
+        m.on_quote(quote("10:00:00", 10.0, 100, vt_symbol=code))
+    assert m.on_timer(at("10:00:59")) == []
+    burst = m.on_timer(at("10:01:00"))  # the feed went silent at 10:00:00
+    assert [a.rule for a in burst] == ["stale_quote"] * 30
+    assert m.on_timer(at("10:01:30")) == []  # still silent: nothing repeats
+    [summary] = m.on_timer(at("10:02:00"))
+    assert (summary.rule, summary.value("stale_quote"), summary.value("symbols")) == (SUMMARY_RULE, 10.0, 10.0)
+
+
 def test_config_is_validated_and_frozen():
     with pytest.raises(InputRejected) as err:
         validate_section(MonitorConfig, {"spike_pct": 0, "storm_max_global": 2, "storm_max_per_symbol": 3},
