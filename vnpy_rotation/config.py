@@ -100,7 +100,11 @@ def validate_at(model: type[M], raw: Any, source: str, text: str, prefix: tuple[
         problems = []
         for e in exc.errors():
             loc = tuple(e["loc"])
-            field_name = ".".join(map(str, prefix + loc))
             msg = e["msg"].removeprefix("Value error, ")
+            head = msg.split(":", 1)[0]
+            if not loc and isinstance(raw, dict) and head.split(".")[0] in raw:  # a model-level rule naming its field
+                loc = tuple(int(p) if p.isdigit() else p for p in head.split("."))
+                msg = msg.split(":", 1)[1].strip()
+            field_name = ".".join(map(str, prefix + loc))
             problems.append(Problem(source, yaml_line(text, prefix + loc), f"{field_name}: {msg}" if field_name else msg))
         raise InputRejected(problems) from None
