@@ -8,6 +8,7 @@ import math
 from dataclasses import replace
 from datetime import date, datetime
 
+import pandas as pd
 import pytest
 
 from vnpy_rotation.attribution.execution import (
@@ -158,3 +159,51 @@ def test_renderers():
     assert vqm_row[5].strip() == "33.3 %"
     refusals = [r for r in rows if len(r) == 6]
     assert ("vqm", "day", "risk_denied", "1", "2,000.00") in [tuple(c.strip() for c in r[1:]) for r in refusals]
+
+
+# ---- the ops reader: a daemon's output folder and the daily panels -------------------------------------------
+def panels_for(days, symbols, **columns):
+    """Panels of ``days`` × ``symbols`` with the given columns (each a list of rows), the rest NaN, factor 1."""
+    from vnpy_rotation.data.panels import Panels
+
+    index = pd.DatetimeIndex([pd.Timestamp(d) for d in days])
+
+    def frame(name, default=math.nan):
+        return pd.DataFrame(columns.get(name, [[default] * len(symbols)] * len(days)), index=index, columns=symbols,
+                            dtype=float)
+
+    return Panels(frame("open"), frame("high"), frame("low"), frame("close"), frame("volume"), frame("turnover"),
+                  frame("factor", 1.0), frame("suspended", 0.0).astype(bool), frame("is_st", 0.0).astype(bool))
+
+
+def test_benchmarks_from_the_panels_put_the_decision_on_the_sessions_share_basis():
+    from vnpy_rotation.ops.execution_run import benchmarks
+
+    days = [date(2024, 1, 5), D1]
+    # ETF1 splits 1:2 on D1 (factor doubles on the ex-date): yesterday's close 8.0 is 4.0 in today's units
+    panels = panels_for(days, [ETF1, ETF2], open=[[8.0, 2.01], [4.005, 1.995]], close=[[8.0, 2.0], [4.02, 1.99]],
+                        volume=[[1e6, 1e6], [2e6, 3e6]], turnover=[[8e6, 2e6], [8.03e6, 6e6]],
+                        factor=[[1.0, 1.0], [2.0, 1.0]])
+    decision, market = benchmarks(panels, [(D1, ETF1), (D1, ETF2), (date(2024, 1, 5), ETF2), (D1, STOCK)])
+    assert decision == {(D1, ETF1): pytest.approx(4.0), (D1, ETF2): 2.0}  # no close before the first day
+    assert market[(D1, ETF1)] == MarketPrice(4.005, pytest.approx(4.015))
+    assert market[(D1, ETF2)] == MarketPrice(1.995, pytest.approx(2.0))
+    assert (D1, STOCK) not in market
+
+
+def test_run_stats_reads_the_daemons_folder(tmp_path):
+    from vnpy_rotation.live.state_file import write_atomic
+    from vnpy_rotation.ops.execution_run import run_stats
+
+    write_atomic(tmp_path / "journal" / "2024-01-08.json", etf_day1())
+    (tmp_path / "sessions.csv").write_text(
+        "date,phase,scheduled_at,started_at,finished_at,outcome,detail\n"
+        "2024-01-08,open,2024-01-08T09:30:00.000+08:00,2024-01-08T09:30:00.000+08:00,"
+        "2024-01-08T09:30:01.000+08:00,ok,\n", encoding="utf-8")
+    symbols = [ETF1, ETF2, ETF3, ETF4]
+    panels = panels_for([date(2024, 1, 5), D1], symbols, close=[[4.0, 2.0, 1.0, 5.0], [4.0, 2.0, 1.0, 5.0]],
+                        open=[[4.0, 2.0, 1.0, 5.0], [4.005, 1.995, 1.001, math.nan]],
+                        volume=[[1.0] * 4, [1.0, 1.0, 1.0, 0.0]], turnover=[[4.0, 2.0, 1.0, 5.0], [4.015, 2.0, 1.004, 0.0]])
+    stats = run_stats(tmp_path, "A", panels=panels)
+    expected = execution_stats(inputs(), D1)
+    assert stats == tuple(s for s in expected)
