@@ -80,6 +80,8 @@ CASES = [
      snap(returns={**RETURNS, "s1": series(S1) + ((date(2024, 1, 9), 0.5),)}),
      {"s1": 666_666.66, "s2": 333_333.33, "s3": 500_000}),
     ("insufficient equity: B has none", "weights", WEIGHTS, {}, snap(b=0.0), {"s1": 500_000, "s2": 300_000, "s3": 0}),
+    ("B not reported by the broker", "weights", WEIGHTS, {}, Snapshot({"A": AccountState(1e6, 1e6)}),
+     {"s1": 500_000, "s2": 300_000, "s3": 0}),
 ]
 
 
@@ -219,6 +221,9 @@ def test_config_errors_name_file_and_line(tmp_path):
         read_allocation_config(path)
     with pytest.raises(InputRejected):  # fixed without amounts
         config("fixed", WEIGHTS)
+    with pytest.raises(InputRejected) as err:  # a cap the fixed rule would ignore
+        config("fixed", [FIXED[0], {**FIXED[1], "cap": 0.5}, FIXED[2]])
+    assert err.value.problems[0].reason.startswith("strategies.1.cap:")
 
 
 # ---- invariants --------------------------------------------------------------------------------------------
@@ -230,7 +235,8 @@ returns_st = st.lists(st.floats(-0.1, 0.1, allow_nan=False), min_size=0, max_siz
        caps=st.lists(st.floats(0.2, 1.0), min_size=3, max_size=3),
        rets=st.lists(returns_st, min_size=3, max_size=3), reserve=st.sampled_from([0.0, 0.05]))
 def test_invariants(equity_a, equity_b, rule, amounts_, caps, rets, reserve):
-    strategies = [{"name": f"s{k}", "account": acc, "amount": amounts_[k], "weight": w, "cap": max(caps[k], w)}
+    strategies = [{"name": f"s{k}", "account": acc, "amount": amounts_[k], "weight": w,
+                   "cap": 1.0 if rule == "fixed" else max(caps[k], w)}
                   for k, (acc, w) in enumerate((("A", 0.5), ("A", 0.3), ("B", 0.8)))]
     cfg = config(rule, strategies, lookback=4, reserve=reserve)
     returns = {f"s{k}": series(r) for k, r in enumerate(rets)}
@@ -242,3 +248,19 @@ def test_invariants(equity_a, equity_b, rule, amounts_, caps, rets, reserve):
         at_caps = all(abs(x.weight - s["cap"]) < 1e-9 for x in mine for s in strategies if s["name"] == x.strategy)
         if rule == "risk_parity" and account.equity > 0 and not at_caps:
             assert sum(x.weight for x in mine) == pytest.approx(1 - reserve, abs=1e-9)
+
+
+@given(book=st.floats(0, 1e6), allocation=st.one_of(st.none(), st.floats(0, 1e6)),
+       orders=st.lists(st.tuples(st.booleans(), st.integers(0, 5000), st.floats(0.5, 500), st.sampled_from([1, 100, 200])),
+                       max_size=6))
+def test_cap_invariants(book, allocation, orders):
+    sized = [SizedOrder(f"X{k}", buy, float(volume), price, lot) for k, (buy, volume, price, lot) in enumerate(orders)]
+    book = max(book, sum(o.volume * o.price for o in sized if not o.buy))  # a strategy sells only what it holds
+    capped = cap_to_allocation(sized, book, allocation)
+    assert [(c.symbol, c.buy, c.wanted) for c in capped] == [(o.symbol, o.buy, o.volume) for o in sized]
+    assert all(0 <= c.volume <= c.wanted for c in capped)
+    assert all(c.volume == c.wanted for c in capped if not c.buy or allocation is None)
+    if allocation is not None:
+        after_sells = book - sum(o.volume * o.price for o in sized if not o.buy)
+        bought = sum(c.volume * c.price for c in capped if c.buy)
+        assert bought <= max(allocation - after_sells, 0.0) + 1e-6

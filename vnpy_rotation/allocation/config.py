@@ -110,6 +110,10 @@ class AllocationConfig(Frozen):
             missing = [s.name for s in self.strategies if getattr(s, need) is None]
             if missing:
                 raise ValueError(f"strategies: rule {self.rule} needs '{need}' for {missing}")
+        for k, s in enumerate(self.strategies):
+            if self.rule == "fixed" and (s.floor > 0.0 or s.cap < 1.0):
+                raise ValueError(f"strategies.{k}.{'floor' if s.floor > 0.0 else 'cap'}: rule fixed takes amounts, "
+                                 "floors and caps bound the weights and risk_parity shares")
         room = 1.0 - self.reserve
         for account in ids:
             mine = [s for s in self.strategies if s.account == account]
