@@ -207,3 +207,12 @@ def test_run_stats_reads_the_daemons_folder(tmp_path):
     stats = run_stats(tmp_path, "A", panels=panels)
     expected = execution_stats(inputs(), D1)
     assert stats == tuple(s for s in expected)
+
+
+def test_a_resubmitted_order_without_its_sending_time_is_not_timed():
+    record = etf_day1()
+    for row in record["progress"]["orders"][:1] + record["progress"]["fills"][:2]:
+        row["reference"] = "etf|2024-01-08|0|1"  # o1 as the leg's second order: sent in a later round
+    rows = from_journal([record], "A", sent={D1: datetime(2024, 1, 8, 9, 30, tzinfo=SHANGHAI)})
+    s = execution_stats(rows, D1)[0]
+    assert (s.filled_orders, s.timed_orders, s.time_to_fill_median) == (2, 1, pytest.approx(10.0))

@@ -11,8 +11,9 @@ supplied by the caller:
   session's close, from the bar store);
 - ``market``: (session, symbol) -> the session's open and VWAP (from the bar store: open, turnover / volume);
 - ``sent``: session -> when its opening orders went out (the ``open`` phase's ``started_at`` in
-  ``sessions.csv``), used for an order without its own ``sent_at``: a bound, since orders go out at or
-  after the phase starts;
+  ``sessions.csv``), used for a leg's first order (reference ``strategy|day|leg|0``) when it carries no
+  ``sent_at`` of its own: an upper bound on its time to fill, since orders go out at or after the phase starts
+  (buys wait for the sells' cash); a resubmitted order without ``sent_at`` is not timed;
 - ``denials``: the risk engine's denial log rows (``risk_denials.jsonl``): an order the broker port refused
   that matches one (strategy, symbol, side, volume, session) is a ``risk_denied`` refusal, else ``rejected``.
 
@@ -84,7 +85,9 @@ def from_journal(records: Iterable[Mapping[str, Any]], account: str, *,
                     denied.remove(key)
                 refusals.append(RefusalRow(day, strategy, account, o.symbol, o.buy, reason, o.volume,
                                            o.volume * o.expected_price))
-            at = _moment(extra.get(o.reference, {}).get("sent_at")) or opened
+            # a leg's first order goes out in the opening round; a later one (a resubmission) at a time not recorded
+            first = o.reference.rsplit("|", 1)[-1] == "0"
+            at = _moment(extra.get(o.reference, {}).get("sent_at")) or (opened if first else None)
             orders.append(OrderRow(day, strategy, account, o.reference, o.symbol, o.buy, o.volume,
                                    decision_prices.get((day, o.symbol), math.nan), at))
         for f in progress.fills:
