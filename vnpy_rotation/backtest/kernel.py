@@ -258,7 +258,7 @@ def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split,
     ladder's rung at each close.
     """
     n, m = exec_prices.shape
-    holdings = np.zeros((n, m))
+    holdings = np.empty((n, m))  # every row is written at its close (no zeroing pass)
     cash_at_close = np.empty(n)
     flows = np.zeros((n, m))
     orders = np.empty((max(order_capacity, 1), len(ORDER_FIELDS)))  # initial sizes: grown when full
