@@ -67,7 +67,7 @@ def run_span(market: MarketData, strategy: TargetStrategy, config: BacktestConfi
     and follows the decisions taken on the span's days.
 
     ``memo`` (a sweep chunk's) hands every run the same window objects, so what the strategies derive from
-    them is computed once per chunk (see :func:`run_chunk`).
+    them, and the simulation's market inputs, are computed once per chunk (see :func:`run_chunk`).
     """
     if span is None:
         return simulate(market, strategy.targets(market), config, memo=memo)
