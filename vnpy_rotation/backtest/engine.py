@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Sequence
+from typing import Callable, Literal, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
 from pandas.api.extensions import ExtensionArray
 
-from ..data.market_data import MarketData, round_to_tick
+from ..data.market_data import MarketData, MarketMemo, derived, round_to_tick
 from ..errors import InputRejected, Problem
 from ..risk.ladder import RUNGS, ladder_params
 from ..risk.stops import PLAN, RiskRules, configured_ladders, risk_reason
@@ -32,6 +32,7 @@ TRADE_COLUMNS = ["datetime", "vt_symbol", "direction", "price", "volume", "value
 ORDER_COLUMNS = ["date", "vt_symbol", "direction", "requested", "submitted", "filled", "price",
                  "status", "reason", "cause"]
 _F = {name: k for k, name in enumerate(kernel.ORDER_FIELDS)}
+_COST_FIELDS = [_F["commission"], _F["stamp_duty"], _F["transfer_fee"], _F["slippage"]]
 _NO_RISK = RiskRules().kernel_args()
 
 
@@ -85,6 +86,7 @@ class RawRun:
     rungs: np.ndarray | None = None  # each configured ladder's rung at each close (days × ladders)
     ladder_names: tuple[str, ...] = ()
     drift_events: pd.DataFrame | None = None  # TargetPlan.drift_events
+    value_close: np.ndarray | None = None  # MarketInputs.value_close of the market, when already at hand
 
     def holdings(self) -> np.ndarray:
         return self.holdings_array
@@ -95,6 +97,8 @@ class RawRun:
     def market_value(self) -> np.ndarray:
         # holdings × nan_to_num(close) without nan_to_num's copy and infinity scans: the product, then
         # holdings × 0 where there is no close (the same bytes, -0.0 included). One day × symbol array.
+        if self.value_close is not None:  # the close with 0 where there is none, computed once per market
+            return np.multiply(self.holdings_array, self.value_close)
         close = self.market.last_close
         if np.isinf(close).any():  # (never in loaded data: nan_to_num's large finite stand-ins)
             return self.holdings_array * np.nan_to_num(close)
@@ -110,10 +114,17 @@ class RawRun:
         return self.order_rows[self.order_rows[:, _F["filled"]] > 0]
 
     @property
+    def fill_count(self) -> int:
+        return int(np.count_nonzero(self.order_rows[:, _F["filled"]] > 0))
+
+    @property
     def costs(self) -> np.ndarray:
         """Commission, stamp duty, transfer fee and slippage summed over all fills."""
-        fills = self.fill_rows
-        return fills[:, [_F["commission"], _F["stamp_duty"], _F["transfer_fee"], _F["slippage"]]].sum(axis=0)
+        # Column by column over the filled rows, without copying every field of every fill: each sum adds a
+        # contiguous column pairwise, as the sum over axis 0 of the fills' (column-major) cost columns did.
+        rows = self.order_rows
+        filled = rows[:, _F["filled"]] > 0
+        return np.array([rows[filled, k].sum() for k in _COST_FIELDS])
 
     @property
     def trades(self) -> list[tuple]:
@@ -283,7 +294,7 @@ def _symbol_index(symbols: tuple[str, ...]) -> dict[str, int]:
 def _plan_rows(md: MarketData, plan: TargetPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Execution day positions (decision day + 1), their full target vectors and their positions in
     ``plan.frame``, in day order."""
-    columns = list(plan.frame.columns)
+    columns = plan.frame.columns.tolist()  # (list() walks an arrow-backed index one boxed element at a time)
     index = _symbol_index(tuple(md.symbols))  # (a tuple's ``in`` / ``index`` scan every name: quadratic at 5 000)
     unknown = [s for s in columns if s not in index]
     if unknown:
@@ -317,37 +328,65 @@ def effective_plan(md: MarketData, plan: TargetPlan, config: BacktestConfig,
                                 md.days[0] if len(md.days) else None)
 
 
-def simulate(md: MarketData, plan: TargetPlan, config: BacktestConfig, history: MarketData | None = None) -> RawRun:
+class MarketInputs(NamedTuple):
+    """The kernel's day × symbol inputs that depend only on the market, the fill price, the suspension rule
+    and the commission schedules (:func:`market_inputs`): a sweep computes them once per market."""
+
+    exec_prices: np.ndarray  # fill_basis
+    tradable: np.ndarray  # not suspended
+    action_day: np.ndarray  # any split or dividend that day
+    action_count: int  # stock-days with one
+    commission_rate: np.ndarray  # per symbol
+    commission_min: np.ndarray
+    value_close: np.ndarray | None  # the last close with 0 where there is none (RawRun.market_value); None: an inf
+
+
+def market_inputs(md: MarketData, config: BacktestConfig) -> MarketInputs:
+    stock = md.is_stock
+    fee = config.stock_commission, config.etf_commission
+    acted = (md.split != 1.0) | (md.dividend != 0.0)
+    close = md.last_close
+    return MarketInputs(fill_basis(md, config), ~md.suspended, acted.any(axis=1), int(acted.sum()),
+                        np.where(stock, fee[0].rate, fee[1].rate), np.where(stock, fee[0].minimum, fee[1].minimum),
+                        None if np.isinf(close).any() else np.where(np.isnan(close), 0.0, close))
+
+
+def _inputs_key(config: BacktestConfig) -> tuple:
+    """Every setting :func:`market_inputs` reads."""
+    fees = config.stock_commission, config.etf_commission
+    return ("market_inputs", config.fill_price, config.rules.suspension, *((f.rate, f.minimum) for f in fees))
+
+
+def simulate(md: MarketData, plan: TargetPlan, config: BacktestConfig, history: MarketData | None = None,
+             *, memo: MarketMemo | None = None) -> RawRun:
     """Run ``plan`` over ``md`` under ``config``'s rules, limits and drift response and the plan's risk rules.
 
     ``history``: the bars the strategy decided on, its warm-up before ``md`` included (default ``md``); the
-    drift monitors read their windows from it and step the response from ``md``'s first day."""
+    drift monitors read their windows from it and step the response from ``md``'s first day. ``memo`` (a
+    sweep chunk's): the inputs that depend only on ``md`` and the config (:class:`MarketInputs`) are
+    computed once for all its runs."""
     plan = effective_plan(md, plan, config, history)
     rules = config.rules
     plan_days, plan_targets, plan_rows = _plan_rows(md, plan)
     risk = _NO_RISK if plan.risk is None else plan.risk.kernel_args()
     named = configured_ladders(plan.risk, config.risk)
     ladders = ladder_params([ladder for _, ladder in named])
-    exec_prices = fill_basis(md, config)
-    stock = md.is_stock
-    fee = config.stock_commission, config.etf_commission
-    acted = (md.split != 1.0) | (md.dividend != 0.0)
-    action_day = acted.any(axis=1)
+    given = derived(memo, md, _inputs_key(config), lambda: market_inputs(md, config))
     # Initial room for a full turnover of up to 64 names per row plus retries; the kernel doubles a full
     # buffer in place, so a busier plan costs a copy, never a second run.
     order_capacity = max(1024, 3 * len(plan_days) * min(md.shape[1], 64))
-    action_capacity = max(64, int(acted.sum()))
+    action_capacity = max(64, given.action_count)
     holdings, cash, flows, orders, n_orders, actions, n_actions, rungs = kernel.run_days(
-        exec_prices, md.volume, md.limit_up, md.limit_down, ~md.suspended, md.t0, md.split, md.dividend,
-        action_day, md.lot, md.lot_step, md.tick, stock,
-        np.where(stock, fee[0].rate, fee[1].rate), np.where(stock, fee[0].minimum, fee[1].minimum),
+        given.exec_prices, md.volume, md.limit_up, md.limit_down, given.tradable, md.t0, md.split, md.dividend,
+        given.action_day, md.lot, md.lot_step, md.tick, md.is_stock, given.commission_rate, given.commission_min,
         md.stamp_rate, md.transfer_rate, plan_days, plan_targets, plan_rows, plan.kind == "weight",
         float(config.capital), float(config.participation_cap), config.slippage.unit == "bps",
         float(config.slippage.amount), config.resubmit, rules.lots, rules.t1, rules.price_limits,
         rules.suspension, rules.corporate_actions, rules.stamp_duty, rules.transfer_fee,
         rules.round_costs, rules.cash_check, md.last_close, risk, ladders, order_capacity, action_capacity)
     return RawRun(md, config, plan.reason, holdings, cash, flows, orders[:n_orders], actions[:n_actions],
-                  plan.notes, rungs if named else None, tuple(name for name, _ in named), plan.drift_events)
+                  plan.notes, rungs if named else None, tuple(name for name, _ in named), plan.drift_events,
+                  given.value_close)
 
 
 def fill_basis(md: MarketData, config: BacktestConfig) -> np.ndarray:

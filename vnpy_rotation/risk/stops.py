@@ -179,11 +179,10 @@ def check_close(i: int, cash: float, shares: FloatArray, close: FloatArray, entr
         sell_cause[j] = PLAN
         if shares[j] <= 0:
             continue
-        loss = close[j] / entry[j] - 1.0 if entry[j] > 0 else np.nan
         if state[FLAT] != 0:
             sell_cause[j], sell_trigger[j] = PORTFOLIO_STOP, state[FLAT_TRIGGER]
-        elif stock_stop_hit(close[j], entry[j], stock_stop):
-            sell_cause[j], sell_trigger[j] = STOCK_STOP, loss
+        elif stock_stop_hit(close[j], entry[j], stock_stop):  # (entry > 0: the loss is defined)
+            sell_cause[j], sell_trigger[j] = STOCK_STOP, close[j] / entry[j] - 1.0
             blocked_until[j] = i + 1  # the row decided on this close does not trade it either
         elif keep[j] == keep[j] and shares[j] > keep[j] + EPS:
             sell_cause[j], sell_trigger[j] = DRAWDOWN_HALVE, state[HALVE_TRIGGER]

@@ -191,10 +191,16 @@ class VqmStrategy(StrategyBase):
         key = (rows.tobytes(), s.min_listed_days, s.w_pb > 0, s.w_dy > 0)
         excluded, pe, roe, pb, approximate, dy = derived(self.memo, market, ("vqm_inputs", *key),
                                                          lambda: self._inputs(market, rows))
-        eligible = ~excluded.any(axis=0)
+        eligible = derived(self.memo, market, ("vqm_eligible", *key), lambda: ~excluded.any(axis=0))
         ranks = derived(self.memo, market, ("vqm_ranks", *key), lambda: vqm_factor_ranks(pe, roe, eligible, pb, dy))
-        score = weighted_vqm(ranks, s.w_pe, s.roe_weight, s.w_pb, s.w_dy, pb is not None, dy is not None)
-        return Ranking(excluded, eligible, pe, roe, score, score_ranks(score), pb, approximate, dy)
+        weights = (s.w_pe, s.roe_weight, s.w_pb, s.w_dy)
+
+        def scored() -> tuple[np.ndarray, np.ndarray]:
+            score = weighted_vqm(ranks, *weights, pb is not None, dy is not None)
+            return score, score_ranks(score)
+
+        score, rank = derived(self.memo, market, ("vqm_score", *key, weights), scored)  # shared by every top_n
+        return Ranking(excluded, eligible, pe, roe, score, rank, pb, approximate, dy)
 
     def _inputs(self, market: MarketData, rows: np.ndarray) -> tuple:
         """(exclusions, PE, ROE, PB, PB approximate flag, dividend yield) on ``rows``; PB, DY: while weighted."""
@@ -218,7 +224,7 @@ class VqmStrategy(StrategyBase):
         excluded, eligible, pe, roe, score, rank = ranking[:6]
         chosen = rank <= s.top_n
         weights = np.where(chosen, s.invested / s.top_n, 0.0)
-        frame = weights_frame(market, rows, weights)
+        frame = weights_frame(market, rows, weights, self.memo)
         notes = _notes(frame, chosen, rank, pe, roe, s.top_n, ranking) if self.notes else None
         tables = {"selection": lambda: _selection_table(frame, chosen, ranking),
                   "universe": lambda: _universe_table(frame.index, excluded, eligible, self.exclusions)}
