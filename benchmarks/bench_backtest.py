@@ -50,6 +50,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(ROOT))  # measure this checkout (code_version describes it), not another installed copy
 from bench_home import code_version, run_in_home  # noqa: E402
 from fair import interleaved, markdown, ratio_line  # noqa: E402
 
