@@ -108,7 +108,7 @@ class RawRun:
 
     @property
     def fill_rows(self) -> np.ndarray:
-        return self.order_rows[self.order_rows[:, _F["filled"]] > 0]
+        return self.order_rows.compress(self.order_rows[:, _F["filled"]] > 0, axis=0)  # (a mask index is slower)
 
     @property
     def costs(self) -> np.ndarray:
@@ -148,8 +148,7 @@ class RawRun:
     def _trade_frame(self, order_reasons: ExtensionArray | str | None = None) -> pd.DataFrame:
         """``order_reasons``: the orders' ``_reasons`` when already built (a fill's is its order's)."""
         filled = self.order_rows[:, _F["filled"]] > 0
-        # The fills' fields as contiguous rows (field × fill): one pass over the records, then views.
-        fills = self.order_rows.T.compress(filled, axis=1)
+        fills = self.order_rows.compress(filled, axis=0).T  # field × fill views (compress: no mask indexing)
         if order_reasons is None:
             reasons = self._reasons(fills.T)
         else:
@@ -166,7 +165,7 @@ class RawRun:
         }, copy=False)
 
     def _order_frame(self, reasons: ExtensionArray | str | None = None) -> pd.DataFrame:
-        fields = self.order_rows.T.copy()  # field × order: each column one contiguous row
+        fields = self.order_rows.T  # field × order views
         filled, bits = fields[_F["filled"]], fields[_F["reasons"]].astype(np.intp)
         status = (filled != 0) * (2 - (bits != 0))  # refused 0 (nothing filled), partial 1, filled 2
         return pd.DataFrame({
@@ -204,7 +203,7 @@ class RawRun:
             "volume": holdings.ravel().take(held), "close": md.last_close.ravel().take(held),
             "market_value": held_values, "weight": held_values / equity.take(held_i),
         }, copy=False)
-        acts = self.action_rows.T.copy()
+        acts = self.action_rows.T
         actions = pd.DataFrame({
             "date": _days(md, acts[0]),
             "vt_symbol": _texts(md.symbols, acts[1].astype(np.intp)),
