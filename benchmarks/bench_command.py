@@ -4,7 +4,8 @@
 
 Each side is a fresh Python process started from this one, in interleaved pairs (ours, vnpy, ours, vnpy …) so
 that machine drift hits both alike; per side the median and minimum wall time (process start to exit, its
-files written) and each process's peak resident memory (``ru_maxrss`` of that child, from ``os.wait4``).
+files written), the median CPU time and each process's peak resident memory (``ru_maxrss`` of that child).
+Both sides' bytecode is compiled first (``compile_bytecode``), as an installed package has it.
 
 - ours: ``python run.py backtest --strategy etf_rotation --out DIR`` on the bundled ETF data: A-share rules,
   benchmark, report.html and report.md (risk section included), attribution files, the look-ahead check and
