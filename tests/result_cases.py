@@ -31,7 +31,7 @@ def _array_bytes(values: Any) -> bytes:
 
 def _index_digest(index: Any) -> list[str]:
     return [type(index).__name__, repr(index.name), str(index.dtype), repr(getattr(index, "freq", None)),
-            hashlib.sha256(_array_bytes(index)).hexdigest()]
+            hashlib.sha256(_array_bytes(index)).hexdigest()[:16]]
 
 
 def frame_digest(frame: Any) -> Any:
@@ -41,7 +41,7 @@ def frame_digest(frame: Any) -> Any:
         return None
     return {"index": _index_digest(frame.index), "columns": _index_digest(frame.columns),
             "dtypes": [str(t) for t in frame.dtypes],
-            "values": [hashlib.sha256(_array_bytes(frame.iloc[:, k])).hexdigest() for k in range(frame.shape[1])]}
+            "values": [hashlib.sha256(_array_bytes(frame.iloc[:, k])).hexdigest()[:16] for k in range(frame.shape[1])]}
 
 
 def result_digest(result: Any) -> dict[str, Any]:
