@@ -25,8 +25,9 @@ from .config import BacktestConfig, FillPrice
 from .drift_response import apply_drift_response
 from .limits import apply_limits
 from .matching import reason_names
-from .result import BacktestResult
+from .result import REFUSAL_REASONS, BacktestResult
 
+# The frames are built from dicts in these orders (a ``columns=`` argument would look every key up again).
 TRADE_COLUMNS = ["datetime", "vt_symbol", "direction", "price", "volume", "value", "commission",
                  "stamp_duty", "transfer_fee", "slippage", "reason"]
 ORDER_COLUMNS = ["date", "vt_symbol", "direction", "requested", "submitted", "filled", "price",
@@ -111,7 +112,7 @@ class RawRun:
 
     @property
     def fill_rows(self) -> np.ndarray:
-        return self.order_rows[self.order_rows[:, _F["filled"]] > 0]
+        return self.order_rows.compress(self.order_rows[:, _F["filled"]] > 0, axis=0)  # (a mask index is slower)
 
     @property
     def fill_count(self) -> int:
@@ -157,36 +158,37 @@ class RawRun:
 
     def _trade_frame(self, order_reasons: ExtensionArray | str | None = None) -> pd.DataFrame:
         """``order_reasons``: the orders' ``_reasons`` when already built (a fill's is its order's)."""
-        fills = self.fill_rows
+        filled = self.order_rows[:, _F["filled"]] > 0
+        fills = self.order_rows.compress(filled, axis=0).T  # field × fill views (compress: no mask indexing)
         if order_reasons is None:
-            reasons = self._reasons(fills)
+            reasons = self._reasons(fills.T)
         else:
-            reasons = order_reasons if isinstance(order_reasons, str) else \
-                order_reasons[self.order_rows[:, _F["filled"]] > 0]
+            reasons = order_reasons if isinstance(order_reasons, str) else order_reasons[filled]
+        # Text columns as vocabulary.take(codes), dates as the index's own array: each column arrives with
+        # its final dtype, so the constructor converts nothing.
         return pd.DataFrame({
-            "datetime": _days(self.market, fills[:, _F["day"]]),
-            "vt_symbol": _texts(self.market.symbols, fills[:, _F["symbol"]].astype(np.intp)),
-            "direction": _texts(_SIDES, fills[:, _F["buy"]].astype(np.intp)),
-            "price": fills[:, _F["price"]], "volume": fills[:, _F["filled"]],
-            **{name: fills[:, _F[name]] for name in ("value", "commission", "stamp_duty", "transfer_fee", "slippage")},
-            "reason": reasons,
-        }, columns=TRADE_COLUMNS, copy=False)
+            "datetime": _days(self.market, fills[_F["day"]]),
+            "vt_symbol": _texts(self.market.symbols, fills[_F["symbol"]].astype(np.intp)),
+            "direction": _texts(_SIDES, fills[_F["buy"]].astype(np.intp)),
+            "price": fills[_F["price"]], "volume": fills[_F["filled"]],
+            **{name: fills[_F[name]] for name in ("value", "commission", "stamp_duty", "transfer_fee", "slippage")},
+            "reason": _constant(reasons, len(fills[0])),
+        }, copy=False)
 
     def _order_frame(self, reasons: ExtensionArray | str | None = None) -> pd.DataFrame:
-        rows = self.order_rows
-        filled, bits = rows[:, _F["filled"]], rows[:, _F["reasons"]].astype(np.int64)
-        unique_bits, bit_codes = np.unique(bits, return_inverse=True)
-        status = np.where(filled == 0, 0, np.where(bits != 0, 1, 2))
+        fields = self.order_rows.T  # field × order views
+        filled, bits = fields[_F["filled"]], fields[_F["reasons"]].astype(np.intp)
+        status = (filled != 0) * (2 - (bits != 0))  # refused 0 (nothing filled), partial 1, filled 2
         return pd.DataFrame({
-            "date": _days(self.market, rows[:, _F["day"]]),
-            "vt_symbol": _texts(self.market.symbols, rows[:, _F["symbol"]].astype(np.intp)),
-            "direction": _texts(_SIDES, rows[:, _F["buy"]].astype(np.intp)),
-            "requested": np.round(rows[:, _F["requested"]], 4), "submitted": rows[:, _F["submitted"]],
-            "filled": filled, "price": rows[:, _F["price"]],
+            "date": _days(self.market, fields[_F["day"]]),
+            "vt_symbol": _texts(self.market.symbols, fields[_F["symbol"]].astype(np.intp)),
+            "direction": _texts(_SIDES, fields[_F["buy"]].astype(np.intp)),
+            "requested": np.round(fields[_F["requested"]], 4), "submitted": fields[_F["submitted"]],
+            "filled": filled, "price": fields[_F["price"]],
             "status": _texts(_STATUSES, status),
-            "reason": _texts(tuple(";".join(reason_names(b)) for b in unique_bits.tolist()), bit_codes.reshape(-1)),
-            "cause": self._reasons(rows) if reasons is None else reasons,
-        }, columns=ORDER_COLUMNS, copy=False)
+            "reason": _texts(_REFUSAL_TEXTS, bits),
+            "cause": _constant(self._reasons(self.order_rows) if reasons is None else reasons, len(filled)),
+        }, copy=False)
 
     def to_result(self) -> BacktestResult:
         md = self.market
@@ -202,21 +204,24 @@ class RawRun:
         pnl[:1] = values[:1]
         np.subtract(values[1:], values[:-1], out=pnl[1:])
         pnl += self.flows_array
-        held_i, held_j = np.nonzero(holdings)
-        held_values = values[held_i, held_j]
+        # Held cells in row-major order (as np.nonzero gives them), found on a boolean mask: a float array's
+        # nonzero scan is several times slower, and flat positions read each array with one take.
+        held = np.flatnonzero(holdings != 0)
+        held_i, held_j = np.divmod(held, holdings.shape[1])
+        held_values = values.ravel().take(held)
         positions = pd.DataFrame({
-            "date": md.days.values[held_i], "vt_symbol": _texts(md.symbols, held_j),
-            "volume": holdings[held_i, held_j], "close": md.last_close[held_i, held_j],
-            "market_value": held_values, "weight": held_values / equity[held_i],
+            "date": md.days.array.take(held_i), "vt_symbol": _texts(md.symbols, held_j),
+            "volume": holdings.ravel().take(held), "close": md.last_close.ravel().take(held),
+            "market_value": held_values, "weight": held_values / equity.take(held_i),
         }, copy=False)
-        acts = self.action_rows
+        acts = self.action_rows.T
         actions = pd.DataFrame({
-            "date": _days(md, acts[:, 0]),
-            "vt_symbol": _texts(md.symbols, acts[:, 1].astype(np.intp)),
-            "kind": _texts(_KINDS, acts[:, 2].astype(np.intp)),
-            "volume_before": acts[:, 3], "volume_after": acts[:, 4], "cash": acts[:, 5],
+            "date": _days(md, acts[0]),
+            "vt_symbol": _texts(md.symbols, acts[1].astype(np.intp)),
+            "kind": _texts(_KINDS, acts[2].astype(np.intp)),
+            "volume_before": acts[3], "volume_after": acts[4], "cash": acts[5],
         }, copy=False)
-        columns = pd.Index(list(md.symbols))
+        columns = _symbol_columns(md.symbols)
         reasons = self._reasons(self.order_rows)
         return BacktestResult(equity=equity_frame, trades=self._trade_frame(reasons),
                               orders=self._order_frame(reasons),
@@ -243,6 +248,8 @@ class RawRun:
 _SIDES = ("sell", "buy")  # kernel.ORDER_FIELDS "buy": 0 or 1
 _STATUSES = ("refused", "partial", "filled")
 _KINDS = ("split", "dividend")  # kernel.ACTION_FIELDS "dividend": 0 or 1
+# Every combination of refusal bits (kernel.ORDER_FIELDS "reasons"), indexed by the bits themselves.
+_REFUSAL_TEXTS = tuple(";".join(reason_names(bits)) for bits in range(1 << len(REFUSAL_REASONS)))
 
 
 def _texts(vocabulary: Sequence[str] | np.ndarray, codes: np.ndarray) -> ExtensionArray:
@@ -263,9 +270,20 @@ def _words(vocabulary: tuple[str, ...]) -> ExtensionArray:
     return _inferred(vocabulary)
 
 
-def _days(md: MarketData, positions: np.ndarray) -> np.ndarray:
-    """The dates of day positions (floats from the records), as the index's own datetime64 values."""
-    return md.days.values[positions.astype(np.intp)]
+def _days(md: MarketData, positions: np.ndarray) -> ExtensionArray:
+    """The dates of day positions (floats from the records), as the index's own datetime array."""
+    return md.days.array.take(positions.astype(np.intp))
+
+
+def _constant(texts: ExtensionArray | str, length: int) -> ExtensionArray:
+    """A text column: ``texts`` as given, or one string repeated, with the dtype pandas gives a column built
+    from that string (``str`` on pandas 3 even when empty), taken from a cached one-word vocabulary."""
+    return _words((texts,)).take(np.zeros(length, dtype=np.intp)) if isinstance(texts, str) else texts
+
+
+def _symbol_columns(symbols: tuple[str, ...]) -> pd.Index:
+    """The symbols as column labels: a fresh Index (its name is the caller's to set) on the cached text array."""
+    return pd.Index(_words(symbols), copy=False)
 
 
 def _cells(frame: pd.DataFrame, symbols: list[str], rows: np.ndarray, symbol_positions: np.ndarray) -> np.ndarray:
