@@ -4,6 +4,7 @@ code before that work produced (captured from a pristine copy of it, same spec, 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from datetime import date
 
@@ -80,3 +81,32 @@ def test_store_opened_run_gives_the_old_bytes(market, tmp_path):
     folder = save_market(market, tmp_path / "market")
     assert digests(open_market(folder)) == OLD_DIGESTS["stored"]
     assert digests(open_market(folder, mmap=False)) == OLD_DIGESTS["stored"]
+
+
+# The ex-dates: a market (the store's) that carries its per-day action counts is not scanned for them.
+
+def poisoned(market):
+    """``market`` with NaN in its split and dividend arrays on every day without a corporate action: a run that
+    reads them there (to find the ex-dates, or on a day without any) goes wrong."""
+    acted = market.action_counts() > 0
+    split, dividend = market.split.copy(), market.dividend.copy()
+    split[~acted], dividend[~acted] = np.nan, np.nan
+    return dataclasses.replace(market, split=split, dividend=dividend, actions_per_day=market.action_counts())
+
+
+def test_a_run_reads_split_and_dividend_only_on_the_counted_ex_dates(market):
+    assert 0 < (market.action_counts() > 0).sum() < len(market.days) / 2  # ex-dates and plain days both
+    assert digests(poisoned(market)) == OLD_DIGESTS["built"]
+
+
+def test_the_store_keeps_the_counts_of_the_arrays_it_saves(market, tmp_path):
+    assert market.actions_per_day is None  # built markets count when asked
+    counted = ((market.split != 1.0) | (market.dividend != 0.0)).sum(axis=1)
+    opened = open_market(save_market(market, tmp_path / "market"))
+    assert opened.actions_per_day is not None and (opened.actions_per_day == counted).all()
+    assert (opened.window(date(2020, 6, 1), None).action_counts() == counted[market.days >= "2020-06-01"]).all()
+
+
+def test_counts_of_another_length_are_refused(market):
+    with pytest.raises(ValueError, match="actions_per_day"):
+        dataclasses.replace(market, actions_per_day=np.zeros(len(market.days) - 1, dtype=np.int64))

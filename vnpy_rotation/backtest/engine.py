@@ -331,12 +331,14 @@ def simulate(md: MarketData, plan: TargetPlan, config: BacktestConfig, history: 
     exec_prices = fill_basis(md, config)
     stock = md.is_stock
     fee = config.stock_commission, config.etf_commission
-    acted = (md.split != 1.0) | (md.dividend != 0.0)
-    action_day = acted.any(axis=1)
+    # The ex-dates from the per-day counts (a store keeps them: split and dividend are then read only on
+    # those days, for the names held, not scanned whole).
+    actions = md.action_counts()
+    action_day = actions > 0
     # Initial room for a full turnover of up to 64 names per row plus retries; the kernel doubles a full
     # buffer in place, so a busier plan costs a copy, never a second run.
     order_capacity = max(1024, 3 * len(plan_days) * min(md.shape[1], 64))
-    action_capacity = max(64, int(acted.sum()))
+    action_capacity = max(64, int(actions.sum()))
     holdings, cash, flows, orders, n_orders, actions, n_actions, rungs = kernel.run_days(
         exec_prices, md.volume, md.limit_up, md.limit_down, ~md.suspended, md.t0, md.split, md.dividend,
         action_day, md.lot, md.lot_step, md.tick, stock,
