@@ -275,7 +275,7 @@ def main() -> int:
             runs: dict[str, list[dict]] = {code: [] for code in codes}
             for pair in range(args.pairs):
                 for code in sorted(codes):  # baseline, this, baseline, this, …
-                    wf = "1" if args.walkforward and last and mode == modes[0] and pair == 0 and code == "this" else "0"
+                    wf = "1" if args.walkforward and last and mode == modes[0] and pair == 0 else "0"
                     ran = call(code, "run", str(folders[code]), mode, wf)
                     if ran is None:
                         return 1
@@ -319,7 +319,7 @@ def main() -> int:
               f"allocated, {r['file_after'] / GB:.2f} GB of mapped file pages resident")
     wf = [r for r in rows if "wf_s" in r]
     for r in wf:
-        print(f"\nVQM walk-forward on {r['stocks']} × {r['years']} ({r['mode']}): {r['wf_windows']} windows × "
+        print(f"\nVQM walk-forward on {r['stocks']} × {r['years']} ({r['code']}, {r['mode']}): {r['wf_windows']} windows × "
               f"{r['wf_combos']} combinations + holdout + look-ahead check: {r['wf_s']:.1f} s, peak RSS "
               f"{r['wf_peak_rss'] / GB:.2f} GB; holdout settings {r['wf_holdout']}; look-ahead "
               f"{'ok' if r['wf_lookahead_ok'] else 'FAILED'}")
