@@ -362,9 +362,11 @@ class MarketInputs(NamedTuple):
 def market_inputs(md: MarketData, config: BacktestConfig) -> MarketInputs:
     stock = md.is_stock
     fee = config.stock_commission, config.etf_commission
-    acted = (md.split != 1.0) | (md.dividend != 0.0)
+    # The ex-dates from the per-day counts (a store keeps them: split and dividend are then read only on
+    # those days, for the names held, not scanned whole).
+    actions = md.action_counts()
     close = md.last_close
-    return MarketInputs(fill_basis(md, config), ~md.suspended, acted.any(axis=1), int(acted.sum()),
+    return MarketInputs(fill_basis(md, config), ~md.suspended, actions > 0, int(actions.sum()),
                         np.where(stock, fee[0].rate, fee[1].rate), np.where(stock, fee[0].minimum, fee[1].minimum),
                         None if np.isinf(close).any() else np.where(np.isnan(close), 0.0, close))
 

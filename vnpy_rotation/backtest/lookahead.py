@@ -97,6 +97,7 @@ def check_lookahead(strategy: TargetStrategy, md: MarketData, config: BacktestCo
         problems += _pool_changes(base_pools, strategy.pool_plans(perturbed), day)
         checks.append(LookaheadCheck(day, not problems, "; ".join(problems) or
                                      f"decisions, fills and equity to {day.date()} unchanged"))
+        del perturbed  # a copy of every price and input array: gone before the next cut's copy, not after
     return checks
 
 
