@@ -1,0 +1,211 @@
+"""The market monitor app in a real MainEngine on vnpy_xt's real XtGateway over the fake xtquant: scripted tick
+streams through XT's quote callback, the alerts they raise, the view's connection flag, the 1-minute bars in
+vnpy's database and the provisional daily bar the official import replaces; the watchlist file; the window."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pandas as pd
+import pytest
+from fakes import xt_harness
+from fakes.xt_harness import CN, connect, settle
+
+fake_xt_trading = xt_harness.fake_xt_trading
+xt = xt_harness.xt
+
+DAY = date(2025, 1, 2)  # a Thursday, a trading day
+
+
+def at(hms: str) -> datetime:
+    """China wall time on DAY."""
+    h, m, s = (int(p) for p in hms.split(":"))
+    return datetime(DAY.year, DAY.month, DAY.day, h, m, s)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = at("09:20:00")
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def mon(xt, store):
+    """The monitor app added to the xt fixture's MainEngine, on a scripted clock, alerts recorded."""
+    from vnpy_rotation.apps.monitor import APP_NAME, EVENT_MONITOR_ALERT, MonitorApp
+
+    xt.main_engine.add_app(MonitorApp)
+    engine = xt.main_engine.get_engine(APP_NAME)
+    engine.init_engine(notifications=False)
+    clock = Clock()
+    engine.clock = clock
+    notified: list[tuple[str, str, str]] = []
+    engine.notify = lambda kind, subject, content: notified.append((kind, subject, content))
+    published: list = []
+    xt.main_engine.event_engine.register(EVENT_MONITOR_ALERT, lambda event: published.append(event.data))
+    xt.clock, xt.engine, xt.notified, xt.published, xt.store = clock, engine, notified, published, store
+    return xt
+
+
+def tick(xt, code: str, hms: str, last: float, *, lots: int = 0, amount: float = 0.0, bid: float | None = None,
+         ask: float | None = None, open_: float | None = None) -> None:
+    """Push one XT tick stamped ``hms`` China time, after moving the monitor's clock there; wait until handled."""
+    moment = at(hms)
+    xt.clock.now = moment
+    fields = {}
+    if bid is not None:
+        fields["bid_prices"] = [bid] + [round(bid - 0.01 * i, 2) for i in range(1, 5)]
+    if ask is not None:
+        fields["ask_prices"] = [ask] * 5 if ask == 0 else [round(ask + 0.01 * i, 2) for i in range(5)]
+    xt.broker.push_tick(code, last, volume=lots, amount=amount, open=open_ if open_ is not None else last,
+                        pre_close=None, time_ms=int(moment.replace(tzinfo=CN).timestamp() * 1000), **fields)
+    settle(xt)
+
+
+def timer(xt, hms: str):
+    xt.clock.now = at(hms)
+    view = xt.engine.on_timer()
+    settle(xt)
+    return view
+
+
+def start(xt, *symbols: str) -> None:
+    from vnpy_rotation.monitor import Reference
+
+    connect(xt)
+    xt.engine.start(symbols, "XT", references=[Reference(s, avg_volume_5d=1e6) for s in symbols])
+
+
+def alerts_of(xt, vt_symbol: str) -> list[tuple[str, str]]:
+    return [(f"{a.time:%H:%M:%S}", a.rule) for a in xt.published if a.vt_symbol == vt_symbol]
+
+
+# -- subscription and conversion ------------------------------------------------------------------------
+def test_start_subscribes_through_xt_and_converts_lots_to_shares(mon):
+    start(mon, "600000.SSE", "510300.SSE")
+    assert sorted(mon.market.subscriptions()) == [("510300.SH", "tick"), ("600000.SH", "tick")]
+
+    tick(mon, "600000.SH", "09:31:00", 10.2, lots=1234, amount=1_258_680.0, bid=10.19, ask=10.2, open_=10.1)
+    tick(mon, "000001.SZ", "09:31:00", 11.0, lots=5)  # not watched (and not subscribed): ignored
+    view = mon.engine.view()
+    ind = dict(view.rows)["600000.SSE"]
+    assert ind.volume == 123_400  # XT's 1234 lots
+    assert ind.vwap == pytest.approx(1_258_680.0 / 123_400)
+    assert (ind.limit_up, ind.limit_down, ind.feed_limit_up, ind.feed_limit_down) == (11.0, 9.0, 11.0, 9.0)
+    assert ind.time == at("09:31:00")  # XT's epoch read as China time whatever the machine's zone
+    assert ind.change == pytest.approx(0.02)
+    assert dict(view.rows)["510300.SSE"] is None and view.connected
+    assert [s for s, _ in view.rows] == ["600000.SSE", "510300.SSE"]
+
+
+# -- limit-up seal and 开板 -----------------------------------------------------------------------------
+def test_limit_up_seal_then_open_alert_exactly_once_each(mon):
+    start(mon, "600000.SSE")
+    tick(mon, "600000.SH", "10:00:00", 10.5, lots=100, amount=105_000, bid=10.49, ask=10.5, open_=10.0)
+    tick(mon, "600000.SH", "10:00:03", 11.0, lots=200, amount=215_000, bid=11.0, ask=0, open_=10.0)  # sealed
+    tick(mon, "600000.SH", "10:00:06", 11.0, lots=300, amount=325_000, bid=11.0, ask=0, open_=10.0)  # still sealed
+    timer(mon, "10:00:07")
+    tick(mon, "600000.SH", "10:00:09", 10.98, lots=400, amount=434_800, bid=10.97, ask=10.98, open_=10.0)  # 开板
+    tick(mon, "600000.SH", "10:00:12", 10.97, lots=450, amount=489_650, bid=10.96, ask=10.97, open_=10.0)
+
+    rules = alerts_of(mon, "600000.SSE")
+    assert rules.count(("10:00:03", "limit_up_sealed")) == 1
+    assert rules.count(("10:00:09", "limit_up_opened")) == 1
+    # at 10:00:09 the price is also within 1 % of the limit and no longer sealed: approaching alerts once
+    assert sorted(rules) == [("10:00:03", "limit_up_sealed"), ("10:00:09", "approaching_limit_up"),
+                             ("10:00:09", "limit_up_opened")]
+    assert [(kind, subject.split()[1]) for kind, subject, _ in mon.notified] == \
+        [("market_alert", rule) for _, rule in rules]  # every alert also went to the notifier
+    assert [a.rule for a in mon.engine.view().alerts] == [rule for _, rule in rules]
+
+
+# -- a stale feed ---------------------------------------------------------------------------------------
+def test_stale_feed_alerts_in_continuous_trading_but_not_over_lunch(mon):
+    start(mon, "510300.SSE")
+    tick(mon, "510300.SH", "10:30:00", 4.0, lots=10)
+    assert timer(mon, "10:30:50").alerts == ()  # 50 s quiet
+    timer(mon, "10:31:05")  # 65 s quiet
+    assert alerts_of(mon, "510300.SSE") == [("10:31:05", "stale_quote")]
+
+    tick(mon, "510300.SH", "11:29:40", 4.01, lots=20)
+    for hms in ("11:31:00", "12:00:00", "12:59:59", "13:00:30"):  # lunch, then 20 + 30 s of trading
+        timer(mon, hms)
+    assert alerts_of(mon, "510300.SSE") == [("10:31:05", "stale_quote")]
+    timer(mon, "13:00:50")  # 20 + 50 s of continuous trading since 11:29:40
+    assert alerts_of(mon, "510300.SSE") == [("10:31:05", "stale_quote"), ("13:00:50", "stale_quote")]
+
+
+# -- a disconnect ---------------------------------------------------------------------------------------
+def test_disconnect_clears_the_connected_flag_and_the_silence_alerts(mon):
+    start(mon, "600000.SSE", "510300.SSE")
+    tick(mon, "600000.SH", "10:00:00", 10.1, lots=10)
+    tick(mon, "510300.SH", "10:00:01", 4.0, lots=10)
+    assert timer(mon, "10:00:30").connected
+
+    mon.broker.disconnect()  # MiniQMT drops; vnpy_xt's reconnect attempt fails while it is down
+    settle(mon)
+    view = timer(mon, "10:00:40")
+    assert not view.connected and view.alerts == ()
+    timer(mon, "10:01:30")  # no ticks since: 90 s and 89 s of continuous trading
+    assert sorted(a.vt_symbol for a in mon.published if a.rule == "stale_quote") == ["510300.SSE", "600000.SSE"]
+    assert not mon.engine.view().connected
+
+
+# -- bars in the database -------------------------------------------------------------------------------
+def stream_a_morning(mon) -> None:
+    start(mon, "510300.SSE")
+    tick(mon, "510300.SH", "09:25:00", 4.00, lots=10, amount=4_000)          # opening auction
+    tick(mon, "510300.SH", "09:30:30", 4.02, lots=30, amount=12_040)         # bar 09:30: +20 lots
+    tick(mon, "510300.SH", "09:31:10", 3.99, lots=60, amount=24_010)         # bar 09:31: +30 lots
+    tick(mon, "510300.SH", "09:32:05", 4.01, lots=70, amount=28_020)         # bar 09:32: +10 lots
+    timer(mon, "09:33:10")  # 09:32 is over (and its grace): closed by the clock
+
+
+def test_closed_minute_bars_are_saved_in_vnpy_database(mon):
+    from vnpy_rotation.apps.monitor.engine import minute_bars_in_database
+
+    stream_a_morning(mon)
+    bars = minute_bars_in_database("510300.SSE", at("09:00:00"), at("15:00:00"))
+    got = [(b.datetime.astimezone(CN).strftime("%H:%M"), b.open_price, b.high_price, b.low_price, b.close_price,
+            b.volume, b.turnover) for b in bars]
+    assert got == [("09:30", 4.00, 4.02, 4.00, 4.02, 3000.0, 12_040.0),  # the auction joins the first bar
+                   ("09:31", 3.99, 3.99, 3.99, 3.99, 3000.0, 11_970.0),
+                   ("09:32", 4.01, 4.01, 4.01, 4.01, 1000.0, 4_010.0)]
+    assert mon.engine.saved_minute_bars == 3
+
+
+def test_provisional_daily_bar_is_replaced_by_the_official_import(mon, tmp_path):
+    from vnpy_rotation.data.importer import ImportOptions, import_file
+
+    stream_a_morning(mon)
+    written = mon.engine.close_day()
+    assert written == {"510300.SSE": [DAY]}
+    store = mon.store
+    assert store.provisional_days("510300", "SSE") == {DAY: "monitor"}
+    bar = store.stored_bars("510300", "SSE").loc[pd.Timestamp(DAY)]
+    assert (bar["open"], bar["high"], bar["low"], bar["close"], bar["volume"]) == (4.00, 4.02, 3.99, 4.01, 7000.0)
+
+    official = tmp_path / "510300.csv"
+    official.write_text("date,open,high,low,close,volume,turnover\n"
+                        "2025-01-02,4.000,4.050,3.980,4.030,9000000,36000000\n", encoding="utf-8")
+    report = import_file(official, store, ImportOptions())
+    assert [(r.day, r.why) for r in report.replaced] == [(DAY, "provisional")]
+    bar = store.stored_bars("510300", "SSE").loc[pd.Timestamp(DAY)]
+    assert (bar["close"], bar["volume"]) == (4.03, 9_000_000.0)
+    assert store.provisional_days("510300", "SSE") == {}
+
+
+def test_a_provisional_bar_never_overwrites_an_official_one(mon, tmp_path):
+    from vnpy_rotation.data.importer import ImportOptions, import_file
+
+    official = tmp_path / "510300.csv"
+    official.write_text("date,open,high,low,close,volume,turnover\n"
+                        "2025-01-02,4.000,4.050,3.980,4.030,9000000,36000000\n", encoding="utf-8")
+    import_file(official, mon.store, ImportOptions())
+    stream_a_morning(mon)
+    assert mon.engine.close_day() == {"510300.SSE": []}
+    bar = mon.store.stored_bars("510300", "SSE").loc[pd.Timestamp(DAY)]
+    assert (bar["close"], bar["volume"]) == (4.03, 9_000_000.0)
+    assert mon.store.provisional_days("510300", "SSE") == {}
