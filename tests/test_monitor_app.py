@@ -34,10 +34,13 @@ class Clock:
 @pytest.fixture
 def mon(xt, store):
     """The monitor app added to the xt fixture's MainEngine, on a scripted clock, alerts recorded."""
+    from vnpy.trader.event import EVENT_TIMER
+
     from vnpy_rotation.apps.monitor import APP_NAME, EVENT_MONITOR_ALERT, MonitorApp
 
     xt.main_engine.add_app(MonitorApp)
     engine = xt.main_engine.get_engine(APP_NAME)
+    xt.main_engine.event_engine.unregister(EVENT_TIMER, engine._process_timer)  # the test's clock drives it
     engine.init_engine(notifications=False)
     clock = Clock()
     engine.clock = clock
@@ -209,3 +212,117 @@ def test_a_provisional_bar_never_overwrites_an_official_one(mon, tmp_path):
     bar = mon.store.stored_bars("510300", "SSE").loc[pd.Timestamp(DAY)]
     assert (bar["close"], bar["volume"]) == (4.03, 9_000_000.0)
     assert mon.store.provisional_days("510300", "SSE") == {}
+
+
+# -- watchlists -----------------------------------------------------------------------------------------
+WATCHLISTS = """\
+lists:
+  banks:
+    symbols: [600000.SSE, 000001.SZSE]
+  etf:
+    pools: [OTHER]
+  csi:
+    index: 000300.SSE
+    symbols: [600000.SSE]
+"""
+
+
+def store_membership(day_snapshot: str, listed: list[str], changes: list[tuple[str, str, int]]) -> None:
+    from vnpy_rotation.fundamentals.store import FundamentalStore
+
+    def frame(rows):
+        return pd.DataFrame({"day": pd.to_datetime([r[0] for r in rows]), "symbol": [r[1][:6] for r in rows],
+                             "exchange": [r[1][7:] for r in rows], **({"change": [r[2] for r in rows]}
+                                                                      if rows and len(rows[0]) == 3 else {})})
+
+    store = FundamentalStore()
+    store.replace_snapshots("000300.SSE", frame([(day_snapshot, s) for s in listed]))
+    store.save_index_changes("000300.SSE", frame(changes))
+
+
+def test_watchlists_resolve_symbols_pools_and_point_in_time_index_members(store, tmp_path):
+    from vnpy_rotation.apps.monitor.watchlists import load_watchlists
+
+    # 2025-06-30 list: A, B, C; C joined on 2025-06-16 replacing D. On 2025-06-10, D was still a member.
+    store_membership("2025-06-30", ["600000.SSE", "600036.SSE", "601318.SSE"],
+                     [("2025-06-16", "601318.SSE", 1), ("2025-06-16", "600519.SSE", -1)])
+    path = tmp_path / "rotation_watchlists.yaml"
+    path.write_text(WATCHLISTS, encoding="utf-8")
+
+    lists = load_watchlists(date(2025, 6, 10), path)
+    assert lists["banks"].symbols == ("600000.SSE", "000001.SZSE")
+    assert lists["etf"].symbols == ("518880.SSE", "511010.SSE") and lists["etf"].pool_members == {
+        "518880.SSE", "511010.SSE"}  # configs/etf_pools.yaml's OTHER pool
+    assert lists["csi"].symbols == ("600000.SSE", "600036.SSE", "600519.SSE")
+    assert load_watchlists(date(2025, 6, 20), path)["csi"].symbols == ("600000.SSE", "600036.SSE", "601318.SSE")
+
+
+@pytest.mark.parametrize("text, line, field", [
+    ("lists:\n  banks:\n    symbols: [600000.SSE, 60000.SSE]\n", 3, "lists.banks.symbols"),
+    ("lists:\n  a:\n    symbols: [600000.SSE]\n  etf:\n    pools: [NOPE]\n", 5, "lists.etf.pools"),
+    ("lists:\n  csi:\n    index: 000905.SSE\n", 3, "lists.csi.index"),  # nothing stored for it
+    ("lists:\n  a:\n    symbol: [600000.SSE]\n", 3, "lists.a.symbol"),  # a misspelt field
+])
+def test_a_bad_watchlist_file_names_file_line_and_field(store, tmp_path, text, line, field):
+    from vnpy_rotation.apps.monitor.watchlists import load_watchlists
+    from vnpy_rotation.errors import InputRejected
+
+    path = tmp_path / "rotation_watchlists.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputRejected) as caught:
+        load_watchlists(date(2025, 6, 10), path)
+    [problem] = caught.value.problems
+    assert (problem.source, problem.line, problem.reason.split(":")[0]) == (str(path), line, field)
+
+
+def test_start_watchlists_subscribes_the_named_lists_and_refuses_an_unknown_one(mon, tmp_path):
+    from vnpy_rotation.errors import InputRejected
+
+    path = tmp_path / "rotation_watchlists.yaml"
+    path.write_text("lists:\n  banks:\n    symbols: [600000.SSE]\n  etf:\n    symbols: [510300.SSE]\n",
+                    encoding="utf-8")
+    connect(mon)
+    with pytest.raises(InputRejected):
+        mon.engine.start_watchlists("XT", ["nope"], path)
+    assert mon.market.subscriptions() == [] and mon.engine.watchlist == ()
+    assert mon.engine.start_watchlists("XT", ["banks"], path) == ("600000.SSE",)
+    assert mon.market.subscriptions() == [("600000.SH", "tick")]
+
+
+# -- the window -----------------------------------------------------------------------------------------
+def test_window_shows_the_watchlist_and_alerts_and_a_screenshot(mon, qtbot, tmp_path):
+    import os
+    from pathlib import Path
+
+    from vnpy.trader.ui import QtGui
+
+    from vnpy_rotation.apps.monitor.ui import MarketMonitor
+
+    window = MarketMonitor(mon.main_engine, mon.main_engine.event_engine)
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitExposed(window)
+    start(mon, "600000.SSE", "510300.SSE", "159915.SZSE")
+    tick(mon, "600000.SH", "10:00:00", 10.5, lots=100, amount=105_000, bid=10.49, ask=10.5, open_=10.0)
+    tick(mon, "600000.SH", "10:00:03", 11.0, lots=200, amount=215_000, bid=11.0, ask=0, open_=10.0)
+    tick(mon, "510300.SH", "10:00:04", 3.92, lots=5_000, amount=1_960_000, open_=4.0)
+    timer(mon, "10:00:05")
+    qtbot.waitUntil(lambda: window.alert_table.rowCount() == 2, timeout=3000)
+
+    table = window.watch_table
+    cells = [[table.item(r, c).text() for c in (0, 1, 2, 11)] for r in range(table.rowCount())]
+    assert cells == [["600000.SSE", "11.000", "+10.00%", "封涨停"], ["510300.SSE", "3.920", "-2.00%", ""],
+                     ["159915.SZSE", "-", "-", "no quote"]]
+    alerts = [[window.alert_table.item(r, c).text() for c in (0, 2, 3)] for r in range(2)]
+    assert alerts == [["10:00:05", "stale_quote", "159915.SZSE"],  # never quoted: quiet since the open
+                      ["10:00:03", "limit_up_sealed", "600000.SSE"]]  # newest first
+    assert "connected" in window.status_label.text()
+
+    folders = [tmp_path] + ([Path(os.environ["ROTATION_SCREENSHOTS"])] if os.environ.get("ROTATION_SCREENSHOTS")
+                            else [])
+    picture = window.grab()
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+        assert picture.save(str(folder / "market_monitor.png"))
+        image = QtGui.QImage(str(folder / "market_monitor.png"))
+        assert not image.isNull() and image.width() > 50 and image.height() > 50

@@ -72,18 +72,22 @@ def read_watchlists(path: Path) -> WatchlistFile:
 
 
 def resolve(spec: WatchlistSpec, pools: Mapping[str, Sequence[str]],
-            index_members: Callable[[str], Sequence[str]], source: str = "watchlist") -> tuple[str, ...]:
+            index_members: Callable[[str], Sequence[str]], source: str = "watchlist",
+            line_of: Callable[[str], int | None] = lambda field: None, prefix: str = "") -> tuple[str, ...]:
     """The list's symbols in order (explicit, pools, index), each once. An unknown pool or an index without
-    stored members raises InputRejected naming ``source`` and the field."""
+    stored members raises InputRejected naming ``source``, the field's line (``line_of(field)``) and the field
+    (after ``prefix``)."""
     out: dict[str, None] = dict.fromkeys(spec.symbols)
     for name in spec.pools:
         if name not in pools:
-            raise InputRejected(Problem(source, None, f"pools: {name!r} is not a pool; known: {', '.join(pools)}"))
+            known = ", ".join(pools)
+            reason = f"{prefix}pools: {name!r} is not a pool; known: {known}"
+            raise InputRejected(Problem(source, line_of("pools"), reason))
         out.update(dict.fromkeys(pools[name]))
     if spec.index is not None:
         members = index_members(spec.index)
         if not members:
-            raise InputRejected(Problem(source, None, f"index: no constituents of {spec.index} are stored "
-                                                      "(import its membership first)"))
+            reason = f"{prefix}index: no constituents of {spec.index} are stored (import its membership first)"
+            raise InputRejected(Problem(source, line_of("index"), reason))
         out.update(dict.fromkeys(members))
     return tuple(out)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import pandas as pd
@@ -25,6 +26,7 @@ from vnpy.trader.engine import BaseEngine, MainEngine
 from vnpy.trader.event import EVENT_CONTRACT, EVENT_TICK, EVENT_TIMER
 from vnpy.trader.object import BarData, ContractData, SubscribeRequest, TickData
 
+from ...errors import InputRejected, Problem
 from ...monitor.config import MonitorConfig
 from ...monitor.core import Holding, MonitorCore
 from ...monitor.indicators import Reference
@@ -140,6 +142,25 @@ class MonitorEngine(BaseEngine):
         for vt_symbol in symbols:
             self._subscribe(vt_symbol)
         self.write_log(f"行情监控启动: {len(symbols)} 个合约, 接口 {gateway_name}")
+
+    def start_watchlists(self, gateway_name: str = "XT", names: Iterable[str] | None = None,
+                         path: Path | None = None) -> tuple[str, ...]:
+        """Start on the runtime folder's watchlist file (``rotation_watchlists.yaml``; see
+        :mod:`vnpy_rotation.monitor.watchlist`): the named lists (None: all), resolved on today's date; the members
+        of the strategies' pools named there form the pool whose suspensions alert. Returns the symbols.
+        A bad file raises InputRejected naming ``file:line`` before anything is subscribed."""
+        from .watchlists import load_watchlists
+
+        lists = load_watchlists(self.clock().date(), path)
+        wanted = list(lists) if names is None else list(names)
+        unknown = [n for n in wanted if n not in lists]
+        if unknown:
+            raise InputRejected(Problem(str(path or "rotation_watchlists.yaml"), None,
+                                        f"lists: {unknown[0]!r} is not defined; known: {', '.join(lists) or '-'}"))
+        symbols = tuple(dict.fromkeys(s for n in wanted for s in lists[n].symbols))
+        pool = {s for n in wanted for s in lists[n].pool_members}
+        self.start(symbols, gateway_name, pool=pool)
+        return symbols
 
     def _subscribe(self, vt_symbol: str) -> None:
         if vt_symbol in self._subscribed:

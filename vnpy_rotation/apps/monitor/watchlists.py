@@ -3,12 +3,14 @@ the rotation pools file and the index constituents stored in the database (point
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
 from vnpy.trader.utility import TEMP_DIR
 
+from ...config import yaml_line
 from ...fundamentals.universe import rebuild_membership
 from ...monitor.watchlist import WATCHLIST_FILENAME, read_watchlists, resolve
 from ...rotation.pools import read_pools
@@ -32,13 +34,26 @@ def index_members(index: str, day: date) -> tuple[str, ...]:
     return tuple(s for s, member in zip(symbols, membership.member[0]) if member)
 
 
+@dataclass(frozen=True)
+class ResolvedList:
+    """A list's symbols on a day, and which of them came from the strategies' pools."""
+
+    symbols: tuple[str, ...]
+    pool_members: frozenset[str]
+
+
 def load_watchlists(day: date, path: Path | None = None, pools_file: Path | str | None = None
-                    ) -> dict[str, tuple[str, ...]]:
+                    ) -> dict[str, ResolvedList]:
     """List name → its symbols on ``day``. Bad content raises InputRejected naming ``file:line``."""
     path = path or TEMP_DIR / WATCHLIST_FILENAME
     spec_file = read_watchlists(path)
     pools: dict[str, list[str]] = {}
     if any(s.pools for s in spec_file.lists.values()):
         pools = dict(read_pools(pools_file).pools)
-    return {name: resolve(spec, pools, lambda index: index_members(index, day), f"{path}: lists.{name}")
-            for name, spec in spec_file.lists.items()}
+    text = Path(path).read_text(encoding="utf-8") if Path(path).exists() else ""
+    out = {}
+    for name, spec in spec_file.lists.items():
+        symbols = resolve(spec, pools, lambda index: index_members(index, day), str(path),
+                          lambda field, name=name: yaml_line(text, ("lists", name, field)), f"lists.{name}.")
+        out[name] = ResolvedList(symbols, frozenset(s for p in spec.pools for s in pools[p]))
+    return out

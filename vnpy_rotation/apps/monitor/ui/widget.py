@@ -11,6 +11,7 @@ from vnpy.event import Event, EventEngine
 from vnpy.trader.engine import MainEngine
 from vnpy.trader.ui import QtCore, QtGui, QtWidgets
 
+from ....errors import RotationError
 from ....monitor.records import Alert, Indicators
 from ....monitor.view import MonitorView
 from ...rotation.ui.widget import DataTable, EventWindow, group, splitter
@@ -87,13 +88,36 @@ class MarketMonitor(EventWindow):
     def init_ui(self) -> None:
         self.setWindowTitle(TITLE)
         self.resize(1100, 640)
+        self.gateway_combo = QtWidgets.QComboBox()
+        self.gateway_combo.addItems(self.main_engine.get_all_gateway_names())
+        self.lists_edit = QtWidgets.QLineEdit()
+        self.lists_edit.setPlaceholderText("lists of rotation_watchlists.yaml, comma-separated (blank: all)")
+        self.start_button = QtWidgets.QPushButton("Start")
+        self.start_button.clicked.connect(self.start_monitor)
         self.status_label = QtWidgets.QLabel()
         self.watch_table = WatchTable()
         self.alert_table = AlertTable()
+        bar = QtWidgets.QHBoxLayout()
+        bar.addWidget(QtWidgets.QLabel("Gateway"))
+        bar.addWidget(self.gateway_combo)
+        bar.addWidget(self.lists_edit, 1)
+        bar.addWidget(self.start_button)
         layout = QtWidgets.QVBoxLayout(self)
+        layout.addLayout(bar)
         layout.addWidget(self.status_label)
         layout.addWidget(splitter(QtCore.Qt.Orientation.Vertical, group("Watchlist", self.watch_table),
                                   group("Alerts", self.alert_table)))
+
+    def start_monitor(self) -> None:
+        """Start on the chosen gateway with the named lists; a bad watchlist file is a message box."""
+        names = [n.strip() for n in self.lists_edit.text().split(",") if n.strip()] or None
+        try:
+            symbols = self.monitor_engine.start_watchlists(self.gateway_combo.currentText(), names)
+        except RotationError as exc:
+            QtWidgets.QMessageBox.warning(self, TITLE, str(exc))
+            return
+        self.show_view(self.monitor_engine.view())
+        self.status_label.setText(f"{self.status_label.text()}  ·  started: {len(symbols)} symbols")
 
     def handlers(self) -> list[tuple[str, Callable[[Event], None]]]:
         return [(EVENT_MONITOR_VIEW, self.signal_view.emit)]
