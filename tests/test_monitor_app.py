@@ -326,3 +326,31 @@ def test_window_shows_the_watchlist_and_alerts_and_a_screenshot(mon, qtbot, tmp_
         assert picture.save(str(folder / "market_monitor.png"))
         image = QtGui.QImage(str(folder / "market_monitor.png"))
         assert not image.isNull() and image.width() > 50 and image.height() > 50
+
+
+def test_run_py_gui_main_window_opens_the_monitor_from_its_menu(qtbot, runtime_home, tmp_path):
+    import os
+
+    from vnpy.trader.ui import QtCore, QtGui
+
+    from vnpy_rotation.apps.monitor import APP_NAME, MonitorApp
+    from vnpy_rotation.apps.monitor.ui import MarketMonitor
+    from vnpy_rotation.cli.gui_cmd import build_main_window
+
+    for fmt in (QtCore.QSettings.Format.NativeFormat, QtCore.QSettings.Format.IniFormat):  # MainWindow's layout
+        QtCore.QSettings.setPath(fmt, QtCore.QSettings.Scope.UserScope, str(tmp_path / "qsettings"))
+    cwd = os.getcwd()
+    _, main_engine, main_window = build_main_window()
+    try:
+        assert APP_NAME in {app.app_name for app in main_engine.get_all_apps()}
+        actions = {a.text(): a for a in main_window.findChildren(QtGui.QAction)}
+        actions[MonitorApp.display_name].trigger()
+        window = main_window.widgets[APP_NAME]
+        assert isinstance(window, MarketMonitor) and window.isVisible()
+        assert window.watch_table.rowCount() == 0 and "0 symbols" in window.status_label.text()
+        window.close()
+    finally:
+        main_window.hide()
+        main_window.deleteLater()
+        main_engine.close()
+        os.chdir(cwd)
