@@ -354,3 +354,26 @@ def test_run_py_gui_main_window_opens_the_monitor_from_its_menu(qtbot, runtime_h
         main_window.deleteLater()
         main_engine.close()
         os.chdir(cwd)
+
+
+def test_started_before_connect_subscribes_when_the_contracts_arrive(mon):
+    mon.engine.start(["510300.SSE"], "XT", references=[])
+    assert mon.market.subscriptions() == [] and not mon.engine.view().connected  # nothing connected yet
+    connect(mon)
+    assert mon.market.subscriptions() == [("510300.SH", "tick")] and mon.engine.view().connected
+
+
+def test_references_come_from_the_daily_bars_before_the_day(mon, tmp_path):
+    from vnpy_rotation.data.importer import ImportOptions, import_file
+
+    official = tmp_path / "510300.csv"
+    rows = [("2024-12-24", 1_000_000), ("2024-12-25", 2_000_000), ("2024-12-26", 3_000_000),
+            ("2024-12-27", 4_000_000), ("2024-12-30", 5_000_000), ("2024-12-31", 6_000_000),
+            ("2025-01-02", 70_000_000)]  # the day itself is not history
+    official.write_text("date,open,high,low,close,volume,turnover\n" + "".join(
+        f"{d},4.000,4.000,4.000,4.000,{v},{v * 4}\n" for d, v in rows), encoding="utf-8")
+    import_file(official, mon.store, ImportOptions())
+    [reference] = mon.engine.load_references(["510300.SSE"], DAY)
+    assert (reference.avg_volume_5d, reference.is_st) == (4_000_000.0, False)  # mean of 12-25 … 12-31
+    [unknown] = mon.engine.load_references(["159915.SZSE"], DAY)
+    assert unknown.avg_volume_5d is None  # fewer than 5 days stored: no 量比
