@@ -227,8 +227,9 @@ class MonitorEngine(BaseEngine):
         return view
 
     def _publish(self, alerts: list[Alert]) -> None:
+        with self._lock:  # view() copies the deque from other threads
+            self.alerts.extend(alerts)
         for alert in alerts:
-            self.alerts.append(alert)
             self.event_engine.put(Event(EVENT_MONITOR_ALERT, alert))
             self.notify("market_alert", f"[{alert.severity.value}] {alert.rule} {alert.vt_symbol}",
                         f"{alert.time:%H:%M:%S} {alert.reason}")
