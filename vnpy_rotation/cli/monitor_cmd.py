@@ -21,8 +21,9 @@ def add_parsers(commands: Any, home: argparse.ArgumentParser) -> None:
     mon = commands.add_parser("monitor", parents=[home],
                               help="the terminal market monitor: watchlist indicators and anomaly alerts (q quits)")
     mon.add_argument("--watchlist", metavar="NAME|FILE",
-                     help="a pool of configs/etf_pools.yaml (e.g. A_SHARE) or a YAML file with symbols: [...] "
-                          "(default with --ticks: every symbol of the file)")
+                     help="a pool of configs/etf_pools.yaml (e.g. A_SHARE), a YAML file with symbols: [...], or "
+                          "with --gateway a list of HOME/.vntrader/rotation_watchlists.yaml (default: every symbol "
+                          "of the tick file; with --gateway every list of that file)")
     mon.add_argument("--ticks", type=Path, metavar="FILE", help="replay a tick CSV (see docs/monitor_tui.md)")
     mon.add_argument("--speed", type=float, default=1.0,
                      help="replay speed: 1 real time, 10 ten times faster, 0 all at once (default 1)")
@@ -72,21 +73,21 @@ def run(args: argparse.Namespace) -> int:
     if args.watchlist:
         from ..tui.watchlist import read_watchlist
 
-        watchlist = read_watchlist(args.watchlist)
+        watchlist = read_watchlist(args.watchlist, required=args.ticks is not None)
     if args.ticks is not None:
         from ..tui.ticks import ReplayFeed, read_ticks
 
         ticks = read_ticks(args.ticks)
         feed: Any = ReplayFeed(ticks, watchlist or (), speed=0 if args.once else args.speed)
-        symbols, title = list(feed.watchlist), f"replay {args.ticks.name} ×{args.speed:g}"
+        symbols = list(feed.watchlist)
+        title = f"replay {args.ticks.name}" + ("" if args.once else f" ×{args.speed:g}")
     else:
         from ..runtime import settle_runtime
         from ..tui.live import xt_feed
 
-        if not watchlist:
-            raise InputRejected(Problem("--watchlist", None, "--gateway xt needs a watchlist (a pool name or a file)"))
         settle_runtime(Path(getattr(args, "home", None) or Path.cwd()))
-        feed, symbols, title = xt_feed(watchlist), watchlist, "XT"
+        feed, title = xt_feed(watchlist, args.watchlist), "XT"
+        symbols = list(feed.engine.watchlist)
     names = labels(symbols)
 
     def draw(view: Any) -> Any:

@@ -38,10 +38,11 @@ class EngineFeed:
             self.main_engine.close()
 
 
-def xt_feed(watchlist: Sequence[str]) -> EngineFeed:
-    """A MainEngine with XtGateway and the monitor app, connected and watching ``watchlist``."""
+def xt_feed(watchlist: Sequence[str] | None, list_name: str | None = None) -> EngineFeed:
+    """A MainEngine with XtGateway and the monitor app, connected and watching ``watchlist`` (vt_symbols), or
+    else the runtime folder's watchlist file: the list ``list_name`` (None: every list)."""
     try:
-        from ..apps.monitor import engine as monitor_engine
+        from ..apps.monitor.engine import MonitorEngine
     except ImportError:
         raise RotationError(NOT_INSTALLED) from None
     from ..data.xt_fetch import xtquant_native_problem
@@ -52,13 +53,23 @@ def xt_feed(watchlist: Sequence[str]) -> EngineFeed:
     from vnpy.trader.engine import MainEngine
     from vnpy_xt import XtGateway
 
-    from ..apps.monitor import MonitorApp  # type: ignore[attr-defined]
+    from ..apps.monitor import MonitorApp
     from ..apps.rotation.live_daemon import xt_setting
 
     main_engine = MainEngine(EventEngine())
-    main_engine.add_gateway(XtGateway)
-    engine = main_engine.add_app(MonitorApp)
-    assert isinstance(engine, monitor_engine.MonitorEngine)
-    main_engine.connect(xt_setting(), XtGateway.default_name)
-    engine.watch(list(watchlist))  # the app's subscription call; settled with the app at merge
+    try:
+        main_engine.add_gateway(XtGateway)
+        engine: Any = main_engine.add_app(MonitorApp)
+        if not isinstance(engine, MonitorEngine):
+            raise RotationError(NOT_INSTALLED)
+        engine.init_engine()
+        gateway = XtGateway.default_name
+        main_engine.connect(xt_setting(), gateway)
+        if watchlist:
+            engine.start(list(watchlist), gateway)
+        else:  # names a list of HOME/.vntrader/rotation_watchlists.yaml; an unknown name is refused there
+            engine.start_watchlists(gateway, None if list_name is None else [list_name])
+    except BaseException:
+        main_engine.close()
+        raise
     return EngineFeed(engine, main_engine)

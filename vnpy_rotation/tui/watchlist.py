@@ -1,4 +1,5 @@
-"""``--watchlist NAME|FILE``: a pool of ``configs/etf_pools.yaml`` by name, or a YAML file of symbols.
+"""``--watchlist NAME|FILE``: a pool of ``configs/etf_pools.yaml`` by name, or a YAML file of symbols (with
+``--gateway xt`` also a list of the runtime folder's watchlist file, resolved by the monitor app).
 
 A file is a mapping with ``symbols:`` (other keys, e.g. ``name:``, are ignored)::
 
@@ -16,16 +17,19 @@ from ..rotation.pools import read_pools
 from .ticks import VT_SYMBOL
 
 
-def read_watchlist(spec: str) -> list[str]:
-    """The watchlist's symbols in order, without duplicates; errors name the file or list the pool names."""
+def read_watchlist(spec: str, *, required: bool = True) -> list[str] | None:
+    """The watchlist's symbols in order, without duplicates; errors name the file. A name that is neither a
+    file nor a pool is refused listing the pools, or with ``required=False`` gives None (the live monitor then
+    looks it up in the runtime folder's watchlist file)."""
     path = Path(spec)
     if path.suffix.lower() in (".yaml", ".yml") or path.exists():
         return _from_file(path)
     pools = read_pools().pools
-    if spec not in pools:
-        raise InputRejected(Problem("--watchlist", None, f"{spec!r} is neither a file nor a pool "
-                                    f"({', '.join(pools)})"))
-    return list(pools[spec])
+    if spec in pools:
+        return list(pools[spec])
+    if not required:
+        return None
+    raise InputRejected(Problem("--watchlist", None, f"{spec!r} is neither a file nor a pool ({', '.join(pools)})"))
 
 
 def _from_file(path: Path) -> list[str]:
