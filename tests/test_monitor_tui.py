@@ -12,6 +12,7 @@ from datetime import datetime
 
 import pytest
 from conftest import ROOT, run_cli
+from fakes import xt_harness
 
 from vnpy_rotation.errors import InputRejected
 from vnpy_rotation.monitor.records import Alert, Indicators, Severity
@@ -19,6 +20,7 @@ from vnpy_rotation.monitor.view import MonitorView
 from vnpy_rotation.tui.render import Label, alert_cells, status_line, table_cells
 from vnpy_rotation.tui.ticks import ReplayFeed, read_ticks
 
+fake_xt_trading = xt_harness.fake_xt_trading
 EXAMPLE = ROOT / "examples" / "monitor_ticks.csv"
 T = datetime(2025, 6, 16, 9, 36, 0)
 HEADER = "datetime,vt_symbol,last,pre_close,volume,turnover,limit_up,limit_down,bid1,ask1\n"
@@ -179,3 +181,32 @@ def test_scripted_terminal_session(tmp_path, quit_key):
     assert settings[3] & termios.ECHO and settings[3] & termios.ICANON  # cbreak mode undone
     assert b"\x1b[?1049h" in raw and raw.rindex(b"\x1b[?1049l") > raw.rindex(b"\x1b[?1049h")  # main screen back
     assert not screen.cursor.hidden
+
+
+def test_the_live_feed_is_the_monitor_apps_engine_on_xt(fake_xt_trading, monkeypatch, tmp_path):
+    """``--gateway xt``'s feed over vnpy_xt's real XtGateway on the fake xtquant (skipped without the app)."""
+    pytest.importorskip("vnpy_rotation.apps.monitor.engine")
+    import vnpy_xt  # noqa: F401  imported after the fake is installed: binds to it
+
+    from vnpy_rotation.apps.rotation import live_daemon
+    from vnpy_rotation.tui.live import xt_feed
+
+    broker = fake_xt_trading
+    broker.market.add_instrument("600000.SH", "浦发银行", sector="沪深A股", pre_close=10.0)
+    monkeypatch.setattr(sys.modules["vnpy_xt.xt_gateway"].XtMdApi, "lock_filepath", tmp_path / "xt_lock")
+    monkeypatch.setattr(live_daemon, "xt_setting", lambda override=None: broker.gateway_setting())
+    cwd = os.getcwd()
+    feed = xt_feed(["600000.SSE"])
+    try:
+        gateway = feed.main_engine.get_gateway("XT")
+        gateway.thread.join(5)
+        broker.push_tick("600000.SH", 11.0, volume=1000, amount=1.1e6, open=10.5, pre_close=None,
+                         bid_prices=[11.0, 10.99, 10.98, 10.97, 10.96], ask_prices=[0, 0, 0, 0, 0])
+        broker.wait_delivered()
+        deadline = time.monotonic() + 5
+        while (row := dict(feed.poll(datetime.now()).rows)["600000.SSE"]) is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert row is not None and (row.last, row.sealed_up, row.volume) == (11.0, True, 100_000)
+    finally:
+        feed.close()
+        os.chdir(cwd)
