@@ -210,3 +210,21 @@ def test_the_live_feed_is_the_monitor_apps_engine_on_xt(fake_xt_trading, monkeyp
     finally:
         feed.close()
         os.chdir(cwd)
+
+
+def test_watchlist_by_pool_by_file_and_refusals(tmp_path):
+    from vnpy_rotation.tui.watchlist import read_watchlist
+
+    assert read_watchlist("OTHER") == ["518880.SSE", "511010.SSE"]  # configs/etf_pools.yaml
+    good = tmp_path / "banks.yaml"
+    good.write_text("name: banks\nsymbols: [600000.SSE, 000001.SZSE, 600000.SSE]\n")
+    assert read_watchlist(str(good)) == ["600000.SSE", "000001.SZSE"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("symbols: [600000.SSE, 600000.SH]\n")
+    with pytest.raises(InputRejected) as caught:
+        read_watchlist(str(bad))
+    assert [(p.source, "600000.SH" in p.reason) for p in caught.value.problems] == [(str(bad), True)]
+    with pytest.raises(InputRejected) as caught:
+        read_watchlist("NO_SUCH_POOL")
+    assert caught.value.problems[0].source == "--watchlist"
+    assert read_watchlist("NO_SUCH_POOL", required=False) is None  # the live monitor asks the app's lists
