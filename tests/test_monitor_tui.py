@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import sys
 import termios
 import time
@@ -131,11 +132,13 @@ def test_once_prints_one_frame_and_bad_input_is_one_line(tmp_path):
     refused = run_cli("monitor", "--ticks", str(bad), "--once", home=tmp_path, timeout=60)
     assert refused.returncode == 2 and refused.stdout == ""
     assert refused.stderr.splitlines() == [f"error: {bad}:2: last: 'x' is not a number"]
+    piped = run_cli("monitor", "--ticks", str(EXAMPLE), home=tmp_path, timeout=60)  # no terminal, no --once
+    assert piped.returncode == 2 and piped.stdout == "" and len(piped.stderr.splitlines()) == 1
     no_app = run_cli("monitor", "--gateway", "xt", "--watchlist", "A_SHARE", "--once", home=tmp_path, timeout=60)
     assert no_app.returncode == 2 and len(no_app.stderr.splitlines()) == 1
 
 
-@pytest.mark.parametrize("quit_key", ["q", "\x03"], ids=["q", "ctrl-c"])
+@pytest.mark.parametrize("quit_key", ["q", "\x03", "SIGTERM"], ids=["q", "ctrl-c", "sigterm"])
 def test_scripted_terminal_session(tmp_path, quit_key):
     pexpect = pytest.importorskip("pexpect")
     pyte = pytest.importorskip("pyte")
@@ -171,7 +174,10 @@ def test_scripted_terminal_session(tmp_path, quit_key):
         table = [line for line in shown.splitlines() if "600000.SSE" in line and "封↑" in line]
         assert table and "+10.00" in table[0], shown
         assert screen.cursor.hidden  # the live screen hides the cursor
-        child.send(quit_key)
+        if quit_key == "SIGTERM":
+            child.kill(signal.SIGTERM)
+        else:
+            child.send(quit_key)
         pump(lambda text: False, seconds=10)  # to EOF
         child.expect(pexpect.EOF, timeout=10)
         settings = termios.tcgetattr(child.child_fd)  # the pty's modes as the monitor left them

@@ -69,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
     from ..tui.screen import run_screen
 
     _check(args)
+    if not args.once and not Console().is_terminal:
+        raise InputRejected(Problem("--once", None, "the output is not a terminal: add --once to print one frame"))
     watchlist = None
     if args.watchlist:
         from ..tui.watchlist import read_watchlist

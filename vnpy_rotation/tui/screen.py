@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import select
+import signal
 import sys
 import termios
+import threading
 import tty
 from contextlib import contextmanager
 from datetime import datetime
@@ -43,10 +45,16 @@ def cbreak(stream: TextIO) -> Iterator[Callable[[float], str]]:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run_screen(feed: MonitorFeed, draw: Callable[[MonitorView], RenderableType], *, refresh: float,
                clock: Callable[[], datetime], console: Console | None = None, stdin: TextIO | None = None) -> int:
     """Redraw every ``refresh`` seconds until a quit key or Ctrl-C; 0 on a normal quit."""
     console = console or Console()
+    if threading.current_thread() is threading.main_thread():  # `kill PID` also restores the terminal
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         with cbreak(stdin or sys.stdin) as read_key, \
                 Live(console=console, screen=True, auto_refresh=False, redirect_stdout=False) as live:
