@@ -67,7 +67,7 @@ def row_cells(vt_symbol: str, ind: Indicators | None, label: Label = Label(), st
         return (vt_symbol, label.name, DASH, DASH, DASH, DASH, DASH, DASH, DASH, DASH, "stale" if stale else "no quote")
     ratio = DASH if ind.volume_ratio is None else f"{ind.volume_ratio:.2f}"
     return (vt_symbol, label.name, _price(ind.last, label.decimals), _pct(ind.change), _pct(ind.to_limit_up),
-            _pct(ind.to_limit_down), _price(ind.vwap, label.decimals + 1), ratio, _pct(ind.return_1m),
+            _pct(ind.to_limit_down), _price(ind.vwap, label.decimals), ratio, _pct(ind.return_1m),
             _pct(ind.return_5m), flags(ind, stale))
 
 
@@ -104,9 +104,12 @@ def render(view: MonitorView, labels: Mapping[str, Label] | None = None, *, titl
            alert_rows: int = 10) -> RenderableType:
     """The whole screen: status line, watchlist table, alert pane (newest first, coloured by severity)."""
     status = Text(status_line(view, title), style="bold" if view.connected else "bold white on red")
-    table = Table(title="watchlist", title_justify="left", expand=False, pad_edge=False)
+    # a light frame and one space between columns: the table fits an 80-column SSH terminal
+    table = Table(title="watchlist", title_justify="left", box=None, padding=(0, 1, 0, 0), header_style="bold underline",
+                  collapse_padding=True, pad_edge=False, show_edge=False)
     for k, name in enumerate(COLUMNS):
-        table.add_column(name, justify="left" if k in (0, 1, len(COLUMNS) - 1) else "right", no_wrap=True)
+        table.add_column(name, justify="left" if k in (0, 1, len(COLUMNS) - 1) else "right", no_wrap=True,
+                         max_width=8 if name == "name" else None)  # a short name is 4 characters, 8 cells
     rows = dict(view.rows)
     for cells in table_cells(view, labels):
         ind = rows[cells[0]]
@@ -120,7 +123,8 @@ def render(view: MonitorView, labels: Mapping[str, Label] | None = None, *, titl
         elif cells[10]:
             styled[10].stylize("yellow")
         table.add_row(*styled)
-    pane = Table(title="alerts (newest first)", title_justify="left", expand=False, pad_edge=False)
+    pane = Table(title="alerts (newest first)", title_justify="left", box=None, padding=(0, 1, 0, 0), header_style="bold underline",
+                 collapse_padding=True, pad_edge=False, show_edge=False)
     for name in ALERT_COLUMNS:
         pane.add_column(name, no_wrap=name != "reason")
     for alert in list(reversed(view.alerts[-alert_rows:])) if alert_rows > 0 else []:
