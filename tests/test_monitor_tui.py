@@ -142,7 +142,7 @@ def test_once_prints_one_frame_and_bad_input_is_one_line(tmp_path):
 def test_scripted_terminal_session(tmp_path, quit_key):
     pexpect = pytest.importorskip("pexpect")
     pyte = pytest.importorskip("pyte")
-    columns, lines = 140, 40
+    columns, lines = 80, 30  # a standard SSH terminal
     screen = pyte.Screen(columns, lines)
     stream = pyte.ByteStream(screen)
     # the size comes from the pty alone (an inherited COLUMNS would override it)
