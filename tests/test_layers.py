@@ -17,7 +17,7 @@ LAYERS = [
     {"backtest", "live", "notify"},
     {"strategies", "cta"},
     {"research", "ops"},
-    {"apps", "gateways", "web"},
+    {"apps", "gateways", "web", "tui"},
     {"cli"},
 ]
 LEVEL = {name: k for k, names in enumerate(LAYERS) for name in names}

@@ -22,6 +22,7 @@ from . import (
     dashboard_cmd,
     experiments_cmd,
     kpi_cmd,
+    monitor_cmd,
     regress_cmd,
     replay_week_cmd,
     risk_cmd,
@@ -148,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay_week_cmd.add_parsers(commands, home, parse_date)  # replay-week: the week's live sessions replayed
     kpi_cmd.add_parsers(commands, home, parse_date)  # kpi snapshot|history
     backup_cmd.add_parsers(commands, home)  # backup --out FILE, restore FILE
+    monitor_cmd.add_parsers(commands, home)  # monitor [--ticks FILE|--gateway xt] [--once]
 
     gui = commands.add_parser("gui", parents=[home], help="VeighNa Trader with the rotation app, CTA apps and RiskManager")
     gui.set_defaults(handler="vnpy_rotation.cli.gui_cmd:run")
