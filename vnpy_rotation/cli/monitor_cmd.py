@@ -47,13 +47,14 @@ def _check(args: argparse.Namespace) -> None:
 def labels(symbols: list[str]) -> dict:
     """Each symbol's name and price decimals from the instrument table (unknown: no name, 2 decimals)."""
     from ..monitor.core import find_instrument
+    from ..monitor.indicators import tick_decimals
     from ..tui.render import Label
 
     out = {}
     for symbol in symbols:
         instrument = find_instrument(symbol)
         if instrument is not None:
-            out[symbol] = Label(instrument.name, max(0, round(-math.log10(instrument.rules.tick))))
+            out[symbol] = Label(instrument.name, tick_decimals(instrument.rules.tick))
     return out
 
 

@@ -32,13 +32,18 @@ from .session import MINUTES, has_closing_auction, minutes_elapsed, sod
 NAN = math.nan
 
 
+def tick_decimals(tick: float) -> int:
+    """Decimals a price on ``tick`` is shown and rounded to (drops float noise: 3.553000000004 -> 3.553)."""
+    return max(0, round(-math.log10(tick)))
+
+
 def limit_prices(instrument: Instrument, day: date, pre_close: float, is_st: bool = False) -> tuple[float, float]:
     """(limit-up, limit-down) on ``day`` for a reference price, by the project's rule; NaN when unlimited."""
     pct = instrument.price_limit(day, is_st)
     if pct is None or not pre_close > 0:
         return NAN, NAN
     tick = instrument.rules.tick
-    decimals = max(0, round(-math.log10(tick)))  # drop float noise: 3.553000000004 -> 3.553
+    decimals = tick_decimals(tick)
     up = round(float(round_to_tick(pre_close * (1 + pct), tick)), decimals)
     down = round(float(round_to_tick(pre_close * (1 - pct), tick)), decimals)
     return up, down

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import math
-import re
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,12 +22,12 @@ from ..monitor.core import MonitorCore, Reference
 from ..monitor.records import Alert, Quote
 from ..monitor.session import wall
 from ..monitor.view import MonitorView
+from ..monitor.watchlist import VT_SYMBOL
 
 REQUIRED = ("datetime", "vt_symbol", "last", "pre_close")
 PRICES = ("open", "high", "low", "limit_up", "limit_down", "bid1", "ask1")
 AMOUNTS = ("volume", "turnover", "bid1_volume", "ask1_volume")
 OPTIONAL = (*AMOUNTS, *PRICES, "suspended", "avg_volume_5d")
-VT_SYMBOL = re.compile(r"^\d{6}\.(SSE|SZSE|BSE)$")
 FLAGS = {"": None, "0": False, "1": True, "false": False, "true": True}
 MAX_PROBLEMS = 20  # a wholly wrong file is reported by its first problems, not thousands of lines
 

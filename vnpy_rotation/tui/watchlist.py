@@ -13,8 +13,8 @@ from pathlib import Path
 
 from ..config import read_yaml
 from ..errors import InputRejected, Problem
+from ..monitor.watchlist import VT_SYMBOL
 from ..rotation.pools import read_pools
-from .ticks import VT_SYMBOL
 
 
 def read_watchlist(spec: str, *, required: bool = True) -> list[str] | None:
