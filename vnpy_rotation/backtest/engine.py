@@ -221,7 +221,7 @@ class RawRun:
             "kind": _texts(_KINDS, acts[2].astype(np.intp)),
             "volume_before": acts[3], "volume_after": acts[4], "cash": acts[5],
         }, copy=False)
-        columns = _symbol_columns(md.symbols)
+        columns = symbol_columns(md.symbols)
         reasons = self._reasons(self.order_rows)
         return BacktestResult(equity=equity_frame, trades=self._trade_frame(reasons),
                               orders=self._order_frame(reasons),
@@ -278,12 +278,30 @@ def _days(md: MarketData, positions: np.ndarray) -> ExtensionArray:
 def _constant(texts: ExtensionArray | str, length: int) -> ExtensionArray:
     """A text column: ``texts`` as given, or one string repeated, with the dtype pandas gives a column built
     from that string (``str`` on pandas 3 even when empty), taken from a cached one-word vocabulary."""
-    return _words((texts,)).take(np.zeros(length, dtype=np.intp)) if isinstance(texts, str) else texts
+    if not isinstance(texts, str):
+        return texts
+    word = _words((texts,))
+    if isinstance(word, pd.arrays.ArrowStringArray) and length:
+        # Arrow text: the repeated string's buffers written directly (offsets a range, data the bytes n times)
+        # instead of a gather through ``take``: about 5 µs instead of 25 µs for 2 000 rows.
+        import pyarrow as pa  # (installed with pandas' arrow strings; imported here only when they are in use)
+
+        arrow_type = pa.array(word).type
+        if arrow_type == pa.large_string():
+            encoded = texts.encode()
+            offsets = np.arange(length + 1, dtype=np.int64) * len(encoded)
+            values = pa.Array.from_buffers(arrow_type, length,
+                                           [None, pa.py_buffer(offsets), pa.py_buffer(encoded * length)])
+            return pd.arrays.ArrowStringArray(values, dtype=word.dtype)
+    return word.take(np.zeros(length, dtype=np.intp))
 
 
-def _symbol_columns(symbols: tuple[str, ...]) -> pd.Index:
-    """The symbols as column labels: a fresh Index (its name is the caller's to set) on the cached text array."""
-    return pd.Index(_words(symbols), copy=False)
+def symbol_columns(symbols: tuple[str, ...]) -> pd.Index:
+    """The symbols as column labels: a fresh Index (its name is the caller's to set) on the cached text array
+    (the Index ``pd.Index(list(symbols))`` gives, without inferring the text type of every name each run)."""
+    if not symbols:
+        return pd.Index([])
+    return pd.Index(_words(tuple(symbols)), copy=False)
 
 
 def _cells(frame: pd.DataFrame, symbols: list[str], rows: np.ndarray, symbol_positions: np.ndarray) -> np.ndarray:
@@ -368,7 +386,14 @@ def market_inputs(md: MarketData, config: BacktestConfig) -> MarketInputs:
     close = md.last_close
     return MarketInputs(fill_basis(md, config), ~md.suspended, actions > 0, int(actions.sum()),
                         np.where(stock, fee[0].rate, fee[1].rate), np.where(stock, fee[0].minimum, fee[1].minimum),
-                        None if np.isinf(close).any() else np.where(np.isnan(close), 0.0, close))
+                        None if np.isinf(close).any() else _zero_nan(close))
+
+
+def _zero_nan(values: np.ndarray) -> np.ndarray:
+    """``np.where(np.isnan(values), 0.0, values)`` as a copy written in place (no second full-size select)."""
+    out = values.copy()
+    np.copyto(out, 0.0, where=np.isnan(out))
+    return out
 
 
 def _inputs_key(config: BacktestConfig) -> tuple:

@@ -12,6 +12,7 @@ import pandas as pd
 
 from ..data.market_data import MarketData, MarketMemo, derived
 from ..market.calendar import default_calendar
+from .engine import symbol_columns
 
 
 def rebalance_days(market: MarketData, every: str) -> np.ndarray:
@@ -42,5 +43,5 @@ def weights_frame(market: MarketData, rows: np.ndarray, weights: np.ndarray,
 
     ``memo`` (a sweep chunk's): the index and the columns are built once per market and rows."""
     index = derived(memo, market, ("frame_index", rows.tobytes()), lambda: market.days[rows])
-    columns = derived(memo, market, "columns", lambda: pd.Index(list(market.symbols)))
+    columns = derived(memo, market, "columns", lambda: symbol_columns(market.symbols))
     return pd.DataFrame(weights, index=index, columns=columns, copy=False)
