@@ -30,7 +30,7 @@ from ...errors import InputRejected, Problem
 from ...monitor.config import MonitorConfig
 from ...monitor.core import Holding, MonitorCore
 from ...monitor.indicators import Reference
-from ...monitor.records import Alert, DailyBar, MinuteBar, Quote
+from ...monitor.records import Alert, DailyBar, MinuteBar, Quote, StrategyScores
 from ...monitor.session import CHINA
 from ...monitor.view import MonitorView
 
@@ -104,6 +104,7 @@ class MonitorEngine(BaseEngine):
         self._subscribed: set[str] = set()
         self._lock = threading.RLock()  # the terminal monitor polls from its own thread
         self._store: Any = None
+        self.scores: dict[str, tuple[StrategyScores, ...]] = {}
         event_engine.register(EVENT_TICK, self._process_tick)
         event_engine.register(EVENT_TIMER, self._process_timer)
         event_engine.register(EVENT_CONTRACT, self._process_contract)
@@ -190,6 +191,24 @@ class MonitorEngine(BaseEngine):
             out.append(Reference(vt_symbol, avg_volume_5d=avg, is_st=is_st))
         return out
 
+    def load_scores(self, strategies: Iterable[Any], today: date | None = None) -> dict[str, tuple[StrategyScores, ...]]:
+        """The strategies' own factor values and ranks at the last close before ``today`` (default: the
+        clock's day) for the watched symbols, from the database through the backtester's loader — point in
+        time: no bar of today or later enters. Not updated intraday. Shown in the view's ``scores``."""
+        from ...backtest.loader import market_for
+        from ...strategies.scores import latest_scores
+
+        today = today or self.clock().date()
+        found: dict[str, list[StrategyScores]] = {}
+        for strategy in strategies:
+            market = market_for(strategy, None, today - timedelta(days=1), self.store)  # all stored history, as a backtest
+            for vt_symbol, scores in latest_scores(strategy, market).items():
+                found.setdefault(vt_symbol, []).extend(scores)
+        watched = set(self.watchlist)
+        with self._lock:
+            self.scores = {s: tuple(v) for s, v in found.items() if not watched or s in watched}
+        return self.scores
+
     @property
     def store(self) -> Any:
         if self._store is None:
@@ -256,7 +275,8 @@ class MonitorEngine(BaseEngine):
             snapshot = self.core.snapshot()
             rows = tuple((s, snapshot.get(s)) for s in self.watchlist)
             alerts = tuple(self.alerts)
-        return MonitorView(now or self.clock(), rows, alerts, self.connected())
+            scores = {s: self.scores[s] for s in self.watchlist if s in self.scores}
+        return MonitorView(now or self.clock(), rows, alerts, self.connected(), scores)
 
     def poll(self, now: datetime) -> MonitorView:
         """MonitorFeed: the event engine advances the core; polling only reads the view."""
