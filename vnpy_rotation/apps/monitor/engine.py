@@ -23,10 +23,10 @@ import pandas as pd
 from vnpy.event import Event, EventEngine
 from vnpy.trader.constant import Exchange, Interval
 from vnpy.trader.engine import BaseEngine, MainEngine
-from vnpy.trader.event import EVENT_CONTRACT, EVENT_TICK, EVENT_TIMER
-from vnpy.trader.object import BarData, ContractData, SubscribeRequest, TickData
+from vnpy.trader.event import EVENT_CONTRACT, EVENT_POSITION, EVENT_TICK, EVENT_TIMER
+from vnpy.trader.object import BarData, ContractData, PositionData, SubscribeRequest, TickData
 
-from ...errors import InputRejected, Problem
+from ...errors import InputRejected, Problem, RotationError
 from ...monitor.config import MonitorConfig
 from ...monitor.core import Holding, MonitorCore
 from ...monitor.indicators import Reference
@@ -105,6 +105,10 @@ class MonitorEngine(BaseEngine):
         self._lock = threading.RLock()  # the terminal monitor polls from its own thread
         self._store: Any = None
         self.scores: dict[str, tuple[StrategyScores, ...]] = {}
+        self.holdings_from_rotation = False  # True: holdings follow the rotation app's state and positions
+        self.state_folder: Path | None = None  # the rotation state files (None: the runtime folder's)
+        self._positions: dict[str, tuple[str, float, float]] = {}  # vt_positionid → (vt_symbol, volume, price)
+        event_engine.register(EVENT_POSITION, self._process_position)
         event_engine.register(EVENT_TICK, self._process_tick)
         event_engine.register(EVENT_TIMER, self._process_timer)
         event_engine.register(EVENT_CONTRACT, self._process_contract)
@@ -124,11 +128,12 @@ class MonitorEngine(BaseEngine):
             self.notify = self.notifier.notify
 
     def start(self, watchlist: Iterable[str], gateway_name: str = "XT", *,
-              references: Iterable[Reference] | None = None, holdings: Iterable[Holding] = (),
+              references: Iterable[Reference] | None = None, holdings: Iterable[Holding] | None = None,
               pool: Iterable[str] = ()) -> None:
         """Watch and subscribe ``watchlist`` (vt_symbols) on ``gateway_name``. ``references`` default to what the
-        database holds (5-day average volume, ST flag); ``holdings`` are guarded by their stops; a ``pool``
-        member's suspension alerts."""
+        database holds (5-day average volume, ST flag); ``holdings`` are guarded by their stops (None: the
+        rotation app's holdings and stop levels, followed on every position event); a ``pool`` member's
+        suspension alerts."""
         symbols = tuple(dict.fromkeys(watchlist))
         now = self.clock()
         refs = list(references) if references is not None else self.load_references(symbols, now.date())
@@ -137,7 +142,8 @@ class MonitorEngine(BaseEngine):
             self.gateway_name = gateway_name
             for reference in refs:
                 self.core.set_reference(reference)
-            self.core.set_holdings(holdings)
+            self.holdings_from_rotation = holdings is None
+            self.core.set_holdings(self.rotation_holdings() if holdings is None else holdings)
             self.core.set_pool(pool)
             self.core.watch(symbols, now)
         for vt_symbol in symbols:
@@ -191,6 +197,19 @@ class MonitorEngine(BaseEngine):
             out.append(Reference(vt_symbol, avg_volume_5d=avg, is_st=is_st))
         return out
 
+    def rotation_holdings(self) -> list[Holding]:
+        """The rotation app's holdings with their stop levels (:mod:`.holdings`), positions seen applied."""
+        from .holdings import holdings_from, rotation_books
+
+        positions: dict[str, tuple[float, float]] | None = None
+        if self._positions:
+            positions = {}
+            for vt_symbol, volume, price in self._positions.values():
+                held, cost = positions.get(vt_symbol, (0.0, 0.0))
+                total = held + volume
+                positions[vt_symbol] = (total, (held * cost + volume * price) / total if total > 0 else price)
+        return holdings_from(rotation_books(self.main_engine, self.state_folder), positions)
+
     def load_scores(self, strategies: Iterable[Any], today: date | None = None) -> dict[str, tuple[StrategyScores, ...]]:
         """The strategies' own factor values and ranks at the last close before ``today`` (default: the
         clock's day) for the watched symbols, from the database through the backtester's loader — point in
@@ -230,6 +249,19 @@ class MonitorEngine(BaseEngine):
         with self._lock:
             alerts = self.core.on_quote(tick_to_quote(tick), self.clock())
         self._publish(alerts)
+
+    def _process_position(self, event: Event) -> None:
+        """A position changed: the guarded holdings follow (when they come from the rotation app)."""
+        position: PositionData = event.data
+        self._positions[position.vt_positionid] = (position.vt_symbol, float(position.volume), float(position.price))
+        if self.holdings_from_rotation:
+            try:
+                holdings = self.rotation_holdings()
+            except RotationError as exc:  # a damaged state file: keep the last holdings, say why
+                self.write_log(f"持仓止损位更新失败: {exc}")
+                return
+            with self._lock:
+                self.core.set_holdings(holdings)
 
     def _process_timer(self, event: Event) -> None:
         self.on_timer()
