@@ -47,6 +47,31 @@ REFERENCE_DAYS = 5  # 量比's denominator: the 5-day average daily volume
 LOT_SIZE = {"XT": 100.0}
 
 
+# How XT says a stock is suspended. get_instrument_detail's InstrumentStatus is "合约已停牌日期(停牌第一天值为0,
+# 第二天为1,以此类推。注意,正常交易的股票该值也是0)" (xtdata 合约基础信息 get_instrument_detail; quoted in
+# https://blog.csdn.net/liuyukuan/article/details/128752572): a positive value is a suspension from its second day
+# on, while 0 cannot tell a first day from normal trading. The same page points to the tick's ``openInt`` for the
+# state but no public xtdata page lists its codes, so a 0 leaves ``Quote.suspended`` None (unknown), never False.
+XT_MARKETS = {"SSE": "SH", "SZSE": "SZ", "BSE": "BJ"}
+
+
+def xt_suspended(vt_symbols: Iterable[str]) -> set[str]:
+    """The symbols XT's instrument detail reports suspended for a second day or more (empty without xtquant)."""
+    try:
+        from xtquant import xtdata
+    except ImportError:
+        return set()
+    out = set()
+    for vt_symbol in vt_symbols:
+        code, _, exchange = vt_symbol.partition(".")
+        market = XT_MARKETS.get(exchange)
+        detail = xtdata.get_instrument_detail(f"{code}.{market}") if market else None
+        status = detail.get("InstrumentStatus") if isinstance(detail, dict) else None
+        if isinstance(status, (int, float)) and status > 0:
+            out.add(vt_symbol)
+    return out
+
+
 def china_now() -> datetime:
     """The current China wall time (naive), whatever the machine's zone."""
     return datetime.now(CHINA).replace(tzinfo=None)
@@ -62,14 +87,15 @@ def tick_time(tick: TickData) -> datetime:
     return moment.astimezone(CHINA).replace(tzinfo=None) if moment.tzinfo else moment
 
 
-def tick_to_quote(tick: TickData) -> Quote:
-    """vnpy's TickData as the monitor's Quote (volumes in shares, China wall time, the feed's limits)."""
+def tick_to_quote(tick: TickData, suspended: bool | None = None) -> Quote:
+    """vnpy's TickData as the monitor's Quote (volumes in shares, China wall time, the feed's limits);
+    ``suspended``: what the gateway knows of the symbol's suspension (None: unknown)."""
     lot = LOT_SIZE.get(tick.gateway_name, 1.0)
     return Quote(tick.vt_symbol, tick_time(tick), last=tick.last_price, pre_close=tick.pre_close,
                  volume=tick.volume * lot, turnover=tick.turnover, open=tick.open_price, high=tick.high_price,
                  low=tick.low_price, limit_up=tick.limit_up or 0.0, limit_down=tick.limit_down or 0.0,
                  bid1=tick.bid_price_1, ask1=tick.ask_price_1, bid1_volume=tick.bid_volume_1 * lot,
-                 ask1_volume=tick.ask_volume_1 * lot)
+                 ask1_volume=tick.ask_volume_1 * lot, suspended=suspended)
 
 
 def minute_bar_data(bar: MinuteBar, gateway_name: str = "DB") -> BarData:
@@ -107,6 +133,7 @@ class MonitorEngine(BaseEngine):
         self.scores: dict[str, tuple[StrategyScores, ...]] = {}
         self.holdings_from_rotation = False  # True: holdings follow the rotation app's state and positions
         self.state_folder: Path | None = None  # the rotation state files (None: the runtime folder's)
+        self.suspended: set[str] = set()  # watched symbols the gateway reports suspended today (XT: xt_suspended)
         self._positions: dict[str, tuple[str, float, float]] = {}  # vt_positionid → (vt_symbol, volume, price)
         event_engine.register(EVENT_POSITION, self._process_position)
         event_engine.register(EVENT_TICK, self._process_tick)
@@ -177,6 +204,11 @@ class MonitorEngine(BaseEngine):
             self._pending.add(vt_symbol)
             return
         self._pending.discard(vt_symbol)
+        if self.gateway_name == "XT":  # the contract arrived: xtdata answers now
+            try:
+                self.suspended |= xt_suspended([vt_symbol])
+            except Exception as exc:  # noqa: BLE001  (xtdata raises its own types) the quote stays "unknown"
+                self.write_log(f"{vt_symbol} 停牌状态查询失败: {exc}")
         self._subscribed.add(vt_symbol)
         self.main_engine.subscribe(SubscribeRequest(contract.symbol, contract.exchange), self.gateway_name)
 
@@ -247,7 +279,8 @@ class MonitorEngine(BaseEngine):
         if tick.vt_symbol not in self._subscribed:
             return
         with self._lock:
-            alerts = self.core.on_quote(tick_to_quote(tick), self.clock())
+            suspended = True if tick.vt_symbol in self.suspended else None
+            alerts = self.core.on_quote(tick_to_quote(tick, suspended), self.clock())
         self._publish(alerts)
 
     def _process_position(self, event: Event) -> None:
