@@ -133,6 +133,7 @@ class MonitorEngine(BaseEngine):
         self.scores: dict[str, tuple[StrategyScores, ...]] = {}
         self.holdings_from_rotation = False  # True: holdings follow the rotation app's state and positions
         self.state_folder: Path | None = None  # the rotation state files (None: the runtime folder's)
+        self.closed_day: date | None = None  # the day the after-close hook last ran close_day (close_hook)
         self.suspended: set[str] = set()  # watched symbols the gateway reports suspended today (XT: xt_suspended)
         self._positions: dict[str, tuple[str, float, float]] = {}  # vt_positionid → (vt_symbol, volume, price)
         event_engine.register(EVENT_POSITION, self._process_position)
@@ -175,6 +176,7 @@ class MonitorEngine(BaseEngine):
             self.core.watch(symbols, now)
         for vt_symbol in symbols:
             self._subscribe(vt_symbol)
+        self._close_after_rotation()
         self.write_log(f"行情监控启动: {len(symbols)} 个合约, 接口 {gateway_name}")
 
     def start_watchlists(self, gateway_name: str = "XT", names: Iterable[str] | None = None,
@@ -195,6 +197,15 @@ class MonitorEngine(BaseEngine):
         pool = {s for n in wanted for s in lists[n].pool_members}
         self.start(symbols, gateway_name, pool=pool)
         return symbols
+
+    def _close_after_rotation(self) -> None:
+        """Next to the rotation app (the GUI): run :meth:`close_day` after its close, once a day."""
+        from .close_hook import MonitorCloseDay
+
+        rotation = getattr(self.main_engine, "engines", {}).get("RotationStrategy")
+        callbacks = getattr(rotation, "day_closed", None)
+        if callbacks is not None and not any(isinstance(c, MonitorCloseDay) for c in callbacks):
+            callbacks.append(MonitorCloseDay(self.main_engine, rotation.notify, self.write_log))
 
     def _subscribe(self, vt_symbol: str) -> None:
         if vt_symbol in self._subscribed:
