@@ -98,3 +98,17 @@ def test_no_bar_of_the_monitors_day_enters(runtime_home):
     finally:
         main_engine.close()
     assert score.as_of < day
+
+
+def test_the_rank_column_in_both_screens():
+    from vnpy_rotation.apps.monitor.ui.widget import watch_row
+    from vnpy_rotation.tui.render import table_cells
+
+    day = pd.Timestamp("2024-01-31").date()
+    at = pd.Timestamp("2024-02-01 10:00").to_pydatetime()
+    rows = (("510300.SSE", None), ("600000.SSE", None))
+    plain = MonitorView(at, rows, ())
+    assert [len(c) for c in table_cells(plain)] == [11, 11]  # no scores: the 80-column table is unchanged
+    ranked = MonitorView(at, rows, (), scores={"510300.SSE": (StrategyScores("etf_rotation/A_SHARE", day, (), 2, 7),)})
+    assert [c[-1] for c in table_cells(ranked)] == ["A_SHARE 2/7", ""]
+    assert watch_row("510300.SSE", None, ranked.rank_text("510300.SSE"))[-1] == "A_SHARE 2/7"

@@ -240,6 +240,15 @@ class MonitorEngine(BaseEngine):
             out.append(Reference(vt_symbol, avg_volume_5d=avg, is_st=is_st))
         return out
 
+    def load_scores_logged(self) -> None:
+        """:meth:`load_scores` for a background thread (the window's Start): a failure is logged, not raised."""
+        try:
+            scores = self.load_scores()
+        except Exception as exc:  # noqa: BLE001  the scores are a display: the monitor runs without them
+            self.write_log(f"策略排名加载失败: {type(exc).__name__}: {exc}")
+            return
+        self.write_log(f"策略排名: {len(scores)} 个合约")
+
     def rotation_holdings(self) -> list[Holding]:
         """The rotation app's holdings with their stop levels (:mod:`.holdings`), positions seen applied."""
         from .holdings import holdings_from, rotation_books
@@ -253,13 +262,19 @@ class MonitorEngine(BaseEngine):
                 positions[vt_symbol] = (total, (held * cost + volume * price) / total if total > 0 else price)
         return holdings_from(rotation_books(self.main_engine, self.state_folder), positions)
 
-    def load_scores(self, strategies: Iterable[Any], today: date | None = None) -> dict[str, tuple[StrategyScores, ...]]:
+    def load_scores(self, strategies: Iterable[Any] | None = None,
+                    today: date | None = None) -> dict[str, tuple[StrategyScores, ...]]:
         """The strategies' own factor values and ranks at the last close before ``today`` (default: the
         clock's day) for the watched symbols, from the database through the backtester's loader — point in
-        time: no bar of today or later enters. Not updated intraday. Shown in the view's ``scores``."""
+        time: no bar of today or later enters. Not updated intraday. Shown in the view's ``scores``.
+        ``strategies`` default to the rotation app's initialised instances (none without the app)."""
         from ...backtest.loader import market_for
         from ...strategies.scores import latest_scores
 
+        if strategies is None:
+            rotation = getattr(self.main_engine, "engines", {}).get("RotationStrategy")
+            instances = getattr(rotation, "instances", {}) or {}
+            strategies = [i.strategy for i in instances.values() if i.strategy is not None]
         today = today or self.clock().date()
         found: dict[str, list[StrategyScores]] = {}
         for strategy in strategies:
