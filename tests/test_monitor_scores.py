@@ -75,7 +75,8 @@ def test_vqm_rank_on_a_month_end_is_the_strategys_own(bundled_stock_market):
     row = rebalance_days(bundled_stock_market, "month_end")[-2]
     day = bundled_stock_market.days[row]
     chosen = {s for s, w in plan.frame.loc[day].items() if w > 0}
-    cut = market_for(create_strategy("vqm"), None, day.date())  # what the monitor loads the next morning
+    store = fresh_bundled_store(stocks=True)  # the fixture's database may have been replaced since
+    cut = market_for(create_strategy("vqm"), None, day.date(), store)  # what the monitor loads the next morning
     assert cut.days[-1] == day
     scores = latest_scores(create_strategy("vqm"), cut)
     top = {s for s, (x,) in scores.items() if x.rank is not None and x.rank <= strategy.settings.top_n}
