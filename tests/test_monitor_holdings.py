@@ -94,3 +94,13 @@ def test_explicit_holdings_are_not_replaced_by_position_events(mon, tmp_path):
     settle(mon)
     tick(mon, "600000.SH", "10:00:00", 9.0, lots=10, amount=9000)
     assert "stop_crossed" not in [r for _, r in alerts_of(mon, "600000.SSE")]
+
+
+def test_other_files_in_the_state_folder_are_not_strategies(tmp_path):
+    from vnpy_rotation.apps.monitor.holdings import holdings_from, rotation_books
+    from vnpy_rotation.live.state_file import write_atomic as write
+
+    write_state(tmp_path, ["600000.SSE"], [10.0], [1000])
+    write(tmp_path / "risk_state.json", {"version": 1, "history": [], "strategies": {}})  # the risk app's
+    books = rotation_books(object(), tmp_path)
+    assert [(h.vt_symbol, h.volume) for h in holdings_from(books)] == [("600000.SSE", 1000.0)]

@@ -25,19 +25,24 @@ ROTATION_APP = "RotationStrategy"  # apps.rotation.engine.APP_NAME (not imported
 def rotation_books(main_engine: Any, state_folder: Path | None = None) -> list[RiskBook]:
     """The risk books of the rotation app's instances: from its running engine when added, else from the
     state files in ``state_folder`` (default: the runtime folder's ``rotation_state``)."""
-    engine = main_engine.get_engine(ROTATION_APP) if ROTATION_APP in getattr(main_engine, "engines", {}) else None
-    if engine is not None and getattr(engine, "instances", None):
-        states = [i.cycle.state for i in engine.instances.values() if i.cycle is not None]
-    else:
-        if state_folder is None:
+    engine = getattr(main_engine, "engines", {}).get(ROTATION_APP)
+    live = {name: i.cycle.state for name, i in (getattr(engine, "instances", None) or {}).items()
+            if i.cycle is not None}  # an initialised instance's state in memory is newer than its file
+    if state_folder is None:
+        folder = getattr(engine, "state_folder", None)
+        if folder is None:
             from vnpy.trader.utility import get_folder_path
 
-            state_folder = get_folder_path("rotation_state")
-        states = []
-        for path in sorted(Path(state_folder).glob("*.json")):
-            raw = read_json(path, None)
-            if isinstance(raw, dict) and "history" in raw:  # the settings file sits elsewhere; skip others
-                states.append(StrategyState.from_json(raw))
+            folder = get_folder_path("rotation_state")
+        state_folder = Path(folder)
+    states = list(live.values())
+    for path in sorted(Path(state_folder).glob("*.json")):
+        if path.stem in live:
+            continue
+        raw = read_json(path, None)
+        # a strategy's state (StrategyState.to_json); the folder also holds the risk app's state and others
+        if isinstance(raw, dict) and {"plan", "progress", "last_close", "risk"} <= raw.keys():
+            states.append(StrategyState.from_json(raw))
     return [s.risk for s in states if s.risk is not None]
 
 
