@@ -377,3 +377,23 @@ def test_references_come_from_the_daily_bars_before_the_day(mon, tmp_path):
     assert (reference.avg_volume_5d, reference.is_st) == (4_000_000.0, False)  # mean of 12-25 … 12-31
     [unknown] = mon.engine.load_references(["159915.SZSE"], DAY)
     assert unknown.avg_volume_5d is None  # fewer than 5 days stored: no 量比
+
+
+# -- suspension from XT's instrument detail ------------------------------------------------------------------
+def test_a_pool_member_xt_reports_suspended_alerts_and_is_never_stale(mon):
+    """InstrumentStatus counts the days suspended (0 on the first day and for normal trading): 2 is suspended."""
+    mon.market.add_instrument("600004.SH", "白云机场", sector="沪深A股", pre_close=10.0, InstrumentStatus=2)
+    connect(mon)
+    from vnpy_rotation.monitor import Reference
+
+    symbols = ("600004.SSE", "600000.SSE")
+    mon.engine.start(symbols, "XT", references=[Reference(s, avg_volume_5d=1e6) for s in symbols], pool=symbols)
+    tick(mon, "600004.SH", "09:31:00", 10.0, lots=0)
+    tick(mon, "600000.SH", "09:31:00", 10.0, lots=10, amount=10000)
+    view = mon.engine.view()
+    assert dict(view.rows)["600004.SSE"].suspended and not dict(view.rows)["600000.SSE"].suspended
+    assert alerts_of(mon, "600004.SSE") == [("09:31:00", "pool_suspended")]
+    timer(mon, "09:35:00")  # four minutes without a tick: the traded stock is stale, the suspended one is not
+    assert ("09:35:00", "stale_quote") in alerts_of(mon, "600000.SSE")
+    assert [r for _, r in alerts_of(mon, "600004.SSE")] == ["pool_suspended"]
+

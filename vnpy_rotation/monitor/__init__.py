@@ -6,9 +6,9 @@ into :class:`~vnpy_rotation.monitor.records.Quote` and call :class:`~vnpy_rotati
 
 from .config import MonitorConfig
 from .core import Holding, MonitorCore, Reference
-from .records import Alert, DailyBar, Indicators, MinuteBar, Quote, Severity
+from .records import Alert, DailyBar, Indicators, MinuteBar, Quote, Severity, StrategyScores
 from .view import MonitorFeed, MonitorView
 
 __all__ = ["Alert", "DailyBar", "Holding", "Indicators", "MinuteBar", "MonitorConfig", "MonitorCore", "MonitorFeed",
            "MonitorView", "Quote",
-           "Reference", "Severity"]
+           "Reference", "Severity", "StrategyScores"]

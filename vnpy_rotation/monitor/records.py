@@ -136,3 +136,22 @@ class DailyBar:
     volume: float
     turnover: float
     provisional: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyScores:
+    """A strategy's own view of one symbol at a close: its factor values, composite score and rank.
+
+    ``rank`` is 1 for the best of the ``of`` members the strategy could rank that day (None: not ranked —
+    excluded or not eligible); ``factors`` are (name, value) in the strategy's order, the composite score last.
+    """
+
+    strategy: str  # "vqm", or "etf_rotation/A_SHARE": a rotation ranks each pool on its own
+    as_of: date  # the close the values are computed at (never after the monitor's day started)
+    factors: tuple[tuple[str, float], ...]
+    rank: int | None
+    of: int
+
+    def short(self) -> str:
+        """Compact cell text: ``3/45`` (``-/45`` when not ranked)."""
+        return f"{self.rank if self.rank is not None else '-'}/{self.of}"

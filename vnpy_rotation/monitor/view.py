@@ -7,11 +7,14 @@ quotes come from.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from types import MappingProxyType
+from typing import Mapping, Protocol
 
-from .records import Alert, Indicators
+from .records import Alert, Indicators, StrategyScores
+
+NO_SCORES: Mapping[str, tuple[StrategyScores, ...]] = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,12 @@ class MonitorView:
     rows: tuple[tuple[str, Indicators | None], ...]
     alerts: tuple[Alert, ...]
     connected: bool = True  # False while the quote source reports a disconnect
+    # vt_symbol → the strategies' own factor values and ranks at the last close (symbols in no strategy: absent)
+    scores: Mapping[str, tuple[StrategyScores, ...]] = field(default_factory=lambda: NO_SCORES)
+
+    def rank_text(self, vt_symbol: str) -> str:
+        """The symbol's ranks, compact: ``vqm 3/45``; several strategies joined by spaces; "" when none."""
+        return " ".join(f"{s.strategy.rpartition('/')[2]} {s.short()}" for s in self.scores.get(vt_symbol, ()))
 
 
 class MonitorFeed(Protocol):

@@ -119,6 +119,14 @@ def stops_on(risk: RiskArgs) -> bool:
     return risk[0] == risk[0] or risk[1] == risk[1] or risk[2] == risk[2]
 
 
+def stock_stop_level(entry: float, stock_stop: float) -> float:
+    """The price at or below which :func:`stock_stop_hit` sells: entry × (1 − stock_stop + EPS); NaN when the
+    stop is off or the entry unknown (the market monitor alerts on it intraday)."""
+    if stock_stop != stock_stop or not entry > 0:
+        return math.nan
+    return entry * (1.0 - stock_stop + EPS)
+
+
 @njit(cache=True)
 def stock_stop_hit(close: float, entry: float, stock_stop: float) -> bool:
     """The single-stock stop: the close is at or below entry × (1 − stock_stop) (NaN stop = off)."""

@@ -18,6 +18,7 @@ from ..monitor.records import Alert, Indicators, Severity
 from ..monitor.view import MonitorView
 
 COLUMNS = ("symbol", "name", "last", "chg%", "→up%", "→dn%", "vwap", "量比", "1m%", "5m%", "flags")
+RANK_COLUMN = "rank"  # shown only when the view carries strategy scores (keeps the table within 80 columns otherwise)
 ALERT_COLUMNS = ("time", "severity", "rule", "symbol", "reason")
 SEVERITY_STYLE = {Severity.INFO: "cyan", Severity.WARNING: "bold yellow", Severity.CRITICAL: "bold white on red"}
 DASH = "—"
@@ -72,10 +73,14 @@ def row_cells(vt_symbol: str, ind: Indicators | None, label: Label = Label(), st
 
 
 def table_cells(view: MonitorView, labels: Mapping[str, Label] | None = None) -> list[tuple[str, ...]]:
-    """Every watchlist row as text, in the view's order."""
+    """Every watchlist row as text, in the view's order; with strategy scores in the view, a last ``rank``
+    column (:data:`RANK_COLUMN`: ``vqm 3/45``, blank for a symbol no strategy ranks)."""
     labels = labels or {}
     stale = stale_symbols(view)
-    return [row_cells(s, ind, labels.get(s, Label()), s in stale) for s, ind in view.rows]
+    rows = [row_cells(s, ind, labels.get(s, Label()), s in stale) for s, ind in view.rows]
+    if view.scores:
+        rows = [cells + (view.rank_text(s),) for cells, (s, _) in zip(rows, view.rows)]
+    return rows
 
 
 def alert_cells(view: MonitorView, limit: int = 10) -> list[tuple[str, ...]]:
@@ -107,8 +112,8 @@ def render(view: MonitorView, labels: Mapping[str, Label] | None = None, *, titl
     # a light frame and one space between columns: the table fits an 80-column SSH terminal
     table = Table(title="watchlist", title_justify="left", box=None, padding=(0, 1, 0, 0), header_style="bold underline",
                   collapse_padding=True, pad_edge=False, show_edge=False)
-    for k, name in enumerate(COLUMNS):
-        table.add_column(name, justify="left" if k in (0, 1, len(COLUMNS) - 1) else "right", no_wrap=True,
+    for k, name in enumerate(COLUMNS + ((RANK_COLUMN,) if view.scores else ())):
+        table.add_column(name, justify="left" if k in (0, 1) or k >= len(COLUMNS) - 1 else "right", no_wrap=True,
                          max_width=8 if name == "name" else None)  # a short name is 4 characters, 8 cells
     rows = dict(view.rows)
     for cells in table_cells(view, labels):

@@ -23,14 +23,14 @@ import pandas as pd
 from vnpy.event import Event, EventEngine
 from vnpy.trader.constant import Exchange, Interval
 from vnpy.trader.engine import BaseEngine, MainEngine
-from vnpy.trader.event import EVENT_CONTRACT, EVENT_TICK, EVENT_TIMER
-from vnpy.trader.object import BarData, ContractData, SubscribeRequest, TickData
+from vnpy.trader.event import EVENT_CONTRACT, EVENT_POSITION, EVENT_TICK, EVENT_TIMER
+from vnpy.trader.object import BarData, ContractData, PositionData, SubscribeRequest, TickData
 
-from ...errors import InputRejected, Problem
+from ...errors import InputRejected, Problem, RotationError
 from ...monitor.config import MonitorConfig
 from ...monitor.core import Holding, MonitorCore
 from ...monitor.indicators import Reference
-from ...monitor.records import Alert, DailyBar, MinuteBar, Quote
+from ...monitor.records import Alert, DailyBar, MinuteBar, Quote, StrategyScores
 from ...monitor.session import CHINA
 from ...monitor.view import MonitorView
 
@@ -45,6 +45,31 @@ REFERENCE_DAYS = 5  # 量比's denominator: the 5-day average daily volume
 # https://dict.thinktrader.net/innerApi/data_structure.html — and vnpy_xt passes them on unchanged.
 # The monitor counts shares. Other A-share gateways report shares already.
 LOT_SIZE = {"XT": 100.0}
+
+
+# How XT says a stock is suspended. get_instrument_detail's InstrumentStatus is "合约已停牌日期(停牌第一天值为0,
+# 第二天为1,以此类推。注意,正常交易的股票该值也是0)" (xtdata 合约基础信息 get_instrument_detail; quoted in
+# https://blog.csdn.net/liuyukuan/article/details/128752572): a positive value is a suspension from its second day
+# on, while 0 cannot tell a first day from normal trading. The same page points to the tick's ``openInt`` for the
+# state but no public xtdata page lists its codes, so a 0 leaves ``Quote.suspended`` None (unknown), never False.
+XT_MARKETS = {"SSE": "SH", "SZSE": "SZ", "BSE": "BJ"}
+
+
+def xt_suspended(vt_symbols: Iterable[str]) -> set[str]:
+    """The symbols XT's instrument detail reports suspended for a second day or more (empty without xtquant)."""
+    try:
+        from xtquant import xtdata
+    except ImportError:
+        return set()
+    out = set()
+    for vt_symbol in vt_symbols:
+        code, _, exchange = vt_symbol.partition(".")
+        market = XT_MARKETS.get(exchange)
+        detail = xtdata.get_instrument_detail(f"{code}.{market}") if market else None
+        status = detail.get("InstrumentStatus") if isinstance(detail, dict) else None
+        if isinstance(status, (int, float)) and status > 0:
+            out.add(vt_symbol)
+    return out
 
 
 def china_now() -> datetime:
@@ -62,14 +87,15 @@ def tick_time(tick: TickData) -> datetime:
     return moment.astimezone(CHINA).replace(tzinfo=None) if moment.tzinfo else moment
 
 
-def tick_to_quote(tick: TickData) -> Quote:
-    """vnpy's TickData as the monitor's Quote (volumes in shares, China wall time, the feed's limits)."""
+def tick_to_quote(tick: TickData, suspended: bool | None = None) -> Quote:
+    """vnpy's TickData as the monitor's Quote (volumes in shares, China wall time, the feed's limits);
+    ``suspended``: what the gateway knows of the symbol's suspension (None: unknown)."""
     lot = LOT_SIZE.get(tick.gateway_name, 1.0)
     return Quote(tick.vt_symbol, tick_time(tick), last=tick.last_price, pre_close=tick.pre_close,
                  volume=tick.volume * lot, turnover=tick.turnover, open=tick.open_price, high=tick.high_price,
                  low=tick.low_price, limit_up=tick.limit_up or 0.0, limit_down=tick.limit_down or 0.0,
                  bid1=tick.bid_price_1, ask1=tick.ask_price_1, bid1_volume=tick.bid_volume_1 * lot,
-                 ask1_volume=tick.ask_volume_1 * lot)
+                 ask1_volume=tick.ask_volume_1 * lot, suspended=suspended)
 
 
 def minute_bar_data(bar: MinuteBar, gateway_name: str = "DB") -> BarData:
@@ -104,6 +130,13 @@ class MonitorEngine(BaseEngine):
         self._subscribed: set[str] = set()
         self._lock = threading.RLock()  # the terminal monitor polls from its own thread
         self._store: Any = None
+        self.scores: dict[str, tuple[StrategyScores, ...]] = {}
+        self.holdings_from_rotation = False  # True: holdings follow the rotation app's state and positions
+        self.state_folder: Path | None = None  # the rotation state files (None: the runtime folder's)
+        self.closed_day: date | None = None  # the day the after-close hook last ran close_day (close_hook)
+        self.suspended: set[str] = set()  # watched symbols the gateway reports suspended today (XT: xt_suspended)
+        self._positions: dict[str, tuple[str, float, float]] = {}  # vt_positionid → (vt_symbol, volume, price)
+        event_engine.register(EVENT_POSITION, self._process_position)
         event_engine.register(EVENT_TICK, self._process_tick)
         event_engine.register(EVENT_TIMER, self._process_timer)
         event_engine.register(EVENT_CONTRACT, self._process_contract)
@@ -123,11 +156,12 @@ class MonitorEngine(BaseEngine):
             self.notify = self.notifier.notify
 
     def start(self, watchlist: Iterable[str], gateway_name: str = "XT", *,
-              references: Iterable[Reference] | None = None, holdings: Iterable[Holding] = (),
+              references: Iterable[Reference] | None = None, holdings: Iterable[Holding] | None = None,
               pool: Iterable[str] = ()) -> None:
         """Watch and subscribe ``watchlist`` (vt_symbols) on ``gateway_name``. ``references`` default to what the
-        database holds (5-day average volume, ST flag); ``holdings`` are guarded by their stops; a ``pool``
-        member's suspension alerts."""
+        database holds (5-day average volume, ST flag); ``holdings`` are guarded by their stops (None: the
+        rotation app's holdings and stop levels, followed on every position event); a ``pool`` member's
+        suspension alerts."""
         symbols = tuple(dict.fromkeys(watchlist))
         now = self.clock()
         refs = list(references) if references is not None else self.load_references(symbols, now.date())
@@ -136,11 +170,13 @@ class MonitorEngine(BaseEngine):
             self.gateway_name = gateway_name
             for reference in refs:
                 self.core.set_reference(reference)
-            self.core.set_holdings(holdings)
+            self.holdings_from_rotation = holdings is None
+            self.core.set_holdings(self.rotation_holdings() if holdings is None else holdings)
             self.core.set_pool(pool)
             self.core.watch(symbols, now)
         for vt_symbol in symbols:
             self._subscribe(vt_symbol)
+        self._close_after_rotation()
         self.write_log(f"行情监控启动: {len(symbols)} 个合约, 接口 {gateway_name}")
 
     def start_watchlists(self, gateway_name: str = "XT", names: Iterable[str] | None = None,
@@ -162,6 +198,15 @@ class MonitorEngine(BaseEngine):
         self.start(symbols, gateway_name, pool=pool)
         return symbols
 
+    def _close_after_rotation(self) -> None:
+        """Next to the rotation app (the GUI): run :meth:`close_day` after its close, once a day."""
+        from .close_hook import MonitorCloseDay
+
+        rotation = getattr(self.main_engine, "engines", {}).get("RotationStrategy")
+        callbacks = getattr(rotation, "day_closed", None)
+        if callbacks is not None and not any(isinstance(c, MonitorCloseDay) for c in callbacks):
+            callbacks.append(MonitorCloseDay(self.main_engine, rotation.notify, self.write_log))
+
     def _subscribe(self, vt_symbol: str) -> None:
         if vt_symbol in self._subscribed:
             return
@@ -170,6 +215,11 @@ class MonitorEngine(BaseEngine):
             self._pending.add(vt_symbol)
             return
         self._pending.discard(vt_symbol)
+        if self.gateway_name == "XT":  # the contract arrived: xtdata answers now
+            try:
+                self.suspended |= xt_suspended([vt_symbol])
+            except Exception as exc:  # noqa: BLE001  (xtdata raises its own types) the quote stays "unknown"
+                self.write_log(f"{vt_symbol} 停牌状态查询失败: {exc}")
         self._subscribed.add(vt_symbol)
         self.main_engine.subscribe(SubscribeRequest(contract.symbol, contract.exchange), self.gateway_name)
 
@@ -190,6 +240,52 @@ class MonitorEngine(BaseEngine):
             out.append(Reference(vt_symbol, avg_volume_5d=avg, is_st=is_st))
         return out
 
+    def load_scores_logged(self) -> None:
+        """:meth:`load_scores` for a background thread (the window's Start): a failure is logged, not raised."""
+        try:
+            scores = self.load_scores()
+        except Exception as exc:  # noqa: BLE001  the scores are a display: the monitor runs without them
+            self.write_log(f"策略排名加载失败: {type(exc).__name__}: {exc}")
+            return
+        self.write_log(f"策略排名: {len(scores)} 个合约")
+
+    def rotation_holdings(self) -> list[Holding]:
+        """The rotation app's holdings with their stop levels (:mod:`.holdings`), positions seen applied."""
+        from .holdings import holdings_from, rotation_books
+
+        positions: dict[str, tuple[float, float]] | None = None
+        if self._positions:
+            positions = {}
+            for vt_symbol, volume, price in self._positions.values():
+                held, cost = positions.get(vt_symbol, (0.0, 0.0))
+                total = held + volume
+                positions[vt_symbol] = (total, (held * cost + volume * price) / total if total > 0 else price)
+        return holdings_from(rotation_books(self.main_engine, self.state_folder), positions)
+
+    def load_scores(self, strategies: Iterable[Any] | None = None,
+                    today: date | None = None) -> dict[str, tuple[StrategyScores, ...]]:
+        """The strategies' own factor values and ranks at the last close before ``today`` (default: the
+        clock's day) for the watched symbols, from the database through the backtester's loader — point in
+        time: no bar of today or later enters. Not updated intraday. Shown in the view's ``scores``.
+        ``strategies`` default to the rotation app's initialised instances (none without the app)."""
+        from ...backtest.loader import market_for
+        from ...strategies.scores import latest_scores
+
+        if strategies is None:
+            rotation = getattr(self.main_engine, "engines", {}).get("RotationStrategy")
+            instances = getattr(rotation, "instances", {}) or {}
+            strategies = [i.strategy for i in instances.values() if i.strategy is not None]
+        today = today or self.clock().date()
+        found: dict[str, list[StrategyScores]] = {}
+        for strategy in strategies:
+            market = market_for(strategy, None, today - timedelta(days=1), self.store)  # all stored history, as a backtest
+            for vt_symbol, scores in latest_scores(strategy, market).items():
+                found.setdefault(vt_symbol, []).extend(scores)
+        watched = set(self.watchlist)
+        with self._lock:
+            self.scores = {s: tuple(v) for s, v in found.items() if not watched or s in watched}
+        return self.scores
+
     @property
     def store(self) -> Any:
         if self._store is None:
@@ -209,8 +305,22 @@ class MonitorEngine(BaseEngine):
         if tick.vt_symbol not in self._subscribed:
             return
         with self._lock:
-            alerts = self.core.on_quote(tick_to_quote(tick), self.clock())
+            suspended = True if tick.vt_symbol in self.suspended else None
+            alerts = self.core.on_quote(tick_to_quote(tick, suspended), self.clock())
         self._publish(alerts)
+
+    def _process_position(self, event: Event) -> None:
+        """A position changed: the guarded holdings follow (when they come from the rotation app)."""
+        position: PositionData = event.data
+        self._positions[position.vt_positionid] = (position.vt_symbol, float(position.volume), float(position.price))
+        if self.holdings_from_rotation:
+            try:
+                holdings = self.rotation_holdings()
+            except RotationError as exc:  # a damaged state file: keep the last holdings, say why
+                self.write_log(f"持仓止损位更新失败: {exc}")
+                return
+            with self._lock:
+                self.core.set_holdings(holdings)
 
     def _process_timer(self, event: Event) -> None:
         self.on_timer()
@@ -256,7 +366,8 @@ class MonitorEngine(BaseEngine):
             snapshot = self.core.snapshot()
             rows = tuple((s, snapshot.get(s)) for s in self.watchlist)
             alerts = tuple(self.alerts)
-        return MonitorView(now or self.clock(), rows, alerts, self.connected())
+            scores = {s: self.scores[s] for s in self.watchlist if s in self.scores}
+        return MonitorView(now or self.clock(), rows, alerts, self.connected(), scores)
 
     def poll(self, now: datetime) -> MonitorView:
         """MonitorFeed: the event engine advances the core; polling only reads the view."""

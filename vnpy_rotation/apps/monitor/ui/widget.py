@@ -5,6 +5,7 @@ renders."""
 from __future__ import annotations
 
 import math
+import threading
 from typing import Callable
 
 from vnpy.event import Event, EventEngine
@@ -40,21 +41,26 @@ def state(ind: Indicators) -> str:
     return "limit≠feed" if ind.limit_mismatch else ""
 
 
-def watch_row(vt_symbol: str, ind: Indicators | None) -> list[str]:
+def watch_row(vt_symbol: str, ind: Indicators | None, rank: str = "") -> list[str]:
+    """One table row; ``rank``: the strategies' ranks at the last close (``MonitorView.rank_text``)."""
     if ind is None:
-        return [vt_symbol] + ["-"] * 10 + ["no quote"]
+        return [vt_symbol] + ["-"] * 10 + ["no quote", rank]
     return [vt_symbol, num(ind.last), pct(ind.change), num(ind.vwap), num(ind.volume_ratio, ".2f"),
             pct(ind.turnover_rate), pct(ind.return_1m), pct(ind.return_5m), pct(ind.to_limit_up),
-            pct(ind.to_limit_down), f"{ind.time:%H:%M:%S}", state(ind)]
+            pct(ind.to_limit_down), f"{ind.time:%H:%M:%S}", state(ind), rank]
 
 
 class WatchTable(DataTable):
     headers = ("Symbol", "Last", "Change", "VWAP", "量比", "Turnover", "1m", "5m", "To limit-up", "To limit-down",
-               "Time", "State")
-    fit = (0, 10, 11)
+               "Time", "State", "Rank")
+    fit = (0, 10, 11, 12)
 
     def show_view(self, view: MonitorView) -> None:
-        self.set_rows([watch_row(s, ind) for s, ind in view.rows])
+        self.set_rows([watch_row(s, ind, view.rank_text(s)) for s, ind in view.rows])
+        for r, (vt_symbol, _) in enumerate(view.rows):  # the factor values behind the rank, on hover
+            self.item(r, 12).setToolTip("\n".join(
+                f"{x.strategy} ({x.as_of}): " + ", ".join(f"{k} {v:.4g}" for k, v in x.factors)
+                for x in view.scores.get(vt_symbol, ())))
         for r, (_, ind) in enumerate(view.rows):
             if ind is not None and not math.isnan(ind.change) and ind.change != 0:
                 self.item(r, 2).setForeground(QtGui.QColor(UP if ind.change > 0 else DOWN))
@@ -116,6 +122,8 @@ class MarketMonitor(EventWindow):
         except RotationError as exc:
             QtWidgets.QMessageBox.warning(self, TITLE, str(exc))
             return
+        # the strategies' ranks at the last close: loading their data takes seconds, off the GUI thread
+        threading.Thread(target=self.monitor_engine.load_scores_logged, name="monitor-scores", daemon=True).start()
         self.show_view(self.monitor_engine.view())
         self.status_label.setText(f"{self.status_label.text()}  ·  started: {len(symbols)} symbols")
 
