@@ -13,12 +13,13 @@ import shutil
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import pandas as pd
 from vnpy.event import EventEngine
 from vnpy.trader.engine import MainEngine
 
+from ...allocation import AllocationConfig
 from ...backtest.config import BacktestConfig
 from ...backtest.engine import simulate
 from ...backtest.loader import market_for
@@ -134,7 +135,10 @@ class Stack:
     CanaryEngine over it, and a way to wait until the queue is idle."""
 
     def __init__(self, gateway_class: type, state_folder: Path, notifications: bool = True,
-                 risk: RiskConfig | None = None) -> None:
+                 risk: RiskConfig | None = None, accounts: Sequence[str] = (),
+                 allocation: AllocationConfig | None = None) -> None:
+        """``accounts``: gateway names, one ``gateway_class`` instance each in the one MainEngine (several
+        accounts; empty: the class's default name); ``allocation``: how capital is shared among strategies."""
         from vnpy_riskmanager import RiskManagerApp
 
         from ..canary import CanaryApp, CanaryEngine
@@ -142,11 +146,16 @@ class Stack:
 
         self.event_engine = EventEngine()
         self.main_engine = MainEngine(self.event_engine)
-        self.gateway = self.main_engine.add_gateway(gateway_class)
+        self.gateways = {}
+        for name in accounts or ("",):
+            gateway = self.main_engine.add_gateway(gateway_class, name)
+            self.gateways[gateway.gateway_name] = gateway
+        self.gateway = next(iter(self.gateways.values()))  # the first account's
         self.main_engine.add_app(RiskManagerApp)
         self.risk: RiskEngine = self.main_engine.add_app(RiskApp)  # after RiskManager: it registers its rule there
         # the account ladder of the run's configuration (None: the one stored with the state)
-        self.risk.init_engine(state_folder=state_folder, config=risk, notifications=notifications)
+        self.risk.init_engine(state_folder=state_folder, config=risk, notifications=notifications,
+                              allocation=allocation)
         self.engine: RotationEngine = self.main_engine.add_app(RotationStrategyApp)
         self.engine.init_engine(state_folder=state_folder, notifications=notifications)
         self.canary: CanaryEngine = self.main_engine.add_app(CanaryApp)  # the releases' control plane
