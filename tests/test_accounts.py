@@ -75,8 +75,9 @@ def buys_by_day(stack) -> dict[tuple[str, str], list]:
     return out
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def store(runtime_home):
+    """The bundled bars, imported once for the module (its tests only read them)."""
     return fresh_bundled_store()
 
 
@@ -232,7 +233,7 @@ XT_DAY = date(2025, 6, 16)  # a Monday after the bundled bars end: the close dec
 ACCOUNT_1, ACCOUNT_2 = "8880000001", "8880000002"
 
 
-def test_two_xt_accounts_share_one_data_connection_and_trade_apart(fake_xt_accounts, monkeypatch, tmp_path):
+def test_two_xt_accounts_share_one_data_connection_and_trade_apart(store, fake_xt_accounts, monkeypatch, tmp_path):
     import os
     import sys
     from datetime import time as clock_time
@@ -250,7 +251,6 @@ def test_two_xt_accounts_share_one_data_connection_and_trade_apart(fake_xt_accou
     import vnpy_xt
 
     monkeypatch.setattr(sys.modules["vnpy_xt.xt_gateway"].XtMdApi, "lock_filepath", tmp_path / "xt_lock")
-    fresh_bundled_store()
     config = allocation_config({
         "accounts": [{"id": "one", "gateway": "XT_A", "kind": "xt"}, {"id": "two", "gateway": "XT_B", "kind": "xt"}],
         "strategies": [{"name": "sa", "account": "one", "weight": 0.5}, {"name": "sb", "account": "two", "weight": 0.3}],
@@ -331,3 +331,37 @@ def test_two_xt_accounts_share_one_data_connection_and_trade_apart(fake_xt_accou
                 gateway.thread.join(5.0)
         stack.close()
         os.chdir(cwd)
+
+
+def test_trade_reads_the_allocation_section(tmp_path):
+    """``run.py trade --config`` takes an ``allocation:`` section: a mistake names file:line and the field and
+    nothing runs; a valid one is reviewed after the closes and stored in the run's risk state."""
+    from conftest import run_cli
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("allocation:\n  accounts:\n    - {id: paper, gateway: REPLAY, kind: replay}\n  strategies:\n"
+                   "    - {name: etf_rotation, account: paper, weight: 1.5}\n  rule: weights\n", encoding="utf-8")
+    done = run_cli("trade", "--gateway", "replay", "--strategy", "etf_rotation", "--start", "2024-06-24",
+                   "--end", "2024-06-28", "--config", str(bad), "--out", str(tmp_path / "bad"), home=tmp_path)
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert f"{bad}:5:" in done.stderr and "weight" in done.stderr
+    assert not (tmp_path / "bad" / "state").exists()
+
+    good = tmp_path / "good.yaml"
+    good.write_text("strategy: {symbols: ['510300.SSE'], rebalance: daily}\n"
+                    "allocation:\n  accounts:\n    - {id: paper, gateway: PAPER, kind: replay}\n  strategies:\n"
+                    "    - {name: equal_weight, account: paper, weight: 0.5}\n  rule: weights\n"
+                    "  schedule: {every: weekly, day: 1}\n", encoding="utf-8")
+    done = run_cli("trade", "--gateway", "replay", "--strategy", "equal_weight", "--start", "2024-06-24",
+                   "--end", "2024-06-26", "--config", str(good), "--out", str(tmp_path / "good"), home=tmp_path)
+    stored = json.loads((tmp_path / "good" / "state" / "risk_state.json").read_text(encoding="utf-8"))
+    assert [x["at"] for x in stored["allocations"]] == ["2024-06-24T15:00:00"], done.stderr
+    [line] = stored["allocation"]["lines"]
+    assert (line["strategy"], line["account"], line["weight"]) == ("equal_weight", "paper", 0.5)
+    # the strategy traded through the allocation's gateway, capped: half its account at most
+    trades = pd.read_csv(tmp_path / "good" / "trades.csv")
+    assert set(trades["direction"]) == {"buy"}, done.stdout
+    # the replay differs from the uncapped backtest of the same config, and says so (exit 1)
+    assert done.returncode == 1 and "DIFFERENT" in done.stdout
+    first = trades.iloc[0]  # the first buy: the most whole lots the 500,000 CNY allocation holds
+    assert first["volume"] == math.floor(line["amount"] / first["price"] / 100) * 100

@@ -57,6 +57,7 @@ class TradeSpec:
     trouble: Trouble | None = None  # replay: trouble the paper account injects (a canary drill)
     until_canary_ends: bool = False  # replay: stop after the session that ends the canary (a drill)
     kpi: KpiThresholds | None = None  # the daily KPI snapshot's thresholds (None: the defaults)
+    allocation: AllocationConfig | None = None  # capital shared among strategies and accounts (None: not capped)
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,9 @@ def run_parameters(spec: TradeSpec, gateway: str, connection: dict[str, Any] | N
             "canary": None if spec.canary is None else {"candidate": spec.canary.candidate,
                                                          "config": spec.canary.config.model_dump(mode="json")},
             "trouble": None if spec.trouble is None else spec.trouble.model_dump(mode="json"),
-            "connection": {k: v for k, v in (connection or {}).items() if k != "token"}}  # no secrets on disk
+            "connection": {k: v for k, v in (connection or {}).items() if k != "token"},  # no secrets on disk
+            # only when set: runs recorded before allocation existed resume unchanged
+            **({} if spec.allocation is None else {"allocation": spec.allocation.model_dump(mode="json")})}
 
 
 def claim_out_folder(out: Path, parameters: dict[str, Any], fresh: bool = False) -> str:
@@ -181,6 +184,15 @@ class Stack:
         self.main_engine.close()
 
 
+def accounts_of(spec: TradeSpec) -> tuple[str, ...]:
+    """The gateway name the run's strategy trades through: its account's in the ``allocation:`` section
+    (empty: the gateway class's default name)."""
+    if spec.allocation is None:
+        return ()
+    line = next((s for s in spec.allocation.strategies if s.name == spec.strategy), None)
+    return () if line is None else (spec.allocation.account(line.account).gateway,)
+
+
 def class_name_of(strategy: str) -> str:
     from ...strategies import STRATEGIES
 
@@ -218,7 +230,8 @@ def run_replay(spec: TradeSpec, output: Callable[[str], None] = print) -> Consis
         output("imported the bundled real data into the database (first run)")
     spec = clip_replay(spec, bar_span(symbols), output)
     state = spec.out / "state"
-    stack = Stack(ReplayGateway, state, notifications=False, risk=spec.config.risk)  # paper history: nobody to tell
+    stack = Stack(ReplayGateway, state, notifications=False, risk=spec.config.risk,  # paper history: nobody to tell
+                  accounts=accounts_of(spec), allocation=spec.allocation)
     try:
         gateway: ReplayGateway = stack.gateway
         gateway.config = spec.config
