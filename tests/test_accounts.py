@@ -209,6 +209,12 @@ def test_cancel_an_accounts_orders_and_flatten_a_strategy(store, tmp_path):
             gateway.end_day(days[1])
         stack.drain()
         stack.phase("close", day)
+        # the session's execution statistics (in the daily summary): s3's one buy cancelled unfilled, s1's filled
+        s3 = {(x.scope, x.name): x for x in engine.instances["s3"].execution}
+        assert (s3[("strategy", "s3")].orders, s3[("strategy", "s3")].filled_orders) == (1, 0)
+        assert s3[("account", "REPLAY_B")].fill_rate_volume == 0.0
+        s1 = {(x.scope, x.name): x for x in engine.instances["s1"].execution}[("strategy", "s1")]
+        assert (s1.orders, s1.filled_orders, s1.fill_rate_volume) == (1, 1, 1.0)
         held = engine.instances["s1"].cycle.broker.holdings()["510300.SSE"]
         assert held > 0
 

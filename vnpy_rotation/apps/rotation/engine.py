@@ -33,9 +33,11 @@ from vnpy.trader.object import (
 )
 from vnpy.trader.utility import get_folder_path
 
+from ...attribution.execution import ExecutionStats, execution_stats, render_markdown
 from ...config import validate_section
 from ...errors import InputRejected, Problem
 from ...live.cycle import ExecutionCycle, RiskInputs, reconcile
+from ...live.execution_inputs import from_journal
 from ...live.hooks import Allocation, HookContext, Stages
 from ...live.plan import DayProgress, OrderPlan, StrategyState
 from ...live.risk_stage import RiskBook
@@ -76,6 +78,7 @@ class StrategyInstance:
     trading: bool = False
     error: str = ""
     trail: list[str] = field(default_factory=list)  # the last decision's sizing and risk stages
+    execution: tuple[ExecutionStats, ...] = ()  # the last session's execution statistics (strategy, account)
 
 
 class RotationEngine(BaseEngine):
@@ -466,11 +469,14 @@ class RotationEngine(BaseEngine):
         book = cycle.state.risk
         seen = len(book.changes) if book is not None else 0
         closes = {s: q.price for s, q in self._quotes(instance, day, opening=False).items()}
+        progress = cycle.state.progress.to_json() if cycle.state.progress is not None else None
         summary = cycle.close(day, closes, risk, settle)
         if summary is not None:
             if summary["reconciliation"]:
                 self.notify("failure", f"{instance.name} 对账差异 {day}", str(summary["reconciliation"]))
-            self.notify("daily_summary", f"{instance.name} 日终 {day}", _summary_text(summary))
+            instance.execution = self._execution(instance, day, progress)
+            self.notify("daily_summary", f"{instance.name} 日终 {day}",
+                        _summary_text(summary) + "\n\n" + render_markdown(instance.execution))
         if book is None or summary is None:
             return
         changes = [f"{c.ladder} {c.before} → {c.after} ({c.trigger:.1%})" for c in book.changes[seen:]]
@@ -480,6 +486,14 @@ class RotationEngine(BaseEngine):
         peak, flatten = book.peak_and_flatten()
         self.event_engine.put(Event(EVENT_RISK_STRATEGY, StrategyRiskUpdate(
             instance.name, day, book.rung_name, tuple(changes), float(summary["equity"]), peak, flatten)))
+
+    def _execution(self, instance: StrategyInstance, day: date, progress: dict | None) -> tuple[ExecutionStats, ...]:
+        """The session's execution statistics of the strategy and its account (fill rate, time to fill, fees per
+        CNY, refusals; docs/execution_stats.md) from the session's own records."""
+        if progress is None:
+            return ()
+        inputs = from_journal([{"strategy": instance.name, "progress": progress}], instance.setting.gateway)
+        return tuple(s for s in execution_stats(inputs, day) if s.period == "day")
 
     def _process_risk_state(self, event: Event) -> None:
         """A manual reset in the risk app (GUI or ``run.py risk reset``) applies to the strategy's own
@@ -618,7 +632,7 @@ class RotationEngine(BaseEngine):
                 "plan": None if state.plan is None else state.plan.to_json(),
                 "progress": None if state.progress is None else state.progress.to_json(),
                 "last_summary": state.history[-1] if state.history else None, "trail": list(instance.trail),
-                "version": instance.setting.version,
+                "version": instance.setting.version, "execution": [x.to_json() for x in instance.execution],
                 "canary": None if state.canary is None else canary_view(state.canary)}
 
     def _put_strategy(self, instance: StrategyInstance) -> None:
