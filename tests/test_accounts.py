@@ -371,3 +371,13 @@ def test_trade_reads_the_allocation_section(tmp_path):
     assert done.returncode == 1 and "DIFFERENT" in done.stdout
     first = trades.iloc[0]  # the first buy: the most whole lots the 500,000 CNY allocation holds
     assert first["volume"] == math.floor(line["amount"] / first["price"] / 100) * 100
+
+    # run.py stats: the run's execution statistics, per strategy and account, the last session and cumulated
+    done = run_cli("stats", "--run", str(tmp_path / "good"), "--json", home=tmp_path)
+    assert done.returncode == 0, done.stderr
+    stats = {(x["scope"], x["name"], x["period"]): x for x in json.loads(done.stdout)}
+    total = stats[("strategy", "equal_weight", "cumulative")]
+    assert (total["orders"], total["filled_orders"], total["day"]) == (len(trades), len(trades), "2024-06-26")
+    assert total["traded_value"] == pytest.approx(float(trades["value"].sum()), abs=0.01)
+    assert ("account", "replay", "day") in stats
+    assert run_cli("stats", "--run", str(tmp_path / "bad"), home=tmp_path).returncode != 0

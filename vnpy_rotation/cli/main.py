@@ -25,6 +25,7 @@ from . import (
     regress_cmd,
     replay_week_cmd,
     risk_cmd,
+    stats_cmd,
     sweep_cmd,
     version_cmd,
     weekly_audit_cmd,
@@ -148,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay_week_cmd.add_parsers(commands, home, parse_date)  # replay-week: the week's live sessions replayed
     kpi_cmd.add_parsers(commands, home, parse_date)  # kpi snapshot|history
     backup_cmd.add_parsers(commands, home)  # backup --out FILE, restore FILE
+    stats_cmd.add_parsers(commands, home, parse_date)  # stats --run OUT: execution statistics of a trade run
 
     gui = commands.add_parser("gui", parents=[home], help="VeighNa Trader with the rotation app, CTA apps and RiskManager")
     gui.set_defaults(handler="vnpy_rotation.cli.gui_cmd:run")
