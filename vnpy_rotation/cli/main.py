@@ -26,6 +26,7 @@ from . import (
     regress_cmd,
     replay_week_cmd,
     risk_cmd,
+    stats_cmd,
     sweep_cmd,
     version_cmd,
     weekly_audit_cmd,
@@ -150,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     kpi_cmd.add_parsers(commands, home, parse_date)  # kpi snapshot|history
     backup_cmd.add_parsers(commands, home)  # backup --out FILE, restore FILE
     monitor_cmd.add_parsers(commands, home)  # monitor [--ticks FILE|--gateway xt] [--once]
+    stats_cmd.add_parsers(commands, home, parse_date)  # stats --run OUT: execution statistics of a trade run
 
     gui = commands.add_parser("gui", parents=[home], help="VeighNa Trader with the rotation app, CTA apps and RiskManager")
     gui.set_defaults(handler="vnpy_rotation.cli.gui_cmd:run")

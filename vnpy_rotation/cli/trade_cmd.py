@@ -14,7 +14,8 @@ from .dashboard_cmd import beside_daemon
 def run(args: argparse.Namespace) -> int:
     from ..apps.rotation.daemon import TradeSpec, claim_out_folder, run_parameters
 
-    raw, source, config, _ = read_sections(args.config, args.capital, extra=("live", "canary", "release"))
+    raw, source, config, _ = read_sections(args.config, args.capital,
+                                           extra=("live", "canary", "release", "allocation"))
     live = dict(raw.get("live") or {})
     unknown = set(live) - {"tolerance_bps", "max_rounds", "xt"}
     if unknown:
@@ -24,6 +25,10 @@ def run(args: argparse.Namespace) -> int:
     spec = TradeSpec(args.strategy, dict(raw.get("strategy") or {}), config, args.out, args.start, args.end,
                      float(live.get("tolerance_bps", 0.0 if args.gateway == "replay" else 30.0)),
                      int(live.get("max_rounds", 3)), kpi=_kpi(raw.get("kpi"), source))
+    if raw.get("allocation") is not None:  # capital shared among strategies and accounts (docs/allocation.md)
+        from ..allocation import read_allocation_config
+
+        spec = replace(spec, allocation=read_allocation_config(args.config))
     canary = _canary(raw.get("canary"), spec.strategy, spec.settings, source, rehearsal=args.gateway == "replay")
     if canary is not None:
         spec = replace(spec, canary=canary, version=canary.champion)
