@@ -397,3 +397,35 @@ def test_a_pool_member_xt_reports_suspended_alerts_and_is_never_stale(mon):
     assert ("09:35:00", "stale_quote") in alerts_of(mon, "600000.SSE")
     assert [r for _, r in alerts_of(mon, "600004.SSE")] == ["pool_suspended"]
 
+
+
+# -- volumes by the feed, not by the gateway's name; the closing bar kept at shutdown ---------------------------
+@pytest.mark.parametrize(("gateway_name", "raw", "shares"), [("XT", True, 123_400), ("XT_B", True, 123_400),
+                                                              ("REPLAY", False, 1234)])
+def test_lots_become_shares_for_every_xt_gateway_instance(gateway_name, raw, shares):
+    from vnpy.trader.constant import Exchange
+    from vnpy.trader.object import TickData
+
+    from vnpy_rotation.apps.monitor.engine import tick_to_quote
+
+    t = TickData(gateway_name=gateway_name, symbol="600000", exchange=Exchange.SSE, datetime=at("09:31:00"),
+                 volume=1234, turnover=1_258_680.0, last_price=10.2, pre_close=10.0, bid_volume_1=5)
+    if raw:
+        t.extra = {"raw": {"lastPrice": 10.2}, "market_closed": False}
+    quote = tick_to_quote(t)
+    assert quote.volume == shares and quote.bid1_volume == 5 * shares / 1234
+
+
+def test_quitting_after_the_bell_saves_the_bar_with_the_closing_auction(mon):
+    from vnpy_rotation.apps.monitor.engine import minute_bars_in_database
+
+    start(mon, "000001.SZSE")
+    tick(mon, "000001.SZ", "14:58:30", 11.50, lots=100, amount=115_000)
+    tick(mon, "000001.SZ", "14:59:10", 11.51, lots=110, amount=126_510)
+    tick(mon, "000001.SZ", "15:00:02", 11.52, lots=200, amount=230_190)  # the closing auction's print
+    timer(mon, "15:00:30")  # inside the last bar's wait for late snapshots
+    mon.engine.close()  # the user quits
+    bars = {b.datetime.strftime("%H:%M"): b.volume for b in
+            minute_bars_in_database("000001.SZSE", at("09:00:00"), at("15:00:00"))}
+    # the day's first snapshot is the volume base (traded before the monitor started); 14:59 = 10 + 90 lots
+    assert bars == {"14:58": 0, "14:59": 10_000}

@@ -149,6 +149,18 @@ class MonitorCore:
                 flushed.append(bar)
         return flushed
 
+    def close_ended(self, now: datetime) -> list[MinuteBar]:
+        """Close every open bar whose minute is over at ``now`` without waiting for late snapshots (shutdown:
+        the 14:59 bar with the closing auction is saved when the program quits at 15:00:30)."""
+        clock = wall(now)
+        midnight, seconds = clock.replace(hour=0, minute=0, second=0, microsecond=0), sod(clock)
+        closed = []
+        for state in self._states.values():
+            for bar in state.bars.due_at(midnight, seconds, 0.0, 0.0):
+                self._record(state, bar)
+                closed.append(bar)
+        return closed
+
     # -- outputs --------------------------------------------------------------------------------------------
 
     def snapshot(self) -> Mapping[str, Indicators]:

@@ -43,8 +43,15 @@ REFERENCE_DAYS = 5  # 量比's denominator: the 5-day average daily volume
 
 # XT sends ``volume`` (and the book volumes) in lots (手) for stocks and funds — "volume: 成交总量(手)",
 # https://dict.thinktrader.net/innerApi/data_structure.html — and vnpy_xt passes them on unchanged.
-# The monitor counts shares. Other A-share gateways report shares already.
-LOT_SIZE = {"XT": 100.0}
+# The monitor counts shares. Other A-share gateways report shares already. A tick is XT's when it carries
+# vnpy_xt's raw payload (``extra["raw"]``), whatever the gateway instance is named (one per account: XT_A, XT_B).
+XT_LOT = 100.0
+
+
+def tick_lot(tick: TickData) -> float:
+    """Shares per unit of the tick's volumes: 100 for XT's (lots), 1 otherwise."""
+    raw = tick.extra.get("raw") if isinstance(tick.extra, dict) else None
+    return XT_LOT if isinstance(raw, dict) else 1.0
 
 
 # How XT says a stock is suspended. get_instrument_detail's InstrumentStatus is "合约已停牌日期(停牌第一天值为0,
@@ -90,7 +97,7 @@ def tick_time(tick: TickData) -> datetime:
 def tick_to_quote(tick: TickData, suspended: bool | None = None) -> Quote:
     """vnpy's TickData as the monitor's Quote (volumes in shares, China wall time, the feed's limits);
     ``suspended``: what the gateway knows of the symbol's suspension (None: unknown)."""
-    lot = LOT_SIZE.get(tick.gateway_name, 1.0)
+    lot = tick_lot(tick)
     return Quote(tick.vt_symbol, tick_time(tick), last=tick.last_price, pre_close=tick.pre_close,
                  volume=tick.volume * lot, turnover=tick.turnover, open=tick.open_price, high=tick.high_price,
                  low=tick.low_price, limit_up=tick.limit_up or 0.0, limit_down=tick.limit_down or 0.0,
@@ -407,8 +414,10 @@ class MonitorEngine(BaseEngine):
         return written
 
     def close(self) -> None:
-        """Save the bars already closed (an open bar is left unsaved: its minute is not over), stop notifying."""
+        """Save the bars whose minute is over (an open bar of the current minute is left unsaved), stop notifying."""
         try:
+            with self._lock:
+                self.core.close_ended(self.clock())
             self.save_minute_bars()
         finally:
             if self.notifier is not None:
