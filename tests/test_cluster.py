@@ -121,6 +121,33 @@ def test_market_is_scattered_once_per_worker(client, bundled_market, base, monke
     sweeper.close()
 
 
+def test_a_sweep_right_after_another_released_the_same_market_keeps_its_copy(client, bundled_market, base):
+    """Back-to-back sweepers on one client (a walk-forward's windows, a user's loop): one releasing its copy of
+    a market must not take the next one's copy with it (tasks would fail with lost dependencies). The client's
+    batched messages to the scheduler (where releases go) are slowed, as on a loaded machine, so a release can
+    arrive after the next sweeper's scatter."""
+    batched = client.scheduler_comm
+    interval, batched.interval = batched.interval, 0.3
+    try:
+        _sweep_back_to_back(client, bundled_market, base)
+    finally:
+        batched.interval = interval
+
+
+def _sweep_back_to_back(client, bundled_market, base):
+    released = set()
+    for _ in range(4):
+        sweeper = ClusterSweeper(client)
+        # the scheduler cannot tell a released key re-sent from the release itself, so none is reused
+        assert sweeper.market_future(bundled_market).key not in released
+        submitted = sweeper.submit(bundled_market, "momentum_topn", COMBOS[:1], BacktestConfig(), base, SPAN,
+                                   chunks=1)
+        wait(submitted.futures)
+        assert [f.status for f in submitted.futures] == ["finished"]
+        released.add(sweeper.market_future(bundled_market).key)
+        sweeper.close()
+
+
 def _dependencies(dask_scheduler, keys):
     return {key: sorted(str(d.key) for d in dask_scheduler.tasks[key].dependencies) for key in keys}
 

@@ -3,7 +3,7 @@
 A ``concurrent.futures`` executor (``Client.get_executor()`` included) pickles the market into every task.
 Here the market panel is scattered to every worker once (``Client.scatter(..., broadcast=True)``) and each
 task receives only a reference to it, a chunk of combinations and the span; the worker cuts the span's
-market itself. Each task's key is derived from what it computes (the scattered market's key, the strategy,
+market itself. Each task's key is derived from what it computes (the market's data token, the strategy,
 its base settings, the backtest config, the span and the chunk's combinations), so a task resubmitted with
 the same inputs is recognised by the scheduler, and the rows gathered are deduplicated by combination and
 put back in grid order: the frame equals the serial :func:`~vnpy_rotation.backtest.sweep.sweep`'s.
@@ -157,25 +157,34 @@ class ClusterSweeper:
         self.client = client
         self.chunks_per_worker = chunks_per_worker
         self.runner = runner
-        self._scattered: list[tuple[MarketData, Future]] = []
+        self._scattered: list[tuple[MarketData, Future, str]] = []  # market, its scattered copy, its data token
         self.scatters = 0  # how many markets were sent to the workers
 
     def market_future(self, market: MarketData) -> Future:
         """The scattered ``market`` (scattered now if this object was not yet)."""
-        for held, future in self._scattered:
+        return self._scatter(market)[0]
+
+    def _scatter(self, market: MarketData) -> tuple[Future, str]:
+        """``market``'s scattered copy and its data token. Each scatter gets a fresh key: a key derived from
+        the data (dask's default) can be forgotten by the scheduler when another sweeper has just released the
+        same data, and the tasks then fail with lost dependencies. The token names the data in the task keys."""
+        for held, future, token in self._scattered:
             if held is market:
-                return future
-        future = self.client.scatter(market, broadcast=True)
-        self._scattered.append((market, future))
+                return future, token
+        from dask.base import tokenize
+
+        token = tokenize(market)
+        future = self.client.scatter(market, broadcast=True, hash=False)
+        self._scattered.append((market, future, token))
         self.scatters += 1
-        return future
+        return future, token
 
     def forget(self, market: MarketData) -> None:
         """Drop ``market``'s scattered copy (lost with its workers): the next use scatters it again."""
-        for held, future in list(self._scattered):
-            if held is market:
-                future.release()
-                self._scattered.remove((held, future))
+        for entry in list(self._scattered):
+            if entry[0] is market:
+                entry[1].release()
+                self._scattered.remove(entry)
 
     def submit(self, market: MarketData, strategy_name: str, combos: list[dict[str, Any]], config: BacktestConfig,
                base: dict[str, Any] | None = None, span: Span | None = None, chunks: int | None = None) -> Submitted:
@@ -189,8 +198,8 @@ class ClusterSweeper:
     def _submit_chunks(self, market: MarketData, strategy_name: str, config: BacktestConfig, base: dict[str, Any],
                        span: Span | None, pieces: list[list[dict[str, Any]]], combos: list[dict[str, Any]]
                        ) -> Submitted:
-        scattered = self.market_future(market)
-        identity = json.dumps({"code": code_digest(), "market": scattered.key, "strategy": strategy_name, "base": base,
+        scattered, token = self._scatter(market)
+        identity = json.dumps({"code": code_digest(), "market": token, "strategy": strategy_name, "base": base,
                                "config": config.model_dump(mode="json"), "runner": _name(self.runner),
                                "span": None if span is None else [str(d) for d in span]}, sort_keys=True, default=str)
         futures, chunks_by_key = [], {}
@@ -247,7 +256,7 @@ class ClusterSweeper:
 
     def close(self) -> None:
         """Release the scattered markets (the workers drop them)."""
-        for _, future in self._scattered:
+        for _, future, _ in self._scattered:
             future.release()
         self._scattered.clear()
 
