@@ -155,7 +155,7 @@ class SymbolState:
         volume = quote.volume
         self.previous = self.current
         self.current = Indicators(
-            vt_symbol=self.vt_symbol, time=quote.datetime, last=last, pre_close=pre, open=quote.open,
+            vt_symbol=self.vt_symbol, time=moment, last=last, pre_close=pre, open=quote.open,
             change=last / pre - 1 if price_ok and pre > 0 else NAN,
             limit_up=up, limit_down=down, feed_limit_up=feed_up, feed_limit_down=feed_down,
             limit_mismatch=bool(mismatch),
