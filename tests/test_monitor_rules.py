@@ -48,8 +48,20 @@ SCENARIOS = {
         quote("10:00:06", 9.02, 300, bid1=9.01, ask1=9.02),
     ], [
         ("limit_down_sealed", "600000.SSE", "10:00:00"),
-        ("approaching_limit_down", "600000.SSE", "10:00:06"),  # alerts come in the rules' order
-        ("limit_down_opened", "600000.SSE", "10:00:06"),
+        ("limit_down_opened", "600000.SSE", "10:00:06"),  # and not approaching_limit_down as well
+    ]),
+    "sealed, opened, re-sealed, opened within 300 s: every seal and every 开板 alerts": ([
+        quote("10:00:00", 11.00, 100, bid1=11.00, ask1=0.0),
+        quote("10:00:09", 10.98, 200, bid1=10.98, ask1=10.99),
+        quote("10:01:00", 11.00, 300, bid1=11.00, ask1=0.0),
+        quote("10:02:00", 10.97, 400, bid1=10.97, ask1=10.98),
+        quote("10:03:00", 10.97, 500, bid1=10.97, ask1=10.98),
+    ], [
+        ("limit_up_sealed", "600000.SSE", "10:00:00"),
+        ("limit_up_opened", "600000.SSE", "10:00:09"),  # no approaching_limit_up for the same event
+        ("limit_up_sealed", "600000.SSE", "10:01:00"),
+        ("limit_up_opened", "600000.SSE", "10:02:00"),
+        ("approaching_limit_up", "600000.SSE", "10:03:00"),  # near the limit after the open: a new state
     ]),
     "at the limit price but not sealed: asks still there": ([
         quote("10:00:00", 11.00, 100, bid1=10.99, ask1=11.00),

@@ -130,6 +130,9 @@ class ApproachingLimit(Rule):
             distance, sealed, limit = snapshot.to_limit_down, snapshot.sealed_down, snapshot.limit_down
         if sealed or not distance <= self.pct:  # NaN (no limit) never alerts
             return None
+        before = history.previous
+        if before is not None and (before.sealed_up if self.direction > 0 else before.sealed_down):
+            return None  # this quote opened a sealed limit: limit_*_opened reports the one event
         side = "limit-up" if self.direction > 0 else "limit-down"
         return Decision(f"{distance * 100:.2f}% from {side} {limit:g} (last {snapshot.last:g})",
                         (("distance", distance), ("limit", limit), ("last", snapshot.last)))
@@ -257,10 +260,12 @@ def default_rules(config: MonitorConfig | None = None) -> tuple[Rule, ...]:
         VolumeSurge("volume_surge", info, cd, c.surge_ratio, c.surge_lookback, c.surge_min_volume),
         ApproachingLimit("approaching_limit_up", info, cd, c.approach_pct, 1),
         ApproachingLimit("approaching_limit_down", warn, cd, c.approach_pct, -1),
-        Sealed("limit_up_sealed", warn, cd, 1),
-        Sealed("limit_down_sealed", warn, cd, -1),
-        LimitOpened("limit_up_opened", warn, cd, 1),
-        LimitOpened("limit_down_opened", warn, cd, -1),
+        # Edge-triggered: each seal and each 开板 is a distinct event and alerts (no cool-down; a flickering
+        # limit is bounded by the storm limiter instead).
+        Sealed("limit_up_sealed", warn, 0.0, 1),
+        Sealed("limit_down_sealed", warn, 0.0, -1),
+        LimitOpened("limit_up_opened", warn, 0.0, 1),
+        LimitOpened("limit_down_opened", warn, 0.0, -1),
         GapOpen("gap_open", info, DAY, c.gap_pct),
         LimitMismatch("limit_mismatch", warn, DAY),
         StaleQuote("stale_quote", warn, cd, c.stale_seconds),
