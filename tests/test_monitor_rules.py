@@ -63,6 +63,12 @@ SCENARIOS = {
         ("limit_up_opened", "600000.SSE", "10:02:00"),
         ("approaching_limit_up", "600000.SSE", "10:03:00"),  # near the limit after the open: a new state
     ]),
+    "a price beyond our limit (a day without limits): not sealed, the mismatch reported once": ([
+        quote("10:00:00", 12.00, 100, bid1=12.00, ask1=0.0),
+        quote("10:00:03", 12.50, 200, bid1=12.50, ask1=0.0),
+    ], [
+        ("limit_mismatch", "600000.SSE", "10:00:00"),
+    ]),
     "at the limit price but not sealed: asks still there": ([
         quote("10:00:00", 11.00, 100, bid1=10.99, ask1=11.00),
     ], [
@@ -134,6 +140,15 @@ SCENARIOS = {
 def test_rule_scenarios(name):
     steps, expected = SCENARIOS[name]
     assert run(steps) == expected
+
+
+@pytest.mark.parametrize("feed, limit_up", [((0.0, 0.0), None), ((13.2, 10.8), 13.2), ((11.0, 9.0), None)])
+def test_a_price_beyond_our_limit_drops_it_for_the_feeds_only_when_consistent(feed, limit_up):
+    m = MonitorCore()
+    [alert] = m.on_quote(quote("10:00:00", 12.00, 100, bid1=12.00, ask1=0.0, limit_up=feed[0], limit_down=feed[1]))
+    ind = m.snapshot()["600000.SSE"]
+    assert (alert.rule, ind.limit_mismatch, ind.sealed_up) == ("limit_mismatch", True, False)
+    assert ind.limit_up == limit_up if limit_up else ind.limit_up != ind.limit_up  # NaN: unknown
 
 
 def test_core_queues_closed_bars_closes_them_by_the_clock_and_counts_dropped_quotes():

@@ -7,7 +7,9 @@ Definitions (fractions, not percent):
 - limit prices: the project's own rule — the board's/date's/ST band from the instrument table
   (:meth:`vnpy_rotation.market.instruments.Instrument.price_limit`) and the exchanges' rounding
   (:func:`vnpy_rotation.data.market_data.round_to_tick`), the same the backtester uses; compared with the
-  feed's ``limit_up``/``limit_down``, a difference beyond one tick sets ``limit_mismatch``.
+  feed's ``limit_up``/``limit_down``, a difference beyond one tick sets ``limit_mismatch``; a price beyond our limits
+  (a day without limits, a wrong band) makes ours unknown (NaN, the feed's used if the price is within them)
+  and sets ``limit_mismatch`` too: nothing is called sealed at a limit the price has passed.
 - VWAP = cumulative turnover / cumulative volume.
 - 量比 (volume ratio) = (volume so far / trading minutes elapsed) / (5-day average daily volume / 240),
   the standard definition, e.g. https://baike.baidu.com/item/量比 ("现成交总手数 / 现累计开市时间(分) /
@@ -144,10 +146,16 @@ class SymbolState:
         tick = self.tick
         mismatch = ((feed_up > 0 and up == up and abs(feed_up - up) > tick * 1.000001)
                     or (feed_down > 0 and down == down and abs(feed_down - down) > tick * 1.000001))
-        if up != up and feed_up > 0:  # no rule of ours (unknown instrument): the feed's limits
-            up, down = feed_up, feed_down
+        if price_ok := last > 0:
+            slack = tick * 1.000001
+            if up == up and (last > up + slack or last < down - slack):
+                # The price went past our limit: no limit that day (IPO days) or a wrong band. Ours is
+                # unknown then; it is reported, and never used to call the price sealed.
+                up = down = NAN
+                mismatch = True
+        if up != up and feed_up > 0 and (not price_ok or feed_down - tick <= last <= feed_up + tick):
+            up, down = feed_up, feed_down  # no rule of ours (or ours was exceeded): the feed's, if consistent
         eps = tick / 2
-        price_ok = last > 0
         sealed_up = price_ok and up == up and last >= up - eps and (quote.bid1 >= up - eps or quote.ask1 <= 0)
         sealed_down = (price_ok and down == down and last <= down + eps
                        and (0 < quote.ask1 <= down + eps or quote.bid1 <= 0))

@@ -176,7 +176,8 @@ class LimitOpened(Rule):
 @dataclass(frozen=True)
 class LimitMismatch(Rule):
     """The feed's limit prices differ from the project's rule by more than one tick (a wrong board, a
-    missed ST flag, or a feed error): the limit-based rules may be wrong for this symbol."""
+    missed ST flag, or a feed error), or the price went beyond the project's limits (then ours are dropped
+    for that quote: the feed's are used if the price lies within them): the limit rules may be wrong."""
 
     def decide(self, snapshot: Indicators, history: History, now: datetime) -> Decision | None:
         if not snapshot.limit_mismatch:
