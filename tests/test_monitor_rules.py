@@ -267,8 +267,27 @@ def test_a_feed_disconnect_makes_every_symbol_stale_once_and_the_storm_summarise
     burst = m.on_timer(at("10:01:00"))  # the feed went silent at 10:00:00
     assert [a.rule for a in burst] == ["stale_quote"] * 30
     assert m.on_timer(at("10:01:30")) == []  # still silent: nothing repeats
-    [summary] = m.on_timer(at("10:02:00"))
+    summary, *late = m.on_timer(at("10:02:00"))
     assert (summary.rule, summary.value("stale_quote"), summary.value("symbols")) == (SUMMARY_RULE, 10.0, 10.0)
+    # the held ten were not cooled down: still stale, they alert in the next window
+    assert [(a.rule, a.vt_symbol) for a in late] == [("stale_quote", code) for code in codes[30:]]
+    assert m.on_timer(at("10:02:30")) == []
+
+
+def test_an_alert_the_storm_held_back_is_named_and_alerts_when_the_window_reopens():
+    m = MonitorCore(MonitorConfig(storm_max_per_symbol=2))
+    steps = [quote("09:30:00", 10.50, 1000, open=10.5, bid1=10.49, ask1=10.50),  # gap_open
+             quote("09:30:10", 10.95, 2000, open=10.5, bid1=10.94, ask1=10.95),  # approaching_limit_up
+             quote("09:30:20", 11.00, 3000, open=10.5, bid1=11.00, ask1=0.0),  # sealed: 3rd in the window, held
+             quote("09:30:50", 11.00, 3100, open=10.5, bid1=11.00, ask1=0.0),  # held again, counted once
+             quote("09:31:00", 11.00, 3200, open=10.5, bid1=11.00, ask1=0.0)]  # a new window: it alerts
+    out = [a for step in steps for a in m.on_quote(step)]
+    assert [(a.rule, a.time) for a in out] == [
+        ("gap_open", at("09:30:00")), ("approaching_limit_up", at("09:30:10")),
+        (SUMMARY_RULE, at("09:31:00")), ("limit_up_sealed", at("09:31:00"))]
+    assert dict(out[2].values) == {"held": 1.0, "symbols": 1.0, "limit_up_sealed": 1.0}
+    assert "limit_up_sealed: 600000.SSE" in out[2].reason  # the summary names what it held
+    assert m.on_quote(quote("09:31:03", 11.00, 3300, open=10.5, bid1=11.00, ask1=0.0)) == []  # once
 
 
 def test_config_is_validated_and_frozen():

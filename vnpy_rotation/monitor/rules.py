@@ -326,6 +326,17 @@ class CoolDown:
             self.last_alert[key] = now
         return fire
 
+    def held(self, rule: Rule, vt_symbol: str, last: datetime | None) -> None:
+        """The alert just admitted was held back by the storm limiter: undo it (the cool-down does not start,
+        ``last`` is the previous alert's time) and leave the event PENDING, so it alerts once the storm lets
+        it through, if the condition still holds by then."""
+        key = (rule.name, vt_symbol)
+        self.state[key] = Gate.PENDING
+        if last is None:
+            self.last_alert.pop(key, None)
+        else:
+            self.last_alert[key] = last
+
     def new_day(self, vt_symbol: str, rules: Iterable[Rule]) -> None:
         """Forget a symbol's events at the start of its day: "once a day" rules alert again."""
         for rule in rules:
