@@ -179,10 +179,20 @@ def test_aware_times_are_read_as_china_time():
 
 def test_a_watched_symbol_that_never_quotes_goes_stale_after_the_open():
     m = MonitorCore()
-    m.watch(["600000.SSE"], at("09:15:00"))
+    m.watch(["600000.SSE", SZ], at("09:15:00"))
+    m.on_quote(quote("09:25:00", 10.0, 100, vt_symbol=SZ))  # the market is open today
     assert m.on_timer(at("09:29:00")) == [] and m.on_timer(at("09:30:59")) == []
-    [alert] = m.on_timer(at("09:31:00"))
+    [alert] = [a for a in m.on_timer(at("09:31:00")) if a.vt_symbol == "600000.SSE"]
     assert (alert.rule, alert.vt_symbol, alert.value("quiet_seconds")) == ("stale_quote", "600000.SSE", 60.0)
+
+
+def test_no_stale_alerts_while_no_watched_symbol_has_quoted_today():
+    m = MonitorCore()  # a holiday the calendar does not know yet looks like a trading day without quotes
+    m.watch(["600000.SSE", SZ], at("09:00:00"))
+    assert [a for minute in range(30, 60) for a in m.on_timer(at(f"10:{minute}:00"))] == []
+    m.on_quote(quote("10:59:30", 10.0, 100, vt_symbol=SZ))  # quotes after all: the other one is stale
+    [alert] = m.on_timer(at("11:00:00"))
+    assert (alert.vt_symbol, alert.value("quiet_seconds")) == ("600000.SSE", 5400.0)  # since 09:30
 
 
 def test_stop_crossing_alerts_on_each_cross_after_the_cool_down():

@@ -14,7 +14,7 @@ from typing import Callable, Iterable, Mapping
 
 from ..market.instruments import Instrument, default_registry
 from .config import MonitorConfig
-from .indicators import Reference, SymbolState
+from .indicators import MarketClock, Reference, SymbolState
 from .records import Alert, DailyBar, Indicators, MinuteBar, Quote
 from .rules import CoolDown, Rule, TimerRule, default_rules
 from .session import sod, wall
@@ -55,6 +55,7 @@ class MonitorCore:
         self._snapshot: dict[str, Indicators] = {}
         self._closed: list[MinuteBar] = []
         self._cooldown = CoolDown()
+        self._market = MarketClock()
         c = self.config
         self._storm = StormLimiter(c.storm_window_seconds, c.storm_max_global, c.storm_max_per_symbol)
         self._stops: dict[str, float] = {}
@@ -178,7 +179,8 @@ class MonitorCore:
     def _state(self, vt_symbol: str, since: datetime) -> SymbolState:
         state = self._states.get(vt_symbol)
         if state is None:
-            state = SymbolState(vt_symbol, self._instruments(vt_symbol), self._references.get(vt_symbol), since)
+            state = SymbolState(vt_symbol, self._instruments(vt_symbol), self._references.get(vt_symbol), since,
+                                self._market)
             state.stop = self._stops.get(vt_symbol)
             state.in_pool = vt_symbol in self._pool
             self._states[vt_symbol] = state

@@ -69,16 +69,26 @@ class Reference:
     name: str = ""
 
 
+class MarketClock:
+    """The wall time of the latest quote of any symbol, shared by every :class:`SymbolState` of a core."""
+
+    __slots__ = ("last",)
+
+    def __init__(self) -> None:
+        self.last: datetime | None = None
+
+
 class SymbolState:
     """One symbol's running state: the bar builder, minute closes and volumes, the last indicators."""
 
     __slots__ = ("vt_symbol", "instrument", "reference", "bars", "day", "closing_auction", "tick",
                  "_limit_key", "_limits", "closes", "volumes", "index", "current", "previous", "last_seen",
-                 "since", "stop", "in_pool", "first_minute")
+                 "since", "stop", "in_pool", "first_minute", "market")
 
     def __init__(self, vt_symbol: str, instrument: Instrument | None, reference: Reference | None,
-                 since: datetime | None = None) -> None:
+                 since: datetime | None = None, market: MarketClock | None = None) -> None:
         self.vt_symbol = vt_symbol
+        self.market = market or MarketClock()
         self.instrument = instrument
         self.reference = reference or Reference(vt_symbol)
         self.bars = MinuteBars(vt_symbol)
@@ -108,6 +118,11 @@ class SymbolState:
         self.index = -1
         self.first_minute = None
         self.current = self.previous = None
+
+    @property
+    def market_seen(self) -> datetime | None:
+        """Wall time of the latest quote of any symbol of the same core."""
+        return self.market.last
 
     def set_reference(self, reference: Reference) -> None:
         self.reference = reference
@@ -176,6 +191,9 @@ class SymbolState:
             return_1m=self.minute_return(index, 1, last), return_5m=self.minute_return(index, 5, last),
             minute=index, minute_volume=minute_volume, suspended=quote.suspended is True)
         self.last_seen = moment
+        market = self.market
+        if market.last is None or moment > market.last:
+            market.last = moment
         return self.current
 
     def minute_return(self, index: int | None, minutes: int, last: float) -> float | None:

@@ -14,7 +14,7 @@ from typing import Iterable, Protocol, Sequence
 
 from .config import DAY, MonitorConfig
 from .records import Indicators, Severity
-from .session import Phase, continuous_seconds, phase_at, sod, wall
+from .session import OPEN, Phase, continuous_seconds, phase_at, sod, wall
 
 
 class History(Protocol):
@@ -32,6 +32,8 @@ class History(Protocol):
     def first_minute(self) -> int | None: ...  # the first minute index quoted today
     @property
     def since(self) -> datetime | None: ...  # wall time the symbol was first watched
+    @property
+    def market_seen(self) -> datetime | None: ...  # wall time of the latest quote of any watched symbol
     @property
     def closing_auction(self) -> bool: ...
     @property
@@ -206,7 +208,11 @@ class GapOpen(Rule):
 
 @dataclass(frozen=True)
 class StaleQuote(TimerRule):
-    """No quote for ``seconds`` of continuous trading (lunch, auctions and suspended symbols excluded)."""
+    """No quote for ``seconds`` of continuous trading (lunch, auctions and suspended symbols excluded).
+
+    A symbol that has not quoted today stays quiet while no watched symbol has quoted today: the market is
+    closed (a holiday beyond the calendar's end), not the feed stale. The price: a feed dead from before the
+    open is not reported by this rule (the gateway's connection state shows it)."""
 
     seconds: float = 60.0
 
@@ -214,7 +220,13 @@ class StaleQuote(TimerRule):
         if snapshot is not None and snapshot.suspended:
             return None
         local = wall(now)
-        seen = history.last_seen if history.last_seen is not None else history.since
+        seen = history.last_seen
+        quoted_today = seen is not None and seen.date() == local.date()
+        if not quoted_today:
+            market = history.market_seen
+            if market is None or market.date() != local.date():
+                return None
+            seen = history.since
         if seen is not None and (local - seen).total_seconds() < self.seconds:
             return None  # quiet for less wall time than the threshold (the common case, decided cheaply)
         if phase_at(local, history.closing_auction) is not Phase.CONTINUOUS:
@@ -223,9 +235,13 @@ class StaleQuote(TimerRule):
         quiet = continuous_seconds(start, sod(local), history.closing_auction)
         if quiet < self.seconds:
             return None
-        what = "since the open" if start == 0.0 else f"since {seen:%H:%M:%S}" if seen else ""
-        return Decision(f"no quote for {quiet:.0f} s of continuous trading {what}".rstrip(),
-                        (("quiet_seconds", quiet),))
+        if quoted_today:
+            what = f"since the last quote at {seen:%H:%M:%S}"
+        elif start <= OPEN:
+            what = "since the open"
+        else:
+            what = f"since watching began at {seen:%H:%M:%S}"
+        return Decision(f"no quote for {quiet:.0f} s of continuous trading {what}", (("quiet_seconds", quiet),))
 
 
 @dataclass(frozen=True)
