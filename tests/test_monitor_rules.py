@@ -84,7 +84,7 @@ SCENARIOS = {
         quote("09:20:00", 0.0, 0),
         quote("09:25:00", 10.30, 5000, open=10.30),
         quote("09:30:00", 10.31, 6000, open=10.30),
-        quote("09:40:00", 10.25, 7000, open=10.30),
+        quote("09:40:00", 10.25, 6100, open=10.30),  # 100: no surge over bar 0's 1000 traded
     ], [("gap_open", "600000.SSE", "09:25:00")]),
     "gap down 2.5 %": ([quote("09:25:00", 9.75, 5000, open=9.75)], [("gap_open", "600000.SSE", "09:25:00")]),
     "a 1 % gap is no gap": ([quote("09:25:00", 10.10, 5000, open=10.10)], []),
@@ -101,6 +101,18 @@ SCENARIOS = {
         quote("09:40:30", 10.0, 15_000),  # minute 10: 1000 + 4000 = 5× the mean
         quote("09:40:40", 10.0, 16_000),
     ], [("volume_surge", "600000.SSE", "09:40:30")]),
+    "the opening auction print is not in the surge baseline": ([
+        quote("09:25:00", 10.0, 100_000),  # the auction print: bar 0 holds it, the baseline does not
+        quote("09:30:30", 10.0, 100_100),
+        *[quote(f"09:{31 + k}:30", 10.0, 100_100 + 100 * (k + 1)) for k in range(9)],
+        quote("09:40:30", 10.0, 101_500),  # 500 = 5× the mean 100 of 09:30..09:39's trades
+    ], [("volume_surge", "600000.SSE", "09:40:30")]),
+    "the closing auction print is no surge": ([
+        quote("14:48:00", 10.0, 1000),
+        *[quote(f"14:{49 + k}:30", 10.0, 1000 + 100 * (k + 1)) for k in range(10)],
+        quote("14:59:30", 10.0, 2100),
+        quote("15:00:05", 10.0, 50_000),  # the 14:57–15:00 call auction's print joins bar 239
+    ], []),
     "4.999× is no surge": ([
         *(quote(f"09:{30 + k}:00", 10.0, 1000 * (k + 1)) for k in range(11)),
         quote("09:40:30", 10.0, 14_999),

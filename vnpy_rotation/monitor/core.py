@@ -199,5 +199,5 @@ class MonitorCore:
 
     def _record(self, state: SymbolState, bar: MinuteBar) -> None:
         if state.day == bar.datetime.date():
-            state.volumes[bar.index] = bar.volume
+            state.volumes[bar.index] = bar.volume - state.bars.auction.get(bar.index, 0.0)
         self._closed.append(bar)

@@ -98,7 +98,7 @@ class SymbolState:
         self._limit_key: tuple[date, float] | None = None
         self._limits = (NAN, NAN)
         self.closes = [NAN] * MINUTES  # close of each session minute, carried over minutes without trades
-        self.volumes = [0.0] * MINUTES  # volume of each closed minute bar
+        self.volumes = [0.0] * MINUTES  # volume of each closed minute bar, call-auction volume excluded
         self.index = -1  # the current minute index today
         self.current: Indicators | None = None
         self.previous: Indicators | None = None
@@ -118,6 +118,10 @@ class SymbolState:
         self.index = -1
         self.first_minute = None
         self.current = self.previous = None
+
+    def auction_volume(self, index: int) -> float:
+        """The call-auction volume inside bar ``index`` today (0 but for bars 0 and 239)."""
+        return self.bars.auction.get(index, 0.0)
 
     @property
     def market_seen(self) -> datetime | None:

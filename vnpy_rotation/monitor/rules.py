@@ -25,7 +25,7 @@ class History(Protocol):
     @property
     def closes(self) -> Sequence[float]: ...  # close of each session minute today
     @property
-    def volumes(self) -> Sequence[float]: ...  # volume of each closed minute bar today
+    def volumes(self) -> Sequence[float]: ...  # volume of each closed minute bar today, auctions excluded
     @property
     def last_seen(self) -> datetime | None: ...  # wall time of the last quote
     @property
@@ -34,6 +34,7 @@ class History(Protocol):
     def since(self) -> datetime | None: ...  # wall time the symbol was first watched
     @property
     def market_seen(self) -> datetime | None: ...  # wall time of the latest quote of any watched symbol
+    def auction_volume(self, index: int) -> float: ...  # call-auction volume inside bar ``index`` today
     @property
     def closing_auction(self) -> bool: ...
     @property
@@ -68,6 +69,9 @@ class TimerRule(Rule):
         raise NotImplementedError
 
 
+AUCTION_BARS = (0, 239)  # the bars that hold the opening and the closing call auction
+
+
 def _pct(x: float) -> str:
     return f"{x * 100:+.2f}%"
 
@@ -98,7 +102,9 @@ class PriceMove(Rule):
 @dataclass(frozen=True)
 class VolumeSurge(Rule):
     """This minute's volume is at least ``ratio`` × the mean of the ``lookback`` minutes before it (minutes
-    without trades count as 0; a monitor started late waits until it has watched ``lookback`` minutes)."""
+    without trades count as 0; a monitor started late waits until it has watched ``lookback`` minutes).
+    Call-auction volume (the 09:25 print in bar 0, the 15:00 print in bar 239) is left out of both sides:
+    a daily auction print is not a surge, and it would inflate the baseline of the first minutes."""
 
     ratio: float = 5.0
     lookback: int = 10
@@ -109,13 +115,15 @@ class VolumeSurge(Rule):
         first = history.first_minute
         if index is None or first is None or index - first < self.lookback or snapshot.minute_volume <= self.min_volume:
             return None  # the look-back must lie inside what was watched today
+        volume = snapshot.minute_volume - history.auction_volume(index) if index in AUCTION_BARS \
+            else snapshot.minute_volume
         window = history.volumes[index - self.lookback:index]
         mean = sum(window) / self.lookback
-        if mean <= 0 or snapshot.minute_volume < self.ratio * mean:
+        if mean <= 0 or volume <= self.min_volume or volume < self.ratio * mean:
             return None
-        ratio = snapshot.minute_volume / mean
-        return Decision(f"minute volume {snapshot.minute_volume:g} = {ratio:.1f}× the {self.lookback}-min mean",
-                        (("minute_volume", snapshot.minute_volume), ("mean", mean), ("ratio", ratio)))
+        ratio = volume / mean
+        return Decision(f"minute volume {volume:g} = {ratio:.1f}× the {self.lookback}-min mean",
+                        (("minute_volume", volume), ("mean", mean), ("ratio", ratio)))
 
 
 @dataclass(frozen=True)
