@@ -466,6 +466,8 @@ def test_account_screenshots(trader, manager, qtbot, tmp_path):
     dialog.resize(560, 320)
     dialog.show()
     qtbot.waitExposed(dialog)
+    for table in (manager.execution_table, manager.allocation_table):
+        table.resize(1500, 180)
     widgets = {"execution_table": manager.execution_table, "allocation_table": manager.allocation_table,
                "flatten_dialog": dialog}
     for folder in screenshot_folders(tmp_path):

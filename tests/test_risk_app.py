@@ -534,11 +534,13 @@ def test_a_cleared_flag_does_not_come_back_from_the_same_session(tmp_path, runti
 
 
 def test_risk_monitor_shows_the_allocation_and_its_history(stack, qtbot, tmp_path, monkeypatch):
+    import qdarkstyle
     from test_gui import allocate, assert_picture, hand_allocation, rows, screenshot_folders
 
     from vnpy_rotation.allocation.records import AccountLine, AllocationDecision, AllocationLine
 
     widget, _ = shown_window(stack, qtbot, monkeypatch)
+    widget.setStyleSheet(qdarkstyle.load_stylesheet(qt_api="pyside6"))
     earlier = AllocationDecision(datetime(2024, 1, 1, 15, 0), "risk_parity",
                                  (AllocationLine("etf", "REPLAY", 500_000.0, 0.5, "1/σ"),
                                   AllocationLine("vqm", "REPLAY", 450_000.0, 0.45, "1/σ")),

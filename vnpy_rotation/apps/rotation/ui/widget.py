@@ -197,10 +197,10 @@ class ExecutionTable(DataTable):
     """The snapshot's ``execution``: one row per scope (the strategy, its account) and period (docs/execution_stats.md;
     "-" where there is nothing to measure)."""
 
-    headers = ("Scope", "Name", "Period", "Day", "Orders", "Filled", "Fill rate (vol)", "Fill rate (orders)",
-               "Time to fill median / p90 (s)", "Slippage decision (bp)", "Slippage open (bp)",
-               "Slippage VWAP (bp)", "Traded (CNY)", "Fees per CNY (bp)", "Refusals")
-    fit = tuple(range(15))
+    headers = ("Scope", "Name", "Period", "Day", "Orders", "Filled", "Fill (vol)", "Fill (orders)",
+               "To fill med / p90 (s)", "Slip decision (bp)", "Slip open (bp)", "Slip VWAP (bp)", "Traded (CNY)",
+               "Fees/CNY (bp)", "Refusals (count, CNY)")
+    fit = tuple(range(14))
 
     def show_execution(self, stats: list[dict] | None) -> None:
         self.set_rows([[s["scope"], s["name"], s["period"], s["day"], str(s["orders"]), str(s["filled_orders"]),
