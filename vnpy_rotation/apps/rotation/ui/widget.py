@@ -527,7 +527,7 @@ class RotationManager(EventWindow):
 
     def allocation(self) -> dict | None:
         """The risk engine's allocation record in force (JSON), None without one."""
-        risk = self.main_engine.get_engine("RotationRisk")
+        risk = self.main_engine.engines.get("RotationRisk")  # (get_engine logs every miss: no risk app added)
         decision = risk.allocation() if risk is not None else None
         return None if decision is None else decision.to_json()
 
