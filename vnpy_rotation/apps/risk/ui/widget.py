@@ -13,7 +13,9 @@ from vnpy.trader.ui import QtCore, QtGui, QtWidgets
 
 from ....errors import InputRejected
 from ....risk.events import EVENT_RISK_SNAPSHOT
-from ...rotation.ui.widget import AllocationTable, DataTable, EventWindow, group, money, rate, splitter
+from ...rotation.ui.account_tables import AllocationTable, rate
+from ...rotation.ui.tables import DataTable, money
+from ...rotation.ui.widget import EventWindow, group, splitter
 from ..engine import APP_NAME, RiskEngine
 
 TITLE = "Risk monitor"

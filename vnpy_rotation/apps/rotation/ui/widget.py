@@ -6,7 +6,6 @@ strategy), each through the engine's methods; a log."""
 from __future__ import annotations
 
 import json
-import math
 import threading
 from datetime import datetime
 from typing import Any, Callable
@@ -18,6 +17,8 @@ from vnpy.trader.ui import QtCore, QtGui, QtWidgets
 from ....errors import InputRejected
 from ..engine import APP_NAME, EVENT_ROTATION_LOG, EVENT_ROTATION_STRATEGY, RotationEngine
 from ..settings import InstanceSetting
+from .account_tables import AllocationTable, ExecutionTable
+from .tables import DataTable, _missing, money, qty
 
 TITLE = "Rotation strategies"
 OPTIONS = ("bars", "history_start", "tolerance_bps", "max_rounds")  # InstanceSetting fields the dialog edits
@@ -28,18 +29,6 @@ SUMMARY_LABELS = {"day": "Day", "equity": "Equity", "market_value": "Market valu
 
 
 # -- cell text --------------------------------------------------------------------------------------
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def money(value: Any, spec: str = ",.2f") -> str:
-    return "-" if _missing(value) else format(value, spec)
-
-
-def qty(value: Any) -> str:
-    return money(value, ",.0f" if _missing(value) or float(value).is_integer() else ",.2f")
-
-
 def plain(value: Any) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k} {qty(v) if isinstance(v, (int, float)) else v}" for k, v in value.items()) or "-"
@@ -78,36 +67,6 @@ def parse_value(text: str, default: Any) -> Any:
         if default is None:
             return text  # e.g. a path or a date
         raise ValueError(f"{text!r} is not valid JSON") from None
-
-
-# -- tables -----------------------------------------------------------------------------------------
-class DataTable(QtWidgets.QTableWidget):
-    """A read-only table filled row by row from plain values."""
-
-    headers: tuple[str, ...] = ()
-    fit: tuple[int, ...] = ()  # columns sized to their contents (the others share the rest)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setColumnCount(len(self.headers))
-        self.setHorizontalHeaderLabels(list(self.headers))
-        self.verticalHeader().setVisible(False)
-        self.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
-        self.setAlternatingRowColors(True)
-        self.setWordWrap(False)
-        header = self.horizontalHeader()
-        header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Stretch)
-        for c in self.fit:
-            header.setSectionResizeMode(c, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
-
-    def set_rows(self, rows: list[list[str]]) -> None:
-        self.setRowCount(len(rows))
-        for r, row in enumerate(rows):
-            for c, text in enumerate(row):
-                item = QtWidgets.QTableWidgetItem(text)
-                item.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
-                self.setItem(r, c, item)
 
 
 class StrategyTable(DataTable):
@@ -179,57 +138,6 @@ class FillTable(DataTable):
                         qty(f["volume"]), money(f["value"]), money(f["commission"] + f["stamp_duty"]
                                                                     + f["transfer_fee"]), f["reason"]]
                        for f in (progress or {}).get("fills", [])])
-
-
-def bp(value: Any) -> str:
-    return "-" if _missing(value) else f"{value:.1f}"
-
-
-def rate(value: Any) -> str:
-    return "-" if _missing(value) else f"{value:.1%}"
-
-
-def seconds(value: Any) -> str:
-    return "-" if _missing(value) else f"{value:.0f}"
-
-
-class ExecutionTable(DataTable):
-    """The snapshot's ``execution``: one row per scope (the strategy, its account) and period (docs/execution_stats.md;
-    "-" where there is nothing to measure)."""
-
-    headers = ("Scope", "Name", "Period", "Day", "Orders", "Filled", "Fill (vol)", "Fill (orders)",
-               "To fill med / p90 (s)", "Slip decision (bp)", "Slip open (bp)", "Slip VWAP (bp)", "Traded (CNY)",
-               "Fees/CNY (bp)", "Refusals (count, CNY)")
-    fit = tuple(range(14))
-
-    def show_execution(self, stats: list[dict] | None) -> None:
-        self.set_rows([[s["scope"], s["name"], s["period"], s["day"], str(s["orders"]), str(s["filled_orders"]),
-                        rate(s["fill_rate_volume"]), rate(s["fill_rate_orders"]),
-                        f"{seconds(s['time_to_fill_median'])} / {seconds(s['time_to_fill_p90'])}",
-                        bp(s["slippage_decision_bp"]), bp(s["slippage_open_bp"]), bp(s["slippage_vwap_bp"]),
-                        money(s["traded_value"]),
-                        bp(None if s["fees_per_cny"] is None else s["fees_per_cny"] * 10_000),
-                        "; ".join(f"{r['reason']} {r['count']} ({money(r['value'])})" for r in s["refusals"]) or "-"]
-                       for s in stats or []])
-
-
-class AllocationTable(DataTable):
-    """An allocation record (AllocationDecision JSON): one row per strategy, then one per account."""
-
-    headers = ("Strategy", "Account", "Amount (CNY)", "Weight", "Volatility", "Date", "Rule", "Reason")
-    fit = (0, 1, 2, 3, 4, 5, 6)
-
-    def show_allocation(self, decision: dict | None) -> None:
-        if decision is None:
-            self.set_rows([])
-            return
-        at = decision["at"].replace("T", " ")[:16]
-        rows = [[x["strategy"], x["account"], money(x["amount"]), rate(x["weight"]), rate(x.get("volatility")), at,
-                 decision["rule"], x["reason"] or decision.get("reason", "")] for x in decision["lines"]]
-        rows += [["(account)", a["account"], money(a["allocated"]), rate(a["allocated"] / a["equity"])
-                  if a["equity"] > 0 else "-", "-", at, decision["rule"], f"equity {money(a['equity'])}"
-                  + (f"; {a['reason']}" if a.get("reason") else "")] for a in decision["accounts"]]
-        self.set_rows(rows)
 
 
 class SummaryTable(DataTable):
