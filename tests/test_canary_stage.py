@@ -223,6 +223,15 @@ def test_an_ex_date_splits_by_the_brokers_ratio_and_pays_each_book_its_own_divid
     assert reconcile(ledger.real_books(), broker, dividend) == []
 
 
+def champion_in_a_candidate_in_b() -> tuple[dict[str, Quote], CanaryLedger]:
+    """10,000 A at 4 and 50,000 cash; the champion wants everything in A, the candidate everything in B at 6."""
+    prices = {A: 4.0, B: 6.0}
+    ledger = ledger_with({A: 10_000}, 50_000.0, prices)
+    ledger.plans = {CHAMPION: plan({A: 1.0, B: 0.0}), CANDIDATE: plan({A: 0.0, B: 1.0})}
+    ledger.standing = dict(ledger.plans)
+    return {s: Quote(p, previous_close=p) for s, p in prices.items()}, ledger
+
+
 def test_under_an_allocation_each_version_is_capped_by_its_canary_split():
     # the account is worth 90,000 (10,000 A at 4 and 50,000 cash); the strategy's allocation is 60,000, the
     # first stage's share 0.5: champion 30,000, candidate 30,000 (canary_split). After the rescale each book
@@ -230,11 +239,7 @@ def test_under_an_allocation_each_version_is_capped_by_its_canary_split():
     # 10,000, so it buys 2,500 A (not the ~6,200 its 45,000 book would buy). The candidate sells its 5,000 A
     # (never cut) and wants all in B: room 30,000 - 0 buys 5,000 B at 6 (not ~7,400). Netted: 2,500 of the
     # candidate's A move to the champion, 2,500 A are sold and 5,000 B bought.
-    prices = {A: 4.0, B: 6.0}
-    quotes = {s: Quote(p, previous_close=p) for s, p in prices.items()}
-    ledger = ledger_with({A: 10_000}, 50_000.0, prices)
-    ledger.plans = {CHAMPION: plan({A: 1.0, B: 0.0}), CANDIDATE: plan({A: 0.0, B: 1.0})}
-    ledger.standing = dict(ledger.plans)
+    quotes, ledger = champion_in_a_candidate_in_b()
     real = net_open(ledger, DAY1, quotes, terms_for, CONFIG, allocation=60_000.0)
     assert real is not None
     assert ledger.netted[A].parts == {CHAMPION: 2_500.0, CANDIDATE: -5_000.0}
@@ -249,10 +254,6 @@ def test_under_an_allocation_each_version_is_capped_by_its_canary_split():
 
 
 def test_without_an_allocation_the_versions_are_not_capped():
-    prices = {A: 4.0, B: 6.0}
-    quotes = {s: Quote(p, previous_close=p) for s, p in prices.items()}
-    ledger = ledger_with({A: 10_000}, 50_000.0, prices)
-    ledger.plans = {CHAMPION: plan({A: 1.0, B: 0.0}), CANDIDATE: plan({A: 0.0, B: 1.0})}
-    ledger.standing = dict(ledger.plans)
+    quotes, ledger = champion_in_a_candidate_in_b()
     net_open(ledger, DAY1, quotes, terms_for, CONFIG)
     assert ledger.netted[A].parts[CHAMPION] > 6_000 and ledger.netted[B].parts[CANDIDATE] > 7_000
