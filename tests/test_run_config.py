@@ -56,3 +56,33 @@ def test_two_strategies_of_one_account_trading_one_symbol():
     symbols = {"s1": ("510300.SSE", "510500.SSE"), "s2": ("510500.SSE", "600000.SSE"), "s3": ("510300.SSE",)}
     assert shared_symbols(config, symbols) == [(1, "s1", ("510500.SSE",))]  # s3 is in another account
     assert shared_symbols(config, {**symbols, "s2": ("600000.SSE",)}) == []
+
+
+CLI = """\
+accounts:
+  - {id: a, gateway: REPLAY_A, kind: replay}
+  - {id: b, gateway: REPLAY_B, kind: replay}
+strategies:
+  - {name: s1, strategy: equal_weight, account: a, weight: 0.5, settings: {symbols: ['510300.SSE']}}
+  - {name: s2, strategy: equal_weight, account: a, weight: 0.4, settings: {symbols: ['510500.SSE']}}
+  - {name: s3, strategy: equal_weight, account: b, weight: 0.9, settings: {symbols: ['510300.SSE']}}
+allocation: {rule: weights}
+"""
+
+
+@pytest.mark.parametrize("old, new, line, field", [
+    ("account: b, weight", "account: c, weight", 7, "strategies.2.account"),  # unknown account
+    ("name: s3", "name: s1", 5, "strategies"),  # one strategy on two accounts
+    ("['510500.SSE']", "['510300.SSE']", 6, "strategies.1"),  # s1 and s2 trade 510300 in account a
+])
+def test_run_py_trade_refuses_a_bad_several_strategy_config(tmp_path, old, new, line, field):
+    from conftest import run_cli
+
+    config = tmp_path / "run.yaml"
+    config.write_text(CLI.replace(old, new), encoding="utf-8")
+    done = run_cli("trade", "--gateway", "replay", "--strategy", "equal_weight", "--config", str(config),
+                   "--out", str(tmp_path / "out"), home=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    [message] = [x for x in done.stderr.splitlines() if x.strip()]
+    assert message.startswith(f"error: {config}:{line}: {field}")  # one line: file:line: the field
+    assert not (tmp_path / "out").exists()
