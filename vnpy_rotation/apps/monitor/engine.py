@@ -26,6 +26,7 @@ from vnpy.trader.engine import BaseEngine, MainEngine
 from vnpy.trader.event import EVENT_CONTRACT, EVENT_POSITION, EVENT_TICK, EVENT_TIMER
 from vnpy.trader.object import BarData, ContractData, PositionData, SubscribeRequest, TickData
 
+from ...data.xt_fetch import XT_VOLUME_LOT
 from ...errors import InputRejected, Problem, RotationError
 from ...monitor.config import MonitorConfig
 from ...monitor.core import Holding, MonitorCore
@@ -41,17 +42,22 @@ PROVISIONAL_SOURCE = "monitor"  # the source recorded with the provisional daily
 MAX_ALERTS = 200  # the newest alerts kept for the view
 REFERENCE_DAYS = 5  # 量比's denominator: the 5-day average daily volume
 
-# XT sends ``volume`` (and the book volumes) in lots (手) for stocks and funds — "volume: 成交总量(手)",
-# https://dict.thinktrader.net/innerApi/data_structure.html — and vnpy_xt passes them on unchanged.
-# The monitor counts shares. Other A-share gateways report shares already. A tick is XT's when it carries
-# vnpy_xt's raw payload (``extra["raw"]``), whatever the gateway instance is named (one per account: XT_A, XT_B).
-XT_LOT = 100.0
+# XT sends ``volume`` (and the book volumes) in lots (手) for stocks and funds, ``amount`` in CNY: "volume int
+# 成交总量(手)", "pvolume 原始成交总量(未经过股手转换的成交总量)" for get_full_tick and the subscribe_quote callback,
+# https://dict.thinktrader.net/innerApi/data_structure.html (a tick quoted on the VeighNa forum,
+# https://www.vnpy.com/forum/topic/29943, has amount 738252995 / volume 452964 = 1630 = 100 x its ~16.3 price).
+# vnpy_xt 1.4.6 passes them on unchanged (xt_gateway.onMarketData: ``volume=d["volume"]``, ``bid_volume_1 =
+# bv_data[0]``), and so does its datafeed for K-lines (``volume=float(tp.volume)``). The monitor counts shares, the
+# unit of this project's daily bars in vnpy's table (every import path converts; data/xt_fetch.py multiplies vnpy_xt's
+# daily bars by 100), so 量比 divides shares by shares and the saved minute bars sum to the stored daily volume.
+# Other A-share gateways report shares already. A tick is XT's when it carries vnpy_xt's raw payload
+# (``extra["raw"]``), whatever the gateway instance is named (one per account: XT_A, XT_B).
 
 
 def tick_lot(tick: TickData) -> float:
     """Shares per unit of the tick's volumes: 100 for XT's (lots), 1 otherwise."""
     raw = tick.extra.get("raw") if isinstance(tick.extra, dict) else None
-    return XT_LOT if isinstance(raw, dict) else 1.0
+    return XT_VOLUME_LOT if isinstance(raw, dict) else 1.0
 
 
 # How XT says a stock is suspended. get_instrument_detail's InstrumentStatus is "合约已停牌日期(停牌第一天值为0,
