@@ -192,7 +192,7 @@ class MonitorCore:
         state = self._states.get(vt_symbol)
         if state is None:
             state = SymbolState(vt_symbol, self._instruments(vt_symbol), self._references.get(vt_symbol), since,
-                                self._market)
+                                self._market, self.config.stale_gap_window)
             state.stop = self._stops.get(vt_symbol)
             state.in_pool = vt_symbol in self._pool
             self._states[vt_symbol] = state
