@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import pandas as pd
-from vnpy.event import Event, EventEngine
+from vnpy.event import EVENT_TIMER, Event, EventEngine
 from vnpy.trader.constant import Exchange, Interval
 from vnpy.trader.engine import BaseEngine, MainEngine
-from vnpy.trader.event import EVENT_CONTRACT, EVENT_POSITION, EVENT_TICK, EVENT_TIMER
+from vnpy.trader.event import EVENT_CONTRACT, EVENT_POSITION, EVENT_TICK
 from vnpy.trader.object import BarData, ContractData, PositionData, SubscribeRequest, TickData
 
 from ...data.xt_fetch import XT_VOLUME_LOT
@@ -103,12 +103,11 @@ XT_PRICE_EPS = 0.0005  # half the smallest A-share tick (0.001, funds): prices c
 def xt_limits(vt_symbol: str, pre_close: float) -> tuple[float, float] | None:
     """(UpStopPrice, DownStopPrice) of XT's current instrument detail when it belongs to ``pre_close``; else None."""
     detail = xt_detail(vt_symbol) or {}
-    basis, up, down = detail.get("PreClose"), detail.get("UpStopPrice"), detail.get("DownStopPrice")
-    if not all(isinstance(v, (int, float)) and v > 0 for v in (basis, up, down)):
+    prices = [float(v) for v in (detail.get(k) for k in ("PreClose", "UpStopPrice", "DownStopPrice"))
+              if isinstance(v, (int, float)) and v > 0]
+    if len(prices) != 3 or abs(prices[0] - pre_close) > XT_PRICE_EPS:
         return None
-    if abs(float(basis) - pre_close) > XT_PRICE_EPS:
-        return None
-    return float(up), float(down)
+    return prices[1], prices[2]
 
 
 def china_now() -> datetime:
@@ -252,7 +251,7 @@ class MonitorEngine(BaseEngine):
 
         rotation = getattr(self.main_engine, "engines", {}).get("RotationStrategy")
         callbacks = getattr(rotation, "day_closed", None)
-        if callbacks is not None and not any(isinstance(c, MonitorCloseDay) for c in callbacks):
+        if rotation is not None and callbacks is not None and not any(isinstance(c, MonitorCloseDay) for c in callbacks):
             callbacks.append(MonitorCloseDay(self.main_engine, rotation.notify, self.write_log))
 
     def _subscribe(self, vt_symbol: str) -> None:
