@@ -85,7 +85,7 @@ class SymbolState:
 
     __slots__ = ("vt_symbol", "instrument", "reference", "bars", "day", "closing_auction", "tick",
                  "_limit_key", "_limits", "closes", "volumes", "index", "current", "previous", "last_seen",
-                 "since", "stop", "in_pool", "first_minute", "market", "gaps")
+                 "since", "stop", "in_pool", "first_minute", "market", "stamps", "_typical")
 
     def __init__(self, vt_symbol: str, instrument: Instrument | None, reference: Reference | None,
                  since: datetime | None = None, market: MarketClock | None = None, gap_window: int = 20) -> None:
@@ -109,8 +109,10 @@ class SymbolState:
         self.stop: float | None = None  # a holding's stop level
         self.in_pool = False
         self.first_minute: int | None = None
-        # continuous-trading seconds between consecutive quotes of a day (kept across days: a thin symbol stays thin)
-        self.gaps: deque[float] = deque(maxlen=gap_window)
+        # (day, seconds since midnight) of the recent quotes, kept across days (a thin symbol stays thin); the gaps
+        # between them are worked out only when the stale rule asks (typical_gap), not on every quote
+        self.stamps: deque[tuple[date, float]] = deque(maxlen=gap_window + 1)
+        self._typical: tuple[float, float | None] | None = None  # (longest, typical_gap(longest)) since the last quote
 
     def _new_day(self, day: date) -> None:
         self.day = day
@@ -131,8 +133,20 @@ class SymbolState:
         """The median of the recent gaps between this symbol's quotes, in continuous-trading seconds, leaving out
         gaps over ``longest`` (outages, not the pace); None before one is seen. A feed sends a symbol when its
         snapshot changed, so a thinly traded one quotes every 30–60 s or less often; the stale rule scales by this."""
-        gaps = [g for g in self.gaps if g <= longest]
-        return median(gaps) if gaps else None
+        cached = self._typical
+        if cached is not None and cached[0] == longest:
+            return cached[1]
+        gaps = []
+        stamps = self.stamps
+        for k in range(1, len(stamps)):
+            (day, start), (later, end) = stamps[k - 1], stamps[k]
+            if day == later:  # quotes in the auctions, over lunch or in one instant say nothing of the pace
+                gap = continuous_seconds(start, end, self.closing_auction)
+                if 0 < gap <= longest:
+                    gaps.append(gap)
+        typical = median(gaps) if gaps else None
+        self._typical = (longest, typical)
+        return typical
 
     @property
     def market_seen(self) -> datetime | None:
@@ -205,11 +219,8 @@ class SymbolState:
             turnover_rate=volume / ref.float_shares if ref.float_shares else None,
             return_1m=self.minute_return(index, 1, last), return_5m=self.minute_return(index, 5, last),
             minute=index, minute_volume=minute_volume, suspended=quote.suspended is True)
-        seen = self.last_seen
-        if seen is not None and seen.date() == day:
-            gap = continuous_seconds(sod(seen), seconds, self.closing_auction)
-            if gap > 0:  # quotes in the auctions, over lunch or in the same instant say nothing of the pace
-                self.gaps.append(gap)
+        self.stamps.append((day, seconds))
+        self._typical = None
         self.last_seen = moment
         market = self.market
         if market.last is None or moment > market.last:
