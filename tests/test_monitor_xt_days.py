@@ -66,6 +66,7 @@ def test_xt_lots_agree_with_the_stored_daily_bars_in_vwap_volume_ratio_and_saved
     mon.store.save_bars("600000", "SSE", bars_to_frame(xt_daily_bars(history)))
     assert mon.store.stored_bars("600000", "SSE")["volume"].tolist() == [2_400_000.0] * 5
 
+    mon.market.instruments["600000.SH"]["FloatVolume"] = 2.0e9  # XT's 流通股本, in shares
     connect(mon)
     mon.engine.start(["600000.SSE"], "XT")  # references from the database: the 5-day average in shares
     tick(mon, "600000.SH", "09:25:00", 10.0, lots=1_000, amount=1_000_000)  # the opening auction: 100,000 shares
@@ -76,6 +77,7 @@ def test_xt_lots_agree_with_the_stored_daily_bars_in_vwap_volume_ratio_and_saved
     assert ind.vwap == pytest.approx(10.075)  # CNY per share: 2,015,000 / 200,000
     # 量比: (200,000 shares / 2 minutes begun) / (2,400,000 shares / 240 minutes) = 100,000 / 10,000
     assert ind.volume_ratio == pytest.approx(10.0)
+    assert ind.turnover_rate == pytest.approx(200_000 / 2.0e9)  # 换手率: shares / float shares
 
     timer(mon, "09:32:10")  # the 09:31 bar is over: saved
     bars = minute_bars_in_database("600000.SSE", at("09:00:00"), at("15:00:00"))
@@ -93,6 +95,7 @@ def test_a_monitor_running_into_the_next_day_takes_that_days_limits_references_a
                ("2024-12-31", 24_000)]
     mon.store.save_bars("600000", "SSE", bars_to_frame(xt_daily_bars(history)))
     mon.market.instruments["000001.SZ"]["InstrumentStatus"] = 2  # suspended on DAY (its second day)
+    mon.market.instruments["600000.SH"]["FloatVolume"] = 2.0e9
     connect(mon)  # vnpy_xt reads each symbol's UpStopPrice/DownStopPrice now, and never again
     mon.engine.start(["600000.SSE", "510300.SSE", "000001.SZSE"], "XT")
     assert mon.engine.suspended == {"000001.SZSE"}
@@ -127,6 +130,7 @@ def test_a_monitor_running_into_the_next_day_takes_that_days_limits_references_a
     assert (ind.limit_up, ind.limit_down, ind.feed_limit_up, ind.feed_limit_down) == (11.55, 9.45, 11.55, 9.45)
     # 量比 on the new day's 5-day average: 12-26 … 12-31 and DAY's provisional bar, (4 × 2.4 M + 0.3 M) / 5
     assert ind.volume_ratio == pytest.approx(99_000 / (1_980_000 / 240))
+    assert ind.turnover_rate == pytest.approx(99_000 / 2.0e9)  # XT's float shares again after the re-read references
     assert (rows["510300.SSE"].limit_up, rows["510300.SSE"].feed_limit_up) == (4.51, 4.6)
     assert not rows["000001.SZSE"].suspended
     mismatches = [(s, t) for s in ("600000.SSE", "510300.SSE", "000001.SZSE") for t, r in alerts_of(mon, s)

@@ -77,6 +77,10 @@ class MonitorCore:
         if state is not None:
             state.set_reference(reference)
 
+    def reference(self, vt_symbol: str) -> Reference | None:
+        """What :meth:`set_reference` last gave for a symbol (None: nothing yet)."""
+        return self._references.get(vt_symbol)
+
     def set_holdings(self, holdings: Iterable[Holding]) -> None:
         """Replace the guarded holdings and their stop levels."""
         self._stops = {h.vt_symbol: h.stop for h in holdings}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -81,14 +82,9 @@ def xt_detail(vt_symbol: str) -> dict[str, Any] | None:
     return detail if isinstance(detail, dict) else None
 
 
-def xt_suspended(vt_symbols: Iterable[str]) -> set[str]:
-    """The symbols XT's instrument detail reports suspended for a second day or more (empty without xtquant)."""
-    out = set()
-    for vt_symbol in vt_symbols:
-        status = (xt_detail(vt_symbol) or {}).get("InstrumentStatus")
-        if isinstance(status, (int, float)) and status > 0:
-            out.add(vt_symbol)
-    return out
+def positive(value: Any) -> float | None:
+    """A detail field as a positive number (None: missing, zero or not a number)."""
+    return float(value) if isinstance(value, (int, float)) and value > 0 else None
 
 
 # vnpy_xt 1.4.6 fills its tick limits from get_instrument_detail's UpStopPrice/DownStopPrice once, when the contracts
@@ -103,11 +99,10 @@ XT_PRICE_EPS = 0.0005  # half the smallest A-share tick (0.001, funds): prices c
 def xt_limits(vt_symbol: str, pre_close: float) -> tuple[float, float] | None:
     """(UpStopPrice, DownStopPrice) of XT's current instrument detail when it belongs to ``pre_close``; else None."""
     detail = xt_detail(vt_symbol) or {}
-    prices = [float(v) for v in (detail.get(k) for k in ("PreClose", "UpStopPrice", "DownStopPrice"))
-              if isinstance(v, (int, float)) and v > 0]
-    if len(prices) != 3 or abs(prices[0] - pre_close) > XT_PRICE_EPS:
+    basis, up, down = (positive(detail.get(k)) for k in ("PreClose", "UpStopPrice", "DownStopPrice"))
+    if basis is None or up is None or down is None or abs(basis - pre_close) > XT_PRICE_EPS:
         return None
-    return prices[1], prices[2]
+    return up, down
 
 
 def china_now() -> datetime:
@@ -175,7 +170,7 @@ class MonitorEngine(BaseEngine):
         self.holdings_from_rotation = False  # True: holdings follow the rotation app's state and positions
         self.state_folder: Path | None = None  # the rotation state files (None: the runtime folder's)
         self.closed_day: date | None = None  # the day the after-close hook last ran close_day (close_hook)
-        self.suspended: set[str] = set()  # watched symbols the gateway reports suspended today (XT: xt_suspended)
+        self.suspended: set[str] = set()  # watched symbols the gateway reports suspended today (XT: read_xt_details)
         self._positions: dict[str, tuple[str, float, float]] = {}  # vt_positionid → (vt_symbol, volume, price)
         self.day: date | None = None  # the trading day the references and suspensions were read for
         self.references_from_database = False  # True: start() read them, so a new day re-reads them
@@ -262,13 +257,34 @@ class MonitorEngine(BaseEngine):
             self._pending.add(vt_symbol)
             return
         self._pending.discard(vt_symbol)
-        if self.gateway_name == "XT":  # the contract arrived: xtdata answers now
-            try:
-                self.suspended |= xt_suspended([vt_symbol])
-            except Exception as exc:  # noqa: BLE001  (xtdata raises its own types) the quote stays "unknown"
-                self.write_log(f"{vt_symbol} 停牌状态查询失败: {exc}")
+        if self.on_xt:  # the contract arrived: xtdata answers now
+            self.read_xt_details([vt_symbol])
         self._subscribed.add(vt_symbol)
         self.main_engine.subscribe(SubscribeRequest(contract.symbol, contract.exchange), self.gateway_name)
+
+    @property
+    def on_xt(self) -> bool:
+        """Whether the watched gateway is vnpy_xt's (named XT, or XT_A, XT_B … one per account)."""
+        return self.gateway_name == "XT" or self.gateway_name.startswith("XT_")
+
+    def read_xt_details(self, vt_symbols: Iterable[str]) -> None:
+        """From XT's instrument details: the suspension (see the note on ``InstrumentStatus`` above) and the float
+        shares behind the turnover rate — ``FloatVolume`` "流通股本", in shares (000001.SZ's reads 19405546950.0 in
+        the get_instrument_detail example at https://blog.51cto.com/u_15408625/6222923). Float shares the caller
+        gave in a reference are kept. A failed query leaves the symbol's suspension unknown."""
+        for vt_symbol in vt_symbols:
+            try:
+                detail = xt_detail(vt_symbol) or {}
+            except Exception as exc:  # noqa: BLE001  (xtdata raises its own types) the quote stays "unknown"
+                self.write_log(f"{vt_symbol} 合约信息查询失败: {exc}")
+                continue
+            float_shares = positive(detail.get("FloatVolume"))
+            with self._lock:
+                if positive(detail.get("InstrumentStatus")) is not None:
+                    self.suspended.add(vt_symbol)
+                reference = self.core.reference(vt_symbol) or Reference(vt_symbol)
+                if float_shares is not None and reference.float_shares is None:
+                    self.core.set_reference(replace(reference, float_shares=float_shares))
 
     def load_references(self, symbols: Iterable[str], today: date) -> list[Reference]:
         """From the database's daily bars before ``today``: the 5-day average volume and the ST flag."""
@@ -384,16 +400,12 @@ class MonitorEngine(BaseEngine):
             return
         self.day = day
         refs = self.load_references(self.watchlist, day) if self.references_from_database else []
-        suspended = set()
-        if self.gateway_name.startswith("XT"):
-            try:
-                suspended = xt_suspended(self.watchlist)
-            except Exception as exc:  # noqa: BLE001  (xtdata raises its own types) the state stays "unknown"
-                self.write_log(f"停牌状态查询失败: {exc}")
         with self._lock:
             for reference in refs:
                 self.core.set_reference(reference)
-            self.suspended = suspended
+            self.suspended = set()
+        if self.on_xt:
+            self.read_xt_details(s for s in self.watchlist if s in self._subscribed)
         self.write_log(f"行情监控换日: {day}")
 
     def _process_position(self, event: Event) -> None:
