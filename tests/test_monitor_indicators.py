@@ -92,3 +92,21 @@ def test_without_a_rule_of_ours_the_feed_limits_are_used():
     m.on_quote(quote("10:00:00", 10.0, 100, limit_up=11.0, limit_down=9.0))
     got = m.snapshot()["600000.SSE"]
     assert (got.limit_up, got.limit_down, got.limit_mismatch) == (11.0, 9.0, False)
+
+
+def test_limits_follow_the_reference_price_into_the_next_day_and_a_feed_disagreeing_warns_once_a_day():
+    core = MonitorCore()
+    monday = date(2024, 3, 4)  # the trading day after DAY (a Friday)
+    steps = [quote("10:00:00", 10.5, 100, limit_up=11.0, limit_down=9.0),
+             quote("14:59:00", 10.5, 200, limit_up=11.0, limit_down=9.0),
+             # the next day's quotes carry the new reference price; this feed still sends Friday's limits
+             quote("09:25:00", 10.6, 100, pre_close=10.5, day=monday, limit_up=11.0, limit_down=9.0),
+             quote("09:30:00", 10.6, 200, pre_close=10.5, day=monday, limit_up=11.0, limit_down=9.0),
+             quote("10:30:00", 10.7, 300, pre_close=10.5, day=monday, limit_up=11.0, limit_down=9.0)]
+    seen, alerts = [], []
+    for q in steps:
+        alerts += [(f"{a.time:%d %H:%M}", a.rule) for a in core.on_quote(q) if a.rule == "limit_mismatch"]
+        ind = core.snapshot()["600000.SSE"]
+        seen.append((ind.limit_up, ind.limit_down, ind.limit_mismatch))
+    assert seen == [(11.0, 9.0, False)] * 2 + [(11.55, 9.45, True)] * 3
+    assert alerts == [("04 09:25", "limit_mismatch")]

@@ -118,6 +118,7 @@ SCENARIOS = {
         quote("09:40:30", 10.0, 14_999),
     ], []),
     "stale feed in continuous trading: once; a new stale spell inside the cool-down waits for its end": ([
+        quote("09:59:54", 10.0, 80), quote("09:59:57", 10.0, 90),  # its pace: a quote every 3 s
         quote("10:00:00", 10.0, 100), timer("10:00:30"), timer("10:01:00"), timer("10:01:30"),
         quote("10:02:00", 10.0, 200), timer("10:02:30"), timer("10:03:00"),  # stale again within 300 s
         timer("10:05:59"), timer("10:06:00"), timer("10:07:00"),
@@ -323,3 +324,43 @@ def test_config_is_validated_and_frozen():
         validate_section(MonitorConfig, {"stale_secs": 5}, "monitor.yaml")
     with pytest.raises(ValidationError):
         MonitorConfig().spike_pct = 0.1  # type: ignore[misc]
+
+
+def thin_and_liquid_morning() -> list:
+    """A thin stock quoting at irregular 40–80 s gaps (median 55 s) until 10:06:45, a liquid one every 3 s until
+    10:10:00, the clock every 5 s to 10:12:00; quotes before timer ticks of the same second."""
+    thin, t = [], at("10:00:00")
+    for gap in (0, 40, 70, 50, 80, 45, 65, 55):
+        t += timedelta(seconds=gap)
+        thin.append(quote(t.strftime("%H:%M:%S"), 10.0, 100 * (len(thin) + 1)))
+    liquid = [quote((at("10:00:00") + timedelta(seconds=3 * k)).strftime("%H:%M:%S"), 11.0, 100 * (k + 1),
+                    vt_symbol=SZ, pre_close=11.0) for k in range(201)]
+    clock = [at("10:00:00") + timedelta(seconds=5 * k) for k in range(145)]
+    return sorted([*thin, *liquid, *clock], key=lambda s: (s if isinstance(s, datetime) else s.datetime,
+                                                           isinstance(s, datetime)))
+
+
+def test_a_thinly_traded_symbol_is_stale_only_against_its_own_pace():
+    core = MonitorCore()
+    got = []
+    for step in thin_and_liquid_morning():
+        for a in core.on_timer(step) if isinstance(step, datetime) else core.on_quote(step):
+            got.append((a.vt_symbol, f"{a.time:%H:%M:%S}", a.value("quiet_seconds"), a.value("threshold")))
+    # the liquid one: 60 s after 10:10:00; the thin one: 5 × its 55-s median after 10:06:45, never while it quotes
+    assert got == [(SZ, "10:11:00", 60.0, 60.0), ("600000.SSE", "10:11:20", 275.0, 275.0)]
+
+
+def test_a_zero_gap_factor_keeps_one_threshold_for_every_symbol():
+    alerts = run(thin_and_liquid_morning(), config=MonitorConfig(stale_gap_factor=0))
+    assert alerts[0] == ("stale_quote", "600000.SSE", "10:01:40")  # 60 s into a 70-s gap
+
+
+def test_the_stale_threshold_is_capped_and_never_below_the_floor():
+    core = MonitorCore(MonitorConfig(stale_seconds=60, stale_gap_factor=5, stale_max_seconds=120))
+    for hms in ("10:00:00", "10:01:30", "10:03:00", "10:04:30"):  # a 90-s pace: 5 × 90 = 450, capped at 120
+        core.on_quote(quote(hms, 10.0, 100))
+    assert core.on_timer(at("10:06:29")) == []
+    [alert] = core.on_timer(at("10:06:30"))
+    assert alert.value("threshold") == 120.0
+    with pytest.raises(ValidationError):
+        MonitorConfig(stale_seconds=60, stale_max_seconds=30)

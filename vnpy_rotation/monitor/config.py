@@ -20,7 +20,13 @@ class MonitorConfig(Frozen):
     surge_min_volume: float = Field(default=0.0, ge=0, description="a surge minute needs at least this volume")
     approach_pct: float = Field(default=0.01, gt=0, lt=0.3, description="distance to a limit that counts as near")
     gap_pct: float = Field(default=0.02, gt=0, lt=1, description="|open / pre_close - 1| that counts as a gap")
-    stale_seconds: float = Field(default=60.0, gt=0, description="continuous-trading seconds without a quote")
+    stale_seconds: float = Field(default=60.0, gt=0,
+                                 description="continuous-trading seconds without a quote (the least threshold)")
+    stale_gap_factor: float = Field(default=5.0, ge=0, description="a symbol is stale only after this many times "
+                                    "its own median gap between recent quotes (0: stale_seconds for every symbol)")
+    stale_gap_window: int = Field(default=20, ge=1, le=500, description="recent quote gaps the median is taken of")
+    stale_max_seconds: float = Field(default=900.0, gt=0,
+                                     description="the most a symbol's own threshold grows to (a dead feed still shows)")
     cooldown_seconds: float = Field(default=300.0, ge=0, description="a rule re-alerts a symbol no sooner")
     bar_grace_seconds: float = Field(default=3.0, ge=0, description="a minute's bar closes this long after it ends")
     session_end_grace_seconds: float = Field(default=60.0, ge=0,
@@ -33,4 +39,6 @@ class MonitorConfig(Frozen):
     def _per_symbol_within_global(self) -> "MonitorConfig":
         if self.storm_max_per_symbol > self.storm_max_global:
             raise ValueError("storm_max_per_symbol must not exceed storm_max_global")
+        if self.stale_max_seconds < self.stale_seconds:
+            raise ValueError("stale_max_seconds must not be below stale_seconds")
         return self

@@ -77,6 +77,10 @@ class MonitorCore:
         if state is not None:
             state.set_reference(reference)
 
+    def reference(self, vt_symbol: str) -> Reference | None:
+        """What :meth:`set_reference` last gave for a symbol (None: nothing yet)."""
+        return self._references.get(vt_symbol)
+
     def set_holdings(self, holdings: Iterable[Holding]) -> None:
         """Replace the guarded holdings and their stop levels."""
         self._stops = {h.vt_symbol: h.stop for h in holdings}
@@ -192,7 +196,7 @@ class MonitorCore:
         state = self._states.get(vt_symbol)
         if state is None:
             state = SymbolState(vt_symbol, self._instruments(vt_symbol), self._references.get(vt_symbol), since,
-                                self._market)
+                                self._market, self.config.stale_gap_window)
             state.stop = self._stops.get(vt_symbol)
             state.in_pool = vt_symbol in self._pool
             self._states[vt_symbol] = state

@@ -22,14 +22,16 @@ Definitions (fractions, not percent):
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 from datetime import date, datetime
+from statistics import median
 
 from ..data.market_data import round_to_tick
 from ..market.instruments import Instrument
 from .bars import MinuteBars
 from .records import Indicators, Quote
-from .session import MINUTES, has_closing_auction, minutes_elapsed, sod
+from .session import MINUTES, continuous_seconds, has_closing_auction, minutes_elapsed, sod
 
 NAN = math.nan
 
@@ -83,10 +85,10 @@ class SymbolState:
 
     __slots__ = ("vt_symbol", "instrument", "reference", "bars", "day", "closing_auction", "tick",
                  "_limit_key", "_limits", "closes", "volumes", "index", "current", "previous", "last_seen",
-                 "since", "stop", "in_pool", "first_minute", "market")
+                 "since", "stop", "in_pool", "first_minute", "market", "stamps", "_typical")
 
     def __init__(self, vt_symbol: str, instrument: Instrument | None, reference: Reference | None,
-                 since: datetime | None = None, market: MarketClock | None = None) -> None:
+                 since: datetime | None = None, market: MarketClock | None = None, gap_window: int = 20) -> None:
         self.vt_symbol = vt_symbol
         self.market = market or MarketClock()
         self.instrument = instrument
@@ -107,6 +109,10 @@ class SymbolState:
         self.stop: float | None = None  # a holding's stop level
         self.in_pool = False
         self.first_minute: int | None = None
+        # (day, seconds since midnight) of the recent quotes, kept across days (a thin symbol stays thin); the gaps
+        # between them are worked out only when the stale rule asks (typical_gap), not on every quote
+        self.stamps: deque[tuple[date, float]] = deque(maxlen=gap_window + 1)
+        self._typical: tuple[float, float | None] | None = None  # (longest, typical_gap(longest)) since the last quote
 
     def _new_day(self, day: date) -> None:
         self.day = day
@@ -122,6 +128,25 @@ class SymbolState:
     def auction_volume(self, index: int) -> float:
         """The call-auction volume inside bar ``index`` today (0 but for bars 0 and 239)."""
         return self.bars.auction.get(index, 0.0)
+
+    def typical_gap(self, longest: float) -> float | None:
+        """The median of the recent gaps between this symbol's quotes, in continuous-trading seconds, leaving out
+        gaps over ``longest`` (outages, not the pace); None before one is seen. A feed sends a symbol when its
+        snapshot changed, so a thinly traded one quotes every 30–60 s or less often; the stale rule scales by this."""
+        cached = self._typical
+        if cached is not None and cached[0] == longest:
+            return cached[1]
+        gaps = []
+        stamps = self.stamps
+        for k in range(1, len(stamps)):
+            (day, start), (later, end) = stamps[k - 1], stamps[k]
+            if day == later:  # quotes in the auctions, over lunch or in one instant say nothing of the pace
+                gap = continuous_seconds(start, end, self.closing_auction)
+                if 0 < gap <= longest:
+                    gaps.append(gap)
+        typical = median(gaps) if gaps else None
+        self._typical = (longest, typical)
+        return typical
 
     @property
     def market_seen(self) -> datetime | None:
@@ -194,6 +219,8 @@ class SymbolState:
             turnover_rate=volume / ref.float_shares if ref.float_shares else None,
             return_1m=self.minute_return(index, 1, last), return_5m=self.minute_return(index, 5, last),
             minute=index, minute_volume=minute_volume, suspended=quote.suspended is True)
+        self.stamps.append((day, seconds))
+        self._typical = None
         self.last_seen = moment
         market = self.market
         if market.last is None or moment > market.last:

@@ -34,6 +34,7 @@ class History(Protocol):
     def since(self) -> datetime | None: ...  # wall time the symbol was first watched
     @property
     def market_seen(self) -> datetime | None: ...  # wall time of the latest quote of any watched symbol
+    def typical_gap(self, longest: float) -> float | None: ...  # median seconds between recent quotes, ≤ longest
     def auction_volume(self, index: int) -> float: ...  # call-auction volume inside bar ``index`` today
     @property
     def closing_auction(self) -> bool: ...
@@ -216,13 +217,28 @@ class GapOpen(Rule):
 
 @dataclass(frozen=True)
 class StaleQuote(TimerRule):
-    """No quote for ``seconds`` of continuous trading (lunch, auctions and suspended symbols excluded).
+    """No quote for the symbol's threshold of continuous trading (lunch, auctions and suspended symbols excluded).
+
+    The threshold is ``seconds``, or ``gap_factor`` × the symbol's own median gap between its recent quotes when
+    that is longer, at most ``max_seconds``. xtdata pushes what changed: its whole-market push "每次推送增量数据,
+    仅包含有变动的品种" (https://www.syswea.com/lcbx/301081.html), and no xtdata page promises a snapshot of an
+    unchanged symbol every 3 s for ``subscribe_quote`` (vnpy_xt's) either. A thinly traded symbol whose quote moves
+    every 30–60 s is therefore not stale at 60 s, while a liquid one quoting every 3 s is.
 
     A symbol that has not quoted today stays quiet while no watched symbol has quoted today: the market is
     closed (a holiday beyond the calendar's end), not the feed stale. The price: a feed dead from before the
     open is not reported by this rule (the gateway's connection state shows it)."""
 
     seconds: float = 60.0
+    gap_factor: float = 0.0  # 0: ``seconds`` for every symbol
+    max_seconds: float = 900.0
+
+    def threshold(self, history: History) -> float:
+        """The continuous-trading seconds without a quote that make this symbol stale."""
+        gap = history.typical_gap(self.max_seconds) if self.gap_factor > 0 else None
+        if gap is None:
+            return self.seconds
+        return max(self.seconds, min(self.max_seconds, self.gap_factor * gap))
 
     def decide(self, snapshot: Indicators | None, history: History, now: datetime) -> Decision | None:
         if snapshot is not None and snapshot.suspended:
@@ -243,13 +259,17 @@ class StaleQuote(TimerRule):
         quiet = continuous_seconds(start, sod(local), history.closing_auction)
         if quiet < self.seconds:
             return None
+        threshold = self.threshold(history)
+        if quiet < threshold:
+            return None
         if quoted_today:
             what = f"since the last quote at {seen:%H:%M:%S}"
         elif start <= OPEN:
             what = "since the open"
         else:
             what = f"since watching began at {seen:%H:%M:%S}"
-        return Decision(f"no quote for {quiet:.0f} s of continuous trading {what}", (("quiet_seconds", quiet),))
+        return Decision(f"no quote for {quiet:.0f} s of continuous trading {what} (threshold {threshold:.0f} s)",
+                        (("quiet_seconds", quiet), ("threshold", threshold)))
 
 
 @dataclass(frozen=True)
@@ -293,7 +313,7 @@ def default_rules(config: MonitorConfig | None = None) -> tuple[Rule, ...]:
         LimitOpened("limit_down_opened", warn, 0.0, -1),
         GapOpen("gap_open", info, DAY, c.gap_pct),
         LimitMismatch("limit_mismatch", warn, DAY),
-        StaleQuote("stale_quote", warn, cd, c.stale_seconds),
+        StaleQuote("stale_quote", warn, cd, c.stale_seconds, c.stale_gap_factor, c.stale_max_seconds),
         StopCrossed("stop_crossed", crit, cd),
         PoolSuspended("pool_suspended", warn, DAY),
     )

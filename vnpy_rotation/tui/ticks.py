@@ -109,9 +109,8 @@ def _read_rows(handle: TextIO, source: str, problems: list[Problem], quotes: lis
     unknown = [name for name in header if name not in REQUIRED + OPTIONAL]
     repeated = sorted({name for name in header if header.count(name) > 1})
     if missing or unknown or repeated:
-        reason = "; ".join(filter(None, (missing and f"missing columns {', '.join(missing)}",
-                                         unknown and f"unknown columns {', '.join(unknown)}",
-                                         repeated and f"repeated columns {', '.join(repeated)}")))
+        reason = "; ".join(f"{what} columns {', '.join(names)}" for what, names in
+                           (("missing", missing), ("unknown", unknown), ("repeated", repeated)) if names)
         raise InputRejected(Problem(source, 1, f"{reason} (columns: {', '.join(REQUIRED + OPTIONAL)})"))
     reader.fieldnames = header
     previous: datetime | None = None

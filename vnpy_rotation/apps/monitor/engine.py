@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from datetime import date, datetime, timedelta
+from dataclasses import replace
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import pandas as pd
-from vnpy.event import Event, EventEngine
+from vnpy.event import EVENT_TIMER, Event, EventEngine
 from vnpy.trader.constant import Exchange, Interval
 from vnpy.trader.engine import BaseEngine, MainEngine
-from vnpy.trader.event import EVENT_CONTRACT, EVENT_POSITION, EVENT_TICK, EVENT_TIMER
+from vnpy.trader.event import EVENT_CONTRACT, EVENT_POSITION, EVENT_TICK
 from vnpy.trader.object import BarData, ContractData, PositionData, SubscribeRequest, TickData
 
+from ...data.xt_fetch import XT_VOLUME_LOT
 from ...errors import InputRejected, Problem, RotationError
 from ...monitor.config import MonitorConfig
 from ...monitor.core import Holding, MonitorCore
@@ -40,18 +42,24 @@ EVENT_MONITOR_VIEW = "eMonitorView"  # data: a MonitorView, once a second
 PROVISIONAL_SOURCE = "monitor"  # the source recorded with the provisional daily bars
 MAX_ALERTS = 200  # the newest alerts kept for the view
 REFERENCE_DAYS = 5  # 量比's denominator: the 5-day average daily volume
+ROLL_TIME = time(9, 0)  # a monitor running past midnight re-reads the day's references and suspensions then
 
-# XT sends ``volume`` (and the book volumes) in lots (手) for stocks and funds — "volume: 成交总量(手)",
-# https://dict.thinktrader.net/innerApi/data_structure.html — and vnpy_xt passes them on unchanged.
-# The monitor counts shares. Other A-share gateways report shares already. A tick is XT's when it carries
-# vnpy_xt's raw payload (``extra["raw"]``), whatever the gateway instance is named (one per account: XT_A, XT_B).
-XT_LOT = 100.0
+# XT sends ``volume`` (and the book volumes) in lots (手) for stocks and funds, ``amount`` in CNY: "volume int
+# 成交总量(手)", "pvolume 原始成交总量(未经过股手转换的成交总量)" for get_full_tick and the subscribe_quote callback,
+# https://dict.thinktrader.net/innerApi/data_structure.html (a tick quoted on the VeighNa forum,
+# https://www.vnpy.com/forum/topic/29943, has amount 738252995 / volume 452964 = 1630 = 100 x its ~16.3 price).
+# vnpy_xt 1.4.6 passes them on unchanged (xt_gateway.onMarketData: ``volume=d["volume"]``, ``bid_volume_1 =
+# bv_data[0]``), and so does its datafeed for K-lines (``volume=float(tp.volume)``). The monitor counts shares, the
+# unit of this project's daily bars in vnpy's table (every import path converts; data/xt_fetch.py multiplies vnpy_xt's
+# daily bars by 100), so 量比 divides shares by shares and the saved minute bars sum to the stored daily volume.
+# Other A-share gateways report shares already. A tick is XT's when it carries vnpy_xt's raw payload
+# (``extra["raw"]``), whatever the gateway instance is named (one per account: XT_A, XT_B).
 
 
 def tick_lot(tick: TickData) -> float:
     """Shares per unit of the tick's volumes: 100 for XT's (lots), 1 otherwise."""
     raw = tick.extra.get("raw") if isinstance(tick.extra, dict) else None
-    return XT_LOT if isinstance(raw, dict) else 1.0
+    return XT_VOLUME_LOT if isinstance(raw, dict) else 1.0
 
 
 # How XT says a stock is suspended. get_instrument_detail's InstrumentStatus is "合约已停牌日期(停牌第一天值为0,
@@ -62,21 +70,39 @@ def tick_lot(tick: TickData) -> float:
 XT_MARKETS = {"SSE": "SH", "SZSE": "SZ", "BSE": "BJ"}
 
 
-def xt_suspended(vt_symbols: Iterable[str]) -> set[str]:
-    """The symbols XT's instrument detail reports suspended for a second day or more (empty without xtquant)."""
+def xt_detail(vt_symbol: str) -> dict[str, Any] | None:
+    """xtdata's instrument detail of a vt_symbol (None without xtquant, or when XT does not know it)."""
     try:
         from xtquant import xtdata
     except ImportError:
-        return set()
-    out = set()
-    for vt_symbol in vt_symbols:
-        code, _, exchange = vt_symbol.partition(".")
-        market = XT_MARKETS.get(exchange)
-        detail = xtdata.get_instrument_detail(f"{code}.{market}") if market else None
-        status = detail.get("InstrumentStatus") if isinstance(detail, dict) else None
-        if isinstance(status, (int, float)) and status > 0:
-            out.add(vt_symbol)
-    return out
+        return None
+    code, _, exchange = vt_symbol.partition(".")
+    market = XT_MARKETS.get(exchange)
+    detail = xtdata.get_instrument_detail(f"{code}.{market}") if market else None
+    return detail if isinstance(detail, dict) else None
+
+
+def positive(value: Any) -> float | None:
+    """A detail field as a positive number (None: missing, zero or not a number)."""
+    return float(value) if isinstance(value, (int, float)) and value > 0 else None
+
+
+# vnpy_xt 1.4.6 fills its tick limits from get_instrument_detail's UpStopPrice/DownStopPrice once, when the contracts
+# are queried at connect (xt_gateway.py: ``symbol_limit_map[contract.vt_symbol] = (data["UpStopPrice"],
+# data["DownStopPrice"])``, read in onMarketData), so a gateway left connected past the close sends yesterday's limits
+# all of the next day. The engine asks XT again whenever a symbol's reference price changes and takes the detail's
+# limits only while its PreClose is the tick's: until then the feed's limits count as not sent (0).
+XT_LIMITS_RETRY = 60.0  # seconds before asking again when XT's detail still has the previous day's PreClose
+XT_PRICE_EPS = 0.0005  # half the smallest A-share tick (0.001, funds): prices closer than this are one price
+
+
+def xt_limits(vt_symbol: str, pre_close: float) -> tuple[float, float] | None:
+    """(UpStopPrice, DownStopPrice) of XT's current instrument detail when it belongs to ``pre_close``; else None."""
+    detail = xt_detail(vt_symbol) or {}
+    basis, up, down = (positive(detail.get(k)) for k in ("PreClose", "UpStopPrice", "DownStopPrice"))
+    if basis is None or up is None or down is None or abs(basis - pre_close) > XT_PRICE_EPS:
+        return None
+    return up, down
 
 
 def china_now() -> datetime:
@@ -94,13 +120,16 @@ def tick_time(tick: TickData) -> datetime:
     return moment.astimezone(CHINA).replace(tzinfo=None) if moment.tzinfo else moment
 
 
-def tick_to_quote(tick: TickData, suspended: bool | None = None) -> Quote:
+def tick_to_quote(tick: TickData, suspended: bool | None = None,
+                  limits: tuple[float, float] | None = None) -> Quote:
     """vnpy's TickData as the monitor's Quote (volumes in shares, China wall time, the feed's limits);
-    ``suspended``: what the gateway knows of the symbol's suspension (None: unknown)."""
+    ``suspended``: what the gateway knows of the symbol's suspension (None: unknown); ``limits``: the feed's
+    limit prices to use instead of the tick's ((0, 0): not known)."""
     lot = tick_lot(tick)
+    up, down = limits if limits is not None else (tick.limit_up or 0.0, tick.limit_down or 0.0)
     return Quote(tick.vt_symbol, tick_time(tick), last=tick.last_price, pre_close=tick.pre_close,
                  volume=tick.volume * lot, turnover=tick.turnover, open=tick.open_price, high=tick.high_price,
-                 low=tick.low_price, limit_up=tick.limit_up or 0.0, limit_down=tick.limit_down or 0.0,
+                 low=tick.low_price, limit_up=up, limit_down=down,
                  bid1=tick.bid_price_1, ask1=tick.ask_price_1, bid1_volume=tick.bid_volume_1 * lot,
                  ask1_volume=tick.ask_volume_1 * lot, suspended=suspended)
 
@@ -141,8 +170,12 @@ class MonitorEngine(BaseEngine):
         self.holdings_from_rotation = False  # True: holdings follow the rotation app's state and positions
         self.state_folder: Path | None = None  # the rotation state files (None: the runtime folder's)
         self.closed_day: date | None = None  # the day the after-close hook last ran close_day (close_hook)
-        self.suspended: set[str] = set()  # watched symbols the gateway reports suspended today (XT: xt_suspended)
+        self.suspended: set[str] = set()  # watched symbols the gateway reports suspended today (XT: read_xt_details)
         self._positions: dict[str, tuple[str, float, float]] = {}  # vt_positionid → (vt_symbol, volume, price)
+        self.day: date | None = None  # the trading day the references and suspensions were read for
+        self.references_from_database = False  # True: start() read them, so a new day re-reads them
+        # XT: vt_symbol → (the pre_close asked for, XT's limits for it or None, when asked); see xt_limits
+        self._xt_limits: dict[str, tuple[float, tuple[float, float] | None, datetime]] = {}
         event_engine.register(EVENT_POSITION, self._process_position)
         event_engine.register(EVENT_TICK, self._process_tick)
         event_engine.register(EVENT_TIMER, self._process_timer)
@@ -175,6 +208,8 @@ class MonitorEngine(BaseEngine):
         with self._lock:
             self.watchlist = tuple(dict.fromkeys(self.watchlist + symbols))
             self.gateway_name = gateway_name
+            self.day = now.date()
+            self.references_from_database = references is None
             for reference in refs:
                 self.core.set_reference(reference)
             self.holdings_from_rotation = holdings is None
@@ -211,7 +246,7 @@ class MonitorEngine(BaseEngine):
 
         rotation = getattr(self.main_engine, "engines", {}).get("RotationStrategy")
         callbacks = getattr(rotation, "day_closed", None)
-        if callbacks is not None and not any(isinstance(c, MonitorCloseDay) for c in callbacks):
+        if rotation is not None and callbacks is not None and not any(isinstance(c, MonitorCloseDay) for c in callbacks):
             callbacks.append(MonitorCloseDay(self.main_engine, rotation.notify, self.write_log))
 
     def _subscribe(self, vt_symbol: str) -> None:
@@ -222,13 +257,34 @@ class MonitorEngine(BaseEngine):
             self._pending.add(vt_symbol)
             return
         self._pending.discard(vt_symbol)
-        if self.gateway_name == "XT":  # the contract arrived: xtdata answers now
-            try:
-                self.suspended |= xt_suspended([vt_symbol])
-            except Exception as exc:  # noqa: BLE001  (xtdata raises its own types) the quote stays "unknown"
-                self.write_log(f"{vt_symbol} 停牌状态查询失败: {exc}")
+        if self.on_xt:  # the contract arrived: xtdata answers now
+            self.read_xt_details([vt_symbol])
         self._subscribed.add(vt_symbol)
         self.main_engine.subscribe(SubscribeRequest(contract.symbol, contract.exchange), self.gateway_name)
+
+    @property
+    def on_xt(self) -> bool:
+        """Whether the watched gateway is vnpy_xt's (named XT, or XT_A, XT_B … one per account)."""
+        return self.gateway_name == "XT" or self.gateway_name.startswith("XT_")
+
+    def read_xt_details(self, vt_symbols: Iterable[str]) -> None:
+        """From XT's instrument details: the suspension (see the note on ``InstrumentStatus`` above) and the float
+        shares behind the turnover rate — ``FloatVolume`` "流通股本", in shares (000001.SZ's reads 19405546950.0 in
+        the get_instrument_detail example at https://blog.51cto.com/u_15408625/6222923). Float shares the caller
+        gave in a reference are kept. A failed query leaves the symbol's suspension unknown."""
+        for vt_symbol in vt_symbols:
+            try:
+                detail = xt_detail(vt_symbol) or {}
+            except Exception as exc:  # noqa: BLE001  (xtdata raises its own types) the quote stays "unknown"
+                self.write_log(f"{vt_symbol} 合约信息查询失败: {exc}")
+                continue
+            float_shares = positive(detail.get("FloatVolume"))
+            with self._lock:
+                if positive(detail.get("InstrumentStatus")) is not None:
+                    self.suspended.add(vt_symbol)
+                reference = self.core.reference(vt_symbol) or Reference(vt_symbol)
+                if float_shares is not None and reference.float_shares is None:
+                    self.core.set_reference(replace(reference, float_shares=float_shares))
 
     def load_references(self, symbols: Iterable[str], today: date) -> list[Reference]:
         """From the database's daily bars before ``today``: the 5-day average volume and the ST flag."""
@@ -311,10 +367,46 @@ class MonitorEngine(BaseEngine):
         tick: TickData = event.data
         if tick.vt_symbol not in self._subscribed:
             return
+        now = self.clock()
+        moment = tick_time(tick)
+        if self.day is not None and moment.date() > self.day:
+            self.roll_day(moment.date())
+        limits = self._feed_limits(tick, now) if tick_lot(tick) == XT_VOLUME_LOT else None
         with self._lock:
             suspended = True if tick.vt_symbol in self.suspended else None
-            alerts = self.core.on_quote(tick_to_quote(tick, suspended), self.clock())
+            alerts = self.core.on_quote(tick_to_quote(tick, suspended, limits), now)
         self._publish(alerts)
+
+    def _feed_limits(self, tick: TickData, now: datetime) -> tuple[float, float]:
+        """XT's limit prices for the tick's reference price, asked again when it changes (see xt_limits);
+        (0, 0) while XT's detail is not yet the tick's day's."""
+        known = self._xt_limits.get(tick.vt_symbol)
+        if known is not None and known[0] == tick.pre_close and (
+                known[1] is not None or (now - known[2]).total_seconds() < XT_LIMITS_RETRY):
+            return known[1] or (0.0, 0.0)
+        try:
+            limits = xt_limits(tick.vt_symbol, tick.pre_close)
+        except Exception as exc:  # noqa: BLE001  (xtdata raises its own types) the limits stay unknown
+            self.write_log(f"{tick.vt_symbol} 涨跌停价查询失败: {exc}")
+            limits = None
+        self._xt_limits[tick.vt_symbol] = (tick.pre_close, limits, now)
+        return limits or (0.0, 0.0)
+
+    def roll_day(self, day: date) -> None:
+        """A new trading day while running: references re-read for ``day`` (when they came from the database)
+        and, on XT, suspensions re-read (yesterday's no longer hold). The limits follow each symbol's new reference
+        price by themselves (the core recomputes them per day and pre_close; XT's are asked again)."""
+        if self.day is not None and day <= self.day:
+            return
+        self.day = day
+        refs = self.load_references(self.watchlist, day) if self.references_from_database else []
+        with self._lock:
+            for reference in refs:
+                self.core.set_reference(reference)
+            self.suspended = set()
+        if self.on_xt:
+            self.read_xt_details(s for s in self.watchlist if s in self._subscribed)
+        self.write_log(f"行情监控换日: {day}")
 
     def _process_position(self, event: Event) -> None:
         """A position changed: the guarded holdings follow (when they come from the rotation app)."""
@@ -335,6 +427,8 @@ class MonitorEngine(BaseEngine):
     def on_timer(self, now: datetime | None = None) -> MonitorView:
         """The once-a-second work: bars whose minute is over, stale checks, saving bars, the view event."""
         now = now or self.clock()
+        if self.day is not None and now.date() > self.day and now.time() >= ROLL_TIME:
+            self.roll_day(now.date())
         with self._lock:
             alerts = self.core.on_timer(now)
         self._publish(alerts)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Sequence
 
 import pandas as pd
 from vnpy.trader.utility import TEMP_DIR
@@ -52,8 +53,13 @@ def load_watchlists(day: date, path: Path | None = None, pools_file: Path | str 
         pools = dict(read_pools(pools_file).pools)
     text = Path(path).read_text(encoding="utf-8") if Path(path).exists() else ""
     out = {}
+    def members(index: str) -> Sequence[str]:
+        return index_members(index, day)
+
     for name, spec in spec_file.lists.items():
-        symbols = resolve(spec, pools, lambda index: index_members(index, day), str(path),
-                          lambda field, name=name: yaml_line(text, ("lists", name, field)), f"lists.{name}.")
+        def line_of(field: str, name: str = name) -> int | None:
+            return yaml_line(text, ("lists", name, field))
+
+        symbols = resolve(spec, pools, members, str(path), line_of, f"lists.{name}.")
         out[name] = ResolvedList(symbols, frozenset(s for p in spec.pools for s in pools[p]))
     return out

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import Callable
+from typing import Callable, cast
 
 from vnpy.event import Event, EventEngine
 from vnpy.trader.engine import MainEngine
@@ -58,13 +58,15 @@ class WatchTable(DataTable):
 
     def show_view(self, view: MonitorView) -> None:
         self.set_rows([watch_row(s, ind, view.rank_text(s)) for s, ind in view.rows])
-        for r, (vt_symbol, _) in enumerate(view.rows):  # the factor values behind the rank, on hover
-            self.item(r, 12).setToolTip("\n".join(
-                f"{x.strategy} ({x.as_of}): " + ", ".join(f"{k} {v:.4g}" for k, v in x.factors)
-                for x in view.scores.get(vt_symbol, ())))
-        for r, (_, ind) in enumerate(view.rows):
-            if ind is not None and not math.isnan(ind.change) and ind.change != 0:
-                self.item(r, 2).setForeground(QtGui.QColor(UP if ind.change > 0 else DOWN))
+        for r, (vt_symbol, ind) in enumerate(view.rows):
+            rank = self.item(r, 12)
+            if rank is not None:  # the factor values behind the rank, on hover
+                rank.setToolTip("\n".join(
+                    f"{x.strategy} ({x.as_of}): " + ", ".join(f"{k} {v:.4g}" for k, v in x.factors)
+                    for x in view.scores.get(vt_symbol, ())))
+            change = self.item(r, 2)
+            if change is not None and ind is not None and not math.isnan(ind.change) and ind.change != 0:
+                change.setForeground(QtGui.QColor(UP if ind.change > 0 else DOWN))
 
 
 class AlertTable(DataTable):
@@ -75,7 +77,9 @@ class AlertTable(DataTable):
         newest_first = alerts[::-1]
         self.set_rows([[f"{a.time:%H:%M:%S}", a.severity.value, a.rule, a.vt_symbol, a.reason] for a in newest_first])
         for r, alert in enumerate(newest_first):
-            self.item(r, 1).setForeground(QtGui.QColor(SEVERITY_COLOURS[alert.severity.value]))
+            severity = self.item(r, 1)
+            if severity is not None:
+                severity.setForeground(QtGui.QColor(SEVERITY_COLOURS[alert.severity.value]))
 
 
 class MarketMonitor(EventWindow):
@@ -87,7 +91,7 @@ class MarketMonitor(EventWindow):
         super().__init__()
         self.main_engine = main_engine
         self.event_engine = event_engine
-        self.monitor_engine: MonitorEngine = main_engine.get_engine(APP_NAME)
+        self.monitor_engine = cast(MonitorEngine, main_engine.get_engine(APP_NAME))
         self.registered = False
         self.init_ui()
         self.signal_view.connect(self.process_view_event)
