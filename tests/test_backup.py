@@ -291,3 +291,34 @@ def test_temporary_files_and_links_are_skipped_and_listed(tmp_path):
     assert [e.path for e in read_archive(tmp_path / "a.tar.gz").files] == [".vntrader/vt_setting.json"]
     assert sorted(s.split(":")[0] for s in result.skipped) == [".vntrader/link.json",
                                                                  ".vntrader/risk_state.json.k2j4.tmp"]
+
+
+# -- what a failed command leaves, and the clear errors it gives (in-process through run.py's main) -------------
+def run_main(*args: str) -> int:
+    from vnpy_rotation.cli.main import main
+
+    return main(list(args))
+
+
+def test_a_failed_backup_removes_nothing_the_daemon_wrote_meanwhile(tmp_path, monkeypatch, capsys):
+    """The daemon writes new files into the home while a backup runs; the backup then fails. run.py must not
+    remove them (they are not the backup's), and the backup leaves no file of its own beside --out."""
+    from vnpy_rotation.ops import backup as ops
+
+    home = make_home(tmp_path / "home", {})
+    written = home / ".vntrader" / "log" / "vt_20261203.log"
+
+    def stage_while_the_daemon_writes(*args):
+        written.parent.mkdir()
+        written.write_text("the daemon's log line\n")
+        (home / ".vntrader" / "rotation_state").mkdir()
+        (home / ".vntrader" / "rotation_state" / "etf_rotation.json").write_text("{}")
+        raise OSError(28, "No space left on device", str(tmp_path / "out"))
+
+    monkeypatch.setattr(ops, "_stage", stage_while_the_daemon_writes)
+    (tmp_path / "out").mkdir()
+    assert run_main("backup", "--out", str(tmp_path / "out" / "a.tar.gz"), "--home", str(home)) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert written.read_text() == "the daemon's log line\n"
+    assert (home / ".vntrader" / "rotation_state" / "etf_rotation.json").read_text() == "{}"
+    assert list((tmp_path / "out").iterdir()) == []

@@ -227,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
             module = __import__(module_name, fromlist=[func_name])
             return int(getattr(module, func_name)(args) or 0)
         except RotationError:
-            _remove_created(created + created_inside())  # a refused command leaves the folders as it found them
+            if getattr(args, "clean_up", True):  # a refused command leaves the folders as it found them
+                _remove_created(created + created_inside())
             raise
 
     return run_guarded(dispatch)
