@@ -322,3 +322,30 @@ def test_a_failed_backup_removes_nothing_the_daemon_wrote_meanwhile(tmp_path, mo
     assert written.read_text() == "the daemon's log line\n"
     assert (home / ".vntrader" / "rotation_state" / "etf_rotation.json").read_text() == "{}"
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def unreadable(monkeypatch, module, name: str, path: Path) -> None:
+    """``module.name`` (os.scandir, Path.iterdir, open, …) raises PermissionError for ``path``, as it does for a
+    folder or file without read permission (simulated: a test run as root would read it anyway)."""
+    real = getattr(module, name)
+
+    def refusing(target=".", *args, **kwargs):
+        if isinstance(target, (str, Path)) and Path(target) == path:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(target, *args, **kwargs)
+
+    monkeypatch.setattr(module, name, refusing)
+
+
+def test_an_unreadable_folder_of_the_home_fails_the_backup_naming_it(tmp_path, monkeypatch, capsys):
+    import os
+
+    home = make_home(tmp_path / "home", {})
+    locked = home / ".vntrader" / "rotation_state"
+    locked.mkdir()
+    (locked / "etf_rotation.json").write_text("{}")
+    unreadable(monkeypatch, os, "scandir", locked)
+    (tmp_path / "out").mkdir()
+    assert run_main("backup", "--out", str(tmp_path / "out" / "a.tar.gz"), "--home", str(home)) == 2
+    assert str(locked) in capsys.readouterr().err
+    assert list((tmp_path / "out").iterdir()) == []

@@ -177,8 +177,14 @@ def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
+def _raise(error: OSError) -> None:
+    raise error
+
+
 def _walk(folder: Path) -> Iterator[Path]:
-    for root, dirs, files in os.walk(folder):
+    """Every file under ``folder``, sorted; a folder that cannot be listed raises (os.walk would skip it silently
+    without ``onerror``, and the archive would lack its files)."""
+    for root, dirs, files in os.walk(folder, onerror=_raise):
         dirs.sort()
         for name in sorted(files):
             yield Path(root) / name
