@@ -349,3 +349,76 @@ def test_an_unreadable_folder_of_the_home_fails_the_backup_naming_it(tmp_path, m
     assert run_main("backup", "--out", str(tmp_path / "out" / "a.tar.gz"), "--home", str(home)) == 2
     assert str(locked) in capsys.readouterr().err
     assert list((tmp_path / "out").iterdir()) == []
+
+
+def unwritable(monkeypatch, folder: Path) -> None:
+    """Creating anything in ``folder`` raises PermissionError, as in a folder without write permission."""
+    import os
+
+    real_mkdir, real_open = os.mkdir, os.open
+
+    def refusing(call):
+        def wrapped(path, *args, **kwargs):
+            if isinstance(path, (str, Path)) and Path(path).parent == folder:
+                raise PermissionError(13, "Permission denied", str(path))
+            return call(path, *args, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(os, "mkdir", refusing(real_mkdir))
+    monkeypatch.setattr(os, "open", refusing(real_open))
+
+
+def test_an_unwritable_out_folder_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    home = make_home(tmp_path / "home", {})
+    (tmp_path / "out").mkdir()
+    unwritable(monkeypatch, tmp_path / "out")
+    assert run_main("backup", "--out", str(tmp_path / "out" / "a.tar.gz"), "--home", str(home)) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and str(tmp_path / "out") in err and len(err.strip().splitlines()) == 1
+    assert list((tmp_path / "out").iterdir()) == [] and files_of(home) == {".vntrader/vt_setting.json": b"{}"}
+
+
+def test_restore_into_a_missing_or_unwritable_parent_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    home = make_home(tmp_path / "home", {})
+    backup(home, tmp_path / "a.tar.gz")
+    assert run_main("restore", str(tmp_path / "a.tar.gz"), "--home", str(tmp_path / "no" / "such" / "home")) == 2
+    assert str(tmp_path / "no" / "such") in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()
+
+    (tmp_path / "locked").mkdir()
+    unwritable(monkeypatch, tmp_path / "locked")
+    assert run_main("restore", str(tmp_path / "a.tar.gz"), "--home", str(tmp_path / "locked" / "home")) == 2
+    assert str(tmp_path / "locked") in capsys.readouterr().err
+    assert list((tmp_path / "locked").iterdir()) == []
+
+
+def test_an_unreadable_settings_file_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    import builtins
+    import io as io_module
+
+    home = make_home(tmp_path / "home", {})
+    settings = home / ".vntrader" / "vt_setting.json"
+    unreadable(monkeypatch, builtins, "open", settings)
+    unreadable(monkeypatch, io_module, "open", settings)
+    (tmp_path / "out").mkdir()
+    assert run_main("backup", "--out", str(tmp_path / "out" / "a.tar.gz"), "--home", str(home)) == 2
+    assert str(settings) in capsys.readouterr().err
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_an_unreadable_home_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    source = make_home(tmp_path / "source", {})
+    backup(source, tmp_path / "a.tar.gz")
+    home = tmp_path / "home"
+    home.mkdir()
+    unreadable(monkeypatch, Path, "iterdir", home)
+    unreadable(monkeypatch, Path, "stat", home / ".vntrader")  # a folder without x: its entries cannot be looked at
+    assert run_main("restore", str(tmp_path / "a.tar.gz"), "--home", str(home)) == 2
+    assert str(home) in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tar.gz", "home", "source"]
+
+    monkeypatch.undo()
+    unreadable(monkeypatch, Path, "stat", source / ".vntrader")
+    assert run_main("backup", "--out", str(tmp_path / "b.tar.gz"), "--home", str(source)) == 2
+    assert str(source / ".vntrader") in capsys.readouterr().err
+    assert not (tmp_path / "b.tar.gz").exists()

@@ -238,16 +238,38 @@ def _folders(home: Path, includes: Iterable[Path]) -> list[Path]:
     return folders
 
 
+def _failed(exc: OSError, fallback: Path, what: str) -> InputRejected:
+    """An operating-system error (a folder that cannot be read or written, a full disk) as one problem naming
+    the path it concerns."""
+    return _bad(str(exc.filename or fallback), f"{what} failed: {exc.strerror or exc}")
+
+
+def _temp_folder(parent: Path, prefix: str, suffix: str, flag: str) -> Path:
+    """A new temporary folder in ``parent``; a missing or unwritable ``parent`` is a problem naming ``flag``."""
+    if not parent.is_dir():
+        raise _bad(flag, f"folder {parent} does not exist")
+    try:
+        return Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=parent))
+    except OSError as exc:
+        raise _bad(flag, f"cannot write in folder {parent}: {exc.strerror or exc}") from None
+
+
 def backup(home: Path, out: Path, includes: Iterable[Path] = (), now: datetime | None = None) -> BackupResult:
-    """Write the archive of ``home`` to ``out`` (replaced atomically if it exists)."""
-    home, out = Path(home).resolve(), Path(out).absolute()
+    """Write the archive of ``home`` to ``out`` (replaced atomically if it exists). Nothing in ``home`` is ever
+    written or removed; a failure removes only this backup's own temporary files beside ``out``."""
+    try:
+        return _backup(Path(home), Path(out), tuple(includes), now)
+    except OSError as exc:  # a home, folder or file that cannot be read: never a traceback
+        raise _failed(exc, Path(home), "backup") from None
+
+
+def _backup(home: Path, out: Path, includes: tuple[Path, ...], now: datetime | None) -> BackupResult:
+    home, out = home.resolve(), out.absolute()
     runtime = home / RUNTIME
     if not runtime.is_dir():
         raise _bad(str(home), f"has no {RUNTIME} folder: not a runtime folder, nothing to back up")
     if out.is_dir():
         raise _bad("--out", f"{out} is a folder; give the archive's file name (e.g. backup.tar.gz)")
-    if not out.parent.is_dir():
-        raise _bad("--out", f"folder {out.parent} does not exist")
     folders = _folders(home, includes)
     if any(_inside(out.resolve(), folder) for folder in folders):
         raise _bad("--out", f"{out} lies inside a folder being archived; write it elsewhere")
@@ -267,14 +289,14 @@ def backup(home: Path, out: Path, includes: Iterable[Path] = (), now: datetime |
     else:
         database = DatabaseInfo(name, True, "")
 
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".staging", dir=out.parent))
+    staging = _temp_folder(out.parent, f".{out.name}.", ".staging", "--out")
     try:
         entries, skipped = _stage(home, folders, staging)
         manifest = Manifest(FORMAT, FORMAT_VERSION, created.isoformat(timespec="seconds"), __version__, str(home),
                             database, tuple(entries))
         _write_archive(manifest, staging, out, int(created.timestamp()))
     except OSError as exc:
-        raise _bad(str(exc.filename or out), f"backup failed: {exc.strerror or exc}") from None
+        raise _failed(exc, out, "backup") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return BackupResult(out, manifest, tuple(skipped), tuple(notes))
@@ -347,7 +369,11 @@ def read_archive(archive: Path, sink: Sink | None = None) -> Manifest:
     if not archive.is_file():
         raise _bad(source, "no such file" if not archive.exists() else "not a file")
     try:
-        with open(archive, "rb") as raw:
+        raw = open(archive, "rb")
+    except OSError as exc:
+        raise _bad(source, f"cannot be read: {exc.strerror or exc}") from None
+    try:
+        with raw:
             if raw.read(2) != b"\x1f\x8b":
                 raise _bad(source, "not a backup archive (not gzip-compressed)")
             raw.seek(0)
@@ -423,8 +449,15 @@ def _write(target: IO[bytes], chunk: bytes, entry: FileEntry) -> None:
 
 def restore(archive: Path, home: Path, force: bool = False, now: datetime | None = None) -> RestoreResult:
     """Restore ``archive`` into ``home``: verified whole first, written beside ``home``, renamed into place.
-    A non-empty ``home`` is refused unless ``force``; then it is renamed to ``HOME.before-restore-<time>``."""
-    archive, home = Path(archive).absolute(), Path(home).absolute()
+    A non-empty ``home`` is refused unless ``force``; then it is renamed to ``HOME.before-restore-<time>``.
+    ``home``'s parent folder must exist; a failure removes only this restore's own temporary folder."""
+    try:
+        return _restore(Path(archive).absolute(), Path(home).absolute(), force, now)
+    except OSError as exc:  # a home that cannot be read, a parent that cannot be written: never a traceback
+        raise _failed(exc, Path(home), "restore") from None
+
+
+def _restore(archive: Path, home: Path, force: bool, now: datetime | None) -> RestoreResult:
     if home.exists() and not home.is_dir():
         raise _bad(str(home), "is a file; restore into a folder")
     occupied = home.is_dir() and any(home.iterdir())
@@ -433,8 +466,7 @@ def restore(archive: Path, home: Path, force: bool = False, now: datetime | None
                               "(the current content is renamed aside, not deleted)")
     manifest = read_archive(archive)  # verified before anything is written
 
-    home.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{home.name}.", suffix=".restoring", dir=home.parent))
+    staging = _temp_folder(home.parent, f".{home.name}.", ".restoring", "--home")
 
     def sink(entry: FileEntry) -> IO[bytes]:
         target = staging / entry.path
