@@ -422,3 +422,51 @@ def test_an_unreadable_home_is_a_clear_error(tmp_path, monkeypatch, capsys):
     assert run_main("backup", "--out", str(tmp_path / "b.tar.gz"), "--home", str(source)) == 2
     assert str(source / ".vntrader") in capsys.readouterr().err
     assert not (tmp_path / "b.tar.gz").exists()
+
+
+def test_a_symlinked_home_and_runtime_folder_are_archived_with_their_real_content(tmp_path, capsys):
+    """HOME is a link to the real home, whose .vntrader is a link to a folder elsewhere (another disk); an
+    included folder is a link too. The archive holds the real files under .vntrader/ and live/, the database
+    counts as inside, an archive written into the real runtime folder is refused, and a link inside the runtime
+    folder (a file or a folder) is listed as skipped, not followed."""
+    real_runtime = tmp_path / "disk" / "runtime"
+    (real_runtime / "rotation_state").mkdir(parents=True)
+    (real_runtime / "vt_setting.json").write_text("{}")
+    (real_runtime / "rotation_state" / "etf_rotation.json").write_text('{"day": "2024-01-02"}')
+    sqlite3.connect(real_runtime / "database.db").execute("CREATE TABLE t (v)").connection.close()
+    (tmp_path / "disk" / "live").mkdir()
+    (tmp_path / "disk" / "live" / "trades.csv").write_text("day,symbol\n")
+    (tmp_path / "elsewhere").mkdir()
+    (real_runtime / "outside").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    real_home = tmp_path / "real_home"
+    real_home.mkdir()
+    (real_home / ".vntrader").symlink_to(real_runtime, target_is_directory=True)
+    (real_home / "live").symlink_to(tmp_path / "disk" / "live", target_is_directory=True)
+    home = tmp_path / "home"
+    home.symlink_to(real_home, target_is_directory=True)
+
+    with pytest.raises(InputRejected, match="inside a folder being archived"):
+        backup(home, real_runtime / "a.tar.gz")
+    result = backup(home, tmp_path / "a.tar.gz", [Path("live")])
+    manifest = read_archive(tmp_path / "a.tar.gz")
+    assert sorted((e.path, e.sqlite) for e in manifest.files) == [
+        (".vntrader/database.db", True), (".vntrader/rotation_state/etf_rotation.json", False),
+        (".vntrader/vt_setting.json", False), ("live/trades.csv", False)]
+    assert manifest.database.included and result.notes == ()
+    assert [s.split(":")[0] for s in result.skipped] == [".vntrader/outside"]
+
+
+def test_restore_into_a_symlinked_home_fills_the_folder_it_points_to(tmp_path):
+    source = make_home(tmp_path / "source", {})
+    backup(source, tmp_path / "a.tar.gz")
+    (tmp_path / "real").mkdir()
+    (tmp_path / "home").symlink_to(tmp_path / "real", target_is_directory=True)
+    result = restore(tmp_path / "a.tar.gz", tmp_path / "home")
+    assert result.home == tmp_path / "real" and (tmp_path / "home").is_symlink()
+    assert files_of(tmp_path / "real") == {".vntrader/vt_setting.json": b"{}"}
+
+    (tmp_path / "real" / "added.txt").write_text("kept aside")
+    result = restore(tmp_path / "a.tar.gz", tmp_path / "home", force=True)
+    assert (tmp_path / "home").is_symlink() and files_of(tmp_path / "home") == {".vntrader/vt_setting.json": b"{}"}
+    assert result.previous is not None and result.previous.parent == tmp_path and files_of(result.previous) == {
+        ".vntrader/vt_setting.json": b"{}", "added.txt": b"kept aside"}

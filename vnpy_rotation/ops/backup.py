@@ -182,12 +182,14 @@ def _raise(error: OSError) -> None:
 
 
 def _walk(folder: Path) -> Iterator[Path]:
-    """Every file under ``folder``, sorted; a folder that cannot be listed raises (os.walk would skip it silently
-    without ``onerror``, and the archive would lack its files)."""
+    """Every file under ``folder``, sorted, and each symbolic link to a folder (not followed: the caller lists it
+    as skipped); a folder that cannot be listed raises (os.walk would skip it silently without ``onerror``, and
+    the archive would lack its files)."""
     for root, dirs, files in os.walk(folder, onerror=_raise):
         dirs.sort()
         for name in sorted(files):
             yield Path(root) / name
+        yield from (Path(root) / name for name in dirs if (Path(root) / name).is_symlink())  # not followed: listed
 
 
 def is_sqlite(path: Path) -> bool:
@@ -223,18 +225,26 @@ def _hash(path: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def _folders(home: Path, includes: Iterable[Path]) -> list[Path]:
-    """The runtime folder and the included folders, each checked to lie inside ``home``."""
-    folders = [home / RUNTIME]
+def _folders(home: Path, includes: Iterable[Path]) -> dict[Path, str]:
+    """Each archived folder's real path (symbolic links resolved: the archive holds the content, wherever it
+    lies) and its path in the home, the name it is archived and restored under: the runtime folder, then the
+    included folders, each named by a path inside the home (``home`` as given or resolved)."""
+    homes = (home.absolute(), home.resolve())
+    folders = {(homes[0] / RUNTIME).resolve(): RUNTIME}
     for given in includes:
-        folder = (home / given).resolve() if not given.is_absolute() else given.resolve()
+        logical = Path(os.path.normpath(homes[0] / given))  # an absolute ``given`` stays itself
+        folder = logical.resolve()
+        names = [logical.relative_to(base) for base in homes if _inside(logical, base) and logical != base]
+        names += [folder.relative_to(homes[1])] if _inside(folder, homes[1]) and folder != homes[1] else []
         if not folder.is_dir():
             raise _bad("--include", f"{given} is not a folder")
-        if not _inside(folder, home) or folder == home:
+        if not names:
             raise _bad("--include", f"{given} is not a folder inside the home {home}")
-        if any(_inside(folder, f) or _inside(f, folder) for f in folders):
+        name = names[0].as_posix()
+        if any(_inside(folder, f) or _inside(f, folder) or _inside(Path(name), Path(n)) or _inside(Path(n), Path(name))
+               for f, n in folders.items()):
             raise _bad("--include", f"{given} overlaps a folder already archived")
-        folders.append(folder)
+        folders[folder] = name
     return folders
 
 
@@ -263,14 +273,14 @@ def backup(home: Path, out: Path, includes: Iterable[Path] = (), now: datetime |
         raise _failed(exc, Path(home), "backup") from None
 
 
-def _backup(home: Path, out: Path, includes: tuple[Path, ...], now: datetime | None) -> BackupResult:
-    home, out = home.resolve(), out.absolute()
+def _backup(given: Path, out: Path, includes: tuple[Path, ...], now: datetime | None) -> BackupResult:
+    home, out = given.resolve(), out.absolute()
     runtime = home / RUNTIME
     if not runtime.is_dir():
         raise _bad(str(home), f"has no {RUNTIME} folder: not a runtime folder, nothing to back up")
     if out.is_dir():
         raise _bad("--out", f"{out} is a folder; give the archive's file name (e.g. backup.tar.gz)")
-    folders = _folders(home, includes)
+    folders = _folders(given, includes)
     if any(_inside(out.resolve(), folder) for folder in folders):
         raise _bad("--out", f"{out} lies inside a folder being archived; write it elsewhere")
     created = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
@@ -291,7 +301,7 @@ def _backup(home: Path, out: Path, includes: tuple[Path, ...], now: datetime | N
 
     staging = _temp_folder(out.parent, f".{out.name}.", ".staging", "--out")
     try:
-        entries, skipped = _stage(home, folders, staging)
+        entries, skipped = _stage(folders, staging)
         manifest = Manifest(FORMAT, FORMAT_VERSION, created.isoformat(timespec="seconds"), __version__, str(home),
                             database, tuple(entries))
         _write_archive(manifest, staging, out, int(created.timestamp()))
@@ -302,14 +312,15 @@ def _backup(home: Path, out: Path, includes: tuple[Path, ...], now: datetime | N
     return BackupResult(out, manifest, tuple(skipped), tuple(notes))
 
 
-def _stage(home: Path, folders: list[Path], staging: Path) -> tuple[list[FileEntry], list[str]]:
-    """Copy every file of ``folders`` into ``staging`` (SQLite files by the backup API) and hash the copies."""
+def _stage(folders: dict[Path, str], staging: Path) -> tuple[list[FileEntry], list[str]]:
+    """Copy every file of ``folders`` (real path → path in the home) into ``staging`` (SQLite files by the backup
+    API) and hash the copies."""
     entries: list[FileEntry] = []
     skipped: list[str] = []
-    for folder in folders:
+    for folder, name in folders.items():
         files = []
         for path in _walk(folder):  # temp files first: an atomic write may rename its own away at any moment
-            rel = path.relative_to(home).as_posix()
+            rel = f"{name}/{path.relative_to(folder).as_posix()}"
             if path.name.endswith(SKIPPED_SUFFIXES):
                 skipped.append(f"{rel}: temporary file")
             elif path.is_symlink() or (path.exists() and not path.is_file()):
@@ -318,7 +329,7 @@ def _stage(home: Path, folders: list[Path], staging: Path) -> tuple[list[FileEnt
                 files.append(path)
         databases = {p for p in files if is_sqlite(p)}
         for path in files:
-            rel = path.relative_to(home).as_posix()
+            rel = f"{name}/{path.relative_to(folder).as_posix()}"
             if any(path.name.endswith(side) and path.with_name(path.name.removesuffix(side)) in databases
                    for side in SQLITE_SIDE_FILES):
                 continue  # a database's journal: its committed content is in the database's copy
@@ -452,7 +463,9 @@ def restore(archive: Path, home: Path, force: bool = False, now: datetime | None
     A non-empty ``home`` is refused unless ``force``; then it is renamed to ``HOME.before-restore-<time>``.
     ``home``'s parent folder must exist; a failure removes only this restore's own temporary folder."""
     try:
-        return _restore(Path(archive).absolute(), Path(home).absolute(), force, now)
+        # resolved: a home given as a symbolic link is restored where it points (the link stays and points at the
+        # restored folder), never by replacing or writing through the link
+        return _restore(Path(archive).absolute(), Path(home).resolve(), force, now)
     except OSError as exc:  # a home that cannot be read, a parent that cannot be written: never a traceback
         raise _failed(exc, Path(home), "restore") from None
 
