@@ -287,9 +287,10 @@ def test_temporary_files_and_links_are_skipped_and_listed(tmp_path):
     runtime = home / ".vntrader"
     (runtime / "risk_state.json.k2j4.tmp").write_text("{half")  # an atomic write in flight
     (runtime / "link.json").symlink_to(runtime / "vt_setting.json")
+    (runtime / "line\nbreak.json").write_text("{}")  # restore refuses such a name: not archived
     result = backup(home, tmp_path / "a.tar.gz")
     assert [e.path for e in read_archive(tmp_path / "a.tar.gz").files] == [".vntrader/vt_setting.json"]
-    assert sorted(s.split(":")[0] for s in result.skipped) == [".vntrader/link.json",
+    assert sorted(s.split(":")[0] for s in result.skipped) == ["'.vntrader/line\\nbreak.json'", ".vntrader/link.json",
                                                                  ".vntrader/risk_state.json.k2j4.tmp"]
 
 
@@ -470,3 +471,42 @@ def test_restore_into_a_symlinked_home_fills_the_folder_it_points_to(tmp_path):
     assert (tmp_path / "home").is_symlink() and files_of(tmp_path / "home") == {".vntrader/vt_setting.json": b"{}"}
     assert result.previous is not None and result.previous.parent == tmp_path and files_of(result.previous) == {
         ".vntrader/vt_setting.json": b"{}", "added.txt": b"kept aside"}
+
+
+def crafted(path: Path, members: list[tuple[str, str, bytes]]) -> Path:
+    """An archive at ``path`` whose manifest lists each ``(manifest path, member name, bytes)`` with its true size
+    and SHA-256, and whose members carry those names (PAX headers: any character, NUL included)."""
+    files = [{"path": listed, "size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "sqlite": False}
+             for listed, _, data in members]
+    manifest = json.dumps({"format": "vnpy_rotation-backup", "format_version": 1, "created_at": "2026-12-03T00:00:00",
+                           "project_version": "0", "source_home": "/x",
+                           "database": {"name": "sqlite", "included": True, "note": ""}, "files": files}).encode()
+    with tarfile.open(path, "w:gz", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in [(MANIFEST_NAME, manifest)] + [(member, data) for _, member, data in members]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+UNSAFE_MEMBERS = {
+    "NUL in the path": (".vntrader/a\x00é.json", "home/.vntrader/a\x00é.json"),
+    "a control character": (".vntrader/a\nb.json", "home/.vntrader/a\nb.json"),
+    "member leaving the home": (".vntrader/a.json", "home/../../a.json"),
+    "absolute member": (".vntrader/a.json", "/tmp/a.json"),
+    "absolute manifest and member": ("/tmp/a.json", "home//tmp/a.json"),
+    "dot-dot manifest and member": (".vntrader/../../a.json", "home/.vntrader/../../a.json"),
+}
+
+
+@pytest.mark.parametrize("unsafe", UNSAFE_MEMBERS, ids=list(UNSAFE_MEMBERS))
+def test_an_unsafe_member_path_is_refused_with_nothing_written(tmp_path, capsys, unsafe):
+    listed, member = UNSAFE_MEMBERS[unsafe]
+    archive = crafted(tmp_path / "a.tar.gz", [(".vntrader/vt_setting.json", "home/.vntrader/vt_setting.json", b"{}"),
+                                              (listed, member, b"{}")])
+    (tmp_path / "parent").mkdir()
+    assert run_main("restore", str(archive), "--home", str(tmp_path / "parent" / "home")) == 2
+    err = capsys.readouterr().err
+    assert str(archive) in err and len(err.strip().splitlines()) == 1
+    assert list((tmp_path / "parent").iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == [
+        "a.tar.gz", "parent"]

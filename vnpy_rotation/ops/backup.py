@@ -149,10 +149,11 @@ def _bad(source: str, reason: str) -> InputRejected:
 
 
 def _safe_path(path: str) -> bool:
-    """A relative POSIX path with no empty, ``.`` or ``..`` part (an archive never writes outside the home)."""
+    """A relative POSIX path with no empty, ``.`` or ``..`` part, no backslash and no NUL or other control
+    character (an archive never writes outside the home, and every path it names can be created)."""
     parts = path.split("/")
     return bool(path) and not PurePosixPath(path).is_absolute() and "\\" not in path and \
-        all(part not in ("", ".", "..") for part in parts)
+        all(part not in ("", ".", "..") for part in parts) and all(ord(c) >= 0x20 and c != "\x7f" for c in path)
 
 
 # -- backup ------------------------------------------------------------------------------------------------------
@@ -325,6 +326,8 @@ def _stage(folders: dict[Path, str], staging: Path) -> tuple[list[FileEntry], li
                 skipped.append(f"{rel}: temporary file")
             elif path.is_symlink() or (path.exists() and not path.is_file()):
                 skipped.append(f"{rel}: not a regular file")
+            elif not _safe_path(rel):  # restore would refuse the archive
+                skipped.append(f"{rel!r}: a control character in the name; rename it to archive it")
             else:
                 files.append(path)
         databases = {p for p in files if is_sqlite(p)}
