@@ -183,6 +183,22 @@ def repacked(archive: Path, change) -> bytes:
     return out.getvalue()
 
 
+CHANGED = ".vntrader/rotation_notify.json"
+
+
+def changed_file(archive: Path) -> bytes:
+    """The archive with the bytes of ``CHANGED`` altered (same size) and the manifest, checksums included, kept:
+    what an edit of an extracted file repacked by hand gives."""
+    out = io.BytesIO()
+    with tarfile.open(archive, "r:gz") as old, tarfile.open(fileobj=out, mode="w:gz", format=tarfile.PAX_FORMAT) as new:
+        for member in old.getmembers():
+            data = old.extractfile(member).read()
+            if member.name == "home/" + CHANGED:
+                data = data.replace(b"access_token=x", b"access_token=y")
+            new.addfile(member, io.BytesIO(data))
+    return out.getvalue()
+
+
 def flipped(raw: bytes) -> bytes:
     middle = len(raw) // 2
     return raw[:middle] + bytes([raw[middle] ^ 0x01]) + raw[middle + 1:]
@@ -201,6 +217,7 @@ DAMAGES = {
     "format version 2": lambda archive: repacked(archive, lambda m: {**m, "format_version": 2}),
     "a file not in the manifest": lambda archive: repacked(archive, lambda m: {**m, "files": m["files"][1:]}),
     "a foreign tar.gz": foreign,
+    "a file's bytes changed, manifest kept": changed_file,
     "not gzip": lambda archive: b"PK\x03\x04 a zip file",
 }
 
@@ -213,6 +230,8 @@ def test_a_damaged_or_foreign_archive_is_refused_with_nothing_written(backed_up,
     done = run_cli("restore", str(bad), home=tmp_path / "home")
     assert done.returncode == 2, done.stdout
     assert len(done.stderr.strip().splitlines()) == 1 and str(bad) in done.stderr and "Traceback" not in done.stderr
+    if damage == "a file's bytes changed, manifest kept":
+        assert CHANGED in done.stderr  # the file, not only the archive
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.tar.gz", "home"]  # no staging folder left beside it
     assert not any((tmp_path / "home").iterdir())
 
