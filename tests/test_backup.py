@@ -529,3 +529,80 @@ def test_an_unsafe_member_path_is_refused_with_nothing_written(tmp_path, capsys,
     assert str(archive) in err and len(err.strip().splitlines()) == 1
     assert list((tmp_path / "parent").iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == [
         "a.tar.gz", "parent"]
+
+
+# -- another home, another project version ------------------------------------------------------------------
+def test_an_archive_of_another_project_version_is_restored_with_a_warning_naming_both(tmp_path, capsys):
+    from vnpy_rotation import __version__
+
+    home = make_home(tmp_path / "home", {})
+    backup(home, tmp_path / "a.tar.gz")
+    (tmp_path / "old.tar.gz").write_bytes(repacked(tmp_path / "a.tar.gz", lambda m: {**m, "project_version": "0.0.1"}))
+    assert run_main("restore", str(tmp_path / "old.tar.gz"), "--home", str(tmp_path / "restored")) == 0
+    warning = capsys.readouterr().err
+    assert "0.0.1" in warning and __version__ in warning
+    assert files_of(tmp_path / "restored") == {".vntrader/vt_setting.json": b"{}"}
+    assert restore(tmp_path / "a.tar.gz", tmp_path / "same").warnings == ()
+
+
+def experiment(out_dir: Path) -> object:
+    from vnpy_rotation.ops.experiments import Experiment, ExperimentInputs
+
+    return Experiment("EXP-20261203-000000-abcd", "backtest", "ok", "", 0, "2026-12-03T00:00:00+00:00",
+                      "2026-12-03T00:00:01+00:00", 1.0, "tester", "run.py backtest", ExperimentInputs("etf_rotation"),
+                      {"sharpe": 1.0}, {}, str(out_dir))
+
+
+def kpi_rows() -> list:
+    from vnpy_rotation.ops.kpi import KpiRow
+
+    return [KpiRow(date(2024, 6, 3), "etf_rotation", "pnl", 12.5, float("nan"), "", "ok", "CNY")]
+
+
+def test_folders_of_the_home_in_the_database_follow_a_restore_into_another_folder(tmp_path):
+    """An experiment's output folder and a KPI row's run folder inside the home are stored relative to it: in the
+    home restored elsewhere they name the restored folders, and lookups by those folders find them."""
+    from peewee import SqliteDatabase
+
+    from vnpy_rotation.ops.experiment_store import ExperimentStore
+    from vnpy_rotation.ops.experiments import ExperimentRegistry
+    from vnpy_rotation.ops.kpi_store import kpi_history, record
+
+    home = make_home(tmp_path / "home", {})
+    db = SqliteDatabase(str(home / ".vntrader" / "database.db"))
+    ExperimentRegistry(ExperimentStore(db)).record(experiment(home / "bt"))
+    assert record(kpi_rows(), home / "live", db=db) == 1
+    db.close()
+    backup(home, tmp_path / "a.tar.gz")
+    restore(tmp_path / "a.tar.gz", tmp_path / "moved")
+
+    moved = SqliteDatabase(str(tmp_path / "moved" / ".vntrader" / "database.db"))
+    [found] = ExperimentRegistry(ExperimentStore(moved)).by_output(tmp_path / "moved" / "bt")
+    assert found.out_dir == str(tmp_path / "moved" / "bt")
+    history = kpi_history(run=tmp_path / "moved" / "live", db=moved)
+    assert history["run"].tolist() == [str(tmp_path / "moved" / "live")] and history["value"].tolist() == [12.5]
+    assert record(kpi_rows(), tmp_path / "moved" / "live", db=moved) == 0  # the same values: nothing new
+    moved.close()
+
+
+def test_absolute_folder_rows_written_before_still_match_in_their_home(tmp_path):
+    """Rows from before the relative rule hold absolute paths; in the home they were written in, a lookup by the
+    folder still finds them and recording the same KPI values again adds nothing (old rows are never updated)."""
+    from peewee import SqliteDatabase
+
+    from vnpy_rotation.ops.experiment_store import ExperimentStore
+    from vnpy_rotation.ops.experiments import ExperimentRegistry
+    from vnpy_rotation.ops.kpi_store import kpi_history, record
+
+    home = make_home(tmp_path / "home", {})
+    db = SqliteDatabase(str(home / ".vntrader" / "database.db"))
+    ExperimentRegistry(ExperimentStore(db)).record(experiment(home / "bt"))
+    record(kpi_rows(), home / "live", db=db)
+    db.execute_sql("DROP TRIGGER rotation_experiment_no_update")  # only to make the row as an older version wrote it
+    db.execute_sql("UPDATE rotation_experiment SET out_dir = ?", (str(home / "bt"),))
+    db.execute_sql("UPDATE rotation_kpi SET run = ?", (str(home / "live"),))
+    assert [e.id for e in ExperimentRegistry(ExperimentStore(db)).by_output(home / "bt")] == [
+        "EXP-20261203-000000-abcd"]
+    assert record(kpi_rows(), home / "live", db=db) == 0
+    assert kpi_history(run=home / "live", db=db)["run"].tolist() == [str(home / "live")]
+    db.close()

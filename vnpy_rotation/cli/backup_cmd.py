@@ -9,6 +9,7 @@ only its own temporary files (ops/backup.py).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -67,4 +68,6 @@ def run_restore(args: argparse.Namespace) -> int:
         print(f"previous home kept at {result.previous}")
     for note in result.notes:
         print(f"note: {note}")
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     return 0

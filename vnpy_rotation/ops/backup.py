@@ -142,6 +142,7 @@ class RestoreResult:
     manifest: Manifest
     previous: Path | None  # where the old home was kept (with force)
     notes: tuple[str, ...]
+    warnings: tuple[str, ...] = ()  # restored, but check this (an archive of another project version)
 
 
 def _bad(source: str, reason: str) -> InputRejected:
@@ -515,7 +516,16 @@ def _restore(archive: Path, home: Path, force: bool, now: datetime | None) -> Re
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # gone after a successful rename
     notes = (manifest.database.note,) if not manifest.database.included else ()
-    return RestoreResult(home, manifest, previous, notes)
+    return RestoreResult(home, manifest, previous, notes, version_warnings(manifest))
+
+
+def version_warnings(manifest: Manifest) -> tuple[str, ...]:
+    """A warning when ``manifest`` was written by another project version: restored all the same (the archive
+    format is versioned on its own), but the files and tables are that version's."""
+    if manifest.project_version == __version__:
+        return ()
+    return (f"the archive was written by project version {manifest.project_version}, this is version "
+            f"{__version__}: check the release notes before starting the daemon (docs/backup.md)",)
 
 
 def _free_name(path: Path) -> Path:
