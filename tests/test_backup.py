@@ -183,6 +183,22 @@ def repacked(archive: Path, change) -> bytes:
     return out.getvalue()
 
 
+CHANGED = ".vntrader/rotation_notify.json"
+
+
+def changed_file(archive: Path) -> bytes:
+    """The archive with the bytes of ``CHANGED`` altered (same size) and the manifest, checksums included, kept:
+    what an edit of an extracted file repacked by hand gives."""
+    out = io.BytesIO()
+    with tarfile.open(archive, "r:gz") as old, tarfile.open(fileobj=out, mode="w:gz", format=tarfile.PAX_FORMAT) as new:
+        for member in old.getmembers():
+            data = old.extractfile(member).read()
+            if member.name == "home/" + CHANGED:
+                data = data.replace(b"access_token=x", b"access_token=y")
+            new.addfile(member, io.BytesIO(data))
+    return out.getvalue()
+
+
 def flipped(raw: bytes) -> bytes:
     middle = len(raw) // 2
     return raw[:middle] + bytes([raw[middle] ^ 0x01]) + raw[middle + 1:]
@@ -201,6 +217,7 @@ DAMAGES = {
     "format version 2": lambda archive: repacked(archive, lambda m: {**m, "format_version": 2}),
     "a file not in the manifest": lambda archive: repacked(archive, lambda m: {**m, "files": m["files"][1:]}),
     "a foreign tar.gz": foreign,
+    "a file's bytes changed, manifest kept": changed_file,
     "not gzip": lambda archive: b"PK\x03\x04 a zip file",
 }
 
@@ -213,6 +230,8 @@ def test_a_damaged_or_foreign_archive_is_refused_with_nothing_written(backed_up,
     done = run_cli("restore", str(bad), home=tmp_path / "home")
     assert done.returncode == 2, done.stdout
     assert len(done.stderr.strip().splitlines()) == 1 and str(bad) in done.stderr and "Traceback" not in done.stderr
+    if damage == "a file's bytes changed, manifest kept":
+        assert CHANGED in done.stderr  # the file, not only the archive
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.tar.gz", "home"]  # no staging folder left beside it
     assert not any((tmp_path / "home").iterdir())
 
@@ -287,7 +306,303 @@ def test_temporary_files_and_links_are_skipped_and_listed(tmp_path):
     runtime = home / ".vntrader"
     (runtime / "risk_state.json.k2j4.tmp").write_text("{half")  # an atomic write in flight
     (runtime / "link.json").symlink_to(runtime / "vt_setting.json")
+    (runtime / "line\nbreak.json").write_text("{}")  # restore refuses such a name: not archived
     result = backup(home, tmp_path / "a.tar.gz")
     assert [e.path for e in read_archive(tmp_path / "a.tar.gz").files] == [".vntrader/vt_setting.json"]
-    assert sorted(s.split(":")[0] for s in result.skipped) == [".vntrader/link.json",
+    assert sorted(s.split(":")[0] for s in result.skipped) == ["'.vntrader/line\\nbreak.json'", ".vntrader/link.json",
                                                                  ".vntrader/risk_state.json.k2j4.tmp"]
+
+
+# -- what a failed command leaves, and the clear errors it gives (in-process through run.py's main) -------------
+def run_main(*args: str) -> int:
+    from vnpy_rotation.cli.main import main
+
+    return main(list(args))
+
+
+def test_a_failed_backup_removes_nothing_the_daemon_wrote_meanwhile(tmp_path, monkeypatch, capsys):
+    """The daemon writes new files into the home while a backup runs; the backup then fails. run.py must not
+    remove them (they are not the backup's), and the backup leaves no file of its own beside --out."""
+    from vnpy_rotation.ops import backup as ops
+
+    home = make_home(tmp_path / "home", {})
+    written = home / ".vntrader" / "log" / "vt_20261203.log"
+
+    def stage_while_the_daemon_writes(*args):
+        written.parent.mkdir()
+        written.write_text("the daemon's log line\n")
+        (home / ".vntrader" / "rotation_state").mkdir()
+        (home / ".vntrader" / "rotation_state" / "etf_rotation.json").write_text("{}")
+        raise OSError(28, "No space left on device", str(tmp_path / "out"))
+
+    monkeypatch.setattr(ops, "_stage", stage_while_the_daemon_writes)
+    (tmp_path / "out").mkdir()
+    assert run_main("backup", "--out", str(tmp_path / "out" / "a.tar.gz"), "--home", str(home)) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert written.read_text() == "the daemon's log line\n"
+    assert (home / ".vntrader" / "rotation_state" / "etf_rotation.json").read_text() == "{}"
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def unreadable(monkeypatch, module, name: str, path: Path) -> None:
+    """``module.name`` (os.scandir, Path.iterdir, open, …) raises PermissionError for ``path``, as it does for a
+    folder or file without read permission (simulated: a test run as root would read it anyway)."""
+    real = getattr(module, name)
+
+    def refusing(target=".", *args, **kwargs):
+        if isinstance(target, (str, Path)) and Path(target) == path:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real(target, *args, **kwargs)
+
+    monkeypatch.setattr(module, name, refusing)
+
+
+def test_an_unreadable_folder_of_the_home_fails_the_backup_naming_it(tmp_path, monkeypatch, capsys):
+    import os
+
+    home = make_home(tmp_path / "home", {})
+    locked = home / ".vntrader" / "rotation_state"
+    locked.mkdir()
+    (locked / "etf_rotation.json").write_text("{}")
+    unreadable(monkeypatch, os, "scandir", locked)
+    (tmp_path / "out").mkdir()
+    assert run_main("backup", "--out", str(tmp_path / "out" / "a.tar.gz"), "--home", str(home)) == 2
+    assert str(locked) in capsys.readouterr().err
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def unwritable(monkeypatch, folder: Path) -> None:
+    """Creating anything in ``folder`` raises PermissionError, as in a folder without write permission."""
+    import os
+
+    real_mkdir, real_open = os.mkdir, os.open
+
+    def refusing(call):
+        def wrapped(path, *args, **kwargs):
+            if isinstance(path, (str, Path)) and Path(path).parent == folder:
+                raise PermissionError(13, "Permission denied", str(path))
+            return call(path, *args, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(os, "mkdir", refusing(real_mkdir))
+    monkeypatch.setattr(os, "open", refusing(real_open))
+
+
+def test_an_unwritable_out_folder_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    home = make_home(tmp_path / "home", {})
+    (tmp_path / "out").mkdir()
+    unwritable(monkeypatch, tmp_path / "out")
+    assert run_main("backup", "--out", str(tmp_path / "out" / "a.tar.gz"), "--home", str(home)) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and str(tmp_path / "out") in err and len(err.strip().splitlines()) == 1
+    assert list((tmp_path / "out").iterdir()) == [] and files_of(home) == {".vntrader/vt_setting.json": b"{}"}
+
+
+def test_restore_into_a_missing_or_unwritable_parent_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    home = make_home(tmp_path / "home", {})
+    backup(home, tmp_path / "a.tar.gz")
+    assert run_main("restore", str(tmp_path / "a.tar.gz"), "--home", str(tmp_path / "no" / "such" / "home")) == 2
+    assert str(tmp_path / "no" / "such") in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()
+
+    (tmp_path / "locked").mkdir()
+    unwritable(monkeypatch, tmp_path / "locked")
+    assert run_main("restore", str(tmp_path / "a.tar.gz"), "--home", str(tmp_path / "locked" / "home")) == 2
+    assert str(tmp_path / "locked") in capsys.readouterr().err
+    assert list((tmp_path / "locked").iterdir()) == []
+
+
+def test_an_unreadable_settings_file_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    import builtins
+    import io as io_module
+
+    home = make_home(tmp_path / "home", {})
+    settings = home / ".vntrader" / "vt_setting.json"
+    unreadable(monkeypatch, builtins, "open", settings)
+    unreadable(monkeypatch, io_module, "open", settings)
+    (tmp_path / "out").mkdir()
+    assert run_main("backup", "--out", str(tmp_path / "out" / "a.tar.gz"), "--home", str(home)) == 2
+    assert str(settings) in capsys.readouterr().err
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_an_unreadable_home_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    source = make_home(tmp_path / "source", {})
+    backup(source, tmp_path / "a.tar.gz")
+    home = tmp_path / "home"
+    home.mkdir()
+    unreadable(monkeypatch, Path, "iterdir", home)
+    unreadable(monkeypatch, Path, "stat", home / ".vntrader")  # a folder without x: its entries cannot be looked at
+    assert run_main("restore", str(tmp_path / "a.tar.gz"), "--home", str(home)) == 2
+    assert str(home) in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.tar.gz", "home", "source"]
+
+    monkeypatch.undo()
+    unreadable(monkeypatch, Path, "stat", source / ".vntrader")
+    assert run_main("backup", "--out", str(tmp_path / "b.tar.gz"), "--home", str(source)) == 2
+    assert str(source / ".vntrader") in capsys.readouterr().err
+    assert not (tmp_path / "b.tar.gz").exists()
+
+
+def test_a_symlinked_home_and_runtime_folder_are_archived_with_their_real_content(tmp_path, capsys):
+    """HOME is a link to the real home, whose .vntrader is a link to a folder elsewhere (another disk); an
+    included folder is a link too. The archive holds the real files under .vntrader/ and live/, the database
+    counts as inside, an archive written into the real runtime folder is refused, and a link inside the runtime
+    folder (a file or a folder) is listed as skipped, not followed."""
+    real_runtime = tmp_path / "disk" / "runtime"
+    (real_runtime / "rotation_state").mkdir(parents=True)
+    (real_runtime / "vt_setting.json").write_text("{}")
+    (real_runtime / "rotation_state" / "etf_rotation.json").write_text('{"day": "2024-01-02"}')
+    sqlite3.connect(real_runtime / "database.db").execute("CREATE TABLE t (v)").connection.close()
+    (tmp_path / "disk" / "live").mkdir()
+    (tmp_path / "disk" / "live" / "trades.csv").write_text("day,symbol\n")
+    (tmp_path / "elsewhere").mkdir()
+    (real_runtime / "outside").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    real_home = tmp_path / "real_home"
+    real_home.mkdir()
+    (real_home / ".vntrader").symlink_to(real_runtime, target_is_directory=True)
+    (real_home / "live").symlink_to(tmp_path / "disk" / "live", target_is_directory=True)
+    home = tmp_path / "home"
+    home.symlink_to(real_home, target_is_directory=True)
+
+    with pytest.raises(InputRejected, match="inside a folder being archived"):
+        backup(home, real_runtime / "a.tar.gz")
+    result = backup(home, tmp_path / "a.tar.gz", [Path("live")])
+    manifest = read_archive(tmp_path / "a.tar.gz")
+    assert sorted((e.path, e.sqlite) for e in manifest.files) == [
+        (".vntrader/database.db", True), (".vntrader/rotation_state/etf_rotation.json", False),
+        (".vntrader/vt_setting.json", False), ("live/trades.csv", False)]
+    assert manifest.database.included and result.notes == ()
+    assert [s.split(":")[0] for s in result.skipped] == [".vntrader/outside"]
+
+
+def test_restore_into_a_symlinked_home_fills_the_folder_it_points_to(tmp_path):
+    source = make_home(tmp_path / "source", {})
+    backup(source, tmp_path / "a.tar.gz")
+    (tmp_path / "real").mkdir()
+    (tmp_path / "home").symlink_to(tmp_path / "real", target_is_directory=True)
+    result = restore(tmp_path / "a.tar.gz", tmp_path / "home")
+    assert result.home == tmp_path / "real" and (tmp_path / "home").is_symlink()
+    assert files_of(tmp_path / "real") == {".vntrader/vt_setting.json": b"{}"}
+
+    (tmp_path / "real" / "added.txt").write_text("kept aside")
+    result = restore(tmp_path / "a.tar.gz", tmp_path / "home", force=True)
+    assert (tmp_path / "home").is_symlink() and files_of(tmp_path / "home") == {".vntrader/vt_setting.json": b"{}"}
+    assert result.previous is not None and result.previous.parent == tmp_path and files_of(result.previous) == {
+        ".vntrader/vt_setting.json": b"{}", "added.txt": b"kept aside"}
+
+
+def crafted(path: Path, members: list[tuple[str, str, bytes]]) -> Path:
+    """An archive at ``path`` whose manifest lists each ``(manifest path, member name, bytes)`` with its true size
+    and SHA-256, and whose members carry those names (PAX headers: any character, NUL included)."""
+    files = [{"path": listed, "size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "sqlite": False}
+             for listed, _, data in members]
+    manifest = json.dumps({"format": "vnpy_rotation-backup", "format_version": 1, "created_at": "2026-12-03T00:00:00",
+                           "project_version": "0", "source_home": "/x",
+                           "database": {"name": "sqlite", "included": True, "note": ""}, "files": files}).encode()
+    with tarfile.open(path, "w:gz", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in [(MANIFEST_NAME, manifest)] + [(member, data) for _, member, data in members]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+UNSAFE_MEMBERS = {
+    "NUL in the path": (".vntrader/a\x00é.json", "home/.vntrader/a\x00é.json"),
+    "a control character": (".vntrader/a\nb.json", "home/.vntrader/a\nb.json"),
+    "member leaving the home": (".vntrader/a.json", "home/../../a.json"),
+    "absolute member": (".vntrader/a.json", "/tmp/a.json"),
+    "absolute manifest and member": ("/tmp/a.json", "home//tmp/a.json"),
+    "dot-dot manifest and member": (".vntrader/../../a.json", "home/.vntrader/../../a.json"),
+}
+
+
+@pytest.mark.parametrize("unsafe", UNSAFE_MEMBERS, ids=list(UNSAFE_MEMBERS))
+def test_an_unsafe_member_path_is_refused_with_nothing_written(tmp_path, capsys, unsafe):
+    listed, member = UNSAFE_MEMBERS[unsafe]
+    archive = crafted(tmp_path / "a.tar.gz", [(".vntrader/vt_setting.json", "home/.vntrader/vt_setting.json", b"{}"),
+                                              (listed, member, b"{}")])
+    (tmp_path / "parent").mkdir()
+    assert run_main("restore", str(archive), "--home", str(tmp_path / "parent" / "home")) == 2
+    err = capsys.readouterr().err
+    assert str(archive) in err and len(err.strip().splitlines()) == 1
+    assert list((tmp_path / "parent").iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir()) == [
+        "a.tar.gz", "parent"]
+
+
+# -- another home, another project version ------------------------------------------------------------------
+def test_an_archive_of_another_project_version_is_restored_with_a_warning_naming_both(tmp_path, capsys):
+    from vnpy_rotation import __version__
+
+    home = make_home(tmp_path / "home", {})
+    backup(home, tmp_path / "a.tar.gz")
+    (tmp_path / "old.tar.gz").write_bytes(repacked(tmp_path / "a.tar.gz", lambda m: {**m, "project_version": "0.0.1"}))
+    assert run_main("restore", str(tmp_path / "old.tar.gz"), "--home", str(tmp_path / "restored")) == 0
+    warning = capsys.readouterr().err
+    assert "0.0.1" in warning and __version__ in warning
+    assert files_of(tmp_path / "restored") == {".vntrader/vt_setting.json": b"{}"}
+    assert restore(tmp_path / "a.tar.gz", tmp_path / "same").warnings == ()
+
+
+def experiment(out_dir: Path) -> object:
+    from vnpy_rotation.ops.experiments import Experiment, ExperimentInputs
+
+    return Experiment("EXP-20261203-000000-abcd", "backtest", "ok", "", 0, "2026-12-03T00:00:00+00:00",
+                      "2026-12-03T00:00:01+00:00", 1.0, "tester", "run.py backtest", ExperimentInputs("etf_rotation"),
+                      {"sharpe": 1.0}, {}, str(out_dir))
+
+
+def kpi_rows() -> list:
+    from vnpy_rotation.ops.kpi import KpiRow
+
+    return [KpiRow(date(2024, 6, 3), "etf_rotation", "pnl", 12.5, float("nan"), "", "ok", "CNY")]
+
+
+def test_folders_of_the_home_in_the_database_follow_a_restore_into_another_folder(tmp_path):
+    """An experiment's output folder and a KPI row's run folder inside the home are stored relative to it: in the
+    home restored elsewhere they name the restored folders, and lookups by those folders find them."""
+    from peewee import SqliteDatabase
+
+    from vnpy_rotation.ops.experiment_store import ExperimentStore
+    from vnpy_rotation.ops.experiments import ExperimentRegistry
+    from vnpy_rotation.ops.kpi_store import kpi_history, record
+
+    home = make_home(tmp_path / "home", {})
+    db = SqliteDatabase(str(home / ".vntrader" / "database.db"))
+    ExperimentRegistry(ExperimentStore(db)).record(experiment(home / "bt"))
+    assert record(kpi_rows(), home / "live", db=db) == 1
+    db.close()
+    backup(home, tmp_path / "a.tar.gz")
+    restore(tmp_path / "a.tar.gz", tmp_path / "moved")
+
+    moved = SqliteDatabase(str(tmp_path / "moved" / ".vntrader" / "database.db"))
+    [found] = ExperimentRegistry(ExperimentStore(moved)).by_output(tmp_path / "moved" / "bt")
+    assert found.out_dir == str(tmp_path / "moved" / "bt")
+    history = kpi_history(run=tmp_path / "moved" / "live", db=moved)
+    assert history["run"].tolist() == [str(tmp_path / "moved" / "live")] and history["value"].tolist() == [12.5]
+    assert record(kpi_rows(), tmp_path / "moved" / "live", db=moved) == 0  # the same values: nothing new
+    moved.close()
+
+
+def test_absolute_folder_rows_written_before_still_match_in_their_home(tmp_path):
+    """Rows from before the relative rule hold absolute paths; in the home they were written in, a lookup by the
+    folder still finds them and recording the same KPI values again adds nothing (old rows are never updated)."""
+    from peewee import SqliteDatabase
+
+    from vnpy_rotation.ops.experiment_store import ExperimentStore
+    from vnpy_rotation.ops.experiments import ExperimentRegistry
+    from vnpy_rotation.ops.kpi_store import kpi_history, record
+
+    home = make_home(tmp_path / "home", {})
+    db = SqliteDatabase(str(home / ".vntrader" / "database.db"))
+    ExperimentRegistry(ExperimentStore(db)).record(experiment(home / "bt"))
+    record(kpi_rows(), home / "live", db=db)
+    db.execute_sql("DROP TRIGGER rotation_experiment_no_update")  # only to make the row as an older version wrote it
+    db.execute_sql("UPDATE rotation_experiment SET out_dir = ?", (str(home / "bt"),))
+    db.execute_sql("UPDATE rotation_kpi SET run = ?", (str(home / "live"),))
+    assert [e.id for e in ExperimentRegistry(ExperimentStore(db)).by_output(home / "bt")] == [
+        "EXP-20261203-000000-abcd"]
+    assert record(kpi_rows(), home / "live", db=db) == 0
+    assert kpi_history(run=home / "live", db=db)["run"].tolist() == [str(home / "live")]
+    db.close()

@@ -1,12 +1,15 @@
 """``run.py backup`` and ``run.py restore``: a runtime folder to one archive and back (logic in ops/backup.py).
 
 Neither command settles vnpy's runtime folder: backup only reads the home (a daemon may be running in it), and
-restore must find the target home as it is (settling would create ``HOME/.vntrader`` in it).
+restore must find the target home as it is (settling would create ``HOME/.vntrader`` in it). Neither lets run.py
+remove what appeared in the home while it ran (``clean_up=False``): that is the daemon's, not theirs; each removes
+only its own temporary files (ops/backup.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +23,13 @@ def add_parsers(commands: Any, home: argparse.ArgumentParser) -> None:
                         help="the archive to write, e.g. backup-2026-12-03.tar.gz (replaced atomically if it exists)")
     backup.add_argument("--include", action="append", type=Path, default=[], metavar="DIR",
                         help="also archive this folder of the home, e.g. a trade run's --out (repeatable)")
-    backup.set_defaults(handler="vnpy_rotation.cli.backup_cmd:run_backup", settle=False)
+    backup.set_defaults(handler="vnpy_rotation.cli.backup_cmd:run_backup", settle=False, clean_up=False)
     restore = commands.add_parser("restore", parents=[home],
                                   help="verify an archive and restore it into --home (all or nothing)")
     restore.add_argument("archive", type=Path, metavar="FILE", help="an archive written by run.py backup")
     restore.add_argument("--force", action="store_true",
                          help="restore into a non-empty home: its current content is renamed aside, not deleted")
-    restore.set_defaults(handler="vnpy_rotation.cli.backup_cmd:run_restore", settle=False)
+    restore.set_defaults(handler="vnpy_rotation.cli.backup_cmd:run_restore", settle=False, clean_up=False)
 
 
 def _megabytes(size: int) -> str:
@@ -65,4 +68,6 @@ def run_restore(args: argparse.Namespace) -> int:
         print(f"previous home kept at {result.previous}")
     for note in result.notes:
         print(f"note: {note}")
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     return 0

@@ -195,6 +195,15 @@ def check_arguments(args: argparse.Namespace, home: Path) -> None:
                                         f"{calendar.first} … {calendar.last}"))
 
 
+def _exists(path: Path) -> bool:
+    """Whether ``path`` exists; one that cannot be looked at (an unreadable parent) counts as existing, so this
+    run never takes it for its own and removes it."""
+    try:
+        return path.exists()
+    except OSError:
+        return True
+
+
 def _remove_created(paths: list[Path]) -> None:
     """Remove the folders this run created (each absent before it started); nothing that existed before."""
     for path in paths:
@@ -211,23 +220,29 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(value, Path):
             setattr(args, name, value.absolute())
     # Outermost first: removing a created home removes everything under it.
-    created = [p for p in (home, runtime_folder(home), getattr(args, "out", None)) if p is not None and not p.exists()]
-    if runtime_folder(home).is_dir():  # an existing runtime folder: what this run adds to it (database.db, log/)
-        before = set(runtime_folder(home).iterdir())
-        created_inside = lambda: [p for p in runtime_folder(home).iterdir() if p not in before]  # noqa: E731
-    else:
-        created_inside = list
+    created = [p for p in (home, runtime_folder(home), getattr(args, "out", None)) if p is not None and not _exists(p)]
+    created_inside: Callable[[], list[Path]] = list
+    try:
+        if runtime_folder(home).is_dir():  # an existing runtime folder: what this run adds to it (database.db, log/)
+            before = set(runtime_folder(home).iterdir())
+            created_inside = lambda: [p for p in runtime_folder(home).iterdir() if p not in before]  # noqa: E731
+    except OSError:
+        pass  # an unreadable home: the command says so below; nothing in it counts as created
 
     def dispatch() -> int:
         try:
-            check_arguments(args, home)
+            try:
+                check_arguments(args, home)
+            except OSError as exc:  # e.g. a --home that cannot be read
+                raise InputRejected(Problem(str(exc.filename or home), None, exc.strerror or str(exc))) from None
             if getattr(args, "settle", True):  # backup/restore read or fill a home without settling vnpy in it
                 settle_runtime(home)
             module_name, func_name = args.handler.split(":")
             module = __import__(module_name, fromlist=[func_name])
             return int(getattr(module, func_name)(args) or 0)
         except RotationError:
-            _remove_created(created + created_inside())  # a refused command leaves the folders as it found them
+            if getattr(args, "clean_up", True):  # a refused command leaves the folders as it found them
+                _remove_created(created + created_inside())
             raise
 
     return run_guarded(dispatch)

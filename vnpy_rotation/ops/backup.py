@@ -142,6 +142,7 @@ class RestoreResult:
     manifest: Manifest
     previous: Path | None  # where the old home was kept (with force)
     notes: tuple[str, ...]
+    warnings: tuple[str, ...] = ()  # restored, but check this (an archive of another project version)
 
 
 def _bad(source: str, reason: str) -> InputRejected:
@@ -149,10 +150,11 @@ def _bad(source: str, reason: str) -> InputRejected:
 
 
 def _safe_path(path: str) -> bool:
-    """A relative POSIX path with no empty, ``.`` or ``..`` part (an archive never writes outside the home)."""
+    """A relative POSIX path with no empty, ``.`` or ``..`` part, no backslash and no NUL or other control
+    character (an archive never writes outside the home, and every path it names can be created)."""
     parts = path.split("/")
     return bool(path) and not PurePosixPath(path).is_absolute() and "\\" not in path and \
-        all(part not in ("", ".", "..") for part in parts)
+        all(part not in ("", ".", "..") for part in parts) and all(ord(c) >= 0x20 and c != "\x7f" for c in path)
 
 
 # -- backup ------------------------------------------------------------------------------------------------------
@@ -177,11 +179,19 @@ def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
+def _raise(error: OSError) -> None:
+    raise error
+
+
 def _walk(folder: Path) -> Iterator[Path]:
-    for root, dirs, files in os.walk(folder):
+    """Every file under ``folder``, sorted, and each symbolic link to a folder (not followed: the caller lists it
+    as skipped); a folder that cannot be listed raises (os.walk would skip it silently without ``onerror``, and
+    the archive would lack its files)."""
+    for root, dirs, files in os.walk(folder, onerror=_raise):
         dirs.sort()
         for name in sorted(files):
             yield Path(root) / name
+        yield from (Path(root) / name for name in dirs if (Path(root) / name).is_symlink())  # not followed: listed
 
 
 def is_sqlite(path: Path) -> bool:
@@ -217,32 +227,62 @@ def _hash(path: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def _folders(home: Path, includes: Iterable[Path]) -> list[Path]:
-    """The runtime folder and the included folders, each checked to lie inside ``home``."""
-    folders = [home / RUNTIME]
+def _folders(home: Path, includes: Iterable[Path]) -> dict[Path, str]:
+    """Each archived folder's real path (symbolic links resolved: the archive holds the content, wherever it
+    lies) and its path in the home, the name it is archived and restored under: the runtime folder, then the
+    included folders, each named by a path inside the home (``home`` as given or resolved)."""
+    homes = (home.absolute(), home.resolve())
+    folders = {(homes[0] / RUNTIME).resolve(): RUNTIME}
     for given in includes:
-        folder = (home / given).resolve() if not given.is_absolute() else given.resolve()
+        logical = Path(os.path.normpath(homes[0] / given))  # an absolute ``given`` stays itself
+        folder = logical.resolve()
+        names = [logical.relative_to(base) for base in homes if _inside(logical, base) and logical != base]
+        names += [folder.relative_to(homes[1])] if _inside(folder, homes[1]) and folder != homes[1] else []
         if not folder.is_dir():
             raise _bad("--include", f"{given} is not a folder")
-        if not _inside(folder, home) or folder == home:
+        if not names:
             raise _bad("--include", f"{given} is not a folder inside the home {home}")
-        if any(_inside(folder, f) or _inside(f, folder) for f in folders):
+        name = names[0].as_posix()
+        if any(_inside(folder, f) or _inside(f, folder) or _inside(Path(name), Path(n)) or _inside(Path(n), Path(name))
+               for f, n in folders.items()):
             raise _bad("--include", f"{given} overlaps a folder already archived")
-        folders.append(folder)
+        folders[folder] = name
     return folders
 
 
+def _failed(exc: OSError, fallback: Path, what: str) -> InputRejected:
+    """An operating-system error (a folder that cannot be read or written, a full disk) as one problem naming
+    the path it concerns."""
+    return _bad(str(exc.filename or fallback), f"{what} failed: {exc.strerror or exc}")
+
+
+def _temp_folder(parent: Path, prefix: str, suffix: str, flag: str) -> Path:
+    """A new temporary folder in ``parent``; a missing or unwritable ``parent`` is a problem naming ``flag``."""
+    if not parent.is_dir():
+        raise _bad(flag, f"folder {parent} does not exist")
+    try:
+        return Path(tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=parent))
+    except OSError as exc:
+        raise _bad(flag, f"cannot write in folder {parent}: {exc.strerror or exc}") from None
+
+
 def backup(home: Path, out: Path, includes: Iterable[Path] = (), now: datetime | None = None) -> BackupResult:
-    """Write the archive of ``home`` to ``out`` (replaced atomically if it exists)."""
-    home, out = Path(home).resolve(), Path(out).absolute()
+    """Write the archive of ``home`` to ``out`` (replaced atomically if it exists). Nothing in ``home`` is ever
+    written or removed; a failure removes only this backup's own temporary files beside ``out``."""
+    try:
+        return _backup(Path(home), Path(out), tuple(includes), now)
+    except OSError as exc:  # a home, folder or file that cannot be read: never a traceback
+        raise _failed(exc, Path(home), "backup") from None
+
+
+def _backup(given: Path, out: Path, includes: tuple[Path, ...], now: datetime | None) -> BackupResult:
+    home, out = given.resolve(), out.absolute()
     runtime = home / RUNTIME
     if not runtime.is_dir():
         raise _bad(str(home), f"has no {RUNTIME} folder: not a runtime folder, nothing to back up")
     if out.is_dir():
         raise _bad("--out", f"{out} is a folder; give the archive's file name (e.g. backup.tar.gz)")
-    if not out.parent.is_dir():
-        raise _bad("--out", f"folder {out.parent} does not exist")
-    folders = _folders(home, includes)
+    folders = _folders(given, includes)
     if any(_inside(out.resolve(), folder) for folder in folders):
         raise _bad("--out", f"{out} lies inside a folder being archived; write it elsewhere")
     created = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
@@ -261,36 +301,39 @@ def backup(home: Path, out: Path, includes: Iterable[Path] = (), now: datetime |
     else:
         database = DatabaseInfo(name, True, "")
 
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".staging", dir=out.parent))
+    staging = _temp_folder(out.parent, f".{out.name}.", ".staging", "--out")
     try:
-        entries, skipped = _stage(home, folders, staging)
+        entries, skipped = _stage(folders, staging)
         manifest = Manifest(FORMAT, FORMAT_VERSION, created.isoformat(timespec="seconds"), __version__, str(home),
                             database, tuple(entries))
         _write_archive(manifest, staging, out, int(created.timestamp()))
     except OSError as exc:
-        raise _bad(str(exc.filename or out), f"backup failed: {exc.strerror or exc}") from None
+        raise _failed(exc, out, "backup") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return BackupResult(out, manifest, tuple(skipped), tuple(notes))
 
 
-def _stage(home: Path, folders: list[Path], staging: Path) -> tuple[list[FileEntry], list[str]]:
-    """Copy every file of ``folders`` into ``staging`` (SQLite files by the backup API) and hash the copies."""
+def _stage(folders: dict[Path, str], staging: Path) -> tuple[list[FileEntry], list[str]]:
+    """Copy every file of ``folders`` (real path → path in the home) into ``staging`` (SQLite files by the backup
+    API) and hash the copies."""
     entries: list[FileEntry] = []
     skipped: list[str] = []
-    for folder in folders:
+    for folder, name in folders.items():
         files = []
         for path in _walk(folder):  # temp files first: an atomic write may rename its own away at any moment
-            rel = path.relative_to(home).as_posix()
+            rel = f"{name}/{path.relative_to(folder).as_posix()}"
             if path.name.endswith(SKIPPED_SUFFIXES):
                 skipped.append(f"{rel}: temporary file")
             elif path.is_symlink() or (path.exists() and not path.is_file()):
                 skipped.append(f"{rel}: not a regular file")
+            elif not _safe_path(rel):  # restore would refuse the archive
+                skipped.append(f"{rel!r}: a control character in the name; rename it to archive it")
             else:
                 files.append(path)
         databases = {p for p in files if is_sqlite(p)}
         for path in files:
-            rel = path.relative_to(home).as_posix()
+            rel = f"{name}/{path.relative_to(folder).as_posix()}"
             if any(path.name.endswith(side) and path.with_name(path.name.removesuffix(side)) in databases
                    for side in SQLITE_SIDE_FILES):
                 continue  # a database's journal: its committed content is in the database's copy
@@ -341,7 +384,11 @@ def read_archive(archive: Path, sink: Sink | None = None) -> Manifest:
     if not archive.is_file():
         raise _bad(source, "no such file" if not archive.exists() else "not a file")
     try:
-        with open(archive, "rb") as raw:
+        raw = open(archive, "rb")
+    except OSError as exc:
+        raise _bad(source, f"cannot be read: {exc.strerror or exc}") from None
+    try:
+        with raw:
             if raw.read(2) != b"\x1f\x8b":
                 raise _bad(source, "not a backup archive (not gzip-compressed)")
             raw.seek(0)
@@ -417,8 +464,17 @@ def _write(target: IO[bytes], chunk: bytes, entry: FileEntry) -> None:
 
 def restore(archive: Path, home: Path, force: bool = False, now: datetime | None = None) -> RestoreResult:
     """Restore ``archive`` into ``home``: verified whole first, written beside ``home``, renamed into place.
-    A non-empty ``home`` is refused unless ``force``; then it is renamed to ``HOME.before-restore-<time>``."""
-    archive, home = Path(archive).absolute(), Path(home).absolute()
+    A non-empty ``home`` is refused unless ``force``; then it is renamed to ``HOME.before-restore-<time>``.
+    ``home``'s parent folder must exist; a failure removes only this restore's own temporary folder."""
+    try:
+        # resolved: a home given as a symbolic link is restored where it points (the link stays and points at the
+        # restored folder), never by replacing or writing through the link
+        return _restore(Path(archive).absolute(), Path(home).resolve(), force, now)
+    except OSError as exc:  # a home that cannot be read, a parent that cannot be written: never a traceback
+        raise _failed(exc, Path(home), "restore") from None
+
+
+def _restore(archive: Path, home: Path, force: bool, now: datetime | None) -> RestoreResult:
     if home.exists() and not home.is_dir():
         raise _bad(str(home), "is a file; restore into a folder")
     occupied = home.is_dir() and any(home.iterdir())
@@ -427,8 +483,7 @@ def restore(archive: Path, home: Path, force: bool = False, now: datetime | None
                               "(the current content is renamed aside, not deleted)")
     manifest = read_archive(archive)  # verified before anything is written
 
-    home.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{home.name}.", suffix=".restoring", dir=home.parent))
+    staging = _temp_folder(home.parent, f".{home.name}.", ".restoring", "--home")
 
     def sink(entry: FileEntry) -> IO[bytes]:
         target = staging / entry.path
@@ -461,7 +516,16 @@ def restore(archive: Path, home: Path, force: bool = False, now: datetime | None
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # gone after a successful rename
     notes = (manifest.database.note,) if not manifest.database.included else ()
-    return RestoreResult(home, manifest, previous, notes)
+    return RestoreResult(home, manifest, previous, notes, version_warnings(manifest))
+
+
+def version_warnings(manifest: Manifest) -> tuple[str, ...]:
+    """A warning when ``manifest`` was written by another project version: restored all the same (the archive
+    format is versioned on its own), but the files and tables are that version's."""
+    if manifest.project_version == __version__:
+        return ()
+    return (f"the archive was written by project version {manifest.project_version}, this is version "
+            f"{__version__}: check the release notes before starting the daemon (docs/backup.md)",)
 
 
 def _free_name(path: Path) -> Path:

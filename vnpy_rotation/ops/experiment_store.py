@@ -14,6 +14,7 @@ from typing import Any
 
 from peewee import AutoField, CharField, Database, FloatField, IntegerField, Model, TextField
 
+from .home_paths import database_home, from_stored, lookup_keys, to_stored
 from .version_store import open_tables
 
 KINDS = ("backtest", "sweep", "walkforward", "replay", "drill", "regress", "replay-week", "kpi")  # the kind column
@@ -47,7 +48,7 @@ class ExperimentRow(Model):
     inputs_json = TextField()  # the rest of the inputs: backtest section, grid, options, versions, gateway ...
     metrics_json = TextField()  # the headline metrics
     results_json = TextField()  # best row and combinations (sweep, walk-forward), consistency (replay) ...
-    out_dir = TextField()  # the output folder ("" when none)
+    out_dir = TextField()  # the output folder ("" when none): relative to the home when inside it (home_paths.py)
 
     class Meta:
         table_name = EXPERIMENT_TABLE
@@ -68,18 +69,23 @@ MODELS = (ExperimentRow, LinkRow)
 
 
 class ExperimentStore:
-    """Reads and inserts experiment and link rows on ``db`` (default: vnpy's database connection)."""
+    """Reads and inserts experiment and link rows on ``db`` (default: vnpy's database connection). A row's
+    ``out_dir`` is absolute in what this class takes and gives, stored relative to the home when inside it."""
 
     def __init__(self, db: Database | None = None) -> None:
         self.db = open_tables(MODELS, db)
+        self.home = database_home(self.db)
 
     def insert(self, row: dict[str, Any]) -> None:
-        ExperimentRow.insert(**row).execute()
+        ExperimentRow.insert(**{**row, "out_dir": to_stored(row["out_dir"], self.home)}).execute()
+
+    def _read(self, row: dict[str, Any]) -> dict[str, Any]:
+        return {**row, "out_dir": from_stored(row["out_dir"], self.home)}
 
     def get(self, experiment_id: str) -> dict[str, Any] | None:
         found: dict[str, Any] | None = (ExperimentRow.select().where(ExperimentRow.id == experiment_id)
                                         .dicts().first())
-        return found
+        return None if found is None else self._read(found)
 
     def ids_starting(self, prefix: str) -> list[str]:
         query = (ExperimentRow.select(ExperimentRow.id).where(ExperimentRow.id.startswith(prefix))
@@ -97,11 +103,11 @@ class ExperimentStore:
         if since is not None:
             query = query.where(ExperimentRow.started_at >= since)
         if out_dir is not None:
-            query = query.where(ExperimentRow.out_dir == out_dir)
+            query = query.where(ExperimentRow.out_dir.in_(lookup_keys(out_dir, self.home)))
         if ids is not None:
             query = query.where(ExperimentRow.id.in_(ids))
         rows: Any = query.dicts()  # plain dicts (the stubs type them as models)
-        return list(rows)
+        return [self._read(row) for row in rows]
 
     def insert_link(self, row: dict[str, Any]) -> None:
         LinkRow.insert(**row).execute()

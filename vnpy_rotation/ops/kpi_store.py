@@ -21,6 +21,7 @@ import pandas as pd
 from peewee import AutoField, CharField, Database, FloatField, IntegerField, Model, TextField
 
 from ..errors import InputRejected, Problem
+from .home_paths import database_home, from_stored, lookup_keys
 from .kpi import KpiRow
 from .version_store import open_tables
 
@@ -39,7 +40,7 @@ class KpiRecord(Model):
     status = CharField()  # ok | breach | n/a
     unit = CharField()
     note = TextField()
-    run = TextField()  # the run folder the snapshot came from
+    run = TextField()  # the run folder the snapshot came from: relative to the home when inside it (home_paths.py)
     recorded_at = CharField()
     replaces = IntegerField(null=True)  # the seq of the row a --replace superseded
 
@@ -72,18 +73,21 @@ def _stored(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def record(rows: Iterable[KpiRow], run: str, *, replace: bool = False, db: Database | None = None,
+def record(rows: Iterable[KpiRow], run: str | Path, *, replace: bool = False, db: Database | None = None,
            now: datetime | None = None) -> int:
-    """Append ``rows``; returns how many were inserted (0 when all were recorded before with the same values).
+    """Append ``rows`` of the run folder ``run``; returns how many were inserted (0 when all were recorded before
+    with the same values).
 
     Raises :class:`KpiConflict` (nothing written) when a row's values differ from the recorded ones and not
     ``replace``.
     """
     database = _database(db)
+    home = database_home(database)
+    keys = lookup_keys(run, home)
     rows = list(rows)
     at = (now or datetime.now()).isoformat(timespec="seconds")
     with database.atomic():
-        latest = _latest(run, {r.date.isoformat() for r in rows})
+        latest = _latest(keys, {r.date.isoformat() for r in rows})
         new, conflicts = [], []
         for r in rows:
             key = (r.date.isoformat(), r.scope, r.kpi)
@@ -99,10 +103,10 @@ def record(rows: Iterable[KpiRow], run: str, *, replace: bool = False, db: Datab
             filled_in = old is not None and old["value"] is None and values["value"] is not None
             if old is not None and not replace and not filled_in:
                 conflicts.append(f"{key[0]} {key[1]} {key[2]}: recorded {old['value']} ({old['status']}, from "
-                                 f"{old['run']}), now {values['value']} ({values['status']})")
+                                 f"{from_stored(old['run'], home)}), now {values['value']} ({values['status']})")
                 continue
             new.append({"date": key[0], "scope": r.scope, "kpi": r.kpi, **values, "unit": r.unit, "note": r.note,
-                        "run": run, "recorded_at": at, "replaces": None if old is None else old["seq"]})
+                        "run": keys[0], "recorded_at": at, "replaces": None if old is None else old["seq"]})
         if conflicts:
             raise KpiConflict([Problem(KPI_TABLE, None, f"{len(conflicts)} KPI values differ from the recorded ones; "
                                        "rerun with --replace to record the new ones")]
@@ -112,8 +116,8 @@ def record(rows: Iterable[KpiRow], run: str, *, replace: bool = False, db: Datab
     return len(new)
 
 
-def _latest(run: str, days: set[str]) -> dict[tuple[str, str, str], dict[str, Any]]:
-    query: Any = (KpiRecord.select().where((KpiRecord.run == run) & KpiRecord.date.in_(sorted(days)))
+def _latest(keys: list[str], days: set[str]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    query: Any = (KpiRecord.select().where(KpiRecord.run.in_(keys) & KpiRecord.date.in_(sorted(days)))
                   .order_by(KpiRecord.seq).dicts())
     return {(r["date"], r["scope"], r["kpi"]): r for r in query}
 
@@ -123,15 +127,16 @@ def kpi_history(scope: str | None = None, since: date | None = None, *, run: str
     """The latest recorded value of each (run, date, scope, kpi): columns ``date`` (datetime64), ``scope``, ``kpi``,
     ``value`` (float), ``baseline`` (float, NaN when none), ``threshold`` (str), ``status`` (ok|breach|n/a) and
     ``run`` (the run folder); ``run`` given: that run folder's history only."""
-    _database(db)
+    home = database_home(_database(db))
     query = KpiRecord.select().order_by(KpiRecord.seq)
     if run is not None:
-        query = query.where(KpiRecord.run == run_key(run))
+        query = query.where(KpiRecord.run.in_(lookup_keys(run_key(run), home)))
     if scope is not None:
         query = query.where(KpiRecord.scope == scope)
     if since is not None:
         query = query.where(KpiRecord.date >= since.isoformat())
-    frame = pd.DataFrame(list(query.dicts()), columns=[*HISTORY_COLUMNS, "run", "seq"])
+    frame = pd.DataFrame([{**r, "run": from_stored(r["run"], home)} for r in query.dicts()],
+                         columns=[*HISTORY_COLUMNS, "run", "seq"])
     frame = frame.drop_duplicates(["run", "date", "scope", "kpi"], keep="last").drop(columns="seq")
     frame["date"] = pd.to_datetime(frame["date"])
     for column in ("value", "baseline"):
