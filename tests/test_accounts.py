@@ -19,7 +19,8 @@ from fakes import xt_accounts
 from fakes.fake_xttrader import wait_until
 from vnpy.trader.constant import Direction
 
-from vnpy_rotation.allocation import allocation_config
+from vnpy_rotation.allocation import allocate, allocation_config
+from vnpy_rotation.allocation.records import AccountState, Snapshot
 from vnpy_rotation.apps.risk.state_file import RiskStateFile
 from vnpy_rotation.apps.rotation.daemon import Stack
 from vnpy_rotation.errors import InputRejected
@@ -85,6 +86,7 @@ def test_two_accounts_three_strategies_allocated_capped_and_reconciled(store, tm
     stack = build(tmp_path)
     records: dict[str, dict] = {}  # session -> the allocation in force after its close
     holdings: dict[str, dict[str, float]] = {}  # session -> every strategy's shares at its close
+    balances: dict[str, dict[str, AccountState]] = {}  # session -> each account's report at its close
     try:
         days = sessions(stack)
         for day in days:
@@ -94,7 +96,11 @@ def test_two_accounts_three_strategies_allocated_capped_and_reconciled(store, tm
             records[day.date().isoformat()] = stack.risk.allocation().to_json()
             holdings[day.date().isoformat()] = {n: i.cycle.broker.holdings().get(SYMBOLS[n], 0.0)
                                                 for n, i in stack.engine.instances.items()}
+            balances[day.date().isoformat()] = {
+                a.gateway_name: AccountState(float(a.balance), float(a.available))
+                for a in stack.main_engine.get_all_accounts()}
         orders = buys_by_day(stack)
+        books = {n: i.cycle.state.history for n, i in stack.engine.instances.items()}
 
         # each account holds exactly its own strategies' symbols, and per account the books agree
         a = {p.vt_symbol for p in stack.main_engine.get_all_positions() if p.gateway_name == "REPLAY_A" and p.volume}
@@ -125,6 +131,21 @@ def test_two_accounts_three_strategies_allocated_capped_and_reconciled(store, tm
     # no returns at the first close: equal shares of 95 % in account a; s3 at its cap of 40 % in account b
     assert first["s1"]["amount"] == first["s2"]["amount"] == math.floor(CAPITAL * 0.475 * 100) / 100
     assert first["s3"]["amount"] == CAPITAL * 0.4
+    # each strategy's book starts at its first allocation (no holdings then) and moves by its own trading
+    # only: per account, the books' P&L add up to the account's, to the cent (the shared cash counted once)
+    final = names[-1]
+    for gateway, members in (("REPLAY_A", ("s1", "s2")), ("REPLAY_B", ("s3",))):
+        pnl = sum(books[n][-1]["equity"] - first[n]["amount"] for n in members)
+        assert pnl == pytest.approx(balances[final][gateway].equity - CAPITAL, abs=0.02), gateway
+    # the re-allocation: risk parity on each book's own daily returns (from the day after its book began)
+    own = {n: tuple((date.fromisoformat(b["day"]), b["equity"] / a["equity"] - 1.0)
+                    for a, b in zip(books[n][1:], books[n][2:]) if b["day"] <= "2024-07-01")
+           for n in SYMBOLS}
+    states = {"a": balances["2024-07-01"]["REPLAY_A"], "b": balances["2024-07-01"]["REPLAY_B"]}
+    expected_second = allocate(allocation_config(ALLOCATION, "test"), Snapshot(states, own),
+                               datetime(2024, 7, 1, 15))
+    assert [(x.strategy, x.amount) for x in expected_second.lines] == [
+        (x["strategy"], x["amount"]) for x in stored["allocations"][1]["lines"]]
     assert second["s1"]["amount"] != first["s1"]["amount"]  # the re-allocation moved the shares
 
     # every session's buys: the strategy's book after them stays within the allocation decided the close

@@ -475,8 +475,11 @@ class ExecutionCycle:
     # -- the day's summary -----------------------------------------------------------------------
     def _summary(self, day: date, progress: DayProgress | None, closes: dict[str, float]) -> dict:
         holdings = self.broker.holdings()
-        cash = float(self.broker.cash())
         value = sum(v * closes.get(s, math.nan) for s, v in holdings.items() if v)
+        cash = self._own_cash(progress, closes)
+        ledger = cash is not None
+        if cash is None:
+            cash = float(self.broker.cash())
         equity = cash + (value if value == value else 0.0)
         previous = self.state.history[-1]["equity"] if self.state.history else None
         summary = {"day": day.isoformat(), "cash": round(cash, 2), "market_value": round(value, 2),
@@ -488,7 +491,31 @@ class ExecutionCycle:
             summary["fills"] = len(progress.fills)
             summary["unfilled"] = {leg.symbol: leg.remaining for leg in progress.legs if leg.remaining > 0}
             summary["reconciliation"] = reconcile(self._expected_holdings(progress), holdings)
+        if ledger:
+            summary["ledger"] = True
         return summary
+
+    def _own_cash(self, progress: DayProgress | None, closes: dict[str, float]) -> float | None:
+        """With an allocation, the strategy's own cash (its book's equity is this plus its holdings at the
+        close): the account's cash is shared by every strategy trading it, so adding it to each strategy's
+        holdings would count it once per strategy. A ledger: it starts at the allocation less the opening
+        holdings at the close, then moves by the strategy's own fills and fees only; a later re-allocation
+        changes the cap, not the ledger, so the book's returns are the strategy's own. None: no allocation
+        (the strategy has the account to itself; its cash is the broker's)."""
+        amount = self.allocation()
+        last = self.state.history[-1] if self.state.history else None
+        if last is not None and last.get("ledger"):
+            cash = float(last["cash"])
+        elif amount is None:
+            return None
+        else:
+            opening = progress.holdings_open if progress is not None else self.broker.holdings()
+            held = sum(v * closes.get(s, math.nan) for s, v in opening.items() if v)
+            cash = amount - (held if held == held else 0.0)
+        for f in progress.fills if progress is not None else ():
+            costs = f.commission + f.stamp_duty + f.transfer_fee
+            cash += -f.value - costs if f.buy else f.value - costs
+        return cash
 
     def _expected_holdings(self, progress: DayProgress) -> dict[str, float]:
         expected = dict(progress.holdings_open)

@@ -279,12 +279,14 @@ class RotationEngine(BaseEngine):
                 self.notify("failure", f"账户 {account} 对账差异 {day}", str(differences))
 
     def daily_returns(self) -> dict[str, tuple[tuple[date, float], ...]]:
-        """Each instance's daily returns from its closed sessions' equities, dated by session."""
+        """Each instance's daily returns from its closed sessions' equities, dated by session (its own book's
+        once it has an allocation; the day its book starts is no return: the basis changed)."""
         returns = {}
         for name, instance in self.instances.items():
             history = instance.cycle.state.history if instance.cycle is not None else []
             returns[name] = tuple((date.fromisoformat(b["day"]), b["equity"] / a["equity"] - 1.0)
-                                  for a, b in zip(history, history[1:]) if a["equity"] > 0)
+                                  for a, b in zip(history, history[1:])
+                                  if a["equity"] > 0 and a.get("ledger") == b.get("ledger"))
         return returns
 
     def reconcile_accounts(self) -> dict[str, list[dict]]:
