@@ -157,6 +157,34 @@ def test_review_reallocates_off_schedule_when_equity_falls_below_the_allocation(
     assert changed and amounts(down) == {"s1": 350_000, "s2": 210_000, "s3": 400_000}
 
 
+def test_a_missing_account_report_keeps_its_lines_and_its_return_reallocates():
+    cfg = config("weights", WEIGHTS, schedule={"every": "monthly", "day": 1})
+    first, _ = review(cfg, snap(), MON, None)
+    # B's report is missing at the next close (a reconnecting gateway): its strategy keeps its allocation
+    gap, changed = review(cfg, Snapshot({"A": AccountState(1_000_000.0, 500_000.0)}), MON + timedelta(days=1), first)
+    assert not changed and amounts(gap) == amounts(first)
+    # never reported (first allocation without B): nothing for s3; B reports the next day: allocated off schedule
+    blind, _ = review(cfg, Snapshot({"A": AccountState(1_000_000.0, 500_000.0)}), MON, None)
+    assert amounts(blind)["s3"] == 0.0
+    back, changed = review(cfg, snap(), MON + timedelta(days=1), blind)
+    assert changed and amounts(back) == amounts(first)
+    # a re-allocation while B is missing (A fell below its allocation) keeps B's previous lines
+    down, changed = review(cfg, Snapshot({"A": AccountState(700_000.0, 0.0)}), MON + timedelta(days=2), first)
+    assert changed and amounts(down) == {"s1": 350_000, "s2": 210_000, "s3": amounts(first)["s3"]}
+
+
+def test_a_changed_allocation_config_reallocates_at_once():
+    cfg = config("weights", WEIGHTS, schedule={"every": "monthly", "day": 1})
+    first, _ = review(cfg, snap(), MON, None)
+    same, changed = review(cfg, snap(), MON + timedelta(days=1), first)
+    assert same is first and not changed
+    cut = config("weights", [{**WEIGHTS[0], "weight": 0.2}, *WEIGHTS[1:]], schedule={"every": "monthly", "day": 1})
+    new, changed = review(cut, snap(), MON + timedelta(days=1), first)
+    assert changed and amounts(new)["s1"] == 200_000 and new.config != first.config
+    # the hash survives the record's round trip (a restart compares against the stored decision)
+    assert AllocationDecision.from_json(new.to_json()).config == new.config
+
+
 def test_the_record_round_trips_through_json():
     decision = allocate(config("risk_parity", RP, lookback=4), snap(returns={"s1": series(S1)}), MON)
     again = AllocationDecision.from_json(decision.to_json())
