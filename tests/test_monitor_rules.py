@@ -48,8 +48,26 @@ SCENARIOS = {
         quote("10:00:06", 9.02, 300, bid1=9.01, ask1=9.02),
     ], [
         ("limit_down_sealed", "600000.SSE", "10:00:00"),
-        ("approaching_limit_down", "600000.SSE", "10:00:06"),  # alerts come in the rules' order
-        ("limit_down_opened", "600000.SSE", "10:00:06"),
+        ("limit_down_opened", "600000.SSE", "10:00:06"),  # and not approaching_limit_down as well
+    ]),
+    "sealed, opened, re-sealed, opened within 300 s: every seal and every 开板 alerts": ([
+        quote("10:00:00", 11.00, 100, bid1=11.00, ask1=0.0),
+        quote("10:00:09", 10.98, 200, bid1=10.98, ask1=10.99),
+        quote("10:01:00", 11.00, 300, bid1=11.00, ask1=0.0),
+        quote("10:02:00", 10.97, 400, bid1=10.97, ask1=10.98),
+        quote("10:03:00", 10.97, 500, bid1=10.97, ask1=10.98),
+    ], [
+        ("limit_up_sealed", "600000.SSE", "10:00:00"),
+        ("limit_up_opened", "600000.SSE", "10:00:09"),  # no approaching_limit_up for the same event
+        ("limit_up_sealed", "600000.SSE", "10:01:00"),
+        ("limit_up_opened", "600000.SSE", "10:02:00"),
+        ("approaching_limit_up", "600000.SSE", "10:03:00"),  # near the limit after the open: a new state
+    ]),
+    "a price beyond our limit (a day without limits): not sealed, the mismatch reported once": ([
+        quote("10:00:00", 12.00, 100, bid1=12.00, ask1=0.0),
+        quote("10:00:03", 12.50, 200, bid1=12.50, ask1=0.0),
+    ], [
+        ("limit_mismatch", "600000.SSE", "10:00:00"),
     ]),
     "at the limit price but not sealed: asks still there": ([
         quote("10:00:00", 11.00, 100, bid1=10.99, ask1=11.00),
@@ -66,7 +84,7 @@ SCENARIOS = {
         quote("09:20:00", 0.0, 0),
         quote("09:25:00", 10.30, 5000, open=10.30),
         quote("09:30:00", 10.31, 6000, open=10.30),
-        quote("09:40:00", 10.25, 7000, open=10.30),
+        quote("09:40:00", 10.25, 6100, open=10.30),  # 100: no surge over bar 0's 1000 traded
     ], [("gap_open", "600000.SSE", "09:25:00")]),
     "gap down 2.5 %": ([quote("09:25:00", 9.75, 5000, open=9.75)], [("gap_open", "600000.SSE", "09:25:00")]),
     "a 1 % gap is no gap": ([quote("09:25:00", 10.10, 5000, open=10.10)], []),
@@ -83,6 +101,18 @@ SCENARIOS = {
         quote("09:40:30", 10.0, 15_000),  # minute 10: 1000 + 4000 = 5× the mean
         quote("09:40:40", 10.0, 16_000),
     ], [("volume_surge", "600000.SSE", "09:40:30")]),
+    "the opening auction print is not in the surge baseline": ([
+        quote("09:25:00", 10.0, 100_000),  # the auction print: bar 0 holds it, the baseline does not
+        quote("09:30:30", 10.0, 100_100),
+        *[quote(f"09:{31 + k}:30", 10.0, 100_100 + 100 * (k + 1)) for k in range(9)],
+        quote("09:40:30", 10.0, 101_500),  # 500 = 5× the mean 100 of 09:30..09:39's trades
+    ], [("volume_surge", "600000.SSE", "09:40:30")]),
+    "the closing auction print is no surge": ([
+        quote("14:48:00", 10.0, 1000),
+        *[quote(f"14:{49 + k}:30", 10.0, 1000 + 100 * (k + 1)) for k in range(10)],
+        quote("14:59:30", 10.0, 2100),
+        quote("15:00:05", 10.0, 50_000),  # the 14:57–15:00 call auction's print joins bar 239
+    ], []),
     "4.999× is no surge": ([
         *(quote(f"09:{30 + k}:00", 10.0, 1000 * (k + 1)) for k in range(11)),
         quote("09:40:30", 10.0, 14_999),
@@ -124,6 +154,15 @@ def test_rule_scenarios(name):
     assert run(steps) == expected
 
 
+@pytest.mark.parametrize("feed, limit_up", [((0.0, 0.0), None), ((13.2, 10.8), 13.2), ((11.0, 9.0), None)])
+def test_a_price_beyond_our_limit_drops_it_for_the_feeds_only_when_consistent(feed, limit_up):
+    m = MonitorCore()
+    [alert] = m.on_quote(quote("10:00:00", 12.00, 100, bid1=12.00, ask1=0.0, limit_up=feed[0], limit_down=feed[1]))
+    ind = m.snapshot()["600000.SSE"]
+    assert (alert.rule, ind.limit_mismatch, ind.sealed_up) == ("limit_mismatch", True, False)
+    assert ind.limit_up == limit_up if limit_up else ind.limit_up != ind.limit_up  # NaN: unknown
+
+
 def test_core_queues_closed_bars_closes_them_by_the_clock_and_counts_dropped_quotes():
     m = MonitorCore()
     m.on_quote(quote("09:25:00", 10.0, 1000, 10_000))
@@ -152,10 +191,20 @@ def test_aware_times_are_read_as_china_time():
 
 def test_a_watched_symbol_that_never_quotes_goes_stale_after_the_open():
     m = MonitorCore()
-    m.watch(["600000.SSE"], at("09:15:00"))
+    m.watch(["600000.SSE", SZ], at("09:15:00"))
+    m.on_quote(quote("09:25:00", 10.0, 100, vt_symbol=SZ))  # the market is open today
     assert m.on_timer(at("09:29:00")) == [] and m.on_timer(at("09:30:59")) == []
-    [alert] = m.on_timer(at("09:31:00"))
+    [alert] = [a for a in m.on_timer(at("09:31:00")) if a.vt_symbol == "600000.SSE"]
     assert (alert.rule, alert.vt_symbol, alert.value("quiet_seconds")) == ("stale_quote", "600000.SSE", 60.0)
+
+
+def test_no_stale_alerts_while_no_watched_symbol_has_quoted_today():
+    m = MonitorCore()  # a holiday the calendar does not know yet looks like a trading day without quotes
+    m.watch(["600000.SSE", SZ], at("09:00:00"))
+    assert [a for minute in range(30, 60) for a in m.on_timer(at(f"10:{minute}:00"))] == []
+    m.on_quote(quote("10:59:30", 10.0, 100, vt_symbol=SZ))  # quotes after all: the other one is stale
+    [alert] = m.on_timer(at("11:00:00"))
+    assert (alert.vt_symbol, alert.value("quiet_seconds")) == ("600000.SSE", 5400.0)  # since 09:30
 
 
 def test_stop_crossing_alerts_on_each_cross_after_the_cool_down():
@@ -240,8 +289,27 @@ def test_a_feed_disconnect_makes_every_symbol_stale_once_and_the_storm_summarise
     burst = m.on_timer(at("10:01:00"))  # the feed went silent at 10:00:00
     assert [a.rule for a in burst] == ["stale_quote"] * 30
     assert m.on_timer(at("10:01:30")) == []  # still silent: nothing repeats
-    [summary] = m.on_timer(at("10:02:00"))
+    summary, *late = m.on_timer(at("10:02:00"))
     assert (summary.rule, summary.value("stale_quote"), summary.value("symbols")) == (SUMMARY_RULE, 10.0, 10.0)
+    # the held ten were not cooled down: still stale, they alert in the next window
+    assert [(a.rule, a.vt_symbol) for a in late] == [("stale_quote", code) for code in codes[30:]]
+    assert m.on_timer(at("10:02:30")) == []
+
+
+def test_an_alert_the_storm_held_back_is_named_and_alerts_when_the_window_reopens():
+    m = MonitorCore(MonitorConfig(storm_max_per_symbol=2))
+    steps = [quote("09:30:00", 10.50, 1000, open=10.5, bid1=10.49, ask1=10.50),  # gap_open
+             quote("09:30:10", 10.95, 2000, open=10.5, bid1=10.94, ask1=10.95),  # approaching_limit_up
+             quote("09:30:20", 11.00, 3000, open=10.5, bid1=11.00, ask1=0.0),  # sealed: 3rd in the window, held
+             quote("09:30:50", 11.00, 3100, open=10.5, bid1=11.00, ask1=0.0),  # held again, counted once
+             quote("09:31:00", 11.00, 3200, open=10.5, bid1=11.00, ask1=0.0)]  # a new window: it alerts
+    out = [a for step in steps for a in m.on_quote(step)]
+    assert [(a.rule, a.time) for a in out] == [
+        ("gap_open", at("09:30:00")), ("approaching_limit_up", at("09:30:10")),
+        (SUMMARY_RULE, at("09:31:00")), ("limit_up_sealed", at("09:31:00"))]
+    assert dict(out[2].values) == {"held": 1.0, "symbols": 1.0, "limit_up_sealed": 1.0}
+    assert "limit_up_sealed: 600000.SSE" in out[2].reason  # the summary names what it held
+    assert m.on_quote(quote("09:31:03", 11.00, 3300, open=10.5, bid1=11.00, ask1=0.0)) == []  # once
 
 
 def test_config_is_validated_and_frozen():

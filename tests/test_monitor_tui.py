@@ -234,3 +234,34 @@ def test_watchlist_by_pool_by_file_and_refusals(tmp_path):
         read_watchlist("NO_SUCH_POOL")
     assert caught.value.problems[0].source == "--watchlist"
     assert read_watchlist("NO_SUCH_POOL", required=False) is None  # the live monitor asks the app's lists
+
+
+def test_a_tick_file_stamped_in_utc_replays_and_renders_in_china_time(tmp_path):
+    path = tmp_path / "aware.csv"
+    path.write_text("datetime,vt_symbol,last,pre_close,volume\n"
+                    "2025-06-16T01:30:00+00:00,600000.SSE,10,10,100\n"
+                    "2025-06-16T01:31:00+00:00,000001.SZSE,10,10,100\n"
+                    "2025-06-16T01:35:00+00:00,000001.SZSE,10,10,200\n")
+    view = ReplayFeed(read_ticks(path), speed=0).poll(datetime(2030, 1, 1))
+    rows = dict(view.rows)
+    assert rows["600000.SSE"].time == datetime(2025, 6, 16, 9, 30)  # naive China wall time
+    # the quote times are compared with the alerts' without a TypeError
+    assert table_cells(view)[0][-1] == "stale"
+
+
+def test_a_repeated_column_is_rejected_at_the_header(tmp_path):
+    path = tmp_path / "ticks.csv"
+    path.write_text("datetime,vt_symbol,last,pre_close,datetime\n2025-06-16 09:30:00,600000.SSE,10,10,x\n")
+    with pytest.raises(InputRejected) as caught:
+        read_ticks(path)
+    assert [(p.line, "datetime" in p.reason) for p in caught.value.problems] == [(1, True)]
+
+
+def test_a_file_that_is_not_utf8_is_one_line_and_exit_2(tmp_path):
+    path = tmp_path / "ticks.csv"
+    path.write_bytes(b"\xff\xfe" + HEADER.encode("utf-16-le"))
+    with pytest.raises(InputRejected) as caught:
+        read_ticks(path)
+    assert [(p.source, p.line) for p in caught.value.problems] == [(str(path), None)]
+    refused = run_cli("monitor", "--ticks", str(path), "--once", home=tmp_path, timeout=60)
+    assert refused.returncode == 2 and refused.stdout == "" and len(refused.stderr.splitlines()) == 1

@@ -148,3 +148,51 @@ def read_allocation_config(path: Path) -> AllocationConfig:
     raw = read_yaml(path)
     text = Path(path).read_text(encoding="utf-8")
     return allocation_config(raw.get("allocation"), str(path), text, ("allocation",))
+
+
+class StrategyRun(StrategyAllocation):
+    """One strategy instance of a several-strategy run: its allocation line plus what it runs, ``strategy``
+    (a built-in name or class name) with its ``settings``. The top-level ``strategies:`` of a several-account
+    configuration (see :func:`run_config`)."""
+
+    strategy: str = Field(min_length=1)
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunConfig(AllocationConfig):
+    """Several strategies across several accounts in one daemon: the top-level ``accounts:`` and
+    ``strategies:`` of a configuration file, with the ``allocation:`` section's rule, schedule and bounds.
+    Every check of :class:`AllocationConfig` applies (an unknown account, a strategy listed twice, e.g. on two
+    accounts, …)."""
+
+    strategies: tuple[StrategyRun, ...] = Field(min_length=1)
+
+    def allocation(self) -> AllocationConfig:
+        """The allocation part, as the risk engine and the sizing read it."""
+        return AllocationConfig.model_validate(
+            {**self.model_dump(exclude={"strategies"}),
+             "strategies": [s.model_dump(exclude={"strategy", "settings"}) for s in self.strategies]})
+
+
+def run_config(raw: dict[str, Any], source: str, text: str = "") -> RunConfig:
+    """The several-strategy shape of a configuration file (top-level ``accounts:`` and ``strategies:``,
+    ``allocation:`` holding only the rule's fields); errors name ``file:line`` and the field."""
+    rules = raw.get("allocation") or {}
+    if not isinstance(rules, dict):
+        return validate_at(RunConfig, rules, source, text, ("allocation",))
+    return validate_at(RunConfig, {**rules, "accounts": raw.get("accounts"), "strategies": raw.get("strategies")},
+                       source, text)
+
+
+def shared_symbols(config: RunConfig, symbols: dict[str, tuple[str, ...]]) -> list[tuple[int, str, tuple[str, ...]]]:
+    """Strategies of one account that trade a common symbol (``symbols[name]``: each strategy's symbols):
+    ``(index of the later strategy, the earlier one's name, the common symbols)``. Strategies sharing an
+    account must trade different symbols (each sees only the holdings of its own symbols)."""
+    out = []
+    for k, run in enumerate(config.strategies):
+        for earlier in config.strategies[:k]:
+            if earlier.account == run.account:
+                common = tuple(sorted(set(symbols.get(run.name, ())) & set(symbols.get(earlier.name, ()))))
+                if common:
+                    out.append((k, earlier.name, common))
+    return out

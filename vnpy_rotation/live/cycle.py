@@ -20,6 +20,7 @@ from ..allocation import SizedOrder, cap_to_allocation
 from ..backtest import kernel
 from ..backtest.config import BacktestConfig
 from ..backtest.matching import SymbolTerms, fees
+from ..canary.machine import TERMINAL
 from ..errors import RotationError
 from ..risk.stops import PLAN, risk_reason
 from .plan import FINAL, INTENT, SENT, UNSENT, DayProgress, FillRecord, LegRecord, OrderPlan, OrderRecord, StrategyState
@@ -456,11 +457,14 @@ class ExecutionCycle:
     def _capped(self, progress: DayProgress, symbol: str, volume: float, price: float, lot: int,
                 cuts: list[str]) -> float:
         """``volume`` cut so the strategy's book (its holdings and working buys at the sizing prices) stays
-        within its allocation (:func:`~vnpy_rotation.allocation.cap_to_allocation`); a cut adds ``allocation``
+        within its allocation (:func:`~vnpy_rotation.allocation.cap_to_allocation`; during a canary the versions
+        were capped apart, :func:`~vnpy_rotation.live.canary_stage.net_open`); a cut adds ``allocation``
         to ``cuts`` and is logged with its reason."""
         amount = self.allocation()
-        if amount is None:
-            return volume
+        canary = self.state.canary
+        if amount is None or (canary is not None and canary.open_day == progress.day
+                              and canary.machine.status not in TERMINAL):
+            return volume  # a canary's plan: each version was capped by its part when netted (net_open)
         held = {s: self._held(progress, s)[0] for s in set(progress.holdings_open) | {f.symbol for f in progress.fills}}
         values = [v * self._valuation(s) for s, v in held.items() if v]
         book = sum(x for x in values if x == x)  # a holding with no price today: not counted

@@ -14,7 +14,9 @@ Conventions, chosen to match vnpy 4.5's ``BarGenerator.update_tick`` and its dat
 - a quote older than the previous one is dropped and counted (vnpy drops it too); a quote on a new date
   starts a new day;
 - the first quote of a day counts its whole cumulative volume when it falls in bar 0; a monitor started
-  later takes its first quote as the baseline (bars hold what was seen; the daily bar holds everything).
+  later takes its first quote as the baseline (bars hold what was seen; the daily bar holds everything);
+- the volume of quotes stamped before 09:30 or from 15:00 (the call auctions' prints) is also kept apart
+  per bar (:attr:`MinuteBars.auction`), so the volume-surge rule can leave it out.
 
 Differences from vnpy: vnpy makes a separate 09:25 bar from the auction print and a 15:00 bar from the
 closing print (241–242 bars); here they are merged so the day has 240 bars, the count every A-share
@@ -27,7 +29,7 @@ from datetime import datetime
 from typing import Final
 
 from .records import DailyBar, MinuteBar, Quote
-from .session import minute_end, minute_index, minute_start, sod, wall
+from .session import CLOSE, OPEN, minute_end, minute_index, minute_start, sod, wall
 
 SESSION_LAST_BARS = (119, 239)  # 11:29 and 14:59: the 11:30 and 15:00 snapshots arrive after the bell
 
@@ -37,7 +39,7 @@ class MinuteBars:
     minute is over by a clock time; :meth:`flush` the open bar."""
 
     __slots__ = ("vt_symbol", "day", "last_time", "last_volume", "last_turnover", "bar", "dropped",
-                 "decreases", "late_volume", "closed_index", "_day_bar", "_carry")
+                 "decreases", "late_volume", "closed_index", "_day_bar", "_carry", "auction")
 
     def __init__(self, vt_symbol: str) -> None:
         self.vt_symbol: Final = vt_symbol
@@ -52,6 +54,7 @@ class MinuteBars:
         self.closed_index = -1  # the last bar index emitted today
         self._day_bar: list[float] | None = None  # open, high, low, close, volume, turnover
         self._carry = (0.0, 0.0)  # volume/turnover of quotes that made no bar, for the next bar
+        self.auction: dict[int, float] = {}  # bar index -> the call-auction volume inside it (bars 0 and 239)
 
     def update(self, quote: Quote) -> list[MinuteBar]:
         """Add one quote; the bars it closes (zero or one, or one from the previous day)."""
@@ -67,6 +70,7 @@ class MinuteBars:
             self.last_volume = self.last_turnover = 0.0
             self._day_bar = None
             self._carry = (0.0, 0.0)
+            self.auction = {}
             first = True
         else:
             first = False
@@ -95,6 +99,9 @@ class MinuteBars:
         if index >= 240:
             self.late_volume += dv
             return closed
+        seconds = sod(moment)
+        if dv and (seconds < OPEN or seconds >= CLOSE):  # the opening / closing call auction's print
+            self.auction[index] = self.auction.get(index, 0.0) + dv
         bar = self.bar
         if bar is not None and bar[0] != index:
             closed.append(self._emit())

@@ -14,11 +14,11 @@ from typing import Callable, Iterable, Mapping
 
 from ..market.instruments import Instrument, default_registry
 from .config import MonitorConfig
-from .indicators import Reference, SymbolState
+from .indicators import MarketClock, Reference, SymbolState
 from .records import Alert, DailyBar, Indicators, MinuteBar, Quote
 from .rules import CoolDown, Rule, TimerRule, default_rules
 from .session import sod, wall
-from .storm import StormLimiter
+from .storm import SUMMARY_RULE, StormLimiter
 
 __all__ = ["Holding", "MonitorCore", "Reference", "find_instrument"]
 
@@ -55,6 +55,7 @@ class MonitorCore:
         self._snapshot: dict[str, Indicators] = {}
         self._closed: list[MinuteBar] = []
         self._cooldown = CoolDown()
+        self._market = MarketClock()
         c = self.config
         self._storm = StormLimiter(c.storm_window_seconds, c.storm_max_global, c.storm_max_per_symbol)
         self._stops: dict[str, float] = {}
@@ -105,27 +106,30 @@ class MonitorCore:
             self._cooldown.new_day(quote.vt_symbol, self.rules)
         snapshot = state.update(quote, moment)
         self._snapshot[quote.vt_symbol] = snapshot
-        alerts: list[Alert] = []
-        admit, open_events = self._cooldown.admit, self._cooldown.state
+        alerts: list[tuple[Rule, Alert, datetime | None]] = []
+        admit, open_events, last_alert = self._cooldown.admit, self._cooldown.state, self._cooldown.last_alert
         vt_symbol = quote.vt_symbol
         for rule in self._quote_rules:
             decision = rule.decide(snapshot, state, clock)
             if decision is None:
                 if (rule.name, vt_symbol) in open_events:
                     admit(rule, vt_symbol, False, clock)  # the event is over
-            elif admit(rule, vt_symbol, True, clock):
-                alerts.append(Alert(rule.name, vt_symbol, clock, rule.severity, decision.reason, decision.values))
+            else:
+                before = last_alert.get((rule.name, vt_symbol))
+                if admit(rule, vt_symbol, True, clock):
+                    alerts.append((rule, Alert(rule.name, vt_symbol, clock, rule.severity, decision.reason,
+                                               decision.values), before))
         if alerts or self._storm.start is not None:
-            return self._storm.admit(alerts, clock)
-        return alerts
+            return self._limit(alerts, clock)
+        return [alert for _, alert, _ in alerts]
 
     def on_timer(self, now: datetime) -> list[Alert]:
         """Clock-driven work: close bars whose minute is over, stale-quote checks, the storm summary."""
         clock = wall(now)
         midnight, seconds = clock.replace(hour=0, minute=0, second=0, microsecond=0), sod(clock)
         grace, end_grace = self.config.bar_grace_seconds, self.config.session_end_grace_seconds
-        alerts: list[Alert] = []
-        admit, open_events = self._cooldown.admit, self._cooldown.state
+        alerts: list[tuple[Rule, Alert, datetime | None]] = []
+        admit, open_events, last_alert = self._cooldown.admit, self._cooldown.state, self._cooldown.last_alert
         for vt_symbol, state in self._states.items():
             if state.bars.bar is not None:
                 for bar in state.bars.due_at(midnight, seconds, grace, end_grace):
@@ -135,10 +139,12 @@ class MonitorCore:
                 if decision is None:
                     if (rule.name, vt_symbol) in open_events:
                         admit(rule, vt_symbol, False, clock)
-                elif admit(rule, vt_symbol, True, clock):
-                    alerts.append(Alert(rule.name, vt_symbol, clock, rule.severity, decision.reason,
-                                        decision.values))
-        return self._storm.admit(alerts, clock)
+                else:
+                    before = last_alert.get((rule.name, vt_symbol))
+                    if admit(rule, vt_symbol, True, clock):
+                        alerts.append((rule, Alert(rule.name, vt_symbol, clock, rule.severity, decision.reason,
+                                                   decision.values), before))
+        return self._limit(alerts, clock)
 
     def close_day(self) -> list[MinuteBar]:
         """Close every open bar now (end of day or shutdown); they are also queued for :meth:`bars_closed`."""
@@ -185,13 +191,25 @@ class MonitorCore:
     def _state(self, vt_symbol: str, since: datetime) -> SymbolState:
         state = self._states.get(vt_symbol)
         if state is None:
-            state = SymbolState(vt_symbol, self._instruments(vt_symbol), self._references.get(vt_symbol), since)
+            state = SymbolState(vt_symbol, self._instruments(vt_symbol), self._references.get(vt_symbol), since,
+                                self._market)
             state.stop = self._stops.get(vt_symbol)
             state.in_pool = vt_symbol in self._pool
             self._states[vt_symbol] = state
         return state
 
+    def _limit(self, alerts: list[tuple[Rule, Alert, datetime | None]], clock: datetime) -> list[Alert]:
+        """The storm limiter's verdict; an alert it held back does not start its cool-down (it stays pending
+        and alerts when the storm lets it, if its condition still holds; the summary names it meanwhile)."""
+        passed = self._storm.admit([alert for _, alert, _ in alerts], clock)
+        if len(passed) < len(alerts) + sum(a.rule == SUMMARY_RULE for a in passed):
+            through = {id(a) for a in passed}
+            for rule, alert, before in alerts:
+                if id(alert) not in through:
+                    self._cooldown.held(rule, alert.vt_symbol, before)
+        return passed
+
     def _record(self, state: SymbolState, bar: MinuteBar) -> None:
         if state.day == bar.datetime.date():
-            state.volumes[bar.index] = bar.volume
+            state.volumes[bar.index] = bar.volume - state.bars.auction.get(bar.index, 0.0)
         self._closed.append(bar)

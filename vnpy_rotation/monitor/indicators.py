@@ -7,7 +7,9 @@ Definitions (fractions, not percent):
 - limit prices: the project's own rule — the board's/date's/ST band from the instrument table
   (:meth:`vnpy_rotation.market.instruments.Instrument.price_limit`) and the exchanges' rounding
   (:func:`vnpy_rotation.data.market_data.round_to_tick`), the same the backtester uses; compared with the
-  feed's ``limit_up``/``limit_down``, a difference beyond one tick sets ``limit_mismatch``.
+  feed's ``limit_up``/``limit_down``, a difference beyond one tick sets ``limit_mismatch``; a price beyond our limits
+  (a day without limits, a wrong band) makes ours unknown (NaN, the feed's used if the price is within them)
+  and sets ``limit_mismatch`` too: nothing is called sealed at a limit the price has passed.
 - VWAP = cumulative turnover / cumulative volume.
 - 量比 (volume ratio) = (volume so far / trading minutes elapsed) / (5-day average daily volume / 240),
   the standard definition, e.g. https://baike.baidu.com/item/量比 ("现成交总手数 / 现累计开市时间(分) /
@@ -67,16 +69,26 @@ class Reference:
     name: str = ""
 
 
+class MarketClock:
+    """The wall time of the latest quote of any symbol, shared by every :class:`SymbolState` of a core."""
+
+    __slots__ = ("last",)
+
+    def __init__(self) -> None:
+        self.last: datetime | None = None
+
+
 class SymbolState:
     """One symbol's running state: the bar builder, minute closes and volumes, the last indicators."""
 
     __slots__ = ("vt_symbol", "instrument", "reference", "bars", "day", "closing_auction", "tick",
                  "_limit_key", "_limits", "closes", "volumes", "index", "current", "previous", "last_seen",
-                 "since", "stop", "in_pool", "first_minute")
+                 "since", "stop", "in_pool", "first_minute", "market")
 
     def __init__(self, vt_symbol: str, instrument: Instrument | None, reference: Reference | None,
-                 since: datetime | None = None) -> None:
+                 since: datetime | None = None, market: MarketClock | None = None) -> None:
         self.vt_symbol = vt_symbol
+        self.market = market or MarketClock()
         self.instrument = instrument
         self.reference = reference or Reference(vt_symbol)
         self.bars = MinuteBars(vt_symbol)
@@ -86,7 +98,7 @@ class SymbolState:
         self._limit_key: tuple[date, float] | None = None
         self._limits = (NAN, NAN)
         self.closes = [NAN] * MINUTES  # close of each session minute, carried over minutes without trades
-        self.volumes = [0.0] * MINUTES  # volume of each closed minute bar
+        self.volumes = [0.0] * MINUTES  # volume of each closed minute bar, call-auction volume excluded
         self.index = -1  # the current minute index today
         self.current: Indicators | None = None
         self.previous: Indicators | None = None
@@ -106,6 +118,15 @@ class SymbolState:
         self.index = -1
         self.first_minute = None
         self.current = self.previous = None
+
+    def auction_volume(self, index: int) -> float:
+        """The call-auction volume inside bar ``index`` today (0 but for bars 0 and 239)."""
+        return self.bars.auction.get(index, 0.0)
+
+    @property
+    def market_seen(self) -> datetime | None:
+        """Wall time of the latest quote of any symbol of the same core."""
+        return self.market.last
 
     def set_reference(self, reference: Reference) -> None:
         self.reference = reference
@@ -144,10 +165,16 @@ class SymbolState:
         tick = self.tick
         mismatch = ((feed_up > 0 and up == up and abs(feed_up - up) > tick * 1.000001)
                     or (feed_down > 0 and down == down and abs(feed_down - down) > tick * 1.000001))
-        if up != up and feed_up > 0:  # no rule of ours (unknown instrument): the feed's limits
-            up, down = feed_up, feed_down
+        if price_ok := last > 0:
+            slack = tick * 1.000001
+            if up == up and (last > up + slack or last < down - slack):
+                # The price went past our limit: no limit that day (IPO days) or a wrong band. Ours is
+                # unknown then; it is reported, and never used to call the price sealed.
+                up = down = NAN
+                mismatch = True
+        if up != up and feed_up > 0 and (not price_ok or feed_down - tick <= last <= feed_up + tick):
+            up, down = feed_up, feed_down  # no rule of ours (or ours was exceeded): the feed's, if consistent
         eps = tick / 2
-        price_ok = last > 0
         sealed_up = price_ok and up == up and last >= up - eps and (quote.bid1 >= up - eps or quote.ask1 <= 0)
         sealed_down = (price_ok and down == down and last <= down + eps
                        and (0 < quote.ask1 <= down + eps or quote.bid1 <= 0))
@@ -155,7 +182,7 @@ class SymbolState:
         volume = quote.volume
         self.previous = self.current
         self.current = Indicators(
-            vt_symbol=self.vt_symbol, time=quote.datetime, last=last, pre_close=pre, open=quote.open,
+            vt_symbol=self.vt_symbol, time=moment, last=last, pre_close=pre, open=quote.open,
             change=last / pre - 1 if price_ok and pre > 0 else NAN,
             limit_up=up, limit_down=down, feed_limit_up=feed_up, feed_limit_down=feed_down,
             limit_mismatch=bool(mismatch),
@@ -168,6 +195,9 @@ class SymbolState:
             return_1m=self.minute_return(index, 1, last), return_5m=self.minute_return(index, 5, last),
             minute=index, minute_volume=minute_volume, suspended=quote.suspended is True)
         self.last_seen = moment
+        market = self.market
+        if market.last is None or moment > market.last:
+            market.last = moment
         return self.current
 
     def minute_return(self, index: int | None, minutes: int, last: float) -> float | None:

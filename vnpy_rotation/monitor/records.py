@@ -55,7 +55,7 @@ class Indicators:
     """
 
     vt_symbol: str
-    time: datetime
+    time: datetime  # the quote's China wall time (naive), whatever zone the feed stamped it in
     last: float
     pre_close: float
     open: float

@@ -14,7 +14,7 @@ from typing import Iterable, Protocol, Sequence
 
 from .config import DAY, MonitorConfig
 from .records import Indicators, Severity
-from .session import Phase, continuous_seconds, phase_at, sod, wall
+from .session import OPEN, Phase, continuous_seconds, phase_at, sod, wall
 
 
 class History(Protocol):
@@ -25,13 +25,16 @@ class History(Protocol):
     @property
     def closes(self) -> Sequence[float]: ...  # close of each session minute today
     @property
-    def volumes(self) -> Sequence[float]: ...  # volume of each closed minute bar today
+    def volumes(self) -> Sequence[float]: ...  # volume of each closed minute bar today, auctions excluded
     @property
     def last_seen(self) -> datetime | None: ...  # wall time of the last quote
     @property
     def first_minute(self) -> int | None: ...  # the first minute index quoted today
     @property
     def since(self) -> datetime | None: ...  # wall time the symbol was first watched
+    @property
+    def market_seen(self) -> datetime | None: ...  # wall time of the latest quote of any watched symbol
+    def auction_volume(self, index: int) -> float: ...  # call-auction volume inside bar ``index`` today
     @property
     def closing_auction(self) -> bool: ...
     @property
@@ -66,6 +69,9 @@ class TimerRule(Rule):
         raise NotImplementedError
 
 
+AUCTION_BARS = (0, 239)  # the bars that hold the opening and the closing call auction
+
+
 def _pct(x: float) -> str:
     return f"{x * 100:+.2f}%"
 
@@ -96,7 +102,9 @@ class PriceMove(Rule):
 @dataclass(frozen=True)
 class VolumeSurge(Rule):
     """This minute's volume is at least ``ratio`` × the mean of the ``lookback`` minutes before it (minutes
-    without trades count as 0; a monitor started late waits until it has watched ``lookback`` minutes)."""
+    without trades count as 0; a monitor started late waits until it has watched ``lookback`` minutes).
+    Call-auction volume (the 09:25 print in bar 0, the 15:00 print in bar 239) is left out of both sides:
+    a daily auction print is not a surge, and it would inflate the baseline of the first minutes."""
 
     ratio: float = 5.0
     lookback: int = 10
@@ -107,13 +115,15 @@ class VolumeSurge(Rule):
         first = history.first_minute
         if index is None or first is None or index - first < self.lookback or snapshot.minute_volume <= self.min_volume:
             return None  # the look-back must lie inside what was watched today
+        volume = snapshot.minute_volume - history.auction_volume(index) if index in AUCTION_BARS \
+            else snapshot.minute_volume
         window = history.volumes[index - self.lookback:index]
         mean = sum(window) / self.lookback
-        if mean <= 0 or snapshot.minute_volume < self.ratio * mean:
+        if mean <= 0 or volume <= self.min_volume or volume < self.ratio * mean:
             return None
-        ratio = snapshot.minute_volume / mean
-        return Decision(f"minute volume {snapshot.minute_volume:g} = {ratio:.1f}× the {self.lookback}-min mean",
-                        (("minute_volume", snapshot.minute_volume), ("mean", mean), ("ratio", ratio)))
+        ratio = volume / mean
+        return Decision(f"minute volume {volume:g} = {ratio:.1f}× the {self.lookback}-min mean",
+                        (("minute_volume", volume), ("mean", mean), ("ratio", ratio)))
 
 
 @dataclass(frozen=True)
@@ -130,6 +140,9 @@ class ApproachingLimit(Rule):
             distance, sealed, limit = snapshot.to_limit_down, snapshot.sealed_down, snapshot.limit_down
         if sealed or not distance <= self.pct:  # NaN (no limit) never alerts
             return None
+        before = history.previous
+        if before is not None and (before.sealed_up if self.direction > 0 else before.sealed_down):
+            return None  # this quote opened a sealed limit: limit_*_opened reports the one event
         side = "limit-up" if self.direction > 0 else "limit-down"
         return Decision(f"{distance * 100:.2f}% from {side} {limit:g} (last {snapshot.last:g})",
                         (("distance", distance), ("limit", limit), ("last", snapshot.last)))
@@ -173,7 +186,8 @@ class LimitOpened(Rule):
 @dataclass(frozen=True)
 class LimitMismatch(Rule):
     """The feed's limit prices differ from the project's rule by more than one tick (a wrong board, a
-    missed ST flag, or a feed error): the limit-based rules may be wrong for this symbol."""
+    missed ST flag, or a feed error), or the price went beyond the project's limits (then ours are dropped
+    for that quote: the feed's are used if the price lies within them): the limit rules may be wrong."""
 
     def decide(self, snapshot: Indicators, history: History, now: datetime) -> Decision | None:
         if not snapshot.limit_mismatch:
@@ -202,7 +216,11 @@ class GapOpen(Rule):
 
 @dataclass(frozen=True)
 class StaleQuote(TimerRule):
-    """No quote for ``seconds`` of continuous trading (lunch, auctions and suspended symbols excluded)."""
+    """No quote for ``seconds`` of continuous trading (lunch, auctions and suspended symbols excluded).
+
+    A symbol that has not quoted today stays quiet while no watched symbol has quoted today: the market is
+    closed (a holiday beyond the calendar's end), not the feed stale. The price: a feed dead from before the
+    open is not reported by this rule (the gateway's connection state shows it)."""
 
     seconds: float = 60.0
 
@@ -210,7 +228,13 @@ class StaleQuote(TimerRule):
         if snapshot is not None and snapshot.suspended:
             return None
         local = wall(now)
-        seen = history.last_seen if history.last_seen is not None else history.since
+        seen = history.last_seen
+        quoted_today = seen is not None and seen.date() == local.date()
+        if not quoted_today:
+            market = history.market_seen
+            if market is None or market.date() != local.date():
+                return None
+            seen = history.since
         if seen is not None and (local - seen).total_seconds() < self.seconds:
             return None  # quiet for less wall time than the threshold (the common case, decided cheaply)
         if phase_at(local, history.closing_auction) is not Phase.CONTINUOUS:
@@ -219,9 +243,13 @@ class StaleQuote(TimerRule):
         quiet = continuous_seconds(start, sod(local), history.closing_auction)
         if quiet < self.seconds:
             return None
-        what = "since the open" if start == 0.0 else f"since {seen:%H:%M:%S}" if seen else ""
-        return Decision(f"no quote for {quiet:.0f} s of continuous trading {what}".rstrip(),
-                        (("quiet_seconds", quiet),))
+        if quoted_today:
+            what = f"since the last quote at {seen:%H:%M:%S}"
+        elif start <= OPEN:
+            what = "since the open"
+        else:
+            what = f"since watching began at {seen:%H:%M:%S}"
+        return Decision(f"no quote for {quiet:.0f} s of continuous trading {what}", (("quiet_seconds", quiet),))
 
 
 @dataclass(frozen=True)
@@ -257,10 +285,12 @@ def default_rules(config: MonitorConfig | None = None) -> tuple[Rule, ...]:
         VolumeSurge("volume_surge", info, cd, c.surge_ratio, c.surge_lookback, c.surge_min_volume),
         ApproachingLimit("approaching_limit_up", info, cd, c.approach_pct, 1),
         ApproachingLimit("approaching_limit_down", warn, cd, c.approach_pct, -1),
-        Sealed("limit_up_sealed", warn, cd, 1),
-        Sealed("limit_down_sealed", warn, cd, -1),
-        LimitOpened("limit_up_opened", warn, cd, 1),
-        LimitOpened("limit_down_opened", warn, cd, -1),
+        # Edge-triggered: each seal and each 开板 is a distinct event and alerts (no cool-down; a flickering
+        # limit is bounded by the storm limiter instead).
+        Sealed("limit_up_sealed", warn, 0.0, 1),
+        Sealed("limit_down_sealed", warn, 0.0, -1),
+        LimitOpened("limit_up_opened", warn, 0.0, 1),
+        LimitOpened("limit_down_opened", warn, 0.0, -1),
         GapOpen("gap_open", info, DAY, c.gap_pct),
         LimitMismatch("limit_mismatch", warn, DAY),
         StaleQuote("stale_quote", warn, cd, c.stale_seconds),
@@ -319,6 +349,17 @@ class CoolDown:
         if fire:
             self.last_alert[key] = now
         return fire
+
+    def held(self, rule: Rule, vt_symbol: str, last: datetime | None) -> None:
+        """The alert just admitted was held back by the storm limiter: undo it (the cool-down does not start,
+        ``last`` is the previous alert's time) and leave the event PENDING, so it alerts once the storm lets
+        it through, if the condition still holds by then."""
+        key = (rule.name, vt_symbol)
+        self.state[key] = Gate.PENDING
+        if last is None:
+            self.last_alert.pop(key, None)
+        else:
+            self.last_alert[key] = last
 
     def new_day(self, vt_symbol: str, rules: Iterable[Rule]) -> None:
         """Forget a symbol's events at the start of its day: "once a day" rules alert again."""

@@ -1,5 +1,6 @@
 """Alert-storm limiting: at most K alerts per window overall and k per symbol; the excess is held back and
-summarised in one alert per window listing the counts by rule.
+summarised in one alert per window listing, per rule, the events held and their symbols (the first
+:data:`LISTED` of them). An event held back is counted once however often its rule retries it in the window.
 
 A pure state machine (:data:`STORM`, a table) driven by the caller's clock: ``now`` is always passed in.
 Windows are tumbling: one opens at the first alert after the previous one closed and lasts
@@ -16,6 +17,7 @@ from typing import Iterable, Literal
 from .records import Alert, Severity
 
 SUMMARY_RULE = "storm_summary"
+LISTED = 5  # symbols named per rule in a summary
 
 
 class StormState(str, Enum):
@@ -48,8 +50,7 @@ class StormLimiter:
         self.start: datetime | None = None
         self.passed = 0
         self.per_symbol: Counter[str] = Counter()
-        self.held: Counter[str] = Counter()  # by rule
-        self.held_symbols: set[str] = set()
+        self.held: dict[str, dict[str, None]] = {}  # rule -> the symbols held back, in order
 
     def admit(self, alerts: Iterable[Alert], now: datetime) -> list[Alert]:
         """The alerts that pass at ``now`` (a summary of the previous window first, when one is due)."""
@@ -67,8 +68,7 @@ class StormLimiter:
                 self.per_symbol[alert.vt_symbol] += 1
                 out.append(alert)
             else:
-                self.held[alert.rule] += 1
-                self.held_symbols.add(alert.vt_symbol)
+                self.held.setdefault(alert.rule, {})[alert.vt_symbol] = None
         return out
 
     def tick(self, now: datetime) -> list[Alert]:
@@ -80,16 +80,21 @@ class StormLimiter:
         out = [self._summary(end)] if action == "summarise" else []
         self.start, self.passed = None, 0
         self.per_symbol.clear()
-        self.held.clear()
-        self.held_symbols.clear()
+        self.held = {}
         return out
 
     def _summary(self, end: datetime) -> Alert:
-        total = sum(self.held.values())
-        counts = sorted(self.held.items())
-        listed = ", ".join(f"{rule} {n}" for rule, n in counts)
+        counts = sorted((rule, len(symbols)) for rule, symbols in self.held.items())
+        total = sum(n for _, n in counts)
+        symbols = len({s for held in self.held.values() for s in held})
+        listed = "; ".join(f"{rule}: {self._names(rule)}" for rule, _ in counts)
         seconds = self.window.total_seconds()
         return Alert(SUMMARY_RULE, "*", end, Severity.WARNING,
-                     f"{total} alerts held back in {seconds:g} s on {len(self.held_symbols)} symbols: {listed}",
-                     (("held", float(total)), ("symbols", float(len(self.held_symbols))))
+                     f"{total} alerts held back in {seconds:g} s on {symbols} symbols: {listed}",
+                     (("held", float(total)), ("symbols", float(symbols)))
                      + tuple((rule, float(n)) for rule, n in counts))
+
+    def _names(self, rule: str) -> str:
+        names = list(self.held[rule])
+        more = f", +{len(names) - LISTED} more" if len(names) > LISTED else ""
+        return ", ".join(names[:LISTED]) + more

@@ -15,7 +15,7 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, TextIO
 
 from ..errors import InputRejected, Problem
 from ..monitor.core import MonitorCore, Reference
@@ -88,37 +88,48 @@ def read_ticks(path: Path) -> TickFile:
     problems: list[Problem] = []
     quotes: list[Quote] = []
     averages: dict[str, float] = {}
-    with handle:
-        reader = csv.DictReader(handle)
-        header = [name.strip() for name in reader.fieldnames or []]
-        missing = [name for name in REQUIRED if name not in header]
-        unknown = [name for name in header if name not in REQUIRED + OPTIONAL]
-        if missing or unknown:
-            reason = "; ".join(filter(None, (missing and f"missing columns {', '.join(missing)}",
-                                             unknown and f"unknown columns {', '.join(unknown)}")))
-            raise InputRejected(Problem(source, 1, f"{reason} (columns: {', '.join(REQUIRED + OPTIONAL)})"))
-        reader.fieldnames = header
-        previous: datetime | None = None
-        for row in reader:
-            if None in row or any(row.get(name) is None for name in header):
-                problems.append(Problem(source, reader.line_num, f"{len(header)} cells expected"))
-            else:
-                try:
-                    quote, average = _quote(row, previous)
-                except ValueError as exc:
-                    problems.append(Problem(source, reader.line_num, str(exc)))
-                else:
-                    previous = wall(quote.datetime)
-                    quotes.append(quote)
-                    if average is not None:
-                        averages.setdefault(quote.vt_symbol, average)
-            if len(problems) >= MAX_PROBLEMS:
-                break
+    try:
+        with handle:
+            _read_rows(handle, source, problems, quotes, averages)
+    except UnicodeDecodeError:
+        raise InputRejected(Problem(source, None, "not UTF-8 text")) from None
     if not problems and not quotes:
         problems.append(Problem(source, None, "no ticks (a header and at least one row are needed)"))
     if problems:
         raise InputRejected(problems)
     return TickFile(tuple(quotes), tuple(Reference(s, avg_volume_5d=a) for s, a in averages.items()))
+
+
+def _read_rows(handle: TextIO, source: str, problems: list[Problem], quotes: list[Quote],
+               averages: dict[str, float]) -> None:
+    """Check the header (refused at line 1) and read each row into ``quotes`` or ``problems``."""
+    reader = csv.DictReader(handle)
+    header = [name.strip() for name in reader.fieldnames or []]
+    missing = [name for name in REQUIRED if name not in header]
+    unknown = [name for name in header if name not in REQUIRED + OPTIONAL]
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if missing or unknown or repeated:
+        reason = "; ".join(filter(None, (missing and f"missing columns {', '.join(missing)}",
+                                         unknown and f"unknown columns {', '.join(unknown)}",
+                                         repeated and f"repeated columns {', '.join(repeated)}")))
+        raise InputRejected(Problem(source, 1, f"{reason} (columns: {', '.join(REQUIRED + OPTIONAL)})"))
+    reader.fieldnames = header
+    previous: datetime | None = None
+    for row in reader:
+        if None in row or any(row.get(name) is None for name in header):
+            problems.append(Problem(source, reader.line_num, f"{len(header)} cells expected"))
+        else:
+            try:
+                quote, average = _quote(row, previous)
+            except ValueError as exc:
+                problems.append(Problem(source, reader.line_num, str(exc)))
+            else:
+                previous = wall(quote.datetime)
+                quotes.append(quote)
+                if average is not None:
+                    averages.setdefault(quote.vt_symbol, average)
+        if len(problems) >= MAX_PROBLEMS:
+            break
 
 
 class ReplayFeed:

@@ -320,10 +320,12 @@ class RiskEngine(BaseEngine):
     # -- views --------------------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         """What the widget shows: one row per scope, the denials and alerts (newest last), the history, the
-        audit rows, the flags."""
+        audit rows, the flags, the allocation in force and the re-allocations (newest last)."""
         with self.state_file.lock:
             return {"rows": self.state_file.rows(), "denials": list(self.state_file.denials), "alerts": list(self.state_file.alerts),
-                    "history": list(self.state_file.history), "audit": list(self.state_file.audit), "flags": dict(self.state_file.flags)}
+                    "history": list(self.state_file.history), "audit": list(self.state_file.audit), "flags": dict(self.state_file.flags),
+                    "allocation": self.state_file.allocation if self.allocation_config is not None else None,
+                    "allocations": list(self.state_file.allocations)}
 
     def put_snapshot(self) -> None:
         self.event_engine.put(Event(EVENT_RISK_SNAPSHOT, self.snapshot()))

@@ -15,7 +15,8 @@ from vnpy.trader.ui import QtCore, QtGui, QtWidgets
 from ....errors import RotationError
 from ....monitor.records import Alert, Indicators
 from ....monitor.view import MonitorView
-from ...rotation.ui.widget import DataTable, EventWindow, group, splitter
+from ...rotation.ui.tables import DataTable
+from ...rotation.ui.widget import EventWindow, group, splitter
 from ..engine import APP_NAME, EVENT_MONITOR_VIEW, MonitorEngine
 
 TITLE = "Market monitor"
