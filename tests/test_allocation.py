@@ -25,6 +25,7 @@ from vnpy_rotation.allocation import (
 from vnpy_rotation.canary.config import DEFAULT_STAGES
 from vnpy_rotation.canary.machine import CanaryState, Status
 from vnpy_rotation.errors import InputRejected
+from vnpy_rotation.market.instruments import lookup
 
 ACCOUNTS = [{"id": "A", "gateway": "XT", "kind": "xt"}, {"id": "B", "gateway": "REPLAY", "kind": "replay"}]
 MON = datetime(2024, 1, 8, 16, 0)  # a Monday after the close
@@ -203,6 +204,12 @@ def test_canary_stages_split_a_strategys_allocation(status, stage, candidate):
     assert (split.candidate, split.champion) == (candidate, 500_000.0 - candidate)
 
 
+def star(volume: float, price: float) -> tuple:
+    """A buy of the STAR stock 688981 with the lot rule the instruments table gives it."""
+    rules = lookup("688981.SSE").rules
+    return ("688981.SSE", True, volume, price, rules.lot, rules.lot_step)
+
+
 CAP = [
     # book value, allocation, orders (symbol, buy, volume, price, lot), expected volumes
     ("sells free room; buys in order until the allocation", 60_000, 100_000,
@@ -213,7 +220,10 @@ CAP = [
      [("A", False, 100, 100.0, 100), ("B", True, 100, 10.0, 100)], [100, 0]),
     ("rounding leaves room for a later, cheaper buy", 0, 10_050,
      [("B", True, 200, 50.1, 100), ("C", True, 500, 10.0, 100)], [200, 0]),
-    ("STAR lot of 1 after the minimum", 0, 10_000, [("S", True, 300, 40.0, 1)], [250]),
+    # the STAR market (688xxx): at least 200 shares, then steps of 1 (a 100-share rounding would give 200)
+    ("STAR: 200 shares, then steps of 1", 0, 10_000, [("S", True, 300, 40.0, 200, 1)], [250]),
+    ("STAR: room below the 200-share minimum buys nothing", 0, 7_960, [("S", True, 300, 40.0, 200, 1)], [0]),
+    ("the instruments' rule for a STAR code", 0, 10_000, [star(300, 40.0)], [250]),
 ]
 
 
@@ -279,14 +289,16 @@ def test_invariants(equity_a, equity_b, rule, amounts_, caps, rets, reserve):
 
 
 @given(book=st.floats(0, 1e6), allocation=st.one_of(st.none(), st.floats(0, 1e6)),
-       orders=st.lists(st.tuples(st.booleans(), st.integers(0, 5000), st.floats(0.5, 500), st.sampled_from([1, 100, 200])),
-                       max_size=6))
+       orders=st.lists(st.tuples(st.booleans(), st.integers(0, 5000), st.floats(0.5, 500),
+                                 st.sampled_from([(1, 1), (100, 100), (200, 1)])), max_size=6))
 def test_cap_invariants(book, allocation, orders):
-    sized = [SizedOrder(f"X{k}", buy, float(volume), price, lot) for k, (buy, volume, price, lot) in enumerate(orders)]
+    sized = [SizedOrder(f"X{k}", buy, float(volume), price, *lot) for k, (buy, volume, price, lot) in enumerate(orders)]
     book = max(book, sum(o.volume * o.price for o in sized if not o.buy))  # a strategy sells only what it holds
     capped = cap_to_allocation(sized, book, allocation)
     assert [(c.symbol, c.buy, c.wanted) for c in capped] == [(o.symbol, o.buy, o.volume) for o in sized]
     assert all(0 <= c.volume <= c.wanted for c in capped)
+    assert all(c.volume == c.wanted or c.volume == 0 or (c.volume >= o.lot and (c.volume - o.lot) % (o.step or o.lot) == 0)
+               for c, o in zip(capped, sized))  # a cut buy is a valid quantity by its lot rule
     assert all(c.volume == c.wanted for c in capped if not c.buy or allocation is None)
     if allocation is not None:
         after_sells = book - sum(o.volume * o.price for o in sized if not o.buy)

@@ -422,7 +422,7 @@ class ExecutionCycle:
             submitted = float(fill.submitted)
             cuts = list(fill.reasons)
             if leg.buy and submitted > 0:  # the allocation caps what the strategy holds (sizing, not the target)
-                submitted = self._capped(progress, leg.symbol, submitted, fill.price, terms.lot, cuts)
+                submitted = self._capped(progress, leg.symbol, submitted, fill.price, terms, cuts)
             leg.sized, leg.submitted, leg.price = True, submitted, price
             leg.cuts = cuts
             if RETRYABLE & set(fill.reasons) and leg.cause == PLAN:
@@ -454,7 +454,7 @@ class ExecutionCycle:
                 order.state = SENT
         self.save()
 
-    def _capped(self, progress: DayProgress, symbol: str, volume: float, price: float, lot: int,
+    def _capped(self, progress: DayProgress, symbol: str, volume: float, price: float, terms: SymbolTerms,
                 cuts: list[str]) -> float:
         """``volume`` cut so the strategy's book (its holdings and working buys at the sizing prices) stays
         within its allocation (:func:`~vnpy_rotation.allocation.cap_to_allocation`; during a canary the versions
@@ -470,7 +470,8 @@ class ExecutionCycle:
         book = sum(x for x in values if x == x)  # a holding with no price today: not counted
         book += sum((o.volume - o.traded) * o.expected_price for o in progress.orders
                     if o.buy and o.state in (INTENT, SENT))  # working buys hold the room they may fill
-        capped = cap_to_allocation([SizedOrder(symbol, True, volume, price, int(lot))], book, amount)[0]
+        order = SizedOrder(symbol, True, volume, price, int(terms.lot), int(terms.lot_step))
+        capped = cap_to_allocation([order], book, amount)[0]
         if capped.cut:
             cuts.append("allocation")
             self.log(f"{symbol}: {capped.reason}")
