@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Callable
 
 import numpy as np
@@ -26,6 +26,7 @@ from ..risk.stops import PLAN, risk_reason
 from .plan import FINAL, INTENT, SENT, UNSENT, DayProgress, FillRecord, LegRecord, OrderPlan, OrderRecord, StrategyState
 from .ports import CANCELLED, FILLED, REJECTED, SUBMITTING, BrokerOrder, BrokerPort, BrokerTrade
 from .risk_stage import RiskBook
+from .schedule import SHANGHAI
 from .sizing import RETRYABLE, Leg, Quote, buy_cost, desired_shares, legs, limit_price, size_order, sizing_config
 
 IDLE, RISK_SELLING, SELLING, BUYING, WORKING, CLOSING, CLOSED = (
@@ -100,6 +101,9 @@ class ExecutionCycle:
         self.dropped = False  # the last close's risk stage dropped the target being executed
         # the CNY the strategy may hold (its allocation record; None: not allocated, buys are not capped)
         self.allocation: Callable[[], float | None] = lambda: None
+        # when an order goes out (its ``sent_at``, the start of its time to fill): the wall clock live, the
+        # gateway's simulated one in a replay (so a replay's fills at the open are not before their sending)
+        self.clock: Callable[[], datetime] = lambda: datetime.now(SHANGHAI)
 
     # -- the session's events --------------------------------------------------------------------
     def open(self, day: date, quotes: dict[str, Quote]) -> None:
@@ -442,7 +446,7 @@ class ExecutionCycle:
         sequence = sum(1 for o in progress.orders if o.leg == index)
         order = OrderRecord(f"{self.name}|{progress.day}|{index}|{sequence}", leg.symbol, leg.buy, volume,
                             limit_price(fill.price, leg.buy, self.settings.tolerance_bps, quote, terms.tick),
-                            fill.price, index)
+                            fill.price, index, sent_at=self.clock().isoformat())
         progress.orders.append(order)
         self.save()  # the intent is on disk before the broker hears of it
         order_id = self.broker.send(leg.symbol, leg.buy, volume, order.price, order.reference)

@@ -196,6 +196,9 @@ class RotationEngine(BaseEngine):
                                                 lambda msg: self.write_log(f"[{name}] {msg}"),
                                                 partial(self._journal, name))
                 instance.cycle.allocation = partial(self.allocated, name)
+                clock = getattr(self.main_engine.get_gateway(setting.gateway), "market_clock", None)
+                if clock is not None:  # a replay's simulated time stamps the orders (live: the wall clock)
+                    instance.cycle.clock = clock
                 for vt_symbol in self.canary.symbols(instance):
                     self.subscribe(vt_symbol, setting.gateway)
                 for note in instance.cycle.recover():
