@@ -400,5 +400,7 @@ def test_trade_reads_the_allocation_section(tmp_path):
     total = stats[("strategy", "equal_weight", "cumulative")]
     assert (total["orders"], total["filled_orders"], total["day"]) == (len(trades), len(trades), "2024-06-26")
     assert total["traded_value"] == pytest.approx(float(trades["value"].sum()), abs=0.01)
+    # the replay's orders are stamped with its simulated open, when its book fills them: no wait, never negative
+    assert (total["timed_orders"], total["time_to_fill_median"], total["time_to_fill_p90"]) == (len(trades), 0.0, 0.0)
     assert ("account", "replay", "day") in stats
     assert run_cli("stats", "--run", str(tmp_path / "bad"), home=tmp_path).returncode != 0
