@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from datetime import date, datetime
 
 import pandas as pd
@@ -23,6 +24,7 @@ from vnpy_rotation.allocation import allocate, allocation_config
 from vnpy_rotation.allocation.records import AccountState, Snapshot
 from vnpy_rotation.apps.risk.state_file import RiskStateFile
 from vnpy_rotation.apps.rotation.daemon import Stack
+from vnpy_rotation.attribution.execution import render_markdown
 from vnpy_rotation.errors import InputRejected
 from vnpy_rotation.gateways.replay import ReplayGateway
 
@@ -236,6 +238,29 @@ def test_cancel_an_accounts_orders_and_flatten_a_strategy(store, tmp_path):
         assert s3[("account", "REPLAY_B")].fill_rate_volume == 0.0
         s1 = {(x.scope, x.name): x for x in engine.instances["s1"].execution}[("strategy", "s1")]
         assert (s1.orders, s1.filled_orders, s1.fill_rate_volume) == (1, 1, 1.0)
+        # the account's rows cover both its strategies (the daily summary goes out once every strategy closed),
+        # against the decision price (the tick's previous close), the open and the VWAP (turnover / volume)
+        sent = []
+        engine.notify = lambda kind, subject, content: sent.append((kind, subject, content))
+        rows = {(x.scope, x.name, x.period): x for x in engine.instances["s1"].execution}
+        s2 = {(x.scope, x.name, x.period): x for x in engine.instances["s2"].execution}
+        account = rows[("account", "REPLAY_A", "day")]
+        assert account == s2[("account", "REPLAY_A", "day")]
+        assert replace(rows[("account", "REPLAY_A", "cumulative")], period="day") == account  # the first trades
+        mine = rows[("strategy", "s1", "day")], s2[("strategy", "s2", "day")]
+        assert account.orders == sum(x.orders for x in mine) == 2
+        assert account.traded_value == pytest.approx(sum(x.traded_value for x in mine))
+        trades = [t for t in stack.main_engine.get_all_trades() if t.gateway_name == "REPLAY_A"]
+        ticks = {t.vt_symbol: stack.main_engine.get_tick(t.vt_symbol) for t in trades}
+        base = sum(ticks[t.vt_symbol].pre_close * t.volume for t in trades)
+        cost = sum((t.price - ticks[t.vt_symbol].pre_close) * t.volume for t in trades)  # buys only
+        assert account.slippage_decision_bp == pytest.approx(cost / base * 1e4)
+        assert account.slippage_open_bp == 0.0  # the replay fills at the open
+        vwap = {s: k.turnover / k.volume for s, k in ticks.items()}
+        assert account.slippage_vwap_bp == pytest.approx(
+            sum((t.price - vwap[t.vt_symbol]) * t.volume for t in trades)
+            / sum(vwap[t.vt_symbol] * t.volume for t in trades) * 1e4)
+        assert [x.period for x in engine.instances["s1"].execution] == ["day", "cumulative"] * 2
         held = engine.instances["s1"].cycle.broker.holdings()["510300.SSE"]
         assert held > 0
 
@@ -247,6 +272,11 @@ def test_cancel_an_accounts_orders_and_flatten_a_strategy(store, tmp_path):
         new = [o for o in stack.main_engine.get_all_orders() if o.vt_orderid not in before
                and o.reference.startswith("s1|")]
         assert [(o.vt_symbol, o.direction, o.volume) for o in new] == [("510300.SSE", Direction.SHORT, held)]
+        # its daily summary: the session's sale, and cumulated since the run began, the buy too
+        rows = {(x.scope, x.name, x.period): x for x in engine.instances["s1"].execution}
+        assert (rows[("strategy", "s1", "day")].orders, rows[("strategy", "s1", "cumulative")].orders) == (1, 2)
+        [summary] = [c for kind, subject, c in sent if kind == "daily_summary" and subject.startswith("s1 ")]
+        assert summary.endswith(render_markdown(engine.instances["s1"].execution))
         assert engine.instances["s1"].cycle.broker.holdings().get("510300.SSE", 0.0) == 0.0
         assert not engine.instances["s1"].trading and engine.instances["s1"].error == ""
         assert engine.instances["s2"].trading  # the account's other strategy carries on

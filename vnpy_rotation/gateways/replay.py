@@ -197,6 +197,7 @@ class ReplayGateway(BaseGateway):
                 high_price=float(md.high[i, j]) if trading and not opening else open_price,
                 low_price=float(md.low[i, j]) if trading and not opening else open_price,
                 volume=float(md.volume[i, j]) if trading and not opening else 0.0,
+                turnover=_finite(md.turnover[i, j]) if trading and not opening else 0.0,
                 limit_up=_finite(md.limit_up[i, j]), limit_down=_finite(md.limit_down[i, j]),
                 pre_close=_finite(previous[j])))
 

@@ -33,11 +33,10 @@ from vnpy.trader.object import (
 )
 from vnpy.trader.utility import get_folder_path
 
-from ...attribution.execution import ExecutionStats, execution_stats, render_markdown
+from ...attribution.execution import ExecutionStats, render_markdown
 from ...config import validate_section
 from ...errors import InputRejected, Problem
 from ...live.cycle import ExecutionCycle, RiskInputs, reconcile
-from ...live.execution_inputs import from_journal
 from ...live.hooks import Allocation, HookContext, Stages
 from ...live.plan import DayProgress, OrderPlan, StrategyState
 from ...live.risk_stage import RiskBook
@@ -60,6 +59,7 @@ from .canary import CanaryDriver
 from .canary_records import canary_view, with_holdings
 from .clock import EVENT_ROTATION_PHASE, Phase, SessionClock
 from .decide import decide_plan
+from .execution_book import ExecutionBook, session_benchmarks
 from .settings import SETTING_FILENAME, InstanceSetting, read_instance
 
 APP_NAME = "RotationStrategy"
@@ -79,6 +79,7 @@ class StrategyInstance:
     error: str = ""
     trail: list[str] = field(default_factory=list)  # the last decision's sizing and risk stages
     execution: tuple[ExecutionStats, ...] = ()  # the last session's execution statistics (strategy, account)
+    closed: dict | None = None  # today's summary, sent once every strategy closed (with the account's figures)
 
 
 class RotationEngine(BaseEngine):
@@ -114,6 +115,7 @@ class RotationEngine(BaseEngine):
             self.notify = self.notifier.notify
 
         self.state_folder = Path(state_folder) if state_folder else get_folder_path("rotation_state")
+        self.execution_book = ExecutionBook(self.state_folder)
         self.settings_path = self.state_folder.parent / SETTING_FILENAME if not state_folder \
             else self.state_folder / SETTING_FILENAME
         self.classes = discover(strategy_folder or Path.cwd() / "strategies", self.write_log)
@@ -253,6 +255,7 @@ class RotationEngine(BaseEngine):
                 self._fail(instance, traceback.format_exc())
             self._put_strategy(instance)
         if phase.name == "close":
+            self._daily_summaries(phase.day)
             try:
                 self._after_close(phase.day)
             except Exception:
@@ -479,9 +482,10 @@ class RotationEngine(BaseEngine):
         if summary is not None:
             if summary["reconciliation"]:
                 self.notify("failure", f"{instance.name} 对账差异 {day}", str(summary["reconciliation"]))
-            instance.execution = self._execution(instance, day, progress)
-            self.notify("daily_summary", f"{instance.name} 日终 {day}",
-                        _summary_text(summary) + "\n\n" + render_markdown(instance.execution))
+            ticks = [self.main_engine.get_tick(s) for s in self.canary.symbols(instance)]
+            self.execution_book.add(instance.name, instance.setting.gateway, day, progress,
+                                    session_benchmarks([t for t in ticks if t is not None], day))
+            instance.closed = summary
         if book is None or summary is None:
             return
         changes = [f"{c.ladder} {c.before} → {c.after} ({c.trigger:.1%})" for c in book.changes[seen:]]
@@ -492,13 +496,18 @@ class RotationEngine(BaseEngine):
         self.event_engine.put(Event(EVENT_RISK_STRATEGY, StrategyRiskUpdate(
             instance.name, day, book.rung_name, tuple(changes), float(summary["equity"]), peak, flatten)))
 
-    def _execution(self, instance: StrategyInstance, day: date, progress: dict | None) -> tuple[ExecutionStats, ...]:
-        """The session's execution statistics of the strategy and its account (fill rate, time to fill, fees per
-        CNY, refusals; docs/execution_stats.md) from the session's own records."""
-        if progress is None:
-            return ()
-        inputs = from_journal([{"strategy": instance.name, "progress": progress}], instance.setting.gateway)
-        return tuple(s for s in execution_stats(inputs, day) if s.period == "day")
+    def _daily_summaries(self, day: date) -> None:
+        """Once every strategy closed ``day``: each closed one's daily summary with the execution statistics
+        (docs/execution_stats.md) of the strategy and of its account (all its strategies), the session's and
+        cumulated since the run began."""
+        closed = [i for i in self.instances.values() if i.closed is not None]
+        stats = self.execution_book.stats(day) if closed else ()
+        for instance in closed:
+            summary, instance.closed = instance.closed, None
+            instance.execution = ExecutionBook.of(stats, instance.name, instance.setting.gateway)
+            self.notify("daily_summary", f"{instance.name} 日终 {day}",
+                        _summary_text(summary) + "\n\n" + render_markdown(instance.execution))
+            self._put_strategy(instance)
 
     def _process_risk_state(self, event: Event) -> None:
         """A manual reset in the risk app (GUI or ``run.py risk reset``) applies to the strategy's own
