@@ -289,3 +289,21 @@ def test_run_py_stats_on_a_damaged_journal_exits_2_without_a_traceback(tmp_path)
     done = run_cli("stats", "--run", str(tmp_path / "out"), home=tmp_path)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.startswith(f"error: {path}:12: ")
+
+
+def test_the_engines_benchmarks_from_the_days_last_tick():
+    from vnpy.trader.constant import Exchange
+    from vnpy.trader.object import TickData
+
+    from vnpy_rotation.apps.rotation.execution_book import session_benchmarks
+
+    def tick(symbol, day, xt):
+        out = TickData("GW", symbol, Exchange.SSE, datetime(day.year, day.month, day.day, 15, tzinfo=SHANGHAI),
+                       volume=2_000.0 if xt else 200_000.0, turnover=803_000.0, open_price=4.005, pre_close=4.0,
+                       last_price=4.02)
+        out.extra = {"raw": {}} if xt else None  # vnpy_xt's raw payload
+        return out
+
+    got = session_benchmarks([tick("510300", D1, True), tick("510500", D1, False), tick("512880", D2, False)], D1)
+    # XT's volumes are lots (x 100): both VWAPs are 803,000 / 200,000 shares; a tick of another day is left out
+    assert got == {"510300.SSE": [4.0, 4.005, 4.015], "510500.SSE": [4.0, 4.005, 4.015]}
