@@ -307,3 +307,20 @@ def test_the_engines_benchmarks_from_the_days_last_tick():
     got = session_benchmarks([tick("510300", D1, True), tick("510500", D1, False), tick("512880", D2, False)], D1)
     # XT's volumes are lots (x 100): both VWAPs are 803,000 / 200,000 shares; a tick of another day is left out
     assert got == {"510300.SSE": [4.0, 4.005, 4.015], "510500.SSE": [4.0, 4.005, 4.015]}
+
+
+def test_the_engines_execution_book_keeps_sessions_and_sets_a_damaged_file_aside(tmp_path):
+    from vnpy_rotation.apps.rotation.execution_book import SESSIONS_FILE, ExecutionBook
+
+    book = ExecutionBook(tmp_path)
+    record = etf_day1()
+    book.add("etf", "A", D1, record["progress"], {ETF1: [4.0, 4.005, 4.015]})
+    book.add("etf", "A", D1, record["progress"], {ETF1: [4.0, 4.005, 4.015]})  # a repeated close replaces it
+    again = ExecutionBook(tmp_path)
+    assert len(again.records) == 1
+    [day, total] = [s for s in again.stats(D1) if s.scope == "account"]  # benchmarks for ETF1 only
+    assert (day.orders, total.orders, day.slippage_decision_bp) == (3, 3, pytest.approx((600 * 0.01 + 400 * 0.02) / 4000 * 1e4))
+    (tmp_path / SESSIONS_FILE).write_text('[{"strategy": ', encoding="utf-8")
+    logged = []
+    assert ExecutionBook(tmp_path, logged.append).records == [] and len(logged) == 1
+    assert (tmp_path / (SESSIONS_FILE + ".damaged")).read_text(encoding="utf-8") == '[{"strategy": '

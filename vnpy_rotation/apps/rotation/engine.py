@@ -115,7 +115,7 @@ class RotationEngine(BaseEngine):
             self.notify = self.notifier.notify
 
         self.state_folder = Path(state_folder) if state_folder else get_folder_path("rotation_state")
-        self.execution_book = ExecutionBook(self.state_folder)
+        self.execution_book = ExecutionBook(self.state_folder, self.write_log)
         self.settings_path = self.state_folder.parent / SETTING_FILENAME if not state_folder \
             else self.state_folder / SETTING_FILENAME
         self.classes = discover(strategy_folder or Path.cwd() / "strategies", self.write_log)
@@ -501,7 +501,11 @@ class RotationEngine(BaseEngine):
         (docs/execution_stats.md) of the strategy and of its account (all its strategies), the session's and
         cumulated since the run began."""
         closed = [i for i in self.instances.values() if i.closed is not None]
-        stats = self.execution_book.stats(day) if closed else ()
+        try:
+            stats = self.execution_book.stats(day) if closed else ()
+        except Exception:  # the summaries go out all the same, without the statistics
+            stats = ()
+            self.notify("failure", f"执行统计异常 {day}", traceback.format_exc())
         for instance in closed:
             summary, instance.closed = instance.closed, None
             instance.execution = ExecutionBook.of(stats, instance.name, instance.setting.gateway)

@@ -12,7 +12,7 @@ for an ex-date), the open and the VWAP (turnover / volume in shares: XT sends it
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 from vnpy.trader.object import TickData
 
 from ...attribution.execution import ExecutionInputs, ExecutionStats, MarketPrice, execution_stats
+from ...errors import InputRejected
 from ...live.execution_inputs import from_journal
 from ...live.state_file import read_json, write_atomic
 from ..monitor.engine import tick_lot
@@ -46,9 +47,15 @@ def session_benchmarks(ticks: Iterable[TickData], day: date) -> dict[str, list[f
 class ExecutionBook:
     """The closed sessions' execution records of the engine's strategies (see the module docstring)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, log: Callable[[str], None] = lambda _: None) -> None:
         self.path = Path(folder) / SESSIONS_FILE
-        self.records: list[dict[str, Any]] = list(read_json(self.path, []) or [])
+        try:
+            self.records: list[dict[str, Any]] = list(read_json(self.path, []) or [])
+        except InputRejected as exc:  # statistics must not stop trading: the damaged file is kept aside
+            aside = self.path.with_name(self.path.name + ".damaged")
+            self.path.replace(aside)
+            log(f"{exc}; kept as {aside}, the execution statistics start afresh")
+            self.records = []
 
     def add(self, strategy: str, account: str, day: date, progress: dict | None,
             benchmarks: dict[str, list[float]]) -> None:
