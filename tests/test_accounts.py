@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from datetime import date, datetime
 
 import pandas as pd
@@ -19,9 +20,11 @@ from fakes import xt_accounts
 from fakes.fake_xttrader import wait_until
 from vnpy.trader.constant import Direction
 
-from vnpy_rotation.allocation import allocation_config
+from vnpy_rotation.allocation import allocate, allocation_config
+from vnpy_rotation.allocation.records import AccountState, Snapshot
 from vnpy_rotation.apps.risk.state_file import RiskStateFile
 from vnpy_rotation.apps.rotation.daemon import Stack
+from vnpy_rotation.attribution.execution import render_markdown
 from vnpy_rotation.errors import InputRejected
 from vnpy_rotation.gateways.replay import ReplayGateway
 
@@ -85,6 +88,7 @@ def test_two_accounts_three_strategies_allocated_capped_and_reconciled(store, tm
     stack = build(tmp_path)
     records: dict[str, dict] = {}  # session -> the allocation in force after its close
     holdings: dict[str, dict[str, float]] = {}  # session -> every strategy's shares at its close
+    balances: dict[str, dict[str, AccountState]] = {}  # session -> each account's report at its close
     try:
         days = sessions(stack)
         for day in days:
@@ -94,7 +98,11 @@ def test_two_accounts_three_strategies_allocated_capped_and_reconciled(store, tm
             records[day.date().isoformat()] = stack.risk.allocation().to_json()
             holdings[day.date().isoformat()] = {n: i.cycle.broker.holdings().get(SYMBOLS[n], 0.0)
                                                 for n, i in stack.engine.instances.items()}
+            balances[day.date().isoformat()] = {
+                a.gateway_name: AccountState(float(a.balance), float(a.available))
+                for a in stack.main_engine.get_all_accounts()}
         orders = buys_by_day(stack)
+        books = {n: i.cycle.state.history for n, i in stack.engine.instances.items()}
 
         # each account holds exactly its own strategies' symbols, and per account the books agree
         a = {p.vt_symbol for p in stack.main_engine.get_all_positions() if p.gateway_name == "REPLAY_A" and p.volume}
@@ -125,6 +133,21 @@ def test_two_accounts_three_strategies_allocated_capped_and_reconciled(store, tm
     # no returns at the first close: equal shares of 95 % in account a; s3 at its cap of 40 % in account b
     assert first["s1"]["amount"] == first["s2"]["amount"] == math.floor(CAPITAL * 0.475 * 100) / 100
     assert first["s3"]["amount"] == CAPITAL * 0.4
+    # each strategy's book starts at its first allocation (no holdings then) and moves by its own trading
+    # only: per account, the books' P&L add up to the account's, to the cent (the shared cash counted once)
+    final = names[-1]
+    for gateway, members in (("REPLAY_A", ("s1", "s2")), ("REPLAY_B", ("s3",))):
+        pnl = sum(books[n][-1]["equity"] - first[n]["amount"] for n in members)
+        assert pnl == pytest.approx(balances[final][gateway].equity - CAPITAL, abs=0.02), gateway
+    # the re-allocation: risk parity on each book's own daily returns (from the day after its book began)
+    own = {n: tuple((date.fromisoformat(b["day"]), b["equity"] / a["equity"] - 1.0)
+                    for a, b in zip(books[n][1:], books[n][2:]) if b["day"] <= "2024-07-01")
+           for n in SYMBOLS}
+    states = {"a": balances["2024-07-01"]["REPLAY_A"], "b": balances["2024-07-01"]["REPLAY_B"]}
+    expected_second = allocate(allocation_config(ALLOCATION, "test"), Snapshot(states, own),
+                               datetime(2024, 7, 1, 15))
+    assert [(x.strategy, x.amount) for x in expected_second.lines] == [
+        (x["strategy"], x["amount"]) for x in stored["allocations"][1]["lines"]]
     assert second["s1"]["amount"] != first["s1"]["amount"]  # the re-allocation moved the shares
 
     # every session's buys: the strategy's book after them stays within the allocation decided the close
@@ -215,6 +238,29 @@ def test_cancel_an_accounts_orders_and_flatten_a_strategy(store, tmp_path):
         assert s3[("account", "REPLAY_B")].fill_rate_volume == 0.0
         s1 = {(x.scope, x.name): x for x in engine.instances["s1"].execution}[("strategy", "s1")]
         assert (s1.orders, s1.filled_orders, s1.fill_rate_volume) == (1, 1, 1.0)
+        # the account's rows cover both its strategies (the daily summary goes out once every strategy closed),
+        # against the decision price (the tick's previous close), the open and the VWAP (turnover / volume)
+        sent = []
+        engine.notify = lambda kind, subject, content: sent.append((kind, subject, content))
+        rows = {(x.scope, x.name, x.period): x for x in engine.instances["s1"].execution}
+        s2 = {(x.scope, x.name, x.period): x for x in engine.instances["s2"].execution}
+        account = rows[("account", "REPLAY_A", "day")]
+        assert account == s2[("account", "REPLAY_A", "day")]
+        assert replace(rows[("account", "REPLAY_A", "cumulative")], period="day") == account  # the first trades
+        mine = rows[("strategy", "s1", "day")], s2[("strategy", "s2", "day")]
+        assert account.orders == sum(x.orders for x in mine) == 2
+        assert account.traded_value == pytest.approx(sum(x.traded_value for x in mine))
+        trades = [t for t in stack.main_engine.get_all_trades() if t.gateway_name == "REPLAY_A"]
+        ticks = {t.vt_symbol: stack.main_engine.get_tick(t.vt_symbol) for t in trades}
+        base = sum(ticks[t.vt_symbol].pre_close * t.volume for t in trades)
+        cost = sum((t.price - ticks[t.vt_symbol].pre_close) * t.volume for t in trades)  # buys only
+        assert account.slippage_decision_bp == pytest.approx(cost / base * 1e4)
+        assert account.slippage_open_bp == 0.0  # the replay fills at the open
+        vwap = {s: k.turnover / k.volume for s, k in ticks.items()}
+        assert account.slippage_vwap_bp == pytest.approx(
+            sum((t.price - vwap[t.vt_symbol]) * t.volume for t in trades)
+            / sum(vwap[t.vt_symbol] * t.volume for t in trades) * 1e4)
+        assert [x.period for x in engine.instances["s1"].execution] == ["day", "cumulative"] * 2
         held = engine.instances["s1"].cycle.broker.holdings()["510300.SSE"]
         assert held > 0
 
@@ -226,6 +272,11 @@ def test_cancel_an_accounts_orders_and_flatten_a_strategy(store, tmp_path):
         new = [o for o in stack.main_engine.get_all_orders() if o.vt_orderid not in before
                and o.reference.startswith("s1|")]
         assert [(o.vt_symbol, o.direction, o.volume) for o in new] == [("510300.SSE", Direction.SHORT, held)]
+        # its daily summary: the session's sale, and cumulated since the run began, the buy too
+        rows = {(x.scope, x.name, x.period): x for x in engine.instances["s1"].execution}
+        assert (rows[("strategy", "s1", "day")].orders, rows[("strategy", "s1", "cumulative")].orders) == (1, 2)
+        [summary] = [c for kind, subject, c in sent if kind == "daily_summary" and subject.startswith("s1 ")]
+        assert summary.endswith(render_markdown(engine.instances["s1"].execution))
         assert engine.instances["s1"].cycle.broker.holdings().get("510300.SSE", 0.0) == 0.0
         assert not engine.instances["s1"].trading and engine.instances["s1"].error == ""
         assert engine.instances["s2"].trading  # the account's other strategy carries on
@@ -379,5 +430,7 @@ def test_trade_reads_the_allocation_section(tmp_path):
     total = stats[("strategy", "equal_weight", "cumulative")]
     assert (total["orders"], total["filled_orders"], total["day"]) == (len(trades), len(trades), "2024-06-26")
     assert total["traded_value"] == pytest.approx(float(trades["value"].sum()), abs=0.01)
+    # the replay's orders are stamped with its simulated open, when its book fills them: no wait, never negative
+    assert (total["timed_orders"], total["time_to_fill_median"], total["time_to_fill_p90"]) == (len(trades), 0.0, 0.0)
     assert ("account", "replay", "day") in stats
     assert run_cli("stats", "--run", str(tmp_path / "bad"), home=tmp_path).returncode != 0

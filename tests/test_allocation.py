@@ -25,6 +25,7 @@ from vnpy_rotation.allocation import (
 from vnpy_rotation.canary.config import DEFAULT_STAGES
 from vnpy_rotation.canary.machine import CanaryState, Status
 from vnpy_rotation.errors import InputRejected
+from vnpy_rotation.market.instruments import lookup
 
 ACCOUNTS = [{"id": "A", "gateway": "XT", "kind": "xt"}, {"id": "B", "gateway": "REPLAY", "kind": "replay"}]
 MON = datetime(2024, 1, 8, 16, 0)  # a Monday after the close
@@ -157,6 +158,34 @@ def test_review_reallocates_off_schedule_when_equity_falls_below_the_allocation(
     assert changed and amounts(down) == {"s1": 350_000, "s2": 210_000, "s3": 400_000}
 
 
+def test_a_missing_account_report_keeps_its_lines_and_its_return_reallocates():
+    cfg = config("weights", WEIGHTS, schedule={"every": "monthly", "day": 1})
+    first, _ = review(cfg, snap(), MON, None)
+    # B's report is missing at the next close (a reconnecting gateway): its strategy keeps its allocation
+    gap, changed = review(cfg, Snapshot({"A": AccountState(1_000_000.0, 500_000.0)}), MON + timedelta(days=1), first)
+    assert not changed and amounts(gap) == amounts(first)
+    # never reported (first allocation without B): nothing for s3; B reports the next day: allocated off schedule
+    blind, _ = review(cfg, Snapshot({"A": AccountState(1_000_000.0, 500_000.0)}), MON, None)
+    assert amounts(blind)["s3"] == 0.0
+    back, changed = review(cfg, snap(), MON + timedelta(days=1), blind)
+    assert changed and amounts(back) == amounts(first)
+    # a re-allocation while B is missing (A fell below its allocation) keeps B's previous lines
+    down, changed = review(cfg, Snapshot({"A": AccountState(700_000.0, 0.0)}), MON + timedelta(days=2), first)
+    assert changed and amounts(down) == {"s1": 350_000, "s2": 210_000, "s3": amounts(first)["s3"]}
+
+
+def test_a_changed_allocation_config_reallocates_at_once():
+    cfg = config("weights", WEIGHTS, schedule={"every": "monthly", "day": 1})
+    first, _ = review(cfg, snap(), MON, None)
+    same, changed = review(cfg, snap(), MON + timedelta(days=1), first)
+    assert same is first and not changed
+    cut = config("weights", [{**WEIGHTS[0], "weight": 0.2}, *WEIGHTS[1:]], schedule={"every": "monthly", "day": 1})
+    new, changed = review(cut, snap(), MON + timedelta(days=1), first)
+    assert changed and amounts(new)["s1"] == 200_000 and new.config != first.config
+    # the hash survives the record's round trip (a restart compares against the stored decision)
+    assert AllocationDecision.from_json(new.to_json()).config == new.config
+
+
 def test_the_record_round_trips_through_json():
     decision = allocate(config("risk_parity", RP, lookback=4), snap(returns={"s1": series(S1)}), MON)
     again = AllocationDecision.from_json(decision.to_json())
@@ -175,6 +204,12 @@ def test_canary_stages_split_a_strategys_allocation(status, stage, candidate):
     assert (split.candidate, split.champion) == (candidate, 500_000.0 - candidate)
 
 
+def star(volume: float, price: float) -> tuple:
+    """A buy of the STAR stock 688981 with the lot rule the instruments table gives it."""
+    rules = lookup("688981.SSE").rules
+    return ("688981.SSE", True, volume, price, rules.lot, rules.lot_step)
+
+
 CAP = [
     # book value, allocation, orders (symbol, buy, volume, price, lot), expected volumes
     ("sells free room; buys in order until the allocation", 60_000, 100_000,
@@ -185,7 +220,10 @@ CAP = [
      [("A", False, 100, 100.0, 100), ("B", True, 100, 10.0, 100)], [100, 0]),
     ("rounding leaves room for a later, cheaper buy", 0, 10_050,
      [("B", True, 200, 50.1, 100), ("C", True, 500, 10.0, 100)], [200, 0]),
-    ("STAR lot of 1 after the minimum", 0, 10_000, [("S", True, 300, 40.0, 1)], [250]),
+    # the STAR market (688xxx): at least 200 shares, then steps of 1 (a 100-share rounding would give 200)
+    ("STAR: 200 shares, then steps of 1", 0, 10_000, [("S", True, 300, 40.0, 200, 1)], [250]),
+    ("STAR: room below the 200-share minimum buys nothing", 0, 7_960, [("S", True, 300, 40.0, 200, 1)], [0]),
+    ("the instruments' rule for a STAR code", 0, 10_000, [star(300, 40.0)], [250]),
 ]
 
 
@@ -251,14 +289,16 @@ def test_invariants(equity_a, equity_b, rule, amounts_, caps, rets, reserve):
 
 
 @given(book=st.floats(0, 1e6), allocation=st.one_of(st.none(), st.floats(0, 1e6)),
-       orders=st.lists(st.tuples(st.booleans(), st.integers(0, 5000), st.floats(0.5, 500), st.sampled_from([1, 100, 200])),
-                       max_size=6))
+       orders=st.lists(st.tuples(st.booleans(), st.integers(0, 5000), st.floats(0.5, 500),
+                                 st.sampled_from([(1, 1), (100, 100), (200, 1)])), max_size=6))
 def test_cap_invariants(book, allocation, orders):
-    sized = [SizedOrder(f"X{k}", buy, float(volume), price, lot) for k, (buy, volume, price, lot) in enumerate(orders)]
+    sized = [SizedOrder(f"X{k}", buy, float(volume), price, *lot) for k, (buy, volume, price, lot) in enumerate(orders)]
     book = max(book, sum(o.volume * o.price for o in sized if not o.buy))  # a strategy sells only what it holds
     capped = cap_to_allocation(sized, book, allocation)
     assert [(c.symbol, c.buy, c.wanted) for c in capped] == [(o.symbol, o.buy, o.volume) for o in sized]
     assert all(0 <= c.volume <= c.wanted for c in capped)
+    assert all(c.volume == c.wanted or c.volume == 0 or (c.volume >= o.lot and (c.volume - o.lot) % (o.step or o.lot) == 0)
+               for c, o in zip(capped, sized))  # a cut buy is a valid quantity by its lot rule
     assert all(c.volume == c.wanted for c in capped if not c.buy or allocation is None)
     if allocation is not None:
         after_sells = book - sum(o.volume * o.price for o in sized if not o.buy)

@@ -216,3 +216,111 @@ def test_a_resubmitted_order_without_its_sending_time_is_not_timed():
     rows = from_journal([record], "A", sent={D1: datetime(2024, 1, 8, 9, 30, tzinfo=SHANGHAI)})
     s = execution_stats(rows, D1)[0]
     assert (s.filled_orders, s.timed_orders, s.time_to_fill_median) == (2, 1, pytest.approx(10.0))
+
+
+def journal_folder(tmp_path, record) -> tuple:
+    from vnpy_rotation.live.state_file import write_atomic
+
+    path = tmp_path / "journal" / "2024-01-08.json"
+    write_atomic(path, record)
+    return path, path.read_text(encoding="utf-8").splitlines()
+
+
+def refused(tmp_path):
+    from vnpy_rotation.errors import InputRejected
+    from vnpy_rotation.ops.execution_run import run_stats
+
+    with pytest.raises(InputRejected) as err:
+        run_stats(tmp_path, "A", panels=panels_for([D1], [ETF1], open=[[4.0]], close=[[4.0]]))
+    [problem] = err.value.problems
+    return problem
+
+
+def test_a_damaged_journal_file_is_refused_naming_its_line(tmp_path):
+    path, lines = journal_folder(tmp_path, etf_day1())
+    path.write_text("\n".join(lines[:40]), encoding="utf-8")  # a torn write: the file ends mid-record
+    problem = refused(tmp_path)
+    assert (problem.source, problem.line) == (str(path), 40) and "invalid JSON" in problem.reason
+
+
+@pytest.mark.parametrize("field,value,where", [
+    ("volume", "1000 shares", "progress.orders.1.volume"), ("buy", 1, "progress.orders.1.buy"),
+    ("symbol", None, "progress.orders.1.symbol")])
+def test_a_journal_field_of_the_wrong_kind_is_refused_naming_its_line(tmp_path, field, value, where):
+    record = etf_day1()
+    record["progress"]["orders"][1][field] = value
+    path, lines = journal_folder(tmp_path, record)
+    problem = refused(tmp_path)
+    assert (problem.source, problem.reason.split(":")[0]) == (str(path), where)
+    assert lines[problem.line - 1].strip().startswith(f'"{field}": ')  # the line of the field itself
+    above = [x.strip() for x in lines[:problem.line] if x.strip().startswith('"reference"')]
+    assert above[-1] == '"reference": "etf|2024-01-08|1|0",'  # in the second order
+
+
+def test_a_journal_record_missing_what_the_statistics_read_is_refused(tmp_path):
+    record = etf_day1()
+    del record["progress"]["fills"][2]["price"]
+    path, _ = journal_folder(tmp_path, record)
+    assert refused(tmp_path).reason == "progress.fills.2: price is missing"
+    del record["strategy"]
+    journal_folder(tmp_path, record)
+    assert refused(tmp_path).reason == "strategy: missing or not a strategy name"
+    path.write_text("[1, 2]", encoding="utf-8")
+    assert (refused(tmp_path).line, refused(tmp_path).reason) == (None, ": not a JSON object")
+
+
+def test_a_damaged_denial_log_line_is_refused(tmp_path):
+    from vnpy_rotation.errors import InputRejected
+    from vnpy_rotation.ops.execution_run import read_denials
+
+    log = tmp_path / "risk_denials.jsonl"
+    good = RiskDenial("vqm", STOCK2, "buy", 200.0, "REDUCING", "r", datetime(2024, 1, 9, 9, 30, tzinfo=SHANGHAI))
+    log.write_text(json.dumps(good.to_json()) + "\n\n" + '{"strategy": "vqm"}\n', encoding="utf-8")
+    with pytest.raises(InputRejected) as err:
+        read_denials(log)
+    assert [(p.source, p.line) for p in err.value.problems] == [(str(log), 3)]
+
+
+def test_run_py_stats_on_a_damaged_journal_exits_2_without_a_traceback(tmp_path):
+    from conftest import run_cli
+
+    path, lines = journal_folder(tmp_path / "out", etf_day1())
+    path.write_text("\n".join(lines[:12]), encoding="utf-8")
+    done = run_cli("stats", "--run", str(tmp_path / "out"), home=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"error: {path}:12: ")
+
+
+def test_the_engines_benchmarks_from_the_days_last_tick():
+    from vnpy.trader.constant import Exchange
+    from vnpy.trader.object import TickData
+
+    from vnpy_rotation.apps.rotation.execution_book import session_benchmarks
+
+    def tick(symbol, day, xt):
+        out = TickData("GW", symbol, Exchange.SSE, datetime(day.year, day.month, day.day, 15, tzinfo=SHANGHAI),
+                       volume=2_000.0 if xt else 200_000.0, turnover=803_000.0, open_price=4.005, pre_close=4.0,
+                       last_price=4.02)
+        out.extra = {"raw": {}} if xt else None  # vnpy_xt's raw payload
+        return out
+
+    got = session_benchmarks([tick("510300", D1, True), tick("510500", D1, False), tick("512880", D2, False)], D1)
+    # XT's volumes are lots (x 100): both VWAPs are 803,000 / 200,000 shares; a tick of another day is left out
+    assert got == {"510300.SSE": [4.0, 4.005, 4.015], "510500.SSE": [4.0, 4.005, 4.015]}
+
+
+def test_the_engines_execution_book_keeps_sessions_and_sets_a_damaged_file_aside(tmp_path):
+    from vnpy_rotation.apps.rotation.execution_book import SESSIONS_FILE, ExecutionBook
+
+    book = ExecutionBook(tmp_path)
+    record = etf_day1()
+    book.add("etf", "A", D1, record["progress"], {ETF1: [4.0, 4.005, 4.015]})
+    book.add("etf", "A", D1, record["progress"], {ETF1: [4.0, 4.005, 4.015]})  # a repeated close replaces it
+    again = ExecutionBook(tmp_path)
+    assert len(again.records) == 1
+    [day, total] = [s for s in again.stats(D1) if s.scope == "account"]  # benchmarks for ETF1 only
+    assert (day.orders, total.orders, day.slippage_decision_bp) == (3, 3, pytest.approx((600 * 0.01 + 400 * 0.02) / 4000 * 1e4))
+    (tmp_path / SESSIONS_FILE).write_text('[{"strategy": ', encoding="utf-8")
+    logged = []
+    assert ExecutionBook(tmp_path, logged.append).records == [] and len(logged) == 1
+    assert (tmp_path / (SESSIONS_FILE + ".damaged")).read_text(encoding="utf-8") == '[{"strategy": '

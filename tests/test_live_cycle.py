@@ -10,11 +10,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from vnpy_rotation.attribution.execution import ExecutionInputs, FillRow, OrderRow, execution_stats
 from vnpy_rotation.backtest.config import BacktestConfig
 from vnpy_rotation.live.cycle import CLOSED, WORKING, ExecutionCycle, ExecutionSettings, PhaseError, advance
+from vnpy_rotation.live.execution_inputs import from_journal
 from vnpy_rotation.live.plan import INTENT, UNSENT, OrderPlan, StrategyState
 from vnpy_rotation.live.ports import ACTIVE, CANCELLED, FILLED, BrokerOrder, BrokerTrade
-from vnpy_rotation.live.schedule import SessionTimes, next_phase
+from vnpy_rotation.live.schedule import SHANGHAI, SessionTimes, next_phase
 from vnpy_rotation.live.sizing import Quote
 from vnpy_rotation.live.terms import terms_on
 from vnpy_rotation.market.calendar import default_calendar
@@ -42,10 +44,10 @@ class Broker:
     def report(self, order_id):
         self.cycle.on_order(self.book[order_id])
 
-    def fill(self, order_id, volume=None):
+    def fill(self, order_id, volume=None, time=""):
         order = self.book[order_id]
         volume = order.volume - order.traded if volume is None else volume
-        trade = BrokerTrade(f"t{len(self.trades) + 1}", order_id, order.symbol, order.buy, order.price, volume, "")
+        trade = BrokerTrade(f"t{len(self.trades) + 1}", order_id, order.symbol, order.buy, order.price, volume, time)
         self.trades.append(trade)
         value = volume * order.price
         self._cash += -value if order.buy else value  # fees are the cycle's own bookkeeping here
@@ -112,6 +114,38 @@ def test_sells_go_first_and_buys_are_sized_on_the_cash_they_left():
     sell = cycle.state.progress.fills[0]
     # a stock sell: 0.025 % commission, 0.05 % stamp duty (since 2023-08-28), 0.001 % transfer fee
     assert (sell.value, sell.commission, sell.stamp_duty, sell.transfer_fee) == (70_000.0, 17.5, 35.0, 0.7)
+
+
+def test_each_order_records_when_it_was_sent_and_its_time_to_fill_is_exact():
+    broker = Broker(cash=10_000.0, holdings={C: 10_000})
+    cycle, _ = make_cycle(broker, PLAN)
+    ticks = iter([datetime(2024, 7, 1, 9, 31, 5, tzinfo=SHANGHAI), datetime(2024, 7, 1, 9, 31, 50, tzinfo=SHANGHAI),
+                  datetime(2024, 7, 1, 9, 32, 0, tzinfo=SHANGHAI)])
+    cycle.clock = lambda: next(ticks)
+    open_session(cycle)
+    broker.report("1")
+    broker.fill("1", time="2024-07-01T09:31:47")  # the broker's clock, naive: Asia/Shanghai
+    broker.report("2")
+    broker.fill("2", 5_000, time="2024-07-01T09:31:58")
+    broker.fill("2", time="2024-07-01T09:32:30")
+    broker.fill("3", time="2024-07-01T09:32:01")
+    progress = cycle.state.progress
+    assert [o.sent_at for o in progress.orders] == ["2024-07-01T09:31:05+08:00", "2024-07-01T09:31:50+08:00",
+                                                    "2024-07-01T09:32:00+08:00"]
+    # the journal's record gives the statistics: the open phase began at 09:31:00, but each order's own
+    # sending time is the start of its wait: 42 s, 40 s (its last fill), 1 s
+    record = {"strategy": "s", "summary": {"day": "2024-07-01"}, "progress": progress.to_json()}
+    inputs = from_journal([record], "A", sent={DAY: datetime(2024, 7, 1, 9, 31, tzinfo=SHANGHAI)})
+    [stats] = [s for s in execution_stats(inputs, DAY) if (s.scope, s.period) == ("strategy", "day")]
+    assert (stats.timed_orders, stats.time_to_fill_median, stats.time_to_fill_p90) == (3, 40.0, 41.6)
+
+
+def test_a_fill_stamped_before_its_sending_is_not_timed():
+    # a replay's fills carry the open (09:30) while its open phase starts at 09:31: never a negative wait
+    order = OrderRow(DAY, "s", "A", "r", A, True, 100, sent_at=datetime(2024, 7, 1, 9, 31, tzinfo=SHANGHAI))
+    fill = FillRow(DAY, "s", "A", "r", A, True, 3.5, 100, 0.0, datetime(2024, 7, 1, 9, 30, tzinfo=SHANGHAI))
+    [stats, _] = execution_stats(ExecutionInputs((order,), (fill,)), DAY)[:2]
+    assert (stats.filled_orders, stats.timed_orders) == (1, 0) and math.isnan(stats.time_to_fill_median)
 
 
 def test_a_buy_is_cut_to_the_cash_and_the_lot():

@@ -5,26 +5,31 @@ several strategies in one account, each may hold at most its allocated CNY
 (:meth:`~.records.AllocationDecision.amount`). :func:`cap_to_allocation` takes the sized orders, the book's
 value at the execution prices and the allocation, and returns the orders it may send: sells are never cut
 (they free capital); buys are kept in their order (the order sizing sends them in) until the book, valued
-at the execution prices, would exceed the allocation; a buy that would cross it is rounded down to the whole lots
-the room left still buys (later, cheaper buys may use what rounding left). A cut says why.
+at the execution prices, would exceed the allocation; a buy that would cross it is rounded down to the largest
+valid quantity the room left still buys, by the market's lot rule (:func:`~vnpy_rotation.market.instruments.whole_lots`:
+100-share lots, or on the STAR market at least 200 shares then steps of 1); later, cheaper buys may use what
+rounding left. A cut says why.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from ..market.instruments import whole_lots
 
 
 @dataclass(frozen=True)
 class SizedOrder:
-    """One order as sizing made it: ``volume`` shares at the execution ``price``; buys move in ``lot`` steps."""
+    """One order as sizing made it: ``volume`` shares at the execution ``price``; a buy is at least ``lot``
+    shares, then moves in ``step`` shares (0: in ``lot`` steps), as the instrument's rules say."""
 
     symbol: str
     buy: bool
     volume: float
     price: float
     lot: int = 100
+    step: int = 0
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,8 @@ def cap_to_allocation(orders: Sequence[SizedOrder], book_value: float, allocatio
             room -= value
             continue
         lot = max(o.lot, 1)
-        volume = float(max(math.floor(max(room, 0.0) / o.price / lot + 1e-9), 0) * lot) if o.price > 0 else 0.0
+        fits = max(room, 0.0) / o.price * (1.0 + 1e-12) if o.price > 0 else 0.0
+        volume = float(whole_lots(fits, lot, max(o.step, 1) if o.step else lot))
         volume = min(volume, o.volume)
         reason = (f"allocation {allocation:,.2f} CNY: {max(room, 0.0):,.2f} CNY left for a buy of "
                   f"{value:,.2f} CNY, cut from {o.volume:g} to {volume:g}")

@@ -66,6 +66,7 @@ class AllocationDecision:
     lines: tuple[AllocationLine, ...]
     accounts: tuple[AccountLine, ...]
     reason: str = ""
+    config: str = ""  # the hash of the allocation config it was decided under ("": not recorded)
 
     def line(self, strategy: str) -> AllocationLine | None:
         return next((x for x in self.lines if x.strategy == strategy), None)
@@ -76,7 +77,7 @@ class AllocationDecision:
         return None if x is None else x.amount
 
     def to_json(self) -> dict[str, Any]:
-        return {"at": self.at.isoformat(), "rule": self.rule, "reason": self.reason,
+        return {"at": self.at.isoformat(), "rule": self.rule, "reason": self.reason, "config": self.config,
                 "lines": [{"strategy": x.strategy, "account": x.account, "amount": x.amount, "weight": x.weight,
                            "reason": x.reason, "volatility": None if x.volatility != x.volatility else x.volatility}
                           for x in self.lines],
@@ -90,4 +91,5 @@ class AllocationDecision:
                       for x in data["lines"])
         accounts = tuple(AccountLine(a["account"], float(a["equity"]), float(a["allocated"]), a.get("reason", ""))
                          for a in data["accounts"])
-        return cls(datetime.fromisoformat(data["at"]), data["rule"], lines, accounts, data.get("reason", ""))
+        return cls(datetime.fromisoformat(data["at"]), data["rule"], lines, accounts, data.get("reason", ""),
+                   str(data.get("config", "")))

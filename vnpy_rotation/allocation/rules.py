@@ -19,11 +19,15 @@ strategy is at its cap the account is not fully allocated, and its :class:`~.rec
 
 :func:`review` is the scheduled step: it re-allocates when :func:`due` and some share moved by more than
 ``min_change``, and at once, off schedule, when an account's equity fell below what it has allocated or the
-configured strategies changed.
+configured strategies changed (or anything else in the allocation config: each decision records its hash).
+An account whose report is missing at a review keeps its previous lines (a one-off gap, e.g. a reconnecting
+gateway, must not zero its strategies); an account given nothing for want of a report is re-allocated as
+soon as it reports again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -107,6 +111,14 @@ def _bound_note(w: float, s: StrategyAllocation) -> str:
     return ""
 
 
+NO_REPORT = "no equity reported"
+
+
+def config_hash(config: AllocationConfig) -> str:
+    """A short, stable hash of everything in the allocation config (a decision records the one it used)."""
+    return hashlib.sha256(config.model_dump_json().encode("utf-8")).hexdigest()[:16]
+
+
 def allocate(config: AllocationConfig, snapshot: Snapshot, now: datetime) -> AllocationDecision:
     """Every configured strategy's allocation at ``now`` by ``config.rule`` (see the module docstring)."""
     lines: list[AllocationLine] = []
@@ -120,7 +132,7 @@ def allocate(config: AllocationConfig, snapshot: Snapshot, now: datetime) -> All
             accounts.append(AccountLine(account.id, equity, 0.0, "no strategy bound to it"))
             continue
         if equity <= 0.0:
-            why = "no equity reported" if state is None else f"insufficient equity {equity:,.2f} CNY"
+            why = NO_REPORT if state is None else f"insufficient equity {equity:,.2f} CNY"
             lines += [AllocationLine(s.name, account.id, 0.0, 0.0, why) for s in mine]
             accounts.append(AccountLine(account.id, equity, 0.0, why))
             continue
@@ -149,7 +161,7 @@ def allocate(config: AllocationConfig, snapshot: Snapshot, now: datetime) -> All
         if not note and total < room - 0.01 * len(mine):
             note = f"{total / equity:.2%} of equity allocated (caps or weights below 1 - reserve)"
         accounts.append(AccountLine(account.id, equity, total, note))
-    return AllocationDecision(now, config.rule, tuple(lines), tuple(accounts), "allocated")
+    return AllocationDecision(now, config.rule, tuple(lines), tuple(accounts), "allocated", config_hash(config))
 
 
 def due(config: AllocationConfig, last: datetime | date | None, now: datetime | date) -> bool:
@@ -191,24 +203,48 @@ def review(config: AllocationConfig, snapshot: Snapshot, now: datetime,
         return _because(allocate(config, snapshot, now), "first allocation"), True
     if {(x.strategy, x.account) for x in previous.lines} != {(s.name, s.account) for s in config.strategies}:
         return _because(allocate(config, snapshot, now), "the configured strategies changed"), True
+    if previous.config and previous.config != config_hash(config):
+        return _because(_keep_missing(allocate(config, snapshot, now), previous, snapshot),
+                        "the allocation config changed"), True
     for old in previous.accounts:
         state = snapshot.accounts.get(old.account)
-        equity = state.equity if state is not None else 0.0
-        if old.allocated > equity + 1e-6:
-            why = f"account {old.account}: equity {equity:,.2f} < allocated {old.allocated:,.2f} CNY, off schedule"
-            return _because(allocate(config, snapshot, now), why), True
+        if state is None:
+            continue  # no report this time: its previous lines stand (below)
+        if old.reason == NO_REPORT:
+            why = f"account {old.account} reports its equity again"
+            return _because(_keep_missing(allocate(config, snapshot, now), previous, snapshot), why), True
+        if old.allocated > state.equity + 1e-6:
+            why = (f"account {old.account}: equity {state.equity:,.2f} < allocated {old.allocated:,.2f} CNY, "
+                   "off schedule")
+            return _because(_keep_missing(allocate(config, snapshot, now), previous, snapshot), why), True
     if not due(config, previous.at, now):
         return previous, False
-    new = allocate(config, snapshot, now)
+    new = _keep_missing(allocate(config, snapshot, now), previous, snapshot)
     change = _largest_change(new, previous)
     if change <= config.min_change:
         kept = f"kept: largest change {change:.4f} <= min_change {config.min_change:g}"
-        return AllocationDecision(now, previous.rule, previous.lines, previous.accounts, kept), False
+        return AllocationDecision(now, previous.rule, previous.lines, previous.accounts, kept,
+                                  previous.config or new.config), False
     return _because(new, f"scheduled ({config.schedule.every}), largest change {change:.4f}"), True
 
 
+def _keep_missing(new: AllocationDecision, previous: AllocationDecision, snapshot: Snapshot) -> AllocationDecision:
+    """``new`` with the previous lines of every account that did not report this time (and was allocated
+    before): a missing report is not a zero equity."""
+    missing = {a.account for a in previous.accounts if a.account not in snapshot.accounts and a.reason != NO_REPORT}
+    if not missing:
+        return new
+    lines = tuple(x for x in new.lines if x.account not in missing) + tuple(
+        x for x in previous.lines if x.account in missing)
+    order = {x.strategy: k for k, x in enumerate(new.lines)}
+    lines = tuple(sorted(lines, key=lambda x: order.get(x.strategy, len(order))))
+    accounts = tuple(next((p for p in previous.accounts if p.account == a.account), a) if a.account in missing else a
+                     for a in new.accounts)
+    return AllocationDecision(new.at, new.rule, lines, accounts, new.reason, new.config)
+
+
 def _because(decision: AllocationDecision, reason: str) -> AllocationDecision:
-    return AllocationDecision(decision.at, decision.rule, decision.lines, decision.accounts, reason)
+    return AllocationDecision(decision.at, decision.rule, decision.lines, decision.accounts, reason, decision.config)
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,9 @@ ordered filled, how fast, at what price against three benchmarks, what was refus
 fees cost per CNY traded. Every definition is in ``docs/execution_stats.md``; in short:
 
 - fill rate by volume = Σ min(filled, ordered) / Σ ordered; by orders = fully filled orders / orders;
-- time to fill = last fill − order sent, seconds, over fully filled orders whose times are known (median and
-  90th percentile, linear interpolation between order statistics);
+- time to fill = last fill − order sent, seconds, over fully filled orders whose times are known and agree
+  (a fill stamped before its order's sending is not timed; median and 90th percentile, linear interpolation
+  between order statistics);
 - slippage (bp) against a benchmark price P = Σ s·(fill − P)·q / Σ P·q × 10,000 with s = +1 for a buy and
   −1 for a sell, so a positive figure is a cost on either side; P is the decision price (the close the
   target was decided on), the session's open, or its VWAP (turnover / volume); fills without P are left out;
@@ -184,8 +185,9 @@ def _stats(scope: str, name: str, period: str, day: date, orders: Sequence[Order
             full += 1
             times = [f.at for f in mine]
             if o.sent_at is not None and all(t is not None for t in times):
-                last = max(t for t in times if t is not None)
-                waits.append((last - o.sent_at).total_seconds())
+                wait = (max(t for t in times if t is not None) - o.sent_at).total_seconds()
+                if wait >= 0:  # a fill before the sending: the two clocks disagree, the wait is not known
+                    waits.append(wait)
     value = sum(f.price * f.volume for f in fills)
     fees = sum(f.fees for f in fills)
     reasons: dict[str, tuple[int, float]] = {}

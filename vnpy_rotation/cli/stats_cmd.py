@@ -7,7 +7,6 @@ fill, slippage against the decision price, the open and the VWAP, refusals by re
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from ..apps.risk.state_file import DENIAL_LOG
     from ..apps.rotation.daemon import PARAMETERS_FILE
     from ..attribution.execution import render_json, render_markdown
+    from ..live.state_file import read_json
     from ..ops.execution_run import JOURNAL, run_stats
 
     out: Path = args.run
@@ -34,9 +34,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputRejected(Problem(str(out), None, f"no {JOURNAL}/ folder: not the --out folder of a run.py trade run"))
     account = args.account
     if not account:
-        parameters = json.loads((out / "state" / PARAMETERS_FILE).read_text(encoding="utf-8")) \
-            if (out / "state" / PARAMETERS_FILE).exists() else {}
-        account = str((parameters.get("parameters") or {}).get("gateway") or "account")
+        parameters = read_json(out / "state" / PARAMETERS_FILE, {})
+        inner = parameters.get("parameters") if isinstance(parameters, dict) else None
+        account = str((inner if isinstance(inner, dict) else {}).get("gateway") or "account")
     stats = run_stats(out, account, args.day, denial_log=out / "state" / DENIAL_LOG)
     if not stats:
         raise InputRejected(Problem(str(out / JOURNAL), None, "no closed session journaled yet"))

@@ -165,6 +165,13 @@ class ReplayGateway(BaseGateway):
         self.query_account()
         self.query_position()
 
+    def market_clock(self) -> datetime:
+        """The replay's simulated time, which the rotation engine stamps its orders with: the open of the book's
+        day (the book fills at the open and stamps its fills so); the wall clock before a day has begun."""
+        if self.book is None or not self.book.state.day:
+            return datetime.now(SHANGHAI)
+        return datetime.combine(date.fromisoformat(self.book.state.day), OPEN_TIME, SHANGHAI)
+
     def _load(self) -> None:
         if self.book.market is not None and tuple(self.symbols) == self._loaded:
             return
@@ -190,6 +197,7 @@ class ReplayGateway(BaseGateway):
                 high_price=float(md.high[i, j]) if trading and not opening else open_price,
                 low_price=float(md.low[i, j]) if trading and not opening else open_price,
                 volume=float(md.volume[i, j]) if trading and not opening else 0.0,
+                turnover=_finite(md.turnover[i, j]) if trading and not opening else 0.0,
                 limit_up=_finite(md.limit_up[i, j]), limit_down=_finite(md.limit_down[i, j]),
                 pre_close=_finite(previous[j])))
 

@@ -415,8 +415,9 @@ def _capped_roles(ledger: CanaryLedger, deltas: dict[str, dict[str, float]], pri
     for role, wanted in deltas.items():
         book = ledger.books[role]
         value = sum(v * prices.get(s, math.nan) for s, v in book.holdings().items() if v)
-        orders = [SizedOrder(s, d > 0, abs(d), prices.get(s, math.nan), int(terms_for(s, day).lot) if lots_rule else 1)
-                  for s, d in wanted.items()]
+        terms = {s: terms_for(s, day) for s in wanted}
+        orders = [SizedOrder(s, d > 0, abs(d), prices.get(s, math.nan), int(terms[s].lot) if lots_rule else 1,
+                             int(terms[s].lot_step) if lots_rule else 1) for s, d in wanted.items()]
         capped = cap_to_allocation(orders, value if value == value else 0.0, amounts[role])
         out[role] = {o.symbol: o.volume if o.buy else -o.volume for o in capped if o.volume > 0}
     return out

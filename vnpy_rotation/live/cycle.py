@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Callable
 
 import numpy as np
@@ -26,6 +26,7 @@ from ..risk.stops import PLAN, risk_reason
 from .plan import FINAL, INTENT, SENT, UNSENT, DayProgress, FillRecord, LegRecord, OrderPlan, OrderRecord, StrategyState
 from .ports import CANCELLED, FILLED, REJECTED, SUBMITTING, BrokerOrder, BrokerPort, BrokerTrade
 from .risk_stage import RiskBook
+from .schedule import SHANGHAI
 from .sizing import RETRYABLE, Leg, Quote, buy_cost, desired_shares, legs, limit_price, size_order, sizing_config
 
 IDLE, RISK_SELLING, SELLING, BUYING, WORKING, CLOSING, CLOSED = (
@@ -100,6 +101,9 @@ class ExecutionCycle:
         self.dropped = False  # the last close's risk stage dropped the target being executed
         # the CNY the strategy may hold (its allocation record; None: not allocated, buys are not capped)
         self.allocation: Callable[[], float | None] = lambda: None
+        # when an order goes out (its ``sent_at``, the start of its time to fill): the wall clock live, the
+        # gateway's simulated one in a replay (so a replay's fills at the open are not before their sending)
+        self.clock: Callable[[], datetime] = lambda: datetime.now(SHANGHAI)
 
     # -- the session's events --------------------------------------------------------------------
     def open(self, day: date, quotes: dict[str, Quote]) -> None:
@@ -422,7 +426,7 @@ class ExecutionCycle:
             submitted = float(fill.submitted)
             cuts = list(fill.reasons)
             if leg.buy and submitted > 0:  # the allocation caps what the strategy holds (sizing, not the target)
-                submitted = self._capped(progress, leg.symbol, submitted, fill.price, terms.lot, cuts)
+                submitted = self._capped(progress, leg.symbol, submitted, fill.price, terms, cuts)
             leg.sized, leg.submitted, leg.price = True, submitted, price
             leg.cuts = cuts
             if RETRYABLE & set(fill.reasons) and leg.cause == PLAN:
@@ -442,7 +446,7 @@ class ExecutionCycle:
         sequence = sum(1 for o in progress.orders if o.leg == index)
         order = OrderRecord(f"{self.name}|{progress.day}|{index}|{sequence}", leg.symbol, leg.buy, volume,
                             limit_price(fill.price, leg.buy, self.settings.tolerance_bps, quote, terms.tick),
-                            fill.price, index)
+                            fill.price, index, sent_at=self.clock().isoformat())
         progress.orders.append(order)
         self.save()  # the intent is on disk before the broker hears of it
         order_id = self.broker.send(leg.symbol, leg.buy, volume, order.price, order.reference)
@@ -454,7 +458,7 @@ class ExecutionCycle:
                 order.state = SENT
         self.save()
 
-    def _capped(self, progress: DayProgress, symbol: str, volume: float, price: float, lot: int,
+    def _capped(self, progress: DayProgress, symbol: str, volume: float, price: float, terms: SymbolTerms,
                 cuts: list[str]) -> float:
         """``volume`` cut so the strategy's book (its holdings and working buys at the sizing prices) stays
         within its allocation (:func:`~vnpy_rotation.allocation.cap_to_allocation`; during a canary the versions
@@ -470,7 +474,8 @@ class ExecutionCycle:
         book = sum(x for x in values if x == x)  # a holding with no price today: not counted
         book += sum((o.volume - o.traded) * o.expected_price for o in progress.orders
                     if o.buy and o.state in (INTENT, SENT))  # working buys hold the room they may fill
-        capped = cap_to_allocation([SizedOrder(symbol, True, volume, price, int(lot))], book, amount)[0]
+        order = SizedOrder(symbol, True, volume, price, int(terms.lot), int(terms.lot_step))
+        capped = cap_to_allocation([order], book, amount)[0]
         if capped.cut:
             cuts.append("allocation")
             self.log(f"{symbol}: {capped.reason}")
@@ -479,8 +484,11 @@ class ExecutionCycle:
     # -- the day's summary -----------------------------------------------------------------------
     def _summary(self, day: date, progress: DayProgress | None, closes: dict[str, float]) -> dict:
         holdings = self.broker.holdings()
-        cash = float(self.broker.cash())
         value = sum(v * closes.get(s, math.nan) for s, v in holdings.items() if v)
+        cash = self._own_cash(progress, closes)
+        ledger = cash is not None
+        if cash is None:
+            cash = float(self.broker.cash())
         equity = cash + (value if value == value else 0.0)
         previous = self.state.history[-1]["equity"] if self.state.history else None
         summary = {"day": day.isoformat(), "cash": round(cash, 2), "market_value": round(value, 2),
@@ -492,7 +500,31 @@ class ExecutionCycle:
             summary["fills"] = len(progress.fills)
             summary["unfilled"] = {leg.symbol: leg.remaining for leg in progress.legs if leg.remaining > 0}
             summary["reconciliation"] = reconcile(self._expected_holdings(progress), holdings)
+        if ledger:
+            summary["ledger"] = True
         return summary
+
+    def _own_cash(self, progress: DayProgress | None, closes: dict[str, float]) -> float | None:
+        """With an allocation, the strategy's own cash (its book's equity is this plus its holdings at the
+        close): the account's cash is shared by every strategy trading it, so adding it to each strategy's
+        holdings would count it once per strategy. A ledger: it starts at the allocation less the opening
+        holdings at the close, then moves by the strategy's own fills and fees only; a later re-allocation
+        changes the cap, not the ledger, so the book's returns are the strategy's own. None: no allocation
+        (the strategy has the account to itself; its cash is the broker's)."""
+        amount = self.allocation()
+        last = self.state.history[-1] if self.state.history else None
+        if last is not None and last.get("ledger"):
+            cash = float(last["cash"])
+        elif amount is None:
+            return None
+        else:
+            opening = progress.holdings_open if progress is not None else self.broker.holdings()
+            held = sum(v * closes.get(s, math.nan) for s, v in opening.items() if v)
+            cash = amount - (held if held == held else 0.0)
+        for f in progress.fills if progress is not None else ():
+            costs = f.commission + f.stamp_duty + f.transfer_fee
+            cash += -f.value - costs if f.buy else f.value - costs
+        return cash
 
     def _expected_holdings(self, progress: DayProgress) -> dict[str, float]:
         expected = dict(progress.holdings_open)

@@ -3,7 +3,7 @@
 The daemon's journal (``OUT/journal/<day>.json``, one per closed session: ``{"strategy", "summary",
 "progress"}`` with the :class:`~vnpy_rotation.live.plan.DayProgress` of the session) holds every leg as
 sized at the open (what sizing cut and why), every order sent (volume, the limit, the price it was sized
-at, the broker's status) and every fill (price, volume, fees, the broker's time). What it does not hold is
+at, the broker's status, when it was sent) and every fill (price, volume, fees, the broker's time). What it does not hold is
 supplied by the caller:
 
 - ``account``: the account the strategy trades (one journal folder per strategy instance);
@@ -11,9 +11,9 @@ supplied by the caller:
   session's close, from the bar store);
 - ``market``: (session, symbol) -> the session's open and VWAP (from the bar store: open, turnover / volume);
 - ``sent``: session -> when its opening orders went out (the ``open`` phase's ``started_at`` in
-  ``sessions.csv``), used for a leg's first order (reference ``strategy|day|leg|0``) when it carries no
-  ``sent_at`` of its own: an upper bound on its time to fill, since orders go out at or after the phase starts
-  (buys wait for the sells' cash); a resubmitted order without ``sent_at`` is not timed;
+  ``sessions.csv``), used only for a journal written before orders recorded their ``sent_at`` (the cycle
+  stamps each order as it goes to the broker): for a leg's first order (reference ``strategy|day|leg|0``), an
+  upper bound on its time to fill; a resubmitted order without ``sent_at`` is not timed;
 - ``denials``: the risk engine's denial log rows (``risk_denials.jsonl``): an order the broker port refused
   that matches one (strategy, symbol, side, volume, session) is a ``risk_denied`` refusal, else ``rejected``.
 
@@ -69,12 +69,11 @@ def from_journal(records: Iterable[Mapping[str, Any]], account: str, *,
         if not raw:
             continue
         strategy = str(record["strategy"])
-        known = {f.name for f in fields(OrderRecord)}  # an order may carry more (its ``sent_at``)
+        known = {f.name for f in fields(OrderRecord)}  # a newer journal's order may carry more
         progress = DayProgress.from_json({**raw, "orders": [{k: v for k, v in o.items() if k in known}
                                                             for o in raw.get("orders", [])]})
         day = date.fromisoformat(progress.day)
         opened = _aware(sent.get(day))
-        extra = {o.get("reference"): o for o in raw.get("orders", [])}
         for o in progress.orders:
             if o.state in (INTENT, UNSENT):  # never reached the broker
                 continue
@@ -85,9 +84,10 @@ def from_journal(records: Iterable[Mapping[str, Any]], account: str, *,
                     denied.remove(key)
                 refusals.append(RefusalRow(day, strategy, account, o.symbol, o.buy, reason, o.volume,
                                            o.volume * o.expected_price))
-            # a leg's first order goes out in the opening round; a later one (a resubmission) at a time not recorded
+            # its own sending time; a journal from before orders recorded it: a leg's first order went out in
+            # the opening round, a later one (a resubmission) at a time not recorded
             first = o.reference.rsplit("|", 1)[-1] == "0"
-            at = _moment(extra.get(o.reference, {}).get("sent_at")) or (opened if first else None)
+            at = _moment(o.sent_at) or (opened if first else None)
             orders.append(OrderRow(day, strategy, account, o.reference, o.symbol, o.buy, o.volume,
                                    decision_prices.get((day, o.symbol), math.nan), at))
         for f in progress.fills:

@@ -67,6 +67,7 @@ class OrderRecord:
     traded: float = 0.0  # from the fills we recorded
     status: str = ""  # the broker's last status
     broker_traded: float = 0.0  # the broker's own count (its order updates)
+    sent_at: str = ""  # when it went to the broker (ISO 8601 with the offset, the cycle's clock); "": not recorded
 
 
 @dataclass

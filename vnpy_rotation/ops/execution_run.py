@@ -10,9 +10,11 @@ phase started from ``sessions.csv``; :func:`run_stats` puts them through
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from collections.abc import Iterable
+from dataclasses import MISSING, fields
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,9 @@ import pandas as pd
 from ..attribution.execution import ExecutionStats, MarketPrice, execution_stats
 from ..data.panels import Panels, load_panels
 from ..data.store import BarStore
+from ..errors import InputRejected, Problem
 from ..live.execution_inputs import from_journal
+from ..live.plan import FillRecord, LegRecord, OrderRecord
 from ..live.session_log import SESSIONS_FILE, read_rows
 from ..risk.events import RiskDenial
 
@@ -31,8 +35,91 @@ JOURNAL = "journal"  # the daemon's folder of one JSON record per closed session
 
 
 def read_journal(out: Path) -> list[dict[str, Any]]:
-    """The daemon's journal records, by session."""
-    return [json.loads(p.read_text(encoding="utf-8")) for p in sorted((Path(out) / JOURNAL).glob("*.json"))]
+    """The daemon's journal records, by session; a damaged or foreign file is refused naming itself and the
+    line (bad JSON; a misplaced field too when the file has the daemon's layout) and field at fault."""
+    return [_journal_record(p) for p in sorted((Path(out) / JOURNAL).glob("*.json"))]
+
+
+_TYPES: dict[str, tuple[type, ...]] = {"str": (str,), "float": (int, float), "int": (int,), "bool": (bool,),
+                                       "list[str]": (list,), "dict[str, float]": (dict,)}
+
+
+def _journal_record(path: Path) -> dict[str, Any]:
+    """One journal file, checked for what the statistics read (see :func:`read_journal`)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        raw = json.loads(text)
+    except UnicodeDecodeError as exc:
+        raise InputRejected(Problem(str(path), None, f"not a journal record: not UTF-8 text ({exc.reason})")) from None
+    except json.JSONDecodeError as exc:
+        raise InputRejected(Problem(str(path), exc.lineno,
+                                    f"not a journal record: invalid JSON ({exc.msg}, column {exc.colno})")) from None
+    problem = _record_problem(raw)
+    if problem is not None:
+        where, why = problem
+        raise InputRejected(Problem(str(path), _line_of(raw, text, where), f"{'.'.join(map(str, where))}: {why}"))
+    return raw
+
+
+def _record_problem(raw: Any) -> tuple[tuple[str | int, ...], str] | None:
+    """The first field of a journal record the statistics cannot read, and why (None: readable)."""
+    if not isinstance(raw, dict):
+        return (), "not a JSON object"
+    if not isinstance(raw.get("strategy"), str) or not raw["strategy"]:
+        return ("strategy",), "missing or not a strategy name"
+    summary = raw.get("summary")
+    if not isinstance(summary, dict):
+        return ("summary",), "missing or not an object"
+    if _day_problem(summary.get("day")):
+        return ("summary", "day"), _day_problem(summary.get("day"))
+    progress = raw.get("progress")
+    if progress is None:
+        return None
+    if not isinstance(progress, dict):
+        return ("progress",), "not an object (or null)"
+    if _day_problem(progress.get("day")):
+        return ("progress", "day"), _day_problem(progress.get("day"))
+    for part, kind in (("legs", LegRecord), ("orders", OrderRecord), ("fills", FillRecord)):
+        rows = progress.get(part, [])
+        if not isinstance(rows, list):
+            return ("progress", part), "not a list"
+        for k, row in enumerate(rows):
+            if not isinstance(row, dict):
+                return ("progress", part, k), "not an object"
+            for f in fields(kind):
+                required = f.default is MISSING and f.default_factory is MISSING
+                if f.name not in row:
+                    if required:
+                        return ("progress", part, k), f"{f.name} is missing"
+                    continue
+                value, types = row[f.name], _TYPES.get(str(f.type))
+                if types is not None and (not isinstance(value, types) or (bool not in types and isinstance(value, bool))):
+                    return ("progress", part, k, f.name), f"{value!r} is not a {f.type}"
+    return None
+
+
+def _day_problem(value: Any) -> str:
+    """Why ``value`` is not an ISO date ("" when it is one)."""
+    try:
+        date.fromisoformat(value)
+    except (TypeError, ValueError):
+        return f"{value!r} is not a date (YYYY-MM-DD)"
+    return ""
+
+
+def _line_of(raw: Any, text: str, where: tuple[str | int, ...]) -> int | None:
+    """The line of the field at ``where`` when the file has the daemon's layout (``json.dump`` with
+    ``indent=1``, as :func:`~vnpy_rotation.live.state_file.write_atomic` writes it); None otherwise."""
+    if not where or json.dumps(raw, ensure_ascii=False, indent=1) != text.rstrip("\n"):
+        return None
+    marker = "\u0000field\u0000"
+    node = copy.deepcopy(raw)
+    parent = node
+    for key in where[:-1]:
+        parent = parent[key]
+    parent[where[-1]] = marker
+    dumped = json.dumps(node, ensure_ascii=False, indent=1)
+    return dumped[:dumped.index(json.dumps(marker))].count("\n") + 1
 
 
 def benchmarks(panels: Panels, keys: Iterable[tuple[date, str]],
@@ -62,10 +149,18 @@ def benchmarks(panels: Panels, keys: Iterable[tuple[date, str]],
 
 def session_starts(out: Path) -> dict[date, datetime]:
     """When each session's ``open`` phase started (the earliest row: a restart's rerun is later)."""
-    rows = read_rows(Path(out) / SESSIONS_FILE)
+    path = Path(out) / SESSIONS_FILE
+    try:
+        rows = read_rows(path)
+    except (ValueError, UnicodeDecodeError) as exc:  # pandas' parser errors are ValueErrors
+        raise InputRejected(Problem(str(path), None, f"not a session log: {exc}")) from None
     starts: dict[date, datetime] = {}
-    for _, row in rows[(rows["phase"] == "open") & (rows["started_at"] != "")].iterrows():
-        day, at = date.fromisoformat(row["date"]), datetime.fromisoformat(row["started_at"])
+    for k, row in rows[(rows["phase"] == "open") & (rows["started_at"] != "")].iterrows():
+        try:
+            day, at = date.fromisoformat(row["date"]), datetime.fromisoformat(row["started_at"])
+        except ValueError:
+            raise InputRejected(Problem(str(path), int(k) + 2, f"date {row['date']!r} / started_at "
+                                        f"{row['started_at']!r}: not an ISO date / time")) from None
         starts[day] = min(starts.get(day, at), at)
     return starts
 
@@ -74,8 +169,15 @@ def read_denials(path: Path | None) -> list[RiskDenial]:
     """The risk engine's denial log (one JSON object per line); an absent file: none."""
     if path is None or not Path(path).exists():
         return []
-    return [RiskDenial.from_json(json.loads(line)) for line in Path(path).read_text(encoding="utf-8").splitlines()
-            if line.strip()]
+    denials = []
+    for k, line in enumerate(Path(path).read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+        if line.strip():
+            try:
+                denials.append(RiskDenial.from_json(json.loads(line)))
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:  # JSONDecodeError is a ValueError
+                why = f"field {exc} missing" if isinstance(exc, KeyError) else str(exc)
+                raise InputRejected(Problem(str(path), k, f"not a risk denial: {why}")) from None
+    return denials
 
 
 def run_stats(out: Path, account: str, day: date | None = None, *, panels: Panels | None = None,

@@ -33,11 +33,10 @@ from vnpy.trader.object import (
 )
 from vnpy.trader.utility import get_folder_path
 
-from ...attribution.execution import ExecutionStats, execution_stats, render_markdown
+from ...attribution.execution import ExecutionStats, render_markdown
 from ...config import validate_section
 from ...errors import InputRejected, Problem
 from ...live.cycle import ExecutionCycle, RiskInputs, reconcile
-from ...live.execution_inputs import from_journal
 from ...live.hooks import Allocation, HookContext, Stages
 from ...live.plan import DayProgress, OrderPlan, StrategyState
 from ...live.risk_stage import RiskBook
@@ -60,6 +59,7 @@ from .canary import CanaryDriver
 from .canary_records import canary_view, with_holdings
 from .clock import EVENT_ROTATION_PHASE, Phase, SessionClock
 from .decide import decide_plan
+from .execution_book import ExecutionBook, session_benchmarks
 from .settings import SETTING_FILENAME, InstanceSetting, read_instance
 
 APP_NAME = "RotationStrategy"
@@ -79,6 +79,7 @@ class StrategyInstance:
     error: str = ""
     trail: list[str] = field(default_factory=list)  # the last decision's sizing and risk stages
     execution: tuple[ExecutionStats, ...] = ()  # the last session's execution statistics (strategy, account)
+    closed: dict | None = None  # today's summary, sent once every strategy closed (with the account's figures)
 
 
 class RotationEngine(BaseEngine):
@@ -114,6 +115,7 @@ class RotationEngine(BaseEngine):
             self.notify = self.notifier.notify
 
         self.state_folder = Path(state_folder) if state_folder else get_folder_path("rotation_state")
+        self.execution_book = ExecutionBook(self.state_folder, self.write_log)
         self.settings_path = self.state_folder.parent / SETTING_FILENAME if not state_folder \
             else self.state_folder / SETTING_FILENAME
         self.classes = discover(strategy_folder or Path.cwd() / "strategies", self.write_log)
@@ -196,6 +198,9 @@ class RotationEngine(BaseEngine):
                                                 lambda msg: self.write_log(f"[{name}] {msg}"),
                                                 partial(self._journal, name))
                 instance.cycle.allocation = partial(self.allocated, name)
+                clock = getattr(self.main_engine.get_gateway(setting.gateway), "market_clock", None)
+                if clock is not None:  # a replay's simulated time stamps the orders (live: the wall clock)
+                    instance.cycle.clock = clock
                 for vt_symbol in self.canary.symbols(instance):
                     self.subscribe(vt_symbol, setting.gateway)
                 for note in instance.cycle.recover():
@@ -250,6 +255,7 @@ class RotationEngine(BaseEngine):
                 self._fail(instance, traceback.format_exc())
             self._put_strategy(instance)
         if phase.name == "close":
+            self._daily_summaries(phase.day)
             try:
                 self._after_close(phase.day)
             except Exception:
@@ -279,12 +285,14 @@ class RotationEngine(BaseEngine):
                 self.notify("failure", f"账户 {account} 对账差异 {day}", str(differences))
 
     def daily_returns(self) -> dict[str, tuple[tuple[date, float], ...]]:
-        """Each instance's daily returns from its closed sessions' equities, dated by session."""
+        """Each instance's daily returns from its closed sessions' equities, dated by session (its own book's
+        once it has an allocation; the day its book starts is no return: the basis changed)."""
         returns = {}
         for name, instance in self.instances.items():
             history = instance.cycle.state.history if instance.cycle is not None else []
             returns[name] = tuple((date.fromisoformat(b["day"]), b["equity"] / a["equity"] - 1.0)
-                                  for a, b in zip(history, history[1:]) if a["equity"] > 0)
+                                  for a, b in zip(history, history[1:])
+                                  if a["equity"] > 0 and a.get("ledger") == b.get("ledger"))
         return returns
 
     def reconcile_accounts(self) -> dict[str, list[dict]]:
@@ -474,9 +482,10 @@ class RotationEngine(BaseEngine):
         if summary is not None:
             if summary["reconciliation"]:
                 self.notify("failure", f"{instance.name} 对账差异 {day}", str(summary["reconciliation"]))
-            instance.execution = self._execution(instance, day, progress)
-            self.notify("daily_summary", f"{instance.name} 日终 {day}",
-                        _summary_text(summary) + "\n\n" + render_markdown(instance.execution))
+            ticks = [self.main_engine.get_tick(s) for s in self.canary.symbols(instance)]
+            self.execution_book.add(instance.name, instance.setting.gateway, day, progress,
+                                    session_benchmarks([t for t in ticks if t is not None], day))
+            instance.closed = summary
         if book is None or summary is None:
             return
         changes = [f"{c.ladder} {c.before} → {c.after} ({c.trigger:.1%})" for c in book.changes[seen:]]
@@ -487,13 +496,22 @@ class RotationEngine(BaseEngine):
         self.event_engine.put(Event(EVENT_RISK_STRATEGY, StrategyRiskUpdate(
             instance.name, day, book.rung_name, tuple(changes), float(summary["equity"]), peak, flatten)))
 
-    def _execution(self, instance: StrategyInstance, day: date, progress: dict | None) -> tuple[ExecutionStats, ...]:
-        """The session's execution statistics of the strategy and its account (fill rate, time to fill, fees per
-        CNY, refusals; docs/execution_stats.md) from the session's own records."""
-        if progress is None:
-            return ()
-        inputs = from_journal([{"strategy": instance.name, "progress": progress}], instance.setting.gateway)
-        return tuple(s for s in execution_stats(inputs, day) if s.period == "day")
+    def _daily_summaries(self, day: date) -> None:
+        """Once every strategy closed ``day``: each closed one's daily summary with the execution statistics
+        (docs/execution_stats.md) of the strategy and of its account (all its strategies), the session's and
+        cumulated since the run began."""
+        closed = [i for i in self.instances.values() if i.closed is not None]
+        try:
+            stats = self.execution_book.stats(day) if closed else ()
+        except Exception:  # the summaries go out all the same, without the statistics
+            stats = ()
+            self.notify("failure", f"执行统计异常 {day}", traceback.format_exc())
+        for instance in closed:
+            summary, instance.closed = instance.closed, None
+            instance.execution = ExecutionBook.of(stats, instance.name, instance.setting.gateway)
+            self.notify("daily_summary", f"{instance.name} 日终 {day}",
+                        _summary_text(summary) + "\n\n" + render_markdown(instance.execution))
+            self._put_strategy(instance)
 
     def _process_risk_state(self, event: Event) -> None:
         """A manual reset in the risk app (GUI or ``run.py risk reset``) applies to the strategy's own
