@@ -381,3 +381,40 @@ def test_trade_reads_the_allocation_section(tmp_path):
     assert total["traded_value"] == pytest.approx(float(trades["value"].sum()), abs=0.01)
     assert ("account", "replay", "day") in stats
     assert run_cli("stats", "--run", str(tmp_path / "bad"), home=tmp_path).returncode != 0
+
+
+def test_two_strategies_in_one_account_without_allocation_sell_only_their_own(store, tmp_path):
+    """No ``allocation:``, two instances on one gateway: each sees (and so sells) only its own symbols' holdings,
+    never the other's; the account reconciles with the sum of their books."""
+    stack = Stack(ReplayGateway, tmp_path / "state", notifications=False, accounts=("REPLAY",))
+    own = {"s1": "510300.SSE", "s2": "510500.SSE"}
+    try:
+        stack.main_engine.connect({"初始资金": CAPITAL, "开始日期": START, "结束日期": END, "账本文件": ""}, "REPLAY")
+        stack.drain()
+        stack.size_risk_rules(CAPITAL, lambda _: None)
+        for name, symbol in own.items():
+            stack.engine.add_strategy(name, "EqualWeightStrategy",
+                                      {"symbols": [symbol], "rebalance": "daily", "invested": 0.45},
+                                      gateway="REPLAY", history_start=START)
+            stack.engine.init_strategy(name)
+            stack.engine.start_strategy(name)
+        stack.drain()
+        days = stack.gateway.sessions()[:4]
+        held: dict[str, list[dict[str, float]]] = {name: [] for name in own}
+        for day in days:
+            stack.engine.clock.replay_session(stack.gateway, day)
+            for name, instance in stack.engine.instances.items():
+                assert instance.trading, instance.error
+                held[name].append(instance.cycle.state.history[-1]["positions"])
+        orders = stack.main_engine.get_all_orders()
+        for name, symbol in own.items():
+            mine = [o for o in orders if o.reference.startswith(f"{name}|")]
+            assert {o.vt_symbol for o in mine} == {symbol}, name  # never the other strategy's symbol
+            assert all(set(p) <= {symbol} for p in held[name]), name  # its book: its own symbol only
+            assert held[name][-1][symbol] > 0
+        # both strategies hold their symbol in the one account, which reconciles with the sum of their books
+        positions = {p.vt_symbol: p.volume for p in stack.main_engine.get_all_positions() if p.volume}
+        assert positions == {symbol: held[name][-1][symbol] for name, symbol in own.items()}
+        assert stack.engine.reconcile_accounts() == {"REPLAY": []}
+    finally:
+        stack.close()

@@ -161,8 +161,9 @@ def strategy_flows(folder: Path) -> float:
 
 def account_records(stack: Stack, spec: SeveralSpec, day: date) -> list[dict[str, Any]]:
     """Every account after the session's close: its equity, cash and positions as its gateway reports them,
-    and how they compare with the sum of its strategies' books (positions: the strategies' records; cash: the
-    account's initial cash plus its strategies' net cash flows)."""
+    and how they compare with the sum of its strategies' books (positions: the strategies' records; cash, for a
+    replay account: its initial cash plus its strategies' net cash flows; an xt account's cash before the run
+    is the broker's, not known here: its cash is not compared, ``strategies_cash`` is empty)."""
     from .broker import VnpyBroker
 
     reported = {a.gateway_name: a for a in stack.main_engine.get_all_accounts()}
@@ -175,11 +176,12 @@ def account_records(stack: Stack, spec: SeveralSpec, day: date) -> list[dict[str
         equity = float(data.balance) if data is not None else float("nan")
         cash = float(data.available) if data is not None else float("nan")
         mine = [s.name for s in spec.run.of_account(account.id)]
-        books = spec.capital(account.id) + sum(strategy_flows(spec.out / name) for name in mine)
+        books = spec.capital(account.id) + sum(strategy_flows(spec.out / name) for name in mine) \
+            if account.kind == "replay" else float("nan")
         rows.append({"date": day.isoformat(), "account": account.id, "gateway": gateway, "equity": round(equity, 2),
                      "cash": round(cash, 2), "market_value": round(equity - cash, 2), "positions": held,
-                     "strategies_cash": round(books, 2),
-                     "cash_difference": 0.0 if abs(cash - books) < CENT else round(cash - books, 2),
+                     "strategies_cash": round(books, 2) if books == books else None,
+                     "cash_difference": 0.0 if books != books or abs(cash - books) < CENT else round(cash - books, 2),
                      "position_differences": reconciled.get(gateway, [])})
     return rows
 
@@ -193,6 +195,30 @@ def write_accounts(out: Path, day: date, rows: list[dict[str, Any]]) -> None:
         for key in ("positions", "position_differences"):
             row[key] = json.dumps(row[key], ensure_ascii=False, sort_keys=True)
     pd.DataFrame(table, columns=ACCOUNT_COLUMNS).to_csv(Path(out) / ACCOUNTS_FILE, index=False)
+
+
+def after_close(stack: Stack, spec: SeveralSpec, names: list[str], day: date,
+                output: Callable[[str], None]) -> int:
+    """After a session's close: the accounts' records (``accounts.csv``), the session log copied into each
+    strategy's folder, one line per account on ``output``. Returns how many accounts differ from their books."""
+    rows = account_records(stack, spec, day)
+    write_accounts(spec.out, day, rows)
+    for name in names:  # each strategy's folder holds the run's session log, as a single run's does
+        if (spec.out / SESSIONS_FILE).exists() and (spec.out / name).is_dir():
+            shutil.copyfile(spec.out / SESSIONS_FILE, spec.out / name / SESSIONS_FILE)
+    differences = 0
+    for row in rows:
+        wrong = row["cash_difference"] != 0.0 or bool(row["position_differences"])
+        differences += wrong
+        output(f"{day}  {row['account']:<10} equity {row['equity']:>14,.2f}  cash {row['cash']:>14,.2f}"
+               + ("  RECONCILIATION DIFFERS" if wrong else ""))
+    return differences
+
+
+def per_strategy_files(stack: Stack, spec: SeveralSpec) -> None:
+    """Each strategy's journal and KPI snapshot in its own folder, after every close."""
+    stack.engine.day_closed.append(PerStrategy(spec.out, lambda folder: [
+        DayJournal(folder), SessionKpis(folder, stack.engine.notify, stack.engine.write_log, spec.kpi)]))
 
 
 def run_several_replay(spec: SeveralSpec, output: Callable[[str], None] = print) -> int:
@@ -217,8 +243,7 @@ def run_several_replay(spec: SeveralSpec, output: Callable[[str], None] = print)
     differences = 0
     write_strategy_parameters(spec, "replay")
     try:
-        stack.engine.day_closed.append(PerStrategy(spec.out, lambda folder: [
-            DayJournal(folder), SessionKpis(folder, stack.engine.notify, stack.engine.write_log, spec.kpi)]))
+        per_strategy_files(stack, spec)
         for account in spec.run.accounts:
             gateway = stack.gateways[account.gateway]
             gateway.config = spec.config.model_copy(update={"capital": spec.capital(account.id)})
@@ -244,16 +269,7 @@ def run_several_replay(spec: SeveralSpec, output: Callable[[str], None] = print)
             failure = first_failure(stack, names)
             if failure is not None:
                 raise RuntimeError(f"{today}: {failure}")
-            rows = account_records(stack, spec, today)
-            write_accounts(spec.out, today, rows)
-            for name in names:  # each strategy's folder holds the run's session log, as a single run's does
-                if (spec.out / SESSIONS_FILE).exists() and (spec.out / name).is_dir():
-                    shutil.copyfile(spec.out / SESSIONS_FILE, spec.out / name / SESSIONS_FILE)
-            for row in rows:
-                wrong = row["cash_difference"] != 0.0 or row["position_differences"]
-                differences += bool(wrong)
-                output(f"{today}  {row['account']:<10} equity {row['equity']:>14,.2f}  cash {row['cash']:>14,.2f}"
-                       + ("  RECONCILIATION DIFFERS" if wrong else ""))
+            differences += after_close(stack, spec, names, today, output)
     finally:
         stack.close()
     return 0 if differences == 0 else 1
