@@ -10,10 +10,10 @@ from datetime import datetime
 from typing import Callable
 
 from ...live.schedule import SHANGHAI, SessionTimes, next_phase
-from ...live.session_log import SessionLog, Slot, live_schedule
+from ...live.session_log import SessionLog, Slot
 from ...market.calendar import default_calendar
 from .daemon import Stack
-from .live_daemon import CONNECT_WAIT, install_signals
+from .live_daemon import CONNECT_WAIT, install_signals, run_due
 from .several import (
     SeveralSpec,
     add_instances,
@@ -66,19 +66,13 @@ def run_several_live(spec: SeveralSpec, gateway_class: type, settings: dict[str,
         log = SessionLog(spec.out)
         while not stop.is_set():
             due = next_phase(now(), calendar, times, done)
-            slot = Slot(due.day, due.phase, due.at)
             if due.phase != "close" or min(c.state.last_close for c in cycles) < due.day.isoformat():
-                wait = (due.at - now()).total_seconds()
-                if wait > 0 and stop.wait(wait):
+                if not run_due(stack, log, due, times, now, stop, output, lambda: first_failure(stack, names)):
                     break
-                output(f"{due.day} {due.phase}")
-                if log.latest is not None:  # what the schedule had since the last row and nobody ran
-                    log.fill_missed(live_schedule(calendar, times, log.latest.date(), due.day), due.at)
-                log.run(slot, lambda due=due: stack.phase(due.phase, due.day) or first_failure(stack, names), now)
                 if due.phase == "close":
                     differences += after_close(stack, spec, names, due.day, output)
             else:
-                log.note_done(slot, "closed before the restart")
+                log.note_done(Slot(due.day, due.phase, due.at), "closed before the restart")
             done = (due.day, due.index)
             failure = first_failure(stack, names)
             if failure is not None:
