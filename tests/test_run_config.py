@@ -102,3 +102,16 @@ def test_run_py_trade_needs_a_strategy_without_several_strategies(tmp_path):
     done = run_cli("trade", "--gateway", "replay", "--out", str(tmp_path / "out"), home=tmp_path)
     assert done.returncode == 2 and "Traceback" not in done.stderr and "--strategy" in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_run_parameters_of_several_xt_accounts_keep_no_token():
+    from pathlib import Path
+
+    from vnpy_rotation.apps.rotation.several import SeveralSpec, several_parameters
+    from vnpy_rotation.backtest.config import BacktestConfig
+
+    text = ("accounts:\n  - {id: one, gateway: XT_A, kind: xt, xt: {资金账号: '8880000001', token: secret}}\n"
+            "strategies:\n  - {name: sa, strategy: equal_weight, account: one, weight: 0.5}\n"
+            "allocation: {rule: weights}\n")
+    parameters = several_parameters(SeveralSpec(parsed(text), BacktestConfig(), Path("out")), "xt")
+    assert parameters["run"]["accounts"][0]["xt"] == {"资金账号": "8880000001"}

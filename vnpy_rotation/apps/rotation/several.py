@@ -65,7 +65,10 @@ class SeveralSpec:
 
 def several_parameters(spec: SeveralSpec, gateway: str) -> dict[str, Any]:
     """Everything that shapes a several-strategy run's state (see :func:`.daemon.run_parameters`)."""
-    return {"gateway": gateway, "run": spec.run.model_dump(mode="json"),
+    run = spec.run.model_dump(mode="json")
+    for account in run["accounts"]:  # no secrets on disk
+        account["xt"] = {k: v for k, v in account["xt"].items() if k != "token"}
+    return {"gateway": gateway, "run": run,
             "backtest": spec.config.model_dump(mode="json"),
             "start": spec.start.isoformat() if spec.start else None, "end": spec.end.isoformat() if spec.end else None,
             "tolerance_bps": spec.tolerance_bps, "max_rounds": spec.max_rounds}
