@@ -434,3 +434,132 @@ def test_trade_reads_the_allocation_section(tmp_path):
     assert (total["timed_orders"], total["time_to_fill_median"], total["time_to_fill_p90"]) == (len(trades), 0.0, 0.0)
     assert ("account", "replay", "day") in stats
     assert run_cli("stats", "--run", str(tmp_path / "bad"), home=tmp_path).returncode != 0
+
+
+def test_two_strategies_in_one_account_without_allocation_sell_only_their_own(store, tmp_path):
+    """No ``allocation:``, two instances on one gateway: each sees (and so sells) only its own symbols' holdings,
+    never the other's; the account reconciles with the sum of their books."""
+    stack = Stack(ReplayGateway, tmp_path / "state", notifications=False, accounts=("REPLAY",))
+    own = {"s1": "510300.SSE", "s2": "510500.SSE"}
+    try:
+        stack.main_engine.connect({"初始资金": CAPITAL, "开始日期": START, "结束日期": END, "账本文件": ""}, "REPLAY")
+        stack.drain()
+        stack.size_risk_rules(CAPITAL, lambda _: None)
+        for name, symbol in own.items():
+            stack.engine.add_strategy(name, "EqualWeightStrategy",
+                                      {"symbols": [symbol], "rebalance": "daily", "invested": 0.45},
+                                      gateway="REPLAY", history_start=START)
+            stack.engine.init_strategy(name)
+            stack.engine.start_strategy(name)
+        stack.drain()
+        days = stack.gateway.sessions()[:4]
+        held: dict[str, list[dict[str, float]]] = {name: [] for name in own}
+        for day in days:
+            stack.engine.clock.replay_session(stack.gateway, day)
+            for name, instance in stack.engine.instances.items():
+                assert instance.trading, instance.error
+                held[name].append(instance.cycle.state.history[-1]["positions"])
+        orders = stack.main_engine.get_all_orders()
+        for name, symbol in own.items():
+            mine = [o for o in orders if o.reference.startswith(f"{name}|")]
+            assert {o.vt_symbol for o in mine} == {symbol}, name  # never the other strategy's symbol
+            assert all(set(p) <= {symbol} for p in held[name]), name  # its book: its own symbol only
+            assert held[name][-1][symbol] > 0
+        # both strategies hold their symbol in the one account, which reconciles with the sum of their books
+        positions = {p.vt_symbol: p.volume for p in stack.main_engine.get_all_positions() if p.volume}
+        assert positions == {symbol: held[name][-1][symbol] for name, symbol in own.items()}
+        assert stack.engine.reconcile_accounts() == {"REPLAY": []}
+    finally:
+        stack.close()
+
+
+def test_several_xt_accounts_in_one_live_daemon(store, fake_xt_accounts, monkeypatch, tmp_path):
+    """``run.py trade --gateway xt`` with several accounts: ``run_several_live`` connects one XtGateway per
+    account (one after the other), trades each strategy in its own account on the live clock, writes each
+    strategy's journal in its folder and each account's record, and reviews the allocation after the close."""
+    import os
+    import sys
+    import threading
+    from datetime import time as clock_time
+
+    import yaml
+
+    from vnpy_rotation.allocation.config import run_config
+    from vnpy_rotation.apps.rotation.several import SeveralSpec
+    from vnpy_rotation.apps.rotation.several_live import run_several_live
+    from vnpy_rotation.backtest.config import BacktestConfig
+    from vnpy_rotation.live.plan import OrderPlan, StrategyState
+    from vnpy_rotation.live.schedule import SHANGHAI, SessionTimes
+    from vnpy_rotation.live.state_file import write_atomic
+
+    qmt = fake_xt_accounts
+    qmt.market.add_instrument("510300.SH", "沪深300ETF", sector="沪深ETF", pre_close=4.0)
+    qmt.market.add_instrument("510500.SH", "中证500ETF", sector="沪深ETF", pre_close=6.0)
+    qmt[ACCOUNT_1].cash = 100_000.0
+    qmt[ACCOUNT_2].cash = 200_000.0
+    for broker in qmt.accounts.values():
+        broker.clock = lambda: datetime.combine(XT_DAY, clock_time(10, 0)).timestamp()
+        broker.auto_report = True  # reported orders can be cancelled at the deadline
+    import vnpy_xt
+
+    monkeypatch.setattr(sys.modules["vnpy_xt.xt_gateway"].XtMdApi, "lock_filepath", tmp_path / "xt_lock")
+    text = ("accounts:\n  - {id: one, gateway: XT_A, kind: xt}\n  - {id: two, gateway: XT_B, kind: xt}\n"
+            "strategies:\n  - {name: sa, strategy: equal_weight, account: one, weight: 0.5, "
+            "settings: {symbols: ['510500.SSE']}}\n  - {name: sb, strategy: equal_weight, account: two, weight: 0.3, "
+            "settings: {symbols: ['510300.SSE']}}\nallocation: {rule: weights}\n")
+    out = tmp_path / "out"
+    spec = SeveralSpec(run_config(yaml.safe_load(text), "run.yaml", text), BacktestConfig(), out)
+    for name, symbol in (("sa", "510500.SSE"), ("sb", "510300.SSE")):  # the plans decided at the last close
+        write_atomic(out / "state" / f"{name}.json",
+                     StrategyState(plan=OrderPlan(name, "2025-06-13", [symbol], [0.5])).to_json())
+    now = datetime.combine(XT_DAY, clock_time(10, 0), SHANGHAI)
+    times = SessionTimes(open=clock_time(9, 31), retries=(clock_time(9, 45),),
+                         deadline=clock_time(10, 0, 0, 200_000), close=clock_time(10, 0, 0, 400_000))
+    ready = threading.Event()
+
+    def clock() -> datetime:
+        assert ready.wait(10.0), "the test never released the clock"
+        return now
+
+    result: list = []
+    settings = {"XT_A": qmt.gateway_setting(ACCOUNT_1), "XT_B": qmt.gateway_setting(ACCOUNT_2)}
+    cwd = os.getcwd()
+
+    def daemon() -> None:
+        try:
+            result.append(run_several_live(spec, vnpy_xt.XtGateway, settings, once=True, times=times, now=clock,
+                                           output=lambda _: None))
+        except BaseException as exc:  # noqa: BLE001 (reported by the test thread)
+            result.append(exc)
+
+    thread = threading.Thread(target=daemon, name="several-live", daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: len(qmt.market.subscriptions()) == 2, "the strategies' subscriptions", 30.0)
+        stamp = int(datetime.combine(XT_DAY, clock_time(9, 31)).timestamp() * 1000)
+        qmt.market.push_tick("510300.SH", 4.0, open=4.0, pre_close=4.0, time_ms=stamp)
+        qmt.market.push_tick("510500.SH", 6.0, open=6.0, pre_close=6.0, time_ms=stamp)
+        qmt.wait_delivered()
+        ready.set()
+        thread.join(60.0)
+        assert not thread.is_alive(), "run_several_live did not return"
+    finally:
+        ready.set()
+        thread.join(30.0)
+        os.chdir(cwd)
+    assert result == [0]
+    assert len(qmt.market.called("init")) == 1 and len({c.session for c in qmt.clients}) == 2
+    # each strategy's buy went to its own account (nobody filled it; the deadline cancelled it)
+    [buy_a] = qmt[ACCOUNT_1].orders.values()
+    [buy_b] = qmt[ACCOUNT_2].orders.values()
+    assert (buy_a.stock_code, buy_b.stock_code) == ("510500.SH", "510300.SH")
+    for name in ("sa", "sb"):
+        record = json.loads((out / name / "journal" / f"{XT_DAY.isoformat()}.json").read_text(encoding="utf-8"))
+        assert record["strategy"] == name and len(record["progress"]["orders"]) == 1
+    accounts = pd.read_csv(out / "accounts.csv")
+    # each account as vnpy's cache held it at the close; no holding, so none differs from its strategy's book
+    assert accounts[["account", "gateway", "positions", "position_differences"]].values.tolist() == [
+        ["one", "XT_A", "{}", "[]"], ["two", "XT_B", "{}", "[]"]]
+    assert accounts["strategies_cash"].isna().all()  # an xt account's cash before the run is the broker's
+    stored = json.loads((out / "state" / "risk_state.json").read_text(encoding="utf-8"))
+    assert {x["strategy"]: x["amount"] for x in stored["allocation"]["lines"]} == {"sa": 50_000.0, "sb": 60_000.0}

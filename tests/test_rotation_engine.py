@@ -19,9 +19,9 @@ from vnpy_rotation.notify import Notifier, NotifyConfig
 
 BROKEN = "def broken(:\n"
 USER_STRATEGY = textwrap.dedent('''
-    from vnpy_rotation.strategies.etf_rotation import EtfRotationStrategy
+    from vnpy_rotation.strategies.equal_weight import EqualWeightStrategy
 
-    class ExplodingRotation(EtfRotationStrategy):
+    class ExplodingRotation(EqualWeightStrategy):
         name = "exploding"
 
         def targets(self, market):
@@ -113,7 +113,9 @@ def test_a_failing_strategy_stops_alone_while_another_trades(stack, tmp_path):
     engine.classes.update(discover(folder))
     connect(stack, "2024-06-24", "2024-07-05")
     engine.add_strategy("good", "EtfRotationStrategy", gateway="REPLAY", history_start="2024-06-24")
-    engine.add_strategy("bad", "ExplodingRotation", gateway="REPLAY", history_start="2024-06-24")
+    # in one account each strategy trades its own symbols (it sees and sells only those): not etf_rotation's
+    engine.add_strategy("bad", "ExplodingRotation", {"symbols": ["511990.SSE"]}, gateway="REPLAY",
+                        history_start="2024-06-24")
     stack.size_risk_rules(1_000_000.0, lambda _: None)
     for name in ("good", "bad"):
         engine.init_strategy(name)

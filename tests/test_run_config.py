@@ -74,6 +74,14 @@ allocation: {rule: weights}
     ("account: b, weight", "account: c, weight", 7, "strategies.2.account"),  # unknown account
     ("name: s3", "name: s1", 5, "strategies"),  # one strategy on two accounts
     ("['510500.SSE']", "['510300.SSE']", 6, "strategies.1"),  # s1 and s2 trade 510300 in account a
+    ("kind: replay}\n  - {id: b", "kind: replay, capital: -5}\n  - {id: b", 2, "accounts.0.capital"),
+    ("{id: b, gateway: REPLAY_B, kind: replay}", "{id: b, gateway: REPLAY_B, kind: xt}", 3,
+     "accounts.1.kind"),  # an xt account in a replay run
+    ("{id: b, gateway: REPLAY_B, kind: replay}", "{id: b, gateway: REPLAY_B, kind: xt, capital: 5}", 3,
+     "accounts.1"),  # an xt account's cash is the broker's
+    ("gateway: REPLAY_B", "gateway: REPLAY_A", 2, "accounts"),  # two accounts on one gateway
+    ("name: s3", "name: state", 7, "strategies.2.name"),  # the run's own state folder
+    ("allocation: {rule: weights}", "allocation: {rule: weights}\nstrategy: {top_n: 3}", 9, "strategy"),
 ])
 def test_run_py_trade_refuses_a_bad_several_strategy_config(tmp_path, old, new, line, field):
     from conftest import run_cli
@@ -86,3 +94,24 @@ def test_run_py_trade_refuses_a_bad_several_strategy_config(tmp_path, old, new, 
     [message] = [x for x in done.stderr.splitlines() if x.strip()]
     assert message.startswith(f"error: {config}:{line}: {field}")  # one line: file:line: the field
     assert not (tmp_path / "out").exists()
+
+
+def test_run_py_trade_needs_a_strategy_without_several_strategies(tmp_path):
+    from conftest import run_cli
+
+    done = run_cli("trade", "--gateway", "replay", "--out", str(tmp_path / "out"), home=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr and "--strategy" in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_run_parameters_of_several_xt_accounts_keep_no_token():
+    from pathlib import Path
+
+    from vnpy_rotation.apps.rotation.several import SeveralSpec, several_parameters
+    from vnpy_rotation.backtest.config import BacktestConfig
+
+    text = ("accounts:\n  - {id: one, gateway: XT_A, kind: xt, xt: {资金账号: '8880000001', token: secret}}\n"
+            "strategies:\n  - {name: sa, strategy: equal_weight, account: one, weight: 0.5}\n"
+            "allocation: {rule: weights}\n")
+    parameters = several_parameters(SeveralSpec(parsed(text), BacktestConfig(), Path("out")), "xt")
+    assert parameters["run"]["accounts"][0]["xt"] == {"资金账号": "8880000001"}

@@ -23,6 +23,7 @@ Example::
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,6 +32,8 @@ from pydantic import Field, model_validator
 from ..config import Frozen, read_yaml, validate_at
 
 RULES = ("fixed", "weights", "risk_parity")
+FOLDER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")  # a strategy's name is its output folder's
+RESERVED_NAMES = frozenset({"state", "journal", "kpi", "accounts"})  # folders of the run itself
 
 
 class AccountConfig(Frozen):
@@ -40,6 +43,21 @@ class AccountConfig(Frozen):
     gateway: str = Field(min_length=1)
     """The vnpy gateway name (``XT``, or a per-account name such as ``XT_2`` when one process runs several)."""
     kind: Literal["xt", "replay"]
+    capital: float | None = Field(default=None, gt=0.0, allow_inf_nan=False)
+    """A replay account's initial cash in CNY (default: the run's ``--capital`` / ``backtest.capital``); an xt
+    account's cash is the broker's, so it takes none."""
+
+    xt: dict[str, Any] = Field(default_factory=dict)
+    """An xt account's XtGateway connect settings (e.g. ``资金账号``), over ``connect_xt.json`` and ``live: xt:``."""
+
+    @model_validator(mode="after")
+    def _kind(self) -> AccountConfig:
+        if self.kind == "xt" and self.capital is not None:
+            raise ValueError("capital: an xt account's cash is what the broker reports; only a replay account "
+                             "takes a capital")
+        if self.kind == "replay" and self.xt:
+            raise ValueError("xt: connect settings are an xt account's; a replay account takes a capital")
+        return self
 
 
 class StrategyAllocation(Frozen):
@@ -166,6 +184,18 @@ class RunConfig(AllocationConfig):
     accounts, …)."""
 
     strategies: tuple[StrategyRun, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _runnable(self) -> RunConfig:
+        gateways = [a.gateway for a in self.accounts]
+        repeated = sorted({g for g in gateways if gateways.count(g) > 1})
+        if repeated:
+            raise ValueError(f"accounts: gateway names must be unique (one gateway per account), repeated {repeated}")
+        for k, s in enumerate(self.strategies):
+            if not FOLDER_NAME.fullmatch(s.name) or s.name in RESERVED_NAMES:
+                raise ValueError(f"strategies.{k}.name: {s.name!r} names the strategy's output folder OUT/{s.name}/: "
+                                 "letters, digits, '_', '-' and '.' only, not " + ", ".join(sorted(RESERVED_NAMES)))
+        return self
 
     def allocation(self) -> AllocationConfig:
         """The allocation part, as the risk engine and the sizing read it."""

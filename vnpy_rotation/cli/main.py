@@ -122,8 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
                                 help="the trading daemon: replay history in paper mode, or trade live through XT")
     trade.add_argument("--gateway", choices=["replay", "xt"], required=True,
                        help="replay: the database's bars day by day (paper); xt: vnpy_xt's XtGateway (MiniQMT)")
-    trade.add_argument("--strategy", required=True, help="built-in strategy name, e.g. etf_rotation")
-    trade.add_argument("--config", type=Path, help="YAML with sections strategy:, backtest: (costs and rules), live:")
+    trade.add_argument("--strategy", help="built-in strategy name, e.g. etf_rotation (required unless --config has "
+                       "top-level accounts: and strategies:, which name the strategies: then it is ignored)")
+    trade.add_argument("--config", type=Path, help="YAML with sections strategy:, backtest: (costs and rules), live:; "
+                       "or accounts: and strategies: (several strategies across several accounts)")
     trade.add_argument("--start", type=parse_date, help="replay: first session; live: first day of data to decide on")
     trade.add_argument("--end", type=parse_date, help="replay: last session")
     trade.add_argument("--capital", type=float, help="replay: initial capital in CNY (overrides the config)")

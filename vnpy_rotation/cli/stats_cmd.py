@@ -17,7 +17,8 @@ def add_parsers(commands: Any, home: argparse.ArgumentParser, parse_date: Callab
     stats = commands.add_parser("stats", parents=[home], help="execution statistics of a trade run's --out folder")
     stats.add_argument("--run", type=Path, required=True, metavar="OUT", help="a run.py trade --out folder")
     stats.add_argument("--day", type=parse_date, help="the session (default: the last one journaled)")
-    stats.add_argument("--account", help="the account's name in the figures (default: the run's gateway)")
+    stats.add_argument("--account", help="the account's name in the figures (default: the run's gateway); a "
+                       "several-strategy run: only this account (its gateway name) and its strategies")
     stats.add_argument("--json", action="store_true", help="print JSON instead of markdown tables")
     stats.set_defaults(handler="vnpy_rotation.cli.stats_cmd:run")
 
@@ -28,17 +29,35 @@ def run(args: argparse.Namespace) -> int:
     from ..attribution.execution import render_json, render_markdown
     from ..live.state_file import read_json
     from ..ops.execution_run import JOURNAL, run_stats
+    from ..ops.several_stats import strategies_of
 
     out: Path = args.run
-    if not (out / JOURNAL).is_dir():
-        raise InputRejected(Problem(str(out), None, f"no {JOURNAL}/ folder: not the --out folder of a run.py trade run"))
-    account = args.account
-    if not account:
-        parameters = read_json(out / "state" / PARAMETERS_FILE, {})
-        inner = parameters.get("parameters") if isinstance(parameters, dict) else None
-        account = str((inner if isinstance(inner, dict) else {}).get("gateway") or "account")
-    stats = run_stats(out, account, args.day, denial_log=out / "state" / DENIAL_LOG)
+    raw = read_json(out / "state" / PARAMETERS_FILE, {})
+    inner = raw.get("parameters") if isinstance(raw, dict) else None
+    parameters: dict = inner if isinstance(inner, dict) else {}
+    several = strategies_of(parameters)
+    if several:  # several strategies across accounts: per strategy and per account (all its strategies)
+        stats = _several(out, several, args)
+    else:
+        if not (out / JOURNAL).is_dir():
+            raise InputRejected(Problem(str(out), None,
+                                        f"no {JOURNAL}/ folder: not the --out folder of a run.py trade run"))
+        account = args.account or str(parameters.get("gateway") or "account")
+        stats = run_stats(out, account, args.day, denial_log=out / "state" / DENIAL_LOG)
     if not stats:
         raise InputRejected(Problem(str(out / JOURNAL), None, "no closed session journaled yet"))
     print(render_json(stats) if args.json else render_markdown(stats), end="")
     return 0
+
+
+def _several(out: Path, strategies: dict[str, str], args: argparse.Namespace) -> tuple:
+    """A several-strategy run's statistics; ``--account`` (a gateway name) keeps that account's strategies."""
+    from ..apps.risk.state_file import DENIAL_LOG
+    from ..ops.several_stats import several_stats
+
+    if args.account:
+        if args.account not in strategies.values():
+            raise InputRejected(Problem("--account", None, f"{args.account}: not an account of the run; its accounts "
+                                        f"are {sorted(set(strategies.values()))}"))
+        strategies = {name: gateway for name, gateway in strategies.items() if gateway == args.account}
+    return several_stats(out, strategies, args.day, denial_log=out / "state" / DENIAL_LOG)

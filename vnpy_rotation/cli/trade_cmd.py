@@ -18,13 +18,11 @@ def run(args: argparse.Namespace) -> int:
                                            extra=("live", "canary", "release", "allocation", "accounts",
                                                   "strategies"))
     if "accounts" in raw or "strategies" in raw:
-        _several(raw, source, args.config)
-    live = dict(raw.get("live") or {})
-    unknown = set(live) - {"tolerance_bps", "max_rounds", "xt"}
-    if unknown:
-        raise InputRejected(Problem(source, None, f"live: unknown fields {sorted(unknown)}"))
-    if args.start and args.end and args.start > args.end:
-        raise InputRejected(Problem("--start/--end", None, f"start {args.start} is after end {args.end}"))
+        return _run_several(args, raw, source, config)
+    if not args.strategy:
+        raise InputRejected(Problem("--strategy", None, "required: the built-in strategy to trade (or a --config "
+                                    "with top-level accounts: and strategies:, which names its strategies)"))
+    live = _live_section(raw, source, args)
     spec = TradeSpec(args.strategy, dict(raw.get("strategy") or {}), config, args.out, args.start, args.end,
                      float(live.get("tolerance_bps", 0.0 if args.gateway == "replay" else 30.0)),
                      int(live.get("max_rounds", 3)), kpi=_kpi(raw.get("kpi"), source))
@@ -50,6 +48,53 @@ def run(args: argparse.Namespace) -> int:
                 experiment.exit_code = _replay(spec, experiment, args.config)
             return experiment.exit_code
         return _live(spec, live.get("xt") or {}, args.once)
+
+
+def _live_section(raw: dict, source: str, args: argparse.Namespace) -> dict:
+    """The ``live:`` section (tolerance_bps, max_rounds, xt), after checking the window of the command line."""
+    live = dict(raw.get("live") or {})
+    unknown = set(live) - {"tolerance_bps", "max_rounds", "xt"}
+    if unknown:
+        raise InputRejected(Problem(source, None, f"live: unknown fields {sorted(unknown)}"))
+    if args.start and args.end and args.start > args.end:
+        raise InputRejected(Problem("--start/--end", None, f"start {args.start} is after end {args.end}"))
+    return live
+
+
+def _run_several(args: argparse.Namespace, raw: dict, source: str, config) -> int:
+    """Several strategies across several accounts in one daemon (docs/allocation.md, "Several accounts"):
+    one gateway per account, each strategy in ``OUT/<strategy>/``, the accounts in ``OUT/accounts.csv``."""
+    import sys
+
+    from ..apps.rotation.daemon import claim_out_folder
+    from ..apps.rotation.several import SeveralSpec, run_outputs, several_parameters
+
+    run_config = _several(raw, source, args.config, args.gateway)
+    live = _live_section(raw, source, args)
+    names = [s.name for s in run_config.strategies]
+    if args.strategy:
+        print(f"note: --strategy {args.strategy} is ignored: {source} names the strategies it runs "
+              f"({', '.join(names)})", file=sys.stderr)
+    spec = SeveralSpec(run_config, config, args.out, args.start, args.end,
+                       float(live.get("tolerance_bps", 0.0 if args.gateway == "replay" else 30.0)),
+                       int(live.get("max_rounds", 3)), kpi=_kpi(raw.get("kpi"), source))
+    if args.gateway == "xt":
+        _check_xt()
+    with beside_daemon(args):
+        print(f"{spec.out}: {claim_out_folder(spec.out, several_parameters(spec, args.gateway), args.fresh, run_outputs(run_config))}")
+        if args.gateway == "replay":
+            from ..apps.rotation.several import run_several_replay
+
+            started = time.perf_counter()
+            code = run_several_replay(spec)
+            print(f"\nreplay of {len(names)} strategies in {len(run_config.accounts)} accounts written to {spec.out} "
+                  f"in {time.perf_counter() - started:.1f} s: one folder per strategy ({', '.join(names)}), "
+                  "accounts.csv (each account against the sum of its strategies' books), state/ (the allocation "
+                  f"record in risk_state.json); statistics: run.py stats --run {spec.out}")
+            if code:
+                print("an account's positions or cash differ from its strategies' books: see accounts.csv")
+            return code
+        return _live_several(spec, live.get("xt") or {}, args.once)
 
 
 def _kpi(raw: object, source: str):
@@ -103,10 +148,10 @@ def _canary(raw: object, strategy: str, settings: dict, source: str, rehearsal: 
     return CanaryStart(candidate.id, canary_config(section, f"{source}: canary"), champion, rehearsal=rehearsal)
 
 
-def _several(raw: dict, source: str, config_file) -> None:
+def _several(raw: dict, source: str, config_file, gateway: str):
     """Top-level ``accounts:`` and ``strategies:`` (several strategies across several accounts in one daemon,
     docs/allocation.md): validated once (file:line, the field; each strategy's settings; no symbol traded by
-    two strategies of one account). Running them is not offered by ``run.py trade`` yet: always refused."""
+    two strategies of one account; every account of the ``--gateway``'s kind; no single-strategy section)."""
     from pathlib import Path
 
     from ..allocation.config import run_config, shared_symbols
@@ -127,10 +172,17 @@ def _several(raw: dict, source: str, config_file) -> None:
                         f"strategies.{k}: {config.strategies[k].name} and {other} trade {list(common)} in account "
                         f"{config.strategies[k].account}: strategies of one account must trade different symbols")
                 for k, other, common in shared_symbols(config, symbols)]
+    problems += [Problem(source, yaml_line(text, ("accounts", k, "kind")),
+                         f"accounts.{k}.kind: {account.kind}, but the run trades through --gateway {gateway}: every "
+                         f"account of a run is of its gateway's kind")
+                 for k, account in enumerate(config.accounts) if account.kind != gateway]
+    problems += [Problem(source, yaml_line(text, (section,)),
+                         f"{section}: a single-strategy section; with strategies: each strategy's settings are its "
+                         f"strategies[].settings (a canary runs in a single-strategy run)")
+                 for section in ("strategy", "canary") if section in raw]
     if problems:
         raise InputRejected(problems)
-    raise InputRejected(Problem(source, None, "accounts:/strategies: validated; running several strategies in one "
-                                "daemon from run.py trade is not offered yet (docs/allocation.md)"))
+    return config
 
 
 def _check_xt() -> None:
@@ -162,6 +214,16 @@ def _replay(spec, experiment, config_file) -> int:
           "(trades.csv, orders.csv, daily_summary.csv, consistency.md)")
     print(f"consistency with the backtest: {result.headline()}")
     return 0 if result.consistent else 1
+
+
+def _live_several(spec, xt_override: dict, once: bool) -> int:
+    from vnpy_xt import XtGateway
+
+    from ..apps.rotation.live_daemon import xt_setting
+    from ..apps.rotation.several_live import run_several_live
+
+    settings = {a.gateway: xt_setting({**xt_override, **a.xt}) for a in spec.run.accounts}
+    return run_several_live(spec, XtGateway, settings, once=once)
 
 
 def _live(spec, xt_override: dict, once: bool) -> int:

@@ -13,7 +13,7 @@ import shutil
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 import pandas as pd
 from vnpy.event import EventEngine
@@ -92,9 +92,10 @@ def run_parameters(spec: TradeSpec, gateway: str, connection: dict[str, Any] | N
             **({} if spec.allocation is None else {"allocation": spec.allocation.model_dump(mode="json")})}
 
 
-def claim_out_folder(out: Path, parameters: dict[str, Any], fresh: bool = False) -> str:
+def claim_out_folder(out: Path, parameters: dict[str, Any], fresh: bool = False, extra: Sequence[str] = ()) -> str:
     """Make ``out`` hold a run of ``parameters``: resume one with the same parameters, refuse other ones
-    (naming what differs) unless ``fresh``, which removes the earlier run's files first. Returns what was done.
+    (naming what differs) unless ``fresh``, which removes the earlier run's files first (:data:`RUN_OUTPUTS`
+    and ``extra``, e.g. a several-strategy run's folders). Returns what was done.
 
     The parameters are stored atomically (their SHA-256 and the readable values) before any state is written.
     """
@@ -103,7 +104,7 @@ def claim_out_folder(out: Path, parameters: dict[str, Any], fresh: bool = False)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     path = out / "state" / PARAMETERS_FILE
     stored = read_json(path)
-    earlier = [name for name in RUN_OUTPUTS if (out / name).exists()]
+    earlier = [name for name in (*RUN_OUTPUTS, *extra) if (out / name).exists()]
     if not fresh and stored is not None and stored.get("sha256") == digest:
         return "resumed"
     if earlier and not fresh:
@@ -321,8 +322,11 @@ def replay_deviation(result: Consistency, spec: TradeSpec) -> float:
     return float(worst) / spec.config.capital if pd.notna(worst) else 0.0
 
 
-def clip_replay(spec: TradeSpec, span: tuple[date, date] | None, output: Callable[[str], None]) -> TradeSpec:
-    """``spec`` with ``start``/``end`` moved inside the stored bars (said on ``output``): sessions past the
+Windowed = TypeVar("Windowed")  # a frozen dataclass with ``start`` and ``end`` (a TradeSpec, a SeveralSpec)
+
+
+def clip_replay(spec: Windowed, span: tuple[date, date] | None, output: Callable[[str], None]) -> Windowed:
+    """``spec`` (any frozen dataclass with ``start`` and ``end``) with ``start``/``end`` moved inside the stored bars (said on ``output``): sessions past the
     data would replay flat days as if the market had been open and quiet."""
     if span is None:
         return spec

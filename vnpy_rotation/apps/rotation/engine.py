@@ -365,11 +365,8 @@ class RotationEngine(BaseEngine):
         return Allocation(instance.setting.gateway, instance.name, amount, "allocation record")
 
     def _shared(self, instance: StrategyInstance) -> bool:
-        """Whether the instance shares its account under an allocation (without one, every strategy sees
-        the whole account, as a backtest of it does)."""
-        risk = self._risk_engine()
-        if risk is None or risk.allocation_config is None:
-            return False
+        """Whether another instance trades the instance's account (with or without an allocation): then each
+        sees, and sells, only the holdings of its own symbols. Alone in its account it sees all of it."""
         return any(i is not instance and i.setting.gateway == instance.setting.gateway
                    for i in self.instances.values())
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import signal
 import threading
 from datetime import datetime
-from typing import Callable
+from typing import Any, Callable
 
 from vnpy.trader.utility import load_json
 
@@ -39,6 +39,21 @@ def install_signals(stop: threading.Event) -> None:
         return
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+
+
+def run_due(stack: Stack, log: SessionLog, due: Any, times: SessionTimes, now: Callable[[], datetime],
+            stop: threading.Event, output: Callable[[str], None], failure: Callable[[], str | None]) -> bool:
+    """Wait for the phase ``due`` (a :func:`~vnpy_rotation.live.schedule.next_phase`) and run it through the
+    session log, the schedule's gap before it logged as missed first; ``failure`` says why the phase failed (None:
+    it did not). False: stopped while waiting."""
+    wait = (due.at - now()).total_seconds()
+    if wait > 0 and stop.wait(wait):
+        return False
+    output(f"{due.day} {due.phase}")
+    if log.latest is not None:  # what the schedule had since the last row and nobody ran
+        log.fill_missed(live_schedule(default_calendar(), times, log.latest.date(), due.day), due.at)
+    log.run(Slot(due.day, due.phase, due.at), lambda: stack.phase(due.phase, due.day) or failure(), now)
+    return True
 
 
 def run_live(spec: TradeSpec, gateway_class: type, setting: dict, *, once: bool = False,
@@ -75,17 +90,12 @@ def run_live(spec: TradeSpec, gateway_class: type, setting: dict, *, once: bool 
         log = SessionLog(spec.out)
         while not stop.is_set():
             due = next_phase(now(), calendar, times, done)
-            slot = Slot(due.day, due.phase, due.at)
             if due.phase != "close" or cycle is None or cycle.state.last_close < due.day.isoformat():
-                wait = (due.at - now()).total_seconds()
-                if wait > 0 and stop.wait(wait):
+                if not run_due(stack, log, due, times, now, stop, output,
+                               lambda: stopped(stack.engine.instances[name])):
                     break
-                output(f"{due.day} {due.phase}")
-                if log.latest is not None:  # what the schedule had since the last row and nobody ran
-                    log.fill_missed(live_schedule(calendar, times, log.latest.date(), due.day), due.at)
-                log.run(slot, lambda due=due: stack.phase(due.phase, due.day) or stopped(stack.engine.instances[name]), now)
             else:
-                log.note_done(slot, "closed before the restart")
+                log.note_done(Slot(due.day, due.phase, due.at), "closed before the restart")
             done = (due.day, due.index)
             instance = stack.engine.instances[name]
             if not instance.trading:
