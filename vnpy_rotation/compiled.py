@@ -36,8 +36,8 @@ STAMPED = ("__init__.py", "aot_build.py", "backtest/__init__.py", "backtest/kern
            "compiled.py", "config.py", "errors.py", "factors/__init__.py", "factors/library.py", "risk/__init__.py",
            "risk/config.py", "risk/drift.py", "risk/ladder.py", "risk/limits.py", "risk/response.py", "risk/stops.py",
            "rotation/__init__.py", "rotation/capacity.py", "rotation/selection.py")
-# Set to 1 to ignore the extension (tests comparing it with numba; debugging the kernel in Python needs
-# NUMBA_DISABLE_JIT=1 as before).
+# Set to 1 to ignore the extension (comparing it with numba). NUMBA_DISABLE_JIT=1 ignores it too, so that the
+# kernel can still be debugged as plain Python.
 DISABLE_ENV = "VNPY_ROTATION_NO_AOT"
 
 # Argument codes of an exported signature: arrays are C-ordered ("f2": float64, 2 dimensions).
@@ -61,7 +61,7 @@ def source_stamp() -> int:
 @functools.cache
 def _extension() -> Any:
     """The compiled extension when present and built from the current sources, else None."""
-    if os.environ.get(DISABLE_ENV) == "1":
+    if os.environ.get(DISABLE_ENV) == "1" or os.environ.get("NUMBA_DISABLE_JIT") == "1":
         return None
     try:
         module = import_module("vnpy_rotation._compiled")
