@@ -50,6 +50,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(ROOT))  # measure this checkout (code_version describes it), not another installed copy
 from bench_home import code_version, run_in_home  # noqa: E402
 from fair import interleaved, markdown, ratio_line  # noqa: E402
 
@@ -247,7 +248,7 @@ LOAD_DIFFERS = ("vnpy: load_data (BarData per symbol and day, its in-process cac
 
 
 def time_pair(md, universe: Universe, peer, settings: dict, rounds: int) -> dict:
-    """vnpy's run and result frames against ours, interleaved; our kernel and frames also apart."""
+    """vnpy's run and result frames against ours, interleaved; our targets, kernel and frames also apart."""
     from vnpy_rotation.backtest.engine import simulate
 
     strategy = full_rules_strategy(universe)
@@ -258,6 +259,7 @@ def time_pair(md, universe: Universe, peer, settings: dict, rounds: int) -> dict
         "vnpy": lambda: peer.run(settings),
         "ours": lambda: _with_frames(simulate(md, strategy.targets(md), config)),
         "ours_compat": lambda: _with_frames(compat_run(md, universe)),
+        "targets": lambda: strategy.targets(md),
         "kernel": lambda: simulate(md, plan, config),
         "frames": raw.to_result,
     }, rounds)
@@ -266,6 +268,15 @@ def time_pair(md, universe: Universe, peer, settings: dict, rounds: int) -> dict
 def _with_frames(raw):
     raw.to_result()
     return raw
+
+
+def _pair_rows(figure: str, universe: str, vnpy, ours, differs: str) -> list[tuple[str, ...]]:
+    """Table rows of one interleaved pair: wall time, then CPU time (steadier on a loaded machine)."""
+    return [(figure, universe, f"{vnpy.best * 1e3:.0f} ms", f"{ours.best * 1e3:.1f} ms",
+             f"{vnpy.best / ours.best:.0f}× (median {vnpy.median / ours.median:.0f}×)", differs),
+            ("… the same, CPU time", universe, f"{vnpy.cpu_best * 1e3:.0f} ms", f"{ours.cpu_best * 1e3:.1f} ms",
+             f"{vnpy.cpu_best / ours.cpu_best:.0f}× (median {vnpy.cpu_median / ours.cpu_median:.0f}×)",
+             "this process's CPU seconds during each call, min over the rounds")]
 
 
 def time_loads(universe: Universe, store, peer, rounds: int) -> dict:
@@ -444,19 +455,19 @@ def run_all(args, home: Path, real: Path) -> None:
         print(f"  {ratio_line(vnpy, full)}\n    ({FULL_DIFFERS})")
         print(f"  {ratio_line(vnpy, compat)}\n    ({COMPAT_DIFFERS})")
         print(f"  ours {cells / full.best / 1e6:.1f} M cells/s, vnpy {cells / vnpy.best / 1e3:.0f} k cells/s; "
-              f"{len(raw.trades)} fills, {len(raw.orders)} orders; the kernel alone "
+              f"{len(raw.trades)} fills, {len(raw.orders)} orders; targets {timed['targets'].best * 1e3:.2f} ms, the kernel "
               f"{timed['kernel'].best * 1e3:.2f} ms, to_result {timed['frames'].best * 1e3:.2f} ms")
         prep = time_loads(universe, store, peer, args.repeat)
         print(f"  data preparation: {ratio_line(prep['vnpy'], prep['ours'])}\n    ({LOAD_DIFFERS})")
+        rows += [row for label, ours_side, differs in (("A-share rules", full, FULL_DIFFERS),
+                                                       ("vnpy-compatible rules", compat, COMPAT_DIFFERS))
+                 for row in _pair_rows(f"one backtest incl. result frames, {label}", universe.name, vnpy,
+                                       ours_side, differs)]
         rows += [
-            ("one backtest incl. result frames, A-share rules", universe.name, f"{vnpy.best * 1e3:.0f} ms",
-             f"{full.best * 1e3:.1f} ms", f"{vnpy.best / full.best:.0f}× (median {vnpy.median / full.median:.0f}×)",
-             FULL_DIFFERS),
-            ("one backtest incl. result frames, vnpy-compatible rules", universe.name, f"{vnpy.best * 1e3:.0f} ms",
-             f"{compat.best * 1e3:.1f} ms",
-             f"{vnpy.best / compat.best:.0f}× (median {vnpy.median / compat.median:.0f}×)", COMPAT_DIFFERS),
-            ("of which ours: kernel / to_result", universe.name, "", f"{timed['kernel'].best * 1e3:.2f} / "
-             f"{timed['frames'].best * 1e3:.2f} ms", "", "timed apart, same interleaving"),
+            ("of which ours: targets / kernel / to_result", universe.name, "",
+             " / ".join(f"{timed[k].best * 1e3:.2f}" for k in ("targets", "kernel", "frames")) + " ms (CPU "
+             + " / ".join(f"{timed[k].cpu_best * 1e3:.2f}" for k in ("targets", "kernel", "frames")) + " ms)", "",
+             "timed apart, same interleaving; kernel = simulate()"),
             ("first call (compile / cache load, lazy imports)", universe.name, f"{vnpy.warmup * 1e3:.0f} ms",
              f"{full.warmup * 1e3:.0f} ms", "", "not in the figures above"),
             ("data preparation (database → each side's structures)", universe.name,

@@ -1,7 +1,7 @@
 """Whole-market scale: a synthetic A-share market backtested with VQM and the full rules, size by size.
 
     python benchmarks/bench_market_scale.py [--sizes 500x5,1000x10,2500x20,5000x20] [--modes mmap,memory]
-                                            [--repeat 3] [--walkforward] [--keep DIR]
+                                            [--repeat 3] [--walkforward] [--keep DIR] [--baseline DIR [--pairs N]]
 
 Each size (stocks × years, ending 2025-12-31) is prepared in one process and backtested in another, fresh one
 per mode, so each peak resident set is that phase's own. Timed apart:
@@ -26,11 +26,16 @@ The kernel's order buffer holds 64 names a row; a plan that trades more runs the
 
 ``--walkforward``: VQM walk-forward (``research.walkforward.walk_forward``) on the largest size (memory-mapped),
 grid ``top_n`` = 20, 50, rolling 4 train years and 4 test years from the second month, the last year a holdout,
-then its look-ahead check: time and peak resident set. (Each train sweep and each evaluation copies the market
-up to its span's end: ``MarketData.window`` selects days with a boolean mask.)
+then its look-ahead check: time and peak resident set.
+
+``--baseline DIR``: the same sizes with another copy of the project as well (e.g. ``git archive`` of an older
+commit unpacked in DIR), run as the child processes' ``PYTHONPATH``: each size is prepared and stored by each
+side's own code, then the backtest processes alternate baseline, this tree, baseline, … (``--pairs`` of each per
+mode); the table gives each side's minimum time and largest peak, and the ratios.
 
 Ends with a markdown table and a least-squares fit of backtest time against cells (time per million cells).
-Timings on a shared machine are noisy: run it on a quiet one for figures to publish.
+Memory is printed in GB (10^9 bytes, the unit of the whole-market goal). Timings on a shared machine are
+noisy: run it on a quiet one for figures to publish.
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 END = date(2025, 12, 31)
-GB = 1024 ** 3  # GiB: the resident-set figures are in binary gigabytes
+GB = 10 ** 9  # the resident-set figures are in decimal gigabytes (the goal's unit), not GiB
 
 
 def status(field: str) -> float:
@@ -139,7 +144,7 @@ def backtest(folder: Path, mode: str, repeat: int, walkforward: bool) -> dict:
     out["rss_before_backtest"] = status("VmRSS")
     strategy = VqmStrategy(VqmSettings(symbols=list(market.symbols)))
     best: dict = {}
-    for _ in range(repeat):
+    for k in range(repeat):
         started = time.perf_counter()
         plan = strategy.targets(market)
         decided = time.perf_counter()
@@ -147,6 +152,8 @@ def backtest(folder: Path, mode: str, repeat: int, walkforward: bool) -> dict:
         simulated = time.perf_counter()
         result = run.to_result()
         decide, sim, frames = decided - started, simulated - decided, time.perf_counter() - simulated
+        if k == 0:  # the first run also faults in every page of the store it reads
+            out["first_backtest_s"] = decide + sim + frames
         # Mapped file pages and allocated memory held at the end of the run (the peak has no such split).
         out["anon_after"], out["file_after"] = status("RssAnon"), status("RssFile")
         for name, value in (("decide_s", decide), ("simulate_s", sim), ("frames_s", frames),
@@ -197,16 +204,28 @@ def fit(rows: list[dict]) -> tuple[float, float]:
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| stocks × years | mode | cells (M) | generate s | load s | decide s | simulate s | frames s | "
-             "backtest s | s / M cells | passes | data GiB | RSS before run GiB | peak RSS run GiB |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| stocks × years | code | mode | cells (M) | generate s | load s | decide s | simulate s | frames s | "
+             "backtest s | first run s | s / M cells | passes | data GB | RSS before run GB | peak RSS run GB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         cells = r["cells"] / 1e6
-        lines.append(f"| {r['stocks']} × {r['years']} | {r['mode']} | {cells:.1f} | {r['generate_s']:.1f} | "
+        lines.append(f"| {r['stocks']} × {r['years']} | {r['code']} | {r['mode']} | {cells:.1f} | {r['generate_s']:.1f} | "
                      f"{r['load_s']:.1f} | {r['decide_s']:.3f} | {r['simulate_s']:.3f} | {r['frames_s']:.3f} | "
-                     f"{r['backtest_s']:.2f} | {r['backtest_s'] / cells:.3f} | {r['passes']} | "
-                     f"{r['arrays_gb']:.2f} | {r['rss_before_backtest'] / GB:.2f} | {r['backtest_peak_rss'] / GB:.2f} |")
+                     f"{r['backtest_s']:.2f} | {r['first_backtest_s']:.2f} | {r['backtest_s'] / cells:.3f} | "
+                     f"{r['passes']} | {r['arrays_gb']:.2f} | {r['rss_before_backtest'] / GB:.2f} | "
+                     f"{r['backtest_peak_rss'] / GB:.2f} |")
     return "\n".join(lines)
+
+
+def merged(runs: list[dict]) -> dict:
+    """One side's pairs of one size and mode: the minimum of each time, the largest of each resident set."""
+    out = dict(runs[0])
+    for key in runs[0]:
+        if key.endswith("_s") and key not in ("import_s", "generate_s", "load_s", "store_s", "prepare_import_s"):
+            out[key] = min(r[key] for r in runs)
+        elif key.endswith("rss") or key.endswith("_after"):
+            out[key] = max(r[key] for r in runs)
+    return out
 
 
 def main() -> int:
@@ -216,6 +235,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--walkforward", action="store_true", help="also a VQM walk-forward on the largest size")
     parser.add_argument("--keep", help="keep the largest prepared market in this folder")
+    parser.add_argument("--baseline", help="a copy of the project to run alongside, e.g. an older commit's archive")
+    parser.add_argument("--pairs", type=int, default=1, help="backtest processes per side, size and mode")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -228,11 +249,13 @@ def main() -> int:
         return 0
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
     modes = args.modes.split(",")
-    rows, env = [], {**os.environ, "PYTHONPATH": str(ROOT)}
+    codes = {"this": ROOT, **({"baseline": Path(args.baseline).resolve()} if args.baseline else {})}
+    rows: list[dict] = []
 
-    def call(*child: str) -> dict | None:
+    def call(code: str, *child: str) -> dict | None:
         command = [sys.executable, __file__, "--child", ":".join(child), "--repeat", str(args.repeat)]
-        done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT)
+        env = {**os.environ, "PYTHONPATH": str(codes[code])}
+        done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=codes[code])
         line = next((ln for ln in done.stdout.splitlines() if ln.startswith("RESULT ")), None)
         if done.returncode or line is None:
             print(done.stdout[-2000:], done.stderr[-4000:], file=sys.stderr)
@@ -241,41 +264,64 @@ def main() -> int:
 
     for k, (stocks, years) in enumerate(sizes):
         last = k == len(sizes) - 1
-        folder = Path(args.keep) if args.keep and last else Path(tempfile.mkdtemp(prefix="market_scale_"))
-        prepared = call("prepare", str(stocks), str(years), str(folder))
-        if prepared is None:
-            return 1
-        for mode in modes:
-            wf = "1" if args.walkforward and last and mode == modes[0] else "0"
-            ran = call("run", str(folder), mode, wf)
-            if ran is None:
+        folders, prepared = {}, {}
+        for code in sorted(codes, reverse=True):  # (this, then baseline: each side stores with its own code)
+            keep = args.keep and last and code == "this"
+            folders[code] = Path(args.keep) if keep else Path(tempfile.mkdtemp(prefix="market_scale_"))
+            prepared[code] = call(code, "prepare", str(stocks), str(years), str(folders[code]))
+            if prepared[code] is None:
                 return 1
-            row = {**prepared, **ran, "stocks": stocks, "years": years, "mode": mode,
-                   "prepare_import_s": prepared["import_s"]}
-            rows.append(row)
-            print(json.dumps(row, default=str), flush=True)
-        if not (args.keep and last):
-            for path in sorted(folder.rglob("*"), reverse=True):
-                path.unlink() if path.is_file() else path.rmdir()
-            folder.rmdir()
+        for mode in modes:
+            runs: dict[str, list[dict]] = {code: [] for code in codes}
+            for pair in range(args.pairs):
+                for code in sorted(codes):  # baseline, this, baseline, this, …
+                    wf = "1" if args.walkforward and last and mode == modes[0] and pair == 0 else "0"
+                    ran = call(code, "run", str(folders[code]), mode, wf)
+                    if ran is None:
+                        return 1
+                    runs[code].append(ran)
+            for code in sorted(codes):
+                row = {**prepared[code], **merged(runs[code]), "stocks": stocks, "years": years, "mode": mode,
+                       "code": code, "prepare_import_s": prepared[code]["import_s"]}
+                rows.append(row)
+                print(json.dumps(row, default=str), flush=True)
+        for code, folder in folders.items():
+            if not (args.keep and last and code == "this"):
+                for path in sorted(folder.rglob("*"), reverse=True):
+                    path.unlink() if path.is_file() else path.rmdir()
+                folder.rmdir()
     print()
     print(f"fixed cost of a process that imported numpy, pandas, numba and the project: "
-          f"{rows[0]['fixed_rss'] / GB * 1024:.0f} MiB resident, {rows[0]['import_s']:.1f} s; numba warm-up "
+          f"{rows[0]['fixed_rss'] / 2**20:.0f} MiB resident, {rows[0]['import_s']:.1f} s; numba warm-up "
           f"(a 50-stock backtest) {rows[0]['warmup_s']:.1f} s")
-    for mode in modes:
-        mine = [r for r in rows if r["mode"] == mode]
-        a, b = fit(mine)
-        print(f"{mode}: backtest s ≈ {a:.3f} + {b:.3f} × cells (M)")
+    if args.baseline:
+        print(f"baseline: the code in {codes['baseline']}, this: {ROOT}; each side prepared and stored its own "
+              f"market (same spec, same seed), backtest processes interleaved, {args.pairs} per side, size and mode")
+    for code in sorted(codes):
+        for mode in modes:
+            mine = [r for r in rows if r["mode"] == mode and r["code"] == code]
+            a, b = fit(mine)
+            print(f"{code} {mode}: backtest s ≈ {a:.3f} + {b:.3f} × cells (M)")
     print()
     print(table(rows))
+    if args.baseline:
+        print()
+        print("| stocks × years | mode | backtest s baseline → this | peak RSS GB baseline → this | ratio (this / baseline) time, memory |")
+        print("|---|---|---|---|---|")
+        for r in (r for r in rows if r["code"] == "this"):
+            b = next(o for o in rows if o["code"] == "baseline" and (o["stocks"], o["years"], o["mode"]) ==
+                     (r["stocks"], r["years"], r["mode"]))
+            print(f"| {r['stocks']} × {r['years']} | {r['mode']} | {b['backtest_s']:.2f} → {r['backtest_s']:.2f} | "
+                  f"{b['backtest_peak_rss'] / GB:.2f} → {r['backtest_peak_rss'] / GB:.2f} | "
+                  f"{r['backtest_s'] / b['backtest_s']:.2f}, {r['backtest_peak_rss'] / b['backtest_peak_rss']:.2f} |")
     for r in rows:
-        print(f"{r['stocks']} × {r['years']} {r['mode']}: at the end of a run {r['anon_after'] / GB:.2f} GiB "
-              f"allocated, {r['file_after'] / GB:.2f} GiB of mapped file pages resident")
+        print(f"{r['stocks']} × {r['years']} {r['code']} {r['mode']}: at the end of a run {r['anon_after'] / GB:.2f} GB "
+              f"allocated, {r['file_after'] / GB:.2f} GB of mapped file pages resident")
     wf = [r for r in rows if "wf_s" in r]
     for r in wf:
-        print(f"\nVQM walk-forward on {r['stocks']} × {r['years']} ({r['mode']}): {r['wf_windows']} windows × "
+        print(f"\nVQM walk-forward on {r['stocks']} × {r['years']} ({r['code']}, {r['mode']}): {r['wf_windows']} windows × "
               f"{r['wf_combos']} combinations + holdout + look-ahead check: {r['wf_s']:.1f} s, peak RSS "
-              f"{r['wf_peak_rss'] / GB:.2f} GiB; holdout settings {r['wf_holdout']}; look-ahead "
+              f"{r['wf_peak_rss'] / GB:.2f} GB; holdout settings {r['wf_holdout']}; look-ahead "
               f"{'ok' if r['wf_lookahead_ok'] else 'FAILED'}")
     return 0
 

@@ -135,26 +135,42 @@ def share_plan(md, plan, budget: float):
 
 # ------------------------------------------------------------------------------------------ parity
 
-def selection_parity(md, ours: dict[date, set[str]], theirs: dict[date, list[str]], strategy) -> dict:
+def selection_parity(md, ours: dict[date, set[str]], theirs: dict[date, list[str]], strategy, inputs=None,
+                     settings: dict | None = None) -> dict:
+    """Decision days whose chosen sets differ; for the first three, each differing symbol's exclusions on our
+    side and both sides' PE / ROE (ours also score and rank; the peer's from its ``fundamentals_on``, with its
+    listing age)."""
     days = sorted(set(ours) | set(theirs))
     bad = [d for d in days if ours.get(d) != set(theirs.get(d, ()))]
     details = []
     if bad:
         import numpy as np
         import pandas as pd
+        import vnpy_vqm_peer
 
-        from vnpy_rotation.strategies.vqm import EXCLUSIONS, exclusion_flags
+        from vnpy_rotation.strategies.vqm import EXCLUSIONS
 
-        for day in bad[:3]:
-            mine, peer = ours.get(day, set()), set(theirs.get(day, ()))
-            row = md.days.get_indexer([pd.Timestamp(day)])
-            flags = exclusion_flags(md, row, strategy.settings.min_listed_days)[:, 0, :]
+        rows = md.days.get_indexer([pd.Timestamp(d) for d in bad[:3]])
+        ranking = strategy.rank_rows(md, rows)
+        peer = None
+        if inputs is not None:
+            peer = vnpy_vqm_peer.strategy_class()(None, "parity", list(md.symbols), dict(settings or {}))
+            peer.inputs = inputs
+        for r, day in enumerate(bad[:3]):
+            mine, chosen = ours.get(day, set()), set(theirs.get(day, ()))
             why = {}
-            for s in sorted(mine ^ peer):
+            for s in sorted(mine ^ chosen):
                 j = md.symbols.index(s)
-                why[s] = [name for name, f in zip(EXCLUSIONS, flags[:, j]) if f] or ["eligible"]
-            details.append((day, sorted(mine - peer), sorted(peer - mine), why,
-                            int(np.sum(~flags.any(axis=0)))))
+                flags = [name for name, f in zip(EXCLUSIONS, ranking.excluded[:, r, j]) if f] or ["eligible"]
+                text = (f"{'+'.join(flags)}: ours PE {ranking.pe[r, j]:.3f} ROE {ranking.roe[r, j]:.4f} "
+                        f"score {ranking.score[r, j]:.4f} rank {ranking.rank[r, j]:.0f}")
+                if peer is not None:
+                    eps, roe = peer.fundamentals_on(s, day)
+                    text += (f"; vnpy PE {md.close[rows[r], j] / eps:.3f} ROE {roe:.4f} "
+                             f"sessions listed {peer.listed_days(s, day):g}")
+                why[s] = text
+            details.append((day, sorted(mine - chosen), sorted(chosen - mine), why,
+                            int(np.sum(ranking.eligible[r]))))
     return {"days": len(days), "ours_days": len(ours), "vnpy_days": len(theirs), "mismatched": len(bad),
             "chosen": sum(len(v) for v in ours.values()), "details": details}
 
@@ -205,12 +221,14 @@ def run_all(args, home: Path) -> None:
     theirs = peer.run(settings, inputs)
     plan = strategy.targets(md)
     ours_sel = our_selections(plan)
-    parity = selection_parity(md, ours_sel, theirs.selections, strategy)
+    parity = selection_parity(md, ours_sel, theirs.selections, strategy, inputs, settings)
     verdict = "MATCH" if parity["mismatched"] == 0 else "MISMATCH"
     print(f"selection parity: {verdict}: {parity['days']} decision days (ours {parity['ours_days']}, vnpy "
           f"{parity['vnpy_days']}), {parity['chosen']} picks; {parity['mismatched']} days differ")
     for day, only_ours, only_vnpy, why, eligible in parity["details"]:
-        print(f"   {day}: only ours {only_ours}, only vnpy {only_vnpy}; our exclusions {why}; {eligible} eligible")
+        print(f"   {day}: only ours {only_ours}, only vnpy {only_vnpy}; {eligible} eligible (ours)")
+        for symbol, text in why.items():
+            print(f"      {symbol}: {text}")
 
     # -- 2. fills parity: the same selection as share targets in vnpy-compatible mode
     budget = CAPITAL * strategy.settings.invested / strategy.settings.top_n

@@ -13,21 +13,32 @@ Python per symbol -- no day × symbol panel:
 - fundamentals: per symbol the steps ``(usable-from date, EPS TTM, ROE annualised)``, one per report in
   the order reports became known (announcement, else the statutory deadline; usable from the next day),
   each step holding the values of the latest-period report known by then (a restatement of a period
-  counts from its own announcement);
+  counts from its own announcement) and the day that report became known;
+- share changes: per symbol the ex-dates whose share ratio (1 + 送股 + 转增 per share) is not 1, from the
+  stored distributions (``stored_distributions``: the adjustment-factor steps split into shares and cash,
+  an imported Baostock dividend record winning on its ex-date);
 - index membership: the latest snapshot's list and the change history; the member set on a day is the
   snapshot with every later change undone;
 - ST and suspension days (Baostock's flags), each symbol's first bar day and the exchange sessions (for
-  the listing age), and the ex-date factor steps (the exchange's reference price on an ex-date is the
-  previous close divided by the step -- needed for the limit-up price).
+  the listing age; a symbol whose first bar is the earliest of all counts as listed before the data
+  began, its age unknown rather than young), and the ex-date factor steps (the exchange's reference
+  price on an ex-date is the previous close divided by the step -- needed for the limit-up price).
 
 The strategy (``on_bars`` → ``set_target`` → ``rebalance_portfolio``) keeps each symbol's last close and,
 on the exchange calendar's month ends, ranks every eligible symbol by
-``w_pe × pct_rank(−PE) + w_roe × pct_rank(ROE)`` (PE = close / EPS TTM; percentile ranks with ties
-averaged, as pandas' ``rank(pct=True)``; ties in the score go to the earlier symbol) and holds the
+``w_pe × pct_rank(−PE) + w_roe × pct_rank(ROE)`` (percentile ranks with ties averaged, as pandas'
+``rank(pct=True)``; ties in the score go to the earlier symbol) and holds the
 ``top_n`` best at equal notional: target = whole lots of ``notional × invested / top_n / close``.
 Exclusions: not a member that day, no bar / zero volume / flagged suspended, ST, fewer than
 ``min_listed_days`` sessions since the first bar, EPS ≤ 0 or unknown, ROE unknown, close at the
 limit-up price. The chosen symbols of every decision day are kept in ``selections``.
+
+PE = close / (EPS TTM / share scale), on the close's share basis: the report's EPS counts the shares
+outstanding when it was published (a bonus issue or transfer before then restates it, 《企业会计准则第34号
+——每股收益》第十三条), while the close after a later ex-date is per new share. The share scale is therefore
+the product of the share ratios of the ex-dates ``e`` with ``known < e <= day`` (``known``: the day the
+report in use became public); e.g. Kweichow Moutai's 10送1 ex 2014-06-25 after its 2014Q1 report
+(2014-04-25) puts that report's EPS TTM 14.68 at 13.35 per current share on 2014-07-31.
 
 vnpy is imported lazily so that the caller can settle vnpy's runtime folder first.
 """
@@ -37,7 +48,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, Sequence
 
 from vnpy_peer import PRICE_ADD, PeerRun, VnpyPeer, decision_days
@@ -50,14 +61,18 @@ ST_MAIN_10PCT = date(2025, 7, 7)  # main-board ST limit 5 % → 10 %
 class VqmInputs:
     """What the vnpy strategy pre-loads besides the bars (plain Python, keyed by vt_symbol)."""
 
-    # vt_symbol → (usable_from dates ascending, eps_ttm, roe) of the report steps
-    reports: dict[str, tuple[list[date], list[float], list[float]]] = field(default_factory=dict)
+    # vt_symbol → (usable_from dates ascending, eps_ttm, roe, known) of the report steps; known: the day the
+    # report in use became public (its announcement, else the statutory deadline)
+    reports: dict[str, tuple[list[date], list[float], list[float], list[date]]] = field(default_factory=dict)
+    # vt_symbol → (ex-dates ascending, cumulative share ratio up to and including each) where the ratio is not 1
+    share_changes: dict[str, tuple[list[date], list[float]]] = field(default_factory=dict)
     snapshot_day: date | None = None
     snapshot: frozenset[str] = frozenset()
     changes: list[tuple[date, str, int]] = field(default_factory=list)  # (day, vt_symbol, ±1), ascending
     st_days: dict[str, set[date]] = field(default_factory=dict)
     suspended_days: dict[str, set[date]] = field(default_factory=dict)
     first_day: dict[str, date] = field(default_factory=dict)
+    data_start: date | None = None  # the earliest first bar day of all the symbols (when more than one)
     sessions: list[date] = field(default_factory=list)  # exchange sessions, ascending
     ex_steps: dict[str, dict[date, float]] = field(default_factory=dict)  # session on/after ex-date → step
 
@@ -68,6 +83,7 @@ def build_inputs(vt_symbols: Sequence[str], index: str | None, roe: str = "annua
     import pandas as pd
 
     from vnpy_rotation.data.store import BarStore
+    from vnpy_rotation.fundamentals.dividends import stored_distributions
     from vnpy_rotation.fundamentals.pit import usable_from
     from vnpy_rotation.fundamentals.store import FundamentalStore
     from vnpy_rotation.market.calendar import default_calendar
@@ -91,7 +107,7 @@ def build_inputs(vt_symbols: Sequence[str], index: str | None, roe: str = "annua
                 value = roe_ytd if period_day.month == 12 else math.nan
             rows.append((known, period_day, float(eps), float(value)))
         rows.sort(key=lambda r: (r[0], r[1]))  # the order reports became known (same day: by period)
-        days, eps_steps, roe_steps = [], [], []
+        days, eps_steps, roe_steps, known_steps = [], [], [], []
         best = None
         annual = None
         for row in rows:
@@ -102,7 +118,17 @@ def build_inputs(vt_symbols: Sequence[str], index: str | None, roe: str = "annua
             days.append(row[0])
             eps_steps.append(best[2])
             roe_steps.append(best[3] if roe == "annualised" else (annual[3] if annual else math.nan))
-        inputs.reports[vt_symbol] = (days, eps_steps, roe_steps)
+            known_steps.append(best[0] - timedelta(days=1))  # usable from the day after it became public
+        inputs.reports[vt_symbol] = (days, eps_steps, roe_steps, known_steps)
+
+    for vt_symbol, distributions in stored_distributions(bars, list(vt_symbols)).items():
+        changes = sorted((d for d in distributions if d.share_ratio != 1.0), key=lambda d: d.ex_date)
+        if changes:
+            cumulative, product = [], 1.0
+            for change in changes:
+                product *= change.share_ratio
+                cumulative.append(product)
+            inputs.share_changes[vt_symbol] = ([d.ex_date for d in changes], cumulative)
 
     if index:
         snapshots = fundamentals.index_snapshots(index)
@@ -126,6 +152,8 @@ def build_inputs(vt_symbols: Sequence[str], index: str | None, roe: str = "annua
             inputs.suspended_days.setdefault(vt_symbol, set()).add(day)
 
     inputs.first_day = {s: d for s, d in bars.first_days(codes).items() if s in wanted}
+    if len(inputs.first_day) > 1:
+        inputs.data_start = min(inputs.first_day.values())
     inputs.sessions = [d.date() for d in default_calendar().between()]
     for code, exchange, ex_date, step in bars.all_events(codes).itertuples(index=False, name=None):
         vt_symbol = f"{code}.{exchange}"
@@ -226,19 +254,35 @@ def _build_strategy_class():
                     members.add(vt_symbol)
             return frozenset(members)
 
-        def listed_days(self, vt_symbol: str, day: date) -> int:
+        def listed_days(self, vt_symbol: str, day: date) -> float:
             first = self.inputs.first_day.get(vt_symbol)
             if first is None:
                 return 0
+            if first == self.inputs.data_start:
+                return math.inf  # listed before the data begins: not a new listing
             sessions = self.inputs.sessions
             return max(bisect_right(sessions, day) - bisect_left(sessions, first), 0)
 
         def fundamentals_on(self, vt_symbol: str, day: date) -> tuple[float, float]:
+            """(EPS TTM on ``day``'s share basis, ROE) of the report in use on ``day``."""
             steps = self.inputs.reports.get(vt_symbol)
             if steps is None:
                 return math.nan, math.nan
             k = bisect_right(steps[0], day) - 1
-            return (steps[1][k], steps[2][k]) if k >= 0 else (math.nan, math.nan)
+            if k < 0:
+                return math.nan, math.nan
+            return steps[1][k] / self.share_scale(vt_symbol, steps[3][k], day), steps[2][k]
+
+        def share_scale(self, vt_symbol: str, known: date, day: date) -> float:
+            """New shares per share of a report known on ``known``: the ratios of the ex-dates in (known, day]."""
+            changes = self.inputs.share_changes.get(vt_symbol)
+            if changes is None:
+                return 1.0
+            ex_dates, cumulative = changes
+            at_day, at_known = bisect_right(ex_dates, day), bisect_right(ex_dates, known)
+            if at_day == at_known:
+                return 1.0
+            return cumulative[at_day - 1] / (cumulative[at_known - 1] if at_known else 1.0)
 
         def at_limit_up(self, vt_symbol: str, day: date, close: float, st: bool) -> bool:
             previous = self.last_close.get(vt_symbol)

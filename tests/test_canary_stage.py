@@ -221,3 +221,39 @@ def test_an_ex_date_splits_by_the_brokers_ratio_and_pays_each_book_its_own_divid
     assert (champion.cash, candidate.cash) == (pytest.approx(4_549.40), pytest.approx(3_044.40))
     assert ledger.suspense == pytest.approx(0.0)
     assert reconcile(ledger.real_books(), broker, dividend) == []
+
+
+def champion_in_a_candidate_in_b() -> tuple[dict[str, Quote], CanaryLedger]:
+    """10,000 A at 4 and 50,000 cash; the champion wants everything in A, the candidate everything in B at 6."""
+    prices = {A: 4.0, B: 6.0}
+    ledger = ledger_with({A: 10_000}, 50_000.0, prices)
+    ledger.plans = {CHAMPION: plan({A: 1.0, B: 0.0}), CANDIDATE: plan({A: 0.0, B: 1.0})}
+    ledger.standing = dict(ledger.plans)
+    return {s: Quote(p, previous_close=p) for s, p in prices.items()}, ledger
+
+
+def test_under_an_allocation_each_version_is_capped_by_its_canary_split():
+    # the account is worth 90,000 (10,000 A at 4 and 50,000 cash); the strategy's allocation is 60,000, the
+    # first stage's share 0.5: champion 30,000, candidate 30,000 (canary_split). After the rescale each book
+    # holds 5,000 A (20,000) and 25,000 cash. The champion wants all in A: its room is 30,000 - 20,000 =
+    # 10,000, so it buys 2,500 A (not the ~6,200 its 45,000 book would buy). The candidate sells its 5,000 A
+    # (never cut) and wants all in B: room 30,000 - 0 buys 5,000 B at 6 (not ~7,400). Netted: 2,500 of the
+    # candidate's A move to the champion, 2,500 A are sold and 5,000 B bought.
+    quotes, ledger = champion_in_a_candidate_in_b()
+    real = net_open(ledger, DAY1, quotes, terms_for, CONFIG, allocation=60_000.0)
+    assert real is not None
+    assert ledger.netted[A].parts == {CHAMPION: 2_500.0, CANDIDATE: -5_000.0}
+    assert ledger.netted[B].parts == {CANDIDATE: 5_000.0}
+    assert ledger.netted[A].transfers == (Transfer(CANDIDATE, CHAMPION, 2_500.0),)
+    assert dict(zip(real.symbols, real.target)) == {A: 7_500.0, B: 5_000.0}
+    progress, broker_holdings, broker_cash = fill_all(real, ledger, quotes)
+    allocate_close(ledger, DAY1, progress, terms_for, CONFIG.resubmit)
+    assert reconcile(ledger.real_books(), broker_holdings, broker_cash) == []
+    assert ledger.books[CHAMPION].holdings() == {A: 7_500.0}
+    assert ledger.books[CANDIDATE].holdings() == {B: 5_000.0}
+
+
+def test_without_an_allocation_the_versions_are_not_capped():
+    quotes, ledger = champion_in_a_candidate_in_b()
+    net_open(ledger, DAY1, quotes, terms_for, CONFIG)
+    assert ledger.netted[A].parts[CHAMPION] > 6_000 and ledger.netted[B].parts[CANDIDATE] > 7_000

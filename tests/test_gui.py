@@ -323,3 +323,155 @@ def test_replay_button_steps_a_paper_session(trader, manager, qtbot):
         qtbot.waitUntil(lambda day=expected: engine.instances["paper"].cycle.state.last_close == day, timeout=30_000)
     history = engine.instances["paper"].cycle.state.history
     assert history[-1]["fills"] > 0 and history[-1]["positions"]  # decided on Friday, traded on Monday
+
+
+# -- (d) accounts: batch operations, execution statistics, the allocation in force -----------------------
+def execution_rows(name: str, account: str) -> list[dict]:
+    """Hand-built statistics (a strategy's day and cumulative, its account's day) as the snapshot holds them."""
+    from datetime import date
+
+    from vnpy_rotation.attribution.execution import ExecutionStats, RefusalCount
+
+    nan = float("nan")
+    day = ExecutionStats("strategy", name, "day", date(2024, 1, 8), 3, 2, 161_900.0, 102_000.0, 102_000 / 161_900,
+                         2 / 3, 2, 15.0, 19.0, 552_000.0, 55.2 + 3.51, (55.2 + 3.51) / 552_000.0, 42.04, 23.4, -1.26,
+                         (RefusalCount("lot_rounding", 1, 351.2), RefusalCount("risk_denied", 2, 70_000.0)))
+    cumulative = ExecutionStats("strategy", name, "cumulative", date(2024, 1, 8), 5, 4, 200_000.0, 150_000.0, 0.75,
+                                0.8, 0, nan, nan, 600_000.0, 60.0, 1e-4, nan, nan, nan)
+    acct = ExecutionStats("account", account, "day", date(2024, 1, 8), 0, 0, 0.0, 0.0, nan, nan, 0, nan, nan, 0.0,
+                          0.0, nan, nan, nan, nan)
+    return [x.to_json() for x in (day, cumulative, acct)]
+
+
+def hand_allocation():
+    from datetime import datetime
+
+    from vnpy_rotation.allocation.records import AccountLine, AllocationDecision, AllocationLine
+
+    return AllocationDecision(datetime(2024, 1, 8, 15, 0), "risk_parity",
+                              (AllocationLine("etf", "REPLAY", 600_000.0, 0.6, "capped", 0.18),
+                               AllocationLine("vqm", "REPLAY", 350_000.0, 0.35, "1/σ")),
+                              (AccountLine("REPLAY", 1_000_000.0, 950_000.0, "reserve 5%"),), "computed")
+
+
+def allocate(trader, decisions) -> None:
+    """The risk engine with an allocation configuration and ``decisions`` stored (the last one in force)."""
+    from vnpy_rotation.allocation import allocation_config
+
+    risk = trader.main_engine.get_engine("RotationRisk")
+    risk.allocation_config = allocation_config(
+        {"accounts": [{"id": "r", "gateway": "REPLAY", "kind": "replay"}],
+         "strategies": [{"name": "etf", "account": "r"}, {"name": "vqm", "account": "r"}],
+         "rule": "risk_parity"}, "test")
+    for decision in decisions:
+        risk.state_file.set_allocation(decision, True)
+
+
+def show_accounts(trader, manager, qtbot) -> dict:
+    allocate(trader, [hand_allocation()])
+    trader.engine.add_strategy("etf", CLASS, {}, gateway="REPLAY")
+    qtbot.waitUntil(lambda: "etf" in manager.snapshots, timeout=WAIT)
+    data = {**synthetic_snapshot("etf"), "execution": execution_rows("etf", "REPLAY")}
+    trader.event_engine.put(Event(EVENT_ROTATION_STRATEGY, data))
+    qtbot.waitUntil(lambda: bool(manager.snapshots["etf"].get("execution")), timeout=WAIT)
+    manager.strategy_table.selectRow(0)
+    return data
+
+
+def test_execution_and_allocation_tables(trader, manager, qtbot):
+    show_accounts(trader, manager, qtbot)
+    assert rows(manager.execution_table) == [
+        ["strategy", "etf", "day", "2024-01-08", "3", "2", "63.0%", "66.7%", "15 / 19", "42.0", "23.4", "-1.3",
+         "552,000.00", "1.1", "lot_rounding 1 (351.20); risk_denied 2 (70,000.00)"],
+        ["strategy", "etf", "cumulative", "2024-01-08", "5", "4", "75.0%", "80.0%", "- / -", "-", "-", "-",
+         "600,000.00", "1.0", "-"],
+        ["account", "REPLAY", "day", "2024-01-08", "0", "0", "-", "-", "- / -", "-", "-", "-", "0.00", "-", "-"]]
+    assert rows(manager.allocation_table) == [
+        ["etf", "REPLAY", "600,000.00", "60.0%", "18.0%", "2024-01-08 15:00", "risk_parity", "capped"],
+        ["vqm", "REPLAY", "350,000.00", "35.0%", "-", "2024-01-08 15:00", "risk_parity", "1/σ"],
+        ["(account)", "REPLAY", "950,000.00", "95.0%", "-", "2024-01-08 15:00", "risk_parity",
+         "equity 1,000,000.00; reserve 5%"]]
+    # a strategy without statistics shows none; without an allocation configuration nothing is shown
+    trader.main_engine.get_engine("RotationRisk").allocation_config = None
+    trader.engine.add_strategy("other", CLASS, {})
+    qtbot.waitUntil(lambda: manager.strategy_table.rowCount() == 2, timeout=WAIT)
+    manager.strategy_table.selectRow(names(manager.strategy_table).index("other"))
+    assert manager.execution_table.rowCount() == manager.allocation_table.rowCount() == 0
+
+
+def test_batch_buttons_call_the_engine(trader, manager, qtbot, boxes, monkeypatch):
+    calls: list[tuple] = []
+    monkeypatch.setattr(trader.engine, "cancel_orders",
+                        lambda strategy=None, account=None: calls.append(("cancel", strategy, account)) or ["REPLAY.7"])
+    plan = SimpleNamespace(symbols=["510300.SSE", "511010.SSE"])
+    monkeypatch.setattr(trader.engine, "flatten_strategy",
+                        lambda name, reason: calls.append(("flatten", name, reason)) or plan)
+
+    # not initialised: the strategy's batch buttons are disabled, the account's names the account
+    trader.engine.add_strategy("etf", CLASS, {}, gateway="REPLAY")
+    qtbot.waitUntil(lambda: manager.strategy_table.rowCount() == 1, timeout=WAIT)
+    manager.strategy_table.selectRow(0)
+    assert not manager.cancel_strategy_button.isEnabled() and not manager.flatten_button.isEnabled()
+    assert manager.cancel_account_button.isEnabled() and "REPLAY" in manager.cancel_account_button.text()
+
+    # initialised (a cycle whose broker holds one ETF; the plan names another)
+    trader.engine.instances["etf"].cycle = SimpleNamespace(broker=SimpleNamespace(holdings=lambda: {"511010.SSE": 2000.0}))
+    trader.event_engine.put(Event(EVENT_ROTATION_STRATEGY, synthetic_snapshot("etf")))
+    qtbot.waitUntil(lambda: manager.flatten_button.isEnabled(), timeout=WAIT)
+    manager.cancel_strategy_button.click()
+    assert calls == [("cancel", "etf", None)]
+    assert "REPLAY.7" in manager.log_edit.toPlainText()
+    manager.cancel_account_button.click()  # question(): Yes
+    assert calls[-1] == ("cancel", None, "REPLAY")
+
+    shown: list[list[list[str]]] = []
+
+    def answer(accepted: bool, reason: str = ""):
+        def exec_(dialog):
+            shown.append(rows(dialog.table))
+            dialog.reason_edit.setText(reason)
+            return QtWidgets.QDialog.DialogCode.Accepted if accepted else QtWidgets.QDialog.DialogCode.Rejected
+        monkeypatch.setattr(ui.FlattenDialog, "exec", exec_)
+
+    answer(False, "drawdown")  # cancelled: nothing happens
+    manager.flatten_button.click()
+    assert len(calls) == 2
+    assert shown[-1] == [["159915.SZSE", "0", "0"], ["510300.SSE", "0", "0"], ["511010.SSE", "2,000", "0"]]
+    answer(True, "drawdown")
+    manager.flatten_button.click()
+    assert calls[-1] == ("flatten", "etf", "drawdown")
+    assert "510300.SSE → 0" in manager.log_edit.toPlainText()
+
+    # the account's cancel answered No: nothing; an engine refusal: a warning box, nothing raised
+    monkeypatch.setattr(QtWidgets.QMessageBox, "question", staticmethod(lambda *a, **k: QtWidgets.QMessageBox.StandardButton.No))
+    manager.cancel_account_button.click()
+    assert len(calls) == 3
+
+    def refuse(**kwargs):
+        from vnpy_rotation.errors import InputRejected, Problem
+        raise InputRejected(Problem("cancel", None, "no"))
+    monkeypatch.setattr(trader.engine, "cancel_orders", refuse)
+    manager.cancel_strategy_button.click()
+    assert boxes[-1][0] == "warning"
+
+
+def test_account_screenshots(trader, manager, qtbot, tmp_path):
+    import qdarkstyle
+
+    manager.setStyleSheet(qdarkstyle.load_stylesheet(qt_api="pyside6"))
+    show_accounts(trader, manager, qtbot)
+    dialog = ui.FlattenDialog("etf", {"511010.SSE": 2000.0, "510300.SSE": 100_000.0}, ["159915.SZSE"])
+    dialog.setStyleSheet(manager.styleSheet())
+    qtbot.addWidget(dialog)
+    dialog.resize(560, 320)
+    dialog.show()
+    qtbot.waitExposed(dialog)
+    for table in (manager.execution_table, manager.allocation_table):
+        table.resize(1500, 180)
+    widgets = {"execution_table": manager.execution_table, "allocation_table": manager.allocation_table,
+               "flatten_dialog": dialog}
+    for folder in screenshot_folders(tmp_path):
+        for name, widget in widgets.items():
+            path = folder / f"{name}.png"
+            assert widget.grab().save(str(path))
+            assert_picture(path)

@@ -119,7 +119,43 @@ class PeekingNotes(MomentumTopNStrategy):
 def test_a_strategy_peeking_only_in_its_notes_fails_the_harness(bundled_market):
     """The harness re-runs only the decision path: what a plan carries besides its targets is compared too."""
     settings = MomentumTopNStrategy.Settings(symbols=list(bundled_market.symbols))
-    honest = check_lookahead(MomentumTopNStrategy(settings), bundled_market, cuts=2)
-    peeking = check_lookahead(PeekingNotes(settings), bundled_market, cuts=2)
+    honest = check_lookahead(MomentumTopNStrategy(settings), bundled_market, BacktestConfig(), cuts=2)
+    peeking = check_lookahead(PeekingNotes(settings), bundled_market, BacktestConfig(), cuts=2)
     assert [c.ok for c in honest] == [True, True]
     assert [c.ok for c in peeking] == [False, False]
+
+
+def _peek_30_sessions(plan, config, market, since):
+    """A drift response that halves a row when the market is higher 30 sessions later."""
+    rows = market.days.get_indexer(plan.frame.index)
+    later = np.minimum(rows + 30, len(market.days) - 1)
+    up = np.nanmean(market.close[later], axis=1) > np.nanmean(market.close[rows], axis=1)
+    frame = plan.frame.copy()
+    frame[up] = frame[up] * 0.5
+    return dataclasses.replace(plan, frame=frame)
+
+
+def test_a_plan_transformation_peeking_inside_the_simulation_fails_the_harness(bundled_market, monkeypatch):
+    """The harness checks the plan as the kernel receives it (after the exposure limits and the drift response)."""
+    import vnpy_rotation.backtest.engine as engine
+
+    strategy = MomentumTopNStrategy(MomentumTopNStrategy.Settings(symbols=list(bundled_market.symbols)))
+    assert all(c.ok for c in check_lookahead(strategy, bundled_market, BacktestConfig(), cuts=2))
+    monkeypatch.setattr(engine, "apply_drift_response", _peek_30_sessions)
+    assert not any(c.ok for c in check_lookahead(strategy, bundled_market, BacktestConfig(), cuts=2))
+
+
+class PeekingPools(MomentumTopNStrategy):
+    """Honest targets, but its per-pool plan (the per-pool report) reads the last bar of the data."""
+
+    def pool_plans(self, market):
+        plan = self.targets(market)
+        frame = plan.frame * float(market.close[-1, 0] / market.close[0, 0])  # scaled by the whole run's move
+        return {"A": dataclasses.replace(plan, frame=frame)}
+
+
+def test_a_pool_plan_peeking_fails_the_harness(bundled_market):
+    settings = MomentumTopNStrategy.Settings(symbols=list(bundled_market.symbols))
+    honest = check_lookahead(MomentumTopNStrategy(settings), bundled_market, BacktestConfig(), cuts=2)
+    peeking = check_lookahead(PeekingPools(settings), bundled_market, BacktestConfig(), cuts=2)
+    assert [c.ok for c in honest] == [True, True] and [c.ok for c in peeking] == [False, False]

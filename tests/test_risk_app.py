@@ -531,3 +531,39 @@ def test_a_cleared_flag_does_not_come_back_from_the_same_session(tmp_path, runti
         book.raise_flag(flag, alert.scope, alert.day, alert.reason)
     book.clear_flag("downgrade_request", "vqm", "replay checked", datetime(2026, 1, 5, 16))
     assert book.observe("vqm", day, Observations(drift=("volatility",))) == []  # a later piece, same session
+
+
+def test_risk_monitor_shows_the_allocation_and_its_history(stack, qtbot, tmp_path, monkeypatch):
+    import qdarkstyle
+    from test_gui import allocate, assert_picture, hand_allocation, rows, screenshot_folders
+
+    from vnpy_rotation.allocation.records import AccountLine, AllocationDecision, AllocationLine
+
+    widget, _ = shown_window(stack, qtbot, monkeypatch)
+    widget.setStyleSheet(qdarkstyle.load_stylesheet(qt_api="pyside6"))
+    earlier = AllocationDecision(datetime(2024, 1, 1, 15, 0), "risk_parity",
+                                 (AllocationLine("etf", "REPLAY", 500_000.0, 0.5, "1/σ"),
+                                  AllocationLine("vqm", "REPLAY", 450_000.0, 0.45, "1/σ")),
+                                 (AccountLine("REPLAY", 1_000_000.0, 950_000.0),), "computed")
+    allocate(stack, [earlier, hand_allocation()])
+    stack.risk.put_snapshot()
+    qtbot.waitUntil(lambda: widget.reallocation_table.rowCount() == 4, timeout=5000)
+    assert rows(widget.allocation_table)[:2] == [
+        ["etf", "REPLAY", "600,000.00", "60.0%", "18.0%", "2024-01-08 15:00", "risk_parity", "capped"],
+        ["vqm", "REPLAY", "350,000.00", "35.0%", "-", "2024-01-08 15:00", "risk_parity", "1/σ"]]
+    assert [r[:5] for r in rows(widget.reallocation_table)] == [  # newest first
+        ["2024-01-08 15:00", "risk_parity", "etf", "REPLAY", "600,000.00"],
+        ["2024-01-08 15:00", "risk_parity", "vqm", "REPLAY", "350,000.00"],
+        ["2024-01-01 15:00", "risk_parity", "etf", "REPLAY", "500,000.00"],
+        ["2024-01-01 15:00", "risk_parity", "vqm", "REPLAY", "450,000.00"]]
+    stack.risk.allocation_config = None  # no allocation configured: nothing in force is shown
+    stack.risk.put_snapshot()
+    qtbot.waitUntil(lambda: widget.allocation_table.rowCount() == 0, timeout=5000)
+    allocate(stack, [])
+    stack.risk.put_snapshot()
+    qtbot.waitUntil(lambda: widget.allocation_table.rowCount() == 3, timeout=5000)
+    widget.resize(1400, 800)
+    for folder in screenshot_folders(tmp_path):
+        path = folder / "risk_allocation.png"
+        assert widget.allocation_table.parentWidget().parentWidget().grab().save(str(path))
+        assert_picture(path)

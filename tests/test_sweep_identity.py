@@ -113,3 +113,32 @@ def test_a_window_is_a_view_that_leaves_its_parent_alone(found):
     assert window.days[0] == market.days[10] and np.array_equal(window.close, market.close[10:21], equal_nan=True)
     create_strategy("etf_rotation").targets(window)  # a strategy reading a window writes nothing into it
     assert np.array_equal(market.close, before, equal_nan=True)
+
+
+def _records(run) -> list[bytes]:
+    return [a.tobytes() for a in (run.equity(), run.holdings_array, run.cash_array, run.order_rows, run.action_rows)]
+
+
+ONE_SETTING_APART = [  # (VQM settings, config) each differing in one setting from the run that filled the memo
+    ({"w_pe": 0.5}, {}), ({"top_n": 20}, {}), ({"min_listed_days": 120}, {}), ({"stock_stop": None}, {}),
+    ({}, {"fill_price": "vwap"}), ({}, {"rules": {"suspension": False}}),
+    ({}, {"stock_commission": {"rate": 0.0003, "minimum": 5.0}}),
+    ({}, {"stock_commission": {"rate": 0.00025, "minimum": 1.0}}),
+]
+
+
+@pytest.mark.parametrize("changed, configured", ONE_SETTING_APART)
+def test_a_run_one_setting_apart_from_the_cached_one_equals_a_fresh_single_run(found, changed, configured):
+    """The sweep's caches (the kernel's market inputs per fill price, suspension rule and fees; VQM's
+    eligibility, score and rank per weights; the plan frame's axes) are keyed by every input they read: a
+    run that reuses the memo of a run one setting apart gets exactly the records of a run with no memo."""
+    from vnpy_rotation.data.market_data import MarketMemo
+    from vnpy_rotation.strategies import for_sweep
+
+    market, memo = found["vqm"], MarketMemo()
+    cached = {"w_pe": 0.6, "top_n": 10, "min_listed_days": 250, "stock_stop": 0.08}
+    run_span(market, for_sweep("vqm", cached, memo), BacktestConfig(), memo=memo)  # fills the memo
+    combo, config = {**cached, **changed}, BacktestConfig.model_validate(configured)
+    shared = run_span(market, for_sweep("vqm", combo, memo), config, memo=memo)
+    fresh = run_span(market, create_strategy("vqm", combo, "test"), config)
+    assert _records(shared) == _records(fresh)

@@ -188,3 +188,17 @@ def test_the_share_of_approximate_book_values_is_counted_for_the_data_warning():
 
     assert approximate_book_share(np.array([[NAN_BVPS, 0.0], [0.0, 0.0]])) == 0.0
     assert approximate_book_share(np.array([[NAN_BVPS, 1.0], [0.0, 1.0], [1.0, 0.0]])) == pytest.approx(0.6)
+
+
+def test_an_index_sharing_a_stock_code_does_not_make_stocks_look_newly_listed():
+    """000001.SSE (the SSE Composite) shares its code with 000001.SZSE: its longer history is not the data's start."""
+    from datetime import date
+
+    from vnpy_rotation.strategies.vqm import listed_sessions
+
+    days = pd.DatetimeIndex([pd.Timestamp("2013-06-28")])
+    stocks = {"000001.SZSE": date(2013, 1, 4), "000002.SZSE": date(2013, 1, 4), "600000.SSE": date(2013, 3, 1)}
+    alone = listed_sessions(stocks, days, list(stocks))
+    with_index = listed_sessions({**stocks, "000001.SSE": date(2005, 1, 4)}, days, list(stocks))
+    assert np.isinf(alone[0, :2]).all() and 0 < alone[0, 2] < 100  # unknown age; listed in March: young
+    assert np.array_equal(with_index, alone)

@@ -69,3 +69,42 @@ def read_yaml(path: Path) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise InputRejected(Problem(str(path), None, "expected a mapping at the top level"))
     return raw
+
+
+def yaml_line(text: str, loc: tuple[Any, ...]) -> int | None:
+    """1-based line of the YAML node at ``loc`` (keys and list indices) in ``text``, or of its nearest parent."""
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    line = None
+    for key in loc:
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == str(key)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+        else:
+            node = None
+    return node.start_mark.line + 1 if node is not None else line
+
+
+def validate_at(model: type[M], raw: Any, source: str, text: str, prefix: tuple[Any, ...] = ()) -> M:
+    """Validate ``raw`` (the node at ``prefix`` of the YAML ``text`` read from ``source``) as ``model``; every
+    error names ``source:line`` of the offending node and the field."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        problems = []
+        for e in exc.errors():
+            loc = tuple(e["loc"])
+            msg = e["msg"].removeprefix("Value error, ")
+            head = msg.split(":", 1)[0]
+            if not loc and isinstance(raw, dict) and head.split(".")[0] in raw:  # a model-level rule naming its field
+                loc = tuple(int(p) if p.isdigit() else p for p in head.split("."))
+                msg = msg.split(":", 1)[1].strip()
+            field_name = ".".join(map(str, prefix + loc))
+            problems.append(Problem(source, yaml_line(text, prefix + loc), f"{field_name}: {msg}" if field_name else msg))
+        raise InputRejected(problems) from None

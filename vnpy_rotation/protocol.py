@@ -16,7 +16,7 @@ from .config import StrategySettings
 
 if TYPE_CHECKING:  # types only: the data and plan records live in the layers above
     from .backtest.engine import TargetPlan
-    from .data.market_data import MarketData
+    from .data.market_data import MarketData, MarketMemo
     from .data.store import BarStore
 
 
@@ -50,6 +50,13 @@ class StrategyBase:
     data_warnings: Sequence[str] = ()
     # The values ``run.py sweep`` and ``run.py walkforward`` search when given no grid (empty: a grid is required).
     search_space: ClassVar[dict[str, list[Any]]] = {}
+    # Settings read when the market is loaded and prepared (its symbols, ``prepare_market``'s inputs): a sweep or a
+    # walk-forward prepares one market for its whole grid, so a grid may give these one value only.
+    market_settings: ClassVar[tuple[str, ...]] = ()
+    # A sweep chunk's shared derived values (``backtest.sweep.run_chunk`` sets it; None: a single run computes
+    # everything itself) and whether the plan carries per-trade notes (a sweep keeps only metrics: off).
+    memo: MarketMemo | None = None
+    notes: bool = True
 
     def prepare_market(self, market: MarketData, store: BarStore) -> MarketData:
         return market

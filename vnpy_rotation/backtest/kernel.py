@@ -264,7 +264,7 @@ def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split,
     ladder's rung at each close.
     """
     n, m = exec_prices.shape
-    holdings = np.zeros((n, m))
+    holdings = np.empty((n, m))  # every row is written at its close (no zeroing pass)
     cash_at_close = np.empty(n)
     flows = np.zeros((n, m))
     orders = np.empty((max(order_capacity, 1), len(ORDER_FIELDS)))  # initial sizes: grown when full
@@ -293,6 +293,7 @@ def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split,
     sell_cause = np.zeros(m, dtype=np.int64)
     sell_trigger = np.zeros(m)
     blocked_until = np.full(m, -1, dtype=np.int64)  # the plan leaves j alone while its row started by then
+    pending = False  # any risk sell set at the last close (sell_cause[j] != PLAN for some j)
     for i in range(n):
         if corporate_actions and action_day[i]:
             for j in range(m):
@@ -338,7 +339,7 @@ def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split,
             bought[:] = 0.0
         # a HALTED ladder that freezes the book sends nothing at all, not even the stops' sales
         frozen = rung == HALTED and not halt_flattens(ladders, ladder_state)
-        if any_risk and not frozen:
+        if pending and not frozen:
             for j in range(m):  # the risk sells decided at the previous close go first
                 cause = sell_cause[j]
                 wanted = shares[j] - keep[j] if cause == DRAWDOWN_HALVE else shares[j]
@@ -437,5 +438,11 @@ def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split,
             if rung == HALTED:
                 has_target = False
             rungs[i] = ladder_state[:, S_RUNG]
+        if any_risk:  # only the close sets a risk sell (a plan row's start may clear some): skip an idle loop
+            pending = False
+            for j in range(m):
+                if sell_cause[j] != PLAN:
+                    pending = True
+                    break
     return holdings, cash_at_close, flows, orders, n_orders, actions, n_actions, rungs
 

@@ -2,14 +2,20 @@
 
 Re-run the strategy's decision path with every bar after day t perturbed (prices scaled by random factors,
 volumes shuffled, and every attached input such as point-in-time fundamentals or index membership changed too)
-and require everything it decided up to t to be identical: the targets, the notes that become the trades'
-reasons, the drift response's events, and the plan's kind, reason and risk rules. A strategy that peeks at t+1
+and require everything it decided up to t to be identical: the targets as the kernel receives them (after the
+configured exposure limits and the drift response, which read the bars too), the notes that become the trades'
+reasons, the drift response's events, the plan's kind, reason and risk rules, and each pool's own plan (the
+per-pool report). A strategy that peeks at t+1
 (a centred window, a forward shift, a full-sample normalisation) changes something up to t and fails.
 
 Only the decision path is re-run, not the simulation: the simulation of days up to t reads the plan's rows up
 to t and bars up to t (fills on t use t's open, equity on t its close), none of which the perturbation touches,
 so identical decisions up to t imply identical fills and equity up to t. The simulator's own causality (it never
 reads a later bar for an earlier day) is the kernel's property, tested with the kernel.
+
+Not covered: inputs a strategy's ``prepare_market`` attaches are perturbed as attached; a ``prepare_market`` that
+itself reads the future (row t's value built from data after t) is not re-run here. The point-in-time readers
+it uses are tested on their own (announcement dates, membership as of each day).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import pandas as pd
 from ..data.market_data import MarketData, perturb_after
 from ..protocol import TargetStrategy
 from .config import BacktestConfig
-from .engine import TargetPlan
+from .engine import TargetPlan, effective_plan
 
 
 @dataclass(frozen=True)
@@ -74,18 +80,32 @@ def cut_days(md: MarketData, plan: TargetPlan, cuts: int) -> list[int]:
     return [int(decided[np.abs(decided - s).argmin()]) if len(decided) else int(s) for s in spread]
 
 
-def check_lookahead(strategy: TargetStrategy, md: MarketData, config: BacktestConfig | None = None,
-                    cuts: int = 3, seed: int = 0, base_plan: TargetPlan | None = None) -> list[LookaheadCheck]:
+def check_lookahead(strategy: TargetStrategy, md: MarketData, config: BacktestConfig, cuts: int = 3, seed: int = 0,
+                    base_plan: TargetPlan | None = None) -> list[LookaheadCheck]:
     """Perturb after ``cuts`` decision days spread over the run; compare the decisions up to each cut.
 
-    ``base_plan``: ``strategy.targets(md)`` when the caller already has it (a backtest does). ``config`` is not
-    needed any more (no simulation runs) and is kept for callers that pass it.
+    ``base_plan``: ``strategy.targets(md)`` when the caller already has it (a backtest does).
     """
-    base_plan = base_plan if base_plan is not None else strategy.targets(md)
+    decided = base_plan if base_plan is not None else strategy.targets(md)
+    base = effective_plan(md, decided, config)
+    base_pools = strategy.pool_plans(md)
     checks = []
-    for k, cut in enumerate(cut_days(md, base_plan, cuts)):
+    for k, cut in enumerate(cut_days(md, decided, cuts)):
         day = md.days[cut]
-        problems = decision_changes(base_plan, strategy.targets(perturb_after(md, cut, seed + k)), day)
+        perturbed = perturb_after(md, cut, seed + k)
+        problems = decision_changes(base, effective_plan(perturbed, strategy.targets(perturbed), config), day)
+        problems += _pool_changes(base_pools, strategy.pool_plans(perturbed), day)
         checks.append(LookaheadCheck(day, not problems, "; ".join(problems) or
                                      f"decisions, fills and equity to {day.date()} unchanged"))
+        del perturbed  # a copy of every price and input array: gone before the next cut's copy, not after
     return checks
+
+
+def _pool_changes(base: dict[str, TargetPlan] | None, other: dict[str, TargetPlan] | None,
+                  day: pd.Timestamp) -> list[str]:
+    """The pools whose own plan (the per-pool report's input) changed up to ``day``."""
+    if base is None or other is None:
+        return [] if base is None and other is None else ["the pools' plans changed"]
+    return [f"pool {pool}: {problem}" for pool in sorted(set(base) | set(other))
+            for problem in (decision_changes(base[pool], other[pool], day) if pool in base and pool in other
+                            else ["plan appeared or vanished"])]

@@ -10,8 +10,9 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from ..data.market_data import MarketData
+from ..data.market_data import MarketData, MarketMemo, derived
 from ..market.calendar import default_calendar
+from .engine import symbol_columns
 
 
 def rebalance_days(market: MarketData, every: str) -> np.ndarray:
@@ -36,6 +37,11 @@ def _period_end_rows(day_bytes: bytes, every: str) -> np.ndarray:
     return np.nonzero(days.isin(ends))[0]
 
 
-def weights_frame(market: MarketData, rows: np.ndarray, weights: np.ndarray) -> pd.DataFrame:
-    """Decision rows (positions into ``market.days``) × symbols as a target frame."""
-    return pd.DataFrame(weights, index=market.days[rows], columns=list(market.symbols))
+def weights_frame(market: MarketData, rows: np.ndarray, weights: np.ndarray,
+                  memo: MarketMemo | None = None) -> pd.DataFrame:
+    """Decision rows (positions into ``market.days``) × symbols as a target frame (``weights`` is not copied).
+
+    ``memo`` (a sweep chunk's): the index and the columns are built once per market and rows."""
+    index = derived(memo, market, ("frame_index", rows.tobytes()), lambda: market.days[rows])
+    columns = derived(memo, market, "columns", lambda: symbol_columns(market.symbols))
+    return pd.DataFrame(weights, index=index, columns=columns, copy=False)

@@ -67,16 +67,16 @@ def run_span(market: MarketData, strategy: TargetStrategy, config: BacktestConfi
     and follows the decisions taken on the span's days.
 
     ``memo`` (a sweep chunk's) hands every run the same window objects, so what the strategies derive from
-    them is computed once per chunk (see :func:`run_chunk`).
+    them, and the simulation's market inputs, are computed once per chunk (see :func:`run_chunk`).
     """
     if span is None:
-        return simulate(market, strategy.targets(market), config)
+        return simulate(market, strategy.targets(market), config, memo=memo)
     start, end = span
     window = market.window if memo is None else partial(memo.window, market)
     traded, decided = window(start, end), window(None, end)
     if len(traded.days) < 2:
         raise InputRejected(Problem("span", None, f"fewer than 2 trading days in {start} … {end}"))
-    return simulate(traded, plan_within(strategy.targets(decided), traded.days), config, decided)
+    return simulate(traded, plan_within(strategy.targets(decided), traded.days), config, decided, memo=memo)
 
 
 def run_chunk(market: MarketData, strategy_name: str, base: dict[str, Any], combos: list[dict[str, Any]],
@@ -95,7 +95,7 @@ def run_chunk(market: MarketData, strategy_name: str, base: dict[str, Any], comb
     for combo in combos:
         strategy = for_sweep(strategy_name, {**base, **combo}, memo)
         run = run_span(market, strategy, config, span, memo=memo)
-        rows.append({**combo, **quick_metrics(run.equity()), "trade_count": len(run.fill_rows),
+        rows.append({**combo, **quick_metrics(run.equity()), "trade_count": run.fill_count,
                      "total_cost": float(run.costs[:3].sum())})
     return rows
 

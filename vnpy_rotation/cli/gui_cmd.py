@@ -1,4 +1,5 @@
-"""``run.py gui``: VeighNa Trader with the rotation app, vnpy's CTA apps, RiskManager, the risk and canary apps.
+"""``run.py gui``: VeighNa Trader with the rotation app, vnpy's CTA apps, RiskManager, the risk, canary and monitor
+apps.
 
 The runtime folder is settled before this module is imported (``run.py --home``).
 """
@@ -27,6 +28,7 @@ def build_main_window() -> tuple[Any, Any, Any]:
     from vnpy_riskmanager import RiskManagerApp
 
     from ..apps.canary import CanaryApp
+    from ..apps.monitor import MonitorApp
     from ..apps.risk import RiskApp
     from ..apps.rotation import RotationStrategyApp
     from ..gateways import available_gateways
@@ -38,9 +40,10 @@ def build_main_window() -> tuple[Any, Any, Any]:
         for gateway in available_gateways():
             main_engine.add_gateway(gateway)
         for app in (RotationStrategyApp, CtaStrategyApp, CtaBacktesterApp, RiskManagerApp, RiskApp,
-                    CanaryApp):
+                    CanaryApp, MonitorApp):
             main_engine.add_app(app)
         main_engine.get_engine(RiskApp.app_name).init_engine()  # its state and notifier, before any order
+        main_engine.get_engine(MonitorApp.app_name).init_engine()  # its notifier; started from its window
         main_window = MainWindow(main_engine, event_engine)
     except BaseException:
         main_engine.close()

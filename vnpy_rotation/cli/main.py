@@ -17,13 +17,16 @@ from ..errors import InputRejected, Problem, RotationError
 from ..runtime import runtime_folder, settle_runtime
 from . import (
     attribution_cmd,
+    backup_cmd,
     canary_cmd,
     dashboard_cmd,
     experiments_cmd,
     kpi_cmd,
+    monitor_cmd,
     regress_cmd,
     replay_week_cmd,
     risk_cmd,
+    stats_cmd,
     sweep_cmd,
     version_cmd,
     weekly_audit_cmd,
@@ -146,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     regress_cmd.add_parsers(commands, home, parse_date)  # regress: the daily regression gate
     replay_week_cmd.add_parsers(commands, home, parse_date)  # replay-week: the week's live sessions replayed
     kpi_cmd.add_parsers(commands, home, parse_date)  # kpi snapshot|history
+    backup_cmd.add_parsers(commands, home)  # backup --out FILE, restore FILE
+    monitor_cmd.add_parsers(commands, home)  # monitor [--ticks FILE|--gateway xt] [--once]
+    stats_cmd.add_parsers(commands, home, parse_date)  # stats --run OUT: execution statistics of a trade run
 
     gui = commands.add_parser("gui", parents=[home], help="VeighNa Trader with the rotation app, CTA apps and RiskManager")
     gui.set_defaults(handler="vnpy_rotation.cli.gui_cmd:run")
@@ -215,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     def dispatch() -> int:
         try:
             check_arguments(args, home)
-            settle_runtime(home)
+            if getattr(args, "settle", True):  # backup/restore read or fill a home without settling vnpy in it
+                settle_runtime(home)
             module_name, func_name = args.handler.split(":")
             module = __import__(module_name, fromlist=[func_name])
             return int(getattr(module, func_name)(args) or 0)

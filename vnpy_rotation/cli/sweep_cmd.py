@@ -6,19 +6,14 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, get_args
 
 from ..errors import InputRejected, Problem
 
-if TYPE_CHECKING:  # pandas and numpy only when a sweep runs: importing the CLI must stay cheap
-    import pandas as pd
-
-METRICS = (("total_return", "pct"), ("annual_return", "pct"), ("sharpe", "num"), ("max_drawdown", "pct"),
-           ("calmar", "num"), ("trade_count", "int"), ("total_cost", "money"))
-
+if TYPE_CHECKING:  # the sweep's modules only when a sweep runs: importing the CLI must stay cheap
+    from ..research.sweep_spec import SweepSpec
 
 def add_cluster_option(parser: argparse.ArgumentParser) -> None:
     """``--cluster`` (``run.py sweep`` and ``run.py walkforward``)."""
@@ -49,78 +44,10 @@ def add_parsers(commands: Any, home: argparse.ArgumentParser, parse_date: Callab
     sw.set_defaults(handler="vnpy_rotation.cli.sweep_cmd:run")
 
 
-@dataclass(frozen=True)
-class SweepSpec:
-    run: Any  # backtest.runner.RunSpec: strategy, base settings, backtest config, benchmark, span
-    grid: dict[str, tuple[Any, ...]]  # typed values per parameter, in grid order
-    grid_source: str  # where the values came from, e.g. "vqm.search_space + --grid"
-
-    @property
-    def combos(self) -> list[dict[str, Any]]:
-        from ..backtest.sweep import grid
-
-        return grid(**self.grid)
-
-
-def read_sweep_spec(strategy: str, config_file: Path | None, start: date | None, end: date | None,
-                    capital: float | None, grid_args: list[str] | None) -> SweepSpec:
-    """The grid: the YAML's ``walkforward.grid``, else the strategy's ``search_space`` (the walk-forward's
-    default), with each ``--grid`` parameter replacing (or adding) that parameter's values; every value is
-    typed by the strategy's settings model, an error naming where the value came from and the parameter."""
-    from ..backtest.runner import RunSpec, read_sections
-    from ..config import validate_section
-    from ..research.wf_config import WalkForwardSettings, parse_grid_args, typed_grid
-    from ..strategies import STRATEGIES
-
-    raw, source, config, benchmark = read_sections(config_file, capital, ("walkforward",))
-    base = dict(raw.get("strategy") or {})
-    options = validate_section(WalkForwardSettings, raw.get("walkforward") or {}, f"{source}: walkforward")
-    if options.grid is not None:
-        default, where = options.grid, f"{source}: walkforward.grid"
-    else:
-        default, where = STRATEGIES[strategy].search_space if strategy in STRATEGIES else {}, f"{strategy}.search_space"
-    given = parse_grid_args(grid_args) if grid_args else {}
-    typed = {**typed_grid(strategy, base, default, where, f"{source}: strategy"),
-             **typed_grid(strategy, base, given, "--grid", f"{source}: strategy")}
-    if not typed:
-        raise InputRejected(Problem("--grid", None, f"no grid for {strategy}: give --grid name=v1,v2 (the strategy "
-                                    "declares no search_space)"))
-    sources = [where] * bool(default) + ["--grid"] * bool(given)
-    return SweepSpec(RunSpec(strategy, base, config, benchmark, start, end, source), typed, " + ".join(sources))
-
-
-def best_rows(frame: pd.DataFrame, objective: str, top: int) -> pd.DataFrame:
-    """The ``top`` rows by ``objective``, higher first; NaN last; a tie keeps grid order."""
-    import numpy as np
-    import pandas as pd
-
-    scores = pd.to_numeric(frame[objective], errors="coerce").fillna(-np.inf)
-    order = np.argsort(-scores.to_numpy(), kind="stable")
-    return frame.iloc[order[:top]].assign(combination=order[:top] + 1)
-
-
-def best_markdown(spec: SweepSpec, frame: pd.DataFrame, objective: str, top: int, span: str, where: str) -> str:
-    from ..backtest.report_md import format_value
-
-    best = best_rows(frame, objective, top)
-    params = list(spec.grid)
-    metrics = [(name, kind) for name, kind in METRICS if name in frame]
-    head = ["rank", "combination", *params, *(name for name, _ in metrics)]
-    lines = [f"# Sweep: {spec.run.strategy_name}", "",
-             f"{len(frame)} combinations ({spec.grid_source}) on {span}, run {where}; the best {len(best)} by "
-             f"{objective} (higher is better; a missing value ranks last; a tie keeps grid order).", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for rank, row in enumerate(best.to_dict("records"), 1):  # records keep each column's type
-        cells = [str(rank), str(row["combination"]), *(str(row[p]) for p in params),
-                 *(format_value(row[name], kind) for name, kind in metrics)]
-        lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "All combinations, in grid order: sweep.csv (metrics: backtest/sweep.py quick_metrics)."]
-    return "\n".join(lines) + "\n"
-
-
 def run(args: argparse.Namespace) -> int:
     from ..ops.experiments import start_inputs, track
     from ..research.cluster import parse_cluster
+    from ..research.sweep_spec import read_sweep_spec
     from ..research.wf_config import Objective
 
     started = time.perf_counter()
@@ -144,10 +71,22 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(spec: SweepSpec, args: argparse.Namespace, target: Any, started: float, experiment: Any) -> int:
+    from contextlib import ExitStack
+
+    from ..research.cluster import open_client
+
+    with ExitStack() as stack:  # the cluster is probed first: a wrong address fails before the market loads
+        client = stack.enter_context(open_client(target)) if target is not None else None
+        return _sweep(spec, args, target, client, started, experiment)
+
+
+def _sweep(spec: SweepSpec, args: argparse.Namespace, target: Any, client: Any, started: float,
+           experiment: Any) -> int:
     from ..backtest.sweep import sweep
     from ..data.store import BarStore
     from ..ops.experiments import data_identity
-    from ..research.cluster import ClusterSweeper, open_client
+    from ..research.cluster import ClusterSweeper
+    from ..research.sweep_spec import best_markdown, best_rows, cell, sweep_csv, write_together
     from ..research.walkforward import grid_market
 
     run_spec, combos = spec.run, spec.combos
@@ -159,12 +98,11 @@ def _run(spec: SweepSpec, args: argparse.Namespace, target: Any, started: float,
     if len(traded.days) < 2:
         raise InputRejected(Problem("--start/--end", None, f"fewer than 2 trading days with bars in "
                                     f"{run_spec.start or '…'} … {run_spec.end or '…'}"))
-    if target is not None:
-        with open_client(target) as client:
-            sweeper = ClusterSweeper(client)
-            frame = sweeper.sweep(market, run_spec.strategy_name, combos, run_spec.config,
-                                  base=run_spec.strategy_settings, span=span)
-            where = f"on the Dask cluster {target} ({len(client.nthreads())} workers)"
+    if client is not None:
+        sweeper = ClusterSweeper(client)
+        frame = sweeper.sweep(market, run_spec.strategy_name, combos, run_spec.config,
+                              base=run_spec.strategy_settings, span=span)
+        where = f"on the Dask cluster {target} ({len(client.nthreads())} workers)"
     elif args.workers > 1:
         from concurrent.futures import ProcessPoolExecutor
 
@@ -177,16 +115,14 @@ def _run(spec: SweepSpec, args: argparse.Namespace, target: Any, started: float,
                       span=span)
         where = "serially"
     window = f"{traded.days[0].date()} … {traded.days[-1].date()}"
-    args.out.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(args.out / "sweep.csv", index=False)
-    (args.out / "best.md").write_text(best_markdown(spec, frame, args.objective, args.top, window, where),
-                                      encoding="utf-8")
+    write_together(args.out, {"sweep.csv": sweep_csv(frame, list(spec.grid)),
+                              "best.md": best_markdown(spec, frame, args.objective, args.top, window, where)})
     experiment.set_inputs(**data_identity(market, traded))
     experiment.sweep_done(frame, args.objective)
     for warning in clipped.warnings:
         print(f"warning: {warning}")
     best = best_rows(frame, args.objective, 1).to_dict("records")[0]
-    chosen = ", ".join(f"{name}={best[name]}" for name in spec.grid)
+    chosen = ", ".join(f"{name}={cell(best[name])}" for name in spec.grid)
     print(f"sweep {run_spec.strategy_name}: {len(frame)} combinations ({spec.grid_source}) on {window}, {where}")
     print(f"best by {args.objective}: {chosen} ({args.objective} {best[args.objective]:.4g})")
     print(f"wrote {args.out / 'sweep.csv'} and {args.out / 'best.md'} in {time.perf_counter() - started:.1f}s")

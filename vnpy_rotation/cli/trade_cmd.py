@@ -14,7 +14,11 @@ from .dashboard_cmd import beside_daemon
 def run(args: argparse.Namespace) -> int:
     from ..apps.rotation.daemon import TradeSpec, claim_out_folder, run_parameters
 
-    raw, source, config, _ = read_sections(args.config, args.capital, extra=("live", "canary", "release"))
+    raw, source, config, _ = read_sections(args.config, args.capital,
+                                           extra=("live", "canary", "release", "allocation", "accounts",
+                                                  "strategies"))
+    if "accounts" in raw or "strategies" in raw:
+        _several(raw, source, args.config)
     live = dict(raw.get("live") or {})
     unknown = set(live) - {"tolerance_bps", "max_rounds", "xt"}
     if unknown:
@@ -24,6 +28,10 @@ def run(args: argparse.Namespace) -> int:
     spec = TradeSpec(args.strategy, dict(raw.get("strategy") or {}), config, args.out, args.start, args.end,
                      float(live.get("tolerance_bps", 0.0 if args.gateway == "replay" else 30.0)),
                      int(live.get("max_rounds", 3)), kpi=_kpi(raw.get("kpi"), source))
+    if raw.get("allocation") is not None:  # capital shared among strategies and accounts (docs/allocation.md)
+        from ..allocation import read_allocation_config
+
+        spec = replace(spec, allocation=read_allocation_config(args.config))
     canary = _canary(raw.get("canary"), spec.strategy, spec.settings, source, rehearsal=args.gateway == "replay")
     if canary is not None:
         spec = replace(spec, canary=canary, version=canary.champion)
@@ -93,6 +101,36 @@ def _canary(raw: object, strategy: str, settings: dict, source: str, rehearsal: 
         champion = ""  # the alias names other settings than the ones this run trades
     # a paper replay rehearses the release: its alias moves stay in its state, the registry is untouched
     return CanaryStart(candidate.id, canary_config(section, f"{source}: canary"), champion, rehearsal=rehearsal)
+
+
+def _several(raw: dict, source: str, config_file) -> None:
+    """Top-level ``accounts:`` and ``strategies:`` (several strategies across several accounts in one daemon,
+    docs/allocation.md): validated once (file:line, the field; each strategy's settings; no symbol traded by
+    two strategies of one account). Running them is not offered by ``run.py trade`` yet: always refused."""
+    from pathlib import Path
+
+    from ..allocation.config import run_config, shared_symbols
+    from ..config import yaml_line
+    from ..strategies import STRATEGIES, create_strategy
+
+    text = Path(config_file).read_text(encoding="utf-8")
+    config = run_config(raw, source, text)
+    symbols: dict[str, tuple[str, ...]] = {}
+    for k, run in enumerate(config.strategies):
+        if run.strategy not in STRATEGIES:
+            raise InputRejected(Problem(source, yaml_line(text, ("strategies", k, "strategy")),
+                                        f"strategies.{k}.strategy: unknown strategy {run.strategy!r}; choose from "
+                                        f"{', '.join(sorted(STRATEGIES))}"))
+        where = f"{source}:{yaml_line(text, ('strategies', k, 'settings'))}: strategies.{k}.settings"
+        symbols[run.name] = tuple(create_strategy(run.strategy, dict(run.settings), where).symbols)
+    problems = [Problem(source, yaml_line(text, ("strategies", k)),
+                        f"strategies.{k}: {config.strategies[k].name} and {other} trade {list(common)} in account "
+                        f"{config.strategies[k].account}: strategies of one account must trade different symbols")
+                for k, other, common in shared_symbols(config, symbols)]
+    if problems:
+        raise InputRejected(problems)
+    raise InputRejected(Problem(source, None, "accounts:/strategies: validated; running several strategies in one "
+                                "daemon from run.py trade is not offered yet (docs/allocation.md)"))
 
 
 def _check_xt() -> None:

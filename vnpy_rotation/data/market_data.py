@@ -61,13 +61,26 @@ class MarketData:
     stamp_rate: np.ndarray  # per day, charged on stock sells
     transfer_rate: np.ndarray  # per day, charged on stock buys and sells
     benchmark: np.ndarray | None = None  # per day: the benchmark's close (for relative-strength signals)
+    # Per day: how many symbols have a split or a dividend (derived from those two arrays, e.g. by the
+    # whole-market store, so that a run need not read them whole to find the ex-dates); None: counted when asked.
+    actions_per_day: np.ndarray | None = None
     # Further day × symbol inputs a strategy attached (e.g. point-in-time fundamentals, index membership);
     # sliced with the days and perturbed by the look-ahead harness like the prices.
     extras: dict[str, np.ndarray] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.actions_per_day is not None and self.actions_per_day.shape != (len(self.days),):
+            raise ValueError(f"actions_per_day has shape {self.actions_per_day.shape}, not ({len(self.days)},)")
+
     @property
     def shape(self) -> tuple[int, int]:
         return self.close.shape
+
+    def action_counts(self) -> np.ndarray:
+        """Per day, how many symbols have a split or a dividend: ``actions_per_day`` when given, else counted."""
+        if self.actions_per_day is not None:
+            return self.actions_per_day
+        return ((self.split != 1.0) | (self.dividend != 0.0)).sum(axis=1)
 
     def adjusted(self, field: str = "close") -> np.ndarray:
         """Backward-adjusted prices for signals (continuous through splits and distributions)."""
@@ -83,8 +96,6 @@ class MarketData:
         extra) is a read-only numpy view of this market's, nothing is copied. Read-only because a write into
         a view would change the parent: a caller that needs to change values copies them first.
         """
-        lo = 0 if start is None else int(self.days.searchsorted(pd.Timestamp(start), side="left"))
-        hi = len(self.days) if end is None else int(self.days.searchsorted(pd.Timestamp(end), side="right"))
         if not self.days.is_monotonic_increasing:  # never built so; kept exact for a hand-made market
             keep = np.ones(len(self.days), dtype=bool)
             if start is not None:
@@ -92,6 +103,8 @@ class MarketData:
             if end is not None:
                 keep &= self.days <= pd.Timestamp(end)
             return self._rows(keep)
+        lo = 0 if start is None else int(self.days.searchsorted(pd.Timestamp(start), side="left"))
+        hi = len(self.days) if end is None else int(self.days.searchsorted(pd.Timestamp(end), side="right"))
         return self._rows(slice(lo, max(lo, hi)))
 
     def _rows(self, rows: slice | np.ndarray) -> "MarketData":

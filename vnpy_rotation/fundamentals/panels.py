@@ -48,19 +48,33 @@ def _step_values(known: np.ndarray, period: np.ndarray, values: np.ndarray, days
     Reports are replayed in the order they became known; the running best (latest period, then latest
     announcement) is looked up for each day with a strict ``known < day`` search.
     """
-    order = np.lexsort((period, known))
-    known, period, values = known[order], period[order], values[order]
-    best = np.empty(len(known), dtype=int)
-    current = -1
-    for k in range(len(known)):
-        if current < 0 or period[k] >= period[current]:
-            current = k
-        best[k] = current
-    count = np.searchsorted(known, days, side="left")  # reports known strictly before each day
+    has, rows = _step_rows(known, period, days)
     out = np.full(len(days), np.nan)
-    has = count > 0
-    out[has] = values[best[count[has] - 1]]
+    out[has] = values[rows]
     return out
+
+
+def _step_rows(known: np.ndarray, period: np.ndarray, days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The report :func:`_step_values` reads on each day: (days with one, its position in the inputs).
+
+    One lookup serves every field of a symbol's reports. The running best is the last report, in the order
+    they became known, whose period reaches the running maximum (ties go to the later announcement).
+    """
+    order = np.lexsort((period, known))
+    known, period = known[order], period[order]
+    if np.isnat(period).any():  # NaT compares false both ways: replay one by one
+        best = np.empty(len(known), dtype=int)
+        current = -1
+        for k in range(len(known)):
+            if current < 0 or period[k] >= period[current]:
+                current = k
+            best[k] = current
+    else:
+        leads = period >= np.maximum.accumulate(period)
+        best = np.maximum.accumulate(np.where(leads, np.arange(len(period)), 0))
+    count = np.searchsorted(known, days, side="left")  # reports known strictly before each day
+    has = count > 0
+    return has, order[best[count[has] - 1]]
 
 
 def fundamental_panels(reports: pd.DataFrame, days: pd.DatetimeIndex, symbols: tuple[str, ...] | list[str]
@@ -94,12 +108,13 @@ def fundamental_panels(reports: pd.DataFrame, days: pd.DatetimeIndex, symbols: t
         if j is None:
             continue
         rows = slice(lo, hi)
-        for stored, series in values.items():
-            panels[targets[stored]][:, j] = _step_values(known[rows], period[rows], series[rows], day_values)
+        has, read = _step_rows(known[rows], period[rows], day_values)
+        for stored, series in values.items():  # (the panels start as NaN: only the days with a report)
+            panels[targets[stored]][has, j] = series[rows][read]
         full_year = annual[rows]
         if roe_ytd is not None and full_year.any():
-            panels["roe_full_year"][:, j] = _step_values(known[rows][full_year], period[rows][full_year],
-                                                         roe_ytd[rows][full_year], day_values)
+            has, read = _step_rows(known[rows][full_year], period[rows][full_year], day_values)
+            panels["roe_full_year"][has, j] = roe_ytd[rows][full_year][read]
     return panels
 
 

@@ -155,6 +155,7 @@ def trailing_cash(distributions: Mapping[str, Sequence[Distribution]], days: pd.
     """
     out = np.zeros((len(days), len(symbols)))
     day_numbers = days.values.astype("datetime64[D]").astype(np.int64)
+    ordered = bool(np.all(day_numbers[1:] >= day_numbers[:-1]))
     for j, symbol in enumerate(symbols):
         events = sorted(distributions.get(symbol, ()), key=lambda d: d.ex_date)
         if not events:
@@ -162,9 +163,15 @@ def trailing_cash(distributions: Mapping[str, Sequence[Distribution]], days: pd.
         ex = np.array([np.datetime64(d.ex_date, "D").astype(np.int64) for d in events])
         cumulative = np.concatenate([[1.0], np.cumprod([d.share_ratio for d in events])])
         at_day = cumulative[np.searchsorted(ex, day_numbers, side="right")]
+        # Ascending days (as loaded): each window is a run of rows, found by two searches, not a full scan.
+        starts = np.searchsorted(day_numbers, ex, side="left") if ordered else None
+        ends = np.searchsorted(day_numbers, ex + window_days, side="left") if ordered else None
         for k, event in enumerate(events):
             if event.cash == 0.0:
                 continue
-            inside = (day_numbers >= ex[k]) & (day_numbers < ex[k] + window_days)
+            if starts is not None and ends is not None:
+                inside: slice | np.ndarray = slice(starts[k], ends[k])
+            else:
+                inside = (day_numbers >= ex[k]) & (day_numbers < ex[k] + window_days)
             out[inside, j] += event.cash * cumulative[k] / at_day[inside]
     return out

@@ -28,6 +28,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..allocation import SizedOrder, canary_split, cap_to_allocation
 from ..backtest import kernel
 from ..backtest.config import BacktestConfig
 from ..backtest.matching import Bar, SymbolTerms, match, valid_buy, valid_sell
@@ -336,10 +337,14 @@ def entitle(ledger: CanaryLedger, split: dict[str, float], dividend: dict[str, f
 
 def net_open(ledger: CanaryLedger, day: date, quotes: dict[str, Quote], terms_for: TermsFor,
              config: BacktestConfig, broker_holdings: dict[str, float] | None = None,
-             broker_cash: float | None = None) -> OrderPlan | None:
+             broker_cash: float | None = None, allocation: float | None = None) -> OrderPlan | None:
     """This open's one order plan (share counts; None: no real order), from both versions' targets, after
     the books are aligned with the account's overnight changes (:func:`align`, when the broker's holdings
     and cash are given).
+
+    ``allocation``: the strategy's CNY under a capital allocation (None: not capped). Each version's buys
+    are then capped by its part of it (:func:`~vnpy_rotation.allocation.canary_split`: the candidate the
+    stage's share, the champion the rest), on its own book, before the versions are netted.
 
     Idempotent per session: a restart after the plan was netted gets the same plan back."""
     today = day.isoformat()
@@ -377,6 +382,8 @@ def net_open(ledger: CanaryLedger, day: date, quotes: dict[str, Quote], terms_fo
             ledger.plans.pop(role)
         else:
             deltas[role] = wanted
+    if allocation is not None:
+        deltas = _capped_roles(ledger, deltas, prices, allocation, terms_for, day, config.rules.lots)
     lots = {s: terms_for(s, day).lot for d in deltas.values() for s in d}
     ledger.netted = net(deltas, lots)
     ledger.open_day, ledger.open_prices = today, {s: _price(q) for s, q in quotes.items()}
@@ -395,6 +402,24 @@ def net_open(ledger: CanaryLedger, day: date, quotes: dict[str, Quote], terms_fo
     ledger.real_plan = OrderPlan(ledger.strategy, decided, symbols, [held.get(s, 0.0) + orders[s] for s in symbols],
                                  False, "canary: " + ", ".join(f"{r} {why}" for r, why in reasons.items()), notes)
     return ledger.real_plan
+
+
+def _capped_roles(ledger: CanaryLedger, deltas: dict[str, dict[str, float]], prices: dict[str, float],
+                  allocation: float, terms_for: TermsFor, day: date, lots_rule: bool) -> dict[str, dict[str, float]]:
+    """Each version's deltas with its buys capped so its book, at ``prices``, stays within its part of the
+    strategy's ``allocation`` (:func:`~vnpy_rotation.allocation.canary_split`,
+    :func:`~vnpy_rotation.allocation.cap_to_allocation`); sells are never cut."""
+    parts = canary_split(allocation, ledger.machine, ledger.config.stages)
+    amounts = {CHAMPION: parts.champion, CANDIDATE: parts.candidate}
+    out: dict[str, dict[str, float]] = {}
+    for role, wanted in deltas.items():
+        book = ledger.books[role]
+        value = sum(v * prices.get(s, math.nan) for s, v in book.holdings().items() if v)
+        orders = [SizedOrder(s, d > 0, abs(d), prices.get(s, math.nan), int(terms_for(s, day).lot) if lots_rule else 1)
+                  for s, d in wanted.items()]
+        capped = cap_to_allocation(orders, value if value == value else 0.0, amounts[role])
+        out[role] = {o.symbol: o.volume if o.buy else -o.volume for o in capped if o.volume > 0}
+    return out
 
 
 def allocate_close(ledger: CanaryLedger, day: date, progress: DayProgress | None, terms_for: TermsFor,

@@ -16,9 +16,11 @@ from typing import Callable
 
 import numpy as np
 
+from ..allocation import SizedOrder, cap_to_allocation
 from ..backtest import kernel
 from ..backtest.config import BacktestConfig
 from ..backtest.matching import SymbolTerms, fees
+from ..canary.machine import TERMINAL
 from ..errors import RotationError
 from ..risk.stops import PLAN, risk_reason
 from .plan import FINAL, INTENT, SENT, UNSENT, DayProgress, FillRecord, LegRecord, OrderPlan, OrderRecord, StrategyState
@@ -96,6 +98,8 @@ class ExecutionCycle:
         self._sizing = sizing_config(settings.config)
         self.quotes: dict[str, Quote] = {}
         self.dropped = False  # the last close's risk stage dropped the target being executed
+        # the CNY the strategy may hold (its allocation record; None: not allocated, buys are not capped)
+        self.allocation: Callable[[], float | None] = lambda: None
 
     # -- the session's events --------------------------------------------------------------------
     def open(self, day: date, quotes: dict[str, Quote]) -> None:
@@ -415,11 +419,15 @@ class ExecutionCycle:
         fill = size_order(Leg(leg.symbol, leg.buy, wanted), Quote(price, quote.limit_up, quote.limit_down),
                           terms, self._sizing, held=held, locked=bought, cash=self._cash(progress))
         if not leg.sized:
-            leg.sized, leg.submitted, leg.price = True, float(fill.submitted), price
-            leg.cuts = list(fill.reasons)
+            submitted = float(fill.submitted)
+            cuts = list(fill.reasons)
+            if leg.buy and submitted > 0:  # the allocation caps what the strategy holds (sizing, not the target)
+                submitted = self._capped(progress, leg.symbol, submitted, fill.price, terms.lot, cuts)
+            leg.sized, leg.submitted, leg.price = True, submitted, price
+            leg.cuts = cuts
             if RETRYABLE & set(fill.reasons) and leg.cause == PLAN:
                 progress.retry = True
-        volume = float(fill.submitted)
+        volume = min(float(fill.submitted), leg.remaining)
         if quote.price != quote.price:  # not trading today (suspended, no quote): nothing can fill
             if "suspended" not in leg.cuts:
                 leg.cuts.append("suspended")
@@ -445,6 +453,28 @@ class ExecutionCycle:
             if order.state == INTENT:
                 order.state = SENT
         self.save()
+
+    def _capped(self, progress: DayProgress, symbol: str, volume: float, price: float, lot: int,
+                cuts: list[str]) -> float:
+        """``volume`` cut so the strategy's book (its holdings and working buys at the sizing prices) stays
+        within its allocation (:func:`~vnpy_rotation.allocation.cap_to_allocation`; during a canary the versions
+        were capped apart, :func:`~vnpy_rotation.live.canary_stage.net_open`); a cut adds ``allocation``
+        to ``cuts`` and is logged with its reason."""
+        amount = self.allocation()
+        canary = self.state.canary
+        if amount is None or (canary is not None and canary.open_day == progress.day
+                              and canary.machine.status not in TERMINAL):
+            return volume  # a canary's plan: each version was capped by its part when netted (net_open)
+        held = {s: self._held(progress, s)[0] for s in set(progress.holdings_open) | {f.symbol for f in progress.fills}}
+        values = [v * self._valuation(s) for s, v in held.items() if v]
+        book = sum(x for x in values if x == x)  # a holding with no price today: not counted
+        book += sum((o.volume - o.traded) * o.expected_price for o in progress.orders
+                    if o.buy and o.state in (INTENT, SENT))  # working buys hold the room they may fill
+        capped = cap_to_allocation([SizedOrder(symbol, True, volume, price, int(lot))], book, amount)[0]
+        if capped.cut:
+            cuts.append("allocation")
+            self.log(f"{symbol}: {capped.reason}")
+        return capped.volume
 
     # -- the day's summary -----------------------------------------------------------------------
     def _summary(self, day: date, progress: DayProgress | None, closes: dict[str, float]) -> dict:

@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from ..config import Frozen, safe_load
+from ..config import Frozen, safe_load, validate_at, yaml_line
 from ..errors import InputRejected, Problem, UnknownInstrument
 
 TABLE_PATH = Path(__file__).with_name("instruments.yaml")
@@ -307,26 +307,6 @@ def unknown_message(code: str, exchange: str, user_path: Path | None) -> str:
             f"--kind KIND [--name NAME]{home}  (KIND: {kinds})")
 
 
-def _yaml_line(path: Path, text: str, loc: tuple[Any, ...]) -> int | None:
-    """1-based line of the YAML node at ``loc`` (keys and list indices), or of its nearest parent."""
-    try:
-        node = yaml.compose(text)
-    except yaml.YAMLError:
-        return None
-    line = None
-    for key in loc:
-        if node is None:
-            break
-        line = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if k.value == str(key)), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-            node = node.value[key]
-        else:
-            node = None
-    return node.start_mark.line + 1 if node is not None else line
-
-
 def _read_yaml(path: Path) -> tuple[str, object]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -341,17 +321,7 @@ def _read_yaml(path: Path) -> tuple[str, object]:
 
 
 def _validated(model: type[BaseModel], path: Path, text: str, raw: object) -> BaseModel:
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        problems = []
-        for e in exc.errors():
-            loc = tuple(e["loc"])
-            msg = e["msg"].removeprefix("Value error, ")
-            field_name = ".".join(map(str, loc))
-            problems.append(Problem(str(path), _yaml_line(path, text, loc),
-                                    f"{field_name}: {msg}" if field_name else msg))
-        raise InputRejected(problems) from None
+    return validate_at(model, raw, str(path), text)
 
 
 def load_table(path: Path = TABLE_PATH) -> InstrumentTable:
@@ -371,7 +341,7 @@ def load_user_table(path: Path, table: InstrumentTable) -> UserTable:
     except ValueError as exc:
         field_name = str(exc).split(":", 1)[0]
         loc = tuple(int(p) if p.isdigit() else p for p in field_name.split("."))
-        raise InputRejected(Problem(str(path), _yaml_line(path, text, loc), str(exc))) from None
+        raise InputRejected(Problem(str(path), yaml_line(text, loc), str(exc))) from None
     return user
 
 

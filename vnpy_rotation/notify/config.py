@@ -36,6 +36,7 @@ class NotifyKind(str, Enum):
     REJECTED_ORDER = "rejected_order"
     RISK_STATE = "risk_state"  # a risk ladder's rung changed, or a risk alert
     KPI_BREACH = "kpi_breach"  # a daily KPI crossed its threshold (run.py kpi snapshot)
+    MARKET_ALERT = "market_alert"  # the market monitor's anomaly alert (after its storm limiter)
 
 
 ALL_KINDS: frozenset[NotifyKind] = frozenset(NotifyKind)

@@ -3,24 +3,31 @@
 A ``concurrent.futures`` executor (``Client.get_executor()`` included) pickles the market into every task.
 Here the market panel is scattered to every worker once (``Client.scatter(..., broadcast=True)``) and each
 task receives only a reference to it, a chunk of combinations and the span; the worker cuts the span's
-market itself. Each task's key is derived from what it computes (the scattered market's key, the strategy,
+market itself. Each task's key is derived from what it computes (the market's data token, the strategy,
 its base settings, the backtest config, the span and the chunk's combinations), so a task resubmitted with
 the same inputs is recognised by the scheduler, and the rows gathered are deduplicated by combination and
 put back in grid order: the frame equals the serial :func:`~vnpy_rotation.backtest.sweep.sweep`'s.
 
 When a worker dies mid-sweep the scheduler reruns its tasks on the others (the market has replicas on
-every worker); a chunk that runs twice still yields each combination's row once.
+every worker); a chunk that runs twice still yields each combination's row once. When every worker holding the
+market dies (a one-worker cluster whose nanny restarts it), the scheduler cannot recover scattered data and
+cancels the tasks: the market is scattered again from this process and only the chunks without rows are
+resubmitted, at most :attr:`ClusterSweeper.retries` times; then, or when a task raises, the sweep stops with one
+``--cluster: ...`` line (:class:`ClusterFailed`).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
+import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -28,7 +35,7 @@ import pandas as pd
 from ..backtest.config import BacktestConfig
 from ..backtest.sweep import Span, run_chunk
 from ..data.market_data import MarketData
-from ..errors import InputRejected, Problem
+from ..errors import InputRejected, Problem, RotationError
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -38,6 +45,13 @@ CONNECT_TIMEOUT = "10s"  # how long a client waits for a scheduler before refusi
 WORKER_TIMEOUT = "30s"  # how long it waits for a first worker to join a scheduler that has none
 _ADDRESS = re.compile(r"(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-_]+):(\d{1,5})")
 _LOCAL = re.compile(r"local:(\d+)")
+
+
+class ClusterFailed(RotationError):
+    """The cluster could not finish the grid (a task raised, or the market was lost too often): one line."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"--cluster: {' '.join(reason.split())}")
 
 
 @dataclass(frozen=True)
@@ -51,6 +65,11 @@ class ClusterTarget:
         return self.address or f"local:{self.workers}"
 
 
+def max_local_workers() -> int:
+    """The most ``local:N`` worker processes started here: 4 per CPU (more only thrash)."""
+    return 4 * (os.cpu_count() or 1)
+
+
 def parse_cluster(text: str, flag: str = "--cluster") -> ClusterTarget:
     """``tcp://host:8786`` (or ``tls://``) or ``local:N``; anything else is refused naming ``flag``."""
     text = text.strip()
@@ -58,6 +77,9 @@ def parse_cluster(text: str, flag: str = "--cluster") -> ClusterTarget:
     if local:
         if int(local.group(1)) < 1:
             raise InputRejected(Problem(flag, None, f"{text!r}: local:N needs at least 1 worker"))
+        if int(local.group(1)) > max_local_workers():
+            raise InputRejected(Problem(flag, None, f"{text!r}: at most local:{max_local_workers()} on this machine "
+                                        f"({os.cpu_count() or 1} CPUs; each worker is a process with the market)"))
         return ClusterTarget(None, int(local.group(1)))
     address = _ADDRESS.fullmatch(text)
     if not address or not 0 < int(address.group(3)) < 65536:
@@ -115,64 +137,116 @@ class Submitted:
     combos: list[dict[str, Any]]
     futures: list[Future]
     chunks: dict[str, list[dict[str, Any]]]  # task key -> its combinations
+    # what was submitted (market, strategy, config, base, span), to resubmit chunks whose market was lost
+    request: tuple[MarketData, str, BacktestConfig, dict[str, Any], Span | None] | None = None
 
 
 class ClusterSweeper:
     """Runs grids on ``client``'s workers. Each market is scattered to every worker once and stays there until
     :meth:`close` (a walk-forward sweeps every train window over one scattered market).
 
-    ``chunks_per_worker`` tasks per worker thread balance the load (and bound what a dead worker's loss
-    reruns); ``runner`` is the chunk body (:func:`~vnpy_rotation.backtest.sweep.run_chunk`; tests may wrap it).
+    ``chunks_per_worker`` tasks per worker thread (default 1): the runs of one chunk share a
+    :class:`~vnpy_rotation.data.market_data.MarketMemo` (factor panels, ranks), so every extra chunk recomputes
+    them; more chunks balance uneven workers and bound what a dead worker's loss reruns. ``runner`` is the chunk
+    body (:func:`~vnpy_rotation.backtest.sweep.run_chunk`; tests may wrap it).
     """
 
-    def __init__(self, client: Client, chunks_per_worker: int = 4, runner: ChunkRunner = run_chunk) -> None:
+    retries = 2  # how many times a grid whose scattered market was lost is resubmitted
+
+    def __init__(self, client: Client, chunks_per_worker: int = 1, runner: ChunkRunner = run_chunk) -> None:
         self.client = client
         self.chunks_per_worker = chunks_per_worker
         self.runner = runner
-        self._scattered: list[tuple[MarketData, Future]] = []
+        self._scattered: list[tuple[MarketData, Future, str]] = []  # market, its scattered copy, its data token
         self.scatters = 0  # how many markets were sent to the workers
 
     def market_future(self, market: MarketData) -> Future:
         """The scattered ``market`` (scattered now if this object was not yet)."""
-        for held, future in self._scattered:
+        return self._scatter(market)[0]
+
+    def _scatter(self, market: MarketData) -> tuple[Future, str]:
+        """``market``'s scattered copy and its data token. Each scatter gets a fresh key: a key derived from
+        the data (dask's default) can be forgotten by the scheduler when another sweeper has just released the
+        same data, and the tasks then fail with lost dependencies. The token names the data in the task keys."""
+        for held, future, token in self._scattered:
             if held is market:
-                return future
-        future = self.client.scatter(market, broadcast=True)
-        self._scattered.append((market, future))
+                return future, token
+        from dask.base import tokenize
+
+        token = tokenize(market)
+        future = self.client.scatter(market, broadcast=True, hash=False)
+        self._scattered.append((market, future, token))
         self.scatters += 1
-        return future
+        return future, token
+
+    def forget(self, market: MarketData) -> None:
+        """Drop ``market``'s scattered copy (lost with its workers): the next use scatters it again."""
+        for entry in list(self._scattered):
+            if entry[0] is market:
+                entry[1].release()
+                self._scattered.remove(entry)
 
     def submit(self, market: MarketData, strategy_name: str, combos: list[dict[str, Any]], config: BacktestConfig,
                base: dict[str, Any] | None = None, span: Span | None = None, chunks: int | None = None) -> Submitted:
         """Send the grid's chunks to the cluster (the market once); gather them with :meth:`collect`."""
         base = base or {}
-        scattered = self.market_future(market)
         threads = max(1, sum(self.client.nthreads().values()))
         size = max(1, math.ceil(len(combos) / (chunks or threads * self.chunks_per_worker)))
-        identity = json.dumps({"market": scattered.key, "strategy": strategy_name, "base": base,
+        pieces = [combos[k:k + size] for k in range(0, len(combos), size)]
+        return self._submit_chunks(market, strategy_name, config, base, span, pieces, list(combos))
+
+    def _submit_chunks(self, market: MarketData, strategy_name: str, config: BacktestConfig, base: dict[str, Any],
+                       span: Span | None, pieces: list[list[dict[str, Any]]], combos: list[dict[str, Any]]
+                       ) -> Submitted:
+        scattered, token = self._scatter(market)
+        identity = json.dumps({"code": code_digest(), "market": token, "strategy": strategy_name, "base": base,
                                "config": config.model_dump(mode="json"), "runner": _name(self.runner),
                                "span": None if span is None else [str(d) for d in span]}, sort_keys=True, default=str)
         futures, chunks_by_key = [], {}
-        for k in range(0, len(combos), size):
-            chunk = combos[k:k + size]
+        for chunk in pieces:
             digest = hashlib.sha256((identity + "|" + "|".join(map(combo_key, chunk))).encode()).hexdigest()
             key = f"sweep-chunk-{digest[:32]}"
             chunks_by_key[key] = chunk
             futures.append(self.client.submit(chunk_task, scattered, strategy_name, base, chunk, config, span,
                                               self.runner, key=key))
-        return Submitted(list(combos), futures, chunks_by_key)
+        return Submitted(combos, futures, chunks_by_key, (market, strategy_name, config, base, span))
 
     def collect(self, submitted: Submitted) -> pd.DataFrame:
-        """The rows as tasks finish, each combination's once, in grid order."""
+        """The rows as tasks finish, each combination's once, in grid order. Chunks cancelled because their
+        market was lost are resubmitted over a market scattered again; a task's error stops the sweep."""
         from distributed import as_completed
 
         rows: dict[str, dict[str, Any]] = {}
-        for future, result in as_completed(submitted.futures, with_results=True):
-            for combo, row in zip(submitted.chunks[future.key], result):
-                rows.setdefault(combo_key(combo), row)  # a chunk Dask ran twice adds nothing
-        missing = [c for c in submitted.combos if combo_key(c) not in rows]
-        if missing:  # as_completed raises a task's error; this is a guard against a lost chunk
-            raise RuntimeError(f"the cluster returned no row for {len(missing)} combinations, e.g. {missing[0]}")
+        futures, chunks = list(submitted.futures), dict(submitted.chunks)
+        for attempt in range(self.retries + 1):
+            lost: list[Future] = []
+            for future in as_completed(futures):
+                if future.status == "finished":
+                    for combo, row in zip(chunks[future.key], future.result()):
+                        rows.setdefault(combo_key(combo), row)  # a chunk Dask ran twice adds nothing
+                elif future.status == "error":
+                    error = future.exception()
+                    raise ClusterFailed(f"a task failed: {type(error).__name__}: {error}")
+                else:  # cancelled: the scattered market it needs was lost with every worker holding it
+                    lost.append(future)
+            missing = [c for c in submitted.combos if combo_key(c) not in rows]
+            if not missing:
+                break
+            if submitted.request is None or attempt == self.retries:
+                raise ClusterFailed(f"no result for {len(missing)} of {len(submitted.combos)} combinations after "
+                                    f"{attempt + 1} attempts (workers lost the market); e.g. {missing[0]}")
+            pieces = [chunks[future.key] for future in lost]  # the only chunks without rows
+            for future in lost:
+                future.release()
+            market, strategy_name, config, base, span = submitted.request
+            self.forget(market)
+            try:  # the nanny restarts a dead worker; scattering needs one
+                self.client.wait_for_workers(1, timeout=WORKER_TIMEOUT)
+            except TimeoutError:
+                raise ClusterFailed(f"every worker was lost and none joined within {WORKER_TIMEOUT}") from None
+            again = self._submit_chunks(market, strategy_name, config, base, span, pieces, submitted.combos)
+            futures = again.futures
+            chunks.update(again.chunks)
         return pd.DataFrame([rows[combo_key(c)] for c in submitted.combos])
 
     def sweep(self, market: MarketData, strategy_name: str, combos: list[dict[str, Any]], config: BacktestConfig,
@@ -182,9 +256,22 @@ class ClusterSweeper:
 
     def close(self) -> None:
         """Release the scattered markets (the workers drop them)."""
-        for _, future in self._scattered:
+        for _, future, _ in self._scattered:
             future.release()
         self._scattered.clear()
+
+
+@functools.cache
+def code_digest() -> str:
+    """The project's version and a hash of its Python sources: part of every task key, so clients running
+    different code never share a scheduler's results (reading the sources once takes milliseconds)."""
+    from .. import __version__
+
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256(__version__.encode())
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    return f"{__version__}-{digest.hexdigest()[:16]}"
 
 
 def _name(function: Callable[..., Any]) -> str:

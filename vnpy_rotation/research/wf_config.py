@@ -7,10 +7,11 @@ own settings model, so ``--grid top_n=5,x`` is rejected naming ``top_n``, and ``
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -73,7 +74,8 @@ def typed_grid(strategy_name: str, base: dict[str, Any], raw: dict[str, Any], so
     errors name ``source`` (``base_source`` for the base settings) and the field."""
     from ..strategies import create_strategy
 
-    settings_model = type(create_strategy(strategy_name, base, base_source).settings)
+    strategy = create_strategy(strategy_name, base, base_source)
+    settings_model = type(strategy.settings)
     typed: dict[str, tuple] = {}
     problems: list[Problem] = []
     for name, values in raw.items():
@@ -81,20 +83,50 @@ def typed_grid(strategy_name: str, base: dict[str, Any], raw: dict[str, Any], so
         if not values:
             problems.append(Problem(source, None, f"{name}: no values"))
             continue
+        if name in strategy.market_settings and len(values) > 1:
+            problems.append(Problem(source, None, f"{name}: {strategy_name} reads it when the market is loaded and "
+                                    "prepared, once for the whole grid; give one value (run one sweep per value)"))
+            continue
         parsed = []
         for value in values:
             try:
                 settings = validate_section(settings_model, {**base, name: value}, source)
-            except InputRejected as exc:
-                problems += exc.problems
-                continue
+            except InputRejected as exc:  # one problem per parameter: its other values fail alike
+                field = settings_model.model_fields.get(name)
+                if isinstance(value, str) and field is not None and _structured(field.annotation):
+                    problems.append(Problem(source, None, f"{name}: a list or dict value cannot be given as "
+                                            f"comma-separated text; set it in the config's walkforward.grid"))
+                else:
+                    problems += exc.problems[:1]
+                break
+            number = getattr(settings, name, None)
+            if isinstance(number, float) and not math.isfinite(number):
+                problems.append(Problem(source, None, f"{name}: {value!r} is not a finite number"))
+                break
             parsed.append(settings.model_dump(mode="json")[name])
-        if len(set(map(repr, parsed))) < len(parsed):
-            problems.append(Problem(source, None, f"{name}: repeated value in {values}"))
-        typed[name] = tuple(parsed)
+        else:
+            if len(set(map(repr, parsed))) < len(parsed):
+                problems.append(Problem(source, None, f"{name}: repeated value in {values}"))
+            typed[name] = tuple(parsed)
     if problems:
         raise InputRejected(problems)
     return typed
+
+
+def _structured(annotation: Any) -> bool:
+    """Whether a settings field takes lists or dicts (which ``--grid name=v1,v2`` text cannot spell)."""
+    if get_origin(annotation) in (list, dict, tuple, set) or annotation in (list, dict, tuple, set):
+        return True
+    return any(_structured(arg) for arg in get_args(annotation))
+
+
+def no_grid(strategy_name: str, source: str) -> Problem:
+    """The strategy declares no ``search_space`` and none was given: the fields a grid may vary."""
+    from ..strategies import create_strategy
+
+    fields = ", ".join(type(create_strategy(strategy_name).settings).model_fields)
+    return Problem(source, None, f"no grid for {strategy_name} (it declares no search_space): give --grid "
+                   f"name=v1,v2 or a walkforward.grid section; its settings fields: {fields}")
 
 
 def make_spec(strategy: str, settings: dict[str, Any] | None = None, config: BacktestConfig | None = None,
@@ -113,8 +145,7 @@ def make_spec(strategy: str, settings: dict[str, Any] | None = None, config: Bac
     else:
         raw, where = STRATEGIES[strategy].search_space if strategy in STRATEGIES else {}, f"{strategy}.search_space"
     if not raw:
-        raise InputRejected(Problem(source, None, f"no grid for {strategy}: give --grid name=v1,v2 or a "
-                                    "walkforward.grid section (the strategy declares no search_space)"))
+        raise InputRejected(no_grid(strategy, source))
     typed = typed_grid(strategy, base, raw, where, f"{source}: strategy")
     run = RunSpec(strategy, base, config or BacktestConfig(), benchmark, wf.start, wf.end, source)
     return WalkForwardSpec(run, wf, typed, where)

@@ -119,6 +119,14 @@ def stops_on(risk: RiskArgs) -> bool:
     return risk[0] == risk[0] or risk[1] == risk[1] or risk[2] == risk[2]
 
 
+def stock_stop_level(entry: float, stock_stop: float) -> float:
+    """The price at or below which :func:`stock_stop_hit` sells: entry × (1 − stock_stop + EPS); NaN when the
+    stop is off or the entry unknown (the market monitor alerts on it intraday)."""
+    if stock_stop != stock_stop or not entry > 0:
+        return math.nan
+    return entry * (1.0 - stock_stop + EPS)
+
+
 @jit()
 def stock_stop_hit(close: float, entry: float, stock_stop: float) -> bool:
     """The single-stock stop: the close is at or below entry × (1 − stock_stop) (NaN stop = off)."""
@@ -179,11 +187,10 @@ def check_close(i: int, cash: float, shares: FloatArray, close: FloatArray, entr
         sell_cause[j] = PLAN
         if shares[j] <= 0:
             continue
-        loss = close[j] / entry[j] - 1.0 if entry[j] > 0 else np.nan
         if state[FLAT] != 0:
             sell_cause[j], sell_trigger[j] = PORTFOLIO_STOP, state[FLAT_TRIGGER]
-        elif stock_stop_hit(close[j], entry[j], stock_stop):
-            sell_cause[j], sell_trigger[j] = STOCK_STOP, loss
+        elif stock_stop_hit(close[j], entry[j], stock_stop):  # (entry > 0: the loss is defined)
+            sell_cause[j], sell_trigger[j] = STOCK_STOP, close[j] / entry[j] - 1.0
             blocked_until[j] = i + 1  # the row decided on this close does not trade it either
         elif keep[j] == keep[j] and shares[j] > keep[j] + EPS:
             sell_cause[j], sell_trigger[j] = DRAWDOWN_HALVE, state[HALVE_TRIGGER]

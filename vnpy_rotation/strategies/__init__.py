@@ -7,7 +7,7 @@ from typing import Any
 from ..config import validate_section
 from ..data.market_data import MarketMemo
 from ..errors import InputRejected, Problem
-from ..protocol import TargetStrategy
+from ..protocol import StrategyBase, TargetStrategy
 from .equal_weight import EqualWeightStrategy
 from .etf_rotation import EtfRotationStrategy
 from .momentum import MomentumTopNStrategy
@@ -26,12 +26,10 @@ def create_strategy(name: str, raw_settings: dict[str, Any] | None = None, sourc
     return cls(validate_section(cls.Settings, raw_settings, source))
 
 
-def for_sweep(name: str, raw_settings: dict[str, Any], memo: MarketMemo) -> TargetStrategy:
+def for_sweep(name: str, raw_settings: dict[str, Any], memo: MarketMemo) -> StrategyBase:
     """:func:`create_strategy` for one run of a sweep: it shares ``memo`` (values derived from the market,
     computed once per chunk) and builds no per-trade notes where it has any (a sweep keeps only metrics)."""
     strategy = create_strategy(name, raw_settings, "sweep")
-    if hasattr(strategy, "memo"):
-        strategy.memo = memo
-    if hasattr(strategy, "notes"):
-        strategy.notes = False
+    assert isinstance(strategy, StrategyBase)  # every built-in strategy is one
+    strategy.memo, strategy.notes = memo, False
     return strategy

@@ -42,6 +42,7 @@ class EqualWeightStrategy(StrategyBase):
     """Holds every listed, tradable member at the same weight; members without data wait for it."""
 
     name: ClassVar[str] = "equal_weight"
+    market_settings: ClassVar[tuple[str, ...]] = ("symbols",)
     Settings = EqualWeightSettings
 
     def __init__(self, settings: EqualWeightSettings) -> None:

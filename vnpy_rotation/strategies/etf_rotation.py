@@ -27,7 +27,7 @@ from pydantic import Field, field_validator, model_validator
 from ..backtest.engine import TargetPlan
 from ..backtest.strategy import rebalance_days
 from ..config import StrategySettings
-from ..data.market_data import MarketData, MarketMemo, derived, forward_fill
+from ..data.market_data import MarketData, derived, forward_fill
 from ..factors.inputs import pool_factors, pool_inputs
 from ..factors.library import FACTORS
 from ..protocol import StrategyBase
@@ -96,6 +96,18 @@ class PoolDecisions:
     capacity: Callable[[], pd.DataFrame]  # where a constraint bound (built when asked: sweeps skip it)
 
 
+@dataclass(frozen=True)
+class PoolRanking:
+    """One pool's ranking on some rows: per row × member, the factors, the score and the rank (0: unranked)."""
+
+    pool: str
+    rows: np.ndarray
+    members: list[str]
+    factors: dict[str, np.ndarray]  # factor name → rows × members (raw values, before orientation)
+    score: np.ndarray
+    rank: np.ndarray
+
+
 class EtfRotationStrategy(StrategyBase):
     """Rotation among ETF pools; ``targets`` is what both the backtester and the live app call."""
 
@@ -108,6 +120,7 @@ class EtfRotationStrategy(StrategyBase):
     search_space: ClassVar[dict[str, list]] = {"top_n": [1, 2, 3], "buffer": [0, 1, 2],
                                                "schedule": ["week_end", "month_end"],
                                                "absolute_factor": ["mom_60", "mom_120"]}
+    market_settings: ClassVar[tuple[str, ...]] = ("pools_file", "pools")
     Settings = EtfRotationSettings
 
     def __init__(self, settings: EtfRotationSettings) -> None:
@@ -117,7 +130,6 @@ class EtfRotationStrategy(StrategyBase):
         self.last_decision: str = ""
         self.holdings: str = ""
         self._decided: tuple[MarketData, list[PoolDecisions]] | None = None
-        self.memo: MarketMemo | None = None  # a sweep chunk's shared derived values (see backtest.sweep)
 
     @property
     def symbols(self) -> list[str]:
@@ -155,24 +167,9 @@ class EtfRotationStrategy(StrategyBase):
         # Through the memo (a sweep chunk), what depends only on the market, the pool and the schedule is
         # computed once and shared by every combination; a single run computes it afresh, the same way.
         sessions = derived(memo, market, ("sessions", key), lambda: pool_inputs(market, members)[0])
-
-        def factor(name: str) -> np.ndarray:
-            return derived(memo, market, ("factor", key, name),
-                           lambda: pool_factors(market, members, [name]).values[name])
-
         on = (key, s.schedule, s.every_k)  # the decision rows
         rows = derived(memo, market, ("rows", *on), lambda: self.decision_rows(market, sessions))
-        has_bar, history, adv = derived(memo, market, ("tradable", *on, tuple(columns)),
-                                        lambda: _tradable(market, columns, rows))
-        universe = (*on, s.min_history, s.min_adv, s.absolute_factor, s.absolute_threshold)
-        eligible = derived(memo, market, ("eligible", *universe), lambda: (
-            has_bar[:, :len(members)] & (history[:, :len(members)] >= s.min_history)
-            & (adv[:, :len(members)] >= s.min_adv)
-            & (np.nan_to_num(factor(s.absolute_factor)[rows], nan=-np.inf) > s.absolute_threshold)))
-        mix = tuple(s.factors.items())
-        scores = derived(memo, market, ("scores", *on, mix), lambda: weighted_ranks(
-            {k: percentile_ranks(FACTORS[k].direction * factor(k)[rows]) for k in s.factors}, s.factors))
-        ranked = derived(memo, market, ("ranked", *universe, mix), lambda: rank_usable(scores, eligible))
+        has_bar, history, adv, eligible, scores, ranked = self._scored(market, pool, rows, on)
         selected = select_ranked(*ranked, s.top_n, s.buffer)
         weights, empty = slot_weights(selected, s.top_n, limits.max_single_weight)
         desired = np.zeros((len(rows), len(columns)))
@@ -187,6 +184,44 @@ class EtfRotationStrategy(StrategyBase):
         capacity = partial(_capacity_rows, market, pool, rows, columns, desired, allowed, adv, binding, capped_single,
                            limits.target_capital, limits.max_adv_pct, limits.max_single_weight)
         return PoolDecisions(pool, rows, columns, allowed, selected, capacity)
+
+    def _scored(self, market: MarketData, pool: str, rows: np.ndarray, on: tuple) -> tuple:
+        """On ``rows`` (memo key ``on``): has_bar, history, ADV over the pool's columns; the members'
+        eligibility, composite score and :func:`rank_usable` ranking."""
+        s = self.settings
+        members = list(self.pools_config.pools[pool])
+        columns = self.pool_columns(pool)
+        memo, key = self.memo, tuple(members)
+
+        def factor(name: str) -> np.ndarray:
+            return derived(memo, market, ("factor", key, name),
+                           lambda: pool_factors(market, members, [name]).values[name])
+
+        has_bar, history, adv = derived(memo, market, ("tradable", *on, tuple(columns)),
+                                        lambda: _tradable(market, columns, rows))
+        universe = (*on, s.min_history, s.min_adv, s.absolute_factor, s.absolute_threshold)
+        eligible = derived(memo, market, ("eligible", *universe), lambda: (
+            has_bar[:, :len(members)] & (history[:, :len(members)] >= s.min_history)
+            & (adv[:, :len(members)] >= s.min_adv)
+            & (np.nan_to_num(factor(s.absolute_factor)[rows], nan=-np.inf) > s.absolute_threshold)))
+        mix = tuple(s.factors.items())
+        scores = derived(memo, market, ("scores", *on, mix), lambda: weighted_ranks(
+            {k: percentile_ranks(FACTORS[k].direction * factor(k)[rows]) for k in s.factors}, s.factors))
+        ranked = derived(memo, market, ("ranked", *universe, mix), lambda: rank_usable(scores, eligible))
+        return has_bar, history, adv, eligible, scores, ranked
+
+    def pool_ranking(self, market: MarketData, pool: str, rows: np.ndarray) -> PoolRanking:
+        """What ``decide_pool`` selects on, for any ``rows`` (e.g. the last close): each weighted factor's
+        value, the composite score and the rank among the usable members (1 best, 0 not ranked)."""
+        members = list(self.pools_config.pools[pool])
+        _, _, _, _, scores, (order, usable) = self._scored(market, pool, rows, (tuple(members), "rows",
+                                                                                rows.tobytes()))
+        factors = pool_factors(market, members, list(self.settings.factors)).values
+        rank = np.zeros(usable.shape, dtype=int)
+        for i in range(len(rows)):
+            ranked = [j for j in order[i] if usable[i, j]]
+            rank[i, ranked] = np.arange(1, len(ranked) + 1)
+        return PoolRanking(pool, rows, members, {k: v[rows] for k, v in factors.items()}, scores, rank)
 
     # -- what the engines call ------------------------------------------------------------------
     def decisions(self, market: MarketData) -> list[PoolDecisions]:

@@ -52,9 +52,18 @@ def momentum_scores(market: MarketData, lookback: int, adjusted: bool = True,
 def top_n_weights(scores: np.ndarray, top_n: int, invested: float, absolute: bool) -> np.ndarray:
     """Equal weights on the ``top_n`` highest scores of each row (ties broken by column order)."""
     ranked = np.where(np.isfinite(scores), scores, -np.inf)
-    order = np.argsort(-ranked, axis=1, kind="stable")[:, :top_n]
     chosen = np.zeros(scores.shape, dtype=bool)
-    np.put_along_axis(chosen, order, True, axis=1)
+    if top_n <= 3:
+        # A few row-wise argmax passes instead of a full stable sort: ``argmax`` takes the first of equal
+        # highs, the column order the stable sort gives ties. A pass that lands on -inf (fewer finite scores
+        # than ``top_n``) marks a non-finite score, which the mask below removes, as the sort's pick was.
+        rows = np.arange(len(ranked))
+        for _ in range(top_n):
+            best = ranked.argmax(axis=1)
+            chosen[rows, best] = True
+            ranked[rows, best] = -np.inf
+    else:
+        np.put_along_axis(chosen, np.argsort(-ranked, axis=1, kind="stable")[:, :top_n], True, axis=1)
     chosen &= np.isfinite(scores)
     if absolute:
         chosen &= scores > 0

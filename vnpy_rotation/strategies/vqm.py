@@ -28,7 +28,7 @@ from pydantic import Field, model_validator
 from ..backtest.engine import TargetPlan
 from ..backtest.strategy import rebalance_days, weights_frame
 from ..config import StrategySettings
-from ..data.market_data import MarketData, MarketMemo, derived
+from ..data.market_data import MarketData, derived
 from ..fundamentals.panels import KNOWN_PANEL, fundamental_panels, pe_ttm
 from ..fundamentals.share_changes import Distribution, eps_share_scale, from_holding_arrays, trailing_cash
 from ..fundamentals.universe import coverage_warning, rebuild_membership
@@ -106,12 +106,11 @@ class VqmStrategy(StrategyBase):
     name: ClassVar[str] = "vqm"
     Settings = VqmSettings
     search_space: ClassVar[dict[str, list]] = {"w_pe": [0.4, 0.5, 0.6, 0.7, 0.8], "top_n": [10, 20, 30]}
+    market_settings: ClassVar[tuple[str, ...]] = ("symbols", "index", "express_stand_in", "roe")
 
     def __init__(self, settings: VqmSettings) -> None:
         self.settings = settings
         self.data_warnings: list[str] = []
-        self.memo: MarketMemo | None = None  # a sweep chunk's shared derived values (see backtest.sweep)
-        self.notes = True  # per-trade reasons in the plan; a sweep turns them off (it keeps only metrics)
 
     @cached_property
     def symbols(self) -> list[str]:
@@ -192,10 +191,16 @@ class VqmStrategy(StrategyBase):
         key = (rows.tobytes(), s.min_listed_days, s.w_pb > 0, s.w_dy > 0)
         excluded, pe, roe, pb, approximate, dy = derived(self.memo, market, ("vqm_inputs", *key),
                                                          lambda: self._inputs(market, rows))
-        eligible = ~excluded.any(axis=0)
+        eligible = derived(self.memo, market, ("vqm_eligible", *key), lambda: ~excluded.any(axis=0))
         ranks = derived(self.memo, market, ("vqm_ranks", *key), lambda: vqm_factor_ranks(pe, roe, eligible, pb, dy))
-        score = weighted_vqm(ranks, s.w_pe, s.roe_weight, s.w_pb, s.w_dy, pb is not None, dy is not None)
-        return Ranking(excluded, eligible, pe, roe, score, score_ranks(score), pb, approximate, dy)
+        weights = (s.w_pe, s.roe_weight, s.w_pb, s.w_dy)
+
+        def scored() -> tuple[np.ndarray, np.ndarray]:
+            score = weighted_vqm(ranks, *weights, pb is not None, dy is not None)
+            return score, score_ranks(score)
+
+        score, rank = derived(self.memo, market, ("vqm_score", *key, weights), scored)  # shared by every top_n
+        return Ranking(excluded, eligible, pe, roe, score, rank, pb, approximate, dy)
 
     def _inputs(self, market: MarketData, rows: np.ndarray) -> tuple:
         """(exclusions, PE, ROE, PB, PB approximate flag, dividend yield) on ``rows``; PB, DY: while weighted."""
@@ -219,7 +224,7 @@ class VqmStrategy(StrategyBase):
         excluded, eligible, pe, roe, score, rank = ranking[:6]
         chosen = rank <= s.top_n
         weights = np.where(chosen, s.invested / s.top_n, 0.0)
-        frame = weights_frame(market, rows, weights)
+        frame = weights_frame(market, rows, weights, self.memo)
         notes = _notes(frame, chosen, rank, pe, roe, s.top_n, ranking) if self.notes else None
         tables = {"selection": lambda: _selection_table(frame, chosen, ranking),
                   "universe": lambda: _universe_table(frame.index, excluded, eligible, self.exclusions)}
@@ -302,22 +307,35 @@ def trailing_dividend_yield(market: MarketData) -> np.ndarray:
     return out
 
 
+def _known_stock(vt_symbol: str) -> bool:
+    from ..errors import UnknownInstrument
+    from ..market.instruments import lookup
+
+    try:
+        return lookup(vt_symbol).is_stock
+    except UnknownInstrument:
+        return False
+
+
 def listed_sessions(first_days: dict, days: pd.DatetimeIndex, symbols) -> np.ndarray:
     """Trading sessions from each symbol's first bar to each day (first bar day = 1; 0 before it).
 
     The first bar is the listing only when the data starts before it: a series starting on the earliest
     first day of all the symbols is taken as listed before the data begins (its age is unknown, not
-    young; inf), otherwise every stock would look newly listed at the start of the data.
+    young; inf), otherwise every stock would look newly listed at the start of the data. Only stocks count for
+    that earliest day: an index stored under a stock's code (000001.SSE, the SSE Composite, beside 000001.SZSE)
+    with a longer history must not make every stock look young.
     """
     sessions = default_calendar().between().values.astype("datetime64[D]")
     at = np.searchsorted(sessions, days.values.astype("datetime64[D]"), side="right")
-    data_start = min(first_days.values()) if first_days else None
+    stock_starts = [day for symbol, day in first_days.items() if _known_stock(symbol)]
+    data_start = min(stock_starts) if stock_starts else None
     out = np.zeros((len(days), len(symbols)))
     for j, symbol in enumerate(symbols):
         first = first_days.get(symbol)
         if first is None:
             continue
-        if first == data_start and len(first_days) > 1:
+        if first == data_start and len(stock_starts) > 1:
             out[:, j] = np.inf
         else:
             out[:, j] = np.maximum(at - np.searchsorted(sessions, np.datetime64(first, "D")), 0)

@@ -27,6 +27,7 @@ from vnpy.trader.event import EVENT_ACCOUNT, EVENT_POSITION, EVENT_TRADE
 from vnpy.trader.object import AccountData, OrderRequest, PositionData, TradeData
 from vnpy.trader.utility import get_folder_path
 
+from ...allocation import AccountState, AllocationConfig, AllocationDecision, Snapshot, review
 from ...risk.config import RiskConfig
 from ...risk.events import (
     ACCOUNT,
@@ -63,6 +64,7 @@ class RiskEngine(BaseEngine):
         self.notifier: Any = None
         self._state_file: RiskStateFile | None = None  # read on first use: init_engine may name another folder
         self.rule: Any = None
+        self.allocation_config: AllocationConfig | None = None  # None: no allocation, nothing capped
         self._registered = False
         self._register()
         self.attach_rule()
@@ -77,14 +79,17 @@ class RiskEngine(BaseEngine):
 
     # -- set-up -------------------------------------------------------------------------------------
     def init_engine(self, state_folder: Path | None = None, config: RiskConfig | None = None,
-                    gateway: str | None = None, notifications: bool = True) -> None:
+                    gateway: str | None = None, notifications: bool = True,
+                    allocation: AllocationConfig | None = None) -> None:
         """Load the state from ``state_folder`` (default: the runtime folder's ``rotation_risk``) with the
         account ladder ``config`` (None: the one stored there, else off); ``gateway``: watch only that
-        gateway's accounts; ``notifications``: notify every rung change (see the rotation app's notifier)."""
+        gateway's accounts; ``notifications``: notify every rung change (see the rotation app's notifier);
+        ``allocation``: how capital is shared among strategies and accounts (reviewed after each close)."""
         from ..rotation.notifications import build_notifier
 
         self._state_file = RiskStateFile(Path(state_folder) if state_folder else get_folder_path(STATE_FOLDER), config)
         self.gateway = gateway
+        self.allocation_config = allocation
         if notifications and self.notifier is None:
             self.notifier = build_notifier(self.main_engine, self.write_log)
             self.notify = self.notifier.notify
@@ -201,6 +206,42 @@ class RiskEngine(BaseEngine):
             self._close_scope(ACCOUNT, day, equity, self.state_file.account_gate().rung)
         return changes
 
+    # -- capital allocation -------------------------------------------------------------------------------
+    def allocation(self) -> AllocationDecision | None:
+        """The allocation record in force (None without an ``allocation:`` configuration or before its first
+        review): what sizing caps each strategy's buys by."""
+        if self.allocation_config is None:
+            return None
+        return self.state_file.allocation_decision()
+
+    def account_states(self) -> dict[str, AccountState]:
+        """Each configured account's equity (``balance``) and cash (``available``) from its gateway's reports."""
+        states: dict[str, AccountState] = {}
+        for account in self.allocation_config.accounts if self.allocation_config else ():
+            reports = [a for a in self.accounts.values() if a.gateway_name == account.gateway]
+            if reports:
+                states[account.id] = AccountState(sum(float(a.balance) for a in reports),
+                                                  sum(float(a.available) for a in reports))
+        return states
+
+    def review_allocation(self, now: datetime, returns: dict[str, tuple[tuple[date, float], ...]]
+                          ) -> AllocationDecision | None:
+        """The scheduled review after a close (:func:`vnpy_rotation.allocation.review`) on the accounts'
+        reported equities and the strategies' daily ``returns``; the result is stored in the risk state
+        (saved atomically), a re-allocation is logged and notified. Returns the allocation in force."""
+        if self.allocation_config is None:
+            return None
+        previous = self.state_file.allocation_decision()
+        decision, changed = review(self.allocation_config, Snapshot(self.account_states(), returns), now, previous)
+        if decision is not previous:
+            self.state_file.set_allocation(decision, changed)
+            self.state_file.save()
+        if changed:
+            lines = "; ".join(f"{x.account}/{x.strategy} {x.amount:,.2f}" for x in decision.lines)
+            self.write_log(f"资金分配 {decision.at:%Y-%m-%d} ({decision.reason}): {lines}")
+            self.notify("risk_state", "资金分配调整", f"{decision.reason}\n{lines}")
+        return decision
+
     def observe_deviation(self, scope: str, day: date, value: float) -> list[tuple[RiskAlert, Flag]]:
         """The backtest-vs-live deviation of ``scope`` measured over the sessions up to ``day`` (the replay's
         max |equity difference| / capital): a fail-safe observation of that session. Returns the flags raised
@@ -279,10 +320,12 @@ class RiskEngine(BaseEngine):
     # -- views --------------------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         """What the widget shows: one row per scope, the denials and alerts (newest last), the history, the
-        audit rows, the flags."""
+        audit rows, the flags, the allocation in force and the re-allocations (newest last)."""
         with self.state_file.lock:
             return {"rows": self.state_file.rows(), "denials": list(self.state_file.denials), "alerts": list(self.state_file.alerts),
-                    "history": list(self.state_file.history), "audit": list(self.state_file.audit), "flags": dict(self.state_file.flags)}
+                    "history": list(self.state_file.history), "audit": list(self.state_file.audit), "flags": dict(self.state_file.flags),
+                    "allocation": self.state_file.allocation if self.allocation_config is not None else None,
+                    "allocations": list(self.state_file.allocations)}
 
     def put_snapshot(self) -> None:
         self.event_engine.put(Event(EVENT_RISK_SNAPSHOT, self.snapshot()))

@@ -18,6 +18,7 @@ from typing import Any, get_args
 
 import numpy as np
 
+from ...allocation import AllocationDecision
 from ...errors import InputRejected, Problem
 from ...live.state_file import read_json, write_atomic
 from ...risk.config import RiskConfig
@@ -54,6 +55,7 @@ STATE_FILENAME = RISK_STATE_FILE
 STATE_VERSION = 1
 DENIAL_LOG = "risk_denials.jsonl"  # every denial, one JSON object per line, appended as it happens
 FLAG_NAMES: tuple[str, ...] = get_args(Flag)  # the fail-safe rows' flags
+MAX_ALLOCATIONS = 100  # allocation decisions kept (each re-allocation)
 MAX_DENIALS = 500  # the newest denials (and alerts) kept in the file (the log keeps them all)
 
 
@@ -130,6 +132,11 @@ class RiskStateFile:
         self.responses: dict[str, dict[str, Any]] = dict(raw.get("responses") or {})
         for record in self.responses.values():
             failsafe.check_record(record)
+        # the capital allocation in force (an AllocationDecision's JSON) and the earlier decisions, newest last
+        self.allocation: dict[str, Any] | None = raw.get("allocation")
+        self.allocations: list[dict[str, Any]] = list(raw.get("allocations") or [])
+        if self.allocation is not None:
+            AllocationDecision.from_json(self.allocation)  # every field there
 
     # -- the account ladder -------------------------------------------------------------------------
     def account_gate(self) -> Gate:
@@ -317,6 +324,19 @@ class RiskStateFile:
             self.responses[scope], raised = stepped
             return [(RiskAlert("failsafe", scope, day, f"{f.flag}: {f.reason}"), f.flag) for f in raised]
 
+    # -- capital allocation ---------------------------------------------------------------------------
+    def allocation_decision(self) -> AllocationDecision | None:
+        """The allocation in force (None: none decided yet, nothing is capped)."""
+        with self.lock:
+            return None if self.allocation is None else AllocationDecision.from_json(self.allocation)
+
+    def set_allocation(self, decision: AllocationDecision, changed: bool) -> None:
+        """Keep ``decision`` as the allocation in force; a ``changed`` one also joins the decisions' history."""
+        with self.lock:
+            self.allocation = decision.to_json()
+            if changed:
+                self.allocations = (self.allocations + [self.allocation])[-MAX_ALLOCATIONS:]
+
     # -- persistence and views ------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
         with self.lock:
@@ -325,7 +345,8 @@ class RiskStateFile:
                                 "since": self.since, "reason": self.reason, "equity": self.equity},
                     "strategies": self.strategies, "history": self.history, "audit": self.audit,
                     "denials": self.denials, "alerts": self.alerts, "flags": self.flags,
-                    "equities": self.equities, "verdicts": self.verdicts, "responses": self.responses}
+                    "equities": self.equities, "verdicts": self.verdicts, "responses": self.responses,
+                    "allocation": self.allocation, "allocations": self.allocations}
 
     def save(self) -> None:
         with self.lock:  # two threads saving: the later state must be the one left on disk

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterable
 
 from vnpy.trader.constant import Direction, Exchange, Offset, OrderType, Status
 from vnpy.trader.engine import MainEngine
@@ -30,10 +30,13 @@ class VnpyBroker:
     read from the OMS engine's caches, which the gateway's pushes keep current."""
 
     def __init__(self, main_engine: MainEngine, gateway_name: str,
-                 on_refused: Callable[[OrderRequest], None] = lambda req: None) -> None:
+                 on_refused: Callable[[OrderRequest], None] = lambda req: None,
+                 symbols: Callable[[], Iterable[str] | None] = lambda: None) -> None:
         self.main_engine = main_engine
         self.gateway_name = gateway_name
         self.on_refused = on_refused  # an order refused before reaching the gateway (vnpy_riskmanager)
+        # several strategies in one account: each sees only the holdings of its own symbols (None: all of them)
+        self.symbols = symbols
 
     def send(self, symbol: str, buy: bool, volume: float, price: float, reference: str) -> str:
         code, exchange = symbol.split(".")
@@ -60,6 +63,10 @@ class VnpyBroker:
         for p in self.main_engine.get_all_positions():
             if p.gateway_name == self.gateway_name and p.direction in (Direction.NET, Direction.LONG):
                 held[p.vt_symbol] = held.get(p.vt_symbol, 0.0) + float(p.volume)
+        mine = self.symbols()
+        if mine is not None:
+            own = set(mine)
+            held = {s: v for s, v in held.items() if s in own}
         return held
 
     def cash(self) -> float:

@@ -157,7 +157,7 @@ class CanaryDriver:
         if progress is not None and progress.day == day.isoformat():
             return  # a restart during the session: the cycle carries on with the plan the risk stage let through
         cycle.state.plan = net_open(ledger, day, quotes, cycle.terms_for, cycle.settings.config,
-                                    cycle.broker.holdings(), float(cycle.broker.cash()))
+                                    cycle.broker.holdings(), float(cycle.broker.cash()), cycle.allocation())
         for note in ledger.aligned:
             self.engine.write_log(f"[{instance.name}] canary books follow the account overnight: {note}")
         cycle.save()

@@ -53,14 +53,18 @@ class SessionClock:
 
     def replay_session(self, gateway, day: pd.Timestamp,
                        around: Callable[[str, date, Callable[[], None]], None] | None = None) -> None:
-        """One session of a :class:`~vnpy_rotation.gateways.replay.ReplayGateway`: open, retry, deadline on the
+        """One session of a :class:`~vnpy_rotation.gateways.replay.ReplayGateway` (or a list of them, one per
+        account): open, retry, deadline on the
         opening ticks, then the close on the closing ticks. ``around`` runs each phase (the session log)."""
         run = around or (lambda name, today, step: step())
-        gateway.begin_day(day)
+        gateways = list(gateway) if isinstance(gateway, (list, tuple)) else [gateway]  # several accounts
+        for one in gateways:
+            one.begin_day(day)
         self.drain()
         for name in SESSION:
             run(name, day.date(), lambda name=name: self.phase(name, day.date()))
-        gateway.end_day(day)
+        for one in gateways:
+            one.end_day(day)
         self.drain()
         run("close", day.date(), lambda: self.phase("close", day.date()))
 

@@ -13,12 +13,13 @@ import shutil
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import pandas as pd
 from vnpy.event import EventEngine
 from vnpy.trader.engine import MainEngine
 
+from ...allocation import AllocationConfig
 from ...backtest.config import BacktestConfig
 from ...backtest.engine import simulate
 from ...backtest.loader import market_for
@@ -56,6 +57,7 @@ class TradeSpec:
     trouble: Trouble | None = None  # replay: trouble the paper account injects (a canary drill)
     until_canary_ends: bool = False  # replay: stop after the session that ends the canary (a drill)
     kpi: KpiThresholds | None = None  # the daily KPI snapshot's thresholds (None: the defaults)
+    allocation: AllocationConfig | None = None  # capital shared among strategies and accounts (None: not capped)
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,9 @@ def run_parameters(spec: TradeSpec, gateway: str, connection: dict[str, Any] | N
             "canary": None if spec.canary is None else {"candidate": spec.canary.candidate,
                                                          "config": spec.canary.config.model_dump(mode="json")},
             "trouble": None if spec.trouble is None else spec.trouble.model_dump(mode="json"),
-            "connection": {k: v for k, v in (connection or {}).items() if k != "token"}}  # no secrets on disk
+            "connection": {k: v for k, v in (connection or {}).items() if k != "token"},  # no secrets on disk
+            # only when set: runs recorded before allocation existed resume unchanged
+            **({} if spec.allocation is None else {"allocation": spec.allocation.model_dump(mode="json")})}
 
 
 def claim_out_folder(out: Path, parameters: dict[str, Any], fresh: bool = False) -> str:
@@ -134,7 +138,10 @@ class Stack:
     CanaryEngine over it, and a way to wait until the queue is idle."""
 
     def __init__(self, gateway_class: type, state_folder: Path, notifications: bool = True,
-                 risk: RiskConfig | None = None) -> None:
+                 risk: RiskConfig | None = None, accounts: Sequence[str] = (),
+                 allocation: AllocationConfig | None = None) -> None:
+        """``accounts``: gateway names, one ``gateway_class`` instance each in the one MainEngine (several
+        accounts; empty: the class's default name); ``allocation``: how capital is shared among strategies."""
         from vnpy_riskmanager import RiskManagerApp
 
         from ..canary import CanaryApp, CanaryEngine
@@ -142,11 +149,16 @@ class Stack:
 
         self.event_engine = EventEngine()
         self.main_engine = MainEngine(self.event_engine)
-        self.gateway = self.main_engine.add_gateway(gateway_class)
+        self.gateways = {}
+        for name in accounts or ("",):
+            gateway = self.main_engine.add_gateway(gateway_class, name)
+            self.gateways[gateway.gateway_name] = gateway
+        self.gateway = next(iter(self.gateways.values()))  # the first account's
         self.main_engine.add_app(RiskManagerApp)
         self.risk: RiskEngine = self.main_engine.add_app(RiskApp)  # after RiskManager: it registers its rule there
         # the account ladder of the run's configuration (None: the one stored with the state)
-        self.risk.init_engine(state_folder=state_folder, config=risk, notifications=notifications)
+        self.risk.init_engine(state_folder=state_folder, config=risk, notifications=notifications,
+                              allocation=allocation)
         self.engine: RotationEngine = self.main_engine.add_app(RotationStrategyApp)
         self.engine.init_engine(state_folder=state_folder, notifications=notifications)
         self.canary: CanaryEngine = self.main_engine.add_app(CanaryApp)  # the releases' control plane
@@ -170,6 +182,15 @@ class Stack:
 
     def close(self) -> None:
         self.main_engine.close()
+
+
+def accounts_of(spec: TradeSpec) -> tuple[str, ...]:
+    """The gateway name the run's strategy trades through: its account's in the ``allocation:`` section
+    (empty: the gateway class's default name)."""
+    if spec.allocation is None:
+        return ()
+    line = next((s for s in spec.allocation.strategies if s.name == spec.strategy), None)
+    return () if line is None else (spec.allocation.account(line.account).gateway,)
 
 
 def class_name_of(strategy: str) -> str:
@@ -209,7 +230,8 @@ def run_replay(spec: TradeSpec, output: Callable[[str], None] = print) -> Consis
         output("imported the bundled real data into the database (first run)")
     spec = clip_replay(spec, bar_span(symbols), output)
     state = spec.out / "state"
-    stack = Stack(ReplayGateway, state, notifications=False, risk=spec.config.risk)  # paper history: nobody to tell
+    stack = Stack(ReplayGateway, state, notifications=False, risk=spec.config.risk,  # paper history: nobody to tell
+                  accounts=accounts_of(spec), allocation=spec.allocation)
     try:
         gateway: ReplayGateway = stack.gateway
         gateway.config = spec.config

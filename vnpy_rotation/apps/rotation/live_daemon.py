@@ -16,7 +16,7 @@ from vnpy.trader.utility import load_json
 from ...live.schedule import SHANGHAI, SessionTimes, next_phase
 from ...live.session_log import SessionLog, Slot, live_schedule
 from ...market.calendar import default_calendar
-from .daemon import Stack, TradeSpec, canary_to_start, ensure_instance, start_canary, stopped
+from .daemon import Stack, TradeSpec, accounts_of, canary_to_start, ensure_instance, start_canary, stopped
 from .journal import DayJournal
 from .kpi_hook import SessionKpis
 
@@ -48,7 +48,8 @@ def run_live(spec: TradeSpec, gateway_class: type, setting: dict, *, once: bool 
     """Trade ``spec.strategy`` through ``gateway_class`` until stopped (or one close with ``once``)."""
     stop = stop or threading.Event()
     install_signals(stop)
-    stack = Stack(gateway_class, spec.out / "state", risk=spec.config.risk)
+    stack = Stack(gateway_class, spec.out / "state", risk=spec.config.risk, accounts=accounts_of(spec),
+                  allocation=spec.allocation)
     try:
         stack.engine.day_closed.append(DayJournal(spec.out))
         stack.engine.day_closed.append(SessionKpis(spec.out, stack.engine.notify, stack.engine.write_log, spec.kpi))

@@ -13,7 +13,8 @@ from vnpy.trader.ui import QtCore, QtGui, QtWidgets
 
 from ....canary.release import GateResult
 from ....errors import RotationError
-from ...rotation.ui.widget import DataTable, EventWindow, group, money, splitter
+from ...rotation.ui.tables import DataTable, money
+from ...rotation.ui.widget import EventWindow, group, splitter
 from ..engine import APP_NAME, EVENT_CANARY_VIEW, CanaryEngine, CanarySnapshot, StrategyCanary
 
 TITLE = "Canary releases"

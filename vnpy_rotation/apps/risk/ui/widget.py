@@ -1,6 +1,6 @@
 """RiskMonitor, the risk app's window in VeighNa Trader: each scope's rung (the account, then each strategy)
 with its peak, drawdown, reasons, flags and latest exception-test zone; the orders the rule refused; the
-rung changes; the monitors' alerts; a manual reset and the clearing of a raised fail-safe flag, each asking
+rung changes; the monitors' alerts; the capital allocation in force and its last re-allocations; a manual reset and the clearing of a raised fail-safe flag, each asking
 for a reason."""
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from vnpy.trader.ui import QtCore, QtGui, QtWidgets
 
 from ....errors import InputRejected
 from ....risk.events import EVENT_RISK_SNAPSHOT
-from ...rotation.ui.widget import DataTable, EventWindow, group, money, splitter
+from ...rotation.ui.account_tables import AllocationTable, rate
+from ...rotation.ui.tables import DataTable, money
+from ...rotation.ui.widget import EventWindow, group, splitter
 from ..engine import APP_NAME, RiskEngine
 
 TITLE = "Risk monitor"
@@ -73,6 +75,19 @@ class ChangeTable(DataTable):
                        for c in reversed(history)])
 
 
+class ReallocationTable(DataTable):
+    """The re-allocations, newest first: one row per decision and strategy."""
+
+    headers = ("Date", "Rule", "Strategy", "Account", "Amount (CNY)", "Weight", "Reason")
+    fit = (0, 1, 2, 3, 4, 5)
+    shown = 20  # the last re-allocations listed (the state file keeps more)
+
+    def show_allocations(self, decisions: list[dict[str, Any]]) -> None:
+        self.set_rows([[d["at"].replace("T", " ")[:16], d["rule"], x["strategy"], x["account"], money(x["amount"]),
+                        rate(x["weight"]), x["reason"] or d.get("reason", "")]
+                       for d in reversed(decisions[-self.shown:]) for x in d["lines"]])
+
+
 class RiskMonitor(EventWindow):
     """The risk app's window; refreshed by the engine's ``eRiskSnapshot`` events."""
 
@@ -91,6 +106,8 @@ class RiskMonitor(EventWindow):
         self.denial_table = DenialTable()
         self.change_table = ChangeTable()
         self.alert_table = AlertTable()
+        self.allocation_table = AllocationTable()
+        self.reallocation_table = ReallocationTable()
         reset = QtWidgets.QPushButton("Reset selected to ACTIVE…")
         reset.setToolTip("A manual return to ACTIVE; it asks for a reason, which is kept in the audit rows")
         reset.clicked.connect(self.reset_selected)
@@ -107,8 +124,10 @@ class RiskMonitor(EventWindow):
         vbox.addLayout(buttons)
         lower = splitter(QtCore.Qt.Orientation.Horizontal, group("Rung changes", self.change_table),
                          group("Monitor alerts", self.alert_table))
+        capital = splitter(QtCore.Qt.Orientation.Horizontal, group("Allocation in force", self.allocation_table),
+                           group("Re-allocations", self.reallocation_table))
         vbox.addWidget(splitter(QtCore.Qt.Orientation.Vertical, group("Ladders", self.scope_table),
-                                group("Refused orders", self.denial_table), lower))
+                                group("Refused orders", self.denial_table), lower, capital))
         self.signal_snapshot.connect(self.process_snapshot_event)
 
     # -- data ---------------------------------------------------------------------------------------
@@ -127,6 +146,8 @@ class RiskMonitor(EventWindow):
         self.denial_table.show_denials(self.data["denials"])
         self.change_table.show_changes(self.data["history"])
         self.alert_table.show_alerts(self.data["alerts"])
+        self.allocation_table.show_allocation(self.data.get("allocation"))
+        self.reallocation_table.show_allocations(self.data.get("allocations", []))
 
     # -- actions ------------------------------------------------------------------------------------
     def reset_selected(self) -> None:

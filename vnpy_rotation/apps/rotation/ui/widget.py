@@ -1,10 +1,11 @@
 """RotationManager, the rotation app's window in VeighNa Trader: the strategies (add / edit / remove / init /
-start / stop) and, for the selected one, its plan with the day's legs, orders, fills and last summary; a log."""
+start / stop) and, for the selected one, its plan with the day's legs, orders, fills, execution statistics and
+last summary; the allocation in force; batch operations (cancel a strategy's or an account's orders, flatten a
+strategy), each through the engine's methods; a log."""
 
 from __future__ import annotations
 
 import json
-import math
 import threading
 from datetime import datetime
 from typing import Any, Callable
@@ -16,6 +17,8 @@ from vnpy.trader.ui import QtCore, QtGui, QtWidgets
 from ....errors import InputRejected
 from ..engine import APP_NAME, EVENT_ROTATION_LOG, EVENT_ROTATION_STRATEGY, RotationEngine
 from ..settings import InstanceSetting
+from .account_tables import AllocationTable, ExecutionTable
+from .tables import DataTable, _missing, money, qty
 
 TITLE = "Rotation strategies"
 OPTIONS = ("bars", "history_start", "tolerance_bps", "max_rounds")  # InstanceSetting fields the dialog edits
@@ -26,18 +29,6 @@ SUMMARY_LABELS = {"day": "Day", "equity": "Equity", "market_value": "Market valu
 
 
 # -- cell text --------------------------------------------------------------------------------------
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def money(value: Any, spec: str = ",.2f") -> str:
-    return "-" if _missing(value) else format(value, spec)
-
-
-def qty(value: Any) -> str:
-    return money(value, ",.0f" if _missing(value) or float(value).is_integer() else ",.2f")
-
-
 def plain(value: Any) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k} {qty(v) if isinstance(v, (int, float)) else v}" for k, v in value.items()) or "-"
@@ -76,36 +67,6 @@ def parse_value(text: str, default: Any) -> Any:
         if default is None:
             return text  # e.g. a path or a date
         raise ValueError(f"{text!r} is not valid JSON") from None
-
-
-# -- tables -----------------------------------------------------------------------------------------
-class DataTable(QtWidgets.QTableWidget):
-    """A read-only table filled row by row from plain values."""
-
-    headers: tuple[str, ...] = ()
-    fit: tuple[int, ...] = ()  # columns sized to their contents (the others share the rest)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setColumnCount(len(self.headers))
-        self.setHorizontalHeaderLabels(list(self.headers))
-        self.verticalHeader().setVisible(False)
-        self.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
-        self.setAlternatingRowColors(True)
-        self.setWordWrap(False)
-        header = self.horizontalHeader()
-        header.setSectionResizeMode(QtWidgets.QHeaderView.ResizeMode.Stretch)
-        for c in self.fit:
-            header.setSectionResizeMode(c, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
-
-    def set_rows(self, rows: list[list[str]]) -> None:
-        self.setRowCount(len(rows))
-        for r, row in enumerate(rows):
-            for c, text in enumerate(row):
-                item = QtWidgets.QTableWidgetItem(text)
-                item.setTextAlignment(QtCore.Qt.AlignmentFlag.AlignCenter)
-                self.setItem(r, c, item)
 
 
 class StrategyTable(DataTable):
@@ -273,6 +234,39 @@ class SettingDialog(QtWidgets.QDialog):
         super().accept()
 
 
+class FlattenDialog(QtWidgets.QDialog):
+    """Asks before flattening a strategy: what it will sell (its holdings and the symbols of its plan, target 0)
+    and the reason, which is kept in the plan."""
+
+    def __init__(self, name: str, holdings: dict[str, float], symbols: list[str]) -> None:
+        super().__init__()
+        self.setWindowTitle(f"清仓 {name}")
+        self.table = HoldingTable()
+        self.table.set_rows([[s, qty(holdings.get(s, 0.0)), "0"] for s in sorted(set(holdings) | set(symbols))])
+        self.reason_edit = QtWidgets.QLineEdit("manual")
+        ok, cancel = QtWidgets.QDialogButtonBox.StandardButton.Ok, QtWidgets.QDialogButtonBox.StandardButton.Cancel
+        buttons = QtWidgets.QDialogButtonBox(ok | cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form = QtWidgets.QFormLayout()
+        form.addRow("Reason", self.reason_edit)
+        vbox = QtWidgets.QVBoxLayout(self)
+        vbox.addWidget(QtWidgets.QLabel(f"{name}: sell everything below at the next open (sells first, T+1 and price "
+                                        "limits as always, every order through the risk engine); the strategy "
+                                        "then stops."))
+        vbox.addWidget(self.table)
+        vbox.addLayout(form)
+        vbox.addWidget(buttons)
+
+    def reason(self) -> str:
+        return self.reason_edit.text().strip() or "manual"
+
+
+class HoldingTable(DataTable):
+    headers = ("Symbol", "Held", "Target")
+    fit = (0,)
+
+
 # -- the window -------------------------------------------------------------------------------------
 class EventWindow(QtWidgets.QWidget):
     """An app window that follows the event engine only while it is shown: VeighNa Trader's MainWindow shows
@@ -338,6 +332,7 @@ class RotationManager(EventWindow):
         self.strategy_table.itemSelectionChanged.connect(self.show_selected)
         self.plan_table, self.order_table = PlanTable(), OrderTable()
         self.fill_table, self.summary_table = FillTable(), SummaryTable()
+        self.execution_table, self.allocation_table = ExecutionTable(), AllocationTable()
         self.log_edit = QtWidgets.QTextEdit()
         self.log_edit.setReadOnly(True)
 
@@ -352,6 +347,17 @@ class RotationManager(EventWindow):
             button.clicked.connect(slot)
             buttons.addWidget(button)
             setattr(self, f"{text.lower()}_button", button)
+        for text, attr, slot in (("撤销全部委托", "cancel_strategy_button", self.cancel_strategy_orders),
+                                 ("清仓…", "flatten_button", self.flatten_selected),
+                                 ("撤销账户全部委托", "cancel_account_button", self.cancel_account_orders)):
+            button = QtWidgets.QPushButton(text)
+            button.clicked.connect(slot)
+            buttons.addWidget(button)
+            setattr(self, attr, button)
+        self.cancel_strategy_button.setToolTip("Cancel the selected strategy's working orders (its session goes to "
+                                               "its deadline; the plan stays for the next session)")
+        self.flatten_button.setToolTip("Sell everything the selected strategy holds at the next open, then stop")
+        self.cancel_account_button.setToolTip("Cancel every working order of the selected strategy's account")
         replay = QtWidgets.QPushButton("Replay next session")
         replay.setToolTip("Step the connected REPLAY gateway through its next trading day (paper)")
         replay.clicked.connect(self.replay_next)
@@ -365,8 +371,12 @@ class RotationManager(EventWindow):
         self.plan_box = group("Targets and today's legs", self.plan_table)
         left = splitter(QtCore.Qt.Orientation.Vertical, group("Strategies", self.strategy_table),
                         group("Last daily summary", self.summary_table), group("Log", self.log_edit))
+        self.tabs = QtWidgets.QTabWidget()
+        for widget, title in ((self.fill_table, "Fills"), (self.execution_table, "Execution"),
+                              (self.allocation_table, "Allocation")):
+            self.tabs.addTab(widget, title)
         right = splitter(QtCore.Qt.Orientation.Vertical, self.plan_box, group("Orders", self.order_table),
-                         group("Fills", self.fill_table))
+                         self.tabs)
         vbox = QtWidgets.QVBoxLayout(self)
         vbox.addLayout(buttons)
         vbox.addWidget(splitter(QtCore.Qt.Orientation.Horizontal, left, right))
@@ -419,6 +429,24 @@ class RotationManager(EventWindow):
         self.order_table.show_orders(data.get("progress"))
         self.fill_table.show_fills(data.get("progress"))
         self.summary_table.show_summary(data.get("last_summary"), data.get("trail", []))
+        self.execution_table.show_execution(data.get("execution"))
+        self.allocation_table.show_allocation(self.allocation())
+        self.update_buttons(data)
+
+    def allocation(self) -> dict | None:
+        """The risk engine's allocation record in force (JSON), None without one."""
+        risk = self.main_engine.engines.get("RotationRisk")  # (get_engine logs every miss: no risk app added)
+        decision = risk.allocation() if risk is not None else None
+        return None if decision is None else decision.to_json()
+
+    def update_buttons(self, data: dict) -> None:
+        """Batch operations only where they apply: on an initialised strategy; an account's cancel names it."""
+        inited = bool(data.get("inited"))
+        self.cancel_strategy_button.setEnabled(inited)
+        self.flatten_button.setEnabled(inited)
+        account = data.get("gateway") or ""
+        self.cancel_account_button.setEnabled(bool(account))
+        self.cancel_account_button.setText(f"撤销账户全部委托 ({account})" if account else "撤销账户全部委托")
 
     # -- actions ------------------------------------------------------------------------------------
     def guarded(self, call: Callable[..., None], *args: Any, **kwargs: Any) -> bool:
@@ -439,6 +467,40 @@ class RotationManager(EventWindow):
             else:
                 self.guarded(call, name)
         return slot
+
+    def cancel_strategy_orders(self) -> None:
+        name = self.strategy_table.selected_name()
+        if name is not None:
+            self.batch(f"撤销 {name} 全部委托", self.rotation_engine.cancel_orders, strategy=name)
+
+    def cancel_account_orders(self) -> None:
+        account = self.snapshots.get(self.strategy_table.selected_name() or "", {}).get("gateway")
+        if not account:
+            return
+        answer = QtWidgets.QMessageBox.question(self, TITLE, f"Cancel every working order of account {account}?")
+        if answer == QtWidgets.QMessageBox.StandardButton.Yes:
+            self.batch(f"撤销账户 {account} 全部委托", self.rotation_engine.cancel_orders, account=account)
+
+    def flatten_selected(self) -> None:
+        name = self.strategy_table.selected_name()
+        instance = self.rotation_engine.instances.get(name or "")
+        if instance is None or instance.cycle is None:
+            return
+        plan = self.snapshots.get(name or "", {}).get("plan") or {}
+        dialog = FlattenDialog(instance.name, instance.cycle.broker.holdings(), list(plan.get("symbols", [])))
+        if dialog.exec() == QtWidgets.QDialog.DialogCode.Accepted:
+            self.batch(f"清仓 {name}", self.rotation_engine.flatten_strategy, instance.name, dialog.reason())
+
+    def batch(self, what: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """A batch operation: its result in the log pane; a refusal (InputRejected) in a message box."""
+        try:
+            result = call(*args, **kwargs)
+        except InputRejected as exc:
+            QtWidgets.QMessageBox.warning(self, TITLE, str(exc))
+            return
+        shown = (f"{len(result)} 笔: {', '.join(result) or '-'}" if isinstance(result, list)
+                 else f"计划 {', '.join(f'{s} → 0' for s in result.symbols) or '-'}")
+        self.process_log_event(Event(EVENT_ROTATION_LOG, f"{what}: {shown}"))
 
     def add_strategy(self) -> None:
         dialog = SettingDialog(self.rotation_engine, self.main_engine.get_all_gateway_names())
