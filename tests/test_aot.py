@@ -5,6 +5,7 @@ build older than the sources or arguments of other types fall back to numba."""
 from __future__ import annotations
 
 import hashlib
+import os
 import pickle
 import subprocess
 import sys
@@ -116,3 +117,21 @@ def test_only_arguments_of_the_exported_types_go_to_the_extension(args, fits):
 ])
 def test_scalars_and_tuples_fit_only_their_exported_type(value, code, fits):
     assert compiled._matches((value,), (code,)) is fits
+
+
+@pytest.mark.parametrize("without", ["a C compiler", "numba.pycc"])
+def test_an_install_that_cannot_compile_still_succeeds(tmp_path, without):
+    """No C compiler (numba.pycc links with the system's), or a numba without ``numba.pycc`` (pending deprecation
+    since numba 0.57): setup.py's build_ext warns, drops the extension and succeeds, also in the in-place build an
+    editable install does (which copies every listed extension into the source tree); numba then compiles at first
+    use. Nothing is written outside ``tmp_path``: the build fails before copying."""
+    env = {**os.environ, "CC": str(tmp_path / "no-cc"), "CXX": str(tmp_path / "no-cxx")} if without == "a C compiler" \
+        else dict(os.environ)
+    block = "sys.modules['numba.pycc'] = None; " if without == "numba.pycc" else ""
+    argv = ["setup.py", "-q", "build_ext", "--inplace", "--build-lib", str(tmp_path / "lib"),
+            "--build-temp", str(tmp_path / "temp")]
+    script = f"import runpy, sys; {block}sys.argv = {argv!r}; runpy.run_path('setup.py', run_name='__main__')"
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert not list((tmp_path / "lib").rglob("_compiled*"))
