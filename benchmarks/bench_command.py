@@ -21,7 +21,8 @@ pre-loaded by ``build_inputs``.
 
 Memory is also measured for processes that only import: a bare ``import vnpy`` (the yardstick the goals use),
 pandas alone, each side's import set (ours: the backtest command's modules; vnpy: its backtesting module), and
-ours after numba has loaded the cached kernel (numba/LLVM is a fixed cost of using numba at all). The first
+ours after the kernel is loaded (the ahead-of-time extension when built; else numba's cached kernel, numba/LLVM
+being a fixed cost of using numba at all). The first
 ``run.py backtest`` in a fresh home imports the bundled data and may compile the kernel: it is run once before
 the pairs and reported apart.
 """
@@ -100,7 +101,8 @@ def importer(home: Path, code: str) -> list[str]:
     return [PYTHON, "-c", prelude + code]
 
 
-# Loads the backtest kernel from numba's cache: what numba/LLVM costs before any bar is simulated.
+# Loads the backtest kernel (the ahead-of-time extension when built, else numba's cache): its fixed cost before any
+# bar is simulated.
 KERNEL_LOADED = ("import numpy as np, vnpy_rotation.cli.backtest_cmd; from vnpy_rotation.backtest.config import "
                  "BacktestConfig; from vnpy_rotation.backtest.engine import TargetPlan, simulate; "
                  "from vnpy_rotation.backtest.runner import read_spec; from vnpy_rotation.backtest.loader import "
@@ -110,7 +112,7 @@ KERNEL_LOADED = ("import numpy as np, vnpy_rotation.cli.backtest_cmd; from vnpy_
 
 
 BARE, VNPY_IMPORTS = "bare `import vnpy`", "vnpy script's imports (vnpy_portfoliostrategy.backtesting, vnpy_sqlite)"
-OUR_KERNEL = "ours: imports + numba kernel loaded (one 1-symbol simulation)"
+OUR_KERNEL = "ours: imports + the kernel loaded (one 1-symbol simulation; the AOT extension, else numba)"
 
 
 def fixed_costs(home: Path, repeat: int) -> dict[str, float]:

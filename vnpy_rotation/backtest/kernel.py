@@ -15,8 +15,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
+from ..compiled import jit
 from ..risk.ladder import (
     HALTED,
     LADDER_STATE,
@@ -52,13 +52,13 @@ ORDER_FIELDS = ("day", "symbol", "buy", "requested", "submitted", "filled", "pri
 ACTION_FIELDS = ("day", "symbol", "dividend", "volume_before", "volume_after", "cash")
 
 
-@njit(cache=True)
+@jit()
 def cents(amount: float) -> float:
     """Round half up to 0.01 CNY, after rounding away float noise below 1e-6 fen."""
     return math.floor(np.round(amount * 100.0, 6) + 0.5) / 100.0
 
 
-@njit(cache=True)
+@jit()
 def order_fees(value: float, sell: bool, commission_rate: float, commission_min: float, stamp_rate: float,
                transfer_rate: float, round_costs: bool) -> tuple[float, float, float]:
     """Commission (with its per-order minimum), stamp duty (sells; the rate is 0 for non-stocks), transfer fee."""
@@ -72,7 +72,7 @@ def order_fees(value: float, sell: bool, commission_rate: float, commission_min:
     return commission, stamp, transfer
 
 
-@njit(cache=True)
+@jit()
 def lot_buy(volume: float, lot: float, lot_step: float) -> float:
     """Largest buy quantity not above ``volume`` that the lot rules accept."""
     if volume < lot - EPS:
@@ -80,7 +80,7 @@ def lot_buy(volume: float, lot: float, lot_step: float) -> float:
     return lot + math.floor((volume - lot + EPS) / lot_step) * lot_step
 
 
-@njit(cache=True)
+@jit()
 def lot_sell(volume: float, held: float, lot: float, lot_step: float) -> float:
     """Largest sell quantity not above ``volume``: whole lots, or the odd-lot remainder with them."""
     if volume >= held - EPS:
@@ -93,7 +93,7 @@ def lot_sell(volume: float, held: float, lot: float, lot_step: float) -> float:
     return max(whole_lots, with_odd)
 
 
-@njit(cache=True)
+@jit()
 def slipped(price: float, buy: bool, in_bps: bool, amount: float, tick: float, limit_up: float,
             limit_down: float) -> float:
     """The traded price after adverse slippage, on the tick grid and inside the day's limits."""
@@ -112,7 +112,7 @@ def slipped(price: float, buy: bool, in_bps: bool, amount: float, tick: float, l
     return max(moved, tick)
 
 
-@njit(cache=True)
+@jit()
 def _buy_cost(volume: float, price: float, commission_rate: float, commission_min: float,
               transfer_rate: float, round_costs: bool) -> float:
     value = cents(volume * price) if round_costs else volume * price
@@ -120,7 +120,7 @@ def _buy_cost(volume: float, price: float, commission_rate: float, commission_mi
     return value + c + s + t
 
 
-@njit(cache=True)
+@jit()
 def affordable(volume: float, price: float, cash: float, lot: float, lot_step: float, commission_rate: float,
                commission_min: float, transfer_rate: float, lots: bool, round_costs: bool) -> float:
     """The largest valid buy not above ``volume`` whose value and fees fit in ``cash``."""
@@ -144,7 +144,7 @@ def affordable(volume: float, price: float, cash: float, lot: float, lot_step: f
     return fitted
 
 
-@njit(cache=True)
+@jit()
 def match_order(buy: bool, wanted: float, price: float, bar_volume: float, limit_up: float,
                 limit_down: float, tradable: bool, lot: float, lot_step: float, tick: float, t0: bool,
                 commission_rate: float, commission_min: float, stamp_rate: float, transfer_rate: float,
@@ -202,7 +202,7 @@ def match_order(buy: bool, wanted: float, price: float, bar_volume: float, limit
             submitted)
 
 
-@njit(cache=True)
+@jit()
 def desired_shares(target, weighted, shares, cash, prices, out) -> None:
     """Share counts a target row asks for, into ``out``: NaN keeps the holding; weights are fractions of the
     equity valued at ``prices`` (the execution prices). The live stack sizes its orders with this too."""
@@ -222,14 +222,14 @@ def desired_shares(target, weighted, shares, cash, prices, out) -> None:
             out[j] = w
 
 
-@njit(cache=True)
+@jit()
 def _put(row, values) -> None:
     """Write a tuple of floats into a record row."""
     for k in range(len(values)):
         row[k] = values[k]
 
 
-@njit(cache=True)
+@jit()
 def _grown(records):
     """``records`` with twice the rows, the written ones copied: a full buffer grows where it fills up
     (amortised linear), so the day loop never has to run a second time."""
@@ -238,7 +238,13 @@ def _grown(records):
     return bigger
 
 
-@njit(cache=True)
+# run_days' argument types as run_days is called by engine.simulate (compiled ahead of time with them).
+RUN_DAYS_ARGS = ("f2", "f2", "f2", "f2", "b2", "b2", "f2", "f2", "b1", "f1", "f1", "f1", "b1", "f1", "f1", "f1", "f1",
+                 "i1", "f2", "i1", "bool", "float", "float", "bool", "float", *["bool"] * 10, "f2", "float4", "f2",
+                 "int", "int")
+
+
+@jit(export=RUN_DAYS_ARGS)
 def run_days(exec_prices, bar_volume, limit_up, limit_down, tradable, t0, split, dividend, action_day,
              lot, lot_step, tick, is_stock, commission_rate, commission_min, stamp_rate, transfer_rate,
              plan_days, plan_targets, plan_rows, weighted, capital, participation_cap, slip_bps, slip_amount,

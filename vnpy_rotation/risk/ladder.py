@@ -31,9 +31,9 @@ from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 from pydantic import Field, model_validator
 
+from ..compiled import jit
 from ..config import Frozen
 
 FloatArray = npt.NDArray[np.float64]
@@ -110,7 +110,7 @@ def new_state(count: int) -> FloatArray:
     return state
 
 
-@njit(cache=True)
+@jit()
 def ladder_step(session: int, equity: float, params: FloatArray, state: FloatArray) -> bool:
     """One close: update one ladder's ``state`` in place; True when its rung changed.
 
@@ -125,7 +125,7 @@ def ladder_step(session: int, equity: float, params: FloatArray, state: FloatArr
     return moved
 
 
-@njit(cache=True)
+@jit()
 def _move(session: int, equity: float, last: float, params: FloatArray, state: FloatArray) -> bool:
     rung = int(state[S_RUNG])
     if rung == ACTIVE:
@@ -155,7 +155,7 @@ def _move(session: int, equity: float, last: float, params: FloatArray, state: F
     return False
 
 
-@njit(cache=True)
+@jit()
 def ladders_step(session: int, equity: float, params: FloatArray, state: FloatArray) -> bool:
     """Every ladder at one close; True when any rung changed."""
     changed = False
@@ -165,7 +165,7 @@ def ladders_step(session: int, equity: float, params: FloatArray, state: FloatAr
     return changed
 
 
-@njit(cache=True)
+@jit()
 def worst_rung(params: FloatArray, state: FloatArray) -> int:
     """The most restrictive rung over the ladders (HALTED > REDUCING > ACTIVE)."""
     rung = ACTIVE
@@ -174,7 +174,7 @@ def worst_rung(params: FloatArray, state: FloatArray) -> int:
     return rung
 
 
-@njit(cache=True)
+@jit()
 def halt_flattens(params: FloatArray, state: FloatArray) -> bool:
     """A HALTED ladder that flattens (rather than freezes) the book."""
     for k in range(params.shape[0]):
@@ -183,7 +183,7 @@ def halt_flattens(params: FloatArray, state: FloatArray) -> bool:
     return False
 
 
-@njit(cache=True)
+@jit()
 def exposure(params: FloatArray, state: FloatArray) -> float:
     """The scale of plan rows that start now: the smallest ``reduce_exposure`` of the REDUCING ladders."""
     scale = 1.0
@@ -193,7 +193,7 @@ def exposure(params: FloatArray, state: FloatArray) -> float:
     return scale
 
 
-@njit(cache=True)
+@jit()
 def worst_trigger(params: FloatArray, state: FloatArray) -> float:
     """The measure that moved the most restrictive ladder (recorded on its orders)."""
     rung, trigger = ACTIVE, 0.0

@@ -32,9 +32,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from numba import njit
 from pydantic import Field, model_validator
 
+from ..compiled import jit
 from ..config import Frozen
 
 FloatArray = npt.NDArray[np.float64]
@@ -115,7 +115,7 @@ def limit_weights(weights: FloatArray, config: LimitsConfig, symbols: list[str],
     return Limited(w, bound, scale)
 
 
-@njit(cache=True)
+@jit()
 def _limit_rows(w: FloatArray, bound: npt.NDArray[np.uint8], scale: FloatArray, position_cap: float, pool_cap: float,
                 pool: IntArray, pools: int, max_turnover: float, cost_budget: float, buy: FloatArray,
                 sell: FloatArray) -> None:

@@ -19,9 +19,9 @@ import math
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 from pydantic import Field
 
+from ..compiled import jit
 from ..config import Frozen
 from .config import RiskConfig
 from .ladder import HALTED, LadderConfig, halt_flattens, ladders_step, worst_rung, worst_trigger
@@ -113,7 +113,7 @@ def configured_ladders(rules: RiskRules | None, risk: RiskConfig) -> list[tuple[
     return [(name, ladder) for name, ladder in named if ladder is not None and ladder.active]
 
 
-@njit(cache=True)
+@jit()
 def stops_on(risk: RiskArgs) -> bool:
     """Any stop rule on in the compiled form (NaN = off; ``halve_to`` is not a rule)."""
     return risk[0] == risk[0] or risk[1] == risk[1] or risk[2] == risk[2]
@@ -127,7 +127,7 @@ def stock_stop_level(entry: float, stock_stop: float) -> float:
     return entry * (1.0 - stock_stop + EPS)
 
 
-@njit(cache=True)
+@jit()
 def stock_stop_hit(close: float, entry: float, stock_stop: float) -> bool:
     """The single-stock stop: the close is at or below entry × (1 − stock_stop) (NaN stop = off)."""
     if stock_stop != stock_stop or not entry > 0 or close != close:
@@ -135,7 +135,7 @@ def stock_stop_hit(close: float, entry: float, stock_stop: float) -> bool:
     return close / entry - 1.0 <= -stock_stop + EPS
 
 
-@njit(cache=True)
+@jit()
 def start_row(target: FloatArray, risk: RiskArgs, state: FloatArray, keep: FloatArray,
               sell_cause: IntArray) -> None:
     """A plan row starts executing: it ends a portfolio stop's flat spell (the peak restarts), is scaled
@@ -154,7 +154,7 @@ def start_row(target: FloatArray, risk: RiskArgs, state: FloatArray, keep: Float
             sell_cause[j] = PLAN
 
 
-@njit(cache=True)
+@jit()
 def check_close(i: int, cash: float, shares: FloatArray, close: FloatArray, entry: FloatArray, risk: RiskArgs,
                 state: FloatArray, keep: FloatArray, sell_cause: IntArray, sell_trigger: FloatArray,
                 blocked_until: IntArray) -> bool:
@@ -197,7 +197,7 @@ def check_close(i: int, cash: float, shares: FloatArray, close: FloatArray, entr
     return drop
 
 
-@njit(cache=True)
+@jit()
 def ladder_close(i: int, cash: float, shares: FloatArray, close: FloatArray, ladders: FloatArray,
                  ladder_state: FloatArray, sell_cause: IntArray, sell_trigger: FloatArray, stops_on: bool) -> int:
     """The drawdown ladders at day ``i``'s close (after the stop rules, when ``stops_on``; without them the

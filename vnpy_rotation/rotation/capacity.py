@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
+
+from ..compiled import jit
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -28,7 +29,7 @@ def cap_order_sizes(desired: np.ndarray, adv: np.ndarray, capital: float, max_ad
     return _cap_rows(np.asarray(desired, dtype=float), limit, previous)
 
 
-@njit(cache=True)
+@jit(export=("f2", "f2", "f1"))
 def _cap_rows(desired: FloatArray, limit: FloatArray, previous: FloatArray) -> tuple[FloatArray, BoolArray]:
     """The day loop (compiled: each row starts from the previous row's allowed weights). The clamp is
     written as numpy's ``minimum(maximum(change, -limit), limit)`` evaluates it (NaN propagates)."""

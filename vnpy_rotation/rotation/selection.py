@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from numba import njit
 
+from ..compiled import jit
 from ..factors.library import FACTORS
 
 IntArray = npt.NDArray[np.int64]
@@ -63,7 +63,7 @@ def select_ranked(order: IntArray, usable: BoolArray, top_n: int, buffer: int) -
     return _hysteresis(order, usable, top_n, buffer)
 
 
-@njit(cache=True)
+@jit(export=("i2", "b2", "int", "int"))
 def _hysteresis(order: IntArray, usable: BoolArray, top_n: int, buffer: int) -> BoolArray:
     """The day loop (compiled: it carries the holdings from row to row). Per row: the holdings ranked
     within ``top_n + buffer`` stay, then the best-ranked others fill the slots up to ``top_n``."""
