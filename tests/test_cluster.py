@@ -14,10 +14,12 @@ import time
 from datetime import date
 
 import cloudpickle
+import dask
 import pandas as pd
 import pytest
 import yaml
 from conftest import ROOT
+from dask.utils import parse_timedelta
 from distributed import wait
 
 from vnpy_rotation.backtest.config import BacktestConfig
@@ -103,7 +105,9 @@ def test_market_is_scattered_once_per_worker(client, bundled_market, base, monke
     dependencies = client.run_on_scheduler(_dependencies, keys=[f.key for f in submitted.futures])
     assert len(dependencies) == 4 and all(deps == [str(market_key)] for deps in dependencies.values())
     frame = sweeper.collect(submitted)
-    # every worker holds the one market it was sent, not a copy per task
+    # every worker holds the one market it was sent, not a copy per task, and keeps it between sweeps: past one
+    # cycle of the scheduler's Active Memory Manager (which, when on, drops the copies no task waits for)
+    time.sleep(parse_timedelta(dask.config.get("distributed.scheduler.active-memory-manager.interval")) + 1.0)
     held = client.run(lambda dask_worker: sum(isinstance(v, MarketData) for v in dask_worker.data.values()))
     assert sorted(held.values()) == [1, 1]
     assert set(client.who_has(sweeper.market_future(bundled_market))[market_key]) == set(client.nthreads())

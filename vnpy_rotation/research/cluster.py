@@ -88,17 +88,26 @@ def parse_cluster(text: str, flag: str = "--cluster") -> ClusterTarget:
     return ClusterTarget(text)
 
 
+# Where a scheduler reads whether its Active Memory Manager starts (see open_client).
+AMM_SETTING = "distributed.scheduler.active-memory-manager.start"
+
+
 @contextmanager
 def open_client(target: ClusterTarget, flag: str = "--cluster") -> Iterator[Client]:
     """A connected ``distributed.Client``; for ``local:N`` a LocalCluster of N single-threaded worker
     processes on loopback (no dashboard), shut down when the block ends."""
+    import dask
     from distributed import Client, LocalCluster
 
     if target.address is None:
-        # no dashboard; the scheduler's HTTP endpoint (health, metrics) on a free loopback port, not 8787
-        with LocalCluster(n_workers=target.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                          dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}
-                          ) as cluster, Client(cluster) as client:
+        # No dashboard; the scheduler's HTTP endpoint (health, metrics) on a free loopback port, not 8787. The
+        # Active Memory Manager is off: its ReduceReplicas policy drops every copy of a key but one once no task
+        # waits on it (every 2 s), so the market broadcast to each worker would be dropped between a sweep's
+        # windows and copied worker to worker again for the next task.
+        with dask.config.set({AMM_SETTING: False}), \
+                LocalCluster(n_workers=target.workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                             dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}
+                             ) as cluster, Client(cluster) as client:
             yield client
         return
     try:
