@@ -55,8 +55,8 @@ def build(output_dir: Path, file_name: str = "") -> Path:
     cc.verbose = False
     # The install builds for the machine it runs on, as numba's JIT would (the same instructions, the same
     # bits: numba allows no reassociation or fused multiply-add without fastmath); numba.pycc's default is a
-    # generic x86-64 that was measured 0-15 % slower on the kernel. An image or wheel built for other machines
-    # sets VNPY_ROTATION_AOT_CPU=generic (or an LLVM CPU name).
+    # generic x86-64 that ran the ETF kernel about 5 % slower (docs/speed/command.md). An image or wheel built
+    # for other machines sets VNPY_ROTATION_AOT_CPU=generic (or an LLVM CPU name).
     cc.target_cpu = os.environ.get(CPU_ENV, "host")
     for module_name in MODULES:
         import_module(module_name)

@@ -310,6 +310,8 @@ def _z2_null(var: FloatArray, es: FloatArray, level: float, config: CoverageConf
     gaps) and the tail values by inverse transform: the same distribution as simulating every day,
     at (1 - level) of the cost, which keeps a weekly report over years fast.
     """
+    from scipy import special  # lazily: a backtest's exception tests above do without scipy's import
+
     alpha = 1.0 - level
     days = len(var)
     shift, scale = _location_scale(var, es, level, config)
@@ -323,8 +325,6 @@ def _z2_null(var: FloatArray, es: FloatArray, level: float, config: CoverageConf
     day = position[scenario, column]
     # X = F^-1(1 - alpha (1 - u)) = -F^-1(alpha (1 - u)) by symmetry: finite for every u in [0, 1)
     tail = alpha * (1.0 - rng.random(len(day)))
-    from scipy import special  # lazily: the report's tests above do without scipy's import
-
     if config.distribution == "normal":
         x = -special.ndtri(tail)
     else:
