@@ -24,7 +24,8 @@ For each universe, in one run:
    ``run_backtesting`` + ``calculate_result`` on loaded data; ours = ``strategy.targets`` + ``simulate``
    + ``to_result`` (every result frame), with the full A-share rules (defaults, weight sizing, adjusted
    momentum) and in vnpy-compatible mode; min and median of each side and their ratio, what differs
-   printed beside each figure. Our kernel and ``to_result`` are also timed apart in the same rounds.
+   printed beside each figure; each pair in its own interleaving. Our targets, kernel and ``to_result`` are
+   also timed apart, interleaved among themselves.
    Data preparation (the database into each side's structures: vnpy ``load_data`` with its in-process
    cache cleared, ours ``load_panels`` + ``build_market_data``) is its own interleaved figure;
 3. peak memory: each side loads and runs once in its own subprocess (``--child``), after a tiny
@@ -248,21 +249,23 @@ LOAD_DIFFERS = ("vnpy: load_data (BarData per symbol and day, its in-process cac
 
 
 def time_pair(md, universe: Universe, peer, settings: dict, rounds: int) -> dict:
-    """vnpy's run and result frames against ours, interleaved; our targets, kernel and frames also apart."""
+    """vnpy's run and result frames against ours, each comparison in its own two-sided interleaving (see
+    ``fair.py``: a side timed among several always follows the same neighbour); our targets, kernel and frames
+    apart, interleaved among themselves. ``vnpy_compat``: vnpy's side of the compatible-rules pair."""
     from vnpy_rotation.backtest.engine import simulate
 
     strategy = full_rules_strategy(universe)
     config = full_rules_config(universe)
     plan = strategy.targets(md)
     raw = simulate(md, plan, config)
-    return interleaved({
-        "vnpy": lambda: peer.run(settings),
-        "ours": lambda: _with_frames(simulate(md, strategy.targets(md), config)),
-        "ours_compat": lambda: _with_frames(compat_run(md, universe)),
-        "targets": lambda: strategy.targets(md),
-        "kernel": lambda: simulate(md, plan, config),
-        "frames": raw.to_result,
-    }, rounds)
+    timed = interleaved({"vnpy": lambda: peer.run(settings),
+                         "ours": lambda: _with_frames(simulate(md, strategy.targets(md), config))}, rounds)
+    compat = interleaved({"vnpy": lambda: peer.run(settings),
+                          "ours_compat": lambda: _with_frames(compat_run(md, universe))}, rounds)
+    timed.update(ours_compat=compat["ours_compat"], vnpy_compat=compat["vnpy"])
+    timed.update(interleaved({"targets": lambda: strategy.targets(md), "kernel": lambda: simulate(md, plan, config),
+                              "frames": raw.to_result}, rounds))
+    return timed
 
 
 def _with_frames(raw):
@@ -453,21 +456,22 @@ def run_all(args, home: Path, real: Path) -> None:
         print(f"one backtest, {args.repeat} interleaved rounds after one untimed call each "
               f"(first calls: vnpy {vnpy.warmup * 1e3:.0f} ms, ours {full.warmup * 1e3:.0f} ms incl. numba cache load)")
         print(f"  {ratio_line(vnpy, full)}\n    ({FULL_DIFFERS})")
-        print(f"  {ratio_line(vnpy, compat)}\n    ({COMPAT_DIFFERS})")
+        print(f"  {ratio_line(timed['vnpy_compat'], compat)}\n    ({COMPAT_DIFFERS})")
         print(f"  ours {cells / full.best / 1e6:.1f} M cells/s, vnpy {cells / vnpy.best / 1e3:.0f} k cells/s; "
               f"{len(raw.trades)} fills, {len(raw.orders)} orders; targets {timed['targets'].best * 1e3:.2f} ms, the kernel "
               f"{timed['kernel'].best * 1e3:.2f} ms, to_result {timed['frames'].best * 1e3:.2f} ms")
         prep = time_loads(universe, store, peer, args.repeat)
         print(f"  data preparation: {ratio_line(prep['vnpy'], prep['ours'])}\n    ({LOAD_DIFFERS})")
-        rows += [row for label, ours_side, differs in (("A-share rules", full, FULL_DIFFERS),
-                                                       ("vnpy-compatible rules", compat, COMPAT_DIFFERS))
-                 for row in _pair_rows(f"one backtest incl. result frames, {label}", universe.name, vnpy,
+        rows += [row for label, peer_side, ours_side, differs in (
+                     ("A-share rules", vnpy, full, FULL_DIFFERS),
+                     ("vnpy-compatible rules", timed["vnpy_compat"], compat, COMPAT_DIFFERS))
+                 for row in _pair_rows(f"one backtest incl. result frames, {label}", universe.name, peer_side,
                                        ours_side, differs)]
         rows += [
             ("of which ours: targets / kernel / to_result", universe.name, "",
              " / ".join(f"{timed[k].best * 1e3:.2f}" for k in ("targets", "kernel", "frames")) + " ms (CPU "
              + " / ".join(f"{timed[k].cpu_best * 1e3:.2f}" for k in ("targets", "kernel", "frames")) + " ms)", "",
-             "timed apart, same interleaving; kernel = simulate()"),
+             "timed apart, interleaved among themselves; kernel = simulate()"),
             ("first call (compile / cache load, lazy imports)", universe.name, f"{vnpy.warmup * 1e3:.0f} ms",
              f"{full.warmup * 1e3:.0f} ms", "", "not in the figures above"),
             ("data preparation (database → each side's structures)", universe.name,

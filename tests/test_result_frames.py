@@ -34,3 +34,21 @@ def test_the_cases_reach_every_kind_of_row(results):
     assert momentum.orders["reason"].nunique() > 2 and momentum.trades["reason"].nunique() == 1
     assert results["vqm_synthetic_ladders"].risk_days["rung"].nunique() > 1
     assert len(results["empty"].trades) == 0
+
+
+def test_the_public_constructor_gives_the_same_frames(runtime_home, monkeypatch):
+    """Without pandas' internal array constructor (a future pandas may drop it) ``to_result`` falls back on
+    ``pd.DataFrame(dict)`` and every frame is still the old one; so are column labels a caller renames."""
+    import pandas as pd
+
+    from vnpy_rotation.backtest.engine import symbol_columns
+
+    monkeypatch.delattr(pd.DataFrame, "_from_arrays")
+    cases = runs(fresh_bundled_store())
+    for name in ("rotating_partial", "empty"):
+        mine = json.loads(json.dumps(result_digest(cases[name].to_result())))
+        for part in (*FRAMES, "drift_events"):
+            assert mine[part] == GOLDEN[name][part], (name, part)
+    labels = symbol_columns(("510300.SSE", "159915.SZSE"))
+    labels.name = "symbol"
+    assert symbol_columns(("510300.SSE", "159915.SZSE")).name is None
