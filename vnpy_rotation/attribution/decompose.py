@@ -29,11 +29,12 @@ caused it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .records import FEE_KINDS, AttributionInput, FloatArray
+from .records import FEE_KINDS, AttributionInput, FloatArray, IntArray
 
 ACTUAL = ("holdings", "delay", "execution", *FEE_KINDS, "dividends", "corporate_action", "residual")
 
@@ -135,22 +136,31 @@ def _to_resumption(data: AttributionInput, ref: FloatArray) -> FloatArray:
 def daily_table(data: AttributionInput, parts: Decomposition) -> pd.DataFrame:
     """Long table: one row per day and symbol with any activity; the unassigned cash as symbol ``CASH``."""
     bars = data.bars
-    n, m = data.holdings.shape
+    m = data.holdings.shape[1]
     columns: dict[str, FloatArray] = {name: parts.components[name] for name in ACTUAL}
     columns["pnl"] = parts.pnl
     for reason, grid in parts.opportunity.items():
         columns[f"opportunity:{reason}"] = grid
-    flat = {name: grid.reshape(-1) for name, grid in columns.items()}
-    table = pd.DataFrame({"date": np.repeat(bars.days, m), "strategy": data.strategy,
-                          "vt_symbol": np.tile(np.array(bars.symbols, dtype=object), n), **flat})
-    active = np.zeros(n * m, dtype=bool)
-    for grid in flat.values():
+    active = data.holdings != 0
+    for grid in columns.values():
         active |= grid != 0
-    table = table[active | (data.holdings.reshape(-1) != 0)]
+    # Only the active cells are gathered, in the row-major order (day, then symbol) of the whole grid: a table
+    # of every day and symbol first would be days × symbols rows (5 000 symbols: gigabytes) to keep a few.
+    cells = np.flatnonzero(active)
+    day, symbol = np.divmod(cells, m)
+    table = pd.DataFrame({"date": bars.days.values.take(day),
+                          "strategy": _texts([data.strategy], np.zeros(len(cells), dtype=np.intp)),
+                          "vt_symbol": _texts(bars.symbols, symbol),
+                          **{name: grid.reshape(-1).take(cells) for name, grid in columns.items()}})
     cash = pd.DataFrame({"date": bars.days, "strategy": data.strategy, "vt_symbol": "CASH",
-                         **{name: 0.0 for name in flat}})
+                         **{name: 0.0 for name in columns}})
     cash["residual"] = parts.cash_residual
     cash["pnl"] = parts.cash_residual
     cash = cash[cash["residual"].abs() > 1e-9]
     out = pd.concat([table, cash], ignore_index=True) if len(cash) else table.reset_index(drop=True)
     return out.sort_values(["date", "vt_symbol"], kind="stable").reset_index(drop=True)
+
+
+def _texts(vocabulary: Sequence[str], codes: IntArray) -> Any:
+    """``vocabulary[codes]`` with the text dtype pandas gives those strings row by row (kept when empty)."""
+    return pd.Series(np.array(vocabulary, dtype=object), dtype=None).array.take(codes)

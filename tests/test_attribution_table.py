@@ -1,0 +1,75 @@
+"""The attribution's daily table: one row per day and symbol with any activity, the unassigned cash as
+``CASH``, gathered from the active cells only (a table of every day and symbol first would hold days × symbols
+rows: gigabytes for a whole market)."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pandas as pd
+
+from vnpy_rotation.attribution import AttributionInput, Bars, Fills, Unfilled
+from vnpy_rotation.attribution.decompose import ACTUAL, Decomposition, daily_table
+
+
+def _book(days: int, symbols: int, held: dict[tuple[int, int], float]) -> AttributionInput:
+    zeros = np.zeros((days, symbols))
+    holdings = zeros.copy()
+    for (t, j), shares in held.items():
+        holdings[t, j] = shares
+    bars = Bars(pd.date_range("2024-01-02", periods=days, freq="B"), tuple(f"{600000 + j}.SSE" for j in range(symbols)),
+                np.ones(symbols), zeros + 10.0, zeros + 10.0, zeros + 1.0, zeros)
+    empty_i, empty_f = np.zeros(0, dtype=np.int64), np.zeros(0)
+    return AttributionInput("vqm", bars, np.zeros(symbols), holdings, 1e6, np.full(days, 1e6),
+                            Fills(empty_i, empty_i, empty_f, empty_f, empty_f, empty_f, empty_f),
+                            Unfilled(empty_i, empty_i, empty_f, ()), zeros)
+
+
+def _parts(days: int, symbols: int, cells: dict[tuple[str, int, int], float], cash: dict[int, float],
+           opportunity: dict[tuple[int, int], float] | None = None) -> Decomposition:
+    grids = {name: np.zeros((days, symbols)) for name in ACTUAL}
+    for (name, t, j), value in cells.items():
+        grids[name][t, j] = value
+    pnl = sum(grids.values())
+    missed = np.zeros((days, symbols))
+    for (t, j), value in (opportunity or {}).items():
+        missed[t, j] = value
+    residual = np.zeros(days)
+    for t, value in cash.items():
+        residual[t] = value
+    return Decomposition(grids, pnl, {"limit_up": missed} if opportunity else {}, np.zeros((days, symbols)), residual)
+
+
+def test_rows_are_the_active_cells_and_the_unassigned_cash_in_date_and_symbol_order():
+    data = _book(3, 3, {(0, 2): 100.0, (1, 2): 100.0})  # symbol 2 held on days 0 and 1, nothing else moved
+    parts = _parts(3, 3, {("holdings", 1, 2): 50.0, ("commission", 2, 0): -5.0}, cash={1: 0.5},
+                   opportunity={(2, 1): 30.0})
+    table = daily_table(data, parts)
+    assert list(zip(table["date"].dt.day, table["vt_symbol"])) == [
+        (2, "600002.SSE"), (3, "600002.SSE"), (3, "CASH"), (4, "600000.SSE"), (4, "600001.SSE")]
+    assert table["holdings"].tolist() == [0.0, 50.0, 0.0, 0.0, 0.0]
+    assert table["commission"].tolist() == [0.0, 0.0, 0.0, -5.0, 0.0]
+    assert table["opportunity:limit_up"].tolist() == [0.0, 0.0, 0.0, 0.0, 30.0]
+    assert table["pnl"].tolist() == [0.0, 50.0, 0.5, -5.0, 0.0]
+    assert table["residual"].tolist() == [0.0, 0.0, 0.5, 0.0, 0.0]
+    assert set(table["strategy"]) == {"vqm"}
+    # the text columns have the dtype pandas gives those strings, also when no cell is active
+    quiet = daily_table(_book(2, 2, {}), _parts(2, 2, {}, cash={}))
+    assert len(quiet) == 0
+    for frame in (table, quiet):
+        assert [frame[c].dtype for c in ("strategy", "vt_symbol")] == [pd.Series(["x"]).dtype] * 2
+
+
+def test_a_whole_market_grid_with_few_active_cells_costs_memory_for_those_cells_only():
+    days, symbols = 1500, 1500  # 2.25 M cells: a table of all of them is ≥ 250 MB of columns
+    data = _book(days, symbols, {(10, 7): 100.0})
+    parts = _parts(days, symbols, {("holdings", 11, 7): 20.0, ("dividends", 900, 1400): 3.0}, cash={})
+    tracemalloc.start()
+    try:
+        table = daily_table(data, parts)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(table) == 3
+    assert peak < 20e6  # the activity mask (2.25 MB) and a few rows, not days × symbols rows
