@@ -17,7 +17,10 @@ Both sides' bytecode is compiled first (``compile_bytecode``), as an installed p
 
 ``--vqm`` adds the same on ``run.py backtest --strategy vqm`` (the bundled CSI 300 stock subset with its
 point-in-time fundamentals) against the script running ``vnpy_vqm_peer.py``'s selection, with its inputs
-pre-loaded by ``build_inputs``.
+pre-loaded by ``build_inputs``. ``--real DIR`` adds the case the stock memory goal names: VQM on the 265 CSI 300
+stocks of ``DIR/stocks_daily_unadjusted_baostock`` × 10 years (2014-01-02 … 2023-12-29, as ``bench_vqm.py``),
+imported with their fundamentals and index membership into the home first (once; a reused ``--home`` keeps them),
+``run.py backtest --config`` listing those stocks against the script on the same symbols and days.
 
 Memory is also measured for processes that only import: a bare ``import vnpy`` (the yardstick the goals use),
 pandas alone, each side's import set (ours: the backtest command's modules; vnpy: its backtesting module), and
@@ -32,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -134,6 +138,9 @@ class Case:
     peer: str  # vnpy_script_etf.py --strategy
     ours_does: str
     vnpy_does: str
+    config: Path | None = None  # ours: --config (its strategy.symbols are the peer's symbols too)
+    span: tuple[str, str] | None = None  # ours: --start, --end (default: the strategy's own span)
+    capital: float | None = None  # both sides' capital (default: each side's own default, 1 000 000 CNY)
 
 
 ETF = Case("ETF rotation (bundled ETFs)", "etf_rotation", "momentum",
@@ -149,21 +156,41 @@ VQM = Case("VQM (bundled CSI 300 subset)", "vqm", "vqm",
            "results, trades, statistics")
 
 
+def case_argv(case: Case, home: Path, out: Path, root: Path = ROOT) -> list[str]:
+    """``run.py backtest`` of ``case``, its config and span included."""
+    argv = ours(home, case.strategy, out, root)
+    if case.capital is not None:
+        argv += ["--capital", str(case.capital)]
+    if case.config is not None:
+        argv += ["--config", str(case.config)]
+    if case.span is not None:
+        argv += ["--start", case.span[0], "--end", case.span[1]]
+    return argv
+
+
 def bench_case(case: Case, home: Path, pairs: int, work: Path, baseline: Path | None = None) -> dict:
-    first = run_process(ours(home, case.strategy, work / f"{case.strategy}_first"), home)
-    metrics = json.loads((work / f"{case.strategy}_first" / "metrics.json").read_text(encoding="utf-8"))
+    tag = re.sub(r"\W+", "_", case.name)  # the case's own output folders
+    first = run_process(case_argv(case, home, work / f"{tag}_first"), home)
+    metrics = json.loads((work / f"{tag}_first" / "metrics.json").read_text(encoding="utf-8"))
     from vnpy_rotation.strategies import create_strategy
 
-    symbols = create_strategy(case.strategy).symbols
-    peer = theirs(home, symbols, metrics["start"], metrics["end"], work / f"{case.strategy}_vnpy", case.peer)
+    settings = {}
+    if case.config is not None:
+        import yaml
+
+        settings = yaml.safe_load(case.config.read_text(encoding="utf-8")).get("strategy") or {}
+    symbols = create_strategy(case.strategy, settings).symbols
+    peer = theirs(home, symbols, metrics["start"], metrics["end"], work / f"{tag}_vnpy", case.peer)
+    if case.capital is not None:
+        peer += ["--capital", str(case.capital)]
     peer_first = run_process(peer, home)
     samples: dict[str, list[Sample]] = {"ours": [], "vnpy": [], "baseline": []}
     for k in range(pairs):
-        samples["ours"].append(run_process(ours(home, case.strategy, work / f"{case.strategy}_{k}"), home))
+        samples["ours"].append(run_process(case_argv(case, home, work / f"{tag}_{k}"), home))
         samples["vnpy"].append(run_process(peer, home))
         if baseline is not None:  # the same command from another checkout (e.g. before a change), in the round
-            samples["baseline"].append(run_process(ours(home, case.strategy, work / f"{case.strategy}_b{k}",
-                                                        baseline), home, baseline))
+            samples["baseline"].append(run_process(case_argv(case, home, work / f"{tag}_b{k}", baseline), home,
+                                                   baseline))
     return {"case": case, "first": first, "peer_first": peer_first, "samples": samples, "symbols": len(symbols),
             "baseline": baseline,
             "days": f"{metrics['start']} … {metrics['end']}"}
@@ -201,20 +228,45 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=5, help="interleaved (ours, vnpy) pairs per case (default 5)")
     parser.add_argument("--vqm", action="store_true", help="also the VQM case on the bundled stocks")
+    parser.add_argument("--real", type=Path, help="also VQM on the 265 CSI 300 stocks × 10 years of this folder "
+                        "(../shared/data/real): imported into the home first")
     parser.add_argument("--home", type=Path, help="runtime folder to reuse (default: a temporary one)")
     parser.add_argument("--baseline", type=Path,
                         help="another checkout of the project (e.g. `git archive` of an older commit, unpacked): its "
                              "`run.py backtest` joins each round as a third process")
     args = parser.parse_args()
+    if args.real is not None:
+        args.real = args.real.resolve()  # before the run moves into the home: a relative path means the caller's
     run_in_home(args.home, "bench_command_", lambda home: run_all(args, home))
+
+
+def stocks_case(real: Path, home: Path) -> Case:
+    """VQM on the 265 stocks of ``real`` (bench_vqm.py's data and span), imported into ``home``; the config lists
+    them (written into the home)."""
+    import bench_vqm
+    import yaml
+
+    from vnpy_rotation.data.store import BarStore
+
+    store = BarStore()
+    bench_vqm.import_data(real, store)
+    symbols = bench_vqm.stock_symbols(store)
+    config = home / "bench_command_vqm_stocks.yaml"
+    config.write_text(yaml.safe_dump({"strategy": {"symbols": symbols, "index": bench_vqm.INDEX}}), encoding="utf-8")
+    span = (bench_vqm.START.isoformat(), bench_vqm.END.isoformat())
+    return Case(f"VQM ({len(symbols)} CSI 300 stocks × 10 years)", "vqm", "vqm", VQM.ours_does, VQM.vnpy_does,
+                config, span, bench_vqm.CAPITAL)
 
 
 def run_all(args: argparse.Namespace, home: Path) -> None:
     compile_bytecode(ROOT, *([args.baseline.resolve()] if args.baseline else []))
     with tempfile.TemporaryDirectory(prefix="bench_command_out_") as tmp:
         work = Path(tmp)
+        cases = [ETF, VQM] if args.vqm else [ETF]
+        if args.real is not None:
+            cases.append(stocks_case(args.real, home))
         results = [bench_case(case, home, args.pairs, work, args.baseline and args.baseline.resolve())
-                   for case in ([ETF, VQM] if args.vqm else [ETF])]
+                   for case in cases]
         fixed = fixed_costs(home, 3)
     print(f"\n## run.py backtest vs a vnpy_portfoliostrategy script (code {code_version()}, {args.pairs} "
           f"interleaved pairs, {os.cpu_count()} cores)\n")
