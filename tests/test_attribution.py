@@ -142,7 +142,7 @@ def test_a_sale_refused_over_a_suspension_is_measured_to_the_resumption_open():
                 fills=[(3, 0, -1000, 9.2, 0, 0, 0)],
                 unfilled=[(1, 0, -1000, "suspended"), (2, 0, -1000, "suspended")])
     parts = decompose(book.build())
-    opportunity = parts.opportunity["suspended"][:, 0]
+    opportunity = parts.opportunity["suspended"].dense()[:, 0]
     assert list(opportunity) == pytest.approx([0.0, 0.0, 800.0, 0.0])  # −1000 × (9.20 − 10.00), counted once
     assert parts.components["delay"][3, 0] == pytest.approx(-800.0)  # the actual sale still pays the gap
 

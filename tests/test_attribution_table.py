@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from vnpy_rotation.attribution import AttributionInput, Bars, Fills, Unfilled
-from vnpy_rotation.attribution.decompose import ACTUAL, Decomposition, daily_table
+from vnpy_rotation.attribution.decompose import ACTUAL, Cells, Decomposition, daily_table
 
 
 def _book(days: int, symbols: int, held: dict[tuple[int, int], float]) -> AttributionInput:
@@ -32,13 +32,12 @@ def _parts(days: int, symbols: int, cells: dict[tuple[str, int, int], float], ca
     for (name, t, j), value in cells.items():
         grids[name][t, j] = value
     pnl = sum(grids.values())
-    missed = np.zeros((days, symbols))
-    for (t, j), value in (opportunity or {}).items():
-        missed[t, j] = value
+    missed = [(t, j, value) for (t, j), value in (opportunity or {}).items()]
     residual = np.zeros(days)
     for t, value in cash.items():
         residual[t] = value
-    return Decomposition(grids, pnl, {"limit_up": missed} if opportunity else {}, np.zeros((days, symbols)), residual)
+    cells = {"limit_up": Cells.summed(*(np.array(column) for column in zip(*missed)), (days, symbols))} if missed else {}
+    return Decomposition(grids, pnl, cells, np.zeros((days, symbols)), residual)
 
 
 def test_rows_are_the_active_cells_and_the_unassigned_cash_in_date_and_symbol_order():
@@ -73,3 +72,18 @@ def test_a_whole_market_grid_with_few_active_cells_costs_memory_for_those_cells_
         tracemalloc.stop()
     assert len(table) == 3
     assert peak < 20e6  # the activity mask (2.25 MB) and a few rows, not days × symbols rows
+
+
+def test_cells_add_up_as_a_grid_would():
+    """A refusal reason's cells: values of one cell added in the order given, as ``np.add.at`` into a zero grid
+    adds them (the same bits), read back at any positions, summed and made dense."""
+    rng = np.random.default_rng(7)
+    day, symbol = rng.integers(0, 6, 40), rng.integers(0, 5, 40)
+    value = rng.normal(0, 1e4, 40)
+    grid = np.zeros((6, 5))
+    np.add.at(grid, (day, symbol), value)
+    cells = Cells.summed(day, symbol, value, (6, 5))
+    assert cells.dense().tobytes() == grid.tobytes()
+    positions = np.arange(30)
+    assert cells.at(positions).tobytes() == grid.reshape(-1).tobytes()
+    assert len(cells.flat) == len(set(zip(day.tolist(), symbol.tolist())))

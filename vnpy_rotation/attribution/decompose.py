@@ -40,13 +40,47 @@ ACTUAL = ("holdings", "delay", "execution", *FEE_KINDS, "dividends", "corporate_
 
 
 @dataclass(frozen=True)
+class Cells:
+    """A days × symbols grid that is zero but at a few cells (refusals are rare): each cell's flat position
+    (day × symbols + symbol, ascending, once) and its value."""
+
+    flat: IntArray
+    value: FloatArray
+    shape: tuple[int, int]
+
+    @classmethod
+    def summed(cls, day: IntArray, symbol: IntArray, value: FloatArray, shape: tuple[int, int]) -> Cells:
+        """``np.add.at`` into a zero grid, without the grid: the values of a cell added in the order given."""
+        cells, inverse = np.unique(day * shape[1] + symbol, return_inverse=True)
+        sums = np.bincount(inverse.reshape(-1), weights=value, minlength=len(cells)).astype(np.float64, copy=False)
+        return cls(cells.astype(np.int64), sums, shape)
+
+    def at(self, flat: IntArray) -> FloatArray:
+        """The values at flat positions (0 where no cell)."""
+        where = np.searchsorted(self.flat, flat)
+        found = where < len(self.flat)
+        found[found] = self.flat[where[found]] == flat[found]
+        out = np.zeros(len(flat))
+        out[found] = self.value[where[found]]
+        return out
+
+    def dense(self) -> FloatArray:
+        grid = np.zeros(self.shape)
+        grid.reshape(-1)[self.flat] = self.value
+        return grid
+
+    def sum(self) -> float:
+        return float(self.value.sum())
+
+
+@dataclass(frozen=True)
 class Decomposition:
     """``components``: name → days × symbols CNY (the ACTUAL lines, summing to ``pnl``);
-    ``opportunity``: refusal reason → days × symbols CNY (the paper bridge)."""
+    ``opportunity``: refusal reason → its cells of the days × symbols grid, CNY (the paper bridge)."""
 
     components: dict[str, FloatArray]
     pnl: FloatArray  # days × symbols: the actual P&L (the residual's last column holds the unassigned cash)
-    opportunity: dict[str, FloatArray]
+    opportunity: dict[str, Cells]
     prev_ref: FloatArray  # P̃: the previous close on each day's share basis
     cash_residual: FloatArray  # (days,) equity change not carried by any symbol
 
@@ -96,7 +130,7 @@ def decompose(data: AttributionInput) -> Decomposition:
     components["residual"] = pnl - explained
     equity_prev = np.concatenate([[data.start_equity], data.equity[:-1]])
     cash_residual = (data.equity - equity_prev) - pnl.sum(axis=1)
-    opportunity: dict[str, FloatArray] = {}
+    opportunity: dict[str, Cells] = {}
     missed = data.unfilled
     move = bars.close[missed.day, missed.symbol] - ref[missed.day, missed.symbol]
     if bars.suspended is not None and len(missed.day):
@@ -104,9 +138,7 @@ def decompose(data: AttributionInput) -> Decomposition:
     value = np.nan_to_num(missed.quantity * move)
     for reason in sorted(set(missed.reason)):
         mask = np.array([r == reason for r in missed.reason], dtype=bool)
-        grid = np.zeros_like(data.holdings)
-        np.add.at(grid, (missed.day[mask], missed.symbol[mask]), value[mask])
-        opportunity[reason] = grid
+        opportunity[reason] = Cells.summed(missed.day[mask], missed.symbol[mask], value[mask], data.holdings.shape)
     return Decomposition(components, pnl, opportunity, ref, cash_residual)
 
 
@@ -139,21 +171,22 @@ def daily_table(data: AttributionInput, parts: Decomposition) -> pd.DataFrame:
     m = data.holdings.shape[1]
     columns: dict[str, FloatArray] = {name: parts.components[name] for name in ACTUAL}
     columns["pnl"] = parts.pnl
-    for reason, grid in parts.opportunity.items():
-        columns[f"opportunity:{reason}"] = grid
     active = data.holdings != 0
     for grid in columns.values():
         active |= grid != 0
+    for part in parts.opportunity.values():
+        active.reshape(-1)[part.flat[part.value != 0]] = True
     # Only the active cells are gathered, in the row-major order (day, then symbol) of the whole grid: a table
     # of every day and symbol first would be days × symbols rows (5 000 symbols: gigabytes) to keep a few.
     cells = np.flatnonzero(active)
     day, symbol = np.divmod(cells, m)
+    values = {name: grid.reshape(-1).take(cells) for name, grid in columns.items()}
+    values.update({f"opportunity:{reason}": part.at(cells) for reason, part in parts.opportunity.items()})
     table = pd.DataFrame({"date": bars.days.values.take(day),
                           "strategy": _texts([data.strategy], np.zeros(len(cells), dtype=np.intp)),
-                          "vt_symbol": _texts(bars.symbols, symbol),
-                          **{name: grid.reshape(-1).take(cells) for name, grid in columns.items()}})
+                          "vt_symbol": _texts(bars.symbols, symbol), **values})
     cash = pd.DataFrame({"date": bars.days, "strategy": data.strategy, "vt_symbol": "CASH",
-                         **{name: 0.0 for name in columns}})
+                         **{name: 0.0 for name in values}})
     cash["residual"] = parts.cash_residual
     cash["pnl"] = parts.cash_residual
     cash = cash[cash["residual"].abs() > 1e-9]
