@@ -5,6 +5,7 @@ rows: gigabytes for a whole market)."""
 from __future__ import annotations
 
 import tracemalloc
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -87,3 +88,13 @@ def test_cells_add_up_as_a_grid_would():
     positions = np.arange(30)
     assert cells.at(positions).tobytes() == grid.reshape(-1).tobytes()
     assert len(cells.flat) == len(set(zip(day.tolist(), symbol.tolist())))
+
+
+def test_grids_in_column_major_order_give_the_same_table():
+    """The activity mask is built flat in row-major order: a column-major holdings grid (whose reshape is a copy,
+    not a view) marks the same cells, refusal cells included."""
+    data = _book(3, 3, {(0, 2): 100.0, (1, 2): 100.0})
+    parts = _parts(3, 3, {("holdings", 1, 2): 50.0}, cash={}, opportunity={(2, 1): 30.0})
+    fortran = replace(data, holdings=np.asfortranarray(data.holdings))
+    pd.testing.assert_frame_equal(daily_table(fortran, parts), daily_table(data, parts))
+    assert daily_table(fortran, parts)["opportunity:limit_up"].tolist() == [0.0, 0.0, 30.0]

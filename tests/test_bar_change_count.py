@@ -62,3 +62,17 @@ def test_blocks_written_before_a_change_by_another_program_are_rebuilt(store):
     with sqlite3.connect(store.db.database) as other:
         other.execute(f"UPDATE {store.bar_model._meta.table_name} SET close_price = 4.0 WHERE close_price = 3.1")
     assert BarStore().blocks({"510300.SSE"})["510300.SSE"]["close"].tolist() == [3.0, 4.0]
+
+
+def test_the_signature_reads_the_count_not_the_bars(store, monkeypatch):
+    """On SQLite the signature never runs the aggregate over every bar (what made each command slower as the
+    database grew)."""
+    store.database.save_bar_data([_bar(2, 3.0)])
+
+    def aggregate():
+        raise AssertionError("the whole-table aggregate ran")
+
+    monkeypatch.setattr(store, "_checksum", aggregate)
+    first = store.table_signature()
+    store.database.save_bar_data([_bar(3, 3.1)])
+    assert store.table_signature() != first

@@ -171,11 +171,12 @@ def daily_table(data: AttributionInput, parts: Decomposition) -> pd.DataFrame:
     m = data.holdings.shape[1]
     columns: dict[str, FloatArray] = {name: parts.components[name] for name in ACTUAL}
     columns["pnl"] = parts.pnl
-    active = data.holdings != 0
+    # Flat in row-major order whatever the grids' memory layout (reshape copies a column-major grid).
+    active = (data.holdings != 0).reshape(-1)
     for grid in columns.values():
-        active |= grid != 0
+        active |= grid.reshape(-1) != 0
     for part in parts.opportunity.values():
-        active.reshape(-1)[part.flat[part.value != 0]] = True
+        active[part.flat[part.value != 0]] = True
     # Only the active cells are gathered, in the row-major order (day, then symbol) of the whole grid: a table
     # of every day and symbol first would be days × symbols rows (5 000 symbols: gigabytes) to keep a few.
     cells = np.flatnonzero(active)
