@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from vnpy_rotation.attribution import AttributionInput, Bars, Benchmark, Fills, Unfilled, attribute
 from vnpy_rotation.attribution.brinson import brinson_fachler, carino_link, segment_attribution
-from vnpy_rotation.attribution.decompose import decompose, previous_reference
+from vnpy_rotation.attribution.decompose import decompose, holdings_grid, previous_reference
 from vnpy_rotation.attribution.markouts import markouts
 
 
@@ -144,7 +144,7 @@ def test_a_sale_refused_over_a_suspension_is_measured_to_the_resumption_open():
     parts = decompose(book.build())
     opportunity = parts.opportunity["suspended"].dense()[:, 0]
     assert list(opportunity) == pytest.approx([0.0, 0.0, 800.0, 0.0])  # −1000 × (9.20 − 10.00), counted once
-    assert parts.components["delay"][3, 0] == pytest.approx(-800.0)  # the actual sale still pays the gap
+    assert parts.dense(parts.components["delay"])[3, 0] == pytest.approx(-800.0)  # the actual sale still pays the gap
 
 
 def test_a_split_on_the_ex_date_compares_on_the_new_share_basis():
@@ -250,8 +250,8 @@ def test_cash_is_a_segment_whose_allocation_is_the_drag():
     bench = Benchmark("test", ("A", "B"), ("A", "B"), np.array([[0.5, 0.5]]), np.array([[True, True]]))
     book = Book(close=[[11.0, 10.0]], prev_close=[10.0, 10.0], start_holdings=[8000, 0], benchmark=bench)
     data = book.build()
-    parts = decompose(data)
-    seg = segment_attribution(data, parts.components["holdings"], parts.prev_ref, bench)
+    ref = previous_reference(data)
+    seg = segment_attribution(data, holdings_grid(data, ref), ref, bench)
     assert seg.segments == ("A", "B", "CASH")
     assert seg.w_p[0] == pytest.approx([0.8, 0.0, 0.2])
     assert seg.effects["allocation"][0] == pytest.approx([0.3 * 0.05, -0.5 * -0.05, 0.2 * -0.05])

@@ -75,14 +75,24 @@ class Cells:
 
 @dataclass(frozen=True)
 class Decomposition:
-    """``components``: name → days × symbols CNY (the ACTUAL lines, summing to ``pnl``);
-    ``opportunity``: refusal reason → its cells of the days × symbols grid, CNY (the paper bridge)."""
+    """The lines of every cell that can carry any: each day and symbol held at the open or the close, traded,
+    paid a distribution or refused an order (``cells``: flat positions day × symbols + symbol, ascending, once).
+    Every other cell's lines are all zero, so nothing days × symbols is built: on a whole market such a grid is
+    hundreds of MB, and the split needed about fifteen of them.
 
+    ``components``: name → CNY per cell (the ACTUAL lines, summing to ``pnl``); ``opportunity``: refusal reason →
+    its cells, CNY (the paper bridge); ``cash_residual``: per day, the equity change not carried by any symbol."""
+
+    cells: IntArray
     components: dict[str, FloatArray]
-    pnl: FloatArray  # days × symbols: the actual P&L (the residual's last column holds the unassigned cash)
+    pnl: FloatArray
     opportunity: dict[str, Cells]
-    prev_ref: FloatArray  # P̃: the previous close on each day's share basis
-    cash_residual: FloatArray  # (days,) equity change not carried by any symbol
+    cash_residual: FloatArray
+    shape: tuple[int, int]
+
+    def dense(self, values: FloatArray) -> FloatArray:
+        """Per-cell ``values`` as a days × symbols grid (0 elsewhere)."""
+        return Cells(self.cells, values, self.shape).dense()
 
 
 def previous_reference(data: AttributionInput) -> FloatArray:
@@ -92,54 +102,100 @@ def previous_reference(data: AttributionInput) -> FloatArray:
     return np.asarray(prev / bars.split, dtype=np.float64)
 
 
-def _per_day(data: AttributionInput, values: FloatArray) -> FloatArray:
-    """Sum per-fill values into days × symbols."""
-    out = np.zeros_like(data.holdings)
-    np.add.at(out, (data.fills.day, data.fills.symbol), values)
+def holdings_grid(data: AttributionInput, ref: FloatArray) -> FloatArray:
+    """The holdings line of every day and symbol (the segment attribution weighs whole grids)."""
+    with np.errstate(invalid="ignore"):
+        return np.nan_to_num(data.holdings * (data.bars.close - ref))
+
+
+def _previous(grid: np.ndarray, first: np.ndarray, day: IntArray, symbol: IntArray) -> np.ndarray:
+    """``grid``'s value the day before each cell (``first`` before day 0)."""
+    earlier = np.maximum(day - 1, 0)
+    return np.where(day > 0, grid[earlier, symbol], first[symbol])
+
+
+def _cells(data: AttributionInput) -> IntArray:
+    """Every cell that can carry a line (see :class:`Decomposition`), ascending."""
+    n, m = data.holdings.shape
+    held = np.flatnonzero(data.holdings != 0)  # (row-major positions whatever the grid's layout)
+    fills, missed = data.fills, data.unfilled
+    return np.unique(np.concatenate([
+        held, held[held < (n - 1) * m] + m, np.flatnonzero(data.start_holdings != 0),  # held at the close, the open
+        fills.day * m + fills.symbol, missed.day * m + missed.symbol,
+        np.flatnonzero(data.dividend_cash != 0)]).astype(np.int64))
+
+
+def _row_sums(cells: IntArray, values: FloatArray, shape: tuple[int, int], block: int = 1 << 20) -> FloatArray:
+    """Per day, the sum of the day's cells: a days × symbols grid's ``sum(axis=1)``, bit for bit (each row added
+    as numpy adds a row of the grid, zeros included), a block of rows at a time."""
+    n, m = shape
+    out = np.zeros(n)
+    step = max(1, block // max(m, 1))
+    bounds = np.searchsorted(cells, np.arange(0, n + step, step) * m)
+    for k, lo in enumerate(range(0, n, step)):
+        rows = min(step, n - lo)
+        grid = np.zeros((rows, m))
+        part = slice(bounds[k], bounds[k + 1])
+        grid.reshape(-1)[cells[part] - lo * m] = values[part]
+        out[lo:lo + rows] = grid.sum(axis=1)
     return out
 
 
 def decompose(data: AttributionInput) -> Decomposition:
     bars, fills = data.bars, data.fills
-    ref = previous_reference(data)
-    held_before = np.vstack([data.start_holdings[None, :], data.holdings[:-1]])
-    close_prev = np.vstack([bars.prev_close[None, :], bars.close[:-1]])
+    shape = data.holdings.shape
+    cells = _cells(data)
+    day, symbol = np.divmod(cells, shape[1])
+    held = data.holdings[day, symbol]
+    held_before = _previous(data.holdings, data.start_holdings, day, symbol)
+    close = bars.close[day, symbol]
+    close_prev = _previous(bars.close, bars.prev_close, day, symbol)
+    split = bars.split[day, symbol]
+    ref = np.asarray(close_prev / split, dtype=np.float64)
     # The kernel and brokers drop the fraction of a share a split leaves (no cash in lieu).
-    after_split = np.where(bars.split != 1.0, np.floor(held_before * bars.split + 1e-9), held_before)
+    after_split = np.where(split != 1.0, np.floor(held_before * split + 1e-9), held_before)
     with np.errstate(invalid="ignore"):
-        holdings = np.nan_to_num(data.holdings * (bars.close - ref))
+        holdings = np.nan_to_num(held * (close - ref))
         corporate = np.nan_to_num(after_split * ref - held_before * close_prev)
-    day_ref = ref[fills.day, fills.symbol]
-    day_basis = bars.basis[fills.day, fills.symbol]
+    at = np.searchsorted(cells, fills.day * shape[1] + fills.symbol)  # each fill's cell
+
+    def per_cell(values: FloatArray) -> FloatArray:
+        out = np.zeros(len(cells))
+        np.add.at(out, at, values)
+        return out
+
+    fill_ref = ref[at]
+    fill_basis = bars.basis[fills.day, fills.symbol]
     components = {
         "holdings": holdings,
-        "delay": -_per_day(data, fills.quantity * (day_basis - day_ref)),
-        "execution": -_per_day(data, fills.quantity * (fills.price - day_basis)),
-        "commission": -_per_day(data, fills.commission),
-        "stamp_duty": -_per_day(data, fills.stamp_duty),
-        "transfer_fee": -_per_day(data, fills.transfer_fee),
-        "dividends": data.dividend_cash.astype(np.float64),
+        "delay": -per_cell(fills.quantity * (fill_basis - fill_ref)),
+        "execution": -per_cell(fills.quantity * (fills.price - fill_basis)),
+        "commission": -per_cell(fills.commission),
+        "stamp_duty": -per_cell(fills.stamp_duty),
+        "transfer_fee": -per_cell(fills.transfer_fee),
+        "dividends": data.dividend_cash[day, symbol].astype(np.float64),
         "corporate_action": corporate,
     }
     # The actual P&L per symbol from the book: value change plus the symbol's cash flows.
-    flows = (-_per_day(data, fills.quantity * fills.price) + components["commission"] + components["stamp_duty"]
+    flows = (-per_cell(fills.quantity * fills.price) + components["commission"] + components["stamp_duty"]
              + components["transfer_fee"] + components["dividends"])
     with np.errstate(invalid="ignore"):
-        pnl = np.nan_to_num(data.holdings * bars.close - held_before * close_prev) + flows
+        pnl = np.nan_to_num(held * close - held_before * close_prev) + flows
     explained = sum(components.values())
     components["residual"] = pnl - explained
     equity_prev = np.concatenate([[data.start_equity], data.equity[:-1]])
-    cash_residual = (data.equity - equity_prev) - pnl.sum(axis=1)
-    opportunity: dict[str, Cells] = {}
+    cash_residual = (data.equity - equity_prev) - _row_sums(cells, pnl, shape)
     missed = data.unfilled
-    move = bars.close[missed.day, missed.symbol] - ref[missed.day, missed.symbol]
+    missed_at = np.searchsorted(cells, missed.day * shape[1] + missed.symbol)
+    move = close[missed_at] - ref[missed_at]
     if bars.suspended is not None and len(missed.day):
-        move = np.where(_suspension_runs_end(data), _to_resumption(data, ref), move)
+        move = np.where(_suspension_runs_end(data), _to_resumption(data, ref[missed_at]), move)
     value = np.nan_to_num(missed.quantity * move)
+    opportunity: dict[str, Cells] = {}
     for reason in sorted(set(missed.reason)):
         mask = np.array([r == reason for r in missed.reason], dtype=bool)
-        opportunity[reason] = Cells.summed(missed.day[mask], missed.symbol[mask], value[mask], data.holdings.shape)
-    return Decomposition(components, pnl, opportunity, ref, cash_residual)
+        opportunity[reason] = Cells.summed(missed.day[mask], missed.symbol[mask], value[mask], shape)
+    return Decomposition(cells, components, pnl, opportunity, cash_residual, shape)
 
 
 def _suspension_runs_end(data: AttributionInput) -> np.ndarray:
@@ -152,39 +208,41 @@ def _suspension_runs_end(data: AttributionInput) -> np.ndarray:
 
 
 def _to_resumption(data: AttributionInput, ref: FloatArray) -> FloatArray:
-    """Per refusal: the first tradable basis after its day on its day's share basis, minus P̃ (NaN if none)."""
+    """Per refusal: the first tradable basis after its day on its day's share basis, minus its P̃ (``ref``; NaN
+    if none). One column at a time, for the refused symbols only."""
     bars, missed = data.bars, data.unfilled
     assert bars.suspended is not None
-    n = len(bars.days)
-    rows = np.arange(n)[:, None]
-    first = np.minimum.accumulate(np.where(bars.suspended, n, rows)[::-1], axis=0)[::-1]  # first tradable ≥ t
-    after = np.vstack([first[1:], np.full((1, first.shape[1]), n)])[missed.day, missed.symbol]
-    at = np.minimum(after, n - 1)
-    growth = np.cumprod(bars.split, axis=0)
-    price = bars.basis[at, missed.symbol] * growth[at, missed.symbol] / growth[missed.day, missed.symbol]
-    return np.asarray(np.where(after < n, price, np.nan) - ref[missed.day, missed.symbol], dtype=np.float64)
+    price = np.full(len(missed.day), np.nan)
+    for j in np.unique(missed.symbol):
+        mine = np.flatnonzero(missed.symbol == j)
+        tradable = np.flatnonzero(~bars.suspended[:, j])
+        where = np.searchsorted(tradable, missed.day[mine], side="right")  # the first tradable day after
+        resumes = where < len(tradable)
+        after = tradable[np.minimum(where, len(tradable) - 1)]
+        growth = np.cumprod(bars.split[:, j])
+        moved = bars.basis[after, j] * growth[after] / growth[missed.day[mine]]
+        price[mine] = np.where(resumes, moved, np.nan)
+    return np.asarray(price - ref, dtype=np.float64)
 
 
 def daily_table(data: AttributionInput, parts: Decomposition) -> pd.DataFrame:
     """Long table: one row per day and symbol with any activity; the unassigned cash as symbol ``CASH``."""
     bars = data.bars
-    m = data.holdings.shape[1]
+    m = parts.shape[1]
     columns: dict[str, FloatArray] = {name: parts.components[name] for name in ACTUAL}
     columns["pnl"] = parts.pnl
-    # Flat in row-major order whatever the grids' memory layout (reshape copies a column-major grid).
-    active = (data.holdings != 0).reshape(-1)
-    for grid in columns.values():
-        active |= grid.reshape(-1) != 0
-    for part in parts.opportunity.values():
-        active[part.flat[part.value != 0]] = True
-    # Only the active cells are gathered, in the row-major order (day, then symbol) of the whole grid: a table
-    # of every day and symbol first would be days × symbols rows (5 000 symbols: gigabytes) to keep a few.
-    cells = np.flatnonzero(active)
-    day, symbol = np.divmod(cells, m)
-    values = {name: grid.reshape(-1).take(cells) for name, grid in columns.items()}
-    values.update({f"opportunity:{reason}": part.at(cells) for reason, part in parts.opportunity.items()})
+    day, symbol = np.divmod(parts.cells, m)
+    active = data.holdings[day, symbol] != 0
+    opportunity = {reason: part.at(parts.cells) for reason, part in parts.opportunity.items()}
+    for line in (*columns.values(), *opportunity.values()):
+        active |= line != 0
+    # Rows in the cells' order: row-major, day then symbol.
+    keep = np.flatnonzero(active)
+    values = {name: column.take(keep) for name, column in columns.items()}
+    values.update({f"opportunity:{reason}": column.take(keep) for reason, column in opportunity.items()})
+    day, symbol = day.take(keep), symbol.take(keep)
     table = pd.DataFrame({"date": bars.days.values.take(day),
-                          "strategy": _texts([data.strategy], np.zeros(len(cells), dtype=np.intp)),
+                          "strategy": _texts([data.strategy], np.zeros(len(keep), dtype=np.intp)),
                           "vt_symbol": _texts(bars.symbols, symbol), **values})
     cash = pd.DataFrame({"date": bars.days, "strategy": data.strategy, "vt_symbol": "CASH",
                          **{name: 0.0 for name in values}})

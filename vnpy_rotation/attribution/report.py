@@ -27,7 +27,7 @@ import pyarrow as pa
 from pyarrow import csv as pa_csv
 
 from .brinson import EFFECTS, SegmentAttribution, segment_attribution
-from .decompose import ACTUAL, daily_table, decompose
+from .decompose import ACTUAL, daily_table, decompose, holdings_grid, previous_reference
 from .markouts import HORIZONS, markouts
 from .records import CASH_SEGMENT, AttributionInput, Bars, Fills, Unfilled
 
@@ -232,7 +232,8 @@ def attribute(data: AttributionInput, start: date | None = None, end: date | Non
     parts = decompose(data)
     segments = None
     if data.benchmark is not None:
-        segments = segment_attribution(data, parts.components["holdings"], parts.prev_ref, data.benchmark)
+        ref = previous_reference(data)  # (the segments weigh every day and symbol: whole grids)
+        segments = segment_attribution(data, holdings_grid(data, ref), ref, data.benchmark)
     return assemble(data.strategy, daily_table(data, parts), segments, marks, source, days=data.bars.days)
 
 

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..data.market_data import MarketData, perturb_after
+from ..data.market_data import MarketData
+from ..data.perturbation import perturb_after
 from ..protocol import TargetStrategy
 from .config import BacktestConfig
 from .engine import TargetPlan, effective_plan
@@ -97,7 +98,7 @@ def check_lookahead(strategy: TargetStrategy, md: MarketData, config: BacktestCo
         problems += _pool_changes(base_pools, strategy.pool_plans(perturbed), day)
         checks.append(LookaheadCheck(day, not problems, "; ".join(problems) or
                                      f"decisions, fills and equity to {day.date()} unchanged"))
-        del perturbed  # a copy of every price and input array: gone before the next cut's copy, not after
+        del perturbed  # the arrays it copied (those the decision read): gone before the next cut's, not after
     return checks
 
 

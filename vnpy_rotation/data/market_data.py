@@ -7,7 +7,6 @@ or the registry in its inner loop.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Callable, Mapping, Sequence, TypeVar
@@ -17,7 +16,6 @@ import pandas as pd
 
 from ..fundamentals.share_changes import Distribution, from_steps, holding_arrays, merge
 from ..market.instruments import InstrumentRegistry, default_registry
-from .formats import PRICE_FIELDS
 
 if TYPE_CHECKING:  # the data layer imports vnpy; the simulation core must not (sweep workers, tests)
     from ..data.panels import Panels
@@ -66,7 +64,7 @@ class MarketData:
     actions_per_day: np.ndarray | None = None
     # Further day × symbol inputs a strategy attached (e.g. point-in-time fundamentals, index membership);
     # sliced with the days and perturbed by the look-ahead harness like the prices.
-    extras: dict[str, np.ndarray] = field(default_factory=dict)
+    extras: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.actions_per_day is not None and self.actions_per_day.shape != (len(self.days),):
@@ -234,29 +232,3 @@ def _schedule(days: np.ndarray, items: list, attr: str = "pct") -> np.ndarray:
     values = np.array([getattr(item, attr) for item in items] + [np.nan], dtype=float)
     index = np.searchsorted(starts, days, side="right") - 1
     return values[np.where(index >= 0, index, -1)]
-
-
-def perturb_after(md: MarketData, cut: int, seed: int = 0) -> MarketData:
-    """A copy of ``md`` whose rows after ``cut`` carry different prices and volumes."""
-    rng = np.random.default_rng(seed)
-    tail = slice(cut + 1, None)
-    shape = md.close[tail].shape
-    scale = rng.uniform(0.7, 1.3, size=shape)
-    changed = {name: getattr(md, name).copy() for name in PRICE_FIELDS + ("volume", "turnover")}
-    for name in PRICE_FIELDS:
-        changed[name][tail] *= scale
-    changed["volume"][tail] *= rng.uniform(0.2, 5.0, size=shape)
-    changed["turnover"][tail] = changed["volume"][tail] * changed["close"][tail]
-    last_close = forward_fill(changed["close"])
-    if md.benchmark is not None:
-        changed["benchmark"] = md.benchmark.copy()
-        changed["benchmark"][tail] *= rng.uniform(0.7, 1.3, size=len(md.benchmark) - cut - 1)
-    extras = {}
-    for name, values in md.extras.items():  # fundamentals, membership: changed after the cut as well
-        values = values.copy()
-        if values.dtype == bool:
-            values[tail] = rng.random(values[tail].shape) < 0.5
-        else:
-            values[tail] *= rng.uniform(0.5, 1.5, size=values[tail].shape)
-        extras[name] = values
-    return dataclasses.replace(md, **changed, last_close=last_close, extras=extras)

@@ -31,7 +31,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from ..data.market_data import MarketData, perturb_after
+from ..data.market_data import MarketData
+from ..data.perturbation import perturb_after
 from ..errors import RotationError
 from . import stats
 from .panel import INDEX_NAMES, META_KEYS, FactorPanel, panel_frame
