@@ -147,6 +147,18 @@ def test_a_sale_refused_over_a_suspension_is_measured_to_the_resumption_open():
     assert parts.dense(parts.components["delay"])[3, 0] == pytest.approx(-800.0)  # the actual sale still pays the gap
 
 
+def test_a_refusal_suspended_to_the_end_of_the_window_has_no_resumption():
+    # 1000 held; the sale is refused on days 1-2, suspended to the end: no price to measure the gap to
+    book = Book(close=[[10.0], [10.0], [10.0]], prev_close=[10.0], start_holdings=[1000],
+                suspended=[[False], [True], [True]],
+                unfilled=[(1, 0, -1000, "suspended"), (2, 0, -1000, "suspended")])
+    parts = decompose(book.build())
+    assert list(parts.opportunity["suspended"].dense()[:, 0]) == [0.0, 0.0, 0.0]
+    book = Book(close=[[10.0], [10.0]], prev_close=[10.0], start_holdings=[1000], suspended=[[True], [True]],
+                unfilled=[(0, 0, -1000, "suspended")])  # suspended on every day of the window
+    assert decompose(book.build()).opportunity["suspended"].sum() == 0.0
+
+
 def test_a_split_on_the_ex_date_compares_on_the_new_share_basis():
     # 1000 held at 10.00; 2-for-1 on the ex-date; close 5.10
     got = lines(Book(close=[[5.1]], prev_close=[10.0], start_holdings=[1000], split=[[2.0]]))

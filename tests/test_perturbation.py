@@ -99,3 +99,26 @@ def test_only_the_arrays_read_are_copied():
     finally:
         tracemalloc.stop()
     assert peak < 3.5 * array  # two copies and half an array of random factors at a time
+
+
+def test_the_carried_close_keeps_the_base_markets_value_up_to_the_cut():
+    """A window starting inside a suspension carries a close from before its first day; the perturbed market
+    keeps it (a close carried from the window's own bars would change rows before the cut: a false alarm)."""
+    market = _market(60, 4)
+    close = market.close.copy()
+    close[10:20, 1] = np.nan  # suspended from day 10 to 19
+    market = dataclasses.replace(market, close=close, last_close=forward_fill(close))
+    window = market.window(market.days[12].date(), None)  # starts on day 12, inside the suspension
+    assert np.isfinite(window.last_close[0, 1]) and np.isnan(window.close[0, 1])
+    other = perturb_after(window, 20, seed=4)
+    _changed(window.last_close, other.last_close, 20)
+    tail = other.close[21:, 1]
+    assert other.last_close[21:, 1][np.isfinite(tail)].tobytes() == tail[np.isfinite(tail)].tobytes()
+
+
+def test_a_whole_number_input_stays_whole():
+    market = _market(80, 5)
+    market = dataclasses.replace(market, extras={**market.extras, "sessions": np.arange(400).reshape(80, 5) + 100})
+    other = perturb_after(market, 39, seed=0)
+    assert other.extras["sessions"].dtype == market.extras["sessions"].dtype
+    _changed(market.extras["sessions"], other.extras["sessions"], 39)

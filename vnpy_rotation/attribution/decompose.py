@@ -216,6 +216,8 @@ def _to_resumption(data: AttributionInput, ref: FloatArray) -> FloatArray:
     for j in np.unique(missed.symbol):
         mine = np.flatnonzero(missed.symbol == j)
         tradable = np.flatnonzero(~bars.suspended[:, j])
+        if not len(tradable):  # suspended all along: no resumption in the window (NaN: no opportunity)
+            continue
         where = np.searchsorted(tradable, missed.day[mine], side="right")  # the first tradable day after
         resumes = where < len(tradable)
         after = tradable[np.minimum(where, len(tradable) - 1)]

@@ -49,6 +49,8 @@ class _Changes:
             rng = self.rng(_EXTRA, zlib.crc32(name.encode()))
             if values.dtype == bool:
                 values[self.tail] = rng.random(tail.shape) < 0.5
+            elif np.issubdtype(values.dtype, np.integer):  # counts (e.g. sessions listed): stay whole
+                values[self.tail] = np.rint(tail * rng.uniform(0.5, 1.5, size=tail.shape)).astype(values.dtype)
             else:
                 values[self.tail] *= rng.uniform(0.5, 1.5, size=tail.shape)
             self.built[key] = values
@@ -56,8 +58,14 @@ class _Changes:
 
     def _build(self, name: str) -> np.ndarray | None:
         base, tail = self.base, self.tail
-        if name == "last_close":
-            return forward_fill(self.field("close"))
+        if name == "last_close":  # carried from the base market's own value at the cut (a window may start
+            # inside a suspension, where the base carries a close from before its first day)
+            changed = np.array(base.last_close)
+            if len(changed[tail]):
+                cut = tail.start - 1
+                carried = changed[cut:cut + 1] if cut >= 0 else np.full((1, changed.shape[1]), np.nan)
+                changed[tail] = forward_fill(np.vstack([carried, self.field("close")[tail]]))[1:]
+            return changed
         if name == "benchmark":
             if base.benchmark is None:
                 return None
