@@ -138,16 +138,22 @@ def segment_attribution(data: AttributionInput, holdings_pnl: FloatArray, prev_r
     onehot = np.zeros((len(bars.symbols), len(segments)))
     onehot[np.arange(len(bars.symbols)), [index[s] for s in benchmark.segment_of]] = 1.0
     equity_prev = np.concatenate([[data.start_equity], data.equity[:-1]])
-    value = np.nan_to_num(data.holdings * prev_ref) @ onehot  # decision-close value per segment
+    # Day × symbol work arrays are computed in place, one at a time (a whole market's are hundreds of MB each).
+    held_value = np.multiply(data.holdings, prev_ref)
+    value = np.nan_to_num(held_value, copy=False) @ onehot  # decision-close value per segment
+    del held_value
     w_p = value / equity_prev[:, None]
     w_p[:, -1] = 1.0 - w_p[:, :-1].sum(axis=1)
     pnl = holdings_pnl @ onehot
     with np.errstate(divide="ignore", invalid="ignore"):
         r_p = np.where(value != 0, pnl / value, 0.0)
-        member_return = bars.close / prev_ref - 1.0
+        member_return = np.divide(bars.close, prev_ref)
+    member_return -= 1.0
     valid = benchmark.members & np.isfinite(member_return)
     counts = valid.astype(np.float64) @ onehot
-    sums = np.where(valid, member_return, 0.0) @ onehot
+    member_return[~valid] = 0.0
+    sums = member_return @ onehot
+    del member_return
     with np.errstate(divide="ignore", invalid="ignore"):
         r_b = np.where(counts > 0, sums / counts, 0.0)
     r_b[:, -1] = 0.0  # cash earns nothing here

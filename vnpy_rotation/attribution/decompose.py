@@ -98,14 +98,16 @@ class Decomposition:
 def previous_reference(data: AttributionInput) -> FloatArray:
     """P̃ = close_{t−1} / split_t: yesterday's close on today's share basis (a 2-for-1 split halves it)."""
     bars = data.bars
-    prev = np.vstack([bars.prev_close[None, :], bars.close[:-1]])
-    return np.asarray(prev / bars.split, dtype=np.float64)
+    prev = np.vstack([bars.prev_close[None, :], bars.close[:-1]]).astype(np.float64, copy=False)
+    return np.divide(prev, bars.split, out=prev)  # (in place: one grid)
 
 
 def holdings_grid(data: AttributionInput, ref: FloatArray) -> FloatArray:
-    """The holdings line of every day and symbol (the segment attribution weighs whole grids)."""
+    """The holdings line of every day and symbol (the segment attribution weighs whole grids), in one grid."""
     with np.errstate(invalid="ignore"):
-        return np.nan_to_num(data.holdings * (data.bars.close - ref))
+        grid = np.subtract(data.bars.close, ref, dtype=np.float64)
+        grid *= data.holdings
+    return np.nan_to_num(grid, copy=False)
 
 
 def _previous(grid: np.ndarray, first: np.ndarray, day: IntArray, symbol: IntArray) -> np.ndarray:
