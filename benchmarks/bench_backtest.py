@@ -1,7 +1,7 @@
 """Our backtester against vnpy_portfoliostrategy's: same answer, speed, peak memory, parameter sweep.
 
     python benchmarks/bench_backtest.py [--real ../shared/data/real] [--home DIR] [--skip-stocks]
-                                        [--repeat N] [--skip-memory] [--skip-sweep] [--profile]
+                                        [--repeat N] [--skip-memory] [--skip-sweep] [--profile] [--cold]
 
 Imports into the embedded SQLite database under ``--home`` (a temporary folder by default; an
 already-filled home is reused):
@@ -268,6 +268,42 @@ def time_pair(md, universe: Universe, peer, settings: dict, rounds: int) -> dict
     return timed
 
 
+def cold_parts(md, universe: Universe, rounds: int) -> dict[str, tuple[float, float]]:
+    """Our full call and its parts timed warm (right after themselves) and cold (right after a 64 MB read and
+    100 000 dict lookups, which evict the CPU caches as vnpy's run does in the interleaved pairs): the median of
+    each, in seconds. Says where the cold-cache penalty of the one-backtest median falls."""
+    import numpy as np
+
+    from vnpy_rotation.backtest.engine import simulate
+
+    strategy, config = full_rules_strategy(universe), full_rules_config(universe)
+    plan = strategy.targets(md)
+    raw = simulate(md, plan, config)
+    parts = {"full": lambda: simulate(md, strategy.targets(md), config).to_result(),
+             "targets": lambda: strategy.targets(md), "simulate": lambda: simulate(md, plan, config),
+             "frames": raw.to_result}
+    junk = np.ones(8 * 2**20)
+    objects = [{"a": i, "b": str(i)} for i in range(300_000)]
+
+    def evict() -> None:
+        junk.sum()
+        for item in objects[::3]:
+            item["a"]
+
+    times: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in parts}
+    for _ in range(rounds):
+        for name, call in parts.items():
+            call()
+            start = time.perf_counter()
+            call()
+            times[name][0].append(time.perf_counter() - start)
+            evict()
+            start = time.perf_counter()
+            call()
+            times[name][1].append(time.perf_counter() - start)
+    return {name: (float(np.median(warm)), float(np.median(cold))) for name, (warm, cold) in times.items()}
+
+
 def _with_frames(raw):
     raw.to_result()
     return raw
@@ -389,6 +425,8 @@ def main() -> None:
     parser.add_argument("--skip-memory", action="store_true", help="no peak-memory subprocesses")
     parser.add_argument("--skip-sweep", action="store_true", help="no parameter sweep")
     parser.add_argument("--profile", action="store_true", help="cProfile our backtest on each universe")
+    parser.add_argument("--cold", action="store_true",
+                        help="also time our call and its parts warm and right after evicting the CPU caches")
     parser.add_argument("--child", choices=["ours", "vnpy"], help=argparse.SUPPRESS)
     parser.add_argument("--universe", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -480,6 +518,10 @@ def run_all(args, home: Path, real: Path) -> None:
         ]
         if args.profile:
             profile_ours(md, universe)
+        if args.cold:
+            cold = cold_parts(md, universe, args.repeat)
+            print("  ours warm → cold caches (median ms): " + ", ".join(
+                f"{name} {warm * 1e3:.2f} → {after * 1e3:.2f}" for name, (warm, after) in cold.items()))
         peer = theirs = None  # drop vnpy's loaded bars: not needed by the memory children or the sweep
         if args.skip_memory:
             continue
