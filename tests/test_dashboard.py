@@ -326,6 +326,41 @@ def test_trade_serves_the_dashboard_while_it_runs(home):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
 
 
+def test_beside_the_daemon_pages_are_served_only_once_the_run_folder_is_claimed(tmp_path):
+    """A request made while the daemon claims its folder (writes the run's parameters) waits and then sees them:
+    the dashboard never answers for a folder without its run's parameters."""
+    import argparse
+    import threading
+
+    from vnpy_rotation.apps.rotation.daemon import claim_out_folder
+    from vnpy_rotation.cli.dashboard_cmd import beside_daemon
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    out = tmp_path / "run"
+    args = argparse.Namespace(out=out, dashboard=f"127.0.0.1:{port}", token=None)
+    answers: list[dict] = []
+
+    def ask() -> None:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/run", timeout=20) as answer:
+            answers.append(json.loads(answer.read()))
+
+    asking = threading.Thread(target=ask)
+
+    def claim() -> str:
+        asking.start()  # the socket is bound: the request is queued, not refused
+        asking.join(0.5)
+        answered_early = list(answers)
+        done = claim_out_folder(out, {"gateway": "replay", "strategy": "etf_rotation"})
+        assert answered_early == []  # nothing served before the parameters exist
+        return done
+
+    with beside_daemon(args, claim):
+        asking.join(20)
+    assert [a["gateway"] for a in answers] == ["replay"] and answers[0]["folder"] == str(out)
+
+
 @pytest.fixture
 def run_copy(tmp_path, trade_run) -> Path:
     """A copy of the trade run to change by hand."""

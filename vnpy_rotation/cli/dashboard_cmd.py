@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -64,19 +64,25 @@ def run(args: argparse.Namespace) -> int:
 
 
 @contextmanager
-def beside_daemon(args: argparse.Namespace) -> Iterator[None]:
-    """The dashboard of ``args.out`` on a background thread for as long as the block runs (the trading
-    daemon), when ``--dashboard`` was given; refused before the daemon starts when its address is."""
+def beside_daemon(args: argparse.Namespace, claim: Callable[[], str]) -> Iterator[None]:
+    """Claim the run folder (``claim``: it writes the run's parameters; its message is printed), then serve the
+    folder's dashboard on a background thread for as long as the block runs (the trading daemon), when
+    ``--dashboard`` was given. The address is checked and bound before the folder is claimed (a bad one leaves no
+    state); pages are served only after (a request never finds the folder without its run's parameters: one made
+    in between waits in the socket's queue)."""
     if not getattr(args, "dashboard", None):
+        print(claim())
         yield
         return
     from ..web.data import RunFolder
     from ..web.server import DashboardServer, parse_bind
 
     server = DashboardServer(RunFolder(args.out), parse_bind(args.dashboard, "--dashboard"), _token(args),
-                             flag="--dashboard").start()
-    print(f"dashboard of {args.out} on {server.url} (read-only)", flush=True)
+                             flag="--dashboard")
     try:
+        print(claim())
+        server.start()
+        print(f"dashboard of {args.out} on {server.url} (read-only)", flush=True)
         yield
     finally:
         server.stop()

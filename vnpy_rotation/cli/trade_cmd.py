@@ -37,8 +37,8 @@ def run(args: argparse.Namespace) -> int:
     if args.gateway == "xt":
         _check_xt()
     parameters = run_parameters(spec, args.gateway, live.get("xt") or {})
-    with beside_daemon(args):  # --dashboard: served on a thread until the daemon returns
-        print(f"{spec.out}: {claim_out_folder(spec.out, parameters, args.fresh)}")
+    # --dashboard: served on a thread until the daemon returns
+    with beside_daemon(args, lambda: f"{spec.out}: {claim_out_folder(spec.out, parameters, args.fresh)}"):
         if args.gateway == "replay":
             from ..ops.experiments import start_inputs, track
 
@@ -80,8 +80,8 @@ def _run_several(args: argparse.Namespace, raw: dict, source: str, config) -> in
                        int(live.get("max_rounds", 3)), kpi=_kpi(raw.get("kpi"), source))
     if args.gateway == "xt":
         _check_xt()
-    with beside_daemon(args):
-        print(f"{spec.out}: {claim_out_folder(spec.out, several_parameters(spec, args.gateway), args.fresh, run_outputs(run_config))}")
+    parameters = several_parameters(spec, args.gateway)
+    with beside_daemon(args, lambda: f"{spec.out}: {claim_out_folder(spec.out, parameters, args.fresh, run_outputs(run_config))}"):
         if args.gateway == "replay":
             from ..apps.rotation.several import run_several_replay
 

@@ -61,12 +61,14 @@ def check_bind(bind: Bind, token: str | None, flag: str = "--bind") -> None:
 
 
 def listening_socket(bind: Bind, flag: str = "--bind") -> socket.socket:
-    """A bound socket (so port 0 becomes a real port before the server starts); a taken port is an error."""
+    """A bound, listening socket (so port 0 becomes a real port before the server starts, and a request made
+    before it serves waits in the queue instead of being refused); a taken port is an error."""
     family = socket.AF_INET6 if ":" in bind.host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((bind.host, bind.port))
+        sock.listen(128)  # (the server listens again when it starts: only the queue's length changes)
     except OSError as exc:
         sock.close()
         raise InputRejected(Problem(flag, None, f"cannot listen on {bind}: {exc.strerror or exc}")) from None
