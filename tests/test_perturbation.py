@@ -63,8 +63,7 @@ def test_the_order_of_reads_does_not_change_what_is_read():
     market = _market(120, 10)
     first, second = perturb_after(market, 60, seed=5), perturb_after(market, 60, seed=5)
     for name in ("turnover", "last_close", "close", "volume"):  # the derived arrays before their inputs
-        first_read = getattr(first, name)
-    del first_read
+        getattr(first, name)
     for name in reversed(CHANGED_FIELDS):
         assert np.asarray(getattr(first, name)).tobytes() == np.asarray(getattr(second, name)).tobytes(), name
     assert first.extras["roe"].tobytes() == second.extras["roe"].tobytes()

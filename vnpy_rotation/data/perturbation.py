@@ -31,7 +31,8 @@ class _Changes:
 
     def __init__(self, base: MarketData, cut: int, seed: int) -> None:
         self.base, self.tail, self.seed = base, slice(cut + 1, None), seed
-        self.built: dict[str, Any] = {}
+        self.built: dict[str, Any] = {}  # field name → changed array (None: the base has none)
+        self.extras: dict[str, np.ndarray] = {}
 
     def rng(self, *stream: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, *stream])
@@ -42,8 +43,7 @@ class _Changes:
         return self.built[name]
 
     def extra(self, name: str) -> np.ndarray:
-        key = "extras:" + name
-        if key not in self.built:
+        if name not in self.extras:
             values = np.array(self.base.extras[name])  # a writable copy (a window's extras are read-only views)
             tail = values[self.tail]
             rng = self.rng(_EXTRA, zlib.crc32(name.encode()))
@@ -53,8 +53,8 @@ class _Changes:
                 values[self.tail] = np.rint(tail * rng.uniform(0.5, 1.5, size=tail.shape)).astype(values.dtype)
             else:
                 values[self.tail] *= rng.uniform(0.5, 1.5, size=tail.shape)
-            self.built[key] = values
-        return self.built[key]  # type: ignore[no-any-return]
+            self.extras[name] = values
+        return self.extras[name]
 
     def _build(self, name: str) -> np.ndarray | None:
         base, tail = self.base, self.tail
