@@ -25,7 +25,9 @@ imported with their fundamentals and index membership into the home first (once;
 Memory is also measured for processes that only import: a bare ``import vnpy`` (the yardstick the goals use),
 pandas alone, each side's import set (ours: the backtest command's modules; vnpy: its backtesting module), and
 ours after the kernel is loaded (the ahead-of-time extension when built; else numba's cached kernel, numba/LLVM
-being a fixed cost of using numba at all). The first
+being a fixed cost of using numba at all). ``run.py`` hands Arrow's buffers (pandas' string
+columns) to the system allocator; the script keeps pyarrow's default (mimalloc, which keeps freed pages): its peak
+with the same setting is measured once and printed apart. The first
 ``run.py backtest`` in a fresh home imports the bundled data and may compile the kernel: it is run once before
 the pairs and reported apart.
 """
@@ -70,10 +72,10 @@ print(json.dumps({"seconds": seconds, "maxrss_kb": usage.ru_maxrss, "cpu": usage
 """
 
 
-def run_process(argv: list[str], cwd: Path, root: Path = ROOT) -> Sample:
+def run_process(argv: list[str], cwd: Path, root: Path = ROOT, extra_env: dict[str, str] | None = None) -> Sample:
     """Run ``argv`` to its end: wall seconds and its peak RSS in MB (``root``: the checkout whose package it
-    imports). A failure stops the benchmark."""
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(root)}
+    imports; ``extra_env``: variables set for it). A failure stops the benchmark."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(root), **(extra_env or {})}
     done = subprocess.run([PYTHON, "-S", "-c", LAUNCHER, *argv], cwd=cwd, env=env, capture_output=True, text=True)
     report = json.loads(done.stdout.strip().splitlines()[-1])
     if report["code"] != 0:
@@ -184,6 +186,9 @@ def bench_case(case: Case, home: Path, pairs: int, work: Path, baseline: Path | 
     if case.capital is not None:
         peer += ["--capital", str(case.capital)]
     peer_first = run_process(peer, home)
+    # run.py hands Arrow's buffers to the system allocator (cli.main); the script keeps pyarrow's default. What
+    # the same setting gives the script is measured once, reported apart from the pairs.
+    peer_system_pool = run_process(peer, home, extra_env={"ARROW_DEFAULT_MEMORY_POOL": "system"})
     samples: dict[str, list[Sample]] = {"ours": [], "vnpy": [], "baseline": []}
     for k in range(pairs):
         samples["ours"].append(run_process(case_argv(case, home, work / f"{tag}_{k}"), home))
@@ -191,7 +196,8 @@ def bench_case(case: Case, home: Path, pairs: int, work: Path, baseline: Path | 
         if baseline is not None:  # the same command from another checkout (e.g. before a change), in the round
             samples["baseline"].append(run_process(case_argv(case, home, work / f"{tag}_b{k}", baseline), home,
                                                    baseline))
-    return {"case": case, "first": first, "peer_first": peer_first, "samples": samples, "symbols": len(symbols),
+    return {"case": case, "first": first, "peer_first": peer_first, "peer_system_pool": peer_system_pool,
+            "samples": samples, "symbols": len(symbols),
             "baseline": baseline,
             "days": f"{metrics['start']} … {metrics['end']}"}
 
@@ -275,7 +281,8 @@ def run_all(args: argparse.Namespace, home: Path) -> None:
           "kernel; vnpy's first run reads the same database):")
     for r in results:
         print(f"- {r['case'].name}: ours {r['first'].seconds:.2f} s / {r['first'].peak_mb:.0f} MB, "
-              f"vnpy {r['peer_first'].seconds:.2f} s / {r['peer_first'].peak_mb:.0f} MB")
+              f"vnpy {r['peer_first'].seconds:.2f} s / {r['peer_first'].peak_mb:.0f} MB; vnpy with Arrow's "
+              f"buffers on the system allocator, as run.py has them: {r['peer_system_pool'].peak_mb:.0f} MB")
     print("\nImport-only processes (peak RSS, MB; the fixed cost of the libraries each side uses):\n")
     print("| process | peak RSS (MB) |\n|---|---:|")
     for name, mb in fixed.items():

@@ -74,3 +74,22 @@ def test_missing_file_is_a_clear_error(tmp_path):
 def test_bad_date_argument_is_a_usage_error(tmp_path):
     done = run_cli("import", str(tmp_path), "--start", "2024-13-01", home=tmp_path)
     assert done.returncode == 2 and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("chosen, expected", [(None, "system"), ("mimalloc", "mimalloc")])
+def test_commands_give_arrow_buffers_to_the_system_allocator_unless_the_user_chose_one(tmp_path, chosen, expected):
+    """mimalloc, Arrow's default, keeps the pages pandas' string columns freed (≈ 24 MB more at a backtest's peak):
+    ``run.py`` hands Arrow's buffers to the system allocator, and a pool the user names is kept."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+    if chosen:
+        env["ARROW_DEFAULT_MEMORY_POOL"] = chosen
+    script = ("import sys; from vnpy_rotation.cli.main import main; code = main(sys.argv[1:]); import pandas, pyarrow; "
+              "print(code, pyarrow.default_memory_pool().backend_name)")
+    done = subprocess.run([sys.executable, "-c", script, "version", "list", "--home", str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-2:] == ["0", expected]

@@ -7,6 +7,7 @@ is imported lazily inside its handler.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from collections.abc import Callable
@@ -215,7 +216,15 @@ def _remove_created(paths: list[Path]) -> None:
             path.unlink()
 
 
+# Arrow's default allocator (mimalloc in the pyarrow wheels) keeps the pages pandas' string columns freed: a
+# ``run.py backtest`` peaked 23–25 MB higher with it (12 ETFs: 182 → 159 MB; 265 stocks: 367 → 342 MB). Arrow
+# reads this variable once, when pandas first imports it, so it is set before any command imports pandas; a
+# value the user set is kept. Processes this one starts (Dask workers, the daemon) inherit it.
+ARROW_POOL_VARIABLE, ARROW_POOL = "ARROW_DEFAULT_MEMORY_POOL", "system"
+
+
 def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault(ARROW_POOL_VARIABLE, ARROW_POOL)
     args = build_parser().parse_args(argv)
     home = Path(getattr(args, "home", None) or Path.cwd()).absolute()
     for name, value in vars(args).items():  # vnpy's MainEngine changes directory: relative paths would move
