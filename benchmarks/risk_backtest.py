@@ -214,3 +214,4 @@ def report_backtest(results: list[dict[str, Any]]) -> list[tuple[str, str, str]]
              f"DriftResponseConfig(enabled=True) (off by default): basket monitors recalibrated every 20 sessions; "
              f"{d['rounds']} rounds"),
         ]
+    return rows

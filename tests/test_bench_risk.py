@@ -38,6 +38,7 @@ def test_daily_evaluation_times_every_part():
     assert result["parts"]["total"][0] >= max(result["parts"][p][0] for p in ("evaluate()", "drift", "var_es"))
     assert result["var_methods"] == 10 and sum(result["actions"].values()) == 3
     assert "order_book" in result["unavailable"] and "factor_psi" in result["monitors"]
+    assert bench_risk.report_daily(result)  # the closing table's rows
 
 
 def test_backtest_sides_armed_trades_like_off(bundled):
@@ -48,6 +49,8 @@ def test_backtest_sides_armed_trades_like_off(bundled):
     assert set(result["slowdown"]) == set(result["slowdown_loop"]) == {"armed", "on"}
     assert all(0 < result["loop_ms"][side] < result["simulate_ms"][side] for side in ("off", "armed", "on"))
     assert result["drift"]["rounds"] == 2 and result["drift"]["ms"] > 0
+    rows = bench_risk.report_backtest([result])  # the closing table's rows (bench_risk.py extends its table with them)
+    assert len(rows) == 4 and all(len(row) == 3 and all(isinstance(cell, str) for cell in row) for row in rows)
 
 
 def test_send_order_sides_and_our_rule(bundled, tmp_path):
@@ -56,6 +59,7 @@ def test_send_order_sides_and_our_rule(bundled, tmp_path):
         assert set(result[mode]["wall"]["sides"]) == {"none", "vnpy", "ours"}
         assert "added" in result[mode]["cpu"]
     assert result["orders"] == 8
+    assert bench_risk.report_send_order(result)  # the closing table's rows
     from vnpy_rotation.apps.risk.rule import RULE_NAME
 
     ((name, p50, p99),) = result["rule_alone"]

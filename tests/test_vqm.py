@@ -202,3 +202,30 @@ def test_an_index_sharing_a_stock_code_does_not_make_stocks_look_newly_listed():
     with_index = listed_sessions({**stocks, "000001.SSE": date(2005, 1, 4)}, days, list(stocks))
     assert np.isinf(alone[0, :2]).all() and 0 < alone[0, 2] < 100  # unknown age; listed in March: young
     assert np.array_equal(with_index, alone)
+
+
+def test_notes_say_why_each_name_is_bought_kept_dropped_or_excluded():
+    """Chosen names carry their rank and inputs; a name chosen at the previous decision and not now says whether
+    it fell out of the top or was excluded; every other cell is empty. The cells are Python strings (objects)."""
+    from types import SimpleNamespace
+
+    from vnpy_rotation.strategies.vqm import _notes
+
+    rank = np.array([[1.0, 2.0, 3.0, np.inf], [3.0, 1.0, np.inf, 2.0], [np.nan, 2.0, 1.0, 3.0]])
+    chosen = rank <= 2
+    pe, roe = np.full(rank.shape, 12.345), np.full(rank.shape, 0.1234)
+    pb, approximate = np.full(rank.shape, 1.5), np.zeros(rank.shape)
+    approximate[1, 1] = 1
+    frame = pd.DataFrame(0.0, index=pd.date_range("2023-01-31", periods=3, freq="ME"), columns=list("ABCD"))
+    ranking = SimpleNamespace(pb=pb, pb_approximate=approximate, dividend_yield=np.full(rank.shape, 0.031))
+    notes = _notes(frame, chosen, rank, pe, roe, 2, ranking)
+    assert all(dtype == np.dtype(object) for dtype in notes.dtypes)
+    expected = [["VQM #1: PE 12.3, ROE 12.3%, PB 1.50, DY 3.10%", "VQM #2: PE 12.3, ROE 12.3%, PB 1.50, DY 3.10%",
+                 None, None],
+                ["out of top 2: VQM #3", "VQM #1: PE 12.3, ROE 12.3%, PB 1.50 (approx.), DY 3.10%", None,
+                 "VQM #2: PE 12.3, ROE 12.3%, PB 1.50, DY 3.10%"],
+                [None, "VQM #2: PE 12.3, ROE 12.3%, PB 1.50, DY 3.10%", "VQM #1: PE 12.3, ROE 12.3%, PB 1.50, DY 3.10%",
+                 "out of top 2: VQM #3"]]
+    assert notes.to_numpy().tolist() == expected
+    rank[2, 3] = np.inf  # unranked now: excluded at this decision
+    assert _notes(frame, rank <= 2, rank, pe, roe, 2).iloc[2]["D"] == "excluded at rebalance"

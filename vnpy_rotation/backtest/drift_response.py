@@ -29,6 +29,7 @@ from ..errors import InputRejected, Problem
 from ..risk.drift import DriftInputs, drift_history
 from ..risk.response import STAGES, Observations, ResponseState, step
 from .config import BacktestConfig
+from .notes import notes_frame
 
 if TYPE_CHECKING:  # engine.simulate calls apply_drift_response
     from .engine import TargetPlan
@@ -186,5 +187,5 @@ def apply_drift_response(plan: TargetPlan, config: BacktestConfig, market: Marke
     i, j = np.nonzero(changed)
     notes[i, j] = [f"{b}; {t}" for b, t in zip(base[i, j], texts[i])]
     return dataclasses.replace(plan, frame=pd.DataFrame(new, index=frame.index, columns=columns),
-                               notes=pd.DataFrame(notes, index=frame.index, columns=columns),
+                               notes=notes_frame(notes, frame.index, columns),
                                drift_events=response.events)

@@ -17,6 +17,7 @@ import pandas as pd
 from ..data.market_data import MarketData
 from ..risk.limits import limit_weights, reasons
 from .config import BacktestConfig
+from .notes import notes_frame
 
 if TYPE_CHECKING:  # engine.simulate calls apply_limits
     from .engine import TargetPlan
@@ -79,4 +80,4 @@ def apply_limits(plan: TargetPlan, config: BacktestConfig, market: MarketData) -
     notes = given.copy()
     notes[cells] = [f"{b}; {t}" for b, t in zip(base[cells], texts[cells])]
     return dataclasses.replace(plan, frame=pd.DataFrame(limited.weights[back], index=frame.index, columns=frame.columns),
-                               notes=pd.DataFrame(notes, index=frame.index, columns=frame.columns))
+                               notes=notes_frame(notes, frame.index, frame.columns))
