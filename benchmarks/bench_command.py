@@ -186,9 +186,11 @@ def bench_case(case: Case, home: Path, pairs: int, work: Path, baseline: Path | 
     if case.capital is not None:
         peer += ["--capital", str(case.capital)]
     peer_first = run_process(peer, home)
-    # run.py hands Arrow's buffers to the system allocator (cli.main); the script keeps pyarrow's default. What
-    # the same setting gives the script is measured once, reported apart from the pairs.
-    peer_system_pool = run_process(peer, home, extra_env={"ARROW_DEFAULT_MEMORY_POOL": "system"})
+    # run.py hands Arrow's buffers to the system allocator; the script keeps pyarrow's default. What the same
+    # setting (run.py's own, read from cli.main) gives the script is measured once, reported apart from the pairs.
+    from vnpy_rotation.cli.main import ARROW_POOL, ARROW_POOL_VARIABLE
+
+    peer_system_pool = run_process(peer, home, extra_env={ARROW_POOL_VARIABLE: ARROW_POOL})
     samples: dict[str, list[Sample]] = {"ours": [], "vnpy": [], "baseline": []}
     for k in range(pairs):
         samples["ours"].append(run_process(case_argv(case, home, work / f"{tag}_{k}"), home))
