@@ -37,13 +37,12 @@ def test_the_cases_reach_every_kind_of_row(results):
 
 
 def test_the_public_constructor_gives_the_same_frames(runtime_home, monkeypatch):
-    """Without pandas' internal array constructor (a future pandas may drop it) ``to_result`` falls back on
+    """Without pandas' block constructor (``pandas.api.internals``, new in pandas 3) ``to_result`` falls back on
     ``pd.DataFrame(dict)`` and every frame is still the old one; so are column labels a caller renames."""
-    import pandas as pd
-
+    from vnpy_rotation.backtest import engine
     from vnpy_rotation.backtest.engine import symbol_columns
 
-    monkeypatch.delattr(pd.DataFrame, "_from_arrays")
+    monkeypatch.setattr(engine, "_from_blocks", None)
     cases = runs(fresh_bundled_store())
     for name in ("rotating_partial", "empty"):
         mine = json.loads(json.dumps(result_digest(cases[name].to_result())))

@@ -16,6 +16,11 @@ import numpy as np
 import pandas as pd
 from pandas.api.extensions import ExtensionArray
 
+try:  # pandas 3: a frame from ready blocks (its public low-level constructor)
+    from pandas.api.internals import create_dataframe_from_blocks as _from_blocks
+except ImportError:  # pragma: no cover - pandas before 3.0
+    _from_blocks = None
+
 from ..data.market_data import MarketData, MarketMemo, derived, round_to_tick
 from ..errors import InputRejected, Problem
 from ..risk.ladder import RUNGS, ladder_params
@@ -27,12 +32,25 @@ from .limits import apply_limits
 from .matching import reason_names
 from .result import REFUSAL_REASONS, BacktestResult
 
-# The frames are built from dicts in these orders (a ``columns=`` argument would look every key up again).
 TRADE_COLUMNS = ["datetime", "vt_symbol", "direction", "price", "volume", "value", "commission",
                  "stamp_duty", "transfer_fee", "slippage", "reason"]
 ORDER_COLUMNS = ["date", "vt_symbol", "direction", "requested", "submitted", "filled", "price",
                  "status", "reason", "cause"]
+EQUITY_COLUMNS = ["equity", "cash", "market_value"]
+POSITION_COLUMNS = ["date", "vt_symbol", "volume", "close", "market_value", "weight"]
+ACTION_COLUMNS = ["date", "vt_symbol", "kind", "volume_before", "volume_after", "cash"]
 _F = {name: k for k, name in enumerate(kernel.ORDER_FIELDS)}
+# The record fields that become float columns, with their column positions (a frame's float columns are one block).
+_TRADE_AMOUNTS = [_F[name] for name in ("filled", "price", "value", "commission", "stamp_duty", "transfer_fee",
+                                        "slippage")]
+_TRADE_AMOUNT_COLUMNS = np.array([TRADE_COLUMNS.index(name) for name in ("volume", "price", "value", "commission",
+                                                                          "stamp_duty", "transfer_fee", "slippage")])
+_ORDER_AMOUNTS = [_F[name] for name in ("requested", "submitted", "filled", "price")]
+_ORDER_AMOUNT_COLUMNS = np.array([ORDER_COLUMNS.index(name) for name in ("requested", "submitted", "filled", "price")])
+_EQUITY_AMOUNT_COLUMNS = np.arange(3)
+_POSITION_AMOUNT_COLUMNS = np.arange(2, 6)  # volume, close, market_value, weight
+_ACTION_AMOUNT_COLUMNS = np.arange(3, 6)  # volume_before, volume_after, cash (kernel.ACTION_FIELDS 3..5)
+_AT = [np.array([k]) for k in range(len(TRADE_COLUMNS))]  # one column's position
 _COST_FIELDS = [_F["commission"], _F["stamp_duty"], _F["transfer_fee"], _F["slippage"]]
 _NO_RISK = RiskRules().kernel_args()
 
@@ -159,46 +177,50 @@ class RawRun:
     def _trade_frame(self, order_reasons: ExtensionArray | str | None = None) -> pd.DataFrame:
         """``order_reasons``: the orders' ``_reasons`` when already built (a fill's is its order's)."""
         filled = self.order_rows[:, _F["filled"]] > 0
-        fills = self.order_rows.compress(filled, axis=0).T  # field × fill views (compress: no mask indexing)
+        fills = self.order_rows.compress(filled, axis=0)  # fill × field (compress: no mask indexing)
+        fields = fills.T
         if order_reasons is None:
-            reasons = self._reasons(fills.T)
+            reasons = self._reasons(fills)
         else:
             reasons = order_reasons if isinstance(order_reasons, str) else order_reasons[filled]
-        # Text columns as vocabulary.take(codes), dates as the index's own array: each column arrives with
-        # its final dtype, so the constructor converts nothing.
-        return _frame({
-            "datetime": _days(self.market, fills[_F["day"]]),
-            "vt_symbol": _texts(self.market.symbols, fills[_F["symbol"]].astype(np.intp)),
-            "direction": _texts(_SIDES, fills[_F["buy"]].astype(np.intp)),
-            "price": fills[_F["price"]], "volume": fills[_F["filled"]],
-            **{name: fills[_F[name]] for name in ("value", "commission", "stamp_duty", "transfer_fee", "slippage")},
-            "reason": _constant(reasons, len(fills[0])),
-        })
+        # Text columns as vocabulary.take(codes), dates as the index's own array, the amounts as one block:
+        # each column arrives with its final dtype, so nothing is converted or stacked again.
+        return _block_frame(TRADE_COLUMNS, len(fills), [
+            (_days(self.market, fields[_F["day"]]), _AT[0]),
+            (_texts(self.market.symbols, fields[_F["symbol"]].astype(np.intp)), _AT[1]),
+            (_texts(_SIDES, fields[_F["buy"]].astype(np.intp)), _AT[2]),
+            (np.ascontiguousarray(fields[_TRADE_AMOUNTS]), _TRADE_AMOUNT_COLUMNS),
+            (_constant(reasons, len(fills)), _AT[10]),
+        ])
 
     def _order_frame(self, reasons: ExtensionArray | str | None = None) -> pd.DataFrame:
         fields = self.order_rows.T  # field × order views
         filled, bits = fields[_F["filled"]], fields[_F["reasons"]].astype(np.intp)
         status = (filled != 0) * (2 - (bits != 0))  # refused 0 (nothing filled), partial 1, filled 2
-        return _frame({
-            "date": _days(self.market, fields[_F["day"]]),
-            "vt_symbol": _texts(self.market.symbols, fields[_F["symbol"]].astype(np.intp)),
-            "direction": _texts(_SIDES, fields[_F["buy"]].astype(np.intp)),
-            "requested": np.round(fields[_F["requested"]], 4), "submitted": fields[_F["submitted"]],
-            "filled": filled, "price": fields[_F["price"]],
-            "status": _texts(_STATUSES, status),
-            "reason": _texts(_REFUSAL_TEXTS, bits),
-            "cause": _constant(self._reasons(self.order_rows) if reasons is None else reasons, len(filled)),
-        })
+        amounts = np.array(fields[_ORDER_AMOUNTS])  # requested, submitted, filled, price: one C-ordered copy
+        np.round(amounts[0], 4, out=amounts[0])
+        return _block_frame(ORDER_COLUMNS, len(filled), [
+            (_days(self.market, fields[_F["day"]]), _AT[0]),
+            (_texts(self.market.symbols, fields[_F["symbol"]].astype(np.intp)), _AT[1]),
+            (_texts(_SIDES, fields[_F["buy"]].astype(np.intp)), _AT[2]),
+            (amounts, _ORDER_AMOUNT_COLUMNS),
+            (_texts(_STATUSES, status), _AT[7]),
+            (_texts(_REFUSAL_TEXTS, bits), _AT[8]),
+            (_constant(self._reasons(self.order_rows) if reasons is None else reasons, len(filled)), _AT[9]),
+        ])
 
     def to_result(self) -> BacktestResult:
         md = self.market
         holdings = self.holdings_array
         values = self.market_value()
-        cash = self.cash_array
-        market_value = values.sum(axis=1)
-        equity = cash + market_value
+        n_days = len(md.days)
         dates = md.days.rename("date")
-        equity_frame = _frame({"equity": equity, "cash": cash, "market_value": market_value}, dates)
+        totals = np.empty((3, n_days))  # equity, cash, market value: the equity frame's one block
+        equity, cash, market_value = totals
+        np.copyto(cash, self.cash_array)
+        values.sum(axis=1, out=market_value)
+        np.add(cash, market_value, out=equity)
+        equity_frame = _block_frame(EQUITY_COLUMNS, n_days, [(totals, _EQUITY_AMOUNT_COLUMNS)], dates)
         pnl = np.empty_like(values)  # day-on-day change in value plus cash flows: one pass to write it
         pnl[:1] = values[:1]
         np.subtract(values[1:], values[:-1], out=pnl[1:])
@@ -207,19 +229,22 @@ class RawRun:
         # nonzero scan is several times slower, and flat positions read each array with one take.
         held = np.flatnonzero(holdings != 0)
         held_i, held_j = np.divmod(held, holdings.shape[1])
-        held_values = values.ravel().take(held)
-        positions = _frame({
-            "date": md.days.array.take(held_i), "vt_symbol": _texts(md.symbols, held_j),
-            "volume": holdings.ravel().take(held), "close": md.last_close.ravel().take(held),
-            "market_value": held_values, "weight": held_values / equity.take(held_i),
-        })
+        held_rows = np.empty((4, len(held)))  # volume, close, market value, weight
+        holdings.ravel().take(held, out=held_rows[0])
+        md.last_close.ravel().take(held, out=held_rows[1])
+        values.ravel().take(held, out=held_rows[2])
+        np.divide(held_rows[2], equity.take(held_i), out=held_rows[3])
+        positions = _block_frame(POSITION_COLUMNS, len(held), [
+            (md.days.array.take(held_i), _AT[0]), (_texts(md.symbols, held_j), _AT[1]),
+            (held_rows, _POSITION_AMOUNT_COLUMNS),
+        ])
         acts = self.action_rows.T
-        actions = _frame({
-            "date": _days(md, acts[0]),
-            "vt_symbol": _texts(md.symbols, acts[1].astype(np.intp)),
-            "kind": _texts(_KINDS, acts[2].astype(np.intp)),
-            "volume_before": acts[3], "volume_after": acts[4], "cash": acts[5],
-        })
+        actions = _block_frame(ACTION_COLUMNS, len(self.action_rows), [
+            (_days(md, acts[0]), _AT[0]),
+            (_texts(md.symbols, acts[1].astype(np.intp)), _AT[1]),
+            (_texts(_KINDS, acts[2].astype(np.intp)), _AT[2]),
+            (np.array(acts[3:6]), _ACTION_AMOUNT_COLUMNS),
+        ])
         columns = symbol_columns(md.symbols)
         reasons = self._reasons(self.order_rows)
         return BacktestResult(equity=equity_frame, trades=self._trade_frame(reasons),
@@ -316,16 +341,22 @@ def _constant(texts: ExtensionArray | str, length: int) -> ExtensionArray:
     return word.take(np.zeros(length, dtype=np.intp))
 
 
-def _frame(columns: dict[str, np.ndarray | ExtensionArray], index: pd.Index | None = None) -> pd.DataFrame:
-    """The frame ``pd.DataFrame(columns, index=index, copy=False)`` gives (a RangeIndex when ``index`` is None),
-    from columns already of their final dtype and one length, through pandas' array constructor: it skips the
-    per-column inference and checks of the dict constructor (about half of its cost)."""
-    arrays = list(columns.values())
-    if not hasattr(pd.DataFrame, "_from_arrays"):  # (an internal constructor: the public one when it is gone)
-        return pd.DataFrame(columns, index=index, copy=False)
-    return pd.DataFrame._from_arrays(arrays, columns=symbol_columns(tuple(columns)),
-                                     index=pd.RangeIndex(len(arrays[0])) if index is None else index,
-                                     verify_integrity=False)
+def _block_frame(columns: Sequence[str], length: int, blocks: Sequence[tuple[np.ndarray | ExtensionArray, np.ndarray]],
+                 index: pd.Index | None = None) -> pd.DataFrame:
+    """The frame named ``columns`` (a RangeIndex of ``length`` rows when ``index`` is None) from its blocks,
+    each ``(values, positions)``: one column (an array of its final dtype) or several float columns (a C-ordered
+    2-D array, one row per column). Through pandas' block constructor: no per-column inference, no stacking of
+    float columns that arrive one by one (together about half of the dict constructor's cost)."""
+    index = pd.RangeIndex(length) if index is None else index
+    if _from_blocks is not None:
+        # A numpy column (an empty text column is one of objects) goes in as a one-row 2-D block.
+        ready = [(values.to_numpy().reshape(1, -1) if isinstance(values, pd.arrays.NumpyExtensionArray) else values,
+                  positions) for values, positions in blocks]
+        return _from_blocks(ready, index=index, columns=symbol_columns(tuple(columns)))
+    by_position: dict[int, np.ndarray | ExtensionArray] = {}  # pandas before 3.0: the public constructor
+    for values, positions in blocks:
+        by_position.update(zip(positions.tolist(), values if values.ndim == 2 else [values]))
+    return pd.DataFrame({name: by_position[k] for k, name in enumerate(columns)}, index=index, copy=False)
 
 
 def symbol_columns(symbols: tuple[str, ...]) -> pd.Index:
