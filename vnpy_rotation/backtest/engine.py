@@ -398,24 +398,28 @@ def _symbol_index(symbols: tuple[str, ...]) -> dict[str, int]:
 def _plan_rows(md: MarketData, plan: TargetPlan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Execution day positions (decision day + 1), their full target vectors and their positions in
     ``plan.frame``, in day order."""
-    columns = plan.frame.columns.tolist()  # (list() walks an arrow-backed index one boxed element at a time)
-    index = _symbol_index(tuple(md.symbols))  # (a tuple's ``in`` / ``index`` scan every name: quadratic at 5 000)
-    unknown = [s for s in columns if s not in index]
-    if unknown:
-        raise InputRejected(Problem("targets", None, f"symbols without market data: {', '.join(unknown)}"))
-    given = plan.frame.to_numpy(dtype=float)
-    if columns == list(md.symbols):
+    frame = plan.frame
+    given = frame.to_numpy(dtype=float)
+    if md.symbols and frame.columns.is_(_labels(tuple(md.symbols))):  # the market's own labels (weights_frame's)
         values = given.copy()
-    else:  # symbols missing from the plan are targeted at zero
-        values = np.zeros((len(given), len(md.symbols)))
-        values[:, [index[s] for s in columns]] = given
-    decided = pd.DatetimeIndex(plan.frame.index).values.astype("datetime64[ns]")
-    day_values = md.days.values.astype("datetime64[ns]")
+    else:
+        columns = frame.columns.tolist()  # (list() walks an arrow-backed index one boxed element at a time)
+        index = _symbol_index(tuple(md.symbols))  # (a tuple's ``in`` / ``index`` scan every name: quadratic at 5 000)
+        unknown = [s for s in columns if s not in index]
+        if unknown:
+            raise InputRejected(Problem("targets", None, f"symbols without market data: {', '.join(unknown)}"))
+        if columns == list(md.symbols):
+            values = given.copy()
+        else:  # symbols missing from the plan are targeted at zero
+            values = np.zeros((len(given), len(md.symbols)))
+            values[:, [index[s] for s in columns]] = given
+    decided = np.asarray(pd.DatetimeIndex(frame.index).values, dtype="datetime64[ns]")
+    day_values = np.asarray(md.days.values, dtype="datetime64[ns]")
     positions = np.searchsorted(day_values, decided)
     valid = positions < len(day_values)
     valid[valid] = day_values[positions[valid]] == decided[valid]
     if not valid.all():
-        bad = plan.frame.index[~valid][0]
+        bad = frame.index[~valid][0]
         raise InputRejected(Problem("targets", None, f"decision day {bad} is not a trading day of the data"))
     keep = ~np.isnan(given).all(axis=1) & (positions + 1 < len(day_values)) if len(given) else positions >= 0
     order = np.argsort(positions[keep], kind="stable")
