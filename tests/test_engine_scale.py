@@ -1,5 +1,5 @@
-"""The engine's whole-market paths (symbol index, execution prices in place, notes read from the plan's own
-frame, market value in place) give the same bytes as the functions they replaced, kept here as the reference."""
+"""The engine's whole-market paths (symbol index, the market inputs in one compiled pass, notes read from the plan's
+own frame, market value in place) give the same bytes as the functions they replaced, kept here as the reference."""
 
 from __future__ import annotations
 
@@ -31,6 +31,16 @@ def old_execution_prices(md, fill_prices, suspension):
 def old_fill_basis(md, config):
     fill_prices = md.open if config.fill_price is FillPrice.OPEN else engine._vwap(md)
     return old_execution_prices(md, fill_prices, config.rules.suspension)
+
+
+def old_market_inputs(md, config):
+    stock = md.is_stock
+    fee = config.stock_commission, config.etf_commission
+    actions = ((md.split != 1.0) | (md.dividend != 0.0)).sum(axis=1) if md.actions_per_day is None else md.actions_per_day
+    close = md.last_close
+    return engine.MarketInputs(old_fill_basis(md, config), ~md.suspended, actions > 0, int(actions.sum()),
+                               np.where(stock, fee[0].rate, fee[1].rate), np.where(stock, fee[0].minimum, fee[1].minimum),
+                               None if np.isinf(close).any() else np.where(np.isnan(close), 0.0, close))
 
 
 def old_market_value(self):
@@ -91,6 +101,16 @@ def test_execution_prices_are_the_old_bytes(market_and_plan, fill, suspension):
     config = config.model_copy(update={"rules": config.rules.model_copy(update={"suspension": suspension})})
     assert market.suspended.any() and not np.isfinite(market.open).all()
     assert same_bytes(engine.fill_basis(market, config), old_fill_basis(market, config))
+    counted = dataclasses.replace(market, actions_per_day=None)
+    kept = dataclasses.replace(market, actions_per_day=counted.action_counts())
+    infinite = dataclasses.replace(market, last_close=np.where(market.suspended, np.inf, market.last_close))
+    for md in (counted, kept, infinite):
+        new, old = engine.market_inputs(md, config), old_market_inputs(md, config)
+        for name, value in new._asdict().items():
+            reference = getattr(old, name)
+            assert (value is None and reference is None) if name == "value_close" and md is infinite else (
+                same_bytes(np.asarray(value), np.asarray(reference))), name
+    assert (counted.action_counts() > 0).any() and engine.market_inputs(infinite, config).value_close is None
 
 
 def test_plan_rows_are_the_old_ones_for_a_shuffled_subset_of_columns(market_and_plan):
@@ -111,7 +131,7 @@ def test_full_rules_vqm_run_gives_the_old_frames(market_and_plan, monkeypatch):
     config = BacktestConfig()
     new = [frames(simulate(market, p, config)) for p in (plan, partial)]
     with monkeypatch.context() as patched:
-        patched.setattr(engine, "fill_basis", old_fill_basis)
+        patched.setattr(engine, "market_inputs", old_market_inputs)
         patched.setattr(engine, "_cells", old_cells)
         patched.setattr(engine, "_plan_rows", old_plan_rows)
         patched.setattr(engine.RawRun, "market_value", old_market_value)

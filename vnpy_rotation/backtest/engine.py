@@ -452,20 +452,24 @@ class MarketInputs(NamedTuple):
 def market_inputs(md: MarketData, config: BacktestConfig) -> MarketInputs:
     stock = md.is_stock
     fee = config.stock_commission, config.etf_commission
-    # The ex-dates from the per-day counts (a store keeps them: split and dividend are then read only on
-    # those days, for the names held, not scanned whole).
-    actions = md.action_counts()
-    close = md.last_close
-    return MarketInputs(fill_basis(md, config), ~md.suspended, actions > 0, int(actions.sum()),
+    # The ex-dates from the per-day counts a store keeps (split and dividend are then read only on those days,
+    # for the names held, not scanned whole), else counted in the same pass as the prices.
+    count = md.actions_per_day is None
+    prices, tradable, value_close, counted, any_inf = _market_pass(md, config, count, valuation=True)
+    actions = counted if count else md.actions_per_day
+    return MarketInputs(prices, tradable, actions > 0, int(actions.sum()),
                         np.where(stock, fee[0].rate, fee[1].rate), np.where(stock, fee[0].minimum, fee[1].minimum),
-                        None if np.isinf(close).any() else _zero_nan(close))
+                        None if any_inf else value_close)
 
 
-def _zero_nan(values: np.ndarray) -> np.ndarray:
-    """``np.where(np.isnan(values), 0.0, values)`` as a copy written in place (no second full-size select)."""
-    out = values.copy()
-    np.copyto(out, 0.0, where=np.isnan(out))
-    return out
+def _market_pass(md: MarketData, config: BacktestConfig, count_actions: bool, valuation: bool) -> tuple:
+    """:func:`kernel.market_pass` on the fill basis ``config`` names (open, or the VWAP written over in place)."""
+    if config.fill_price is FillPrice.OPEN:
+        basis, out = md.open, np.empty(md.open.shape)
+    else:
+        basis = out = _vwap(md)
+    return kernel.market_pass(basis, out, md.last_close, md.suspended, md.split, md.dividend,
+                              config.rules.suspension, count_actions, valuation)
 
 
 def _inputs_key(config: BacktestConfig) -> tuple:
@@ -507,10 +511,9 @@ def simulate(md: MarketData, plan: TargetPlan, config: BacktestConfig, history: 
 
 
 def fill_basis(md: MarketData, config: BacktestConfig) -> np.ndarray:
-    """The undisturbed price each symbol trades at on each day (open or VWAP, before slippage)."""
-    if config.fill_price is FillPrice.OPEN:
-        return _execution_prices(md, md.open, config.rules.suspension)
-    return _execution_prices(md, _vwap(md), config.rules.suspension, owned=True)
+    """The undisturbed price each symbol trades at on each day (open or VWAP, before slippage), a stand-in where
+    it cannot trade (:func:`kernel.market_pass`)."""
+    return _market_pass(md, config, count_actions=False, valuation=False)[0]
 
 
 def _vwap(md: MarketData) -> np.ndarray:
@@ -522,21 +525,3 @@ def _vwap(md: MarketData) -> np.ndarray:
     return np.clip(vwap, md.low, md.high)
 
 
-def _execution_prices(md: MarketData, fill_prices: np.ndarray, suspension: bool, owned: bool = False) -> np.ndarray:
-    """The price each symbol trades (or, when it cannot, is valued) at on each day.
-
-    Without a bar the previous close stands in: for valuing the portfolio when sizing weights, and, with
-    the suspension rule off, as the fill price -- vnpy_portfoliostrategy fills against a flat stand-in bar
-    built from the last close. ``owned``: ``fill_prices`` is a fresh array of this function's own, filled in
-    place instead of copied.
-    """
-    # One output array and one mask, filled in place: no shifted copy of the last close, no third array.
-    dtype = np.result_type(fill_prices, md.last_close)
-    prices = fill_prices if owned and fill_prices.dtype == dtype else np.array(fill_prices, dtype=dtype)
-    stand_in = ~np.isfinite(prices)
-    if suspension:
-        stand_in |= md.suspended
-    if len(prices):
-        prices[0, stand_in[0]] = np.nan
-        np.copyto(prices[1:], md.last_close[:-1], where=stand_in[1:])
-    return prices

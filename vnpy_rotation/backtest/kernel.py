@@ -238,6 +238,48 @@ def _grown(records):
     return bigger
 
 
+# market_pass's argument types as engine.market_inputs and engine.fill_basis call it.
+MARKET_PASS_ARGS = ("f2", "f2", "f2", "b2", "f2", "f2", "bool", "bool", "bool")
+
+
+@jit(export=MARKET_PASS_ARGS)
+def market_pass(fill_prices, out, last_close, suspended, split, dividend, suspension, count_actions, valuation):
+    """The day loop's inputs that depend only on the market and the rules, in one pass over its cells.
+
+    Writes into ``out`` (which may be ``fill_prices`` itself) the price each cell trades at, or is valued at when
+    sizing weights: ``fill_prices``, or where there is none (or the symbol is suspended, under the suspension
+    rule) the previous close -- vnpy_portfoliostrategy fills against a flat stand-in bar built from the last
+    close -- and NaN on the first day. Returns ``(out, tradable, value_close, actions, any_inf)``: whether each
+    cell is tradable (not suspended); the last close with 0 where there is none (``valuation``, else an empty
+    array); per day, how many symbols have a split or a dividend (``count_actions``, else an empty array);
+    whether any last close is infinite.
+    """
+    n, m = fill_prices.shape
+    tradable = np.empty((n, m), dtype=np.bool_)
+    value_close = np.empty((n, m) if valuation else (0, 0))
+    actions = np.zeros(n if count_actions else 0, dtype=np.int64)
+    any_inf = False
+    for i in range(n):
+        acted = 0
+        for j in range(m):
+            price = fill_prices[i, j]
+            halted = suspended[i, j]
+            if not np.isfinite(price) or (suspension and halted):
+                price = last_close[i - 1, j] if i > 0 else np.nan
+            out[i, j] = price
+            tradable[i, j] = not halted
+            if valuation:
+                close = last_close[i, j]
+                if np.isinf(close):
+                    any_inf = True
+                value_close[i, j] = 0.0 if close != close else close
+            if count_actions and (split[i, j] != 1.0 or dividend[i, j] != 0.0):
+                acted += 1
+        if count_actions:
+            actions[i] = acted
+    return out, tradable, value_close, actions, any_inf
+
+
 # run_days' argument types as run_days is called by engine.simulate (compiled ahead of time with them).
 RUN_DAYS_ARGS = ("f2", "f2", "f2", "f2", "b2", "b2", "f2", "f2", "b1", "f1", "f1", "f1", "b1", "f1", "f1", "f1", "f1",
                  "i1", "f2", "i1", "bool", "float", "float", "bool", "float", *["bool"] * 10, "f2", "float4", "f2",
