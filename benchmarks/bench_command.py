@@ -25,9 +25,11 @@ imported with their fundamentals and index membership into the home first (once;
 Memory is also measured for processes that only import: a bare ``import vnpy`` (the yardstick the goals use),
 pandas alone, each side's import set (ours: the backtest command's modules; vnpy: its backtesting module), and
 ours after the kernel is loaded (the ahead-of-time extension when built; else numba's cached kernel, numba/LLVM
-being a fixed cost of using numba at all). ``run.py`` hands Arrow's buffers (pandas' string
-columns) to the system allocator; the script keeps pyarrow's default (mimalloc, which keeps freed pages): its peak
-with the same setting is measured once and printed apart. The first
+being a fixed cost of using numba at all). The script runs as in a vnpy user's environment, without pyarrow
+(neither vnpy nor pandas requires it; this environment has it because vnpy_rotation does, and pandas imports it
+whenever it is installed): hidden from the script's process, so pandas keeps its text as Python strings. The
+script with pyarrow, and with pyarrow and ``run.py``'s setting for Arrow's buffers (the system allocator instead
+of mimalloc, which keeps freed pages), is measured once each and printed apart. The first
 ``run.py backtest`` in a fresh home imports the bundled data and may compile the kernel: it is run once before
 the pairs and reported apart.
 """
@@ -95,16 +97,27 @@ def ours(home: Path, strategy: str, out: Path, root: Path = ROOT) -> list[str]:
     return [PYTHON, str(root / "run.py"), "backtest", "--strategy", strategy, "--out", str(out), "--home", str(home)]
 
 
-def theirs(home: Path, symbols: list[str], start: str, end: str, out: Path, strategy: str) -> list[str]:
-    return [PYTHON, str(HERE / "vnpy_script_etf.py"), "--home", str(home), "--symbols", ",".join(symbols),
-            "--start", start, "--end", end, "--out", str(out), "--strategy", strategy]
+# Runs the script given as its first argument with pyarrow hidden, as in a vnpy user's environment: neither vnpy
+# nor pandas requires pyarrow (pandas then keeps text as Python strings), but this environment has it because
+# vnpy_rotation does, and pandas imports it when present (about 40 MB and 0.05 s of CPU in the script).
+WITHOUT_PYARROW = ("import runpy, sys; sys.modules['pyarrow'] = None; sys.argv = sys.argv[1:]; "
+                   "runpy.run_path(sys.argv[0], run_name='__main__')")
 
 
-def importer(home: Path, code: str) -> list[str]:
+def theirs(home: Path, symbols: list[str], start: str, end: str, out: Path, strategy: str,
+           with_pyarrow: bool = False) -> list[str]:
+    """The vnpy script's process: without pyarrow unless ``with_pyarrow`` (see :data:`WITHOUT_PYARROW`)."""
+    script = [str(HERE / "vnpy_script_etf.py"), "--home", str(home), "--symbols", ",".join(symbols),
+              "--start", start, "--end", end, "--out", str(out), "--strategy", strategy]
+    return [PYTHON, *script] if with_pyarrow else [PYTHON, "-c", WITHOUT_PYARROW, *script]
+
+
+def importer(home: Path, code: str, with_pyarrow: bool = True) -> list[str]:
     """A process that settles ``home`` as run.py does, then runs ``code`` (imports only)."""
     prelude = (f"import os; os.chdir({str(home)!r}); from pathlib import Path; "
                f"from vnpy_rotation.runtime import settle_runtime; settle_runtime(Path({str(home)!r})); ")
-    return [PYTHON, "-c", prelude + code]
+    hide = "" if with_pyarrow else "import sys; sys.modules['pyarrow'] = None; "
+    return [PYTHON, "-c", hide + prelude + code]
 
 
 # Loads the backtest kernel (the ahead-of-time extension when built, else numba's cache): its fixed cost before any
@@ -117,7 +130,8 @@ KERNEL_LOADED = ("import numpy as np, vnpy_rotation.cli.backtest_cmd; from vnpy_
                  "simulate(md, s.targets(md), BacktestConfig())")
 
 
-BARE, VNPY_IMPORTS = "bare `import vnpy`", "vnpy script's imports (vnpy_portfoliostrategy.backtesting, vnpy_sqlite)"
+BARE = "bare `import vnpy`"
+VNPY_IMPORTS = "vnpy script's imports (vnpy_portfoliostrategy.backtesting, vnpy_sqlite; without pyarrow, as it runs)"
 OUR_KERNEL = "ours: imports + the kernel loaded (one 1-symbol simulation; the AOT extension, else numba)"
 
 
@@ -125,8 +139,9 @@ def fixed_costs(home: Path, repeat: int) -> dict[str, float]:
     """Peak RSS (MB, min of ``repeat``) of import-only processes."""
     probes = {
         BARE: [PYTHON, "-c", "import vnpy"],
-        "`import pandas`": [PYTHON, "-c", "import pandas"],
-        VNPY_IMPORTS: importer(home, "import vnpy_portfoliostrategy.backtesting, vnpy_sqlite"),
+        "`import pandas` (with pyarrow, which pandas imports when installed)": [PYTHON, "-c", "import pandas"],
+        "`import pandas` without pyarrow": [PYTHON, "-c", "import sys; sys.modules['pyarrow'] = None; import pandas"],
+        VNPY_IMPORTS: importer(home, "import vnpy_portfoliostrategy.backtesting, vnpy_sqlite", with_pyarrow=False),
         "ours: the backtest command's imports": importer(home, "import vnpy_rotation.cli.backtest_cmd"),
         OUR_KERNEL: importer(home, KERNEL_LOADED),
     }
@@ -186,11 +201,16 @@ def bench_case(case: Case, home: Path, pairs: int, work: Path, baseline: Path | 
     if case.capital is not None:
         peer += ["--capital", str(case.capital)]
     peer_first = run_process(peer, home)
-    # run.py hands Arrow's buffers to the system allocator; the script keeps pyarrow's default. What the same
-    # setting (run.py's own, read from cli.main) gives the script is measured once, reported apart from the pairs.
+    # The script as it runs in this environment, pyarrow imported by pandas (its default allocator, and run.py's
+    # setting for Arrow's buffers, read from cli.main): measured once each, reported apart from the pairs.
     from vnpy_rotation.cli.main import ARROW_POOL, ARROW_POOL_VARIABLE
 
-    peer_system_pool = run_process(peer, home, extra_env={ARROW_POOL_VARIABLE: ARROW_POOL})
+    with_pyarrow = theirs(home, symbols, metrics["start"], metrics["end"], work / f"{tag}_vnpy_arrow", case.peer,
+                          with_pyarrow=True)
+    if case.capital is not None:
+        with_pyarrow += ["--capital", str(case.capital)]
+    peer_pyarrow = (run_process(with_pyarrow, home),
+                    run_process(with_pyarrow, home, extra_env={ARROW_POOL_VARIABLE: ARROW_POOL}))
     samples: dict[str, list[Sample]] = {"ours": [], "vnpy": [], "baseline": []}
     for k in range(pairs):
         samples["ours"].append(run_process(case_argv(case, home, work / f"{tag}_{k}"), home))
@@ -198,7 +218,7 @@ def bench_case(case: Case, home: Path, pairs: int, work: Path, baseline: Path | 
         if baseline is not None:  # the same command from another checkout (e.g. before a change), in the round
             samples["baseline"].append(run_process(case_argv(case, home, work / f"{tag}_b{k}", baseline), home,
                                                    baseline))
-    return {"case": case, "first": first, "peer_first": peer_first, "peer_system_pool": peer_system_pool,
+    return {"case": case, "first": first, "peer_first": peer_first, "peer_pyarrow": peer_pyarrow,
             "samples": samples, "symbols": len(symbols),
             "baseline": baseline,
             "days": f"{metrics['start']} … {metrics['end']}"}
@@ -283,8 +303,10 @@ def run_all(args: argparse.Namespace, home: Path) -> None:
           "kernel; vnpy's first run reads the same database):")
     for r in results:
         print(f"- {r['case'].name}: ours {r['first'].seconds:.2f} s / {r['first'].peak_mb:.0f} MB, "
-              f"vnpy {r['peer_first'].seconds:.2f} s / {r['peer_first'].peak_mb:.0f} MB; vnpy with Arrow's "
-              f"buffers on the system allocator, as run.py has them: {r['peer_system_pool'].peak_mb:.0f} MB")
+              f"vnpy {r['peer_first'].seconds:.2f} s / {r['peer_first'].peak_mb:.0f} MB; the vnpy script with pyarrow "
+              f"(as this environment has it): {r['peer_pyarrow'][0].seconds:.2f} s, {r['peer_pyarrow'][0].cpu:.2f} s "
+              f"CPU, {r['peer_pyarrow'][0].peak_mb:.0f} MB ({r['peer_pyarrow'][1].peak_mb:.0f} MB with Arrow's buffers "
+              "on the system allocator, as run.py has them)")
     print("\nImport-only processes (peak RSS, MB; the fixed cost of the libraries each side uses):\n")
     print("| process | peak RSS (MB) |\n|---|---:|")
     for name, mb in fixed.items():
