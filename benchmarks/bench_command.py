@@ -100,15 +100,17 @@ def ours(home: Path, strategy: str, out: Path, root: Path = ROOT) -> list[str]:
 # Runs the script given as its first argument with pyarrow hidden, as in a vnpy user's environment: neither vnpy
 # nor pandas requires pyarrow (pandas then keeps text as Python strings), but this environment has it because
 # vnpy_rotation does, and pandas imports it when present (about 40 MB and 0.05 s of CPU in the script).
-WITHOUT_PYARROW = ("import runpy, sys; sys.modules['pyarrow'] = None; sys.argv = sys.argv[1:]; "
-                   "runpy.run_path(sys.argv[0], run_name='__main__')")
+HIDE_PYARROW = "import sys; sys.modules['pyarrow'] = None; "
+WITHOUT_PYARROW = HIDE_PYARROW + "import runpy; sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
 
 
 def theirs(home: Path, symbols: list[str], start: str, end: str, out: Path, strategy: str,
-           with_pyarrow: bool = False) -> list[str]:
+           capital: float | None = None, with_pyarrow: bool = False) -> list[str]:
     """The vnpy script's process: without pyarrow unless ``with_pyarrow`` (see :data:`WITHOUT_PYARROW`)."""
     script = [str(HERE / "vnpy_script_etf.py"), "--home", str(home), "--symbols", ",".join(symbols),
               "--start", start, "--end", end, "--out", str(out), "--strategy", strategy]
+    if capital is not None:
+        script += ["--capital", str(capital)]
     return [PYTHON, *script] if with_pyarrow else [PYTHON, "-c", WITHOUT_PYARROW, *script]
 
 
@@ -116,8 +118,7 @@ def importer(home: Path, code: str, with_pyarrow: bool = True) -> list[str]:
     """A process that settles ``home`` as run.py does, then runs ``code`` (imports only)."""
     prelude = (f"import os; os.chdir({str(home)!r}); from pathlib import Path; "
                f"from vnpy_rotation.runtime import settle_runtime; settle_runtime(Path({str(home)!r})); ")
-    hide = "" if with_pyarrow else "import sys; sys.modules['pyarrow'] = None; "
-    return [PYTHON, "-c", hide + prelude + code]
+    return [PYTHON, "-c", ("" if with_pyarrow else HIDE_PYARROW) + prelude + code]
 
 
 # Loads the backtest kernel (the ahead-of-time extension when built, else numba's cache): its fixed cost before any
@@ -140,7 +141,7 @@ def fixed_costs(home: Path, repeat: int) -> dict[str, float]:
     probes = {
         BARE: [PYTHON, "-c", "import vnpy"],
         "`import pandas` (with pyarrow, which pandas imports when installed)": [PYTHON, "-c", "import pandas"],
-        "`import pandas` without pyarrow": [PYTHON, "-c", "import sys; sys.modules['pyarrow'] = None; import pandas"],
+        "`import pandas` without pyarrow": [PYTHON, "-c", HIDE_PYARROW + "import pandas"],
         VNPY_IMPORTS: importer(home, "import vnpy_portfoliostrategy.backtesting, vnpy_sqlite", with_pyarrow=False),
         "ours: the backtest command's imports": importer(home, "import vnpy_rotation.cli.backtest_cmd"),
         OUR_KERNEL: importer(home, KERNEL_LOADED),
@@ -197,18 +198,14 @@ def bench_case(case: Case, home: Path, pairs: int, work: Path, baseline: Path | 
 
         settings = yaml.safe_load(case.config.read_text(encoding="utf-8")).get("strategy") or {}
     symbols = create_strategy(case.strategy, settings).symbols
-    peer = theirs(home, symbols, metrics["start"], metrics["end"], work / f"{tag}_vnpy", case.peer)
-    if case.capital is not None:
-        peer += ["--capital", str(case.capital)]
+    peer = theirs(home, symbols, metrics["start"], metrics["end"], work / f"{tag}_vnpy", case.peer, case.capital)
     peer_first = run_process(peer, home)
     # The script as it runs in this environment, pyarrow imported by pandas (its default allocator, and run.py's
     # setting for Arrow's buffers, read from cli.main): measured once each, reported apart from the pairs.
     from vnpy_rotation.cli.main import ARROW_POOL, ARROW_POOL_VARIABLE
 
     with_pyarrow = theirs(home, symbols, metrics["start"], metrics["end"], work / f"{tag}_vnpy_arrow", case.peer,
-                          with_pyarrow=True)
-    if case.capital is not None:
-        with_pyarrow += ["--capital", str(case.capital)]
+                          case.capital, with_pyarrow=True)
     peer_pyarrow = (run_process(with_pyarrow, home),
                     run_process(with_pyarrow, home, extra_env={ARROW_POOL_VARIABLE: ARROW_POOL}))
     samples: dict[str, list[Sample]] = {"ours": [], "vnpy": [], "baseline": []}

@@ -455,9 +455,9 @@ def market_inputs(md: MarketData, config: BacktestConfig) -> MarketInputs:
     # The ex-dates from the per-day counts a store keeps (split and dividend are then read only on those days,
     # for the names held, not scanned whole), else counted in the same pass as the prices.
     count = md.actions_per_day is None
-    prices, tradable, value_close, counted, any_inf = _market_pass(md, config, count, valuation=True)
+    prices, value_close, counted, any_inf = _market_pass(md, config, count, valuation=True)
     actions = counted if count else md.actions_per_day
-    return MarketInputs(prices, tradable, actions > 0, int(actions.sum()),
+    return MarketInputs(prices, ~md.suspended, actions > 0, int(actions.sum()),
                         np.where(stock, fee[0].rate, fee[1].rate), np.where(stock, fee[0].minimum, fee[1].minimum),
                         None if any_inf else value_close)
 

@@ -249,13 +249,11 @@ def market_pass(fill_prices, out, last_close, suspended, split, dividend, suspen
     Writes into ``out`` (which may be ``fill_prices`` itself) the price each cell trades at, or is valued at when
     sizing weights: ``fill_prices``, or where there is none (or the symbol is suspended, under the suspension
     rule) the previous close -- vnpy_portfoliostrategy fills against a flat stand-in bar built from the last
-    close -- and NaN on the first day. Returns ``(out, tradable, value_close, actions, any_inf)``: whether each
-    cell is tradable (not suspended); the last close with 0 where there is none (``valuation``, else an empty
-    array); per day, how many symbols have a split or a dividend (``count_actions``, else an empty array);
+    close -- and NaN on the first day. Returns ``(out, value_close, actions, any_inf)``: the last close with 0
+    where there is none (``valuation``, else an empty array); per day, how many symbols have a split or a dividend (``count_actions``, else an empty array);
     whether any last close is infinite.
     """
     n, m = fill_prices.shape
-    tradable = np.empty((n, m), dtype=np.bool_)
     value_close = np.empty((n, m) if valuation else (0, 0))
     actions = np.zeros(n if count_actions else 0, dtype=np.int64)
     any_inf = False
@@ -263,11 +261,9 @@ def market_pass(fill_prices, out, last_close, suspended, split, dividend, suspen
         acted = 0
         for j in range(m):
             price = fill_prices[i, j]
-            halted = suspended[i, j]
-            if not np.isfinite(price) or (suspension and halted):
+            if not np.isfinite(price) or (suspension and suspended[i, j]):
                 price = last_close[i - 1, j] if i > 0 else np.nan
             out[i, j] = price
-            tradable[i, j] = not halted
             if valuation:
                 close = last_close[i, j]
                 if np.isinf(close):
@@ -277,7 +273,7 @@ def market_pass(fill_prices, out, last_close, suspended, split, dividend, suspen
                 acted += 1
         if count_actions:
             actions[i] = acted
-    return out, tradable, value_close, actions, any_inf
+    return out, value_close, actions, any_inf
 
 
 # run_days' argument types as run_days is called by engine.simulate (compiled ahead of time with them).
