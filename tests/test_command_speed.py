@@ -1,6 +1,6 @@
 """``run.py backtest`` made cheaper without changing what it writes: the files are byte-identical to those of the
-code before the speed work, the report's charts still render in a browser, the CLI imports what a backtest
-does not need only when asked, and the caches (bundled manifest, bar-table signature) see every change."""
+code before the speed work, also from a ``run.py backtest`` process whose pandas runs without pyarrow, the
+report's charts still render in a browser, the CLI imports what a backtest does not need only when asked, and the caches (bundled manifest, bar-table signature) see every change."""
 
 from __future__ import annotations
 
@@ -51,6 +51,31 @@ def test_outputs_are_byte_identical_to_the_code_before(bundled_store, tmp_path, 
     digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in paths if p.name != "report.html"}
     assert digests == BEFORE[(strategy, start)]
     assert all(c.ok for c in run.lookahead) and len(run.lookahead) == 3
+
+
+def test_the_backtest_command_runs_pandas_without_pyarrow_and_writes_the_same_bytes(tmp_path):
+    """``run.py backtest`` keeps pyarrow out of pandas' sight (Python strings instead of Arrow text): the process
+    never loads pyarrow, and every file it writes has the digests the in-process run above checks."""
+    strategy, start = "etf_rotation", date(2022, 1, 4)
+    out, home = tmp_path / "out", tmp_path / "home"
+    code = ("import sys; from vnpy_rotation.cli.main import main; "
+            f"code = main(['backtest', '--strategy', {strategy!r}, '--start', {start.isoformat()!r}, "
+            f"'--out', {str(out)!r}, '--home', {str(home)!r}]); "
+            "import pandas; print(code, 'pyarrow' in sys.modules, pandas.Series(['a']).dtype.storage)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-3:] == ["0", "False", "python"]
+    digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in out.iterdir() if p.name != "report.html"}
+    assert digests == BEFORE[(strategy, start)]
+
+
+def test_pandas_without_arrow_leaves_pyarrow_importable_and_changes_nothing_once_pandas_is_in():
+    code = ("import sys; from vnpy_rotation.cli.main import import_pandas_without_arrow as hide; hide(); "
+            "import pandas, pyarrow; hide(); "
+            "print(pandas.Series(['a']).dtype.storage, type(pyarrow).__name__, sys.modules['pyarrow'] is pyarrow)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["python", "module", "True"]
 
 
 def test_backtest_modules_leave_scipy_signal_stats_and_plotly_unimported():

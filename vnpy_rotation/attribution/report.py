@@ -23,10 +23,9 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-from pyarrow import csv as pa_csv
 
 from .brinson import EFFECTS, SegmentAttribution, segment_attribution
+from .csv_text import write_csv
 from .decompose import ACTUAL, daily_table, decompose, holdings_grid, previous_reference
 from .markouts import HORIZONS, markouts
 from .records import CASH_SEGMENT, AttributionInput, Bars, Fills, Unfilled
@@ -34,6 +33,7 @@ from .records import CASH_SEGMENT, AttributionInput, Bars, Fills, Unfilled
 By = Literal["day", "symbol", "segment"]
 RESIDUAL_TOLERANCE = 0.01  # CNY: a day whose |residual| reaches one fen is not explained by the fills
 RESIDUAL_BOUND = 0.01  # residual_abs ≤ 1 % of gross
+CSV_DECIMALS = 4  # the long tables' amounts, to 0.0001 CNY (dates as YYYY-MM-DD)
 FILES = ("attribution.csv", "attribution_summary.csv", "attribution_segments.csv",
          "attribution_segments_daily.csv", "markouts.csv", "attribution.md")
 
@@ -132,32 +132,17 @@ class AttributionReport:
     def write(self, out: Path) -> list[Path]:
         out.mkdir(parents=True, exist_ok=True)
         paths = [out / name for name in FILES]
-        _write_csv(self.daily, paths[0])
+        write_csv(self.daily, paths[0], CSV_DECIMALS)
         self.summary.to_csv(paths[1], index=False)
         (self.brinson.linked() if self.brinson is not None else pd.DataFrame(columns=["segment"])).to_csv(
             paths[2], index=False)
         if self.segments is not None:  # full precision: `run.py attribution` links these again
-            _write_csv(self.segments.daily(), paths[3], decimals=None)
+            write_csv(self.segments.daily(), paths[3])
         else:
             pd.DataFrame(columns=["date", "segment"]).to_csv(paths[3], index=False)
-        _write_csv(self.markouts, paths[4])
+        write_csv(self.markouts, paths[4], CSV_DECIMALS)
         paths[5].write_text(self.markdown(), encoding="utf-8")
         return paths
-
-
-def _write_csv(frame: pd.DataFrame, path: Path, decimals: int | None = 4) -> None:
-    """Write ``frame`` with Arrow's CSV writer: pandas formats floats value by value, ~10× slower, and the
-    long tables are written with every backtest. Dates as YYYY-MM-DD, amounts to 0.0001 (``decimals``)."""
-    columns = {}
-    for name in frame.columns:
-        values = frame[name]
-        if pd.api.types.is_datetime64_any_dtype(values):
-            columns[name] = pa.array(values.to_numpy().astype("datetime64[D]"))
-        elif pd.api.types.is_float_dtype(values):
-            columns[name] = pa.array((values.to_numpy() if decimals is None else values.round(decimals).to_numpy()) + 0.0)
-        else:
-            columns[name] = pa.array(values.astype(str).to_numpy() if values.dtype == object else values.to_numpy())
-    pa_csv.write_csv(pa.table(columns), path)
 
 
 def _cny(value: float) -> str:
