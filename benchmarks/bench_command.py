@@ -27,7 +27,8 @@ pandas alone, each side's import set (ours: the backtest command's modules; vnpy
 ours after the kernel is loaded (the ahead-of-time extension when built; else numba's cached kernel, numba/LLVM
 being a fixed cost of using numba at all). The script runs as in a vnpy user's environment, without pyarrow
 (neither vnpy nor pandas requires it; this environment has it because vnpy_rotation does, and pandas imports it
-whenever it is installed): hidden from the script's process, so pandas keeps its text as Python strings. The
+whenever it is installed): hidden from the script's process, so pandas keeps its text as Python strings.
+``run.py backtest`` does the same itself (``import_pandas_without_arrow``), and ours' import probes do as it does. The
 script with pyarrow, and with pyarrow and ``run.py``'s setting for Arrow's buffers (the system allocator instead
 of mimalloc, which keeps freed pages), is measured once each and printed apart. The first
 ``run.py backtest`` in a fresh home imports the bundled data and may compile the kernel: it is run once before
@@ -114,11 +115,15 @@ def theirs(home: Path, symbols: list[str], start: str, end: str, out: Path, stra
     return [PYTHON, *script] if with_pyarrow else [PYTHON, "-c", WITHOUT_PYARROW, *script]
 
 
-def importer(home: Path, code: str, with_pyarrow: bool = True) -> list[str]:
-    """A process that settles ``home`` as run.py does, then runs ``code`` (imports only)."""
+# What ``run.py backtest`` does before its handler: pandas imported with pyarrow out of its sight.
+AS_THE_COMMAND = "from vnpy_rotation.cli.main import import_pandas_without_arrow; import_pandas_without_arrow(); "
+
+
+def importer(home: Path, code: str, start: str = "") -> list[str]:
+    """A process that runs ``start``, settles ``home`` as run.py does, then runs ``code`` (imports only)."""
     prelude = (f"import os; os.chdir({str(home)!r}); from pathlib import Path; "
                f"from vnpy_rotation.runtime import settle_runtime; settle_runtime(Path({str(home)!r})); ")
-    return [PYTHON, "-c", ("" if with_pyarrow else HIDE_PYARROW) + prelude + code]
+    return [PYTHON, "-c", start + prelude + code]
 
 
 # Loads the backtest kernel (the ahead-of-time extension when built, else numba's cache): its fixed cost before any
@@ -142,9 +147,10 @@ def fixed_costs(home: Path, repeat: int) -> dict[str, float]:
         BARE: [PYTHON, "-c", "import vnpy"],
         "`import pandas` (with pyarrow, which pandas imports when installed)": [PYTHON, "-c", "import pandas"],
         "`import pandas` without pyarrow": [PYTHON, "-c", HIDE_PYARROW + "import pandas"],
-        VNPY_IMPORTS: importer(home, "import vnpy_portfoliostrategy.backtesting, vnpy_sqlite", with_pyarrow=False),
-        "ours: the backtest command's imports": importer(home, "import vnpy_rotation.cli.backtest_cmd"),
-        OUR_KERNEL: importer(home, KERNEL_LOADED),
+        VNPY_IMPORTS: importer(home, "import vnpy_portfoliostrategy.backtesting, vnpy_sqlite", HIDE_PYARROW),
+        "ours: the backtest command's imports (pandas without pyarrow, as it runs)":
+            importer(home, "import vnpy_rotation.cli.backtest_cmd", AS_THE_COMMAND),
+        OUR_KERNEL: importer(home, KERNEL_LOADED, AS_THE_COMMAND),
     }
     return {name: min(run_process(argv, home).peak_mb for _ in range(repeat)) for name, argv in probes.items()}
 

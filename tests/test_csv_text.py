@@ -80,7 +80,10 @@ def test_every_bit_pattern_and_every_decimal_exponent():
     scaled = rng.normal(size=20_000) * 10.0 ** rng.integers(-30, 30, size=20_000)
     edges = np.array([10.0 ** e for e in range(-12, 22)] + [-(10.0 ** e) * 1.5 for e in range(-12, 22)]
                      + [9.9999e-5, 9.99999e-7, 9999999999.5, 5e-324, 2.2250738585072014e-308, 1.7976931348623157e308])
-    for numbers in (patterns, scaled, edges):
+    # where the fast path's layout is rewritten: 1e-6 ≤ |x| < 1e-5 and 1e10 ≤ |x| < 1e16
+    between = np.concatenate([10.0 ** rng.uniform(-6, -5, 5_000), -(10.0 ** rng.uniform(10, 16, 5_000)),
+                              np.round(10.0 ** rng.uniform(10, 16, 2_000))])
+    for numbers in (patterns, scaled, edges, between):
         frame = pd.DataFrame({"x": numbers})
         assert csv_text(frame) == arrow_text(frame)
 

@@ -15,8 +15,9 @@ and without pyarrow are identical:
 - text, and the header, in double quotes with quotes doubled (Arrow's ``quoting_style="needed"``);
 - a missing value (NaT, a missing text) as an empty field; rows end in ``\\n``.
 
-Python's ``repr`` gives the same shortest digits (both pick, among the shortest decimals that read back, the
-one nearest the double); only their layout differs, which ``_float_texts`` rewrites.
+orjson's float texts and Python's ``repr`` give the same shortest digits (among the shortest decimals that
+read back, the one nearest the double) as Arrow's double-conversion; only their layouts differ, which
+``_float_texts`` rewrites.
 """
 
 from __future__ import annotations
@@ -25,11 +26,14 @@ from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pandas as pd
 
-# Python's repr is fixed-notation for 1e-4 <= |x| < 1e16 and Arrow's for 1e-6 <= |x| < 1e10: inside both
-# ranges the texts differ only by repr's trailing ".0" on whole numbers.
-_REPR_FIXED_LOW, _ARROW_FIXED_HIGH = 1e-4, 1e10
+# orjson writes fixed notation for 1e-5 <= |x| < 1e16 and Arrow for 1e-6 <= |x| < 1e10. Inside both ranges the
+# texts differ only by orjson's trailing ".0" on whole numbers, outside both they are the same scientific text
+# ("1.5e-7", "1e+16"); the doubles between the two ranges' ends (and infinities, which orjson writes as null) are
+# laid out one by one.
+_ARROW_FIXED_LOW, _ORJSON_FIXED_LOW, _ARROW_FIXED_HIGH, _ORJSON_FIXED_HIGH = 1e-6, 1e-5, 1e10, 1e16
 _ARROW_EXPONENT_LOW, _ARROW_EXPONENT_HIGH = -6, 10
 
 
@@ -86,12 +90,22 @@ def _quoted(text: str) -> str:
 
 
 def _float_texts(numbers: np.ndarray) -> list[str]:
-    texts = [text[:-2] if text.endswith(".0") else text for text in map(repr, numbers.tolist())]
+    """The texts of finite or infinite doubles (never NaN): orjson's shortest texts (compiled; about six times
+    faster than ``repr``), with the layout changed where it differs from Arrow's (see the ranges above)."""
+    if not len(numbers):
+        return []
+    joined = orjson.dumps(np.ascontiguousarray(numbers), option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    # Shortest texts never end a fraction in 0, so ".0," only ever closes a whole number.
+    texts = (joined[1:-1] + ",").replace(".0,", ",")[:-1].split(",")
     size = np.abs(numbers)
-    with np.errstate(invalid="ignore"):
-        other = ~((size >= _REPR_FIXED_LOW) & (size < _ARROW_FIXED_HIGH)) & (size != 0)
+    other = (((size >= _ARROW_FIXED_LOW) & (size < _ORJSON_FIXED_LOW))
+             | ((size >= _ARROW_FIXED_HIGH) & (size < _ORJSON_FIXED_HIGH)) | np.isinf(numbers))
     for k in np.flatnonzero(other).tolist():
-        texts[k] = _arrow_float(float(numbers[k]))
+        if size[k] < _ORJSON_FIXED_LOW:  # orjson's "-2.5e-6" is Arrow's "-0.0000025"
+            mantissa, _ = texts[k].split("e")
+            texts[k] = ("-" if mantissa[0] == "-" else "") + "0.00000" + mantissa.lstrip("-").replace(".", "")
+        else:
+            texts[k] = _arrow_float(float(numbers[k]))
     return texts
 
 

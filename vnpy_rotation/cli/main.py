@@ -217,9 +217,10 @@ def _remove_created(paths: list[Path]) -> None:
 
 
 # Arrow's default allocator (mimalloc in the pyarrow wheels) keeps the pages pandas' string columns freed: a
-# ``run.py backtest`` peaked 23–25 MB higher with it (12 ETFs: 182 → 159 MB; 265 stocks: 367 → 342 MB). Arrow
-# reads this variable once, when pandas first imports it, so it is set before any command imports pandas; a
-# value the user set is kept. Processes this one starts (Dask workers, the daemon) inherit it.
+# ``run.py backtest`` with Arrow text peaked 23–25 MB higher with it (12 ETFs: 182 → 159 MB; 265 stocks: 367 →
+# 342 MB; that command now runs without pyarrow, the others keep Arrow text). Arrow reads this variable once,
+# when pandas first imports it, so it is set before any command imports pandas; a value the user set is kept.
+# Processes this one starts (Dask workers, the daemon) inherit it.
 ARROW_POOL_VARIABLE, ARROW_POOL = "ARROW_DEFAULT_MEMORY_POOL", "system"
 
 
