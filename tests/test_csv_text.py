@@ -61,6 +61,18 @@ def test_a_hand_written_table():
     assert csv_text(frame[["pnl"]], decimals=4) == '"pnl"\n1234.5679\n0\n0\n'
 
 
+def test_a_table_longer_than_a_chunk_is_written_whole(tmp_path, monkeypatch):
+    from vnpy_rotation.attribution import csv_text as module
+
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame({"date": pd.date_range("2024-01-01", periods=10), "symbol": list("abcabcabca"),
+                          "x": rng.normal(size=10) * 1e5})
+    monkeypatch.setattr(module, "CHUNK_ROWS", 3)
+    write_csv(frame, tmp_path / "chunks.csv", decimals=4)
+    assert (tmp_path / "chunks.csv").read_bytes() == arrow_text(frame, decimals=4).encode()
+    assert len((tmp_path / "chunks.csv").read_text().splitlines()) == 11
+
+
 def test_an_empty_table_is_its_header(tmp_path):
     frame = pd.DataFrame({"date": pd.to_datetime([]), "x": np.array([], dtype=float)})
     write_csv(frame, tmp_path / "empty.csv")
