@@ -39,7 +39,7 @@ _ARROW_EXPONENT_LOW, _ARROW_EXPONENT_HIGH = -6, 10
 
 
 # Rows formatted and written at a time: the field grid and its text stay a few MB however long the table.
-CHUNK_ROWS = 1 << 14
+CHUNK_ROWS = 1 << 12
 
 
 def write_csv(frame: pd.DataFrame, path: Path, decimals: int | None = None) -> None:
