@@ -36,6 +36,13 @@ BEFORE = {
 }
 
 
+def python_says(code: str, timeout: int = 120) -> str:
+    """What a fresh Python process running ``code`` in this checkout prints; it must exit cleanly."""
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 @pytest.fixture(scope="module")
 def bundled_store(runtime_home):
     return fresh_bundled_store()
@@ -62,9 +69,8 @@ def test_the_backtest_command_runs_pandas_without_pyarrow_and_writes_the_same_by
             f"code = main(['backtest', '--strategy', {strategy!r}, '--start', {start.isoformat()!r}, "
             f"'--out', {str(out)!r}, '--home', {str(home)!r}]); "
             "import pandas; print(code, 'pyarrow' in sys.modules, pandas.Series(['a']).dtype.storage)")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split()[-3:] == ["0", "False", "python"]
+    said = python_says(code, timeout=600)
+    assert said.split()[-3:] == ["0", "False", "python"]
     digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in out.iterdir() if p.name != "report.html"}
     assert digests == BEFORE[(strategy, start)]
 
@@ -73,9 +79,8 @@ def test_pandas_without_arrow_leaves_pyarrow_importable_and_changes_nothing_once
     code = ("import sys; from vnpy_rotation.cli.main import import_pandas_without_arrow as hide; hide(); "
             "import pandas, pyarrow; hide(); "
             "print(pandas.Series(['a']).dtype.storage, type(pyarrow).__name__, sys.modules['pyarrow'] is pyarrow)")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["python", "module", "True"]
+    said = python_says(code)
+    assert said.split() == ["python", "module", "True"]
 
 
 def test_backtest_modules_leave_scipy_signal_stats_and_plotly_unimported():
@@ -83,9 +88,8 @@ def test_backtest_modules_leave_scipy_signal_stats_and_plotly_unimported():
     package (the report is plain JSON for plotly.js) load only when something asks for them."""
     code = ("import sys, vnpy_rotation.cli.main, vnpy_rotation.cli.backtest_cmd; "
             "print(sorted(m for m in ('scipy.signal', 'scipy.stats', 'plotly') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    said = python_says(code)
+    assert said.strip() == "[]"
 
 
 def test_importing_the_cli_entry_loads_no_heavy_library():
@@ -94,9 +98,8 @@ def test_importing_the_cli_entry_loads_no_heavy_library():
     heavy = ("pandas", "numpy", "numba", "scipy", "vnpy")
     code = ("import sys, vnpy_rotation.cli.main; "
             f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r})))")
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    said = python_says(code)
+    assert said.strip() == "[]"
 
 
 def test_the_manifest_is_parsed_once_and_handed_out_as_copies(monkeypatch):

@@ -34,8 +34,11 @@ import pandas as pd
 # texts differ only by orjson's trailing ".0" on whole numbers, outside both they are the same scientific text
 # ("1.5e-7", "1e+16"); the doubles between the two ranges' ends (and infinities, which orjson writes as null) are
 # laid out one by one.
-_ARROW_FIXED_LOW, _ORJSON_FIXED_LOW, _ARROW_FIXED_HIGH, _ORJSON_FIXED_HIGH = 1e-6, 1e-5, 1e10, 1e16
 _ARROW_EXPONENT_LOW, _ARROW_EXPONENT_HIGH = -6, 10
+_ARROW_FIXED_LOW, _ARROW_FIXED_HIGH = 10.0 ** _ARROW_EXPONENT_LOW, 10.0 ** _ARROW_EXPONENT_HIGH
+_ORJSON_FIXED_LOW, _ORJSON_FIXED_HIGH = 1e-5, 1e16
+# Arrow's fixed text of a double with decimal exponent -6 starts with this ("2.5e-6" is "0.0000025").
+_SMALLEST_FIXED_PREFIX = "0." + "0" * (-_ARROW_EXPONENT_LOW - 1)
 
 
 # Rows formatted and written at a time: the field grid and its text stay a few MB however long the table.
@@ -114,7 +117,8 @@ def _float_texts(numbers: np.ndarray) -> list[str]:
     for k in np.flatnonzero(other).tolist():
         if size[k] < _ORJSON_FIXED_LOW:  # orjson's "-2.5e-6" is Arrow's "-0.0000025"
             mantissa, _ = texts[k].split("e")
-            texts[k] = ("-" if mantissa[0] == "-" else "") + "0.00000" + mantissa.lstrip("-").replace(".", "")
+            sign, digits = ("-", mantissa[1:]) if mantissa[0] == "-" else ("", mantissa)
+            texts[k] = sign + _SMALLEST_FIXED_PREFIX + digits.replace(".", "")
         else:
             texts[k] = _arrow_float(float(numbers[k]))
     return texts

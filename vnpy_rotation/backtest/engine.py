@@ -50,7 +50,8 @@ _ORDER_AMOUNT_COLUMNS = np.array([ORDER_COLUMNS.index(name) for name in ("reques
 _EQUITY_AMOUNT_COLUMNS = np.arange(3)
 _POSITION_AMOUNT_COLUMNS = np.arange(2, 6)  # volume, close, market_value, weight
 _ACTION_AMOUNT_COLUMNS = np.arange(3, 6)  # volume_before, volume_after, cash (kernel.ACTION_FIELDS 3..5)
-_AT = [np.array([k]) for k in range(len(TRADE_COLUMNS))]  # one column's position
+# One column's position, for every frame's columns.
+_AT = [np.array([k]) for k in range(max(map(len, (TRADE_COLUMNS, ORDER_COLUMNS, POSITION_COLUMNS, ACTION_COLUMNS))))]
 _COST_FIELDS = [_F["commission"], _F["stamp_duty"], _F["transfer_fee"], _F["slippage"]]
 _NO_RISK = RiskRules().kernel_args()
 

@@ -249,9 +249,10 @@ def market_pass(fill_prices, out, last_close, suspended, split, dividend, suspen
     Writes into ``out`` (which may be ``fill_prices`` itself) the price each cell trades at, or is valued at when
     sizing weights: ``fill_prices``, or where there is none (or the symbol is suspended, under the suspension
     rule) the previous close -- vnpy_portfoliostrategy fills against a flat stand-in bar built from the last
-    close -- and NaN on the first day. Returns ``(out, value_close, actions, any_inf)``: the last close with 0
-    where there is none (``valuation``, else an empty array); per day, how many symbols have a split or a dividend (``count_actions``, else an empty array);
-    whether any last close is infinite.
+    close -- and NaN on the first day. Returns ``(out, value_close, actions, any_inf)``:
+    - the last close with 0 where there is none (``valuation``, else an empty array);
+    - per day, how many symbols have a split or a dividend (``count_actions``, else an empty array);
+    - whether any last close is infinite.
     """
     n, m = fill_prices.shape
     value_close = np.empty((n, m) if valuation else (0, 0))
